@@ -1,0 +1,189 @@
+"""Decoding: soundfile for WAV/FLAC/OGG/MP3/AIFF, PyAV (FFmpeg) for everything else (M4A/AAC, OPUS, WMA...).
+
+Samples come out as float32 in [-1, 1] whatever the file's bit depth. ``stream`` decodes block by block so a
+long file never has to fit in memory; ``load`` reads a span and can downmix and resample it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from musicemb_core.audio.resample import resample, to_mono
+from musicemb_core.common.errors import AudioError
+
+BLOCK_FRAMES = 1 << 16
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the file's header declares. ``frames`` may be an estimate for compressed formats."""
+
+    path: str
+    format: str
+    backend: str
+    sample_rate: int
+    channels: int
+    frames: int
+    subtype: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def _sf_open(path: Path) -> sf.SoundFile | None:
+    try:
+        return sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return None
+
+
+def _av_open(path: Path):
+    import av  # imported lazily: only needed for formats libsndfile cannot read
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise AudioError(path, f"not a readable audio file ({_short(e)})") from e
+    if not container.streams.audio:
+        container.close()
+        raise AudioError(path, "no audio stream in file")
+    return container
+
+
+def _short(e: Exception) -> str:
+    """A one-line reason from a decoder exception, without errno numbers or the path."""
+    text = getattr(e, "strerror", None) or str(e).strip() or type(e).__name__
+    text = text.strip().splitlines()[0]
+    return text[:160]
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise AudioError(path, "file not found")
+    if path.is_dir():
+        raise AudioError(path, "is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "zero-length file")
+
+
+def info(path: str | Path) -> AudioInfo:
+    """Header information of an audio file; raises :class:`AudioError` if it is not readable audio."""
+    path = Path(path)
+    _check_exists(path)
+    f = _sf_open(path)
+    if f is not None:
+        with f:
+            return AudioInfo(str(path), f.format, "soundfile", f.samplerate, f.channels, f.frames, f.subtype)
+    container = _av_open(path)
+    with container:
+        st = container.streams.audio[0]
+        sr = st.codec_context.sample_rate or st.rate or 0
+        channels = st.codec_context.channels or 1
+        if st.duration is not None and st.time_base is not None:
+            seconds = float(st.duration * st.time_base)
+        elif container.duration is not None:
+            seconds = container.duration / 1_000_000
+        else:
+            seconds = 0.0
+        if sr <= 0:
+            raise AudioError(path, "audio stream declares no sample rate")
+        fmt = container.format.name.split(",")[0].upper()
+        return AudioInfo(str(path), fmt, "pyav", int(sr), int(channels), round(seconds * sr), st.codec_context.name)
+
+
+def stream(path: str | Path, *, offset: float = 0.0, duration: float | None = None,
+           block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+    """Yield float32 blocks of shape (frames, channels) from ``offset`` seconds for ``duration`` seconds.
+
+    Raises :class:`AudioError` naming the file when decoding fails part-way.
+    """
+    path = Path(path)
+    _check_exists(path)
+    f = _sf_open(path)
+    if f is not None:
+        yield from _stream_sf(path, f, offset, duration, block_frames)
+    else:
+        yield from _stream_av(path, offset, duration)
+
+
+def _stream_sf(path: Path, f: sf.SoundFile, offset: float, duration: float | None, block_frames: int):
+    with f:
+        sr = f.samplerate
+        start = int(round(offset * sr))
+        remaining = None if duration is None else int(round(duration * sr))
+        try:
+            if start:
+                if not f.seekable():
+                    raise AudioError(path, "cannot seek in this file")
+                f.seek(min(start, f.frames))
+            while remaining is None or remaining > 0:
+                n = block_frames if remaining is None else min(block_frames, remaining)
+                block = f.read(n, dtype="float32", always_2d=True)
+                if len(block) == 0:
+                    return
+                if remaining is not None:
+                    remaining -= len(block)
+                yield block
+        except (sf.LibsndfileError, RuntimeError) as e:
+            raise AudioError(path, f"decoding failed part-way (truncated or corrupt): {_short(e)}") from e
+
+
+def _stream_av(path: Path, offset: float, duration: float | None):
+    import av
+
+    container = _av_open(path)
+    with container:
+        st = container.streams.audio[0]
+        sr = st.codec_context.sample_rate
+        resampler = av.AudioResampler(format="fltp", rate=sr)
+        skip = int(round(offset * sr))
+        remaining = None if duration is None else int(round(duration * sr))
+        pos = 0  # samples decoded from the start of the stream, or from the seek point
+        if offset > 1.0:
+            container.seek(int(offset * 1_000_000), any_frame=False)
+            pos = None  # unknown until the first frame's timestamp
+        try:
+            for frame in container.decode(st):
+                for out in resampler.resample(frame):
+                    block = out.to_ndarray().T.astype(np.float32, copy=False)
+                    if pos is None:
+                        t = float(out.pts * out.time_base) if out.pts is not None else 0.0
+                        pos = int(round(t * sr))
+                    lo = max(0, skip - pos)
+                    pos += len(block)
+                    block = block[lo:]
+                    if remaining is not None:
+                        block = block[:remaining]
+                        remaining -= len(block)
+                    if len(block):
+                        yield np.ascontiguousarray(block)
+                    if remaining is not None and remaining <= 0:
+                        return
+        except av.error.FFmpegError as e:
+            raise AudioError(path, f"decoding failed part-way (truncated or corrupt): {_short(e)}") from e
+
+
+def load(path: str | Path, *, sr: int | None = None, mono: bool = True, offset: float = 0.0,
+         duration: float | None = None) -> tuple[np.ndarray, int]:
+    """Decode ``duration`` seconds from ``offset`` (all by default).
+
+    Returns
+    -------
+    y : np.ndarray, float32, shape (n,) if ``mono`` else (channels, n)
+    sr : int, the file's rate if ``sr`` is None, else ``sr`` (resampled with soxr)
+    """
+    path = Path(path)
+    head = info(path)
+    blocks = list(stream(path, offset=offset, duration=duration))
+    y = np.concatenate(blocks).T if blocks else np.zeros((head.channels, 0), np.float32)
+    if mono:
+        y = to_mono(y)
+    if sr is not None and sr != head.sample_rate:
+        y = resample(y, head.sample_rate, sr)
+    return np.ascontiguousarray(y), (sr or head.sample_rate)

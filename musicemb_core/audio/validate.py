@@ -1,0 +1,88 @@
+"""Full-file checks used by import: decode everything once, block by block, and reject unusable audio."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from musicemb_core.audio.decode import AudioInfo, info, stream
+from musicemb_core.common.errors import AudioError
+
+# Extensions whose content libsndfile identifies; a mismatch is reported as a warning, not an error.
+_EXPECTED_FORMAT = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".mp3": "MP3",
+                    ".aif": "AIFF", ".aiff": "AIFF"}
+SILENCE_DBFS = -90.0
+
+
+@dataclass(frozen=True)
+class AudioScan:
+    """What a full decode found: header info, true length, peak level, and a warning if any."""
+
+    info: AudioInfo
+    frames: int
+    peak: float
+    warning: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.info.sample_rate
+
+
+def _wav_declared_frames(path: Path, block_align: int) -> int | None:
+    """Frames declared by a RIFF/WAVE 'data' chunk header (libsndfile silently trusts the file size instead)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"data":
+                return None if size in (0, 0xFFFFFFFF) else size // block_align
+            f.seek(size + (size & 1), 1)
+
+
+def scan(path: str | Path, *, max_duration_s: float | None = 4 * 3600.0) -> AudioScan:
+    """Decode the whole file once and check it is usable.
+
+    Raises :class:`AudioError` (naming the file and the reason) for unreadable, zero-length, truncated,
+    too long, NaN/Inf-containing or silent files.
+    """
+    path = Path(path)
+    head = info(path)
+    if head.frames <= 0 and head.backend == "soundfile":
+        raise AudioError(path, "no audio samples (empty stream)")
+    if max_duration_s is not None and head.duration_s > max_duration_s:
+        raise AudioError(path, f"too long: {head.duration_s / 3600:.1f} h exceeds the limit of "
+                               f"{max_duration_s / 3600:.1f} h (raise it with --max-duration)")
+    frames, peak = 0, 0.0
+    for block in stream(path):
+        if not np.isfinite(block).all():
+            bad = int((~np.isfinite(block)).any(axis=1).argmax()) + frames
+            raise AudioError(path, f"contains NaN/Inf samples (first at {bad / head.sample_rate:.2f} s)")
+        frames += len(block)
+        peak = max(peak, float(np.abs(block).max()))
+    if frames == 0:
+        raise AudioError(path, "no audio samples (empty stream)")
+    declared = head.frames
+    if head.format == "WAV":
+        width = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+        if head.subtype in width:
+            declared = _wav_declared_frames(path, width[head.subtype] * head.channels) or declared
+    missing = declared - frames
+    if missing > max(0.05 * head.sample_rate, 0.01 * declared):
+        raise AudioError(path, f"truncated: header declares {declared / head.sample_rate:.2f} s but only "
+                               f"{frames / head.sample_rate:.2f} s could be decoded")
+    if peak <= 10 ** (SILENCE_DBFS / 20):
+        level = "digital silence" if peak == 0 else f"peak {20 * np.log10(peak):.0f} dBFS"
+        raise AudioError(path, f"silent: {level} over {frames / head.sample_rate:.1f} s")
+    expected = _EXPECTED_FORMAT.get(path.suffix.lower())
+    warning = ""
+    if expected and expected != head.format.upper():
+        warning = f"extension {path.suffix} but the content is {head.format}; imported anyway"
+    return AudioScan(head, frames, peak, warning)

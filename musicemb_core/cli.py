@@ -1,0 +1,192 @@
+"""The ``musicemb`` command: each subcommand is a thin driver of a core job generator.
+
+Exit status: 0 on success (an import that skipped bad files still succeeds), 1 on error, 2 on usage,
+130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from musicemb_core import __version__
+from musicemb_core.common.config import SegmentConfig
+from musicemb_core.common.errors import MusicEmbError
+from musicemb_core.common.progress import JobGen, Progress
+
+
+def _run(job: JobGen, *, quiet: bool = False):
+    """Drive ``job`` with a progress bar on stderr; return its result."""
+    from tqdm import tqdm
+
+    bar = None
+    try:
+        while True:
+            try:
+                ev: Progress = next(job)
+            except StopIteration as stop:
+                return stop.value
+            if quiet:
+                continue
+            if bar is None or bar.desc != ev.stage:
+                if bar is not None:
+                    bar.close()
+                bar = tqdm(total=ev.total, desc=ev.stage, file=sys.stderr, unit="file", dynamic_ncols=True,
+                           mininterval=0.5)
+            if ev.total is not None and bar.total != ev.total:
+                bar.total = ev.total
+            bar.n = ev.done
+            bar.set_postfix_str(Path(ev.message).name if ev.message else "", refresh=False)
+            bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
+        job.close()
+
+
+def _print_json(obj) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _print_report(report, *, as_json: bool) -> None:
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    state = "cancelled" if report.cancelled else "done"
+    print(f"import {state}: {report.added} added, {report.updated} updated, {report.moved} moved, "
+          f"{report.unchanged} unchanged, {len(report.duplicates)} duplicates skipped, "
+          f"{len(report.failed)} failed" + (f", {report.still_failed} still failing (unchanged)"
+                                            if report.still_failed else ""))
+    for path, reason in report.failed:
+        print(f"  failed: {path}: {reason}")
+    for path, of in report.duplicates:
+        print(f"  duplicate: {path} (same content as {of})")
+
+
+def _print_summary(s: dict) -> None:
+    h = s["duration_s"] / 3600
+    print(f"library {s['path']}")
+    print(f"  {s['tracks']} tracks, {s['segments']} segments, {h:.2f} h "
+          f"({s['window_s']} s windows every {s['hop_s']} s)")
+    if s["labels"]:
+        print("  labels: " + ", ".join(f"{k or '(none)'} {v}" for k, v in s["labels"].items()))
+    print(f"  models: {', '.join(m['name'] for m in s['models']) or '(none yet)'}")
+    for f in s["failed"]:
+        print(f"  failed: {f['path']}: {f['error']}")
+    for w in s["warnings"]:
+        print(f"  warning: {w['path']}: {w['warning']}")
+
+
+def cmd_ingest(a: argparse.Namespace) -> int:
+    from musicemb_core.data.ingest import iter_ingest, read_label_csv
+    from musicemb_core.data.library import Library
+
+    labels = "folders" if a.labels_from_folders else (read_label_csv(a.labels) if a.labels else None)
+    with Library(a.lib, create=True) as lib:
+        current = lib.segment_config() or SegmentConfig()
+        seg = SegmentConfig(window_s=a.window or current.window_s, hop_s=a.hop or a.window or current.hop_s)
+        max_dur = a.max_duration * 3600 if a.max_duration > 0 else None
+        report = _run(iter_ingest(lib, a.paths, labels=labels, segments=seg, max_duration_s=max_dur, jobs=a.jobs),
+                      quiet=a.quiet)
+    _print_report(report, as_json=a.json)
+    return 130 if report.cancelled else 0
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    from musicemb_core.data.library import Library
+
+    with Library(a.lib) as lib:
+        s = lib.summary()
+    _print_json(s) if a.json else _print_summary(s)
+    return 0
+
+
+def cmd_features(a: argparse.Namespace) -> int:
+    from musicemb_core.common.tables import write_table
+    from musicemb_core.data.ingest import find_audio
+    from musicemb_core.features.descriptors import iter_describe
+
+    files = find_audio(a.paths)
+    rows, failed = _run(iter_describe(files, per=a.per, sr=a.sr, window_s=a.window, hop_s=a.hop or a.window),
+                        quiet=a.quiet)
+    for path, reason in failed:
+        print(f"failed: {path}: {reason}", file=sys.stderr)
+    if not rows:
+        raise MusicEmbError(f"no descriptors computed: {len(failed)} of {len(files)} files failed")
+    write_table(rows, a.out)
+    print(f"{len(rows)} rows x {len(rows[0]) - 3} descriptors from {len(files) - len(failed)} files -> {a.out}")
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from musicemb_core.data.demo import default_demo_path, iter_build_demo
+    from musicemb_core.data.library import Library
+
+    root = Path(a.lib) if a.lib else default_demo_path()
+    report = _run(iter_build_demo(root), quiet=a.quiet)
+    if report.failed:
+        _print_report(report, as_json=False)
+    with Library(root) as lib:
+        _print_summary(lib.summary())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="musicemb", description="Explore music and sound through audio embeddings.")
+    p.add_argument("--version", action="version", version=f"musicemb {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = add("ingest", cmd_ingest, "import audio files and folders into a library (created if absent)")
+    sp.add_argument("lib", help="library folder")
+    sp.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--labels-from-folders", action="store_true", help="label each track by its folder's name")
+    g.add_argument("--labels", metavar="CSV", help="CSV of path,label (path absolute, relative or file name)")
+    sp.add_argument("--window", type=float, help="segment length in seconds (default: the library's, else 3)")
+    sp.add_argument("--hop", type=float, help="segment hop in seconds (default: the window)")
+    sp.add_argument("--max-duration", type=float, default=4.0, metavar="HOURS",
+                    help="reject longer files (default 4 h; 0 = no limit)")
+    sp.add_argument("-j", "--jobs", type=int, help="parallel decoding processes (default: CPU count)")
+    sp.add_argument("--json", action="store_true", help="print the import report as JSON")
+
+    sp = add("info", cmd_info, "counts, failed files with reasons, models, maps")
+    sp.add_argument("lib")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("features", cmd_features, "handcrafted descriptor table (chroma, rms, spectral, zcr, MFCC)")
+    sp.add_argument("paths", nargs="+", metavar="PATH")
+    sp.add_argument("--out", required=True, metavar="TABLE", help="output .csv or .parquet")
+    sp.add_argument("--per", choices=("track", "segment"), default="track")
+    sp.add_argument("--window", type=float, default=3.0, help="segment length (with --per segment)")
+    sp.add_argument("--hop", type=float, help="segment hop (default: the window)")
+    sp.add_argument("--sr", type=int, default=22050, help="analysis sample rate")
+
+    sp = add("demo", cmd_demo, "build the demo library if absent and print its summary")
+    sp.add_argument("--lib", help="where to build it (default: $MUSICEMB_HOME/demo or ~/.local/share/musicemb/demo)")
+    sp.add_argument("--no-gui", action="store_true", help="do not open the app (the app arrives in a later release)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MusicEmbError as e:
+        print(f"musicemb: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("musicemb: interrupted; work finished so far is kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

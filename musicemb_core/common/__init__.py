@@ -1,0 +1,1 @@
+"""Shared ground: errors, configuration dataclasses, progress events, paths."""

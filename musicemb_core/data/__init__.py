@@ -1,0 +1,1 @@
+"""Data: the library catalogue (SQLite), import, datasets, samplers, splits, synthesis."""

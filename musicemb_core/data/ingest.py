@@ -1,0 +1,232 @@
+"""Import: scan folders, decode and check every file in parallel processes, write tracks and segments.
+
+Incremental (unchanged files are skipped by size and mtime, then by content hash; moved files are re-linked),
+cancellable between files, and crash-safe (each file is one transaction).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import multiprocessing
+import os
+import signal
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from musicemb_core.audio.segment import window_starts
+from musicemb_core.audio.validate import AudioScan, scan
+from musicemb_core.common.config import SegmentConfig
+from musicemb_core.common.errors import AudioError, ConfigError, MusicEmbError
+from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.data.library import Library
+
+AUDIO_EXTENSIONS = frozenset(
+    [".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".m4b", ".mp4", ".aac", ".wma", ".aif", ".aiff", ".aifc", ".au", ".snd", ".caf", ".webm", ".mka", ".wv", ".ape", ".ac3", ".amr", ".3gp", ".w64", ".rf64"])
+TAG_KEYS = ("title", "artist", "album", "genre", "date", "tracknumber")
+
+
+@dataclass
+class FileProbe:
+    """What a worker learned about one file: its identity and either a scan or an error."""
+
+    path: str
+    size: int
+    mtime: float
+    content_hash: str = ""
+    scan: AudioScan | None = None
+    tags: dict = field(default_factory=dict)
+    error: str = ""
+
+
+@dataclass
+class IngestReport:
+    """Outcome of an import; ``failed`` lists (path, reason) of this run's failures."""
+
+    added: int = 0
+    updated: int = 0
+    moved: int = 0
+    unchanged: int = 0
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    still_failed: int = 0
+    cancelled: bool = False
+
+    def to_dict(self) -> dict:
+        return {"added": self.added, "updated": self.updated, "moved": self.moved, "unchanged": self.unchanged,
+                "duplicates": [{"path": p, "of": o} for p, o in self.duplicates],
+                "failed": [{"path": p, "error": e} for p, e in self.failed],
+                "still_failed": self.still_failed, "cancelled": self.cancelled}
+
+
+def content_hash(path: str | Path, *, chunk: int = 1 << 20) -> str:
+    """BLAKE2b-128 of the file's bytes."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_tags(path: str | Path) -> dict:
+    """Common tags (title, artist, album, genre, date, tracknumber) read with mutagen; {} when there are none."""
+    try:
+        import mutagen
+
+        f = mutagen.File(str(path), easy=True)
+    except Exception:  # mutagen raises many kinds on odd files; tags are optional
+        return {}
+    if f is None or not f.tags:
+        return {}
+    return {k: str(f.tags[k][0]) for k in TAG_KEYS if k in f.tags and f.tags[k]}
+
+
+def probe_file(path: str, max_duration_s: float | None) -> FileProbe:
+    """Hash, decode and check one file (runs in a worker process). Never raises for bad audio."""
+    st = os.stat(path)
+    probe = FileProbe(path, st.st_size, st.st_mtime)
+    try:
+        probe.content_hash = content_hash(path)
+        probe.scan = scan(path, max_duration_s=max_duration_s)
+        probe.tags = read_tags(path)
+    except AudioError as e:
+        probe.error = e.reason
+    except OSError as e:
+        probe.error = f"cannot read: {e.strerror or e}"
+    return probe
+
+
+def find_audio(paths: list[str | Path]) -> list[Path]:
+    """Audio files under ``paths``: folders are searched recursively by extension (hidden entries skipped);
+    files named directly are always taken. Raises :class:`MusicEmbError` for a path that does not exist."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        p = p.expanduser().resolve()
+        if p.is_dir():
+            for dirpath, dirnames, filenames in os.walk(p):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                found += [Path(dirpath) / f for f in sorted(filenames)
+                          if not f.startswith(".") and Path(f).suffix.lower() in AUDIO_EXTENSIONS]
+        elif p.exists():
+            found.append(p)
+        else:
+            raise MusicEmbError(f"{p}: no such file or folder")
+    return list(dict.fromkeys(found))
+
+
+def read_label_csv(path: str | Path) -> dict[str, str]:
+    """``path,label`` rows (header optional) -> {path or file name: label}."""
+    labels: dict[str, str] = {}
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.reader(f):
+                if len(row) < 2 or row[0].strip().lower() in ("path", "file", "filename"):
+                    continue
+                labels[row[0].strip()] = row[1].strip()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the labels CSV: {e.strerror or e}") from e
+    return labels
+
+
+def _label_for(path: Path, roots: list[Path], labels: str | dict[str, str] | None) -> str | None:
+    if labels is None:
+        return None
+    if labels == "folders":
+        return path.parent.name or None
+    for key in (str(path), path.name, *(str(path.relative_to(r)) for r in roots if path.is_relative_to(r))):
+        if key in labels:
+            return labels[key]
+    return None
+
+
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the parent, and the C decoders' chatter on stderr is dropped (reasons are kept)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str, str] | None = None,
+                segments: SegmentConfig | None = None, max_duration_s: float | None = 4 * 3600.0,
+                jobs: int | None = None, cancel: CancelToken | None = None) -> JobGen[IngestReport]:
+    """Import audio files into ``lib``, yielding :class:`Progress` per file; returns an :class:`IngestReport`.
+
+    ``labels``: None, ``"folders"`` (the parent folder's name) or a {path or file name: label} mapping.
+    ``segments``: the segmenting to use; changing it from the library's re-cuts existing tracks too.
+    """
+    cancel = cancel or CancelToken()
+    report = IngestReport()
+    current = lib.segment_config()
+    cfg = segments or current or SegmentConfig()
+    if cfg != current:
+        lib.set_segment_config(cfg, window_starts)
+    roots = [Path(p).expanduser().resolve() for p in paths if Path(p).is_dir()]
+    files = find_audio(paths)
+    todo: list[Path] = []
+    for path in files:
+        st = path.stat()
+        known = lib.track_by_path(str(path))
+        if known is not None and known.size == st.st_size and known.mtime == st.st_mtime:
+            report.unchanged += 1
+        elif known is None and lib.failure_stat(str(path)) == (st.st_size, st.st_mtime):
+            report.still_failed += 1
+        else:
+            todo.append(path)
+    yield Progress("ingest", 0, len(todo), f"{len(files)} files found, {len(todo)} to import")
+    clock = EtaClock()
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+    pool = None
+    if jobs > 1:
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+    pending: deque[Future | Path] = deque()
+    queue = deque(todo)
+    try:
+        for done in range(1, len(todo) + 1):
+            while queue and len(pending) < 2 * jobs:
+                p = queue.popleft()
+                pending.append(pool.submit(probe_file, str(p), max_duration_s) if pool else p)
+            item = pending.popleft()
+            probe = item.result() if pool else probe_file(str(item), max_duration_s)
+            _store(lib, probe, label=_label_for(Path(probe.path), roots, labels), cfg=cfg, report=report)
+            yield Progress("ingest", done, len(todo), probe.path, clock.eta(done, len(todo)))
+            if cancel.cancelled:
+                report.cancelled = True
+                break
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return report
+
+
+def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentConfig, report: IngestReport) -> None:
+    """Write one probed file into the catalogue (one transaction) and count it in ``report``."""
+    if probe.error:
+        lib.record_failure(probe.path, probe.error, size=probe.size, mtime=probe.mtime)
+        report.failed.append((probe.path, probe.error))
+        return
+    at_path = lib.track_by_path(probe.path)
+    if at_path is not None and at_path.content_hash == probe.content_hash:
+        lib.relink_track(at_path.id, probe.path, size=probe.size, mtime=probe.mtime)
+        report.unchanged += 1
+        return
+    if at_path is None:
+        for same in lib.tracks_by_hash(probe.content_hash):
+            if not Path(same.path).exists():
+                lib.relink_track(same.id, probe.path, size=probe.size, mtime=probe.mtime)
+                report.moved += 1
+            else:
+                report.duplicates.append((probe.path, same.path))
+            return
+    s = probe.scan
+    fields = {"path": probe.path, "content_hash": probe.content_hash, "size": probe.size, "mtime": probe.mtime,
+              "duration_s": s.duration_s, "sample_rate": s.info.sample_rate, "channels": s.info.channels,
+              "format": s.info.format, "label": label if label is not None else (at_path and at_path.label),
+              "tags": probe.tags, "warning": s.warning}
+    lib.save_track(fields, cfg=cfg, starts_of=window_starts, track_id=at_path.id if at_path else None)
+    if at_path is None:
+        report.added += 1
+    else:
+        report.updated += 1

@@ -1,0 +1,116 @@
+"""Log-mel spectrograms in torch: ``torch.stft`` + a mel filterbank, equal to
+``librosa.power_to_db(librosa.feature.melspectrogram(...))`` for the same parameters, batched, CPU or GPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from musicemb_core.common.config import FeatureConfig
+
+
+def hz_to_mel(f: np.ndarray, *, htk: bool = False) -> np.ndarray:
+    """Hertz to mels (Slaney's auditory toolbox scale, or HTK's)."""
+    f = np.asarray(f, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-12) / min_log_hz) / logstep, f / f_sp)
+
+
+def mel_to_hz(m: np.ndarray, *, htk: bool = False) -> np.ndarray:
+    """Mels to hertz (inverse of :func:`hz_to_mel`)."""
+    m = np.asarray(m, dtype=np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+def mel_filterbank(cfg: FeatureConfig) -> np.ndarray:
+    """Triangular mel filters with Slaney area normalisation, shape (n_mels, 1 + n_fft // 2), float32."""
+    fmax = cfg.sr / 2 if cfg.fmax is None else cfg.fmax
+    fft_f = np.fft.rfftfreq(cfg.n_fft, 1.0 / cfg.sr)
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(cfg.fmin, htk=cfg.htk), hz_to_mel(fmax, htk=cfg.htk), cfg.n_mels + 2),
+                      htk=cfg.htk)
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fft_f[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper)).astype(np.float32)
+    weights *= (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None].astype(np.float32)
+    return weights
+
+
+class LogMel(torch.nn.Module):
+    """Waveforms (batch, samples) or (samples,) -> log-mel (batch, n_mels, frames), normalised per ``cfg``.
+
+    Frames are centred (zero padding of ``n_fft // 2`` on both sides), as librosa does.
+    """
+
+    def __init__(self, cfg: FeatureConfig = FeatureConfig(), *, amin: float = 1e-10):
+        super().__init__()
+        self.cfg = cfg
+        self.amin = amin
+        win = cfg.win_length or cfg.n_fft
+        dtype = torch.float64 if cfg.precision == "float64" else torch.float32
+        self.register_buffer("window", torch.hann_window(win, periodic=True, dtype=torch.float64).to(dtype),
+                             persistent=False)
+        self.register_buffer("fb", torch.from_numpy(mel_filterbank(cfg)), persistent=False)
+
+    def power_mel(self, y: torch.Tensor) -> torch.Tensor:
+        """Mel power spectrogram (batch, n_mels, frames) before the dB conversion."""
+        c = self.cfg
+        spec = torch.stft(y.to(self.window.dtype), c.n_fft, hop_length=c.hop_length,
+                          win_length=c.win_length or c.n_fft, window=self.window, center=True, pad_mode="constant", return_complex=True)
+        power = (spec.real.square() + spec.imag.square()).float()
+        if c.power != 2.0:
+            power = power.pow(c.power / 2.0)
+        return torch.matmul(self.fb, power)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        squeeze = y.dim() == 1
+        y = y.unsqueeze(0) if squeeze else y
+        db = 10.0 * torch.log10(torch.clamp(self.power_mel(y), min=self.amin))
+        c = self.cfg
+        if c.top_db is not None:
+            floor = db.amax(dim=(-2, -1), keepdim=True) - c.top_db
+            db = torch.maximum(db, floor)
+        if c.normalise == "minmax":
+            lo = db.amin(dim=(-2, -1), keepdim=True)
+            hi = db.amax(dim=(-2, -1), keepdim=True)
+            db = (db - lo) / torch.clamp(hi - lo, min=1e-6)
+        elif c.normalise == "standard":
+            db = (db - c.mean) / c.std
+        return db[0] if squeeze else db
+
+
+_CACHE: dict[FeatureConfig, LogMel] = {}
+
+
+def log_mel(y: np.ndarray, cfg: FeatureConfig = FeatureConfig()) -> np.ndarray:
+    """NumPy convenience: ``y`` (samples,) or (batch, samples) at ``cfg.sr`` -> float32 log-mel."""
+    module = _CACHE.get(cfg)
+    if module is None:
+        module = _CACHE[cfg] = LogMel(cfg)
+    with torch.inference_mode():
+        return module(torch.as_tensor(np.asarray(y, dtype=np.float32))).numpy()
+
+
+def tiles(S: np.ndarray, *, size: int = 64, hop: int | None = None) -> np.ndarray:
+    """Cut a spectrogram (n_mels, frames) into tiles of ``size`` frames every ``hop`` (default ``size``).
+
+    Returns
+    -------
+    np.ndarray, shape (n_tiles, n_mels, size); a spectrogram shorter than one tile gives one zero-padded tile.
+    """
+    hop = hop or size
+    n_mels, frames = S.shape
+    if frames < size:
+        out = np.zeros((1, n_mels, size), dtype=S.dtype)
+        out[0, :, :frames] = S
+        return out
+    starts = range(0, frames - size + 1, hop)
+    return np.stack([S[:, s:s + size] for s in starts])
