@@ -39,7 +39,7 @@ def describe(y: np.ndarray, sr: int, *, n_fft: int = 2048, hop_length: int = 512
     mel = librosa.feature.melspectrogram(S=S**2, sr=sr)
     rows = [
         librosa.feature.chroma_stft(S=S**2, sr=sr),
-        librosa.feature.rms(S=S, frame_length=n_fft),
+        librosa.feature.rms(y=y, frame_length=n_fft, hop_length=hop_length),
         librosa.feature.spectral_centroid(S=S, sr=sr),
         librosa.feature.spectral_bandwidth(S=S, sr=sr),
         librosa.feature.spectral_rolloff(S=S, sr=sr),

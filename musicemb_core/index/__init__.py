@@ -1,0 +1,1 @@
+"""index layer (see DESIGN.md); filled by later issues."""

@@ -1,0 +1,1 @@
+"""search layer (see DESIGN.md); filled by later issues."""

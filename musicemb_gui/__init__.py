@@ -1,0 +1,1 @@
+"""musicemb desktop app (PySide6 + pyqtgraph); imports musicemb_core, never the reverse."""

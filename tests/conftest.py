@@ -1,0 +1,66 @@
+"""Shared test helpers: tiny audio made in the test, written in any format (soundfile or PyAV)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def sine(freq: float = 440.0, *, sr: int = 16000, seconds: float = 1.0, amp: float = 0.5,
+         channels: int = 1) -> np.ndarray:
+    """float32 sine, shape (n,) or (n, channels) with each channel scaled differently."""
+    t = np.arange(int(round(sr * seconds))) / sr
+    y = (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    if channels == 1:
+        return y
+    return np.stack([y * (1 - 0.1 * c) for c in range(channels)], axis=1)
+
+
+def dominant_freq(y: np.ndarray, sr: int) -> float:
+    spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    return float(np.fft.rfftfreq(len(y), 1 / sr)[np.argmax(spec)])
+
+
+def write_av(path: Path, y: np.ndarray, sr: int, *, codec: str, fmt: str | None = None) -> Path:
+    """Encode mono float ``y`` with FFmpeg (PyAV) using ``codec`` in container ``fmt``."""
+    import av
+
+    with av.open(str(path), "w", format=fmt) as out:
+        st = out.add_stream(codec, rate=sr)
+        st.layout = "mono"
+        st.bit_rate = 64000
+        sample_fmt = st.codec_context.codec.audio_formats[0].name
+        if sample_fmt in ("s16", "s16p"):
+            data = (np.clip(y, -1, 1) * 32767).astype(np.int16)
+        elif sample_fmt in ("s32", "s32p"):
+            data = (np.clip(y, -1, 1) * 2147483647).astype(np.int32)
+        else:
+            data = y.astype(np.float32)
+        frame_size = {"wmav2": 2048, "libopus": 960}.get(codec, 1024)
+        for i in range(0, len(data), frame_size):
+            chunk = data[i:i + frame_size]
+            frame = av.AudioFrame.from_ndarray(chunk[None, :], format=sample_fmt, layout="mono")
+            frame.sample_rate = sr
+            frame.pts = i
+            for pkt in st.encode(frame):
+                out.mux(pkt)
+        for pkt in st.encode(None):
+            out.mux(pkt)
+    return path
+
+
+def write_sf(path: Path, y: np.ndarray, sr: int, **kw) -> Path:
+    sf.write(str(path), y, sr, **kw)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Never touch the user's real data folder."""
+    monkeypatch.setenv("MUSICEMB_HOME", str(tmp_path_factory.mktemp("home")))
