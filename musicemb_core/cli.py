@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -131,7 +132,10 @@ def cmd_demo(a: argparse.Namespace) -> int:
         _print_report(report, as_json=False)
     with Library(root) as lib:
         _print_summary(lib.summary())
-    return 0
+    if a.no_gui:
+        return 0
+    # The app is started as its own process: core never imports the GUI package.
+    return subprocess.call([sys.executable, "-m", "musicemb_gui.app", str(root)])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,9 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--hop", type=float, help="segment hop (default: the window)")
     sp.add_argument("--sr", type=int, default=22050, help="analysis sample rate")
 
-    sp = add("demo", cmd_demo, "build the demo library if absent and print its summary")
+    sp = add("demo", cmd_demo, "build the demo library if absent, print its summary and open the app")
     sp.add_argument("--lib", help="where to build it (default: $MUSICEMB_HOME/demo or ~/.local/share/musicemb/demo)")
-    sp.add_argument("--no-gui", action="store_true", help="do not open the app (the app arrives in a later release)")
+    sp.add_argument("--no-gui", action="store_true", help="only build and summarise; do not open the app")
     return p
 
 

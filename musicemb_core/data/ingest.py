@@ -88,8 +88,8 @@ def probe_file(path: str, max_duration_s: float | None) -> FileProbe:
     st = os.stat(path)
     probe = FileProbe(path, st.st_size, st.st_mtime)
     try:
+        probe.scan = scan(path, max_duration_s=max_duration_s)  # first: a too-long file fails from its header
         probe.content_hash = content_hash(path)
-        probe.scan = scan(path, max_duration_s=max_duration_s)
         probe.tags = read_tags(path)
     except AudioError as e:
         probe.error = e.reason
@@ -185,6 +185,9 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     queue = deque(todo)
     try:
         for done in range(1, len(todo) + 1):
+            if cancel.cancelled:  # checked before each file, so a cancel never starts (or waits on) another one
+                report.cancelled = True
+                break
             while queue and len(pending) < 2 * jobs:
                 p = queue.popleft()
                 pending.append(pool.submit(probe_file, str(p), max_duration_s) if pool else p)
@@ -192,9 +195,6 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             probe = item.result() if pool else probe_file(str(item), max_duration_s)
             _store(lib, probe, label=_label_for(Path(probe.path), roots, labels), cfg=cfg, report=report)
             yield Progress("ingest", done, len(todo), probe.path, clock.eta(done, len(todo)))
-            if cancel.cancelled:
-                report.cancelled = True
-                break
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -204,7 +204,10 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
 def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentConfig, report: IngestReport) -> None:
     """Write one probed file into the catalogue (one transaction) and count it in ``report``."""
     if probe.error:
-        lib.record_failure(probe.path, probe.error, size=probe.size, mtime=probe.mtime)
+        # A file refused only for its length is looked at again next run (the limit may have been raised).
+        retry = probe.error.startswith("too long")
+        lib.record_failure(probe.path, probe.error, size=None if retry else probe.size,
+                           mtime=None if retry else probe.mtime)
         report.failed.append((probe.path, probe.error))
         return
     at_path = lib.track_by_path(probe.path)

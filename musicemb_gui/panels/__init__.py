@@ -1,0 +1,1 @@
+"""Dockable panels; each independent of the others."""

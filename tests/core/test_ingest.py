@@ -1,0 +1,289 @@
+"""Import through ``iter_ingest``: segmenting, labels, tags, bad inputs, incremental re-import, cancelling."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import musicemb_core.data.ingest as ingest_mod
+from musicemb_core.audio.segment import window_starts
+from musicemb_core.common.config import SegmentConfig
+from musicemb_core.common.errors import MusicEmbError
+from musicemb_core.common.progress import CancelToken, Progress, drive
+from musicemb_core.data.ingest import IngestReport, find_audio, iter_ingest, read_label_csv
+from musicemb_core.data.library import Library
+
+SR = 8000
+SEG3 = SegmentConfig(window_s=3.0, hop_s=3.0)
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSICEMB_HOME", str(tmp_path / "home"))
+
+
+def tone(path: Path, seconds: float, *, freq: float = 440.0, sr: int = SR, seed: int = 0, amp: float = 0.4,
+         **kw) -> Path:
+    """A sine plus a little seeded noise (distinct content per freq/seed), written with soundfile."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(round(seconds * sr))) / sr
+    noise = 0.01 * np.random.default_rng(seed).standard_normal(len(t))
+    sf.write(path, (amp * np.sin(2 * np.pi * freq * t) + noise).astype(np.float32), sr, **kw)
+    return path
+
+
+def run(lib: Library, paths, **kw) -> tuple[IngestReport, list[Progress]]:
+    events: list[Progress] = []
+    kw.setdefault("jobs", 1)
+    report = drive(iter_ingest(lib, [str(p) for p in paths], **kw), events.append)
+    return report, events
+
+
+def segs(lib: Library, path: Path) -> list[tuple[float, float]]:
+    return [tuple(r) for r in lib.conn.execute(
+        "SELECT s.start_s, s.duration_s FROM segments s JOIN tracks t ON t.id = s.track_id "
+        "WHERE t.path = ? ORDER BY s.start_s", (str(path),))]
+
+
+def n_rows(lib: Library, table: str) -> int:
+    return lib.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def failures(lib: Library) -> dict[str, str]:
+    return {f["path"]: f["error"] for f in lib.failures()}
+
+
+# -- segmenting, labels, tags ----------------------------------------------------------------------------------
+
+def test_segments_for_known_durations(tmp_path):
+    d = tmp_path / "music"
+    files = {10.0: tone(d / "a10.wav", 10.0, freq=300), 11.0: tone(d / "b11.wav", 11.0, freq=350),
+             9.0: tone(d / "c9.wav", 9.0, freq=400), 2.0: tone(d / "d2.wav", 2.0, freq=450),
+             4.5: tone(d / "e45.flac", 4.5, freq=500)}
+    with Library(tmp_path / "lib", create=True) as lib:
+        report, events = run(lib, [d], segments=SEG3)
+        assert (report.added, report.updated, report.moved, report.unchanged, report.failed) == (5, 0, 0, 0, [])
+        assert not report.cancelled
+        assert [(e.done, e.total) for e in events] == [(i, 5) for i in range(6)]
+        assert events[0].message == "5 files found, 5 to import"
+        assert lib.segment_config() == SEG3
+
+        # 10 s: 0, 3, 6 -- the 1 s tail is under min_tail x window (1.5 s), so it gets no window.
+        assert segs(lib, files[10.0]) == [(0.0, 3.0), (3.0, 3.0), (6.0, 3.0)]
+        # 11 s: the 2 s tail gets a last window aligned to the end, at 8 s.
+        assert segs(lib, files[11.0]) == [(0.0, 3.0), (3.0, 3.0), (6.0, 3.0), (8.0, 3.0)]
+        assert segs(lib, files[9.0]) == [(0.0, 3.0), (3.0, 3.0), (6.0, 3.0)]
+        assert segs(lib, files[2.0]) == [(0.0, 2.0)]  # shorter than a window: one short segment
+        assert segs(lib, files[4.5]) == [(0.0, 3.0), (1.5, 3.0)]  # 1.5 s tail == 0.5 x 3 s
+        assert n_rows(lib, "segments") == 13
+
+        t = lib.track_by_path(str(files[11.0]))
+        assert (t.duration_s, t.sample_rate, t.channels, t.format, t.label, t.warning) == \
+            (11.0, SR, 1, "WAV", None, "")
+        assert t.size == files[11.0].stat().st_size
+        assert t.content_hash == ingest_mod.content_hash(files[11.0]) and len(t.content_hash) == 32
+        assert lib.track_by_path(str(files[4.5])).format == "FLAC"
+        assert lib.summary()["duration_s"] == 36.5
+
+
+def test_stereo_and_overlapping_windows(tmp_path):
+    path = tmp_path / "music" / "stereo.wav"
+    path.parent.mkdir()
+    t = np.arange(5 * 16000) / 16000
+    y = np.stack([np.sin(2 * np.pi * 220 * t), 0.5 * np.sin(2 * np.pi * 330 * t)], axis=1) * 0.3
+    sf.write(path, y.astype(np.float32), 16000, subtype="PCM_24")
+    with Library(tmp_path / "lib", create=True) as lib:
+        run(lib, [path], segments=SegmentConfig(window_s=2.0, hop_s=1.0))
+        t = lib.track_by_path(str(path))
+        assert (t.duration_s, t.sample_rate, t.channels) == (5.0, 16000, 2)
+        assert segs(lib, path) == [(0.0, 2.0), (1.0, 2.0), (2.0, 2.0), (3.0, 2.0)]
+
+
+def test_changing_segment_config_recuts_existing_tracks(tmp_path):
+    a = tone(tmp_path / "m" / "a.wav", 10.0)
+    b = tone(tmp_path / "n" / "b.wav", 6.0, freq=550)
+    with Library(tmp_path / "lib", create=True) as lib:
+        run(lib, [a.parent], segments=SEG3)
+        assert len(segs(lib, a)) == 3
+        report, _ = run(lib, [b.parent], segments=SegmentConfig(window_s=5.0, hop_s=5.0))
+        assert report.added == 1
+        assert segs(lib, a) == [(0.0, 5.0), (5.0, 5.0)]
+        assert segs(lib, b) == [(0.0, 5.0)]  # 6 s: 1 s tail < 2.5 s
+        # No segments given: the library's own config is kept.
+        report, _ = run(lib, [a.parent, b.parent])
+        assert report.unchanged == 2 and lib.segment_config() == SegmentConfig(window_s=5.0, hop_s=5.0)
+
+
+def test_labels_from_folders(tmp_path):
+    root = tmp_path / "crate"
+    rock = tone(root / "rock" / "r1.wav", 2.0, freq=300)
+    tone(root / "rock" / "r2.wav", 2.0, freq=320)
+    jazz = tone(root / "jazz" / "deep" / "j1.wav", 2.0, freq=340)
+    with Library(tmp_path / "lib", create=True) as lib:
+        report, _ = run(lib, [root], labels="folders")
+        assert report.added == 3
+        assert lib.track_by_path(str(rock)).label == "rock"
+        assert lib.track_by_path(str(jazz)).label == "deep"  # the nearest folder's name
+        assert lib.summary()["labels"] == {"deep": 1, "rock": 2}
+
+
+def test_labels_from_csv_by_name_absolute_and_relative_path(tmp_path):
+    root = tmp_path / "crate"
+    a = tone(root / "a.wav", 2.0, freq=300)
+    b = tone(root / "sub" / "b.wav", 2.0, freq=320)
+    c = tone(root / "sub" / "c.wav", 2.0, freq=340)
+    d = tone(root / "d.wav", 2.0, freq=360)
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text(f"path,label\na.wav, rock \n{b},jazz\nsub/c.wav,pop\nnot-there.wav,x\n", "utf-8")
+    labels = read_label_csv(csv_path)
+    assert labels == {"a.wav": "rock", str(b): "jazz", "sub/c.wav": "pop", "not-there.wav": "x"}
+    with Library(tmp_path / "lib", create=True) as lib:
+        report, _ = run(lib, [root], labels=labels)
+        assert report.added == 4
+        got = {Path(t.path).name: t.label for t in lib.tracks()}
+        assert got == {"a.wav": "rock", "b.wav": "jazz", "c.wav": "pop", "d.wav": None}
+        assert lib.track_by_path(str(d)).label is None
+        # Re-import of a changed file without labels keeps its label.
+        tone(a, 3.0, freq=300)
+        report, _ = run(lib, [root])
+        assert report.updated == 1 and lib.track_by_path(str(a)).label == "rock"
+        assert lib.track_by_path(str(c)).label == "pop"
+
+
+def test_label_csv_missing_file_is_config_error(tmp_path):
+    with pytest.raises(MusicEmbError, match="labels CSV"):
+        read_label_csv(tmp_path / "nope.csv")
+
+
+def test_tags_read_with_mutagen(tmp_path):
+    from mutagen.flac import FLAC
+
+    path = tone(tmp_path / "m" / "tagged.flac", 2.0)
+    f = FLAC(str(path))
+    f["title"] = "Night Song"
+    f["artist"] = "The Testers"
+    f["comment"] = "ignored: not a common tag"
+    f.save()
+    plain = tone(tmp_path / "m" / "plain.wav", 2.0, freq=600)
+    with Library(tmp_path / "lib", create=True) as lib:
+        run(lib, [path.parent])
+        assert lib.track_by_path(str(path)).tags == {"title": "Night Song", "artist": "The Testers"}
+        assert lib.track_by_path(str(plain)).tags == {}
+        raw = lib.conn.execute("SELECT tags FROM tracks WHERE path=?", (str(path),)).fetchone()[0]
+        assert '"title": "Night Song"' in raw
+
+
+def test_find_audio_filters_folders_but_takes_named_files(tmp_path):
+    root = tmp_path / "m"
+    tone(root / "b.wav", 1.0)
+    tone(root / "A.FLAC", 1.0, freq=500)
+    (root / "notes.txt").write_text("x")
+    (root / "cover.jpg").write_bytes(b"\xff\xd8")
+    tone(root / ".hidden.wav", 1.0)
+    tone(root / ".cache" / "c.wav", 1.0)
+    named = root / "notes.txt"
+    found = find_audio([root, named, root / "b.wav"])
+    assert [p.name for p in found] == ["A.FLAC", "b.wav", "notes.txt"]  # no duplicates, order kept
+    with pytest.raises(MusicEmbError, match="no such file or folder") as e:
+        find_audio([tmp_path / "missing"])
+    assert str(tmp_path / "missing") in str(e.value)
+
+
+# -- bad inputs ------------------------------------------------------------------------------------------------
+
+def _bad_inputs(d: Path) -> dict[str, str]:
+    """Write one file per problem; return {file name: expected substring of the reason}."""
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "random.mp3").write_bytes(np.random.default_rng(1).bytes(5000))
+    good = tone(d / "_src.wav", 4.0, subtype="PCM_16")
+    data = good.read_bytes()
+    (d / "cut.wav").write_bytes(data[:len(data) // 3])
+    good.unlink()
+    mp3 = tone(d / "_src.mp3", 4.0)
+    data = mp3.read_bytes()
+    (d / "cut.mp3").write_bytes(data[:len(data) // 3])
+    mp3.unlink()
+    (d / "empty.wav").write_bytes(b"")
+    sf.write(d / "silent.wav", np.zeros(4 * SR, np.int16), SR, subtype="PCM_16")
+    y = np.full(4 * SR, 0.25, np.float32)
+    y[SR:SR + 100] = np.nan
+    sf.write(d / "nan.wav", y, SR, subtype="FLOAT")
+    (d / "text.wav").write_text("this is not audio\n" * 40, "utf-8")
+    return {"random.mp3": "not a readable audio file", "cut.wav": "truncated", "cut.mp3": "truncated",
+            "empty.wav": "zero-length", "silent.wav": "silent", "nan.wav": "NaN", "text.wav":
+            "not a readable audio file"}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_bad_inputs_are_reported_and_import_goes_on(tmp_path, jobs):
+    d = tmp_path / "mixed"
+    expected = _bad_inputs(d)
+    good = [tone(d / "good1.wav", 4.0, freq=300), tone(d / "good2.mp3", 4.0, freq=700),
+            tone(d / "flac_named.wav", 4.0, freq=500, format="FLAC")]
+    with Library(tmp_path / "lib", create=True) as lib:
+        report, _ = run(lib, [d], segments=SEG3, jobs=jobs)
+        reported = {Path(p).name: r for p, r in report.failed}
+        assert set(reported) == set(expected)
+        stored = {Path(p).name: r for p, r in failures(lib).items()}
+        assert stored == reported  # same reasons in the report and in the failures table
+        for name, needle in expected.items():
+            assert needle in reported[name], (name, reported[name])
+            assert "\n" not in reported[name] and 0 < len(reported[name]) < 200
+        assert "first at 1.00 s" in reported["nan.wav"]
+        assert "digital silence" in reported["silent.wav"]
+        assert reported["cut.wav"].startswith("truncated: header declares 4.00 s but only 1.3")
+
+        assert report.added == 3
+        assert sorted(Path(t.path).name for t in lib.tracks()) == ["flac_named.wav", "good1.wav", "good2.mp3"]
+        for f in good:  # 4 s: one window at 0; the 1 s tail is under half a window
+            assert segs(lib, f) == [(0.0, 3.0)]
+        assert n_rows(lib, "segments") == 3
+        assert lib.track_by_path(str(good[1])).format == "MP3"
+        assert "FLAC" in lib.track_by_path(str(good[2])).warning
+
+
+def test_wrong_extension_flac_imported_with_warning(tmp_path):
+    d = tmp_path / "m"
+    f = tone(d / "flac_named.wav", 4.0, freq=500, format="FLAC")
+    with Library(tmp_path / "lib", create=True) as lib:
+        report, _ = run(lib, [d], segments=SEG3)
+        assert report.added == 1 and report.failed == []
+        t = lib.track_by_path(str(f))
+        assert t.format == "FLAC"
+        assert t.warning == "extension .wav but the content is FLAC; imported anyway"
+        assert lib.summary()["warnings"] == [{"path": str(f), "warning": t.warning}]
+        assert segs(lib, f) == [(0.0, 3.0)]
+
+
+def test_too_long_file(tmp_path):
+    path = tmp_path / "long" / "long.wav"
+    path.parent.mkdir()
+    sr, total = 1000, 15_000_000  # 15,000 s = 4.17 h at 1 kHz mono int16 (30 MB)
+    chunk = np.round(8000 * np.sin(2 * np.pi * 50 * np.arange(1_000_000) / sr)).astype(np.int16)
+    with sf.SoundFile(path, "w", samplerate=sr, channels=1, subtype="PCM_16") as f:
+        for _ in range(total // len(chunk)):
+            f.write(chunk)
+    good = tone(tmp_path / "long" / "short.wav", 2.0)
+    with Library(tmp_path / "lib", create=True) as lib:
+        report, _ = run(lib, [path.parent], segments=SEG3)
+        assert report.added == 1
+        assert [(p, r) for p, r in report.failed] == [(str(path), failures(lib)[str(path)])]
+        reason = report.failed[0][1]
+        assert reason.startswith("too long: 4.2 h exceeds the limit of 4.0 h"), reason
+        assert lib.track_by_path(str(good)) is not None
+
+        # The limit is the only problem: the next run looks at the file again (cheaply, from its header) so
+        # that raising the limit -- as the reason suggests -- takes effect without touching the file.
+        report, _ = run(lib, [path.parent], segments=SEG3)
+        assert (report.unchanged, report.added, len(report.failed)) == (1, 0, 1)
+        assert report.failed[0][1].startswith("too long")
+        report, _ = run(lib, [path], segments=SEG3, max_duration_s=None)
+        assert report.added == 1 and report.failed == []
+        t = lib.track_by_path(str(path))
+        assert (t.duration_s, t.sample_rate) == (15000.0, 1000)
+        assert len(segs(lib, path)) == 5000
+        assert failures(lib) == {}

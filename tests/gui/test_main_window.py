@@ -1,0 +1,50 @@
+"""The main window opens a real library and shows its tracks and failures in a sortable, filterable table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("PySide6")
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+
+from musicemb_core.common.progress import drive  # noqa: E402
+from musicemb_core.data.ingest import iter_ingest  # noqa: E402
+from musicemb_core.data.library import Library  # noqa: E402
+from musicemb_gui.main_window import MainWindow  # noqa: E402
+
+
+@pytest.fixture
+def library(tmp_path):
+    audio = tmp_path / "audio"
+    for label, secs in (("birds", 7.0), ("rain", 4.0)):
+        (audio / label).mkdir(parents=True)
+        rng = np.random.default_rng(len(label))
+        sf.write(audio / label / f"{label}.wav", 0.1 * rng.standard_normal(int(8000 * secs)), 8000)
+    (audio / "rain" / "broken.wav").write_bytes(b"RIFF....not audio")
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [audio], labels="folders", jobs=1))
+    return tmp_path / "lib"
+
+
+def test_open_library_fills_the_table(qtbot, library, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    assert win.open_library(library)
+    panel = win.library_panel
+    rows = {panel.proxy.index(r, 0).data(): [panel.proxy.index(r, c).data() for c in range(5)]
+            for r in range(panel.proxy.rowCount())}
+    assert len(rows) == 3
+    birds = next(v for k, v in rows.items() if k.endswith("birds.wav"))
+    assert birds[1:4] == ["7.0", "birds", "2"]  # 7 s -> windows at 0 and 3 (1 s tail dropped)
+    broken = next(v for k, v in rows.items() if k.endswith("broken.wav"))
+    assert broken[4].startswith("failed: not a readable audio file")
+    assert "2 tracks" in win.statusBar().currentMessage()
+    assert settings.value("last_library") == str(library.resolve())
+
+    panel.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # by duration, numerically
+    assert panel.proxy.index(0, 2).data() == "birds"
+    panel.filter.setText("RAIN")
+    assert panel.proxy.rowCount() == 2
