@@ -185,7 +185,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     queue = deque(todo)
     try:
         for done in range(1, len(todo) + 1):
-            if cancel.cancelled:  # checked before each file, so a cancel never starts (or waits on) another one
+            if cancel.cancelled:  # checked before each file: a cancel during any event stops before the next
                 report.cancelled = True
                 break
             while queue and len(pending) < 2 * jobs:

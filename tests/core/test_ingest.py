@@ -287,3 +287,213 @@ def test_too_long_file(tmp_path):
         assert (t.duration_s, t.sample_rate) == (15000.0, 1000)
         assert len(segs(lib, path)) == 5000
         assert failures(lib) == {}
+
+
+# -- incremental re-import -------------------------------------------------------------------------------------
+
+def _segment_ids(lib: Library, track_id: int) -> list[int]:
+    return [r[0] for r in lib.conn.execute("SELECT id FROM segments WHERE track_id=? ORDER BY id", (track_id,))]
+
+
+def test_second_run_changes_nothing(tmp_path, monkeypatch):
+    d = tmp_path / "m"
+    for i in range(4):
+        tone(d / f"t{i}.wav", 4.0 + i, freq=300 + 50 * i)
+    with Library(tmp_path / "lib", create=True) as lib:
+        assert run(lib, [d], segments=SEG3)[0].added == 4
+        before = (lib.tracks(), lib.conn.execute("SELECT * FROM segments ORDER BY id").fetchall())
+        probed = []
+        monkeypatch.setattr(ingest_mod, "probe_file", lambda p, m: probed.append(p))
+        report, events = run(lib, [d], segments=SEG3)
+        assert report.to_dict() == {"added": 0, "updated": 0, "moved": 0, "unchanged": 4, "duplicates": [],
+                                    "failed": [], "still_failed": 0, "cancelled": False}
+        assert probed == []  # unchanged size and mtime: not even hashed
+        assert [(e.done, e.total) for e in events] == [(0, 0)]
+        assert events[0].message == "4 files found, 0 to import"
+        assert (lib.tracks(), lib.conn.execute("SELECT * FROM segments ORDER BY id").fetchall()) == before
+
+
+def test_touched_but_same_content_is_unchanged(tmp_path):
+    a = tone(tmp_path / "m" / "a.wav", 4.0)
+    with Library(tmp_path / "lib", create=True) as lib:
+        run(lib, [a])
+        tid = lib.track_by_path(str(a)).id
+        os.utime(a, (1_600_000_000, 1_600_000_000))
+        report, _ = run(lib, [a])
+        assert (report.unchanged, report.updated, report.added) == (1, 0, 0)
+        t = lib.track_by_path(str(a))
+        assert (t.id, t.mtime) == (tid, 1_600_000_000.0)  # mtime refreshed: next run skips by stat again
+
+
+def test_modified_file_is_updated_in_place(tmp_path):
+    d = tmp_path / "m"
+    a = tone(d / "a.wav", 4.0, freq=300)
+    b = tone(d / "b.wav", 4.0, freq=400)
+    with Library(tmp_path / "lib", create=True) as lib:
+        run(lib, [d], segments=SEG3, labels="folders")
+        old = lib.track_by_path(str(a))
+        old_segments = _segment_ids(lib, old.id)
+        assert len(old_segments) == 1
+
+        tone(a, 10.0, freq=900)  # new content, new length
+        report, _ = run(lib, [d], segments=SEG3)
+        assert (report.added, report.updated, report.unchanged, report.moved) == (0, 1, 1, 0)
+        new = lib.track_by_path(str(a))
+        assert new.id == old.id
+        assert new.content_hash != old.content_hash and new.duration_s == 10.0
+        assert new.label == "m"  # kept from the first import
+        assert segs(lib, a) == [(0.0, 3.0), (3.0, 3.0), (6.0, 3.0)]
+        assert not set(_segment_ids(lib, new.id)) & set(old_segments)  # replaced, not appended
+        assert n_rows(lib, "tracks") == 2 and n_rows(lib, "segments") == 4
+        assert len(segs(lib, b)) == 1
+
+
+def test_new_file_only_added(tmp_path, monkeypatch):
+    d = tmp_path / "m"
+    tone(d / "a.wav", 4.0, freq=300)
+    tone(d / "b.wav", 4.0, freq=400)
+    with Library(tmp_path / "lib", create=True) as lib:
+        run(lib, [d])
+        ids = {t.path: t.id for t in lib.tracks()}
+        c = tone(d / "c.wav", 7.0, freq=500)
+        probed = []
+        real = ingest_mod.probe_file
+        monkeypatch.setattr(ingest_mod, "probe_file", lambda p, m: probed.append(p) or real(p, m))
+        report, _ = run(lib, [d])
+        assert (report.added, report.unchanged, report.updated) == (1, 2, 0)
+        assert probed == [str(c)]
+        assert {t.path: t.id for t in lib.tracks() if t.path != str(c)} == ids
+        assert n_rows(lib, "tracks") == 3
+
+
+def test_moved_file_is_relinked(tmp_path):
+    old_dir, new_dir = tmp_path / "old", tmp_path / "new"
+    a = tone(old_dir / "a.wav", 7.0, freq=300)
+    tone(old_dir / "b.wav", 4.0, freq=400)
+    with Library(tmp_path / "lib", create=True) as lib:
+        run(lib, [old_dir], segments=SEG3, labels="folders")
+        before = lib.track_by_path(str(a))
+        seg_ids = _segment_ids(lib, before.id)
+        new_dir.mkdir()
+        moved = new_dir / "renamed.wav"
+        a.rename(moved)
+        report, _ = run(lib, [new_dir], segments=SEG3)
+        assert (report.moved, report.added, report.duplicates, report.failed) == (1, 0, [], [])
+        after = lib.track_by_path(str(moved))
+        assert after.id == before.id and after.content_hash == before.content_hash
+        assert after.label == "old"
+        assert lib.track_by_path(str(a)) is None
+        assert _segment_ids(lib, after.id) == seg_ids  # segments (and anything hanging off them) kept
+        assert n_rows(lib, "tracks") == 2
+        assert lib.conn.execute("SELECT COUNT(DISTINCT content_hash) FROM tracks").fetchone()[0] == 2
+        # And the next run of the new folder is a no-op.
+        report, _ = run(lib, [new_dir], segments=SEG3)
+        assert (report.unchanged, report.moved, report.added) == (1, 0, 0)
+
+
+def test_copy_is_a_duplicate_not_added(tmp_path):
+    a = tone(tmp_path / "m" / "a.wav", 4.0)
+    copy = tmp_path / "elsewhere" / "copy of a.wav"
+    copy.parent.mkdir()
+    copy.write_bytes(a.read_bytes())
+    with Library(tmp_path / "lib", create=True) as lib:
+        run(lib, [a.parent])
+        report, _ = run(lib, [a.parent, copy.parent])
+        assert report.added == 0 and report.unchanged == 1
+        assert report.duplicates == [(str(copy), str(a))]
+        assert report.to_dict()["duplicates"] == [{"path": str(copy), "of": str(a)}]
+        assert [t.path for t in lib.tracks()] == [str(a)]
+        assert n_rows(lib, "segments") == 1
+
+
+def test_failed_file_not_redecoded_until_fixed(tmp_path, monkeypatch):
+    d = tmp_path / "m"
+    good = tone(d / "good.wav", 4.0)
+    bad = d / "bad.wav"
+    bad.write_bytes(b"RIFF not really a wave file")
+    with Library(tmp_path / "lib", create=True) as lib:
+        report, _ = run(lib, [d])
+        assert [(p, "not a readable audio file" in r) for p, r in report.failed] == [(str(bad), True)]
+
+        probed = []
+        real = ingest_mod.probe_file
+        monkeypatch.setattr(ingest_mod, "probe_file", lambda p, m: probed.append(p) or real(p, m))
+        report, _ = run(lib, [d])
+        assert (report.still_failed, report.unchanged, report.failed, report.added) == (1, 1, [], 0)
+        assert probed == []
+        assert list(failures(lib)) == [str(bad)]
+
+        tone(bad, 5.0, freq=660)  # fixed
+        report, _ = run(lib, [d])
+        assert (report.added, report.still_failed, report.failed) == (1, 0, [])
+        assert probed == [str(bad)]
+        assert failures(lib) == {}
+        assert lib.track_by_path(str(bad)).duration_s == 5.0
+        assert lib.track_by_path(str(good)) is not None
+
+
+# -- cancelling ------------------------------------------------------------------------------------------------
+
+def _consistent(lib: Library, cfg: SegmentConfig) -> None:
+    assert lib.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert lib.conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    for t in lib.tracks():
+        n = lib.conn.execute("SELECT COUNT(*) FROM segments WHERE track_id=?", (t.id,)).fetchone()[0]
+        assert n == len(window_starts(t.duration_s, cfg)), t.path
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_cancel_after_first_event_then_resume(tmp_path, jobs):
+    d = tmp_path / "m"
+    for i in range(8):
+        tone(d / f"t{i}.wav", 4.0, freq=300 + 40 * i)
+    token = CancelToken()
+    with Library(tmp_path / "lib", create=True) as lib:
+        events = []
+
+        def on_event(e):
+            events.append(e)
+            token.cancel()
+
+        report = drive(iter_ingest(lib, [d], segments=SEG3, jobs=jobs, cancel=token), on_event)
+        assert report.cancelled
+        assert report.added == 0 and len(events) == 1  # cancelled before the first file was started
+        _consistent(lib, SEG3)
+
+        token = CancelToken()
+        gen = iter_ingest(lib, [d], segments=SEG3, jobs=jobs, cancel=token)
+        report = drive(gen, lambda e: e.done == 3 and token.cancel())
+        assert report.cancelled and report.added == 3
+        assert n_rows(lib, "tracks") == 3
+        _consistent(lib, SEG3)
+
+        report, _ = run(lib, [d], segments=SEG3, jobs=jobs)
+        assert not report.cancelled
+        assert (report.added, report.unchanged) == (5, 3)
+        assert n_rows(lib, "tracks") == 8 and n_rows(lib, "segments") == 8
+        _consistent(lib, SEG3)
+
+
+def test_cancel_on_last_event_is_not_a_cancel(tmp_path):
+    d = tmp_path / "m"
+    for i in range(3):
+        tone(d / f"t{i}.wav", 2.0, freq=300 + 40 * i)
+    token = CancelToken()
+    with Library(tmp_path / "lib", create=True) as lib:
+        report = drive(iter_ingest(lib, [d], jobs=1, cancel=token), lambda e: e.done == 3 and token.cancel())
+        assert report.added == 3 and not report.cancelled
+
+
+def test_closing_the_generator_keeps_work_done(tmp_path):
+    d = tmp_path / "m"
+    for i in range(5):
+        tone(d / f"t{i}.wav", 2.0, freq=300 + 40 * i)
+    with Library(tmp_path / "lib", create=True) as lib:
+        gen = iter_ingest(lib, [d], jobs=2)
+        for e in gen:
+            if e.done == 2:
+                break
+        gen.close()  # what the GUI/CLI does on an error or Ctrl-C
+        assert n_rows(lib, "tracks") == 2
+        _consistent(lib, SegmentConfig())
+        assert run(lib, [d])[0].added == 3

@@ -39,7 +39,7 @@ def test_create_makes_catalogue_at_current_schema_version(tmp_path):
     with Library(root, create=True) as lib:
         assert lib.root == root.resolve()
         assert (root / DB_NAME).is_file()
-        assert SCHEMA_VERSION == len(MIGRATIONS)
+        assert len(MIGRATIONS) == SCHEMA_VERSION
         assert lib.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert lib.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert lib.get_meta("created_at") is not None
