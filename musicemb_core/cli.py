@@ -61,8 +61,12 @@ def _print_report(report, *, as_json: bool) -> None:
           f"{report.unchanged} unchanged, {len(report.duplicates)} duplicates skipped, "
           f"{len(report.failed)} failed" + (f", {report.still_failed} still failing (unchanged)"
                                             if report.still_failed else ""))
+    if report.relabelled:
+        print(f"  {report.relabelled} known tracks relabelled")
     for path, reason in report.failed:
         print(f"  failed: {path}: {reason}")
+    for path, warning in report.warnings:
+        print(f"  warning: {path}: {warning}")
     for path, of in report.duplicates:
         print(f"  duplicate: {path} (same content as {of})")
 
@@ -86,9 +90,12 @@ def cmd_ingest(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
 
     labels = "folders" if a.labels_from_folders else (read_label_csv(a.labels) if a.labels else None)
+    missing = [p for p in a.paths if not Path(p).exists()]
+    if missing:  # before the library folder is created
+        raise MusicEmbError(f"{missing[0]}: no such file or folder")
     with Library(a.lib, create=True) as lib:
         current = lib.segment_config() or SegmentConfig()
-        seg = SegmentConfig(window_s=a.window or current.window_s, hop_s=a.hop or a.window or current.hop_s)
+        seg = current.replace(window_s=a.window or current.window_s, hop_s=a.hop or a.window or current.hop_s)
         max_dur = a.max_duration * 3600 if a.max_duration > 0 else None
         report = _run(iter_ingest(lib, a.paths, labels=labels, segments=seg, max_duration_s=max_dur, jobs=a.jobs),
                       quiet=a.quiet)

@@ -47,6 +47,10 @@ def _wav_declared_frames(path: Path, block_align: int) -> int | None:
             f.seek(size + (size & 1), 1)
 
 
+def _hms(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
 def scan(path: str | Path, *, max_duration_s: float | None = 4 * 3600.0) -> AudioScan:
     """Decode the whole file once and check it is usable.
 
@@ -58,8 +62,8 @@ def scan(path: str | Path, *, max_duration_s: float | None = 4 * 3600.0) -> Audi
     if head.frames <= 0 and head.backend == "soundfile":
         raise AudioError(path, "no audio samples (empty stream)")
     if max_duration_s is not None and head.duration_s > max_duration_s:
-        raise AudioError(path, f"too long: {head.duration_s / 3600:.1f} h exceeds the limit of "
-                               f"{max_duration_s / 3600:.1f} h (raise it with --max-duration)")
+        raise AudioError(path, f"too long: {_hms(head.duration_s)} exceeds the limit of "
+                               f"{_hms(max_duration_s)} (raise it with --max-duration)")
     frames, peak = 0, 0.0
     for block in stream(path):
         if not np.isfinite(block).all():

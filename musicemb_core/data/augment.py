@@ -2,8 +2,8 @@
 
 Waveform ops take ``y`` (n,) float32, ``sr`` and a ``numpy.random.Generator`` and return a new (n,) float32
 array of the same length; every random draw comes from ``rng``, so a seed fixes the result.
-Spectrogram ops take a torch tensor (..., n_mels, frames), e.g. (batch, 1, n_mels, frames) or (n_mels, frames),
-and a ``torch.Generator`` or ``numpy.random.Generator``; each item (leading index) gets its own draw.
+Spectrogram ops take a torch tensor (..., n_mels, frames), e.g. (batch, 1, n_mels, frames) or
+(n_mels, frames), and a ``torch.Generator`` or ``numpy.random.Generator``; each item (leading index) gets its own draw.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def mix_clip(y: np.ndarray, noise_clip: np.ndarray, sr: int, rng: np.random.Gene
 
 def lowpass(y: np.ndarray, sr: int, rng: np.random.Generator, *,
             cutoff_range: tuple[float, float] = (2000.0, 8000.0)) -> np.ndarray:
-    """Zero-phase 10th-order Butterworth low-pass at a cutoff drawn in ``cutoff_range`` Hz (capped at 0.45 sr).
+    """Zero-phase 10th-order Butterworth low-pass, cutoff drawn in ``cutoff_range`` Hz (capped at 0.45 sr).
 
     ``y`` (n,) -> (n,) float32.
     """
@@ -287,7 +287,9 @@ def roll_time(S: torch.Tensor, rng: Rng, *, max_shift: int) -> torch.Tensor:
     return X.gather(2, idx.to(S.device)[:, None, :].expand(n, m, t)).reshape(S.shape)
 
 
-def _mask(S: torch.Tensor, rng: Rng, dim: int, max_width: int, n_masks: int, value: float | None) -> torch.Tensor:
+def _mask(S: torch.Tensor, rng: Rng, dim: int, max_width: int, n_masks: int,
+          value: float | None) -> torch.Tensor:
+    """Fill ``n_masks`` random bands along ``dim`` (1: mel rows, 2: frames) of each item."""
     X = _items(S, "max_width", max_width)
     n, size = X.shape[0], X.shape[dim]
     width = np.minimum(np.floor(_random(rng, (n, n_masks)) * (max_width + 1)).astype(np.int64), size)

@@ -52,13 +52,16 @@ class IngestReport:
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     still_failed: int = 0
+    relabelled: int = 0
+    warnings: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
 
     def to_dict(self) -> dict:
         return {"added": self.added, "updated": self.updated, "moved": self.moved, "unchanged": self.unchanged,
                 "duplicates": [{"path": p, "of": o} for p, o in self.duplicates],
                 "failed": [{"path": p, "error": e} for p, e in self.failed],
-                "still_failed": self.still_failed, "cancelled": self.cancelled}
+                "warnings": [{"path": p, "warning": w} for p, w in self.warnings],
+                "still_failed": self.still_failed, "relabelled": self.relabelled, "cancelled": self.cancelled}
 
 
 def content_hash(path: str | Path, *, chunk: int = 1 << 20) -> str:
@@ -171,6 +174,10 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
         known = lib.track_by_path(str(path))
         if known is not None and known.size == st.st_size and known.mtime == st.st_mtime:
             report.unchanged += 1
+            label = _label_for(path, roots, labels)
+            if label is not None and label != known.label:  # labels given again apply to known tracks too
+                lib.set_label(known.id, label)
+                report.relabelled += 1
         elif known is None and lib.failure_stat(str(path)) == (st.st_size, st.st_mtime):
             report.still_failed += 1
         else:
@@ -229,6 +236,8 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
               "format": s.info.format, "label": label if label is not None else (at_path and at_path.label),
               "tags": probe.tags, "warning": s.warning}
     lib.save_track(fields, cfg=cfg, starts_of=window_starts, track_id=at_path.id if at_path else None)
+    if s.warning:
+        report.warnings.append((probe.path, s.warning))
     if at_path is None:
         report.added += 1
     else:

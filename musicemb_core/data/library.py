@@ -107,6 +107,7 @@ class Library:
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as e:
+            self.conn.close()
             raise LibraryError(f"{db}: cannot open the catalogue: {e}") from e
 
     def _migrate(self) -> None:

@@ -306,7 +306,8 @@ def test_second_run_changes_nothing(tmp_path, monkeypatch):
         monkeypatch.setattr(ingest_mod, "probe_file", lambda p, m: probed.append(p))
         report, events = run(lib, [d], segments=SEG3)
         assert report.to_dict() == {"added": 0, "updated": 0, "moved": 0, "unchanged": 4, "duplicates": [],
-                                    "failed": [], "still_failed": 0, "cancelled": False}
+                                    "failed": [], "warnings": [], "still_failed": 0, "relabelled": 0,
+                                    "cancelled": False}
         assert probed == []  # unchanged size and mtime: not even hashed
         assert [(e.done, e.total) for e in events] == [(0, 0)]
         assert events[0].message == "4 files found, 0 to import"
@@ -497,3 +498,18 @@ def test_closing_the_generator_keeps_work_done(tmp_path):
         assert n_rows(lib, "tracks") == 2
         _consistent(lib, SegmentConfig())
         assert run(lib, [d])[0].added == 3
+
+
+def test_labels_given_again_relabel_known_tracks(tmp_path):
+    for i, label in enumerate(("jazz", "rock")):
+        (tmp_path / "a" / label).mkdir(parents=True)
+        tone(tmp_path / "a" / label / f"{label}.wav", 4.0, freq=300 + 100 * i)
+    with Library(tmp_path / "lib", create=True) as lib:
+        run(lib, [tmp_path / "a"], segments=SEG3)
+        assert {t.label for t in lib.tracks()} == {None}
+        report, _ = run(lib, [tmp_path / "a"], segments=SEG3, labels="folders")
+        assert report.relabelled == 2 and report.added == 0
+        assert sorted(t.label for t in lib.tracks()) == ["jazz", "rock"]
+        report, _ = run(lib, [tmp_path / "a"], segments=SEG3, labels={"jazz.wav": "swing"})
+        assert report.relabelled == 1
+        assert sorted(t.label for t in lib.tracks()) == ["rock", "swing"]
