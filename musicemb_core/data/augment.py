@@ -3,7 +3,8 @@
 Waveform ops take ``y`` (n,) float32, ``sr`` and a ``numpy.random.Generator`` and return a new (n,) float32
 array of the same length; every random draw comes from ``rng``, so a seed fixes the result.
 Spectrogram ops take a torch tensor (..., n_mels, frames), e.g. (batch, 1, n_mels, frames) or
-(n_mels, frames), and a ``torch.Generator`` or ``numpy.random.Generator``; each item (leading index) gets its own draw.
+(n_mels, frames), and a ``torch.Generator`` or ``numpy.random.Generator``; each item (leading index)
+gets its own draw.
 """
 
 from __future__ import annotations

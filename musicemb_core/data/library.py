@@ -260,6 +260,28 @@ class Library:
         rows = self.conn.execute("SELECT name, arch, strategy, dim, created_at FROM models ORDER BY created_at")
         return [dict(zip(("name", "arch", "strategy", "dim", "created_at"), r, strict=True)) for r in rows]
 
+    def register_model(self, name: str, arch: str, strategy: str, dim: int, config: dict) -> None:
+        with self.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?)",
+                      (name, arch, strategy, dim, time.time(), json.dumps(config)))
+
+    # -- runs ----------------------------------------------------------------------------------------------
+    def start_run(self, model: str, strategy: str, config: dict) -> int:
+        with self.transaction() as c:
+            return c.execute("INSERT INTO runs (model, strategy, status, started_at, config) VALUES (?, ?, ?, ?, ?)",
+                             (model, strategy, "running", time.time(), json.dumps(config))).lastrowid
+
+    def update_run(self, run_id: int, status: str, history: list[dict], *, finished: bool = False) -> None:
+        with self.transaction() as c:
+            c.execute("UPDATE runs SET status=?, history=?, finished_at=? WHERE id=?",
+                      (status, json.dumps(history), time.time() if finished else None, run_id))
+
+    def runs(self, model: str | None = None) -> list[dict]:
+        q = "SELECT id, model, strategy, status, started_at, finished_at, history FROM runs"
+        rows = self.conn.execute(q + (" WHERE model=?" if model else "") + " ORDER BY id", (model,) if model else ())
+        keys = ("id", "model", "strategy", "status", "started_at", "finished_at", "history")
+        return [dict(zip(keys, (*r[:6], json.loads(r[6])), strict=True)) for r in rows]
+
     # -- summary -------------------------------------------------------------------------------------------
     def summary(self) -> dict:
         """Counts, total duration, labels, failures, models, maps: what ``musicemb info`` prints."""

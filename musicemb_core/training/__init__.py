@@ -1,1 +1,1 @@
-"""training layer (see DESIGN.md); filled by later issues."""
+"""Training: one loop (``iter_fit``), strategies, checkpoints."""

@@ -80,7 +80,7 @@ def _resnet18_body(w, c_in=1):
 
 def _vgg16_convs(c_in=1):
     widths = [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
-    return sum(_conv(a, b, 3) for a, b in zip([c_in, *widths[:-1]], widths))
+    return sum(_conv(a, b, 3) for a, b in zip([c_in, *widths[:-1]], widths, strict=True))
 
 
 def test_parameter_count_cnn2():

@@ -1,0 +1,82 @@
+"""Segments of a library loaded for training or embedding: ids, tracks, labels and their waveforms."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from musicemb_core.audio.decode import load
+from musicemb_core.common.errors import AudioError
+from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.data.library import Library
+
+
+@dataclass
+class SegmentSet:
+    """Segments as parallel arrays; ``audio`` rows are ``window_s`` long at ``sr`` (zero-padded)."""
+
+    ids: np.ndarray          # (n,) int64 segment ids
+    track_ids: np.ndarray    # (n,) int64
+    starts: np.ndarray       # (n,) float64 seconds
+    labels: np.ndarray       # (n,) int64 index into label_names, -1 = unlabelled
+    label_names: list[str]
+    sr: int
+    window_s: float
+    audio: np.ndarray        # (n, round(window_s * sr)) float32
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, index: np.ndarray) -> SegmentSet:
+        return SegmentSet(self.ids[index], self.track_ids[index], self.starts[index], self.labels[index],
+                          self.label_names, self.sr, self.window_s, self.audio[index])
+
+
+def iter_load_segments(lib: Library, *, sr: int, window_s: float | None = None, segment_ids: np.ndarray | None = None,
+                       label_names: list[str] | None = None, workers: int = 2,
+                       cancel: CancelToken | None = None) -> JobGen[SegmentSet]:
+    """Decode every track once (resampled to ``sr``) and cut its segments.
+
+    ``segment_ids`` restricts to those segments; ``label_names`` fixes the label order (a model's label map),
+    labels outside it become -1. A track that no longer decodes is skipped with its segments (listed in the
+    progress messages). Yields one event per track.
+    """
+    seg = lib.segments()
+    if segment_ids is not None:
+        keep = np.isin(seg["id"], segment_ids)
+        seg = {k: v[keep] for k, v in seg.items()}
+    window_s = window_s or (lib.segment_config().window_s if lib.segment_config() else 3.0)
+    tracks = {t.id: t for t in lib.tracks()}
+    names = label_names if label_names is not None else sorted({t.label for t in tracks.values() if t.label})
+    lab_index = {n: i for i, n in enumerate(names)}
+    n_samp = int(round(window_s * sr))
+    audio = np.zeros((len(seg["id"]), n_samp), dtype=np.float32)
+    ok = np.ones(len(seg["id"]), dtype=bool)
+    track_list = np.unique(seg["track_id"])
+    rows_of = {t: np.flatnonzero(seg["track_id"] == t) for t in track_list}
+
+    def decode(tid: int):
+        try:
+            return tid, load(tracks[tid].path, sr=sr)[0], ""
+        except AudioError as e:
+            return tid, None, str(e)
+
+    clock = EtaClock()
+    cancel = cancel or CancelToken()
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for done, (tid, y, err) in enumerate(pool.map(decode, track_list), 1):
+            cancel.check()
+            rows = rows_of[tid]
+            if y is None:
+                ok[rows] = False
+            else:
+                for r in rows:
+                    a = int(round(seg["start_s"][r] * sr))
+                    chunk = y[a:a + n_samp]
+                    audio[r, :len(chunk)] = chunk
+            yield Progress("load", done, len(track_list), err or tracks[tid].path, clock.eta(done, len(track_list)))
+    labels = np.array([lab_index.get(tracks[t].label, -1) for t in seg["track_id"]], dtype=np.int64)
+    out = SegmentSet(seg["id"], seg["track_id"], seg["start_s"], labels, list(names), sr, window_s, audio)
+    return out.subset(np.flatnonzero(ok))

@@ -1,0 +1,124 @@
+"""Model files: weights in safetensors, everything else in JSON. Loading never unpickles arbitrary objects.
+
+A model folder holds ``model.safetensors`` (encoder and head tensors, keys prefixed ``encoder.``/``<head>.``)
+and ``config.json`` (model, feature and training configs, label map, strategy, metrics). During training a
+``resume/`` subfolder keeps the latest state (weights, optimizer tensors, step counters).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from musicemb_core.common.config import FeatureConfig
+from musicemb_core.common.errors import ConfigError
+from musicemb_core.common.paths import atomic_path, atomic_write_text
+from musicemb_core.models import ModelConfig, build_encoder
+
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+
+
+@dataclass
+class ModelInfo:
+    """What ``config.json`` holds."""
+
+    name: str
+    model: ModelConfig
+    features: FeatureConfig
+    window_s: float
+    strategy: str = ""
+    labels: list[str] = field(default_factory=list)
+    train: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "model": self.model.to_dict(), "features": self.features.to_dict(),
+                "window_s": self.window_s, "strategy": self.strategy, "labels": self.labels, "train": self.train,
+                "metrics": self.metrics}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelInfo:
+        return cls(d["name"], ModelConfig.from_dict(d["model"]), FeatureConfig.from_dict(d["features"]),
+                   float(d["window_s"]), d.get("strategy", ""), list(d.get("labels", [])), d.get("train", {}),
+                   d.get("metrics", {}))
+
+
+def _flat_state(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v.detach().cpu().contiguous()
+            for prefix, m in modules.items() for k, v in m.state_dict().items()}
+
+
+def save_model(folder: str | Path, info: ModelInfo, modules: dict[str, torch.nn.Module],
+               extra: dict[str, torch.Tensor] | None = None) -> None:
+    """Write weights then config, each atomically; ``extra`` tensors (e.g. an SVM head) go in the same file."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = _flat_state(modules) | {k: v.detach().cpu().contiguous() for k, v in (extra or {}).items()}
+    with atomic_path(folder / WEIGHTS) as tmp:
+        save_file(tensors, str(tmp))
+    atomic_write_text(folder / CONFIG, json.dumps(info.to_dict(), indent=2))
+
+
+def read_info(folder: str | Path) -> ModelInfo:
+    path = Path(folder) / CONFIG
+    try:
+        return ModelInfo.from_dict(json.loads(path.read_text("utf-8")))
+    except (OSError, ValueError, KeyError) as e:
+        raise ConfigError(f"{path}: not a readable model config ({e})") from e
+
+
+def read_tensors(folder: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(folder) / WEIGHTS
+    try:
+        return load_file(str(path))
+    except Exception as e:  # safetensors raises several kinds for missing/corrupt files
+        raise ConfigError(f"{path}: cannot read model weights ({e})") from e
+
+
+def module_state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    p = prefix + "."
+    return {k[len(p):]: v for k, v in tensors.items() if k.startswith(p)}
+
+
+def load_encoder(folder: str | Path) -> tuple[torch.nn.Module, ModelInfo]:
+    """The encoder of a saved model, in eval mode, and its config."""
+    info = read_info(folder)
+    encoder = build_encoder(info.model.replace(weights=None))
+    encoder.load_state_dict(module_state(read_tensors(folder), "encoder"))
+    return encoder.eval(), info
+
+
+def save_resume(folder: str | Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer,
+                state: dict) -> None:
+    """Latest training state for ``resume``: weights, optimizer (tensors only, loaded with weights_only) and
+    counters. Written to a temp folder then swapped in, so a kill leaves the previous state intact."""
+    folder = Path(folder)
+    tmp, final = folder / "resume.tmp", folder / "resume"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(_flat_state(modules), str(tmp / WEIGHTS))
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    (tmp / "state.json").write_text(json.dumps(state))
+    old = folder / "resume.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_resume(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict, dict] | None:
+    """(tensors, optimizer state, counters) of the latest training state, or None if there is none."""
+    final = Path(folder) / "resume"
+    if not (final / "state.json").exists():
+        old = Path(folder) / "resume.old"  # killed between the two renames
+        final = old if (old / "state.json").exists() else None
+        if final is None:
+            return None
+    opt = torch.load(final / "optimizer.pt", weights_only=True, map_location="cpu")
+    return load_file(str(final / WEIGHTS)), opt, json.loads((final / "state.json").read_text())

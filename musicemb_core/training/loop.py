@@ -1,0 +1,248 @@
+"""``iter_fit``: the one training loop. Yields progress per step, checkpoints, resumes, stops early, cancels.
+
+The train/validation split is by track. After every epoch the best model so far (by validation loss) is saved
+to ``models/<name>/`` and the latest state to ``models/<name>/resume/``; a cancel saves the state reached at
+the current step, so a cancelled run keeps a loadable model and can be resumed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musicemb_core.common.config import FeatureConfig
+from musicemb_core.common.errors import Cancelled, ConfigError
+from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.data.datasets import SegmentSet, iter_load_segments
+from musicemb_core.data.library import Library
+from musicemb_core.data.splits import split_by_track
+from musicemb_core.features.logmel import LogMel
+from musicemb_core.models import ModelConfig, build_encoder
+from musicemb_core.training import checkpoint as ckpt
+from musicemb_core.training.config import MODEL_FEATURES, TrainConfig
+from musicemb_core.training.strategies import STRATEGY_CLASSES, Strategy
+
+
+@dataclass
+class FitResult:
+    """Outcome of a run: where the model is, its history (one dict per epoch) and how it ended."""
+
+    name: str
+    folder: str
+    status: str
+    epochs_done: int
+    history: list[dict] = field(default_factory=list)
+    best: dict = field(default_factory=dict)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _standardise(features: FeatureConfig, data: SegmentSet, rng: np.random.Generator) -> FeatureConfig:
+    """Fill a ``standard`` feature config's mean/std from (a sample of) the training segments."""
+    if features.normalise != "standard" or len(data) == 0:
+        return features
+    sample = data.audio[rng.choice(len(data), min(len(data), 256), replace=False)]
+    with torch.inference_mode():
+        S = LogMel(features.replace(normalise="none"))(torch.from_numpy(sample))
+    return features.replace(mean=round(float(S.mean()), 4), std=round(float(S.std()), 4))
+
+
+def _evaluate(strategy: Strategy, data: SegmentSet) -> dict:
+    """Mean loss and metrics over the validation set, no augmentation, fixed batches."""
+    if len(data) == 0:
+        return {}
+    for m in strategy.modules().values():
+        m.eval()
+    sums: dict[str, float] = {}
+    n = 0
+    with torch.no_grad():
+        for batch in strategy.batches(data, np.random.default_rng(0)):
+            loss, metrics = strategy.loss(data, batch, None)
+            for k, v in {"loss": losses[-1], **metrics}.items():
+                sums[k] = sums.get(k, 0.0) + v * len(batch)
+            n += len(batch)
+    return {f"val_{k}": v / n for k, v in sums.items()} if n else {}
+
+
+def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), model: ModelConfig | None = None,
+             features: FeatureConfig | None = None, resume: bool = False,
+             cancel: CancelToken | None = None) -> JobGen[FitResult]:
+    """Train ``train.strategy`` on the library's segments and save the model as ``name``.
+
+    ``resume`` continues from ``models/<name>/resume`` (same configs). Returns a :class:`FitResult`.
+    """
+    cancel = cancel or CancelToken()
+    folder = lib.folder("models") / name
+    torch.manual_seed(train.seed)
+    base = None
+    if resume and (folder / ckpt.CONFIG).exists():  # the saved run's configs, normalisation stats included
+        saved = ckpt.read_info(folder)
+        model, features = saved.model, saved.features
+    if train.from_model:
+        base = ckpt.read_info(_model_folder(lib, train.from_model))
+        model = model or base.model.replace(weights=None)
+        features = features or base.features
+    model = model or ModelConfig(arch="resnet18", width=32, dim=128)
+    features = features or (MODEL_FEATURES.replace(normalise="minmax") if train.strategy == "autoencoder"
+                            else MODEL_FEATURES)
+    seg_cfg = lib.segment_config()
+    window_s = seg_cfg.window_s if seg_cfg else 3.0
+    data = yield from iter_load_segments(lib, sr=features.sr, window_s=window_s,
+                                         label_names=base.labels if base and base.labels else None, cancel=cancel)
+    if len(data) < 2:
+        raise ConfigError(f"{lib.root}: needs at least 2 segments to train, found {len(data)}")
+    rng = np.random.default_rng(train.seed)
+    tr_mask, va_mask = split_by_track(data.track_ids, data.labels, val_fraction=train.val_fraction,
+                                      random_state=train.seed)
+    tr, va = data.subset(np.flatnonzero(tr_mask)), data.subset(np.flatnonzero(va_mask))
+    if base is None and not resume:
+        features = _standardise(features, tr, rng)
+    device = pick_device(train.device)
+    encoder = build_encoder(model)
+    if base is not None:
+        encoder.load_state_dict(ckpt.module_state(ckpt.read_tensors(_model_folder(lib, train.from_model)), "encoder"))
+    if train.strategy == "transfer":
+        encoder.freeze_until(train.freeze_until or encoder.layer_names[-2])
+    elif train.freeze_until:
+        encoder.freeze_until(train.freeze_until)
+    strategy = STRATEGY_CLASSES[train.strategy](encoder, LogMel(features), data, train)
+    for m in (*strategy.modules().values(), strategy.logmel):
+        m.to(device)
+    params = [p for m in strategy.modules().values() for p in m.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
+    info = ckpt.ModelInfo(name, model, features, window_s, train.strategy, data.label_names, train.to_dict())
+
+    history: list[dict] = []
+    start_epoch, skip_steps, best = 0, 0, {"val_loss": math.inf}
+    if resume:
+        state = ckpt.load_resume(folder)
+        if state is None:
+            raise ConfigError(f"{folder}: nothing to resume (no saved training state)")
+        tensors, opt_state, counters = state
+        for key, m in strategy.modules().items():
+            m.load_state_dict(ckpt.module_state(tensors, key))
+        opt.load_state_dict(opt_state)
+        start_epoch, skip_steps = counters["epoch"], counters["step"]
+        history, best = counters["history"], counters["best"]
+    run_id = lib.start_run(name, train.strategy, {"train": train.to_dict(), "model": model.to_dict(),
+                                                   "features": features.to_dict()})
+    steps_per_epoch = train.steps_per_epoch or max(1, sum(1 for _ in strategy.batches(tr, np.random.default_rng(0))))
+    total = train.epochs * steps_per_epoch
+    remaining = total - (start_epoch * steps_per_epoch + skip_steps)
+    clock, done_steps, status, bad_epochs = EtaClock(), 0, "done", 0
+    epoch, step = start_epoch, skip_steps
+    try:
+        for epoch in range(start_epoch, train.epochs):
+            ep_rng = np.random.default_rng([train.seed, epoch])
+            losses, sums = [], {}
+            for step, batch in enumerate(strategy.batches(tr, ep_rng)):
+                if step >= steps_per_epoch:
+                    break
+                if step < skip_steps:  # resuming mid-epoch: the same batches in the same order, skipped
+                    continue
+                cancel.check()
+                for m in strategy.modules().values():
+                    m.train()
+                loss, metrics = strategy.loss(tr, batch, ep_rng)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                done_steps += 1
+                step += 1
+                yield Progress("train", epoch * steps_per_epoch + step, total, f"epoch {epoch + 1}/{train.epochs}",
+                               clock.eta(done_steps, remaining),
+                               {"epoch": epoch + 1, "step": step, "loss": losses[-1], **metrics})
+            cancel.check()
+            skip_steps, step = 0, 0
+            row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else None,
+                   **{k: v / max(1, len(losses)) for k, v in sums.items()}, **_evaluate(strategy, va)}
+            history.append(row)
+            score = row.get("val_loss", row["loss"])
+            if score is not None and score < best.get("val_loss", math.inf):
+                best, bad_epochs = {**row, "val_loss": score}, 0
+                ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules())
+            else:
+                bad_epochs += 1
+            ckpt.save_resume(folder, strategy.modules(), opt,
+                             {"epoch": epoch + 1, "step": 0, "history": history, "best": best})
+            lib.update_run(run_id, "running", history)
+            yield Progress("train", (epoch + 1) * steps_per_epoch, total, f"epoch {epoch + 1} done", None,
+                           {"epoch_end": True, **row})
+            if train.patience and bad_epochs >= train.patience:
+                status = "early-stopped"
+                break
+    except Cancelled:
+        status = "cancelled"
+        ckpt.save_resume(folder, strategy.modules(), opt,
+                         {"epoch": epoch, "step": step, "history": history, "best": best})
+        if not (folder / ckpt.WEIGHTS).exists():  # cancelled in the first epoch: keep what was learnt so far
+            ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules())
+    except BaseException:
+        lib.update_run(run_id, "failed", history, finished=True)
+        raise
+    lib.update_run(run_id, status, history, finished=True)
+    if train.strategy == "transfer" and train.svm_head and status != "cancelled":
+        yield Progress("train", total, total, "fitting the SVM head on frozen embeddings")
+        _load_best(folder, strategy)
+        tensors, metrics = _fit_svm(strategy, tr, va)
+        best |= metrics
+        ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules(), extra=tensors)
+    lib.register_model(name, model.arch, train.strategy, model.dim, info.to_dict())
+    return FitResult(name, str(folder), status, len(history), history, best)
+
+
+def _model_folder(lib: Library, name: str) -> Path:
+    """A model of the library (``models/<name>``), or a model folder given as a path."""
+    for folder in (lib.root / "models" / name, Path(name)):
+        if (folder / ckpt.CONFIG).exists():
+            return folder
+    raise ConfigError(f"no model {name!r} in {lib.root / 'models'} (and no model folder at that path)")
+
+
+def _with_metrics(info: ckpt.ModelInfo, best: dict, history: list[dict]) -> ckpt.ModelInfo:
+    info.metrics = {"best": best, "epochs": len(history)}
+    return info
+
+
+def _load_best(folder, strategy: Strategy) -> None:
+    tensors = ckpt.read_tensors(folder)
+    for key, m in strategy.modules().items():
+        m.load_state_dict(ckpt.module_state(tensors, key))
+
+
+def embed_arrays(strategy: Strategy, data: SegmentSet, *, batch_size: int = 64) -> np.ndarray:
+    """Encoder outputs for every segment of ``data`` (no augmentation), shape (n, dim) float32."""
+    strategy.encoder.eval()
+    out = []
+    with torch.no_grad():
+        for a in range(0, len(data), batch_size):
+            out.append(strategy.encoder(strategy.features(data.audio[a:a + batch_size])).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, strategy.encoder.dim), np.float32)
+
+
+def _fit_svm(strategy: Strategy, tr: SegmentSet, va: SegmentSet) -> tuple[dict[str, torch.Tensor], dict]:
+    """A linear SVM on frozen embeddings: the transfer strategy's second head, stored as plain tensors."""
+    from sklearn.svm import LinearSVC
+
+    known = tr.labels >= 0
+    X = embed_arrays(strategy, tr)[known]
+    svm = LinearSVC(C=1.0, max_iter=5000, random_state=0).fit(X, tr.labels[known])
+    metrics = {}
+    if len(va) and (va.labels >= 0).any():
+        kv = va.labels >= 0
+        metrics["svm_val_acc"] = float((svm.predict(embed_arrays(strategy, va)[kv]) == va.labels[kv]).mean())
+    coef = np.atleast_2d(svm.coef_).astype(np.float32)
+    return {"svm.coef": torch.from_numpy(coef), "svm.intercept": torch.from_numpy(
+        np.atleast_1d(svm.intercept_).astype(np.float32)),
+        "svm.classes": torch.from_numpy(svm.classes_.astype(np.int64))}, metrics
