@@ -17,6 +17,8 @@ from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.common.progress import JobGen, Progress
 
+_SHOWN = ("loss", "acc", "mae", "val_loss", "val_acc", "val_mae")
+
 
 def _run(job: JobGen, *, quiet: bool = False):
     """Drive ``job`` with a progress bar on stderr; return its result."""
@@ -39,7 +41,11 @@ def _run(job: JobGen, *, quiet: bool = False):
             if ev.total is not None and bar.total != ev.total:
                 bar.total = ev.total
             bar.n = ev.done
-            bar.set_postfix_str(Path(ev.message).name if ev.message else "", refresh=False)
+            stats = ", ".join(f"{k} {v:.3f}" for k, v in ev.info.items() if k in _SHOWN and isinstance(v, float))
+            label = ev.message if ev.stage == "train" else Path(ev.message).name if ev.message else ""
+            bar.set_postfix_str(f"{label} {stats}".strip(), refresh=False)
+            if ev.info.get("epoch_end"):
+                tqdm.write(f"epoch {ev.info['epoch']}: {stats}", file=sys.stderr)
             bar.refresh()
     finally:
         if bar is not None:
@@ -129,6 +135,41 @@ def cmd_features(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(a: argparse.Namespace) -> int:
+    from musicemb_core.data.library import Library
+    from musicemb_core.models import ModelConfig
+    from musicemb_core.training.config import TrainConfig
+    from musicemb_core.training.loop import iter_fit
+
+    train = TrainConfig(strategy=a.strategy, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
+                        steps_per_epoch=a.steps_per_epoch, patience=a.patience, from_model=a.from_model,
+                        freeze_until=a.freeze_until, device=a.device)
+    model = None
+    if not a.from_model or a.arch:
+        model = ModelConfig(arch=a.arch or "resnet18", dim=a.dim, width=a.width)
+    name = a.name or f"{a.strategy}-{model.arch if model else a.from_model}"
+    with Library(a.lib) as lib:
+        result = _run(iter_fit(lib, name=name, train=train, model=model, resume=a.resume), quiet=a.quiet)
+    best = ", ".join(f"{k} {v:.4f}" for k, v in result.best.items() if isinstance(v, float))
+    print(f"model {result.name!r} {result.status} after {result.epochs_done} epochs; best: {best}")
+    print(f"  saved in {result.folder}")
+    return 130 if result.status == "cancelled" else 0
+
+
+def cmd_embed(a: argparse.Namespace) -> int:
+    from musicemb_core.data.library import Library
+    from musicemb_core.inference import iter_embed
+
+    with Library(a.lib) as lib:
+        r = _run(iter_embed(lib, model=a.model, batch_size=a.batch_size, device=a.device), quiet=a.quiet)
+    state = "cancelled" if r.cancelled else "done"
+    print(f"embed {state} with {r.model!r}: {r.computed} segments embedded, {r.kept} kept, {r.dropped} dropped, "
+          f"{len(r.failed)} tracks failed")
+    for path, reason in r.failed:
+        print(f"  failed: {path}: {reason}")
+    return 130 if r.cancelled else 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from musicemb_core.data.demo import default_demo_path, iter_build_demo
     from musicemb_core.data.library import Library
@@ -180,6 +221,31 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--window", type=float, default=3.0, help="segment length (with --per segment)")
     sp.add_argument("--hop", type=float, help="segment hop (default: the window)")
     sp.add_argument("--sr", type=int, default=22050, help="analysis sample rate")
+
+    sp = add("train", cmd_train, "train an encoder on the library's segments")
+    sp.add_argument("lib")
+    sp.add_argument("--strategy", required=True, choices=("supervised", "transfer", "triplet", "autoencoder",
+                                                          "contrastive"))
+    sp.add_argument("--arch", choices=("resnet18", "cnn2", "vgg"), help="encoder (default resnet18)")
+    sp.add_argument("--dim", type=int, default=128, help="embedding size (default 128)")
+    sp.add_argument("--width", type=int, default=32, help="resnet18 base width (64 = full ResNet18; default 32)")
+    sp.add_argument("--epochs", type=int, default=10)
+    sp.add_argument("--batch-size", type=int, default=32)
+    sp.add_argument("--lr", type=float, default=1e-3)
+    sp.add_argument("--steps-per-epoch", type=int, help="cap the steps per epoch")
+    sp.add_argument("--patience", type=int, default=5, help="early stopping after N epochs without progress (0=off)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--from", dest="from_model", metavar="MODEL", help="start from a saved model (transfer)")
+    sp.add_argument("--freeze-until", metavar="LAYER", help="freeze layers up to LAYER (transfer: all but fc)")
+    sp.add_argument("--name", help="model name (default STRATEGY-ARCH)")
+    sp.add_argument("--resume", action="store_true", help="continue the run saved under --name")
+    sp.add_argument("--device", default="auto", help="cpu, cuda or auto")
+
+    sp = add("embed", cmd_embed, "embed every segment of the library (only those not embedded yet)")
+    sp.add_argument("lib")
+    sp.add_argument("--model", default="default", help="model name (default: the built-in default model)")
+    sp.add_argument("--batch-size", type=int, default=64)
+    sp.add_argument("--device", default="cpu")
 
     sp = add("demo", cmd_demo, "build the demo library if absent, print its summary and open the app")
     sp.add_argument("--lib", help="where to build it (default: $MUSICEMB_HOME/demo or ~/.local/share/musicemb/demo)")

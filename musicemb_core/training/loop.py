@@ -22,7 +22,7 @@ from musicemb_core.data.library import Library
 from musicemb_core.data.splits import split_by_track
 from musicemb_core.features.logmel import LogMel
 from musicemb_core.models import ModelConfig, build_encoder
-from musicemb_core.training import checkpoint as ckpt
+from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.training.config import MODEL_FEATURES, TrainConfig
 from musicemb_core.training.strategies import STRATEGY_CLASSES, Strategy
 
@@ -66,7 +66,7 @@ def _evaluate(strategy: Strategy, data: SegmentSet) -> dict:
     with torch.no_grad():
         for batch in strategy.batches(data, np.random.default_rng(0)):
             loss, metrics = strategy.loss(data, batch, None)
-            for k, v in {"loss": losses[-1], **metrics}.items():
+            for k, v in {"loss": loss.item(), **metrics}.items():
                 sums[k] = sums.get(k, 0.0) + v * len(batch)
             n += len(batch)
     return {f"val_{k}": v / n for k, v in sums.items()} if n else {}

@@ -1,4 +1,5 @@
-"""Model files: weights in safetensors, everything else in JSON. Loading never unpickles arbitrary objects.
+"""Model files: weights in safetensors, everything else in JSON; loading never unpickles arbitrary objects.
+Kept in the models layer so that training and inference (siblings) can both use it.
 
 A model folder holds ``model.safetensors`` (encoder and head tensors, keys prefixed ``encoder.``/``<head>.``)
 and ``config.json`` (model, feature and training configs, label map, strategy, metrics). During training a
@@ -18,7 +19,8 @@ from safetensors.torch import load_file, save_file
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import ConfigError
 from musicemb_core.common.paths import atomic_path, atomic_write_text
-from musicemb_core.models import ModelConfig, build_encoder
+from musicemb_core.models.config import ModelConfig
+from musicemb_core.models.registry import build_encoder
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 
