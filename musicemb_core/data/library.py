@@ -21,11 +21,12 @@ from musicemb_core.common.errors import LibraryError
 DB_NAME = "library.sqlite"
 
 # Migration i (1-based) brings the schema from version i-1 to i. Append only; never edit a shipped one.
+# Track and segment ids are AUTOINCREMENT: an id is never reused, so embeddings keyed by id cannot go stale.
 MIGRATIONS = [
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE tracks (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         path TEXT NOT NULL UNIQUE,
         content_hash TEXT NOT NULL,
         size INTEGER NOT NULL,
@@ -41,7 +42,7 @@ MIGRATIONS = [
     );
     CREATE INDEX tracks_hash ON tracks(content_hash);
     CREATE TABLE segments (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
         start_s REAL NOT NULL,
         duration_s REAL NOT NULL

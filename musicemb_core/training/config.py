@@ -33,6 +33,7 @@ class TrainConfig(Config):
     margin: float = 1.0
     neighbour_s: float = 10.0
     temperature: float = 0.1
+    shift_s: float = 0.75
     tile_frames: int = 64
     recon_weight: float = 1.0
     aux_weight: float = 0.005

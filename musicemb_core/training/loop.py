@@ -49,7 +49,7 @@ def _standardise(features: FeatureConfig, data: SegmentSet, rng: np.random.Gener
     """Fill a ``standard`` feature config's mean/std from (a sample of) the training segments."""
     if features.normalise != "standard" or len(data) == 0:
         return features
-    sample = data.audio[rng.choice(len(data), min(len(data), 256), replace=False)]
+    sample = data.window(rng.choice(len(data), min(len(data), 256), replace=False))
     with torch.inference_mode():
         S = LogMel(features.replace(normalise="none"))(torch.from_numpy(sample))
     return features.replace(mean=round(float(S.mean()), 4), std=round(float(S.std()), 4))
@@ -95,7 +95,8 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
                             else MODEL_FEATURES)
     seg_cfg = lib.segment_config()
     window_s = seg_cfg.window_s if seg_cfg else 3.0
-    data = yield from iter_load_segments(lib, sr=features.sr, window_s=window_s,
+    pad_s = train.shift_s if train.strategy == "contrastive" else 0.0
+    data = yield from iter_load_segments(lib, sr=features.sr, window_s=window_s, pad_s=pad_s,
                                          label_names=base.labels if base and base.labels else None, cancel=cancel)
     if len(data) < 2:
         raise ConfigError(f"{lib.root}: needs at least 2 segments to train, found {len(data)}")
@@ -227,7 +228,8 @@ def embed_arrays(strategy: Strategy, data: SegmentSet, *, batch_size: int = 64) 
     out = []
     with torch.no_grad():
         for a in range(0, len(data), batch_size):
-            out.append(strategy.encoder(strategy.features(data.audio[a:a + batch_size])).cpu().numpy())
+            rows = np.arange(a, min(a + batch_size, len(data)))
+            out.append(strategy.encoder(strategy.features(data.window(rows))).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, strategy.encoder.dim), np.float32)
 
 

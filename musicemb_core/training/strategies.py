@@ -96,7 +96,7 @@ class Supervised(Strategy):
 
     def loss(self, data, batch, rng):
         y = torch.from_numpy(data.labels[batch]).to(self.device)
-        logits = self.heads["classifier"](self.encoder(self.features(data.audio[batch], rng)))
+        logits = self.heads["classifier"](self.encoder(self.features(data.window(batch), rng)))
         return F.cross_entropy(logits, y), {"acc": float((logits.argmax(1) == y).float().mean())}
 
 
@@ -118,7 +118,7 @@ class Triplet(Strategy):
             yield trip[b]
 
     def loss(self, data, batch, rng):
-        z = self.encoder(self.features(data.audio[batch.T.ravel()], rng))
+        z = self.encoder(self.features(data.window(batch.T.ravel()), rng))
         a, p, n = z.split(len(batch))
         loss = zero_filtered_triplet_loss(a, p, n, margin=self.cfg.margin)
         active = float((F.relu((a - p).norm(dim=1) - (a - n).norm(dim=1) + self.cfg.margin) > 0).float().mean())
@@ -141,7 +141,7 @@ class Autoencoder(Strategy):
             self.heads["classifier"] = ClassifierHead(encoder.dim, self.n_classes)
 
     def loss(self, data, batch, rng):
-        S = self.logmel(torch.from_numpy(data.audio[batch]).to(self.device))
+        S = self.logmel(torch.from_numpy(data.window(batch)).to(self.device))
         t = self.cfg.tile_frames
         r = rng or np.random.default_rng(0)
         offs = r.integers(0, max(1, S.shape[-1] - t + 1), size=len(batch))
@@ -162,7 +162,8 @@ class Autoencoder(Strategy):
 
 
 class Contrastive(Strategy):
-    """Two augmented views of each segment (noise, EQ/low-pass, band-limit, reverb, gain, small speed change);
+    """Two augmented views of each segment (time shift within ``pad_s``, noise, EQ/low-pass, band-limit, reverb,
+    gain, small speed change);
     NT-Xent over the projections. ``acc``: how often a view's nearest other view in the batch is its twin."""
 
     name = "contrastive"
@@ -174,8 +175,11 @@ class Contrastive(Strategy):
 
     def loss(self, data, batch, rng):
         r = rng or np.random.default_rng(12345)  # evaluation: fixed views, so validation losses compare
-        v1 = np.stack([self.views(data.audio[i], data.sr, r) for i in batch])
-        v2 = np.stack([self.views(data.audio[i], data.sr, r) for i in batch])
+        views = []
+        for _ in range(2):  # each view: shifted within the context, then degraded
+            clips = data.window(batch, r.uniform(-data.pad_s, data.pad_s, len(batch)))
+            views.append(np.stack([self.views(c, data.sr, r) for c in clips]))
+        v1, v2 = views
         z1 = self.heads["projection"](self.encoder(self.features(v1, rng)))
         z2 = self.heads["projection"](self.encoder(self.features(v2, rng)))
         loss = nt_xent(z1, z2, temperature=self.cfg.temperature)

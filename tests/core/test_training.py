@@ -1,0 +1,175 @@
+"""Training: every strategy learns, cancel keeps a loadable model, resume continues, frozen layers stay put,
+the losses equal hand computations, supervised training separates a toy set."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from musicemb_core.common.progress import CancelToken, drive
+from musicemb_core.data.ingest import iter_ingest
+from musicemb_core.data.library import Library
+from musicemb_core.data.splits import split_by_track
+from musicemb_core.models import ModelConfig
+from musicemb_core.models import checkpoint as ckpt
+from musicemb_core.training.config import TrainConfig
+from musicemb_core.training.loop import iter_fit
+from musicemb_core.training.strategies import nt_xent, zero_filtered_triplet_loss
+
+SR = 16000
+TINY = ModelConfig(arch="resnet18", width=8, dim=16)
+
+
+def _song(freq: float, seconds: float, rng) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    y = 0.3 * np.sin(2 * np.pi * freq * t) * (1 + 0.5 * np.sin(2 * np.pi * 2 * t))
+    return (y + 0.03 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def toy_lib(tmp_path_factory):
+    """Two clearly separable classes (low vs high tones), 6 tracks each of 6 s -> 2 segments per track."""
+    root = tmp_path_factory.mktemp("toy")
+    rng = np.random.default_rng(0)
+    for label, base in (("low", 220.0), ("high", 3000.0)):
+        (root / "audio" / label).mkdir(parents=True)
+        for i in range(6):
+            sf.write(root / "audio" / label / f"{label}{i}.wav", _song(base * (1 + 0.07 * i), 6.0, rng), SR)
+    with Library(root / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [root / "audio"], labels="folders", jobs=1))
+    return root / "lib"
+
+
+def _fit(lib_dir, name, **kw):
+    events = []
+    model = kw.pop("model", TINY)
+    cancel = kw.pop("cancel", None)
+    resume = kw.pop("resume", False)
+    with Library(lib_dir) as lib:
+        result = drive(iter_fit(lib, name=name, train=TrainConfig(**kw), model=model, resume=resume,
+                                cancel=cancel), events.append)
+    return result, [e for e in events if e.stage == "train"]
+
+
+@pytest.mark.parametrize("strategy", ["supervised", "triplet", "autoencoder", "contrastive"])
+def test_each_strategy_lowers_its_loss(toy_lib, strategy):
+    result, events = _fit(toy_lib, f"loss-{strategy}", strategy=strategy, epochs=6, batch_size=8, lr=3e-3,
+                          patience=0, spec_augment=False)
+    losses = [e.info["loss"] for e in events if "step" in e.info]
+    assert len(losses) >= 12
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert result.status == "done" and len(result.history) == 6
+    info = ckpt.read_info(result.folder)
+    assert info.strategy == strategy and info.model == TINY and info.features.sr == 16000
+    with Library(toy_lib) as lib:
+        assert lib.runs(f"loss-{strategy}")[-1]["status"] == "done"
+        assert len(lib.runs(f"loss-{strategy}")[-1]["history"]) == 6
+
+
+def test_supervised_separates_a_toy_set(toy_lib):
+    result, _ = _fit(toy_lib, "sup", strategy="supervised", epochs=8, batch_size=8, lr=3e-3, patience=0)
+    assert result.best["val_acc"] > 0.9
+    assert ckpt.read_info(result.folder).labels == ["high", "low"]
+
+
+def test_validation_tracks_never_trained_on():
+    track_ids = np.repeat(np.arange(20), 5)
+    labels = np.repeat(np.arange(20) % 2, 5)
+    tr, va = split_by_track(track_ids, labels, val_fraction=0.2, random_state=3)
+    assert not set(track_ids[tr]) & set(track_ids[va])
+    assert set(labels[va]) == {0, 1} and len(set(track_ids[va])) == 4
+    assert np.array_equal(split_by_track(track_ids, labels, val_fraction=0.2, random_state=3)[1], va)
+
+
+def test_cancel_keeps_a_loadable_model_and_resume_continues(toy_lib):
+    token = CancelToken()
+    seen = []
+    with Library(toy_lib) as lib:
+        gen = iter_fit(lib, name="cancelled", train=TrainConfig(strategy="supervised", epochs=3, batch_size=4,
+                                                                patience=0), model=TINY, cancel=token)
+
+        def on_event(e):
+            seen.append(e)
+            if e.stage == "train" and e.info.get("step") == 2 and e.info.get("epoch") == 2:
+                token.cancel()
+        result = drive(gen, on_event)
+        assert result.status == "cancelled"
+        assert lib.runs("cancelled")[-1]["status"] == "cancelled"
+    encoder, info = ckpt.load_encoder(result.folder)  # safetensors + JSON, no pickle
+    assert encoder(torch.zeros(1, 1, 64, 301)).shape == (1, 16)
+    with open(f"{result.folder}/resume/state.json") as f:
+        state = json.load(f)
+    assert (state["epoch"], state["step"]) == (1, 2)  # epoch index 1 (the 2nd), 2 steps done in it
+
+    resumed, events = _fit(toy_lib, "cancelled", strategy="supervised", epochs=3, batch_size=4, patience=0,
+                           resume=True)
+    steps = [(e.info["epoch"], e.info["step"]) for e in events if "step" in e.info]
+    assert steps[0] == (2, 3)  # continues after the saved step, not from the start
+    assert resumed.status == "done" and [h["epoch"] for h in resumed.history] == [1, 2, 3]
+
+
+def test_resume_reproduces_an_uninterrupted_run(toy_lib):
+    full, _ = _fit(toy_lib, "straight", strategy="supervised", epochs=2, batch_size=4, patience=0,
+                   spec_augment=False)
+    token = CancelToken()
+    with Library(toy_lib) as lib:
+        def stop_after_epoch_1(e):
+            if e.info.get("epoch_end") and e.info["epoch"] == 1:
+                token.cancel()
+        drive(iter_fit(lib, name="split", train=TrainConfig(strategy="supervised", epochs=2, batch_size=4,
+                                                            patience=0, spec_augment=False), model=TINY,
+                       cancel=token), stop_after_epoch_1)
+    split, _ = _fit(toy_lib, "split", strategy="supervised", epochs=2, batch_size=4, patience=0,
+                    spec_augment=False, resume=True)
+    assert split.history[-1]["loss"] == pytest.approx(full.history[-1]["loss"], rel=1e-4)
+
+
+def test_transfer_freezes_all_but_fc_and_fits_an_svm(toy_lib):
+    base, _ = _fit(toy_lib, "base", strategy="supervised", epochs=1, batch_size=8, patience=0)
+    result, _ = _fit(toy_lib, "tuned", strategy="transfer", from_model="base", epochs=2, batch_size=8,
+                     lr=1e-2, patience=0, model=None)
+    before = ckpt.module_state(ckpt.read_tensors(base.folder), "encoder")
+    after_all = ckpt.read_tensors(result.folder)
+    after = ckpt.module_state(after_all, "encoder")
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"fc"}  # stem, layer1..4 (weights and BatchNorm statistics) bitwise unchanged
+    assert after_all["svm.coef"].shape[1] == 16 and "svm_val_acc" in result.best
+
+
+def test_zero_filtered_triplet_loss_by_hand():
+    a = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    p = torch.tensor([[1.0, 0.0], [0.0, 0.5], [1.0, 1.0]])
+    n = torch.tensor([[3.0, 0.0], [0.0, 1.0], [1.0, 1.5]])
+    # d(a,p) = 1, 0.5, 0; d(a,n) = 3, 1, 0.5; margin 1 -> losses max(0, -1), 0.5, 0.5 -> mean of non-zero = 0.5
+    assert zero_filtered_triplet_loss(a, p, n, margin=1.0).item() == pytest.approx(0.5)
+    # margin 0.4: every triplet satisfied (-2.6, -0.1, -0.1) -> no active triplet -> 0
+    assert zero_filtered_triplet_loss(a, p, n, margin=0.4).item() == pytest.approx(0.0)
+    # margin 2: losses 0, 1.5, 1.5 -> the zero is filtered out: 1.5 (a plain mean would give 1.0)
+    assert zero_filtered_triplet_loss(a, p, n, margin=2.0).item() == pytest.approx(1.5)
+
+
+def test_nt_xent_by_hand():
+    z1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    z2 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    t = 0.5
+    # row 0 (z1[0]): sims to [z1[1], z2[0], z2[1]] = [0, 1, 0] / t; target z2[0]
+    expected = -np.log(np.exp(2) / (np.exp(0) + np.exp(2) + np.exp(0)))
+    assert nt_xent(z1, z2, temperature=t).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_bad_configs_are_clear_errors(toy_lib, tmp_path):
+    from musicemb_core.common.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="strategy"):
+        TrainConfig(strategy="magic")
+    with pytest.raises(ConfigError, match="--from"):
+        TrainConfig(strategy="transfer")
+    sf.write(tmp_path / "x.wav", _song(440, 7.0, np.random.default_rng(1)), SR)
+    with Library(tmp_path / "unlabelled", create=True) as lib:
+        drive(iter_ingest(lib, [tmp_path / "x.wav"], jobs=1))
+        with pytest.raises(ConfigError, match="labelled"):
+            drive(iter_fit(lib, name="s", train=TrainConfig(strategy="supervised"), model=TINY))
