@@ -18,6 +18,7 @@ from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.common.progress import JobGen, Progress
 
 _SHOWN = ("loss", "acc", "mae", "val_loss", "val_acc", "val_mae")
+_UNITS = {"ingest": "file", "features": "file", "load": "track", "train": "step", "embed": "track"}
 
 
 def _run(job: JobGen, *, quiet: bool = False):
@@ -36,7 +37,7 @@ def _run(job: JobGen, *, quiet: bool = False):
             if bar is None or bar.desc != ev.stage:
                 if bar is not None:
                     bar.close()
-                bar = tqdm(total=ev.total, desc=ev.stage, file=sys.stderr, unit="file", dynamic_ncols=True,
+                bar = tqdm(total=ev.total, desc=ev.stage, file=sys.stderr, unit=_UNITS.get(ev.stage, "it"), dynamic_ncols=True,
                            mininterval=0.5)
             if ev.total is not None and bar.total != ev.total:
                 bar.total = ev.total
@@ -85,6 +86,8 @@ def _print_summary(s: dict) -> None:
     if s["labels"]:
         print("  labels: " + ", ".join(f"{k or '(none)'} {v}" for k, v in s["labels"].items()))
     print(f"  models: {', '.join(m['name'] for m in s['models']) or '(none yet)'}")
+    if s["embeddings"]:
+        print("  embeddings: " + ", ".join(f"{k} ({v} vectors)" for k, v in s["embeddings"].items()))
     for f in s["failed"]:
         print(f"  failed: {f['path']}: {f['error']}")
     for w in s["warnings"]:

@@ -283,6 +283,11 @@ class Library:
         keys = ("id", "model", "strategy", "status", "started_at", "finished_at", "history")
         return [dict(zip(keys, (*r[:6], json.loads(r[6])), strict=True)) for r in rows]
 
+    def _embedding_counts(self) -> dict[str, int]:
+        """Models with stored embeddings and how many vectors each has (memory-mapped: nothing is read)."""
+        return {ids.parent.name: int(np.load(ids, mmap_mode="r").shape[0])
+                for ids in sorted((self.root / "embeddings").glob("*/ids.npy"))}
+
     # -- summary -------------------------------------------------------------------------------------------
     def summary(self) -> dict:
         """Counts, total duration, labels, failures, models, maps: what ``musicemb info`` prints."""
@@ -303,5 +308,6 @@ class Library:
                          c.execute("SELECT path, warning FROM tracks WHERE warning != '' ORDER BY path")],
             "failed": self.failures(),
             "models": self.models(),
+            "embeddings": self._embedding_counts(),
             "maps": sorted(p.stem for p in maps_dir.glob("*.npy")) if maps_dir.exists() else [],
         }

@@ -1,0 +1,46 @@
+"""Linear probes on embeddings: cross-validated by group (track), so no track is in both train and test."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from musicemb_core.common.errors import ConfigError
+
+
+def probe_scores(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, kind: str = "logistic",
+                 n_splits: int = 5, random_state: int = 0) -> dict:
+    """Out-of-fold predictions of a linear probe and their scores.
+
+    Parameters
+    ----------
+    X : (n, dim) embeddings; labels : (n,) ints (-1 = unlabelled, skipped); groups : (n,) track ids.
+    kind : ``logistic`` (logistic regression) or ``svm`` (linear SVM), on standardised embeddings.
+
+    Returns
+    -------
+    dict with ``accuracy``, ``macro_f1``, ``n``, ``folds`` and ``predictions`` (n,) (-1 where not scored).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.model_selection import StratifiedGroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    known = np.flatnonzero(np.asarray(labels) >= 0)
+    y, g = np.asarray(labels)[known], np.asarray(groups)[known]
+    n_splits = min(n_splits, len(np.unique(g)))
+    if n_splits < 2 or len(np.unique(y)) < 2:
+        raise ConfigError("a probe needs at least 2 labels and 2 labelled tracks")
+    clf = {"logistic": lambda: LogisticRegression(max_iter=2000),
+           "svm": lambda: LinearSVC(max_iter=5000, random_state=random_state)}.get(kind)
+    if clf is None:
+        raise ConfigError(f"probe kind must be 'logistic' or 'svm', got {kind!r}")
+    pred = np.full(len(labels), -1)
+    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    for tr, te in folds.split(X[known], y, g):
+        model = make_pipeline(StandardScaler(), clf()).fit(X[known][tr], y[tr])
+        pred[known[te]] = model.predict(X[known][te])
+    return {"accuracy": float(accuracy_score(y, pred[known])),
+            "macro_f1": float(f1_score(y, pred[known], average="macro")), "n": int(len(known)),
+            "folds": n_splits, "predictions": pred}
