@@ -1,1 +1,1 @@
-"""search layer (see DESIGN.md); filled by later issues."""
+"""Search: nearest segments, song re-identification and label votes over the FAISS index; query by humming."""

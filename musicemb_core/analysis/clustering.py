@@ -1,0 +1,57 @@
+"""k-means over embeddings with k chosen by silhouette; the elbow (inertia) curve; cluster-vs-label tables."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from musicemb_core.common.errors import ConfigError
+
+
+def kmeans_select(X: np.ndarray, *, ks: range | list[int] = range(2, 11), random_state: int = 0,
+                  sample_size: int = 5000) -> dict:
+    """Fit k-means for each k and pick the one with the highest silhouette (cosine, on a sample).
+
+    Returns
+    -------
+    dict: ``k`` (chosen), ``labels`` (n,) of the chosen k, ``ks``, ``silhouette`` and ``inertia`` per k.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    X = _unit(np.asarray(X, dtype=np.float32))
+    ks = [k for k in ks if 2 <= k < len(X)]
+    if not ks:
+        raise ConfigError(f"need more points than clusters: {len(X)} points")
+    sil, inertia, fits = [], [], {}
+    for k in ks:
+        km = KMeans(k, n_init=4, random_state=random_state).fit(X)
+        fits[k] = km.labels_
+        inertia.append(float(km.inertia_))
+        sil.append(float(silhouette_score(X, km.labels_, metric="cosine",
+                                          sample_size=min(sample_size, len(X)), random_state=random_state)))
+    best = ks[int(np.argmax(sil))]
+    return {"k": best, "labels": fits[best], "ks": ks, "silhouette": sil, "inertia": inertia}
+
+
+def composition(clusters: np.ndarray, labels: np.ndarray, label_names: list[str]) -> list[dict]:
+    """Per cluster: size and count of each label (-1 = unlabelled, counted as ``(none)``)."""
+    rows = []
+    for c in np.unique(clusters):
+        members = labels[clusters == c]
+        counts = {(label_names[i] if i >= 0 else "(none)"): int((members == i).sum()) for i in np.unique(members)}
+        rows.append({"cluster": int(c), "size": int(len(members)), "labels": counts})
+    return rows
+
+
+def purity(clusters: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of labelled points whose cluster's majority label is their own."""
+    known = labels >= 0
+    clusters, labels = clusters[known], labels[known]
+    if len(labels) == 0:
+        return float("nan")
+    hits = sum(np.bincount(labels[clusters == c]).max() for c in np.unique(clusters))
+    return float(hits / len(labels))
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)

@@ -1,0 +1,60 @@
+"""2-D maps of embeddings: UMAP, t-SNE, PCA as estimator-like classes (``fit`` returns self, ``embedding_``).
+
+UMAP and PCA place new points with ``transform`` (no re-fit when segments are added); t-SNE cannot.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from musicemb_core.common.errors import ConfigError
+
+METHODS = ("umap", "tsne", "pca")
+
+
+class Projector:
+    """Parameters: ``method``, ``n_components`` (2), ``random_state``, ``n_neighbors`` (UMAP), ``perplexity``
+    (t-SNE), ``metric`` (cosine). Fitted: ``embedding_`` (n, n_components) float32, ``model_``."""
+
+    def __init__(self, method: str = "umap", *, n_components: int = 2, random_state: int = 0,
+                 n_neighbors: int = 15, perplexity: float = 30.0, metric: str = "cosine"):
+        if method not in METHODS:
+            raise ConfigError(f"map method must be one of {', '.join(METHODS)}, got {method!r}")
+        self.method, self.n_components, self.random_state = method, n_components, random_state
+        self.n_neighbors, self.perplexity, self.metric = n_neighbors, perplexity, metric
+
+    def fit(self, X: np.ndarray) -> Projector:
+        X = np.asarray(X, dtype=np.float32)
+        if len(X) < 3:
+            raise ConfigError(f"a map needs at least 3 points, got {len(X)}")
+        if self.method == "pca":
+            from sklearn.decomposition import PCA
+
+            self.model_ = PCA(self.n_components, random_state=self.random_state)
+            self.embedding_ = self.model_.fit_transform(_unit(X))
+        elif self.method == "umap":
+            import umap
+
+            self.model_ = umap.UMAP(n_components=self.n_components, n_neighbors=min(self.n_neighbors, len(X) - 1),
+                                    metric=self.metric, random_state=self.random_state, n_jobs=1)
+            self.embedding_ = self.model_.fit_transform(X)
+        else:
+            from sklearn.manifold import TSNE
+
+            self.model_ = TSNE(self.n_components, perplexity=min(self.perplexity, (len(X) - 1) / 3),
+                               metric=self.metric, init="pca", random_state=self.random_state)
+            self.embedding_ = self.model_.fit_transform(X)
+        self.embedding_ = np.asarray(self.embedding_, dtype=np.float32)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Place new points on the fitted map (UMAP, PCA)."""
+        if self.method == "tsne":
+            raise ConfigError("t-SNE cannot place new points; recompute the map or use umap/pca")
+        X = np.asarray(X, dtype=np.float32)
+        return np.asarray(self.model_.transform(_unit(X) if self.method == "pca" else X), dtype=np.float32)
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    """Cosine geometry for PCA: rows on the unit sphere."""
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)

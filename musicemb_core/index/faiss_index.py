@@ -1,0 +1,153 @@
+"""``EmbeddingIndex``: cosine nearest neighbours over FAISS, ids mapped to segments.
+
+Kinds: ``flat`` (exact), ``hnsw`` (HNSW32 graph), ``ivfpq`` (inverted lists + product quantisation, trained on
+a sample) and ``auto`` (flat below 50k vectors, HNSW below 2M, IVF-PQ above). Vectors are L2-normalised so the
+inner product is the cosine similarity; scores returned are cosines (higher is nearer).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from musicemb_core.common.errors import ConfigError, LibraryError
+from musicemb_core.common.paths import atomic_path, atomic_write_text
+
+KINDS = ("auto", "flat", "hnsw", "ivfpq")
+FLAT_BELOW, HNSW_BELOW = 50_000, 2_000_000
+
+
+def choose_kind(n: int) -> str:
+    """The kind ``auto`` picks for ``n`` vectors."""
+    return "flat" if n < FLAT_BELOW else "hnsw" if n < HNSW_BELOW else "ivfpq"
+
+
+def normalise(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), float32 C-contiguous."""
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.maximum(norms, 1e-12)
+
+
+class EmbeddingIndex:
+    """Estimator-like: parameters in ``__init__``, ``fit(X, ids)`` builds, ``add`` appends, ``search`` queries.
+
+    Parameters
+    ----------
+    kind : one of ``auto``, ``flat``, ``hnsw``, ``ivfpq``.
+    hnsw_m, ef_construction, ef_search : HNSW graph degree and build/search breadth.
+    nlist, pq_m, nprobe : IVF-PQ lists, sub-quantisers (bytes per vector) and lists probed per query.
+    """
+
+    def __init__(self, kind: str = "auto", *, hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 128,
+                 nlist: int | None = None, pq_m: int = 16, nprobe: int = 32):
+        if kind not in KINDS:
+            raise ConfigError(f"index kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        self.kind, self.hnsw_m, self.ef_construction, self.ef_search = kind, hnsw_m, ef_construction, ef_search
+        self.nlist, self.pq_m, self.nprobe = nlist, pq_m, nprobe
+        self.index_ = None
+        self.kind_ = None
+
+    @property
+    def ntotal(self) -> int:
+        return 0 if self.index_ is None else int(self.index_.ntotal)
+
+    def _build(self, dim: int, n: int, sample: np.ndarray):
+        import faiss
+
+        kind = choose_kind(n) if self.kind == "auto" else self.kind
+        if kind == "flat":
+            base = faiss.IndexFlatIP(dim)
+        elif kind == "hnsw":
+            base = faiss.IndexHNSWFlat(dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            base.hnsw.efConstruction = self.ef_construction
+            base.hnsw.efSearch = self.ef_search
+        else:
+            nlist = self.nlist or int(max(16, min(65536, 4 * np.sqrt(n))))
+            if dim % self.pq_m:
+                raise ConfigError(f"ivfpq: dim {dim} must be a multiple of pq_m {self.pq_m}")
+            if len(sample) < nlist:
+                raise ConfigError(f"ivfpq needs at least nlist={nlist} vectors to train, got {len(sample)}")
+            base = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, self.pq_m, 8, faiss.METRIC_INNER_PRODUCT)
+            base.train(sample)
+            base.nprobe = self.nprobe
+        self.kind_ = kind
+        return faiss.IndexIDMap2(base)
+
+    def fit(self, X: np.ndarray, ids: np.ndarray) -> EmbeddingIndex:
+        """Build the index from vectors ``X`` (n, dim) with segment ``ids`` (n,)."""
+        X = normalise(X)
+        if len(X) != len(ids):
+            raise ConfigError(f"{len(X)} vectors but {len(ids)} ids")
+        rng = np.random.default_rng(0)
+        sample = X[rng.choice(len(X), min(len(X), 100_000), replace=False)] if len(X) else X
+        self.index_ = self._build(X.shape[1], len(X), sample)
+        self.index_.add_with_ids(X, np.asarray(ids, dtype=np.int64))
+        return self
+
+    def add(self, X: np.ndarray, ids: np.ndarray) -> EmbeddingIndex:
+        """Append vectors (an incremental import); the index must have been fitted or loaded."""
+        if self.index_ is None:
+            return self.fit(X, ids)
+        self.index_.add_with_ids(normalise(X), np.asarray(ids, dtype=np.int64))
+        return self
+
+    def remove(self, ids: np.ndarray) -> int:
+        """Remove vectors by id (flat and ivfpq; HNSW graphs cannot delete); returns how many were removed."""
+        import faiss
+
+        if self.kind_ == "hnsw":
+            raise ConfigError("an HNSW index cannot delete vectors; rebuild it with `musicemb index`")
+        return int(self.index_.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64))))
+
+    def search(self, Q: np.ndarray, k: int = 10, *, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine similarities (nq, k) and ids (nq, k), best first; id -1 where fewer than k exist.
+
+        ``threads``: OpenMP threads for this call (default 1 for up to 16 queries, where more threads only add
+        overhead, else all).
+        """
+        import faiss
+
+        if self.index_ is None:
+            raise LibraryError("the index is empty; build it with `musicemb index`")
+        Q = normalise(np.atleast_2d(Q))
+        prev = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(threads or (1 if len(Q) <= 16 else prev))
+        try:
+            scores, ids = self.index_.search(Q, int(k))
+        finally:
+            faiss.omp_set_num_threads(prev)
+        return scores, ids
+
+    def save(self, path: str | Path, *, meta: dict | None = None) -> None:
+        """Write ``path`` (FAISS) and ``path.json`` (kind, count, ``meta``), each atomically."""
+        import faiss
+
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            faiss.write_index(self.index_, str(tmp))
+        atomic_write_text(path.with_suffix(path.suffix + ".json"),
+                          json.dumps({"kind": self.kind_, "ntotal": self.ntotal, **(meta or {})}))
+
+    @classmethod
+    def load(cls, path: str | Path, *, mmap: bool = False) -> EmbeddingIndex:
+        """Read an index saved by :meth:`save`; ``mmap`` maps it from disk instead of reading it into memory."""
+        import faiss
+
+        path = Path(path)
+        if not path.exists():
+            raise LibraryError(f"{path}: no index; build it with `musicemb index`")
+        meta = json.loads(path.with_suffix(path.suffix + ".json").read_text())
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        self = cls(meta["kind"])
+        self.index_ = faiss.read_index(str(path), flags)
+        self.kind_ = meta["kind"]
+        base = faiss.downcast_index(self.index_.index)
+        if self.kind_ == "ivfpq":
+            base.nprobe = self.nprobe
+        elif self.kind_ == "hnsw":
+            base.hnsw.efSearch = self.ef_search
+        self.meta_ = meta
+        return self

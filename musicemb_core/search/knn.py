@@ -1,0 +1,115 @@
+"""Queries against a library: nearest segments, song re-identification and label votes (kNN).
+
+A query is cut into sub-tracks (windows of the model's length every ``hop_s``); a query shorter than a window is
+zero-padded, not rejected. Sub-tracks quieter than ``SILENCE_DBFS`` carry no evidence, so a silent query gets
+honest zero scores.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from musicemb_core.audio.decode import load
+from musicemb_core.audio.segment import cut
+from musicemb_core.data.library import Library
+from musicemb_core.index import EmbeddingIndex
+from musicemb_core.inference import DEFAULT_MODEL, Embedder, model_folder
+from musicemb_core.search.library_index import open_index
+
+SILENCE_DBFS = -60.0
+
+
+@dataclass
+class QueryVectors:
+    """Sub-track vectors of one query: ``vectors`` (n, dim), their ``starts`` (s) and which are ``active``."""
+
+    path: str
+    vectors: np.ndarray
+    starts: np.ndarray
+    active: np.ndarray
+
+
+class Searcher:
+    """A library opened for queries with one model: its embedder, index and segment/track tables."""
+
+    def __init__(self, lib: Library, *, model: str = DEFAULT_MODEL, index: EmbeddingIndex | None = None):
+        self.lib = lib
+        self.embedder = Embedder(model_folder(lib, model))
+        self.index = index or open_index(lib, model)
+        seg = lib.segments()
+        self.seg_track = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
+        self.seg_start = dict(zip(seg["id"].tolist(), seg["start_s"].tolist(), strict=True))
+        self.tracks = {t.id: t for t in lib.tracks()}
+
+    def embed_audio(self, y: np.ndarray, *, hop_s: float = 0.5, path: str = "") -> QueryVectors:
+        """Sub-track vectors of mono audio ``y`` at the model's rate."""
+        sr, w = self.embedder.sr, self.embedder.window_s
+        dur = len(y) / sr
+        starts = np.arange(0.0, max(dur - w, 0.0) + 1e-9, hop_s)
+        clips = cut(y, sr, starts, window_s=w)
+        n_win = clips.shape[1]
+        valid = np.minimum(n_win, np.maximum(1, len(y) - np.round(starts * sr).astype(int)))
+        rms = np.sqrt((clips**2).sum(axis=1) / valid)
+        active = 20 * np.log10(np.maximum(rms, 1e-12)) > SILENCE_DBFS
+        vectors = np.concatenate([self.embedder(clips[a:a + 64]) for a in range(0, len(clips), 64)])
+        return QueryVectors(path, vectors, starts, active)
+
+    def embed_file(self, path: str | Path, *, hop_s: float = 0.5) -> QueryVectors:
+        y, _ = load(path, sr=self.embedder.sr)
+        return self.embed_audio(y, hop_s=hop_s, path=str(path))
+
+    def _track_result(self, tid: int, score: float) -> dict:
+        t = self.tracks[tid]
+        return {"track_id": tid, "path": t.path, "label": t.label, "score": round(float(score), 4)}
+
+    def nearest(self, q: QueryVectors, *, k: int = 10) -> list[dict]:
+        """Per sub-track: its k nearest segments with track, path, start and cosine score."""
+        scores, ids = self.index.search(q.vectors, k)
+        out = []
+        for start, row_s, row_i in zip(q.starts, scores, ids, strict=True):
+            out.append({"query_start_s": float(start), "neighbours": [
+                {"segment_id": int(i), "track_id": self.seg_track[int(i)], "path": self.tracks[
+                    self.seg_track[int(i)]].path, "start_s": self.seg_start[int(i)], "score": round(float(s), 4)}
+                for s, i in zip(row_s, row_i, strict=True) if i >= 0]})
+        return out
+
+    def identify(self, q: QueryVectors, *, k: int = 10, top: int = 10) -> list[dict]:
+        """Tracks ranked by a score vote: each sub-track gives every track among its k neighbours its best
+        cosine; a track's score is the mean over the query's sub-tracks (silent ones give 0)."""
+        scores, ids = self.index.search(q.vectors, k)
+        votes: dict[int, float] = defaultdict(float)
+        for row_s, row_i, act in zip(scores, ids, q.active, strict=True):
+            if not act:
+                continue
+            best: dict[int, float] = {}
+            for s, i in zip(row_s, row_i, strict=True):
+                if i >= 0:
+                    t = self.seg_track[int(i)]
+                    best[t] = max(best.get(t, -1.0), float(s))
+            for t, s in best.items():
+                votes[t] += max(s, 0.0)
+        n = max(1, len(q.vectors))
+        ranked = sorted(votes.items(), key=lambda kv: -kv[1])[:top]
+        return [self._track_result(t, v / n) for t, v in ranked]
+
+    def classify(self, q: QueryVectors, *, k: int = 10, top: int = 2) -> list[dict]:
+        """Labels ranked by a kNN vote: each sub-track spreads weight 1 over its neighbours' labels (weighted by
+        cosine); scores are fractions of the query's sub-tracks (silent ones give 0)."""
+        scores, ids = self.index.search(q.vectors, k)
+        votes: dict[str, float] = defaultdict(float)
+        for row_s, row_i, act in zip(scores, ids, q.active, strict=True):
+            if not act:
+                continue
+            w = {int(i): max(float(s), 1e-6) for s, i in zip(row_s, row_i, strict=True) if i >= 0}
+            total = sum(w.values())
+            for i, wi in w.items():
+                label = self.tracks[self.seg_track[i]].label
+                if label:
+                    votes[label] += wi / total
+        n = max(1, len(q.vectors))
+        ranked = sorted(votes.items(), key=lambda kv: -kv[1])[:top]
+        return [{"label": lab, "score": round(v / n, 4)} for lab, v in ranked]

@@ -1,0 +1,107 @@
+"""``iter_evaluate``: probes, kNN votes, clustering, song re-identification from held-out snippets, plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from musicemb_core.analysis.clustering import composition, kmeans_select, purity
+from musicemb_core.analysis.evaluation import confusion, knn_track_votes, plot_confusion, plot_history
+from musicemb_core.analysis.probes import probe_scores
+from musicemb_core.audio.decode import load
+from musicemb_core.common.progress import CancelToken, JobGen, Progress
+from musicemb_core.data.library import Library
+from musicemb_core.inference import DEFAULT_MODEL, load_embeddings
+from musicemb_core.search.knn import Searcher
+
+
+def segment_labels(lib: Library, track_ids: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Label index per segment (-1 = unlabelled) and the sorted label names."""
+    tracks = {t.id: t.label for t in lib.tracks()}
+    names = sorted({v for v in tracks.values() if v})
+    index = {n: i for i, n in enumerate(names)}
+    return np.array([index.get(tracks[int(t)], -1) for t in track_ids], dtype=np.int64), names
+
+
+def reid_snippets(lib: Library, searcher: Searcher, *, n: int, snippet_s: float, rng: np.random.Generator,
+                  cancel: CancelToken) -> JobGen[dict]:
+    """Top-1/top-2 song re-identification of ``n`` snippets cut at random (not segment-aligned) offsets."""
+    tracks = [t for t in lib.tracks() if t.duration_s >= snippet_s]
+    hits1 = hits2 = 0
+    for i in range(n):
+        cancel.check()
+        t = tracks[rng.integers(len(tracks))]
+        start = float(rng.uniform(0, t.duration_s - snippet_s))
+        y, _ = load(t.path, sr=searcher.embedder.sr, offset=start, duration=snippet_s)
+        ranked = searcher.identify(searcher.embed_audio(y), top=2)
+        hits1 += bool(ranked) and ranked[0]["track_id"] == t.id
+        hits2 += any(r["track_id"] == t.id for r in ranked[:2])
+        yield Progress("evaluate", i + 1, n, f"re-identification {i + 1}/{n}")
+    return {"snippet_s": snippet_s, "n": n, "top1": hits1 / max(n, 1), "top2": hits2 / max(n, 1)}
+
+
+def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path | None = None,
+                  reid_n: int = 100, snippet_s: float = 3.0, random_state: int = 0,
+                  cancel: CancelToken | None = None) -> JobGen[dict]:
+    """Every figure of ``musicemb evaluate`` as one dict (JSON-ready); PNG/JSON files in ``plots`` if given."""
+    cancel = cancel or CancelToken()
+    rng = np.random.default_rng(random_state)
+    emb = load_embeddings(lib, model)
+    X = np.asarray(emb.vectors)
+    track_of = dict(zip(*[lib.segments()[k].tolist() for k in ("id", "track_id")], strict=True))
+    track_ids = np.array([track_of[int(i)] for i in emb.ids])
+    labels, names = segment_labels(lib, track_ids)
+    out: dict = {"model": model, "segments": len(X), "tracks": int(len(np.unique(track_ids))), "labels": names}
+    yield Progress("evaluate", 0, None, "probes")
+    if len(names) >= 2:
+        logistic = probe_scores(X, labels, track_ids, kind="logistic", random_state=random_state)
+        svm = probe_scores(X, labels, track_ids, kind="svm", random_state=random_state)
+        out["probe_logistic"] = {k: v for k, v in logistic.items() if k != "predictions"}
+        out["probe_svm"] = {k: v for k, v in svm.items() if k != "predictions"}
+        known = labels >= 0
+        cm = confusion(labels[known], logistic["predictions"][known], len(names))
+        out["confusion"] = {"labels": names, "matrix": cm.tolist(), "source": "logistic probe, out of fold"}
+        knn = knn_track_votes(X, labels, track_ids)
+        out["knn_tracks"] = {k: knn[k] for k in ("top1", "top2", "n_tracks")}
+    yield Progress("evaluate", 0, None, "clustering")
+    clusters = kmeans_select(X, random_state=random_state)
+    out["clustering"] = {"k": clusters["k"], "ks": clusters["ks"], "silhouette": clusters["silhouette"],
+                         "inertia": clusters["inertia"], "composition": composition(clusters["labels"], labels, names),
+                         "purity": purity(clusters["labels"], labels) if names else None}
+    if reid_n:
+        searcher = Searcher(lib, model=model)
+        out["reid"] = yield from reid_snippets(lib, searcher, n=reid_n, snippet_s=snippet_s, rng=rng, cancel=cancel)
+    runs = [r for r in lib.runs(model) if r["history"]]
+    if plots is not None:
+        plots = Path(plots)
+        plots.mkdir(parents=True, exist_ok=True)
+        if "confusion" in out:
+            plot_confusion(np.array(out["confusion"]["matrix"]), names, plots / "confusion.png",
+                           title=f"{model}: logistic probe (out of fold)")
+            (plots / "confusion.json").write_text(json.dumps(out["confusion"], indent=2))
+        if runs:
+            plot_history(runs[-1]["history"], plots / "training.png", title=f"{model}: training run {runs[-1]['id']}")
+        _plot_k(out["clustering"], plots / "kmeans.png")
+    return out
+
+
+def _plot_k(c: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(c["ks"], c["silhouette"], marker="o", label="silhouette (cosine)")
+    ax.axvline(c["k"], color="grey", ls="--")
+    ax.set_xlabel("k")
+    ax.set_ylabel("silhouette")
+    ax2 = ax.twinx()
+    ax2.plot(c["ks"], c["inertia"], color="tab:orange", marker="s", label="inertia (elbow)")
+    ax2.set_ylabel("inertia")
+    fig.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,46 @@
+"""`musicemb train` / `musicemb embed` drive the core jobs, print a summary and use the exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import soundfile as sf
+
+from musicemb_core.cli import main
+
+
+def _lib(tmp_path, capsys):
+    for label, f in (("lo", 250.0), ("hi", 2500.0)):
+        (tmp_path / "a" / label).mkdir(parents=True)
+        for i in range(3):
+            t = np.arange(16000 * 6) / 16000
+            sf.write(tmp_path / "a" / label / f"{i}.wav", (0.3 * np.sin(2 * np.pi * f * (1 + 0.1 * i) * t)).astype("f4"),
+                     16000)
+    assert main(["ingest", str(tmp_path / "lib"), str(tmp_path / "a"), "--labels-from-folders", "-q", "-j", "1"]) == 0
+    capsys.readouterr()
+    return str(tmp_path / "lib")
+
+
+def test_train_then_embed(tmp_path, capsys):
+    lib = _lib(tmp_path, capsys)
+    assert main(["train", lib, "--strategy", "supervised", "--width", "8", "--dim", "16", "--epochs", "2",
+                 "--name", "toy", "--batch-size", "4", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "model 'toy' done after 2 epochs" in out and "val_acc" in out
+    assert main(["embed", lib, "--model", "toy", "-q"]) == 0
+    assert "12 segments embedded, 0 kept" in capsys.readouterr().out
+    assert main(["embed", lib, "--model", "toy", "-q"]) == 0
+    assert "0 segments embedded, 12 kept" in capsys.readouterr().out
+    assert main(["info", lib, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["models"][0]["name"] == "toy" and info["embeddings"] == {"toy": 12}
+
+
+def test_train_errors_exit_1_with_a_reason(tmp_path, capsys):
+    lib = _lib(tmp_path, capsys)
+    assert main(["train", lib, "--strategy", "transfer", "-q"]) == 1
+    assert "--from" in capsys.readouterr().err
+    assert main(["train", lib, "--strategy", "transfer", "--from", "missing", "-q"]) == 1
+    assert "no model 'missing'" in capsys.readouterr().err
+    assert main(["embed", lib, "--model", "missing", "-q"]) == 1
