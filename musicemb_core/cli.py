@@ -173,6 +173,109 @@ def cmd_embed(a: argparse.Namespace) -> int:
     return 130 if r.cancelled else 0
 
 
+def cmd_index(a: argparse.Namespace) -> int:
+    from musicemb_core.data.library import Library
+    from musicemb_core.search.library_index import index_path, iter_build_index
+
+    with Library(a.lib) as lib:
+        index = _run(iter_build_index(lib, model=a.model, kind=a.kind), quiet=a.quiet)
+        print(f"{index.kind_} index of {index.ntotal} vectors -> {index_path(lib, a.model)}")
+    return 0
+
+
+def _queries(a: argparse.Namespace, action) -> int:
+    """Run ``action(searcher, query_vectors)`` for each query file; print JSON or a readable list."""
+    from musicemb_core.common.errors import AudioError
+    from musicemb_core.data.library import Library
+    from musicemb_core.search.knn import Searcher
+
+    out, failed = [], 0
+    with Library(a.lib) as lib:
+        searcher = Searcher(lib, model=a.model)
+        for path in a.queries:
+            try:
+                results = action(searcher, searcher.embed_file(path))
+            except AudioError as e:
+                print(f"musicemb: error: {e}", file=sys.stderr)
+                failed += 1
+                continue
+            out.append({"query": str(path), "results": results})
+    if a.json:
+        _print_json(out)
+    else:
+        for q in out:
+            print(q["query"])
+            for rank, r in enumerate(q["results"], 1):
+                what = r.get("path") or r.get("label")
+                extra = f"  [{r['label']}]" if r.get("path") and r.get("label") else ""
+                print(f"  {rank:2d}. {r['score']:.3f}  {what}{extra}")
+    return 1 if failed and not out else 0
+
+
+def cmd_identify(a: argparse.Namespace) -> int:
+    return _queries(a, lambda s, q: s.identify(q, k=a.k, top=a.top or 10))
+
+
+def cmd_classify(a: argparse.Namespace) -> int:
+    return _queries(a, lambda s, q: s.classify(q, k=a.k, top=a.top or 2))
+
+
+def cmd_search(a: argparse.Namespace) -> int:
+    from musicemb_core.data.library import Library
+    from musicemb_core.search.knn import Searcher
+
+    with Library(a.lib) as lib:
+        searcher = Searcher(lib, model=a.model)
+        windows = searcher.nearest(searcher.embed_file(a.query), k=a.k)
+    if a.json:
+        _print_json({"query": a.query, "windows": windows})
+        return 0
+    for w in windows:
+        print(f"query at {w['query_start_s']:.1f} s:")
+        for n in w["neighbours"]:
+            print(f"  {n['score']:.3f}  {n['path']} @ {n['start_s']:.1f} s (segment {n['segment_id']})")
+    return 0
+
+
+def cmd_map(a: argparse.Namespace) -> int:
+    from musicemb_core.data.library import Library
+    from musicemb_core.workflows.maps import export_map, iter_map, map_path
+
+    with Library(a.lib) as lib:
+        rows = _run(iter_map(lib, model=a.model, method=a.method), quiet=a.quiet)
+        if a.out:
+            export_map(lib, rows, a.out)
+        print(f"{a.method} map of {len(rows)} segments -> {a.out or map_path(lib, a.model, a.method)}")
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from musicemb_core.data.library import Library
+    from musicemb_core.workflows.evaluate import iter_evaluate
+
+    with Library(a.lib) as lib:
+        r = _run(iter_evaluate(lib, model=a.model, plots=a.plots, reid_n=a.reid, snippet_s=a.snippet),
+                 quiet=a.quiet)
+    if a.json:
+        _print_json(r)
+        return 0
+    print(f"model {r['model']!r}: {r['segments']} segments, {r['tracks']} tracks, labels {', '.join(r['labels'])}")
+    for key in ("probe_logistic", "probe_svm"):
+        if key in r:
+            print(f"  {key}: accuracy {r[key]['accuracy']:.3f}, macro-F1 {r[key]['macro_f1']:.3f} "
+                  f"({r[key]['folds']} folds by track)")
+    if "knn_tracks" in r:
+        print(f"  kNN vote per track: top-1 {r['knn_tracks']['top1']:.3f}, top-2 {r['knn_tracks']['top2']:.3f}")
+    c = r["clustering"]
+    print(f"  k-means: k={c['k']} by silhouette" + (f", purity {c['purity']:.3f}" if c["purity"] is not None else ""))
+    if "reid" in r:
+        print(f"  re-identification of {r['reid']['n']} random {r['reid']['snippet_s']:g} s snippets: "
+              f"top-1 {r['reid']['top1']:.3f}, top-2 {r['reid']['top2']:.3f}")
+    if a.plots:
+        print(f"  plots in {a.plots}")
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from musicemb_core.data.demo import default_demo_path, iter_build_demo
     from musicemb_core.data.library import Library
@@ -249,6 +352,42 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model", default="default", help="model name (default: the built-in default model)")
     sp.add_argument("--batch-size", type=int, default=64)
     sp.add_argument("--device", default="cpu")
+
+    sp = add("index", cmd_index, "build the FAISS index of a model's embeddings")
+    sp.add_argument("lib")
+    sp.add_argument("--model", default="default")
+    sp.add_argument("--kind", default="auto", choices=("auto", "flat", "hnsw", "ivfpq"))
+
+    for name, func, help_ in (("identify", cmd_identify, "ranked tracks per query (song re-identification)"),
+                              ("classify", cmd_classify, "predicted label per query (kNN vote, top 2)")):
+        sp = add(name, func, help_)
+        sp.add_argument("lib")
+        sp.add_argument("queries", nargs="+", metavar="QUERY_AUDIO")
+        sp.add_argument("-k", type=int, default=10, help="neighbours per sub-track (default 10)")
+        sp.add_argument("--top", type=int, help="results per query (identify 10, classify 2)")
+        sp.add_argument("--model", default="default")
+        sp.add_argument("--json", action="store_true")
+
+    sp = add("search", cmd_search, "nearest segments to each segment of the query")
+    sp.add_argument("lib")
+    sp.add_argument("query", metavar="QUERY_AUDIO")
+    sp.add_argument("-k", type=int, default=10)
+    sp.add_argument("--model", default="default")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("map", cmd_map, "2-D map of the embeddings (cached in the library)")
+    sp.add_argument("lib")
+    sp.add_argument("--method", default="umap", choices=("umap", "tsne", "pca"))
+    sp.add_argument("--model", default="default")
+    sp.add_argument("--out", metavar="FILE", help="export .csv or .parquet: segment id, x, y, track, label")
+
+    sp = add("evaluate", cmd_evaluate, "probes, kNN votes, clustering, re-identification, confusion matrix")
+    sp.add_argument("lib")
+    sp.add_argument("--model", default="default")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--plots", metavar="DIR", help="write confusion.png/json, kmeans.png, training.png")
+    sp.add_argument("--reid", type=int, default=100, help="random snippets for re-identification (0 = skip)")
+    sp.add_argument("--snippet", type=float, default=3.0, help="snippet length in seconds")
 
     sp = add("demo", cmd_demo, "build the demo library if absent, print its summary and open the app")
     sp.add_argument("--lib", help="where to build it (default: $MUSICEMB_HOME/demo or ~/.local/share/musicemb/demo)")

@@ -101,7 +101,9 @@ def _plot_k(c: dict, path: Path) -> None:
     ax2 = ax.twinx()
     ax2.plot(c["ks"], c["inertia"], color="tab:orange", marker="s", label="inertia (elbow)")
     ax2.set_ylabel("inertia")
-    fig.legend(loc="upper right")
+    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], loc="center right", fontsize=8)
+    ax.set_title(f"k-means: k = {c['k']} by silhouette")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
