@@ -41,7 +41,7 @@ class EmbeddingIndex:
     nlist, pq_m, nprobe : IVF-PQ lists, sub-quantisers (bytes per vector) and lists probed per query.
     """
 
-    def __init__(self, kind: str = "auto", *, hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 128,
+    def __init__(self, kind: str = "auto", *, hnsw_m: int = 32, ef_construction: int = 200, ef_search: int = 128,
                  nlist: int | None = None, pq_m: int = 16, nprobe: int = 32):
         if kind not in KINDS:
             raise ConfigError(f"index kind must be one of {', '.join(KINDS)}, got {kind!r}")

@@ -1,0 +1,101 @@
+"""Projection, clustering, probes and kNN votes give the numbers scikit-learn gives when asked directly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from musicemb_core.analysis.clustering import composition, kmeans_select, purity
+from musicemb_core.analysis.evaluation import confusion, knn_track_votes
+from musicemb_core.analysis.probes import probe_scores
+from musicemb_core.analysis.projection import Projector
+from musicemb_core.common.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    """3 labels x 6 tracks x 8 segments; each track a small blob near its label's centre."""
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((3, 16)) * 3
+    X, labels, tracks = [], [], []
+    for lab in range(3):
+        for t in range(6):
+            tc = centres[lab] + rng.standard_normal(16)
+            X.append(tc + 0.3 * rng.standard_normal((8, 16)))
+            labels += [lab] * 8
+            tracks += [lab * 6 + t] * 8
+    return np.vstack(X).astype(np.float32), np.array(labels), np.array(tracks)
+
+
+def test_probe_matches_sklearn_directly(blobs):
+    X, y, g = blobs
+    got = probe_scores(X, y, g, kind="logistic", n_splits=3, random_state=0)
+    pred = np.empty_like(y)
+    for tr, te in StratifiedGroupKFold(3, shuffle=True, random_state=0).split(X, y, g):
+        m = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X[tr], y[tr])
+        pred[te] = m.predict(X[te])
+    assert got["accuracy"] == pytest.approx(accuracy_score(y, pred))
+    assert got["macro_f1"] == pytest.approx(f1_score(y, pred, average="macro"))
+    assert np.array_equal(got["predictions"], pred)
+    assert confusion(y, pred, 3).sum() == len(y)
+
+
+def test_probe_skips_unlabelled_and_rejects_one_label(blobs):
+    X, y, g = blobs
+    y2 = y.copy()
+    y2[:8] = -1
+    assert probe_scores(X, y2, g, n_splits=3)["n"] == len(y) - 8
+    with pytest.raises(ConfigError):
+        probe_scores(X, np.zeros_like(y), g)
+
+
+def test_knn_votes_leave_the_track_out(blobs):
+    X, y, g = blobs
+    r = knn_track_votes(X, y, g, k=5)
+    assert r["n_tracks"] == 18 and r["top1"] == 1.0 and r["top2"] == 1.0
+    # with a track's own segments allowed, a lone mislabelled track would vote for itself; left out, it cannot
+    y_bad = y.copy()
+    y_bad[g == 0] = 2
+    assert knn_track_votes(X, y_bad, g, k=5)["ranked"][0][0] == 0
+
+
+def test_kmeans_selection_and_purity(blobs):
+    X, y, _ = blobs
+    r = kmeans_select(X, ks=range(2, 7))
+    assert r["k"] == 3 and len(r["silhouette"]) == 5 and r["inertia"] == sorted(r["inertia"], reverse=True)
+    direct = KMeans(3, n_init=4, random_state=0).fit(X / np.linalg.norm(X, axis=1, keepdims=True))
+    assert np.array_equal(np.unique(r["labels"], return_counts=True)[1],
+                          np.unique(direct.labels_, return_counts=True)[1])
+    assert purity(r["labels"], y) == 1.0
+    comp = composition(r["labels"], y, ["a", "b", "c"])
+    assert sorted(c["size"] for c in comp) == [48, 48, 48] and all(len(c["labels"]) == 1 for c in comp)
+    assert purity(np.zeros_like(y), y) == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("method", ["pca", "umap", "tsne"])
+def test_projection_shapes_determinism_and_structure(blobs, method):
+    X, y, _ = blobs
+    a = Projector(method, random_state=0).fit(X).embedding_
+    b = Projector(method, random_state=0).fit(X).embedding_
+    assert a.shape == (len(X), 2) and a.dtype == np.float32 and np.allclose(a, b, atol=1e-4)
+    # labels stay apart on the map: each point's nearest map neighbour shares its label
+    d = ((a[:, None] - a[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert np.mean(y[d.argmin(1)] == y) > 0.95
+
+
+def test_transform_places_new_points(blobs):
+    X, _, _ = blobs
+    pca = Projector("pca").fit(X)
+    assert np.allclose(pca.transform(X[:5]), pca.embedding_[:5], atol=1e-4)
+    umap_p = Projector("umap").fit(X)
+    near = umap_p.transform(X[:3] + 0.01)
+    assert np.linalg.norm(near - umap_p.embedding_[:3], axis=1).max() < 2.0
+    with pytest.raises(ConfigError, match="t-SNE"):
+        Projector("tsne").fit(X).transform(X[:2])
