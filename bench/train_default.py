@@ -26,7 +26,7 @@ from musicemb_core.data.ingest import iter_ingest  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_core.models import ModelConfig  # noqa: E402
 from musicemb_core.resources import default_model_dir  # noqa: E402
-from musicemb_core.training.config import TrainConfig  # noqa: E402
+from musicemb_core.training.config import MODEL_FEATURES, TrainConfig  # noqa: E402
 from musicemb_core.training.loop import iter_fit  # noqa: E402
 
 
@@ -39,12 +39,13 @@ def held_out(track_id: str) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("/tmp/musicemb-default-train"))
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=48)
     ap.add_argument("--steps-per-epoch", type=int)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--normalise", default="peak", help="log-mel normalisation (peak: gain-invariant)")
     ap.add_argument("--out", type=Path, default=default_model_dir())
     args = ap.parse_args()
 
@@ -72,7 +73,8 @@ def main() -> None:
                       + " ".join(f"{k}={v:.3f}" for k, v in ev.info.items() if isinstance(v, float)),
                       file=sys.stderr, flush=True)
 
-        result = drive(iter_fit(lib, name="default", train=train, model=model), log)
+        features = MODEL_FEATURES.replace(normalise=args.normalise)
+        result = drive(iter_fit(lib, name="default", train=train, model=model, features=features), log)
     minutes = (time.time() - t0) / 60
     args.out.mkdir(parents=True, exist_ok=True)
     for f in ("model.safetensors", "config.json"):

@@ -49,15 +49,16 @@ def _positive(name: str, value: float) -> None:
         raise ConfigError(f"{name} must be > 0, got {value!r}")
 
 
-NORMALISATIONS = ("none", "minmax", "standard")
+NORMALISATIONS = ("none", "minmax", "standard", "peak")
 
 
 @dataclasses.dataclass(frozen=True)
 class FeatureConfig(Config):
     """Log-mel parameters; saved with every model so training and querying cannot drift.
 
-    ``normalise``: ``none`` (dB), ``minmax`` (each segment scaled to [0, 1]) or ``standard``
-    (``(dB - mean) / std`` with the global ``mean``/``std`` stored here).
+    ``normalise``: ``none`` (dB), ``minmax`` (each segment scaled to [0, 1]), ``standard``
+    (``(dB - mean) / std`` with the global ``mean``/``std`` stored here) or ``peak`` (dB relative to the
+    segment's loudest bin, then ``(x - mean) / std``: invariant to the recording's gain).
     ``precision``: the STFT's float type. ``float32`` is about 5x faster and within about 1e-3 dB of librosa
     (the float32 FFT's rounding shows in bins near the ``top_db`` floor); ``float64`` matches librosa to 1e-5 dB.
     """

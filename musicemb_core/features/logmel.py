@@ -82,7 +82,9 @@ class LogMel(torch.nn.Module):
             lo = db.amin(dim=(-2, -1), keepdim=True)
             hi = db.amax(dim=(-2, -1), keepdim=True)
             db = (db - lo) / torch.clamp(hi - lo, min=1e-6)
-        elif c.normalise == "standard":
+        elif c.normalise in ("standard", "peak"):
+            if c.normalise == "peak":
+                db = db - db.amax(dim=(-2, -1), keepdim=True)
             db = (db - c.mean) / c.std
         return db[0] if squeeze else db
 

@@ -46,12 +46,12 @@ def pick_device(name: str) -> torch.device:
 
 
 def _standardise(features: FeatureConfig, data: SegmentSet, rng: np.random.Generator) -> FeatureConfig:
-    """Fill a ``standard`` feature config's mean/std from (a sample of) the training segments."""
-    if features.normalise != "standard" or len(data) == 0:
+    """Fill a ``standard``/``peak`` feature config's mean/std from (a sample of) the training segments."""
+    if features.normalise not in ("standard", "peak") or len(data) == 0:
         return features
     sample = data.window(rng.choice(len(data), min(len(data), 256), replace=False))
     with torch.inference_mode():
-        S = LogMel(features.replace(normalise="none"))(torch.from_numpy(sample))
+        S = LogMel(features.replace(mean=0.0, std=1.0))(torch.from_numpy(sample))
     return features.replace(mean=round(float(S.mean()), 4), std=round(float(S.std()), 4))
 
 
