@@ -18,7 +18,8 @@ from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.common.progress import JobGen, Progress
 
 _SHOWN = ("loss", "acc", "mae", "val_loss", "val_acc", "val_mae")
-_UNITS = {"ingest": "file", "features": "file", "load": "track", "train": "step", "embed": "track"}
+_UNITS = {"ingest": "file", "features": "file", "load": "track", "train": "step", "embed": "track",
+          "landmarks": "track"}
 
 
 def _run(job: JobGen, *, quiet: bool = False):
@@ -175,11 +176,15 @@ def cmd_embed(a: argparse.Namespace) -> int:
 
 def cmd_index(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
+    from musicemb_core.search.fingerprints import iter_fingerprint, landmark_folder
     from musicemb_core.search.library_index import index_path, iter_build_index
 
     with Library(a.lib) as lib:
         index = _run(iter_build_index(lib, model=a.model, kind=a.kind), quiet=a.quiet)
         print(f"{index.kind_} index of {index.ntotal} vectors -> {index_path(lib, a.model)}")
+        if a.landmarks:
+            marks = _run(iter_fingerprint(lib), quiet=a.quiet)
+            print(f"{len(marks)} landmarks -> {landmark_folder(lib)}")
     return 0
 
 
@@ -357,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("lib")
     sp.add_argument("--model", default="default")
     sp.add_argument("--kind", default="auto", choices=("auto", "flat", "hnsw", "ivfpq"))
+    sp.add_argument("--no-landmarks", dest="landmarks", action="store_false",
+                    help="skip the landmark fingerprints that confirm exact recordings in `identify`")
 
     for name, func, help_ in (("identify", cmd_identify, "ranked tracks per query (song re-identification)"),
                               ("classify", cmd_classify, "predicted label per query (kNN vote, top 2)")):

@@ -16,11 +16,15 @@ import numpy as np
 from musicemb_core.audio.decode import load
 from musicemb_core.audio.segment import cut
 from musicemb_core.data.library import Library
+from musicemb_core.features import landmarks as lm
 from musicemb_core.index import EmbeddingIndex
 from musicemb_core.inference import DEFAULT_MODEL, Embedder, model_folder
+from musicemb_core.search.fingerprints import LandmarkIndex, landmark_folder
 from musicemb_core.search.library_index import open_index
 
 SILENCE_DBFS = -60.0
+# Aligned landmark matches -> confidence: chance alignments of a few seconds of audio give up to ~LANDMARK_FLOOR.
+LANDMARK_FLOOR, LANDMARK_SPAN = 5, 20
 
 
 @dataclass
@@ -31,15 +35,18 @@ class QueryVectors:
     vectors: np.ndarray
     starts: np.ndarray
     active: np.ndarray
+    landmarks: tuple[np.ndarray, np.ndarray] | None = None
 
 
 class Searcher:
     """A library opened for queries with one model: its embedder, index and segment/track tables."""
 
-    def __init__(self, lib: Library, *, model: str = DEFAULT_MODEL, index: EmbeddingIndex | None = None):
+    def __init__(self, lib: Library, *, model: str = DEFAULT_MODEL, index: EmbeddingIndex | None = None,
+                 use_landmarks: bool = True):
         self.lib = lib
         self.embedder = Embedder(model_folder(lib, model))
         self.index = index or open_index(lib, model)
+        self.landmarks = LandmarkIndex.load(landmark_folder(lib)) if use_landmarks else None
         seg = lib.segments()
         self.seg_track = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
         self.seg_start = dict(zip(seg["id"].tolist(), seg["start_s"].tolist(), strict=True))
@@ -56,7 +63,8 @@ class Searcher:
         rms = np.sqrt((clips**2).sum(axis=1) / valid)
         active = 20 * np.log10(np.maximum(rms, 1e-12)) > SILENCE_DBFS
         vectors = np.concatenate([self.embedder(clips[a:a + 64]) for a in range(0, len(clips), 64)])
-        return QueryVectors(path, vectors, starts, active)
+        marks = lm.landmarks(y, sr) if self.landmarks is not None else None
+        return QueryVectors(path, vectors, starts, active, marks)
 
     def embed_file(self, path: str | Path, *, hop_s: float = 0.5) -> QueryVectors:
         y, _ = load(path, sr=self.embedder.sr)
@@ -93,8 +101,16 @@ class Searcher:
             for t, s in best.items():
                 votes[t] += max(s, 0.0)
         n = max(1, len(q.vectors))
-        ranked = sorted(votes.items(), key=lambda kv: -kv[1])[:top]
-        return [self._track_result(t, v / n) for t, v in ranked]
+        scores_by_track = {t: v / n for t, v in votes.items()}
+        matches = (self.landmarks.match(*q.landmarks)
+                   if self.landmarks is not None and q.landmarks is not None and len(q.landmarks[0]) else {})
+        if self.landmarks is not None:  # fuse: landmark confidence weighs twice the embedding score
+            for t in set(scores_by_track) | set(matches):
+                conf = min(1.0, max(0.0, (matches.get(t, 0) - LANDMARK_FLOOR) / LANDMARK_SPAN))
+                scores_by_track[t] = (scores_by_track.get(t, 0.0) + 2 * conf) / 3
+        ranked = sorted(scores_by_track.items(), key=lambda kv: -kv[1])[:top]
+        return [self._track_result(t, v) | ({"landmarks": matches.get(t, 0)} if self.landmarks is not None else {})
+                for t, v in ranked]
 
     def classify(self, q: QueryVectors, *, k: int = 10, top: int = 2) -> list[dict]:
         """Labels ranked by a kNN vote: each sub-track spreads weight 1 over its neighbours' labels (weighted by

@@ -1,0 +1,118 @@
+"""The library's landmark index: every track's peak-pair hashes, sorted for lookup, kept in ``fingerprints/``.
+
+Used by identification beside the embeddings: landmarks confirm an exact recording (robust to noise, codecs,
+EQ, gain, reverb) while the embedding carries what landmarks cannot (speed changes, covers of the same material).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from musicemb_core.audio.decode import load
+from musicemb_core.common.errors import AudioError
+from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.data.library import Library
+from musicemb_core.features import landmarks as lm
+
+MAX_HITS_PER_HASH = 2000  # a hash this common carries no information
+
+
+class LandmarkIndex:
+    """Sorted arrays: ``hashes`` (n,) uint32, ``tracks`` (n,) int32, ``times`` (n,) int32 (anchor frames)."""
+
+    def __init__(self, hashes: np.ndarray, tracks: np.ndarray, times: np.ndarray):
+        order = np.argsort(hashes, kind="stable")
+        self.hashes, self.tracks, self.times = hashes[order], tracks[order], times[order]
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def match(self, hashes: np.ndarray, times: np.ndarray) -> dict[int, int]:
+        """For each track, the largest number of query hashes found at one consistent time offset."""
+        lo = np.searchsorted(self.hashes, hashes, "left")
+        hi = np.searchsorted(self.hashes, hashes, "right")
+        n = np.minimum(hi - lo, MAX_HITS_PER_HASH)
+        if n.sum() == 0:
+            return {}
+        q = np.repeat(np.arange(len(hashes)), n)
+        starts = np.repeat(lo - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
+        rows = starts + np.arange(n.sum())
+        tr = self.tracks[rows].astype(np.int64)
+        dt = self.times[rows].astype(np.int64) - times[q].astype(np.int64) + (1 << 24)
+        keys, counts = np.unique(tr << 26 | dt, return_counts=True)
+        best: dict[int, int] = {}
+        for k, c in zip((keys >> 26).tolist(), counts.tolist(), strict=True):
+            if c > best.get(k, 0):
+                best[k] = c
+        return best
+
+    def save(self, folder: Path, meta: dict) -> None:
+        """Swap in ``folder`` atomically (written beside it, then renamed)."""
+        tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for name in ("hashes", "tracks", "times"):
+            np.save(tmp / f"{name}.npy", getattr(self, name))
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> LandmarkIndex | None:
+        if not (folder / "meta.json").exists():
+            return None
+        self = cls.__new__(cls)
+        for name in ("hashes", "tracks", "times"):
+            setattr(self, name, np.load(folder / f"{name}.npy", mmap_mode="r"))
+        self.meta = json.loads((folder / "meta.json").read_text())
+        return self
+
+
+def landmark_folder(lib: Library) -> Path:
+    return lib.root / "fingerprints"
+
+
+def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobGen[LandmarkIndex]:
+    """Landmarks of every track (only tracks not fingerprinted yet, by id and content hash, are decoded)."""
+    cancel = cancel or CancelToken()
+    folder = landmark_folder(lib)
+    old = LandmarkIndex.load(folder)
+    tracks = {t.id: t for t in lib.tracks()}
+    done_hash = {int(k): v for k, v in (old.meta.get("tracks", {}) if old is not None else {}).items()}
+    current = {tid for tid, h in done_hash.items() if tid in tracks and tracks[tid].content_hash == h}
+    parts = []
+    if old is not None and current:
+        keep = np.isin(old.tracks, list(current))
+        parts.append((np.asarray(old.hashes)[keep], np.asarray(old.tracks)[keep], np.asarray(old.times)[keep]))
+    todo = [tid for tid in tracks if tid not in current]
+
+    def compute(tid: int):
+        try:
+            y, sr = load(tracks[tid].path, sr=lm.SR)
+            return tid, lm.landmarks(y, sr)
+        except AudioError:
+            return tid, None
+
+    clock = EtaClock()
+    yield Progress("landmarks", 0, len(todo), f"{len(todo)} tracks to fingerprint")
+    with ThreadPoolExecutor(2) as pool:
+        for i, (tid, res) in enumerate(pool.map(compute, todo), 1):
+            cancel.check()
+            if res is not None:
+                h, t = res
+                parts.append((h, np.full(len(h), tid, np.int32), t))
+                current.add(tid)
+            yield Progress("landmarks", i, len(todo), tracks[tid].path, clock.eta(i, len(todo)))
+    cat = [np.concatenate(p) if p else np.zeros(0, dt) for p, dt in
+           zip(zip(*parts, strict=True) if parts else ([], [], []), (np.uint32, np.int32, np.int32), strict=True)]
+    index = LandmarkIndex(*cat)
+    index.save(folder, {"tracks": {str(t): tracks[t].content_hash for t in current}, "count": len(index)})
+    return index
