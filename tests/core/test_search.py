@@ -1,0 +1,124 @@
+"""Identification, classification and nearest-segment search on a tiny library embedded with the built-in
+default model: snippets cut at arbitrary offsets, 1 s snippets, noisy snippets, silence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from musicemb_core.analysis.probes import probe_scores
+from musicemb_core.cli import main
+from musicemb_core.common.config import SegmentConfig
+from musicemb_core.common.progress import drive
+from musicemb_core.data.ingest import iter_ingest
+from musicemb_core.data.library import Library
+from musicemb_core.data.synthesis import render_song
+from musicemb_core.inference import iter_embed, load_embeddings
+from musicemb_core.search.fingerprints import iter_fingerprint
+from musicemb_core.search.knn import Searcher
+from musicemb_core.workflows.evaluate import iter_evaluate, segment_labels
+
+SR = 16000
+SONGS = [("rock", 1), ("rock", 2), ("folk", 3), ("folk", 4), ("techno", 5), ("techno", 6), ("ambient", 7),
+         ("chiptune", 8)]
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    audio = {}
+    for style, seed in SONGS:
+        (root / "audio" / style).mkdir(parents=True, exist_ok=True)
+        y = render_song(style, seed=seed, duration_s=15.0, sr=SR)
+        path = root / "audio" / style / f"{style}{seed}.flac"
+        sf.write(path, y, SR)
+        audio[str(path)] = y
+    lib = Library(root / "lib", create=True)
+    drive(iter_ingest(lib, [root / "audio"], labels="folders", segments=SegmentConfig(3.0, 1.5), jobs=1))
+    drive(iter_embed(lib))
+    drive(iter_fingerprint(lib))
+    yield lib, audio, root
+    lib.close()
+
+
+def _snippets(audio, seconds, rng, n_per_track=2):
+    for path, y in audio.items():
+        for _ in range(n_per_track):
+            a = int(rng.uniform(0, len(y) / SR - seconds) * SR)
+            yield path, y[a:a + int(seconds * SR)].copy()
+
+
+@pytest.mark.parametrize("seconds,noise_snr_db", [(3.0, None), (1.0, None), (3.0, 10.0)])
+def test_identify_snippets_at_arbitrary_offsets(library, seconds, noise_snr_db):
+    lib, audio, _ = library
+    searcher = Searcher(lib)
+    rng = np.random.default_rng(int(seconds * 10))
+    hits = total = 0
+    for path, clip in _snippets(audio, seconds, rng):
+        if noise_snr_db is not None:
+            noise = rng.standard_normal(len(clip)).astype(np.float32)
+            clip = clip + noise * np.sqrt(np.mean(clip**2) / np.mean(noise**2) / 10 ** (noise_snr_db / 10))
+        ranked = searcher.identify(searcher.embed_audio(clip), top=3)
+        hits += ranked[0]["path"] == path
+        total += 1
+        assert 0.0 <= ranked[0]["score"] <= 1.0
+    assert hits == total, f"{hits}/{total} snippets identified"
+
+
+def test_embedding_alone_identifies_clean_snippets(library):
+    lib, audio, _ = library
+    searcher = Searcher(lib, use_landmarks=False)
+    rng = np.random.default_rng(3)
+    results = [searcher.identify(searcher.embed_audio(clip), top=2)[0]["path"] == p
+               for p, clip in _snippets(audio, 3.0, rng)]
+    assert np.mean(results) >= 0.8
+
+
+def test_silence_gets_honest_zero_scores(library):
+    lib, _, _ = library
+    searcher = Searcher(lib)
+    q = searcher.embed_audio(np.zeros(3 * SR, np.float32))
+    assert not q.active.any()
+    assert all(r["score"] == 0.0 for r in searcher.identify(q))
+    assert searcher.classify(q) == []
+
+
+def test_classify_votes_the_style(library):
+    lib, audio, _ = library
+    searcher = Searcher(lib)
+    for path, y in list(audio.items())[:4]:
+        labels = searcher.classify(searcher.embed_audio(y[SR * 4: SR * 10]), top=2)
+        assert labels[0]["label"] == path.split("/")[-2] and len(labels) <= 2
+
+
+def test_cli_identify_json_and_search(library, capsys):
+    lib, audio, root = library
+    path, y = next(iter(audio.items()))
+    sf.write(root / "q.wav", y[SR * 5:SR * 8], SR)
+    assert main(["identify", str(lib.root), str(root / "q.wav"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out[0]["query"] == str(root / "q.wav")
+    assert set(out[0]["results"][0]) >= {"track_id", "path", "label", "score"}
+    assert out[0]["results"][0]["path"] == path
+    assert main(["search", str(lib.root), str(root / "q.wav"), "-k", "3", "--json"]) == 0
+    windows = json.loads(capsys.readouterr().out)["windows"]
+    assert len(windows) == 1 and windows[0]["neighbours"][0]["path"] == path
+    assert main(["identify", str(lib.root), str(root / "missing.wav")]) == 1
+
+
+def test_evaluate_numbers_and_plots(library, tmp_path):
+    lib, _, _ = library
+    result = drive(iter_evaluate(lib, plots=tmp_path, reid_n=10))
+    emb = load_embeddings(lib)
+    track_of = dict(zip(*[lib.segments()[k].tolist() for k in ("id", "track_id")], strict=True))
+    tracks = np.array([track_of[int(i)] for i in emb.ids])
+    labels, names = segment_labels(lib, tracks)
+    direct = probe_scores(np.asarray(emb.vectors), labels, tracks, kind="logistic")
+    assert result["probe_logistic"]["accuracy"] == pytest.approx(direct["accuracy"])
+    assert result["labels"] == names == sorted({s for s, _ in SONGS})
+    assert np.array(result["confusion"]["matrix"]).sum() == len(emb.ids)
+    assert result["reid"]["n"] == 10 and result["reid"]["top1"] >= 0.9
+    assert {p.name for p in tmp_path.iterdir()} >= {"confusion.png", "confusion.json", "kmeans.png"}
