@@ -1,0 +1,1 @@
+"""Reusable widgets: numpy arrays and Qt in, signals out; no musicemb_core types."""
