@@ -21,13 +21,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import manifest  # noqa: E402
 from musicemb_core.common.progress import drive  # noqa: E402
-from musicemb_core.data.demo import iter_build_demo  # noqa: E402
 from musicemb_core.data.ingest import iter_ingest  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_core.models import ModelConfig  # noqa: E402
 from musicemb_core.resources import default_model_dir  # noqa: E402
 from musicemb_core.training.config import MODEL_FEATURES, TrainConfig  # noqa: E402
 from musicemb_core.training.loop import iter_fit  # noqa: E402
+from musicemb_core.workflows.demo import iter_build_demo  # noqa: E402
 
 
 def held_out(track_id: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -282,8 +283,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from musicemb_core.data.demo import default_demo_path, iter_build_demo
     from musicemb_core.data.library import Library
+    from musicemb_core.workflows.demo import default_demo_path, iter_build_demo
 
     root = Path(a.lib) if a.lib else default_demo_path()
     report = _run(iter_build_demo(root), quiet=a.quiet)
@@ -292,6 +293,10 @@ def cmd_demo(a: argparse.Namespace) -> int:
     with Library(root) as lib:
         _print_summary(lib.summary())
     if a.no_gui:
+        return 0
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")):
+        print("no display here (DISPLAY is not set): open the demo with `musicemb-gui` on a desktop, or run "
+              "`xvfb-run musicemb demo`", file=sys.stderr)
         return 0
     # The app is started as its own process: core never imports the GUI package.
     return subprocess.call([sys.executable, "-m", "musicemb_gui.app", str(root)])

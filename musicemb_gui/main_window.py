@@ -1,63 +1,228 @@
-"""Main window: menus, status bar, dockable panels; opens a library and fills the panels from it."""
+"""Main window: dockable panels (library, map, training, evaluation, jobs), menus, status bar, settings that
+persist, one audio player. Long work runs in jobs; errors reach the user as messages, bugs as a dialog with
+the traceback and the log path, and the app keeps running."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
 
 from musicemb_core.common.errors import MusicEmbError
-from musicemb_core.data.library import Library
+from musicemb_core.common.paths import data_home
+from musicemb_gui.panels.evaluation_panel import EvaluationPanel
+from musicemb_gui.panels.jobs_panel import JobsPanel
 from musicemb_gui.panels.library_panel import LibraryPanel
+from musicemb_gui.panels.map_controller import MapController
+from musicemb_gui.panels.map_panel import MapPanel
+from musicemb_gui.panels.training_panel import TrainingPanel
+from musicemb_gui.session import Session
+from musicemb_gui.widgets.audio_player import AudioPlayer
+from musicemb_gui.workers import JobManager, run_in_thread
+
+log = logging.getLogger("musicemb.gui")
+
+
+def log_path() -> Path:
+    return data_home() / "musicemb-gui.log"
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: QSettings | None = None):
+    def __init__(self, settings: QSettings | None = None, *, player: AudioPlayer | None = None):
         super().__init__()
         self.settings = settings or QSettings("musicemb", "musicemb")
-        self.lib_path: Path | None = None
+        self.jobs = JobManager()
+        self.session = Session(self.jobs)
+        self.player = player or AudioPlayer()
+        self.player.unavailable.connect(lambda msg: self.statusBar().showMessage(f"No sound: {msg}", 15000))
         self.setWindowTitle("musicemb")
-        self.resize(1100, 700)
+        self.resize(1400, 900)
+
         self.library_panel = LibraryPanel()
-        dock = QDockWidget("Library", self)
-        dock.setObjectName("library")
-        dock.setWidget(self.library_panel)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-        self.setCentralWidget(QLabel("The embedding map arrives in a later release.",
-                                     alignment=Qt.AlignmentFlag.AlignCenter))
-        menu = self.menuBar().addMenu("&File")
-        open_act = QAction("&Open library…", self, shortcut=QKeySequence.StandardKey.Open)
-        open_act.triggered.connect(self._ask_open)
-        menu.addAction(open_act)
-        quit_act = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
-        quit_act.triggered.connect(self.close)
-        menu.addAction(quit_act)
-        self.menuBar().addMenu("&View").addAction(dock.toggleViewAction())
-        self.statusBar().showMessage("No library open")
+        self.map_controller = MapController(self.session)
+        self.map_panel = MapPanel(self.map_controller)
+        self.training_panel = TrainingPanel(self.session)
+        self.evaluation_panel = EvaluationPanel(self.session)
+        self.jobs_panel = JobsPanel(self.jobs)
+        self.setCentralWidget(self.map_panel)
+        self.docks = {}
+        for name, widget, area in (("Library", self.library_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
+                                   ("Training", self.training_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
+                                   ("Evaluation", self.evaluation_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
+                                   ("Jobs", self.jobs_panel, Qt.DockWidgetArea.RightDockWidgetArea)):
+            dock = QDockWidget(name, self)
+            dock.setObjectName(name.lower())
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks[name] = dock
+        self.tabifyDockWidget(self.docks["Training"], self.docks["Evaluation"])
+        self.docks["Training"].raise_()
+        self._menus()
+
+        self.library_panel.addPaths.connect(self.import_paths)
+        self.library_panel.labelEdited.connect(self._label_edited)
+        self.library_panel.playRequested.connect(self.play_track)
+        self.map_panel.playRequested.connect(self.play_segment)
+        self.session.libraryChanged.connect(self._fill_library)
+        self.session.message.connect(self.statusBar().showMessage)
+        self.jobs.jobAdded.connect(self._watch_job)
+        if self.settings.value("geometry"):
+            self.restoreGeometry(self.settings.value("geometry"))
+            self.restoreState(self.settings.value("window_state"))
+        self.statusBar().showMessage("No library open — File ▸ Open library…")
+
+    # -- menus ---------------------------------------------------------------------------------------------
+    def _menus(self) -> None:
+        def action(menu, text, slot, shortcut=None):
+            act = QAction(text, self)
+            if shortcut is not None:
+                act.setShortcut(shortcut)
+            act.triggered.connect(slot)
+            menu.addAction(act)
+            return act
+
+        file = self.menuBar().addMenu("&File")
+        action(file, "&Open library…", self._ask_open, QKeySequence.StandardKey.Open)
+        action(file, "&New library…", self._ask_new, QKeySequence.StandardKey.New)
+        action(file, "Add &files…", self.library_panel._ask_files)
+        action(file, "Add f&older…", self.library_panel._ask_folder)
+        file.addSeparator()
+        action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        lib = self.menuBar().addMenu("&Library")
+        action(lib, "&Embed with the current model", self.embed_library)
+        action(lib, "E&valuate", self.evaluation_panel.start)
+        view = self.menuBar().addMenu("&View")
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+        jobs = self.menuBar().addMenu("&Jobs")
+        action(jobs, "&Cancel all", self.jobs.cancel_all)
 
     def _ask_open(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a musicemb library")
         if folder:
             self.open_library(folder)
 
+    def _ask_new(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the new library")
+        if folder:
+            from musicemb_core.data.library import Library
+
+            Library(folder, create=True).close()
+            self.open_library(folder)
+
+    # -- library -------------------------------------------------------------------------------------------
     def open_library(self, path: str | Path) -> bool:
-        """Load the library's tracks into the panels; on a bad folder, say why and keep the current one."""
+        """Open a library; on a bad folder say why and keep the current one."""
         try:
-            with Library(path) as lib:
-                summary = lib.summary()
-                tracks = lib.tracks()
-                counts = dict(lib.conn.execute("SELECT track_id, COUNT(*) FROM segments GROUP BY track_id"))
+            summary = self.session.open(path)
         except MusicEmbError as e:
             QMessageBox.warning(self, "Cannot open library", str(e))
             return False
-        rows = [(t.path, t.duration_s, t.label or "", counts.get(t.id, 0), t.warning or "ok") for t in tracks]
-        rows += [(f["path"], None, "", None, f"failed: {f['error']}") for f in summary["failed"]]
-        self.library_panel.set_rows(rows)
-        self.lib_path = Path(summary["path"])
-        self.settings.setValue("last_library", str(self.lib_path))
-        self.setWindowTitle(f"musicemb — {self.lib_path.name}")
+        self.settings.setValue("last_library", summary["path"])
+        self.setWindowTitle(f"musicemb — {Path(summary['path']).name}")
         self.statusBar().showMessage(f"{summary['tracks']} tracks, {summary['segments']} segments, "
                                      f"{summary['duration_s'] / 3600:.2f} h, {len(summary['failed'])} failed")
         return True
+
+    def _fill_library(self) -> None:
+        s = self.session
+        counts: dict[int, int] = {}
+        for t in s.segments["track_id"].tolist():
+            counts[t] = counts.get(t, 0) + 1
+        rows = [(t.id, t.path, t.duration_s, t.label or "", counts.get(t.id, 0), t.warning or "ok")
+                for t in s.tracks.values()]
+        rows += [(None, f["path"], None, "", None, f"failed: {f['error']}") for f in s.failures]
+        self.library_panel.set_rows(rows)
+
+    def _label_edited(self, track_id: int, label: str) -> None:
+        try:
+            self.session.set_label(track_id, label or None)
+        except MusicEmbError as e:
+            self.statusBar().showMessage(str(e))
+
+    def import_paths(self, paths: list[str]) -> None:
+        """Import files/folders as a job (creating the library if none is open), then embed what is new."""
+        if self.session.lib_path is None:
+            self._ask_new()
+            if self.session.lib_path is None:
+                return
+        lib_path = self.session.lib_path
+
+        def factory(token):
+            from musicemb_core.data.ingest import iter_ingest
+            from musicemb_core.data.library import Library
+
+            with Library(lib_path) as lib:
+                return (yield from iter_ingest(lib, paths, cancel=token))
+        job = self.jobs.submit(f"import {len(paths)} item(s)", factory)
+        job.finished.connect(self._imported)
+
+    def _imported(self, report) -> None:
+        self.statusBar().showMessage(f"import {'cancelled' if report.cancelled else 'done'}: {report.added} added, "
+                                     f"{report.updated} updated, {len(report.failed)} failed")
+        self.session.refresh()
+        if report.added or report.updated:
+            self.embed_library()
+
+    def embed_library(self) -> None:
+        if self.session.lib_path is None:
+            return
+        lib_path, model = self.session.lib_path, self.session.model
+
+        def factory(token):
+            from musicemb_core.data.library import Library
+            from musicemb_core.inference import iter_embed
+
+            with Library(lib_path) as lib:
+                return (yield from iter_embed(lib, model=model, cancel=token))
+        job = self.jobs.submit(f"embed with {model}", factory)
+        job.finished.connect(lambda _r: self.session.reload_embeddings())
+
+    # -- audio ---------------------------------------------------------------------------------------------
+    def play_segment(self, seg_id: int) -> None:
+        """Play a segment now if its audio is cached, else as soon as it is decoded (off the GUI thread)."""
+        cache = self.map_controller.audio
+        audio = cache.peek(seg_id)
+        if audio is not None:
+            self.player.play(seg_id, *audio)
+            return
+
+        def play(result, key=seg_id):
+            cache.put(key, result)
+            self.player.play(key, *result)
+        run_in_thread(lambda: self.session.segment_audio(seg_id), play,
+                      lambda msg: self.statusBar().showMessage(f"cannot play: {msg}"))
+
+    def play_track(self, track_id: int) -> None:
+        from musicemb_core.audio.decode import load
+
+        path = self.session.tracks[track_id].path
+        run_in_thread(lambda: load(path, duration=30.0), lambda r: self.player.play(("track", track_id), *r),
+                      lambda msg: self.statusBar().showMessage(f"cannot play: {msg}"))
+
+    # -- jobs ----------------------------------------------------------------------------------------------
+    def _watch_job(self, job) -> None:
+        job.failed.connect(lambda msg, tb, name=job.name: self._job_failed(name, msg, tb))
+
+    def _job_failed(self, name: str, message: str, tb: str) -> None:
+        if not tb:  # a user-level problem (bad file, missing model): say it plainly
+            self.statusBar().showMessage(f"{name}: {message}", 20000)
+            return
+        log.error("%s failed: %s\n%s", name, message, tb)
+        box = QMessageBox(QMessageBox.Icon.Critical, "musicemb hit a bug",
+                          f"{name} failed: {message}\n\nThe app keeps running. Details are in {log_path()}.",
+                          parent=self)
+        box.setDetailedText(tb)
+        box.setModal(False)
+        box.show()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.jobs.cancel_all()
+        self.jobs.wait(5000)
+        self.player.stop()
+        super().closeEvent(event)

@@ -1,55 +1,120 @@
-"""Library panel: a sortable, filterable table of the library's tracks and of the files that failed."""
+"""Library panel: add files or folders (buttons or drag and drop), a sortable, filterable table of tracks and
+failed files, labels edited in place, double-click to play a track."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 COLUMNS = ("Path", "Duration (s)", "Label", "Segments", "Status")
+TRACK_ID = Qt.ItemDataRole.UserRole + 1
+SORT = Qt.ItemDataRole.UserRole
 
 
-def _item(value, *, sort_key=None) -> QStandardItem:
+def _item(value, *, sort_key=None, editable: bool = False) -> QStandardItem:
     item = QStandardItem(str(value))
-    item.setEditable(False)
-    if sort_key is not None:
-        item.setData(sort_key, Qt.ItemDataRole.UserRole)
+    item.setEditable(editable)
+    item.setData(sort_key if sort_key is not None else str(value), SORT)
     return item
 
 
 class LibraryPanel(QWidget):
-    """Shows rows built from a library summary and its track list; knows nothing about core types."""
+    """Rows are plain tuples; the panel knows nothing about core types."""
+
+    addPaths = Signal(list)              # files or folders to import
+    labelEdited = Signal(int, str)       # track id, new label ("" = none)
+    playRequested = Signal(int)          # track id
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self.setAcceptDrops(True)
         self.model = QStandardItemModel(0, len(COLUMNS), self)
         self.model.setHorizontalHeaderLabels(COLUMNS)
+        self.model.itemChanged.connect(self._item_changed)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
+        self.proxy.setSortRole(SORT)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setFilterKeyColumn(-1)
         self.filter = QLineEdit(placeholderText="Filter by path, label or status…")
+        self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.add_files = QPushButton("Add files…")
+        self.add_folder = QPushButton("Add folder…")
+        self.add_files.clicked.connect(self._ask_files)
+        self.add_folder.clicked.connect(self._ask_folder)
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().hide()
+        self.table.doubleClicked.connect(self._double_clicked)
+        top = QHBoxLayout()
+        top.addWidget(self.filter, 1)
+        top.addWidget(self.add_files)
+        top.addWidget(self.add_folder)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.filter)
+        layout.addLayout(top)
         layout.addWidget(self.table)
 
-    def set_rows(self, rows: list[tuple[str, float | None, str, int | None, str]]) -> None:
-        """Rows of (path, duration_s, label, n_segments, status)."""
+    def set_rows(self, rows: list[tuple]) -> None:
+        """Rows of (track_id or None, path, duration_s or None, label, n_segments or None, status)."""
+        self.model.blockSignals(True)
         self.model.setRowCount(0)
-        for path, dur, label, n_seg, status in rows:
+        for tid, path, dur, label, n_seg, status in rows:
+            first = _item(path)
+            first.setData(tid, TRACK_ID)
             self.model.appendRow([
-                _item(path, sort_key=path),
-                _item("" if dur is None else f"{dur:.1f}", sort_key=dur if dur is not None else -1.0),
-                _item(label, sort_key=label),
-                _item("" if n_seg is None else n_seg, sort_key=n_seg if n_seg is not None else -1),
-                _item(status, sort_key=status),
+                first,
+                _item("" if dur is None else f"{dur:.1f}", sort_key=-1.0 if dur is None else float(dur)),
+                _item(label, editable=tid is not None),
+                _item("" if n_seg is None else n_seg, sort_key=-1 if n_seg is None else int(n_seg)),
+                _item(status),
             ])
+        self.model.blockSignals(False)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+
+    def track_id_at(self, proxy_row: int) -> int | None:
+        return self.proxy.index(proxy_row, 0).data(TRACK_ID)
+
+    def _item_changed(self, item: QStandardItem) -> None:
+        if item.column() == 2:
+            tid = self.model.item(item.row(), 0).data(TRACK_ID)
+            if tid is not None:
+                self.labelEdited.emit(int(tid), item.text().strip())
+
+    def _double_clicked(self, index) -> None:
+        tid = self.track_id_at(index.row())
+        if tid is not None and index.column() != 2:
+            self.playRequested.emit(int(tid))
+
+    def _ask_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add audio files")
+        if files:
+            self.addPaths.emit(files)
+
+    def _ask_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of audio")
+        if folder:
+            self.addPaths.emit([folder])
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.addPaths.emit(paths)
+            event.acceptProposedAction()

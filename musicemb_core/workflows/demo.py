@@ -9,6 +9,8 @@ from musicemb_core.common.progress import CancelToken, JobGen, Progress
 from musicemb_core.data.ingest import IngestReport, iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.data.synthesis import STYLES, render_demo_corpus
+from musicemb_core.inference import iter_embed
+from musicemb_core.resources import default_model_dir
 
 N_PER_STYLE = 10
 DURATION_S = 20.0
@@ -19,13 +21,17 @@ def default_demo_path() -> Path:
 
 
 def iter_build_demo(root: str | Path | None = None, *, n_per_style: int = N_PER_STYLE,
-                    duration_s: float = DURATION_S, cancel: CancelToken | None = None) -> JobGen[IngestReport]:
-    """Render the demo songs (skipping those already on disk) and import them, labelled by style.
-
-    Deterministic: the same songs every time. Returns the import's report.
+                    duration_s: float = DURATION_S, with_embeddings: bool = True,
+                    cancel: CancelToken | None = None) -> JobGen[IngestReport]:
+    """Render the demo songs (skipping those already on disk), import them labelled by style, and embed them with
+    the built-in default model when it is present (so the app opens on a map). Deterministic. Returns the
+    import's report.
     """
     root = Path(root) if root is not None else default_demo_path()
     yield Progress("demo", 0, None, f"rendering {len(STYLES) * n_per_style} songs in {len(STYLES)} styles")
     render_demo_corpus(root / "audio", n_per_style=n_per_style, duration_s=duration_s, random_state=0)
     with Library(root, create=True) as lib:
-        return (yield from iter_ingest(lib, [root / "audio"], labels="folders", cancel=cancel))
+        report = yield from iter_ingest(lib, [root / "audio"], labels="folders", cancel=cancel)
+        if with_embeddings and (default_model_dir() / "config.json").exists():
+            yield from iter_embed(lib, cancel=cancel)
+    return report

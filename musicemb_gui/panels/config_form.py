@@ -1,0 +1,82 @@
+"""A form built from config dataclasses: one editor per field, chosen by the field's type and default."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLineEdit, QSpinBox, QWidget
+
+
+class ConfigForm(QWidget):
+    """Editors for the fields of ``cls`` (a frozen dataclass); ``values()`` returns them as a dict.
+
+    ``choices`` maps a field name to its allowed values (a combo box); optional fields use a line edit where
+    empty means None; ``hidden`` fields are left out (they keep their defaults).
+    """
+
+    def __init__(self, cls: type, *, choices: dict[str, list] | None = None, hidden: tuple[str, ...] = (),
+                 defaults: dict | None = None):
+        super().__init__()
+        self.cls = cls
+        self.editors: dict[str, QWidget] = {}
+        layout = QFormLayout(self)
+        hints = typing.get_type_hints(cls)
+        defaults = defaults or {}
+        for f in dataclasses.fields(cls):
+            if f.name in hidden:
+                continue
+            value = defaults.get(f.name, f.default)
+            editor = self._editor(f.name, hints[f.name], value, (choices or {}).get(f.name))
+            self.editors[f.name] = editor
+            layout.addRow(f.name.replace("_", " "), editor)
+
+    @staticmethod
+    def _editor(name: str, hint, value, choices) -> QWidget:
+        if choices is not None:
+            w = QComboBox()
+            w.addItems([str(c) for c in choices])
+            w.setCurrentText("" if value is None else str(value))
+            return w
+        optional = type(None) in typing.get_args(hint)
+        base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+        if base is bool:
+            w = QCheckBox()
+            w.setChecked(bool(value))
+        elif base is int and not optional:
+            w = QSpinBox(minimum=0, maximum=10_000_000)
+            w.setValue(int(value))
+        elif base is float and not optional:
+            w = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=5, singleStep=0.1)
+            w.setValue(float(value))
+        else:
+            w = QLineEdit("" if value is None else str(value))
+            w.setPlaceholderText("(none)" if optional else "")
+            w.setProperty("cast", base.__name__ if isinstance(base, type) else "str")
+        w.setObjectName(name)
+        return w
+
+    def values(self) -> dict:
+        hints = typing.get_type_hints(self.cls)
+        out = {}
+        for name, w in self.editors.items():
+            base = next((a for a in typing.get_args(hints[name]) if a is not type(None)), hints[name])
+            if isinstance(w, QCheckBox):
+                out[name] = w.isChecked()
+            elif isinstance(w, QSpinBox | QDoubleSpinBox):
+                out[name] = w.value()
+            else:
+                text = w.currentText() if isinstance(w, QComboBox) else w.text().strip()
+                out[name] = None if text == "" else base(text) if base in (int, float) else text
+        return out
+
+    def set_value(self, name: str, value) -> None:
+        w = self.editors[name]
+        if isinstance(w, QCheckBox):
+            w.setChecked(bool(value))
+        elif isinstance(w, QSpinBox | QDoubleSpinBox):
+            w.setValue(value)
+        elif isinstance(w, QComboBox):
+            w.setCurrentText(str(value))
+        else:
+            w.setText("" if value is None else str(value))

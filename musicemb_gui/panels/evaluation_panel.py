@@ -1,0 +1,111 @@
+"""Evaluation panel: runs ``iter_evaluate`` as a job; metrics, the confusion matrix, the k-means silhouette
+curve and the cluster composition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from musicemb_gui.session import Session
+from musicemb_gui.widgets.confusion_view import ConfusionView
+
+
+def metrics_html(r: dict) -> str:
+    """The evaluation's headline numbers as a small HTML table."""
+    rows = [("model", r["model"]), ("segments / tracks", f"{r['segments']:,} / {r['tracks']:,}")]
+    for key, name in (("probe_logistic", "logistic probe"), ("probe_svm", "linear SVM probe")):
+        if key in r:
+            rows.append((name, f"accuracy {r[key]['accuracy']:.3f}, macro-F1 {r[key]['macro_f1']:.3f} "
+                               f"({r[key]['folds']} folds by track)"))
+    if "knn_tracks" in r:
+        rows.append(("kNN vote per track", f"top-1 {r['knn_tracks']['top1']:.3f}, top-2 {r['knn_tracks']['top2']:.3f}"))
+    c = r["clustering"]
+    rows.append(("k-means", f"k = {c['k']} by silhouette" + (f", purity {c['purity']:.3f}" if c["purity"] else "")))
+    if "reid" in r:
+        rows.append((f"re-identification ({r['reid']['snippet_s']:g} s snippets)",
+                     f"top-1 {r['reid']['top1']:.3f}, top-2 {r['reid']['top2']:.3f} over {r['reid']['n']}"))
+    return "<table cellpadding=3>" + "".join(f"<tr><td><b>{a}</b></td><td>{b}</td></tr>" for a, b in rows) + "</table>"
+
+
+class EvaluationPanel(QWidget):
+    def __init__(self, session: Session):
+        super().__init__()
+        self.session = session
+        self.result: dict | None = None
+        self.run = QPushButton("Run evaluation")
+        self.reid = QSpinBox(minimum=0, maximum=2000, value=50, prefix="re-ID snippets: ")
+        self.state = QLabel("")
+        self.metrics = QTextBrowser()
+        self.confusion = ConfusionView()
+        self.silhouette = pg.PlotWidget(title="k-means: silhouette by k")
+        self.silhouette.setLabel("bottom", "k")
+        self.silhouette.setLabel("left", "silhouette (cosine)")
+        self.composition = QTableWidget(0, 3)
+        self.composition.setHorizontalHeaderLabels(["cluster", "size", "labels"])
+        self.composition.horizontalHeader().setStretchLastSection(True)
+        self.composition.verticalHeader().hide()
+        top = QHBoxLayout()
+        for w in (self.run, self.reid, self.state):
+            top.addWidget(w)
+        top.addStretch(1)
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.metrics)
+        left.addWidget(self.silhouette)
+        left.addWidget(self.composition)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.confusion)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+        self.run.clicked.connect(self.start)
+
+    def start(self) -> None:
+        if self.session.lib_path is None:
+            self.state.setText("⚠ open a library first")
+            return
+        lib_path, model, n = self.session.lib_path, self.session.model, self.reid.value()
+
+        def factory(token):
+            from musicemb_core.data.library import Library
+            from musicemb_core.workflows.evaluate import iter_evaluate
+
+            with Library(lib_path) as lib:
+                return (yield from iter_evaluate(lib, model=model, reid_n=n, cancel=token))
+        job = self.session.jobs.submit(f"evaluate {model}", factory)
+        job.finished.connect(self.show_result)
+        job.failed.connect(lambda msg, _tb: self.state.setText(f"⚠ {msg}"))
+        self.run.setEnabled(False)
+        job.ended.connect(lambda _j: self.run.setEnabled(True))
+        self.state.setText(f"evaluating {model}…")
+
+    def show_result(self, r: dict) -> None:
+        self.result = r
+        self.state.setText("")
+        self.metrics.setHtml(metrics_html(r))
+        if "confusion" in r:
+            self.confusion.set_matrix(np.array(r["confusion"]["matrix"]), r["confusion"]["labels"],
+                                      title="logistic probe, out of fold")
+        c = r["clustering"]
+        self.silhouette.clear()
+        self.silhouette.plot(c["ks"], c["silhouette"], pen=pg.mkPen("#1f77b4", width=2), symbol="o",
+                             symbolBrush="#1f77b4")
+        self.silhouette.addItem(pg.InfiniteLine(c["k"], angle=90, pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine)))
+        self.composition.setRowCount(len(c["composition"]))
+        for i, row in enumerate(c["composition"]):
+            labels = ", ".join(f"{k} {v}" for k, v in sorted(row["labels"].items(), key=lambda kv: -kv[1]))
+            for j, v in enumerate((row["cluster"], row["size"], labels)):
+                self.composition.setItem(i, j, QTableWidgetItem(str(v)))

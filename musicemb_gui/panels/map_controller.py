@@ -1,0 +1,185 @@
+"""What the map panel asks of the core, run off the GUI thread: maps, colourings, neighbours, spectrograms,
+segment audio. Results come back as signals on the GUI thread."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from musicemb_core.analysis.clustering import kmeans_select
+from musicemb_core.analysis.probes import probe_scores
+from musicemb_core.common.errors import MusicEmbError
+from musicemb_core.search.library_index import open_index
+from musicemb_core.workflows.maps import iter_map, load_map
+from musicemb_gui.session import Session
+from musicemb_gui.widgets.audio_player import AudioCache
+from musicemb_gui.workers import run_in_thread
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
+           "#dbdb8d", "#9edae5"]
+NONE_COLOUR = "#9a9a9a"
+
+
+class MapController(QObject):
+    mapReady = Signal(object, object, str)          # ids (n,), xy (n, 2), method
+    coloursReady = Signal(object, object, object)   # categories (n,), palette, names
+    neighboursReady = Signal(int, object)           # source segment id, [{segment_id, score, path, start_s}]
+    spectrogramReady = Signal(int, object, object, str)
+    status = Signal(str)
+
+    def __init__(self, session: Session):
+        super().__init__()
+        self.session = session
+        self.audio = AudioCache(max_items=256)
+        self.ids = np.zeros(0, np.int64)
+        self.method = "umap"
+        self._index = None
+        self._extra: dict[str, np.ndarray] = {}   # cluster / predicted label per embedded segment
+        self._extra_names: dict[str, list[str]] = {}
+        session.embeddingsChanged.connect(self._embeddings_changed)
+
+    # -- maps ----------------------------------------------------------------------------------------------
+    def _embeddings_changed(self) -> None:
+        self._index, self._extra, self._extra_names = None, {}, {}
+        if self.session.embedding_ids is None:
+            self.status.emit(f"No embeddings for model {self.session.model!r} yet: run Library ▸ Embed.")
+            return
+        self.request_map(self.method)
+
+    def request_map(self, method: str) -> None:
+        """Show ``method``'s map: from the cache at once, else PCA now and ``method`` when its job ends."""
+        self.method = method
+        s = self.session
+        if s.embedding_ids is None:
+            return
+        with s.library() as lib:
+            cached = {m: load_map(lib, s.model, m) for m in ("pca", method)}
+        ids = s.embedding_ids
+        for m in (method, "pca"):
+            rows = cached[m]
+            if rows is not None and np.array_equal(rows[:, 0].astype(np.int64), ids):
+                self._emit_map(rows, m)
+                if m == method:
+                    return
+                break
+        else:
+            self._submit_map("pca")
+        if method != "pca":
+            self._submit_map(method)
+
+    def _submit_map(self, method: str) -> None:
+        s = self.session
+        lib_path, model = s.lib_path, s.model
+
+        def factory(token):
+            from musicemb_core.data.library import Library
+
+            with Library(lib_path) as lib:
+                return (yield from iter_map(lib, model=model, method=method))
+        job = s.jobs.submit(f"{method.upper()} map", factory)
+        job.finished.connect(lambda rows, m=method: self._map_done(rows, m))
+        job.failed.connect(lambda msg, _tb: self.status.emit(f"map failed: {msg}"))
+
+    def _map_done(self, rows: np.ndarray, method: str) -> None:
+        if method == self.method or method == "pca":
+            self._emit_map(rows, method)
+
+    def _emit_map(self, rows: np.ndarray, method: str) -> None:
+        self.ids = rows[:, 0].astype(np.int64)
+        self.mapReady.emit(self.ids, rows[:, 1:3].astype(np.float32), method)
+
+    # -- colours -------------------------------------------------------------------------------------------
+    def colours(self, mode: str, ids: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
+        """Category per point, palette and names for ``mode`` (label and track at once; others when ready)."""
+        s = self.session
+        tracks = np.array([s.segments["track_id"][s.seg_row[int(i)]] for i in ids], dtype=np.int64)
+        if mode == "track":
+            cats = np.unique(tracks, return_inverse=True)[1]
+            return cats % len(PALETTE), PALETTE, []
+        if mode in ("cluster", "predicted label") and mode in self._extra:
+            cats = self._extra[mode]
+            names = self._extra_names.get(mode, [])
+            return cats, (PALETTE * (1 + len(names) // len(PALETTE)))[: max(1, len(names))], names
+        labels = [s.tracks[int(t)].label or "" for t in tracks]
+        names = sorted({lab for lab in labels if lab})
+        index = {n: i for i, n in enumerate(names)}
+        cats = np.array([index.get(lab, len(names)) for lab in labels])
+        return cats, [PALETTE[i % len(PALETTE)] for i in range(len(names))] + [NONE_COLOUR], names + ["(none)"]
+
+    def request_colours(self, mode: str) -> None:
+        if mode in ("cluster", "predicted label") and mode not in self._extra:
+            vectors, ids = self.session.vectors, self.ids
+            labels_cats, _, names = self.colours("label", ids)
+
+            def compute():
+                if mode == "cluster":
+                    k = kmeans_select(vectors)
+                    return k["labels"], [f"cluster {i}" for i in range(k["k"])]
+                tracks = [self.session.segment(int(i))["track_id"] for i in ids]
+                lab = np.where(labels_cats < len(names) - 1, labels_cats, -1)
+                pred = probe_scores(vectors, lab, np.array(tracks))["predictions"]
+                return np.where(pred >= 0, pred, len(names) - 1), names
+            self.status.emit(f"computing {mode}…")
+            run_in_thread(compute, lambda r, m=mode: self._extra_done(m, r),
+                          lambda msg: self.status.emit(f"{mode}: {msg}"))
+            return
+        self.coloursReady.emit(*self.colours(mode, self.ids))
+
+    def _extra_done(self, mode: str, result) -> None:
+        cats, names = result
+        self._extra[mode] = np.asarray(cats)
+        self._extra_names[mode] = names
+        self.coloursReady.emit(*self.colours(mode, self.ids))
+        self.status.emit("")
+
+    # -- one segment ---------------------------------------------------------------------------------------
+    def tooltip(self, seg_id: int) -> str:
+        return self.session.tooltip(seg_id) if seg_id in self.session.seg_row else ""
+
+    def prefetch(self, seg_id: int) -> None:
+        """Decode a segment's audio into the cache ahead of a click."""
+        if self.audio.peek(seg_id) is None:
+            run_in_thread(lambda: self.session.segment_audio(seg_id), lambda r: self.audio.put(seg_id, r))
+
+    def request_neighbours(self, seg_id: int, k: int) -> None:
+        s = self.session
+        if s.vectors is None:
+            return
+        row = int(np.searchsorted(s.embedding_ids, seg_id))
+        vec = s.vectors[row]
+
+        def search():
+            if self._index is None:
+                with s.library() as lib:
+                    self._index = open_index(lib, s.model)
+            scores, ids = self._index.search(vec[None], k + 1)
+            return [{"segment_id": int(i), "score": float(sc), **{key: s.segment(int(i))[key]
+                     for key in ("path", "start_s")}} for sc, i in zip(scores[0], ids[0], strict=True)
+                    if i >= 0 and i != seg_id][:k]
+        run_in_thread(search, lambda rows: self.neighboursReady.emit(seg_id, rows),
+                      lambda msg: self.status.emit(f"neighbours: {msg}"))
+
+    def request_spectrogram(self, seg_id: int) -> None:
+        info = self.session.segment(seg_id)
+        title = f"{info['path'].rsplit('/', 1)[-1]} @ {info['start_s']:.1f} s"
+        run_in_thread(lambda: self.session.segment_logmel(seg_id),
+                      lambda r: self.spectrogramReady.emit(seg_id, r[0], r[1], title),
+                      lambda msg: self.status.emit(f"spectrogram: {msg}"))
+
+    def label_segments(self, ids: np.ndarray, label: str) -> None:
+        tracks = sorted({self.session.segment(int(i))["track_id"] for i in ids})
+        try:
+            self.session.set_labels(tracks, label or None)
+        except MusicEmbError as e:
+            self.status.emit(str(e))
+            return
+        self.status.emit(f"{len(tracks)} tracks labelled {label!r}")
+
+    def search_mask(self, text: str) -> np.ndarray | None:
+        text = text.strip().lower()
+        if not text or not len(self.ids):
+            return None
+        s = self.session
+        match = {t.id for t in s.tracks.values() if text in t.path.lower() or text in (t.label or "").lower()}
+        return np.array([s.segments["track_id"][s.seg_row[int(i)]] in match for i in self.ids])

@@ -1,0 +1,163 @@
+"""Map panel: the 2-D map of every segment (PCA at once, UMAP/t-SNE as background jobs, all cached), colour by
+label / cluster / predicted label / track, click to play, hover to read (and optionally listen), box/lasso
+selection with labelling, the clicked segment's nearest neighbours listed and drawn, and its log-mel spectrogram
+exactly as the model sees it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from musicemb_gui.panels.map_controller import MapController
+from musicemb_gui.widgets.scatter_view import ScatterView
+from musicemb_gui.widgets.spectrogram_view import SpectrogramView
+
+METHODS = {"PCA": "pca", "UMAP": "umap", "t-SNE": "tsne"}
+COLOUR_BY = ("label", "cluster", "predicted label", "track")
+
+
+class MapPanel(QWidget):
+    playRequested = Signal(int)  # segment id
+
+    def __init__(self, controller: MapController):
+        super().__init__()
+        self.ctl = controller
+        self.method = QComboBox()
+        self.method.addItems(list(METHODS))
+        self.method.setCurrentText("UMAP")
+        self.colour = QComboBox()
+        self.colour.addItems(list(COLOUR_BY))
+        self.search = QLineEdit(placeholderText="Find by path or label…")
+        self.search.setClearButtonEnabled(True)
+        self.hover_play = QCheckBox("Listen on hover")
+        self.k = QSpinBox(minimum=1, maximum=100, value=10, prefix="k = ")
+        self.label_sel = QPushButton("Label selection…")
+        self.label_sel.setEnabled(False)
+        self.status = QLabel("")
+        self.scatter = ScatterView()
+        self.scatter.tooltip_fn = controller.tooltip
+        self.spectrogram = SpectrogramView()
+        self.neighbours = QTableWidget(0, 4)
+        self.neighbours.setHorizontalHeaderLabels(["#", "cosine", "track", "time (s)"])
+        self.neighbours.horizontalHeader().setStretchLastSection(True)
+        self.neighbours.verticalHeader().hide()
+        self.neighbours.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.neighbours.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+
+        bar = QHBoxLayout()
+        for w in (QLabel("Map:"), self.method, QLabel("Colour by:"), self.colour, self.search, self.hover_play,
+                  self.k, self.label_sel):
+            bar.addWidget(w)
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(self.spectrogram)
+        side.addWidget(self.neighbours)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.scatter)
+        split.addWidget(side)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.status)
+
+        self._hover_timer = QTimer(self, singleShot=True, interval=250)
+        self._hover_timer.timeout.connect(self._hover_audition)
+        self._hovered = -1
+        self.selected_ids = np.zeros(0, np.int64)
+        self.method.currentTextChanged.connect(lambda name: controller.request_map(METHODS[name]))
+        self.colour.currentTextChanged.connect(controller.request_colours)
+        self.search.textChanged.connect(self._filter)
+        self.scatter.pointClicked.connect(self.select_segment)
+        self.scatter.hovered.connect(self._on_hover)
+        self.scatter.selectionChanged.connect(self._on_selection)
+        self.neighbours.cellDoubleClicked.connect(self._neighbour_clicked)
+        self.label_sel.clicked.connect(self._label_selection)
+        controller.mapReady.connect(self._show_map)
+        controller.coloursReady.connect(self._show_colours)
+        controller.neighboursReady.connect(self._show_neighbours)
+        controller.spectrogramReady.connect(self._show_spectrogram)
+        controller.status.connect(self.status.setText)
+
+    # -- controller -> view --------------------------------------------------------------------------------
+    def _show_map(self, ids: np.ndarray, xy: np.ndarray, method: str) -> None:
+        cats, palette, names = self.ctl.colours(self.colour.currentText(), ids)
+        self.scatter.set_points(xy, ids, cats, palette, names)
+        self._filter(self.search.text())
+        self.status.setText(f"{method.upper()} map of {len(ids):,} segments — click a point to listen, "
+                            "Shift+drag: box, Ctrl+drag: lasso")
+
+    def _show_colours(self, cats: np.ndarray, palette: list[str], names: list[str]) -> None:
+        self.scatter.set_categories(cats, palette, names)
+
+    def _show_neighbours(self, src: int, rows: list[dict]) -> None:
+        self.neighbours.setRowCount(len(rows))
+        for r, n in enumerate(rows):
+            for c, v in enumerate((r + 1, f"{n['score']:.3f}", Path(n["path"]).name, f"{n['start_s']:.1f}")):
+                item = QTableWidgetItem(str(v))
+                item.setData(Qt.ItemDataRole.UserRole, n["segment_id"])
+                self.neighbours.setItem(r, c, item)
+        self.scatter.show_links(src, np.array([n["segment_id"] for n in rows], dtype=np.int64))
+
+    def _show_spectrogram(self, seg_id: int, S: np.ndarray, cfg, title: str) -> None:
+        unit = "dB" if cfg.normalise == "none" else "normalised"
+        self.spectrogram.set_spectrogram(S, sr=cfg.sr, hop_length=cfg.hop_length, fmin=cfg.fmin,
+                                         fmax=cfg.fmax or cfg.sr / 2, htk=cfg.htk, unit=unit, title=title)
+
+    # -- user actions --------------------------------------------------------------------------------------
+    def select_segment(self, seg_id: int) -> None:
+        """Play, highlight, list neighbours and show the spectrogram of ``seg_id``."""
+        if seg_id < 0:
+            return
+        self.playRequested.emit(int(seg_id))
+        self.scatter.highlight(np.array([seg_id], dtype=np.int64))
+        self.ctl.request_neighbours(int(seg_id), self.k.value())
+        self.ctl.request_spectrogram(int(seg_id))
+
+    def _on_hover(self, seg_id: int) -> None:
+        self._hovered = seg_id
+        if seg_id >= 0:
+            self.ctl.prefetch(seg_id)
+            if self.hover_play.isChecked():
+                self._hover_timer.start()
+
+    def _hover_audition(self) -> None:
+        if self._hovered >= 0:
+            self.playRequested.emit(self._hovered)
+
+    def _on_selection(self, ids) -> None:
+        self.selected_ids = np.asarray(ids, dtype=np.int64)
+        self.label_sel.setEnabled(len(self.selected_ids) > 0)
+        self.label_sel.setText(f"Label {len(self.selected_ids)} selected…" if len(self.selected_ids) else
+                               "Label selection…")
+
+    def _label_selection(self) -> None:
+        label, ok = QInputDialog.getText(self, "Label the selection",
+                                         f"Label for the tracks of {len(self.selected_ids)} segments:")
+        if ok:
+            self.ctl.label_segments(self.selected_ids, label.strip())
+
+    def _neighbour_clicked(self, row: int, _col: int) -> None:
+        seg_id = self.neighbours.item(row, 0).data(Qt.ItemDataRole.UserRole)
+        self.playRequested.emit(int(seg_id))
+        self.scatter.center_on(int(seg_id))
+
+    def _filter(self, text: str) -> None:
+        self.scatter.set_visible_mask(self.ctl.search_mask(text))

@@ -1,0 +1,139 @@
+"""Training panel: a form built from the training and model configs, Start runs ``iter_fit`` as a job, live
+loss/accuracy curves, Cancel keeps the last checkpoint, and when done: embed the library with the new model."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea, QVBoxLayout, QWidget
+
+from musicemb_core.common.errors import MusicEmbError
+from musicemb_core.models import ENCODERS, ModelConfig
+from musicemb_core.training.config import STRATEGIES, TrainConfig
+from musicemb_gui.panels.config_form import ConfigForm
+from musicemb_gui.session import Session
+from musicemb_gui.widgets.curve_view import CurveView
+
+
+class TrainingPanel(QWidget):
+    def __init__(self, session: Session):
+        super().__init__()
+        self.session = session
+        self.job = None
+        self.trained: str | None = None
+        self.train_form = ConfigForm(TrainConfig, choices={"strategy": list(STRATEGIES),
+                                                           "device": ["auto", "cpu", "cuda"]},
+                                     defaults={"epochs": 5, "strategy": "contrastive"})
+        self.model_form = ConfigForm(ModelConfig, choices={"arch": sorted(ENCODERS)},
+                                     hidden=("in_channels", "vgg_rgb", "weights"), defaults={"width": 16})
+        self.name = QLineEdit("my-model")
+        self.start = QPushButton("Start training")
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setEnabled(False)
+        self.embed = QPushButton("Embed the library with this model")
+        self.embed.setEnabled(False)
+        self.state = QLabel("")
+        self.curves = CurveView()
+        forms = QWidget()
+        fl = QVBoxLayout(forms)
+        fl.addWidget(QLabel("<b>Model</b>"))
+        fl.addWidget(self.model_form)
+        fl.addWidget(QLabel("<b>Training</b>"))
+        fl.addWidget(self.train_form)
+        scroll = QScrollArea()
+        scroll.setWidget(forms)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(300)
+        buttons = QHBoxLayout()
+        for w in (QLabel("Name:"), self.name, self.start, self.cancel, self.embed):
+            buttons.addWidget(w)
+        right = QVBoxLayout()
+        right.addLayout(buttons)
+        right.addWidget(self.state)
+        right.addWidget(self.curves, 1)
+        layout = QHBoxLayout(self)
+        layout.addWidget(scroll)
+        layout.addLayout(right, 1)
+        self.start.clicked.connect(self.start_training)
+        self.cancel.clicked.connect(self._cancel)
+        self.embed.clicked.connect(self.embed_library)
+
+    def start_training(self) -> None:
+        try:
+            train = TrainConfig.from_dict(self.train_form.values())
+            model = None if train.from_model else ModelConfig.from_dict(self.model_form.values())
+        except (MusicEmbError, TypeError, ValueError) as e:
+            self.state.setText(f"⚠ {e}")
+            return
+        if self.session.lib_path is None:
+            self.state.setText("⚠ open a library first")
+            return
+        lib_path, name = self.session.lib_path, self.name.text().strip() or "my-model"
+
+        def factory(token):
+            from musicemb_core.data.library import Library
+            from musicemb_core.training.loop import iter_fit
+
+            with Library(lib_path) as lib:
+                return (yield from iter_fit(lib, name=name, train=train, model=model, cancel=token))
+        self.curves.clear()
+        self.job = self.session.jobs.submit(f"train {name} ({train.strategy})", factory)
+        self.job.progress.connect(self._progress)
+        self.job.finished.connect(self._finished)
+        self.job.failed.connect(self._failed)
+        self.job.cancelled.connect(self._failed)
+        self.start.setEnabled(False)
+        self.cancel.setEnabled(True)
+        self.embed.setEnabled(False)
+        self.state.setText(f"training {name}…")
+
+    def _progress(self, ev) -> None:
+        if ev.stage != "train":
+            self.state.setText(f"{ev.stage}: {ev.done}/{ev.total or '?'}")
+            return
+        info = ev.info
+        if "step" in info:
+            self.curves.add_point("train loss", ev.done, info["loss"])
+            if "acc" in info:
+                self.curves.add_point("train acc", ev.done, info["acc"])
+            self.state.setText(f"epoch {info['epoch']}, step {info['step']}: loss {info['loss']:.4f}")
+        if info.get("epoch_end"):
+            for key, series in (("val_loss", "val loss"), ("val_acc", "val acc")):
+                if info.get(key) is not None:
+                    self.curves.add_point(series, ev.done, info[key])
+
+    def _finished(self, result) -> None:
+        self._idle()
+        self.trained = result.name
+        best = ", ".join(f"{k} {v:.3f}" for k, v in result.best.items() if isinstance(v, float))
+        self.state.setText(f"{result.name}: {result.status} after {result.epochs_done} epochs ({best})")
+        self.embed.setEnabled(True)
+
+    def _failed(self, *args) -> None:
+        self._idle()
+        self.state.setText(f"⚠ training stopped: {args[0]}" if args and args[0] else "training cancelled; the "
+                           "last checkpoint is kept")
+
+    def _idle(self) -> None:
+        self.start.setEnabled(True)
+        self.cancel.setEnabled(False)
+
+    def _cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+    def embed_library(self) -> None:
+        """Embed every segment with the model just trained, then switch the map to it."""
+        name, lib_path = self.trained, self.session.lib_path
+
+        def factory(token):
+            from musicemb_core.data.library import Library
+            from musicemb_core.inference import iter_embed
+
+            with Library(lib_path) as lib:
+                return (yield from iter_embed(lib, model=name, cancel=token))
+        job = self.session.jobs.submit(f"embed with {name}", factory)
+        job.finished.connect(self._embedded)
+
+    def _embedded(self, _report) -> None:
+        self.session.model = self.trained
+        self.session.reload_embeddings()
+        self.state.setText(f"library embedded with {self.trained}; the map shows it")

@@ -1,0 +1,116 @@
+"""Shared state of the app: the open library, the model in use, tables of tracks and segments, embeddings
+and maps; signals tell panels what changed. Reads here are short; long work goes through ``JobManager``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PySide6.QtCore import QObject, Signal
+
+from musicemb_core.audio.decode import load
+from musicemb_core.common.config import FeatureConfig
+from musicemb_core.common.errors import MusicEmbError
+from musicemb_core.data.library import Library, Track
+from musicemb_core.inference import DEFAULT_MODEL, Embedder, load_embeddings, model_folder
+from musicemb_gui.workers import JobManager
+
+
+class Session(QObject):
+    libraryChanged = Signal()          # tracks, segments or labels changed
+    embeddingsChanged = Signal()
+    segmentSelected = Signal(int)      # segment id
+    message = Signal(str)              # for the status bar
+
+    def __init__(self, jobs: JobManager | None = None):
+        super().__init__()
+        self.jobs = jobs or JobManager()
+        self.lib_path: Path | None = None
+        self.model = DEFAULT_MODEL
+        self.tracks: dict[int, Track] = {}
+        self.failures: list[dict] = []
+        self.segments: dict[str, np.ndarray] = {}
+        self.seg_row: dict[int, int] = {}
+        self.embedding_ids: np.ndarray | None = None
+        self.vectors: np.ndarray | None = None
+        self._embedder: Embedder | None = None
+        self._embedder_name = ""
+
+    # -- library -------------------------------------------------------------------------------------------
+    def open(self, path: str | Path) -> dict:
+        """Open a library (raises MusicEmbError with a clear message) and load its tables."""
+        with Library(path) as lib:
+            summary = lib.summary()
+        self.lib_path = Path(summary["path"])
+        self.refresh()
+        return summary
+
+    def library(self) -> Library:
+        """A new connection for this thread (close it after use)."""
+        if self.lib_path is None:
+            raise MusicEmbError("no library is open")
+        return Library(self.lib_path)
+
+    def refresh(self) -> None:
+        """Re-read tracks, segments and embeddings from disk, then tell the panels."""
+        with self.library() as lib:
+            self.tracks = {t.id: t for t in lib.tracks()}
+            self.failures = lib.failures()
+            self.segments = lib.segments()
+        self.seg_row = {int(i): r for r, i in enumerate(self.segments["id"])}
+        self.libraryChanged.emit()
+        self.reload_embeddings()
+
+    def reload_embeddings(self) -> None:
+        try:
+            with self.library() as lib:
+                emb = load_embeddings(lib, self.model)
+            self.embedding_ids, self.vectors = emb.ids, np.asarray(emb.vectors)
+        except MusicEmbError:
+            self.embedding_ids, self.vectors = None, None
+        self.embeddingsChanged.emit()
+
+    def set_label(self, track_id: int, label: str | None) -> None:
+        with self.library() as lib:
+            lib.set_label(track_id, label or None)
+        self.refresh()
+
+    def set_labels(self, track_ids: list[int], label: str | None) -> None:
+        with self.library() as lib, lib.transaction() as c:
+            c.executemany("UPDATE tracks SET label=? WHERE id=?", [(label or None, int(t)) for t in track_ids])
+        self.refresh()
+
+    # -- segments ------------------------------------------------------------------------------------------
+    def segment(self, seg_id: int) -> dict:
+        """Track, path, start, duration and label of a segment."""
+        r = self.seg_row[int(seg_id)]
+        t = self.tracks[int(self.segments["track_id"][r])]
+        return {"id": int(seg_id), "track_id": t.id, "path": t.path, "label": t.label or "",
+                "start_s": float(self.segments["start_s"][r]), "duration_s": float(self.segments["duration_s"][r])}
+
+    def tooltip(self, seg_id: int) -> str:
+        s = self.segment(seg_id)
+        return f"{Path(s['path']).name}\n{s['start_s']:.1f}-{s['start_s'] + s['duration_s']:.1f} s\n{s['label']}"
+
+    def segment_audio(self, seg_id: int) -> tuple[np.ndarray, int]:
+        """Decoded mono audio of a segment at the file's rate (safe to call from a worker thread)."""
+        s = self.segment(seg_id)
+        return load(s["path"], offset=s["start_s"], duration=s["duration_s"])
+
+    def embedder(self) -> Embedder:
+        """The model in use, loaded once per model."""
+        if self._embedder is None or self._embedder_name != self.model:
+            with self.library() as lib:
+                self._embedder = Embedder(model_folder(lib, self.model))
+            self._embedder_name = self.model
+        return self._embedder
+
+    def segment_logmel(self, seg_id: int) -> tuple[np.ndarray, FeatureConfig]:
+        """The log-mel the model sees for this segment (n_mels, frames), and the model's feature config."""
+        emb = self.embedder()
+        s = self.segment(seg_id)
+        y, _ = load(s["path"], sr=emb.sr, offset=s["start_s"], duration=emb.window_s)
+        y = np.pad(y, (0, max(0, int(round(emb.window_s * emb.sr)) - len(y))))
+        with torch.inference_mode():
+            return emb.logmel(torch.from_numpy(y)).numpy(), emb.info.features

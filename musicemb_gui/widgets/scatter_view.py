@@ -1,0 +1,372 @@
+"""Embedding map: per-category scatter with level of detail, hit-testing, selection, highlights and links.
+
+Points are drawn with one pyqtgraph ``ScatterPlotItem`` per category (one shared brush, pxMode, no outline).
+When more than ``lod_threshold`` shown points fall inside the view, a density image (2-D histogram over the view at
+about screen resolution, log-scaled, coloured by the majority category) replaces them; it is recomputed on pan/zoom
+after a short debounce. Hit-testing goes through a ``cKDTree`` built once per :meth:`ScatterView.set_points`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyqtgraph as pg
+from matplotlib.path import Path
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainterPath, QPolygonF
+from PySide6.QtWidgets import QGraphicsPathItem, QToolTip, QVBoxLayout, QWidget
+from scipy.spatial import cKDTree
+
+SELECT_MODES = ("box", "lasso", "none")
+
+
+class _MapViewBox(pg.ViewBox):
+    """ViewBox that hands left clicks and selection drags to its :class:`ScatterView`; other input pans/zooms."""
+
+    def __init__(self, owner: ScatterView):
+        super().__init__(enableMenu=False)
+        self._owner = owner
+        self._drag_mode: str | None = None
+
+    def mouseClickEvent(self, ev):
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self._owner._on_click(self.mapSceneToView(ev.scenePos()))
+        else:
+            super().mouseClickEvent(ev)
+
+    def mouseDragEvent(self, ev, axis=None):
+        if ev.isStart():
+            self._drag_mode = (self._owner._selection_mode(ev.modifiers())
+                               if ev.button() == Qt.MouseButton.LeftButton else None)
+        if self._drag_mode is None:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        start, cur = self.mapSceneToView(ev.buttonDownScenePos()), self.mapSceneToView(ev.scenePos())
+        self._owner._on_select_drag(self._drag_mode, start, cur, ev.isFinish())
+
+
+class ScatterView(QWidget):
+    """Zoomable 2-D map of up to millions of points coloured by category.
+
+    Parameters
+    ----------
+    lod_threshold : show a density image instead of points when more shown points than this are in view.
+    point_size : marker diameter in pixels.
+    hover_px, click_px : hit radius in pixels for hovering and clicking.
+    bin_px : density image bin size in screen pixels.
+
+    Signals
+    -------
+    hovered(int) : id under the cursor, -1 when none (emitted on change).
+    pointClicked(int) : id nearest a left click (nothing when no point is within ``click_px``).
+    selectionChanged(object) : ``np.ndarray`` of ids inside a box or lasso selection.
+    """
+
+    hovered = Signal(int)
+    pointClicked = Signal(int)
+    selectionChanged = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None, *, lod_threshold: int = 300_000, point_size: float = 4.0,
+                 hover_px: float = 6.0, click_px: float = 8.0, bin_px: int = 2):
+        super().__init__(parent)
+        self.lod_threshold = lod_threshold
+        self.point_size = point_size
+        self.hover_px, self.click_px, self.bin_px = hover_px, click_px, bin_px
+        self.tooltip_fn: Callable[[int], str] | None = None
+        self.vb = _MapViewBox(self)
+        self.vb.setAspectLocked(True)
+        self.plot = pg.PlotWidget(viewBox=self.vb)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+
+        self.scatter_items: list[pg.ScatterPlotItem] = []
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.image_item.setVisible(False)
+        self.link_item = pg.PlotCurveItem(pen=pg.mkPen("#ffd54f", width=1.5))
+        self.ring_item = pg.ScatterPlotItem(pxMode=True, size=point_size + 7, brush=None,
+                                            pen=pg.mkPen("w", width=1.5))
+        self._outline = QGraphicsPathItem()
+        self._outline.setPen(pg.mkPen("w", width=1, style=Qt.PenStyle.DashLine, cosmetic=True))
+        for z, item in ((-10, self.image_item), (101, self.link_item), (102, self.ring_item), (103, self._outline)):
+            item.setZValue(z)
+            self.vb.addItem(item, ignoreBounds=True)
+        self.legend = pg.LegendItem(offset=(10, 10))
+        self.legend.setParentItem(self.vb)
+
+        self._timer = QTimer(self, singleShot=True, interval=30, timeout=self.refresh)
+        self.vb.sigRangeChanged.connect(lambda *_: self._timer.start())
+        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._select_mode = "none"
+        self._lasso: list[QPointF] = []
+        self._hover = -1
+        self.set_points(np.zeros((0, 2), np.float32), np.zeros(0, np.int64), np.zeros(0, int), [])
+
+    # ---- data -------------------------------------------------------------------------------------------------
+    def set_points(self, xy: np.ndarray, ids: np.ndarray, categories: np.ndarray, palette: list[str],
+                   category_names: list[str] | None = None) -> None:
+        """Replace all points: ``xy`` (n, 2) float32, ``ids`` (n,) int64, ``categories`` (n,) ints in palette."""
+        xy = np.ascontiguousarray(xy, dtype=np.float32).reshape(-1, 2)
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) != len(xy):
+            raise ValueError(f"ids has {len(ids)} entries for {len(xy)} points")
+        self._xy, self._ids = xy, ids
+        self._tree = cKDTree(xy) if len(xy) else None
+        self._id_order = np.argsort(ids, kind="stable")
+        self._ids_sorted = ids[self._id_order]
+        self._x_order = np.argsort(xy[:, 0], kind="stable")
+        self._mask: np.ndarray | None = None
+        self._update_shown()
+        self._hover = -1
+        self.ring_item.clear()
+        self.clear_links()
+        if len(xy):
+            lo, hi = xy.min(0), xy.max(0)
+            pad = np.maximum((hi - lo) * 0.02, 1e-6)
+            self.vb.setRange(xRange=(lo[0] - pad[0], hi[0] + pad[0]), yRange=(lo[1] - pad[1], hi[1] + pad[1]),
+                             padding=0)
+        self.set_categories(categories, palette, category_names)
+
+    def set_categories(self, categories: np.ndarray, palette: list[str],
+                       category_names: list[str] | None = None) -> None:
+        """Recolour the current points: ``categories`` (n,) index into ``palette`` (hex colours)."""
+        cat = np.asarray(categories, dtype=np.int64)
+        if len(cat) != len(self._xy):
+            raise ValueError(f"categories has {len(cat)} entries for {len(self._xy)} points")
+        if len(cat) and (cat.min() < 0 or cat.max() >= len(palette)):
+            raise ValueError(f"categories must lie in [0, {len(palette)}) (one palette colour each)")
+        names = list(category_names) if category_names is not None else [str(i) for i in range(len(palette))]
+        self._cat, self._palette = cat, list(palette)
+        self._rgb = np.array([QColor(c).getRgb()[:3] for c in palette], dtype=np.uint8).reshape(-1, 3)
+        for item in self.scatter_items:
+            self.vb.removeItem(item)
+        self.scatter_items = [pg.ScatterPlotItem(pxMode=True, size=self.point_size, pen=None, brush=pg.mkBrush(c),
+                                                 antialias=False) for c in palette]
+        for item in self.scatter_items:
+            self.vb.addItem(item, ignoreBounds=True)
+        self.legend.clear()
+        for colour, name in zip(palette, names, strict=False):
+            self.legend.addItem(pg.ScatterPlotItem(size=10, pen=None, brush=pg.mkBrush(colour)), name)
+        for sample, _label in self.legend.items:
+            sample.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self._loaded: QRectF | str | None = None
+        self.refresh()
+
+    def set_visible_mask(self, mask: np.ndarray | None) -> None:
+        """Show only points where ``mask`` (n,) bool is true (None shows all); hidden points are not hit."""
+        if mask is not None:
+            mask = np.asarray(mask, dtype=bool)
+            if mask.shape != (len(self._xy),):
+                raise ValueError(f"mask must have shape ({len(self._xy)},), got {mask.shape}")
+        self._mask = mask
+        self._update_shown()
+        self._loaded = None
+        self.refresh()
+
+    def set_legend_visible(self, visible: bool) -> None:
+        self.legend.setVisible(visible)
+
+    def set_select_mode(self, mode: str) -> None:
+        """What a plain left drag does: ``"box"``, ``"lasso"`` or ``"none"`` (pan)."""
+        if mode not in SELECT_MODES:
+            raise ValueError(f"select mode must be one of {SELECT_MODES}, got {mode!r}")
+        self._select_mode = mode
+
+    def _update_shown(self) -> None:
+        order = self._x_order if self._mask is None else self._x_order[self._mask[self._x_order]]
+        self._shown, self._shown_x = order, self._xy[order, 0]
+
+    def _indices(self, ids) -> np.ndarray:
+        """Row indices of the known ``ids`` (unknown ids are dropped)."""
+        ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
+        pos = np.searchsorted(self._ids_sorted, ids).clip(0, max(len(self._ids_sorted) - 1, 0))
+        ok = (self._ids_sorted[pos] == ids) if len(self._ids_sorted) else np.zeros(len(ids), bool)
+        return self._id_order[pos[ok]]
+
+    def _in_rect(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+        """Indices of shown points with x0 <= x <= x1 and y0 <= y <= y1 (sorted by x)."""
+        lo, hi = np.searchsorted(self._shown_x, x0, "left"), np.searchsorted(self._shown_x, x1, "right")
+        cand = self._shown[lo:hi]
+        y = self._xy[cand, 1]
+        return cand[(y >= y0) & (y <= y1)]
+
+    # ---- level of detail ----------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Show points or the density image for the current view range (runs ~30 ms after pan/zoom)."""
+        self._timer.stop()
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        inside = self._in_rect(x0, y0, x1, y1)
+        density = len(inside) > self.lod_threshold
+        if density:
+            self._draw_density(inside, x0, x1, y0, y1)
+        elif len(self._shown) <= self.lod_threshold:
+            if self._loaded != "all":
+                self._fill(self._shown)
+                self._loaded = "all"
+        elif not (isinstance(self._loaded, QRectF) and self._loaded.contains(QRectF(x0, y0, x1 - x0, y1 - y0))):
+            self._load_around(inside, x0, x1, y0, y1)
+        self.image_item.setVisible(density)
+        for item in self.scatter_items:
+            item.setVisible(not density)
+
+    def _load_around(self, inside: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> None:
+        """Load the points of the view plus a margin (so small pans need no reload), within the threshold."""
+        w, h = x1 - x0, y1 - y0
+        for m in (1.0, 0.25):
+            idx = self._in_rect(x0 - m * w, y0 - m * h, x1 + m * w, y1 + m * h)
+            if len(idx) <= self.lod_threshold:
+                self._fill(idx)
+                self._loaded = QRectF(x0 - m * w, y0 - m * h, (1 + 2 * m) * w, (1 + 2 * m) * h)
+                return
+        self._fill(inside)
+        self._loaded = QRectF(x0, y0, w, h)
+
+    def _fill(self, idx: np.ndarray) -> None:
+        """Put the points ``idx`` into the per-category scatter items."""
+        cat = self._cat[idx]
+        idx = idx[np.argsort(cat, kind="stable")]
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(cat, minlength=len(self.scatter_items)))])
+        for c, item in enumerate(self.scatter_items):
+            part = self._xy[idx[bounds[c]:bounds[c + 1]]]
+            item.setData(x=part[:, 0], y=part[:, 1])
+
+    def _draw_density(self, inside: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> None:
+        """Log-scaled 2-D histogram of ``inside`` over the view, coloured by each bin's majority category."""
+        w = max(16, int(self.vb.width() / self.bin_px))
+        h = max(16, int(self.vb.height() / self.bin_px))
+        xy = self._xy[inside]
+        ix = ((xy[:, 0] - x0) * (w / (x1 - x0))).astype(np.int64).clip(0, w - 1)
+        iy = ((xy[:, 1] - y0) * (h / (y1 - y0))).astype(np.int64).clip(0, h - 1)
+        n_cat = max(len(self._palette), 1)
+        counts = np.bincount(self._cat[inside] * (w * h) + iy * w + ix, minlength=n_cat * w * h)
+        counts = counts.reshape(n_cat, w * h)
+        total = counts.sum(0)
+        nz = np.flatnonzero(total)
+        img = np.zeros((w * h, 4), np.uint8)
+        if len(nz):
+            img[nz, :3] = self._rgb[counts[:, nz].argmax(0)]
+            level = np.log1p(total[nz]) / np.log1p(total[nz].max())
+            img[nz, 3] = (70 + 185 * level).astype(np.uint8)
+        self.image_item.setImage(img.reshape(h, w, 4), autoLevels=False)
+        self.image_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+
+    # ---- hit-testing --------------------------------------------------------------------------------------
+    def point_at(self, x: float, y: float, radius_px: float) -> int:
+        """Id of the shown point nearest the view position (x, y) within ``radius_px`` screen pixels, else -1."""
+        if self._tree is None:
+            return -1
+        sx, sy = self.vb.viewPixelSize()
+        if not (sx > 0 and sy > 0):
+            return -1
+        cand = np.asarray(self._tree.query_ball_point((x, y), radius_px * max(sx, sy)), dtype=np.intp)
+        if self._mask is not None:
+            cand = cand[self._mask[cand]]
+        if not len(cand):
+            return -1
+        d2 = ((self._xy[cand, 0] - x) / sx) ** 2 + ((self._xy[cand, 1] - y) / sy) ** 2
+        j = int(np.argmin(d2))
+        return int(self._ids[cand[j]]) if d2[j] <= radius_px ** 2 else -1
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        hit = -1
+        if self.vb.sceneBoundingRect().contains(scene_pos):
+            p = self.vb.mapSceneToView(scene_pos)
+            hit = self.point_at(p.x(), p.y(), self.hover_px)
+        if hit == self._hover:
+            return
+        self._hover = hit
+        self.hovered.emit(hit)
+        if hit >= 0 and self.tooltip_fn is not None:
+            gpos = self.plot.viewport().mapToGlobal(self.plot.mapFromScene(scene_pos))
+            QToolTip.showText(gpos, self.tooltip_fn(hit), self.plot)
+        else:
+            QToolTip.hideText()
+
+    def _on_click(self, p: QPointF) -> None:
+        hit = self.point_at(p.x(), p.y(), self.click_px)
+        if hit >= 0:
+            self.highlight([hit])
+            self.pointClicked.emit(hit)
+
+    # ---- selection ----------------------------------------------------------------------------------------
+    def _selection_mode(self, modifiers) -> str | None:
+        if modifiers & Qt.KeyboardModifier.ShiftModifier:
+            return "box"
+        if modifiers & Qt.KeyboardModifier.ControlModifier:
+            return "lasso"
+        return None if self._select_mode == "none" else self._select_mode
+
+    def _on_select_drag(self, mode: str, start: QPointF, cur: QPointF, finish: bool) -> None:
+        path = QPainterPath()
+        if mode == "box":
+            path.addRect(QRectF(start, cur).normalized())
+        else:
+            if not self._lasso:
+                self._lasso = [start]
+            self._lasso.append(cur)
+            path.addPolygon(QPolygonF(self._lasso))
+            path.closeSubpath()
+        self._outline.setPath(path)
+        self._outline.setVisible(not finish)
+        if not finish:
+            return
+        if mode == "box":
+            self.select_rect(start.x(), start.y(), cur.x(), cur.y())
+        else:
+            self.select_polygon(np.array([(q.x(), q.y()) for q in self._lasso]))
+            self._lasso = []
+
+    def select_rect(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+        """Select the shown points inside a view rectangle; highlight them, emit and return their ids."""
+        (x0, x1), (y0, y1) = sorted((x0, x1)), sorted((y0, y1))
+        return self._select(self._in_rect(x0, y0, x1, y1))
+
+    def select_polygon(self, polygon: np.ndarray) -> np.ndarray:
+        """Select the shown points inside a polygon (m, 2) in view coordinates; highlight, emit, return ids."""
+        poly = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+        if len(poly) < 3:
+            return self._select(np.zeros(0, np.intp))
+        (x0, y0), (x1, y1) = poly.min(0), poly.max(0)
+        cand = self._in_rect(x0, y0, x1, y1)
+        return self._select(cand[Path(poly).contains_points(self._xy[cand])])
+
+    def _select(self, idx: np.ndarray) -> np.ndarray:
+        idx = np.sort(idx)
+        self._set_rings(idx)
+        ids = self._ids[idx]
+        self.selectionChanged.emit(ids)
+        return ids
+
+    # ---- overlays -----------------------------------------------------------------------------------------
+    def highlight(self, ids) -> None:
+        """Draw rings around the points with these ids (replacing earlier rings); an empty list clears them."""
+        self._set_rings(self._indices(ids))
+
+    def _set_rings(self, idx: np.ndarray) -> None:
+        self.ring_item.setData(x=self._xy[idx, 0], y=self._xy[idx, 1])
+
+    def show_links(self, src_id: int, dst_ids) -> None:
+        """Draw a segment from point ``src_id`` to each of ``dst_ids`` (e.g. its k nearest neighbours)."""
+        src, dst = self._indices([src_id]), self._indices(dst_ids)
+        if not len(src) or not len(dst):
+            self.clear_links()
+            return
+        seg = np.empty((2 * len(dst), 2), np.float32)
+        seg[0::2], seg[1::2] = self._xy[src[0]], self._xy[dst]
+        self.link_item.setData(x=seg[:, 0], y=seg[:, 1], connect="pairs")
+
+    def clear_links(self) -> None:
+        self.link_item.setData(x=np.zeros(0), y=np.zeros(0))
+
+    def center_on(self, point_id: int) -> None:
+        """Pan so the point ``point_id`` is in the centre, keeping the zoom."""
+        idx = self._indices([point_id])
+        if not len(idx):
+            return
+        x, y = self._xy[idx[0]]
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        self.vb.setRange(xRange=(x - (x1 - x0) / 2, x + (x1 - x0) / 2),
+                         yRange=(y - (y1 - y0) / 2, y + (y1 - y0) / 2), padding=0)

@@ -1,0 +1,151 @@
+"""Log-mel spectrogram display: seconds on x, mel rows labelled in Hz on y, a colour bar with the unit.
+
+Static (:meth:`SpectrogramView.set_spectrogram`) or live (:meth:`~SpectrogramView.start_live` then
+:meth:`~SpectrogramView.append_columns` into a preallocated ring, newest column at the right, x in seconds ago).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+TICK_HZ = (1000, 100, 4000, 500, 2000, 8000, 200, 16000, 50)  # by priority: rounder values win crowded rows
+
+
+def hz_to_mel(f, *, htk: bool = False) -> np.ndarray:
+    """Hertz to mels: Slaney's scale (linear below 1 kHz, log above) or HTK's."""
+    f = np.asarray(f, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    logstep = np.log(6.4) / 27.0
+    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-12) / 1000.0) / logstep, f * 3.0 / 200.0)
+
+
+def mel_to_hz(m, *, htk: bool = False) -> np.ndarray:
+    """Mels to hertz, the inverse of :func:`hz_to_mel`."""
+    m = np.asarray(m, dtype=np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    logstep = np.log(6.4) / 27.0
+    return np.where(m >= 15.0, 1000.0 * np.exp(logstep * (m - 15.0)), m * 200.0 / 3.0)
+
+
+def mel_band_centres(n_mels: int, fmin: float, fmax: float, *, htk: bool = False) -> np.ndarray:
+    """Centre frequency (Hz) of each of ``n_mels`` triangular bands spanning [fmin, fmax], low to high."""
+    edges = np.linspace(hz_to_mel(fmin, htk=htk), hz_to_mel(fmax, htk=htk), n_mels + 2)
+    return mel_to_hz(edges, htk=htk)[1:-1]
+
+
+def freq_ticks(centres: np.ndarray) -> list[tuple[float, str]]:
+    """(y, label) ticks at the centre of the row nearest each round frequency, rows at least a few apart."""
+    min_gap = max(1, round(len(centres) / 24))
+    ticks: list[tuple[float, str]] = []
+    for f in TICK_HZ:
+        if not centres[0] / 1.25 <= f <= centres[-1] * 1.25:
+            continue
+        row = int(np.argmin(np.abs(centres - f)))
+        if all(abs(row + 0.5 - y) >= min_gap for y, _ in ticks):
+            ticks.append((row + 0.5, f"{f // 1000}k" if f >= 1000 else str(f)))
+    return sorted(ticks)
+
+
+class SpectrogramView(QWidget):
+    """A log-mel spectrogram as a model sees it: one image row per mel band, low frequencies at the bottom."""
+
+    def __init__(self, parent: QWidget | None = None, *, max_frames: int = 500, colormap: str = "magma"):
+        super().__init__(parent)
+        self.max_frames = max_frames
+        self.plot_widget = pg.PlotWidget()
+        self.plot = self.plot_widget.getPlotItem()
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setLabel("bottom", "time (s)")
+        self.plot.setLabel("left", "frequency (Hz)")
+        self.image = pg.ImageItem(axisOrder="col-major")  # image[frame, mel]: contiguous ring slices
+        self.plot.addItem(self.image)
+        self.colorbar = pg.ColorBarItem(colorMap=colormap, label="dB", interactive=False, colorMapMenu=False)
+        self.colorbar.setImageItem(self.image, insert_in=self.plot)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot_widget)
+        self._ring: np.ndarray | None = None
+        self._head = 0
+        self._fixed_levels: tuple[float, float] | None = None
+        self._levels_set = False
+
+    def set_spectrogram(self, S: np.ndarray, *, sr: int, hop_length: int, fmin: float, fmax: float,
+                        htk: bool = False, unit: str = "dB", levels: tuple | None = None, title: str = "") -> None:
+        """Show ``S`` (n_mels, frames); ``levels`` (low, high) fixes the colour scale, else the data's range."""
+        S = np.asarray(S, dtype=np.float32)
+        if S.ndim != 2 or S.shape[1] == 0:
+            raise ValueError(f"expected a (n_mels, frames) array with frames > 0, got shape {S.shape}")
+        self._ring = None
+        self._setup(S.shape[0], S.shape[1], sr, hop_length, fmin, fmax, htk, unit, levels, title, x0=0.0)
+        self.image.setImage(S.T, autoLevels=False)
+        self._extend_levels(S)
+
+    def start_live(self, n_mels: int, *, sr: int, hop_length: int, fmin: float, fmax: float, htk: bool = False,
+                   unit: str = "dB", levels: tuple | None = None, title: str = "") -> None:
+        """Start an empty scrolling window of ``max_frames`` columns for :meth:`append_columns`."""
+        window_s = self.max_frames * hop_length / sr
+        self._setup(n_mels, self.max_frames, sr, hop_length, fmin, fmax, htk, unit, levels, title, x0=-window_s)
+        self._ring = np.full((2 * self.max_frames, n_mels), np.nan, dtype=np.float32)
+        self._head = self.max_frames
+        self.plot.setLabel("bottom", "time (s, 0 = now)")
+        self.image.setImage(self._ring[: self.max_frames], autoLevels=False)
+
+    def append_columns(self, cols: np.ndarray) -> None:
+        """Append (n_mels, k) new columns at the right, dropping the oldest; cheap enough for 25+ calls/s."""
+        if self._ring is None:
+            raise RuntimeError("call start_live() before append_columns()")
+        cols = np.asarray(cols, dtype=np.float32)
+        m = self.max_frames
+        if cols.ndim != 2 or cols.shape[0] != self._ring.shape[1]:
+            raise ValueError(f"expected ({self._ring.shape[1]}, k) columns, got shape {cols.shape}")
+        cols = cols[:, -m:]
+        k = cols.shape[1]
+        if self._head + k > 2 * m:  # slide the newest m - k columns to the front: amortised O(k) per call
+            self._ring[: m - k] = self._ring[self._head - (m - k): self._head]
+            self._head = m - k
+        self._ring[self._head: self._head + k] = cols.T
+        self._head += k
+        self.image.setImage(self._ring[self._head - m: self._head], autoLevels=False)
+        self._extend_levels(cols)
+
+    def data(self) -> np.ndarray:
+        """The displayed values, shape (n_mels, frames), oldest column first."""
+        return np.zeros((0, 0), np.float32) if self.image.image is None else self.image.image.T
+
+    def clear(self) -> None:
+        """Remove the image and stop live mode."""
+        self.image.clear()
+        self._ring = None
+        self.plot.setTitle(None)
+
+    def _setup(self, n_mels, frames, sr, hop_length, fmin, fmax, htk, unit, levels, title, *, x0) -> None:
+        width = frames * hop_length / sr
+        self.image.setRect(QRectF(x0, 0.0, width, n_mels))
+        self.plot.getAxis("left").setTicks([freq_ticks(mel_band_centres(n_mels, fmin, fmax, htk=htk)), []])
+        self.plot.setLabel("bottom", "time (s)")
+        self.plot.setLimits(xMin=x0, xMax=x0 + width, yMin=0, yMax=n_mels)
+        self.plot.setRange(xRange=(x0, x0 + width), yRange=(0, n_mels), padding=0)
+        self.plot.setTitle(title or None)
+        self.colorbar.getAxis("left").setLabel(unit)
+        self._fixed_levels = None if levels is None else (float(levels[0]), float(levels[1]))
+        self.colorbar.setLevels(self._fixed_levels or (0.0, 1.0))
+        self._levels_set = self._fixed_levels is not None
+
+    def _extend_levels(self, values: np.ndarray) -> None:
+        """Without fixed levels, widen the colour scale to cover ``values`` (only when it must grow)."""
+        if self._fixed_levels is not None or not np.isfinite(values).any():
+            return
+        lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+        if self._levels_set:
+            cur_lo, cur_hi = self.colorbar.levels()
+            if lo >= cur_lo and hi <= cur_hi:
+                return
+            lo, hi = min(lo, cur_lo), max(hi, cur_hi)
+        self._levels_set = True
+        self.colorbar.setLevels((lo, hi if hi > lo else lo + 1.0))

@@ -1,0 +1,161 @@
+"""Background jobs: core generators run in a QThreadPool; their progress events reach the GUI as queued signals.
+
+A job's factory receives a :class:`CancelToken` and returns the generator; it must open its own library
+connection (SQLite connections are not shared between threads). Worker code never touches a widget.
+"""
+
+from __future__ import annotations
+
+import itertools
+import traceback
+from collections.abc import Callable, Generator
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from musicemb_core.common.errors import Cancelled, MusicEmbError
+from musicemb_core.common.progress import CancelToken, Progress
+
+JobFactory = Callable[[CancelToken], Generator]
+
+
+class Job(QObject):
+    """One background job. Signals are emitted from the worker thread and delivered queued on the GUI thread."""
+
+    progress = Signal(object)          # Progress
+    finished = Signal(object)          # the generator's return value
+    failed = Signal(str, str)          # message, traceback ("" for user errors such as a bad file)
+    cancelled = Signal()
+    ended = Signal(object)             # self, after any of the three above
+
+    _ids = itertools.count(1)
+
+    def __init__(self, name: str, factory: JobFactory):
+        super().__init__()
+        self.id = next(self._ids)
+        self.name = name
+        self.factory = factory
+        self.token = CancelToken()
+        self.last: Progress | None = None
+        self.state = "queued"
+
+    def cancel(self) -> None:
+        self.token.cancel()
+
+    def run(self) -> None:
+        """Drive the generator to its end (worker thread)."""
+        self.state = "running"
+        try:
+            gen = self.factory(self.token)
+            while True:
+                try:
+                    event = next(gen)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                self.last = event
+                self.progress.emit(event)
+        except Cancelled:
+            self.state = "cancelled"
+            self.cancelled.emit()
+        except MusicEmbError as e:
+            self.state = "failed"
+            self.failed.emit(str(e), "")
+        except Exception as e:  # a bug: show the traceback, keep the app running
+            self.state = "failed"
+            self.failed.emit(f"{type(e).__name__}: {e}", traceback.format_exc())
+        else:
+            # a job that honours cancel by returning early (import, embed) still hands back its partial result
+            self.state = "cancelled" if self.token.cancelled else "done"
+            self.finished.emit(result)
+        self.ended.emit(self)
+
+
+class _Runner(QRunnable):
+    def __init__(self, job: Job):
+        super().__init__()
+        self.job = job
+        self.setAutoDelete(True)
+
+    def run(self) -> None:
+        self.job.run()
+
+
+class JobManager(QObject):
+    """Starts jobs on a thread pool and keeps the list of running ones for the jobs panel."""
+
+    jobAdded = Signal(object)
+    jobEnded = Signal(object)
+
+    def __init__(self, pool: QThreadPool | None = None):
+        super().__init__()
+        self.pool = pool or QThreadPool.globalInstance()
+        self.jobs: list[Job] = []
+
+    def submit(self, name: str, factory: JobFactory) -> Job:
+        job = Job(name, factory)
+        self.jobs.append(job)
+        job.ended.connect(self._ended)  # a bound method of a GUI-thread object: delivered on the GUI thread
+        self.jobAdded.emit(job)
+        self.pool.start(_Runner(job))
+        return job
+
+    def _ended(self, job: Job) -> None:
+        if job in self.jobs:
+            self.jobs.remove(job)
+            self.jobEnded.emit(job)
+
+    def cancel_all(self) -> None:
+        for job in list(self.jobs):
+            job.cancel()
+
+    def wait(self, msecs: int = 30000) -> bool:
+        return self.pool.waitForDone(msecs)
+
+
+class _Call(QObject):
+    """Carries a short call's result from a worker back to the GUI thread (queued to its own slots)."""
+
+    done = Signal(object)
+    error = Signal(str)
+
+    def __init__(self, on_done: Callable[[object], None], on_error: Callable[[str], None] | None):
+        super().__init__()
+        self.on_done, self.on_error = on_done, on_error
+        self.done.connect(self._deliver)
+        self.error.connect(self._fail)
+
+    def _deliver(self, result: object) -> None:
+        _pending.discard(self)
+        self.on_done(result)
+
+    def _fail(self, message: str) -> None:
+        _pending.discard(self)
+        if self.on_error is not None:
+            self.on_error(message)
+
+
+class _CallRunner(QRunnable):
+    def __init__(self, fn: Callable[[], object], call: _Call):
+        super().__init__()
+        self.fn, self.call = fn, call
+
+    def run(self) -> None:
+        try:
+            result = self.fn()
+        except Exception as e:  # reported to the caller's error slot; the app keeps running
+            self.call.error.emit(f"{type(e).__name__}: {e}")
+        else:
+            self.call.done.emit(result)
+
+
+def run_in_thread(fn: Callable[[], object], on_done: Callable[[object], None],
+                  on_error: Callable[[str], None] | None = None, *, pool: QThreadPool | None = None) -> _Call:
+    """Run a short ``fn`` (decode a segment, compute a spectrogram) off the GUI thread; ``on_done(result)`` is
+    called on the GUI thread. Not listed as a job: use ``JobManager`` for anything long or cancellable."""
+    call = _Call(on_done, on_error)
+    _pending.add(call)
+    (pool or QThreadPool.globalInstance()).start(_CallRunner(fn, call))
+    return call
+
+
+_pending: set[_Call] = set()  # keeps the carriers alive until they have delivered
