@@ -64,3 +64,5 @@ def write_sf(path: Path, y: np.ndarray, sr: int, **kw) -> Path:
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Never touch the user's real data folder."""
     monkeypatch.setenv("MUSICEMB_HOME", str(tmp_path_factory.mktemp("home")))
+
+pytest_plugins = ["tests.audio_device"]

@@ -21,6 +21,20 @@ from scipy.spatial import cKDTree
 SELECT_MODES = ("box", "lasso", "none")
 
 
+class _SharedStyleScatter(pg.ScatterPlotItem):
+    """ScatterPlotItem whose points all use the item's own style: one atlas look-up instead of one per point."""
+
+    def updateSpots(self, dataSet=None):
+        data = self.data if dataSet is None else dataSet
+        if self.opts["pxMode"] and self.opts["useCache"] and len(data):
+            o = self.opts
+            data["sourceRect"] = self.fragmentAtlas[[(o["symbol"], o["size"], o["pen"], o["brush"])]][0]
+        super().updateSpots(dataSet)
+
+    def mouseClickEvent(self, ev):
+        ev.ignore()  # clicks go to the view box, which hit-tests through the KD-tree
+
+
 class _MapViewBox(pg.ViewBox):
     """ViewBox that hands left clicks and selection drags to its :class:`ScatterView`; other input pans/zooms."""
 
@@ -83,11 +97,11 @@ class ScatterView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
 
-        self.scatter_items: list[pg.ScatterPlotItem] = []
+        self.scatter_items: list[_SharedStyleScatter] = []
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.image_item.setVisible(False)
         self.link_item = pg.PlotCurveItem(pen=pg.mkPen("#ffd54f", width=1.5))
-        self.ring_item = pg.ScatterPlotItem(pxMode=True, size=point_size + 7, brush=None,
+        self.ring_item = _SharedStyleScatter(pxMode=True, size=point_size + 7, brush=None,
                                             pen=pg.mkPen("w", width=1.5))
         self._outline = QGraphicsPathItem()
         self._outline.setPen(pg.mkPen("w", width=1, style=Qt.PenStyle.DashLine, cosmetic=True))
@@ -97,8 +111,9 @@ class ScatterView(QWidget):
         self.legend = pg.LegendItem(offset=(10, 10))
         self.legend.setParentItem(self.vb)
 
+        self.plot.getPlotItem().hideButtons()  # auto-range ignores our items; use reset_view()
         self._timer = QTimer(self, singleShot=True, interval=30, timeout=self.refresh)
-        self.vb.sigRangeChanged.connect(lambda *_: self._timer.start())
+        self.vb.sigRangeChanged.connect(self._schedule_refresh)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._select_mode = "none"
         self._lasso: list[QPointF] = []
@@ -119,40 +134,52 @@ class ScatterView(QWidget):
         self._ids_sorted = ids[self._id_order]
         self._x_order = np.argsort(xy[:, 0], kind="stable")
         self._mask: np.ndarray | None = None
-        self._update_shown()
+        self._cat: np.ndarray | None = None  # makes set_categories regroup the points
         self._hover = -1
         self.ring_item.clear()
         self.clear_links()
-        if len(xy):
-            lo, hi = xy.min(0), xy.max(0)
-            pad = np.maximum((hi - lo) * 0.02, 1e-6)
-            self.vb.setRange(xRange=(lo[0] - pad[0], hi[0] + pad[0]), yRange=(lo[1] - pad[1], hi[1] + pad[1]),
-                             padding=0)
+        self.reset_view()
         self.set_categories(categories, palette, category_names)
+
+    def reset_view(self) -> None:
+        """Zoom to show all points."""
+        if len(self._xy):
+            lo, hi = self._xy.min(0), self._xy.max(0)
+            pad = np.maximum((hi - lo) * 0.02, 1e-6)
+            lo, hi = (lo - pad).tolist(), (hi + pad).tolist()
+            self.vb.setRange(xRange=(lo[0], hi[0]), yRange=(lo[1], hi[1]), padding=0)
 
     def set_categories(self, categories: np.ndarray, palette: list[str],
                        category_names: list[str] | None = None) -> None:
-        """Recolour the current points: ``categories`` (n,) index into ``palette`` (hex colours)."""
+        """Recolour the current points: ``categories`` (n,) index into ``palette`` (hex colours).
+
+        Only the brushes change when the categories are the same and the palette has as many colours.
+        """
         cat = np.asarray(categories, dtype=np.int64)
         if len(cat) != len(self._xy):
             raise ValueError(f"categories has {len(cat)} entries for {len(self._xy)} points")
         if len(cat) and (cat.min() < 0 or cat.max() >= len(palette)):
             raise ValueError(f"categories must lie in [0, {len(palette)}) (one palette colour each)")
         names = list(category_names) if category_names is not None else [str(i) for i in range(len(palette))]
-        self._cat, self._palette = cat, list(palette)
+        self._palette = list(palette)
         self._rgb = np.array([QColor(c).getRgb()[:3] for c in palette], dtype=np.uint8).reshape(-1, 3)
-        for item in self.scatter_items:
-            self.vb.removeItem(item)
-        self.scatter_items = [pg.ScatterPlotItem(pxMode=True, size=self.point_size, pen=None, brush=pg.mkBrush(c),
-                                                 antialias=False) for c in palette]
-        for item in self.scatter_items:
-            self.vb.addItem(item, ignoreBounds=True)
+        if self._cat is not None and len(palette) == len(self.scatter_items) and np.array_equal(cat, self._cat):
+            for item, colour in zip(self.scatter_items, palette, strict=True):
+                item.setBrush(pg.mkBrush(colour))
+        else:
+            for item in self.scatter_items:
+                self.vb.removeItem(item)
+            self.scatter_items = [_SharedStyleScatter(pxMode=True, size=self.point_size, pen=None,
+                                                      brush=pg.mkBrush(c), antialias=False) for c in palette]
+            for item in self.scatter_items:
+                self.vb.addItem(item, ignoreBounds=True)
+            self._cat = cat
+            self._update_shown()
         self.legend.clear()
         for colour, name in zip(palette, names, strict=False):
             self.legend.addItem(pg.ScatterPlotItem(size=10, pen=None, brush=pg.mkBrush(colour)), name)
         for sample, _label in self.legend.items:
             sample.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-        self._loaded: QRectF | str | None = None
         self.refresh()
 
     def set_visible_mask(self, mask: np.ndarray | None) -> None:
@@ -163,7 +190,6 @@ class ScatterView(QWidget):
                 raise ValueError(f"mask must have shape ({len(self._xy)},), got {mask.shape}")
         self._mask = mask
         self._update_shown()
-        self._loaded = None
         self.refresh()
 
     def set_legend_visible(self, visible: bool) -> None:
@@ -176,8 +202,10 @@ class ScatterView(QWidget):
         self._select_mode = mode
 
     def _update_shown(self) -> None:
+        """Index the shown points sorted by x (contiguous x, y, category copies for fast range queries)."""
         order = self._x_order if self._mask is None else self._x_order[self._mask[self._x_order]]
-        self._shown, self._shown_x = order, self._xy[order, 0]
+        self._shown, self._sx, self._sy, self._scat = order, self._xy[order, 0], self._xy[order, 1], self._cat[order]
+        self._loaded: QRectF | str | None = None
 
     def _indices(self, ids) -> np.ndarray:
         """Row indices of the known ``ids`` (unknown ids are dropped)."""
@@ -186,28 +214,37 @@ class ScatterView(QWidget):
         ok = (self._ids_sorted[pos] == ids) if len(self._ids_sorted) else np.zeros(len(ids), bool)
         return self._id_order[pos[ok]]
 
+    def _rect_query(self, x0: float, y0: float, x1: float, y1: float) -> tuple[slice, np.ndarray]:
+        """Shown points in x0 <= x <= x1, y0 <= y <= y1 as (slice of the x-sorted arrays, mask over the slice)."""
+        sl = slice(np.searchsorted(self._sx, x0, "left"), np.searchsorted(self._sx, x1, "right"))
+        y = self._sy[sl]
+        return sl, (y >= y0) & (y <= y1)
+
     def _in_rect(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
-        """Indices of shown points with x0 <= x <= x1 and y0 <= y <= y1 (sorted by x)."""
-        lo, hi = np.searchsorted(self._shown_x, x0, "left"), np.searchsorted(self._shown_x, x1, "right")
-        cand = self._shown[lo:hi]
-        y = self._xy[cand, 1]
-        return cand[(y >= y0) & (y <= y1)]
+        """Row indices of the shown points inside the rectangle."""
+        sl, m = self._rect_query(x0, y0, x1, y1)
+        return self._shown[sl][m]
 
     # ---- level of detail ----------------------------------------------------------------------------------
+    def _schedule_refresh(self) -> None:
+        """Throttle: refresh 30 ms after the first range change, so a long pan still updates."""
+        if not self._timer.isActive():
+            self._timer.start()
+
     def refresh(self) -> None:
         """Show points or the density image for the current view range (runs ~30 ms after pan/zoom)."""
         self._timer.stop()
         (x0, x1), (y0, y1) = self.vb.viewRange()
-        inside = self._in_rect(x0, y0, x1, y1)
-        density = len(inside) > self.lod_threshold
+        sl, m = self._rect_query(x0, y0, x1, y1)
+        density = bool(np.count_nonzero(m) > self.lod_threshold)
         if density:
-            self._draw_density(inside, x0, x1, y0, y1)
+            self._draw_density(sl, m, x0, x1, y0, y1)
         elif len(self._shown) <= self.lod_threshold:
             if self._loaded != "all":
                 self._fill(self._shown)
                 self._loaded = "all"
         elif not (isinstance(self._loaded, QRectF) and self._loaded.contains(QRectF(x0, y0, x1 - x0, y1 - y0))):
-            self._load_around(inside, x0, x1, y0, y1)
+            self._load_around(self._shown[sl][m], x0, x1, y0, y1)
         self.image_item.setVisible(density)
         for item in self.scatter_items:
             item.setVisible(not density)
@@ -233,15 +270,14 @@ class ScatterView(QWidget):
             part = self._xy[idx[bounds[c]:bounds[c + 1]]]
             item.setData(x=part[:, 0], y=part[:, 1])
 
-    def _draw_density(self, inside: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> None:
-        """Log-scaled 2-D histogram of ``inside`` over the view, coloured by each bin's majority category."""
+    def _draw_density(self, sl: slice, m: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> None:
+        """Log-scaled 2-D histogram of the view's points, coloured by each bin's majority category."""
         w = max(16, int(self.vb.width() / self.bin_px))
         h = max(16, int(self.vb.height() / self.bin_px))
-        xy = self._xy[inside]
-        ix = ((xy[:, 0] - x0) * (w / (x1 - x0))).astype(np.int64).clip(0, w - 1)
-        iy = ((xy[:, 1] - y0) * (h / (y1 - y0))).astype(np.int64).clip(0, h - 1)
+        ix = ((self._sx[sl][m] - np.float32(x0)) * np.float32(w / (x1 - x0))).astype(np.int64).clip(0, w - 1)
+        iy = ((self._sy[sl][m] - np.float32(y0)) * np.float32(h / (y1 - y0))).astype(np.int64).clip(0, h - 1)
         n_cat = max(len(self._palette), 1)
-        counts = np.bincount(self._cat[inside] * (w * h) + iy * w + ix, minlength=n_cat * w * h)
+        counts = np.bincount(self._scat[sl][m] * (w * h) + iy * w + ix, minlength=n_cat * w * h)
         counts = counts.reshape(n_cat, w * h)
         total = counts.sum(0)
         nz = np.flatnonzero(total)
@@ -275,15 +311,22 @@ class ScatterView(QWidget):
         if self.vb.sceneBoundingRect().contains(scene_pos):
             p = self.vb.mapSceneToView(scene_pos)
             hit = self.point_at(p.x(), p.y(), self.hover_px)
+        self._set_hover(hit, scene_pos)
+
+    def _set_hover(self, hit: int, scene_pos: QPointF | None = None) -> None:
         if hit == self._hover:
             return
         self._hover = hit
         self.hovered.emit(hit)
-        if hit >= 0 and self.tooltip_fn is not None:
+        if hit >= 0 and self.tooltip_fn is not None and scene_pos is not None:
             gpos = self.plot.viewport().mapToGlobal(self.plot.mapFromScene(scene_pos))
             QToolTip.showText(gpos, self.tooltip_fn(hit), self.plot)
         else:
             QToolTip.hideText()
+
+    def leaveEvent(self, event) -> None:
+        self._set_hover(-1)
+        super().leaveEvent(event)
 
     def _on_click(self, p: QPointF) -> None:
         hit = self.point_at(p.x(), p.y(), self.click_px)
@@ -366,7 +409,7 @@ class ScatterView(QWidget):
         idx = self._indices([point_id])
         if not len(idx):
             return
-        x, y = self._xy[idx[0]]
+        x, y = self._xy[idx[0]].tolist()
         (x0, x1), (y0, y1) = self.vb.viewRange()
         self.vb.setRange(xRange=(x - (x1 - x0) / 2, x + (x1 - x0) / 2),
                          yRange=(y - (y1 - y0) / 2, y + (y1 - y0) / 2), padding=0)

@@ -78,23 +78,21 @@ class SpectrogramView(QWidget):
     def set_spectrogram(self, S: np.ndarray, *, sr: int, hop_length: int, fmin: float, fmax: float,
                         htk: bool = False, unit: str = "dB", levels: tuple | None = None, title: str = "") -> None:
         """Show ``S`` (n_mels, frames); ``levels`` (low, high) fixes the colour scale, else the data's range."""
-        S = np.asarray(S, dtype=np.float32)
+        S = np.array(S, dtype=np.float32)  # a copy: the image keeps a reference, the caller may reuse S
         if S.ndim != 2 or S.shape[1] == 0:
             raise ValueError(f"expected a (n_mels, frames) array with frames > 0, got shape {S.shape}")
         self._ring = None
-        self._setup(S.shape[0], S.shape[1], sr, hop_length, fmin, fmax, htk, unit, levels, title, x0=0.0)
-        self.image.setImage(S.T, autoLevels=False)
+        self._setup(S.T, sr, hop_length, fmin, fmax, htk, unit, levels, title, x0=0.0)
         self._extend_levels(S)
 
     def start_live(self, n_mels: int, *, sr: int, hop_length: int, fmin: float, fmax: float, htk: bool = False,
                    unit: str = "dB", levels: tuple | None = None, title: str = "") -> None:
         """Start an empty scrolling window of ``max_frames`` columns for :meth:`append_columns`."""
-        window_s = self.max_frames * hop_length / sr
-        self._setup(n_mels, self.max_frames, sr, hop_length, fmin, fmax, htk, unit, levels, title, x0=-window_s)
-        self._ring = np.full((2 * self.max_frames, n_mels), np.nan, dtype=np.float32)
+        self._ring = np.full((2 * self.max_frames, n_mels), np.nan, dtype=np.float32)  # NaN: drawn empty
         self._head = self.max_frames
+        x0 = -self.max_frames * hop_length / sr
+        self._setup(self._ring[: self.max_frames], sr, hop_length, fmin, fmax, htk, unit, levels, title, x0=x0)
         self.plot.setLabel("bottom", "time (s, 0 = now)")
-        self.image.setImage(self._ring[: self.max_frames], autoLevels=False)
 
     def append_columns(self, cols: np.ndarray) -> None:
         """Append (n_mels, k) new columns at the right, dropping the oldest; cheap enough for 25+ calls/s."""
@@ -124,8 +122,14 @@ class SpectrogramView(QWidget):
         self._ring = None
         self.plot.setTitle(None)
 
-    def _setup(self, n_mels, frames, sr, hop_length, fmin, fmax, htk, unit, levels, title, *, x0) -> None:
+    def _setup(self, image, sr, hop_length, fmin, fmax, htk, unit, levels, title, *, x0) -> None:
+        """Show ``image`` (frames, n_mels) from x = ``x0`` seconds, with Hz ticks, unit label and levels."""
+        frames, n_mels = image.shape
         width = frames * hop_length / sr
+        self._fixed_levels = None if levels is None else (float(levels[0]), float(levels[1]))
+        self.colorbar.setLevels(self._fixed_levels or (0.0, 1.0))
+        self._levels_set = self._fixed_levels is not None
+        self.image.setImage(image, autoLevels=False)  # before setRect, which scales by the image size
         self.image.setRect(QRectF(x0, 0.0, width, n_mels))
         self.plot.getAxis("left").setTicks([freq_ticks(mel_band_centres(n_mels, fmin, fmax, htk=htk)), []])
         self.plot.setLabel("bottom", "time (s)")
@@ -133,9 +137,6 @@ class SpectrogramView(QWidget):
         self.plot.setRange(xRange=(x0, x0 + width), yRange=(0, n_mels), padding=0)
         self.plot.setTitle(title or None)
         self.colorbar.getAxis("left").setLabel(unit)
-        self._fixed_levels = None if levels is None else (float(levels[0]), float(levels[1]))
-        self.colorbar.setLevels(self._fixed_levels or (0.0, 1.0))
-        self._levels_set = self._fixed_levels is not None
 
     def _extend_levels(self, values: np.ndarray) -> None:
         """Without fixed levels, widen the colour scale to cover ``values`` (only when it must grow)."""

@@ -1,0 +1,208 @@
+"""Map widget speed: set + first draw of 200k and 1M points, pan/zoom repaints and click-to-signal latency of
+ScatterView, against the naive approach in the same run (one pyqtgraph ScatterPlotItem, per-point brushes, outline).
+
+    .venv/bin/python bench/bench_map.py [--xvfb on|off] [--frames 40] [--clicks 100]
+
+Qt runs offscreen (software raster) unless --xvfb on (needs Xvfb and the xcb libraries, see DESIGN.md).
+Writes bench/results/map.json and map.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+PALETTE = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#ffff33", "#a65628", "#f781bf", "#999999",
+           "#66c2a5", "#fc8d62", "#8da0cb"]
+SIZE = (1000, 750)
+
+
+def blobs(n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """UMAP-like layout: one Gaussian blob of varied spread per category, plus 5% scattered points."""
+    rng = np.random.default_rng(seed)
+    cat = rng.integers(0, len(PALETTE), n)
+    centres = rng.uniform(-10, 10, (len(PALETTE), 2))
+    spread = rng.uniform(0.5, 2.0, len(PALETTE))
+    xy = centres[cat] + rng.normal(0, 1, (n, 2)) * spread[cat, None]
+    noise = rng.random(n) < 0.05
+    xy[noise] = rng.uniform(-14, 14, (noise.sum(), 2))
+    return xy.astype(np.float32), cat
+
+
+def views(xy: np.ndarray, frames: int, *, seed: int = 1) -> tuple[list, list]:
+    """View ranges: pans at full zoom (every point in view) and a pan/zoom mix (zoom 1x to 40x on data points)."""
+    rng = np.random.default_rng(seed)
+    lo, hi = xy.min(0), xy.max(0)
+    c, half = (lo + hi) / 2, (hi - lo) / 2 * 1.02
+    full = [(c + rng.uniform(-0.05, 0.05, 2) * half * 2, half) for _ in range(frames)]
+    zooms = np.geomspace(1, 40, frames)
+    rng.shuffle(zooms)
+    mix = [(xy[rng.integers(len(xy))].astype(float), half / z) for z in zooms]
+    return full, mix
+
+
+def time_frames(app, plot, vb, ranges, refresh=None) -> list[float]:
+    """Seconds per view change: set the range, run the LOD refresh (what the debounce timer does), repaint."""
+    out = []
+    for centre, half in ranges:
+        t0 = time.perf_counter()
+        vb.setRange(xRange=(centre[0] - half[0], centre[0] + half[0]),
+                    yRange=(centre[1] - half[1], centre[1] + half[1]), padding=0)
+        if refresh is not None:
+            refresh()
+        plot.viewport().repaint()
+        out.append(time.perf_counter() - t0)
+        app.processEvents()
+    return out
+
+
+def time_clicks(app, plot, vb, signal, xy: np.ndarray, clicks: int, *, seed: int = 2) -> tuple[list[float], int]:
+    """Seconds from sending a left click on a random point to ``signal``; also the number of clicks that hit."""
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtTest import QTest
+
+    got: list[float] = []
+    slot = lambda *_: got.append(time.perf_counter())  # noqa: E731
+    signal.connect(slot)
+    rng = np.random.default_rng(seed)
+    lat, hits = [], 0
+    for k in rng.choice(len(xy), clicks, replace=False):
+        app.processEvents()
+        pos = plot.mapFromScene(vb.mapViewToScene(QPointF(*xy[k].astype(float))))
+        got.clear()
+        t0 = time.perf_counter()
+        QTest.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
+        if got:
+            hits += 1
+            lat.append(got[0] - t0)
+        time.sleep(0.002)
+    signal.disconnect(slot)
+    return lat, hits
+
+
+def median_ms(values: list[float]) -> float:
+    return 1000 * statistics.median(values) if values else float("nan")
+
+
+def bench_scatter_view(app, n: int, args) -> dict:
+    from musicemb_gui.widgets.scatter_view import ScatterView
+
+    xy, cat = blobs(n)
+    view = ScatterView()
+    view.resize(*SIZE)
+    view.show()
+    app.processEvents()
+    t0 = time.perf_counter()
+    view.set_points(xy, np.arange(n, dtype=np.int64), cat, PALETTE)
+    t1 = time.perf_counter()
+    view.plot.viewport().repaint()
+    t2 = time.perf_counter()
+    full, mix = views(xy, args.frames)
+    refreshes: list[float] = []
+
+    def refresh():
+        t = time.perf_counter()
+        view.refresh()
+        refreshes.append(time.perf_counter() - t)
+
+    full_t = time_frames(app, view.plot, view.vb, full, refresh)
+    density_full = view.image_item.isVisible()
+    mix_t = time_frames(app, view.plot, view.vb, mix, refresh)
+    view.reset_view()
+    view.refresh()
+    click_t, hits = time_clicks(app, view.plot, view.vb, view.pointClicked, xy, args.clicks)
+    view.close()
+    return row(f"ScatterView ({'density' if density_full else 'points'} at full view)", n, t1 - t0, t2 - t1,
+               full_t, mix_t, click_t, hits, args.clicks, refresh_ms=median_ms(refreshes))
+
+
+def bench_naive(app, n: int, args) -> dict:
+    import pyqtgraph as pg
+
+    xy, cat = blobs(n)
+    plot = pg.PlotWidget()
+    plot.resize(*SIZE)
+    plot.show()
+    app.processEvents()
+    brushes = [pg.mkBrush(c) for c in PALETTE]
+    t0 = time.perf_counter()
+    item = pg.ScatterPlotItem(x=xy[:, 0], y=xy[:, 1], size=4, brush=[brushes[c] for c in cat])
+    plot.addItem(item)
+    t1 = time.perf_counter()
+    plot.viewport().repaint()
+    t2 = time.perf_counter()
+    vb = plot.getPlotItem().getViewBox()
+    full, mix = views(xy, args.frames)
+    full_t = time_frames(app, plot, vb, full)
+    mix_t = time_frames(app, plot, vb, mix)
+    vb.autoRange(padding=0.01)
+    clicks = max(5, args.clicks // 5)
+    click_t, hits = time_clicks(app, plot, vb, item.sigClicked, xy, clicks)
+    plot.close()
+    return row("naive ScatterPlotItem (per-point brushes, outline)", n, t1 - t0, t2 - t1, full_t, mix_t, click_t,
+               hits, clicks, refresh_ms=float("nan"))
+
+
+def row(name, n, set_s, draw_s, full_t, mix_t, click_t, hits, clicks, *, refresh_ms) -> dict:
+    return {"approach": name, "points": n, "set_s": set_s, "first_draw_s": draw_s,
+            "pan_full_ms": median_ms(full_t), "fps_full": 1000 / median_ms(full_t),
+            "pan_zoom_mix_ms": median_ms(mix_t), "fps_mix": 1000 / median_ms(mix_t),
+            "lod_refresh_ms": refresh_ms, "click_ms": median_ms(click_t), "clicks_hit": f"{hits}/{clicks}"}
+
+
+def start_xvfb() -> subprocess.Popen:
+    if shutil.which("Xvfb") is None:
+        raise SystemExit("--xvfb on needs Xvfb: apt-get install -y xvfb xauth libxcb-icccm4 libxcb-keysyms1")
+    display = ":97"
+    proc = subprocess.Popen(["Xvfb", display, "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    os.environ["DISPLAY"], os.environ["QT_QPA_PLATFORM"] = display, "xcb"
+    return proc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--xvfb", choices=["on", "off"], default="off")
+    ap.add_argument("--frames", type=int, default=40, help="view changes per pan/zoom measurement")
+    ap.add_argument("--clicks", type=int, default=100)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[200_000, 1_000_000])
+    args = ap.parse_args()
+    xvfb = start_xvfb() if args.xvfb == "on" else None
+    if xvfb is None:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    try:
+        from PySide6.QtWidgets import QApplication
+
+        from bench.common import write_results
+
+        app = QApplication.instance() or QApplication([])
+        rows = [bench_naive(app, 200_000, args)]
+        print(rows[-1], file=sys.stderr)
+        for n in args.sizes:
+            rows.append(bench_scatter_view(app, n, args))
+            print(rows[-1], file=sys.stderr)
+        platform = os.environ["QT_QPA_PLATFORM"]
+        write_results("map", rows, notes=(
+            f"Qt platform {platform}, window {SIZE[0]}x{SIZE[1]}, {len(PALETTE)} categories, point size 4 px. "
+            f"pan_full: {args.frames} pans with every point in view; pan_zoom_mix: {args.frames} views zoomed 1x-40x "
+            "around random points. A frame = set range + LOD refresh (ScatterView) + synchronous repaint. "
+            "click: QTest click on a random point -> pointClicked (naive: ScatterPlotItem.sigClicked), median."))
+    finally:
+        if xvfb is not None:
+            xvfb.terminate()
+            xvfb.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Confusion matrix heatmap: true classes down, predicted across, counts in the cells, a hover readout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QFont, QFontMetricsF
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+HINT = "hover a cell for its count"
+MAX_CHARS = 24  # longer class names are cut, with an ellipsis (the readout shows them whole)
+ROTATE_ABOVE_PX = 420  # bottom labels are drawn vertically when k times the widest would not fit across
+
+
+def abbreviate(label: str, max_chars: int = MAX_CHARS) -> str:
+    """``label`` cut to ``max_chars`` characters, ending in an ellipsis when cut."""
+    return label if len(label) <= max_chars else label[: max_chars - 1] + "…"
+
+
+class ClassAxis(pg.AxisItem):
+    """Class names at the cell centres, sized to fit them; a bottom axis draws them reading upwards if crowded."""
+
+    def __init__(self, orientation: str):
+        super().__init__(orientation)
+        self.setTickFont(QFont())
+        self.setStyle(autoExpandTextSpace=False)
+        self.rotated = False
+
+    def set_labels(self, labels: list[str]) -> None:
+        """Tick every cell with its (abbreviated) label and reserve room for the widest one."""
+        labels = [abbreviate(s) for s in labels]
+        metrics = QFontMetricsF(self.style["tickFont"])
+        widest = int(max((metrics.horizontalAdvance(s) for s in labels), default=0)) + 4
+        self.setTicks([[(i + 0.5, s) for i, s in enumerate(labels)]])
+        if self.orientation == "left":
+            self.setStyle(tickTextWidth=widest)
+            return
+        self.rotated = widest * len(labels) > ROTATE_ABOVE_PX
+        # hideOverlappingLabels: keep end labels even where their unrotated text would overflow the axis
+        self.setStyle(tickTextHeight=widest if self.rotated else int(metrics.height()), hideOverlappingLabels=widest)
+
+    def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):
+        if not self.rotated:
+            super().drawPicture(p, axisSpec, tickSpecs, textSpecs)
+            return
+        super().drawPicture(p, axisSpec, tickSpecs, [])
+        p.setFont(self.style["tickFont"])
+        p.setPen(self.textPen())
+        for rect, _flags, text in textSpecs:
+            p.save()
+            p.translate(rect.center().x(), rect.top())
+            p.rotate(-90)  # text runs upwards and ends just below its tick
+            p.drawText(QRectF(-self.style["tickTextHeight"], -rect.height() / 2, self.style["tickTextHeight"],
+                              rect.height()), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
+            p.restore()
+
+
+class ConfusionView(QWidget):
+    """A (k, k) confusion matrix; colour is the fraction of each true class (or the count), text the count."""
+
+    def __init__(self, parent: QWidget | None = None, *, colormap: str = "viridis"):
+        super().__init__(parent)
+        self.plot_widget = pg.PlotWidget(axisItems={"bottom": ClassAxis("bottom"), "left": ClassAxis("left")})
+        self.plot = self.plot_widget.getPlotItem()
+        self.plot.invertY(True)  # first true class at the top, as confusion matrices are read
+        self.plot.setAspectLocked(True)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setLabel("bottom", "predicted")
+        self.plot.setLabel("left", "true")
+        self.image = pg.ImageItem(axisOrder="row-major")  # image[true, predicted]
+        self.plot.addItem(self.image)
+        self.colormap = pg.colormap.get(colormap)
+        self.colorbar = pg.ColorBarItem(colorMap=self.colormap, values=(0, 1), interactive=False,
+                                        colorMapMenu=False)
+        self.colorbar.setImageItem(self.image, insert_in=self.plot)
+        self.readout = QLabel(HINT)
+        self.readout.setIndent(6)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot_widget)
+        layout.addWidget(self.readout)
+        self._cm = np.zeros((0, 0), dtype=np.int64)
+        self._frac = np.zeros((0, 0))
+        self._labels: list[str] = []
+        self._texts: list[pg.TextItem] = []
+        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+    def set_matrix(self, cm: np.ndarray, labels: list[str], *, normalise_rows: bool = True, title: str = "") -> None:
+        """Show ``cm[true, predicted]`` counts; colour by row fraction, or by count if not ``normalise_rows``."""
+        cm = np.asarray(cm, dtype=np.int64)
+        k = len(labels)
+        if k == 0 or cm.shape != (k, k):
+            raise ValueError(f"expected a ({k}, {k}) matrix for {k} labels, got shape {cm.shape}")
+        self._cm, self._labels = cm, list(labels)
+        self._frac = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+        top = max(int(cm.max(initial=0)), 1)
+        self.image.setImage((self._frac if normalise_rows else cm).astype(np.float32), autoLevels=False)
+        self.image.setRect(QRectF(0, 0, k, k))
+        self.colorbar.setLevels((0.0, 1.0) if normalise_rows else (0.0, float(top)))
+        self.colorbar.getAxis("left").setLabel("fraction of true class" if normalise_rows else "count")
+        self._write_counts(self._frac if normalise_rows else cm / top)
+        self.plot.getAxis("bottom").set_labels(self._labels)
+        self.plot.getAxis("left").set_labels(self._labels)
+        self.plot.setRange(xRange=(0, k), yRange=(0, k), padding=0)
+        self.plot.setTitle(title or None)
+        self.readout.setText(HINT)
+
+    def cell_text(self, i: int, j: int) -> str:
+        """The text written in cell (true ``i``, predicted ``j``)."""
+        return self._texts[i * len(self._labels) + j].toPlainText()
+
+    def hover_text(self, i: int, j: int) -> str:
+        """The readout for cell (true ``i``, predicted ``j``)."""
+        return (f"true {self._labels[i]} -> predicted {self._labels[j]}: "
+                f"{self._cm[i, j]} ({100 * self._frac[i, j]:.1f} %)")
+
+    def _write_counts(self, values: np.ndarray) -> None:
+        """One TextItem per cell; ``values`` in [0, 1] pick white text on dark colours, black on light ones."""
+        for item in self._texts:
+            self.plot.removeItem(item)
+        k = len(self._labels)
+        rgba = self.colormap.map(values.ravel(), mode=pg.ColorMap.FLOAT)
+        dark = rgba[:, :3] @ np.array([0.2126, 0.7152, 0.0722]) < 0.5
+        font = QFont()
+        font.setPointSize(max(7, min(11, 96 // max(k, 1))))
+        self._texts = []
+        for idx, n in enumerate(self._cm.ravel()):
+            item = pg.TextItem(str(n), color="w" if dark[idx] else "k", anchor=(0.5, 0.5))
+            item.setFont(font)
+            item.setPos(idx % k + 0.5, idx // k + 0.5)
+            self.plot.addItem(item)
+            self._texts.append(item)
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        k = len(self._labels)
+        pos = self.plot.vb.mapSceneToView(scene_pos)
+        i, j = math.floor(pos.y()), math.floor(pos.x())
+        text = self.hover_text(i, j) if k and 0 <= i < k and 0 <= j < k else ""
+        self.readout.setText(text or HINT)
+        self.plot_widget.setToolTip(text)

@@ -1,0 +1,230 @@
+"""ScatterView: per-category items with shared brushes, hit-testing by mouse, selection, level of detail, overlays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pyqtgraph")
+from matplotlib.path import Path  # noqa: E402
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QMouseEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication, QToolTip  # noqa: E402
+
+from musicemb_gui.widgets.scatter_view import ScatterView  # noqa: E402
+
+PALETTE = ["#e41a1c", "#377eb8", "#4daf4a"]
+NAMES = ["rock", "jazz", "birds"]
+
+
+@pytest.fixture
+def view(qtbot):
+    v = ScatterView()
+    qtbot.addWidget(v)
+    v.resize(600, 600)
+    v.show()
+    qtbot.waitExposed(v)
+    return v
+
+
+@pytest.fixture
+def grid(view):
+    """20 x 20 points on integer coordinates (about 28 px apart), ids 1000 + row index, categories i % 3."""
+    gx, gy = np.meshgrid(np.arange(20), np.arange(20))
+    xy = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
+    ids = 1000 + np.arange(len(xy), dtype=np.int64)
+    view.set_points(xy, ids, np.arange(len(xy)) % 3, PALETTE, NAMES)
+    return xy, ids
+
+
+def to_px(view: ScatterView, x: float, y: float) -> QPoint:
+    """Viewport pixel of the view (data) position (x, y), after pending layout changes (axis widths)."""
+    QApplication.processEvents()
+    return view.plot.mapFromScene(view.vb.mapViewToScene(QPointF(x, y)))
+
+
+def send_mouse(view: ScatterView, kind: QEvent.Type, pos: QPoint, buttons, modifiers) -> None:
+    vp = view.plot.viewport()
+    button = Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseMove else Qt.MouseButton.NoButton
+    ev = QMouseEvent(kind, QPointF(pos), QPointF(vp.mapToGlobal(pos)), button, buttons, modifiers)
+    QApplication.sendEvent(vp, ev)
+
+
+def drag(qtbot, view: ScatterView, points: list[tuple[float, float]], modifiers) -> None:
+    """Left-drag through view positions ``points`` holding ``modifiers`` (paced for pyqtgraph's rate limit)."""
+    left = Qt.MouseButton.LeftButton
+    send_mouse(view, QEvent.Type.MouseButtonPress, to_px(view, *points[0]), left, modifiers)
+    for p in points[1:]:
+        qtbot.wait(15)
+        send_mouse(view, QEvent.Type.MouseMove, to_px(view, *p), left, modifiers)
+    send_mouse(view, QEvent.Type.MouseButtonRelease, to_px(view, *points[-1]), Qt.MouseButton.NoButton, modifiers)
+
+
+def test_one_scatter_item_per_category_with_shared_brush(view, grid):
+    xy, _ = grid
+    assert len(view.scatter_items) == 3
+    counts = np.bincount(np.arange(len(xy)) % 3)
+    for item, count, colour in zip(view.scatter_items, counts, PALETTE, strict=True):
+        assert len(item.data) == count
+        assert all(b is None for b in item.data["brush"])  # no per-point brushes
+        assert item.opts["brush"].color().name() == colour and item.opts["pxMode"]
+    assert [label.text for _, label in view.legend.items] == NAMES
+    view.set_legend_visible(False)
+    assert not view.legend.isVisible()
+
+    items = list(view.scatter_items)
+    view.set_categories(np.arange(len(xy)) % 3, PALETTE[::-1], NAMES)  # same groups: brushes only
+    assert view.scatter_items == items and items[0].opts["brush"].color().name() == PALETTE[2]
+
+    view.set_categories(np.arange(len(xy)) % 2, PALETTE[:2], ["a", "b"])
+    assert [len(it.data) for it in view.scatter_items] == [200, 200]
+    assert [label.text for _, label in view.legend.items] == ["a", "b"]
+
+
+def test_click_emits_the_point_and_highlights_it(qtbot, view, grid):
+    xy, ids = grid
+    got = []
+    view.pointClicked.connect(got.append)
+    k = 7 * 20 + 12
+    qtbot.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton, pos=to_px(view, *xy[k]))
+    assert got == [ids[k]]
+    np.testing.assert_allclose(np.c_[view.ring_item.getData()], xy[[k]])
+    qtbot.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton, pos=to_px(view, 3.5, 3.5))
+    assert got == [ids[k]]  # empty space: nothing
+
+
+def test_hover_emits_the_id_and_shows_the_tooltip(qtbot, view, grid):
+    xy, ids = grid
+    view.tooltip_fn = lambda i: f"segment {i}"
+    got = []
+    view.hovered.connect(got.append)
+    k = 5 * 20 + 9
+    qtbot.mouseMove(view.plot.viewport(), to_px(view, *xy[k]))
+    qtbot.waitUntil(lambda: got == [ids[k]])
+    assert QToolTip.text() == f"segment {ids[k]}"
+    qtbot.wait(20)
+    qtbot.mouseMove(view.plot.viewport(), to_px(view, 4.5, 4.5))
+    qtbot.waitUntil(lambda: got == [ids[k], -1])
+
+
+def test_box_selection_api_matches_a_numpy_mask(qtbot, view):
+    rng = np.random.default_rng(1)
+    xy = rng.normal(0, 1, (5000, 2)).astype(np.float32)
+    ids = rng.permutation(10**6)[:5000].astype(np.int64)
+    view.set_points(xy, ids, rng.integers(0, 3, 5000), PALETTE)
+    with qtbot.waitSignal(view.selectionChanged) as sig:
+        got = view.select_rect(0.5, -1.0, -0.3, 0.2)  # corners in any order
+    inside = (xy[:, 0] >= -0.3) & (xy[:, 0] <= 0.5) & (xy[:, 1] >= -1.0) & (xy[:, 1] <= 0.2)
+    assert np.array_equal(np.sort(got), np.sort(ids[inside])) and inside.sum() > 100
+    assert np.array_equal(sig.args[0], got)
+    assert len(view.ring_item.data) == inside.sum()
+
+
+def test_lasso_selection_api_matches_matplotlib_path(view):
+    rng = np.random.default_rng(2)
+    xy = rng.uniform(-1, 1, (8000, 2)).astype(np.float32)
+    ids = np.arange(8000, dtype=np.int64) * 3
+    view.set_points(xy, ids, rng.integers(0, 3, 8000), PALETTE)
+    t = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    star = np.c_[np.cos(t), np.sin(t)] * np.where(np.arange(40) % 2, 0.3, 0.8)[:, None]
+    got = view.select_polygon(star)
+    expected = ids[Path(star).contains_points(xy)]
+    assert np.array_equal(np.sort(got), np.sort(expected)) and len(expected) > 300
+
+
+def test_shift_drag_selects_a_box_and_ctrl_drag_a_lasso(qtbot, view, grid):
+    xy, ids = grid
+    got = []
+    view.selectionChanged.connect(got.append)
+    drag(qtbot, view, [(2.5, 3.5), (5, 6), (8.5, 9.5)], Qt.KeyboardModifier.ShiftModifier)
+    box = (xy[:, 0] > 2.5) & (xy[:, 0] < 8.5) & (xy[:, 1] > 3.5) & (xy[:, 1] < 9.5)
+    assert len(got) == 1 and np.array_equal(np.sort(got[0]), ids[box])
+
+    triangle = [(0.5, 0.2), (10.5, 0.2), (10.5, 10.2), (0.5, 0.2)]  # no point on an edge
+    drag(qtbot, view, triangle, Qt.KeyboardModifier.ControlModifier)
+    expected = ids[Path(np.array(triangle)).contains_points(xy)]
+    assert len(got) == 2 and np.array_equal(np.sort(got[1]), np.sort(expected)) and len(expected) == 45
+
+
+def test_select_mode_makes_a_plain_drag_select(qtbot, view, grid):
+    xy, ids = grid
+    got = []
+    view.selectionChanged.connect(got.append)
+    with pytest.raises(ValueError, match="select mode"):
+        view.set_select_mode("circle")
+    view.set_select_mode("box")
+    drag(qtbot, view, [(0.5, 0.5), (2.5, 1.5)], Qt.KeyboardModifier.NoModifier)
+    assert len(got) == 1 and set(got[0]) == {ids[21], ids[22]}
+    view.set_select_mode("none")
+    before = view.vb.viewRange()
+    drag(qtbot, view, [(0.5, 0.5), (2.5, 1.5)], Qt.KeyboardModifier.NoModifier)
+    assert len(got) == 1 and view.vb.viewRange() != before  # plain drag pans
+
+
+def test_level_of_detail_switches_between_density_and_points(qtbot, view):
+    rng = np.random.default_rng(3)
+    n = 20_000
+    xy = rng.uniform(0, 100, (n, 2)).astype(np.float32)
+    view.lod_threshold = 1000
+    cat = (xy[:, 0] > 50).astype(int) + (rng.random(n) < 0.05)  # left mostly 0, right mostly 1
+    view.set_points(xy, np.arange(n), cat, PALETTE)
+    assert view.image_item.isVisible()
+    assert not any(item.isVisible() for item in view.scatter_items)
+    image = view.image_item.image
+    assert image.ndim == 3 and image.shape[2] == 4 and image.shape[1] >= 200  # about screen resolution
+    (x0, x1), (y0, y1) = view.vb.viewRange()
+    hist = np.histogram2d(xy[:, 1], xy[:, 0], bins=image.shape[:2], range=[[y0, y1], [x0, x1]])[0]
+    assert np.mean((hist > 0) != (image[..., 3] > 0)) < 0.01  # row 0 = lowest y, log scale keeps every bin
+    w = image.shape[1]
+    for part, colour in ((image[:, : w // 3], PALETTE[0]), (image[:, -w // 3:], PALETTE[1])):
+        rgb = part[part[..., 3] > 0][:, :3]
+        assert (rgb == np.frombuffer(bytes.fromhex(colour[1:]), np.uint8)).all(1).mean() > 0.85  # majority
+
+    view.vb.setRange(xRange=(40, 50), yRange=(40, 50), padding=0)
+    qtbot.waitUntil(lambda: not view.image_item.isVisible())
+    assert all(item.isVisible() for item in view.scatter_items)
+    (x0, x1), (y0, y1) = view.vb.viewRange()
+    in_view = ((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)).sum()
+    loaded = sum(len(item.data) for item in view.scatter_items)
+    assert 0 < in_view <= loaded <= view.lod_threshold
+
+    view.vb.setRange(xRange=(0, 100), yRange=(0, 100), padding=0)
+    qtbot.waitUntil(view.image_item.isVisible)
+
+
+def test_visible_mask_hides_points_from_drawing_and_hit_tests(qtbot, view, grid):
+    xy, ids = grid
+    mask = np.ones(len(xy), bool)
+    mask[::2] = False
+    view.set_visible_mask(mask)
+    assert sum(len(item.data) for item in view.scatter_items) == mask.sum()
+    got = []
+    view.pointClicked.connect(got.append)
+    qtbot.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton, pos=to_px(view, *xy[40]))
+    assert got == []
+    assert view.point_at(*xy[41], 8) == ids[41]
+    assert set(view.select_rect(-1, -1, 3.5, 0.5)) == {ids[1], ids[3]}
+    view.set_visible_mask(None)
+    assert view.point_at(*xy[40], 8) == ids[40]
+
+
+def test_show_links_draws_k_segments(view, grid):
+    xy, ids = grid
+    view.show_links(ids[0], ids[[1, 20, 21, 199]])
+    x, y = view.link_item.getData()
+    assert len(x) == 8 and view.link_item.opts["connect"] == "pairs"
+    np.testing.assert_allclose(np.c_[x, y][0::2], np.repeat(xy[[0]], 4, 0))
+    np.testing.assert_allclose(np.c_[x, y][1::2], xy[[1, 20, 21, 199]])
+    view.clear_links()
+    assert len(view.link_item.getData()[0]) == 0
+
+
+def test_center_on_pans_and_keeps_zoom(view, grid):
+    xy, ids = grid
+    view.vb.setRange(xRange=(0, 4), yRange=(0, 4), padding=0)
+    (x0, x1), (y0, y1) = view.vb.viewRange()
+    view.center_on(ids[15 * 20 + 17])
+    (a0, a1), (b0, b1) = view.vb.viewRange()
+    assert (a0 + a1) / 2 == pytest.approx(17) and (b0 + b1) / 2 == pytest.approx(15)
+    assert a1 - a0 == pytest.approx(x1 - x0) and b1 - b0 == pytest.approx(y1 - y0)
