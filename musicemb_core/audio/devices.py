@@ -50,8 +50,8 @@ def list_devices(kind: str = "input") -> list[dict]:
     -------
     list of dict with keys ``index, name, channels, default_samplerate, is_default``
     """
-    sd = _sd()
     key = _channels_key(kind)
+    sd = _sd()
     try:
         default = sd.query_devices(kind=kind)["index"]
     except (sd.PortAudioError, ValueError):
@@ -126,7 +126,9 @@ def play(y: np.ndarray, sr: int, *, device=None, blocking: bool = False) -> None
     data = np.ascontiguousarray(np.atleast_2d(np.asarray(y, dtype=np.float32)).T)
     _check(sd, info, "output", sr, data.shape[1])
     try:
-        sd.play(data, sr, device=info["index"], blocking=blocking)
+        # "low" latency: PortAudio 19.6 through ALSA's pulse plugin was seen to run ahead of the sound server
+        # (finishing early, dropping audio) with its "high" default
+        sd.play(data, sr, device=info["index"], blocking=blocking, latency="low")
     except sd.PortAudioError as e:
         raise _error(sd, e, info, "output", sr, data.shape[1]) from e
 

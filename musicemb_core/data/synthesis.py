@@ -38,12 +38,13 @@ _SPECS = {
     "folk": ((90, 110), 3, ("major", "dorian", "mixolydian"), 1.0),
     "techno": ((120, 135), 4, ("minor", "dorian"), 1.0),
 }
+_Rng = np.random.Generator
 _PROGRESSIONS = ((0, 4, 5, 3), (0, 3, 4, 0), (0, 5, 3, 4), (0, 3, 5, 4), (0, 2, 3, 4))
 
 
 @dataclass(frozen=True)
 class _Song:
-    rng: np.random.Generator
+    rng: _Rng
     sr: int
     n: int
     beat: float  # seconds per beat
@@ -110,10 +111,8 @@ def render_song(
         One of `STYLES`.
     seed : int
         Non-negative seed; tempo, key, mode, progression and instrument parameters derive from it.
-    duration_s : float
-        Length in seconds.
-    sr : int
-        Sample rate in Hz.
+    duration_s, sr : float, int
+        Length in seconds and sample rate in Hz.
     melody : sequence of (int, float), optional
         (MIDI pitch, duration in beats) written in C like `generate_melody` output; it is transposed
         to the song key and looped. Generated from the seed when None.
@@ -125,8 +124,9 @@ def render_song(
     """
     if style not in _SPECS:
         raise ValueError(f"unknown style {style!r}; valid styles: {', '.join(STYLES)}")
-    if duration_s <= 0 or sr <= 0:
-        raise ValueError(f"duration_s and sr must be positive, got {duration_s} and {sr}")
+    n = round(duration_s * sr)
+    if n < 1 or sr <= 0:
+        raise ValueError(f"duration_s and sr must give at least one sample, got {duration_s} s at {sr} Hz")
     (bpm_lo, bpm_hi), bar, modes, stretch = _SPECS[style]
     # separate streams, so a given melody leaves the accompaniment of a seed unchanged
     seeds = np.random.SeedSequence([seed, zlib.crc32(style.encode())]).spawn(2)
@@ -139,7 +139,6 @@ def render_song(
         melody = generate_melody(melody_rng, n_notes=32, scale=mode)
     if not melody or any(d <= 0 for _, d in melody):
         raise ValueError("melody must be a non-empty sequence of (pitch, positive duration) pairs")
-    n = round(duration_s * sr)
     total = n / sr
     notes, t = [], 0.0
     while t < total:
@@ -288,29 +287,29 @@ def _reverb(x: np.ndarray, sr: int, size: float, feedback: float) -> np.ndarray:
     return _filter(wet, sr, 3500.0) / 4
 
 
-def _pluck(freq: float, dur_s: float, sr: int, rng: np.random.Generator, gain: float) -> np.ndarray:
-    """Karplus-Strong string, recursion evaluated one period-length block at a time."""
-    period = max(sr / freq, 2.0)
-    p, w = int(period), period - int(period)  # two-tap loop filter gives the fractional delay w
-    n = max(int(dur_s * sr), p + 1)
-    y = np.zeros(n + 1)
-    burst = rng.uniform(-1.0, 1.0, p)
-    y[1 : p + 1] = burst - burst.mean()
-    for k in range(p + 1, n + 1, p):
-        m = min(p, n + 1 - k)
-        y[k : k + m] = gain * ((1 - w) * y[k - p : k - p + m] + w * y[k - p - 1 : k - p - 1 + m])
-    return y[1:] * _env(n, sr, 0.0, 0.05)
+def _pluck(freq: float, dur_s: float, sr: int, rng: _Rng, gain: float, bright: float) -> np.ndarray:
+    """Karplus-Strong string, its recursion evaluated one period-length block at a time.
+
+    The loop filter (two-point average convolved with a linear fractional delay) has taps
+    ``[(1 - w) / 2, 1 / 2, w / 2]`` at lags ``p, p + 1, p + 2``, so the loop delay ``p + 0.5 + w`` matches
+    the period exactly and high harmonics die out first.
+    """
+    period = max(sr / freq, 3.0)
+    p = int(period - 0.5)
+    w = period - 0.5 - p
+    n = max(int(dur_s * sr), p + 2)
+    y = np.zeros(n + 2)
+    burst = signal.lfilter([bright], [1.0, bright - 1.0], rng.uniform(-1.0, 1.0, p))  # pick brightness
+    y[2 : p + 2] = burst - burst.mean()
+    for k in range(p + 2, n + 2, p):
+        m = min(p, n + 2 - k)
+        a, b, c = (y[k - p - j : k - p - j + m] for j in range(3))
+        y[k : k + m] = gain * ((1 - w) / 2 * a + b / 2 + w / 2 * c)
+    return y[2:] * _env(n, sr, 0.0, 0.05)
 
 
 def _noise_hit(
-    sr: int,
-    rng: np.random.Generator,
-    decay: float,
-    lo: float,
-    hi: float,
-    *,
-    body_hz: float = 0.0,
-    bursts: int = 1,
+    sr: int, rng: _Rng, decay: float, lo: float, hi: float, body_hz: float = 0, bursts: int = 1
 ) -> np.ndarray:
     """Band-passed noise burst (hats, snares, claps), optionally with a tonal body and repeated onsets."""
     n = int((6 * decay + 0.01 * bursts) * sr)
@@ -328,7 +327,7 @@ def _kick(sr: int, decay: float, f_hi: float = 150.0, f_lo: float = 45.0) -> np.
     return _osc(f_lo + (f_hi - f_lo) * np.exp(-t / 0.035), n, sr, "sine") * np.exp(-t / decay)
 
 
-def _chip_noise(sr: int, rng: np.random.Generator, hold_hz: float, decay: float) -> np.ndarray:
+def _chip_noise(sr: int, rng: _Rng, hold_hz: float, decay: float) -> np.ndarray:
     """NES-style noise channel: sample-and-hold noise with a 4-bit volume envelope."""
     n = int(4 * decay * sr)
     hold = max(1, int(sr / hold_hz))
@@ -336,16 +335,11 @@ def _chip_noise(sr: int, rng: np.random.Generator, hold_hz: float, decay: float)
     return noise * np.ceil(_env(n, sr, 0.0, 0.0, decay) * 15) / 15
 
 
-def _hits(buf: np.ndarray, sr: int, sample: np.ndarray, times: Sequence[float], gain: float = 1.0) -> None:
-    for t in times:
-        _mix(buf, t, sample, sr, gain)
-
-
-def _grid(song: _Song, per_beat: int, pattern: Sequence[int]) -> list[float]:
-    """Onsets of the steps (counted within a bar, ``per_beat`` steps a beat) listed in ``pattern``."""
-    step = song.beat / per_beat
-    steps = song.bar * per_beat
-    return [i * step for i in range(int(song.n / song.sr / step) + 1) if i % steps in pattern]
+def _hits(buf: np.ndarray, s: _Song, sample: np.ndarray, pattern: Sequence[int], gain: float) -> None:
+    """Place ``sample`` on the eighth notes listed in ``pattern`` (counted within each bar)."""
+    for i in range(int(2 * s.n / s.sr / s.beat) + 1):
+        if i % (2 * s.bar) in pattern:
+            _mix(buf, i * s.beat / 2, sample, s.sr, gain)
 
 
 def _norm(x: np.ndarray) -> np.ndarray:
@@ -393,9 +387,9 @@ def _chiptune(s: _Song) -> np.ndarray:
         for k in range(int(round(dur / (2 * step)))):
             tone = _osc(_hz(triad[0] - 24 + 12 * (k % 2)), 2 * m, sr, "triangle")
             _mix(bass, onset + 2 * k * step, np.round(tone * 7.5) / 7.5, sr)
-    _hits(drums, sr, _chip_noise(sr, rng, 800.0, 0.05), _grid(s, 2, [0, 4, 5]), 1.0)
-    _hits(drums, sr, _chip_noise(sr, rng, 6000.0, 0.08), _grid(s, 2, [2, 6]), 0.8)
-    _hits(drums, sr, _chip_noise(sr, rng, sr, 0.015), _grid(s, 2, range(8)), 0.5)
+    _hits(drums, s, _chip_noise(sr, rng, 800.0, 0.05), [0, 4, 5], 1.0)
+    _hits(drums, s, _chip_noise(sr, rng, 6000.0, 0.08), [2, 6], 0.8)
+    _hits(drums, s, _chip_noise(sr, rng, sr, 0.015), range(8), 0.5)
     return 0.5 * _norm(lead) + 0.3 * _norm(arp) + 0.4 * _norm(bass) + 0.45 * _norm(drums)
 
 
@@ -415,40 +409,28 @@ def _rock(s: _Song) -> np.ndarray:
         _mix(bass, onset, _osc(_hz(root - 12), m, sr, "saw") * (0.4 + 0.6 * chug), sr)
     for onset, dur, p in s.notes:
         m = int((dur + 0.1) * sr)
-        _mix(
-            lead,
-            onset,
-            np.tanh(drive * _osc(_vibrato(_hz(p + 12), m, sr, 0.008), m, sr, "saw")) * _env(m, sr, 0.01, 0.1),
-            sr,
-        )
-    _hits(
-        drums, sr, _kick(sr, 0.12, 120.0, 50.0), _grid(s, 2, [0, 4, 5] if rng.random() < 0.5 else [0, 4]), 1.0
-    )
-    _hits(drums, sr, _noise_hit(sr, rng, 0.1, 1000.0, 6000.0, body_hz=190.0), _grid(s, 2, [2, 6]), 0.9)
-    _hits(drums, sr, _noise_hit(sr, rng, 0.03, 7000.0, 12000.0), _grid(s, 2, range(8)), 0.35)
+        tone = np.tanh(drive * _osc(_vibrato(_hz(p + 12), m, sr, 0.008), m, sr, "saw"))
+        _mix(lead, onset, tone * _env(m, sr, 0.01, 0.1), sr)
+    kicks = [0, 4, 5] if rng.random() < 0.5 else [0, 4]
+    _hits(drums, s, _kick(sr, 0.12, 120.0, 50.0), kicks, 1.0)
+    _hits(drums, s, _noise_hit(sr, rng, 0.1, 1000.0, 6000.0, 190.0), [2, 6], 0.9)
+    _hits(drums, s, _noise_hit(sr, rng, 0.03, 7000.0, 12000.0), range(8), 0.35)
     guitar, lead = _filter(guitar, sr, cutoff, order=4), _filter(lead, sr, cutoff, order=4)
-    return (
-        0.55 * _norm(guitar) + 0.4 * _norm(lead) + 0.35 * _norm(_filter(bass, sr, 400.0)) + 0.6 * _norm(drums)
-    )
+    bass = _filter(bass, sr, 400.0)
+    return 0.55 * _norm(guitar) + 0.4 * _norm(lead) + 0.35 * _norm(bass) + 0.6 * _norm(drums)
 
 
 def _folk(s: _Song) -> np.ndarray:
     rng, sr = s.rng, s.sr
-    gain = rng.uniform(0.990, 0.997)
+    gain, bright = rng.uniform(0.994, 0.999), rng.uniform(0.3, 0.8)
     lead, strings = np.zeros(s.n), np.zeros(s.n)
     for onset, dur, p in s.notes:
-        _mix(lead, onset, _pluck(_hz(p), dur + 0.4, sr, rng, gain), sr)
+        _mix(lead, onset, _pluck(_hz(p), dur + 0.4, sr, rng, gain, bright), sr)
     for onset, _dur, triad in s.chords:
-        _mix(strings, onset, _pluck(_hz(triad[0] - 24), 1.2 * s.beat, sr, rng, gain), sr)
-        for b in (1, 2):
-            for j, p in enumerate(triad[1:]):
-                _mix(
-                    strings,
-                    onset + b * s.beat + 0.015 * j,
-                    _pluck(_hz(p - 12), s.beat, sr, rng, gain),
-                    sr,
-                    0.6,
-                )
+        _mix(strings, onset, _pluck(_hz(triad[0] - 24), 1.2 * s.beat, sr, rng, gain, bright), sr)
+        for b, j in ((1, 1), (1, 2), (2, 1), (2, 2)):  # "oom-pah-pah": third and fifth, strummed
+            t = onset + b * s.beat + 0.015 * j
+            _mix(strings, t, _pluck(_hz(triad[j] - 12), s.beat, sr, rng, gain, bright), sr, 0.6)
     dry = 0.6 * _norm(lead) + 0.45 * _norm(strings)
     return dry + 0.15 * _norm(_reverb(dry, sr, 0.8, 0.6))
 
@@ -471,9 +453,9 @@ def _techno(s: _Song) -> np.ndarray:
         k = int(min(dur, 0.5) * sr)
         _mix(lead, onset, _osc(_hz(p), k, sr, "pulse") * _env(k, sr, 0.002, 0.02, 0.1), sr)
     lead = _feedback_delay(_filter(lead, sr, 1800.0), int(0.75 * s.beat * sr), 0.5)
-    _hits(drums, sr, _kick(sr, 0.25, 160.0, 45.0), _grid(s, 2, [0, 2, 4, 6]), 1.0)
-    _hits(drums, sr, _noise_hit(sr, rng, 0.05, 6000.0, 12000.0), _grid(s, 2, [1, 3, 5, 7]), 0.5)
-    _hits(drums, sr, _noise_hit(sr, rng, 0.04, 800.0, 3000.0, bursts=3), _grid(s, 2, [2, 6]), 0.5)
+    _hits(drums, s, _kick(sr, 0.25, 160.0, 45.0), [0, 2, 4, 6], 1.0)
+    _hits(drums, s, _noise_hit(sr, rng, 0.05, 6000.0, 12000.0), [1, 3, 5, 7], 0.5)
+    _hits(drums, s, _noise_hit(sr, rng, 0.04, 800.0, 3000.0, 0, 3), [2, 6], 0.5)
     return 0.5 * _norm(bass) + 0.3 * _norm(lead) + 0.7 * _norm(drums)
 
 

@@ -38,6 +38,7 @@ class LibraryPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setAcceptDrops(True)
+        self._filling = False
         self.model = QStandardItemModel(0, len(COLUMNS), self)
         self.model.setHorizontalHeaderLabels(COLUMNS)
         self.model.itemChanged.connect(self._item_changed)
@@ -70,7 +71,7 @@ class LibraryPanel(QWidget):
 
     def set_rows(self, rows: list[tuple]) -> None:
         """Rows of (track_id or None, path, duration_s or None, label, n_segments or None, status)."""
-        self.model.blockSignals(True)
+        self._filling = True  # not blockSignals: the proxy must see the inserted rows
         self.model.setRowCount(0)
         for tid, path, dur, label, n_seg, status in rows:
             first = _item(path)
@@ -82,14 +83,14 @@ class LibraryPanel(QWidget):
                 _item("" if n_seg is None else n_seg, sort_key=-1 if n_seg is None else int(n_seg)),
                 _item(status),
             ])
-        self.model.blockSignals(False)
+        self._filling = False
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
 
     def track_id_at(self, proxy_row: int) -> int | None:
         return self.proxy.index(proxy_row, 0).data(TRACK_ID)
 
     def _item_changed(self, item: QStandardItem) -> None:
-        if item.column() == 2:
+        if item.column() == 2 and not self._filling:
             tid = self.model.item(item.row(), 0).data(TRACK_ID)
             if tid is not None:
                 self.labelEdited.emit(int(tid), item.text().strip())

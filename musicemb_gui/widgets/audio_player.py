@@ -81,7 +81,9 @@ class SoundDeviceBackend:
             sd.query_devices(kind="output")
         except (sd.PortAudioError, ValueError) as e:
             raise RuntimeError("no audio output device found (is a sound server running?)") from e
-        stream = sd.OutputStream(samplerate=sr, channels=data.shape[1], dtype="float32",
+        # "low" latency: a click is heard at once, and PortAudio 19.6 through ALSA's pulse plugin was seen
+        # to run ahead of the sound server (finishing early, dropping audio) with its "high" default
+        stream = sd.OutputStream(samplerate=sr, channels=data.shape[1], dtype="float32", latency="low",
                                  callback=_ArrayFeeder(data, sd.CallbackStop), finished_callback=on_finished)
         try:
             stream.start()
@@ -112,7 +114,16 @@ class AudioPlayer(QObject):
     backend : object with ``start(data, sr, on_finished)``, optional
         See :class:`SoundDeviceBackend` (the default); tests pass a fake.
     cache_items : int
-        Capacity of :attr:`cache`, an :class:`AudioCache` for segments decoded ahead.
+        Capacity of ``cache``.
+
+    Attributes
+    ----------
+    cache : AudioCache
+        For callers to decode segments ahead: ``player.cache.get(key, loader)``.
+    last_key : object
+        Key of the last :meth:`play` request (what the UI asked to hear), None before any.
+    available : bool
+        False once the backend failed: later plays are silent.
     """
 
     started = Signal(object)
@@ -138,9 +149,13 @@ class AudioPlayer(QObject):
         token = self._token
         data = np.ascontiguousarray(np.atleast_2d(np.asarray(y, dtype=np.float32)).T)
         self.started.emit(key)
+
+        def on_finished() -> None:  # PortAudio's thread: hand over to the GUI thread
+            self._done.emit(token)
+
         if self.available and len(data):
             try:
-                handle = self.backend.start(data, int(sr), lambda: self._done.emit(token))
+                handle = self.backend.start(data, int(sr), on_finished)
             except Exception as e:  # no PortAudio, no device, device gone: the sound is off, the app goes on
                 self.available = False
                 self.unavailable.emit(_message(e))

@@ -1,9 +1,10 @@
 """Embedding map: per-category scatter with level of detail, hit-testing, selection, highlights and links.
 
 Points are drawn with one pyqtgraph ``ScatterPlotItem`` per category (one shared brush, pxMode, no outline).
-When more than ``lod_threshold`` shown points fall inside the view, a density image (2-D histogram over the view at
-about screen resolution, log-scaled, coloured by the majority category) replaces them; it is recomputed on pan/zoom
-after a short debounce. Hit-testing goes through a ``cKDTree`` built once per :meth:`ScatterView.set_points`.
+When more than ``lod_threshold`` shown points fall inside the view, a density image (2-D histogram over the
+view at about screen resolution, log-scaled, coloured by the majority category) replaces them; it is
+recomputed on pan/zoom at most every 30 ms (QTimer). Hit-testing goes through a ``cKDTree`` built once per
+:meth:`ScatterView.set_points`.
 """
 
 from __future__ import annotations
@@ -21,27 +22,80 @@ from scipy.spatial import cKDTree
 SELECT_MODES = ("box", "lasso", "none")
 
 
+def _as_categories(categories, palette: list[str], n: int) -> np.ndarray:
+    cat = np.asarray(categories, dtype=np.int64)
+    if cat.shape != (n,):
+        raise ValueError(f"categories must have shape ({n},) (one per point), got {cat.shape}")
+    if n and (cat.min() < 0 or cat.max() >= len(palette)):
+        raise ValueError(f"categories must lie in [0, {len(palette)}) (one palette colour each)")
+    return cat
+
+
 class _SharedStyleScatter(pg.ScatterPlotItem):
-    """ScatterPlotItem whose points all use the item's own style: one atlas look-up instead of one per point."""
+    """ScatterPlotItem whose points all use the item's own style: one atlas look-up instead of one per point,
+    positions replaced in a reused record buffer, one fragment drawn per occupied screen pixel."""
+
+    _buffer = None
+
+    def reserve(self, n: int) -> None:
+        """Allocate records for ``n`` points (their object fields cost ~0.5 us a point); shows none."""
+        self.setData(x=np.zeros(n), y=np.zeros(n))
+        self._buffer, self.data = self.data, self.data[:0]
+
+    def set_xy(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Replace the positions, reusing the records."""
+        n = len(x)
+        if self._buffer is None or len(self._buffer) < n:
+            self.reserve(n if self._buffer is None else max(2 * n, 1024))  # exact at first, then room to grow
+        self.data = self._buffer[:n]
+        self.data["x"], self.data["y"] = x, y
+        self.updateSpots()
+        self.prepareGeometryChange()
+        self.informViewBoundsChanged()
+        self.bounds = [None, None]
+        self.invalidate()
 
     def updateSpots(self, dataSet=None):
         data = self.data if dataSet is None else dataSet
         if self.opts["pxMode"] and self.opts["useCache"] and len(data):
-            o = self.opts
-            data["sourceRect"] = self.fragmentAtlas[[(o["symbol"], o["size"], o["pen"], o["brush"])]][0]
+            style = tuple(self.opts[k] for k in ("symbol", "size", "pen", "brush"))
+            data["sourceRect"] = self.fragmentAtlas[[style]][0]
         super().updateSpots(dataSet)
 
     def mouseClickEvent(self, ev):
         ev.ignore()  # clicks go to the view box, which hit-tests through the KD-tree
 
+    def paint(self, p, option, widget):
+        """Draw one atlas fragment per occupied screen pixel (points sharing a pixel look the same)."""
+        atlas, o = self.fragmentAtlas, self.opts
+        if (widget is None or self._exportOpts is not False or not (o["pxMode"] and o["useCache"])
+                or not len(self.data) or widget.devicePixelRatioF() != atlas.devicePixelRatio()):
+            super().paint(p, option, widget)  # exports, first paint at a new pixel ratio
+            return
+        m = int(o["size"]) + 2  # margin for symbols partly in view
+        w, h = widget.width() + 2 * m, widget.height() + 2 * m
+        tr, x, y = p.transform(), self.data["x"], self.data["y"]
+        px = np.floor(tr.m11() * x + tr.m21() * y + (tr.dx() + m)).astype(np.intp)
+        py = np.floor(tr.m12() * x + tr.m22() * y + (tr.dy() + m)).astype(np.intp)
+        ok = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+        occupied = np.zeros(w * h, bool)
+        occupied[py[ok] * w + px[ok]] = True
+        cells = np.flatnonzero(occupied)
+        p.resetTransform()
+        self._pixmapFragments.resize(len(cells))
+        frags = self._pixmapFragments.ndarray()
+        frags[:, 0], frags[:, 1] = cells % w - m, cells // w - m
+        frags[:, 2:6] = tuple(self.data["sourceRect"][0])  # sx, sy, sw, sh: the same for every point
+        frags[:, 6:10] = [1 / atlas.devicePixelRatio(), 1 / atlas.devicePixelRatio(), 0.0, 1.0]
+        p.drawPixmapFragments(*self._pixmapFragments.drawargs(), atlas.pixmap)
+
 
 class _MapViewBox(pg.ViewBox):
-    """ViewBox that hands left clicks and selection drags to its :class:`ScatterView`; other input pans/zooms."""
+    """ViewBox handing left clicks and selection drags to its :class:`ScatterView`; other input pans/zooms."""
 
     def __init__(self, owner: ScatterView):
         super().__init__(enableMenu=False)
         self._owner = owner
-        self._drag_mode: str | None = None
 
     def mouseClickEvent(self, ev):
         if ev.button() == Qt.MouseButton.LeftButton:
@@ -52,8 +106,8 @@ class _MapViewBox(pg.ViewBox):
 
     def mouseDragEvent(self, ev, axis=None):
         if ev.isStart():
-            self._drag_mode = (self._owner._selection_mode(ev.modifiers())
-                               if ev.button() == Qt.MouseButton.LeftButton else None)
+            left = ev.button() == Qt.MouseButton.LeftButton
+            self._drag_mode = self._owner._selection_mode(ev.modifiers()) if left else None
         if self._drag_mode is None:
             super().mouseDragEvent(ev, axis)
             return
@@ -83,11 +137,10 @@ class ScatterView(QWidget):
     pointClicked = Signal(int)
     selectionChanged = Signal(object)
 
-    def __init__(self, parent: QWidget | None = None, *, lod_threshold: int = 300_000, point_size: float = 4.0,
-                 hover_px: float = 6.0, click_px: float = 8.0, bin_px: int = 2):
+    def __init__(self, parent: QWidget | None = None, *, lod_threshold: int = 300_000,
+                 point_size: float = 4.0, hover_px: float = 6.0, click_px: float = 8.0, bin_px: int = 2):
         super().__init__(parent)
-        self.lod_threshold = lod_threshold
-        self.point_size = point_size
+        self.lod_threshold, self.point_size = lod_threshold, point_size
         self.hover_px, self.click_px, self.bin_px = hover_px, click_px, bin_px
         self.tooltip_fn: Callable[[int], str] | None = None
         self.vb = _MapViewBox(self)
@@ -96,38 +149,34 @@ class ScatterView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
-
         self.scatter_items: list[_SharedStyleScatter] = []
         self.image_item = pg.ImageItem(axisOrder="row-major")
-        self.image_item.setVisible(False)
         self.link_item = pg.PlotCurveItem(pen=pg.mkPen("#ffd54f", width=1.5))
         self.ring_item = _SharedStyleScatter(pxMode=True, size=point_size + 7, brush=None,
-                                            pen=pg.mkPen("w", width=1.5))
+                                             pen=pg.mkPen("w", width=1.5))
         self._outline = QGraphicsPathItem()
         self._outline.setPen(pg.mkPen("w", width=1, style=Qt.PenStyle.DashLine, cosmetic=True))
-        for z, item in ((-10, self.image_item), (101, self.link_item), (102, self.ring_item), (103, self._outline)):
-            item.setZValue(z)
+        for z, item in enumerate((self.image_item, self.link_item, self.ring_item, self._outline)):
+            item.setZValue(100 * z - 10)  # the density image below the points, overlays above
             self.vb.addItem(item, ignoreBounds=True)
         self.legend = pg.LegendItem(offset=(10, 10))
         self.legend.setParentItem(self.vb)
-
         self.plot.getPlotItem().hideButtons()  # auto-range ignores our items; use reset_view()
         self._timer = QTimer(self, singleShot=True, interval=30, timeout=self.refresh)
         self.vb.sigRangeChanged.connect(self._schedule_refresh)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._select_mode = "none"
         self._lasso: list[QPointF] = []
-        self._hover = -1
         self.set_points(np.zeros((0, 2), np.float32), np.zeros(0, np.int64), np.zeros(0, int), [])
 
-    # ---- data -------------------------------------------------------------------------------------------------
     def set_points(self, xy: np.ndarray, ids: np.ndarray, categories: np.ndarray, palette: list[str],
                    category_names: list[str] | None = None) -> None:
-        """Replace all points: ``xy`` (n, 2) float32, ``ids`` (n,) int64, ``categories`` (n,) ints in palette."""
+        """Replace all points: ``xy`` (n, 2) float32, ``ids`` (n,) int64, ``categories`` (n,) into palette."""
         xy = np.ascontiguousarray(xy, dtype=np.float32).reshape(-1, 2)
         ids = np.asarray(ids, dtype=np.int64)
-        if len(ids) != len(xy):
-            raise ValueError(f"ids has {len(ids)} entries for {len(xy)} points")
+        if ids.shape != (len(xy),):
+            raise ValueError(f"ids must have shape ({len(xy)},) (one per point), got {ids.shape}")
+        categories = _as_categories(categories, palette, len(xy))
         self._xy, self._ids = xy, ids
         self._tree = cKDTree(xy) if len(xy) else None
         self._id_order = np.argsort(ids, kind="stable")
@@ -144,35 +193,33 @@ class ScatterView(QWidget):
     def reset_view(self) -> None:
         """Zoom to show all points."""
         if len(self._xy):
-            lo, hi = self._xy.min(0), self._xy.max(0)
+            lo, hi = self._xy.min(0).astype(float), self._xy.max(0).astype(float)
             pad = np.maximum((hi - lo) * 0.02, 1e-6)
-            lo, hi = (lo - pad).tolist(), (hi + pad).tolist()
+            lo, hi = lo - pad, hi + pad
             self.vb.setRange(xRange=(lo[0], hi[0]), yRange=(lo[1], hi[1]), padding=0)
 
     def set_categories(self, categories: np.ndarray, palette: list[str],
                        category_names: list[str] | None = None) -> None:
-        """Recolour the current points: ``categories`` (n,) index into ``palette`` (hex colours).
-
-        Only the brushes change when the categories are the same and the palette has as many colours.
-        """
-        cat = np.asarray(categories, dtype=np.int64)
-        if len(cat) != len(self._xy):
-            raise ValueError(f"categories has {len(cat)} entries for {len(self._xy)} points")
-        if len(cat) and (cat.min() < 0 or cat.max() >= len(palette)):
-            raise ValueError(f"categories must lie in [0, {len(palette)}) (one palette colour each)")
+        """Recolour the points: ``categories`` (n,) index into ``palette`` (hex colours); only the brushes
+        change when the categories are unchanged and the palette has as many colours."""
+        cat = _as_categories(categories, palette, len(self._xy))
         names = list(category_names) if category_names is not None else [str(i) for i in range(len(palette))]
         self._palette = list(palette)
         self._rgb = np.array([QColor(c).getRgb()[:3] for c in palette], dtype=np.uint8).reshape(-1, 3)
-        if self._cat is not None and len(palette) == len(self.scatter_items) and np.array_equal(cat, self._cat):
+        if (self._cat is not None and len(palette) == len(self.scatter_items)
+                and np.array_equal(cat, self._cat)):
             for item, colour in zip(self.scatter_items, palette, strict=True):
                 item.setBrush(pg.mkBrush(colour))
         else:
-            for item in self.scatter_items:
-                self.vb.removeItem(item)
+            for old in self.scatter_items:
+                self.vb.removeItem(old)
             self.scatter_items = [_SharedStyleScatter(pxMode=True, size=self.point_size, pen=None,
                                                       brush=pg.mkBrush(c), antialias=False) for c in palette]
-            for item in self.scatter_items:
+            counts = np.bincount(cat, minlength=len(palette))
+            for item, count in zip(self.scatter_items, counts, strict=True):
                 self.vb.addItem(item, ignoreBounds=True)
+                if len(cat) > self.lod_threshold:  # now rather than at the first zoom-in
+                    item.reserve(min(count, 2 * self.lod_threshold))
             self._cat = cat
             self._update_shown()
         self.legend.clear()
@@ -184,10 +231,9 @@ class ScatterView(QWidget):
 
     def set_visible_mask(self, mask: np.ndarray | None) -> None:
         """Show only points where ``mask`` (n,) bool is true (None shows all); hidden points are not hit."""
-        if mask is not None:
-            mask = np.asarray(mask, dtype=bool)
-            if mask.shape != (len(self._xy),):
-                raise ValueError(f"mask must have shape ({len(self._xy)},), got {mask.shape}")
+        mask = None if mask is None else np.asarray(mask, dtype=bool)
+        if mask is not None and mask.shape != (len(self._xy),):
+            raise ValueError(f"mask must have shape ({len(self._xy)},), got {mask.shape}")
         self._mask = mask
         self._update_shown()
         self.refresh()
@@ -204,7 +250,8 @@ class ScatterView(QWidget):
     def _update_shown(self) -> None:
         """Index the shown points sorted by x (contiguous x, y, category copies for fast range queries)."""
         order = self._x_order if self._mask is None else self._x_order[self._mask[self._x_order]]
-        self._shown, self._sx, self._sy, self._scat = order, self._xy[order, 0], self._xy[order, 1], self._cat[order]
+        self._shown, self._sx, self._sy = order, self._xy[order, 0], self._xy[order, 1]
+        self._scat = self._cat[order].astype(np.min_scalar_type(len(self._palette)))
         self._loaded: QRectF | str | None = None
 
     def _indices(self, ids) -> np.ndarray:
@@ -215,17 +262,16 @@ class ScatterView(QWidget):
         return self._id_order[pos[ok]]
 
     def _rect_query(self, x0: float, y0: float, x1: float, y1: float) -> tuple[slice, np.ndarray]:
-        """Shown points in x0 <= x <= x1, y0 <= y <= y1 as (slice of the x-sorted arrays, mask over the slice)."""
-        sl = slice(np.searchsorted(self._sx, x0, "left"), np.searchsorted(self._sx, x1, "right"))
+        """Shown points in x0 <= x <= x1, y0 <= y <= y1: (slice of the x-sorted arrays, mask over it)."""
+        f32 = np.float32  # float64 keys would make numpy convert the whole array
+        sl = slice(np.searchsorted(self._sx, f32(x0), "left"), np.searchsorted(self._sx, f32(x1), "right"))
         y = self._sy[sl]
-        return sl, (y >= y0) & (y <= y1)
+        return sl, (y >= f32(y0)) & (y <= f32(y1))
 
     def _in_rect(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
-        """Row indices of the shown points inside the rectangle."""
         sl, m = self._rect_query(x0, y0, x1, y1)
-        return self._shown[sl][m]
+        return self._shown[sl][m]  # row indices
 
-    # ---- level of detail ----------------------------------------------------------------------------------
     def _schedule_refresh(self) -> None:
         """Throttle: refresh 30 ms after the first range change, so a long pan still updates."""
         if not self._timer.isActive():
@@ -241,34 +287,36 @@ class ScatterView(QWidget):
             self._draw_density(sl, m, x0, x1, y0, y1)
         elif len(self._shown) <= self.lod_threshold:
             if self._loaded != "all":
-                self._fill(self._shown)
+                self._fill(slice(None))
                 self._loaded = "all"
-        elif not (isinstance(self._loaded, QRectF) and self._loaded.contains(QRectF(x0, y0, x1 - x0, y1 - y0))):
-            self._load_around(self._shown[sl][m], x0, x1, y0, y1)
+        elif not (isinstance(self._loaded, QRectF)
+                  and self._loaded.contains(QRectF(x0, y0, x1 - x0, y1 - y0))):
+            self._load_around(x0, x1, y0, y1)
         self.image_item.setVisible(density)
         for item in self.scatter_items:
             item.setVisible(not density)
 
-    def _load_around(self, inside: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> None:
-        """Load the points of the view plus a margin (so small pans need no reload), within the threshold."""
+    def _load_around(self, x0: float, x1: float, y0: float, y1: float) -> None:
+        """Load the view plus the widest margin holding <= 2 x threshold points (painting culls cheaply)."""
         w, h = x1 - x0, y1 - y0
-        for m in (1.0, 0.25):
-            idx = self._in_rect(x0 - m * w, y0 - m * h, x1 + m * w, y1 + m * h)
-            if len(idx) <= self.lod_threshold:
-                self._fill(idx)
-                self._loaded = QRectF(x0 - m * w, y0 - m * h, (1 + 2 * m) * w, (1 + 2 * m) * h)
+        for margin in (1.0, 0.5, 0.25, 0.1, 0.0):  # the view alone holds <= lod_threshold points here
+            rect = QRectF(x0 - margin * w, y0 - margin * h, (1 + 2 * margin) * w, (1 + 2 * margin) * h)
+            sl, m = self._rect_query(rect.left(), rect.top(), rect.right(), rect.bottom())
+            if margin == 0.0 or np.count_nonzero(m) <= 2 * self.lod_threshold:
+                self._fill(sl, m)
+                self._loaded = rect
                 return
-        self._fill(inside)
-        self._loaded = QRectF(x0, y0, w, h)
 
-    def _fill(self, idx: np.ndarray) -> None:
-        """Put the points ``idx`` into the per-category scatter items."""
-        cat = self._cat[idx]
-        idx = idx[np.argsort(cat, kind="stable")]
+    def _fill(self, sl: slice, m: np.ndarray | None = None) -> None:
+        """Put the shown points ``[sl][m]`` (x-sorted arrays) into the per-category scatter items."""
+        x, y, cat = self._sx[sl], self._sy[sl], self._scat[sl]
+        if m is not None:
+            x, y, cat = x[m], y[m], cat[m]
+        order = np.argsort(cat, kind="stable")  # radix sort: categories are small unsigned ints
+        x, y = x[order], y[order]
         bounds = np.concatenate([[0], np.cumsum(np.bincount(cat, minlength=len(self.scatter_items)))])
         for c, item in enumerate(self.scatter_items):
-            part = self._xy[idx[bounds[c]:bounds[c + 1]]]
-            item.setData(x=part[:, 0], y=part[:, 1])
+            item.set_xy(x[bounds[c]:bounds[c + 1]], y[bounds[c]:bounds[c + 1]])
 
     def _draw_density(self, sl: slice, m: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> None:
         """Log-scaled 2-D histogram of the view's points, coloured by each bin's majority category."""
@@ -277,8 +325,8 @@ class ScatterView(QWidget):
         ix = ((self._sx[sl][m] - np.float32(x0)) * np.float32(w / (x1 - x0))).astype(np.int64).clip(0, w - 1)
         iy = ((self._sy[sl][m] - np.float32(y0)) * np.float32(h / (y1 - y0))).astype(np.int64).clip(0, h - 1)
         n_cat = max(len(self._palette), 1)
-        counts = np.bincount(self._scat[sl][m] * (w * h) + iy * w + ix, minlength=n_cat * w * h)
-        counts = counts.reshape(n_cat, w * h)
+        key = self._scat[sl][m].astype(np.int64) * (w * h) + iy * w + ix
+        counts = np.bincount(key, minlength=n_cat * w * h).reshape(n_cat, w * h)
         total = counts.sum(0)
         nz = np.flatnonzero(total)
         img = np.zeros((w * h, 4), np.uint8)
@@ -289,13 +337,10 @@ class ScatterView(QWidget):
         self.image_item.setImage(img.reshape(h, w, 4), autoLevels=False)
         self.image_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
 
-    # ---- hit-testing --------------------------------------------------------------------------------------
     def point_at(self, x: float, y: float, radius_px: float) -> int:
-        """Id of the shown point nearest the view position (x, y) within ``radius_px`` screen pixels, else -1."""
-        if self._tree is None:
-            return -1
+        """Id of the shown point nearest view position (x, y) within ``radius_px`` screen pixels, else -1."""
         sx, sy = self.vb.viewPixelSize()
-        if not (sx > 0 and sy > 0):
+        if self._tree is None or not (sx > 0 and sy > 0):
             return -1
         cand = np.asarray(self._tree.query_ball_point((x, y), radius_px * max(sx, sy)), dtype=np.intp)
         if self._mask is not None:
@@ -306,26 +351,23 @@ class ScatterView(QWidget):
         j = int(np.argmin(d2))
         return int(self._ids[cand[j]]) if d2[j] <= radius_px ** 2 else -1
 
-    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+    def _on_mouse_moved(self, scene_pos: QPointF | None) -> None:
         hit = -1
-        if self.vb.sceneBoundingRect().contains(scene_pos):
+        if scene_pos is not None and self.vb.sceneBoundingRect().contains(scene_pos):
             p = self.vb.mapSceneToView(scene_pos)
             hit = self.point_at(p.x(), p.y(), self.hover_px)
-        self._set_hover(hit, scene_pos)
-
-    def _set_hover(self, hit: int, scene_pos: QPointF | None = None) -> None:
         if hit == self._hover:
             return
         self._hover = hit
         self.hovered.emit(hit)
-        if hit >= 0 and self.tooltip_fn is not None and scene_pos is not None:
+        if hit >= 0 and self.tooltip_fn is not None:
             gpos = self.plot.viewport().mapToGlobal(self.plot.mapFromScene(scene_pos))
             QToolTip.showText(gpos, self.tooltip_fn(hit), self.plot)
         else:
             QToolTip.hideText()
 
     def leaveEvent(self, event) -> None:
-        self._set_hover(-1)
+        self._on_mouse_moved(None)
         super().leaveEvent(event)
 
     def _on_click(self, p: QPointF) -> None:
@@ -334,7 +376,6 @@ class ScatterView(QWidget):
             self.highlight([hit])
             self.pointClicked.emit(hit)
 
-    # ---- selection ----------------------------------------------------------------------------------------
     def _selection_mode(self, modifiers) -> str | None:
         if modifiers & Qt.KeyboardModifier.ShiftModifier:
             return "box"
@@ -368,7 +409,7 @@ class ScatterView(QWidget):
         return self._select(self._in_rect(x0, y0, x1, y1))
 
     def select_polygon(self, polygon: np.ndarray) -> np.ndarray:
-        """Select the shown points inside a polygon (m, 2) in view coordinates; highlight, emit, return ids."""
+        """Select shown points inside a polygon (m, 2) in view coordinates; highlight, emit, return ids."""
         poly = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
         if len(poly) < 3:
             return self._select(np.zeros(0, np.intp))
@@ -378,18 +419,15 @@ class ScatterView(QWidget):
 
     def _select(self, idx: np.ndarray) -> np.ndarray:
         idx = np.sort(idx)
-        self._set_rings(idx)
+        self.ring_item.set_xy(self._xy[idx, 0], self._xy[idx, 1])
         ids = self._ids[idx]
         self.selectionChanged.emit(ids)
         return ids
 
-    # ---- overlays -----------------------------------------------------------------------------------------
     def highlight(self, ids) -> None:
-        """Draw rings around the points with these ids (replacing earlier rings); an empty list clears them."""
-        self._set_rings(self._indices(ids))
-
-    def _set_rings(self, idx: np.ndarray) -> None:
-        self.ring_item.setData(x=self._xy[idx, 0], y=self._xy[idx, 1])
+        """Draw rings around the points with these ids (replacing earlier rings); [] clears them."""
+        idx = self._indices(ids)
+        self.ring_item.set_xy(self._xy[idx, 0], self._xy[idx, 1])
 
     def show_links(self, src_id: int, dst_ids) -> None:
         """Draw a segment from point ``src_id`` to each of ``dst_ids`` (e.g. its k nearest neighbours)."""
@@ -406,10 +444,7 @@ class ScatterView(QWidget):
 
     def center_on(self, point_id: int) -> None:
         """Pan so the point ``point_id`` is in the centre, keeping the zoom."""
-        idx = self._indices([point_id])
-        if not len(idx):
-            return
-        x, y = self._xy[idx[0]].tolist()
-        (x0, x1), (y0, y1) = self.vb.viewRange()
-        self.vb.setRange(xRange=(x - (x1 - x0) / 2, x + (x1 - x0) / 2),
-                         yRange=(y - (y1 - y0) / 2, y + (y1 - y0) / 2), padding=0)
+        for x, y in self._xy[self._indices([point_id])].tolist():
+            (x0, x1), (y0, y1) = self.vb.viewRange()
+            self.vb.setRange(xRange=(x - (x1 - x0) / 2, x + (x1 - x0) / 2),
+                             yRange=(y - (y1 - y0) / 2, y + (y1 - y0) / 2), padding=0)

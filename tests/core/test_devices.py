@@ -118,11 +118,42 @@ def test_missing_portaudio_or_sounddevice_is_a_clear_error(monkeypatch):
 
 
 def test_bad_arguments_are_config_errors():
-    pytest.importorskip("sounddevice")
     with pytest.raises(ConfigError, match="kind"):
         list_devices("both")
     with pytest.raises(ConfigError, match="seconds"):
         record(0)
+
+
+def _sounddevice():
+    try:
+        import sounddevice
+    except (ImportError, OSError) as e:
+        pytest.skip(f"sounddevice unusable here: {e}")
+    return sounddevice
+
+
+def test_no_device_or_no_default_device_is_a_clear_error(monkeypatch):
+    sd = _sounddevice()
+    mic = {"index": 0, "name": "USB mic", "max_input_channels": 1, "max_output_channels": 0,
+           "default_samplerate": 44100.0}
+    listed = []
+
+    def query_devices(device=None, kind=None):
+        if device is None and kind is None:
+            return listed
+        raise sd.PortAudioError(f"Error querying device {device if device is not None else -1}")
+
+    monkeypatch.setattr(sd, "query_devices", query_devices)
+    assert list_devices() == []
+    with pytest.raises(AudioDeviceError, match="no audio input devices found .*sound server"):
+        Recorder()
+    listed.append(mic)
+    assert list_devices() == [{"index": 0, "name": "USB mic", "channels": 1, "default_samplerate": 44100.0,
+                               "is_default": False}]
+    with pytest.raises(AudioDeviceError, match="no default audio input device; choose one of: 0: USB mic"):
+        record(1.0)
+    with pytest.raises(AudioDeviceError, match="no audio output devices found"):
+        play(np.zeros(10), 8000)
 
 
 @pytest.mark.audio_device
@@ -132,6 +163,9 @@ def test_play_tone_and_record_it_back(pulse_null_sink):
     assert "pulse" in [d["name"] for d in list_devices("output")]
     sr = 48000
     with Recorder(samplerate=sr) as rec:
+        deadline = time.monotonic() + 5
+        while rec.buffer.available < 0.1 * sr and time.monotonic() < deadline:  # streams start late via Pulse
+            time.sleep(0.01)
         play(sine(440, sr=sr, seconds=1.0), sr)  # returns at once
         time.sleep(0.6)
         level = rec.level_dbfs
@@ -164,7 +198,7 @@ def test_device_errors_are_clear(pulse_null_sink, monkeypatch):
         Recorder(samplerate=1_000_000)
     with pytest.raises(AudioDeviceError, match="does not support 1000000 Hz for output"):
         play(np.zeros(100, np.float32), 1_000_000)
-    import sounddevice as sd
+    sd = _sounddevice()
 
     def busy(*args, **kwargs):
         raise sd.PortAudioError("Error opening InputStream: Device unavailable", -9985)

@@ -36,6 +36,7 @@ def test_open_library_fills_the_table(qtbot, library, tmp_path):
     panel = win.library_panel
     rows = {panel.proxy.index(r, 0).data(): [panel.proxy.index(r, c).data() for c in range(5)]
             for r in range(panel.proxy.rowCount())}
+    win.jobs.wait(10000)
     assert len(rows) == 3
     birds = next(v for k, v in rows.items() if k.endswith("birds.wav"))
     assert birds[1:4] == ["7.0", "birds", "2"]  # 7 s -> windows at 0 and 3 (1 s tail dropped)

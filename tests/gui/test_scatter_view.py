@@ -1,6 +1,8 @@
-"""ScatterView: per-category items with shared brushes, hit-testing by mouse, selection, level of detail, overlays."""
+"""ScatterView: per-category items with shared brushes, hit-testing, selection, level of detail, overlays."""
 
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QToolTip  # noqa: E402
 
+from musicemb_gui.widgets import scatter_view  # noqa: E402
 from musicemb_gui.widgets.scatter_view import ScatterView  # noqa: E402
 
 PALETTE = ["#e41a1c", "#377eb8", "#4daf4a"]
@@ -52,13 +55,14 @@ def send_mouse(view: ScatterView, kind: QEvent.Type, pos: QPoint, buttons, modif
 
 
 def drag(qtbot, view: ScatterView, points: list[tuple[float, float]], modifiers) -> None:
-    """Left-drag through view positions ``points`` holding ``modifiers`` (paced for pyqtgraph's rate limit)."""
+    """Left-drag through ``points`` holding ``modifiers`` (paced for pyqtgraph's rate limit)."""
     left = Qt.MouseButton.LeftButton
     send_mouse(view, QEvent.Type.MouseButtonPress, to_px(view, *points[0]), left, modifiers)
     for p in points[1:]:
         qtbot.wait(15)
         send_mouse(view, QEvent.Type.MouseMove, to_px(view, *p), left, modifiers)
-    send_mouse(view, QEvent.Type.MouseButtonRelease, to_px(view, *points[-1]), Qt.MouseButton.NoButton, modifiers)
+    end = to_px(view, *points[-1])
+    send_mouse(view, QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton, modifiers)
 
 
 def test_one_scatter_item_per_category_with_shared_brush(view, grid):
@@ -80,6 +84,18 @@ def test_one_scatter_item_per_category_with_shared_brush(view, grid):
     view.set_categories(np.arange(len(xy)) % 2, PALETTE[:2], ["a", "b"])
     assert [len(it.data) for it in view.scatter_items] == [200, 200]
     assert [label.text for _, label in view.legend.items] == ["a", "b"]
+
+
+def test_bad_inputs_raise_value_errors_naming_the_parameter(view):
+    xy = np.zeros((5, 2), np.float32)
+    with pytest.raises(ValueError, match="ids"):
+        view.set_points(xy, np.arange(4), np.zeros(5, int), PALETTE)
+    with pytest.raises(ValueError, match="categories"):
+        view.set_points(xy, np.arange(5), np.full(5, 3), PALETTE)
+    view.set_points(xy, np.arange(5), np.zeros(5, int), PALETTE)
+    with pytest.raises(ValueError, match="mask"):
+        view.set_visible_mask(np.ones(4, bool))
+    assert "musicemb_core" not in inspect.getsource(scatter_view)  # widgets take arrays, not core types
 
 
 def test_click_emits_the_point_and_highlights_it(qtbot, view, grid):
@@ -185,9 +201,12 @@ def test_level_of_detail_switches_between_density_and_points(qtbot, view):
     qtbot.waitUntil(lambda: not view.image_item.isVisible())
     assert all(item.isVisible() for item in view.scatter_items)
     (x0, x1), (y0, y1) = view.vb.viewRange()
-    in_view = ((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)).sum()
-    loaded = sum(len(item.data) for item in view.scatter_items)
-    assert 0 < in_view <= loaded <= view.lod_threshold
+    def n_in_view(p):
+        return int(((p[:, 0] >= x0) & (p[:, 0] <= x1) & (p[:, 1] >= y0) & (p[:, 1] <= y1)).sum())
+
+    loaded = np.concatenate([np.c_[item.getData()] for item in view.scatter_items])
+    assert 0 < n_in_view(xy) == n_in_view(loaded) <= view.lod_threshold  # the view plus a margin is loaded
+    assert len(loaded) <= 2 * view.lod_threshold
 
     view.vb.setRange(xRange=(0, 100), yRange=(0, 100), padding=0)
     qtbot.waitUntil(view.image_item.isVisible)
@@ -228,3 +247,32 @@ def test_center_on_pans_and_keeps_zoom(view, grid):
     (a0, a1), (b0, b1) = view.vb.viewRange()
     assert (a0 + a1) / 2 == pytest.approx(17) and (b0 + b1) / 2 == pytest.approx(15)
     assert a1 - a0 == pytest.approx(x1 - x0) and b1 - b0 == pytest.approx(y1 - y0)
+
+
+def test_fast_paint_draws_like_pyqtgraph(qtbot):
+    """One fragment per occupied pixel renders the same picture as ScatterPlotItem.paint (one per point)."""
+    import pyqtgraph as pg
+    from PySide6.QtGui import QImage
+
+    from musicemb_gui.widgets.scatter_view import _SharedStyleScatter
+
+    rng = np.random.default_rng(4)
+    xy = rng.normal(0, 1, (20_000, 2))
+
+    def render(cls) -> np.ndarray:
+        plot = pg.PlotWidget()
+        qtbot.addWidget(plot)
+        plot.resize(400, 300)
+        plot.show()
+        for part, colour in zip(np.array_split(xy, 3), PALETTE, strict=True):
+            item = cls(pxMode=True, size=4, pen=None, brush=pg.mkBrush(colour), antialias=False)
+            item.setData(x=part[:, 0], y=part[:, 1])
+            plot.addItem(item)
+        plot.setRange(xRange=(-2, 2), yRange=(-1.5, 1.5), padding=0)
+        QApplication.processEvents()
+        img = plot.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+        return np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), -1, 4)[..., :3].astype(int)
+
+    ours, reference = render(_SharedStyleScatter), render(pg.ScatterPlotItem)
+    assert (reference.sum(-1) > 0).mean() > 0.2
+    assert (np.abs(ours - reference).max(-1) > 8).mean() < 0.02
