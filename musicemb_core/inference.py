@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 from musicemb_core.audio.decode import load
 from musicemb_core.audio.segment import cut
 from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, LibraryError
+from musicemb_core.common.paths import atomic_folder
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data.library import Library
 from musicemb_core.features.logmel import LogMel
@@ -74,18 +74,11 @@ def load_embeddings(lib: Library, model: str = DEFAULT_MODEL) -> Embeddings:
 
 
 def _write(folder: Path, ids: np.ndarray, vectors: np.ndarray, meta: dict) -> None:
-    """Swap in a new embeddings folder atomically (write beside, then rename)."""
-    tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    np.save(tmp / "vectors.npy", vectors.astype(np.float32, copy=False))
-    np.save(tmp / "ids.npy", ids.astype(np.int64, copy=False))
-    (tmp / "meta.json").write_text(json.dumps(meta))
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    """Swap in a new embeddings folder atomically."""
+    with atomic_folder(folder) as tmp:
+        np.save(tmp / "vectors.npy", vectors.astype(np.float32, copy=False))
+        np.save(tmp / "ids.npy", ids.astype(np.int64, copy=False))
+        (tmp / "meta.json").write_text(json.dumps(meta))
 
 
 class Embedder:

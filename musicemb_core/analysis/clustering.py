@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from musicemb_core.common.errors import ConfigError
+from musicemb_core.index.faiss_index import normalise as _unit
 
 
 def kmeans_select(X: np.ndarray, *, ks: range | list[int] = range(2, 11), random_state: int = 0,
@@ -51,7 +52,3 @@ def purity(clusters: np.ndarray, labels: np.ndarray) -> float:
         return float("nan")
     hits = sum(np.bincount(labels[clusters == c]).max() for c in np.unique(clusters))
     return float(hits / len(labels))
-
-
-def _unit(X: np.ndarray) -> np.ndarray:
-    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)

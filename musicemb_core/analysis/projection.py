@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from musicemb_core.common.errors import ConfigError
+from musicemb_core.index.faiss_index import normalise as _unit  # cosine geometry for PCA
 
 METHODS = ("umap", "tsne", "pca")
 
@@ -53,8 +54,3 @@ class Projector:
             raise ConfigError("t-SNE cannot place new points; recompute the map or use umap/pca")
         X = np.asarray(X, dtype=np.float32)
         return np.asarray(self.model_.transform(_unit(X) if self.method == "pca" else X), dtype=np.float32)
-
-
-def _unit(X: np.ndarray) -> np.ndarray:
-    """Cosine geometry for PCA: rows on the unit sphere."""
-    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)

@@ -7,7 +7,6 @@ EQ, gain, reverb) while the embedding carries what landmarks cannot (speed chang
 from __future__ import annotations
 
 import json
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from musicemb_core.audio.decode import load
 from musicemb_core.common.errors import AudioError
+from musicemb_core.common.paths import atomic_folder
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data.library import Library
 from musicemb_core.features import landmarks as lm
@@ -52,18 +52,11 @@ class LandmarkIndex:
         return best
 
     def save(self, folder: Path, meta: dict) -> None:
-        """Swap in ``folder`` atomically (written beside it, then renamed)."""
-        tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for name in ("hashes", "tracks", "times"):
-            np.save(tmp / f"{name}.npy", getattr(self, name))
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        """Swap in ``folder`` atomically."""
+        with atomic_folder(folder) as tmp:
+            for name in ("hashes", "tracks", "times"):
+                np.save(tmp / f"{name}.npy", getattr(self, name))
+            (tmp / "meta.json").write_text(json.dumps(meta))
 
     @classmethod
     def load(cls, folder: Path) -> LandmarkIndex | None:
