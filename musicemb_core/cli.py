@@ -13,10 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from musicemb_core import __version__
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.common.progress import JobGen, Progress
+from musicemb_core.resources import package_version
 
 _SHOWN = ("loss", "acc", "mae", "val_loss", "val_acc", "val_mae")
 _UNITS = {"ingest": "file", "features": "file", "load": "track", "train": "step", "embed": "track",
@@ -299,12 +299,14 @@ def cmd_demo(a: argparse.Namespace) -> int:
               "`xvfb-run musicemb demo`", file=sys.stderr)
         return 0
     # The app is started as its own process: core never imports the GUI package.
-    return subprocess.call([sys.executable, "-m", "musicemb_gui.app", str(root)])
+    gui = Path(sys.executable).with_name("musicemb-gui")  # the app bundle ships both executables side by side
+    cmd = [str(gui)] if getattr(sys, "frozen", False) else [sys.executable, "-m", "musicemb_gui.app"]
+    return subprocess.call([*cmd, str(root)])
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="musicemb", description="Explore music and sound through audio embeddings.")
-    p.add_argument("--version", action="version", version=f"musicemb {__version__}")
+    p.add_argument("--version", action="version", version=f"musicemb {package_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func, help: str) -> argparse.ArgumentParser:
