@@ -19,6 +19,20 @@ def _install_excepthook(win) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from musicemb_core.resources import package_version
+
+    parser = argparse.ArgumentParser(prog="musicemb-gui", description="musicemb desktop app")
+    parser.add_argument("lib", nargs="?", help="library folder to open")
+    parser.add_argument("--version", action="version", version=f"musicemb-gui {package_version()}")
+    parser.add_argument("--selftest", action="store_true",
+                        help="open the window offscreen on LIB (default: the demo library, built if absent), click "
+                             "the map, embed a second of audio; print the checks, exit 0 when all pass")
+    args, qt_args = parser.parse_known_args(argv)
+    if args.selftest:
+        from musicemb_gui.selftest import run_selftest
+
+        return run_selftest(args.lib)
+
     from PySide6.QtCore import QSettings
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
@@ -27,15 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     from musicemb_core.workflows.demo import default_demo_path
     from musicemb_gui.main_window import MainWindow, log_path
 
-    parser = argparse.ArgumentParser(prog="musicemb-gui", description="musicemb desktop app")
-    parser.add_argument("lib", nargs="?", help="library folder to open")
-    args, qt_args = parser.parse_known_args(argv)
     log_path().parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(filename=log_path(), level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("musicemb")
-    app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "musicemb.svg")))
+    icon = QIcon()
+    for png in sorted((resources_dir() / "icons").glob("musicemb-*.png")):  # PNGs: no SVG plugin needed
+        icon.addFile(str(png))
+    app.setWindowIcon(icon)
     settings = QSettings("musicemb", "musicemb")
     win = MainWindow(settings)
     _install_excepthook(win)
