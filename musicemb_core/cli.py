@@ -166,10 +166,20 @@ def cmd_embed(a: argparse.Namespace) -> int:
     from musicemb_core.inference import iter_embed
 
     with Library(a.lib) as lib:
-        r = _run(iter_embed(lib, model=a.model, batch_size=a.batch_size, device=a.device), quiet=a.quiet)
+        if a.ray:
+            from musicemb_core.inference_ray import iter_embed_ray
+
+            job = iter_embed_ray(lib, model=a.model, address=a.ray, batch_size=a.batch_size, device=a.device,
+                                 actors=a.actors)
+        else:
+            job = iter_embed(lib, model=a.model, batch_size=a.batch_size, device=a.device)
+        r = _run(job, quiet=a.quiet)
     state = "cancelled" if r.cancelled else "done"
     print(f"embed {state} with {r.model!r}: {r.computed} segments embedded, {r.kept} kept, {r.dropped} dropped, "
-          f"{len(r.failed)} tracks failed")
+          f"{len(r.failed)} tracks failed" + (f", {r.resumed} resumed from an earlier run"
+                                              if getattr(r, "resumed", 0) else ""))
+    if r.cancelled and a.ray:
+        print("  the library is unchanged; finished shards are kept: run the same command again to resume")
     for path, reason in r.failed:
         print(f"  failed: {path}: {reason}")
     return 130 if r.cancelled else 0
@@ -363,7 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("lib")
     sp.add_argument("--model", default="default", help="model name (default: the built-in default model)")
     sp.add_argument("--batch-size", type=int, default=64)
-    sp.add_argument("--device", default="cpu")
+    sp.add_argument("--device", default="cpu", help="cpu or cuda (with --ray: the device of each actor)")
+    sp.add_argument("--ray", metavar="ADDRESS", help="distribute with Ray Data: local (a private local cluster), "
+                    "auto (the cluster `ray start` runs here) or HOST:PORT; needs musicemb[cluster]")
+    sp.add_argument("--actors", type=int, help="with --ray: encoder actors (default: one per GPU, or CPUs / 2)")
 
     sp = add("index", cmd_index, "build the FAISS index of a model's embeddings")
     sp.add_argument("lib")

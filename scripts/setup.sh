@@ -33,7 +33,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages into .venv (a few minutes the first time)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[gui,dev]"
+  .venv/bin/python -m pip install -q -e ".[gui,dev,cluster]"
   # numba compiles librosa's kernels on first use (30-50 s); do it once here, not in every test run.
   .venv/bin/python -c "import numpy as np, librosa; librosa.feature.mfcc(y=np.zeros(4096, np.float32), sr=22050)" \
     >/dev/null 2>&1 || true

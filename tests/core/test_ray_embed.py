@@ -1,0 +1,88 @@
+"""``embed --ray`` on a real local Ray cluster (2 CPUs, one per module): the same vectors as the local path,
+a cancelled run leaves the library as it was, a re-run resumes from the finished shards."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from musicemb_core.common.errors import ConfigError
+from musicemb_core.common.progress import CancelToken, drive
+from musicemb_core.data.ingest import iter_ingest
+from musicemb_core.data.library import Library
+from musicemb_core.inference import iter_embed, load_embeddings
+
+ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'musicemb[cluster]'")
+from musicemb_core.inference_ray import connect, iter_embed_ray, shard_folder  # noqa: E402
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
+             log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _library(tmp_path, n=6, seconds=7.0) -> Library:
+    (tmp_path / "a").mkdir()
+    t = np.arange(int(seconds * SR)) / SR
+    for i in range(n):
+        noise = 0.02 * np.random.default_rng(i).standard_normal(len(t))
+        sf.write(tmp_path / "a" / f"t{i}.wav", (0.3 * np.sin(2 * np.pi * (200 + 150 * i) * t) + noise).astype("f4"),
+                 SR)
+    lib = Library(tmp_path / "lib", create=True)
+    drive(iter_ingest(lib, [tmp_path / "a"], jobs=1))
+    return lib
+
+
+def _files(lib: Library) -> dict[str, bytes]:
+    folder = lib.root / "embeddings" / "default"
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*"))}
+
+
+def test_cancel_leaves_the_library_then_a_rerun_resumes_with_the_local_vectors(cluster, tmp_path):
+    lib = _library(tmp_path)
+    (tmp_path / "a" / "t5.wav").unlink()  # gone since the import: both paths report it, neither stores it
+    local = drive(iter_embed(lib))
+    ref = load_embeddings(lib)
+    ref_ids, ref_vecs, ref_meta = ref.ids.copy(), np.array(ref.vectors), json.loads(_files(lib)["meta.json"])
+    shutil.rmtree(lib.root / "embeddings")
+    token = CancelToken()
+    drive(iter_embed(lib, cancel=token), lambda ev: ev.done == 2 and token.cancel())  # 2 of 6 tracks stored
+    before = _files(lib)
+    assert len(load_embeddings(lib).ids) == 4
+
+    token, events = CancelToken(), []
+    first = drive(iter_embed_ray(lib, address=None, batch_size=2, cancel=token),
+                  lambda ev: events.append(ev) or (ev.done >= 1 and token.cancel()))
+    assert first.cancelled and 2 <= first.computed < 6 and events[0].total == 4
+    assert _files(lib) == before  # the library is exactly as it was
+    assert list(shard_folder(lib, "default").glob("*/shard-*.npz"))
+
+    events = []
+    second = drive(iter_embed_ray(lib, address=None, batch_size=2), events.append)
+    assert not second.cancelled and second.kept == 4 and second.computed == 6
+    assert second.resumed == first.computed  # the finished shards were reused, not recomputed
+    assert events[-1].done == events[-1].total == 4 - (first.computed // 2)
+    assert [p for p, _ in second.failed] == [p for p, _ in local.failed] == [str(tmp_path / "a" / "t5.wav")]
+    got = load_embeddings(lib)
+    assert np.array_equal(got.ids, ref_ids) and got.vectors.dtype == np.float32 and got.ids.dtype == np.int64
+    assert np.abs(np.asarray(got.vectors) - ref_vecs).max() < 1e-5
+    assert json.loads(_files(lib)["meta.json"]) == ref_meta
+    assert sorted(p.name for p in (lib.root / "embeddings").iterdir()) == ["default"]  # no shards left
+    assert drive(iter_embed(lib)).computed == 0  # the local path finds nothing missing
+    lib.close()
+
+
+def test_without_ray_the_flag_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    with pytest.raises(ConfigError, match=r"musicemb\[cluster\]"):
+        connect("local")
