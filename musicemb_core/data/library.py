@@ -283,6 +283,54 @@ class Library:
         keys = ("id", "model", "strategy", "status", "started_at", "finished_at", "history")
         return [dict(zip(keys, (*r[:6], json.loads(r[6])), strict=True)) for r in rows]
 
+    # -- findings (``musicemb inspect``) ------------------------------------------------------------------
+    FINDING_STATUSES = ("open", "accepted", "dismissed")
+
+    def replace_findings(self, rows: list[dict], *, kinds: list[str] | tuple[str, ...]) -> None:
+        """Replace the findings of ``kinds`` with ``rows`` in one transaction.
+
+        ``rows``: dicts with kind, segment_id (None for a whole track), track_id, start_s, end_s, score, reason,
+        details (dict). A finding accepted or dismissed before keeps that status when the same kind turns up on
+        the same segment (or track) again; the rest start open.
+        """
+        kinds = list(kinds)
+        marks = ",".join("?" * len(kinds))
+        with self.transaction() as c:
+            kept = {(k, s, t): st for k, s, t, st in c.execute(
+                f"SELECT kind, segment_id, track_id, status FROM findings WHERE status != 'open' "
+                f"AND kind IN ({marks})", kinds)}
+            c.execute(f"DELETE FROM findings WHERE kind IN ({marks})", kinds)
+            c.executemany(
+                "INSERT INTO findings (kind, segment_id, track_id, start_s, end_s, score, reason, details, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(r["kind"], r.get("segment_id"), r["track_id"], r["start_s"], r["end_s"], float(r["score"]),
+                  r["reason"], json.dumps(r.get("details", {})),
+                  kept.get((r["kind"], r.get("segment_id"), r["track_id"]), "open")) for r in rows])
+
+    def findings(self, *, kinds: list[str] | None = None, status: str | None = None) -> list[dict]:
+        """Stored findings with their track's path and label, most severe first within each kind."""
+        where, args = [], []
+        if kinds:
+            where.append(f"f.kind IN ({','.join('?' * len(kinds))})")
+            args += list(kinds)
+        if status:
+            where.append("f.status = ?")
+            args.append(status)
+        rows = self.conn.execute(
+            "SELECT f.id, f.kind, f.segment_id, f.track_id, t.path, t.label, f.start_s, f.end_s, f.score, "
+            "f.reason, f.details, f.status FROM findings f JOIN tracks t ON t.id = f.track_id"
+            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY f.kind, f.score DESC, f.id", args)
+        keys = ("id", "kind", "segment_id", "track_id", "path", "label", "start_s", "end_s", "score", "reason",
+                "details", "status")
+        return [{**dict(zip(keys, r, strict=True)), "details": json.loads(r[10])} for r in rows]
+
+    def set_finding_status(self, finding_id: int, status: str) -> None:
+        if status not in self.FINDING_STATUSES:
+            raise LibraryError(f"finding status must be one of {', '.join(self.FINDING_STATUSES)}, got {status!r}")
+        with self.transaction() as c:
+            if c.execute("UPDATE findings SET status=? WHERE id=?", (status, finding_id)).rowcount != 1:
+                raise LibraryError(f"{self.root}: no finding with id {finding_id}")
+
     def _embedding_counts(self) -> dict[str, int]:
         """Models with stored embeddings and how many vectors each has (memory-mapped: nothing is read)."""
         return {ids.parent.name: int(np.load(ids, mmap_mode="r").shape[0])

@@ -1,0 +1,151 @@
+"""Inspection on the shared dev corpus.
+
+1. Faults: the 128 one-minute clips of ``faults_dev`` (64 clean, 8 per fault) imported as one library and
+   inspected for signal faults; a clip counts as flagged with a kind if any of its segments has a finding of
+   that kind. Per-fault precision / recall / F1, macro-F1, false alarms on clean clips, speed.
+2. Labels: the 44 real tracks of ``real_dev`` labelled by game, embedded with the default model; 10 % of the
+   track labels flipped to another game (several seeds); precision of the top-k track label findings
+   (k = number flipped). Also how many outlier and duplicate findings the clean labels give.
+
+    .venv/bin/python bench/bench_inspect.py [--work /tmp/musicemb-inspect] [--seeds 5] [--hop 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import RESULTS, manifest, write_results  # noqa: E402
+from musicemb_core.analysis.faults import KINDS as FAULT_KINDS  # noqa: E402
+from musicemb_core.analysis.faults import THRESHOLDS  # noqa: E402
+from musicemb_core.common.config import SegmentConfig  # noqa: E402
+from musicemb_core.common.progress import drive  # noqa: E402
+from musicemb_core.data.ingest import iter_ingest  # noqa: E402
+from musicemb_core.data.library import Library  # noqa: E402
+from musicemb_core.inference import iter_embed  # noqa: E402
+from musicemb_core.workflows.inspect import iter_inspect  # noqa: E402
+
+
+def bench_faults(work: Path, hop: float) -> tuple[list[dict], dict]:
+    clips = manifest("faults_dev")
+    with Library(work / f"faults-hop{hop:g}", create=True) as lib:
+        drive(iter_ingest(lib, [c["abspath"] for c in clips], segments=SegmentConfig(3.0, hop), jobs=1))
+        t0 = time.perf_counter()
+        report = drive(iter_inspect(lib, kinds=list(FAULT_KINDS)))
+        dt = time.perf_counter() - t0
+        hours = sum(t.duration_s for t in lib.tracks()) / 3600
+        path_of = {t.id: t.path for t in lib.tracks()}
+    found = defaultdict(Counter)
+    for f in report.findings:
+        found[path_of[f["track_id"]]][f["kind"]] += 1
+    truth = {str(Path(c["abspath"]).resolve()): c["fault"] for c in clips}
+    rows, f1s = [], []
+    for kind in FAULT_KINDS:
+        tp = sum(1 for p, t in truth.items() if t == kind and found[p][kind])
+        fp = sum(1 for p, t in truth.items() if t != kind and found[p][kind])
+        fn = sum(1 for p, t in truth.items() if t == kind and not found[p][kind])
+        prec, rec = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
+        f1 = 2 * prec * rec / max(prec + rec, 1e-9)
+        f1s.append(f1)
+        rows.append({"fault": kind, "threshold": THRESHOLDS[kind], "clips": tp + fn, "tp": tp, "fp": fp, "fn": fn,
+                     "precision": prec, "recall": rec, "f1": f1,
+                     "false_positive_from": ", ".join(sorted({truth[p] for p in truth
+                                                              if truth[p] != kind and found[p][kind]}))})
+    clean = [p for p, t in truth.items() if t == "clean"]
+    alarms = [p for p in clean if found[p]]
+    summary = {"macro_f1": float(np.mean(f1s)), "clean_clips": len(clean), "clean_false_alarms": len(alarms),
+               "false_alarm_rate": len(alarms) / len(clean),
+               "false_alarm_kinds": dict(sum((found[p] for p in alarms), Counter())),
+               "hours": hours, "seconds": dt, "x_realtime": hours * 3600 / dt, "failed": report.failed}
+    rows.append({"fault": "all (macro)", "threshold": "", "clips": len(truth) - len(clean), "tp": "", "fp": "",
+                 "fn": "", "precision": float(np.mean([r["precision"] for r in rows])),
+                 "recall": float(np.mean([r["recall"] for r in rows])), "f1": summary["macro_f1"],
+                 "false_positive_from": f"clean clips flagged: {len(alarms)}/{len(clean)}"})
+    return rows, summary
+
+
+def bench_labels(work: Path, hop: float, seeds: int) -> tuple[list[dict], dict]:
+    tracks = manifest("real_dev")
+    label_of = {str(Path(t["abspath"]).resolve()): t["label"] for t in tracks}
+    names = sorted(set(label_of.values()))
+    rows, extra = [], {}
+    with Library(work / f"real-hop{hop:g}", create=True) as lib:
+        drive(iter_ingest(lib, [t["abspath"] for t in tracks], segments=SegmentConfig(3.0, hop), jobs=1))
+        t0 = time.perf_counter()
+        drive(iter_embed(lib))
+        extra["embed_s"] = time.perf_counter() - t0
+        ids = [t.id for t in lib.tracks()]
+        path_of = {t.id: t.path for t in lib.tracks()}
+        for tid in ids:
+            lib.set_label(tid, label_of[path_of[tid]])
+        t0 = time.perf_counter()
+        clean = drive(iter_inspect(lib, kinds=["label", "outlier", "duplicate"]))
+        extra["inspect_embeddings_s"] = time.perf_counter() - t0
+        kinds = Counter(f["kind"] for f in clean.findings)
+        extra["clean_labels"] = {"label_tracks": sum(1 for f in clean.findings if f["kind"] == "label"
+                                                     and f["segment_id"] is None),
+                                 "label_segments": sum(1 for f in clean.findings if f["kind"] == "label"
+                                                       and f["segment_id"] is not None),
+                                 "outlier": kinds["outlier"], "duplicate": kinds["duplicate"],
+                                 "segments": int(len(lib.segments()["id"])),
+                                 "duplicate_pairs": sorted({(Path(path_of[f["track_id"]]).stem,
+                                                             Path(f["details"]["other_path"]).stem)
+                                                            for f in clean.findings if f["kind"] == "duplicate"})}
+        n_flip = max(1, round(0.1 * len(ids)))
+        for seed in range(seeds):
+            rng = np.random.default_rng(seed)
+            flipped = {int(t) for t in rng.choice(ids, n_flip, replace=False)}
+            for tid in flipped:
+                given = label_of[path_of[tid]]
+                lib.set_label(tid, str(rng.choice([n for n in names if n != given])))
+            report = drive(iter_inspect(lib, kinds=["label"]))
+            ranked = sorted((f for f in report.findings if f["segment_id"] is None), key=lambda f: -f["score"])
+            top = [f["track_id"] for f in ranked[:n_flip]]
+            hits = sum(t in flipped for t in top)
+            right = sum(1 for f in ranked if f["track_id"] in flipped
+                        and f["details"]["suggested"] == label_of[path_of[f["track_id"]]])
+            rows.append({"seed": seed, "tracks": len(ids), "flipped": n_flip, "track_findings": len(ranked),
+                         "precision_at_k": hits / n_flip, "recall_all_findings": sum(f["track_id"] in flipped
+                                                                                     for f in ranked) / n_flip,
+                         "suggested_right": right,
+                         "flipped_tracks": ", ".join(sorted(Path(path_of[t]).stem for t in flipped))})
+            for tid in flipped:
+                lib.set_label(tid, label_of[path_of[tid]])
+    extra["mean_precision_at_k"] = float(np.mean([r["precision_at_k"] for r in rows]))
+    return rows, extra
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/musicemb-inspect"))
+    ap.add_argument("--hop", type=float, default=3.0, help="segment hop (window 3 s)")
+    ap.add_argument("--seeds", type=int, default=5, help="label-flip repetitions")
+    ap.add_argument("--skip-labels", action="store_true")
+    args = ap.parse_args()
+    fault_rows, fault_summary = bench_faults(args.work, args.hop)
+    write_results("inspect_faults", fault_rows, notes=(
+        f"faults_dev: macro-F1 {fault_summary['macro_f1']:.3f}, false alarms on clean clips "
+        f"{fault_summary['clean_false_alarms']}/{fault_summary['clean_clips']} "
+        f"({100 * fault_summary['false_alarm_rate']:.1f} %), fault scan {fault_summary['x_realtime']:.0f}x real time "
+        f"({fault_summary['hours']:.2f} h in {fault_summary['seconds']:.0f} s), 3 s segments every {args.hop:g} s. "
+        "A clip is flagged with a kind if any of its segments is."))
+    summary = {"faults": fault_summary}
+    if not args.skip_labels:
+        label_rows, extra = bench_labels(args.work, args.hop, args.seeds)
+        write_results("inspect_labels", label_rows, notes=(
+            f"real_dev, default model, 10 % of track labels flipped: mean precision@k "
+            f"{extra['mean_precision_at_k']:.3f} over {args.seeds} seeds. With the true labels: "
+            f"{json.dumps(extra['clean_labels'])}"))
+        summary["labels"] = extra
+    (RESULTS / "inspect_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

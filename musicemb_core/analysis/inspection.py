@@ -1,0 +1,205 @@
+"""Inspection on embeddings: label issues, outliers, near-duplicates (arrays in, arrays out; no torch).
+
+- Label issues: out-of-fold class probabilities of a linear probe cross-validated by track (no track teaches
+  its own label), fed to confident learning (``cleanlab``) per segment and per track (mean of its segments'
+  probabilities); FiftyOne's mistakenness is a second score.
+- Outliers: the mean cosine distance of a segment to its ``k`` nearest segments of *other* tracks, against the
+  library's median with a robust (MAD) z-score; and segments far from their own track's centroid, against
+  the track's own spread.
+- Near-duplicates: a segment whose nearest segment of another track is far nearer than the library's typical
+  nearest neighbour. Pairs within one track are never duplicates: overlapping windows share audio and music
+  repeats itself (a chorus, a loop); duplicates worth a finding are the same audio filed under two tracks.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from musicemb_core.common.errors import ConfigError
+from musicemb_core.index.faiss_index import EmbeddingIndex, normalise
+
+_MAD = 1.4826  # MAD of a normal distribution -> its standard deviation
+
+
+def _robust_z(d: np.ndarray, *, floor: float = 1e-6) -> tuple[np.ndarray, float, float]:
+    """(d - median) / (1.4826 MAD), with the median and the scale used."""
+    med = float(np.median(d)) if len(d) else 0.0
+    scale = max(_MAD * float(np.median(np.abs(d - med))) if len(d) else 0.0, floor)
+    return (d - med) / scale, med, scale
+
+
+# -- label issues --------------------------------------------------------------------------------------------
+
+def out_of_fold_probs(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, n_splits: int = 5,
+                      random_state: int = 0) -> np.ndarray:
+    """Class probabilities of each labelled segment from a logistic probe that never saw its track.
+
+    Parameters
+    ----------
+    X : (n, dim) embeddings; labels : (n,) ints in 0..n_classes-1 (no unlabelled rows); groups : (n,) track ids.
+
+    Returns
+    -------
+    (n, n_classes) float64, rows summing to 1.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    n_classes = int(labels.max()) + 1
+    per_class = [len(np.unique(groups[labels == c])) for c in range(n_classes)]
+    n_splits = min(n_splits, len(np.unique(groups)))
+    if n_splits < 2 or sum(p > 0 for p in per_class) < 2:
+        raise ConfigError("label issues need at least 2 labels and 2 labelled tracks")
+    stratified = min(p for p in per_class if p) >= n_splits
+    folds = (StratifiedGroupKFold(n_splits, shuffle=True, random_state=random_state) if stratified
+             else GroupKFold(n_splits))
+    probs = np.zeros((len(X), n_classes))
+    for tr, te in folds.split(X, labels, groups):
+        present = np.unique(labels[tr])
+        if len(present) == 1:
+            probs[np.ix_(te, present)] = 1.0
+            continue
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced"))
+        model.fit(X[tr], labels[tr])
+        probs[np.ix_(te, present)] = model.predict_proba(X[te])
+    return probs
+
+
+def mistakenness(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """FiftyOne's mistakenness in [0, 1]: (m e^-H + 1) / 2, m = +1 if the argmax disagrees with the label, else
+    -1, H the entropy of the probabilities (confident disagreement -> 1, confident agreement -> 0)."""
+    p = np.clip(probs, 1e-12, 1.0)
+    confidence = np.exp(np.sum(p * np.log(p), axis=1))
+    m = np.where(np.argmax(probs, axis=1) != labels, 1.0, -1.0)
+    return (m * confidence + 1) / 2
+
+
+def _cleanlab(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(quality in [0, 1], issue flags) from cleanlab; issues from quality < 0.5 where cleanlab cannot rank."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    quality = get_label_quality_scores(labels, probs)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            issues = find_label_issues(labels, probs, filter_by="prune_by_noise_rate")
+    except (ValueError, IndexError):  # too few rows per class for its confident joint
+        issues = quality < 0.5
+    return quality, np.asarray(issues, dtype=bool)
+
+
+def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, n_splits: int = 5,
+                 random_state: int = 0) -> dict:
+    """Per-segment and per-track label issues.
+
+    Parameters
+    ----------
+    X : (n, dim); labels : (n,) ints, -1 = unlabelled (skipped); groups : (n,) track ids.
+
+    Returns
+    -------
+    dict with, per labelled segment (``rows``: their indices in X): ``probs`` (m, n_classes), ``quality``,
+    ``issue``, ``mistakenness``; per track (``tracks``, sorted): ``track_label``, ``track_probs``,
+    ``track_quality`` (cleanlab's self-confidence of the track's label), ``track_issue``,
+    ``track_mistakenness``, ``track_suggested`` (argmax label) and ``track_disagree`` (fraction of its segments
+    whose argmax is another label).
+    """
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    rows = np.flatnonzero(labels >= 0)
+    y, g = labels[rows], groups[rows]
+    probs = out_of_fold_probs(np.asarray(X)[rows], y, g, n_splits=n_splits, random_state=random_state)
+    quality, issue = _cleanlab(y, probs)
+    tracks, inv = np.unique(g, return_inverse=True)
+    counts = np.bincount(inv)
+    track_probs = np.zeros((len(tracks), probs.shape[1]))
+    np.add.at(track_probs, inv, probs)
+    track_probs /= counts[:, None]
+    track_label = np.zeros(len(tracks), dtype=np.int64)
+    track_label[inv] = y
+    t_quality, t_issue = _cleanlab(track_label, track_probs)
+    disagree = np.bincount(inv, weights=(np.argmax(probs, axis=1) != y).astype(float)) / counts
+    return {"rows": rows, "probs": probs, "quality": quality, "issue": issue,
+            "mistakenness": mistakenness(probs, y), "tracks": tracks, "track_label": track_label,
+            "track_probs": track_probs, "track_quality": t_quality, "track_issue": t_issue,
+            "track_mistakenness": mistakenness(track_probs, track_label),
+            "track_suggested": np.argmax(track_probs, axis=1), "track_disagree": disagree}
+
+
+# -- neighbours: outliers and near-duplicates ----------------------------------------------------------------
+
+def other_track_neighbours(X: np.ndarray, groups: np.ndarray, *, k: int = 10,
+                           index: EmbeddingIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine distances (n, k) and row indices (n, k) of each row's k nearest rows of *other* groups, nearest
+    first (-1 / inf where fewer exist). ``index``: a fitted index over ``X`` with ids 0..n-1 (else a new one)."""
+    groups = np.asarray(groups)
+    n = len(X)
+    index = index or EmbeddingIndex().fit(X, np.arange(n))
+    dist = np.full((n, k), np.inf)
+    nbr = np.full((n, k), -1, dtype=np.int64)
+    todo = np.arange(n)
+    kk = min(n, k + 64)
+    while len(todo):
+        sims, ids = index.search(X[todo], kk)
+        short = []
+        for row, s, i in zip(todo, sims, ids, strict=True):
+            ok = (i >= 0) & (groups[np.maximum(i, 0)] != groups[row])
+            take = np.flatnonzero(ok)[:k]
+            if len(take) < k and kk < n:
+                short.append(row)
+                continue
+            dist[row, :len(take)] = 1.0 - s[take]
+            nbr[row, :len(take)] = i[take]
+        todo = np.array(short, dtype=np.int64)
+        kk = min(n, kk * 4)
+    return dist, nbr
+
+
+def outliers(dist: np.ndarray, *, z: float = 3.5) -> dict:
+    """Segments unlike the rest of the library: mean distance to their other-track neighbours, robust z."""
+    finite = np.where(np.isfinite(dist), dist, np.nan)
+    mean = np.nan_to_num(np.nanmean(finite, axis=1), nan=0.0) if dist.size else np.zeros(len(dist))
+    zs, med, scale = _robust_z(mean)
+    return {"mean_dist": mean, "z": zs, "median": med, "scale": scale, "flag": zs >= z, "threshold": z}
+
+
+def track_outliers(X: np.ndarray, groups: np.ndarray, *, z: float = 4.0, min_segments: int = 5) -> dict:
+    """Segments far from their own track's centroid: cosine distance, z against the track's own median and
+    MAD (floored at half the library's median MAD, so a very uniform track does not flag every wobble)."""
+    V = normalise(X)
+    groups = np.asarray(groups)
+    tracks, inv = np.unique(groups, return_inverse=True)
+    cent = np.zeros((len(tracks), V.shape[1]))
+    np.add.at(cent, inv, V)
+    d = 1.0 - np.einsum("ij,ij->i", V, normalise(cent)[inv])
+    counts = np.bincount(inv)
+    meds = np.array([np.median(d[inv == t]) for t in range(len(tracks))])
+    mads = np.array([np.median(np.abs(d[inv == t] - meds[t])) for t in range(len(tracks))])
+    big = counts >= min_segments
+    floor = 0.5 * float(np.median(mads[big])) if big.any() else 0.0
+    scale = _MAD * np.maximum(mads, max(floor, 1e-6))
+    zs = (d - meds[inv]) / scale[inv]
+    return {"dist": d, "z": zs, "track_median": meds[inv], "flag": (zs >= z) & big[inv], "threshold": z}
+
+
+def near_duplicates(dist: np.ndarray, nbr: np.ndarray, *, ratio: float = 0.1, max_dist: float = 0.05) -> dict:
+    """Segments whose nearest other-track segment is at most ``ratio`` of the library's median nearest
+    distance and at most ``max_dist`` (cosine distance) away: (row, neighbour row, distance) per pair, each
+    unordered pair once, reported on its higher row."""
+    d1 = dist[:, 0] if dist.size else np.zeros(0)
+    finite = d1[np.isfinite(d1)]
+    med = float(np.median(finite)) if len(finite) else 0.0
+    limit = min(ratio * med, max_dist)
+    pairs, seen = [], set()
+    for i in np.flatnonzero(d1 <= limit):
+        j = int(nbr[i, 0])
+        key = (min(i, j), max(i, j))
+        if j >= 0 and key not in seen:
+            seen.add(key)
+            pairs.append((max(i, j), min(i, j), float(d1[i])))
+    return {"pairs": pairs, "median": med, "limit": limit}

@@ -1,0 +1,231 @@
+"""``iter_inspect``: mislabelled tracks and segments, outliers, near-duplicates (from a model's embeddings) and
+faulty-recording segments (from the signal), stored in the library's ``findings`` table.
+
+Re-running replaces the findings of the kinds computed; a finding accepted or dismissed before keeps its
+status when it turns up again. A cancelled run stores nothing.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from musicemb_core.analysis import faults, inspection
+from musicemb_core.audio.decode import load
+from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, LibraryError
+from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.data.library import Library
+from musicemb_core.inference import DEFAULT_MODEL, load_embeddings
+from musicemb_core.workflows.evaluate import segment_labels
+
+EMBEDDING_KINDS = ("label", "outlier", "duplicate")
+KINDS = (*EMBEDDING_KINDS, *faults.KINDS)
+CHUNK_S = 300.0  # decode long files this many seconds at a time
+
+
+@dataclass
+class InspectReport:
+    """``findings``: the stored rows of the kinds computed (see :meth:`Library.findings`)."""
+
+    findings: list[dict]
+    kinds: list[str]
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    cancelled: bool = False
+
+
+def as_json(row: dict) -> dict:
+    """A stored finding as in the CLI contract; ``label`` findings also carry ``given`` and ``suggested``."""
+    out = {k: row[k] for k in ("kind", "path", "track_id", "start_s", "end_s", "score", "reason", "segment_id",
+                               "id", "status")}
+    if row["kind"] == "label":
+        out["given"], out["suggested"] = row["details"]["given"], row["details"]["suggested"]
+    return {**out, "details": row["details"]}
+
+
+def _segment_audio(path: str, starts: np.ndarray, durations: np.ndarray):
+    """(channels, n) audio of each segment at the file's own rate, decoding ``CHUNK_S`` at a time; and the rate."""
+    out, sr = [None] * len(starts), 0
+    chunk_of = np.floor(starts / CHUNK_S)
+    for c in np.unique(chunk_of):
+        rows = np.flatnonzero(chunk_of == c)
+        t0 = float(starts[rows].min())
+        y, sr = load(path, mono=False, offset=t0, duration=float((starts[rows] + durations[rows]).max()) - t0)
+        y = np.atleast_2d(y)
+        for r in rows:
+            a = int(round((starts[r] - t0) * sr))
+            out[r] = y[:, a:a + int(round(durations[r] * sr))]
+    return out, sr
+
+
+def _fault_rows(lib: Library, kinds: set[str], thresholds: dict | None, cancel: CancelToken,
+                failed: list) -> JobGen[list[dict]]:
+    seg = lib.segments()
+    tracks = {t.id: t for t in lib.tracks()}
+    order = [int(t) for t in np.unique(seg["track_id"])]
+
+    def decode(tid: int):
+        rows = np.flatnonzero(seg["track_id"] == tid)
+        try:
+            audio, sr = _segment_audio(tracks[tid].path, seg["start_s"][rows], seg["duration_s"][rows])
+            return tid, rows, audio, sr, ""
+        except AudioError as e:
+            return tid, rows, None, 0, e.reason
+
+    out: list[dict] = []
+    clock = EtaClock()
+    yield Progress("inspect", 0, len(order), f"signal faults in {len(seg['id'])} segments")
+    with ThreadPoolExecutor(1) as pool:  # decode the next track while this one is measured
+        for done, (tid, rows, audio, sr, err) in enumerate(pool.map(decode, order), 1):
+            cancel.check()
+            if audio is None:
+                failed.append((tracks[tid].path, err))
+                continue
+            found = faults.judge([faults.measure(y, sr) for y in audio], starts=seg["start_s"][rows],
+                                 thresholds=thresholds)
+            for r, fs in zip(rows, found, strict=True):
+                out += [{"kind": f.kind, "segment_id": int(seg["id"][r]), "track_id": tid,
+                         "start_s": float(seg["start_s"][r]), "end_s": float(seg["start_s"][r] + seg["duration_s"][r]),
+                         "score": f.score, "reason": f.reason, "details": f.details} for f in fs if f.kind in kinds]
+            yield Progress("inspect", done, len(order), tracks[tid].path, clock.eta(done, len(order)))
+    return out
+
+
+def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[dict]:
+    labels, names = segment_labels(lib, track_ids)
+    labelled = np.unique(track_ids[labels >= 0])
+    if len(names) < 2 or len(labelled) < 2:
+        skipped.append("label: needs at least 2 labels on at least 2 tracks")
+        return []
+    try:
+        res = inspection.label_issues(X, labels, track_ids)
+    except ConfigError as e:
+        skipped.append(f"label: {e}")
+        return []
+    tracks = {t.id: t for t in lib.tracks()}
+    out = []
+    for i, tid in enumerate(res["tracks"]):
+        if not res["track_issue"][i] or res["track_suggested"][i] == res["track_label"][i]:
+            continue
+        given, suggested = names[res["track_label"][i]], names[res["track_suggested"][i]]
+        share = res["track_probs"][i, res["track_suggested"][i]]
+        out.append({"kind": "label", "segment_id": None, "track_id": int(tid), "start_s": 0.0,
+                    "end_s": float(tracks[int(tid)].duration_s), "score": round(1 - float(res["track_quality"][i]), 4),
+                    "reason": f"label looks wrong: {given!r}, probably {suggested!r} "
+                              f"({100 * share:.0f} % probability, {100 * res['track_disagree'][i]:.0f} % of its "
+                              "segments disagree)",
+                    "details": {"given": given, "suggested": suggested, "scope": "track", "model": model,
+                                "quality": round(float(res["track_quality"][i]), 4),
+                                "mistakenness": round(float(res["track_mistakenness"][i]), 4),
+                                "probs": {n: round(float(p), 4) for n, p in zip(names, res["track_probs"][i],
+                                                                                  strict=True)}}})
+    flagged_tracks = {r["track_id"] for r in out}
+    for j, row in enumerate(res["rows"]):
+        tid = int(track_ids[row])
+        best = int(np.argmax(res["probs"][j]))
+        if not res["issue"][j] or tid in flagged_tracks or best == labels[row]:
+            continue
+        sid = int(ids[row])
+        p = seg_pos[sid]
+        out.append({"kind": "label", "segment_id": sid, "track_id": tid, "start_s": float(seg["start_s"][p]),
+                    "end_s": float(seg["start_s"][p] + seg["duration_s"][p]),
+                    "score": round(1 - float(res["quality"][j]), 4),
+                    "reason": f"segment sounds unlike its label {names[labels[row]]!r}, probably {names[best]!r} "
+                              f"({100 * res['probs'][j, best]:.0f} %)",
+                    "details": {"given": names[labels[row]], "suggested": names[best], "scope": "segment",
+                                "model": model, "quality": round(float(res["quality"][j]), 4),
+                                "mistakenness": round(float(res["mistakenness"][j]), 4)}})
+    return out
+
+
+def _neighbour_rows(lib, X, ids, track_ids, seg_pos, seg, kinds, model, skipped) -> list[dict]:
+    if len(np.unique(track_ids)) < 2:
+        skipped.append("outlier/duplicate: need at least 2 tracks")
+        return []
+    tracks = {t.id: t for t in lib.tracks()}
+    dist, nbr = inspection.other_track_neighbours(X, track_ids, k=min(10, len(X) - 1))
+
+    def where(row):
+        p = seg_pos[int(ids[row])]
+        return {"segment_id": int(ids[row]), "track_id": int(track_ids[row]), "start_s": float(seg["start_s"][p]),
+                "end_s": float(seg["start_s"][p] + seg["duration_s"][p])}
+
+    out = []
+    if "outlier" in kinds:
+        lib_o, own = inspection.outliers(dist), inspection.track_outliers(X, track_ids)
+        for row in np.flatnonzero(lib_o["flag"] | own["flag"]):
+            reasons, sev = [], 0.0
+            if lib_o["flag"][row]:
+                sev = lib_o["z"][row] / lib_o["threshold"]
+                reasons.append(f"unlike the rest of the library: mean distance {lib_o['mean_dist'][row]:.3f} to its "
+                               f"nearest segments of other tracks (typical {lib_o['median']:.3f})")
+            if own["flag"][row]:
+                sev = max(sev, own["z"][row] / own["threshold"])
+                reasons.append(f"far from its own track: distance {own['dist'][row]:.3f} to the track's centre "
+                               f"(typical {own['track_median'][row]:.3f})")
+            out.append({"kind": "outlier", **where(row), "score": round(float(sev), 4), "reason": "; ".join(reasons),
+                        "details": {"model": model, "library_z": round(float(lib_o["z"][row]), 3),
+                                    "track_z": round(float(own["z"][row]), 3)}})
+    if "duplicate" in kinds:
+        dup = inspection.near_duplicates(dist, nbr)
+        for row, other, d in dup["pairs"]:
+            o = where(other)
+            path = tracks[o["track_id"]].path
+            out.append({"kind": "duplicate", **where(row), "score": round(1 - d / max(dup["limit"], 1e-9), 4),
+                        "reason": f"near-duplicate of {path} at {o['start_s']:.1f} s (cosine distance {d:.4f}, "
+                                  f"typical nearest {dup['median']:.3f})",
+                        "details": {"model": model, "other_segment_id": o["segment_id"],
+                                    "other_track_id": o["track_id"], "other_path": path,
+                                    "other_start_s": o["start_s"], "distance": round(d, 6)}})
+    return out
+
+
+def iter_inspect(lib: Library, *, model: str = DEFAULT_MODEL, kinds: list[str] | tuple[str, ...] | None = None,
+                 thresholds: dict | None = None, cancel: CancelToken | None = None) -> JobGen[InspectReport]:
+    """Compute the findings of ``kinds`` (default all of :data:`KINDS`) and store them; yields progress per track.
+
+    Embedding kinds need ``model``'s embeddings (``musicemb embed``); without them they are skipped and named
+    in the report's ``skipped``. ``thresholds`` overrides :data:`faults.THRESHOLDS`.
+    """
+    cancel = cancel or CancelToken()
+    kinds = list(kinds or KINDS)
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise ConfigError(f"unknown finding kind {unknown[0]!r}; kinds: {', '.join(KINDS)}")
+    report = InspectReport([], kinds)
+    rows: list[dict] = []
+    seg = lib.segments()
+    seg_pos = {int(s): i for i, s in enumerate(seg["id"])}
+    try:
+        emb_kinds = [k for k in kinds if k in EMBEDDING_KINDS]
+        if emb_kinds:
+            yield Progress("inspect", 0, None, f"label issues, outliers and duplicates ({model})")
+            try:
+                emb = load_embeddings(lib, model)
+            except LibraryError:
+                emb = None
+                report.skipped.append(f"{'/'.join(emb_kinds)}: no embeddings for model {model!r}; "
+                                      "run `musicemb embed` first")
+                report.kinds = [k for k in kinds if k not in EMBEDDING_KINDS]
+            if emb is not None:
+                keep = np.array([int(i) in seg_pos for i in emb.ids], dtype=bool)
+                ids = emb.ids[keep]
+                X = np.asarray(emb.vectors)[keep].astype(np.float32)
+                track_ids = seg["track_id"][[seg_pos[int(i)] for i in ids]]
+                if "label" in kinds:
+                    rows += _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, report.skipped)
+                cancel.check()
+                if {"outlier", "duplicate"} & set(kinds):
+                    rows += _neighbour_rows(lib, X, ids, track_ids, seg_pos, seg, set(kinds), model,
+                                            report.skipped)
+        fault_kinds = {k for k in kinds if k in faults.KINDS}
+        if fault_kinds:
+            rows += yield from _fault_rows(lib, fault_kinds, thresholds, cancel, report.failed)
+    except Cancelled:
+        report.cancelled = True
+        return report
+    lib.replace_findings(rows, kinds=report.kinds)
+    report.findings = lib.findings(kinds=report.kinds)
+    return report
