@@ -115,13 +115,35 @@ def render_song(
         Length in seconds and sample rate in Hz.
     melody : sequence of (int, float), optional
         (MIDI pitch, duration in beats) written in C like `generate_melody` output; it is transposed
-        to the song key and looped. Generated from the seed when None.
+        to the song key and looped. A negative pitch is a rest. Generated from the seed when None.
 
     Returns
     -------
     numpy.ndarray
         float32 mono of exactly ``round(duration_s * sr)`` samples, peak-normalised to -1 dBFS.
     """
+    song, _ = _plan(style, seed, duration_s, sr, melody)
+    x = _RENDERERS[style](song)
+    n = song.n
+    fade = min(n, int(0.05 * sr))
+    x[n - fade :] *= np.linspace(1.0, 0.0, fade)
+    x -= x.mean()
+    return (x * (_PEAK / max(np.abs(x).max(), 1e-9))).astype(np.float32)
+
+
+def melody_timeline(
+    style: str, *, seed: int, duration_s: float, melody: Sequence[tuple[int, float]]
+) -> list[tuple[float, float, int, int]]:
+    """Where `render_song` (same arguments) plays each note of ``melody``.
+
+    Returns
+    -------
+    list of (onset s, duration s, MIDI pitch as played, index into ``melody``), rests left out.
+    """
+    return _plan(style, seed, duration_s, 1000, melody)[1]
+
+
+def _plan(style, seed, duration_s, sr, melody) -> tuple[_Song, list[tuple[float, float, int, int]]]:
     if style not in _SPECS:
         raise ValueError(f"unknown style {style!r}; valid styles: {', '.join(STYLES)}")
     n = round(duration_s * sr)
@@ -137,13 +159,15 @@ def render_song(
     tonic = _MELODY_TONIC + int(rng.integers(-5, 7))
     if melody is None:
         melody = generate_melody(melody_rng, n_notes=32, scale=mode)
-    if not melody or any(d <= 0 for _, d in melody):
+    if not melody or any(d <= 0 for _, d in melody) or all(p < 0 for p, _ in melody):
         raise ValueError("melody must be a non-empty sequence of (pitch, positive duration) pairs")
     total = n / sr
-    notes, t = [], 0.0
+    notes, timeline, t = [], [], 0.0
     while t < total:
-        for pitch, dur in melody:
-            notes.append((t, dur * stretch * beat, int(pitch) + tonic - _MELODY_TONIC))
+        for i, (pitch, dur) in enumerate(melody):
+            if pitch >= 0:
+                notes.append((t, dur * stretch * beat, int(pitch) + tonic - _MELODY_TONIC))
+                timeline.append((*notes[-1], i))
             t += dur * stretch * beat
             if t >= total:
                 break
@@ -153,12 +177,7 @@ def render_song(
     for k in range(int(np.ceil(total / span))):
         d = progression[k % len(progression)]
         chords.append((k * span, span, tuple(_degree_pitch(tonic, scale, d + j) for j in (0, 2, 4))))
-    song = _Song(rng=rng, sr=sr, n=n, beat=beat, bar=bar, notes=notes, chords=chords)
-    x = _RENDERERS[style](song)
-    fade = min(n, int(0.05 * sr))
-    x[n - fade :] *= np.linspace(1.0, 0.0, fade)
-    x -= x.mean()
-    return (x * (_PEAK / max(np.abs(x).max(), 1e-9))).astype(np.float32)
+    return _Song(rng=rng, sr=sr, n=n, beat=beat, bar=bar, notes=notes, chords=chords), timeline
 
 
 def render_demo_corpus(
