@@ -7,7 +7,11 @@ inner product is the cosine similarity; scores returned are cosines (higher is n
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +26,19 @@ FLAT_BELOW, HNSW_BELOW = 50_000, 2_000_000
 def choose_kind(n: int) -> str:
     """The kind ``auto`` picks for ``n`` vectors."""
     return "flat" if n < FLAT_BELOW else "hnsw" if n < HNSW_BELOW else "ivfpq"
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send what C code prints on stdout (FAISS on-disk lists do) to stderr, keeping stdout for JSON."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def normalise(X: np.ndarray) -> np.ndarray:
@@ -49,6 +66,7 @@ class EmbeddingIndex:
         self.nlist, self.pq_m, self.nprobe = nlist, pq_m, nprobe
         self.index_ = None
         self.kind_ = None
+        self.refine_ = None
 
     @property
     def ntotal(self) -> int:
@@ -87,10 +105,20 @@ class EmbeddingIndex:
         self.index_.add_with_ids(X, np.asarray(ids, dtype=np.int64))
         return self
 
+    @property
+    def ondisk(self) -> bool:
+        """Whether the inverted lists live on disk (built by :func:`musicemb_core.index.ondisk.iter_build_ondisk`)."""
+        return bool(getattr(self, "meta_", {}).get("ondisk"))
+
+    def _not_ondisk(self, what: str) -> None:
+        if self.ondisk:
+            raise ConfigError(f"an on-disk IVF-PQ index cannot {what}; rebuild it with `musicemb index`")
+
     def add(self, X: np.ndarray, ids: np.ndarray) -> EmbeddingIndex:
         """Append vectors (an incremental import); the index must have been fitted or loaded."""
         if self.index_ is None:
             return self.fit(X, ids)
+        self._not_ondisk("add vectors")
         self.index_.add_with_ids(normalise(X), np.asarray(ids, dtype=np.int64))
         return self
 
@@ -100,6 +128,7 @@ class EmbeddingIndex:
 
         if self.kind_ == "hnsw":
             raise ConfigError("an HNSW index cannot delete vectors; rebuild it with `musicemb index`")
+        self._not_ondisk("delete vectors")
         return int(self.index_.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64))))
 
     def search(self, Q: np.ndarray, k: int = 10, *, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -116,15 +145,35 @@ class EmbeddingIndex:
         prev = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(threads or (1 if len(Q) <= 16 else prev))
         try:
-            scores, ids = self.index_.search(Q, int(k))
+            scores, ids = self.index_.search(Q, int(k) * (self.refine_[2] if self.refine_ else 1))
         finally:
             faiss.omp_set_num_threads(prev)
-        return scores, ids
+        return self._rerank(Q, ids, int(k)) if self.refine_ else (scores, ids)
+
+    def refine_with(self, vectors: np.ndarray, ids: np.ndarray, *, factor: int = 16) -> EmbeddingIndex:
+        """Re-rank approximate candidates (``factor * k`` per query) by their exact cosine, reading their rows
+        from ``vectors`` (n, dim), e.g. a memory map of the stored embeddings, rows in the order of sorted
+        ``ids``. Only the candidates' rows are read."""
+        self.refine_ = (vectors, np.asarray(ids, dtype=np.int64), int(factor))
+        return self
+
+    def _rerank(self, Q: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        vectors, known, _ = self.refine_
+        pos = np.minimum(np.searchsorted(known, cand), len(known) - 1)
+        valid = (cand >= 0) & (known[pos] == cand)
+        rows, inv = np.unique(pos[valid], return_inverse=True)  # sorted reads, each row once
+        V = normalise(np.asarray(vectors[rows]))
+        sims = np.full(cand.shape, -np.inf, dtype=np.float32)
+        sims[valid] = np.einsum("ij,ij->i", np.repeat(Q, valid.sum(1), axis=0), V[inv])
+        order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        best = np.take_along_axis(sims, order, 1)
+        return best, np.where(np.isfinite(best), np.take_along_axis(cand, order, 1), -1)
 
     def save(self, path: str | Path, *, meta: dict | None = None) -> None:
         """Write ``path`` (FAISS) and ``path.json`` (kind, count, ``meta``), each atomically."""
         import faiss
 
+        self._not_ondisk("be copied by save(); it is written where it is built")
         path = Path(path)
         with atomic_path(path) as tmp:
             faiss.write_index(self.index_, str(tmp))
@@ -133,7 +182,8 @@ class EmbeddingIndex:
 
     @classmethod
     def load(cls, path: str | Path, *, mmap: bool = False) -> EmbeddingIndex:
-        """Read an index saved by :meth:`save`; ``mmap`` maps it from disk instead of reading it into memory."""
+        """Read an index saved by :meth:`save` or built on disk; ``mmap`` maps it from disk instead of reading
+        it into memory (an on-disk index always maps its inverted lists, found beside ``path``)."""
         import faiss
 
         path = Path(path)
@@ -141,10 +191,11 @@ class EmbeddingIndex:
             raise LibraryError(f"{path}: no index; build it with `musicemb index`")
         meta = json.loads(path.with_suffix(path.suffix + ".json").read_text())
         flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
-        self = cls(meta["kind"])
-        self.index_ = faiss.read_index(str(path), flags)
+        self = cls(meta["kind"], nprobe=meta.get("nprobe", 32))
+        with stdout_to_stderr():
+            self.index_ = faiss.read_index(str(path), flags | faiss.IO_FLAG_ONDISK_SAME_DIR)
         self.kind_ = meta["kind"]
-        base = faiss.downcast_index(self.index_.index)
+        base = faiss.downcast_index(self.index_.index if hasattr(self.index_, "id_map") else self.index_)
         if self.kind_ == "ivfpq":
             base.nprobe = self.nprobe
         elif self.kind_ == "hnsw":

@@ -8,6 +8,8 @@ import json
 from musicemb_core.common.progress import JobGen, Progress
 from musicemb_core.data.library import Library
 from musicemb_core.index import EmbeddingIndex
+from musicemb_core.index.faiss_index import choose_kind
+from musicemb_core.index.ondisk import iter_build_ondisk
 from musicemb_core.inference import DEFAULT_MODEL, load_embeddings
 
 
@@ -23,12 +25,16 @@ def _fingerprint(lib: Library, model: str) -> str:
 
 
 def iter_build_index(lib: Library, *, model: str = DEFAULT_MODEL, kind: str = "auto") -> JobGen[EmbeddingIndex]:
-    """Build (or rebuild) and save the index of ``model``'s embeddings."""
+    """Build (or rebuild) and save the index of ``model``'s embeddings. IVF-PQ is built on disk in chunks and
+    re-ranks its candidates with the stored vectors (memory-mapped), so neither needs to fit in RAM."""
     emb = load_embeddings(lib, model)
+    meta = {"model": model, "source": _fingerprint(lib, model), "dim": int(emb.vectors.shape[1])}
+    if (choose_kind(len(emb.ids)) if kind == "auto" else kind) == "ivfpq":
+        index = yield from iter_build_ondisk(emb.vectors, emb.ids, index_path(lib, model), meta=meta)
+        return index.refine_with(emb.vectors, emb.ids)
     yield Progress("index", 0, 1, f"indexing {len(emb.ids)} vectors of {model!r} ({kind})")
     index = EmbeddingIndex(kind).fit(emb.vectors, emb.ids)
-    index.save(index_path(lib, model), meta={"model": model, "source": _fingerprint(lib, model),
-                                             "dim": int(emb.vectors.shape[1])})
+    index.save(index_path(lib, model), meta=meta)
     yield Progress("index", 1, 1, f"{index.kind_} index of {index.ntotal} vectors")
     return index
 
@@ -39,6 +45,9 @@ def open_index(lib: Library, model: str = DEFAULT_MODEL) -> EmbeddingIndex:
     if path.exists():
         index = EmbeddingIndex.load(path)
         if index.meta_.get("source") == _fingerprint(lib, model):
+            if index.ondisk:
+                emb = load_embeddings(lib, model)
+                index.refine_with(emb.vectors, emb.ids)
             return index
         kind = index.meta_.get("kind", "auto")
     else:

@@ -24,19 +24,35 @@ def load_map(lib: Library, model: str, method: str) -> np.ndarray | None:
     return np.load(path) if path.exists() else None
 
 
-def iter_map(lib: Library, *, model: str = DEFAULT_MODEL, method: str = "umap",
-             random_state: int = 0) -> JobGen[np.ndarray]:
-    """The map of every embedded segment: reused from the cache while the embedded ids are unchanged."""
+def iter_map(lib: Library, *, model: str = DEFAULT_MODEL, method: str = "umap", random_state: int = 0,
+             max_fit: int = 100_000, chunk: int = 50_000) -> JobGen[np.ndarray]:
+    """The map of every embedded segment: reused from the cache while the embedded ids are unchanged.
+
+    Above ``max_fit`` segments, UMAP and PCA are fitted on a random sample of ``max_fit`` and the rest is placed
+    with ``transform()`` in chunks (t-SNE, which cannot place points, is fitted on all)."""
     emb = load_embeddings(lib, model)
     cached = load_map(lib, model, method)
     if cached is not None and np.array_equal(cached[:, 0].astype(np.int64), emb.ids):
         return cached
-    yield Progress("map", 0, 1, f"{method} of {len(emb.ids)} segments")
-    xy = Projector(method, random_state=random_state).fit(np.asarray(emb.vectors)).embedding_
+    n, steps = len(emb.ids), 1
+    if n <= max_fit or method == "tsne":
+        yield Progress("map", 0, 1, f"{method} of {n} segments")
+        xy = Projector(method, random_state=random_state).fit(np.asarray(emb.vectors)).embedding_
+    else:
+        fit_rows = np.sort(np.random.default_rng(random_state).choice(n, max_fit, replace=False))
+        rest = np.setdiff1d(np.arange(n), fit_rows)
+        steps = 1 + -(-len(rest) // chunk)
+        yield Progress("map", 0, steps, f"{method} fitted on {max_fit} of {n} segments")
+        proj = Projector(method, random_state=random_state).fit(np.asarray(emb.vectors[fit_rows]))
+        xy = np.empty((n, proj.n_components), np.float32)
+        xy[fit_rows] = proj.embedding_
+        for i, a in enumerate(range(0, len(rest), chunk), 1):
+            yield Progress("map", i, steps, f"placing {min(a + chunk, len(rest))} of {len(rest)} with transform()")
+            xy[rest[a:a + chunk]] = proj.transform(np.asarray(emb.vectors[rest[a:a + chunk]]))
     rows = np.column_stack([emb.ids.astype(np.float64), xy.astype(np.float64)])
     with atomic_path(map_path(lib, model, method)) as tmp, open(tmp, "wb") as f:
         np.save(f, rows)
-    yield Progress("map", 1, 1, "done")
+    yield Progress("map", steps, steps, "done")
     return rows
 
 
