@@ -1,6 +1,7 @@
 # make demo  - set up and build the demo library (prints its summary)
 # make test  - set up and run the test suite (lint, import contracts, tests)
-.PHONY: setup demo test lint bench clean
+# make package - build the desktop app folder dist/musicemb/ with PyInstaller (slow: minutes)
+.PHONY: setup demo test lint bench package clean
 VENV := .venv/bin
 
 setup:
@@ -15,6 +16,9 @@ lint: setup
 
 test: setup
 	QT_QPA_PLATFORM=offscreen $(VENV)/python -m pytest -q
+
+package: setup
+	bash packaging/build.sh
 
 bench: setup
 	$(VENV)/python bench/bench_features.py

@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("musicemb")
+    app.setDesktopFileName("io.github.musicemb.MusicEmb")  # Wayland: match the menu entry and its icon
     icon = QIcon()
     for png in sorted((resources_dir() / "icons").glob("musicemb-*.png")):  # PNGs: no SVG plugin needed
         icon.addFile(str(png))
