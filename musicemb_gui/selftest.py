@@ -57,11 +57,7 @@ def run_selftest(lib: str | Path | None = None, *, timeout_s: float = 30.0, out=
 
 def _run_checks(check: _Checks, lib: str | Path | None, timeout_s: float) -> None:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"  # read when the QApplication is made, below
-    from musicemb_core.common.progress import drive
-    from musicemb_core.inference import Embedder
     from musicemb_core.resources import default_model_dir, package_version, resources_dir
-    from musicemb_core.workflows.demo import default_demo_path, iter_build_demo
-    from musicemb_gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(["musicemb-gui"])
     res = resources_dir()
@@ -71,15 +67,21 @@ def _run_checks(check: _Checks, lib: str | Path | None, timeout_s: float) -> Non
     if not check("resources", icon.is_file() and model.is_file(), f"{res} (icon {icon.is_file()}, "
                  f"default model {model.is_file()})"):
         return
+    if lib is not None:
+        found = (Path(lib) / "library.sqlite").is_file()
+        if not check("library", found, f"{lib}: {'found' if found else 'no library.sqlite there'}"):
+            return
+    from musicemb_core.common.progress import drive  # torch and the window's modules: after the quick checks
+    from musicemb_core.inference import Embedder
+    from musicemb_core.workflows.demo import default_demo_path, iter_build_demo
+    from musicemb_gui.main_window import MainWindow
+
     if lib is None:
         lib = default_demo_path()
         if not (lib / "library.sqlite").exists():
             t = time.perf_counter()
             drive(iter_build_demo(lib))
             check("demo", True, f"built {lib} in {time.perf_counter() - t:.1f} s")
-    elif not check("library", (Path(lib) / "library.sqlite").is_file(),
-                   f"{lib}: {'found' if (Path(lib) / 'library.sqlite').is_file() else 'no library.sqlite there'}"):
-        return
 
     with tempfile.TemporaryDirectory(prefix="musicemb-selftest-") as tmp:
         settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)  # the user's stay as they are

@@ -5,6 +5,7 @@ The slow test builds the app folder with PyInstaller and runs both executables f
 from __future__ import annotations
 
 import configparser
+import io
 import os
 import shutil
 import subprocess
@@ -158,15 +159,17 @@ def small_library(tmp_path):
     return tmp_path / "lib"
 
 
-def test_gui_selftest_passes_on_a_library(small_library, tmp_path):
-    pytest.importorskip("PySide6")
-    r = subprocess.run([str(BIN / "musicemb-gui"), "--selftest", str(small_library)], capture_output=True,
-                       text=True, timeout=120, env=_env(tmp_path))
-    assert r.returncode == 0, r.stdout + r.stderr
-    lines = r.stdout.splitlines()
-    for name in ("version", "resources", "window", "map", "click", "neighbours", "spectrum", "embed"):
-        assert any(line.startswith(f"selftest: ok   {name}") for line in lines), (name, r.stdout)
-    assert "pca map of 16 segments" in r.stdout  # 8 tracks x 2 windows of 3 s
+def test_gui_selftest_passes_on_a_library(small_library, tmp_path, monkeypatch, qapp):
+    """In this process (the `--selftest` flag itself is run as a command below and from the built folder)."""
+    from musicemb_gui.selftest import run_selftest
+
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    out = io.StringIO()
+    assert run_selftest(small_library, out=out) == 0, out.getvalue()
+    lines = out.getvalue().splitlines()
+    for name in ("version", "resources", "library", "window", "map", "click", "neighbours", "spectrum", "embed"):
+        assert any(line.startswith(f"selftest: ok   {name}") for line in lines), (name, out.getvalue())
+    assert "pca map of 16 segments" in out.getvalue()  # 8 tracks x 2 windows of 3 s
     assert lines[-1] == "selftest: all checks passed"
 
 
@@ -174,7 +177,7 @@ def test_gui_selftest_fails_on_a_folder_that_is_not_a_library(tmp_path):
     pytest.importorskip("PySide6")
     r = subprocess.run([str(BIN / "musicemb-gui"), "--selftest", str(tmp_path)], capture_output=True, text=True,
                        timeout=120, env=_env(tmp_path))
-    assert r.returncode == 1
+    assert r.returncode == 1, r.stdout + r.stderr
     assert "selftest: FAIL library" in r.stdout and r.stdout.splitlines()[-1] == "selftest: FAILED: library"
 
 
