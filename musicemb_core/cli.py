@@ -292,6 +292,38 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(a: argparse.Namespace) -> int:
+    from musicemb_core.data.library import Library
+    from musicemb_core.workflows.inspect import as_json, export_findings, iter_inspect
+
+    with Library(a.lib) as lib:
+        r = _run(iter_inspect(lib, model=a.model, kinds=a.kinds), quiet=a.quiet)
+    if r.cancelled:
+        print("musicemb: inspect cancelled; no findings stored", file=sys.stderr)
+        return 130
+    for s in r.skipped:
+        print(f"musicemb: warning: skipped {s}", file=sys.stderr)
+    for path, reason in r.failed:
+        print(f"musicemb: warning: {path}: {reason}", file=sys.stderr)
+    rows = [as_json(f) for f in r.findings]
+    if a.out:
+        export_findings(rows, a.out)
+    if a.json:
+        _print_json({"findings": rows})
+        return 0
+    counts = {k: sum(f["kind"] == k for f in rows) for k in r.kinds}
+    print(f"{len(rows)} findings: " + ", ".join(f"{k} {n}" for k, n in counts.items()))
+    for kind in r.kinds:
+        mine = [f for f in rows if f["kind"] == kind]
+        for f in mine[:a.top]:
+            print(f"  {kind:9s} {f['score']:6.2f}  {f['path']} @ {f['start_s']:.1f}-{f['end_s']:.1f} s: {f['reason']}")
+        if len(mine) > a.top:
+            print(f"  {kind:9s} ... {len(mine) - a.top} more")
+    if a.out:
+        print(f"findings -> {a.out}")
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
     from musicemb_core.workflows.demo import default_demo_path, iter_build_demo
@@ -415,6 +447,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--plots", metavar="DIR", help="write confusion.png/json, kmeans.png, training.png")
     sp.add_argument("--reid", type=int, default=100, help="random snippets for re-identification (0 = skip)")
     sp.add_argument("--snippet", type=float, default=3.0, help="snippet length in seconds")
+
+    sp = add("inspect", cmd_inspect, "mislabel candidates, faulty segments, outliers, near-duplicates")
+    sp.add_argument("lib")
+    sp.add_argument("--model", default="default", help="embeddings for label, outlier and duplicate findings")
+    sp.add_argument("--kinds", nargs="+", metavar="KIND",
+                    help="only these kinds (default all): label outlier duplicate clipping dropouts dc_offset hum "
+                         "crackle dead noise muffled")
+    sp.add_argument("--json", action="store_true", help='print {"findings": [...]}')
+    sp.add_argument("--out", metavar="FILE", help="also write the findings to .csv or .json")
+    sp.add_argument("--top", type=int, default=10, help="findings shown per kind in the text listing")
 
     sp = add("demo", cmd_demo, "build the demo library if absent, print its summary and open the app")
     sp.add_argument("--lib", help="where to build it (default: $MUSICEMB_HOME/demo or ~/.local/share/musicemb/demo)")

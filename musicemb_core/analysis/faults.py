@@ -18,8 +18,8 @@ Kinds and what fires them (thresholds in :data:`THRESHOLDS`):
 - ``dead``: a near-silent segment, or one channel far below the other; a dead segment gets no other finding.
 - ``noise``: broadband noise: a low signal-to-noise estimate (mean power over a minimum-statistics floor)
   where that floor is itself flat (noise-like, not a held chord).
-- ``muffled``: missing high band (above 1.5 kHz) against the brighter of the track's typical level and a
-  nominal one, in a segment whose low band is broad (music or speech, not one low tone).
+- ``muffled``: missing high band (above 1.5 kHz) against ordinary music (:data:`NOMINAL_HF_DB`) or against
+  the track's other segments, in a segment whose low band is broad (music or speech, not one low tone).
 """
 
 from __future__ import annotations
@@ -39,11 +39,12 @@ THRESHOLDS = {
     "crackle": 3.0,       # isolated clicks per second
     "dead": -50.0,        # dBFS RMS, at or below
     "noise": 5.0,         # dB estimated SNR, at or below (with a flat floor)
-    "muffled": 40.0,      # dB of high band missing
+    "muffled": 40.0,      # dB of high band missing against ordinary music (NOMINAL_HF_DB)
 }
 NOISE_FLATNESS = 0.5      # the floor must be this flat (0..1, within octaves) to count as broadband noise
 DEAD_CHANNEL_DB = 40.0    # a channel this far below the loudest one is dead
 NOMINAL_HF_DB = -20.0     # the high band (1.5 kHz up) of ordinary music or speech, dB of the total
+MUFFLED_REL_DB = 30.0     # muffled also when the high band is this far below the track's median
 _EPS = 1e-12
 _LSB = 1.0 / 32768
 
@@ -276,15 +277,14 @@ def judge(measures: list[dict], *, starts: np.ndarray | None = None, pool_s: flo
     """
     t = {**THRESHOLDS, **(thresholds or {})}
     alive = [i for i, m in enumerate(measures) if "clip_frac" in m and m["rms_db"] > t["dead"]]
-    hf = [measures[i]["hf_db"] for i in alive]
-    hf_ref = max(float(np.median(hf)) if hf else NOMINAL_HF_DB, NOMINAL_HF_DB)
+    track_hf = float(np.median([measures[i]["hf_db"] for i in alive])) if len(alive) >= 4 else None
     out = []
     for i, m in enumerate(measures):
         near = [i] if m.get("hum_prom") is not None else []
         if starts is not None and i in alive:
             near = [j for j in alive if measures[j]["hum_prom"] is not None and abs(starts[j] - starts[i]) <= pool_s]
         hum = hum_strength(np.mean([measures[j]["hum_prom"] for j in near], axis=0)) if near else (0.0, 0, [])
-        out.append(_judge_one(m, t, hf_ref, hum))
+        out.append(_judge_one(m, t, track_hf, hum))
     return out
 
 
@@ -293,7 +293,7 @@ def _fault(kind: str, severity: float, value: float, threshold: float, reason: s
                  {"value": round(float(value), 6), "threshold": threshold, **extra})
 
 
-def _judge_one(m: dict, t: dict, hf_ref: float, hum: tuple[float, int, list[int]]) -> list[Fault]:
+def _judge_one(m: dict, t: dict, track_hf: float | None, hum: tuple[float, int, list[int]]) -> list[Fault]:
     out: list[Fault] = []
     chans = m["channel_db"]
     if m["rms_db"] <= t["dead"] or "clip_frac" not in m:
@@ -327,11 +327,15 @@ def _judge_one(m: dict, t: dict, hf_ref: float, hum: tuple[float, int, list[int]
         out.append(_fault("noise", 1 + (t["noise"] - m["snr_db"]) / 10, m["snr_db"], t["noise"],
                           f"noise: broadband floor, estimated SNR {m['snr_db']:.1f} dB",
                           flatness=round(m["floor_flatness"], 3)))
-    deficit = hf_ref - m["hf_db"]
-    if deficit >= t["muffled"] and m["low_octaves"] >= 3 and m["sr"] >= 8000:
-        out.append(_fault("muffled", deficit / t["muffled"], deficit, t["muffled"],
-                          f"muffled: high band (1.5 kHz up) at {m['hf_db']:.0f} dB, {deficit:.0f} dB below "
-                          f"the expected {hf_ref:.0f} dB"))
+    absolute = NOMINAL_HF_DB - m["hf_db"]
+    relative = track_hf - m["hf_db"] if track_hf is not None else 0.0
+    severity = max(absolute / t["muffled"], relative / MUFFLED_REL_DB)
+    if severity >= 1 and m["low_octaves"] >= 3 and m["sr"] >= 8000:
+        than = (f"{relative:.0f} dB below the rest of its track ({track_hf:.0f} dB)"
+                if relative / MUFFLED_REL_DB >= absolute / t["muffled"]
+                else f"{absolute:.0f} dB below ordinary music ({NOMINAL_HF_DB:.0f} dB)")
+        out.append(_fault("muffled", severity, m["hf_db"], NOMINAL_HF_DB - t["muffled"],
+                          f"muffled: high band (1.5 kHz up) at {m['hf_db']:.0f} dB of the total, {than}"))
     return out
 
 

@@ -70,6 +70,16 @@ def out_of_fold_probs(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, 
     return probs
 
 
+def knn_probs(labels: np.ndarray, nbr: np.ndarray, n_classes: int, *, smoothing: float = 0.5) -> np.ndarray:
+    """Class probabilities from the labels of each row's neighbours ``nbr`` (n, k) (row indices, -1 = none),
+    add-``smoothing`` counts: with other-track neighbours, a leave-one-track-out kNN vote."""
+    counts = np.full((len(nbr), n_classes), smoothing)
+    rows = np.repeat(np.arange(len(nbr)), nbr.shape[1])
+    valid = nbr.ravel() >= 0
+    np.add.at(counts, (rows[valid], labels[nbr.ravel()[valid]]), 1.0)
+    return counts / counts.sum(axis=1, keepdims=True)
+
+
 def mistakenness(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """FiftyOne's mistakenness in [0, 1]: (m e^-H + 1) / 2, m = +1 if the argmax disagrees with the label, else
     -1, H the entropy of the probabilities (confident disagreement -> 1, confident agreement -> 0)."""
@@ -94,13 +104,16 @@ def _cleanlab(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.nda
     return quality, np.asarray(issues, dtype=bool)
 
 
-def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, n_splits: int = 5,
-                 random_state: int = 0) -> dict:
+def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, method: str = "ensemble",
+                 k: int = 10, n_splits: int = 5, random_state: int = 0) -> dict:
     """Per-segment and per-track label issues.
 
     Parameters
     ----------
     X : (n, dim); labels : (n,) ints, -1 = unlabelled (skipped); groups : (n,) track ids.
+    method : where the out-of-fold probabilities come from: ``logistic`` (probe cross-validated by track),
+        ``knn`` (votes of the ``k`` nearest segments of other tracks) or ``ensemble`` (their mean: the probe
+        sees the whole space, the vote is local and shrugs off a few wrong labels far away).
 
     Returns
     -------
@@ -113,7 +126,17 @@ def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, n_spl
     labels, groups = np.asarray(labels), np.asarray(groups)
     rows = np.flatnonzero(labels >= 0)
     y, g = labels[rows], groups[rows]
-    probs = out_of_fold_probs(np.asarray(X)[rows], y, g, n_splits=n_splits, random_state=random_state)
+    if method not in ("logistic", "knn", "ensemble"):
+        raise ConfigError(f"label issue method must be logistic, knn or ensemble, got {method!r}")
+    Xl = np.asarray(X)[rows]
+    parts = []
+    if method != "knn":
+        parts.append(out_of_fold_probs(Xl, y, g, n_splits=n_splits, random_state=random_state))
+    if method != "logistic":
+        if len(np.unique(g)) < 2 or len(np.unique(y)) < 2:
+            raise ConfigError("label issues need at least 2 labels and 2 labelled tracks")
+        parts.append(knn_probs(y, other_track_neighbours(Xl, g, k=min(k, len(Xl) - 1))[1], int(y.max()) + 1))
+    probs = np.mean(parts, axis=0)
     quality, issue = _cleanlab(y, probs)
     tracks, inv = np.unique(g, return_inverse=True)
     counts = np.bincount(inv)

@@ -7,15 +7,19 @@ status when it turns up again. A cancelled run stores nothing.
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from musicemb_core.analysis import faults, inspection
 from musicemb_core.audio.decode import load
 from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, LibraryError
+from musicemb_core.common.paths import atomic_write_text
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.common.tables import write_table
 from musicemb_core.data.library import Library
 from musicemb_core.inference import DEFAULT_MODEL, load_embeddings
 from musicemb_core.workflows.evaluate import segment_labels
@@ -94,6 +98,9 @@ def _fault_rows(lib: Library, kinds: set[str], thresholds: dict | None, cancel: 
 
 
 def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[dict]:
+    """Track findings where the mean out-of-fold probabilities name another label (score 1 - cleanlab's label
+    quality; ``confident``: confident learning flags it too, which with few tracks per label it rarely does);
+    segment findings where confident learning flags a segment of a track not flagged as a whole."""
     labels, names = segment_labels(lib, track_ids)
     labelled = np.unique(track_ids[labels >= 0])
     if len(names) < 2 or len(labelled) < 2:
@@ -107,7 +114,7 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
     tracks = {t.id: t for t in lib.tracks()}
     out = []
     for i, tid in enumerate(res["tracks"]):
-        if not res["track_issue"][i] or res["track_suggested"][i] == res["track_label"][i]:
+        if res["track_suggested"][i] == res["track_label"][i]:
             continue
         given, suggested = names[res["track_label"][i]], names[res["track_suggested"][i]]
         share = res["track_probs"][i, res["track_suggested"][i]]
@@ -117,6 +124,7 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
                               f"({100 * share:.0f} % probability, {100 * res['track_disagree'][i]:.0f} % of its "
                               "segments disagree)",
                     "details": {"given": given, "suggested": suggested, "scope": "track", "model": model,
+                                "confident": bool(res["track_issue"][i]),
                                 "quality": round(float(res["track_quality"][i]), 4),
                                 "mistakenness": round(float(res["track_mistakenness"][i]), 4),
                                 "probs": {n: round(float(p), 4) for n, p in zip(names, res["track_probs"][i],
@@ -229,3 +237,15 @@ def iter_inspect(lib: Library, *, model: str = DEFAULT_MODEL, kinds: list[str] |
     lib.replace_findings(rows, kinds=report.kinds)
     report.findings = lib.findings(kinds=report.kinds)
     return report
+
+
+def export_findings(rows: list[dict], path: str | Path) -> None:
+    """Write :func:`as_json` rows to ``.json`` (``{"findings": [...]}``) or ``.csv`` (details as JSON text)."""
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        atomic_write_text(path, json.dumps({"findings": rows}, indent=2))
+        return
+    cols = ["kind", "score", "reason", "path", "track_id", "segment_id", "start_s", "end_s", "given", "suggested",
+            "status", "id", "details"]
+    write_table([{c: json.dumps(r[c]) if c == "details" else r.get(c, "") for c in cols} for r in rows], path,
+                columns=cols)

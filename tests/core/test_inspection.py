@@ -1,0 +1,214 @@
+"""Inspection: planted label flips rank at the top, outliers and near-duplicates are found (synthetic embeddings),
+and end to end through a tiny real library embedded with the built-in default model: a flipped label, a clipped
+recording, findings stored with their status kept across runs, the CLI's JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from musicemb_core.analysis import inspection as I
+from musicemb_core.cli import main
+from musicemb_core.common.config import SegmentConfig
+from musicemb_core.common.errors import ConfigError, LibraryError
+from musicemb_core.common.progress import CancelToken, drive
+from musicemb_core.data.ingest import iter_ingest
+from musicemb_core.data.library import Library
+from musicemb_core.data.synthesis import render_song
+from musicemb_core.inference import iter_embed
+from musicemb_core.workflows.inspect import KINDS, iter_inspect
+
+
+def clustered(n_classes=4, tracks_per_class=10, segs=8, dim=16, seed=0):
+    """Well-separated classes; each track a small cloud around its own point near its class centre."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_classes, dim)) * 6
+    X, labels, groups = [], [], []
+    for c in range(n_classes):
+        for t in range(tracks_per_class):
+            point = centres[c] + rng.normal(size=dim) * 0.5
+            X.append(point + rng.normal(size=(segs, dim)) * 0.3)
+            labels += [c] * segs
+            groups += [c * tracks_per_class + t] * segs
+    return np.vstack(X).astype(np.float32), np.array(labels), np.array(groups)
+
+
+def test_flipped_track_labels_rank_at_the_top():
+    X, labels, groups = clustered()
+    rng = np.random.default_rng(1)
+    flipped = rng.choice(np.unique(groups), 4, replace=False)
+    noisy = labels.copy()
+    truth = {}
+    for g in flipped:
+        rows = groups == g
+        truth[g] = labels[rows][0]
+        noisy[rows] = (labels[rows][0] + 1 + rng.integers(3)) % 4
+    res = I.label_issues(X, noisy, groups)
+    order = np.argsort(res["track_quality"])
+    assert set(res["tracks"][order[:4]]) == set(flipped)
+    assert set(res["tracks"][res["track_issue"]]) == set(flipped)
+    for g in flipped:
+        i = int(np.flatnonzero(res["tracks"] == g)[0])
+        assert res["track_suggested"][i] == truth[g]
+        assert res["track_mistakenness"][i] > 0.8 and res["track_disagree"][i] == 1.0
+    clean = ~np.isin(res["tracks"], flipped)
+    assert set(res["tracks"][np.argsort(-res["track_mistakenness"])[:4]]) == set(flipped)
+    assert np.median(res["track_mistakenness"][clean]) < 0.2
+    seg_flipped = np.isin(groups[res["rows"]], flipped)
+    assert res["issue"][seg_flipped].mean() > 0.9 and res["issue"][~seg_flipped].mean() < 0.05
+
+
+def test_unlabelled_segments_are_skipped_and_two_labels_are_needed():
+    X, labels, groups = clustered(n_classes=2, tracks_per_class=4)
+    labels = labels.copy()
+    labels[groups == 0] = -1
+    res = I.label_issues(X, labels, groups)
+    assert len(res["rows"]) == int((labels >= 0).sum()) and 0 not in res["tracks"]
+    assert np.allclose(res["probs"].sum(axis=1), 1.0)
+    with pytest.raises(ConfigError):
+        I.label_issues(X, np.zeros_like(labels), groups)
+
+
+def test_out_of_fold_probes_never_learn_a_track_from_itself():
+    # each track is its own random point and its label is random: only memory could predict it
+    rng = np.random.default_rng(2)
+    points = rng.normal(size=(40, 32))
+    groups = np.repeat(np.arange(40), 6)
+    X = (points[groups] + rng.normal(size=(240, 32)) * 0.05).astype(np.float32)
+    labels = rng.integers(0, 2, 40)[groups]
+    probs = I.out_of_fold_probs(X, labels, groups)
+    accuracy = (probs.argmax(axis=1) == labels).mean()
+    assert accuracy < 0.75  # chance is 0.5; the same probe fit on these rows scores 1.0
+
+
+def test_mistakenness_formula():
+    probs = np.array([[0.98, 0.01, 0.01], [0.98, 0.01, 0.01], [1 / 3, 1 / 3, 1 / 3]])
+    m = I.mistakenness(probs, np.array([0, 1, 2]))
+    assert m[0] < 0.1 and m[1] > 0.9  # confident agreement, confident disagreement
+    assert m[2] == pytest.approx((1 / 3 + 1) / 2)  # uniform: e^-H = 1/3, argmax 0 disagrees with label 2
+
+
+def test_outliers_duplicates_and_far_from_own_track():
+    X, _, groups = clustered(seed=3)
+    rng = np.random.default_rng(4)
+    X = X.copy()
+    odd = np.array([5, 100, 250])
+    X[odd] = rng.normal(size=(3, X.shape[1])) * 12  # somewhere no other segment is
+    dup_src, dup_dst = np.array([20, 21]), np.array([300, 301])  # same audio filed under another track
+    X[dup_dst] = X[dup_src] + rng.normal(size=(2, X.shape[1])) * 1e-3
+    X[40:48] = X[40] + rng.normal(size=(8, X.shape[1])) * 1e-3  # one track's windows nearly identical
+    dist, nbr = I.other_track_neighbours(X, groups, k=5)
+    assert (groups[nbr] != groups[:, None]).all() and (np.diff(dist, axis=1) >= -1e-6).all()
+    out = I.outliers(dist)
+    assert set(np.flatnonzero(out["flag"])) == set(odd)
+    own = I.track_outliers(X, groups)
+    assert set(odd) <= set(np.flatnonzero(own["flag"]))
+    pairs = I.near_duplicates(dist, nbr)["pairs"]
+    assert sorted((a, b) for a, b, _ in pairs) == [(300, 20), (301, 21)]
+
+
+def test_neighbours_of_a_track_longer_than_the_search_window():
+    rng = np.random.default_rng(5)
+    X = np.vstack([np.ones((150, 8)) + rng.normal(size=(150, 8)) * 1e-3, rng.normal(size=(30, 8))])
+    groups = np.r_[np.zeros(150, int), np.arange(1, 31)]
+    dist, nbr = I.other_track_neighbours(X.astype(np.float32), groups, k=4)
+    assert (nbr[:150] >= 150).all() and np.isfinite(dist).all()
+
+
+# -- end to end ----------------------------------------------------------------------------------------------
+
+SR = 16000
+SONGS = [(style, seed) for style in ("rock", "folk", "techno") for seed in range(1, 5)]
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inspect")
+    for style, seed in SONGS:
+        (root / "audio" / style).mkdir(parents=True, exist_ok=True)
+        y = render_song(style, seed=seed, duration_s=12.0, sr=SR)
+        if (style, seed) == ("folk", 4):  # a recording clipped hard on the way in
+            y = np.clip(y, -0.25, 0.25) / 0.25 * 0.9
+        sf.write(root / "audio" / style / f"{style}{seed}.flac", y, SR)
+    lib = Library(root / "lib", create=True)
+    drive(iter_ingest(lib, [root / "audio"], labels="folders", segments=SegmentConfig(3.0, 1.5), jobs=1))
+    drive(iter_embed(lib))
+    yield lib, root
+    lib.close()
+
+
+def _track(lib, name):
+    return next(t for t in lib.tracks() if t.path.endswith(name))
+
+
+def test_flipped_label_and_clipping_found_end_to_end(library):
+    lib, _ = library
+    flipped = _track(lib, "rock2.flac")
+    lib.set_label(flipped.id, "techno")
+    try:
+        report = drive(iter_inspect(lib))
+    finally:
+        lib.set_label(flipped.id, "rock")
+    assert report.kinds == list(KINDS) and not report.skipped and not report.failed
+    tracks = sorted((f for f in report.findings if f["kind"] == "label" and f["segment_id"] is None),
+                    key=lambda f: -f["score"])
+    assert tracks and tracks[0]["track_id"] == flipped.id
+    assert tracks[0]["details"]["given"] == "techno" and tracks[0]["details"]["suggested"] == "rock"
+    assert "probably 'rock'" in tracks[0]["reason"]
+    clipped = _track(lib, "folk4.flac").id
+    clipping = [f for f in report.findings if f["kind"] == "clipping"]
+    assert clipping and {f["track_id"] for f in clipping} == {clipped}
+    assert all(f["segment_id"] is not None and f["end_s"] - f["start_s"] == pytest.approx(3.0) for f in clipping)
+    faults = {"dropouts", "dc_offset", "hum", "crackle", "dead", "noise", "muffled"}
+    assert not [f for f in report.findings if f["kind"] in faults - {"crackle"}]
+    assert all(f["reason"] and f["path"] for f in report.findings)
+
+
+def test_status_kept_across_runs_and_cancel_stores_nothing(library):
+    lib, _ = library
+    first = drive(iter_inspect(lib, kinds=["clipping"]))
+    target = first.findings[0]
+    lib.set_finding_status(target["id"], "dismissed")
+    with pytest.raises(LibraryError):
+        lib.set_finding_status(target["id"], "maybe")
+    again = drive(iter_inspect(lib, kinds=["clipping"]))
+    status = {f["segment_id"]: f["status"] for f in again.findings}
+    assert status[target["segment_id"]] == "dismissed"
+    assert sum(s == "dismissed" for s in status.values()) == 1 and len(status) == len(first.findings)
+    token = CancelToken()
+    token.cancel()
+    cancelled = drive(iter_inspect(lib, kinds=["clipping", "noise"], cancel=token))
+    assert cancelled.cancelled
+    assert len(lib.findings(kinds=["clipping"])) == len(first.findings)
+    with pytest.raises(ConfigError, match="unknown finding kind 'hiss'"):
+        drive(iter_inspect(lib, kinds=["hiss"]))
+
+
+def test_embedding_kinds_skipped_without_embeddings(library):
+    lib, _ = library
+    report = drive(iter_inspect(lib, model="nonexistent", kinds=["label", "dead"]))
+    assert report.kinds == ["dead"] and "no embeddings for model 'nonexistent'" in report.skipped[0]
+
+
+def test_cli_inspect_json_and_exports(library, capsys, tmp_path):
+    lib, _ = library
+    assert main(["inspect", str(lib.root), "--json", "-q", "--kinds", "clipping", "label",
+                 "--out", str(tmp_path / "f.csv")]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == {"findings"} and doc["findings"]
+    for f in doc["findings"]:
+        assert {"kind", "path", "track_id", "start_s", "end_s", "score", "reason"} <= set(f)
+        assert f["kind"] in ("clipping", "label")
+        if f["kind"] == "label":
+            assert {"given", "suggested"} <= set(f)
+    with open(tmp_path / "f.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(doc["findings"]) and rows[0]["kind"] in ("clipping", "label")
+    assert main(["inspect", str(lib.root), "-q", "--kinds", "clipping", "--out", str(tmp_path / "f.json")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{len(json.loads((tmp_path / 'f.json').read_text())['findings'])} findings: clipping")
+    assert main(["inspect", str(lib.root), "-q", "--kinds", "nope"]) == 1
