@@ -118,13 +118,15 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
             continue
         given, suggested = names[res["track_label"][i]], names[res["track_suggested"][i]]
         share = res["track_probs"][i, res["track_suggested"][i]]
+        mine = np.flatnonzero(track_ids[res["rows"]] == tid)
+        example = int(ids[res["rows"][mine[np.argmax(res["probs"][mine, res["track_suggested"][i]])]]])
         out.append({"kind": "label", "segment_id": None, "track_id": int(tid), "start_s": 0.0,
                     "end_s": float(tracks[int(tid)].duration_s), "score": round(1 - float(res["track_quality"][i]), 4),
                     "reason": f"label looks wrong: {given!r}, probably {suggested!r} "
                               f"({100 * share:.0f} % probability, {100 * res['track_disagree'][i]:.0f} % of its "
                               "segments disagree)",
                     "details": {"given": given, "suggested": suggested, "scope": "track", "model": model,
-                                "confident": bool(res["track_issue"][i]),
+                                "confident": bool(res["track_issue"][i]), "example_segment_id": example,
                                 "quality": round(float(res["track_quality"][i]), 4),
                                 "mistakenness": round(float(res["track_mistakenness"][i]), 4),
                                 "probs": {n: round(float(p), 4) for n, p in zip(names, res["track_probs"][i],

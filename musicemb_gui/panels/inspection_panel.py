@@ -1,0 +1,223 @@
+"""Inspection panel: the findings of ``musicemb inspect`` (mislabelled tracks, faulty segments, outliers,
+near-duplicates) in a sortable, filterable table, with accept / relabel / dismiss / play / show on map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+COLUMNS = ("Kind", "Score", "Reason", "Track", "Time", "Status")
+ALL_KINDS = "All kinds"
+SORT = Qt.ItemDataRole.UserRole
+ROW = Qt.ItemDataRole.UserRole + 1  # the finding's dict, on the first column
+
+
+def _item(text: str, sort_key=None) -> QStandardItem:
+    item = QStandardItem(text)
+    item.setEditable(False)
+    item.setData(sort_key if sort_key is not None else text, SORT)
+    return item
+
+
+def play_segment(row: dict) -> int | None:
+    """The segment to play or show for a finding: its own, or for a whole track the most telling one."""
+    sid = row.get("segment_id")
+    return sid if sid is not None else row.get("details", {}).get("example_segment_id")
+
+
+class _Proxy(QSortFilterProxyModel):
+    """Text filter over all columns, plus one kind and, optionally, open findings only."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.kind: str | None = None
+        self.open_only = False
+
+    def refilter(self) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10 deprecates invalidateFilter()
+            self.beginFilterChange()
+            self.endFilterChange()
+        else:
+            self.invalidateFilter()
+
+    def filterAcceptsRow(self, row: int, parent) -> bool:  # noqa: N802 (Qt override)
+        model = self.sourceModel()
+        if self.kind and model.index(row, 0, parent).data() != self.kind:
+            return False
+        if self.open_only and model.index(row, 5, parent).data() != "open":
+            return False
+        return super().filterAcceptsRow(row, parent)
+
+
+class InspectionPanel(QWidget):
+    """Rows are the dicts of ``Library.findings()``; the panel knows nothing else about core types."""
+
+    playRequested = Signal(int)          # segment id
+    showOnMap = Signal(int)              # segment id
+    relabelRequested = Signal(int, str)  # track id, new label
+    statusChanged = Signal(int, str)     # finding id, "accepted" | "dismissed" | "open"
+    runRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = QStandardItemModel(0, len(COLUMNS), self)
+        self.model.setHorizontalHeaderLabels(COLUMNS)
+        self.proxy = _Proxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterKeyColumn(-1)
+        self.run = QPushButton("Run inspection")
+        self.run.setToolTip("Find mislabelled tracks, faulty segments, outliers and near-duplicates")
+        self.run.clicked.connect(self.runRequested)
+        self.kind = QComboBox()
+        self.kind.addItem(ALL_KINDS)
+        self.kind.currentTextChanged.connect(self._kind_changed)
+        self.open_only = QCheckBox("Open only")
+        self.open_only.toggled.connect(self._open_only_changed)
+        self.filter = QLineEdit(placeholderText="Filter by reason, track or label…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.count = QLabel("")
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().hide()
+        self.table.doubleClicked.connect(lambda _: self._play())
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.accept = QPushButton("Accept")
+        self.dismiss = QPushButton("Dismiss")
+        self.new_label = QLineEdit(placeholderText="label")
+        self.new_label.setToolTip("The label to give the track (the suggested one; edit it if you know better)")
+        self.relabel = QPushButton("Relabel")
+        self.play = QPushButton("Play")
+        self.show_map = QPushButton("Show on map")
+        self.accept.clicked.connect(lambda: self._set_status("accepted"))
+        self.dismiss.clicked.connect(lambda: self._set_status("dismissed"))
+        self.relabel.clicked.connect(self._relabel)
+        self.play.clicked.connect(self._play)
+        self.show_map.clicked.connect(self._show_map)
+        top = QHBoxLayout()
+        for w in (self.run, self.kind, self.open_only):
+            top.addWidget(w)
+        top.addWidget(self.filter, 1)
+        top.addWidget(self.count)
+        bottom = QHBoxLayout()
+        for w in (self.accept, self.dismiss, QLabel("Relabel to:"), self.new_label, self.relabel, self.play,
+                  self.show_map):
+            bottom.addWidget(w)
+        bottom.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.table)
+        layout.addLayout(bottom)
+        self._selection_changed()
+
+    # -- content ---------------------------------------------------------------------------------------------
+    def set_findings(self, rows: list[dict]) -> None:
+        """Rows with id, kind, segment_id, track_id, path, start_s, end_s, score, reason, status, details."""
+        self.model.setRowCount(0)
+        for r in rows:
+            first = _item(r["kind"])
+            first.setData(r, ROW)
+            track = _item(Path(r["path"]).name, sort_key=r["path"])
+            track.setToolTip(r["path"] + (f"  [{r['label']}]" if r.get("label") else ""))
+            whole = r.get("segment_id") is None
+            when = "whole track" if whole else f"{r['start_s']:.1f}–{r['end_s']:.1f} s"
+            reason = _item(r["reason"])
+            reason.setToolTip(r["reason"])
+            self.model.appendRow([first, _item(f"{r['score']:.2f}", sort_key=float(r["score"])), reason, track,
+                                  _item(when, sort_key=float(r["start_s"] or 0.0)), _item(r["status"])])
+        current = self.kind.currentText()
+        self.kind.blockSignals(True)
+        self.kind.clear()
+        self.kind.addItem(ALL_KINDS)
+        self.kind.addItems(sorted({r["kind"] for r in rows}))
+        self.kind.setCurrentText(current if self.kind.findText(current) >= 0 else ALL_KINDS)
+        self.kind.blockSignals(False)
+        self._kind_changed(self.kind.currentText())
+        self.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)
+
+    def set_busy(self, busy: bool) -> None:
+        self.run.setEnabled(not busy)
+        self.run.setText("Inspecting…" if busy else "Run inspection")
+
+    def selected(self) -> list[dict]:
+        """Finding dicts of the selected rows, in view order."""
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.proxy.index(r, 0).data(ROW) for r in rows]
+
+    def _update_count(self) -> None:
+        self.count.setText(f"{self.proxy.rowCount()} of {self.model.rowCount()} findings")
+
+    # -- filters ---------------------------------------------------------------------------------------------
+    def _kind_changed(self, text: str) -> None:
+        self.proxy.kind = None if text in ("", ALL_KINDS) else text
+        self.proxy.refilter()
+        self._update_count()
+
+    def _open_only_changed(self, on: bool) -> None:
+        self.proxy.open_only = on
+        self.proxy.refilter()
+        self._update_count()
+
+    # -- actions ---------------------------------------------------------------------------------------------
+    def _selection_changed(self, *_) -> None:
+        rows = self.selected()
+        one = rows[0] if len(rows) == 1 else None
+        for b in (self.accept, self.dismiss):
+            b.setEnabled(bool(rows))
+        self.relabel.setEnabled(one is not None)
+        self.new_label.setEnabled(one is not None)
+        self.play.setEnabled(one is not None and play_segment(one) is not None)
+        self.show_map.setEnabled(self.play.isEnabled())
+        if one is not None:
+            self.new_label.setText(one.get("details", {}).get("suggested") or one.get("label") or "")
+
+    def _set_status(self, status: str) -> None:
+        for row in self.selected():
+            self._mark(row, status)
+
+    def _mark(self, row: dict, status: str) -> None:
+        for r in range(self.model.rowCount()):
+            if self.model.item(r, 0).data(ROW)["id"] == row["id"]:
+                updated = {**row, "status": status}
+                self.model.item(r, 0).setData(updated, ROW)
+                self.model.item(r, 5).setText(status)
+                self.model.item(r, 5).setData(status, SORT)
+        self.statusChanged.emit(int(row["id"]), status)
+        self.proxy.refilter()
+        self._update_count()
+
+    def _relabel(self) -> None:
+        rows = self.selected()
+        label = self.new_label.text().strip()
+        if len(rows) == 1 and label:
+            self.relabelRequested.emit(int(rows[0]["track_id"]), label)
+            self._mark(rows[0], "accepted")
+
+    def _play(self) -> None:
+        rows = self.selected()
+        if len(rows) == 1 and (sid := play_segment(rows[0])) is not None:
+            self.playRequested.emit(int(sid))
+
+    def _show_map(self) -> None:
+        rows = self.selected()
+        if len(rows) == 1 and (sid := play_segment(rows[0])) is not None:
+            self.showOnMap.emit(int(sid))
