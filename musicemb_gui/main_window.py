@@ -42,7 +42,7 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
 
         self.library_panel = LibraryPanel()
-        self.map_controller = MapController(self.session)
+        self.map_controller = MapController(self.session, self.player.cache)
         self.map_panel = MapPanel(self.map_controller)
         self.training_panel = TrainingPanel(self.session)
         self.evaluation_panel = EvaluationPanel(self.session)
@@ -60,6 +60,9 @@ class MainWindow(QMainWindow):
             self.docks[name] = dock
         self.tabifyDockWidget(self.docks["Training"], self.docks["Evaluation"])
         self.docks["Training"].raise_()
+        H, V = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
+        self.resizeDocks([self.docks["Library"], self.docks["Jobs"]], [420, 260], H)
+        self.resizeDocks([self.docks["Training"]], [280], V)
         self._menus()
 
         self.library_panel.addPaths.connect(self.import_paths)
@@ -150,13 +153,14 @@ class MainWindow(QMainWindow):
             if self.session.lib_path is None:
                 return
         lib_path = self.session.lib_path
+        labels = "folders" if self.library_panel.folder_labels.isChecked() else None
 
         def factory(token):
             from musicemb_core.data.ingest import iter_ingest
             from musicemb_core.data.library import Library
 
             with Library(lib_path) as lib:
-                return (yield from iter_ingest(lib, paths, cancel=token))
+                return (yield from iter_ingest(lib, paths, labels=labels, cancel=token))
         job = self.jobs.submit(f"import {len(paths)} item(s)", factory)
         job.finished.connect(self._imported)
 

@@ -1,16 +1,24 @@
 """2-D maps of embeddings: UMAP, t-SNE, PCA as estimator-like classes (``fit`` returns self, ``embedding_``).
 
 UMAP and PCA place new points with ``transform`` (no re-fit when segments are added); t-SNE cannot.
+
+sklearn is imported with this module and umap under a lock: two threads importing them lazily at the same time
+(a PCA and a UMAP job) can see a half-initialised sklearn and fail with a circular-import error.
 """
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
 
 from musicemb_core.common.errors import ConfigError
 from musicemb_core.index.faiss_index import normalise as _unit  # cosine geometry for PCA
 
 METHODS = ("umap", "tsne", "pca")
+_UMAP_IMPORT = threading.Lock()
 
 
 class Projector:
@@ -29,19 +37,16 @@ class Projector:
         if len(X) < 3:
             raise ConfigError(f"a map needs at least 3 points, got {len(X)}")
         if self.method == "pca":
-            from sklearn.decomposition import PCA
-
             self.model_ = PCA(self.n_components, random_state=self.random_state)
             self.embedding_ = self.model_.fit_transform(_unit(X))
         elif self.method == "umap":
-            import umap
+            with _UMAP_IMPORT:
+                import umap
 
             self.model_ = umap.UMAP(n_components=self.n_components, n_neighbors=min(self.n_neighbors, len(X) - 1),
                                     metric=self.metric, random_state=self.random_state, n_jobs=1)
             self.embedding_ = self.model_.fit_transform(X)
         else:
-            from sklearn.manifold import TSNE
-
             self.model_ = TSNE(self.n_components, perplexity=min(self.perplexity, (len(X) - 1) / 3),
                                metric=self.metric, init="pca", random_state=self.random_state)
             self.embedding_ = self.model_.fit_transform(X)

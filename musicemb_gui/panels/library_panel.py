@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -54,6 +55,9 @@ class LibraryPanel(QWidget):
         self.add_folder = QPushButton("Add folder…")
         self.add_files.clicked.connect(self._ask_files)
         self.add_folder.clicked.connect(self._ask_folder)
+        self.folder_labels = QCheckBox("Label by folder")
+        self.folder_labels.setToolTip("Imported files take their parent folder's name as label")
+        self.folder_labels.setChecked(True)
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
@@ -65,6 +69,7 @@ class LibraryPanel(QWidget):
         top.addWidget(self.filter, 1)
         top.addWidget(self.add_files)
         top.addWidget(self.add_folder)
+        top.addWidget(self.folder_labels)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.table)

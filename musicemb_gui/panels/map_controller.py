@@ -28,12 +28,13 @@ class MapController(QObject):
     spectrogramReady = Signal(int, object, object, str)
     status = Signal(str)
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, audio: AudioCache | None = None):
         super().__init__()
         self.session = session
-        self.audio = AudioCache(max_items=256)
+        self.audio = audio if audio is not None else AudioCache(max_items=256)
         self.ids = np.zeros(0, np.int64)
         self.method = "umap"
+        self.shown = ""  # the method whose map is on screen
         self._index = None
         self._extra: dict[str, np.ndarray] = {}   # cluster / predicted label per embedded segment
         self._extra_names: dict[str, list[str]] = {}
@@ -82,10 +83,12 @@ class MapController(QObject):
         job.failed.connect(lambda msg, _tb: self.status.emit(f"map failed: {msg}"))
 
     def _map_done(self, rows: np.ndarray, method: str) -> None:
-        if method == self.method or method == "pca":
+        # the quick PCA stands in only until the chosen method's map is there, whichever job ends first
+        if method == self.method or (method == "pca" and self.shown != self.method):
             self._emit_map(rows, method)
 
     def _emit_map(self, rows: np.ndarray, method: str) -> None:
+        self.shown = method
         self.ids = rows[:, 0].astype(np.int64)
         self.mapReady.emit(self.ids, rows[:, 1:3].astype(np.float32), method)
 

@@ -23,18 +23,28 @@ class AudioCache:
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, loader: Callable[[], object]):
-        """The value cached under ``key``, else ``loader()`` stored under it, evicting the least recently used."""
+    def peek(self, key: Hashable):
+        """The value cached under ``key`` (marked recently used), else None."""
         with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = loader()  # outside the lock: decoding may be slow
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: Hashable, value) -> None:
+        """Store ``value`` under ``key``, evicting the least recently used beyond ``max_items``."""
         with self._lock:
             self._items[key] = value
             self._items.move_to_end(key)
             while len(self._items) > self.max_items:
                 self._items.popitem(last=False)
+
+    def get(self, key: Hashable, loader: Callable[[], object]):
+        """The value cached under ``key``, else ``loader()`` stored under it (decoded outside the lock)."""
+        value = self.peek(key)
+        if value is None:
+            value = loader()
+            self.put(key, value)
         return value
 
     def __contains__(self, key: Hashable) -> bool:

@@ -79,8 +79,10 @@ class CurveView(QWidget):
         self._series[series].append(x, y)
 
     def series_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Copies of the (x, y) points of series ``name``."""
-        s = self._series[name]
+        """Copies of the (x, y) points of series ``name`` (empty before its first point)."""
+        s = self._series.get(name)
+        if s is None:
+            return np.zeros(0), np.zeros(0)
         return s.x[: s.n].copy(), s.y[: s.n].copy()
 
     def clear(self) -> None:

@@ -164,6 +164,9 @@ class ScatterView(QWidget):
         self.plot.getPlotItem().hideButtons()  # auto-range ignores our items; use reset_view()
         self._timer = QTimer(self, singleShot=True, interval=30, timeout=self.refresh)
         self.vb.sigRangeChanged.connect(self._schedule_refresh)
+        self._fit = True  # whole map in view until the user pans or zooms; kept through resizes
+        self.vb.sigRangeChangedManually.connect(lambda *_: setattr(self, "_fit", False))
+        self.vb.sigResized.connect(lambda *_: self._fit and self.reset_view())
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._select_mode = "none"
         self._lasso: list[QPointF] = []
@@ -191,7 +194,8 @@ class ScatterView(QWidget):
         self.set_categories(categories, palette, category_names)
 
     def reset_view(self) -> None:
-        """Zoom to show all points."""
+        """Zoom to show all points (and keep them all in view when the widget is resized)."""
+        self._fit = True
         if len(self._xy):
             lo, hi = self._xy.min(0).astype(float), self._xy.max(0).astype(float)
             pad = np.maximum((hi - lo) * 0.02, 1e-6)
@@ -446,5 +450,9 @@ class ScatterView(QWidget):
         """Pan so the point ``point_id`` is in the centre, keeping the zoom."""
         for x, y in self._xy[self._indices([point_id])].tolist():
             (x0, x1), (y0, y1) = self.vb.viewRange()
-            self.vb.setRange(xRange=(x - (x1 - x0) / 2, x + (x1 - x0) / 2),
-                             yRange=(y - (y1 - y0) / 2, y + (y1 - y0) / 2), padding=0)
+            self.zoom_to((x - (x1 - x0) / 2, x + (x1 - x0) / 2), (y - (y1 - y0) / 2, y + (y1 - y0) / 2))
+
+    def zoom_to(self, x_range: tuple[float, float], y_range: tuple[float, float]) -> None:
+        """Show this part of the map (kept through resizes, like a user's zoom)."""
+        self._fit = False
+        self.vb.setRange(xRange=x_range, yRange=y_range, padding=0)

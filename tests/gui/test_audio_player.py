@@ -14,29 +14,7 @@ pytest.importorskip("PySide6")
 from musicemb_core.audio.devices import Recorder, trim_silence  # noqa: E402
 from musicemb_core.audio.resample import resample  # noqa: E402
 from musicemb_gui.widgets.audio_player import AudioCache, AudioPlayer, _ArrayFeeder  # noqa: E402
-
-
-class FakeHandle:
-    def __init__(self, on_finished):
-        self.on_finished = on_finished
-        self.closed = False
-
-    def close(self):
-        self.closed = True
-
-
-class FakeBackend:
-    def __init__(self, fail: Exception | None = None):
-        self.fail = fail
-        self.calls = []
-        self.handles = []
-
-    def start(self, data, sr, on_finished):
-        self.calls.append((data, sr))
-        if self.fail is not None:
-            raise self.fail
-        self.handles.append(FakeHandle(on_finished))
-        return self.handles[-1]
+from tests.gui.helpers import FakeBackend  # noqa: E402
 
 
 def _events(player):

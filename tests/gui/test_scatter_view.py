@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QToolTip  # noqa: E402
 
 from musicemb_gui.widgets import scatter_view  # noqa: E402
 from musicemb_gui.widgets.scatter_view import ScatterView  # noqa: E402
+from tests.gui.helpers import to_px  # noqa: E402
 
 PALETTE = ["#e41a1c", "#377eb8", "#4daf4a"]
 NAMES = ["rock", "jazz", "birds"]
@@ -39,12 +40,6 @@ def grid(view):
     ids = 1000 + np.arange(len(xy), dtype=np.int64)
     view.set_points(xy, ids, np.arange(len(xy)) % 3, PALETTE, NAMES)
     return xy, ids
-
-
-def to_px(view: ScatterView, x: float, y: float) -> QPoint:
-    """Viewport pixel of the view (data) position (x, y), after pending layout changes (axis widths)."""
-    QApplication.processEvents()
-    return view.plot.mapFromScene(view.vb.mapViewToScene(QPointF(x, y)))
 
 
 def send_mouse(view: ScatterView, kind: QEvent.Type, pos: QPoint, buttons, modifiers) -> None:
@@ -197,7 +192,7 @@ def test_level_of_detail_switches_between_density_and_points(qtbot, view):
         rgb = part[part[..., 3] > 0][:, :3]
         assert (rgb == np.frombuffer(bytes.fromhex(colour[1:]), np.uint8)).all(1).mean() > 0.85  # majority
 
-    view.vb.setRange(xRange=(40, 50), yRange=(40, 50), padding=0)
+    view.zoom_to((40, 50), (40, 50))
     qtbot.waitUntil(lambda: not view.image_item.isVisible())
     assert all(item.isVisible() for item in view.scatter_items)
     (x0, x1), (y0, y1) = view.vb.viewRange()
@@ -208,7 +203,7 @@ def test_level_of_detail_switches_between_density_and_points(qtbot, view):
     assert 0 < n_in_view(xy) == n_in_view(loaded) <= view.lod_threshold  # the view plus a margin is loaded
     assert len(loaded) <= 2 * view.lod_threshold
 
-    view.vb.setRange(xRange=(0, 100), yRange=(0, 100), padding=0)
+    view.zoom_to((0, 100), (0, 100))
     qtbot.waitUntil(view.image_item.isVisible)
 
 
@@ -241,7 +236,7 @@ def test_show_links_draws_k_segments(view, grid):
 
 def test_center_on_pans_and_keeps_zoom(view, grid):
     xy, ids = grid
-    view.vb.setRange(xRange=(0, 4), yRange=(0, 4), padding=0)
+    view.zoom_to((0, 4), (0, 4))
     (x0, x1), (y0, y1) = view.vb.viewRange()
     view.center_on(ids[15 * 20 + 17])
     (a0, a1), (b0, b1) = view.vb.viewRange()
@@ -276,3 +271,19 @@ def test_fast_paint_draws_like_pyqtgraph(qtbot):
     ours, reference = render(_SharedStyleScatter), render(pg.ScatterPlotItem)
     assert (reference.sum(-1) > 0).mean() > 0.2
     assert (np.abs(ours - reference).max(-1) > 8).mean() < 0.02
+
+
+def test_the_whole_map_stays_in_view_through_resizes_until_the_user_zooms(qtbot, view):
+    xy = np.array([[0, 0], [10, 1], [5, 8]], np.float32)
+    view.set_points(xy, np.arange(3), np.zeros(3, int), PALETTE)
+
+    def all_in_view() -> bool:
+        (x0, x1), (y0, y1) = view.vb.viewRange()
+        return bool(((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)).all())
+    for size in ((900, 200), (200, 900)):
+        view.resize(*size)
+        qtbot.waitUntil(all_in_view)
+    view.zoom_to((4, 6), (7, 9))
+    view.resize(600, 600)
+    qtbot.wait(50)
+    assert not all_in_view()

@@ -1,0 +1,37 @@
+"""Helpers for GUI tests: a recording audio backend (no device needed) and scatter-view pixel mapping."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QPointF
+from PySide6.QtWidgets import QApplication
+
+
+class FakeHandle:
+    def __init__(self, on_finished):
+        self.on_finished = on_finished
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+
+class FakeBackend:
+    """Audio backend recording what it was asked to play; ``fail`` makes every start raise it."""
+
+    def __init__(self, fail: Exception | None = None):
+        self.fail = fail
+        self.calls = []
+        self.handles = []
+
+    def start(self, data, sr, on_finished):
+        self.calls.append((data, sr))
+        if self.fail is not None:
+            raise self.fail
+        self.handles.append(FakeHandle(on_finished))
+        return self.handles[-1]
+
+
+def to_px(view, x: float, y: float) -> QPoint:
+    """Viewport pixel of a ScatterView's data position (x, y), after pending layout changes (axis widths)."""
+    QApplication.processEvents()
+    return view.plot.mapFromScene(view.vb.mapViewToScene(QPointF(x, y)))

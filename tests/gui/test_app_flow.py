@@ -1,0 +1,177 @@
+"""The whole app driven through its real widgets: import a folder by drag and drop (the event loop keeps
+running meanwhile), the map appears, a click plays the clicked segment and lists its neighbours, training runs
+with live curves and can be cancelled, evaluation shows a confusion matrix."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("PySide6")
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from musicemb_core.common.progress import drive  # noqa: E402
+from musicemb_core.data.ingest import iter_ingest  # noqa: E402
+from musicemb_core.data.library import Library  # noqa: E402
+from musicemb_core.data.synthesis import render_song  # noqa: E402
+from musicemb_core.inference import iter_embed  # noqa: E402
+from musicemb_core.models.checkpoint import WEIGHTS  # noqa: E402
+from musicemb_gui.main_window import MainWindow  # noqa: E402
+from musicemb_gui.widgets.audio_player import AudioPlayer  # noqa: E402
+from tests.gui.helpers import FakeBackend, to_px  # noqa: E402
+
+STYLES = ("rock", "ambient", "techno")
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory) -> Path:
+    """Three styles x three 9 s songs, one folder per style (the folder name is the label)."""
+    root = tmp_path_factory.mktemp("songs")
+    for style in STYLES:
+        (root / style).mkdir()
+        for seed in range(3):
+            sf.write(root / style / f"{style}{seed}.wav", render_song(style, seed=seed, duration_s=9.0, sr=SR), SR)
+    return root
+
+
+@pytest.fixture(scope="module")
+def embedded_library(songs, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("lib") / "lib"
+    with Library(path, create=True) as lib:
+        drive(iter_ingest(lib, [songs], labels="folders", jobs=1))
+        drive(iter_embed(lib))
+    return path
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    backend = FakeBackend()
+    win = MainWindow(settings, player=AudioPlayer(backend=backend))
+    win.backend = backend
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.jobs.cancel_all()
+    win.jobs.wait(30000)
+
+
+def drop(widget, paths: list[Path]) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = widget.rect().center()
+    buttons, mods = Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, buttons, mods)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(widget, QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, buttons, mods))
+
+
+def loneliest(xy: np.ndarray) -> int:
+    """Row of the point farthest from its nearest neighbour (a click there cannot hit another point)."""
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    return int(np.argmax(d.min(axis=1)))
+
+
+def test_import_by_drop_then_click_plays_and_lists_neighbours(qtbot, window, songs, tmp_path):
+    Library(tmp_path / "lib", create=True).close()
+    assert window.open_library(tmp_path / "lib")
+    qtbot.wait(1000)  # let the first paint of the whole window pass: the job is what is measured
+    ticks: list[float] = []
+    timer = QTimer(interval=50)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    jobs = []
+    window.jobs.jobAdded.connect(jobs.append)
+    drop(window.library_panel, [songs])
+    assert jobs and jobs[0].name.startswith("import")
+    with qtbot.waitSignal(jobs[0].ended, timeout=120000):
+        pass
+    timer.stop()
+    gaps = np.diff(ticks)
+    assert len(gaps) >= 5 and gaps.max() < 0.1, f"the GUI stalled {gaps.max() * 1000:.0f} ms during the import"
+
+    panel = window.library_panel
+    assert panel.proxy.rowCount() == 9
+    labels = {panel.proxy.index(r, 2).data() for r in range(9)}
+    assert labels == set(STYLES)  # "Label by folder" is on by default
+    # the import is followed by an embed job with the default model, then the map (PCA at once, UMAP later)
+    qtbot.waitUntil(lambda: len(window.map_controller.ids) == 27, timeout=120000)
+    qtbot.waitUntil(lambda: window.map_controller.shown == "umap", timeout=120000)
+
+    mp = window.map_panel
+    view = mp.scatter
+    xy, ids = view._xy, view._ids
+    (x0, x1), (y0, y1) = view.vb.viewRange()
+    assert x0 <= xy[:, 0].min() and xy[:, 0].max() <= x1 and y0 <= xy[:, 1].min() and xy[:, 1].max() <= y1
+    row = loneliest(xy)
+    seg_id = int(ids[row])
+    with qtbot.waitSignal(view.pointClicked, timeout=5000) as clicked:
+        qtbot.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton, pos=to_px(view, *xy[row]))
+    assert clicked.args == [seg_id]
+    qtbot.waitUntil(lambda: window.player.last_key == seg_id, timeout=10000)
+    played, sr = window.backend.calls[-1]
+    info = window.session.segment(seg_id)
+    expected, _ = window.session.segment_audio(seg_id)
+    assert sr == SR and len(played) == len(expected) == int(info["duration_s"] * SR)
+
+    k = mp.k.value()
+    qtbot.waitUntil(lambda: mp.neighbours.rowCount() == k, timeout=20000)
+    got = [mp.neighbours.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in range(k)]
+    v = window.session.vectors / np.linalg.norm(window.session.vectors, axis=1, keepdims=True)
+    q = v[np.searchsorted(window.session.embedding_ids, seg_id)]
+    order = [int(i) for i in window.session.embedding_ids[np.argsort(-(v @ q))] if i != seg_id][:k]
+    assert got[:3] == order[:3]  # exact search at this size: the same neighbours, best first
+    qtbot.waitUntil(lambda: mp.spectrogram.data().shape[0] == 64, timeout=20000)
+    assert mp.spectrogram.data().shape[1] > 250  # 3 s at hop 160 / 16 kHz: ~301 columns
+
+
+def test_training_runs_one_epoch_with_live_curves_then_cancel_keeps_a_checkpoint(qtbot, window, embedded_library):
+    assert window.open_library(embedded_library)
+    tp = window.training_panel
+    for name, value in (("strategy", "supervised"), ("epochs", 1), ("batch_size", 8), ("patience", 0)):
+        tp.train_form.set_value(name, value)
+    tp.model_form.set_value("arch", "cnn2")
+    tp.name.setText("tiny")
+    qtbot.mouseClick(tp.start, Qt.MouseButton.LeftButton)
+    assert not tp.start.isEnabled() and tp.cancel.isEnabled()
+    with qtbot.waitSignal(tp.job.finished, timeout=120000):
+        pass
+    x, y = tp.curves.series_data("train loss")
+    assert len(x) >= 2 and np.all(np.isfinite(y))
+    assert len(tp.curves.series_data("val loss")[0]) == 1
+    assert "tiny: finished" in tp.state.text() or "tiny: " in tp.state.text()
+    assert tp.embed.isEnabled()
+
+    tp.train_form.set_value("epochs", 200)
+    tp.name.setText("long")
+    qtbot.mouseClick(tp.start, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(tp.curves.series_data("train loss")[0]) >= 3, timeout=60000)
+    with qtbot.waitSignal(tp.job.ended, timeout=60000):
+        qtbot.mouseClick(tp.cancel, Qt.MouseButton.LeftButton)
+    assert "cancelled" in tp.state.text() and tp.start.isEnabled()
+    assert (embedded_library / "models" / "long" / WEIGHTS).exists()
+
+
+def test_evaluation_panel_shows_a_confusion_matrix(qtbot, window, embedded_library):
+    assert window.open_library(embedded_library)
+    ep = window.evaluation_panel
+    ep.reid.setValue(10)
+    ep.start()
+    qtbot.waitUntil(lambda: getattr(ep, "result", None) is not None, timeout=180000)
+    r = ep.result
+    labels = r["confusion"]["labels"]
+    assert sorted(labels) == sorted(STYLES)
+    cm = np.array(r["confusion"]["matrix"])
+    assert cm.shape == (3, 3) and cm.sum() == 27
+    assert ep.confusion.cell_text(0, 0) != ""
+    assert "accuracy" in ep.metrics.toPlainText().lower()
