@@ -14,6 +14,8 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.common.paths import data_home
 from musicemb_gui.panels.evaluation_panel import EvaluationPanel
+from musicemb_gui.panels.inspection_controller import InspectionController
+from musicemb_gui.panels.inspection_panel import InspectionPanel
 from musicemb_gui.panels.jobs_panel import JobsPanel
 from musicemb_gui.panels.library_panel import LibraryPanel
 from musicemb_gui.panels.map_controller import MapController
@@ -46,12 +48,16 @@ class MainWindow(QMainWindow):
         self.map_panel = MapPanel(self.map_controller)
         self.training_panel = TrainingPanel(self.session)
         self.evaluation_panel = EvaluationPanel(self.session)
+        self.inspection_panel = InspectionPanel()
+        self.inspection = InspectionController(self.session, self.inspection_panel)
+        self.map_controller.finding_kinds = self.inspection.kind_by_segment
         self.jobs_panel = JobsPanel(self.jobs)
         self.setCentralWidget(self.map_panel)
         self.docks = {}
         for name, widget, area in (("Library", self.library_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
                                    ("Training", self.training_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
                                    ("Evaluation", self.evaluation_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
+                                   ("Inspection", self.inspection_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
                                    ("Jobs", self.jobs_panel, Qt.DockWidgetArea.RightDockWidgetArea)):
             dock = QDockWidget(name, self)
             dock.setObjectName(name.lower())
@@ -59,6 +65,7 @@ class MainWindow(QMainWindow):
             self.addDockWidget(area, dock)
             self.docks[name] = dock
         self.tabifyDockWidget(self.docks["Training"], self.docks["Evaluation"])
+        self.tabifyDockWidget(self.docks["Evaluation"], self.docks["Inspection"])
         self.docks["Training"].raise_()
         H, V = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
         self.resizeDocks([self.docks["Library"], self.docks["Jobs"]], [420, 260], H)
@@ -69,6 +76,9 @@ class MainWindow(QMainWindow):
         self.library_panel.labelEdited.connect(self._label_edited)
         self.library_panel.playRequested.connect(self.play_track)
         self.map_panel.playRequested.connect(self.play_segment)
+        self.inspection_panel.playRequested.connect(self.play_segment)
+        self.inspection_panel.showOnMap.connect(self.show_on_map)
+        self.inspection.findingsChanged.connect(self._findings_changed)
         self.session.libraryChanged.connect(self._fill_library)
         self.session.message.connect(self.statusBar().showMessage)
         self.jobs.jobAdded.connect(self._watch_job)
@@ -97,6 +107,7 @@ class MainWindow(QMainWindow):
         lib = self.menuBar().addMenu("&Library")
         action(lib, "&Embed with the current model", self.embed_library)
         action(lib, "E&valuate", self.evaluation_panel.start)
+        action(lib, "&Inspect", self.inspection.run)
         view = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
@@ -184,6 +195,15 @@ class MainWindow(QMainWindow):
                 return (yield from iter_embed(lib, model=model, cancel=token))
         job = self.jobs.submit(f"embed with {model}", factory)
         job.finished.connect(lambda _r: self.session.reload_embeddings())
+
+    def show_on_map(self, seg_id: int) -> None:
+        """Select a segment on the map (plays it, lists neighbours) and pan to it."""
+        self.map_panel.select_segment(seg_id)
+        self.map_panel.scatter.center_on(seg_id)
+
+    def _findings_changed(self) -> None:
+        if self.map_panel.colour.currentText() == "finding":
+            self.map_controller.request_colours("finding")
 
     # -- audio ---------------------------------------------------------------------------------------------
     def play_segment(self, seg_id: int) -> None:

@@ -3,6 +3,8 @@ segment audio. Results come back as signals on the GUI thread."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
@@ -35,6 +37,7 @@ class MapController(QObject):
         self.ids = np.zeros(0, np.int64)
         self.method = "umap"
         self.shown = ""  # the method whose map is on screen
+        self.finding_kinds: Callable[[], dict[int, str]] = dict  # open finding kind per segment id
         self._index = None
         self._extra: dict[str, np.ndarray] = {}   # cluster / predicted label per embedded segment
         self._extra_names: dict[str, list[str]] = {}
@@ -100,6 +103,13 @@ class MapController(QObject):
         if mode == "track":
             cats = np.unique(tracks, return_inverse=True)[1]
             return cats % len(PALETTE), PALETTE, []
+        if mode == "finding":
+            kinds = self.finding_kinds()
+            names = sorted(set(kinds.values()))
+            index = {n: i for i, n in enumerate(names)}
+            cats = np.array([index.get(kinds.get(int(i)), len(names)) for i in ids], dtype=np.int64)
+            return cats, [PALETTE[i % len(PALETTE)] for i in range(len(names))] + [NONE_COLOUR], \
+                names + ["(no finding)"]
         if mode in ("cluster", "predicted label") and mode in self._extra:
             cats = self._extra[mode]
             names = self._extra_names.get(mode, [])

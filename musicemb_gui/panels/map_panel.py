@@ -30,7 +30,7 @@ from musicemb_gui.widgets.scatter_view import ScatterView
 from musicemb_gui.widgets.spectrogram_view import SpectrogramView
 
 METHODS = {"PCA": "pca", "UMAP": "umap", "t-SNE": "tsne"}
-COLOUR_BY = ("label", "cluster", "predicted label", "track")
+COLOUR_BY = ("label", "cluster", "predicted label", "track", "finding")
 
 
 class MapPanel(QWidget):

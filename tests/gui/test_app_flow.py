@@ -175,3 +175,35 @@ def test_evaluation_panel_shows_a_confusion_matrix(qtbot, window, embedded_libra
     assert cm.shape == (3, 3) and cm.sum() == 27
     assert ep.confusion.cell_text(0, 0) != ""
     assert "accuracy" in ep.metrics.toPlainText().lower()
+
+
+def test_inspection_finds_a_clipped_track_and_colours_the_map_by_finding(qtbot, window, songs, tmp_path):
+    y, sr = sf.read(songs / "rock" / "rock0.wav", dtype="float32")
+    (tmp_path / "extra" / "rock").mkdir(parents=True)
+    sf.write(tmp_path / "extra" / "rock" / "loud.wav", np.clip(8 * y, -1, 1), sr)
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [songs, tmp_path / "extra"], labels="folders", jobs=1))
+        drive(iter_embed(lib))
+    assert window.open_library(tmp_path / "lib")
+    ip = window.inspection_panel
+    with qtbot.waitSignal(window.inspection.findingsChanged, timeout=180000):
+        qtbot.mouseClick(ip.run, Qt.MouseButton.LeftButton)
+    rows = window.inspection.rows
+    clipped = [r for r in rows if r["kind"] == "clipping"]
+    assert clipped and all(r["path"].endswith("loud.wav") for r in clipped)
+    assert ip.proxy.rowCount() == len(rows)
+
+    qtbot.waitUntil(lambda: window.map_controller.shown != "", timeout=120000)
+    with qtbot.waitSignal(window.map_controller.coloursReady, timeout=10000) as got:
+        window.map_panel.colour.setCurrentText("finding")
+    cats, _palette, names = got.args
+    kinds = window.inspection.kind_by_segment()
+    named = [names[c] for c in cats]
+    ids = window.map_controller.ids
+    assert [n for n, i in zip(named, ids, strict=True) if n != "(no finding)"] == [kinds[int(i)] for i in ids
+                                                                                  if int(i) in kinds]
+    assert "clipping" in named
+
+    window.inspection.set_status(clipped[0]["id"], "dismissed")
+    with Library(tmp_path / "lib") as lib:
+        assert {r["id"]: r["status"] for r in lib.findings()}[clipped[0]["id"]] == "dismissed"

@@ -1,0 +1,83 @@
+"""What the inspection panel asks of the core: run ``iter_inspect`` as a job, read and update stored findings,
+relabel tracks. The panel itself only shows rows and emits requests."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from musicemb_core.common.errors import MusicEmbError
+from musicemb_gui.panels.inspection_panel import InspectionPanel
+from musicemb_gui.session import Session
+
+
+class InspectionController(QObject):
+    findingsChanged = Signal()
+
+    def __init__(self, session: Session, panel: InspectionPanel):
+        super().__init__()
+        self.session, self.panel = session, panel
+        self.rows: list[dict] = []
+        panel.runRequested.connect(self.run)
+        panel.statusChanged.connect(self.set_status)
+        panel.relabelRequested.connect(self.relabel)
+        session.libraryChanged.connect(self.load)
+
+    def load(self) -> None:
+        """Show the stored findings of the open library."""
+        if self.session.lib_path is None:
+            return
+        with self.session.library() as lib:
+            self.rows = lib.findings()
+        self.panel.set_findings(self.rows)
+        self.findingsChanged.emit()
+
+    def run(self) -> None:
+        s = self.session
+        if s.lib_path is None:
+            s.message.emit("open a library first")
+            return
+        lib_path, model = s.lib_path, s.model
+
+        def factory(token):
+            from musicemb_core.data.library import Library
+            from musicemb_core.workflows.inspect import iter_inspect
+
+            with Library(lib_path) as lib:
+                return (yield from iter_inspect(lib, model=model, cancel=token))
+        job = s.jobs.submit(f"inspect with {model}", factory)
+        self.panel.set_busy(True)
+        job.ended.connect(lambda _j: self.panel.set_busy(False))
+        job.finished.connect(self._done)
+
+    def _done(self, report) -> None:
+        self.load()
+        note = f" ({len(report.failed)} files could not be read)" if report.failed else ""
+        self.session.message.emit(f"inspection {'cancelled' if report.cancelled else 'done'}: "
+                                  f"{len(report.findings)} findings{note}")
+
+    def set_status(self, finding_id: int, status: str) -> None:
+        try:
+            with self.session.library() as lib:
+                lib.set_finding_status(finding_id, status)
+        except MusicEmbError as e:
+            self.session.message.emit(str(e))
+            return
+        self.load()
+
+    def relabel(self, track_id: int, label: str) -> None:
+        try:
+            self.session.set_label(track_id, label or None)  # refreshes the session, which reloads findings
+        except MusicEmbError as e:
+            self.session.message.emit(str(e))
+
+    def kind_by_segment(self) -> dict[int, str]:
+        """Open finding kind per segment id (the most severe); whole-track findings mark all the track's
+        segments."""
+        s, out = self.session, {}
+        by_track: dict[int, list[int]] = {}
+        for sid, tid in zip(s.segments["id"].tolist(), s.segments["track_id"].tolist(), strict=True):
+            by_track.setdefault(tid, []).append(sid)
+        for r in sorted((r for r in self.rows if r["status"] == "open"), key=lambda r: r["score"]):
+            for sid in [r["segment_id"]] if r["segment_id"] is not None else by_track.get(r["track_id"], []):
+                out[int(sid)] = r["kind"]
+        return out
