@@ -170,6 +170,70 @@ def row(name, n, set_s, draw_s, frames, click_t, hits, clicks, *, refreshes) -> 
             "click_ms": median_ms(click_t), "clicks_hit": f"{hits}/{clicks}"}
 
 
+class _TimingBackend:
+    """Audio backend that only notes that playback started (the bench measures up to the player)."""
+
+    class _Handle:
+        def close(self):
+            pass
+
+    def start(self, data, sr, on_finished):
+        return self._Handle()
+
+
+def bench_app_clicks(app, lib: Path, clicks: int) -> list[dict]:
+    """The whole app on ``lib``: click a map point -> the player starts that segment, cold (decoded after the
+    click) and warm (decoded ahead on hover, as when the pointer rests on a point)."""
+    import tempfile
+
+    from PySide6.QtCore import QSettings
+
+    from musicemb_gui.main_window import MainWindow
+    from musicemb_gui.widgets.audio_player import AudioPlayer
+
+    settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings, player=AudioPlayer(backend=_TimingBackend()))
+    win.resize(*SIZE)
+    win.show()
+    win.open_library(lib)
+    ctl, view = win.map_controller, win.map_panel.scatter
+    end = time.monotonic() + 600
+    while ctl.shown != "umap" and time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+    xy = view._xy
+    rows = []
+    for mode in ("cold", "warm"):
+        started: list[float] = []
+        win.player.started.connect(lambda _k, got=started: got.append(time.perf_counter()))
+        lat = []
+        rng = np.random.default_rng(5)
+        for k in rng.choice(len(xy), min(clicks, len(xy)), replace=False):
+            seg = int(view._ids[k])
+            win.player.cache.clear()
+            if mode == "warm":
+                ctl.prefetch(seg)
+                while win.player.cache.peek(seg) is None:
+                    app.processEvents()
+            started.clear()
+            t0 = time.perf_counter()
+            view.pointClicked.emit(seg)  # the click hit-test itself is timed above
+            while not started and time.perf_counter() - t0 < 5:
+                app.processEvents()
+            if started:
+                lat.append(started[0] - t0)
+            for _ in range(20):  # let the neighbour / spectrogram work of this click finish
+                app.processEvents()
+                time.sleep(0.005)
+        rows.append({"what": f"app click -> player ({mode})", "n": len(xy), "clicks": len(lat),
+                     "median_ms": median_ms(lat), "p90_ms": round(1000 * float(np.percentile(lat, 90)), 2)})
+        print(rows[-1], file=sys.stderr)
+    win.jobs.cancel_all()
+    win.jobs.wait(30000)
+    win.close()
+    return rows
+
+
 def start_xvfb() -> subprocess.Popen:
     if shutil.which("Xvfb") is None:
         raise SystemExit("--xvfb on needs Xvfb: apt-get install -y xvfb xauth libxcb-icccm4 libxcb-keysyms1")
@@ -189,6 +253,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=40, help="view changes per pan/zoom measurement")
     ap.add_argument("--clicks", type=int, default=100)
     ap.add_argument("--sizes", type=int, nargs="+", default=[200_000, 1_000_000])
+    ap.add_argument("--lib", help="library for the app click-to-player timing (default: the demo library)")
     args = ap.parse_args()
     xvfb = start_xvfb() if args.xvfb == "on" else None
     if xvfb is None:
@@ -204,6 +269,11 @@ def main() -> None:
         for n in args.sizes:
             rows.append(bench_scatter_view(app, n, args))
             print(rows[-1], file=sys.stderr)
+        from musicemb_core.workflows.demo import default_demo_path
+
+        write_results("click_to_player", bench_app_clicks(app, Path(args.lib or default_demo_path()), args.clicks),
+                      notes="Segment id from the map's click signal to AudioPlayer.started (decode + play call); "
+                            "cold: nothing cached; warm: decoded ahead on hover.")
         platform = os.environ["QT_QPA_PLATFORM"]
         write_results("map", rows, notes=NOTES.format(platform=platform, w=SIZE[0], h=SIZE[1],
                                                       k=len(PALETTE), frames=args.frames))

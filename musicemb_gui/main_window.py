@@ -39,7 +39,7 @@ class MainWindow(QMainWindow):
         self.jobs = JobManager()
         self.session = Session(self.jobs)
         self.player = player or AudioPlayer()
-        self.player.unavailable.connect(lambda msg: self.statusBar().showMessage(f"No sound: {msg}", 15000))
+        self.player.unavailable.connect(lambda msg: self.statusBar().showMessage(msg, 15000))
         self.setWindowTitle("musicemb")
         self.resize(1400, 900)
 
@@ -58,7 +58,7 @@ class MainWindow(QMainWindow):
                                    ("Training", self.training_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
                                    ("Evaluation", self.evaluation_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
                                    ("Inspection", self.inspection_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
-                                   ("Jobs", self.jobs_panel, Qt.DockWidgetArea.RightDockWidgetArea)):
+                                   ("Jobs", self.jobs_panel, Qt.DockWidgetArea.LeftDockWidgetArea)):
             dock = QDockWidget(name, self)
             dock.setObjectName(name.lower())
             dock.setWidget(widget)
@@ -68,8 +68,10 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["Evaluation"], self.docks["Inspection"])
         self.docks["Training"].raise_()
         H, V = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
-        self.resizeDocks([self.docks["Library"], self.docks["Jobs"]], [420, 260], H)
-        self.resizeDocks([self.docks["Training"]], [280], V)
+        self.splitDockWidget(self.docks["Library"], self.docks["Jobs"], V)
+        self.resizeDocks([self.docks["Library"]], [460], H)
+        self.resizeDocks([self.docks["Library"], self.docks["Jobs"]], [520, 150], V)
+        self.resizeDocks([self.docks["Training"]], [340], V)
         self._menus()
 
         self.library_panel.addPaths.connect(self.import_paths)

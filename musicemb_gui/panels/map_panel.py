@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -56,7 +57,12 @@ class MapPanel(QWidget):
         self.spectrogram = SpectrogramView()
         self.neighbours = QTableWidget(0, 4)
         self.neighbours.setHorizontalHeaderLabels(["#", "cosine", "track", "time (s)"])
-        self.neighbours.horizontalHeader().setStretchLastSection(True)
+        head = self.neighbours.horizontalHeader()
+        for col in range(4):
+            head.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch if col == 2 else
+                                      QHeaderView.ResizeMode.ResizeToContents)
+        self.neighbours.setWordWrap(False)
+        self.neighbours.setTextElideMode(Qt.TextElideMode.ElideLeft)
         self.neighbours.verticalHeader().hide()
         self.neighbours.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.neighbours.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 HINT = "hover a cell for its count"
 MAX_CHARS = 24  # longer class names are cut, with an ellipsis (the readout shows them whole)
-ROTATE_ABOVE_PX = 420  # bottom labels are drawn vertically when k times the widest would not fit across
 
 
 def abbreviate(label: str, max_chars: int = MAX_CHARS) -> str:
@@ -38,9 +37,24 @@ class ClassAxis(pg.AxisItem):
         if self.orientation == "left":
             self.setStyle(tickTextWidth=widest)
             return
-        self.rotated = widest * len(labels) > ROTATE_ABOVE_PX
+        self._widest, self._n, self._line = widest, len(labels), int(metrics.height())
+        self._update_rotation()
+
+    def _update_rotation(self) -> None:
+        """Bottom labels read upwards when the widest does not fit in a cell at the current width."""
+        if self.orientation == "left" or not getattr(self, "_n", 0):
+            return
+        cell_px = self.geometry().width() / self._n if self.geometry().width() > 0 else 0
+        rotated = self._widest > cell_px
+        if rotated == self.rotated and self.style.get("tickTextHeight") is not None:
+            return
+        self.rotated = rotated
         # hideOverlappingLabels: keep end labels even where their unrotated text would overflow the axis
-        self.setStyle(tickTextHeight=widest if self.rotated else int(metrics.height()), hideOverlappingLabels=widest)
+        self.setStyle(tickTextHeight=self._widest if rotated else self._line, hideOverlappingLabels=self._widest)
+
+    def resizeEvent(self, ev=None):  # noqa: N802 (Qt override)
+        super().resizeEvent(ev)
+        self._update_rotation()
 
     def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):
         if not self.rotated:

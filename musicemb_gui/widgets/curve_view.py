@@ -43,6 +43,7 @@ class CurveView(QWidget):
         for (name, plot), title in zip(self.plots.items(), ("loss", metric_label), strict=True):
             plot.setTitle(title)
             plot.setLabel("left", title)
+            plot.getAxis("left").enableAutoSIPrefix(False)  # accuracy 0.3, not "300 (x0.001)"
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)

@@ -169,8 +169,15 @@ def test_confusion_counts_fractions_and_readout(qtbot):
 def test_long_class_names_are_rotated_on_the_bottom_axis(qtbot):
     view = ConfusionView()
     qtbot.addWidget(view)
+    view.resize(700, 500)
+    view.show()
+    qtbot.waitExposed(view)
     view.set_matrix(np.eye(5, dtype=int), GENRES)
     assert not view.plot.getAxis("bottom").rotated
+    view.resize(220, 500)  # the same names in narrow cells read upwards
+    qtbot.waitUntil(lambda: view.plot.getAxis("bottom").rotated)
+    view.resize(700, 500)
+    qtbot.waitUntil(lambda: not view.plot.getAxis("bottom").rotated)
     long = [f"{a} {b}" for a in ("electronic", "acoustic", "orchestral") for b in ("ambience", "drums", "voice")]
     view.set_matrix(np.eye(9, dtype=int), long)
     assert view.plot.getAxis("bottom").rotated
