@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mmap
 import os
 import sys
 from collections.abc import Iterator
@@ -153,7 +154,10 @@ class EmbeddingIndex:
     def refine_with(self, vectors: np.ndarray, ids: np.ndarray, *, factor: int = 16) -> EmbeddingIndex:
         """Re-rank approximate candidates (``factor * k`` per query) by their exact cosine, reading their rows
         from ``vectors`` (n, dim), e.g. a memory map of the stored embeddings, rows in the order of sorted
-        ``ids``. Only the candidates' rows are read."""
+        ``ids``. Only the candidates' rows are read (a memory map is advised random access: no read-ahead)."""
+        mm = getattr(vectors, "_mmap", None) or getattr(getattr(vectors, "base", None), "_mmap", None)
+        if mm is not None and hasattr(mm, "madvise"):
+            mm.madvise(mmap.MADV_RANDOM)
         self.refine_ = (vectors, np.asarray(ids, dtype=np.int64), int(factor))
         return self
 

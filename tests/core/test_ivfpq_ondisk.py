@@ -18,7 +18,7 @@ from musicemb_core.index import EmbeddingIndex
 from musicemb_core.index.ondisk import iter_build_ondisk
 from musicemb_core.search.library_index import index_path, open_index
 
-N, DIM = 200_000, 128
+N, DIM = 300_000, 128
 
 
 def clustered(n: int, *, seed: int = 0) -> np.ndarray:
@@ -30,8 +30,19 @@ def clustered(n: int, *, seed: int = 0) -> np.ndarray:
     return z @ lift + 0.5 * rng.standard_normal((n, DIM)).astype(np.float32)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """FAISS k-means on small samples is faster on 1 OpenMP thread (barriers dominate), much so on busy cores."""
+    import faiss
+
+    prev = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(prev)
+
+
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, one_thread):
     folder = tmp_path_factory.mktemp("ondisk")
     X = clustered(N)
     np.save(folder / "X.npy", X)
@@ -67,8 +78,7 @@ MEASURE = """
 import json, sys, numpy as np
 from musicemb_core.index import EmbeddingIndex
 def rss():
-    kb = {l.split(':')[0]: int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('Rss')}
-    return {k: v * 1024 for k, v in kb.items()}
+    return {l.split(':')[0]: int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('Rss')}
 folder, data = sys.argv[1], sys.argv[2]
 EmbeddingIndex('flat').fit(np.eye(8, 128, dtype='f4'), np.arange(8)).search(np.ones(128, 'f4'), 3)  # warm code
 X = np.load(folder + '/X.npy', mmap_mode='r')
@@ -79,12 +89,14 @@ for q in Q:
     index.search(q, 10)
 after = rss()
 whole = np.fromfile(data, dtype=np.uint8)  # control: the same bytes read into memory
-print(json.dumps({"search": {k: after[k] - base[k] for k in base}, "read_all": rss()['RssAnon'] - after['RssAnon'],
+print(json.dumps({"search": after['RssAnon'] - base['RssAnon'], "read_all": rss()['RssAnon'] - after['RssAnon'],
                   "size": whole.size}))
 """
 
 
 def test_searching_maps_the_lists_instead_of_loading_them(built):
+    """The process's own memory (RssAnon) stays far below the index; the lists it maps are page cache, which
+    the kernel fills with read-ahead (8 MiB here) and drops under memory pressure."""
     folder = built[0]
     data = next(folder.glob("m.faiss.*.ivfdata"))
     out = subprocess.run([sys.executable, "-c", MEASURE, str(folder), str(data)], capture_output=True, text=True,
@@ -92,7 +104,7 @@ def test_searching_maps_the_lists_instead_of_loading_them(built):
     m = json.loads(out.stdout.strip().splitlines()[-1])
     assert m["size"] == N * 24  # 16 PQ bytes + an 8-byte id per vector
     assert m["read_all"] > 0.9 * m["size"]  # the meter sees a full read...
-    assert m["search"]["RssAnon"] < 0.25 * m["size"], m  # ...and searching touched only the probed lists and rows
+    assert m["search"] < 0.25 * m["size"], m  # ...and opening + 10 queries allocated a small part of it
 
 
 def test_rebuild_replaces_and_cancel_keeps_the_index(built, tmp_path):
