@@ -152,7 +152,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     model = None
     if not a.from_model or a.arch:
         model = ModelConfig(arch=a.arch or "resnet18", dim=a.dim, width=a.width)
-    name = a.name or f"{a.strategy}-{model.arch if model else a.from_model}"
+    name = a.name or ("qbh" if a.strategy == "qbh" else f"{a.strategy}-{model.arch if model else a.from_model}")
     with Library(a.lib) as lib:
         result = _run(iter_fit(lib, name=name, train=train, model=model, resume=a.resume), quiet=a.quiet)
     best = ", ".join(f"{k} {v:.4f}" for k, v in result.best.items() if isinstance(v, float))
@@ -250,6 +250,36 @@ def cmd_search(a: argparse.Namespace) -> int:
         print(f"query at {w['query_start_s']:.1f} s:")
         for n in w["neighbours"]:
             print(f"  {n['score']:.3f}  {n['path']} @ {n['start_s']:.1f} s (segment {n['segment_id']})")
+    return 0
+
+
+def cmd_hum(a: argparse.Namespace) -> int:
+    from musicemb_core.audio.devices import record, trim_silence
+    from musicemb_core.data.library import Library
+    from musicemb_core.search.qbh import HumSearcher
+
+    if not a.queries and not a.record:
+        raise MusicEmbError("give QUERY_AUDIO files or --record SECONDS")
+    with Library(a.lib) as lib:
+        searcher = HumSearcher.open(lib, model=a.model)
+        out = []
+        if a.record:
+            print(f"recording {a.record:g} s: hum now...", file=sys.stderr)
+            y, sr = record(a.record, device=a.device)
+            y = trim_silence(y, sr)
+            if len(y) == 0:
+                raise MusicEmbError("the recording is silent: check the microphone and its level")
+            out.append({"query": "(recording)", "results": searcher.query(y, sr, k=a.k, method=a.method)})
+        for path in a.queries:
+            out.append({"query": str(path), "results": searcher.query_file(path, k=a.k, method=a.method)})
+    if a.json:
+        _print_json(out)
+        return 0
+    for q in out:
+        print(q["query"] + ("" if q["results"] else "  (no pitched sound heard)"))
+        for rank, r in enumerate(q["results"], 1):
+            label = f"  [{r['label']}]" if r.get("label") else ""
+            print(f"  {rank:2d}. {r['score']:.3f}  {r['path']} @ {r['start_s']:.1f} s{label}")
     return 0
 
 
@@ -385,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("train", cmd_train, "train an encoder on the library's segments")
     sp.add_argument("lib")
     sp.add_argument("--strategy", required=True, choices=("supervised", "transfer", "triplet", "autoencoder",
-                                                          "contrastive"))
+                                                          "contrastive", "qbh"),
+                    help="qbh: a query-by-humming model trained from melody collections (epochs x 100 steps)")
     sp.add_argument("--arch", choices=("resnet18", "cnn2", "vgg"), help="encoder (default resnet18)")
     sp.add_argument("--dim", type=int, default=128, help="embedding size (default 128)")
     sp.add_argument("--width", type=int, default=32, help="resnet18 base width (64 = full ResNet18; default 32)")
@@ -426,6 +457,18 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--top", type=int, help="results per query (identify 10, classify 2)")
         sp.add_argument("--model", default="default")
         sp.add_argument("--json", action="store_true")
+
+    sp = add("hum", cmd_hum, "ranked tracks per hummed query (query by humming)")
+    sp.add_argument("lib")
+    sp.add_argument("queries", nargs="*", metavar="QUERY_AUDIO")
+    sp.add_argument("--record", type=float, metavar="SECONDS", help="record a hum from the microphone first")
+    sp.add_argument("--device", help="input device (index or name substring; default: the system's)")
+    sp.add_argument("-k", type=int, default=10, help="results per query (default 10)")
+    sp.add_argument("--method", default="rerank", choices=("rerank", "embedding", "melody"),
+                    help="embedding search re-ranked by melody alignment (default), embedding only, or "
+                         "alignment against every track")
+    sp.add_argument("--model", default="qbh-default")
+    sp.add_argument("--json", action="store_true")
 
     sp = add("search", cmd_search, "nearest segments to each segment of the query")
     sp.add_argument("lib")

@@ -7,7 +7,7 @@ import dataclasses
 from musicemb_core.common.config import Config, FeatureConfig
 from musicemb_core.common.errors import ConfigError
 
-STRATEGIES = ("supervised", "transfer", "triplet", "autoencoder", "contrastive")
+STRATEGIES = ("supervised", "transfer", "triplet", "autoencoder", "contrastive", "qbh")
 
 #: Log-mel the encoders see by default: 16 kHz, 10 ms hop, 64 mels (3 s -> 64 x 301).
 MODEL_FEATURES = FeatureConfig(sr=16000, n_fft=512, hop_length=160, n_mels=64, normalise="standard")

@@ -80,6 +80,10 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     ``resume`` continues from ``models/<name>/resume`` (same configs). Returns a :class:`FitResult`.
     """
     cancel = cancel or CancelToken()
+    if train.strategy == "qbh":  # trains from melody collections, not from the library's segments
+        from musicemb_core.training.qbh_fit import iter_fit_qbh
+
+        return (yield from iter_fit_qbh(lib, name=name, train=train, cancel=cancel))
     folder = lib.folder("models") / name
     torch.manual_seed(train.seed)
     base = None

@@ -1,0 +1,353 @@
+"""The ``qbh`` strategy: train a query-by-humming model from melodies of the training collections.
+
+Songs are rendered from training melodies (lead over a `render_song` accompaniment in a random style); for a few
+windows of each song the same notes are hummed (`render_hum`: another key, tempo, voice, room and mic) and
+tracked with the pitch tracker. Training then has two stages:
+
+1. the melody extractor learns, frame by frame, which pitch class the lead of a song plays (cross-entropy; the
+   rendered songs come with their score);
+2. the hum and song sequence encoders learn contrastively (symmetric InfoNCE) that a hum and the song window
+   it was hummed from belong together: the song side sees the extractor's chromagram, the hum side the
+   tracker's contour as a chromagram.
+
+Only collections allowed by :func:`musicemb_core.data.melodies.check_training` are read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from musicemb_core.common.config import Config
+from musicemb_core.common.errors import Cancelled, ConfigError
+from musicemb_core.common.paths import atomic_path, data_home
+from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.data import melodies as mel
+from musicemb_core.data.hum_synthesis import render_hum, render_melody_song
+from musicemb_core.data.library import Library
+from musicemb_core.features.pitch import pitch_contour
+from musicemb_core.models.qbh import N_CHROMA, QBHConfig, QBHModel, contour_chromagram
+from musicemb_core.training.config import TrainConfig
+from musicemb_core.training.loop import FitResult
+
+HUM_FRAMES_FACTOR = 1.4  # hum crops are padded to this many song windows (slow hums last longer)
+
+
+@dataclasses.dataclass(frozen=True)
+class QBHTrainConfig(Config):
+    """Data and optimisation of the ``qbh`` strategy."""
+
+    collections: tuple[str, ...] = mel.TRAINING_COLLECTIONS
+    n_songs: int = 1000
+    n_generated: int = 100
+    windows_per_song: int = 3
+    song_s: float = 30.0
+    extractor_steps: int = 2000
+    extractor_batch: int = 12
+    extractor_frames: int = 80
+    encoder_steps: int = 1500
+    encoder_batch: int = 96
+    lr: float = 2e-3
+    temperature: float = 0.07
+    seed: int = 0
+    jobs: int = 1
+    threads: int = 1  # on shared, busy cores one thread was 5x faster than two (OpenMP barriers)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "collections", tuple(self.collections))
+        mel.check_training(self.collections)
+        for name in ("n_songs", "windows_per_song", "extractor_batch", "encoder_batch", "jobs", "threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+
+
+@dataclasses.dataclass
+class PairData:
+    """Rendered training material: per song its salience (bins, frames) and lead pitch-class per frame (24 =
+    none); per window its song, first chromagram frame and the hum's contour on the chromagram grid."""
+
+    saliences: list[np.ndarray]
+    targets: list[np.ndarray]
+    window_song: np.ndarray
+    window_start: np.ndarray
+    hums: list[np.ndarray]
+    styles: list[str]
+
+
+def _frame_targets(timeline: np.ndarray, n: int, rate: float) -> np.ndarray:
+    t = (np.arange(n) + 0.5) / rate
+    out = np.full(n, N_CHROMA, np.int64)
+    for on, dur, pitch, _ in timeline:
+        out[(t >= on) & (t < on + dur)] = int(round(pitch)) % N_CHROMA
+    return out
+
+
+def render_item(melody: mel.Melody, *, seed: int, cfg: QBHConfig, n_windows: int, song_s: float) -> dict:
+    """One song of ``melody`` with its salience and targets, and ``n_windows`` hums of windows of it."""
+    y, timeline, style = render_melody_song(melody, seed=seed, sr=cfg.sr, max_s=song_s)
+    with torch.inference_mode():
+        S = cfg.salience()(torch.from_numpy(y)).numpy()
+    rate = cfg.sr / cfg.hop_length
+    chroma_rate = rate / cfg.pool
+    rng = np.random.default_rng([seed, 3])
+    starts, hums = [], []
+    onsets = timeline[:, 0]
+    last = max(1, int(np.searchsorted(onsets, onsets[-1] - 0.6 * cfg.window_s)))
+    for k in range(n_windows):
+        t0 = float(onsets[rng.integers(0, last)])
+        sel = timeline[(onsets >= t0) & (onsets < t0 + cfg.window_s - 0.2)]
+        notes = np.stack([sel[:, 0] - t0, np.minimum(sel[:, 1], t0 + cfg.window_s - sel[:, 0]), sel[:, 2]], 1)
+        hum = render_hum(notes, seed=seed * 16 + k, sr=cfg.sr)
+        hums.append(pitch_contour(hum.y, hum.sr).frames(chroma_rate).astype(np.float16))
+        starts.append(int(round(t0 * chroma_rate)))
+    return {"S": S.astype(np.float16), "targets": _frame_targets(timeline, S.shape[1], rate).astype(np.int8),
+            "starts": starts, "hums": hums, "style": style}
+
+
+def _job(args):
+    return render_item(args[0], seed=args[1], cfg=args[2], n_windows=args[3], song_s=args[4])
+
+
+def _cache_file(cfg: QBHConfig, tc: QBHTrainConfig) -> Path:
+    front = {k: v for k, v in cfg.to_dict().items() if k not in ("dim", "extractor_channels", "encoder_channels")}
+    key = json.dumps([front, tc.collections, tc.n_songs, tc.n_generated, tc.windows_per_song, tc.song_s,
+                      tc.seed, 1], sort_keys=True)
+    return data_home() / "cache" / "qbh" / f"pairs-{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}.npz"
+
+
+def iter_render_pairs(cfg: QBHConfig, tc: QBHTrainConfig, *, cancel: CancelToken | None = None,
+                      cache: bool = True) -> JobGen[PairData]:
+    """Render (or read from the cache) the training songs and hums of ``tc``."""
+    cancel = cancel or CancelToken()
+    path = _cache_file(cfg, tc)
+    if cache and path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            bounds, hb = z["bounds"], z["hum_bounds"]
+            sal, tg, hums = z["S"], z["targets"], z["hums"]
+            return PairData([sal[:, a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+                            [tg[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)], z["window_song"],
+                            z["window_start"], [hums[a:b] for a, b in zip(hb[:-1], hb[1:], strict=True)],
+                            [str(s) for s in z["styles"]])
+    corpus = [c for c in tc.collections if c != "generated"]
+    pool = mel.load_collections(corpus, purpose="train", min_notes=12)
+    rng = np.random.default_rng(tc.seed)
+    chosen = [pool[i] for i in rng.choice(len(pool), min(tc.n_songs, len(pool)), replace=False)]
+    if "generated" in tc.collections:
+        chosen += mel.generated_melodies(tc.n_generated, random_state=tc.seed)
+    jobs = [(m, tc.seed * 1_000_003 + i, cfg, tc.windows_per_song, tc.song_s) for i, m in enumerate(chosen)]
+    items, clock = [], EtaClock()
+    with ProcessPoolExecutor(tc.jobs) if tc.jobs > 1 else _Inline() as ex:
+        for i, item in enumerate(ex.map(_job, jobs), 1):
+            cancel.check()
+            items.append(item)
+            yield Progress("render", i, len(jobs), "songs and hums", clock.eta(i, len(jobs)))
+    data = PairData([it["S"] for it in items], [it["targets"] for it in items],
+                    np.repeat(np.arange(len(items)), tc.windows_per_song),
+                    np.array([s for it in items for s in it["starts"]]), [h for it in items for h in it["hums"]],
+                    [it["style"] for it in items])
+    if cache:
+        _save_pairs(path, data)
+    return data
+
+
+class _Inline:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def map(self, f, it):
+        return map(f, it)
+
+
+def _save_pairs(path: Path, d: PairData) -> None:
+    bounds = np.concatenate([[0], np.cumsum([s.shape[1] for s in d.saliences])])
+    hb = np.concatenate([[0], np.cumsum([len(h) for h in d.hums])])
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, S=np.concatenate(d.saliences, axis=1), targets=np.concatenate(d.targets), bounds=bounds,
+                 window_song=d.window_song, window_start=d.window_start, hums=np.concatenate(d.hums),
+                 hum_bounds=hb, styles=np.array(d.styles))
+
+
+def _extractor_batch(d: PairData, songs: np.ndarray, frames: int, pool: int, rng) -> tuple[torch.Tensor, ...]:
+    S, T = [], []
+    for s in songs:
+        sal, tg = d.saliences[s], d.targets[s]
+        a = int(rng.integers(0, max(1, sal.shape[1] - frames)))
+        x = np.zeros((sal.shape[0], frames), np.float32)
+        t = np.full(frames, N_CHROMA, np.int64)
+        x[:, :min(frames, sal.shape[1] - a)] = sal[:, a:a + frames]
+        t[:min(frames, len(tg) - a)] = tg[a:a + frames]
+        S.append(x * rng.uniform(0.6, 1.0))
+        T.append(t[pool // 2::pool][:frames // pool])
+    return torch.from_numpy(np.stack(S)), torch.from_numpy(np.stack(T))
+
+
+def _hum_batch(d: PairData, windows: np.ndarray, n_frames: int, rng) -> torch.Tensor:
+    out = np.zeros((len(windows), N_CHROMA + 1, n_frames), np.float32)
+    out[:, N_CHROMA] = 1.0
+    for r, w in enumerate(windows):
+        h = d.hums[w].astype(np.float64)
+        keep = int(len(h) * rng.uniform(0.7, 1.0))
+        a = int(rng.integers(0, len(h) - keep + 1))
+        h = h[a:a + keep][:n_frames]
+        off = int(rng.integers(0, n_frames - len(h) + 1))
+        out[r, :, off:off + len(h)] = contour_chromagram(h)
+    return torch.from_numpy(out)
+
+
+def iter_train_qbh(folder: str | Path, *, cfg: QBHConfig | None = None, train: QBHTrainConfig | None = None,
+                   cancel: CancelToken | None = None, cache: bool = True) -> JobGen[dict]:
+    """Render the data, train both stages and save the model in ``folder``. Returns the saved info dict."""
+    cfg, train = cfg or QBHConfig(), train or QBHTrainConfig()
+    cancel = cancel or CancelToken()
+    t_start = time.monotonic()
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(train.threads)
+    try:
+        data = yield from iter_render_pairs(cfg, train, cancel=cancel, cache=cache)
+        t_data = time.monotonic() - t_start
+        torch.manual_seed(train.seed)
+        model = QBHModel(cfg)
+        rng = np.random.default_rng([train.seed, 1])
+        n_songs = len(data.saliences)
+        val_songs = np.arange(n_songs) % 10 == 0  # every tenth song is held out for validation metrics
+        tr_songs = np.flatnonzero(~val_songs)
+        ext = yield from _fit_extractor(model, data, tr_songs, np.flatnonzero(val_songs), train, rng, cancel)
+        chroma = _song_chromagrams(model, data)
+        enc = yield from _fit_encoders(model, data, chroma, val_songs, train, rng, cancel)
+    finally:
+        torch.set_num_threads(prev_threads)
+    info = {"train": train.to_dict(), "metrics": {**ext, **enc}, "data": {
+        "songs": n_songs, "windows": len(data.hums), "styles": sorted(set(data.styles)),
+        "collections": list(train.collections)}, "minutes": {"data": round(t_data / 60, 1),
+                                                             "total": round((time.monotonic() - t_start) / 60, 1)}}
+    model.save(folder, info=info)
+    return info
+
+
+def _fit_extractor(model, data, tr, va, train, rng, cancel) -> JobGen[dict]:
+    ex, pool = model.extractor, model.cfg.pool
+    opt = torch.optim.AdamW(ex.parameters(), lr=train.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, train.lr, total_steps=train.extractor_steps, pct_start=0.1)
+    clock = EtaClock()
+    for step in range(1, train.extractor_steps + 1):
+        cancel.check()
+        ex.train()
+        S, T = _extractor_batch(data, rng.choice(tr, train.extractor_batch), train.extractor_frames, pool, rng)
+        logits = ex(S)
+        loss = F.cross_entropy(logits, T[:, :logits.shape[-1]])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        yield Progress("train", step, train.extractor_steps, "melody extractor",
+                       clock.eta(step, train.extractor_steps), {"loss": loss.item()})
+    ex.eval()
+    hits = total = 0
+    with torch.no_grad():
+        for s in va:
+            out = ex(torch.from_numpy(data.saliences[s].astype(np.float32))[None])[0].argmax(0).numpy()
+            t = data.targets[s][pool // 2::pool][:len(out)]
+            voiced = t < N_CHROMA
+            hits += int((out[voiced] == t[voiced]).sum())
+            total += int(voiced.sum())
+    return {"extractor_val_chroma_acc": round(hits / max(total, 1), 4)}
+
+
+def _song_chromagrams(model: QBHModel, data: PairData) -> list[np.ndarray]:
+    with torch.no_grad():
+        return [model.extractor.chromagram(torch.from_numpy(s.astype(np.float32))[None])[0].numpy()
+                for s in data.saliences]
+
+
+def _fit_encoders(model, data, chroma, val_songs, train, rng, cancel) -> JobGen[dict]:
+    cfg = model.cfg
+    W = int(round(cfg.window_s * cfg.frame_rate))
+    H = int(round(cfg.window_s * cfg.frame_rate * HUM_FRAMES_FACTOR))
+    win_val = val_songs[data.window_song]
+    tr, va = np.flatnonzero(~win_val), np.flatnonzero(win_val)
+    params = [*model.song.parameters(), *model.hum.parameters()]
+    opt = torch.optim.AdamW(params, lr=train.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, train.lr, total_steps=train.encoder_steps, pct_start=0.1)
+
+    def song_batch(windows):
+        out = np.zeros((len(windows), N_CHROMA + 1, W), np.float32)
+        out[:, N_CHROMA] = 1.0
+        for r, w in enumerate(windows):
+            c = chroma[data.window_song[w]]
+            a = int(np.clip(data.window_start[w] + rng.integers(-3, 4), 0, max(0, c.shape[1] - 1)))
+            seg = c[:, a:a + W]
+            out[r, :, :seg.shape[1]] = seg
+        return torch.from_numpy(out)
+
+    clock = EtaClock()
+    for step in range(1, train.encoder_steps + 1):
+        cancel.check()
+        model.song.train()
+        model.hum.train()
+        batch = rng.choice(tr, min(train.encoder_batch, len(tr)), replace=False)
+        zs, zh = model.song(song_batch(batch)), model.hum(_hum_batch(data, batch, H, rng))
+        logits = zh @ zs.T / train.temperature
+        target = torch.arange(len(batch))
+        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        acc = float((logits.argmax(1) == target).float().mean())
+        yield Progress("train", step, train.encoder_steps, "hum/song encoders",
+                       clock.eta(step, train.encoder_steps), {"loss": loss.item(), "acc": acc})
+    model.song.eval()
+    model.hum.eval()
+    if len(va) < 2:
+        return {}
+    with torch.no_grad():
+        r = np.random.default_rng(0)
+        zs, zh = model.song(song_batch(va)), model.hum(_hum_batch(data, va, H, r))
+        ranks = (zh @ zs.T).argsort(dim=1, descending=True).numpy()
+    pos = np.array([int(np.flatnonzero(row == i)[0]) for i, row in enumerate(ranks)])
+    return {"encoder_val_windows": len(va), "encoder_val_top1": round(float(np.mean(pos == 0)), 4),
+            "encoder_val_top10": round(float(np.mean(pos < 10)), 4)}
+
+
+def qbh_train_config(train: TrainConfig, **changes) -> QBHTrainConfig:
+    """The ``qbh`` knobs from the shared ``TrainConfig``: ``epochs`` x ``steps_per_epoch`` (default 100) encoder
+    steps, 60 % as many extractor steps; batch size, learning rate and seed carried over when not default."""
+    per = train.steps_per_epoch or 100
+    base = QBHTrainConfig()
+    return base.replace(encoder_steps=train.epochs * per, extractor_steps=max(1, int(0.6 * train.epochs * per)),
+                        lr=train.lr if train.lr != TrainConfig().lr else base.lr, seed=train.seed,
+                        encoder_batch=train.batch_size if train.batch_size != TrainConfig().batch_size
+                        else base.encoder_batch, **changes)
+
+
+def iter_fit_qbh(lib: Library, *, name: str, train: TrainConfig,
+                 cancel: CancelToken | None = None) -> JobGen[FitResult]:
+    """``musicemb train LIB --strategy qbh``: train a QBH model into ``models/<name>`` of the library.
+
+    The library is where the model goes; the training material comes from the training melody collections.
+    """
+    folder = lib.folder("models") / name
+    tc = qbh_train_config(train)
+    run_id = lib.start_run(name, "qbh", {"train": train.to_dict(), "qbh": tc.to_dict()})
+    try:
+        info = yield from iter_train_qbh(folder, train=tc, cancel=cancel)
+    except Cancelled:
+        lib.update_run(run_id, "cancelled", [], finished=True)
+        return FitResult(name, str(folder), "cancelled", 0)
+    except BaseException:
+        lib.update_run(run_id, "failed", [], finished=True)
+        raise
+    lib.update_run(run_id, "done", [info["metrics"]], finished=True)
+    lib.register_model(name, "qbh", "qbh", QBHConfig().dim, json.loads((folder / "config.json").read_text()))
+    return FitResult(name, str(folder), "done", train.epochs, [info["metrics"]], info["metrics"])
