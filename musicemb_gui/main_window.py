@@ -14,6 +14,8 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.common.paths import data_home
 from musicemb_gui.panels.evaluation_panel import EvaluationPanel
+from musicemb_gui.panels.hum_controller import HumController
+from musicemb_gui.panels.hum_panel import HumPanel
 from musicemb_gui.panels.inspection_controller import InspectionController
 from musicemb_gui.panels.inspection_panel import InspectionPanel
 from musicemb_gui.panels.jobs_panel import JobsPanel
@@ -51,6 +53,8 @@ class MainWindow(QMainWindow):
         self.inspection_panel = InspectionPanel()
         self.inspection = InspectionController(self.session, self.inspection_panel)
         self.map_controller.finding_kinds = self.inspection.kind_by_segment
+        self.hum_panel = HumPanel()
+        self.hum = HumController(self.session, self.hum_panel)
         self.jobs_panel = JobsPanel(self.jobs)
         self.setCentralWidget(self.map_panel)
         self.docks = {}
@@ -58,6 +62,7 @@ class MainWindow(QMainWindow):
                                    ("Training", self.training_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
                                    ("Evaluation", self.evaluation_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
                                    ("Inspection", self.inspection_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
+                                   ("Hum", self.hum_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
                                    ("Jobs", self.jobs_panel, Qt.DockWidgetArea.LeftDockWidgetArea)):
             dock = QDockWidget(name, self)
             dock.setObjectName(name.lower())
@@ -66,6 +71,7 @@ class MainWindow(QMainWindow):
             self.docks[name] = dock
         self.tabifyDockWidget(self.docks["Training"], self.docks["Evaluation"])
         self.tabifyDockWidget(self.docks["Evaluation"], self.docks["Inspection"])
+        self.tabifyDockWidget(self.docks["Inspection"], self.docks["Hum"])
         self.docks["Training"].raise_()
         H, V = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
         self.splitDockWidget(self.docks["Library"], self.docks["Jobs"], V)
@@ -80,6 +86,8 @@ class MainWindow(QMainWindow):
         self.map_panel.playRequested.connect(self.play_segment)
         self.inspection_panel.playRequested.connect(self.play_segment)
         self.inspection_panel.showOnMap.connect(self.show_on_map)
+        self.hum_panel.playRequested.connect(self.play_segment)
+        self.hum_panel.showOnMap.connect(self.show_on_map)
         self.inspection.findingsChanged.connect(self._findings_changed)
         self.session.libraryChanged.connect(self._fill_library)
         self.session.message.connect(self.statusBar().showMessage)

@@ -1,0 +1,83 @@
+"""What the hum panel asks of the core: the library's QBH index (built as a job when absent or stale), the
+opened searcher (kept between queries), a hummed query ranked off the GUI thread, a file decoded off it."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QObject, Signal
+
+from musicemb_gui.panels.hum_panel import HumPanel
+from musicemb_gui.session import Session
+from musicemb_gui.workers import run_in_thread
+
+
+class HumController(QObject):
+    resultsShown = Signal(object, float)  # rows, seconds from the end of recording to results on screen
+
+    def __init__(self, session: Session, panel: HumPanel, *, k: int = 10):
+        super().__init__()
+        self.session, self.panel, self.k = session, panel, k
+        self._searcher = None
+        self._pending: tuple | None = None
+        panel.queryReady.connect(self.search)
+        panel.fileChosen.connect(self.search_file)
+        session.libraryChanged.connect(self._forget)
+
+    def _forget(self) -> None:
+        self._searcher = None
+
+    def search(self, y, sr: int, what: str) -> None:
+        """Rank the library's tracks for a hum; builds the QBH index first if the library has none yet."""
+        s = self.session
+        if s.lib_path is None:
+            self.panel.set_results([], "Open a library first.")
+            return
+        t0 = self.panel.stopped_at if what == "recording" else time.perf_counter()
+        if self._searcher is None:
+            self._pending = (y, sr, t0)
+            self._open_searcher()
+            return
+        searcher = self._searcher
+        run_in_thread(lambda: searcher.query(y, sr, k=self.k), lambda rows: self._show(rows, t0),
+                      lambda msg: self.panel.set_results([], f"⚠ search failed: {msg}"))
+
+    def search_file(self, path: str) -> None:
+        from musicemb_core.audio.decode import load
+
+        def shown(result):
+            y, sr = result
+            self.panel.show_query(y, sr, path.rsplit("/", 1)[-1])
+            self.search(y, sr, path)
+        run_in_thread(lambda: load(path), shown, lambda msg: self.panel.set_results([], f"⚠ {msg}"))
+
+    def _open_searcher(self) -> None:
+        lib_path = self.session.lib_path
+
+        def factory(token):
+            from musicemb_core.data.library import Library
+            from musicemb_core.search.qbh import HumSearcher, iter_build_qbh_index, qbh_index_current
+
+            with Library(lib_path) as lib:
+                if not qbh_index_current(lib):
+                    yield from iter_build_qbh_index(lib, cancel=token)
+                return HumSearcher.open(lib)
+        self.panel.state.setText("Preparing the melody index of this library (once; see Jobs)…")
+        job = self.session.jobs.submit("melody index for humming", factory)
+        job.finished.connect(self._opened)
+        job.failed.connect(lambda msg, _tb: self.panel.set_results([], f"⚠ cannot search by humming: {msg}"))
+
+    def _opened(self, searcher) -> None:
+        self._searcher = searcher
+        if self._pending is not None:
+            y, sr, t0 = self._pending
+            self._pending = None
+            run_in_thread(lambda: searcher.query(y, sr, k=self.k), lambda rows: self._show(rows, t0),
+                          lambda msg: self.panel.set_results([], f"⚠ search failed: {msg}"))
+
+    def _show(self, rows: list[dict], t0: float) -> None:
+        self.panel.set_results(rows)
+        latency = time.perf_counter() - t0
+        if rows:
+            self.panel.state.setText(f"{len(rows)} songs, best first ({latency:.2f} s after you stopped).")
+        self.resultsShown.emit(rows, latency)

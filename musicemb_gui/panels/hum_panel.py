@@ -1,0 +1,256 @@
+"""Hum panel: pick a microphone, record with a level meter and a live scrolling mel spectrogram, stop (or load a
+file instead), then the ranked songs: play the matched segment, show it on the map.
+
+The recorder's PortAudio callback fills a ring buffer; a 30 ms GUI timer drains it (every sample is kept for
+the query), resamples to the display rate and appends the new spectrogram columns. Searching is the
+controller's job (``queryReady``); results come back through :meth:`set_results`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import soxr
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from musicemb_core.audio.devices import Recorder, list_devices, trim_silence
+from musicemb_core.common.config import FeatureConfig
+from musicemb_core.common.errors import MusicEmbError
+from musicemb_core.features.streaming import StreamingLogMel
+from musicemb_gui.widgets.spectrogram_view import SpectrogramView
+
+LIVE = FeatureConfig(sr=16000, n_fft=512, hop_length=160, n_mels=64, fmin=50.0, fmax=4000.0)
+DRAIN_MS = 30          # about 33 spectrogram updates a second (25+ even when the timer runs late)
+MAX_SECONDS = 30.0     # recording stops by itself after this
+MIN_SECONDS = 0.5      # shorter than this after trimming silence: nothing to search
+DEFAULT_INPUT = "(default input)"
+
+
+class HumPanel(QWidget):
+    queryReady = Signal(object, int, str)  # y (mono float32), sr, what it is ("recording" or a file path)
+    fileChosen = Signal(str)               # the controller decodes it off the GUI thread
+    playRequested = Signal(int)            # segment id
+    showOnMap = Signal(int)                # segment id
+
+    def __init__(self, parent: QWidget | None = None, *,
+                 recorder_factory: Callable[..., Recorder] = Recorder):
+        super().__init__(parent)
+        self.recorder_factory = recorder_factory
+        self.recorder: Recorder | None = None
+        self.device = QComboBox()
+        self.refresh = QPushButton("↻")
+        self.refresh.setToolTip("Look for microphones again")
+        self.threshold = QDoubleSpinBox(minimum=-90.0, maximum=-10.0, value=-45.0, suffix=" dBFS", decimals=0)
+        self.threshold.setToolTip("Silence gate: quieter audio at the start and end is cut before searching")
+        self.record = QPushButton("● Record")
+        self.stop = QPushButton("■ Stop and search")
+        self.stop.setEnabled(False)
+        self.load = QPushButton("Load a file instead…")
+        self.level = QProgressBar(minimum=-60, maximum=0, value=-60, textVisible=False)
+        self.level.setToolTip("Input level (peak, dBFS)")
+        self.level.setMaximumWidth(160)
+        self.state = QLabel("Hum or sing a tune for a few seconds, then stop.")
+        self.state.setWordWrap(True)
+        self.spectrogram = SpectrogramView(max_frames=int(10 * LIVE.sr / LIVE.hop_length))
+        self.results = QTableWidget(0, 5)
+        self.results.setHorizontalHeaderLabels(["#", "score", "track", "label", "at (s)"])
+        head = self.results.horizontalHeader()
+        for col in range(5):
+            head.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch if col == 2 else
+                                      QHeaderView.ResizeMode.ResizeToContents)
+        self.results.verticalHeader().hide()
+        self.results.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.results.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.results.setWordWrap(False)
+        self.results.setTextElideMode(Qt.TextElideMode.ElideLeft)
+        self.play = QPushButton("Play match")
+        self.show_map = QPushButton("Show on map")
+
+        bar = QHBoxLayout()
+        for w in (QLabel("Microphone:"), self.device, self.refresh, QLabel("Gate:"), self.threshold, self.record,
+                  self.stop, self.level, self.load):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.results)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.play)
+        buttons.addWidget(self.show_map)
+        buttons.addStretch(1)
+        rl.addLayout(buttons)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.spectrogram)
+        split.addWidget(right)
+        split.setSizes([600, 500])
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(self.state)
+        layout.addWidget(split, 1)
+
+        self._timer = QTimer(self, interval=DRAIN_MS, timerType=Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._drain)
+        self.refresh.clicked.connect(self.find_devices)
+        self.record.clicked.connect(self.start_recording)
+        self.stop.clicked.connect(self.stop_recording)
+        self.load.clicked.connect(self._ask_file)
+        self.results.cellDoubleClicked.connect(lambda row, _c: self._emit_selected(self.playRequested, row))
+        self.play.clicked.connect(lambda: self._emit_selected(self.playRequested))
+        self.show_map.clicked.connect(lambda: self._emit_selected(self.showOnMap))
+        self.results.itemSelectionChanged.connect(self._selection_changed)
+        self._selection_changed()
+        self.updates = 0          # spectrogram updates of the current recording
+        self.stopped_at = 0.0     # perf_counter() when the last query was handed over
+        self.find_devices()
+
+    # -- devices -------------------------------------------------------------------------------------------
+    def find_devices(self) -> None:
+        """List input devices; without any the panel still searches files and says why the mic is off."""
+        self.device.clear()
+        try:
+            devices = list_devices("input")
+        except MusicEmbError as e:
+            devices, why = [], str(e)
+        else:
+            why = "no input device found (is a microphone connected, is a sound server running?)"
+        self.device.addItem(DEFAULT_INPUT, None)
+        for d in devices:
+            self.device.addItem(f"{d['name']} ({d['default_samplerate']:.0f} Hz)", d["index"])
+            if d["is_default"]:
+                self.device.setItemText(0, f"{DEFAULT_INPUT}: {d['name']}")
+        self.record.setEnabled(bool(devices))
+        self.record.setToolTip("" if devices else why)
+        if not devices:
+            self.state.setText(f"Microphone off: {why}. You can still load a recording.")
+
+    # -- recording -----------------------------------------------------------------------------------------
+    def start_recording(self) -> None:
+        try:
+            rec = self.recorder_factory(self.device.currentData(), seconds_capacity=MAX_SECONDS + 5)
+            rec.start()
+        except MusicEmbError as e:
+            self.state.setText(f"⚠ cannot record: {e}")
+            return
+        self.recorder, self._chunks, self.updates = rec, [], 0
+        self._mel = StreamingLogMel(LIVE)
+        self._rs = None if rec.samplerate == LIVE.sr else soxr.ResampleStream(rec.samplerate, LIVE.sr, 1,
+                                                                              dtype="float32")
+        self.spectrogram.start_live(LIVE.n_mels, sr=LIVE.sr, hop_length=LIVE.hop_length, fmin=LIVE.fmin,
+                                    fmax=LIVE.fmax, unit="dB", title=f"recording from {rec.device_name}")
+        self.results.setRowCount(0)
+        self.record.setEnabled(False)
+        self.stop.setEnabled(True)
+        self.load.setEnabled(False)
+        self.state.setText(f"Recording from {rec.device_name} at {rec.samplerate} Hz… hum, then stop.")
+        self._timer.start()
+
+    def _drain(self) -> None:
+        """Move new samples from the ring buffer into the query and the spectrogram (GUI thread, ~1 ms)."""
+        rec = self.recorder
+        if rec is None:
+            return
+        y = rec.read()
+        if len(y):
+            self._chunks.append(y)
+            x = self._rs.resample_chunk(y) if self._rs is not None else y
+            cols = self._mel.push(x)
+            if cols.shape[1]:
+                self.spectrogram.append_columns(cols)
+                self.updates += 1
+        level = rec.level_dbfs
+        self.level.setValue(int(max(-60.0, min(0.0, level))) if np.isfinite(level) else -60)
+        seconds = sum(map(len, self._chunks)) / rec.samplerate
+        if seconds >= MAX_SECONDS:
+            self.stop_recording()
+
+    def stop_recording(self) -> None:
+        """Stop, keep every recorded sample, cut silence at both ends and hand the hum over for searching."""
+        rec = self.recorder
+        if rec is None:
+            return
+        self._timer.stop()
+        rec.stop()
+        self._drain()  # what arrived since the last tick
+        self.recorder = None
+        self.record.setEnabled(True)
+        self.stop.setEnabled(False)
+        self.load.setEnabled(True)
+        self.level.setValue(-60)
+        y = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
+        self.recorded = y
+        lost = rec.buffer.overflows
+        hum = trim_silence(y, rec.samplerate, threshold_dbfs=self.threshold.value())
+        if len(hum) < MIN_SECONDS * rec.samplerate:
+            self.state.setText(f"Nothing heard above {self.threshold.value():.0f} dBFS in "
+                               f"{len(y) / rec.samplerate:.1f} s: hum louder or lower the gate.")
+            return
+        note = f" ({lost} blocks lost)" if lost else ""
+        self.state.setText(f"Searching {len(hum) / rec.samplerate:.1f} s of humming{note}…")
+        self.stopped_at = time.perf_counter()
+        self.queryReady.emit(hum.astype(np.float32), int(rec.samplerate), "recording")
+
+    def _ask_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "A recording of humming or singing")
+        if path:
+            self.fileChosen.emit(path)
+
+    def show_query(self, y: np.ndarray, sr: int, title: str) -> None:
+        """Show a loaded query's spectrogram (the recorded one is already on screen)."""
+        from musicemb_core.audio.resample import resample
+        from musicemb_core.features.logmel import log_mel
+
+        S = log_mel(resample(y, sr, LIVE.sr), LIVE)
+        self.spectrogram.set_spectrogram(S, sr=LIVE.sr, hop_length=LIVE.hop_length, fmin=LIVE.fmin,
+                                         fmax=LIVE.fmax, unit="dB", title=title)
+
+    # -- results -------------------------------------------------------------------------------------------
+    def set_results(self, rows: list[dict], message: str = "") -> None:
+        """Ranked ``[{track_id, path, label, score, segment_id, start_s}]``, best first."""
+        self.results.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            values = (r + 1, f"{row['score']:.3f}", Path(row["path"]).name, row.get("label") or "",
+                      f"{row.get('start_s', 0.0):.1f}")
+            for c, v in enumerate(values):
+                item = QTableWidgetItem(str(v))
+                item.setData(Qt.ItemDataRole.UserRole, int(row.get("segment_id", -1)))
+                if c == 2:
+                    item.setToolTip(row["path"])
+                self.results.setItem(r, c, item)
+        if rows:
+            self.results.selectRow(0)
+        self.state.setText(message or (f"{len(rows)} songs, best first." if rows else
+                                       "No tune recognised: was it hummed long and clearly enough?"))
+
+    def _selection_changed(self) -> None:
+        ok = bool(self.results.selectionModel().selectedRows())
+        self.play.setEnabled(ok)
+        self.show_map.setEnabled(ok)
+
+    def _emit_selected(self, signal, row: int | None = None) -> None:
+        if row is None:
+            rows = self.results.selectionModel().selectedRows()
+            if not rows:
+                return
+            row = rows[0].row()
+        seg = self.results.item(row, 0).data(Qt.ItemDataRole.UserRole)
+        if seg is not None and seg >= 0:
+            signal.emit(int(seg))

@@ -1,0 +1,175 @@
+"""Hum panel: live spectrogram from a (fake, real-time paced) recorder, every sample reaches the query, silence is
+trimmed, errors are shown; and in the whole app a hummed file finds its song on a small library."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("PySide6")
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from musicemb_core.audio.devices import AudioDeviceError  # noqa: E402
+from musicemb_core.audio.ringbuffer import RingBuffer  # noqa: E402
+from musicemb_gui.panels.hum_panel import DRAIN_MS, LIVE, HumPanel  # noqa: E402
+
+SR_MIC = 48000
+
+
+class FakeRecorder:
+    """Delivers ``signal`` at real-time pace through a RingBuffer, as the PortAudio callback would."""
+
+    signal = np.zeros(0, np.float32)
+
+    def __init__(self, device=None, *, seconds_capacity: float = 60.0):
+        self.samplerate, self.device_name = SR_MIC, "fake mic"
+        self.buffer = RingBuffer(int(seconds_capacity * SR_MIC))
+        self.level_dbfs = -math.inf
+        self._t0, self._sent = None, 0
+
+    def start(self):
+        self._t0 = time.perf_counter()
+
+    def stop(self):
+        self._pump()
+        self._t0 = None
+
+    def _pump(self):
+        if self._t0 is None:
+            return
+        due = min(len(self.signal), int((time.perf_counter() - self._t0) * SR_MIC))
+        block = self.signal[self._sent:due]
+        if len(block):
+            self.buffer.write(block[:, None])
+            self.level_dbfs = 20 * math.log10(max(1e-9, float(np.abs(block).max())))
+        self._sent = due
+
+    def read(self):
+        self._pump()
+        return self.buffer.read()[:, 0]
+
+
+def hum_signal(seconds: float, *, lead_s: float = 0.4) -> np.ndarray:
+    """Silence, then a vibrato tone with harmonics (a crude hum), then silence."""
+    t = np.arange(int(seconds * SR_MIC)) / SR_MIC
+    f = 220 * 2 ** (np.floor(t * 2) % 5 / 12) * (1 + 0.004 * np.sin(2 * np.pi * 5 * t))
+    phase = 2 * np.pi * np.cumsum(f) / SR_MIC
+    y = 0.3 * np.sin(phase) + 0.1 * np.sin(2 * phase)
+    y[t < lead_s] = 0
+    y[t > seconds - lead_s] = 0
+    return y.astype(np.float32)
+
+
+@pytest.fixture
+def panel(qtbot):
+    p = HumPanel(recorder_factory=FakeRecorder)
+    qtbot.addWidget(p)
+    p.resize(1000, 400)
+    p.show()
+    return p
+
+
+def test_live_spectrogram_updates_25_times_a_second_and_no_sample_is_lost(qtbot, panel):
+    FakeRecorder.signal = hum_signal(2.5)
+    panel.start_recording()
+    assert panel.recorder is not None and not panel.record.isEnabled() and panel.stop.isEnabled()
+    t0 = time.perf_counter()
+    levels = []
+    qtbot.waitUntil(lambda: levels.append(panel.level.value()) or panel.recorder._sent == len(FakeRecorder.signal),
+                    timeout=10000)
+    elapsed = time.perf_counter() - t0
+    rate = panel.updates / elapsed
+    assert rate >= 25, f"{rate:.1f} spectrogram updates a second (timer every {DRAIN_MS} ms)"
+    assert min(levels) == -60 and max(levels) > -20  # the meter follows the input (silence, then the hum)
+    with qtbot.waitSignal(panel.queryReady, timeout=2000) as got:
+        panel.stop_recording()
+    y, sr, what = got.args
+    assert sr == SR_MIC and what == "recording"
+    np.testing.assert_array_equal(panel.recorded, FakeRecorder.signal)  # every sample, in order
+    voiced = np.flatnonzero(FakeRecorder.signal)
+    assert abs(len(y) - (voiced[-1] - voiced[0])) < 0.25 * SR_MIC  # silence cut down to the 0.1 s pads
+    cols = panel.spectrogram.data()
+    assert cols.shape[0] == LIVE.n_mels
+    filled = np.isfinite(cols).all(axis=0).sum()
+    assert abs(filled - 2.5 * LIVE.sr / LIVE.hop_length) < 10  # 100 columns a second, all shown
+
+
+def test_silence_is_not_searched_and_device_errors_are_shown(qtbot, panel):
+    FakeRecorder.signal = np.zeros(SR_MIC, np.float32)
+    panel.start_recording()
+    qtbot.wait(300)
+    with qtbot.assertNotEmitted(panel.queryReady):
+        panel.stop_recording()
+    assert "Nothing heard" in panel.state.text()
+
+    def broken(*_a, **_k):
+        raise AudioDeviceError("device 'USB mic' is busy")
+    panel.recorder_factory = broken
+    panel.start_recording()
+    assert "cannot record: device 'USB mic' is busy" in panel.state.text() and panel.record.isEnabled()
+
+
+def test_results_play_and_show_on_map(qtbot, panel):
+    rows = [{"track_id": 3, "path": "/music/a/song3.wav", "label": "folk", "score": 0.91, "segment_id": 31,
+             "start_s": 6.0}, {"track_id": 1, "path": "/music/b/song1.wav", "label": None, "score": 0.4,
+                               "segment_id": 12, "start_s": 0.0}]
+    panel.set_results(rows)
+    assert panel.results.rowCount() == 2 and panel.results.item(0, 2).text() == "song3.wav"
+    with qtbot.waitSignal(panel.playRequested) as got:
+        panel.play.click()
+    assert got.args == [31]
+    panel.results.selectRow(1)
+    with qtbot.waitSignal(panel.showOnMap) as got:
+        panel.show_map.click()
+    assert got.args == [12]
+
+
+def test_in_the_app_a_hummed_file_finds_its_song(qtbot, tmp_path):
+    from musicemb_core.common.errors import MusicEmbError
+    from musicemb_core.common.progress import drive
+    from musicemb_core.data.hum_synthesis import render_hum, render_melody_song
+    from musicemb_core.data.ingest import iter_ingest
+    from musicemb_core.data.library import Library
+    from musicemb_core.data.melodies import generated_melodies
+    from musicemb_core.search.qbh import qbh_model_folder
+    from musicemb_gui.main_window import MainWindow
+    from musicemb_gui.widgets.audio_player import AudioPlayer
+    from tests.gui.helpers import FakeBackend
+
+    try:
+        qbh_model_folder(None)
+    except MusicEmbError:
+        pytest.skip("no shipped QBH model yet")
+    sr = 16000
+    tunes = generated_melodies(4, n_notes=40, random_state=77)
+    timelines = []
+    for i, m in enumerate(tunes):
+        y, timeline, _style = render_melody_song(m, seed=900 + i, sr=sr, max_s=20.0)
+        sf.write(tmp_path / f"song{i}.wav", y, sr)
+        timelines.append(timeline)
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [tmp_path / f"song{i}.wav" for i in range(4)], jobs=1))
+    tl = timelines[2]
+    sel = tl[(tl[:, 0] >= tl[3, 0]) & (tl[:, 0] < tl[3, 0] + 8.0)]
+    hum = render_hum(np.stack([sel[:, 0] - sel[0, 0], sel[:, 1], sel[:, 2]], 1), seed=4242, sr=sr)
+    sf.write(tmp_path / "hum.wav", hum.y, sr)
+
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings, player=AudioPlayer(backend=FakeBackend()))
+    qtbot.addWidget(win)
+    assert win.open_library(tmp_path / "lib")
+    with qtbot.waitSignal(win.hum.resultsShown, timeout=180000) as got:
+        win.hum_panel.fileChosen.emit(str(tmp_path / "hum.wav"))  # what "Load a file instead…" emits
+    rows, latency = got.args
+    assert rows and rows[0]["path"].endswith("song2.wav"), [r["path"] for r in rows]
+    assert win.hum_panel.results.item(0, 2).text() == "song2.wav"
+    with qtbot.waitSignal(win.hum.resultsShown, timeout=60000) as got:  # the searcher is kept: quick now
+        win.hum_panel.fileChosen.emit(str(tmp_path / "hum.wav"))
+    assert got.args[0][0]["path"].endswith("song2.wav") and got.args[1] < 5.0
+    win.hum_panel.play.click()
+    qtbot.waitUntil(lambda: win.player.last_key == rows[0]["segment_id"], timeout=10000)
+    win.jobs.wait(30000)
