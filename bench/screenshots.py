@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ and tests/ helpers
 
 
 def wait(app: QApplication, cond, timeout_s: float, what: str) -> None:
@@ -34,6 +34,30 @@ def settle(app: QApplication, seconds: float = 0.5) -> None:
     while time.monotonic() < end:
         app.processEvents()
         time.sleep(0.02)
+
+
+def hum_screens(app: QApplication, win, grab) -> None:
+    """The Hum panel while "recording" (a synthetic hum fed at real-time pace, no microphone needed), then
+    its results."""
+    import numpy as np
+
+    from musicemb_core.data.hum_synthesis import melody_notes, render_hum
+    from musicemb_core.data.melodies import generated_melodies
+    from tests.gui.test_hum_panel import FakeRecorder
+
+    hum = render_hum(melody_notes(generated_melodies(1, random_state=5)[0], bpm=100, n_notes=16), seed=1,
+                     sr=48000).y
+    FakeRecorder.signal = np.concatenate([np.zeros(24000, np.float32), hum.astype(np.float32)])
+    panel = win.hum_panel
+    panel.recorder_factory = FakeRecorder
+    panel.record.setEnabled(True)
+    win.docks["Hum"].raise_()
+    panel.start_recording()
+    settle(app, min(6.0, len(FakeRecorder.signal) / 48000))
+    grab(win.docks["Hum"], "hum_panel_recording")
+    panel.stop_recording()
+    wait(app, lambda: panel.results.rowCount() > 0 or "⚠" in panel.state.text(), 600, "hum results")
+    grab(win.docks["Hum"], "hum_panel_results")
 
 
 def main() -> int:
@@ -105,10 +129,7 @@ def main() -> int:
         mp.colour.setCurrentText("finding")
         settle(app, 1.0)
         grab(mp.scatter, "map_by_finding")
-    for name, dock in win.docks.items():
-        if name not in ("Training", "Evaluation", "Inspection", "Library", "Jobs"):
-            dock.raise_()
-            grab(dock, f"{name.lower()}_panel")
+    hum_screens(app, win, grab)
     grab(win, "main_window_end")
     win.jobs.cancel_all()
     win.jobs.wait(30000)

@@ -53,6 +53,7 @@ class EvaluationPanel(QWidget):
         self.silhouette = pg.PlotWidget(title="k-means: silhouette by k")
         self.silhouette.setLabel("bottom", "k")
         self.silhouette.setLabel("left", "silhouette (cosine)")
+        self.silhouette.getAxis("left").enableAutoSIPrefix(False)
         self.composition = QTableWidget(0, 3)
         self.composition.setHorizontalHeaderLabels(["cluster", "size", "labels"])
         self.composition.horizontalHeader().setStretchLastSection(True)

@@ -44,7 +44,9 @@ class ClassAxis(pg.AxisItem):
         """Bottom labels read upwards when the widest does not fit in a cell at the current width."""
         if self.orientation == "left" or not getattr(self, "_n", 0):
             return
-        cell_px = self.geometry().width() / self._n if self.geometry().width() > 0 else 0
+        view = self.linkedView()
+        px = view.viewPixelSize()[0] if view is not None and view.width() > 0 else 0.0
+        cell_px = 1.0 / px if px > 0 else 0.0  # a cell is one view unit wide
         rotated = self._widest > cell_px
         if rotated == self.rotated and self.style.get("tickTextHeight") is not None:
             return
@@ -52,8 +54,8 @@ class ClassAxis(pg.AxisItem):
         # hideOverlappingLabels: keep end labels even where their unrotated text would overflow the axis
         self.setStyle(tickTextHeight=self._widest if rotated else self._line, hideOverlappingLabels=self._widest)
 
-    def resizeEvent(self, ev=None):  # noqa: N802 (Qt override)
-        super().resizeEvent(ev)
+    def linkedViewChanged(self, view, newRange=None):  # noqa: N802 (pyqtgraph override)
+        super().linkedViewChanged(view, newRange)
         self._update_rotation()
 
     def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):
