@@ -1,4 +1,4 @@
-# make demo  - set up and build the demo library (prints its summary)
+# make demo  - set up, build the demo library if absent and open the app on it (no display: print its summary)
 # make test  - set up and run the test suite (lint, import contracts, tests)
 # make package - build the desktop app folder dist/musicemb/ with PyInstaller (slow: minutes)
 .PHONY: setup demo test lint bench package clean
@@ -8,7 +8,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(VENV)/musicemb demo --no-gui
+	$(VENV)/musicemb demo
 
 lint: setup
 	$(VENV)/ruff check .
