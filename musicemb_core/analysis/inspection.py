@@ -1,7 +1,7 @@
 """Inspection on embeddings: label issues, outliers, near-duplicates (arrays in, arrays out; no torch).
 
-- Label issues: out-of-fold class probabilities of a linear probe cross-validated by track (no track teaches
-  its own label), fed to confident learning (``cleanlab``) per segment and per track (mean of its segments'
+- Label issues: out-of-fold class probabilities (a leave-one-track-out kNN vote, or a linear probe
+  cross-validated by track: no track teaches its own label), fed to confident learning (``cleanlab``) per segment and per track (mean of its segments'
   probabilities); FiftyOne's mistakenness is a second score.
 - Outliers: the mean cosine distance of a segment to its ``k`` nearest segments of *other* tracks, against the
   library's median with a robust (MAD) z-score; and segments far from their own track's centroid, against
@@ -44,10 +44,8 @@ def out_of_fold_probs(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, 
     -------
     (n, n_classes) float64, rows summing to 1.
     """
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     labels, groups = np.asarray(labels), np.asarray(groups)
     n_classes = int(labels.max()) + 1
@@ -59,15 +57,24 @@ def out_of_fold_probs(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, 
     folds = (StratifiedGroupKFold(n_splits, shuffle=True, random_state=random_state) if stratified
              else GroupKFold(n_splits))
     probs = np.zeros((len(X), n_classes))
-    for tr, te in folds.split(X, labels, groups):
-        present = np.unique(labels[tr])
-        if len(present) == 1:
-            probs[np.ix_(te, present)] = 1.0
-            continue
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced"))
-        model.fit(X[tr], labels[tr])
-        probs[np.ix_(te, present)] = model.predict_proba(X[te])
+    with threadpool_limits(1):  # BLAS threads on small matrices only fight each other: 50x slower on 2 cores
+        for tr, te in folds.split(X, labels, groups):
+            _fit_fold(X, labels, tr, te, probs)
     return probs
+
+
+def _fit_fold(X: np.ndarray, labels: np.ndarray, tr: np.ndarray, te: np.ndarray, probs: np.ndarray) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    present = np.unique(labels[tr])
+    if len(present) == 1:
+        probs[np.ix_(te, present)] = 1.0
+        return
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=1000, class_weight="balanced"))
+    model.fit(X[tr], labels[tr])
+    probs[np.ix_(te, present)] = model.predict_proba(X[te])
 
 
 def knn_probs(labels: np.ndarray, nbr: np.ndarray, n_classes: int, *, smoothing: float = 0.5) -> np.ndarray:
@@ -98,22 +105,23 @@ def _cleanlab(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.nda
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            issues = find_label_issues(labels, probs, filter_by="prune_by_noise_rate")
+            issues = find_label_issues(labels, probs, filter_by="prune_by_noise_rate", n_jobs=1)
     except (ValueError, IndexError):  # too few rows per class for its confident joint
         issues = quality < 0.5
     return quality, np.asarray(issues, dtype=bool)
 
 
-def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, method: str = "ensemble",
+def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, method: str = "knn",
                  k: int = 10, n_splits: int = 5, random_state: int = 0) -> dict:
     """Per-segment and per-track label issues.
 
     Parameters
     ----------
     X : (n, dim); labels : (n,) ints, -1 = unlabelled (skipped); groups : (n,) track ids.
-    method : where the out-of-fold probabilities come from: ``logistic`` (probe cross-validated by track),
-        ``knn`` (votes of the ``k`` nearest segments of other tracks) or ``ensemble`` (their mean: the probe
-        sees the whole space, the vote is local and shrugs off a few wrong labels far away).
+    method : where the out-of-fold probabilities come from: ``knn`` (votes of the ``k`` nearest segments of
+        other tracks, at most 3 from any one track: local, so a label spread over several sounds and a few wrong labels far away do little
+        harm; best on the dev corpus), ``logistic`` (a linear probe cross-validated by track) or ``ensemble``
+        (their mean).
 
     Returns
     -------
@@ -135,7 +143,8 @@ def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, metho
     if method != "logistic":
         if len(np.unique(g)) < 2 or len(np.unique(y)) < 2:
             raise ConfigError("label issues need at least 2 labels and 2 labelled tracks")
-        parts.append(knn_probs(y, other_track_neighbours(Xl, g, k=min(k, len(Xl) - 1))[1], int(y.max()) + 1))
+        nbr = other_track_neighbours(Xl, g, k=min(k, len(Xl) - 1), per_group=3)[1]
+        parts.append(knn_probs(y, nbr, int(y.max()) + 1))
     probs = np.mean(parts, axis=0)
     quality, issue = _cleanlab(y, probs)
     tracks, inv = np.unique(g, return_inverse=True)
@@ -156,10 +165,11 @@ def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, metho
 
 # -- neighbours: outliers and near-duplicates ----------------------------------------------------------------
 
-def other_track_neighbours(X: np.ndarray, groups: np.ndarray, *, k: int = 10,
+def other_track_neighbours(X: np.ndarray, groups: np.ndarray, *, k: int = 10, per_group: int | None = None,
                            index: EmbeddingIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Cosine distances (n, k) and row indices (n, k) of each row's k nearest rows of *other* groups, nearest
-    first (-1 / inf where fewer exist). ``index``: a fitted index over ``X`` with ids 0..n-1 (else a new one)."""
+    first (-1 / inf where fewer exist); ``per_group``: at most that many rows from any one group.
+    ``index``: a fitted index over ``X`` with ids 0..n-1 (else a new one)."""
     groups = np.asarray(groups)
     n = len(X)
     index = index or EmbeddingIndex().fit(X, np.arange(n))
@@ -171,8 +181,12 @@ def other_track_neighbours(X: np.ndarray, groups: np.ndarray, *, k: int = 10,
         sims, ids = index.search(X[todo], kk)
         short = []
         for row, s, i in zip(todo, sims, ids, strict=True):
-            ok = (i >= 0) & (groups[np.maximum(i, 0)] != groups[row])
-            take = np.flatnonzero(ok)[:k]
+            g = groups[np.maximum(i, 0)]
+            take = np.flatnonzero((i >= 0) & (g != groups[row]))
+            if per_group:  # the nearest few hits of each group
+                rank = np.array([np.count_nonzero(g[take[:j]] == g[t]) for j, t in enumerate(take)], dtype=int)
+                take = take[rank < per_group]
+            take = take[:k]
             if len(take) < k and kk < n:
                 short.append(row)
                 continue
