@@ -183,6 +183,7 @@ def test_gui_selftest_fails_on_a_folder_that_is_not_a_library(tmp_path):
 
 # -- the built folder (slow: PyInstaller takes minutes) -------------------------------------------------------
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the build alone takes 8 minutes on 2 busy cores
 def test_built_folder_runs_the_cli_and_the_gui_selftest(tmp_path):
     pytest.importorskip("PyInstaller")
     r = subprocess.run(["bash", str(ROOT / "packaging" / "build.sh")], capture_output=True, text=True, cwd=ROOT,
