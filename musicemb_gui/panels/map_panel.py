@@ -123,7 +123,12 @@ class MapPanel(QWidget):
         self.scatter.show_links(src, np.array([n["segment_id"] for n in rows], dtype=np.int64))
 
     def _show_spectrogram(self, seg_id: int, S: np.ndarray, cfg, title: str) -> None:
-        unit = "dB" if cfg.normalise == "none" else "normalised"
+        """The model's input, coloured on a dB scale: standardised inputs are mapped back linearly (the same
+        picture), peak-normalised ones read as dB below the segment's loudest bin."""
+        unit = {"none": "dB", "standard": "dB", "peak": "dB re segment peak", "minmax": "min-max [0, 1]"}.get(
+            cfg.normalise, cfg.normalise)
+        if cfg.normalise in ("standard", "peak"):
+            S = S * cfg.std + cfg.mean
         self.spectrogram.set_spectrogram(S, sr=cfg.sr, hop_length=cfg.hop_length, fmin=cfg.fmin,
                                          fmax=cfg.fmax or cfg.sr / 2, htk=cfg.htk, unit=unit, title=title)
 

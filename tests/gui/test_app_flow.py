@@ -133,6 +133,10 @@ def test_import_by_drop_then_click_plays_and_lists_neighbours(qtbot, window, son
     assert got[:3] == order[:3]  # exact search at this size: the same neighbours, best first
     qtbot.waitUntil(lambda: mp.spectrogram.data().shape[0] == 64, timeout=20000)
     assert mp.spectrogram.data().shape[1] > 250  # 3 s at hop 160 / 16 kHz: ~301 columns
+    X, cfg = window.session.segment_logmel(seg_id)  # the model's input, shown on its dB scale
+    assert cfg.normalise == "peak" and mp.spectrogram.colorbar.getAxis("left").labelText == "dB re segment peak"
+    np.testing.assert_allclose(mp.spectrogram.data(), X * cfg.std + cfg.mean, atol=1e-4)
+    assert abs(mp.spectrogram.data().max()) < 1e-3
 
 
 def test_training_runs_one_epoch_with_live_curves_then_cancel_keeps_a_checkpoint(qtbot, window, embedded_library):
