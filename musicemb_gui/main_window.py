@@ -86,6 +86,7 @@ class MainWindow(QMainWindow):
         self.map_panel.playRequested.connect(self.play_segment)
         self.inspection_panel.playRequested.connect(self.play_segment)
         self.inspection_panel.showOnMap.connect(self.show_on_map)
+        self.inspection_panel.segmentSelected.connect(self.map_controller.request_spectrogram)
         self.hum_panel.playRequested.connect(self.play_segment)
         self.hum_panel.showOnMap.connect(self.show_on_map)
         self.inspection.findingsChanged.connect(self._findings_changed)

@@ -68,6 +68,7 @@ class InspectionPanel(QWidget):
 
     playRequested = Signal(int)          # segment id
     showOnMap = Signal(int)              # segment id
+    segmentSelected = Signal(int)        # segment id of the one selected finding (its spectrogram is shown)
     relabelRequested = Signal(int, str)  # track id, new label
     statusChanged = Signal(int, str)     # finding id, "accepted" | "dismissed" | "open"
     runRequested = Signal()
@@ -97,7 +98,11 @@ class InspectionPanel(QWidget):
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(60)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.verticalHeader().hide()
         self.table.doubleClicked.connect(lambda _: self._play())
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -144,6 +149,8 @@ class InspectionPanel(QWidget):
             reason.setToolTip(r["reason"])
             self.model.appendRow([first, _item(f"{r['score']:.2f}", sort_key=float(r["score"])), reason, track,
                                   _item(when, sort_key=float(r["start_s"] or 0.0)), _item(r["status"])])
+        for c in (0, 1, 3, 4, 5):
+            self.table.resizeColumnToContents(c)
         current = self.kind.currentText()
         self.kind.blockSignals(True)
         self.kind.clear()
@@ -189,6 +196,8 @@ class InspectionPanel(QWidget):
         self.show_map.setEnabled(self.play.isEnabled())
         if one is not None:
             self.new_label.setText(one.get("details", {}).get("suggested") or one.get("label") or "")
+            if (sid := play_segment(one)) is not None:
+                self.segmentSelected.emit(int(sid))
 
     def _set_status(self, status: str) -> None:
         for row in self.selected():

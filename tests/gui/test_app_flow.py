@@ -208,6 +208,11 @@ def test_inspection_finds_a_clipped_track_and_colours_the_map_by_finding(qtbot, 
                                                                                   if int(i) in kinds]
     assert "clipping" in named
 
+    row = next(r for r in range(ip.proxy.rowCount()) if ip.proxy.index(r, 0).data() == "clipping")
+    with qtbot.waitSignal(window.map_controller.spectrogramReady, timeout=20000) as spec:
+        ip.table.selectRow(row)  # selecting a finding shows its segment's spectrogram beside the map
+    assert spec.args[0] == ip.selected()[0]["segment_id"] and "loud.wav" in spec.args[3]
+
     window.inspection.set_status(clipped[0]["id"], "dismissed")
     with Library(tmp_path / "lib") as lib:
         assert {r["id"]: r["status"] for r in lib.findings()}[clipped[0]["id"]] == "dismissed"

@@ -68,7 +68,9 @@ def test_actions_emit_signals(qtbot):
     panel.set_findings(ROWS)
     with qtbot.waitSignal(panel.runRequested):
         panel.run.click()
-    _select(panel, 1)
+    with qtbot.waitSignal(panel.segmentSelected) as selected:  # its spectrogram is shown
+        _select(panel, 1)
+    assert selected.args == [71]
     assert panel.new_label.text() == "rock" and panel.play.isEnabled()
     with qtbot.waitSignal(panel.playRequested) as played:
         panel.play.click()
