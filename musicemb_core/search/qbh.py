@@ -285,6 +285,14 @@ class HumSearcher:
         ids, starts = self.track_segments[track_id]
         return int(ids[max(0, np.searchsorted(starts, t_s + 1e-6) - 1)])
 
+    def warm_up(self) -> HumSearcher:
+        """Run one query on a short glide so the pitch tracker's session and the encoders are initialised before
+        the first real hum (the first query pays about a second for them)."""
+        sr = self.model.cfg.sr
+        t = np.arange(int(1.5 * sr)) / sr
+        self.query((0.3 * np.sin(2 * np.pi * 220.0 * t * (1 + 0.2 * t))).astype(np.float32), sr, k=1)
+        return self
+
     def query_file(self, path: str | Path, **kw) -> list[dict]:
         y, sr = load(path)
         return self.query(y, sr, **kw)

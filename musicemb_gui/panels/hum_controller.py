@@ -19,13 +19,21 @@ class HumController(QObject):
         super().__init__()
         self.session, self.panel, self.k = session, panel, k
         self._searcher = None
+        self._opening = False
         self._pending: tuple | None = None
         panel.queryReady.connect(self.search)
         panel.fileChosen.connect(self.search_file)
+        panel.recordingStarted.connect(self.prepare)
         session.libraryChanged.connect(self._forget)
 
     def _forget(self) -> None:
         self._searcher = None
+        self._opening = False
+
+    def prepare(self) -> None:
+        """Open (and warm up) the searcher while the user hums, so results follow the stop at once."""
+        if self.session.lib_path is not None and self._searcher is None and not self._opening:
+            self._open_searcher()
 
     def search(self, y, sr: int, what: str) -> None:
         """Rank the library's tracks for a hum; builds the QBH index first if the library has none yet."""
@@ -36,7 +44,8 @@ class HumController(QObject):
         t0 = self.panel.stopped_at if what == "recording" else time.perf_counter()
         if self._searcher is None:
             self._pending = (y, sr, t0)
-            self._open_searcher()
+            if not self._opening:
+                self._open_searcher()
             return
         searcher = self._searcher
         run_in_thread(lambda: searcher.query(y, sr, k=self.k), lambda rows: self._show(rows, t0),
@@ -61,14 +70,22 @@ class HumController(QObject):
             with Library(lib_path) as lib:
                 if not qbh_index_current(lib):
                     yield from iter_build_qbh_index(lib, cancel=token)
-                return HumSearcher.open(lib)
-        self.panel.state.setText("Preparing the melody index of this library (once; see Jobs)…")
+                return HumSearcher.open(lib).warm_up()
+        if self._pending is not None:
+            self.panel.state.setText("Preparing the melody index of this library (once; see Jobs)…")
+        self._opening = True
         job = self.session.jobs.submit("melody index for humming", factory)
-        job.finished.connect(self._opened)
-        job.failed.connect(lambda msg, _tb: self.panel.set_results([], f"⚠ cannot search by humming: {msg}"))
+        job.finished.connect(lambda searcher: self._opened(searcher) if self.session.lib_path == lib_path else None)
+        job.failed.connect(self._failed)
+        job.cancelled.connect(lambda: self._failed("the melody index was cancelled", ""))
+
+    def _failed(self, msg: str, _tb: str) -> None:
+        self._opening = False
+        self._pending = None
+        self.panel.set_results([], f"⚠ cannot search by humming: {msg}")
 
     def _opened(self, searcher) -> None:
-        self._searcher = searcher
+        self._searcher, self._opening = searcher, False
         if self._pending is not None:
             y, sr, t0 = self._pending
             self._pending = None

@@ -47,6 +47,7 @@ DEFAULT_INPUT = "(default input)"
 class HumPanel(QWidget):
     queryReady = Signal(object, int, str)  # y (mono float32), sr, what it is ("recording" or a file path)
     fileChosen = Signal(str)               # the controller decodes it off the GUI thread
+    recordingStarted = Signal()            # the controller gets the searcher ready meanwhile
     playRequested = Signal(int)            # segment id
     showOnMap = Signal(int)                # segment id
 
@@ -162,6 +163,7 @@ class HumPanel(QWidget):
         self.load.setEnabled(False)
         self.state.setText(f"Recording from {rec.device_name} at {rec.samplerate} Hz… hum, then stop.")
         self._timer.start()
+        self.recordingStarted.emit()
 
     def _drain(self) -> None:
         """Move new samples from the ring buffer into the query and the spectrogram (GUI thread, ~1 ms)."""
