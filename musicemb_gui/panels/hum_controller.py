@@ -27,8 +27,7 @@ class HumController(QObject):
         session.libraryChanged.connect(self._forget)
 
     def _forget(self) -> None:
-        self._searcher = None
-        self._opening = False
+        self._searcher, self._opening, self._pending = None, False, None
 
     def prepare(self) -> None:
         """Open (and warm up) the searcher while the user hums, so results follow the stop at once."""
