@@ -172,6 +172,7 @@ def main() -> None:
     ap.add_argument("--hums", type=int, default=2, help="hummed queries per song")
     ap.add_argument("--model", default="qbh-default")
     ap.add_argument("--method", default="all", choices=("all", "classifier", "embedding", "rerank", "melody"))
+    ap.add_argument("--candidates", type=int, default=50, help="tracks the re-rank aligns (as `musicemb hum`)")
     ap.add_argument("--classifier-epochs", type=int, default=15)
     ap.add_argument("--latency-tracks", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=7)
@@ -197,8 +198,11 @@ def main() -> None:
         if method == "classifier":
             ranks, _ = classifier_ranks(lib_dir, hums, track_of_song, args.classifier_epochs)
         else:
-            ranks = [rank_of(searcher.query(h["y"], SR, k=len(songs), method=method), track_of_song[h["song"]],
-                             len(songs)) for h in hums]
+            # rerank as `musicemb hum` runs it: only the embedding's `candidates` best are aligned (asking for
+            # more results than that would align them all); a song outside them counts as ranked last
+            k = args.candidates if method == "rerank" else len(songs)
+            ranks = [rank_of(searcher.query(h["y"], SR, k=k, method=method, candidates=args.candidates),
+                             track_of_song[h["song"]], len(songs)) for h in hums]
         by_style = {}
         for st in sorted({s["style"] for s in songs}):
             sel = [r for r, h in zip(ranks, hums, strict=True) if songs[h["song"]]["style"] == st]

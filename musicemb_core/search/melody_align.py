@@ -86,3 +86,98 @@ def align(query: np.ndarray, chroma: np.ndarray) -> Alignment:
         if 1.0 - c > best.score:
             best = Alignment(float(1.0 - c), shift, int(a), int(b))
     return best
+
+
+# -- coarse pass over a whole library ------------------------------------------------------------------------
+# The same subsequence DTW at half the frame rate, in the 3 keys whose pitch-class histograms agree best, on
+# uint8 chromagrams, many tracks in one parallel call: ~40x cheaper than :func:`align`, good enough to pick the
+# tracks that :func:`align` then scores exactly.
+
+@numba.njit(cache=True)
+def _coarse_chroma(bins, probs, bounds):  # pragma: no cover - compiled
+    n = len(bounds) - 1
+    bounds2 = np.zeros(n + 1, np.int64)
+    for t in range(n):
+        bounds2[t + 1] = bounds2[t] + (bounds[t + 1] - bounds[t] + 1) // 2
+    C = np.zeros((bounds2[-1], N_PC), np.uint8)
+    for t in range(n):
+        for f in range(bounds[t], bounds[t + 1]):
+            row = bounds2[t] + (f - bounds[t]) // 2
+            for k in range(bins.shape[1]):
+                b = bins[f, k]
+                if probs[f, k] > C[row, b]:
+                    C[row, b] = probs[f, k]
+    return C, bounds2
+
+
+@numba.njit(parallel=True, cache=True)
+def _coarse_scores(q, shifts, C, starts, ends):  # pragma: no cover - compiled
+    n, L = len(starts), len(q)
+    out = np.zeros(n)
+    for t in numba.prange(n):
+        a, N = starts[t], ends[t] - starts[t]
+        if N < 2:
+            continue
+        best = 1e18
+        for s in shifts[t]:
+            d2 = np.full(N, 1e18)
+            d1 = np.empty(N)
+            cur = np.empty(N)
+            c1 = np.empty(N)
+            c0 = np.empty(N)
+            for j in range(N):
+                c1[j] = 1.0 - C[a + j, (q[0] + s) % N_PC] / 255.0
+                d1[j] = c1[j]
+            for i in range(1, L):
+                b = (q[i] + s) % N_PC
+                for j in range(N):
+                    c0[j] = 1.0 - C[a + j, b] / 255.0
+                cur[0] = 1e18
+                for j in range(1, N):
+                    v = d1[j - 1]
+                    if j >= 2 and d1[j - 2] < v:
+                        v = d1[j - 2]
+                    w = d2[j - 1] + c1[j]
+                    if w < v:
+                        v = w
+                    cur[j] = c0[j] + v
+                for j in range(N):
+                    d2[j] = d1[j]
+                    d1[j] = cur[j]
+                    c1[j] = c0[j]
+            for j in range(N):
+                if d1[j] < best:
+                    best = d1[j]
+        out[t] = 1.0 - best / L
+    return out
+
+
+class CoarseMelodies:
+    """Stored melodies (sparse pitch classes ``bins`` / uint8 ``probs`` per frame, track frame ``bounds``) at half
+    the frame rate (the max of each frame pair), dense uint8 (frames / 2, 12), with each track's pitch-class
+    histogram; :meth:`scores` approximates :func:`align` for many tracks at once."""
+
+    def __init__(self, bins: np.ndarray, probs: np.ndarray, bounds: np.ndarray):
+        self.C_, b2 = _coarse_chroma(np.ascontiguousarray(bins, np.int64), np.ascontiguousarray(probs, np.uint8),
+                                     np.ascontiguousarray(bounds, np.int64))
+        self.starts_, self.ends_ = b2[:-1].copy(), b2[1:].copy()
+        G = np.zeros((len(self.starts_), N_PC), np.float32)
+        nonempty = self.ends_ > self.starts_
+        if len(self.C_):
+            G[nonempty] = np.add.reduceat(self.C_.astype(np.float32), self.starts_[nonempty], axis=0)
+        self.hist_ = G
+
+    @property
+    def frames(self) -> np.ndarray:
+        """Half-rate frames per track."""
+        return self.ends_ - self.starts_
+
+    def scores(self, query: np.ndarray, rows: np.ndarray, *, keys: int = 3) -> np.ndarray:
+        """Approximate alignment scores of a prepared query (:func:`prepare_query`) against the tracks at
+        ``rows``, trying only the ``keys`` transpositions whose pitch-class histograms (hum vs track) agree best."""
+        q = np.round(query[::2]).astype(np.int64) % N_PC
+        h = np.bincount(q, minlength=N_PC).astype(np.float32)
+        roll = np.stack([np.roll(h, s) for s in range(N_PC)])  # roll[s, (b + s) % 12] = h[b]
+        r = self.hist_[rows] @ roll.T  # r[t, s]: how much of the hum, shifted by s, lands on the track's notes
+        shifts = np.ascontiguousarray(np.argsort(-r, axis=1)[:, :keys], np.int64)
+        return _coarse_scores(q, shifts, self.C_, self.starts_[rows], self.ends_[rows])

@@ -6,10 +6,11 @@ melody extractor on the mix) and kept (top pitch classes per frame, 12.5 frames/
 that segment, kept in a FAISS index beside it.
 
 Query time (:class:`HumSearcher`): the hum's f0 contour (swift-f0) is cut into windows, each embedded by the hum
-encoder and searched; tracks are ranked by their best window/segment match; the ``candidates`` best are then
-re-ranked by melody alignment (:mod:`musicemb_core.search.melody_align`) of the whole hum against the stored
-melody. ``method`` picks ``embedding`` (no re-rank), ``rerank`` (the default) or ``melody`` (alignment against
-every track: exact but slow on big libraries).
+encoder and searched; tracks are ranked by their best window/segment match. ``rerank`` (the default) then scores
+``candidates`` tracks by melody alignment (:mod:`musicemb_core.search.melody_align`) of the whole hum against the
+stored melody: the best of a coarse alignment pass over every track (or, past :data:`COARSE_BUDGET`, over the
+embedding's best tracks) plus the embedding's own best, with the embedding's score as a small bonus.
+``embedding`` skips the alignment; ``melody`` aligns exactly against every track (slow on big libraries).
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ from musicemb_core.features.pitch import pitch_contour
 from musicemb_core.index import EmbeddingIndex
 from musicemb_core.models.qbh import N_CHROMA, QBHModel, contour_chromagram
 from musicemb_core.resources import resources_dir
-from musicemb_core.search.melody_align import align, prepare_query
+from musicemb_core.search.melody_align import CoarseMelodies, align, prepare_query
 
 DEFAULT_QBH_MODEL = "qbh-default"
 METHODS = ("rerank", "embedding", "melody")
 TOP_BINS = 3
 HUM_WINDOW_FACTOR = 1.4  # hum windows span this many song windows (hums are often slower than the song)
+COARSE_BUDGET = 2_500_000  # half-rate melody frames the coarse pass scans per query (~0.5 s on 2 cores; 10,000 x 40 s)
 
 
 def qbh_model_folder(lib: Library | None, name: str = DEFAULT_QBH_MODEL) -> Path:
@@ -154,6 +156,14 @@ class MelodyStore:
 
     def __post_init__(self) -> None:
         self.row = {int(t): i for i, t in enumerate(self.track_ids)}
+        self._coarse: CoarseMelodies | None = None
+
+    @property
+    def coarse(self) -> CoarseMelodies:
+        """The melodies at half rate for the coarse alignment pass (built on first use)."""
+        if self._coarse is None:
+            self._coarse = CoarseMelodies(self.bins, self.probs, self.bounds)
+        return self._coarse
 
     def chroma(self, track_id: int) -> np.ndarray:
         i = self.row[int(track_id)]
@@ -260,8 +270,10 @@ class HumSearcher:
             return []
         if method == "melody":
             emb = {int(t): (0.0, -1) for t in self.melodies.track_ids}
+        elif method == "embedding":
+            emb = self._by_embedding(self.embed_hum(midi), k)
         else:
-            emb = self._by_embedding(self.embed_hum(midi), k if method == "embedding" else max(k, candidates))
+            emb = self._candidates(query, self.embed_hum(midi), k=k, n=max(k, candidates))
         fr = self.model.cfg.frame_rate
         out = []
         for t, (e_score, seg_id) in emb.items():
@@ -277,6 +289,28 @@ class HumSearcher:
                     r["segment_id"] = self._segment_at(t, a.start / fr, seg_id)
             out.append(r)
         return sorted(out, key=lambda r: -r["score"])[:k]
+
+    def _candidates(self, query: np.ndarray, Q: np.ndarray, *, k: int, n: int) -> dict[int, tuple[float, int]]:
+        """Tracks to align exactly: the ``n`` best of the coarse alignment pass plus the embedding's ``k`` best.
+
+        The coarse pass scans every track while the library's melodies fit in :data:`COARSE_BUDGET` frames, else
+        the embedding's best tracks, as many as fit. Tracks the embedding did not return get the lowest embedding
+        score it did return."""
+        coarse = self.melodies.coarse
+        frames = coarse.frames
+        if frames.sum() <= COARSE_BUDGET:
+            emb = self._by_embedding(Q, k)
+            rows = np.arange(len(frames))
+        else:
+            emb = self._by_embedding(Q, max(n, int(COARSE_BUDGET / max(frames.mean(), 1.0))))
+            rows = np.array([self.melodies.row[t] for t in emb], dtype=np.int64)
+            rows = rows[np.cumsum(frames[rows]) <= COARSE_BUDGET]
+        best = rows[np.argsort(-coarse.scores(query, rows))[:n]]
+        floor = min((e for e, _ in emb.values()), default=0.0)
+        out = {int(t): emb.get(int(t), (floor, -1)) for t in self.melodies.track_ids[best]}
+        for t in list(emb)[:k]:
+            out.setdefault(t, emb[t])
+        return out
 
     def _segment_at(self, track_id: int, t_s: float, default: int) -> int:
         """The track's segment starting last at or before ``t_s``."""

@@ -17,7 +17,7 @@ from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.data.melodies import Melody, generated_melodies
 from musicemb_core.models.qbh import N_CHROMA, QBHConfig, QBHModel, SequenceEncoder, contour_chromagram
-from musicemb_core.search.melody_align import align, prepare_query
+from musicemb_core.search.melody_align import CoarseMelodies, align, prepare_query
 from musicemb_core.search.qbh import HumSearcher, dense_melody, hum_search, qbh_model_folder, sparse_melody
 from musicemb_core.training.qbh_fit import QBHTrainConfig, iter_train_qbh
 
@@ -180,3 +180,40 @@ def test_cli_hum_json(hum_library, capsys):
     assert len(out[0]["results"]) == 3 and {"track_id", "path", "label", "score"} <= set(out[0]["results"][0])
     assert cli(["hum", str(root / "lib")]) == 1
     assert "QUERY_AUDIO" in capsys.readouterr().err
+
+
+def test_coarse_pass_ranks_like_the_exact_alignment():
+    tunes = generated_melodies(40, random_state=5)
+    songs = [_onehot(_frames(m)) for m in tunes]
+    bins, probs = zip(*(sparse_melody(np.vstack([S.T, 1 - S.sum(1)[None]])) for S in songs), strict=True)
+    bounds = np.concatenate([[0], np.cumsum([len(b) for b in bins])])
+    coarse = CoarseMelodies(np.concatenate(bins), np.concatenate(probs), bounds)
+    assert coarse.frames.tolist() == [(len(b) + 1) // 2 for b in bins]
+    for k in (3, 17, 31):
+        hum = _frames(tunes[k], tempo=1.2)[10:110] + 4.3  # another key and tempo, an excerpt
+        q = prepare_query(hum)
+        s = coarse.scores(q, np.arange(len(songs)))
+        exact = np.array([align(q, dense_melody(b, p)).score for b, p in zip(bins, probs, strict=True)])
+        assert int(np.argmax(s)) == k == int(np.argmax(exact))
+        assert np.corrcoef(s, exact)[0, 1] > 0.8
+        sub = coarse.scores(q, np.array([k, 0, 1]))  # any subset of tracks, in any order
+        np.testing.assert_allclose(sub, s[[k, 0, 1]])
+
+
+def test_coarse_pass_keeps_to_its_budget_on_big_libraries(hum_library, monkeypatch):
+    root, ids, hums = hum_library
+    import musicemb_core.search.qbh as qbh
+
+    with Library(root / "lib") as lib:
+        searcher = HumSearcher.open(lib)
+    frames = searcher.melodies.coarse.frames
+    scanned = []
+    real = type(searcher.melodies.coarse).scores
+    monkeypatch.setattr(type(searcher.melodies.coarse), "scores",
+                        lambda self, q, rows, **kw: scanned.append(rows) or real(self, q, rows, **kw))
+    searcher.query(hums[4], SR, k=3)
+    assert len(scanned[-1]) == len(frames)  # a small library: every track
+    monkeypatch.setattr(qbh, "COARSE_BUDGET", int(frames.max() * 2.5))
+    res = searcher.query(hums[4], SR, k=3)
+    assert 1 <= len(scanned[-1]) < len(frames) and frames[scanned[-1]].sum() <= qbh.COARSE_BUDGET
+    assert len(res) == 3 and ids[res[0]["track_id"]] == 4  # the embedding ranks it high enough here
