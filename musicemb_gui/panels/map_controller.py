@@ -80,7 +80,9 @@ class MapController(QObject):
             from musicemb_core.data.library import Library
 
             with Library(lib_path) as lib:
-                return (yield from iter_map(lib, model=model, method=method))
+                # in a child process: UMAP's numba compilation would hold the GIL and stall the window
+                return (yield from iter_map(lib, model=model, method=method, isolate=method != "pca",
+                                            cancel=token))
         job = s.jobs.submit(f"{method.upper()} map", factory)
         job.finished.connect(lambda rows, m=method: self._map_done(rows, m))
         job.failed.connect(lambda msg, _tb: self.status.emit(f"map failed: {msg}"))

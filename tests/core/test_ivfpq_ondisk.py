@@ -159,3 +159,32 @@ def test_map_of_a_large_library_fits_a_sample_and_places_the_rest(built, tmp_pat
     assert np.allclose(rows[fit, 1:], proj.embedding_, atol=1e-4)
     assert np.allclose(rows[rest, 1:], proj.transform(X[rest]), atol=1e-4)
     lib.close()
+
+
+def test_map_in_a_child_process_equals_the_in_process_map_and_cancels(built, tmp_path):
+    from musicemb_core.common.errors import Cancelled
+    from musicemb_core.common.progress import CancelToken
+    from musicemb_core.workflows.maps import iter_map, map_path
+
+    X, ids = built[1][:600], built[2][:600]
+    lib = Library(tmp_path / "lib", create=True)
+    folder = lib.root / "embeddings" / "default"
+    folder.mkdir(parents=True)
+    np.save(folder / "vectors.npy", X)
+    np.save(folder / "ids.npy", ids)
+    here = drive(iter_map(lib, method="pca", max_fit=300, chunk=200))
+    map_path(lib, "default", "pca").unlink()
+    events = []
+    child = drive(iter_map(lib, method="pca", max_fit=300, chunk=200, isolate=True), events.append)
+    np.testing.assert_allclose(child, here, atol=1e-5)
+    assert events[-1].done == events[-1].total == 1
+    map_path(lib, "default", "pca").unlink()
+    token = CancelToken()
+    gen = iter_map(lib, method="umap", isolate=True, cancel=token)
+    next(gen)  # the child is working
+    token.cancel()
+    with pytest.raises(Cancelled):
+        for _ in gen:
+            pass
+    assert not map_path(lib, "default", "umap").exists()
+    lib.close()
