@@ -38,5 +38,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # numba compiles librosa's kernels on first use (30-50 s); do it once here, not in every test run.
   .venv/bin/python -c "import numpy as np, librosa; librosa.feature.mfcc(y=np.zeros(4096, np.float32), sr=22050)" \
     >/dev/null 2>&1 || true
+  # the same for the melody alignment kernels (cached beside their source), so a first hum does not pay for it
+  .venv/bin/python -c "import numpy as np; from musicemb_core.search.melody_align import CoarseMelodies, align
+q = np.arange(20.0) % 12 + 60; align(q, np.full((30, 13), 1 / 13))
+z = np.zeros((30, 3), np.uint8); CoarseMelodies(z, z, np.array([0, 30])).scores(q, np.array([0]))" \
+    >/dev/null 2>&1 || true
   echo "$want" > "$stamp"
 fi
