@@ -123,14 +123,20 @@ def test_rebuild_replaces_and_cancel_keeps_the_index(built, tmp_path):
     assert ids[7] in again.search(X[7], 10)[1][0]
 
 
-def test_library_index_kind_ivfpq_is_on_disk_and_reranked(built, tmp_path, capsys):
-    X, ids = built[1][:3_000], built[2][:3_000]
+def _library_with(tmp_path, X, ids) -> Library:
+    """A new library holding ``X`` as the default model's embeddings of segments ``ids``."""
     lib = Library(tmp_path / "lib", create=True)
     folder = lib.root / "embeddings" / "default"
     folder.mkdir(parents=True)
     np.save(folder / "vectors.npy", X)
     np.save(folder / "ids.npy", ids)
-    (folder / "meta.json").write_text(json.dumps({"model": "default", "fingerprint": "x", "dim": DIM}))
+    return lib
+
+
+def test_library_index_kind_ivfpq_is_on_disk_and_reranked(built, tmp_path, capsys):
+    X, ids = built[1][:3_000], built[2][:3_000]
+    lib = _library_with(tmp_path, X, ids)
+    (lib.root / "embeddings" / "default" / "meta.json").write_text(json.dumps({"model": "default", "fingerprint": "x", "dim": DIM}))
     assert main(["index", str(lib.root), "--kind", "ivfpq", "--no-landmarks", "-q"]) == 0
     assert "ivfpq index of 3000 vectors" in capsys.readouterr().out
     index = open_index(lib)
@@ -145,11 +151,7 @@ def test_map_of_a_large_library_fits_a_sample_and_places_the_rest(built, tmp_pat
     from musicemb_core.workflows.maps import iter_map
 
     X, ids = built[1][:900], built[2][:900]
-    lib = Library(tmp_path / "lib", create=True)
-    folder = lib.root / "embeddings" / "default"
-    folder.mkdir(parents=True)
-    np.save(folder / "vectors.npy", X)
-    np.save(folder / "ids.npy", ids)
+    lib = _library_with(tmp_path, X, ids)
     events = []
     rows = drive(iter_map(lib, method="pca", max_fit=300, chunk=250), events.append)
     assert np.array_equal(rows[:, 0].astype(np.int64), ids) and [(e.done, e.total) for e in events] == [(i, 4) for i in range(5)]
@@ -167,11 +169,7 @@ def test_map_in_a_child_process_equals_the_in_process_map_and_cancels(built, tmp
     from musicemb_core.workflows.maps import iter_map, map_path
 
     X, ids = built[1][:600], built[2][:600]
-    lib = Library(tmp_path / "lib", create=True)
-    folder = lib.root / "embeddings" / "default"
-    folder.mkdir(parents=True)
-    np.save(folder / "vectors.npy", X)
-    np.save(folder / "ids.npy", ids)
+    lib = _library_with(tmp_path, X, ids)
     here = drive(iter_map(lib, method="pca", max_fit=300, chunk=200))
     map_path(lib, "default", "pca").unlink()
     events = []
