@@ -37,24 +37,28 @@ def settle(app: QApplication, seconds: float = 0.5) -> None:
 
 
 def hum_screens(app: QApplication, win, grab) -> None:
-    """The Hum panel while "recording" (a synthetic hum fed at real-time pace, no microphone needed), then
-    its results."""
+    """The Hum panel while "recording" (a synthetic hum of the demo's chiptune_05 fed at real-time pace, no
+    microphone needed), then its results."""
     import numpy as np
 
-    from musicemb_core.data.hum_synthesis import melody_notes, render_hum
-    from musicemb_core.data.melodies import generated_melodies
+    from musicemb_core.data.hum_synthesis import render_hum
+    from musicemb_core.data.synthesis import melody_timeline
     from tests.gui.test_hum_panel import FakeRecorder
 
-    hum = render_hum(melody_notes(generated_melodies(1, random_state=5)[0], bpm=100, n_notes=16), seed=1,
-                     sr=48000).y
+    seed = int(np.random.SeedSequence([0, 5]).generate_state(1)[0])  # as render_demo_corpus seeds chiptune_05
+    tl = np.array(melody_timeline("chiptune", seed=seed, duration_s=20.0))[:, :3]
+    sel = tl[(tl[:, 0] >= 4.0) & (tl[:, 0] < 12.0)]
+    hum = render_hum(np.column_stack([sel[:, 0] - sel[0, 0], sel[:, 1:]]), seed=1, sr=48000).y
     FakeRecorder.signal = np.concatenate([np.zeros(24000, np.float32), hum.astype(np.float32)])
     panel = win.hum_panel
     panel.recorder_factory = FakeRecorder
     panel.record.setEnabled(True)
     win.docks["Hum"].raise_()
     panel.start_recording()
-    settle(app, min(6.0, len(FakeRecorder.signal) / 48000))
+    length = len(FakeRecorder.signal) / 48000
+    settle(app, min(6.0, length))
     grab(win.docks["Hum"], "hum_panel_recording")
+    settle(app, max(0.0, length - 6.0) + 0.3)  # the whole hum, then stop
     panel.stop_recording()
     wait(app, lambda: panel.results.rowCount() > 0 or "⚠" in panel.state.text(), 600, "hum results")
     grab(win.docks["Hum"], "hum_panel_results")

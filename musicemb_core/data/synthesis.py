@@ -132,9 +132,10 @@ def render_song(
 
 
 def melody_timeline(
-    style: str, *, seed: int, duration_s: float, melody: Sequence[tuple[int, float]]
+    style: str, *, seed: int, duration_s: float, melody: Sequence[tuple[int, float]] | None = None
 ) -> list[tuple[float, float, int, int]]:
-    """Where `render_song` (same arguments) plays each note of ``melody``.
+    """Where `render_song` (same arguments) plays each note of ``melody`` (the one it generates from the seed
+    when None).
 
     Returns
     -------
