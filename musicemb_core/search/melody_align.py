@@ -119,12 +119,9 @@ def _coarse_scores(q, shifts, C, starts, ends):  # pragma: no cover - compiled
         if N < 2:
             continue
         best = 1e18
+        d2, d1, cur, c1, c0 = np.empty(N), np.empty(N), np.empty(N), np.empty(N), np.empty(N)  # rows reused per key
         for s in shifts[t]:
-            d2 = np.full(N, 1e18)
-            d1 = np.empty(N)
-            cur = np.empty(N)
-            c1 = np.empty(N)
-            c0 = np.empty(N)
+            d2[:] = 1e18
             for j in range(N):
                 c1[j] = 1.0 - C[a + j, (q[0] + s) % N_PC] / 255.0
                 d1[j] = c1[j]

@@ -19,7 +19,7 @@ class HumController(QObject):
         super().__init__()
         self.session, self.panel, self.k = session, panel, k
         self._searcher = None
-        self._opening = False
+        self._job = None  # the job opening the searcher, while it runs
         self._pending: tuple | None = None
         panel.queryReady.connect(self.search)
         panel.fileChosen.connect(self.search_file)
@@ -27,11 +27,11 @@ class HumController(QObject):
         session.libraryChanged.connect(self._forget)
 
     def _forget(self) -> None:
-        self._searcher, self._opening, self._pending = None, False, None
+        self._searcher, self._job, self._pending = None, None, None
 
     def prepare(self) -> None:
         """Open (and warm up) the searcher while the user hums, so results follow the stop at once."""
-        if self.session.lib_path is not None and self._searcher is None and not self._opening:
+        if self.session.lib_path is not None and self._searcher is None and self._job is None:
             self._open_searcher()
 
     def search(self, y, sr: int, what: str) -> None:
@@ -43,9 +43,12 @@ class HumController(QObject):
         t0 = self.panel.stopped_at if what == "recording" else time.perf_counter()
         if self._searcher is None:
             self._pending = (y, sr, t0)
-            if not self._opening:
+            if self._job is None:
                 self._open_searcher()
             return
+        self._query(y, sr, t0)
+
+    def _query(self, y, sr: int, t0: float) -> None:
         searcher = self._searcher
         run_in_thread(lambda: searcher.query(y, sr, k=self.k), lambda rows: self._show(rows, t0),
                       lambda msg: self.panel.set_results([], f"⚠ search failed: {msg}"))
@@ -72,24 +75,23 @@ class HumController(QObject):
                 return HumSearcher.open(lib).warm_up()
         if self._pending is not None:
             self.panel.state.setText("Preparing the melody index of this library (once; see Jobs)…")
-        self._opening = True
-        job = self.session.jobs.submit("melody index for humming", factory)
-        job.finished.connect(lambda searcher: self._opened(searcher) if self.session.lib_path == lib_path else None)
-        job.failed.connect(self._failed)
-        job.cancelled.connect(lambda: self._failed("the melody index was cancelled", ""))
+        job = self._job = self.session.jobs.submit("melody index for humming", factory)
+        job.finished.connect(lambda searcher: self._opened(job, searcher))
+        job.failed.connect(lambda msg, _tb: self._failed(job, msg))
+        job.cancelled.connect(lambda: self._failed(job, "the melody index was cancelled"))
 
-    def _failed(self, msg: str, _tb: str) -> None:
-        self._opening = False
-        self._pending = None
-        self.panel.set_results([], f"⚠ cannot search by humming: {msg}")
+    def _failed(self, job, msg: str) -> None:
+        if job is self._job:  # not a job of a library closed since
+            self._job, self._pending = None, None
+            self.panel.set_results([], f"⚠ cannot search by humming: {msg}")
 
-    def _opened(self, searcher) -> None:
-        self._searcher, self._opening = searcher, False
+    def _opened(self, job, searcher) -> None:
+        if job is not self._job:
+            return
+        self._searcher, self._job = searcher, None
         if self._pending is not None:
-            y, sr, t0 = self._pending
-            self._pending = None
-            run_in_thread(lambda: searcher.query(y, sr, k=self.k), lambda rows: self._show(rows, t0),
-                          lambda msg: self.panel.set_results([], f"⚠ search failed: {msg}"))
+            (y, sr, t0), self._pending = self._pending, None
+            self._query(y, sr, t0)
 
     def _show(self, rows: list[dict], t0: float) -> None:
         self.panel.set_results(rows)
