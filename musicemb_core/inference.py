@@ -17,6 +17,7 @@ import torch
 from musicemb_core.audio.decode import load
 from musicemb_core.audio.segment import cut
 from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, LibraryError
+from musicemb_core.common.names import is_path_like, model_key
 from musicemb_core.common.paths import atomic_folder
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data.library import Library
@@ -36,6 +37,11 @@ class Embeddings:
     vectors: np.ndarray
 
 
+class DamagedEmbeddings(LibraryError):
+    """Stored vectors that cannot be read back (truncated, not ``.npy``, ids and vectors of different lengths):
+    derived data, recomputed by the next ``embed``."""
+
+
 @dataclass
 class EmbedReport:
     model: str
@@ -47,10 +53,14 @@ class EmbedReport:
 
 
 def model_folder(lib: Library, name: str = DEFAULT_MODEL) -> Path:
-    """The folder of model ``name``: the library's own first, then the built-in default, then a path."""
-    for folder in (lib.root / "models" / name, Path(name)):
-        if (folder / ckpt.CONFIG).exists():
-            return folder
+    """The folder of model ``name``: the library's own, else the built-in default; or, for a path (``/``, ``.``,
+    ``~``), that model folder, used read-only: outputs go under the library as :func:`model_key` ``(name)``."""
+    model_key(name)  # a valid name, or a path to a model folder
+    if is_path_like(name):
+        return Path(name).expanduser()
+    folder = lib.root / "models" / name
+    if (folder / ckpt.CONFIG).exists():
+        return folder
     if name == DEFAULT_MODEL and (default_model_dir() / ckpt.CONFIG).exists():
         return default_model_dir()
     known = sorted(p.name for p in (lib.root / "models").glob("*") if (p / ckpt.CONFIG).exists())
@@ -64,12 +74,17 @@ def _fingerprint(folder: Path) -> str:
 
 def load_embeddings(lib: Library, model: str = DEFAULT_MODEL) -> Embeddings:
     """Stored vectors of ``model``; raises :class:`LibraryError` if there are none yet."""
-    folder = lib.root / "embeddings" / model
+    folder = lib.root / "embeddings" / model_key(model)
+    if not (folder / "ids.npy").exists() or not (folder / "vectors.npy").exists():
+        raise LibraryError(f"{lib.root}: no embeddings for model {model!r}; run `musicemb embed`")
     try:
         ids = np.load(folder / "ids.npy")
         vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-    except OSError as e:
-        raise LibraryError(f"{lib.root}: no embeddings for model {model!r}; run `musicemb embed`") from e
+    except (OSError, ValueError, EOFError) as e:  # truncated or not .npy
+        raise DamagedEmbeddings(f"{folder}: damaged embeddings ({e}); run `musicemb embed` to recompute them") from e
+    if ids.ndim != 1 or vectors.ndim != 2 or len(ids) != len(vectors):
+        raise DamagedEmbeddings(f"{folder}: damaged embeddings ({len(ids)} ids for {len(vectors)} vectors); "
+                                "run `musicemb embed` to recompute them")
     return Embeddings(model, ids, vectors)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from musicemb_core.common.names import model_key
 from musicemb_core.common.progress import JobGen, Progress
 from musicemb_core.data.library import Library
 from musicemb_core.index import EmbeddingIndex
@@ -14,12 +15,12 @@ from musicemb_core.inference import DEFAULT_MODEL, load_embeddings
 
 
 def index_path(lib: Library, model: str):
-    return lib.folder("index") / f"{model}.faiss"
+    return lib.folder("index") / f"{model_key(model)}.faiss"
 
 
 def _fingerprint(lib: Library, model: str) -> str:
-    meta = lib.root / "embeddings" / model / "meta.json"
-    ids = lib.root / "embeddings" / model / "ids.npy"
+    meta = lib.root / "embeddings" / model_key(model) / "meta.json"
+    ids = lib.root / "embeddings" / model_key(model) / "ids.npy"
     fp = json.loads(meta.read_text()).get("fingerprint", "") if meta.exists() else ""
     return f"{fp}:{ids.stat().st_mtime_ns if ids.exists() else 0}"
 
@@ -42,8 +43,13 @@ def iter_build_index(lib: Library, *, model: str = DEFAULT_MODEL, kind: str = "a
 def open_index(lib: Library, model: str = DEFAULT_MODEL) -> EmbeddingIndex:
     """The saved index if it matches the current embeddings, else a freshly built and saved one."""
     path = index_path(lib, model)
+    index = None
     if path.exists():
-        index = EmbeddingIndex.load(path)
+        try:
+            index = EmbeddingIndex.load(path)
+        except (RuntimeError, ValueError, KeyError, OSError):  # truncated or damaged: derived data, rebuilt
+            index = None
+    if index is not None:
         if index.meta_.get("source") == _fingerprint(lib, model):
             if index.ondisk:
                 emb = load_embeddings(lib, model)

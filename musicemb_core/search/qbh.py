@@ -27,6 +27,7 @@ from musicemb_core.audio.decode import load
 from musicemb_core.audio.devices import trim_silence
 from musicemb_core.audio.resample import resample
 from musicemb_core.common.errors import AudioError, ConfigError, LibraryError
+from musicemb_core.common.names import is_path_like, model_key
 from musicemb_core.common.paths import atomic_folder
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress, drive
 from musicemb_core.data.library import Library
@@ -44,8 +45,9 @@ COARSE_BUDGET = 2_500_000  # half-rate melody frames the coarse pass scans per q
 
 
 def qbh_model_folder(lib: Library | None, name: str = DEFAULT_QBH_MODEL) -> Path:
-    """A QBH model: the library's ``models/<name>``, a folder path, or the built-in ``qbh-default``."""
-    candidates = ([lib.root / "models" / name] if lib is not None else []) + [Path(name)]
+    """A QBH model: the library's ``models/<name>``, a folder path (read-only), or the built-in ``qbh-default``."""
+    model_key(name)  # a valid name, or a path to a model folder
+    candidates = ([lib.root / "models" / name] if lib is not None and not is_path_like(name) else []) + [Path(name)]
     if name == DEFAULT_QBH_MODEL:
         candidates.append(resources_dir() / "models" / DEFAULT_QBH_MODEL)
     for folder in candidates:
@@ -71,7 +73,7 @@ def dense_melody(bins: np.ndarray, probs: np.ndarray) -> np.ndarray:
 
 
 def index_folder(lib: Library, model: str) -> Path:
-    return lib.folder("index") / f"qbh-{Path(model).name}"
+    return lib.folder("index") / f"qbh-{model_key(model)}"
 
 
 def _source_key(lib: Library, model_folder: Path) -> str:

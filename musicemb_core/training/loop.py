@@ -16,6 +16,7 @@ import torch
 
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import Cancelled, ConfigError
+from musicemb_core.common.names import check_model_name, is_path_like, model_key
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data.datasets import SegmentSet, iter_load_segments
 from musicemb_core.data.library import Library
@@ -84,7 +85,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
         from musicemb_core.training.qbh_fit import iter_fit_qbh
 
         return (yield from iter_fit_qbh(lib, name=name, train=train, cancel=cancel))
-    folder = lib.folder("models") / name
+    folder = lib.folder("models") / check_model_name(name)
     torch.manual_seed(train.seed)
     base = None
     if resume and (folder / ckpt.CONFIG).exists():  # the saved run's configs, normalisation stats included
@@ -208,10 +209,11 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
 
 
 def _model_folder(lib: Library, name: str) -> Path:
-    """A model of the library (``models/<name>``), or a model folder given as a path."""
-    for folder in (lib.root / "models" / name, Path(name)):
-        if (folder / ckpt.CONFIG).exists():
-            return folder
+    """A model of the library (``models/<name>``), or a model folder given as a path (read-only)."""
+    model_key(name)  # a valid name, or a path to a model folder
+    folder = Path(name).expanduser() if is_path_like(name) else lib.root / "models" / name
+    if (folder / ckpt.CONFIG).exists():
+        return folder
     raise ConfigError(f"no model {name!r} in {lib.root / 'models'} (and no model folder at that path)")
 
 

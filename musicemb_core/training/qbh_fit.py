@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from musicemb_core.common.config import Config
 from musicemb_core.common.errors import Cancelled, ConfigError
+from musicemb_core.common.names import check_model_name
 from musicemb_core.common.paths import atomic_path, data_home
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data import melodies as mel
@@ -337,7 +338,7 @@ def iter_fit_qbh(lib: Library, *, name: str, train: TrainConfig,
 
     The library is where the model goes; the training material comes from the training melody collections.
     """
-    folder = lib.folder("models") / name
+    folder = lib.folder("models") / check_model_name(name)
     tc = qbh_train_config(train)
     run_id = lib.start_run(name, "qbh", {"train": train.to_dict(), "qbh": tc.to_dict()})
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from musicemb_core.analysis.projection import Projector
+from musicemb_core.common.names import model_key
 from musicemb_core.common.paths import atomic_path
 from musicemb_core.common.progress import CancelToken, JobGen, Progress, drive
 from musicemb_core.common.tables import write_table
@@ -17,7 +18,7 @@ from musicemb_core.inference import DEFAULT_MODEL, load_embeddings
 
 
 def map_path(lib: Library, model: str, method: str) -> Path:
-    return lib.folder("maps") / f"{model}-{method}.npy"
+    return lib.folder("maps") / f"{model_key(model)}-{method}.npy"
 
 
 def load_map(lib: Library, model: str, method: str) -> np.ndarray | None:
