@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import types
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,11 +26,26 @@ class Config:
 
     @classmethod
     def from_dict(cls: type[C], d: dict[str, Any]) -> C:
+        """Build from untrusted data (a file): unknown keys and values of the wrong type (``"dim": true``,
+        ``"sr": "22050"``, a non-finite float) are a :class:`ConfigError` naming the key."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"{cls.__name__}: expected a table of settings, got {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
             raise ConfigError(f"{cls.__name__}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-        return cls(**d)
+        hints = typing.get_type_hints(cls)
+        checked = {}
+        for key, value in d.items():
+            try:
+                checked[key] = _conform(hints.get(key, Any), value)
+            except TypeError:
+                raise ConfigError(f"{cls.__name__}.{key} must be {_describe(hints.get(key, Any))}, "
+                                  f"got {value!r}"[:300]) from None
+        try:
+            return cls(**checked)
+        except TypeError as e:  # a required field missing
+            raise ConfigError(f"{cls.__name__}: {e}") from None
 
     @classmethod
     def load(cls: type[C], path: str | Path) -> C:
@@ -42,6 +60,65 @@ class Config:
 
     def replace(self: C, **changes: Any) -> C:
         return dataclasses.replace(self, **changes)
+
+
+def _conform(hint: Any, value: Any) -> Any:
+    """``value`` if it has type ``hint`` (lists become tuples for tuple fields), else TypeError. Booleans are
+    not numbers; floats must be finite; integers are accepted for floats (kept as they are)."""
+    if hint is Any:
+        return value
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        for h in args:
+            try:
+                return _conform(h, value)
+            except TypeError:
+                pass
+        raise TypeError(hint)
+    if hint is type(None):
+        if value is None:
+            return value
+    elif hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return value
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif origin is tuple or hint is tuple:
+        if isinstance(value, list | tuple):
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(_conform(args[0], v) for v in value)
+            if args and len(args) == len(value):
+                return tuple(_conform(h, v) for h, v in zip(args, value, strict=True))
+            if not args:
+                return tuple(value)
+    elif origin is not None:
+        if isinstance(value, origin):
+            return value
+    elif isinstance(hint, type):
+        if isinstance(value, hint):
+            return value
+    else:
+        return value
+    raise TypeError(hint)
+
+
+def _describe(hint: Any) -> str:
+    names = {int: "an integer", float: "a finite number", str: "a string", bool: "true or false",
+             type(None): "null"}
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(h) for h in typing.get_args(hint))
+    if hint in names:
+        return names[hint]
+    if typing.get_origin(hint) is tuple or hint is tuple:
+        return "a list"
+    return getattr(hint, "__name__", str(hint))
 
 
 def _positive(name: str, value: float) -> None:

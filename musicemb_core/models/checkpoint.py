@@ -45,8 +45,24 @@ class ModelInfo:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelInfo:
+        """Schema-checked: a missing key or a value of the wrong type is a :class:`ConfigError` naming it."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"expected a JSON object, got {type(d).__name__}")
+        missing = [k for k in ("name", "model", "features", "window_s") if k not in d]
+        if missing:
+            raise ConfigError(f"missing key(s) {', '.join(missing)}")
+        for key, kind, what in (("name", str, "a string"), ("strategy", str, "a string"),
+                                ("labels", list, "a list of strings"), ("train", dict, "an object"),
+                                ("metrics", dict, "an object")):
+            if key in d and not isinstance(d[key], kind):
+                raise ConfigError(f"{key} must be {what}, got {d[key]!r}"[:200])
+        if not all(isinstance(v, str) for v in d.get("labels", [])):
+            raise ConfigError("labels must be a list of strings")
+        w = d["window_s"]
+        if isinstance(w, bool) or not isinstance(w, int | float) or not 0 < w <= 3600:
+            raise ConfigError(f"window_s must be a number of seconds in (0, 3600], got {w!r}")
         return cls(d["name"], ModelConfig.from_dict(d["model"]), FeatureConfig.from_dict(d["features"]),
-                   float(d["window_s"]), d.get("strategy", ""), list(d.get("labels", [])), d.get("train", {}),
+                   float(w), d.get("strategy", ""), list(d.get("labels", [])), d.get("train", {}),
                    d.get("metrics", {}))
 
 
@@ -70,8 +86,10 @@ def read_info(folder: str | Path) -> ModelInfo:
     path = Path(folder) / CONFIG
     try:
         return ModelInfo.from_dict(json.loads(path.read_text("utf-8")))
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError) as e:
         raise ConfigError(f"{path}: not a readable model config ({e})") from e
+    except ConfigError as e:
+        raise ConfigError(f"{path}: bad model config: {e}") from e
 
 
 def read_tensors(folder: str | Path) -> dict[str, torch.Tensor]:
@@ -91,7 +109,11 @@ def load_encoder(folder: str | Path) -> tuple[torch.nn.Module, ModelInfo]:
     """The encoder of a saved model, in eval mode, and its config."""
     info = read_info(folder)
     encoder = build_encoder(info.model.replace(weights=None))
-    encoder.load_state_dict(module_state(read_tensors(folder), "encoder"))
+    try:
+        encoder.load_state_dict(module_state(read_tensors(folder), "encoder"))
+    except RuntimeError as e:  # missing/unexpected keys, shape mismatches
+        reason = str(e).strip().splitlines()[0][:200]
+        raise ConfigError(f"{Path(folder) / WEIGHTS}: the weights do not fit {CONFIG} ({reason})") from e
     return encoder.eval(), info
 
 

@@ -185,7 +185,7 @@ class QBHModel(nn.Module):
         try:
             meta = json.loads((folder / CONFIG).read_text("utf-8"))
             cfg = QBHConfig.from_dict(meta["qbh"])
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, TypeError, ConfigError) as e:
             raise ConfigError(f"{folder / CONFIG}: not a query-by-humming model config ({e})") from e
         model = cls(cfg)
         try:
