@@ -119,14 +119,14 @@ def load_encoder(folder: str | Path) -> tuple[torch.nn.Module, ModelInfo]:
 
 def save_resume(folder: str | Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer,
                 state: dict) -> None:
-    """Latest training state for ``resume``: weights, optimizer (tensors only, loaded with weights_only) and
+    """Latest training state for ``resume``: weights, optimizer (safetensors + JSON, no pickle) and
     counters. Written to a temp folder then swapped in, so a kill leaves the previous state intact."""
     folder = Path(folder)
     tmp, final = folder / "resume.tmp", folder / "resume"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_file(_flat_state(modules), str(tmp / WEIGHTS))
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    save_optimizer_state(optimizer.state_dict(), tmp)
     (tmp / "state.json").write_text(json.dumps(state))
     old = folder / "resume.old"
     shutil.rmtree(old, ignore_errors=True)
@@ -144,5 +144,60 @@ def load_resume(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict, dict
         final = old if (old / "state.json").exists() else None
         if final is None:
             return None
-    opt = torch.load(final / "optimizer.pt", weights_only=True, map_location="cpu")
+    opt = load_optimizer_state(final)
     return load_file(str(final / WEIGHTS)), opt, json.loads((final / "state.json").read_text())
+
+
+OPT_TENSORS, OPT_JSON = "optimizer.safetensors", "optimizer.json"
+
+
+def _encode(obj, key: str, tensors: dict[str, torch.Tensor]):
+    """JSON-able form of an optimizer state dict: tensors moved to ``tensors`` under their key path (replaced by
+    ``{"tensor": key}``), tuples and dicts with non-string keys tagged so they come back as they were."""
+    if isinstance(obj, torch.Tensor):
+        tensors[key] = obj.detach().cpu().contiguous().clone()
+        return {"tensor": key}
+    if isinstance(obj, dict):
+        return {"items": [[k, _encode(v, f"{key}.{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {"tuple": [_encode(v, f"{key}.{i}", tensors) for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_encode(v, f"{key}.{i}", tensors) for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    raise ConfigError(f"optimizer state holds a {type(obj).__name__} at {key}, which cannot be saved without pickle")
+
+
+def _decode(obj, tensors: dict[str, torch.Tensor]):
+    if isinstance(obj, list):
+        return [_decode(v, tensors) for v in obj]
+    if isinstance(obj, dict):
+        if "tensor" in obj:
+            return tensors[obj["tensor"]]
+        if "tuple" in obj:
+            return tuple(_decode(v, tensors) for v in obj["tuple"])
+        return {k: _decode(v, tensors) for k, v in obj["items"]}
+    return obj
+
+
+def save_optimizer_state(state: dict, folder: str | Path) -> None:
+    """An optimizer's ``state_dict()`` as ``optimizer.safetensors`` (its tensors, keyed by their path in the
+    dict, e.g. ``state.0.exp_avg``) and ``optimizer.json`` (the rest of the structure): no pickle."""
+    tensors: dict[str, torch.Tensor] = {}
+    structure = _encode(state, "opt", tensors)
+    save_file(tensors, str(Path(folder) / OPT_TENSORS))
+    (Path(folder) / OPT_JSON).write_text(json.dumps({"format": 1, "state_dict": structure}))
+
+
+def load_optimizer_state(folder: str | Path) -> dict:
+    """The state dict written by :func:`save_optimizer_state`, exactly (types, tuples, integer keys, tensors)."""
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / OPT_JSON).read_text("utf-8"))
+        tensors = load_file(str(folder / OPT_TENSORS)) if (folder / OPT_TENSORS).exists() else {}
+        return _decode(meta["state_dict"], tensors)
+    except Exception as e:  # missing, truncated or hand-edited files
+        if (folder / "optimizer.pt").exists() and not (folder / OPT_JSON).exists():
+            raise ConfigError(f"{folder}: the training state was saved by an older version (optimizer.pt, "
+                              "a pickle, is no longer read); train again without --resume") from e
+        raise ConfigError(f"{folder / OPT_JSON}: cannot read the optimizer state ({e})") from e
