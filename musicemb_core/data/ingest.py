@@ -123,11 +123,16 @@ def read_label_csv(path: str | Path) -> dict[str, str]:
     """``path,label`` rows (header optional) -> {path or file name: label}."""
     labels: dict[str, str] = {}
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark (Excel) is skipped
             for row in csv.reader(f):
                 if len(row) < 2 or row[0].strip().lower() in ("path", "file", "filename"):
                     continue
                 labels[row[0].strip()] = row[1].strip()
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: the labels CSV is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                          f"{e.start}); save it as UTF-8") from e
+    except csv.Error as e:
+        raise ConfigError(f"{path}: not a readable CSV ({e})") from e
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the labels CSV: {e.strerror or e}") from e
     return labels
