@@ -169,7 +169,7 @@ def cmd_embed(a: argparse.Namespace) -> int:
         if a.ray:
             from musicemb_core.inference_ray import iter_embed_ray
 
-            job = iter_embed_ray(lib, model=a.model, address=a.ray, batch_size=a.batch_size, device=a.device,
+            job = iter_embed_ray(lib, model=a.model or "default", address=a.ray, batch_size=a.batch_size, device=a.device,
                                  actors=a.actors)
         else:
             job = iter_embed(lib, model=a.model, batch_size=a.batch_size, device=a.device)
@@ -188,11 +188,13 @@ def cmd_embed(a: argparse.Namespace) -> int:
 def cmd_index(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
     from musicemb_core.search.fingerprints import iter_fingerprint, landmark_folder
+    from musicemb_core.inference import builtin_models
     from musicemb_core.search.library_index import index_path, iter_build_index
 
     with Library(a.lib) as lib:
-        index = _run(iter_build_index(lib, model=a.model, kind=a.kind), quiet=a.quiet)
-        print(f"{index.kind_} index of {index.ntotal} vectors -> {index_path(lib, a.model)}")
+        for model in [a.model] if a.model else builtin_models():
+            index = _run(iter_build_index(lib, model=model, kind=a.kind), quiet=a.quiet)
+            print(f"{model}: {index.kind_} index of {index.ntotal} vectors -> {index_path(lib, model)}")
         if a.landmarks:
             marks = _run(iter_fingerprint(lib), quiet=a.quiet)
             print(f"{len(marks)} landmarks -> {landmark_folder(lib)}")
@@ -250,6 +252,24 @@ def cmd_search(a: argparse.Namespace) -> int:
         print(f"query at {w['query_start_s']:.1f} s:")
         for n in w["neighbours"]:
             print(f"  {n['score']:.3f}  {n['path']} @ {n['start_s']:.1f} s (segment {n['segment_id']})")
+    return 0
+
+
+def cmd_similar(a: argparse.Namespace) -> int:
+    from musicemb_core.data.library import Library
+    from musicemb_core.search.similar import SimilarTracks
+
+    with Library(a.lib) as lib:
+        out = SimilarTracks(lib, model=a.model).query(a.queries, k=a.k, together=a.together)
+    if a.json:
+        _print_json(out)
+        return 0
+    for q in out:
+        print(q["query"])
+        for rank, r in enumerate(q["results"], 1):
+            who = f"{r['artist']} - " if r["artist"] else ""
+            label = f"  [{r['label']}]" if r["label"] else ""
+            print(f"  {rank:2d}. {r['score']:.3f}  {who}{r['title']}{label}  ({r['path']})")
     return 0
 
 
@@ -434,7 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("embed", cmd_embed, "embed every segment of the library (only those not embedded yet)")
     sp.add_argument("lib")
-    sp.add_argument("--model", default="default", help="model name (default: the built-in default model)")
+    sp.add_argument("--model", help="model name (default: both built-in models, fingerprint `default` and "
+                    "`similarity`, in one decode pass)")
     sp.add_argument("--batch-size", type=int, default=64)
     sp.add_argument("--device", default="cpu", help="cpu or cuda (with --ray: the device of each actor)")
     sp.add_argument("--ray", metavar="ADDRESS", help="distribute with Ray Data: local (a private local cluster), "
@@ -443,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("index", cmd_index, "build the FAISS index of a model's embeddings")
     sp.add_argument("lib")
-    sp.add_argument("--model", default="default")
+    sp.add_argument("--model", help="model name (default: both built-in models)")
     sp.add_argument("--kind", default="auto", choices=("auto", "flat", "hnsw", "ivfpq"))
     sp.add_argument("--no-landmarks", dest="landmarks", action="store_false",
                     help="skip the landmark fingerprints that confirm exact recordings in `identify`")
@@ -455,7 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("queries", nargs="+", metavar="QUERY_AUDIO")
         sp.add_argument("-k", type=int, default=10, help="neighbours per sub-track (default 10)")
         sp.add_argument("--top", type=int, help="results per query (identify 10, classify 2)")
-        sp.add_argument("--model", default="default")
+        sp.add_argument("--model", default="default" if name == "identify" else "similarity",
+                        help="identify: the fingerprint space `default`; classify: the `similarity` space")
         sp.add_argument("--json", action="store_true")
 
     sp = add("hum", cmd_hum, "ranked tracks per hummed query (query by humming)")
@@ -470,22 +492,31 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model", default="qbh-default")
     sp.add_argument("--json", action="store_true")
 
+    sp = add("similar", cmd_similar, "ranked tracks like the query (the similarity space, track level)")
+    sp.add_argument("lib")
+    sp.add_argument("queries", nargs="+", metavar="QUERY",
+                    help="a file of the library, a track id, or any audio file")
+    sp.add_argument("-k", type=int, default=10, help="tracks per query (default 10)")
+    sp.add_argument("--together", action="store_true", help="one answer for all queries: tracks like these")
+    sp.add_argument("--model", default="similarity", help="embedding space (default: the similarity model)")
+    sp.add_argument("--json", action="store_true")
+
     sp = add("search", cmd_search, "nearest segments to each segment of the query")
     sp.add_argument("lib")
     sp.add_argument("query", metavar="QUERY_AUDIO")
     sp.add_argument("-k", type=int, default=10)
-    sp.add_argument("--model", default="default")
+    sp.add_argument("--model", default="similarity", help="embedding space (default: the similarity model)")
     sp.add_argument("--json", action="store_true")
 
     sp = add("map", cmd_map, "2-D map of the embeddings (cached in the library)")
     sp.add_argument("lib")
     sp.add_argument("--method", default="umap", choices=("umap", "tsne", "pca"))
-    sp.add_argument("--model", default="default")
+    sp.add_argument("--model", default="similarity", help="embedding space (default: the similarity model)")
     sp.add_argument("--out", metavar="FILE", help="export .csv or .parquet: segment id, x, y, track, label")
 
     sp = add("evaluate", cmd_evaluate, "probes, kNN votes, clustering, re-identification, confusion matrix")
     sp.add_argument("lib")
-    sp.add_argument("--model", default="default")
+    sp.add_argument("--model", default="similarity", help="embedding space (default: the similarity model)")
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--plots", metavar="DIR", help="write confusion.png/json, kmeans.png, training.png")
     sp.add_argument("--reid", type=int, default=100, help="random snippets for re-identification (0 = skip)")
@@ -493,7 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("inspect", cmd_inspect, "mislabel candidates, faulty segments, outliers, near-duplicates")
     sp.add_argument("lib")
-    sp.add_argument("--model", default="default", help="embeddings for label, outlier and duplicate findings")
+    sp.add_argument("--model", default="similarity",
+                    help="embeddings for label, outlier and duplicate findings (default: the similarity model)")
     sp.add_argument("--kinds", nargs="+", metavar="KIND",
                     help="only these kinds (default all): label outlier duplicate clipping dropouts dc_offset hum "
                          "crackle dead noise muffled")

@@ -5,8 +5,10 @@ training and querying cannot drift. Incremental (only segments without a vector 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,18 +16,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from musicemb_core.analysis.track_vectors import aggregate
 from musicemb_core.audio.decode import load
 from musicemb_core.audio.segment import cut
 from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, LibraryError
 from musicemb_core.common.names import is_path_like, model_key
-from musicemb_core.common.paths import atomic_folder
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.features.logmel import LogMel
 from musicemb_core.models import checkpoint as ckpt
-from musicemb_core.resources import default_model_dir
+from musicemb_core.resources import builtin_model_dir
 
 DEFAULT_MODEL = "default"
+"""The built-in fingerprint model: which recording a segment is (``identify``)."""
+SIMILARITY_MODEL = "similarity"
+"""The built-in similarity model: what a segment sounds like (neighbours, maps, ``similar``)."""
 
 
 @dataclass
@@ -61,11 +67,11 @@ def model_folder(lib: Library, name: str = DEFAULT_MODEL) -> Path:
     folder = lib.root / "models" / name
     if (folder / ckpt.CONFIG).exists():
         return folder
-    if name == DEFAULT_MODEL and (default_model_dir() / ckpt.CONFIG).exists():
-        return default_model_dir()
+    if name in builtin_models() and (builtin_model_dir(name) / ckpt.CONFIG).exists():
+        return builtin_model_dir(name)
     known = sorted(p.name for p in (lib.root / "models").glob("*") if (p / ckpt.CONFIG).exists())
     raise ConfigError(f"no model {name!r} in {lib.root / 'models'}; known: {', '.join(known) or 'none'}"
-                      + ("" if name != DEFAULT_MODEL else f"; the built-in default is missing at {default_model_dir()}"))
+                      + ("" if name not in builtin_models() else f"; the built-in model is missing at {builtin_model_dir(name)}"))
 
 
 def _fingerprint(folder: Path) -> str:
@@ -73,27 +79,68 @@ def _fingerprint(folder: Path) -> str:
 
 
 def load_embeddings(lib: Library, model: str = DEFAULT_MODEL) -> Embeddings:
-    """Stored vectors of ``model``; raises :class:`LibraryError` if there are none yet."""
-    folder = lib.root / "embeddings" / model_key(model)
-    if not (folder / "ids.npy").exists() or not (folder / "vectors.npy").exists():
-        raise LibraryError(f"{lib.root}: no embeddings for model {model!r}; run `musicemb embed`")
+    """Stored vectors of ``model`` (its current generation, checked against the sizes recorded when it was
+    published); raises :class:`LibraryError` if there are none yet, :class:`DamagedEmbeddings` if damaged."""
+    art = layout.embeddings(lib, model_key(model))
+
+    def read(gen: Path) -> Embeddings:
+        try:
+            ids = np.load(gen / "ids.npy")
+            vectors = np.load(gen / "vectors.npy", mmap_mode="r")
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, EOFError) as e:  # truncated or not .npy
+            raise DamagedEmbeddings(f"{gen}: damaged embeddings ({e}); run `musicemb embed` to recompute them") from e
+        if ids.ndim != 1 or vectors.ndim != 2 or len(ids) != len(vectors):
+            raise DamagedEmbeddings(f"{gen}: damaged embeddings ({len(ids)} ids for {len(vectors)} vectors); "
+                                    "run `musicemb embed` to recompute them")
+        return Embeddings(model, ids, vectors)
+
     try:
-        ids = np.load(folder / "ids.npy")
-        vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-    except (OSError, ValueError, EOFError) as e:  # truncated or not .npy
-        raise DamagedEmbeddings(f"{folder}: damaged embeddings ({e}); run `musicemb embed` to recompute them") from e
-    if ids.ndim != 1 or vectors.ndim != 2 or len(ids) != len(vectors):
-        raise DamagedEmbeddings(f"{folder}: damaged embeddings ({len(ids)} ids for {len(vectors)} vectors); "
-                                "run `musicemb embed` to recompute them")
-    return Embeddings(model, ids, vectors)
+        emb = art.read(read)
+    except DamagedEmbeddings:
+        raise
+    except LibraryError as e:  # a file missing or of the wrong size
+        raise DamagedEmbeddings(f"{e}") from e
+    if emb is None:
+        raise LibraryError(f"{lib.root}: no embeddings for model {model!r}; run `musicemb embed`")
+    return emb
 
 
-def _write(folder: Path, ids: np.ndarray, vectors: np.ndarray, meta: dict) -> None:
-    """Swap in a new embeddings folder atomically."""
-    with atomic_folder(folder) as tmp:
-        np.save(tmp / "vectors.npy", vectors.astype(np.float32, copy=False))
-        np.save(tmp / "ids.npy", ids.astype(np.int64, copy=False))
-        (tmp / "meta.json").write_text(json.dumps(meta))
+def read_embeddings_meta(lib: Library, model: str = DEFAULT_MODEL) -> dict | None:
+    """``meta.json`` of ``model``'s current embeddings (model, fingerprint, dim, source); None when none."""
+    return layout.read_embeddings_meta(lib, model_key(model))
+
+
+def load_track_vectors(lib: Library, model: str = SIMILARITY_MODEL) -> tuple[np.ndarray, np.ndarray]:
+    """(track ids, unit track vectors) of ``model``: those ``embed`` stored, else aggregated now from the
+    segment vectors (``mean+std``)."""
+    folder = lib.root / "embeddings" / model_key(model)
+    emb = load_embeddings(lib, model)
+    try:
+        tids, V = np.load(folder / "track_ids.npy"), np.load(folder / "track_vectors.npy")
+        if tids.ndim == 1 and V.ndim == 2 and len(tids) == len(V):
+            return tids, V
+    except (OSError, ValueError, EOFError):
+        pass  # none stored (a model without aggregation, an older library) or damaged: aggregate now
+    seg = lib.segments()
+    track_of = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
+    known = np.array([i in track_of for i in emb.ids.tolist()], dtype=bool)
+    groups = np.array([track_of[i] for i in emb.ids[known].tolist()], dtype=np.int64)
+    return aggregate(np.asarray(emb.vectors)[known], groups, method="mean+std")
+
+
+def _write(folder: Path, ids: np.ndarray, vectors: np.ndarray, meta: dict,
+           extra: dict[str, np.ndarray] | None = None) -> None:
+    """Publish a new generation of the embeddings kept in ``folder`` (``LIB/embeddings/<model key>``): readers
+    see the old vectors or the new ones, never a mix. ``extra`` arrays are saved beside as ``<key>.npy``.
+    The caller holds the library's writer lock."""
+    with layout.embeddings(folder.parent.parent, folder.name).publish() as gen:
+        np.save(gen / "vectors.npy", vectors.astype(np.float32, copy=False))
+        np.save(gen / "ids.npy", ids.astype(np.int64, copy=False))
+        for key, arr in (extra or {}).items():
+            np.save(gen / f"{key}.npy", arr)
+        (gen / "meta.json").write_text(json.dumps(meta))
 
 
 class Embedder:
@@ -114,57 +161,110 @@ class Embedder:
         return self.encoder(x.unsqueeze(1)).float().cpu().numpy()
 
 
-def iter_embed(lib: Library, *, model: str = DEFAULT_MODEL, batch_size: int = 64, device: str = "cpu",
-               cancel: CancelToken | None = None) -> JobGen[EmbedReport]:
-    """Embed every segment of ``lib`` that has no vector for ``model`` yet; yields progress per track."""
-    cancel = cancel or CancelToken()
-    folder = model_folder(lib, model)
+def builtin_models() -> tuple[str, ...]:
+    """The models ``embed`` computes when none is named: the fingerprint space (``default``, for ``identify``)
+    and the similarity space (``similarity``, for neighbours, maps, ``similar``, ``search``, ``classify``)."""
+    return (DEFAULT_MODEL, SIMILARITY_MODEL)
+
+
+@dataclass
+class _Plan:
+    """What ``iter_embed`` does for one model: the stored vectors it keeps and the segments it computes."""
+
+    name: str
+    emb: Embedder
+    folder: Path
+    old_ids: np.ndarray
+    old_vecs: np.ndarray
+    keep: np.ndarray
+    todo: np.ndarray
+    new_ids: list
+    new_vecs: list
+
+
+def _plan(lib: Library, name: str, seg: np.ndarray, device: str) -> _Plan:
+    folder = model_folder(lib, name)
     emb = Embedder(folder, device=device)
-    out_dir = lib.root / "embeddings" / model
-    fp = _fingerprint(folder)
-    seg = lib.segments()
     old_ids, old_vecs = np.zeros(0, np.int64), np.zeros((0, emb.encoder.dim), np.float32)
-    meta_path = out_dir / "meta.json"
-    if meta_path.exists() and json.loads(meta_path.read_text()).get("fingerprint") == fp:
-        stored = load_embeddings(lib, model)
-        old_ids, old_vecs = stored.ids, np.asarray(stored.vectors)
-    keep = np.isin(old_ids, seg["id"])
-    todo = ~np.isin(seg["id"], old_ids)
+    meta_path = lib.root / "embeddings" / model_key(name) / "meta.json"
+    if meta_path.exists() and json.loads(meta_path.read_text()).get("fingerprint") == _fingerprint(folder):
+        with contextlib.suppress(DamagedEmbeddings):  # damaged vectors are recomputed
+            stored = load_embeddings(lib, name)
+            old_ids, old_vecs = stored.ids, np.asarray(stored.vectors)
+    return _Plan(name, emb, folder, old_ids, old_vecs, np.isin(old_ids, seg["id"]), ~np.isin(seg["id"], old_ids),
+                 [], [])
+
+
+def _track_vectors(plan: _Plan, seg: np.ndarray, ids: np.ndarray, vecs: np.ndarray) -> dict[str, np.ndarray]:
+    """Track-level vectors of a model whose config names an aggregation (the similarity model), else none."""
+    method = plan.emb.info.train.get("aggregation") if isinstance(plan.emb.info.train, dict) else None
+    if not method or not len(ids):
+        return {}
+    track_of = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
+    tids, V = aggregate(vecs, np.array([track_of[i] for i in ids.tolist()]), method=method)
+    return {"track_ids": tids.astype(np.int64), "track_vectors": V}
+
+
+@layout.writes_library("embed")
+def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_size: int = 64, device: str = "cpu",
+               cancel: CancelToken | None = None) -> JobGen[EmbedReport]:
+    """Embed every segment of ``lib`` that has no vector yet for ``model`` (a name, several, or by default
+    :func:`builtin_models`), decoding each track once for all of them; yields progress per track.
+
+    A model with an aggregation in its config (the similarity model) also stores one vector per track.
+    """
+    cancel = cancel or CancelToken()
+    names = builtin_models() if model is None else (model,) if isinstance(model, str) else tuple(model)
+    seg = lib.segments()
+    plans = [_plan(lib, n, seg, device) for n in names]
+    srs = {p.emb.sr for p in plans}
+    if len(srs) > 1:
+        raise ConfigError(f"models {', '.join(names)} read audio at different rates {sorted(srs)}: embed them one at a time")
+    sr = srs.pop()
+    any_todo = np.logical_or.reduce([p.todo for p in plans])
     tracks = {t.id: t for t in lib.tracks()}
-    todo_tracks = np.unique(seg["track_id"][todo])
-    new_ids: list[np.ndarray] = []
-    new_vecs: list[np.ndarray] = []
+    todo_tracks = np.unique(seg["track_id"][any_todo])
     failed: list[tuple[str, str]] = []
-    report = EmbedReport(model, 0, int(keep.sum()), int((~keep).sum()), failed)
+    report = EmbedReport(", ".join(names), 0, int(sum(p.keep.sum() for p in plans)),
+                         int(sum((~p.keep).sum() for p in plans)), failed)
 
     def decode(tid: int):
         try:
-            return tid, load(tracks[tid].path, sr=emb.sr)[0], ""
+            return tid, load(tracks[tid].path, sr=sr)[0], ""
         except AudioError as e:
             return tid, None, e.reason
 
     clock = EtaClock()
-    yield Progress("embed", 0, len(todo_tracks), f"{int(todo.sum())} segments to embed with {model!r}")
+    yield Progress("embed", 0, len(todo_tracks),
+                   " and ".join(f"{int(p.todo.sum())} segments to embed with {p.name!r}" for p in plans))
     try:
-        with ThreadPoolExecutor(1) as pool:  # decode the next track while the CNN runs on this one
+        with ThreadPoolExecutor(1) as pool:  # decode the next track while the CNNs run on this one
             for done, (tid, y, err) in enumerate(pool.map(decode, todo_tracks), 1):
                 cancel.check()
-                rows = np.flatnonzero(todo & (seg["track_id"] == tid))
                 if y is None:
                     failed.append((tracks[tid].path, err))
-                else:
-                    clips = cut(y, emb.sr, seg["start_s"][rows], window_s=emb.window_s)
+                in_track = seg["track_id"] == tid
+                for p in plans:
+                    rows = np.flatnonzero(p.todo & in_track)
+                    if y is None or not len(rows):
+                        continue
+                    clips = cut(y, sr, seg["start_s"][rows], window_s=p.emb.window_s)
                     for a in range(0, len(rows), batch_size):
-                        new_vecs.append(emb(clips[a:a + batch_size]))
-                    new_ids.append(seg["id"][rows])
+                        p.new_vecs.append(p.emb(clips[a:a + batch_size]))
+                    p.new_ids.append(seg["id"][rows])
                 yield Progress("embed", done, len(todo_tracks), tracks[tid].path, clock.eta(done, len(todo_tracks)))
     except Cancelled:
         report.cancelled = True
-    ids = np.concatenate([old_ids[keep], *new_ids])
-    vecs = np.concatenate([old_vecs[keep], *new_vecs]) if len(ids) else old_vecs[:0]
-    order = np.argsort(ids)
-    report.computed = int(sum(len(i) for i in new_ids))
-    if report.computed or report.dropped or not out_dir.exists():
-        _write(out_dir, ids[order], vecs[order], {"model": model, "fingerprint": fp, "dim": emb.encoder.dim,
-                                                   "source": str(folder)})
+    for p in plans:
+        ids = np.concatenate([p.old_ids[p.keep], *p.new_ids])
+        vecs = np.concatenate([p.old_vecs[p.keep], *p.new_vecs]) if len(ids) else p.old_vecs[:0]
+        order = np.argsort(ids)
+        computed = int(sum(len(i) for i in p.new_ids))
+        report.computed += computed
+        out_dir = lib.root / "embeddings" / model_key(p.name)
+        if computed or (~p.keep).any() or not out_dir.exists():
+            ids, vecs = ids[order], vecs[order]
+            _write(out_dir, ids, vecs, {"model": p.name, "fingerprint": _fingerprint(p.folder),
+                                        "dim": p.emb.encoder.dim, "source": str(p.folder)},
+                   extra=_track_vectors(p, seg, ids, vecs))
     return report

@@ -27,8 +27,13 @@ def resources_dir() -> Path:
     return next((c for c in candidates if c.is_dir()), here)
 
 
+def builtin_model_dir(name: str = "default") -> Path:
+    """The folder of a model shipped in ``resources/models`` (``default``, ``similarity``, ``qbh-default``)."""
+    return resources_dir() / "models" / name
+
+
 def default_model_dir() -> Path:
-    return resources_dir() / "models" / "default"
+    return builtin_model_dir("default")
 
 
 def package_version() -> str:

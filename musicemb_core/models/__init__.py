@@ -9,6 +9,7 @@ from musicemb_core.models.config import ModelConfig
 from musicemb_core.models.encoders import CNN2Encoder, ResNetEncoder, VGGEncoder
 from musicemb_core.models.heads import ClassifierHead, Decoder, ProjectionHead
 from musicemb_core.models.registry import ENCODERS, build_encoder, count_parameters, register_encoder
+from musicemb_core.models.similarity import SimilarityEncoder
 
 __all__ = [
     "ENCODERS",
@@ -19,6 +20,7 @@ __all__ = [
     "ModelConfig",
     "ProjectionHead",
     "ResNetEncoder",
+    "SimilarityEncoder",
     "VGGEncoder",
     "build_encoder",
     "count_parameters",

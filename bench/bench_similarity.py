@@ -1,0 +1,125 @@
+"""Similarity neighbourhoods on the *check* games of the dev corpus (never used to train or tune the similarity
+model): import + embed them with both built-in models (timed), then compare track-level neighbours of
+- the similarity space (as `musicemb similar` uses it: the stored track vectors),
+- the fingerprint space (mean of its segment vectors),
+- MFCC/chroma/spectral statistics (librosa, 80 values per track, standardised over these tracks),
+- the similarity model's descriptors without its learned head (standardised),
+on style 1-NN (same game), precision@5, a logistic probe's macro-F1 (5-fold by track) and the rank of another
+version of the same piece. Also `similar`'s query time at 100k tracks against a numpy brute-force baseline.
+
+    .venv/bin/python bench/similarity_data.py && .venv/bin/python bench/bench_similarity.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import write_results  # noqa: E402
+from bench.similarity_data import load_cache, tracks, version_groups  # noqa: E402
+from musicemb_core.analysis.track_vectors import aggregate, style_scores, version_ranks  # noqa: E402
+from musicemb_core.common.progress import drive  # noqa: E402
+from musicemb_core.data.ingest import iter_ingest  # noqa: E402
+from musicemb_core.data.library import Library  # noqa: E402
+from musicemb_core.index import EmbeddingIndex  # noqa: E402
+from musicemb_core.inference import iter_embed, load_embeddings, load_track_vectors  # noqa: E402
+
+
+def probe_f1(V: np.ndarray, labels: np.ndarray) -> float:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    keep = np.isin(labels, [g for g in set(labels) if (labels == g).sum() >= 5])
+    pred = cross_val_predict(LogisticRegression(max_iter=2000, C=1.0), V[keep], labels[keep],
+                             cv=StratifiedKFold(5, shuffle=True, random_state=0))
+    return float(f1_score(labels[keep], pred, average="macro"))
+
+
+def row(name: str, V: np.ndarray, labels: np.ndarray, pieces: np.ndarray) -> dict:
+    s = style_scores(V, labels)
+    ranks = version_ranks(V, pieces)
+    return {"space": name, "style_1nn": round(s["nn1"], 3), "p_at_5": round(s["p_at_k"], 3),
+            "probe_macro_f1": round(probe_f1(V, labels), 3), "version_rank1": round(float((ranks == 1).mean()), 3),
+            "version_median_rank": float(np.median(ranks)), "version_queries": len(ranks)}
+
+
+def query_speed(n_tracks: int = 100_000, dim: int = 256, n_queries: int = 200) -> dict:
+    rng = np.random.default_rng(0)
+    V = rng.standard_normal((n_tracks, dim)).astype(np.float32)
+    V /= np.linalg.norm(V, axis=1, keepdims=True)
+    index = EmbeddingIndex("flat").fit(V, np.arange(n_tracks))
+    Q = V[rng.integers(0, n_tracks, n_queries)]
+    t0 = time.perf_counter()
+    for q in Q:
+        index.search(q[None, :], 11, threads=1)
+    faiss_ms = (time.perf_counter() - t0) / n_queries * 1e3
+    t0 = time.perf_counter()
+    for q in Q:
+        s = V @ q
+        np.argpartition(-s, 11)[:11]
+    numpy_ms = (time.perf_counter() - t0) / n_queries * 1e3
+    return {"tracks": n_tracks, "dim": dim, "faiss_flat_ms": round(faiss_ms, 2), "numpy_ms": round(numpy_ms, 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "musicemb-similarity")
+    args = ap.parse_args()
+    rows_ = tracks("check")
+    audio_h = sum(float(r["duration_s"]) for r in rows_) / 3600
+    lib_dir = args.work / "check-lib"
+    fresh = not (lib_dir / "library.sqlite").exists()
+    with Library(lib_dir, create=True) as lib:
+        t0 = time.perf_counter()
+        drive(iter_ingest(lib, [r["abspath"] for r in rows_]))
+        t1 = time.perf_counter()
+        drive(iter_embed(lib))
+        t2 = time.perf_counter()
+        by_path = {str(Path(r["abspath"]).resolve()): r for r in rows_}
+        tid_row = {t.id: by_path[t.path] for t in lib.tracks()}
+        sim_ids, sim_V = load_track_vectors(lib, "similarity")
+        fp = load_embeddings(lib, "default")
+        seg = lib.segments()
+        track_of = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
+        fp_ids, fp_V = aggregate(np.asarray(fp.vectors), np.array([track_of[i] for i in fp.ids.tolist()]),
+                                 method="mean")
+    assert (sim_ids == fp_ids).all()
+    meta = [tid_row[int(t)] for t in sim_ids]
+    labels = np.array([r["label"] for r in meta])
+    piece_of = version_groups(rows_)
+    pieces = np.array([piece_of.get(r["track_id"], "") for r in meta], dtype=object)
+    cache = load_cache(meta)
+    base = np.stack([cache[r["track_id"]]["mfcc_stats"] for r in meta])
+    base = (base - base.mean(0)) / (base.std(0) + 1e-9)
+    desc = [cache[r["track_id"]]["clean"] for r in meta]
+    D = np.concatenate(desc)
+    D = (D - D.mean(0)) / (D.std(0) + 1e-6)
+    _, raw = aggregate(D, np.repeat(np.arange(len(desc)), [len(d) for d in desc]), method="mean+std")
+    results = [row("similarity (built-in, track vectors)", sim_V, labels, pieces),
+               row("fingerprint (built-in default, mean)", fp_V, labels, pieces),
+               row("MFCC/chroma/spectral statistics (baseline)", base, labels, pieces),
+               row("similarity descriptors without the learned head", raw, labels, pieces)]
+    speed = query_speed()
+    ingest_s, embed_s = t1 - t0, t2 - t1
+    notes = (f"Check games only ({len(rows_)} tracks, {audio_h:.2f} h: {', '.join(sorted(set(labels)))}); "
+             f"{len(set(pieces) - {''})} pieces with versions. "
+             + (f"Import {audio_h * 3600 / ingest_s:.0f}x real time, embed (both spaces, one decode) "
+                f"{audio_h * 3600 / embed_s:.0f}x, together {audio_h * 3600 / (ingest_s + embed_s):.0f}x real time. "
+                if fresh else "Library reused: no import/embed timing. ")
+             + f"`similar` query at {speed['tracks']:,} tracks x {speed['dim']}: FAISS flat {speed['faiss_flat_ms']} ms "
+             f"vs numpy brute force {speed['numpy_ms']} ms (1 thread).")
+    write_results("similarity", results, notes=notes)
+    with open(args.work / "version_pairs.csv", "w", newline="") as f:
+        csv.writer(f).writerows(sorted((k, v) for k, v in piece_of.items()))
+
+
+if __name__ == "__main__":
+    main()

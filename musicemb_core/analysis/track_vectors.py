@@ -1,0 +1,71 @@
+"""Track-level vectors from segment vectors, and the neighbour metrics used to judge them (style 1-NN,
+precision@k, rank of another version of the same piece)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+AGGREGATIONS = ("mean", "mean+std")
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+
+
+def aggregate(X: np.ndarray, groups: np.ndarray, *, method: str = "mean+std") -> tuple[np.ndarray, np.ndarray]:
+    """One unit vector per group (track) from its rows.
+
+    Parameters
+    ----------
+    X : (n, dim) segment vectors
+    groups : (n,) group (track) id of each row
+    method : ``mean`` (mean of unit rows) or ``mean+std`` (that mean, concatenated with the per-dimension spread
+        scaled by 1/2, so the spread refines but does not dominate)
+
+    Returns
+    -------
+    ids : (g,) sorted group ids; V : (g, dim) or (g, 2 dim) float32 unit vectors
+    """
+    if method not in AGGREGATIONS:
+        raise ValueError(f"method must be one of {AGGREGATIONS}, got {method!r}")
+    X = _unit(np.asarray(X, dtype=np.float64))
+    ids, inv, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    total = np.zeros((len(ids), X.shape[1]))
+    np.add.at(total, inv, X)
+    mean = total / counts[:, None]
+    if method == "mean":
+        return ids, _unit(mean).astype(np.float32)
+    sq = np.zeros_like(total)
+    np.add.at(sq, inv, X * X)
+    std = np.sqrt(np.maximum(sq / counts[:, None] - mean**2, 0.0))
+    return ids, _unit(np.hstack([_unit(mean), 0.5 * std / np.maximum(
+        np.linalg.norm(std, axis=1, keepdims=True), 1e-12)])).astype(np.float32)
+
+
+def neighbour_order(V: np.ndarray) -> np.ndarray:
+    """(n, n - 1): for each row, the other rows by decreasing cosine similarity."""
+    S = _unit(V) @ _unit(V).T
+    np.fill_diagonal(S, -np.inf)
+    return np.argsort(-S, axis=1, kind="stable")[:, :-1]
+
+
+def style_scores(V: np.ndarray, labels: np.ndarray, *, k: int = 5) -> dict[str, float]:
+    """Leave-one-out ``nn1`` (nearest other row has the same label) and ``p_at_k`` (mean share of the k nearest
+    with the same label), over rows whose label occurs at least twice."""
+    labels = np.asarray(labels)
+    order = neighbour_order(V)
+    same = labels[order] == labels[:, None]
+    ok = (labels[:, None] == labels[None, :]).sum(1) > 1
+    return {"nn1": float(same[ok, 0].mean()), "p_at_k": float(same[ok, :k].mean())}
+
+
+def version_ranks(V: np.ndarray, pieces: np.ndarray) -> np.ndarray:
+    """For each row with a piece id (non-empty), the rank (1 = first) of its best-ranked other version."""
+    pieces = np.asarray(pieces, dtype=object)
+    order = neighbour_order(V)
+    ranks = []
+    for i in np.flatnonzero(pieces != ""):
+        hits = np.flatnonzero(pieces[order[i]] == pieces[i])
+        if len(hits):
+            ranks.append(int(hits[0]) + 1)
+    return np.array(ranks, dtype=int)

@@ -1,0 +1,109 @@
+"""Track-level "more like this" in the similarity space: each track is one vector aggregated from its segments
+(stored by ``embed``); a query is a track of the library (id or path), or any audio file, or several of them
+together (their centroid: "tracks like these"). The query's own tracks are left out of the answer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from musicemb_core.analysis.track_vectors import aggregate
+from musicemb_core.audio.decode import info, load
+from musicemb_core.audio.segment import cut, window_starts
+from musicemb_core.common.config import SegmentConfig
+from musicemb_core.common.errors import AudioError, LibraryError
+from musicemb_core.data.library import Library
+from musicemb_core.index import EmbeddingIndex
+from musicemb_core.inference import SIMILARITY_MODEL, Embedder, load_track_vectors, model_folder
+
+SILENCE_DBFS = -60.0
+MAX_QUERY_S = 30 * 60.0
+
+
+def track_title(tags: dict, path: str) -> str:
+    """The title tag, else the file name without its extension."""
+    return (tags or {}).get("title") or Path(path).stem
+
+
+class SimilarTracks:
+    """A library opened for track-level similarity with ``model`` (by default the built-in similarity model)."""
+
+    def __init__(self, lib: Library, *, model: str = SIMILARITY_MODEL):
+        self.lib = lib
+        self.model = model
+        self.track_ids, self.vectors = load_track_vectors(lib, model)
+        self.row = {int(t): i for i, t in enumerate(self.track_ids)}
+        self.index = EmbeddingIndex("flat").fit(self.vectors, self.track_ids)
+        self.tracks = {t.id: t for t in lib.tracks()}
+        self._by_path = {str(Path(t.path)): t.id for t in self.tracks.values()}
+        self._embedder: Embedder | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = Embedder(model_folder(self.lib, self.model))
+        return self._embedder
+
+    def _method(self) -> str:
+        train = self.embedder.info.train
+        return (train.get("aggregation") if isinstance(train, dict) else None) or "mean+std"
+
+    def audio_vector(self, y: np.ndarray, *, path: str = "") -> np.ndarray:
+        """The track vector of mono audio ``y`` at the model's rate; a silent query is an :class:`AudioError`."""
+        sr, w = self.embedder.sr, self.embedder.window_s
+        starts = window_starts(len(y) / sr, SegmentConfig(w, w))
+        clips = cut(y, sr, starts, window_s=w)
+        rms = np.sqrt((clips**2).mean(axis=1)) if len(clips) else np.zeros(0)
+        loud = 20 * np.log10(np.maximum(rms, 1e-12)) > SILENCE_DBFS
+        if not loud.any():
+            raise AudioError(path or "query", "silent (no segment above -60 dBFS): nothing to compare")
+        clips = clips[loud]
+        X = np.concatenate([self.embedder(clips[a:a + 64]) for a in range(0, len(clips), 64)])
+        return aggregate(X, np.zeros(len(X), np.int64), method=self._method())[1][0]
+
+    def resolve(self, query: str | int) -> tuple[np.ndarray, list[int]]:
+        """(vector, own track ids) of a query: a track id, the path of a library track, or an audio file."""
+        text = str(query).strip()
+        if text.isdigit() and not Path(text).exists():
+            tid = int(text)
+            if tid not in self.row:
+                raise LibraryError(f"{self.lib.root}: no track with id {tid}"
+                                   + ("" if tid not in self.tracks else " embedded yet; run `musicemb embed`"))
+            return self.vectors[self.row[tid]], [tid]
+        path = Path(text).expanduser()
+        tid = self._by_path.get(str(path.resolve())) if path.exists() else None
+        if tid is not None and tid in self.row:
+            return self.vectors[self.row[tid]], [tid]
+        if not path.exists():
+            raise AudioError(text, "no such file, and not a track id of this library")
+        if info(path).duration_s > MAX_QUERY_S:
+            raise AudioError(text, f"longer than {MAX_QUERY_S / 60:.0f} min: import it and query it by track id")
+        y, _ = load(path, sr=self.embedder.sr)
+        return self.audio_vector(y, path=text), []
+
+    def result(self, tid: int, score: float) -> dict:
+        t = self.tracks[tid]
+        return {"track_id": tid, "path": t.path, "title": track_title(t.tags, t.path),
+                "artist": (t.tags or {}).get("artist", ""), "label": t.label, "score": round(float(score), 4)}
+
+    def similar_to(self, vector: np.ndarray, *, k: int = 10, exclude: list[int] | tuple = ()) -> list[dict]:
+        """The ``k`` tracks nearest ``vector`` (cosine), best first, ``exclude`` left out."""
+        n = min(len(self.track_ids), k + len(exclude))
+        if n == 0:
+            return []
+        scores, ids = self.index.search(np.asarray(vector, np.float32)[None, :], n)
+        skip = set(exclude)
+        out = [self.result(int(t), s) for s, t in zip(scores[0], ids[0], strict=True) if t >= 0 and int(t) not in skip]
+        return out[:k]
+
+    def query(self, queries: list[str], *, k: int = 10, together: bool = False) -> list[dict]:
+        """``[{"query", "results"}]`` per query, or one entry for all of them with ``together``."""
+        resolved = [(q, *self.resolve(q)) for q in queries]
+        if together:
+            centre = np.mean([v for _, v, _ in resolved], axis=0)
+            centre /= max(float(np.linalg.norm(centre)), 1e-12)
+            own = [t for _, _, ts in resolved for t in ts]
+            return [{"query": " + ".join(str(q) for q in queries), "results": self.similar_to(centre, k=k, exclude=own)}]
+        return [{"query": str(q), "results": self.similar_to(v, k=k, exclude=own)} for q, v, own in resolved]
