@@ -29,11 +29,19 @@ from musicemb_core.audio.decode import load
 from musicemb_core.audio.segment import cut
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import AudioError, Cancelled, ConfigError
-from musicemb_core.common.paths import atomic_folder, atomic_path
+from musicemb_core.common.paths import atomic_path
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.features.logmel import LogMel
-from musicemb_core.inference import DEFAULT_MODEL, EmbedReport, _fingerprint, load_embeddings, model_folder
+from musicemb_core.inference import (
+    DEFAULT_MODEL,
+    EmbedReport,
+    _fingerprint,
+    load_embeddings,
+    model_folder,
+    read_embeddings_meta,
+)
 from musicemb_core.models import checkpoint as ckpt
 
 SHARD_SEGMENTS = 4096  # vectors per shard file written while the job runs
@@ -135,14 +143,14 @@ def _save_shard(folder: Path, ids: list[np.ndarray], vecs: list[np.ndarray]) -> 
 
 
 def _merge(out_dir: Path, parts: list[tuple[np.ndarray, object]], dim: int, meta: dict) -> None:
-    """Write ``vectors.npy`` + ``ids.npy`` (rows in id order) + ``meta.json`` and swap them in atomically: the
+    """Write ``vectors.npy`` + ``ids.npy`` (rows in id order) + ``meta.json`` and publish them as a new generation: the
     files :func:`iter_embed` writes. ``parts``: (ids, vectors) with vectors an array, a memory map or a
     callable loading them; copied part by part and chunk by chunk into a memory map (bounded memory)."""
     ids = np.concatenate([p[0] for p in parts]).astype(np.int64)
     order = np.argsort(ids, kind="stable")
     pos = np.empty_like(order)
     pos[order] = np.arange(len(order))
-    with atomic_folder(out_dir) as tmp:
+    with layout.embeddings(out_dir.parent.parent, out_dir.name).publish() as tmp:
         out = np.lib.format.open_memmap(tmp / "vectors.npy", mode="w+", dtype=np.float32, shape=(len(ids), dim))
         a = 0
         for part_ids, vecs in parts:
@@ -199,6 +207,7 @@ def _dataset(ray, table, *, n_tracks: int, folder: Path, info, batch_size: int, 
                          compute=ray.data.ActorPoolStrategy(min_size=1, max_size=n_act)))
 
 
+@layout.writes_library("embed")
 def iter_embed_ray(lib: Library, *, model: str = DEFAULT_MODEL, address: str | None = "local",
                    batch_size: int = 64, device: str = "cpu", actors: int | None = None,
                    num_cpus: int | None = None, cancel: CancelToken | None = None) -> JobGen[RayEmbedReport]:
@@ -219,8 +228,7 @@ def iter_embed_ray(lib: Library, *, model: str = DEFAULT_MODEL, address: str | N
     shards.mkdir(parents=True, exist_ok=True)
     seg = lib.segments()
     old_ids, old_vecs = np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
-    meta_path = out_dir / "meta.json"
-    if meta_path.exists() and json.loads(meta_path.read_text()).get("fingerprint") == fp:
+    if (read_embeddings_meta(lib, model) or {}).get("fingerprint") == fp:
         stored = load_embeddings(lib, model)
         old_ids, old_vecs = stored.ids, stored.vectors
     keep = np.isin(old_ids, seg["id"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -17,8 +18,33 @@ import numpy as np
 
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import LibraryError
+from musicemb_core.common.store import kill_point
+from musicemb_core.data import layout
 
 DB_NAME = "library.sqlite"
+BUSY_TIMEOUT_S = 5.0  # SQLite's own wait for a lock, per attempt
+BUSY_RETRY_S = 120.0  # then retried this long in all before "library busy"
+
+
+def _retry_busy(step, *, what):
+    """``step()``, retried while SQLite says the database is locked or busy; a one-line error after
+    :data:`BUSY_RETRY_S`."""
+    deadline = time.monotonic() + BUSY_RETRY_S
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as e:
+            msg = str(e).lower()
+            if "locked" not in msg and "busy" not in msg:
+                if "readonly" in msg or "read-only" in msg:
+                    raise LibraryError(f"{what}: the catalogue is read-only here ({e})") from e
+                if "disk" in msg and "full" in msg or "disk i/o" in msg:
+                    raise LibraryError(f"{what}: cannot write the catalogue ({e})") from e
+                raise
+            if time.monotonic() >= deadline:
+                raise LibraryError(f"{what}: library busy: another process has held the catalogue locked for "
+                                   f"{BUSY_RETRY_S:.0f} s") from e
+            time.sleep(0.2)
 
 # Migration i (1-based) brings the schema from version i-1 to i. Append only; never edit a shipped one.
 # Track and segment ids are AUTOINCREMENT: an id is never reused, so embeddings keyed by id cannot go stale.
@@ -72,6 +98,46 @@ MIGRATIONS = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def _overlap(a: float, b: float, c: float, d: float) -> float:
+    """How much spans [a, b] and [c, d] overlap, as a fraction of the shorter one (identical points: 1)."""
+    shorter = min(b - a, d - c)
+    if shorter <= 0:
+        return 1.0 if (a, b) == (c, d) else 0.0
+    return max(0.0, min(b, d) - max(a, c)) / shorter
+
+
+def _inherited_reviews(rows: list[dict], reviewed: list[tuple]) -> list[str]:
+    """The status each new finding inherits from the reviewed ones (kind, track_id, segment_id, start_s, end_s,
+    details, status), keyed by track and time span, not by segment id: the same kind on the same track; a
+    whole-track finding from a whole-track one; a segment finding from the segment finding it and which overlap
+    each other most (each the other's best match, by at least half of the shorter span), so a re-cut with other
+    windows keeps the review and a neighbouring segment does not take it. ``open`` when none."""
+    out = ["open"] * len(rows)
+    spans = []  # (row index, reviewed index, overlap) of segment findings
+    for j, (kind, track_id, segment_id, start, end, details, st) in enumerate(reviewed):
+        was_seg = segment_id is not None or bool(json.loads(details or "{}").get("segment_level"))
+        for i, r in enumerate(rows):
+            if r["kind"] != kind or r["track_id"] != track_id or (r.get("segment_id") is not None) != was_seg:
+                continue
+            if not was_seg:
+                out[i] = st
+            elif start is not None and r.get("start_s") is not None:
+                a = float(r["start_s"])
+                b = float(r["end_s"]) if r.get("end_s") is not None else a
+                o = _overlap(a, b, float(start), float(end) if end is not None else float(start))
+                if o >= 0.5:
+                    spans.append((i, j, o))
+    best_row: dict[int, float] = {}
+    best_rev: dict[int, float] = {}
+    for i, j, o in spans:
+        best_row[i] = max(best_row.get(i, 0.0), o)
+        best_rev[j] = max(best_rev.get(j, 0.0), o)
+    for i, j, o in spans:
+        if o == best_row[i] == best_rev[j] and out[i] == "open":
+            out[i] = reviewed[j][6]
+    return out
+
+
 @dataclass(frozen=True)
 class Track:
     """One catalogue row of ``tracks``."""
@@ -96,34 +162,80 @@ class Library:
     def __init__(self, root: str | Path, *, create: bool = False):
         self.root = Path(root).expanduser().resolve()
         db = self.root / DB_NAME
+        if self.root.exists() and not self.root.is_dir():
+            raise LibraryError(f"{self.root}: not a folder (a library is a folder)")
         if not db.exists():
             if not create:
                 raise LibraryError(f"{self.root}: not a musicemb library (no {DB_NAME}); "
                                    "create one with `musicemb ingest LIB PATH...`")
-            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise LibraryError(f"{self.root}: cannot create the library folder ({e.strerror or e})") from e
+        # A folder or catalogue this process may not write (a mounted backup, chmod a-w) opens read-only.
+        self.read_only = db.exists() and not (os.access(self.root, os.W_OK) and os.access(db, os.W_OK))
+        self.conn = None
         try:
-            self.conn = sqlite3.connect(db, timeout=30.0, isolation_level=None, check_same_thread=False)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            if self.read_only:
+                self.conn = self._connect_read_only(db)
+            else:
+                self.conn = sqlite3.connect(db, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                            check_same_thread=False)
+                _retry_busy(lambda: self.conn.execute("PRAGMA journal_mode=WAL"), what=db)
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self.conn.execute("PRAGMA foreign_keys=ON")
+                self._migrate()
         except sqlite3.DatabaseError as e:
-            self.conn.close()
+            if self.conn is not None:
+                self.conn.close()
             raise LibraryError(f"{db}: cannot open the catalogue: {e}") from e
+        except BaseException:
+            if self.conn is not None:
+                self.conn.close()
+            raise
+
+    def _connect_read_only(self, db: Path) -> sqlite3.Connection:
+        """Queries only. ``mode=ro`` first (sees a live writer's WAL); where even that cannot open (the folder is
+        not writable, so SQLite cannot make its shared-memory file), ``immutable=1``."""
+        last = None
+        for params in ("mode=ro", "immutable=1"):
+            conn = None
+            try:
+                conn = sqlite3.connect(f"{db.as_uri()}?{params}", uri=True, timeout=BUSY_TIMEOUT_S,
+                                       isolation_level=None, check_same_thread=False)
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            except sqlite3.DatabaseError as e:
+                last = e
+                if conn is not None:
+                    conn.close()
+                continue
+            if version != SCHEMA_VERSION:
+                conn.close()
+                raise LibraryError(f"{self.root}: read-only library with catalogue version {version}, this musicemb "
+                                   f"reads version {SCHEMA_VERSION}; open it once where it is writable")
+            return conn
+        raise LibraryError(f"{db}: cannot open the read-only catalogue: {last}")
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise LibraryError(f"{self.root}: catalogue version {version} is newer than this musicemb "
                                f"({SCHEMA_VERSION}); upgrade musicemb")
-        for i in range(version, SCHEMA_VERSION):
+        while version < SCHEMA_VERSION:
             with self.transaction() as c:
-                for stmt in MIGRATIONS[i].split(";"):
+                # Read again under the write lock: another process creating the library at the same time may
+                # have migrated it meanwhile (its tables must not be created twice).
+                version = c.execute("PRAGMA user_version").fetchone()[0]
+                if version >= SCHEMA_VERSION:
+                    break
+                for stmt in MIGRATIONS[version].split(";"):
                     if stmt.strip():
                         c.execute(stmt)
-                c.execute(f"PRAGMA user_version={i + 1}")
-                if i == 0:
-                    c.execute("INSERT INTO meta VALUES ('created_at', ?)", (str(time.time()),))
+                c.execute(f"PRAGMA user_version={version + 1}")
+                if version == 0:
+                    c.execute("INSERT OR IGNORE INTO meta VALUES ('created_at', ?)", (str(time.time()),))
+                version += 1
 
     def close(self) -> None:
         self.conn.close()
@@ -136,14 +248,23 @@ class Library:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception. Waits for another process's write
+        transaction (retrying past SQLite's busy timeout), then fails with a one-line :class:`LibraryError`."""
+        if self.read_only:
+            raise LibraryError(f"{self.root}: the library is read-only here; cannot change it")
+        _retry_busy(lambda: self.conn.execute("BEGIN IMMEDIATE"), what=self.root / DB_NAME)
         try:
             yield self.conn
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        try:
+            _retry_busy(lambda: self.conn.execute("COMMIT"), what=self.root / DB_NAME)
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            raise
+        kill_point("commit")
 
     # -- folders -------------------------------------------------------------------------------------------
     def folder(self, name: str) -> Path:
@@ -167,6 +288,10 @@ class Library:
         with self.transaction() as c:
             c.execute("INSERT OR REPLACE INTO meta VALUES ('segment_config', ?)", (json.dumps(cfg.to_dict()),))
             tracks = c.execute("SELECT id, duration_s FROM tracks").fetchall()
+            # Findings keep their time span and review status; only their link to the old segments goes.
+            cut_off = c.execute("SELECT id, details FROM findings WHERE segment_id IS NOT NULL").fetchall()
+            c.executemany("UPDATE findings SET segment_id = NULL, details = ? WHERE id = ?",
+                          [(json.dumps({**json.loads(d), "segment_level": True}), i) for i, d in cut_off])
             c.execute("DELETE FROM segments")
             for tid, dur in tracks:
                 self._insert_segments(c, tid, dur, cfg, starts_of)
@@ -291,21 +416,21 @@ class Library:
 
         ``rows``: dicts with kind, segment_id (None for a whole track), track_id, start_s, end_s, score, reason,
         details (dict). A finding accepted or dismissed before keeps that status when the same kind turns up on
-        the same segment (or track) again; the rest start open.
+        the same track at the same time span again (by overlap, so a re-cut with other windows keeps it; a
+        whole-track finding by track); the rest start open.
         """
         kinds = list(kinds)
         marks = ",".join("?" * len(kinds))
         with self.transaction() as c:
-            kept = {(k, s, t): st for k, s, t, st in c.execute(
-                f"SELECT kind, segment_id, track_id, status FROM findings WHERE status != 'open' "
-                f"AND kind IN ({marks})", kinds)}
+            reviewed = c.execute(f"SELECT kind, track_id, segment_id, start_s, end_s, details, status FROM findings "
+                                 f"WHERE status != 'open' AND kind IN ({marks})", kinds).fetchall()
+            statuses = _inherited_reviews(rows, reviewed)
             c.execute(f"DELETE FROM findings WHERE kind IN ({marks})", kinds)
             c.executemany(
                 "INSERT INTO findings (kind, segment_id, track_id, start_s, end_s, score, reason, details, status) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(r["kind"], r.get("segment_id"), r["track_id"], r["start_s"], r["end_s"], float(r["score"]),
-                  r["reason"], json.dumps(r.get("details", {})),
-                  kept.get((r["kind"], r.get("segment_id"), r["track_id"]), "open")) for r in rows])
+                  r["reason"], json.dumps(r.get("details", {})), st) for r, st in zip(rows, statuses, strict=True)])
 
     def findings(self, *, kinds: list[str] | None = None, status: str | None = None) -> list[dict]:
         """Stored findings with their track's path and label, most severe first within each kind."""
@@ -332,9 +457,15 @@ class Library:
                 raise LibraryError(f"{self.root}: no finding with id {finding_id}")
 
     def _embedding_counts(self) -> dict[str, int]:
-        """Models with stored embeddings and how many vectors each has (memory-mapped: nothing is read)."""
-        return {ids.parent.name: int(np.load(ids, mmap_mode="r").shape[0])
-                for ids in sorted((self.root / "embeddings").glob("*/ids.npy"))}
+        """Models with stored embeddings and how many vectors each has (from the files' headers: nothing is
+        read). Damaged ones count -1; leftovers of crashes are never listed."""
+        counts = {}
+        for name in layout.embedding_models(self):
+            try:
+                counts[name] = layout.embedding_count(self, name)
+            except LibraryError:
+                counts[name] = -1
+        return counts
 
     # -- summary -------------------------------------------------------------------------------------------
     def summary(self) -> dict:
@@ -343,7 +474,6 @@ class Library:
         n_tracks, total = c.execute("SELECT COUNT(*), COALESCE(SUM(duration_s), 0) FROM tracks").fetchone()
         labels = dict(c.execute("SELECT COALESCE(label, ''), COUNT(*) FROM tracks GROUP BY label ORDER BY label"))
         seg = self.segment_config()
-        maps_dir = self.root / "maps"
         return {
             "path": str(self.root),
             "tracks": n_tracks,
@@ -357,5 +487,5 @@ class Library:
             "failed": self.failures(),
             "models": self.models(),
             "embeddings": self._embedding_counts(),
-            "maps": sorted(p.stem for p in maps_dir.glob("*.npy")) if maps_dir.exists() else [],
+            "maps": layout.map_names(self),
         }

@@ -1,4 +1,5 @@
-"""The library's landmark index: every track's peak-pair hashes, sorted for lookup, kept in ``fingerprints/``.
+"""The library's landmark index: every track's peak-pair hashes, sorted for lookup, kept in ``fingerprints/`` (one
+generation at a time, see :mod:`musicemb_core.data.layout`).
 
 Used by identification beside the embeddings: landmarks confirm an exact recording (robust to noise, codecs,
 EQ, gain, reverb) while the embedding carries what landmarks cannot (speed changes, covers of the same material).
@@ -13,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from musicemb_core.audio.decode import load
-from musicemb_core.common.errors import AudioError
-from musicemb_core.common.paths import atomic_folder
+from musicemb_core.common.errors import AudioError, LibraryError
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.features import landmarks as lm
 
@@ -52,27 +53,39 @@ class LandmarkIndex:
         return best
 
     def save(self, folder: Path, meta: dict) -> None:
-        """Swap in ``folder`` atomically."""
-        with atomic_folder(folder) as tmp:
-            for name in ("hashes", "tracks", "times"):
-                np.save(tmp / f"{name}.npy", getattr(self, name))
-            (tmp / "meta.json").write_text(json.dumps(meta))
+        """Write the arrays and ``meta.json`` into ``folder`` (a new generation, see :func:`iter_fingerprint`)."""
+        for name in ("hashes", "tracks", "times"):
+            np.save(folder / f"{name}.npy", getattr(self, name))
+        (folder / "meta.json").write_text(json.dumps(meta))
 
     @classmethod
     def load(cls, folder: Path) -> LandmarkIndex | None:
-        if not (folder / "meta.json").exists():
+        """The landmarks kept in ``folder`` (a library's :func:`landmark_folder`: its current generation, or
+        files of the old layout); None when there are none or they are damaged (they are recomputed)."""
+        art = layout.landmarks(folder.parent) if folder.name == "fingerprints" else None
+
+        def read(gen: Path) -> LandmarkIndex:
+            self = cls.__new__(cls)
+            for name in ("hashes", "tracks", "times"):
+                setattr(self, name, layout.load_npy(gen / f"{name}.npy", mmap=True))
+            self.meta = layout.read_json(gen / "meta.json")
+            if not len(self.hashes) == len(self.tracks) == len(self.times):
+                raise LibraryError(f"{gen}: damaged landmarks (arrays of different lengths)")
+            return self
+
+        try:
+            if art is not None:
+                return art.read(read)
+            return read(folder) if (folder / "meta.json").exists() else None
+        except (LibraryError, FileNotFoundError):
             return None
-        self = cls.__new__(cls)
-        for name in ("hashes", "tracks", "times"):
-            setattr(self, name, np.load(folder / f"{name}.npy", mmap_mode="r"))
-        self.meta = json.loads((folder / "meta.json").read_text())
-        return self
 
 
 def landmark_folder(lib: Library) -> Path:
-    return lib.root / "fingerprints"
+    return layout.landmarks(lib).folder
 
 
+@layout.writes_library("index")
 def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobGen[LandmarkIndex]:
     """Landmarks of every track (only tracks not fingerprinted yet, by id and content hash, are decoded)."""
     cancel = cancel or CancelToken()
@@ -107,5 +120,6 @@ def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobG
     cat = [np.concatenate(p) if p else np.zeros(0, dt) for p, dt in
            zip(zip(*parts, strict=True) if parts else ([], [], []), (np.uint32, np.int32, np.int32), strict=True)]
     index = LandmarkIndex(*cat)
-    index.save(folder, {"tracks": {str(t): tracks[t].content_hash for t in current}, "count": len(index)})
+    with layout.landmarks(lib).publish() as gen:
+        index.save(gen, {"tracks": {str(t): tracks[t].content_hash for t in current}, "count": len(index)})
     return index

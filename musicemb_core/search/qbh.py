@@ -2,7 +2,7 @@
 
 Index time (:func:`iter_build_qbh_index`): every track's melody chromagram is extracted once (the model's
 melody extractor on the mix) and kept (top pitch classes per frame, 12.5 frames/s) in
-``index/qbh-<model>/melody.npz``; every library segment gets a song-side embedding of the window starting at
+``index/qbh/<model>/`` (``melody.npz``); every library segment gets a song-side embedding of the window starting at
 that segment, kept in a FAISS index beside it.
 
 Query time (:class:`HumSearcher`): the hum's f0 contour (swift-f0) is cut into windows, each embedded by the hum
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +29,8 @@ from musicemb_core.audio.devices import trim_silence
 from musicemb_core.audio.resample import resample
 from musicemb_core.common.errors import AudioError, ConfigError, LibraryError
 from musicemb_core.common.names import is_path_like, model_key
-from musicemb_core.common.paths import atomic_folder
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress, drive
+from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.features.pitch import pitch_contour
 from musicemb_core.index import EmbeddingIndex
@@ -73,7 +74,10 @@ def dense_melody(bins: np.ndarray, probs: np.ndarray) -> np.ndarray:
 
 
 def index_folder(lib: Library, model: str) -> Path:
-    return lib.folder("index") / f"qbh-{model_key(model)}"
+    """The current QBH index of ``model`` (a generation of ``index/qbh/<model>``, or the old layout's
+    ``index/qbh-<model>``); the artefact folder when there is none yet."""
+    art = layout.qbh_index(lib, model_key(model))
+    return art.current() or art.folder
 
 
 def _source_key(lib: Library, model_folder: Path) -> str:
@@ -104,9 +108,19 @@ def song_features(model: QBHModel, y: np.ndarray, starts_s: np.ndarray) -> tuple
     return P.numpy(), Z.numpy()
 
 
+@layout.writes_library("qbh-index")
 def iter_build_qbh_index(lib: Library, *, model: str = DEFAULT_QBH_MODEL,
                          cancel: CancelToken | None = None) -> JobGen[Path]:
-    """Extract every track's melody and embed every segment with the song encoder; returns the index folder."""
+    """Extract every track's melody and embed every segment with the song encoder, publish them as the
+    library's QBH index of ``model``; returns the index folder (its new generation)."""
+    art = layout.qbh_index(lib, model_key(model))
+    with art.publish() as gen:
+        yield from _iter_build_into(lib, gen, model=model, cancel=cancel)
+    return art.current()
+
+
+def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelToken | None) -> JobGen[Path]:
+    """:func:`iter_build_qbh_index`'s work, written into ``folder``."""
     cancel = cancel or CancelToken()
     mfolder = qbh_model_folder(lib, model)
     net = QBHModel.load(mfolder)
@@ -135,15 +149,14 @@ def iter_build_qbh_index(lib: Library, *, model: str = DEFAULT_QBH_MODEL,
         yield Progress("qbh-index", k, len(tracks), t.path, clock.eta(k, len(tracks)))
     if not vecs:
         raise LibraryError(f"{lib.root}: no track could be decoded for the QBH index ({failed[0][0]}: {failed[0][1]})")
-    folder = index_folder(lib, model)
     index = EmbeddingIndex("auto").fit(np.concatenate(vecs), np.concatenate(ids))
-    with atomic_folder(folder) as tmp:
-        index.save(tmp / "vectors.faiss", meta={"model": str(model)})
-        np.savez(tmp / "melody.npz", track_ids=np.array(mel_tracks, np.int64), bounds=np.array(bounds, np.int64),
+    index.save(folder / "vectors.faiss", meta={"model": str(model)})
+    with open(folder / "melody.npz", "wb") as f:
+        np.savez(f, track_ids=np.array(mel_tracks, np.int64), bounds=np.array(bounds, np.int64),
                  bins=np.concatenate(mel_bins), probs=np.concatenate(mel_probs))
-        (tmp / "meta.json").write_text(json.dumps({
-            "model": str(model), "source": _source_key(lib, mfolder), "frame_rate": net.cfg.frame_rate,
-            "failed": failed}))
+    (folder / "meta.json").write_text(json.dumps({
+        "model": str(model), "source": _source_key(lib, mfolder), "frame_rate": net.cfg.frame_rate,
+        "failed": failed}))
     return folder
 
 
@@ -180,9 +193,11 @@ class MelodyStore:
 
 def qbh_index_current(lib: Library, model: str = DEFAULT_QBH_MODEL) -> bool:
     """Whether the library's QBH index exists and matches its tracks, segments and the model's weights."""
-    meta = index_folder(lib, model) / "meta.json"
-    return meta.exists() and json.loads(meta.read_text()).get("source") == _source_key(
-        lib, qbh_model_folder(lib, model))
+    try:
+        meta = layout.qbh_index(lib, model_key(model)).read(lambda gen: layout.read_json(gen / "meta.json"))
+    except LibraryError:  # damaged: rebuilt
+        return False
+    return meta is not None and meta.get("source") == _source_key(lib, qbh_model_folder(lib, model))
 
 
 def open_qbh_index(lib: Library, model: str = DEFAULT_QBH_MODEL) -> Path:
@@ -222,10 +237,22 @@ class HumSearcher:
     @classmethod
     def open(cls, lib: Library, *, model: str = DEFAULT_QBH_MODEL) -> HumSearcher:
         """The library's QBH index for ``model``, built first when absent or stale."""
-        folder = open_qbh_index(lib, model)
-        return cls(QBHModel.load(qbh_model_folder(lib, model)), EmbeddingIndex.load(folder / "vectors.faiss"),
-                   MelodyStore.load(folder / "melody.npz"), lib.segments(),
-                   {t.id: {"path": t.path, "label": t.label} for t in lib.tracks()})
+        def from_folder(folder: Path) -> HumSearcher:  # everything is read into memory
+            return cls(QBHModel.load(qbh_model_folder(lib, model)), EmbeddingIndex.load(folder / "vectors.faiss"),
+                       MelodyStore.load(folder / "melody.npz"), lib.segments(),
+                       {t.id: {"path": t.path, "label": t.label} for t in lib.tracks()})
+
+        art = layout.qbh_index(lib, model_key(model))
+        if qbh_index_current(lib, model):
+            return art.read(from_folder)
+        if layout.writable(lib):
+            with layout.try_write_lock(lib, "qbh-index") as locked:
+                if locked:
+                    drive(iter_build_qbh_index(lib, model=model))
+                    return art.read(from_folder)
+        with tempfile.TemporaryDirectory(prefix="musicemb-qbh-") as tmp:  # busy or read-only: not kept
+            drive(_iter_build_into(lib, Path(tmp), model=model, cancel=None))
+            return from_folder(Path(tmp))
 
     def hum_contour(self, y: np.ndarray, sr: int) -> np.ndarray:
         """The hum's f0 (fractional MIDI, NaN unvoiced) on the model's chromagram frame grid."""

@@ -1,4 +1,4 @@
-"""``iter_map``: a 2-D map of a model's embeddings, cached as ``maps/<model>-<method>.npy`` (rows: id, x, y)."""
+"""``iter_map``: a 2-D map of a model's embeddings, kept as a generation of ``maps/<model>-<method>`` (``map.npy``, rows: id, x, y)."""
 
 from __future__ import annotations
 
@@ -9,22 +9,57 @@ from pathlib import Path
 import numpy as np
 
 from musicemb_core.analysis.projection import Projector
+from musicemb_core.common.errors import LibraryError
 from musicemb_core.common.names import model_key
-from musicemb_core.common.paths import atomic_path
 from musicemb_core.common.progress import CancelToken, JobGen, Progress, drive
 from musicemb_core.common.tables import write_table
+from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.inference import DEFAULT_MODEL, load_embeddings
 
 
 def map_path(lib: Library, model: str, method: str) -> Path:
-    return lib.folder("maps") / f"{model_key(model)}-{method}.npy"
+    """The current map file of ``model`` by ``method`` (``maps/<model>-<method>/<generation>/map.npy``, or the
+    old layout's ``maps/<model>-<method>.npy``); a path that does not exist when there is no map yet."""
+    key = model_key(model)
+    art = layout.map_artefact(lib, key, method)
+    gen = art.current()
+    if gen is not None:
+        return gen / layout.MAP_FILE
+    legacy = layout.legacy_map_file(lib, key, method)
+    return legacy if legacy.exists() else art.folder / layout.MAP_FILE
 
 
 def load_map(lib: Library, model: str, method: str) -> np.ndarray | None:
-    """Cached map rows (id, x, y) or None."""
-    path = map_path(lib, model, method)
-    return np.load(path) if path.exists() else None
+    """Cached map rows (id, x, y), or None when there is none or it is damaged (a map is recomputed)."""
+    key = model_key(model)
+    art = layout.map_artefact(lib, key, method)
+
+    def read(gen: Path) -> np.ndarray:
+        return layout.load_npy(gen / layout.MAP_FILE)
+
+    try:
+        if art.pointer() is not None:
+            rows = art.read(read)
+        else:
+            legacy = layout.legacy_map_file(lib, key, method)
+            rows = layout.load_npy(legacy) if legacy.exists() else None
+    except LibraryError:
+        return None
+    return rows if rows is not None and rows.ndim == 2 and rows.shape[1] == 3 else None
+
+
+def _publish_map(lib: Library, model: str, method: str, rows: np.ndarray) -> bool:
+    """Keep ``rows`` as the current map, under the writer lock; False (nothing kept) when the library is busy
+    or read-only: a map is a cache, computing it must not fail for want of a place to keep it."""
+    if not layout.writable(lib):
+        return False
+    try:
+        with layout.write_lock(lib, "map"), layout.map_artefact(lib, model_key(model), method).publish() as gen:
+            np.save(gen / layout.MAP_FILE, rows)
+    except LibraryError:
+        return False
+    return True
 
 
 def iter_map(lib: Library, *, model: str = DEFAULT_MODEL, method: str = "umap", random_state: int = 0,
@@ -47,8 +82,8 @@ def iter_map(lib: Library, *, model: str = DEFAULT_MODEL, method: str = "umap", 
     else:
         xy = yield from _project(emb.vectors, *args, cancel=cancel)
     rows = np.column_stack([emb.ids.astype(np.float64), xy.astype(np.float64)])
-    with atomic_path(map_path(lib, model, method)) as tmp, open(tmp, "wb") as f:
-        np.save(f, rows)
+    if not _publish_map(lib, model, method, rows):
+        yield Progress("map", 1, 1, "the library is busy or read-only: this map is not kept")
     return rows
 
 
