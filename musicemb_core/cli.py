@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from musicemb_core import cli_args as ca
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.common.progress import JobGen, Progress
@@ -187,8 +188,8 @@ def cmd_embed(a: argparse.Namespace) -> int:
 
 def cmd_index(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
-    from musicemb_core.search.fingerprints import iter_fingerprint, landmark_folder
     from musicemb_core.inference import builtin_models
+    from musicemb_core.search.fingerprints import iter_fingerprint, landmark_folder
     from musicemb_core.search.library_index import index_path, iter_build_index
 
     with Library(a.lib) as lib:
@@ -212,6 +213,7 @@ def _queries(a: argparse.Namespace, action) -> int:
         searcher = Searcher(lib, model=a.model)
         for path in a.queries:
             try:
+                ca.check_query_length(path, ca.MAX_QUERY_S, "queries")
                 results = action(searcher, searcher.embed_file(path))
             except AudioError as e:
                 print(f"musicemb: error: {e}", file=sys.stderr)
@@ -242,6 +244,7 @@ def cmd_search(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
     from musicemb_core.search.knn import Searcher
 
+    ca.check_query_length(a.query, ca.MAX_QUERY_S, "queries")
     with Library(a.lib) as lib:
         searcher = Searcher(lib, model=a.model)
         windows = searcher.nearest(searcher.embed_file(a.query), k=a.k)
@@ -280,6 +283,8 @@ def cmd_hum(a: argparse.Namespace) -> int:
 
     if not a.queries and not a.record:
         raise MusicEmbError("give QUERY_AUDIO files or --record SECONDS")
+    for path in a.queries:
+        ca.check_query_length(path, ca.MAX_HUM_S, "hums")
     with Library(a.lib) as lib:
         searcher = HumSearcher.open(lib, model=a.model)
         out = []
@@ -397,13 +402,15 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="musicemb", description="Explore music and sound through audio embeddings.")
+    p = ca.UsageParser(prog="musicemb", description="Explore music and sound through audio embeddings.")
     p.add_argument("--version", action="version", version=f"musicemb {package_version()}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error (accepted anywhere)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func, help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        sp.add_argument("--debug", action="store_true", help="show the traceback of an error")
         sp.set_defaults(func=func)
         return sp
 
@@ -413,11 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--labels-from-folders", action="store_true", help="label each track by its folder's name")
     g.add_argument("--labels", metavar="CSV", help="CSV of path,label (path absolute, relative or file name)")
-    sp.add_argument("--window", type=float, help="segment length in seconds (default: the library's, else 3)")
-    sp.add_argument("--hop", type=float, help="segment hop in seconds (default: the window)")
-    sp.add_argument("--max-duration", type=float, default=4.0, metavar="HOURS",
+    sp.add_argument("--window", type=ca.window_s, help="segment length in seconds, 0.1 to 600 (default: the "
+                    "library's, else 3)")
+    sp.add_argument("--hop", type=ca.hop_s, help="segment hop in seconds, 0.05 to 600 (default: the window)")
+    sp.add_argument("--max-duration", type=ca.number(0, 1000), default=4.0, metavar="HOURS",
                     help="reject longer files (default 4 h; 0 = no limit)")
-    sp.add_argument("-j", "--jobs", type=int, help="parallel decoding processes (default: CPU count)")
+    sp.add_argument("-j", "--jobs", type=ca.integer(1, 256), help="parallel decoding processes (default: CPU count)")
     sp.add_argument("--json", action="store_true", help="print the import report as JSON")
 
     sp = add("info", cmd_info, "counts, failed files with reasons, models, maps")
@@ -428,9 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("paths", nargs="+", metavar="PATH")
     sp.add_argument("--out", required=True, metavar="TABLE", help="output .csv or .parquet")
     sp.add_argument("--per", choices=("track", "segment"), default="track")
-    sp.add_argument("--window", type=float, default=3.0, help="segment length (with --per segment)")
-    sp.add_argument("--hop", type=float, help="segment hop (default: the window)")
-    sp.add_argument("--sr", type=int, default=22050, help="analysis sample rate")
+    sp.add_argument("--window", type=ca.window_s, default=3.0, help="segment length (with --per segment)")
+    sp.add_argument("--hop", type=ca.hop_s, help="segment hop (default: the window)")
+    sp.add_argument("--sr", type=ca.integer(1000, 192000, unit=" Hz"), default=22050, help="analysis sample rate")
 
     sp = add("train", cmd_train, "train an encoder on the library's segments")
     sp.add_argument("lib")
@@ -438,33 +446,37 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "contrastive", "qbh"),
                     help="qbh: a query-by-humming model trained from melody collections (epochs x 100 steps)")
     sp.add_argument("--arch", choices=("resnet18", "cnn2", "vgg"), help="encoder (default resnet18)")
-    sp.add_argument("--dim", type=int, default=128, help="embedding size (default 128)")
-    sp.add_argument("--width", type=int, default=32, help="resnet18 base width (64 = full ResNet18; default 32)")
-    sp.add_argument("--epochs", type=int, default=10)
-    sp.add_argument("--batch-size", type=int, default=32)
-    sp.add_argument("--lr", type=float, default=1e-3)
-    sp.add_argument("--steps-per-epoch", type=int, help="cap the steps per epoch")
-    sp.add_argument("--patience", type=int, default=5, help="early stopping after N epochs without progress (0=off)")
-    sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--from", dest="from_model", metavar="MODEL", help="start from a saved model (transfer)")
+    sp.add_argument("--dim", type=ca.integer(1, 8192), default=128, help="embedding size (default 128)")
+    sp.add_argument("--width", type=ca.integer(1, 1024), default=32,
+                    help="resnet18 base width (64 = full ResNet18; default 32)")
+    sp.add_argument("--epochs", type=ca.integer(1, 100_000), default=10)
+    sp.add_argument("--batch-size", type=ca.integer(1, 65_536), default=32)
+    sp.add_argument("--lr", type=ca.number(0, 10, lo_open=True), default=1e-3)
+    sp.add_argument("--steps-per-epoch", type=ca.positive, help="cap the steps per epoch")
+    sp.add_argument("--patience", type=ca.count, default=5,
+                    help="early stopping after N epochs without progress (0=off)")
+    sp.add_argument("--seed", type=ca.integer(0, 2**63 - 1), default=0)
+    sp.add_argument("--from", dest="from_model", metavar="MODEL", type=ca.model_ref,
+                    help="start from a saved model (transfer): a name, or a model folder (read only)")
     sp.add_argument("--freeze-until", metavar="LAYER", help="freeze layers up to LAYER (transfer: all but fc)")
-    sp.add_argument("--name", help="model name (default STRATEGY-ARCH)")
+    sp.add_argument("--name", type=ca.model_name, help="model name (default STRATEGY-ARCH)")
     sp.add_argument("--resume", action="store_true", help="continue the run saved under --name")
-    sp.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    sp.add_argument("--device", type=ca.device, default="auto", help="cpu, cuda or auto")
 
     sp = add("embed", cmd_embed, "embed every segment of the library (only those not embedded yet)")
     sp.add_argument("lib")
-    sp.add_argument("--model", help="model name (default: both built-in models, fingerprint `default` and "
-                    "`similarity`, in one decode pass)")
-    sp.add_argument("--batch-size", type=int, default=64)
-    sp.add_argument("--device", default="cpu", help="cpu or cuda (with --ray: the device of each actor)")
+    sp.add_argument("--model", type=ca.model_ref, help="model name or model folder (read only) (default: both "
+                    "built-in models, fingerprint `default` and `similarity`, in one decode pass)")
+    sp.add_argument("--batch-size", type=ca.integer(1, 65_536), default=64)
+    sp.add_argument("--device", type=ca.device, default="cpu",
+                    help="cpu or cuda (with --ray: the device of each actor)")
     sp.add_argument("--ray", metavar="ADDRESS", help="distribute with Ray Data: local (a private local cluster), "
                     "auto (the cluster `ray start` runs here) or HOST:PORT; needs musicemb[cluster]")
-    sp.add_argument("--actors", type=int, help="with --ray: encoder actors (default: one per GPU, or CPUs / 2)")
+    sp.add_argument("--actors", type=ca.integer(1, 4096), help="with --ray: encoder actors (default: one per GPU, or CPUs / 2)")
 
     sp = add("index", cmd_index, "build the FAISS index of a model's embeddings")
     sp.add_argument("lib")
-    sp.add_argument("--model", help="model name (default: both built-in models)")
+    sp.add_argument("--model", type=ca.model_ref, help="model name (default: both built-in models)")
     sp.add_argument("--kind", default="auto", choices=("auto", "flat", "hnsw", "ivfpq"))
     sp.add_argument("--no-landmarks", dest="landmarks", action="store_false",
                     help="skip the landmark fingerprints that confirm exact recordings in `identify`")
@@ -474,64 +486,70 @@ def build_parser() -> argparse.ArgumentParser:
         sp = add(name, func, help_)
         sp.add_argument("lib")
         sp.add_argument("queries", nargs="+", metavar="QUERY_AUDIO")
-        sp.add_argument("-k", type=int, default=10, help="neighbours per sub-track (default 10)")
-        sp.add_argument("--top", type=int, help="results per query (identify 10, classify 2)")
-        sp.add_argument("--model", default="default" if name == "identify" else "similarity",
+        sp.add_argument("-k", type=ca.k_neighbours, default=10, help="neighbours per sub-track (default 10)")
+        sp.add_argument("--top", type=ca.k_neighbours, help="results per query (identify 10, classify 2)")
+        sp.add_argument("--model", type=ca.model_ref, default="default" if name == "identify" else "similarity",
                         help="identify: the fingerprint space `default`; classify: the `similarity` space")
         sp.add_argument("--json", action="store_true")
 
     sp = add("hum", cmd_hum, "ranked tracks per hummed query (query by humming)")
     sp.add_argument("lib")
     sp.add_argument("queries", nargs="*", metavar="QUERY_AUDIO")
-    sp.add_argument("--record", type=float, metavar="SECONDS", help="record a hum from the microphone first")
+    sp.add_argument("--record", type=ca.record_s, metavar="SECONDS",
+                    help="record a hum from the microphone first (0.5 to 600 s)")
     sp.add_argument("--device", help="input device (index or name substring; default: the system's)")
-    sp.add_argument("-k", type=int, default=10, help="results per query (default 10)")
+    sp.add_argument("-k", type=ca.k_neighbours, default=10, help="results per query (default 10)")
     sp.add_argument("--method", default="rerank", choices=("rerank", "embedding", "melody"),
                     help="embedding search re-ranked by melody alignment (default), embedding only, or "
                          "alignment against every track")
-    sp.add_argument("--model", default="qbh-default")
+    sp.add_argument("--model", type=ca.model_ref, default="qbh-default")
     sp.add_argument("--json", action="store_true")
 
     sp = add("similar", cmd_similar, "ranked tracks like the query (the similarity space, track level)")
     sp.add_argument("lib")
     sp.add_argument("queries", nargs="+", metavar="QUERY",
                     help="a file of the library, a track id, or any audio file")
-    sp.add_argument("-k", type=int, default=10, help="tracks per query (default 10)")
+    sp.add_argument("-k", type=ca.k_neighbours, default=10, help="tracks per query (default 10)")
     sp.add_argument("--together", action="store_true", help="one answer for all queries: tracks like these")
-    sp.add_argument("--model", default="similarity", help="embedding space (default: the similarity model)")
+    sp.add_argument("--model", type=ca.model_ref, default="similarity",
+                    help="embedding space (default: the similarity model)")
     sp.add_argument("--json", action="store_true")
 
     sp = add("search", cmd_search, "nearest segments to each segment of the query")
     sp.add_argument("lib")
     sp.add_argument("query", metavar="QUERY_AUDIO")
-    sp.add_argument("-k", type=int, default=10)
-    sp.add_argument("--model", default="similarity", help="embedding space (default: the similarity model)")
+    sp.add_argument("-k", type=ca.k_neighbours, default=10)
+    sp.add_argument("--model", type=ca.model_ref, default="similarity",
+                    help="embedding space (default: the similarity model)")
     sp.add_argument("--json", action="store_true")
 
     sp = add("map", cmd_map, "2-D map of the embeddings (cached in the library)")
     sp.add_argument("lib")
     sp.add_argument("--method", default="umap", choices=("umap", "tsne", "pca"))
-    sp.add_argument("--model", default="similarity", help="embedding space (default: the similarity model)")
+    sp.add_argument("--model", type=ca.model_ref, default="similarity",
+                    help="embedding space (default: the similarity model)")
     sp.add_argument("--out", metavar="FILE", help="export .csv or .parquet: segment id, x, y, track, label")
 
     sp = add("evaluate", cmd_evaluate, "probes, kNN votes, clustering, re-identification, confusion matrix")
     sp.add_argument("lib")
-    sp.add_argument("--model", default="similarity", help="embedding space (default: the similarity model)")
+    sp.add_argument("--model", type=ca.model_ref, default="similarity",
+                    help="embedding space (default: the similarity model)")
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--plots", metavar="DIR", help="write confusion.png/json, kmeans.png, training.png")
-    sp.add_argument("--reid", type=int, default=100, help="random snippets for re-identification (0 = skip)")
-    sp.add_argument("--snippet", type=float, default=3.0, help="snippet length in seconds")
+    sp.add_argument("--reid", type=ca.integer(0, 1_000_000), default=100,
+                    help="random snippets for re-identification (0 = skip)")
+    sp.add_argument("--snippet", type=ca.number(0.1, 600, unit=" s"), default=3.0, help="snippet length in seconds")
 
     sp = add("inspect", cmd_inspect, "mislabel candidates, faulty segments, outliers, near-duplicates")
     sp.add_argument("lib")
-    sp.add_argument("--model", default="similarity",
+    sp.add_argument("--model", type=ca.model_ref, default="similarity",
                     help="embeddings for label, outlier and duplicate findings (default: the similarity model)")
     sp.add_argument("--kinds", nargs="+", metavar="KIND",
                     help="only these kinds (default all): label outlier duplicate clipping dropouts dc_offset hum "
                          "crackle dead noise muffled")
     sp.add_argument("--json", action="store_true", help='print {"findings": [...]}')
     sp.add_argument("--out", metavar="FILE", help="also write the findings to .csv or .json")
-    sp.add_argument("--top", type=int, default=10, help="findings shown per kind in the text listing")
+    sp.add_argument("--top", type=ca.count, default=10, help="findings shown per kind in the text listing")
 
     sp = add("demo", cmd_demo, "build the demo library if absent, print its summary and open the app")
     sp.add_argument("--lib", help="where to build it (default: $MUSICEMB_HOME/demo or ~/.local/share/musicemb/demo)")
@@ -540,15 +558,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command. Every error ends as one line on stderr (exit 1; 2 for usage, 130 for Ctrl-C); the
+    traceback of an unexpected one goes to the log named in that line, or to stderr with ``--debug``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("MUSICEMB_DEBUG", "") not in ("", "0")
+    args = build_parser().parse_args([x for x in argv if x != "--debug"])
+    lib = getattr(args, "lib", None)
     try:
+        if lib is not None and Path(lib).exists() and not Path(lib).is_dir():
+            raise MusicEmbError(f"{lib}: is a file, not a library folder")
         return args.func(args)
-    except MusicEmbError as e:
-        print(f"musicemb: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("musicemb: interrupted; work finished so far is kept", file=sys.stderr)
-        return 130
+    except (Exception, KeyboardInterrupt) as e:
+        return ca.report(e, argv, lib=lib, debug=debug)
 
 
 if __name__ == "__main__":

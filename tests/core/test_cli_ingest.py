@@ -153,12 +153,15 @@ def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(argv)
     assert e.value.code == 2
-    assert "usage: musicemb" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("musicemb") and ": error: " in err and "--help`)" in err  # one line, pointing at --help
+    assert len(err.splitlines()) == 1
 
 
 def test_usage_error_exit_status_from_the_console_script(tmp_path):
     r = musicemb("info")
-    assert r.returncode == 2 and "usage:" in r.stderr and r.stdout == ""
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == "musicemb info: error: the following arguments are required: lib (see `musicemb info --help`)\n"
 
 
 # -- kill -9 half-way ------------------------------------------------------------------------------------------

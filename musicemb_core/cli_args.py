@@ -1,0 +1,203 @@
+"""Argument checks and error reporting of the ``musicemb`` command, in one place.
+
+Argument checks are argparse ``type=`` functions: a bad value is a one-line usage error (exit status 2) naming
+the argument and the allowed range. Errors at run time are one line too (exit status 1): a :class:`MusicEmbError`
+says what is wrong with which file; anything else is logged with its traceback (:func:`log_file`) and named in one
+line pointing at the log; ``--debug`` prints the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import math
+import os
+import re
+import sqlite3
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from musicemb_core.common.errors import ConfigError, MusicEmbError
+from musicemb_core.common.names import check_model_name, model_key
+from musicemb_core.common.paths import data_home
+
+#: Segment windows: at most 10 min; hops at least 50 ms (a 4 h file then gives at most 288,000 segments).
+MAX_WINDOW_S, MIN_WINDOW_S, MIN_HOP_S = 600.0, 0.1, 0.05
+#: Query audio: a hum (or a recording) of at most 10 min; other queries (identify, classify, search) 30 min.
+MAX_HUM_S, MAX_QUERY_S = 600.0, 1800.0
+MAX_K = 10_000
+
+
+class UsageParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: ``musicemb train: error: argument --epochs: ...``."""
+
+    def error(self, message: str):
+        message = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _number(text: str, kind: type) -> float | int:
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{'an integer' if kind is int else 'a number'} is needed, "
+                                         f"got {text!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"a finite number is needed, got {text!r}")
+    return value
+
+
+def integer(lo: int, hi: int | None = None, *, unit: str = "") -> Callable[[str], int]:
+    """``type=`` for an integer in ``[lo, hi]``."""
+
+    def check(text: str) -> int:
+        value = _number(text, int)
+        if value < lo or (hi is not None and value > hi):
+            span = f"at least {lo}" if hi is None else f"from {lo} to {hi}"
+            raise argparse.ArgumentTypeError(f"must be {span}{unit}, got {text}")
+        return value
+
+    check.__name__ = "integer"
+    return check
+
+
+def number(lo: float, hi: float | None = None, *, lo_open: bool = False, unit: str = "") -> Callable[[str], float]:
+    """``type=`` for a finite float in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``)."""
+
+    def check(text: str) -> float:
+        value = _number(text, float)
+        low_bad = value <= lo if lo_open else value < lo
+        if low_bad or (hi is not None and value > hi):
+            low = f"> {lo:g}" if lo_open else f">= {lo:g}"
+            span = low if hi is None else f"{low} and <= {hi:g}"
+            raise argparse.ArgumentTypeError(f"must be {span}{unit}, got {text}")
+        return value
+
+    check.__name__ = "number"
+    return check
+
+
+window_s = number(MIN_WINDOW_S, MAX_WINDOW_S, unit=" s")
+hop_s = number(MIN_HOP_S, MAX_WINDOW_S, unit=" s")
+k_neighbours = integer(1, MAX_K)
+positive = integer(1)
+count = integer(0)
+record_s = number(0.5, MAX_HUM_S, unit=" s")
+
+
+def model_name(text: str) -> str:
+    """``type=`` for a name to store a model under (``--name``): a name, never a path."""
+    try:
+        return check_model_name(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def model_ref(text: str) -> str:
+    """``type=`` for ``--model``/``--from``: a model name, or the path of a model folder (used read-only)."""
+    try:
+        model_key(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+_DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
+
+
+def device(text: str) -> str:
+    """``type=`` for ``--device`` of torch: auto, cpu, mps, cuda or cuda:N."""
+    if not _DEVICE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda, cuda:N or mps, got {text!r}")
+    return text
+
+
+# -- top-level error reporting ---------------------------------------------------------------------------------
+
+LOG_NAME = "musicemb.log"
+LOG_MAX_BYTES = 1_000_000
+
+
+def log_file() -> Path:
+    """Where tracebacks of unexpected errors go: ``$MUSICEMB_HOME/logs/musicemb.log`` (or the XDG data folder)."""
+    return data_home() / "logs" / LOG_NAME
+
+
+def write_log(exc: BaseException, argv: list[str]) -> Path | None:
+    """Append the traceback of ``exc`` (with the command line and time) to the log; the log's path, or None when
+    no log could be written anywhere (the user's data folder, then the temp folder)."""
+    text = (f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()} musicemb {' '.join(argv)}\n"
+            + "".join(traceback.format_exception(exc)))
+    for path in (log_file(), Path(tempfile.gettempdir()) / f"musicemb-{os.getuid() if hasattr(os, 'getuid') else 0}"
+                 / LOG_NAME):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists() and path.stat().st_size > LOG_MAX_BYTES:
+                os.replace(path, path.with_name(LOG_NAME + ".1"))
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(text)
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def one_line(text: object, limit: int = 400) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[:limit - 3] + "..."
+
+
+def describe(exc: BaseException, *, lib: str | None = None) -> str:
+    """One line saying what went wrong, for an exception that is not a :class:`MusicEmbError`."""
+    if isinstance(exc, OSError):
+        where = exc.filename or lib
+        if exc.errno == errno.ENOSPC:
+            return f"disk full writing {where}" if where else "disk full"
+        if exc.errno == errno.EROFS:
+            return f"read-only file system: cannot write {where}" if where else "read-only file system"
+        reason = exc.strerror or one_line(exc)
+        return f"{where}: {reason}" if where else reason
+    if isinstance(exc, sqlite3.Error):
+        text = one_line(exc, 200)
+        if "full" in text:
+            return f"disk full writing the catalogue of {lib or 'the library'}"
+        return f"{lib}: catalogue error: {text}" if lib else f"catalogue error: {text}"
+    if isinstance(exc, MemoryError):
+        return "out of memory" + (f" working on {lib}" if lib else "")
+    return f"unexpected {type(exc).__name__}: {one_line(exc, 200) or '(no message)'}"
+
+
+def report(exc: BaseException, argv: list[str], *, lib: str | None = None, debug: bool = False) -> int:
+    """Print one line for ``exc`` on stderr (a traceback too with ``debug``) and return the exit status:
+    1 for errors, 130 for an interrupt. Unexpected errors' tracebacks are logged, and the log named."""
+    if isinstance(exc, KeyboardInterrupt):
+        print("musicemb: interrupted; work finished so far is kept", file=sys.stderr)
+        return 130
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, MusicEmbError):
+        print(f"musicemb: error: {one_line(exc, 1000)}", file=sys.stderr)
+        return 1
+    log = None if debug else write_log(exc, argv)
+    where = f" (details in {log})" if log else "" if debug else " (no log could be written)"
+    print(f"musicemb: error: {describe(exc, lib=lib)}{where}", file=sys.stderr)
+    return 1
+
+
+def check_query_length(path: str, limit_s: float, what: str) -> None:
+    """Refuse a query file longer than ``limit_s`` from its header, before it is decoded (a 2-hour "hum" would
+    take minutes and gigabytes). Unreadable files pass: decoding reports them."""
+    from musicemb_core.audio.decode import info
+    from musicemb_core.common.errors import AudioError
+
+    try:
+        seconds = info(path).duration_s
+    except AudioError:
+        return
+    if seconds > limit_s:
+        raise AudioError(path, f"{seconds / 60:.1f} min long; {what} may be at most {limit_s / 60:g} min "
+                               "(trim it first)")
