@@ -6,11 +6,15 @@ cancellable between files, and crash-safe (each file is one transaction).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import multiprocessing
 import os
 import signal
+import sys
+import threading
+import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +25,7 @@ from musicemb_core.audio.validate import AudioScan, scan
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import AudioError, ConfigError, MusicEmbError
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 
 AUDIO_EXTENSIONS = frozenset(
@@ -149,14 +154,39 @@ def _label_for(path: Path, roots: list[Path], labels: str | dict[str, str] | Non
     return None
 
 
-def _worker_init() -> None:
-    """Workers leave Ctrl-C to the parent, and the C decoders' chatter on stderr is dropped (reasons are kept)."""
+def _die_with(parent: int, pdeathsig: bool) -> None:
+    """End this worker when ``parent`` dies, however it dies (``kill -9`` included): a daemon thread that watches
+    the parent pid, and on Linux the kernel's parent-death signal when the pool was made by the main thread (the
+    signal follows the creating *thread*, which in an app's worker thread may end before the process)."""
+    if pdeathsig and sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # died before the signal was asked for
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="musicemb-parent-watch", daemon=True).start()
+
+
+def _worker_init(parent: int | None = None, pdeathsig: bool = False) -> None:
+    """Workers die with the parent, leave Ctrl-C to it, and the C decoders' chatter on stderr is dropped
+    (reasons are kept)."""
+    if parent is not None:
+        _die_with(parent, pdeathsig)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
 
 
+@layout.writes_library("ingest")
 def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str, str] | None = None,
                 segments: SegmentConfig | None = None, max_duration_s: float | None = 4 * 3600.0,
                 jobs: int | None = None, cancel: CancelToken | None = None) -> JobGen[IngestReport]:
@@ -192,7 +222,8 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     pool = None
     if jobs > 1:
-        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+                                   initargs=(os.getpid(), threading.current_thread() is threading.main_thread()))
     pending: deque[Future | Path] = deque()
     queue = deque(todo)
     try:

@@ -18,6 +18,7 @@ from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import Cancelled, ConfigError
 from musicemb_core.common.names import check_model_name, is_path_like, model_key
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.data import layout
 from musicemb_core.data.datasets import SegmentSet, iter_load_segments
 from musicemb_core.data.library import Library
 from musicemb_core.data.splits import split_by_track
@@ -73,6 +74,7 @@ def _evaluate(strategy: Strategy, data: SegmentSet) -> dict:
     return {f"val_{k}": v / n for k, v in sums.items()} if n else {}
 
 
+@layout.writes_library("train")
 def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), model: ModelConfig | None = None,
              features: FeatureConfig | None = None, resume: bool = False,
              cancel: CancelToken | None = None) -> JobGen[FitResult]:

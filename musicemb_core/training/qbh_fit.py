@@ -31,6 +31,7 @@ from musicemb_core.common.errors import Cancelled, ConfigError
 from musicemb_core.common.names import check_model_name
 from musicemb_core.common.paths import atomic_path, data_home
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.data import layout
 from musicemb_core.data import melodies as mel
 from musicemb_core.data.hum_synthesis import render_hum, render_melody_song
 from musicemb_core.data.library import Library
@@ -332,6 +333,7 @@ def qbh_train_config(train: TrainConfig, **changes) -> QBHTrainConfig:
                         else base.encoder_batch, **changes)
 
 
+@layout.writes_library("train")
 def iter_fit_qbh(lib: Library, *, name: str, train: TrainConfig,
                  cancel: CancelToken | None = None) -> JobGen[FitResult]:
     """``musicemb train LIB --strategy qbh``: train a QBH model into ``models/<name>`` of the library.

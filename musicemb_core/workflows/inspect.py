@@ -20,6 +20,7 @@ from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, Libr
 from musicemb_core.common.paths import atomic_write_text
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.common.tables import write_table
+from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.inference import DEFAULT_MODEL, load_embeddings
 from musicemb_core.workflows.evaluate import segment_labels
@@ -192,6 +193,7 @@ def _neighbour_rows(lib, X, ids, track_ids, seg_pos, seg, kinds, model, skipped)
     return out
 
 
+@layout.writes_library("inspect")
 def iter_inspect(lib: Library, *, model: str = DEFAULT_MODEL, kinds: list[str] | tuple[str, ...] | None = None,
                  thresholds: dict | None = None, cancel: CancelToken | None = None) -> JobGen[InspectReport]:
     """Compute the findings of ``kinds`` (default all of :data:`KINDS`) and store them; yields progress per track.
