@@ -76,7 +76,8 @@ def _npy_shape(path: Path) -> list[int] | None:
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
-            shape, _, _ = np.lib.format._read_array_header(f, version)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, _ = read(f)
         return list(shape)
     except Exception:  # not an .npy file we can read the header of: no shape recorded
         return None

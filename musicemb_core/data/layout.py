@@ -40,7 +40,7 @@ JUNK_SUFFIXES = (".old", ".tmp", ".shards", ".build")
 
 def root_of(lib) -> Path:
     """The library folder of a :class:`~musicemb_core.data.library.Library` or a path."""
-    return Path(lib.root if hasattr(lib, "root") else lib)
+    return Path(lib) if isinstance(lib, str | os.PathLike) else Path(lib.root)
 
 
 def _listed(name: str) -> bool:

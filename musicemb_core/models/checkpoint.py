@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import ConfigError
 from musicemb_core.common.paths import atomic_path, atomic_write_text
+from musicemb_core.common.store import kill_point
 from musicemb_core.models.config import ModelConfig
 from musicemb_core.models.registry import build_encoder
 
@@ -79,7 +80,9 @@ def save_model(folder: str | Path, info: ModelInfo, modules: dict[str, torch.nn.
     tensors = _flat_state(modules) | {k: v.detach().cpu().contiguous() for k, v in (extra or {}).items()}
     with atomic_path(folder / WEIGHTS) as tmp:
         save_file(tensors, str(tmp))
+    kill_point("publish")
     atomic_write_text(folder / CONFIG, json.dumps(info.to_dict(), indent=2))
+    kill_point("publish")
 
 
 def read_info(folder: str | Path) -> ModelInfo:
