@@ -29,6 +29,7 @@ from musicemb_core.audio.decode import load
 from musicemb_core.audio.segment import cut
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import AudioError, Cancelled, ConfigError
+from musicemb_core.common.names import model_key
 from musicemb_core.common.paths import atomic_path
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data import layout
@@ -57,7 +58,7 @@ class RayEmbedReport(EmbedReport):
 
 def shard_folder(lib: Library, model: str) -> Path:
     """Where unfinished runs of ``model`` keep their shards (one subfolder per model fingerprint)."""
-    return lib.root / "embeddings" / f"{model}.shards"
+    return lib.root / "embeddings" / f"{model_key(model)}.shards"
 
 
 def connect(address: str | None = "local", *, num_cpus: int | None = None):
@@ -221,7 +222,7 @@ def iter_embed_ray(lib: Library, *, model: str = DEFAULT_MODEL, address: str | N
     folder = model_folder(lib, model)
     info = ckpt.read_info(folder)
     dim, fp = info.model.dim, _fingerprint(folder)
-    out_dir, shards = lib.root / "embeddings" / model, shard_folder(lib, model) / fp
+    out_dir, shards = lib.root / "embeddings" / model_key(model), shard_folder(lib, model) / fp
     for stale in shards.parent.glob("*"):  # shards of other weights can never be used
         if stale != shards:
             shutil.rmtree(stale, ignore_errors=True)

@@ -13,6 +13,7 @@ import soundfile as sf
 
 from musicemb_core.common.errors import ConfigError
 from musicemb_core.common.progress import CancelToken, drive
+from musicemb_core.data import layout
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.inference import iter_embed, load_embeddings
@@ -44,7 +45,7 @@ def _library(tmp_path, n=6, seconds=7.0) -> Library:
 
 
 def _files(lib: Library) -> dict[str, bytes]:
-    folder = lib.root / "embeddings" / "default"
+    folder = layout.embeddings(lib, "default").current()  # the current generation
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*"))}
 
 
