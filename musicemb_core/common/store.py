@@ -200,7 +200,10 @@ class Artefact:
     def publish(self) -> Iterator[Path]:
         """Yield a fresh, empty generation folder; when the block ends without error, make it current in one
         atomic step and remove the older generations (an error removes the new one instead)."""
-        ptr = self.pointer() if (self.folder / POINTER).exists() else None
+        try:
+            ptr = self.pointer()
+        except LibraryError:  # a damaged pointer: what it named is replaced
+            ptr = None
         self.folder.mkdir(parents=True, exist_ok=True)
         self._remove_junk({ptr["generation"]} if ptr else set())
         name = new_generation_name()

@@ -321,3 +321,43 @@ def test_map_killed_at_each_publish_step(base, tmp_path):
     with Library(lib) as L:
         assert L.summary()["maps"] == ["default-pca"]
     assert _junk(lib) == []
+
+
+# -- the publishing mechanism itself (in-process) ----------------------------------------------------------------
+def test_artefact_generations_pointer_and_checks(tmp_path):
+    from musicemb_core.common.errors import LibraryError
+    from musicemb_core.common.store import Artefact
+
+    art = Artefact(tmp_path / "a", what="thing", rebuild="`musicemb x`")
+    assert art.current() is None and art.read(lambda g: 1) is None
+    with art.publish() as gen:
+        np.save(gen / "x.npy", np.arange(10))
+    first = art.current()
+    assert art.pointer()["files"]["x.npy"]["shape"] == [10]
+    with pytest.raises(RuntimeError), art.publish() as gen:  # a failed write leaves the current one
+        np.save(gen / "x.npy", np.arange(3))
+        raise RuntimeError("boom")
+    assert art.current() == first and sorted(p.name for p in art.folder.iterdir()) == [POINTER, first.name]
+    junk = art.folder / "g-19700101T000000-1-abcdef"
+    junk.mkdir()  # a generation a killed writer never made current
+    (art.folder / f".{POINTER}.1.x.tmp").write_text("{}")
+    with art.publish() as gen:
+        np.save(gen / "x.npy", np.arange(20))
+    assert art.read(lambda g: np.load(g / "x.npy")).tolist() == list(range(20))
+    assert sorted(p.name for p in art.folder.iterdir()) == [POINTER, art.current().name]
+    f = art.current() / "x.npy"
+    f.write_bytes(f.read_bytes()[:-8])
+    with pytest.raises(LibraryError, match=r"x\.npy: damaged .*`musicemb x`"):
+        art.read(lambda g: np.load(g / "x.npy"))
+    data = bytearray((art.current() / "x.npy").read_bytes() + b"\0" * 8)
+    data[-9] ^= 1
+    f.write_bytes(bytes(data))
+    assert art.verify() == art.current()  # same size: only the checksum tells
+    with pytest.raises(LibraryError, match="checksum"):
+        art.verify(deep=True)
+    (art.folder / POINTER).write_text("not json")
+    with pytest.raises(LibraryError, match="damaged pointer"):
+        art.current()
+    with art.publish() as gen:  # a writer repairs it
+        np.save(gen / "x.npy", np.arange(2))
+    assert art.read(lambda g: np.load(g / "x.npy")).tolist() == [0, 1]
