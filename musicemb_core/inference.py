@@ -113,16 +113,20 @@ def read_embeddings_meta(lib: Library, model: str = DEFAULT_MODEL) -> dict | Non
 
 
 def load_track_vectors(lib: Library, model: str = SIMILARITY_MODEL) -> tuple[np.ndarray, np.ndarray]:
-    """(track ids, unit track vectors) of ``model``: those ``embed`` stored, else aggregated now from the
-    segment vectors (``mean+std``)."""
-    folder = lib.root / "embeddings" / model_key(model)
+    """(track ids, unit track vectors) of ``model``: those ``embed`` stored with the segment vectors, else
+    (a model without an aggregation, an older library) aggregated now from the segment vectors (``mean+std``)."""
+
+    def read(gen: Path):
+        try:
+            tids, V = np.load(gen / "track_ids.npy"), np.load(gen / "track_vectors.npy")
+        except (OSError, ValueError, EOFError):
+            return None
+        return (tids, V) if tids.ndim == 1 and V.ndim == 2 and len(tids) == len(V) else None
+
+    stored = layout.embeddings(lib, model_key(model)).read(read)
+    if stored is not None:
+        return stored
     emb = load_embeddings(lib, model)
-    try:
-        tids, V = np.load(folder / "track_ids.npy"), np.load(folder / "track_vectors.npy")
-        if tids.ndim == 1 and V.ndim == 2 and len(tids) == len(V):
-            return tids, V
-    except (OSError, ValueError, EOFError):
-        pass  # none stored (a model without aggregation, an older library) or damaged: aggregate now
     seg = lib.segments()
     track_of = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
     known = np.array([i in track_of for i in emb.ids.tolist()], dtype=bool)
@@ -186,8 +190,8 @@ def _plan(lib: Library, name: str, seg: np.ndarray, device: str) -> _Plan:
     folder = model_folder(lib, name)
     emb = Embedder(folder, device=device)
     old_ids, old_vecs = np.zeros(0, np.int64), np.zeros((0, emb.encoder.dim), np.float32)
-    meta_path = lib.root / "embeddings" / model_key(name) / "meta.json"
-    if meta_path.exists() and json.loads(meta_path.read_text()).get("fingerprint") == _fingerprint(folder):
+    meta = read_embeddings_meta(lib, name)
+    if meta is not None and meta.get("fingerprint") == _fingerprint(folder):
         with contextlib.suppress(DamagedEmbeddings):  # damaged vectors are recomputed
             stored = load_embeddings(lib, name)
             old_ids, old_vecs = stored.ids, np.asarray(stored.vectors)

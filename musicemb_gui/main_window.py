@@ -83,7 +83,9 @@ class MainWindow(QMainWindow):
         self.library_panel.addPaths.connect(self.import_paths)
         self.library_panel.labelEdited.connect(self._label_edited)
         self.library_panel.playRequested.connect(self.play_track)
+        self.library_panel.moreLikeRequested.connect(self.more_like_track)
         self.map_panel.playRequested.connect(self.play_segment)
+        self.map_panel.trackPlayRequested.connect(self.play_track)
         self.inspection_panel.playRequested.connect(self.play_segment)
         self.inspection_panel.showOnMap.connect(self.show_on_map)
         self.inspection_panel.segmentSelected.connect(self.map_controller.request_spectrogram)
@@ -200,12 +202,18 @@ class MainWindow(QMainWindow):
 
         def factory(token):
             from musicemb_core.data.library import Library
-            from musicemb_core.inference import iter_embed
+            from musicemb_core.inference import builtin_models, iter_embed
 
-            with Library(lib_path) as lib:
-                return (yield from iter_embed(lib, model=model, cancel=token))
+            with Library(lib_path) as lib:  # a built-in model: both built-in spaces, one decode pass
+                return (yield from iter_embed(lib, model=None if model in builtin_models() else model,
+                                              cancel=token))
         job = self.jobs.submit(f"embed with {model}", factory)
         job.finished.connect(lambda _r: self.session.reload_embeddings())
+
+    def more_like_track(self, track_id: int) -> None:
+        """List the tracks most like ``track_id`` beside the map and bring the map forward."""
+        self.map_panel.more_like_track(track_id)
+        self.map_panel.similar.setFocus()
 
     def show_on_map(self, seg_id: int) -> None:
         """Select a segment on the map (plays it, lists neighbours) and pan to it."""

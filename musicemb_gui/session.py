@@ -13,7 +13,7 @@ from musicemb_core.audio.decode import load
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.data.library import Library, Track
-from musicemb_core.inference import DEFAULT_MODEL, Embedder, load_embeddings, model_folder
+from musicemb_core.inference import SIMILARITY_MODEL, Embedder, load_embeddings, model_folder
 from musicemb_gui.workers import JobManager
 
 
@@ -27,7 +27,7 @@ class Session(QObject):
         super().__init__()
         self.jobs = jobs or JobManager()
         self.lib_path: Path | None = None
-        self.model = DEFAULT_MODEL
+        self.model = SIMILARITY_MODEL  # the space of the map, neighbours and "more like this"
         self.tracks: dict[int, Track] = {}
         self.failures: list[dict] = []
         self.segments: dict[str, np.ndarray] = {}

@@ -1,6 +1,6 @@
 """The similarity encoder: musical descriptors of a segment (timbre, spectral shape, rhythm, harmony) computed
-in torch from a dB log-mel, standardised, then a small MLP trained so that segments of one piece, and pieces of
-one style, lie close. Unlike the fingerprint encoder (which learns *which recording* a segment is), it is
+in torch from a dB log-mel, standardised and weighted per descriptor group so that pieces of one style lie
+close. Unlike the fingerprint encoder (which learns *which recording* a segment is), it is
 meant for neighbourhoods: "more like this", maps, clustering and label checks.
 
 It expects the log-mel of :data:`SIMILARITY_FEATURES` (dB, not normalised): the chroma weights depend on it.
@@ -13,9 +13,9 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from musicemb_core.common.config import FeatureConfig
+from musicemb_core.common.errors import ConfigError
 from musicemb_core.features.logmel import hz_to_mel, mel_to_hz
 from musicemb_core.models.base import Encoder
 from musicemb_core.models.config import ModelConfig
@@ -106,30 +106,38 @@ def _chroma(n_mels: int) -> np.ndarray:
     return _CHROMA[n_mels]
 
 
+GROUPS = {"loudness": (0, 2), "mfcc": (2, 62), "band_shape": (62, 110), "onset": (110, 112),
+          "onset_autocorrelation": (112, 136), "chroma": (136, 160), "chroma_shape": (160, 166),
+          "band_modulation": (166, 182)}
+"""Descriptor groups (column ranges) that the model weighs as wholes."""
+
+
 @register_encoder("simstats")
 class SimilarityEncoder(Encoder):
-    """Descriptors -> standardised (``mean``/``std`` buffers, set from training data) -> MLP -> ``dim``.
+    """Descriptors, standardised (``mean``/``std`` buffers from the training music), weighted per group
+    (``weight``, learned on the training games), as unit vectors of ``N_STATS`` dimensions.
 
-    Input ``(batch, 1, n_mels, frames)``: the dB log-mel of :data:`SIMILARITY_FEATURES`. ``cfg.width`` is the
-    hidden size of the MLP.
+    Input ``(batch, 1, n_mels, frames)``: the dB log-mel of :data:`SIMILARITY_FEATURES`. ``cfg.dim`` must be
+    ``N_STATS``. A learned MLP head was tried and dropped: it over-fitted the training games (see the model's README).
     """
 
-    layer_names = ("mlp",)
-
     def __init__(self, cfg: ModelConfig | None = None) -> None:
-        super().__init__(cfg or ModelConfig(arch="simstats", width=512))
+        super().__init__(cfg or ModelConfig(arch="simstats", dim=N_STATS))
+        if self.config.dim != N_STATS:
+            raise ConfigError(f"simstats gives {N_STATS}-d vectors; the configuration asks for dim {self.config.dim}")
         self.register_buffer("mean", torch.zeros(N_STATS))
         self.register_buffer("std", torch.ones(N_STATS))
-        h = self.config.width
-        self.mlp = nn.Sequential(nn.Linear(N_STATS, h), nn.LayerNorm(h), nn.GELU(),
-                                 nn.Dropout(self.config.dropout), nn.Linear(h, self.config.dim))
+        self.register_buffer("weight", torch.ones(N_STATS))
 
-    def standardise(self, stats: torch.Tensor) -> torch.Tensor:
-        return ((stats - self.mean) / self.std).clamp(-8, 8)
+    def set_group_weights(self, weights: dict[str, float]) -> None:
+        for name, w in weights.items():
+            a, b = GROUPS[name]
+            self.weight[a:b] = float(w)
 
     def head(self, stats: torch.Tensor) -> torch.Tensor:
-        """Descriptors ``(batch, N_STATS)`` -> unit vectors ``(batch, dim)``."""
-        return F.normalize(self.mlp(self.standardise(stats)), dim=1)
+        """Descriptors ``(batch, N_STATS)`` -> unit vectors ``(batch, N_STATS)``."""
+        z = ((stats - self.mean) / self.std).clamp(-8, 8) * self.weight
+        return F.normalize(z, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(descriptors(x[:, 0]))

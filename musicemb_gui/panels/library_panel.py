@@ -1,5 +1,6 @@
 """Library panel: add files or folders (buttons or drag and drop), a sortable, filterable table of tracks and
-failed files, labels edited in place, double-click to play a track."""
+failed files, labels edited in place, double-click to play a track,
+"More like this" for the selected track."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class LibraryPanel(QWidget):
     addPaths = Signal(list)              # files or folders to import
     labelEdited = Signal(int, str)       # track id, new label ("" = none)
     playRequested = Signal(int)          # track id
+    moreLikeRequested = Signal(int)      # track id: "more like this"
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -58,6 +60,10 @@ class LibraryPanel(QWidget):
         self.folder_labels = QCheckBox("Label by folder")
         self.folder_labels.setToolTip("Imported files take their parent folder's name as label")
         self.folder_labels.setChecked(True)
+        self.more_like = QPushButton("More like this")
+        self.more_like.setToolTip("Tracks most like the selected one (similarity space), listed beside the map")
+        self.more_like.setEnabled(False)
+        self.more_like.clicked.connect(self._more_like)
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
@@ -69,11 +75,14 @@ class LibraryPanel(QWidget):
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)  # the file name matters more than the folders
         self.table.doubleClicked.connect(self._double_clicked)
+        self.table.selectionModel().selectionChanged.connect(
+            lambda *_: self.more_like.setEnabled(self.selected_track() is not None))
         top = QHBoxLayout()
         top.addWidget(self.filter, 1)
         top.addWidget(self.add_files)
         top.addWidget(self.add_folder)
         top.addWidget(self.folder_labels)
+        top.addWidget(self.more_like)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.table)
@@ -97,6 +106,15 @@ class LibraryPanel(QWidget):
 
     def track_id_at(self, proxy_row: int) -> int | None:
         return self.proxy.index(proxy_row, 0).data(TRACK_ID)
+
+    def selected_track(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.track_id_at(rows[0].row()) if rows else None
+
+    def _more_like(self) -> None:
+        tid = self.selected_track()
+        if tid is not None:
+            self.moreLikeRequested.emit(int(tid))
 
     def _item_changed(self, item: QStandardItem) -> None:
         if item.column() == 2 and not self._filling:

@@ -27,6 +27,7 @@ class MapController(QObject):
     mapReady = Signal(object, object, str)          # ids (n,), xy (n, 2), method
     coloursReady = Signal(object, object, object)   # categories (n,), palette, names
     neighboursReady = Signal(int, object)           # source segment id, [{segment_id, score, path, start_s}]
+    similarTracksReady = Signal(int, object)        # source track id, [{track_id, score, title, path, ...}]
     spectrogramReady = Signal(int, object, object, str)
     status = Signal(str)
 
@@ -39,13 +40,14 @@ class MapController(QObject):
         self.shown = ""  # the method whose map is on screen
         self.finding_kinds: Callable[[], dict[int, str]] = dict  # open finding kind per segment id
         self._index = None
+        self._similar = None  # SimilarTracks of the open library, opened on first use
         self._extra: dict[str, np.ndarray] = {}   # cluster / predicted label per embedded segment
         self._extra_names: dict[str, list[str]] = {}
         session.embeddingsChanged.connect(self._embeddings_changed)
 
     # -- maps ----------------------------------------------------------------------------------------------
     def _embeddings_changed(self) -> None:
-        self._index, self._extra, self._extra_names = None, {}, {}
+        self._index, self._similar, self._extra, self._extra_names = None, None, {}, {}
         if self.session.embedding_ids is None:
             self.status.emit(f"No embeddings for model {self.session.model!r} yet: run Library ▸ Embed.")
             return
@@ -174,6 +176,24 @@ class MapController(QObject):
                     if i >= 0 and i != seg_id][:k]
         run_in_thread(search, lambda rows: self.neighboursReady.emit(seg_id, rows),
                       lambda msg: self.status.emit(f"neighbours: {msg}"))
+
+    def request_similar_tracks(self, track_id: int, k: int) -> None:
+        """"More like this": the ``k`` tracks nearest ``track_id`` in the similarity space (track vectors)."""
+        s = self.session
+        if s.lib_path is None:
+            return
+        lib_path = s.lib_path
+
+        def search():
+            if self._similar is None or self._similar.lib.root != lib_path:
+                from musicemb_core.data.library import Library
+                from musicemb_core.search.similar import SimilarTracks
+
+                with Library(lib_path) as lib:
+                    self._similar = SimilarTracks(lib)
+            return self._similar.query([str(track_id)], k=k)[0]["results"]
+        run_in_thread(search, lambda rows: self.similarTracksReady.emit(track_id, rows),
+                      lambda msg: self.status.emit(f"more like this: {msg}"))
 
     def request_spectrogram(self, seg_id: int) -> None:
         info = self.session.segment(seg_id)

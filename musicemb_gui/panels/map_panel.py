@@ -34,8 +34,25 @@ METHODS = {"PCA": "pca", "UMAP": "umap", "t-SNE": "tsne"}
 COLOUR_BY = ("label", "cluster", "predicted label", "track", "finding")
 
 
+def _table(headers: list[str], stretch: int) -> QTableWidget:
+    """A read-only, row-selecting list with column ``stretch`` taking the spare width."""
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    head = table.horizontalHeader()
+    for col in range(len(headers)):
+        head.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch if col == stretch else
+                                  QHeaderView.ResizeMode.ResizeToContents)
+    table.setWordWrap(False)
+    table.setTextElideMode(Qt.TextElideMode.ElideLeft)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+    return table
+
+
 class MapPanel(QWidget):
     playRequested = Signal(int)  # segment id
+    trackPlayRequested = Signal(int)  # track id
 
     def __init__(self, controller: MapController):
         super().__init__()
@@ -55,17 +72,10 @@ class MapPanel(QWidget):
         self.scatter = ScatterView()
         self.scatter.tooltip_fn = controller.tooltip
         self.spectrogram = SpectrogramView()
-        self.neighbours = QTableWidget(0, 4)
-        self.neighbours.setHorizontalHeaderLabels(["#", "cosine", "track", "time (s)"])
-        head = self.neighbours.horizontalHeader()
-        for col in range(4):
-            head.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch if col == 2 else
-                                      QHeaderView.ResizeMode.ResizeToContents)
-        self.neighbours.setWordWrap(False)
-        self.neighbours.setTextElideMode(Qt.TextElideMode.ElideLeft)
-        self.neighbours.verticalHeader().hide()
-        self.neighbours.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.neighbours.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.neighbours = _table(["#", "cosine", "segment of track", "time (s)"], 2)
+        self.similar_title = QLabel("More like this: click a point")
+        self.similar = _table(["#", "cosine", "track", "label"], 2)
+        self.similar.setToolTip("Whole tracks like the clicked point's track (similarity space); double-click to play")
 
         bar = QHBoxLayout()
         for w in (QLabel("Map:"), self.method, QLabel("Colour by:"), self.colour, self.search, self.hover_play,
@@ -74,6 +84,12 @@ class MapPanel(QWidget):
         side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.spectrogram)
         side.addWidget(self.neighbours)
+        similar_box = QWidget()
+        similar_layout = QVBoxLayout(similar_box)
+        similar_layout.setContentsMargins(0, 0, 0, 0)
+        similar_layout.addWidget(self.similar_title)
+        similar_layout.addWidget(self.similar)
+        side.addWidget(similar_box)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.scatter)
         split.addWidget(side)
@@ -95,10 +111,12 @@ class MapPanel(QWidget):
         self.scatter.hovered.connect(self._on_hover)
         self.scatter.selectionChanged.connect(self._on_selection)
         self.neighbours.cellDoubleClicked.connect(self._neighbour_clicked)
+        self.similar.cellDoubleClicked.connect(self._similar_clicked)
         self.label_sel.clicked.connect(self._label_selection)
         controller.mapReady.connect(self._show_map)
         controller.coloursReady.connect(self._show_colours)
         controller.neighboursReady.connect(self._show_neighbours)
+        controller.similarTracksReady.connect(self._show_similar)
         controller.spectrogramReady.connect(self._show_spectrogram)
         controller.status.connect(self.status.setText)
 
@@ -122,6 +140,26 @@ class MapPanel(QWidget):
                 self.neighbours.setItem(r, c, item)
         self.scatter.show_links(src, np.array([n["segment_id"] for n in rows], dtype=np.int64))
 
+    def _show_similar(self, track_id: int, rows: list[dict]) -> None:
+        track = self.ctl.session.tracks.get(track_id)
+        name = Path(track.path).name if track else f"track {track_id}"
+        self.similar_title.setText(f"More like this: tracks like {name}")
+        self.similar.setRowCount(len(rows))
+        for r, t in enumerate(rows):
+            title = f"{t['artist']} - {t['title']}" if t["artist"] else t["title"]
+            for c, v in enumerate((r + 1, f"{t['score']:.3f}", title, t["label"] or "")):
+                item = QTableWidgetItem(str(v))
+                item.setData(Qt.ItemDataRole.UserRole, t["track_id"])
+                item.setToolTip(t["path"])
+                self.similar.setItem(r, c, item)
+
+    def _similar_clicked(self, row: int, _col: int) -> None:
+        self.trackPlayRequested.emit(int(self.similar.item(row, 0).data(Qt.ItemDataRole.UserRole)))
+
+    def more_like_track(self, track_id: int) -> None:
+        """List the tracks most like ``track_id`` (also asked by the library panel)."""
+        self.ctl.request_similar_tracks(int(track_id), self.k.value())
+
     def _show_spectrogram(self, seg_id: int, S: np.ndarray, cfg, title: str) -> None:
         """The model's input, coloured on a dB scale: standardised inputs are mapped back linearly (the same
         picture), peak-normalised ones read as dB below the segment's loudest bin."""
@@ -140,6 +178,8 @@ class MapPanel(QWidget):
         self.playRequested.emit(int(seg_id))
         self.scatter.highlight(np.array([seg_id], dtype=np.int64))
         self.ctl.request_neighbours(int(seg_id), self.k.value())
+        if int(seg_id) in self.ctl.session.seg_row:
+            self.more_like_track(self.ctl.session.segment(int(seg_id))["track_id"])
         self.ctl.request_spectrogram(int(seg_id))
 
     def _on_hover(self, seg_id: int) -> None:

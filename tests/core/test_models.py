@@ -252,7 +252,7 @@ def test_vgg_weights_errors_name_the_file(tmp_path):
 # --- configuration and registry ---------------------------------------------------------------------------
 
 def test_model_config_validation_and_round_trip():
-    with pytest.raises(ConfigError, match="resnet51.*cnn2, resnet18, vgg"):
+    with pytest.raises(ConfigError, match="resnet51.*cnn2, resnet18, simstats, vgg"):
         ModelConfig(arch="resnet51")
     for bad in ({"dim": 0}, {"width": -8}, {"in_channels": 0}, {"dropout": 1.0}, {"weights": "w.pth"},
                 {"vgg_rgb": True}, {"arch": "vgg", "vgg_rgb": True, "in_channels": 2}):

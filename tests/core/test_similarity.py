@@ -1,0 +1,157 @@
+"""The similarity space: descriptors, track aggregation, neighbour metrics, `embed` computing both built-in
+spaces in one pass, and `musicemb similar` (contract, its own track left out, --together, bad queries)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from musicemb_core.analysis.track_vectors import aggregate, style_scores, version_ranks
+from musicemb_core.cli import main
+from musicemb_core.common.config import SegmentConfig
+from musicemb_core.common.errors import ConfigError
+from musicemb_core.common.progress import drive
+from musicemb_core.data.ingest import iter_ingest
+from musicemb_core.data.library import Library
+from musicemb_core.data.synthesis import render_song
+from musicemb_core.features.logmel import LogMel
+from musicemb_core.inference import builtin_models, iter_embed, load_embeddings, load_track_vectors
+from musicemb_core.models import checkpoint as ckpt
+from musicemb_core.models.config import ModelConfig
+from musicemb_core.models.similarity import (
+    GROUPS,
+    N_STATS,
+    SIMILARITY_FEATURES,
+    SimilarityEncoder,
+    descriptors,
+)
+from musicemb_core.search.similar import SimilarTracks
+from tests.conftest import sine
+
+SR = 16000
+SONGS = [("rock", 1), ("rock", 2), ("techno", 3), ("techno", 4), ("ambient", 5), ("ambient", 6)]
+
+
+def test_aggregate_mean_and_spread():
+    X = np.array([[1, 0], [0, 1], [3, 0], [0, 2]], np.float32)
+    ids, V = aggregate(X, np.array([7, 7, 3, 3]), method="mean")
+    assert ids.tolist() == [3, 7]
+    assert np.allclose(V, [[np.sqrt(0.5), np.sqrt(0.5)]] * 2, atol=1e-6)  # rows are normalised first
+    _, W = aggregate(X, np.array([7, 7, 7, 3]), method="mean+std")
+    assert W.shape == (2, 4) and np.allclose(np.linalg.norm(W, axis=1), 1, atol=1e-6)
+    assert np.allclose(W[0, 2:], 0)  # one row: no spread
+    with pytest.raises(ValueError):
+        aggregate(X, np.zeros(4), method="max")
+
+
+def test_style_and_version_metrics_count_what_they_say():
+    V = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [0.7, 0.7]], np.float32)
+    s = style_scores(V, np.array(["a", "a", "b", "b", "c"]), k=1)
+    assert s["nn1"] == 1.0 and s["p_at_k"] == 1.0  # "c" occurs once: not scored
+    s = style_scores(V, np.array(["a", "b", "a", "b", "c"]), k=1)
+    assert s["nn1"] == 0.0
+    ranks = version_ranks(V, np.array(["p", "", "p", "", ""], dtype=object))
+    assert sorted(ranks.tolist()) == [4, 4]  # from row 0, row 2 comes after rows 1, 4 and 3
+
+
+def test_descriptors_are_gain_invariant_and_finite_on_silence():
+    lm = LogMel(SIMILARITY_FEATURES)
+    rng = np.random.default_rng(0)
+    y = (sine(220, sr=SR, seconds=3) + 0.05 * rng.standard_normal(3 * SR)).astype(np.float32)
+    x = torch.from_numpy(np.stack([y, 0.1 * y, np.zeros_like(y)]))
+    d = descriptors(lm(x))
+    assert d.shape == (3, N_STATS) and torch.isfinite(d).all()
+    assert torch.allclose(d[0], d[1], atol=1e-3)
+    chroma = d[0, 2 + 60 + 48 + 2 + 24: 2 + 60 + 48 + 2 + 24 + 12]
+    assert int(chroma.argmax()) == 9  # 220 Hz is an A
+
+
+def test_similarity_encoder_round_trips_through_a_checkpoint(tmp_path):
+    enc = SimilarityEncoder(ModelConfig(arch="simstats", dim=N_STATS))
+    enc.mean.fill_(0.5)
+    enc.set_group_weights({"chroma": 0.0, "mfcc": 2.0})
+    info = ckpt.ModelInfo("s", enc.config, SIMILARITY_FEATURES, 3.0, train={"aggregation": "mean"})
+    ckpt.save_model(tmp_path, info, {"encoder": enc})
+    back, info2 = ckpt.load_encoder(tmp_path)
+    x = torch.randn(2, 1, SIMILARITY_FEATURES.n_mels, 94) * 10 - 30
+    z = back(x)
+    assert torch.allclose(z, enc.eval()(x), atol=1e-6) and z.shape == (2, N_STATS)
+    assert torch.allclose(z.norm(dim=1), torch.ones(2), atol=1e-5)
+    a, b = GROUPS["chroma"]
+    assert (z[:, a:b] == 0).all()  # a group weighted 0 plays no part
+    assert info2.train["aggregation"] == "mean" and float(back.mean[0]) == 0.5
+    with pytest.raises(ConfigError, match="simstats gives"):
+        SimilarityEncoder(ModelConfig(arch="simstats", dim=16))
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    root = tmp_path_factory.mktemp("similar")
+    for style, seed in SONGS:
+        (root / "audio" / style).mkdir(parents=True, exist_ok=True)
+        sf.write(root / "audio" / style / f"{style}{seed}.flac", render_song(style, seed=seed, duration_s=12.0, sr=SR), SR)
+    lib = Library(root / "lib", create=True)
+    drive(iter_ingest(lib, [root / "audio"], labels="folders", segments=SegmentConfig(3.0, 3.0), jobs=1))
+    report = drive(iter_embed(lib))
+    yield lib, root, report
+    lib.close()
+
+
+def test_embed_computes_both_builtin_spaces_with_track_vectors(library):
+    lib, _, report = library
+    n_seg = len(lib.segments()["id"])
+    assert report.computed == 2 * n_seg
+    fp, sim = (load_embeddings(lib, m) for m in builtin_models())
+    assert fp.vectors.shape[0] == sim.vectors.shape[0] == n_seg and sim.vectors.shape[1] == N_STATS
+    tids, V = load_track_vectors(lib, "similarity")
+    assert sorted(tids.tolist()) == sorted(t.id for t in lib.tracks())
+    assert np.allclose(np.linalg.norm(V, axis=1), 1, atol=1e-5)
+    assert drive(iter_embed(lib)).computed == 0  # incremental for both
+
+
+def test_similar_ranks_the_same_style_first_and_leaves_the_query_out(library):
+    lib, _, _ = library
+    space = SimilarTracks(lib)
+    tracks = lib.tracks()
+    hits = 0
+    for t in tracks:
+        results = space.query([str(t.id)], k=3)[0]["results"]
+        assert t.id not in [r["track_id"] for r in results] and len(results) == 3
+        assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+        hits += results[0]["label"] == t.label
+    assert hits >= 5, f"{hits}/6 nearest tracks share the style"
+
+
+def test_cli_similar_contract(library, capsys, tmp_path):
+    lib, root, _ = library
+    track = lib.tracks()[0]
+    assert main(["similar", str(lib.root), track.path, "--json", "-k", "4"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out[0]["query"] == track.path and len(out[0]["results"]) == 4
+    assert set(out[0]["results"][0]) >= {"track_id", "path", "title", "artist", "score"}
+    assert track.id not in [r["track_id"] for r in out[0]["results"]]
+    # any audio file: a fresh rendering of a style the library holds
+    sf.write(tmp_path / "q.wav", render_song("techno", seed=11, duration_s=9.0, sr=SR), SR)
+    assert main(["similar", "--json", str(lib.root), str(tmp_path / "q.wav")]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["results"][0]["label"] == "techno"
+    # several together: one answer, none of the queries' own tracks
+    a, b = lib.tracks()[:2]
+    assert main(["similar", str(lib.root), str(a.id), str(b.id), "--together", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out) == 1 and not {a.id, b.id} & {r["track_id"] for r in out[0]["results"]}
+
+
+@pytest.mark.parametrize("make_query,needle", [
+    (lambda d: "987654", "no track with id 987654"),
+    (lambda d: str(d / "missing.wav"), "no such file"),
+    (lambda d: sf.write(d / "silent.wav", np.zeros(4 * SR, np.float32), SR) or str(d / "silent.wav"), "silent"),
+])
+def test_cli_similar_bad_queries_are_one_line_errors(library, capsys, tmp_path, make_query, needle):
+    lib, _, _ = library
+    assert main(["similar", str(lib.root), make_query(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
