@@ -169,11 +169,12 @@ class Artefact:
                 raise LibraryError(f"{path}: damaged (checksum differs){self._hint()}")
         return gen
 
-    def read(self, fn: Callable[[Path], T]) -> T | None:
-        """``fn(current generation)`` after :meth:`verify`; retried when a writer removed the generation between
-        resolving the pointer and opening its files. None when nothing was published."""
+    def read(self, fn: Callable[[Path], T], *, verify: bool = True) -> T | None:
+        """``fn(current generation)`` after :meth:`verify` (unless ``verify`` is False); retried when a writer
+        removed the generation between resolving the pointer and opening its files. None when nothing was
+        published."""
         for attempt in range(3):
-            gen = self.verify()
+            gen = self.verify() if verify else self.current()
             if gen is None:
                 return None
             try:
@@ -184,6 +185,15 @@ class Artefact:
         return None
 
     # -- writing (under the library's writer lock) -------------------------------------------------------------
+    def sweep(self) -> None:
+        """Remove what a killed writer left (generations never made current or no longer current, temporary
+        pointers). Only for the holder of the writer lock."""
+        try:
+            ptr = self.pointer()
+        except LibraryError:
+            return  # a damaged pointer: left for the next publish, which replaces it
+        self._remove_junk({ptr["generation"]} if ptr else set())
+
     def _remove_junk(self, keep: set[str]) -> None:
         """Generations other than ``keep`` and temporary pointers left by a crash."""
         if not self.folder.is_dir():
@@ -277,9 +287,11 @@ def busy_message(info: dict) -> str:
 
 
 @contextlib.contextmanager
-def writer_lock(path: Path, command: str, *, wait_s: float | None = None) -> Iterator[None]:
+def writer_lock(path: Path, command: str, *, wait_s: float | None = None,
+                on_acquire: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the exclusive lock ``path`` (re-entrant within a thread). Waits up to ``wait_s`` (default
-    ``$MUSICEMB_LOCK_WAIT`` or 3 s) for another holder, then raises :class:`LibraryError` naming it."""
+    ``$MUSICEMB_LOCK_WAIT`` or 3 s) for another holder, then raises :class:`LibraryError` naming it.
+    ``on_acquire()`` runs when the lock is taken (not when re-entered), e.g. to clean up after a crash."""
     import fcntl
 
     path = Path(path)
@@ -318,6 +330,8 @@ def writer_lock(path: Path, command: str, *, wait_s: float | None = None) -> Ite
         os.pwrite(fd, json.dumps(info).encode(), 0)
         held[key] = (fd, 1)
         try:
+            if on_acquire is not None:
+                on_acquire()
             yield
         finally:
             del held[key]

@@ -128,7 +128,8 @@ def read_json(path: Path) -> dict:
 def read_embeddings_meta(lib, model: str) -> dict | None:
     """The ``meta.json`` of ``model``'s current embeddings (model, fingerprint, dim, source), None if none."""
     art = embeddings(lib, model)
-    return art.read(lambda gen: read_json(gen / "meta.json") if (gen / "meta.json").exists() else {})
+    return art.read(lambda gen: read_json(gen / "meta.json") if (gen / "meta.json").exists() else {},
+                    verify=False)  # damaged vectors are told by load_embeddings, not here
 
 
 def load_npy(path: Path, *, mmap: bool = False) -> np.ndarray:
@@ -199,7 +200,24 @@ def write_lock(lib, command: str, *, wait_s: float | None = None):
     root = root_of(lib)
     if not root.is_dir():
         raise LibraryError(f"{root}: not a musicemb library folder")
-    return writer_lock(root / LOCK_NAME, command, wait_s=wait_s)
+    return writer_lock(root / LOCK_NAME, command, wait_s=wait_s, on_acquire=lambda: sweep(root))
+
+
+def artefacts(lib) -> list[Artefact]:
+    """Every derived artefact folder of the library (those with generations)."""
+    root = root_of(lib)
+    out = [landmarks(root)]
+    for parent in (root / "embeddings", root / "index" / "knn", root / "index" / "qbh", root / "maps"):
+        if parent.is_dir():
+            out += [Artefact(p) for p in sorted(parent.iterdir()) if p.is_dir() and _listed(p.name)]
+    return out
+
+
+def sweep(lib) -> None:
+    """Recovery when a writer takes the lock: remove the generations and temporary pointers that a killed writer
+    left (never listed, but they take space). No reader needs them: none is current."""
+    for art in artefacts(lib):
+        art.sweep()
 
 
 def try_write_lock(lib, command: str):
