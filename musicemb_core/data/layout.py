@@ -146,6 +146,7 @@ def embedding_source_key(lib, model: str) -> str:
     """What the index of ``model`` was built from: the embeddings' fingerprint and generation (or, in the old
     layout, the ids file's mtime). An index with another key is stale."""
     art = embeddings(lib, model)
+    art.verify()  # damaged vectors are told here (one line naming the file), before an index built from them
     meta = read_embeddings_meta(lib, model) or {}
     ptr = art.pointer()
     if ptr is not None:
