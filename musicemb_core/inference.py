@@ -26,6 +26,7 @@ from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.features.logmel import LogMel
 from musicemb_core.models import checkpoint as ckpt
+from musicemb_core.models.similarity import library_statistics
 from musicemb_core.resources import builtin_model_dir
 
 DEFAULT_MODEL = "default"
@@ -115,16 +116,8 @@ def read_embeddings_meta(lib: Library, model: str = DEFAULT_MODEL) -> dict | Non
 def load_track_vectors(lib: Library, model: str = SIMILARITY_MODEL) -> tuple[np.ndarray, np.ndarray]:
     """(track ids, unit track vectors) of ``model``: those ``embed`` stored with the segment vectors, else
     (a model without an aggregation, an older library) aggregated now from the segment vectors (``mean+std``)."""
-
-    def read(gen: Path):
-        try:
-            tids, V = np.load(gen / "track_ids.npy"), np.load(gen / "track_vectors.npy")
-        except (OSError, ValueError, EOFError):
-            return None
-        return (tids, V) if tids.ndim == 1 and V.ndim == 2 and len(tids) == len(V) else None
-
-    stored = layout.embeddings(lib, model_key(model)).read(read)
-    if stored is not None:
+    stored = _read_arrays(lib, model, "track_ids", "track_vectors")
+    if stored is not None and stored[0].ndim == 1 and stored[1].ndim == 2 and len(stored[0]) == len(stored[1]):
         return stored
     emb = load_embeddings(lib, model)
     seg = lib.segments()
@@ -148,9 +141,14 @@ def _write(folder: Path, ids: np.ndarray, vectors: np.ndarray, meta: dict,
 
 
 class Embedder:
-    """A loaded encoder with its log-mel front end: audio segments in, vectors out."""
+    """A loaded encoder with its log-mel front end: audio segments in, vectors out.
+
+    An encoder that is finished per library (the similarity model: ``finish``) gives its raw vectors here; use
+    :func:`library_embedder` for vectors comparable with a library's stored ones.
+    """
 
     def __init__(self, folder: Path, *, device: str = "cpu"):
+        self.post = None  # raw encoder output -> the library's vectors (set by library_embedder)
         self.encoder, self.info = ckpt.load_encoder(folder)
         self.device = torch.device(device)
         self.encoder.to(self.device)
@@ -162,7 +160,35 @@ class Embedder:
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         """(batch, samples) at ``self.sr`` -> (batch, dim) float32."""
         x = self.logmel(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).to(self.device))
-        return self.encoder(x.unsqueeze(1)).float().cpu().numpy()
+        out = self.encoder(x.unsqueeze(1)).float().cpu().numpy()
+        return out if self.post is None else self.post(out)
+
+
+def _finishes(emb: Embedder) -> bool:
+    return hasattr(emb.encoder, "finish")
+
+
+def _read_arrays(lib: Library, model: str, *names: str) -> tuple[np.ndarray, ...] | None:
+    """Arrays stored beside ``model``'s current embeddings (one generation), None when any is missing."""
+
+    def read(gen: Path):
+        try:
+            return tuple(np.load(gen / f"{n}.npy") for n in names)
+        except (OSError, ValueError, EOFError):
+            return None
+
+    return layout.embeddings(lib, model_key(model)).read(read)
+
+
+def library_embedder(lib: Library, model: str, *, device: str = "cpu") -> Embedder:
+    """An :class:`Embedder` whose vectors compare with ``lib``'s stored vectors of ``model``: for a model finished
+    per library, its output is standardised with the library's statistics stored by ``embed``."""
+    emb = Embedder(model_folder(lib, model), device=device)
+    if _finishes(emb):
+        stats = _read_arrays(lib, model, "library_mean", "library_std")
+        mean, std = stats if stats is not None else library_statistics(np.zeros((0, emb.encoder.dim)))
+        emb.post = lambda Z: emb.encoder.finish(Z, mean, std)
+    return emb
 
 
 def builtin_models() -> tuple[str, ...]:
@@ -195,18 +221,29 @@ def _plan(lib: Library, name: str, seg: np.ndarray, device: str) -> _Plan:
         with contextlib.suppress(DamagedEmbeddings):  # damaged vectors are recomputed
             stored = load_embeddings(lib, name)
             old_ids, old_vecs = stored.ids, np.asarray(stored.vectors)
+        if _finishes(emb):  # keep the raw vectors, which the library's statistics finish again
+            raw = _read_arrays(lib, name, "raw_vectors")
+            ok = raw is not None and raw[0].shape == old_vecs.shape
+            old_ids, old_vecs = (old_ids, raw[0]) if ok else (old_ids[:0], old_vecs[:0])
     return _Plan(name, emb, folder, old_ids, old_vecs, np.isin(old_ids, seg["id"]), ~np.isin(seg["id"], old_ids),
                  [], [])
 
 
-def _track_vectors(plan: _Plan, seg: np.ndarray, ids: np.ndarray, vecs: np.ndarray) -> dict[str, np.ndarray]:
-    """Track-level vectors of a model whose config names an aggregation (the similarity model), else none."""
+def _finish(plan: _Plan, seg: np.ndarray, ids: np.ndarray, vecs: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The vectors to store for ``plan``'s model and the arrays stored beside them: for a model finished per
+    library, the raw vectors and the library's statistics; for a model whose config names an aggregation,
+    one vector per track."""
+    extra = {}
+    if _finishes(plan.emb):
+        mean, std = library_statistics(vecs)
+        extra = {"raw_vectors": vecs.astype(np.float32), "library_mean": mean, "library_std": std}
+        vecs = plan.emb.encoder.finish(vecs, mean, std)
     method = plan.emb.info.train.get("aggregation") if isinstance(plan.emb.info.train, dict) else None
-    if not method or not len(ids):
-        return {}
-    track_of = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
-    tids, V = aggregate(vecs, np.array([track_of[i] for i in ids.tolist()]), method=method)
-    return {"track_ids": tids.astype(np.int64), "track_vectors": V}
+    if method and len(ids):
+        track_of = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
+        tids, V = aggregate(vecs, np.array([track_of[i] for i in ids.tolist()]), method=method)
+        extra |= {"track_ids": tids.astype(np.int64), "track_vectors": V}
+    return vecs, extra
 
 
 @layout.writes_library("embed")
@@ -267,8 +304,8 @@ def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_
         report.computed += computed
         out_dir = lib.root / "embeddings" / model_key(p.name)
         if computed or (~p.keep).any() or not out_dir.exists():
-            ids, vecs = ids[order], vecs[order]
+            ids = ids[order]
+            vecs, extra = _finish(p, seg, ids, vecs[order])
             _write(out_dir, ids, vecs, {"model": p.name, "fingerprint": _fingerprint(p.folder),
-                                        "dim": p.emb.encoder.dim, "source": str(p.folder)},
-                   extra=_track_vectors(p, seg, ids, vecs))
+                                        "dim": p.emb.encoder.dim, "source": str(p.folder)}, extra=extra)
     return report

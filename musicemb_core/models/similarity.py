@@ -112,13 +112,33 @@ GROUPS = {"loudness": (0, 2), "mfcc": (2, 62), "band_shape": (62, 110), "onset":
 """Descriptor groups (column ranges) that the model weighs as wholes."""
 
 
+LIBRARY_PRIOR = 100
+"""Segments' worth of weight the training music's statistics keep in a library's standardisation (a library of a
+few tracks is standardised mostly as the training music was)."""
+
+
+def library_statistics(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of a library's descriptors ``Z`` (already standardised on the training music, so the prior
+    is mean 0, std 1), shrunk towards that prior by :data:`LIBRARY_PRIOR` segments."""
+    Z = np.asarray(Z, dtype=np.float64)
+    n = len(Z)
+    if n == 0:
+        return np.zeros(N_STATS, np.float32), np.ones(N_STATS, np.float32)
+    w = n / (n + LIBRARY_PRIOR)
+    mean = w * Z.mean(0)
+    var = w * (Z.var(0) + Z.mean(0) ** 2) + (1 - w) - mean**2
+    return mean.astype(np.float32), np.sqrt(np.maximum(var, 1e-6)).astype(np.float32)
+
+
 @register_encoder("simstats")
 class SimilarityEncoder(Encoder):
-    """Descriptors, standardised (``mean``/``std`` buffers from the training music), weighted per group
-    (``weight``, learned on the training games), as unit vectors of ``N_STATS`` dimensions.
+    """Descriptors standardised with the training music's statistics (``mean``/``std`` buffers): ``forward``
+    gives these raw descriptor vectors; :meth:`finish` standardises them again with a library's own statistics
+    (:func:`library_statistics`), weighs each group (``weight``) and makes unit vectors. Two tracks are then
+    alike when they differ from the rest of *their library* in the same ways.
 
     Input ``(batch, 1, n_mels, frames)``: the dB log-mel of :data:`SIMILARITY_FEATURES`. ``cfg.dim`` must be
-    ``N_STATS``. A learned MLP head was tried and dropped: it over-fitted the training games (see the model's README).
+    ``N_STATS``. Learned MLP heads were tried and dropped: they over-fitted the training games (model README).
     """
 
     def __init__(self, cfg: ModelConfig | None = None) -> None:
@@ -134,10 +154,14 @@ class SimilarityEncoder(Encoder):
             a, b = GROUPS[name]
             self.weight[a:b] = float(w)
 
-    def head(self, stats: torch.Tensor) -> torch.Tensor:
-        """Descriptors ``(batch, N_STATS)`` -> unit vectors ``(batch, N_STATS)``."""
-        z = ((stats - self.mean) / self.std).clamp(-8, 8) * self.weight
-        return F.normalize(z, dim=1)
+    def standardise(self, stats: torch.Tensor) -> torch.Tensor:
+        """Descriptors ``(batch, N_STATS)`` -> standardised on the training music, clipped to +-8."""
+        return ((stats - self.mean) / self.std).clamp(-8, 8)
+
+    def finish(self, Z: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+        """Raw descriptor vectors ``(n, N_STATS)`` -> unit vectors, standardised by a library's ``mean``/``std``."""
+        z = np.clip((np.asarray(Z, np.float32) - mean) / std, -8, 8) * self.weight.cpu().numpy()
+        return (z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(descriptors(x[:, 0]))
+        return self.standardise(descriptors(x[:, 0]))

@@ -18,7 +18,7 @@ from musicemb_core.audio.segment import cut
 from musicemb_core.data.library import Library
 from musicemb_core.features import landmarks as lm
 from musicemb_core.index import EmbeddingIndex
-from musicemb_core.inference import DEFAULT_MODEL, Embedder, model_folder
+from musicemb_core.inference import DEFAULT_MODEL, library_embedder
 from musicemb_core.search.fingerprints import LandmarkIndex, landmark_folder
 from musicemb_core.search.library_index import open_index
 
@@ -44,7 +44,7 @@ class Searcher:
     def __init__(self, lib: Library, *, model: str = DEFAULT_MODEL, index: EmbeddingIndex | None = None,
                  use_landmarks: bool = True):
         self.lib = lib
-        self.embedder = Embedder(model_folder(lib, model))
+        self.embedder = library_embedder(lib, model)
         self.index = index or open_index(lib, model)
         self.landmarks = LandmarkIndex.load(landmark_folder(lib)) if use_landmarks else None
         seg = lib.segments()

@@ -16,7 +16,7 @@ from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import AudioError, LibraryError
 from musicemb_core.data.library import Library
 from musicemb_core.index import EmbeddingIndex
-from musicemb_core.inference import SIMILARITY_MODEL, Embedder, load_track_vectors, model_folder
+from musicemb_core.inference import SIMILARITY_MODEL, Embedder, library_embedder, load_track_vectors
 
 SILENCE_DBFS = -60.0
 MAX_QUERY_S = 30 * 60.0
@@ -43,7 +43,7 @@ class SimilarTracks:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = Embedder(model_folder(self.lib, self.model))
+            self._embedder = library_embedder(self.lib, self.model)
         return self._embedder
 
     def _method(self) -> str:

@@ -28,6 +28,7 @@ from musicemb_core.models.similarity import (
     SIMILARITY_FEATURES,
     SimilarityEncoder,
     descriptors,
+    library_statistics,
 )
 from musicemb_core.search.similar import SimilarTracks
 from tests.conftest import sine
@@ -70,7 +71,7 @@ def test_descriptors_are_gain_invariant_and_finite_on_silence():
     assert int(chroma.argmax()) == 9  # 220 Hz is an A
 
 
-def test_similarity_encoder_round_trips_through_a_checkpoint(tmp_path):
+def test_similarity_encoder_round_trips_and_finishes_per_library(tmp_path):
     enc = SimilarityEncoder(ModelConfig(arch="simstats", dim=N_STATS))
     enc.mean.fill_(0.5)
     enc.set_group_weights({"chroma": 0.0, "mfcc": 2.0})
@@ -78,14 +79,26 @@ def test_similarity_encoder_round_trips_through_a_checkpoint(tmp_path):
     ckpt.save_model(tmp_path, info, {"encoder": enc})
     back, info2 = ckpt.load_encoder(tmp_path)
     x = torch.randn(2, 1, SIMILARITY_FEATURES.n_mels, 94) * 10 - 30
-    z = back(x)
-    assert torch.allclose(z, enc.eval()(x), atol=1e-6) and z.shape == (2, N_STATS)
-    assert torch.allclose(z.norm(dim=1), torch.ones(2), atol=1e-5)
+    raw = back(x)
+    assert torch.allclose(raw, enc.eval()(x), atol=1e-6) and raw.shape == (2, N_STATS)
+    assert info2.train["aggregation"] == "mean" and float(back.mean[0]) == 0.5
+    z = back.finish(raw.numpy(), np.zeros(N_STATS, np.float32), np.ones(N_STATS, np.float32))
+    assert np.allclose(np.linalg.norm(z, axis=1), 1, atol=1e-5)
     a, b = GROUPS["chroma"]
     assert (z[:, a:b] == 0).all()  # a group weighted 0 plays no part
-    assert info2.train["aggregation"] == "mean" and float(back.mean[0]) == 0.5
     with pytest.raises(ConfigError, match="simstats gives"):
         SimilarityEncoder(ModelConfig(arch="simstats", dim=16))
+
+
+def test_library_statistics_shrink_small_libraries_to_the_training_music():
+    rng = np.random.default_rng(0)
+    Z = (3 + 2 * rng.standard_normal((10_000, N_STATS))).astype(np.float32)
+    mean, std = library_statistics(Z)
+    assert np.allclose(mean, 3, atol=0.1) and np.allclose(std, 2, atol=0.1)  # a big library: its own
+    mean, std = library_statistics(Z[:5])
+    assert np.abs(mean).max() < 0.3 and np.all((std > 1) & (std < 1.8))  # five segments: mostly the prior
+    mean, std = library_statistics(Z[:0])
+    assert (mean == 0).all() and (std == 1).all()
 
 
 @pytest.fixture(scope="module")
