@@ -22,6 +22,7 @@ from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_core.data.synthesis import render_song  # noqa: E402
 from musicemb_core.inference import iter_embed  # noqa: E402
 from musicemb_core.models.checkpoint import WEIGHTS  # noqa: E402
+from musicemb_core.models.similarity import SIMILARITY_FEATURES  # noqa: E402
 from musicemb_gui.main_window import MainWindow  # noqa: E402
 from musicemb_gui.widgets.audio_player import AudioPlayer  # noqa: E402
 from tests.gui.helpers import FakeBackend, to_px  # noqa: E402
@@ -133,12 +134,21 @@ def test_import_by_drop_then_click_plays_and_lists_neighbours(qtbot, window, son
     q = v[np.searchsorted(window.session.embedding_ids, seg_id)]
     order = [int(i) for i in window.session.embedding_ids[np.argsort(-(v @ q))] if i != seg_id][:k]
     assert got[:3] == order[:3]  # exact search at this size: the same neighbours, best first
-    qtbot.waitUntil(lambda: mp.spectrogram.data().shape[0] == 64, timeout=20000)
-    assert mp.spectrogram.data().shape[1] > 250  # 3 s at hop 160 / 16 kHz: ~301 columns
+    # "More like this": the clicked point's track's nearest tracks (similarity space), its own track left out
+    own = info["track_id"]
+    qtbot.waitUntil(lambda: mp.similar.rowCount() == 8, timeout=20000)  # 9 tracks, k = 10
+    listed = [mp.similar.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in range(8)]
+    assert own not in listed and len(set(listed)) == 8
+    scores = [float(mp.similar.item(r, 1).text()) for r in range(8)]
+    assert scores == sorted(scores, reverse=True)
+    assert mp.similar.item(0, 3).text() == window.session.tracks[own].label  # the nearest track: same style
+    # the spectrogram is the similarity model's input: 256 HTK bands, dB
+    n_mels = SIMILARITY_FEATURES.n_mels
+    qtbot.waitUntil(lambda: mp.spectrogram.data().shape[0] == n_mels, timeout=20000)
+    assert mp.spectrogram.data().shape[1] >= 90  # 3 s at hop 512 / 16 kHz: 94 columns
     X, cfg = window.session.segment_logmel(seg_id)  # the model's input, shown on its dB scale
-    assert cfg.normalise == "peak" and mp.spectrogram.colorbar.getAxis("left").labelText == "dB re segment peak"
-    np.testing.assert_allclose(mp.spectrogram.data(), X * cfg.std + cfg.mean, atol=1e-4)
-    assert abs(mp.spectrogram.data().max()) < 1e-3
+    assert cfg.normalise == "none" and mp.spectrogram.colorbar.getAxis("left").labelText == "dB"
+    np.testing.assert_allclose(mp.spectrogram.data(), X, atol=1e-4)
 
 
 def test_training_runs_one_epoch_with_live_curves_then_cancel_keeps_a_checkpoint(qtbot, window, embedded_library):
