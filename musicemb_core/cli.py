@@ -405,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = ca.UsageParser(prog="musicemb", description="Explore music and sound through audio embeddings.")
     p.add_argument("--version", action="version", version=f"musicemb {package_version()}")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error (accepted anywhere)")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=ca.IntermixedParser)
 
     def add(name: str, func, help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)

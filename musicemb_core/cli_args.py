@@ -40,6 +40,26 @@ class UsageParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+class IntermixedParser(UsageParser):
+    """A subcommand's parser: options may stand anywhere among the positionals (``musicemb hum LIB --json a.wav
+    b.wav``), as :meth:`argparse.ArgumentParser.parse_intermixed_args` parses them; errors stay one line.
+
+    The subparsers action calls ``parse_known_args`` of the subcommand's parser, so that is where intermixed parsing
+    is switched on (``parse_known_intermixed_args`` calls ``parse_known_args`` itself: the flag stops the recursion).
+    """
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 def _number(text: str, kind: type) -> float | int:
     try:
         value = kind(text)
