@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,8 +52,12 @@ def _hms(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
-def scan(path: str | Path, *, max_duration_s: float | None = 4 * 3600.0) -> AudioScan:
+def scan(path: str | Path, *, max_duration_s: float | None = 4 * 3600.0,
+         on_block: Callable[[np.ndarray], None] | None = None) -> AudioScan:
     """Decode the whole file once and check it is usable.
+
+    ``on_block``, if given, receives each decoded float32 block (frames, channels) in order (import analyses
+    tempo and key from them in the same pass).
 
     Raises :class:`AudioError` (naming the file and the reason) for unreadable, zero-length, truncated,
     too long, NaN/Inf-containing or silent files.
@@ -70,6 +75,8 @@ def scan(path: str | Path, *, max_duration_s: float | None = 4 * 3600.0) -> Audi
             bad = int((~np.isfinite(block)).any(axis=1).argmax()) + frames
             raise AudioError(path, f"contains NaN/Inf samples (first at {bad / head.sample_rate:.2f} s)")
         frames += len(block)
+        if on_block is not None:
+            on_block(block)
         peak = max(peak, float(np.abs(block).max()))
     if frames == 0:
         raise AudioError(path, "no audio samples (empty stream)")

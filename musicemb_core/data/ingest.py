@@ -30,7 +30,7 @@ from musicemb_core.data.library import Library
 
 AUDIO_EXTENSIONS = frozenset(
     [".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".m4b", ".mp4", ".aac", ".wma", ".aif", ".aiff", ".aifc", ".au", ".snd", ".caf", ".webm", ".mka", ".wv", ".ape", ".ac3", ".amr", ".3gp", ".w64", ".rf64"])
-TAG_KEYS = ("title", "artist", "album", "genre", "date", "tracknumber")
+TAG_KEYS = ("title", "artist", "album", "genre", "date", "tracknumber", "bpm", "initialkey", "key")
 
 
 @dataclass
@@ -44,6 +44,7 @@ class FileProbe:
     scan: AudioScan | None = None
     tags: dict = field(default_factory=dict)
     error: str = ""
+    analysis: dict | None = None  # TempoKey.to_dict() when analysed
 
 
 @dataclass
@@ -79,9 +80,14 @@ def content_hash(path: str | Path, *, chunk: int = 1 << 20) -> str:
 
 
 def read_tags(path: str | Path) -> dict:
-    """Common tags (title, artist, album, genre, date, tracknumber) read with mutagen; {} when there are none."""
+    """Common tags (title, artist, album, genre, date, tracknumber, and a DJ tool's bpm and initialkey/key) read
+    with mutagen; {} when there are none."""
     try:
         import mutagen
+        from mutagen.easyid3 import EasyID3
+
+        if "initialkey" not in EasyID3.valid_keys:
+            EasyID3.RegisterTextKey("initialkey", "TKEY")
 
         f = mutagen.File(str(path), easy=True)
     except Exception:  # mutagen raises many kinds on odd files; tags are optional
@@ -91,12 +97,25 @@ def read_tags(path: str | Path) -> dict:
     return {k: str(f.tags[k][0]) for k in TAG_KEYS if k in f.tags and f.tags[k]}
 
 
-def probe_file(path: str, max_duration_s: float | None) -> FileProbe:
-    """Hash, decode and check one file (runs in a worker process). Never raises for bad audio."""
+def probe_file(path: str, max_duration_s: float | None, analyse: bool = True) -> FileProbe:
+    """Hash, decode and check one file (runs in a worker process); with ``analyse``, tempo and key from the same
+    decode. Never raises for bad audio."""
     st = os.stat(path)
     probe = FileProbe(path, st.st_size, st.st_mtime)
     try:
-        probe.scan = scan(path, max_duration_s=max_duration_s)  # first: a too-long file fails from its header
+        analyser = None
+        if analyse:
+            from musicemb_core.audio.decode import info
+            from musicemb_core.features.tempo_key import Analyser
+
+            analyser = Analyser(info(path).sample_rate)
+        probe.scan = scan(path, max_duration_s=max_duration_s, on_block=analyser)  # a too-long file fails first
+        if analyser is not None:
+            try:
+                probe.analysis = analyser.result().to_dict()
+            except Exception as e:  # an estimator's failure costs the file its tempo/key, not its import
+                why = f"analysis failed: {type(e).__name__}: {e}"[:200]
+                probe.analysis = {"bpm_reason": why, "key_reason": why}
         probe.content_hash = content_hash(path)
         probe.tags = read_tags(path)
     except AudioError as e:
@@ -189,9 +208,12 @@ def _worker_init(parent: int | None = None, pdeathsig: bool = False) -> None:
 @layout.writes_library("ingest")
 def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str, str] | None = None,
                 segments: SegmentConfig | None = None, max_duration_s: float | None = 4 * 3600.0,
-                jobs: int | None = None, cancel: CancelToken | None = None) -> JobGen[IngestReport]:
+                jobs: int | None = None, analyse: bool = True,
+                cancel: CancelToken | None = None) -> JobGen[IngestReport]:
     """Import audio files into ``lib``, yielding :class:`Progress` per file; returns an :class:`IngestReport`.
 
+    ``analyse``: estimate tempo and key in the same decode (tracks imported without it are analysed by the next
+    import that has it).
     ``labels``: None, ``"folders"`` (the parent folder's name) or a {path or file name: label} mapping.
     ``segments``: the segmenting to use; changing it from the library's re-cuts existing tracks too.
     """
@@ -207,7 +229,8 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     for path in files:
         st = path.stat()
         known = lib.track_by_path(str(path))
-        if known is not None and known.size == st.st_size and known.mtime == st.st_mtime:
+        if (known is not None and known.size == st.st_size and known.mtime == st.st_mtime
+                and (known.analysed or not analyse)):
             report.unchanged += 1
             label = _label_for(path, roots, labels)
             if label is not None and label != known.label:  # labels given again apply to known tracks too
@@ -224,6 +247,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     if jobs > 1:
         pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
                                    initargs=(os.getpid(), threading.current_thread() is threading.main_thread()))
+    probe_args = (max_duration_s,) if analyse else (max_duration_s, False)
     pending: deque[Future | Path] = deque()
     queue = deque(todo)
     try:
@@ -233,9 +257,9 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
                 break
             while queue and len(pending) < 2 * jobs:
                 p = queue.popleft()
-                pending.append(pool.submit(probe_file, str(p), max_duration_s) if pool else p)
+                pending.append(pool.submit(probe_file, str(p), *probe_args) if pool else p)
             item = pending.popleft()
-            probe = item.result() if pool else probe_file(str(item), max_duration_s)
+            probe = item.result() if pool else probe_file(str(item), *probe_args)
             _store(lib, probe, label=_label_for(Path(probe.path), roots, labels), cfg=cfg, report=report)
             yield Progress("ingest", done, len(todo), probe.path, clock.eta(done, len(todo)))
     finally:
@@ -256,6 +280,8 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
     at_path = lib.track_by_path(probe.path)
     if at_path is not None and at_path.content_hash == probe.content_hash:
         lib.relink_track(at_path.id, probe.path, size=probe.size, mtime=probe.mtime)
+        if probe.analysis is not None:
+            lib.set_analysis(at_path.id, **_analysis_fields(probe.analysis))
         report.unchanged += 1
         return
     if at_path is None:
@@ -271,6 +297,8 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
               "duration_s": s.duration_s, "sample_rate": s.info.sample_rate, "channels": s.info.channels,
               "format": s.info.format, "label": label if label is not None else (at_path and at_path.label),
               "tags": probe.tags, "warning": s.warning}
+    if probe.analysis is not None:
+        fields.update(_analysis_fields(probe.analysis))
     lib.save_track(fields, cfg=cfg, starts_of=window_starts, track_id=at_path.id if at_path else None)
     if s.warning:
         report.warnings.append((probe.path, s.warning))
@@ -278,3 +306,11 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
         report.added += 1
     else:
         report.updated += 1
+
+
+def _analysis_fields(a: dict) -> dict:
+    """A :class:`TempoKey` dict -> the catalogue's analysis columns (reasons kept in ``analysis``)."""
+    return {"bpm": a.get("bpm"), "bpm_confidence": a.get("bpm_confidence"), "key": a.get("key"),
+            "key_confidence": a.get("key_confidence"),
+            "analysis": {"bpm_reason": a.get("bpm_reason", ""), "key_reason": a.get("key_reason", ""),
+                         "analysed": True}}

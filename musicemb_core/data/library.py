@@ -94,6 +94,15 @@ MIGRATIONS = [
     );
     CREATE INDEX findings_kind ON findings(kind);
     """,
+    # 2: tempo and key estimated at import (NULL with a reason in ``analysis`` when there is none; ``analysis``
+    # '{}' means never analysed, so a re-import analyses tracks imported before this version).
+    """
+    ALTER TABLE tracks ADD COLUMN bpm REAL;
+    ALTER TABLE tracks ADD COLUMN bpm_confidence REAL;
+    ALTER TABLE tracks ADD COLUMN musical_key TEXT;
+    ALTER TABLE tracks ADD COLUMN key_confidence REAL;
+    ALTER TABLE tracks ADD COLUMN analysis TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -154,6 +163,15 @@ class Track:
     label: str | None
     tags: dict
     warning: str
+    bpm: float | None = None
+    bpm_confidence: float | None = None
+    key: str | None = None  # "A minor"
+    key_confidence: float | None = None
+    analysis: dict | None = None  # {"bpm_reason", "key_reason"}; {} or None: not analysed
+
+    @property
+    def analysed(self) -> bool:
+        return bool(self.analysis)
 
 
 class Library:
@@ -305,10 +323,11 @@ class Library:
 
     # -- tracks --------------------------------------------------------------------------------------------
     _TRACK_COLS = ("id, path, content_hash, size, mtime, duration_s, sample_rate, channels, format, label, "
-                   "tags, warning")
+                   "tags, warning, bpm, bpm_confidence, musical_key, key_confidence, analysis")
+    ANALYSIS_COLS = ("bpm", "bpm_confidence", "key", "key_confidence", "analysis")
 
     def _track(self, row) -> Track:
-        return Track(*row[:10], json.loads(row[10]), row[11])
+        return Track(*row[:10], json.loads(row[10]), row[11], *row[12:16], json.loads(row[16]))
 
     def track(self, track_id: int) -> Track:
         row = self.conn.execute(f"SELECT {self._TRACK_COLS} FROM tracks WHERE id=?", (track_id,)).fetchone()
@@ -331,15 +350,20 @@ class Library:
         """Insert a track (or replace track ``track_id``'s content) with its segments; clears a failure at its path.
 
         ``fields``: path, content_hash, size, mtime, duration_s, sample_rate, channels, format, label, tags,
-        warning. One transaction: the track and all its segments land together or not at all.
+        warning, and optionally the analysis (bpm, bpm_confidence, key, key_confidence, analysis: a dict of
+        reasons; see :meth:`set_analysis`). One transaction: the track and all its segments land together or not
+        at all.
         """
-        cols = ("path", "content_hash", "size", "mtime", "duration_s", "sample_rate", "channels", "format",
-                "label", "tags", "warning")
+        cols = ["path", "content_hash", "size", "mtime", "duration_s", "sample_rate", "channels", "format",
+                "label", "tags", "warning"]
         values = [json.dumps(fields[k]) if k == "tags" else fields[k] for k in cols]
+        if "analysis" in fields:
+            cols += ["bpm", "bpm_confidence", "musical_key", "key_confidence", "analysis"]
+            values += [fields.get(k) for k in self.ANALYSIS_COLS[:4]] + [json.dumps(fields["analysis"] or {})]
         with self.transaction() as c:
             if track_id is None:
-                cur = c.execute(f"INSERT INTO tracks ({', '.join(cols)}, added_at) VALUES ({', '.join('?' * 12)})",
-                                (*values, time.time()))
+                cur = c.execute(f"INSERT INTO tracks ({', '.join(cols)}, added_at) "
+                                f"VALUES ({', '.join('?' * (len(cols) + 1))})", (*values, time.time()))
                 track_id = cur.lastrowid
             else:
                 c.execute(f"UPDATE tracks SET {', '.join(k + '=?' for k in cols)} WHERE id=?", (*values, track_id))
@@ -353,6 +377,15 @@ class Library:
         with self.transaction() as c:
             c.execute("UPDATE tracks SET path=?, size=?, mtime=? WHERE id=?", (path, size, mtime, track_id))
             c.execute("DELETE FROM failures WHERE path=?", (path,))
+
+    def set_analysis(self, track_id: int, *, bpm: float | None, bpm_confidence: float | None, key: str | None,
+                     key_confidence: float | None, analysis: dict) -> None:
+        """Store a track's tempo and key (None with a reason in ``analysis`` where there is none)."""
+        with self.transaction() as c:
+            if c.execute("UPDATE tracks SET bpm=?, bpm_confidence=?, musical_key=?, key_confidence=?, analysis=? "
+                         "WHERE id=?", (bpm, bpm_confidence, key, key_confidence, json.dumps(analysis or {}),
+                                        track_id)).rowcount != 1:
+                raise LibraryError(f"{self.root}: no track with id {track_id}")
 
     def record_failure(self, path: str, error: str, *, size: int | None, mtime: float | None) -> None:
         with self.transaction() as c:

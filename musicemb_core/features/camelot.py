@@ -1,0 +1,101 @@
+"""Musical keys for DJs: names ("A minor"), Camelot codes ("8A") and Open Key codes ("1m"), and harmonic
+compatibility on the Camelot wheel. Pure functions, no audio.
+
+A key is a pair (tonic pitch class 0-11 with C = 0, mode "major" | "minor"). Camelot: C major is 8B, A minor 8A;
+one step clockwise is a fifth up. Open Key: C major is 1d, A minor 1m.
+"""
+
+from __future__ import annotations
+
+import re
+
+from musicemb_core.common.errors import ConfigError
+
+NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_NAME = re.compile(r"([A-Ga-g])\s*([#♯b♭]?)\s*(.*)")
+_MINOR = {"m", "min", "minor", "moll", "-", "mi"}
+_MAJOR = {"", "maj", "major", "dur", "ma", "M"}
+
+Key = tuple[int, str]
+
+
+def key_name(key: Key) -> str:
+    """(9, "minor") -> "A minor"."""
+    return f"{NAMES[key[0] % 12]} {key[1]}"
+
+
+def camelot(key: Key) -> str:
+    """(9, "minor") -> "8A"; (0, "major") -> "8B"."""
+    pc, mode = key
+    major_pc = pc % 12 if mode == "major" else (pc + 3) % 12
+    n = (8 + 7 * major_pc) % 12 or 12
+    return f"{n}{'B' if mode == 'major' else 'A'}"
+
+
+def open_key(key: Key) -> str:
+    """(9, "minor") -> "1m"; (0, "major") -> "1d"."""
+    code = camelot(key)
+    n = (int(code[:-1]) - 8) % 12 + 1
+    return f"{n}{'d' if code[-1] == 'B' else 'm'}"
+
+
+def _from_wheel(n: int, minor: bool) -> Key:
+    if not 1 <= n <= 12:
+        raise ConfigError(f"not a key: Camelot and Open Key numbers run from 1 to 12, got {n}")
+    major_pc = (7 * (n - 8)) % 12  # 7 is its own inverse mod 12
+    return ((major_pc - 3) % 12, "minor") if minor else (major_pc, "major")
+
+
+def parse_key(text: str) -> Key:
+    """A key from a name ("A minor", "Am", "F# maj", "Bb"), a Camelot code ("8A") or an Open Key code ("1m").
+
+    Raises :class:`ConfigError` with the accepted forms for anything else.
+    """
+    s = str(text).strip()
+    m = re.fullmatch(r"(\d{1,2})\s*([ABab]|[mdMD])", s)
+    if m:
+        n, letter = int(m.group(1)), m.group(2)
+        if letter in "ABab":
+            return _from_wheel(n, letter.upper() == "A")
+        if not 1 <= n <= 12:
+            return _from_wheel(n, False)  # the range error
+        return _from_wheel((n + 6) % 12 + 1, letter.lower() == "m")
+    m = _NAME.fullmatch(s)
+    if m:
+        pc = _PC[m.group(1).upper()] + {"#": 1, "♯": 1, "b": -1, "♭": -1}.get(m.group(2), 0)
+        rest = m.group(3).strip()
+        mode = "minor" if rest in _MINOR or rest.lower() in ("min", "minor") else (
+            "major" if rest in _MAJOR or rest.lower() in ("maj", "major") else None)
+        if mode is not None:
+            return pc % 12, mode
+    raise ConfigError(f"not a key: {text!r} (give a name like 'A minor', 'F#m', 'Bb', a Camelot code like '8A' "
+                      "or an Open Key code like '1m')")
+
+
+def parse_key_or_none(text: str | None) -> Key | None:
+    """Like :func:`parse_key` for a tag value; None for empty or unreadable text."""
+    if not text:
+        return None
+    try:
+        return parse_key(text)
+    except ConfigError:
+        return None
+
+
+def compatible(a: Key, b: Key) -> bool:
+    """Harmonically mixable: same Camelot code, one step either way on the wheel with the same letter, or the
+    relative major/minor (same number, other letter)."""
+    ca, cb = camelot(a), camelot(b)
+    na, nb = int(ca[:-1]), int(cb[:-1])
+    if ca[-1] == cb[-1]:
+        return (na - nb) % 12 in (0, 1, 11)
+    return na == nb
+
+
+def compatible_codes(key: Key) -> list[str]:
+    """The Camelot codes compatible with ``key`` (itself first)."""
+    code = camelot(key)
+    n, letter = int(code[:-1]), code[-1]
+    up, down = n % 12 + 1, (n - 2) % 12 + 1
+    return [code, f"{up}{letter}", f"{down}{letter}", f"{n}{'A' if letter == 'B' else 'B'}"]

@@ -1,0 +1,245 @@
+"""Tempo (BPM) and key of a whole track, for DJs.
+
+Two estimators of each, compared by ``bench/bench_tempo_key.py`` on songs rendered with known tempo and key:
+
+- tempo ``"tempogram"``: the onset-strength envelope's autocorrelation tempogram, averaged over the track, with
+  librosa's log-normal tempo prior (``librosa.feature.tempo``), refined by parabolic interpolation;
+  ``"beats"``: librosa's dynamic-programming beat tracker, BPM = 60 / median inter-beat interval.
+- key ``"krumhansl"`` (Krumhansl-Kessler probe-tone profiles) and ``"temperley"`` (Temperley's Kostka-Payne
+  corpus profiles) correlated with the track's mean chroma.
+
+The defaults (:data:`TEMPO_METHOD`, :data:`KEY_PROFILE`) are the better of each pair on that benchmark.
+A track too short or too quiet, or without a steady beat / a clear tonal centre, gets no value and a reason.
+
+Import feeds decoded blocks to :class:`Analyser` as it checks the file, so the audio is decoded once.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from musicemb_core.features.camelot import camelot, key_name, open_key
+
+SR = 11025  # analysis rate: chroma up to 5.5 kHz and onsets need no more
+HOP = 256  # onset envelope: 43 frames per second
+CHROMA_FFT, CHROMA_HOP = 4096, 2048
+MAX_ANALYSIS_S = 480.0  # at most the first 8 minutes are analysed (memory: 21 MB)
+MIN_TEMPO_S, MIN_KEY_S = 6.0, 3.0
+QUIET_DBFS = -50.0  # RMS of the analysed audio below this: too quiet
+TEMPO_METHOD = "tempogram"
+KEY_PROFILE = "temperley"
+TEMPO_METHODS = ("tempogram", "beats")
+
+PROFILES = {
+    "krumhansl": ((6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88),
+                  (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)),
+    "temperley": ((0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400),
+                  (0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330)),
+}
+
+
+@dataclass(frozen=True)
+class TempoKey:
+    """What the analysis found. ``bpm``/``key`` None with ``*_reason`` saying why; confidences in [0, 1]."""
+
+    bpm: float | None = None
+    bpm_confidence: float | None = None
+    bpm_reason: str = ""
+    key: str | None = None  # "A minor"
+    key_confidence: float | None = None
+    key_reason: str = ""
+
+    @property
+    def camelot(self) -> str | None:
+        return key_camelot(self.key)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def key_camelot(name: str | None) -> str | None:
+    """"A minor" -> "8A" (None for None)."""
+    if not name:
+        return None
+    tonic, mode = name.rsplit(" ", 1)
+    from musicemb_core.features.camelot import NAMES
+
+    return camelot((NAMES.index(tonic), mode))
+
+
+def key_open(name: str | None) -> str | None:
+    """"A minor" -> "1m" (None for None)."""
+    if not name:
+        return None
+    tonic, mode = name.rsplit(" ", 1)
+    from musicemb_core.features.camelot import NAMES
+
+    return open_key((NAMES.index(tonic), mode))
+
+
+def onset_envelope(y: np.ndarray, sr: int = SR) -> np.ndarray:
+    """Spectral flux on a 64-band log-mel spectrogram: (frames,) at ``sr / HOP`` frames per second."""
+    import librosa
+
+    S = np.abs(librosa.stft(y, n_fft=1024, hop_length=HOP)) ** 2
+    mel = librosa.feature.melspectrogram(S=S, sr=sr, n_mels=64, fmax=sr / 2)
+    return librosa.onset.onset_strength(S=librosa.power_to_db(mel, ref=np.max), sr=sr, hop_length=HOP)
+
+
+def _interp_bpm(env: np.ndarray, bpm: float, sr: int) -> tuple[float, float]:
+    """Refine ``bpm`` to the autocorrelation peak nearest it (parabolic interpolation of the lag); also the
+    peak's height relative to lag 0 (pulse clarity, 0-1)."""
+    fps = sr / HOP
+    x = env - env.mean()
+    n = len(x)
+    spec = np.fft.rfft(x, 2 * n)
+    ac = np.fft.irfft(np.abs(spec) ** 2)[:n]
+    lag = 60.0 * fps / bpm
+    lo, hi = max(2, int(lag * 0.94)), min(n - 2, int(np.ceil(lag * 1.06)))
+    if hi <= lo or ac[0] <= 0:
+        return bpm, 0.0
+    i = lo + int(np.argmax(ac[lo:hi + 1]))
+    a, b, c = ac[i - 1], ac[i], ac[i + 1]
+    den = a - 2 * b + c
+    shift = 0.5 * (a - c) / den if den < 0 else 0.0
+    clarity = float(np.clip(b / ac[0], 0.0, 1.0))
+    return float(60.0 * fps / (i + float(np.clip(shift, -0.5, 0.5)))), clarity
+
+
+def estimate_tempo(env: np.ndarray, *, sr: int = SR, method: str = TEMPO_METHOD) -> tuple[float, float]:
+    """(BPM, confidence) from an onset envelope (:func:`onset_envelope`).
+
+    Confidence: the regularity of the beats tracked at that tempo (1 - coefficient of variation of the
+    inter-beat intervals / 0.1, clipped) times the pulse clarity (the envelope's autocorrelation at the beat
+    period relative to lag 0, saturating at 0.5): a pad with a few chord changes has regular tracked "beats"
+    but no pulse.
+    """
+    import librosa
+
+    if method == "tempogram":
+        bpm = float(librosa.feature.tempo(onset_envelope=env, sr=sr, hop_length=HOP, aggregate=np.mean)[0])
+        bpm, clarity = _interp_bpm(env, bpm, sr)
+        _, beats = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=HOP, bpm=bpm, units="frames")
+    elif method == "beats":
+        tempo, beats = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=HOP, units="frames")
+        ibi = np.diff(beats)
+        bpm = float(60.0 * sr / HOP / np.median(ibi)) if len(ibi) else float(np.atleast_1d(tempo)[0])
+        clarity = _interp_bpm(env, bpm, sr)[1]
+    else:
+        raise ValueError(f"unknown tempo method {method!r}; valid: {', '.join(TEMPO_METHODS)}")
+    ibi = np.diff(beats).astype(float)
+    if len(ibi) < 3 or env.mean() <= 0:
+        return bpm, 0.0
+    regularity = float(np.clip(1.0 - (ibi.std() / ibi.mean()) / 0.1, 0.0, 1.0))
+    return bpm, round(regularity * float(np.clip(clarity / 0.5, 0.0, 1.0)), 3)
+
+
+def mean_chroma(y: np.ndarray, sr: int = SR) -> np.ndarray:
+    """(12,) chroma energy of the whole track, C first (tuning estimated)."""
+    import librosa
+
+    S = np.abs(librosa.stft(y, n_fft=CHROMA_FFT, hop_length=CHROMA_HOP)) ** 2
+    with warnings.catch_warnings():  # no pitched peaks at all: tuning 0, said by the key's reason instead
+        warnings.simplefilter("ignore", UserWarning)
+        tuning = librosa.estimate_tuning(S=S, sr=sr, n_fft=CHROMA_FFT)
+    C = librosa.feature.chroma_stft(S=S, sr=sr, n_fft=CHROMA_FFT, tuning=tuning, norm=None)
+    return C.sum(axis=1)
+
+
+def key_scores(chroma: np.ndarray, *, profile: str = KEY_PROFILE) -> np.ndarray:
+    """(24,) Pearson correlation of ``chroma`` with each key's profile: 0-11 major C..B, 12-23 minor C..B."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown key profile {profile!r}; valid: {', '.join(PROFILES)}")
+    c = np.asarray(chroma, float)
+    c = (c - c.mean()) / (c.std() + 1e-12)
+    out = np.empty(24)
+    for m, prof in enumerate(PROFILES[profile]):
+        p = np.asarray(prof)
+        p = (p - p.mean()) / p.std()
+        for pc in range(12):
+            out[12 * m + pc] = float(np.dot(c, np.roll(p, pc))) / 12
+    return out
+
+
+def estimate_key(chroma: np.ndarray, *, profile: str = KEY_PROFILE) -> tuple[tuple[int, str], float]:
+    """((tonic pitch class, mode), confidence) from a mean chroma. Confidence: the best correlation, scaled down
+    when the runner-up is close (margin under 0.1)."""
+    r = key_scores(chroma, profile=profile)
+    order = np.argsort(r)[::-1]
+    best, second = int(order[0]), float(r[order[1]])
+    conf = max(0.0, float(r[best])) * min(1.0, 0.5 + 5.0 * (float(r[best]) - second))
+    return (best % 12, "major" if best < 12 else "minor"), round(conf, 3)
+
+
+def resample_to_analysis(y: np.ndarray, sr: int) -> np.ndarray:
+    """Mono float32 ``y`` at :data:`SR`."""
+    from musicemb_core.audio.resample import resample
+
+    y = np.asarray(y, np.float32)
+    return y if sr == SR else resample(y, sr, SR, quality="MQ")
+
+
+def analyse(y: np.ndarray, sr: int = SR, *, tempo_method: str = TEMPO_METHOD,
+            key_profile: str = KEY_PROFILE) -> TempoKey:
+    """Tempo and key of mono ``y`` (any rate; resampled to :data:`SR`). Never guesses: too short, too quiet,
+    no steady beat or no tonal centre gives None and a reason."""
+    y = resample_to_analysis(y, sr)[: int(MAX_ANALYSIS_S * SR)]
+    dur = len(y) / SR
+    rms = float(np.sqrt(np.mean(y.astype(np.float64) ** 2))) if len(y) else 0.0
+    level = 20 * np.log10(max(rms, 1e-12))
+    if level < QUIET_DBFS:
+        why = f"too quiet ({level:.0f} dBFS RMS, below {QUIET_DBFS:.0f})"
+        return TempoKey(bpm_reason=why, key_reason=why)
+    fields: dict = {}
+    if dur < MIN_TEMPO_S:
+        fields["bpm_reason"] = f"too short for tempo ({dur:.1f} s, needs {MIN_TEMPO_S:g} s)"
+    else:
+        env = onset_envelope(y)
+        bpm, conf = estimate_tempo(env, method=tempo_method)
+        if conf < 0.2:
+            fields["bpm_reason"] = "no steady beat"
+        else:
+            fields.update(bpm=round(bpm, 2), bpm_confidence=conf)
+    if dur < MIN_KEY_S:
+        fields["key_reason"] = f"too short for key ({dur:.1f} s, needs {MIN_KEY_S:g} s)"
+    else:
+        chroma = mean_chroma(y)
+        key, conf = estimate_key(chroma, profile=key_profile)
+        if conf < 0.45:
+            fields["key_reason"] = "no clear tonal centre"
+        else:
+            fields.update(key=key_name(key), key_confidence=conf)
+    return TempoKey(**fields)
+
+
+class Analyser:
+    """Collects decoded blocks (frames, channels) as a file is scanned, downmixed and resampled to :data:`SR` on
+    the fly (at most :data:`MAX_ANALYSIS_S` kept); :meth:`result` analyses them."""
+
+    def __init__(self, sr: int):
+        import soxr
+
+        self.sr = sr
+        self._rs = None if sr == SR else soxr.ResampleStream(sr, SR, 1, dtype="float32", quality="MQ")
+        self._parts: list[np.ndarray] = []
+        self._n = 0
+        self._limit = int(MAX_ANALYSIS_S * SR)
+
+    def __call__(self, block: np.ndarray) -> None:
+        if self._n >= self._limit:
+            return
+        mono = block.mean(axis=1, dtype=np.float32) if block.ndim == 2 else np.asarray(block, np.float32)
+        if self._rs is not None:
+            mono = self._rs.resample_chunk(mono)
+        self._parts.append(mono)
+        self._n += len(mono)
+
+    def result(self) -> TempoKey:
+        if self._rs is not None and self._n < self._limit:
+            self._parts.append(self._rs.resample_chunk(np.zeros(0, np.float32), last=True))
+        y = np.concatenate(self._parts) if self._parts else np.zeros(0, np.float32)
+        self._parts = []
+        return analyse(y, SR)

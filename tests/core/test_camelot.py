@@ -1,0 +1,49 @@
+"""Key names, Camelot and Open Key codes, harmonic compatibility (pure functions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from musicemb_core.common.errors import ConfigError
+from musicemb_core.features import camelot as cm
+from musicemb_core.features.camelot import compatible, compatible_codes, key_name, open_key, parse_key
+
+
+@pytest.mark.parametrize(("key", "code", "ok"), [
+    ((9, "minor"), "8A", "1m"), ((0, "major"), "8B", "1d"), ((7, "major"), "9B", "2d"),
+    ((4, "minor"), "9A", "2m"), ((5, "major"), "7B", "12d"), ((11, "major"), "1B", "6d"),
+    ((8, "minor"), "1A", "6m"), ((6, "major"), "2B", "7d"), ((3, "major"), "5B", "10d"),
+])
+def test_codes(key, code, ok):
+    assert cm.camelot(key) == code
+    assert open_key(key) == ok
+    assert parse_key(code) == key
+    assert parse_key(ok) == key
+    assert parse_key(key_name(key)) == key
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("A minor", (9, "minor")), ("Am", (9, "minor")), ("a min", (9, "minor")), ("F#m", (6, "minor")),
+    ("Bb", (10, "major")), ("Db major", (1, "major")), ("C", (0, "major")), ("8a", (9, "minor")),
+    ("12B", (4, "major")),
+])
+def test_parse_names(text, key):
+    assert parse_key(text) == key
+
+
+@pytest.mark.parametrize("bad", ["", "H minor", "13A", "0B", "C lydian", "8C", "hello"])
+def test_parse_rejects(bad):
+    with pytest.raises(ConfigError, match="key"):
+        parse_key(bad)
+
+
+def test_compatibility_on_the_wheel():
+    am = (9, "minor")  # 8A
+    assert compatible(am, am)
+    assert compatible(am, parse_key("9A")) and compatible(am, parse_key("7A"))
+    assert compatible(am, parse_key("8B"))  # relative major: C major
+    assert not compatible(am, parse_key("9B")) and not compatible(am, parse_key("10A"))
+    assert not compatible(am, parse_key("A major"))  # parallel major is 11B
+    assert compatible(parse_key("12A"), parse_key("1A"))  # the wheel wraps
+    assert sorted(compatible_codes(am)) == sorted(["8A", "9A", "7A", "8B"])
+    assert compatible_codes(parse_key("1B")) == ["1B", "2B", "12B", "1A"]
