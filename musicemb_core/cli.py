@@ -109,7 +109,8 @@ def cmd_ingest(a: argparse.Namespace) -> int:
         current = lib.segment_config() or SegmentConfig()
         seg = current.replace(window_s=a.window or current.window_s, hop_s=a.hop or a.window or current.hop_s)
         max_dur = a.max_duration * 3600 if a.max_duration > 0 else None
-        report = _run(iter_ingest(lib, a.paths, labels=labels, segments=seg, max_duration_s=max_dur, jobs=a.jobs),
+        report = _run(iter_ingest(lib, a.paths, labels=labels, segments=seg, max_duration_s=max_dur, jobs=a.jobs,
+                                  analyse=a.analyse),
                       quiet=a.quiet)
     _print_report(report, as_json=a.json)
     return 130 if report.cancelled else 0
@@ -427,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="reject longer files (default 4 h; 0 = no limit)")
     sp.add_argument("-j", "--jobs", type=ca.integer(1, 256), help="parallel decoding processes (default: CPU count)")
     sp.add_argument("--json", action="store_true", help="print the import report as JSON")
+    sp.add_argument("--no-analysis", dest="analyse", action="store_false",
+                    help="skip the tempo and key analysis (a later import without this flag adds it)")
 
     sp = add("info", cmd_info, "counts, failed files with reasons, models, maps")
     sp.add_argument("lib")
@@ -550,6 +553,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help='print {"findings": [...]}')
     sp.add_argument("--out", metavar="FILE", help="also write the findings to .csv or .json")
     sp.add_argument("--top", type=ca.count, default=10, help="findings shown per kind in the text listing")
+
+    from musicemb_core.cli_dj import add_parsers as add_dj_parsers
+
+    add_dj_parsers(add)
 
     sp = add("demo", cmd_demo, "build the demo library if absent, print its summary and open the app")
     sp.add_argument("--lib", help="where to build it (default: $MUSICEMB_HOME/demo or ~/.local/share/musicemb/demo)")

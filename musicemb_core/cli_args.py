@@ -136,6 +136,33 @@ def device(text: str) -> str:
     return text
 
 
+def bpm_range(text: str) -> tuple[float, float]:
+    """``type=`` for ``--bpm LO-HI`` (e.g. ``120-130``; 20 to 400 BPM)."""
+    parts = str(text).replace(" ", "").split("-")
+    try:
+        lo, hi = (float(p) for p in parts) if len(parts) == 2 else (None, None)
+    except ValueError:
+        lo = hi = None
+    if lo is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        raise argparse.ArgumentTypeError(f"must be LO-HI in BPM like 120-130, got {text!r}")
+    if not 20 <= lo <= hi <= 400:
+        raise argparse.ArgumentTypeError(f"must be LO-HI with 20 <= LO <= HI <= 400 BPM, got {text}")
+    return lo, hi
+
+
+def musical_key(text: str) -> tuple[int, str]:
+    """``type=`` for a key: a name ("A minor", "F#m"), a Camelot code ("8A") or an Open Key code ("1m")."""
+    from musicemb_core.features.camelot import parse_key
+
+    try:
+        return parse_key(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+percent = number(0, 100, lo_open=True, unit=" %")
+
+
 # -- top-level error reporting ---------------------------------------------------------------------------------
 
 LOG_NAME = "musicemb.log"

@@ -23,6 +23,9 @@ CASES: dict[str, tuple[list[str], list[tuple[str, ...]]]] = {
     "map": (["LIB"], [("--method", "pca"), ("--out", "m.csv")]),
     "evaluate": (["LIB"], [("--json",), ("--reid", "5"), ("--snippet", "2")]),
     "inspect": (["LIB"], [("--json",), ("--top", "3"), ("--out", "f.csv")]),
+    "tracks": (["LIB"], [("--json",), ("--bpm", "120-130"), ("--key-compatible", "8A"), ("--label", "x")]),
+    "export": (["LIB", "1", "2"], [("--out", "c.xml"), ("--bpm", "100-140"), ("--name", "crate")]),
+    "set": (["LIB", "1", "2", "3"], [("--out", "s.m3u8"), ("--start", "2"), ("--json",)]),
     "demo": ([], [("--lib", "D"), ("--no-gui",)]),
 }
 

@@ -1,0 +1,129 @@
+"""The DJ subcommands of ``musicemb``: ``tracks``, ``export``, ``set`` (registered by :mod:`musicemb_core.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from musicemb_core import cli_args as ca
+from musicemb_core.common.errors import MusicEmbError
+
+ROW_FIELDS = ("track_id", "path", "title", "artist", "album", "genre", "label", "duration_s", "bpm", "key",
+              "camelot")
+
+
+def _print_json(obj) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _bpm_text(r: dict) -> str:
+    if r["bpm"]:
+        return f"{r['bpm']:6.1f}"
+    return f"{r['tag_bpm']:5.1f}t" if r.get("tag_bpm") else "     -"
+
+
+def _print_rows(rows: list[dict]) -> None:
+    print(f"{'id':>5}  {'bpm':>6}  {'key':<9} {'cam':>3}  artist - title  [label]")
+    for r in rows:
+        who = f"{r['artist']} - {r['title']}" if r["artist"] else r["title"]
+        key = r["key"] or (f"{r['tag_key']} (tag)" if r.get("tag_key") else "-")
+        label = f"  [{r['label']}]" if r["label"] else ""
+        print(f"{r['track_id']:>5}  {_bpm_text(r)}  {key:<9} {r['camelot'] or '-':>3}  {who}{label}")
+
+
+def cmd_tracks(a: argparse.Namespace) -> int:
+    from musicemb_core.data.library import Library
+    from musicemb_core.workflows.dj import track_rows
+
+    with Library(a.lib) as lib:
+        rows = track_rows(lib, bpm=a.bpm, key_compatible=a.key_compatible, label=a.label)
+    if a.json:
+        _print_json(rows)
+    else:
+        _print_rows(rows)
+        print(f"{len(rows)} tracks", file=sys.stderr)
+    return 0
+
+
+def _selection(lib, a: argparse.Namespace) -> list[dict]:
+    from musicemb_core.workflows.dj import keep, resolve_tracks, track_row, track_rows
+
+    if a.tracks:
+        rows = [track_row(t) for t in resolve_tracks(lib, a.tracks)]
+        return [r for r in rows if keep(r, bpm=a.bpm, key_compatible=a.key_compatible, label=a.label)]
+    return track_rows(lib, bpm=a.bpm, key_compatible=a.key_compatible, label=a.label)
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from musicemb_core.data.library import Library
+    from musicemb_core.workflows.dj import export
+
+    with Library(a.lib) as lib:
+        rows = _selection(lib, a)
+    if not rows:
+        raise MusicEmbError("no track matches the selection; nothing exported")
+    out = export(rows, a.out, playlist=a.name)
+    print(f"{len(rows)} tracks -> {out}")
+    return 0
+
+
+def cmd_set(a: argparse.Namespace) -> int:
+    from musicemb_core.data.library import Library
+    from musicemb_core.workflows.dj import export, plan_set, resolve_tracks
+
+    with Library(a.lib) as lib:
+        tracks = resolve_tracks(lib, a.tracks)
+        start = None
+        if a.start is not None:
+            start = resolve_tracks(lib, [a.start])[0]
+            if start.id not in {t.id for t in tracks}:
+                tracks.insert(0, start)
+        plan = plan_set(lib, tracks, start=start, model=a.model)
+    if a.out:
+        export(plan["tracks"], a.out, playlist=a.name)
+    if a.json:
+        _print_json({**plan, "out": a.out})
+        return 0
+    for i, r in enumerate(plan["tracks"]):
+        step = f"+{plan['steps'][i - 1]:.3f}" if i else "      "
+        bpm = f"{r['bpm']:.1f}" if r["bpm"] else "-"
+        who = f"{r['artist']} - {r['title']}" if r["artist"] else r["title"]
+        print(f"{i + 1:3d}. {step}  {bpm:>6} {r['camelot'] or '-':>3}  {who}")
+    print(f"set cost {plan['cost']:.3f} (given order {plan['given_cost']:.3f}, random order "
+          f"{plan['random_cost']:.3f}; similarity: {plan['similarity']})" + (f" -> {a.out}" if a.out else ""))
+    return 0
+
+
+def add_parsers(add) -> None:
+    """Register the subcommands with ``add(name, func, help) -> parser`` of :func:`musicemb_core.cli.build_parser`."""
+    sp = add("tracks", cmd_tracks, "one row per track: title, artist, bpm, key, Camelot code")
+    sp.add_argument("lib")
+    _filters(sp)
+    sp.add_argument("--json", action="store_true", help="print a JSON list of rows")
+
+    sp = add("export", cmd_export, "export tracks as an M3U8 playlist or rekordbox XML")
+    sp.add_argument("lib")
+    sp.add_argument("tracks", nargs="*", metavar="TRACK", help="track ids or paths (default: all, filtered)")
+    sp.add_argument("--out", required=True, metavar="FILE", help="FILE.m3u8 or FILE.xml (rekordbox)")
+    sp.add_argument("--name", default="musicemb", help="playlist name in the XML (default musicemb)")
+    _filters(sp)
+
+    sp = add("set", cmd_set, "order a crate into a set of smooth transitions (similarity, tempo, key)")
+    sp.add_argument("lib")
+    sp.add_argument("tracks", nargs="+", metavar="TRACK", help="track ids or paths")
+    sp.add_argument("--start", metavar="TRACK", help="the track to open with (default: the best start)")
+    sp.add_argument("--out", metavar="FILE", help="write the set as FILE.m3u8 or FILE.xml")
+    sp.add_argument("--name", default="musicemb set", help="playlist name in the XML")
+    sp.add_argument("--model", type=ca.model_ref, default="similarity",
+                    help="embedding space for the similarity part of the cost (default: the similarity model)")
+    sp.add_argument("--json", action="store_true")
+
+
+def _filters(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--bpm", type=ca.bpm_range, metavar="LO-HI", help="BPM from LO to HI (estimate, else tag)")
+    sp.add_argument("--key-compatible", type=ca.musical_key, metavar="KEY",
+                    help="keys mixable with KEY (same, +-1 on the Camelot wheel, relative major/minor); KEY like "
+                         "'A minor', 'F#m', '8A' or '1m'")
+    sp.add_argument("--label", help="only tracks with this label")

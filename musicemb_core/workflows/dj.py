@@ -1,0 +1,214 @@
+"""The DJ's views of a library: one row per track with tempo and key, BPM / harmonic filters, crates exported as
+extended M3U8 or rekordbox XML, and a crate ordered into a set of smooth transitions."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from musicemb_core.analysis.set_order import bpm_gap_percent, order_set, transition_costs
+from musicemb_core.common.errors import LibraryError, MusicEmbError
+from musicemb_core.data.library import Library, Track
+from musicemb_core.features.camelot import Key, compatible, parse_key_or_none
+from musicemb_core.features.tempo_key import key_camelot, key_open
+
+EXPORT_SUFFIXES = (".m3u8", ".m3u", ".xml")
+
+
+def _tag_bpm(tags: dict) -> float | None:
+    try:
+        v = float(str(tags.get("bpm", "")).replace(",", "."))
+    except ValueError:
+        return None
+    return v if 20 <= v <= 400 else None
+
+
+def track_row(t: Track) -> dict:
+    """One track as the DJ sees it: tags, our tempo/key estimate (with confidence, or the reason there is none),
+    and the tag's BPM/key beside it."""
+    tags = t.tags or {}
+    a = t.analysis or {}
+    tag_key = parse_key_or_none(tags.get("initialkey") or tags.get("key"))
+    return {"track_id": t.id, "path": t.path, "title": tags.get("title") or Path(t.path).stem,
+            "artist": tags.get("artist", ""), "album": tags.get("album", ""), "genre": tags.get("genre", ""),
+            "label": t.label, "duration_s": round(t.duration_s, 3),
+            "bpm": t.bpm, "bpm_confidence": t.bpm_confidence, "key": t.key, "camelot": key_camelot(t.key),
+            "open_key": key_open(t.key), "key_confidence": t.key_confidence,
+            "bpm_reason": a.get("bpm_reason", "" if t.analysed else "not analysed"),
+            "key_reason": a.get("key_reason", "" if t.analysed else "not analysed"),
+            "tag_bpm": _tag_bpm(tags), "tag_key": _key_text(tag_key)}
+
+
+def _key_text(key: Key | None) -> str | None:
+    from musicemb_core.features.camelot import key_name
+
+    return None if key is None else key_name(key)
+
+
+def row_bpm(row: dict) -> float | None:
+    """Our estimate, else the tag's BPM."""
+    return row["bpm"] or row["tag_bpm"]
+
+
+def row_key(row: dict) -> Key | None:
+    """Our estimate, else the tag's key."""
+    return parse_key_or_none(row["key"] or row["tag_key"])
+
+
+def keep(row: dict, *, bpm: tuple[float, float] | None = None, key_compatible: Key | None = None,
+         label: str | None = None) -> bool:
+    """Whether ``row`` passes the filters: BPM in [lo, hi] (estimate, else tag), key compatible with
+    ``key_compatible`` on the Camelot wheel, label equal. A track without the value filtered on is left out."""
+    if label is not None and row["label"] != label:
+        return False
+    if bpm is not None:
+        b = row_bpm(row)
+        if b is None or not bpm[0] <= b <= bpm[1]:
+            return False
+    if key_compatible is not None:
+        k = row_key(row)
+        if k is None or not compatible(key_compatible, k):
+            return False
+    return True
+
+
+def within_bpm(query: float | None, other: float | None, pct: float) -> bool:
+    """``other`` within ``pct`` % of ``query``, half and double time allowed; False when either is unknown."""
+    return bool(query and other) and bpm_gap_percent(query, other) <= pct
+
+
+def track_rows(lib: Library, *, bpm: tuple[float, float] | None = None, key_compatible: Key | None = None,
+               label: str | None = None) -> list[dict]:
+    """Rows of :func:`track_row` of the tracks passing the filters (:func:`keep`), by id."""
+    return [r for r in map(track_row, lib.tracks()) if keep(r, bpm=bpm, key_compatible=key_compatible, label=label)]
+
+
+def resolve_tracks(lib: Library, refs: list[str]) -> list[Track]:
+    """Tracks named by id or path (the order kept, repeats dropped). Raises :class:`LibraryError` naming the
+    first reference that is neither."""
+    by_path = {t.path: t for t in lib.tracks()}
+    out: dict[int, Track] = {}
+    for ref in refs:
+        text = str(ref).strip()
+        t = None
+        if text.isdigit() and not Path(text).exists():
+            t = next((x for x in by_path.values() if x.id == int(text)), None)
+        else:
+            t = by_path.get(str(Path(text).expanduser().resolve()))
+        if t is None:
+            raise LibraryError(f"{lib.root}: {text}: not a track of this library (give a track id or the path of an "
+                               "imported file)")
+        out.setdefault(t.id, t)
+    return list(out.values())
+
+
+# -- exports ---------------------------------------------------------------------------------------------------
+
+def _write_text(out: Path, text: str) -> None:
+    """Write ``text`` to ``out`` atomically (temp file + rename); an unwritable place is a one-line error."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as e:
+        raise MusicEmbError(f"{out}: cannot write the export ({e.strerror or e})") from e
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, out)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise MusicEmbError(f"{out}: cannot write the export ({e.strerror or e})") from e
+
+
+def m3u8_text(rows: list[dict]) -> str:
+    """Extended M3U (UTF-8): ``#EXTINF:seconds,Artist - Title`` then the absolute path, per track."""
+    lines = ["#EXTM3U"]
+    for r in rows:
+        who = f"{r['artist']} - {r['title']}" if r["artist"] else r["title"]
+        lines += [f"#EXTINF:{round(r['duration_s'])},{who}", str(Path(r["path"]).resolve())]
+    return "\n".join(lines) + "\n"
+
+
+def _rb_tonality(key: str | None) -> str:
+    """rekordbox writes keys as "Am", "F#", "Bbm"."""
+    if not key:
+        return ""
+    tonic, mode = key.rsplit(" ", 1)
+    return tonic + ("m" if mode == "minor" else "")
+
+
+def rekordbox_xml(rows: list[dict], *, playlist: str = "musicemb") -> str:
+    """rekordbox XML: ``DJ_PLAYLISTS`` with a ``COLLECTION`` of ``TRACK`` (Location as a file://localhost URI,
+    Name, Artist, Album, Genre, AverageBpm, Tonality, TotalTime) and a ``PLAYLISTS`` node listing them in order."""
+    from musicemb_core.resources import package_version
+
+    root = ET.Element("DJ_PLAYLISTS", Version="1.0.0")
+    ET.SubElement(root, "PRODUCT", Name="musicemb", Version=package_version(), Company="musicemb")
+    coll = ET.SubElement(root, "COLLECTION", Entries=str(len(rows)))
+    for i, r in enumerate(rows, 1):
+        uri = Path(r["path"]).resolve().as_uri().replace("file:///", "file://localhost/", 1)
+        bpm = row_bpm(r)
+        key = r["key"] or r["tag_key"]
+        ET.SubElement(coll, "TRACK", TrackID=str(i), Name=r["title"], Artist=r["artist"], Album=r["album"],
+                      Genre=r["genre"], Kind=Path(r["path"]).suffix.lstrip(".").upper() + " File",
+                      TotalTime=str(round(r["duration_s"])), AverageBpm=f"{bpm:.2f}" if bpm else "0.00",
+                      Tonality=_rb_tonality(key), Location=uri)
+    pls = ET.SubElement(root, "PLAYLISTS")
+    top = ET.SubElement(pls, "NODE", Type="0", Name="ROOT", Count="1")
+    node = ET.SubElement(top, "NODE", Name=playlist, Type="1", KeyType="0", Entries=str(len(rows)))
+    for i in range(1, len(rows) + 1):
+        ET.SubElement(node, "TRACK", Key=str(i))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def export(rows: list[dict], out: str | Path, *, playlist: str = "musicemb") -> Path:
+    """Write ``rows`` (in order) to ``out``: ``.m3u8``/``.m3u`` or ``.xml`` (rekordbox)."""
+    out = Path(out).expanduser()
+    suffix = out.suffix.lower()
+    if suffix not in EXPORT_SUFFIXES:
+        raise MusicEmbError(f"{out}: export to .m3u8 (playlist) or .xml (rekordbox), not {suffix or 'no suffix'}")
+    if out.is_dir():
+        raise MusicEmbError(f"{out}: is a folder; give a file name ending in {suffix}")
+    if not out.parent.is_dir():
+        raise MusicEmbError(f"{out}: cannot write the export (no folder {out.parent})")
+    _write_text(out, rekordbox_xml(rows, playlist=playlist) if suffix == ".xml" else m3u8_text(rows))
+    return out
+
+
+# -- sets ------------------------------------------------------------------------------------------------------
+
+def plan_set(lib: Library, tracks: list[Track], *, start: Track | None = None, model: str = "similarity") -> dict:
+    """Order ``tracks`` into a set of smooth transitions (see :mod:`musicemb_core.analysis.set_order`).
+
+    Similarity from the library's ``model`` track vectors when it has them (else tempo and key alone, said in
+    ``"similarity"``). Returns {"tracks": rows in set order, "cost", "given_cost", "random_cost", "steps",
+    "similarity"}.
+    """
+    import numpy as np
+
+    if len(tracks) < 2:
+        raise MusicEmbError("a set needs at least 2 tracks")
+    rows = [track_row(t) for t in tracks]
+    vectors, note = None, model
+    try:
+        from musicemb_core.inference import load_track_vectors
+
+        ids, V = load_track_vectors(lib, model)
+        row_of = {int(t): i for i, t in enumerate(ids)}
+        missing = [t.path for t in tracks if t.id not in row_of]
+        if missing:
+            note = f"none: {missing[0]} is not embedded (run `musicemb embed`)"
+        else:
+            vectors = np.asarray(V)[[row_of[t.id] for t in tracks]]
+    except MusicEmbError as e:
+        note = f"none: {e}"
+    C = transition_costs(vectors, [row_bpm(r) for r in rows], [row_key(r) for r in rows])
+    start_i = None if start is None else next(i for i, t in enumerate(tracks) if t.id == start.id)
+    plan = order_set(C, start=start_i)
+    order = plan.pop("order")
+    steps = [round(float(C[a, b]), 4) for a, b in zip(order[:-1], order[1:], strict=True)]
+    return {"tracks": [rows[i] for i in order], **plan, "steps": steps, "similarity": note}
