@@ -264,7 +264,8 @@ def cmd_similar(a: argparse.Namespace) -> int:
     from musicemb_core.search.similar import SimilarTracks
 
     with Library(a.lib) as lib:
-        out = SimilarTracks(lib, model=a.model).query(a.queries, k=a.k, together=a.together)
+        out = SimilarTracks(lib, model=a.model).query(a.queries, k=a.k, together=a.together,
+                                                      bpm_range=a.bpm_range, key_compatible=a.key_compatible)
     if a.json:
         _print_json(out)
         return 0
@@ -514,6 +515,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a file of the library, a track id, or any audio file")
     sp.add_argument("-k", type=ca.k_neighbours, default=10, help="tracks per query (default 10)")
     sp.add_argument("--together", action="store_true", help="one answer for all queries: tracks like these")
+    sp.add_argument("--bpm-range", type=ca.percent, metavar="PCT",
+                    help="only tracks within PCT %% of the query's tempo (half/double time allowed)")
+    sp.add_argument("--key-compatible", action="store_true",
+                    help="only tracks whose key mixes with the query's (same, +-1 on the Camelot wheel, relative)")
     sp.add_argument("--model", type=ca.model_ref, default="similarity",
                     help="embedding space (default: the similarity model)")
     sp.add_argument("--json", action="store_true")

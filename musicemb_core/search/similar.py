@@ -9,12 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
+from musicemb_core.analysis.set_order import bpm_gap_percent
 from musicemb_core.analysis.track_vectors import aggregate
 from musicemb_core.audio.decode import info, load
 from musicemb_core.audio.segment import cut, window_starts
 from musicemb_core.common.config import SegmentConfig
-from musicemb_core.common.errors import AudioError, LibraryError
+from musicemb_core.common.errors import AudioError, LibraryError, MusicEmbError
 from musicemb_core.data.library import Library
+from musicemb_core.features.camelot import Key, compatible, parse_key_or_none
+from musicemb_core.features.tempo_key import analyse, key_camelot
 from musicemb_core.index import EmbeddingIndex
 from musicemb_core.inference import SIMILARITY_MODEL, Embedder, library_embedder, load_track_vectors
 
@@ -39,6 +42,7 @@ class SimilarTracks:
         self.tracks = {t.id: t for t in lib.tracks()}
         self._by_path = {str(Path(t.path)): t.id for t in self.tracks.values()}
         self._embedder: Embedder | None = None
+        self._query_mix: dict[str, tuple[float | None, Key | None, str]] = {}
 
     @property
     def embedder(self) -> Embedder:
@@ -81,29 +85,87 @@ class SimilarTracks:
         if info(path).duration_s > MAX_QUERY_S:
             raise AudioError(text, f"longer than {MAX_QUERY_S / 60:.0f} min: import it and query it by track id")
         y, _ = load(path, sr=self.embedder.sr)
+        tk = analyse(y, self.embedder.sr)
+        self._query_mix[text] = (tk.bpm, parse_key_or_none(tk.key), tk.bpm_reason or tk.key_reason)
         return self.audio_vector(y, path=text), []
+
+    def _mix(self, tid: int) -> tuple[float | None, Key | None]:
+        """A library track's tempo and key: our estimate, else its tags'."""
+        t = self.tracks[tid]
+        bpm = t.bpm
+        if bpm is None:
+            try:
+                bpm = float((t.tags or {}).get("bpm", "")) or None
+            except ValueError:
+                bpm = None
+        return bpm, parse_key_or_none(t.key or (t.tags or {}).get("initialkey") or (t.tags or {}).get("key"))
 
     def result(self, tid: int, score: float) -> dict:
         t = self.tracks[tid]
         return {"track_id": tid, "path": t.path, "title": track_title(t.tags, t.path),
-                "artist": (t.tags or {}).get("artist", ""), "label": t.label, "score": round(float(score), 4)}
+                "artist": (t.tags or {}).get("artist", ""), "label": t.label, "score": round(float(score), 4),
+                "bpm": t.bpm, "key": t.key, "camelot": key_camelot(t.key)}
 
-    def similar_to(self, vector: np.ndarray, *, k: int = 10, exclude: list[int] | tuple = ()) -> list[dict]:
-        """The ``k`` tracks nearest ``vector`` (cosine), best first, ``exclude`` left out."""
-        n = min(len(self.track_ids), k + len(exclude))
+    def similar_to(self, vector: np.ndarray, *, k: int = 10, exclude: list[int] | tuple = (),
+                   mixable=None) -> list[dict]:
+        """The ``k`` tracks nearest ``vector`` (cosine), best first, ``exclude`` left out; with ``mixable``
+        (track id -> bool) only those it keeps, from a ranking of every track (filters apply after ranking)."""
+        n = min(len(self.track_ids), len(self.track_ids) if mixable else k + len(exclude))
         if n == 0:
             return []
         scores, ids = self.index.search(np.asarray(vector, np.float32)[None, :], n)
         skip = set(exclude)
-        out = [self.result(int(t), s) for s, t in zip(scores[0], ids[0], strict=True) if t >= 0 and int(t) not in skip]
+        out = [self.result(int(t), s) for s, t in zip(scores[0], ids[0], strict=True)
+               if t >= 0 and int(t) not in skip and (mixable is None or mixable(int(t)))]
         return out[:k]
 
-    def query(self, queries: list[str], *, k: int = 10, together: bool = False) -> list[dict]:
-        """``[{"query", "results"}]`` per query, or one entry for all of them with ``together``."""
+    def _mixable(self, queries: list[tuple[str, list[int]]], *, bpm_range: float | None, key_compatible: bool):
+        """A track-id predicate: within ``bpm_range`` % of a query's tempo (half/double time allowed) and/or
+        harmonically compatible with its key; with several queries (``together``), with any of them. None when
+        neither filter is asked for. A query without a tempo/key is a one-line error naming it and why."""
+        if bpm_range is None and not key_compatible:
+            return None
+        refs = []
+        for q, own in queries:
+            if own:
+                bpm, key = self._mix(own[0])
+                t = self.tracks[own[0]]
+                why = (t.analysis or {}).get("bpm_reason" if bpm is None else "key_reason") or "not analysed"
+            else:
+                bpm, key, why = self._query_mix.get(str(q).strip(), (None, None, "not analysed"))
+            if bpm_range is not None and bpm is None:
+                raise MusicEmbError(f"{q}: no tempo to filter by ({why}); leave out --bpm-range")
+            if key_compatible and key is None:
+                raise MusicEmbError(f"{q}: no key to filter by ({why}); leave out --key-compatible")
+            refs.append((bpm, key))
+
+        def ok(tid: int) -> bool:
+            bpm, key = self._mix(tid)
+            for qb, qk in refs:
+                if bpm_range is not None and (bpm is None or bpm_gap_percent(qb, bpm) > bpm_range):
+                    continue
+                if key_compatible and (key is None or not compatible(qk, key)):
+                    continue
+                return True
+            return False
+
+        return ok
+
+    def query(self, queries: list[str], *, k: int = 10, together: bool = False, bpm_range: float | None = None,
+              key_compatible: bool = False) -> list[dict]:
+        """``[{"query", "results"}]`` per query, or one entry for all of them with ``together``.
+
+        ``bpm_range`` (percent) and ``key_compatible`` keep only tracks mixable with the query (see
+        :meth:`_mixable`), applied after ranking."""
         resolved = [(q, *self.resolve(q)) for q in queries]
         if together:
             centre = np.mean([v for _, v, _ in resolved], axis=0)
             centre /= max(float(np.linalg.norm(centre)), 1e-12)
             own = [t for _, _, ts in resolved for t in ts]
-            return [{"query": " + ".join(str(q) for q in queries), "results": self.similar_to(centre, k=k, exclude=own)}]
-        return [{"query": str(q), "results": self.similar_to(v, k=k, exclude=own)} for q, v, own in resolved]
+            mix = self._mixable([(q, ts) for q, _, ts in resolved], bpm_range=bpm_range, key_compatible=key_compatible)
+            return [{"query": " + ".join(str(q) for q in queries),
+                     "results": self.similar_to(centre, k=k, exclude=own, mixable=mix)}]
+        return [{"query": str(q), "results": self.similar_to(
+                    v, k=k, exclude=own, mixable=self._mixable([(q, own)], bpm_range=bpm_range,
+                                                               key_compatible=key_compatible))}
+                for q, v, own in resolved]
