@@ -270,7 +270,7 @@ def cmd_similar(a: argparse.Namespace) -> int:
         _print_json(out)
         return 0
     for q in out:
-        print(q["query"])
+        print(f"{q['query']}: tracks like it in the {a.model!r} space")
         for rank, r in enumerate(q["results"], 1):
             who = f"{r['artist']} - " if r["artist"] else ""
             label = f"  [{r['label']}]" if r["label"] else ""

@@ -125,7 +125,8 @@ class MapPanel(QWidget):
         cats, palette, names = self.ctl.colours(self.colour.currentText(), ids)
         self.scatter.set_points(xy, ids, cats, palette, names)
         self._filter(self.search.text())
-        self.status.setText(f"{method.upper()} map of {len(ids):,} segments — click a point to listen, "
+        self.status.setText(f"{method.upper()} map of {len(ids):,} segments in the {self.ctl.session.model!r} space — "
+                            "click a point to listen, "
                             "Shift+drag: box, Ctrl+drag: lasso")
 
     def _show_colours(self, cats: np.ndarray, palette: list[str], names: list[str]) -> None:
