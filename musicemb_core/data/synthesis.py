@@ -51,6 +51,8 @@ class _Song:
     bar: int  # beats per bar
     notes: list[tuple[float, float, int]]  # melody: (onset s, duration s, MIDI pitch)
     chords: list[tuple[float, float, tuple[int, int, int]]]  # (onset s, duration s, MIDI triad)
+    tonic: int = _MELODY_TONIC  # MIDI
+    mode: str = "major"
 
 
 def generate_melody(
@@ -102,6 +104,9 @@ def render_song(
     duration_s: float = 20.0,
     sr: int = 22050,
     melody: Sequence[tuple[int, float]] | None = None,
+    bpm: float | None = None,
+    tonic: int | None = None,
+    mode: str | None = None,
 ) -> np.ndarray:
     """Render one synthetic song of a style.
 
@@ -116,13 +121,17 @@ def render_song(
     melody : sequence of (int, float), optional
         (MIDI pitch, duration in beats) written in C like `generate_melody` output; it is transposed
         to the song key and looped. A negative pitch is a rest. Generated from the seed when None.
+    bpm, tonic, mode : optional
+        Override the seed's tempo (quarter notes per minute), tonic (pitch class, C = 0) and mode (one of the
+        style's or any scale name); everything else still derives from the seed. :func:`song_facts` says
+        which were used.
 
     Returns
     -------
     numpy.ndarray
         float32 mono of exactly ``round(duration_s * sr)`` samples, peak-normalised to -1 dBFS.
     """
-    song, _ = _plan(style, seed, duration_s, sr, melody)
+    song, _ = _plan(style, seed, duration_s, sr, melody, bpm=bpm, tonic=tonic, mode=mode)
     x = _RENDERERS[style](song)
     n = song.n
     fade = min(n, int(0.05 * sr))
@@ -144,7 +153,16 @@ def melody_timeline(
     return _plan(style, seed, duration_s, 1000, melody)[1]
 
 
-def _plan(style, seed, duration_s, sr, melody) -> tuple[_Song, list[tuple[float, float, int, int]]]:
+def song_facts(style: str, *, seed: int, bpm: float | None = None, tonic: int | None = None,
+               mode: str | None = None) -> dict:
+    """The tempo, key and meter `render_song` (same arguments) plays: {"bpm", "tonic" (pitch class, C = 0),
+    "mode", "beats_per_bar"}."""
+    song, _ = _plan(style, seed, 1.0, 1000, None, bpm=bpm, tonic=tonic, mode=mode)
+    return {"bpm": 60.0 / song.beat, "tonic": song.tonic % 12, "mode": song.mode, "beats_per_bar": song.bar}
+
+
+def _plan(style, seed, duration_s, sr, melody, *, bpm=None, tonic=None,
+          mode=None) -> tuple[_Song, list[tuple[float, float, int, int]]]:
     if style not in _SPECS:
         raise ValueError(f"unknown style {style!r}; valid styles: {', '.join(STYLES)}")
     n = round(duration_s * sr)
@@ -154,10 +172,18 @@ def _plan(style, seed, duration_s, sr, melody) -> tuple[_Song, list[tuple[float,
     # separate streams, so a given melody leaves the accompaniment of a seed unchanged
     seeds = np.random.SeedSequence([seed, zlib.crc32(style.encode())]).spawn(2)
     rng, melody_rng = (np.random.default_rng(s) for s in seeds)
-    beat = 60.0 / rng.uniform(bpm_lo, bpm_hi)
-    mode = str(rng.choice(modes))
+    beat = 60.0 / rng.uniform(bpm_lo, bpm_hi)  # drawn even when overridden: the rest of the seed stays the same
+    drawn_mode = str(rng.choice(modes))
+    drawn_tonic = _MELODY_TONIC + int(rng.integers(-5, 7))
+    if bpm is not None:
+        if not 20 <= bpm <= 400:
+            raise ValueError(f"bpm must be from 20 to 400, got {bpm}")
+        beat = 60.0 / bpm
+    mode = drawn_mode if mode is None else mode
+    if mode not in _SCALES:
+        raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(_SCALES)}")
     scale = _SCALES[mode]
-    tonic = _MELODY_TONIC + int(rng.integers(-5, 7))
+    tonic = drawn_tonic if tonic is None else _MELODY_TONIC + (int(tonic) + 5) % 12 - 5
     if melody is None:
         melody = generate_melody(melody_rng, n_notes=32, scale=mode)
     if not melody or any(d <= 0 for _, d in melody) or all(p < 0 for p, _ in melody):
@@ -178,7 +204,8 @@ def _plan(style, seed, duration_s, sr, melody) -> tuple[_Song, list[tuple[float,
     for k in range(int(np.ceil(total / span))):
         d = progression[k % len(progression)]
         chords.append((k * span, span, tuple(_degree_pitch(tonic, scale, d + j) for j in (0, 2, 4))))
-    return _Song(rng=rng, sr=sr, n=n, beat=beat, bar=bar, notes=notes, chords=chords), timeline
+    return _Song(rng=rng, sr=sr, n=n, beat=beat, bar=bar, notes=notes, chords=chords, tonic=tonic,
+                 mode=mode), timeline
 
 
 def render_demo_corpus(

