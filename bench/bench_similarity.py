@@ -3,7 +3,6 @@ model): import + embed them with both built-in models (timed), then compare trac
 - the similarity space (as `musicemb similar` uses it: the stored track vectors),
 - the fingerprint space (mean of its segment vectors),
 - MFCC/chroma/spectral statistics (librosa, 80 values per track, standardised over these tracks),
-- the similarity model's descriptors without its learned head (standardised),
 on style 1-NN (same game), precision@5, a logistic probe's macro-F1 (5-fold by track) and the rank of another
 version of the same piece. Also `similar`'s query time at 100k tracks against a numpy brute-force baseline.
 
@@ -100,14 +99,9 @@ def main() -> None:
     cache = load_cache(meta)
     base = np.stack([cache[r["track_id"]]["mfcc_stats"] for r in meta])
     base = (base - base.mean(0)) / (base.std(0) + 1e-9)
-    desc = [cache[r["track_id"]]["clean"] for r in meta]
-    D = np.concatenate(desc)
-    D = (D - D.mean(0)) / (D.std(0) + 1e-6)
-    _, raw = aggregate(D, np.repeat(np.arange(len(desc)), [len(d) for d in desc]), method="mean+std")
     results = [row("similarity (built-in, track vectors)", sim_V, labels, pieces),
                row("fingerprint (built-in default, mean)", fp_V, labels, pieces),
-               row("MFCC/chroma/spectral statistics (baseline)", base, labels, pieces),
-               row("similarity descriptors without the learned head", raw, labels, pieces)]
+               row("MFCC/chroma/spectral statistics (baseline)", base, labels, pieces)]
     speed = query_speed(sim_V.shape[1])
     t3 = time.perf_counter()
     for r in rows_:  # the baseline for the speed figures: decoding alone, at the models' rate

@@ -97,7 +97,8 @@ def main() -> int:
 
     seg_id = int(ctl.ids[len(ctl.ids) // 3])
     mp.select_segment(seg_id)
-    wait(app, lambda: mp.neighbours.rowCount() > 0 and mp.spectrogram.data().size > 0, 60, "neighbours")
+    wait(app, lambda: mp.neighbours.rowCount() > 0 and mp.spectrogram.data().size > 0 and mp.similar.rowCount() > 0,
+         60, "neighbours and more like this")
     grab(win, "main_window")
     grab(mp, "map_panel")
     grab(win.library_panel, "library_panel")

@@ -159,21 +159,29 @@ class MapController(QObject):
         if self.audio.peek(seg_id) is None:
             run_in_thread(lambda: self.session.segment_audio(seg_id), lambda r: self.audio.put(seg_id, r))
 
-    def request_neighbours(self, seg_id: int, k: int) -> None:
+    def request_neighbours(self, seg_id: int, k: int, *, other_tracks: bool = False) -> None:
+        """The ``k`` nearest segments of ``seg_id`` (FAISS), or of other tracks only with ``other_tracks``."""
         s = self.session
         if s.vectors is None:
             return
         row = int(np.searchsorted(s.embedding_ids, seg_id))
         vec = s.vectors[row]
+        own = s.segment(seg_id)["track_id"] if other_tracks else None
 
         def search():
             if self._index is None:
                 with s.library() as lib:
                     self._index = open_index(lib, s.model)
-            scores, ids = self._index.search(vec[None], k + 1)
-            return [{"segment_id": int(i), "score": float(sc), **{key: s.segment(int(i))[key]
-                     for key in ("path", "start_s")}} for sc, i in zip(scores[0], ids[0], strict=True)
-                    if i >= 0 and i != seg_id][:k]
+            want = k + 1
+            while True:  # widen the search until k segments of other tracks are found (or all were seen)
+                scores, ids = self._index.search(vec[None], min(want, self._index.ntotal))
+                rows = [{"segment_id": int(i), "score": float(sc), **{key: s.segment(int(i))[key]
+                         for key in ("path", "start_s", "track_id")}} for sc, i in zip(scores[0], ids[0], strict=True)
+                        if i >= 0 and i != seg_id]
+                rows = [r for r in rows if r["track_id"] != own]
+                if len(rows) >= k or want >= self._index.ntotal:
+                    return rows[:k]
+                want *= 4
         run_in_thread(search, lambda rows: self.neighboursReady.emit(seg_id, rows),
                       lambda msg: self.status.emit(f"neighbours: {msg}"))
 

@@ -65,6 +65,9 @@ class MapPanel(QWidget):
         self.search = QLineEdit(placeholderText="Find by path or label…")
         self.search.setClearButtonEnabled(True)
         self.hover_play = QCheckBox("Listen on hover")
+        self.other_tracks = QCheckBox("Neighbours from other tracks")
+        self.other_tracks.setToolTip("List only segments of other tracks: a track's own seconds are always alike")
+        self.other_tracks.setChecked(True)
         self.k = QSpinBox(minimum=1, maximum=100, value=10, prefix="k = ")
         self.label_sel = QPushButton("Label selection…")
         self.label_sel.setEnabled(False)
@@ -79,7 +82,7 @@ class MapPanel(QWidget):
 
         bar = QHBoxLayout()
         for w in (QLabel("Map:"), self.method, QLabel("Colour by:"), self.colour, self.search, self.hover_play,
-                  self.k, self.label_sel):
+                  self.other_tracks, self.k, self.label_sel):
             bar.addWidget(w)
         side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.spectrogram)
@@ -178,7 +181,7 @@ class MapPanel(QWidget):
             return
         self.playRequested.emit(int(seg_id))
         self.scatter.highlight(np.array([seg_id], dtype=np.int64))
-        self.ctl.request_neighbours(int(seg_id), self.k.value())
+        self.ctl.request_neighbours(int(seg_id), self.k.value(), other_tracks=self.other_tracks.isChecked())
         if int(seg_id) in self.ctl.session.seg_row:
             self.more_like_track(self.ctl.session.segment(int(seg_id))["track_id"])
         self.ctl.request_spectrogram(int(seg_id))

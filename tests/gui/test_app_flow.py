@@ -132,7 +132,9 @@ def test_import_by_drop_then_click_plays_and_lists_neighbours(qtbot, window, son
     got = [mp.neighbours.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in range(k)]
     v = window.session.vectors / np.linalg.norm(window.session.vectors, axis=1, keepdims=True)
     q = v[np.searchsorted(window.session.embedding_ids, seg_id)]
-    order = [int(i) for i in window.session.embedding_ids[np.argsort(-(v @ q))] if i != seg_id][:k]
+    own_track = window.session.segment(seg_id)["track_id"]
+    order = [int(i) for i in window.session.embedding_ids[np.argsort(-(v @ q))]
+             if window.session.segment(int(i))["track_id"] != own_track][:k]  # "from other tracks" is on
     assert got[:3] == order[:3]  # exact search at this size: the same neighbours, best first
     # "More like this": the clicked point's track's nearest tracks (similarity space), its own track left out
     own = info["track_id"]
