@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self.hum_panel.showOnMap.connect(self.show_on_map)
         self.inspection.findingsChanged.connect(self._findings_changed)
         self.session.libraryChanged.connect(self._fill_library)
+        self.session.libraryOpened.connect(self._library_opened)
         self.session.message.connect(self.statusBar().showMessage)
         self.jobs.jobAdded.connect(self._watch_job)
         if self.settings.value("geometry"):
@@ -154,6 +155,11 @@ class MainWindow(QMainWindow):
                                      f"{summary['duration_s'] / 3600:.2f} h, {len(summary['failed'])} failed")
         return True
 
+    def _library_opened(self) -> None:
+        """Another library: stop the old one's sound and results (panels with state reset themselves)."""
+        self.player.stop()
+        self.hum_panel.set_results([], "")
+
     def _fill_library(self) -> None:
         s = self.session
         counts: dict[int, int] = {}
@@ -205,8 +211,16 @@ class MainWindow(QMainWindow):
             from musicemb_core.inference import builtin_models, iter_embed
 
             with Library(lib_path) as lib:  # a built-in model: both built-in spaces, one decode pass
-                return (yield from iter_embed(lib, model=None if model in builtin_models() else model,
-                                              cancel=token))
+                builtin = model in builtin_models()
+                r = yield from iter_embed(lib, model=None if builtin else model, cancel=token)
+                if builtin and not r.cancelled:  # then the melody index, so that the first hum is fast
+                    from contextlib import suppress
+
+                    from musicemb_core.search.qbh import iter_update_qbh_index
+
+                    with suppress(MusicEmbError):  # the embeddings are kept; the Hum panel builds it when asked
+                        yield from iter_update_qbh_index(lib, cancel=token)
+                return r
         job = self.jobs.submit(f"embed with {model}", factory)
         job.finished.connect(lambda _r: self.session.reload_embeddings())
 

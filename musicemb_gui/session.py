@@ -18,6 +18,7 @@ from musicemb_gui.workers import JobManager
 
 
 class Session(QObject):
+    libraryOpened = Signal()           # another library: everything derived from the old one is void
     libraryChanged = Signal()          # tracks, segments or labels changed
     embeddingsChanged = Signal()
     segmentSelected = Signal(int)      # segment id
@@ -36,6 +37,11 @@ class Session(QObject):
         self.vectors: np.ndarray | None = None
         self._embedder: Embedder | None = None
         self._embedder_name = ""
+        self.generation = 0  # counts library openings: results computed for an older one are dropped
+
+    def is_current(self, generation: int) -> bool:
+        """Whether work started at ``generation`` still belongs to the open library."""
+        return generation == self.generation
 
     # -- library -------------------------------------------------------------------------------------------
     def open(self, path: str | Path) -> dict:
@@ -43,6 +49,12 @@ class Session(QObject):
         with Library(path) as lib:
             summary = lib.summary()
         self.lib_path = Path(summary["path"])
+        self.generation += 1
+        self.model = SIMILARITY_MODEL
+        self._embedder, self._embedder_name = None, ""
+        self.tracks, self.failures, self.segments, self.seg_row = {}, [], {}, {}
+        self.embedding_ids, self.vectors = None, None
+        self.libraryOpened.emit()
         self.refresh()
         return summary
 

@@ -73,6 +73,16 @@ class EvaluationPanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(split, 1)
         self.run.clicked.connect(self.start)
+        session.libraryOpened.connect(self.clear)
+
+    def clear(self) -> None:
+        """Show nothing: another library was opened."""
+        self.result = None
+        self.state.setText("")
+        self.metrics.clear()
+        self.confusion.clear()
+        self.silhouette.clear()
+        self.composition.setRowCount(0)
 
     def start(self) -> None:
         if self.session.lib_path is None:
@@ -87,7 +97,8 @@ class EvaluationPanel(QWidget):
             with Library(lib_path) as lib:
                 return (yield from iter_evaluate(lib, model=model, reid_n=n, cancel=token))
         job = self.session.jobs.submit(f"evaluate {model}", factory)
-        job.finished.connect(self.show_result)
+        generation = self.session.generation
+        job.finished.connect(lambda r: self.show_result(r) if self.session.is_current(generation) else None)
         job.failed.connect(lambda msg, _tb: self.state.setText(f"⚠ {msg}"))
         self.run.setEnabled(False)
         job.ended.connect(lambda _j: self.run.setEnabled(True))

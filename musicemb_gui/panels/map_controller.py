@@ -29,6 +29,7 @@ class MapController(QObject):
     neighboursReady = Signal(int, object)           # source segment id, [{segment_id, score, path, start_s}]
     similarTracksReady = Signal(int, object)        # source track id, [{track_id, score, title, path, ...}]
     spectrogramReady = Signal(int, object, object, str)
+    cleared = Signal()                              # another library was opened: show nothing of the old one
     status = Signal(str)
 
     def __init__(self, session: Session, audio: AudioCache | None = None):
@@ -44,11 +45,25 @@ class MapController(QObject):
         self._extra: dict[str, np.ndarray] = {}   # cluster / predicted label per embedded segment
         self._extra_names: dict[str, list[str]] = {}
         session.embeddingsChanged.connect(self._embeddings_changed)
+        session.libraryOpened.connect(self._library_opened)
+
+    def _library_opened(self) -> None:
+        self.ids, self.shown = np.zeros(0, np.int64), ""
+        self._index, self._similar, self._extra, self._extra_names = None, None, {}, {}
+        self.audio.clear()
+        self.cleared.emit()
+
+    def _live(self, fn: Callable) -> Callable:
+        """``fn`` guarded: it runs only if the library that was open when the work started still is."""
+        generation = self.session.generation
+        return lambda *args: fn(*args) if self.session.is_current(generation) else None
 
     # -- maps ----------------------------------------------------------------------------------------------
     def _embeddings_changed(self) -> None:
         self._index, self._similar, self._extra, self._extra_names = None, None, {}, {}
         if self.session.embedding_ids is None:
+            self.ids, self.shown = np.zeros(0, np.int64), ""
+            self.cleared.emit()
             self.status.emit(f"No embeddings for model {self.session.model!r} yet: run Library ▸ Embed.")
             return
         self.request_map(self.method)
@@ -86,8 +101,8 @@ class MapController(QObject):
                 return (yield from iter_map(lib, model=model, method=method, isolate=method != "pca",
                                             cancel=token))
         job = s.jobs.submit(f"{method.upper()} map", factory)
-        job.finished.connect(lambda rows, m=method: self._map_done(rows, m))
-        job.failed.connect(lambda msg, _tb: self.status.emit(f"map failed: {msg}"))
+        job.finished.connect(self._live(lambda rows, m=method: self._map_done(rows, m)))
+        job.failed.connect(self._live(lambda msg, _tb: self.status.emit(f"map failed: {msg}")))
 
     def _map_done(self, rows: np.ndarray, method: str) -> None:
         # the quick PCA stands in only until the chosen method's map is there, whichever job ends first
@@ -138,8 +153,8 @@ class MapController(QObject):
                 pred = probe_scores(vectors, lab, np.array(tracks))["predictions"]
                 return np.where(pred >= 0, pred, len(names) - 1), names
             self.status.emit(f"computing {mode}…")
-            run_in_thread(compute, lambda r, m=mode: self._extra_done(m, r),
-                          lambda msg: self.status.emit(f"{mode}: {msg}"))
+            run_in_thread(compute, self._live(lambda r, m=mode: self._extra_done(m, r)),
+                          self._live(lambda msg: self.status.emit(f"{mode}: {msg}")))
             return
         self.coloursReady.emit(*self.colours(mode, self.ids))
 
@@ -167,48 +182,55 @@ class MapController(QObject):
         row = int(np.searchsorted(s.embedding_ids, seg_id))
         vec = s.vectors[row]
         own = s.segment(seg_id)["track_id"] if other_tracks else None
+        generation = s.generation
 
         def search():
-            if self._index is None:
+            index = self._index
+            if index is None:
                 with s.library() as lib:
-                    self._index = open_index(lib, s.model)
+                    index = open_index(lib, s.model)
+                if s.is_current(generation):
+                    self._index = index
             want = k + 1
             while True:  # widen the search until k segments of other tracks are found (or all were seen)
-                scores, ids = self._index.search(vec[None], min(want, self._index.ntotal))
+                scores, ids = index.search(vec[None], min(want, index.ntotal))
                 rows = [{"segment_id": int(i), "score": float(sc), **{key: s.segment(int(i))[key]
                          for key in ("path", "start_s", "track_id")}} for sc, i in zip(scores[0], ids[0], strict=True)
                         if i >= 0 and i != seg_id]
                 rows = [r for r in rows if r["track_id"] != own]
-                if len(rows) >= k or want >= self._index.ntotal:
+                if len(rows) >= k or want >= index.ntotal:
                     return rows[:k]
                 want *= 4
-        run_in_thread(search, lambda rows: self.neighboursReady.emit(seg_id, rows),
-                      lambda msg: self.status.emit(f"neighbours: {msg}"))
+        run_in_thread(search, self._live(lambda rows: self.neighboursReady.emit(seg_id, rows)),
+                      self._live(lambda msg: self.status.emit(f"neighbours: {msg}")))
 
     def request_similar_tracks(self, track_id: int, k: int) -> None:
         """"More like this": the ``k`` tracks nearest ``track_id`` in the similarity space (track vectors)."""
         s = self.session
         if s.lib_path is None:
             return
-        lib_path = s.lib_path
+        lib_path, generation = s.lib_path, s.generation
 
         def search():
-            if self._similar is None or self._similar.lib.root != lib_path:
+            space = self._similar
+            if space is None:
                 from musicemb_core.data.library import Library
                 from musicemb_core.search.similar import SimilarTracks
 
                 with Library(lib_path) as lib:
-                    self._similar = SimilarTracks(lib)
-            return self._similar.query([str(track_id)], k=k)[0]["results"]
-        run_in_thread(search, lambda rows: self.similarTracksReady.emit(track_id, rows),
-                      lambda msg: self.status.emit(f"more like this: {msg}"))
+                    space = SimilarTracks(lib)
+                if s.is_current(generation):
+                    self._similar = space
+            return space.query([str(track_id)], k=k)[0]["results"]
+        run_in_thread(search, self._live(lambda rows: self.similarTracksReady.emit(track_id, rows)),
+                      self._live(lambda msg: self.status.emit(f"more like this: {msg}")))
 
     def request_spectrogram(self, seg_id: int) -> None:
         info = self.session.segment(seg_id)
         title = f"{info['path'].rsplit('/', 1)[-1]} @ {info['start_s']:.1f} s"
         run_in_thread(lambda: self.session.segment_logmel(seg_id),
-                      lambda r: self.spectrogramReady.emit(seg_id, r[0], r[1], title),
-                      lambda msg: self.status.emit(f"spectrogram: {msg}"))
+                      self._live(lambda r: self.spectrogramReady.emit(seg_id, r[0], r[1], title)),
+                      self._live(lambda msg: self.status.emit(f"spectrogram: {msg}")))
 
     def label_segments(self, ids: np.ndarray, label: str) -> None:
         tracks = sorted({self.session.segment(int(i))["track_id"] for i in ids})

@@ -122,6 +122,7 @@ class MapPanel(QWidget):
         controller.similarTracksReady.connect(self._show_similar)
         controller.spectrogramReady.connect(self._show_spectrogram)
         controller.status.connect(self.status.setText)
+        controller.cleared.connect(self.clear)
 
     # -- controller -> view --------------------------------------------------------------------------------
     def _show_map(self, ids: np.ndarray, xy: np.ndarray, method: str) -> None:
@@ -143,6 +144,17 @@ class MapPanel(QWidget):
                 item.setData(Qt.ItemDataRole.UserRole, n["segment_id"])
                 self.neighbours.setItem(r, c, item)
         self.scatter.show_links(src, np.array([n["segment_id"] for n in rows], dtype=np.int64))
+
+    def clear(self) -> None:
+        """Show nothing: another library was opened, or this one has no embeddings yet."""
+        self.scatter.set_points(np.zeros((0, 2), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                                ["#9a9a9a"], [])
+        for table in (self.neighbours, self.similar):
+            table.setRowCount(0)
+        self.similar_title.setText("More like this: click a point")
+        self.spectrogram.clear()
+        self._on_selection(np.zeros(0, np.int64))
+        self._hovered = -1
 
     def _show_similar(self, track_id: int, rows: list[dict]) -> None:
         track = self.ctl.session.tracks.get(track_id)

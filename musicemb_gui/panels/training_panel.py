@@ -19,10 +19,12 @@ class TrainingPanel(QWidget):
         self.session = session
         self.job = None
         self.trained: str | None = None
+        self._generation = session.generation  # the library the current run trains on
+        session.libraryOpened.connect(self._library_opened)
         self.train_form = ConfigForm(TrainConfig, choices={"strategy": list(STRATEGIES),
                                                            "device": ["auto", "cpu", "cuda"]},
                                      defaults={"epochs": 5, "strategy": "contrastive"})
-        self.model_form = ConfigForm(ModelConfig, choices={"arch": sorted(ENCODERS)},
+        self.model_form = ConfigForm(ModelConfig, choices={"arch": sorted(set(ENCODERS) - {"simstats"})},
                                      hidden=("in_channels", "vgg_rgb", "weights"), defaults={"width": 16})
         self.name = QLineEdit("my-model")
         self.start = QPushButton("Start training")
@@ -67,6 +69,7 @@ class TrainingPanel(QWidget):
             self.state.setText("⚠ open a library first")
             return
         lib_path, name = self.session.lib_path, self.name.text().strip() or "my-model"
+        self._generation = self.session.generation
 
         def factory(token):
             from musicemb_core.data.library import Library
@@ -100,8 +103,16 @@ class TrainingPanel(QWidget):
                 if info.get(key) is not None:
                     self.curves.add_point(series, ev.done, info[key])
 
+    def _library_opened(self) -> None:
+        """Another library: its models are not this one's (a run still going ends without offering to embed)."""
+        self.trained = None
+        self.embed.setEnabled(False)
+        self.state.setText("")
+
     def _finished(self, result) -> None:
         self._idle()
+        if not self.session.is_current(self._generation):
+            return
         self.trained = result.name
         best = ", ".join(f"{k} {v:.3f}" for k, v in result.best.items() if isinstance(v, float))
         self.state.setText(f"{result.name}: {result.status} after {result.epochs_done} epochs ({best})")
@@ -131,7 +142,8 @@ class TrainingPanel(QWidget):
             with Library(lib_path) as lib:
                 return (yield from iter_embed(lib, model=name, cancel=token))
         job = self.session.jobs.submit(f"embed with {name}", factory)
-        job.finished.connect(self._embedded)
+        generation = self.session.generation
+        job.finished.connect(lambda r: self._embedded(r) if self.session.is_current(generation) else None)
 
     def _embedded(self, _report) -> None:
         self.session.model = self.trained

@@ -126,6 +126,18 @@ class ConfusionView(QWidget):
         self.plot.setTitle(title or None)
         self.readout.setText(HINT)
 
+    def clear(self) -> None:
+        """Show no matrix."""
+        self._cm, self._frac, self._labels = np.zeros((0, 0), dtype=np.int64), np.zeros((0, 0)), []
+        self.image.clear()
+        for item in self._texts:
+            self.plot.removeItem(item)
+        self._texts = []
+        for axis in ("bottom", "left"):
+            self.plot.getAxis(axis).set_labels([])
+        self.plot.setTitle(None)
+        self.readout.setText("")
+
     def cell_text(self, i: int, j: int) -> str:
         """The text written in cell (true ``i``, predicted ``j``)."""
         return self._texts[i * len(self._labels) + j].toPlainText()

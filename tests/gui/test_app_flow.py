@@ -230,3 +230,38 @@ def test_inspection_finds_a_clipped_track_and_colours_the_map_by_finding(qtbot, 
     window.inspection.set_status(clipped[0]["id"], "dismissed")
     with Library(tmp_path / "lib") as lib:
         assert {r["id"]: r["status"] for r in lib.findings()}[clipped[0]["id"]] == "dismissed"
+
+
+def test_opening_another_library_resets_every_panel(qtbot, window, embedded_library, tmp_path):
+    """B1-B5 of the app issue: open A, use it, open B (empty), use every panel: nothing of A, no exception."""
+    assert window.open_library(embedded_library)
+    ctl, mp = window.map_controller, window.map_panel
+    qtbot.waitUntil(lambda: len(ctl.ids) == 27, timeout=120000)
+    seg_id = int(ctl.ids[0])
+    mp.select_segment(seg_id)
+    qtbot.waitUntil(lambda: mp.neighbours.rowCount() > 0 and mp.similar.rowCount() > 0, timeout=20000)
+    mp.colour.setCurrentText("finding")
+    mp._on_selection(ctl.ids[:5])  # a lasso: "Label 5 selected…" is armed
+    assert mp.label_sel.isEnabled()
+    window.training_panel._generation = window.session.generation  # a run started in A ...
+    window.training_panel._finished(type("R", (), {"name": "mine", "best": {}, "status": "done",
+                                                   "epochs_done": 1})())  # ... ends
+    assert window.training_panel.embed.isEnabled()
+    mp.select_segment(int(ctl.ids[1]))  # results of A still on their way while B opens
+    Library(tmp_path / "empty", create=True).close()
+    assert window.open_library(tmp_path / "empty")
+    qtbot.wait(1500)
+    assert len(ctl.ids) == 0 and len(mp.scatter._ids) == 0
+    assert mp.neighbours.rowCount() == 0 and mp.similar.rowCount() == 0 and mp.spectrogram.data().size == 0
+    assert not mp.label_sel.isEnabled() and len(mp.selected_ids) == 0
+    assert not window.training_panel.embed.isEnabled() and window.training_panel.trained is None
+    assert window.session.model == "similarity" and window.library_panel.proxy.rowCount() == 0
+    assert window.evaluation_panel.result is None
+    for mode in ("label", "finding", "track", "cluster"):  # every colouring on an empty map
+        mp.colour.setCurrentText(mode)
+    qtbot.mouseClick(mp.scatter.plot.viewport(), Qt.MouseButton.LeftButton)
+    window.embed_library()  # an empty library: an empty embed, no error dialog
+    qtbot.waitUntil(lambda: not window.jobs.jobs, timeout=60000)
+    # and back to A: its map comes back whole
+    assert window.open_library(embedded_library)
+    qtbot.waitUntil(lambda: len(ctl.ids) == 27, timeout=120000)
