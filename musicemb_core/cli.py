@@ -21,7 +21,7 @@ from musicemb_core.resources import package_version
 
 _SHOWN = ("loss", "acc", "mae", "val_loss", "val_acc", "val_mae")
 _UNITS = {"ingest": "file", "features": "file", "load": "track", "train": "step", "embed": "track",
-          "landmarks": "track"}
+          "landmarks": "track", "qbh-index": "track"}
 
 
 def _run(job: JobGen, *, quiet: bool = False):
@@ -176,10 +176,20 @@ def cmd_embed(a: argparse.Namespace) -> int:
         else:
             job = iter_embed(lib, model=a.model, batch_size=a.batch_size, device=a.device)
         r = _run(job, quiet=a.quiet)
+        qbh = None
+        if a.model is None and not r.cancelled:  # the built-in models: the melody index too (the first hum is fast)
+            from musicemb_core.search.qbh import iter_update_qbh_index
+
+            try:
+                qbh = _run(iter_update_qbh_index(lib), quiet=a.quiet)
+            except MusicEmbError as e:  # the embeddings are kept; `hum` retries the index
+                print(f"musicemb: warning: melody index for humming not built: {e}", file=sys.stderr)
     state = "cancelled" if r.cancelled else "done"
     print(f"embed {state} with {r.model!r}: {r.computed} segments embedded, {r.kept} kept, {r.dropped} dropped, "
           f"{len(r.failed)} tracks failed" + (f", {r.resumed} resumed from an earlier run"
                                               if getattr(r, "resumed", 0) else ""))
+    if qbh is not None:
+        print(f"melody index for humming -> {qbh}")
     if r.cancelled and a.ray:
         print("  the library is unchanged; finished shards are kept: run the same command again to resume")
     for path, reason in r.failed:
@@ -299,14 +309,19 @@ def cmd_hum(a: argparse.Namespace) -> int:
             out.append({"query": "(recording)", "results": searcher.query(y, sr, k=a.k, method=a.method)})
         for path in a.queries:
             out.append({"query": str(path), "results": searcher.query_file(path, k=a.k, method=a.method)})
+    for q in out:  # a confident match: the best track's calibrated confidence reaches the model's threshold
+        q["confident"] = searcher.is_confident(q["results"], a.method)
     if a.json:
         _print_json(out)
         return 0
     for q in out:
-        print(q["query"] + ("" if q["results"] else "  (no pitched sound heard)"))
+        heard = "" if q["results"] else "  (no pitched sound heard)"
+        print(q["query"] + (heard or ("" if q["confident"] else "  (no confident match: the tune may not be in "
+                                                                   "the library; closest tracks below)")))
         for rank, r in enumerate(q["results"], 1):
             label = f"  [{r['label']}]" if r.get("label") else ""
-            print(f"  {rank:2d}. {r['score']:.3f}  {r['path']} @ {r['start_s']:.1f} s{label}")
+            print(f"  {rank:2d}. {r['score']:.3f}  confidence {r['confidence']:.2f}  {r['path']} @ "
+                  f"{r['start_s']:.1f} s{label}")
     return 0
 
 

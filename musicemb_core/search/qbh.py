@@ -44,6 +44,17 @@ TOP_BINS = 3
 HUM_WINDOW_FACTOR = 1.4  # hum windows span this many song windows (hums are often slower than the song)
 COARSE_BUDGET = 2_500_000  # half-rate melody frames the coarse pass scans per query (~0.5 s on 2 cores; 10,000 x 40 s)
 
+#: Calibrated confidence of each ranked track, per method: ``sigmoid(intercept + coef . features)`` with the
+#: features of :func:`confidence_features`; a query's answer is confident when its best track reaches
+#: ``threshold``. Fitted by ``bench/qbh_confidence.py`` on the *tune* split (hums of training-collection melodies
+#: the model never trained on, half of them of tunes not in the library) for ``qbh-default``; a model folder's
+#: ``confidence.json`` (the same layout) overrides it. ``melody`` uses ``rerank``'s (the same alignment scores).
+CONFIDENCE: dict[str, dict] = {
+    "rerank": {"coef": [1.9914, 9.8684, 0.0], "intercept": -8.1508, "threshold": 0.59},
+    "embedding": {"coef": [-0.0822, 21.618, 0.0], "intercept": -2.428, "threshold": 0.31},
+}
+MIN_SPREAD = 0.02  # floor of the other tracks' score spread in the z-score (a handful of near-equal scores)
+
 
 def qbh_model_folder(lib: Library | None, name: str = DEFAULT_QBH_MODEL) -> Path:
     """A QBH model: the library's ``models/<name>``, a folder path (read-only), or the built-in ``qbh-default``."""
@@ -71,6 +82,49 @@ def dense_melody(bins: np.ndarray, probs: np.ndarray) -> np.ndarray:
     out = np.zeros((len(bins), N_CHROMA))
     np.put_along_axis(out, bins.astype(np.int64), probs / 255.0, axis=1)
     return out
+
+
+def confidence_features(scores: np.ndarray) -> np.ndarray:
+    """Scores of every ranked candidate (any order) -> (n, 3) features of each: its z-score against the other
+    candidates' scores, its margin over the best other candidate, and the score itself. A track standing out
+    from the rest is likely the tune; a best score among equals is not (the tune may not be in the library)."""
+    s = np.asarray(scores, dtype=np.float64)
+    n = len(s)
+    if n < 2:
+        return np.column_stack([np.zeros(n), s, s])
+    total, sq = s.sum(), (s * s).sum()
+    mean = (total - s) / (n - 1)
+    var = np.maximum((sq - s * s) / (n - 1) - mean * mean, 0.0)
+    z = (s - mean) / np.maximum(np.sqrt(var), MIN_SPREAD)
+    order = np.argsort(-s, kind="stable")
+    best_other = np.full(n, s[order[0]])
+    best_other[order[0]] = s[order[1]]
+    return np.column_stack([z, s - best_other, s])
+
+
+def calibrate(features: np.ndarray, fit: dict) -> np.ndarray:
+    """Probabilities from :func:`confidence_features` and a fit (``coef``, ``intercept``)."""
+    logit = fit["intercept"] + np.asarray(features, dtype=np.float64) @ np.asarray(fit["coef"], dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+
+
+def confidence_fit(model_folder: Path | None, method: str) -> dict:
+    """The calibration of ``method`` for a model: its folder's ``confidence.json``, else :data:`CONFIDENCE`."""
+    key = "rerank" if method == "melody" else method
+    if model_folder is not None and (model_folder / "confidence.json").exists():
+        fits = json.loads((model_folder / "confidence.json").read_text())
+        if key in fits:
+            return fits[key]
+    return CONFIDENCE[key]
+
+
+def is_confident(results: list[dict], threshold: float | None = None, method: str = "rerank") -> bool:
+    """Whether a query's ranked results hold a confident match: the best track's ``confidence`` reaches the
+    threshold (the method's default when None). No results (nothing pitched heard): False."""
+    if not results or results[0].get("confidence") is None:
+        return False
+    return results[0]["confidence"] >= (CONFIDENCE["rerank" if method == "melody" else method]["threshold"]
+                                        if threshold is None else threshold)
 
 
 def index_folder(lib: Library, model: str) -> Path:
@@ -114,14 +168,44 @@ def iter_build_qbh_index(lib: Library, *, model: str = DEFAULT_QBH_MODEL,
     """Extract every track's melody and embed every segment with the song encoder, publish them as the
     library's QBH index of ``model``; returns the index folder (its new generation)."""
     art = layout.qbh_index(lib, model_key(model))
+    previous = _previous_tracks(art.current(), _weights_key(qbh_model_folder(lib, model)))
     with art.publish() as gen:
-        yield from _iter_build_into(lib, gen, model=model, cancel=cancel)
+        yield from _iter_build_into(lib, gen, model=model, cancel=cancel, previous=previous)
     return art.current()
 
 
-def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelToken | None) -> JobGen[Path]:
-    """:func:`iter_build_qbh_index`'s work, written into ``folder``."""
+def _weights_key(model_folder: Path) -> str:
+    return hashlib.blake2b((model_folder / "model.safetensors").read_bytes(), digest_size=12).hexdigest()
+
+
+def _previous_tracks(folder: Path | None, weights: str) -> dict[int, tuple]:
+    """Track id -> (content hash, segment ids, melody bins, probs, song vectors) of an earlier index built with the
+    same model weights, to be reused for tracks whose audio and segments did not change (incremental build);
+    empty when there is none, it was built otherwise, or it predates the stored vectors."""
+    try:
+        meta = layout.read_json(folder / "meta.json") if folder is not None else None
+        if not meta or meta.get("weights") != weights:
+            return {}
+        with np.load(folder / "melody.npz") as z:
+            if "vectors" not in z:
+                return {}
+            d = {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError, LibraryError):
+        return {}
+    out = {}
+    for i, t in enumerate(d["track_ids"].tolist()):
+        a, b = d["bounds"][i], d["bounds"][i + 1]
+        va, vb = d["vector_bounds"][i], d["vector_bounds"][i + 1]
+        out[t] = (str(d["hashes"][i]), d["vector_ids"][va:vb], d["bins"][a:b], d["probs"][a:b], d["vectors"][va:vb])
+    return out
+
+
+def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelToken | None,
+                     previous: dict[int, tuple] | None = None) -> JobGen[Path]:
+    """:func:`iter_build_qbh_index`'s work, written into ``folder``; tracks in ``previous`` (see
+    :func:`_previous_tracks`) with the same audio and segments are taken from it, not decoded again."""
     cancel = cancel or CancelToken()
+    previous = previous or {}
     mfolder = qbh_model_folder(lib, model)
     net = QBHModel.load(mfolder)
     seg = lib.segments()
@@ -129,17 +213,24 @@ def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelTo
     if not len(seg["id"]):
         raise LibraryError(f"{lib.root}: no segments to index; import audio first")
     ids, vecs, mel_tracks, mel_bins, mel_probs, bounds, failed = [], [], [], [], [], [0], []
+    hashes, reused = [], 0
     clock = EtaClock()
     for k, t in enumerate(tracks, 1):
         cancel.check()
         rows = np.flatnonzero(seg["track_id"] == t.id)
-        try:
-            y, _ = load(t.path, sr=net.cfg.sr)
-        except AudioError as e:
-            failed.append((t.path, e.reason))
-            continue
-        P, Z = song_features(net, y, seg["start_s"][rows])
-        b, p = sparse_melody(P)
+        old = previous.get(t.id)
+        if old is not None and old[0] == str(t.content_hash) and np.array_equal(old[1], seg["id"][rows]):
+            _, _, b, p, Z = old
+            reused += 1
+        else:
+            try:
+                y, _ = load(t.path, sr=net.cfg.sr)
+            except AudioError as e:
+                failed.append((t.path, e.reason))
+                continue
+            P, Z = song_features(net, y, seg["start_s"][rows])
+            b, p = sparse_melody(P)
+        hashes.append(str(t.content_hash))
         ids.append(seg["id"][rows])
         vecs.append(Z)
         mel_tracks.append(t.id)
@@ -151,12 +242,14 @@ def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelTo
         raise LibraryError(f"{lib.root}: no track could be decoded for the QBH index ({failed[0][0]}: {failed[0][1]})")
     index = EmbeddingIndex("auto").fit(np.concatenate(vecs), np.concatenate(ids))
     index.save(folder / "vectors.faiss", meta={"model": str(model)})
-    with open(folder / "melody.npz", "wb") as f:
+    with open(folder / "melody.npz", "wb") as f:  # the song vectors too, for the next incremental build
         np.savez(f, track_ids=np.array(mel_tracks, np.int64), bounds=np.array(bounds, np.int64),
-                 bins=np.concatenate(mel_bins), probs=np.concatenate(mel_probs))
+                 bins=np.concatenate(mel_bins), probs=np.concatenate(mel_probs), hashes=np.array(hashes),
+                 vectors=np.concatenate(vecs).astype(np.float32), vector_ids=np.concatenate(ids),
+                 vector_bounds=np.concatenate([[0], np.cumsum([len(v) for v in vecs])]).astype(np.int64))
     (folder / "meta.json").write_text(json.dumps({
-        "model": str(model), "source": _source_key(lib, mfolder), "frame_rate": net.cfg.frame_rate,
-        "failed": failed}))
+        "model": str(model), "source": _source_key(lib, mfolder), "weights": _weights_key(mfolder),
+        "frame_rate": net.cfg.frame_rate, "failed": failed, "reused_tracks": reused}))
     return folder
 
 
@@ -200,6 +293,16 @@ def qbh_index_current(lib: Library, model: str = DEFAULT_QBH_MODEL) -> bool:
     return meta is not None and meta.get("source") == _source_key(lib, qbh_model_folder(lib, model))
 
 
+def iter_update_qbh_index(lib: Library, *, model: str = DEFAULT_QBH_MODEL,
+                          cancel: CancelToken | None = None) -> JobGen[Path | None]:
+    """The step of an embed job that keeps the library's melody index current, so that the first hum is fast:
+    (re)builds it when absent or out of date (:func:`iter_build_qbh_index`, cancellable, yielding progress);
+    returns the index folder, or None when it was already current or the library has no segments."""
+    if qbh_index_current(lib, model) or not len(lib.segments()["id"]):
+        return None
+    return (yield from iter_build_qbh_index(lib, model=model, cancel=cancel))
+
+
 def open_qbh_index(lib: Library, model: str = DEFAULT_QBH_MODEL) -> Path:
     """The QBH index folder, (re)built (blocking) when absent or out of date; a GUI runs
     :func:`iter_build_qbh_index` in a worker first when :func:`qbh_index_current` is False."""
@@ -225,8 +328,9 @@ class HumSearcher:
     """
 
     def __init__(self, model: QBHModel, index: EmbeddingIndex, melodies: MelodyStore, segments: dict,
-                 tracks: dict[int, dict]):
+                 tracks: dict[int, dict], *, model_folder: Path | None = None):
         self.model, self.index, self.melodies, self.tracks = model, index, melodies, tracks
+        self.model_folder = model_folder
         ids, tids, starts = (np.asarray(segments[k]) for k in ("id", "track_id", "start_s"))
         self.seg_track = dict(zip(ids.tolist(), tids.tolist(), strict=True))
         self.seg_start = dict(zip(ids.tolist(), starts.tolist(), strict=True))
@@ -238,9 +342,10 @@ class HumSearcher:
     def open(cls, lib: Library, *, model: str = DEFAULT_QBH_MODEL) -> HumSearcher:
         """The library's QBH index for ``model``, built first when absent or stale."""
         def from_folder(folder: Path) -> HumSearcher:  # everything is read into memory
-            return cls(QBHModel.load(qbh_model_folder(lib, model)), EmbeddingIndex.load(folder / "vectors.faiss"),
+            mfolder = qbh_model_folder(lib, model)
+            return cls(QBHModel.load(mfolder), EmbeddingIndex.load(folder / "vectors.faiss"),
                        MelodyStore.load(folder / "melody.npz"), lib.segments(),
-                       {t.id: {"path": t.path, "label": t.label} for t in lib.tracks()})
+                       {t.id: {"path": t.path, "label": t.label} for t in lib.tracks()}, model_folder=mfolder)
 
         art = layout.qbh_index(lib, model_key(model))
         if qbh_index_current(lib, model):
@@ -290,7 +395,27 @@ class HumSearcher:
 
     def query(self, y: np.ndarray, sr: int, *, k: int = 10, method: str = "rerank",
               candidates: int = 50) -> list[dict]:
-        """Ranked tracks for a hummed recording ``y`` (mono, any rate); empty when nothing pitched was heard."""
+        """Ranked tracks for a hummed recording ``y`` (mono, any rate); empty when nothing pitched was heard.
+
+        Each result carries a calibrated ``confidence`` (the probability that it is the hummed tune, fitted with
+        as many hums of tunes outside the library as inside); :func:`is_confident` tells whether the best one
+        is a confident match."""
+        ranked = self.ranked(y, sr, k=k, method=method, candidates=candidates)
+        if ranked:
+            p = calibrate(confidence_features([r["score"] for r in ranked]),
+                          confidence_fit(self.model_folder, method))
+            for r, c in zip(ranked, p, strict=True):
+                r["confidence"] = round(float(c), 3)
+        return ranked[:k]
+
+    def is_confident(self, results: list[dict], method: str = "rerank") -> bool:
+        """Whether ``results`` of :meth:`query` hold a confident match (the model's threshold for ``method``)."""
+        return is_confident(results, confidence_fit(self.model_folder, method)["threshold"], method)
+
+    def ranked(self, y: np.ndarray, sr: int, *, k: int = 10, method: str = "rerank",
+               candidates: int = 50) -> list[dict]:
+        """Every scored candidate of :meth:`query`, best first (the ``k`` first are its results), without
+        confidence."""
         if method not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         midi = self.hum_contour(y, sr)
@@ -317,7 +442,7 @@ class HumSearcher:
                 if method == "rerank" or seg_id < 0:
                     r["segment_id"] = self._segment_at(t, a.start / fr, seg_id)
             out.append(r)
-        return sorted(out, key=lambda r: -r["score"])[:k]
+        return sorted(out, key=lambda r: -r["score"])
 
     def _candidates(self, query: np.ndarray, Q: np.ndarray, *, k: int, n: int) -> dict[int, tuple[float, int]]:
         """Tracks to align exactly: the ``n`` best of the coarse alignment pass plus the embedding's ``k`` best.

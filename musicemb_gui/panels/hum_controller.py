@@ -7,7 +7,7 @@ import time
 
 from PySide6.QtCore import QObject, Signal
 
-from musicemb_gui.panels.hum_panel import HumPanel
+from musicemb_gui.panels.hum_panel import NO_CONFIDENT_MATCH, HumPanel
 from musicemb_gui.session import Session
 from musicemb_gui.workers import run_in_thread
 
@@ -94,8 +94,12 @@ class HumController(QObject):
             self._query(y, sr, t0)
 
     def _show(self, rows: list[dict], t0: float) -> None:
-        self.panel.set_results(rows)
+        searcher = self._searcher
+        confident = searcher is None or searcher.is_confident(rows)  # no searcher: the library closed since
+        self.panel.set_results(rows, confident=confident)
         latency = time.perf_counter() - t0
-        if rows:
+        if rows and confident:
             self.panel.state.setText(f"{len(rows)} songs, best first ({latency:.2f} s after you stopped).")
+        elif rows:
+            self.panel.state.setText(f"{NO_CONFIDENT_MATCH} ({latency:.2f} s after you stopped)")
         self.resultsShown.emit(rows, latency)

@@ -42,6 +42,7 @@ DRAIN_MS = 30          # about 33 spectrogram updates a second (25+ even when th
 MAX_SECONDS = 30.0     # recording stops by itself after this
 MIN_SECONDS = 0.5      # shorter than this after trimming silence: nothing to search
 DEFAULT_INPUT = "(default input)"
+NO_CONFIDENT_MATCH = "No confident match: the tune may not be in this library. The closest songs are below."
 
 
 class HumPanel(QWidget):
@@ -69,6 +70,7 @@ class HumPanel(QWidget):
         self.level.setToolTip("Input level (peak, dBFS)")
         self.level.setMaximumWidth(160)
         self.state = QLabel("Hum or sing a tune for a few seconds, then stop.")
+        self.confident = False  # whether the results shown hold a confident match
         self.state.setWordWrap(True)
         self.spectrogram = SpectrogramView(max_frames=int(10 * LIVE.sr / LIVE.hop_length))
         self.results = QTableWidget(0, 5)
@@ -225,8 +227,10 @@ class HumPanel(QWidget):
                                          fmax=LIVE.fmax, unit="dB", title=title)
 
     # -- results -------------------------------------------------------------------------------------------
-    def set_results(self, rows: list[dict], message: str = "") -> None:
-        """Ranked ``[{track_id, path, label, score, segment_id, start_s}]``, best first."""
+    def set_results(self, rows: list[dict], message: str = "", *, confident: bool = True) -> None:
+        """Ranked ``[{track_id, path, label, score, segment_id, start_s, confidence}]``, best first; with
+        ``confident`` False the best is no confident match (the tune may not be in the library): said so, and
+        the closest songs are still listed."""
         self.results.setRowCount(len(rows))
         for r, row in enumerate(rows):
             values = (r + 1, f"{row['score']:.3f}", Path(row["path"]).name, row.get("label") or "",
@@ -234,12 +238,16 @@ class HumPanel(QWidget):
             for c, v in enumerate(values):
                 item = QTableWidgetItem(str(v))
                 item.setData(Qt.ItemDataRole.UserRole, int(row.get("segment_id", -1)))
+                if c == 1 and row.get("confidence") is not None:
+                    item.setToolTip(f"confidence {row['confidence']:.0%}")
                 if c == 2:
                     item.setToolTip(row["path"])
                 self.results.setItem(r, c, item)
         if rows:
             self.results.selectRow(0)
-        self.state.setText(message or (f"{len(rows)} songs, best first." if rows else
+        self.confident = bool(rows) and confident
+        self.state.setText(message or (NO_CONFIDENT_MATCH if rows and not confident else
+                                       f"{len(rows)} songs, best first." if rows else
                                        "No tune recognised: was it hummed long and clearly enough?"))
 
     def _selection_changed(self) -> None:
