@@ -134,12 +134,22 @@ class MainWindow(QMainWindow):
             self.open_library(folder)
 
     def _ask_new(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the new library")
+        """Name a new library's folder (created if it does not exist yet), or pick an existing folder."""
+        folder, _ = QFileDialog.getSaveFileName(self, "New library: name its folder", "",
+                                                options=QFileDialog.Option.ShowDirsOnly)
         if folder:
-            from musicemb_core.data.library import Library
+            self.create_library(folder)
 
+    def create_library(self, folder: str | Path) -> bool:
+        """Make a library in ``folder`` (created if absent) and open it; on failure say why."""
+        from musicemb_core.data.library import Library
+
+        try:
             Library(folder, create=True).close()
-            self.open_library(folder)
+        except MusicEmbError as e:
+            QMessageBox.warning(self, "Cannot create library", str(e))
+            return False
+        return self.open_library(folder)
 
     # -- library -------------------------------------------------------------------------------------------
     def open_library(self, path: str | Path) -> bool:

@@ -49,3 +49,18 @@ def test_open_library_fills_the_table(qtbot, library, tmp_path):
     assert panel.proxy.index(0, 2).data() == "birds"
     panel.filter.setText("RAIN")
     assert panel.proxy.rowCount() == 2
+
+
+def test_new_library_creates_its_folder_or_says_why(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    assert win.create_library(tmp_path / "not" / "there" / "yet")
+    assert (tmp_path / "not" / "there" / "yet" / "library.sqlite").is_file()
+    assert win.session.lib_path == (tmp_path / "not" / "there" / "yet").resolve()
+    warned = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: warned.append(a[2]))
+    (tmp_path / "a-file").write_text("x")
+    assert not win.create_library(tmp_path / "a-file")
+    assert warned and "a-file" in warned[0]
