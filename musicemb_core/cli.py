@@ -401,6 +401,13 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from musicemb_core.workflows.demo import default_demo_path, iter_build_demo
 
     root = Path(a.lib) if a.lib else default_demo_path()
+    display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+    # The app is started as its own process: core never imports the GUI package.
+    gui = Path(sys.executable).with_name("musicemb-gui")  # the app bundle ships both executables side by side
+    cmd = [str(gui)] if getattr(sys, "frozen", False) else [sys.executable, "-m", "musicemb_gui.app"]
+    if display and not a.no_gui and not (root / "library.sqlite").exists():
+        print(f"building the demo library in {root}: the app shows the progress", file=sys.stderr)
+        return subprocess.call([*cmd, "--demo", str(root)])  # the window at once, the build as a job
     report = _run(iter_build_demo(root), quiet=a.quiet)
     if report.failed:
         _print_report(report, as_json=False)
@@ -408,13 +415,10 @@ def cmd_demo(a: argparse.Namespace) -> int:
         _print_summary(lib.summary())
     if a.no_gui:
         return 0
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")):
+    if not display:
         print("no display here (DISPLAY is not set): open the demo with `musicemb-gui` on a desktop, or run "
               "`xvfb-run musicemb demo`", file=sys.stderr)
         return 0
-    # The app is started as its own process: core never imports the GUI package.
-    gui = Path(sys.executable).with_name("musicemb-gui")  # the app bundle ships both executables side by side
-    cmd = [str(gui)] if getattr(sys, "frozen", False) else [sys.executable, "-m", "musicemb_gui.app"]
     return subprocess.call([*cmd, str(root)])
 
 

@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="musicemb-gui", description="musicemb desktop app")
     parser.add_argument("lib", nargs="?", help="library folder to open")
+    parser.add_argument("--demo", action="store_true",
+                        help="open the demo library, building it first (as a job, with progress) if absent")
     parser.add_argument("--version", action="version", version=f"musicemb-gui {package_version()}")
     parser.add_argument("--selftest", action="store_true",
                         help="open the window offscreen on LIB (default: the demo library, built if absent), click "
@@ -55,7 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     win = MainWindow(settings)
     _install_excepthook(win)
     win.show()
-    if args.lib:
+    if args.demo:
+        demo = Path(args.lib) if args.lib else default_demo_path()
+        if (demo / "library.sqlite").exists():
+            win.open_library(demo)
+        else:
+            win.build_demo(demo)
+    elif args.lib:
         win.open_library(args.lib)  # a bad folder is reported in a message box
     else:
         for lib in (settings.value("last_library"), str(default_demo_path())):

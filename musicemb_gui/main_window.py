@@ -140,6 +140,19 @@ class MainWindow(QMainWindow):
         if folder:
             self.create_library(folder)
 
+    def build_demo(self, root: str | Path, **demo) -> None:
+        """Build the demo library as a job (the window shows its progress), then open it. ``demo``: arguments of
+        ``iter_build_demo`` (its size)."""
+        self.statusBar().showMessage("Building the demo library: 50 songs in 5 styles, imported and embedded "
+                                     "(progress under Jobs); it opens when ready")
+
+        def factory(token):
+            from musicemb_core.workflows.demo import iter_build_demo
+
+            return (yield from iter_build_demo(root, cancel=token, **demo))
+        job = self.jobs.submit("build the demo library", factory)
+        job.finished.connect(lambda _report: self.open_library(root))
+
     def create_library(self, folder: str | Path) -> bool:
         """Make a library in ``folder`` (created if absent) and open it; on failure say why."""
         from musicemb_core.data.library import Library

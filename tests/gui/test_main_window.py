@@ -64,3 +64,16 @@ def test_new_library_creates_its_folder_or_says_why(qtbot, tmp_path, monkeypatch
     (tmp_path / "a-file").write_text("x")
     assert not win.create_library(tmp_path / "a-file")
     assert warned and "a-file" in warned[0]
+
+
+def test_demo_is_built_as_a_job_in_an_open_window(qtbot, tmp_path):
+    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.show()
+    ended = []
+    win.jobs.jobEnded.connect(ended.append)
+    win.build_demo(tmp_path / "demo", n_per_style=1, duration_s=6.0)
+    assert win.isVisible() and [j.name for j in win.jobs.jobs] == ["build the demo library"]
+    assert "demo" in win.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: win.session.lib_path == (tmp_path / "demo").resolve(), timeout=120000)
+    assert win.library_panel.proxy.rowCount() == 5  # one song per style, opened when the job ended
