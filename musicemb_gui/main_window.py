@@ -188,7 +188,10 @@ class MainWindow(QMainWindow):
         counts: dict[int, int] = {}
         for t in s.segments["track_id"].tolist():
             counts[t] = counts.get(t, 0) + 1
-        rows = [(t.id, t.path, t.duration_s, t.label or "", counts.get(t.id, 0), t.warning or "ok")
+        from musicemb_core.features.tempo_key import key_camelot
+
+        rows = [(t.id, t.path, t.duration_s, t.label or "", counts.get(t.id, 0), t.warning or "ok",
+                 t.bpm, f"{key_camelot(t.key)}  {t.key}" if t.key else "")
                 for t in s.tracks.values()]
         rows += [(None, f["path"], None, "", None, f"failed: {f['error']}") for f in s.failures]
         self.library_panel.set_rows(rows)

@@ -1,6 +1,6 @@
 """Library panel: add files or folders (buttons or drag and drop), a sortable, filterable table of tracks and
-failed files, labels edited in place, double-click to play a track,
-"More like this" for the selected track."""
+failed files, labels edited in place, tempo and key (Camelot code first, so sorting by key walks the wheel),
+double-click to play a track, "More like this" for the selected track."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-COLUMNS = ("Path", "Duration (s)", "Label", "Segments", "Status")
+COLUMNS = ("Path", "Duration (s)", "Label", "Segments", "Status", "BPM", "Key")
 TRACK_ID = Qt.ItemDataRole.UserRole + 1
 SORT = Qt.ItemDataRole.UserRole
 
@@ -28,6 +28,14 @@ def _item(value, *, sort_key=None, editable: bool = False) -> QStandardItem:
     item.setEditable(editable)
     item.setData(sort_key if sort_key is not None else str(value), SORT)
     return item
+
+
+def _wheel_position(key: str | None) -> int:
+    """Sort key of "8A  A minor": 8A, 8B, 9A, ... in wheel order; -1 for none."""
+    code = (key or "").split(" ", 1)[0]
+    if len(code) < 2 or not code[:-1].isdigit():
+        return -1
+    return 2 * int(code[:-1]) + (code[-1].upper() == "B")
 
 
 class LibraryPanel(QWidget):
@@ -88,10 +96,13 @@ class LibraryPanel(QWidget):
         layout.addWidget(self.table)
 
     def set_rows(self, rows: list[tuple]) -> None:
-        """Rows of (track_id or None, path, duration_s or None, label, n_segments or None, status)."""
+        """Rows of (track_id or None, path, duration_s or None, label, n_segments or None, status[, bpm or None,
+        key text like "8A  A minor" or ""])."""
         self._filling = True  # not blockSignals: the proxy must see the inserted rows
         self.model.setRowCount(0)
-        for tid, path, dur, label, n_seg, status in rows:
+        for row in rows:
+            tid, path, dur, label, n_seg, status = row[:6]
+            bpm, key = (row[6], row[7]) if len(row) >= 8 else (None, "")
             first = _item(path)
             first.setData(tid, TRACK_ID)
             self.model.appendRow([
@@ -100,6 +111,8 @@ class LibraryPanel(QWidget):
                 _item(label, editable=tid is not None),
                 _item("" if n_seg is None else n_seg, sort_key=-1 if n_seg is None else int(n_seg)),
                 _item(status),
+                _item("" if bpm is None else f"{bpm:.1f}", sort_key=-1.0 if bpm is None else float(bpm)),
+                _item(key or "", sort_key=_wheel_position(key)),
             ])
         self._filling = False
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
