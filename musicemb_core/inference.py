@@ -76,7 +76,7 @@ def model_folder(lib: Library, name: str = DEFAULT_MODEL) -> Path:
 
 
 def _fingerprint(folder: Path) -> str:
-    return hashlib.blake2b((folder / ckpt.WEIGHTS).read_bytes(), digest_size=12).hexdigest()
+    return hashlib.blake2b(ckpt.weights_path(folder).read_bytes(), digest_size=12).hexdigest()
 
 
 def load_embeddings(lib: Library, model: str = DEFAULT_MODEL) -> Embeddings:

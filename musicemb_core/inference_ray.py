@@ -199,7 +199,7 @@ def _dataset(ray, table, *, n_tracks: int, folder: Path, info, batch_size: int, 
     res = ray.cluster_resources()
     cpus = max(1, int(res.get("CPU", 1)))
     n_act = actors or max(1, int(res.get("GPU", 1)) if gpu else cpus // 2)
-    files = {name: (folder / name).read_bytes() for name in (ckpt.CONFIG, ckpt.WEIGHTS)}
+    files = {path.name: path.read_bytes() for path in (folder / ckpt.CONFIG, ckpt.weights_path(folder))}
     return (ray.data.from_arrow(_split(table, min(n_tracks, 20 * cpus)))
             .flat_map(_decode_track, fn_kwargs={"features": json.dumps(info.features.to_dict()),
                                                 "window_s": info.window_s}, num_cpus=1)

@@ -8,7 +8,9 @@ and ``config.json`` (model, feature and training configs, label map, strategy, m
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import ConfigError
-from musicemb_core.common.paths import atomic_path, atomic_write_text
+from musicemb_core.common.paths import atomic_write_text
 from musicemb_core.common.store import kill_point
 from musicemb_core.models.config import ModelConfig
 from musicemb_core.models.registry import build_encoder
@@ -72,17 +74,44 @@ def _flat_state(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
             for prefix, m in modules.items() for k, v in m.state_dict().items()}
 
 
+WEIGHTS_KEY = "weights_file"
+"""The key of ``config.json`` naming the weights file that belongs to it (absent in older folders: ``WEIGHTS``)."""
+
+
 def save_model(folder: str | Path, info: ModelInfo, modules: dict[str, torch.nn.Module],
                extra: dict[str, torch.Tensor] | None = None) -> None:
-    """Write weights then config, each atomically; ``extra`` tensors (e.g. an SVM head) go in the same file."""
+    """Publish a model: its weights go to a new file named by their digest, then ``config.json``, naming that file,
+    replaces the old config in one atomic step, so a kill at any moment leaves the old model or the new one
+    whole; weights files no config names any more are then removed. ``extra`` tensors (e.g. an SVM head) go in
+    the weights file."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = _flat_state(modules) | {k: v.detach().cpu().contiguous() for k, v in (extra or {}).items()}
-    with atomic_path(folder / WEIGHTS) as tmp:
-        save_file(tensors, str(tmp))
+    tmp = folder / f".weights-{os.getpid()}.tmp"
+    save_file(tensors, str(tmp))
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    digest = hashlib.blake2b(tmp.read_bytes(), digest_size=8).hexdigest()
+    name = f"model-{digest}.safetensors"
+    os.replace(tmp, folder / name)
     kill_point("publish")
-    atomic_write_text(folder / CONFIG, json.dumps(info.to_dict(), indent=2))
+    atomic_write_text(folder / CONFIG, json.dumps(info.to_dict() | {WEIGHTS_KEY: name}, indent=2))
     kill_point("publish")
+    for old in [*folder.glob("model-*.safetensors"), folder / WEIGHTS, *folder.glob(".weights-*.tmp")]:
+        if old.name != name:
+            old.unlink(missing_ok=True)
+
+
+def weights_path(folder: str | Path) -> Path:
+    """The weights file that ``folder``'s ``config.json`` names (``model.safetensors`` in older folders)."""
+    folder = Path(folder)
+    try:
+        name = json.loads((folder / CONFIG).read_text("utf-8")).get(WEIGHTS_KEY)
+    except (OSError, ValueError, AttributeError):
+        name = None
+    if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
+        name = WEIGHTS
+    return folder / name
 
 
 def read_info(folder: str | Path) -> ModelInfo:
@@ -96,7 +125,7 @@ def read_info(folder: str | Path) -> ModelInfo:
 
 
 def read_tensors(folder: str | Path) -> dict[str, torch.Tensor]:
-    path = Path(folder) / WEIGHTS
+    path = weights_path(folder)
     try:
         return load_file(str(path))
     except Exception as e:  # safetensors raises several kinds for missing/corrupt files
@@ -116,7 +145,7 @@ def load_encoder(folder: str | Path) -> tuple[torch.nn.Module, ModelInfo]:
         encoder.load_state_dict(module_state(read_tensors(folder), "encoder"))
     except RuntimeError as e:  # missing/unexpected keys, shape mismatches
         reason = str(e).strip().splitlines()[0][:200]
-        raise ConfigError(f"{Path(folder) / WEIGHTS}: the weights do not fit {CONFIG} ({reason})") from e
+        raise ConfigError(f"{weights_path(folder)}: the weights do not fit {CONFIG} ({reason})") from e
     return encoder.eval(), info
 
 

@@ -302,6 +302,13 @@ def test_train_killed_at_each_step_leaves_a_library_that_opens_and_a_rerun_finis
             runs = L.runs()
         assert s["tracks"] == 4 and all(r["status"] in ("running", "done", "failed", "cancelled", "finished")
                                         for r in runs)
+        folder = lib / "models" / "toy"
+        if (folder / "config.json").exists():  # the model there is whole: its config and the weights it names
+            from musicemb_core.models.checkpoint import load_encoder, weights_path
+
+            load_encoder(folder)
+            assert [p.name for p in folder.glob("model-*.safetensors")] == [weights_path(folder).name] or \
+                len(list(folder.glob("model-*.safetensors"))) == 2  # killed before the old weights were removed
 
     for step in ("publish", "commit"):
         _kill_each_step(lib, args, step, check)

@@ -21,7 +21,7 @@ from musicemb_core.data.ingest import iter_ingest  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_core.data.synthesis import render_song  # noqa: E402
 from musicemb_core.inference import iter_embed  # noqa: E402
-from musicemb_core.models.checkpoint import WEIGHTS  # noqa: E402
+from musicemb_core.models.checkpoint import weights_path  # noqa: E402
 from musicemb_core.models.similarity import SIMILARITY_FEATURES  # noqa: E402
 from musicemb_gui.main_window import MainWindow  # noqa: E402
 from musicemb_gui.widgets.audio_player import AudioPlayer  # noqa: E402
@@ -177,7 +177,7 @@ def test_training_runs_one_epoch_with_live_curves_then_cancel_keeps_a_checkpoint
     with qtbot.waitSignal(tp.job.ended, timeout=60000):
         qtbot.mouseClick(tp.cancel, Qt.MouseButton.LeftButton)
     assert "cancelled" in tp.state.text() and tp.start.isEnabled()
-    assert (embedded_library / "models" / "long" / WEIGHTS).exists()
+    assert weights_path(embedded_library / "models" / "long").exists()
 
 
 def test_evaluation_panel_shows_a_confusion_matrix(qtbot, window, embedded_library):
