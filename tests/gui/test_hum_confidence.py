@@ -70,3 +70,38 @@ def test_panel_alone_shows_no_confident_match():
     assert panel.state.text() == "2 songs, best first." and panel.confident
     panel.set_results([], confident=False)
     assert "No tune recognised" in panel.state.text() and not panel.confident
+
+
+def test_the_app_embed_job_builds_the_melody_index(qtbot, tmp_path):
+    """Embedding a library in the app (the built-in models) also builds its melody index, in the same job, with
+    progress: the first hum does not wait for it."""
+    import numpy as np
+    import soundfile as sf
+    from PySide6.QtCore import QSettings
+
+    from musicemb_core.common.progress import drive
+    from musicemb_core.data.hum_synthesis import render_melody_song
+    from musicemb_core.data.ingest import iter_ingest
+    from musicemb_core.data.library import Library
+    from musicemb_core.data.melodies import generated_melodies
+    from musicemb_core.search.qbh import qbh_index_current
+    from musicemb_gui.main_window import MainWindow
+    from musicemb_gui.widgets.audio_player import AudioPlayer
+    from tests.gui.helpers import FakeBackend
+
+    for i, m in enumerate(generated_melodies(2, n_notes=24, random_state=5)):
+        y, _, _ = render_melody_song(m, seed=300 + i, sr=16000, max_s=10.0)
+        sf.write(tmp_path / f"song{i}.wav", np.asarray(y, np.float32), 16000)
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [tmp_path / f"song{i}.wav" for i in range(2)], jobs=1))
+    win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                     player=AudioPlayer(backend=FakeBackend()))
+    qtbot.addWidget(win)
+    assert win.open_library(tmp_path / "lib")
+    stages = set()
+    win.jobs.jobAdded.connect(lambda job: job.progress.connect(lambda ev: stages.add(ev.stage)))
+    with qtbot.waitSignal(win.jobs.jobEnded, timeout=180000):
+        win.embed_library()
+    assert "qbh-index" in stages
+    with Library(tmp_path / "lib") as lib:
+        assert qbh_index_current(lib)
