@@ -199,12 +199,16 @@ def cmd_embed(a: argparse.Namespace) -> int:
 
 def cmd_index(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
-    from musicemb_core.inference import builtin_models
+    from musicemb_core.common.errors import LibraryError
+    from musicemb_core.inference import builtin_models, read_embeddings_meta
     from musicemb_core.search.fingerprints import iter_fingerprint, landmark_folder
     from musicemb_core.search.library_index import index_path, iter_build_index
 
     with Library(a.lib) as lib:
-        for model in [a.model] if a.model else builtin_models():
+        models = [a.model] if a.model else [m for m in builtin_models() if read_embeddings_meta(lib, m) is not None]
+        if not models:
+            raise LibraryError(f"{lib.root}: no embeddings of the built-in models yet; run `musicemb embed`")
+        for model in models:
             index = _run(iter_build_index(lib, model=model, kind=a.kind), quiet=a.quiet)
             print(f"{model}: {index.kind_} index of {index.ntotal} vectors -> {index_path(lib, model)}")
         if a.landmarks:

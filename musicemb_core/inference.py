@@ -75,7 +75,8 @@ def model_folder(lib: Library, name: str = DEFAULT_MODEL) -> Path:
                       + ("" if name not in builtin_models() else f"; the built-in model is missing at {builtin_model_dir(name)}"))
 
 
-def _fingerprint(folder: Path) -> str:
+def weights_digest(folder: Path) -> str:
+    """A digest of a model's weights: stored vectors made with other weights are recomputed."""
     return hashlib.blake2b(ckpt.weights_path(folder).read_bytes(), digest_size=12).hexdigest()
 
 
@@ -217,7 +218,7 @@ def _plan(lib: Library, name: str, seg: np.ndarray, device: str) -> _Plan:
     emb = Embedder(folder, device=device)
     old_ids, old_vecs = np.zeros(0, np.int64), np.zeros((0, emb.encoder.dim), np.float32)
     meta = read_embeddings_meta(lib, name)
-    if meta is not None and meta.get("fingerprint") == _fingerprint(folder):
+    if meta is not None and layout.stored_digest(meta) == weights_digest(folder):
         with contextlib.suppress(DamagedEmbeddings):  # damaged vectors are recomputed
             stored = load_embeddings(lib, name)
             old_ids, old_vecs = stored.ids, np.asarray(stored.vectors)
@@ -306,6 +307,6 @@ def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_
         if computed or (~p.keep).any() or not out_dir.exists():
             ids = ids[order]
             vecs, extra = _finish(p, seg, ids, vecs[order])
-            _write(out_dir, ids, vecs, {"model": p.name, "fingerprint": _fingerprint(p.folder),
+            _write(out_dir, ids, vecs, {"model": p.name, "weights_digest": weights_digest(p.folder),
                                         "dim": p.emb.encoder.dim, "source": str(p.folder)}, extra=extra)
     return report

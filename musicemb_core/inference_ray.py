@@ -33,15 +33,16 @@ from musicemb_core.common.names import model_key
 from musicemb_core.common.paths import atomic_path
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data import layout
+from musicemb_core.data.layout import stored_digest
 from musicemb_core.data.library import Library
 from musicemb_core.features.logmel import LogMel
 from musicemb_core.inference import (
     DEFAULT_MODEL,
     EmbedReport,
-    _fingerprint,
     load_embeddings,
     model_folder,
     read_embeddings_meta,
+    weights_digest,
 )
 from musicemb_core.models import checkpoint as ckpt
 
@@ -221,7 +222,7 @@ def iter_embed_ray(lib: Library, *, model: str = DEFAULT_MODEL, address: str | N
     cancel = cancel or CancelToken()
     folder = model_folder(lib, model)
     info = ckpt.read_info(folder)
-    dim, fp = info.model.dim, _fingerprint(folder)
+    dim, fp = info.model.dim, weights_digest(folder)
     out_dir, shards = lib.root / "embeddings" / model_key(model), shard_folder(lib, model) / fp
     for stale in shards.parent.glob("*"):  # shards of other weights can never be used
         if stale != shards:
@@ -229,7 +230,7 @@ def iter_embed_ray(lib: Library, *, model: str = DEFAULT_MODEL, address: str | N
     shards.mkdir(parents=True, exist_ok=True)
     seg = lib.segments()
     old_ids, old_vecs = np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
-    if (read_embeddings_meta(lib, model) or {}).get("fingerprint") == fp:
+    if stored_digest(read_embeddings_meta(lib, model) or {}) == fp:
         stored = load_embeddings(lib, model)
         old_ids, old_vecs = stored.ids, stored.vectors
     keep = np.isin(old_ids, seg["id"])
@@ -288,6 +289,6 @@ def iter_embed_ray(lib: Library, *, model: str = DEFAULT_MODEL, address: str | N
         seen = np.concatenate([seen, ids[use]])
         parts.append((ids[use], lambda f=f, use=use: np.load(f)["vectors"][use]))
     if report.computed or report.dropped or not out_dir.exists():
-        _merge(out_dir, parts, dim, {"model": model, "fingerprint": fp, "dim": dim, "source": str(folder)})
+        _merge(out_dir, parts, dim, {"model": model, "weights_digest": fp, "dim": dim, "source": str(folder)})
     shutil.rmtree(shards.parent, ignore_errors=True)
     return report

@@ -125,8 +125,14 @@ def read_json(path: Path) -> dict:
     return data
 
 
+def stored_digest(meta: dict) -> str:
+    """The digest of the model weights that made stored embeddings (``weights_digest``; older libraries wrote it
+    as ``fingerprint``)."""
+    return str(meta.get("weights_digest", meta.get("fingerprint", "")))
+
+
 def read_embeddings_meta(lib, model: str) -> dict | None:
-    """The ``meta.json`` of ``model``'s current embeddings (model, fingerprint, dim, source), None if none."""
+    """The ``meta.json`` of ``model``'s current embeddings (model, weights_digest, dim, source), None if none."""
     art = embeddings(lib, model)
     return art.read(lambda gen: read_json(gen / "meta.json") if (gen / "meta.json").exists() else {},
                     verify=False)  # damaged vectors are told by load_embeddings, not here
@@ -150,10 +156,10 @@ def embedding_source_key(lib, model: str) -> str:
     meta = read_embeddings_meta(lib, model) or {}
     ptr = art.pointer()
     if ptr is not None:
-        return f"{meta.get('fingerprint', '')}:{ptr['generation']}"
+        return f"{stored_digest(meta)}:{ptr['generation']}"
     gen = art.current()
     ids = gen / "ids.npy" if gen is not None else None
-    return f"{meta.get('fingerprint', '')}:{ids.stat().st_mtime_ns if ids is not None and ids.exists() else 0}"
+    return f"{stored_digest(meta)}:{ids.stat().st_mtime_ns if ids is not None and ids.exists() else 0}"
 
 
 def embedding_models(lib) -> list[str]:

@@ -52,12 +52,12 @@ def _files(lib: Library) -> dict[str, bytes]:
 def test_cancel_leaves_the_library_then_a_rerun_resumes_with_the_local_vectors(cluster, tmp_path):
     lib = _library(tmp_path)
     (tmp_path / "a" / "t5.wav").unlink()  # gone since the import: both paths report it, neither stores it
-    local = drive(iter_embed(lib))
+    local = drive(iter_embed(lib, model="default"))
     ref = load_embeddings(lib)
     ref_ids, ref_vecs, ref_meta = ref.ids.copy(), np.array(ref.vectors), json.loads(_files(lib)["meta.json"])
     shutil.rmtree(lib.root / "embeddings")
     token = CancelToken()
-    drive(iter_embed(lib, cancel=token), lambda ev: ev.done == 2 and token.cancel())  # 2 of 6 tracks stored
+    drive(iter_embed(lib, model="default", cancel=token), lambda ev: ev.done == 2 and token.cancel())  # 2 of 6 tracks stored
     before = _files(lib)
     assert len(load_embeddings(lib).ids) == 4
 
@@ -79,7 +79,7 @@ def test_cancel_leaves_the_library_then_a_rerun_resumes_with_the_local_vectors(c
     assert np.abs(np.asarray(got.vectors) - ref_vecs).max() < 1e-5
     assert json.loads(_files(lib)["meta.json"]) == ref_meta
     assert sorted(p.name for p in (lib.root / "embeddings").iterdir()) == ["default"]  # no shards left
-    assert drive(iter_embed(lib)).computed == 0  # the local path finds nothing missing
+    assert drive(iter_embed(lib, model="default")).computed == 0  # the local path finds nothing missing
     lib.close()
 
 
