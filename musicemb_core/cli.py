@@ -198,8 +198,8 @@ def cmd_embed(a: argparse.Namespace) -> int:
 
 
 def cmd_index(a: argparse.Namespace) -> int:
-    from musicemb_core.data.library import Library
     from musicemb_core.common.errors import LibraryError
+    from musicemb_core.data.library import Library
     from musicemb_core.inference import builtin_models, read_embeddings_meta
     from musicemb_core.search.fingerprints import iter_fingerprint, landmark_folder
     from musicemb_core.search.library_index import index_path, iter_build_index
