@@ -9,7 +9,10 @@ measured on a *check* split (seeds 10000..) that nothing was chosen on.
 Key: MIREX weighted score (same key 1, fifth 0.5, relative 0.3, parallel 0.2; no answer 0). Tempo: Acc1 (within
 4 %), Acc2 (also x2, x3, x1/2, x1/3); no answer counts as wrong. "answered": share of songs given a value.
 
-Run: .venv/bin/python bench/bench_tempo_key.py [--songs N] [--import-tracks M]
+FluidSynth split (``bench/fluid_songs.py``, nothing chosen on it): generated melodies, chords, bass and (half the
+songs) GM drums in 2/4, 3/4, 4/4, 6/8 and 2/2 through the FluidR3 soundfont; skipped without fluidsynth.
+
+Run: .venv/bin/python bench/bench_tempo_key.py [--songs N] [--import-tracks M] [--fluid K]
 """
 
 from __future__ import annotations
@@ -73,16 +76,23 @@ def acc(est: float | None, ref: float) -> tuple[bool, bool]:
     return a1, a2
 
 
-def evaluate(split: list[dict]) -> tuple[dict, float]:
-    """{estimator: per-song results} for every tempo method and key profile; seconds of analysis per song."""
+def rendered(split: list[dict]):
+    """(facts, audio, sr) of songs of the in-project synthesiser."""
+    for s in split:
+        yield s, render_song(s["style"], seed=s["seed"], duration_s=DURATION_S, sr=SR, bpm=s["bpm"],
+                             tonic=s["tonic"], mode=s["mode"]), SR
+
+
+def evaluate(split) -> tuple[dict, float]:
+    """{estimator: per-song results} for every tempo method and key profile on (facts, audio, sr) songs; seconds
+    of analysis per song."""
     res: dict[str, list] = {f"tempo:{m}": [] for m in tk.TEMPO_METHODS}
     res |= {f"key:{p}": [] for p in tk.PROFILES}
-    t_an = 0.0
-    for s in split:
-        y = render_song(s["style"], seed=s["seed"], duration_s=DURATION_S, sr=SR, bpm=s["bpm"], tonic=s["tonic"],
-                        mode=s["mode"])
+    t_an, n = 0.0, 0
+    for s, y, sr in split:
+        n += 1
         t0 = time.perf_counter()
-        x = tk.resample_to_analysis(y, SR)
+        x = tk.resample_to_analysis(y, sr)
         env = tk.onset_envelope(x)
         chroma = tk.mean_chroma(x)
         t_an += time.perf_counter() - t0
@@ -92,7 +102,7 @@ def evaluate(split: list[dict]) -> tuple[dict, float]:
         for p in tk.PROFILES:
             key, conf = tk.estimate_key(chroma, profile=p)
             res[f"key:{p}"].append((s, key if conf >= KEY_CONF_MIN else None, key))
-    return res, t_an / max(1, len(split))
+    return res, t_an / max(1, n)
 
 
 def summarise(res: dict, split_name: str) -> list[dict]:
@@ -119,7 +129,7 @@ def summarise(res: dict, split_name: str) -> list[dict]:
 
 def per_style(res: dict, names: list[str]) -> list[dict]:
     rows = []
-    for style in STYLES:
+    for style in dict.fromkeys(s["style"] for s, _, _ in res[names[0]]):
         r = {"style": style}
         for name in names:
             items = [(s, e) for s, e, _ in res[name] if s["style"] == style]
@@ -168,14 +178,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--songs", type=int, default=60, help="songs per split (default 60)")
     ap.add_argument("--import-tracks", type=int, default=8, help="tracks for the import speed (0 = skip)")
+    ap.add_argument("--fluid", type=int, default=40, help="FluidSynth songs (0 = skip; skipped without fluidsynth)")
     args = ap.parse_args()
-    tune, _ = evaluate(songs(args.songs, 0))
+    tune, _ = evaluate(rendered(songs(args.songs, 0)))
     tune_rows = summarise(tune, "tune")
     best_tempo = max((r for r in tune_rows if r["measure"].startswith("tempo")),
                      key=lambda r: (r["score"], r["score2"]))["estimator"]
     best_key = max((r for r in tune_rows if r["measure"] == "key MIREX"), key=lambda r: r["score"])["estimator"]
-    check, per_song_s = evaluate(songs(args.songs, 10_000))
+    check, per_song_s = evaluate(rendered(songs(args.songs, 10_000)))
     rows = tune_rows + summarise(check, "check")
+    fluid_styles = []
+    from bench.fluid_songs import available, fluid_songs
+
+    if args.fluid and available():
+        with tempfile.TemporaryDirectory() as tmp:
+            fluid, _ = evaluate(fluid_songs(args.fluid, 20_000, Path(tmp)))
+        rows += summarise(fluid, "fluidsynth")
+        fluid_styles = per_style(fluid, [f"tempo:{best_tempo}", f"key:{best_key}"])
     for r in rows:
         r["chosen on tune"] = r["estimator"] in (best_tempo, best_key)
     styles = per_style(check, [f"tempo:{best_tempo}", f"key:{best_key}"])
@@ -185,6 +204,9 @@ def main() -> None:
              f"Analysis {per_song_s * 1000:.0f} ms per {DURATION_S:.0f} s song (tempo + key features). "
              f"Check split per style (tempo Acc1/Acc2, key MIREX): "
              + "; ".join(f"{s['style']} " + ", ".join(str(v) for k, v in s.items() if k != "style") for s in styles)
+             + (". FluidSynth (FluidR3_GM) per meter: " + "; ".join(
+                 f"{s['style']} " + ", ".join(str(v) for k, v in s.items() if k != "style") for s in fluid_styles)
+                if fluid_styles else "")
              + (". Import speed: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                                                 for k, v in speed.items()) if speed else ""))
     write_results("tempo_key", rows, notes=notes)
