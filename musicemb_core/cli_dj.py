@@ -53,6 +53,17 @@ def cmd_tracks(a: argparse.Namespace) -> int:
 def _selection(lib, a: argparse.Namespace) -> list[dict]:
     from musicemb_core.workflows.dj import keep, resolve_tracks, track_row, track_rows
 
+    if a.similar_to:
+        from musicemb_core.search.similar import SimilarTracks
+
+        if a.tracks:
+            raise MusicEmbError("give track ids/paths or --similar-to, not both")
+        space = SimilarTracks(lib, model=a.model)
+        own = space.resolve(a.similar_to)[1]
+        found = space.query([a.similar_to], k=a.k)[0]["results"]
+        ids = own + [r["track_id"] for r in found]
+        rows = [track_row(t) for t in resolve_tracks(lib, [str(i) for i in ids])]
+        return [r for r in rows if keep(r, bpm=a.bpm, key_compatible=a.key_compatible, label=a.label)]
     if a.tracks:
         rows = [track_row(t) for t in resolve_tracks(lib, a.tracks)]
         return [r for r in rows if keep(r, bpm=a.bpm, key_compatible=a.key_compatible, label=a.label)]
@@ -111,6 +122,11 @@ def add_parsers(add) -> None:
     sp.add_argument("tracks", nargs="*", metavar="TRACK", help="track ids or paths (default: all, filtered)")
     sp.add_argument("--out", required=True, metavar="FILE", help="FILE.m3u8 or FILE.xml (rekordbox)")
     sp.add_argument("--name", default="musicemb", help="playlist name in the XML (default musicemb)")
+    sp.add_argument("--similar-to", metavar="TRACK", help="the track (id, path or any audio file) and its -k most "
+                    "similar tracks, best first")
+    sp.add_argument("-k", type=ca.k_neighbours, default=20, help="with --similar-to: how many (default 20)")
+    sp.add_argument("--model", type=ca.model_ref, default="similarity",
+                    help="with --similar-to: embedding space (default: the similarity model)")
     _filters(sp)
 
     sp = add("set", cmd_set, "order a crate into a set of smooth transitions (similarity, tempo, key)")

@@ -83,3 +83,15 @@ def test_set_uses_the_similarity_space(lib, capsys):
     assert plan["similarity"] == "similarity"
     assert plan["cost"] <= plan["given_cost"] and plan["cost"] < plan["random_cost"]
     assert len(plan["steps"]) == 4
+
+
+def test_export_similar_to(lib, tmp_path, capsys):
+    root, ids = lib
+    out = tmp_path / "near.m3u8"
+    assert main(["export", str(root), "--similar-to", str(ids["q_120_Am"]), "-k", "3", "--out", str(out)]) == 0
+    paths = [ln for ln in out.read_text().splitlines() if not ln.startswith("#")]
+    assert len(paths) == 4 and Path(paths[0]).stem == "q_120_Am"
+    assert main(["export", str(root), "--similar-to", str(ids["q_120_Am"]), "--key-compatible", "8A",
+                 "--out", str(out)]) == 0
+    stems = {Path(p).stem for p in out.read_text().splitlines() if not p.startswith("#")}
+    assert "clash_121_Ebm" not in stems and "q_120_Am" in stems
