@@ -5,14 +5,24 @@ the traceback and the log path, and the app keeps running."""
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
 
+# Everything the app's jobs run is imported here, at start-up: an import holds the GIL (numba's alone 0.3 s), and
+# made inside a job it stalled the window.
+from musicemb_core.audio.decode import load
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.common.paths import data_home
+from musicemb_core.data.ingest import iter_ingest
+from musicemb_core.data.library import Library
+from musicemb_core.features.tempo_key import key_camelot
+from musicemb_core.inference import builtin_models, iter_embed
+from musicemb_core.search.qbh import iter_update_qbh_index
+from musicemb_core.workflows.demo import iter_build_demo
 from musicemb_gui.panels.evaluation_panel import EvaluationPanel
 from musicemb_gui.panels.hum_controller import HumController
 from musicemb_gui.panels.hum_panel import HumPanel
@@ -147,16 +157,12 @@ class MainWindow(QMainWindow):
                                      "(progress under Jobs); it opens when ready")
 
         def factory(token):
-            from musicemb_core.workflows.demo import iter_build_demo
-
             return (yield from iter_build_demo(root, cancel=token, **demo))
         job = self.jobs.submit("build the demo library", factory)
         job.finished.connect(lambda _report: self.open_library(root))
 
     def create_library(self, folder: str | Path) -> bool:
         """Make a library in ``folder`` (created if absent) and open it; on failure say why."""
-        from musicemb_core.data.library import Library
-
         try:
             Library(folder, create=True).close()
         except MusicEmbError as e:
@@ -188,8 +194,6 @@ class MainWindow(QMainWindow):
         counts: dict[int, int] = {}
         for t in s.segments["track_id"].tolist():
             counts[t] = counts.get(t, 0) + 1
-        from musicemb_core.features.tempo_key import key_camelot
-
         rows = [(t.id, t.path, t.duration_s, t.label or "", counts.get(t.id, 0), t.warning or "ok",
                  t.bpm, f"{key_camelot(t.key)}  {t.key}" if t.key else "")
                 for t in s.tracks.values()]
@@ -212,9 +216,6 @@ class MainWindow(QMainWindow):
         labels = "folders" if self.library_panel.folder_labels.isChecked() else None
 
         def factory(token):
-            from musicemb_core.data.ingest import iter_ingest
-            from musicemb_core.data.library import Library
-
             with Library(lib_path) as lib:
                 return (yield from iter_ingest(lib, paths, labels=labels, cancel=token))
         job = self.jobs.submit(f"import {len(paths)} item(s)", factory)
@@ -233,17 +234,10 @@ class MainWindow(QMainWindow):
         lib_path, model = self.session.lib_path, self.session.model
 
         def factory(token):
-            from musicemb_core.data.library import Library
-            from musicemb_core.inference import builtin_models, iter_embed
-
             with Library(lib_path) as lib:  # a built-in model: both built-in spaces, one decode pass
                 builtin = model in builtin_models()
                 r = yield from iter_embed(lib, model=None if builtin else model, cancel=token)
                 if builtin and not r.cancelled:  # then the melody index, so that the first hum is fast
-                    from contextlib import suppress
-
-                    from musicemb_core.search.qbh import iter_update_qbh_index
-
                     with suppress(MusicEmbError):  # the embeddings are kept; the Hum panel builds it when asked
                         yield from iter_update_qbh_index(lib, cancel=token)
                 return r
@@ -280,8 +274,6 @@ class MainWindow(QMainWindow):
                       lambda msg: self.statusBar().showMessage(f"cannot play: {msg}"))
 
     def play_track(self, track_id: int) -> None:
-        from musicemb_core.audio.decode import load
-
         path = self.session.tracks[track_id].path
         run_in_thread(lambda: load(path, duration=30.0), lambda r: self.player.play(("track", track_id), *r),
                       lambda msg: self.statusBar().showMessage(f"cannot play: {msg}"))
