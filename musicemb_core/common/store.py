@@ -322,7 +322,11 @@ def writer_lock(path: Path, command: str, *, wait_s: float | None = None,
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise LibraryError(busy_message(read_holder(path))) from None
+                    holder = read_holder(path)
+                    if not holder.get("pid") and time.monotonic() < deadline + 1.0:
+                        time.sleep(0.05)  # the holder is writing its name, or is just letting go
+                        continue
+                    raise LibraryError(busy_message(holder)) from None
                 time.sleep(0.1)
         info = {"pid": os.getpid(), "command": command_line(command), "argv": sys.argv, "started": time.time(),
                 "host": socket.gethostname()}
