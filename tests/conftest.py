@@ -22,6 +22,15 @@ def sine(freq: float = 440.0, *, sr: int = 16000, seconds: float = 1.0, amp: flo
     return np.stack([y * (1 - 0.1 * c) for c in range(channels)], axis=1)
 
 
+def write_tone(path: Path, freq: float, *, seconds: float = 5.0, sr: int = 8000, seed: int = 0) -> Path:
+    """A sine with a little noise (distinct content per seed) written as WAV; the folders are made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * sr)) / sr
+    y = 0.5 * np.sin(2 * np.pi * freq * t) + 0.01 * np.random.default_rng(seed).standard_normal(len(t))
+    sf.write(path, y.astype(np.float32), sr)
+    return path
+
+
 def dominant_freq(y: np.ndarray, sr: int) -> float:
     spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
     return float(np.fft.rfftfreq(len(y), 1 / sr)[np.argmax(spec)])

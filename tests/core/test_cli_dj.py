@@ -21,11 +21,6 @@ SONGS = [("a_120_Am.wav", 120.0, 57, True, "house"), ("b_124_Em.wav", 124.0, 64,
          ("c_90_D.wav", 90.0, 62, False, "hiphop"), ("d_126_C.wav", 126.0, 60, False, "house")]
 
 
-@pytest.fixture(autouse=True)
-def _home(tmp_path, monkeypatch):
-    monkeypatch.setenv("MUSICEMB_HOME", str(tmp_path / "home"))
-
-
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory):
     root = tmp_path_factory.mktemp("dj")

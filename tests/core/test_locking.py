@@ -15,13 +15,12 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from musicemb_core.common.errors import LibraryError
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
+from tests.conftest import write_tone
 
 MUSICEMB = Path(sys.executable).with_name("musicemb")
 SR = 8000
@@ -29,11 +28,7 @@ BUSY = re.compile(r"library busy: `musicemb \w+` \(pid \d+\) since \d\d:\d\d:\d\
 
 
 def tone(path: Path, freq: float, seconds: float = 5.0, seed: int = 0) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(seconds * SR)) / SR
-    y = 0.5 * np.sin(2 * np.pi * freq * t) + 0.01 * np.random.default_rng(seed).standard_normal(len(t))
-    sf.write(path, y.astype(np.float32), SR)
-    return path
+    return write_tone(path, freq, seconds=seconds, sr=SR, seed=seed)
 
 
 def _cmd() -> list[str]:

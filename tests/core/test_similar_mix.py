@@ -19,11 +19,6 @@ SONGS = {"q_120_Am": (120.0, 57, True), "half_61_Am": (61.0, 57, True), "near_12
          "far_140_Am": (140.0, 57, True), "clash_121_Ebm": (121.0, 63, True), "rel_119_C": (119.0, 60, False)}
 
 
-@pytest.fixture(autouse=True)
-def _home(tmp_path, monkeypatch):
-    monkeypatch.setenv("MUSICEMB_HOME", str(tmp_path / "home"))
-
-
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory):
     root = tmp_path_factory.mktemp("mix")
