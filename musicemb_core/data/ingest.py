@@ -99,8 +99,12 @@ def read_tags(path: str | Path) -> dict:
 
 def probe_file(path: str, max_duration_s: float | None, analyse: bool = True) -> FileProbe:
     """Hash, decode and check one file (runs in a worker process); with ``analyse``, tempo and key from the same
-    decode. Never raises for bad audio."""
-    st = os.stat(path)
+    decode. Never raises for bad audio, nor for a file that vanished since the scan."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return FileProbe(path, 0, 0.0, error="file not found (removed during the import)"
+                         if isinstance(e, FileNotFoundError) else f"cannot read: {e.strerror or e}")
     probe = FileProbe(path, st.st_size, st.st_mtime)
     try:
         analyser = None
@@ -227,7 +231,13 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     files = find_audio(paths)
     todo: list[Path] = []
     for path in files:
-        st = path.stat()
+        try:
+            st = path.stat()
+        except OSError as e:  # a dangling or looping link, a file removed since the scan: this file only
+            reason = f"cannot read: {e.strerror or e}" + (" (a broken or looping link)" if path.is_symlink() else "")
+            lib.record_failure(str(path), reason, size=None, mtime=None)
+            report.failed.append((str(path), reason))
+            continue
         known = lib.track_by_path(str(path))
         if (known is not None and known.size == st.st_size and known.mtime == st.st_mtime
                 and (known.analysed or not analyse)):

@@ -513,3 +513,26 @@ def test_labels_given_again_relabel_known_tracks(tmp_path):
         report, _ = run(lib, [tmp_path / "a"], segments=SEG3, labels={"jazz.wav": "swing"})
         assert report.relabelled == 1
         assert sorted(t.label for t in lib.tracks()) == ["rock", "swing"]
+
+
+def test_broken_links_and_a_file_vanishing_mid_import_fail_alone(tmp_path):
+    music = tmp_path / "music"
+    for i in range(4):
+        tone(music / f"t{i}.wav", 4.0, freq=300 + 100 * i, seed=i)
+    (music / "dangling.wav").symlink_to(music / "nowhere.wav")
+    (music / "loop1.wav").symlink_to(music / "loop2.wav")
+    (music / "loop2.wav").symlink_to(music / "loop1.wav")
+    vanished = []
+
+    def remove_one(ev: Progress) -> None:  # after the scan: t3 goes away while t0.. are imported
+        if not vanished and ev.done == 1:
+            (music / "t3.wav").unlink()
+            vanished.append(True)
+
+    with Library(tmp_path / "lib", create=True) as lib:
+        report = drive(iter_ingest(lib, [music], jobs=1, analyse=False), remove_one)
+        failed = dict(report.failed)
+        assert report.added == 3 and vanished
+        assert "link" in failed[str(music / "dangling.wav")] and "link" in failed[str(music / "loop1.wav")]
+        assert "not found" in failed[str(music / "t3.wav")]
+        assert {Path(f["path"]).name for f in lib.failures()} == {"dangling.wav", "loop1.wav", "loop2.wav", "t3.wav"}
