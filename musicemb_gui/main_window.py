@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
         self.docks["Training"].raise_()
         H, V = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
         self.splitDockWidget(self.docks["Library"], self.docks["Jobs"], V)
-        self.resizeDocks([self.docks["Library"]], [460], H)
+        self.resizeDocks([self.docks["Library"]], [560], H)
         self.resizeDocks([self.docks["Library"], self.docks["Jobs"]], [520, 150], V)
         self.resizeDocks([self.docks["Training"]], [340], V)
         self._menus()

@@ -4,6 +4,8 @@ double-click to play a track, "More like this" for the selected track."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
@@ -18,8 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-COLUMNS = ("Path", "Duration (s)", "Label", "Segments", "Status", "BPM", "Key")
+COLUMNS = ("File", "Duration (s)", "Label", "Segments", "Status", "BPM", "Key")
 TRACK_ID = Qt.ItemDataRole.UserRole + 1
+PATH = Qt.ItemDataRole.UserRole + 2
 SORT = Qt.ItemDataRole.UserRole
 
 
@@ -28,6 +31,22 @@ def _item(value, *, sort_key=None, editable: bool = False) -> QStandardItem:
     item.setEditable(editable)
     item.setData(sort_key if sort_key is not None else str(value), SORT)
     return item
+
+
+class _PathFilter(QSortFilterProxyModel):
+    """Filters on every column's text and on the full path (column 0 shows only the file name)."""
+
+    needle = ""
+
+    def set_needle(self, text: str) -> None:
+        self.needle = text.strip().lower()
+        self.setFilterFixedString(text.strip())
+
+    def filterAcceptsRow(self, row: int, parent) -> bool:  # noqa: N802 (Qt override)
+        if super().filterAcceptsRow(row, parent):
+            return True
+        path = self.sourceModel().index(row, 0, parent).data(PATH) or ""
+        return bool(self.needle) and self.needle in path.lower()
 
 
 def _wheel_position(key: str | None) -> int:
@@ -53,14 +72,14 @@ class LibraryPanel(QWidget):
         self.model = QStandardItemModel(0, len(COLUMNS), self)
         self.model.setHorizontalHeaderLabels(COLUMNS)
         self.model.itemChanged.connect(self._item_changed)
-        self.proxy = QSortFilterProxyModel(self)
+        self.proxy = _PathFilter(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setFilterKeyColumn(-1)
         self.filter = QLineEdit(placeholderText="Filter by path, label or status…")
         self.filter.setClearButtonEnabled(True)
-        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.filter.textChanged.connect(self.proxy.set_needle)
         self.add_files = QPushButton("Add files…")
         self.add_folder = QPushButton("Add folder…")
         self.add_files.clicked.connect(self._ask_files)
@@ -85,14 +104,14 @@ class LibraryPanel(QWidget):
         self.table.doubleClicked.connect(self._double_clicked)
         self.table.selectionModel().selectionChanged.connect(
             lambda *_: self.more_like.setEnabled(self.selected_track() is not None))
-        top = QHBoxLayout()
-        top.addWidget(self.filter, 1)
-        top.addWidget(self.add_files)
-        top.addWidget(self.add_folder)
-        top.addWidget(self.folder_labels)
-        top.addWidget(self.more_like)
+        buttons = QHBoxLayout()  # on their own row, so that the filter and the table keep the dock's width
+        for w in (self.add_files, self.add_folder, self.folder_labels):
+            buttons.addWidget(w)
+        buttons.addStretch(1)
+        buttons.addWidget(self.more_like)
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
+        layout.addLayout(buttons)
+        layout.addWidget(self.filter)
         layout.addWidget(self.table)
 
     def set_rows(self, rows: list[tuple]) -> None:
@@ -103,8 +122,10 @@ class LibraryPanel(QWidget):
         for row in rows:
             tid, path, dur, label, n_seg, status = row[:6]
             bpm, key = (row[6], row[7]) if len(row) >= 8 else (None, "")
-            first = _item(path)
+            first = _item(Path(path).name, sort_key=path)  # the name; the full path on hover and in the filter
             first.setData(tid, TRACK_ID)
+            first.setData(path, PATH)
+            first.setToolTip(path)
             self.model.appendRow([
                 first,
                 _item("" if dur is None else f"{dur:.1f}", sort_key=-1.0 if dur is None else float(dur)),
