@@ -47,7 +47,7 @@ from musicemb_core.models.similarity import (  # noqa: E402
 OUT = ROOT / "resources" / "models" / "similarity"
 
 
-def _batch_loss(z1, z2, track, game, objective: str, tau: float) -> torch.Tensor:
+def _batch_loss(z1, z2, game, objective: str, tau: float) -> torch.Tensor:
     z = torch.cat([z1, z2])
     n = len(z1)
     sim = z @ z.T / tau
@@ -103,7 +103,7 @@ def fit_mlp(data: dict, rows: list[dict], *, objective: str, steps: int, batch: 
             b.append(v[rng.integers(2), s[1]])
         z1 = model.head(torch.from_numpy(np.stack(a)))
         z2 = model.head(torch.from_numpy(np.stack(b)))
-        loss = _batch_loss(z1, z2, torch.arange(len(pick)), torch.from_numpy(game_of[pick]), objective, tau)
+        loss = _batch_loss(z1, z2, torch.from_numpy(game_of[pick]), objective, tau)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -21,6 +21,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from musicemb_core.common.config import MAX_QUERY_S  # noqa: F401 (used as ca.MAX_QUERY_S)
 from musicemb_core.common.errors import ConfigError, MusicEmbError
 from musicemb_core.common.names import check_model_name, model_key
 from musicemb_core.common.paths import data_home
@@ -28,7 +29,7 @@ from musicemb_core.common.paths import data_home
 #: Segment windows: at most 10 min; hops at least 50 ms (a 4 h file then gives at most 288,000 segments).
 MAX_WINDOW_S, MIN_WINDOW_S, MIN_HOP_S = 600.0, 0.1, 0.05
 #: Query audio: a hum (or a recording) of at most 10 min; other queries (identify, classify, search) 30 min.
-MAX_HUM_S, MAX_QUERY_S = 600.0, 1800.0
+MAX_HUM_S = 600.0
 MAX_K = 10_000
 
 

@@ -121,11 +121,15 @@ def load_track_vectors(lib: Library, model: str = SIMILARITY_MODEL) -> tuple[np.
     if stored is not None and stored[0].ndim == 1 and stored[1].ndim == 2 and len(stored[0]) == len(stored[1]):
         return stored
     emb = load_embeddings(lib, model)
-    seg = lib.segments()
-    track_of = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
-    known = np.array([i in track_of for i in emb.ids.tolist()], dtype=bool)
-    groups = np.array([track_of[i] for i in emb.ids[known].tolist()], dtype=np.int64)
+    known, groups = _tracks_of(lib.segments(), emb.ids)
     return aggregate(np.asarray(emb.vectors)[known], groups, method="mean+std")
+
+
+def _tracks_of(seg: dict, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which of the segment ``ids`` the catalogue ``seg`` knows (mask), and their tracks."""
+    track_of = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
+    known = np.array([i in track_of for i in ids.tolist()], dtype=bool)
+    return known, np.array([track_of[i] for i in ids[known].tolist()], dtype=np.int64)
 
 
 def _write(folder: Path, ids: np.ndarray, vectors: np.ndarray, meta: dict,
@@ -241,8 +245,7 @@ def _finish(plan: _Plan, seg: np.ndarray, ids: np.ndarray, vecs: np.ndarray) -> 
         vecs = plan.emb.encoder.finish(vecs, mean, std)
     method = plan.emb.info.train.get("aggregation") if isinstance(plan.emb.info.train, dict) else None
     if method and len(ids):
-        track_of = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
-        tids, V = aggregate(vecs, np.array([track_of[i] for i in ids.tolist()]), method=method)
+        tids, V = aggregate(vecs, _tracks_of(seg, ids)[1], method=method)
         extra |= {"track_ids": tids.astype(np.int64), "track_vectors": V}
     return vecs, extra
 

@@ -17,6 +17,9 @@ from musicemb_core.common.errors import ConfigError
 C = TypeVar("C", bound="Config")
 
 
+MAX_QUERY_S = 1800.0
+"""The longest audio accepted as a query (identify, classify, search, similar): longer files are imported instead."""
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Base: ``to_dict``/``from_dict`` (unknown keys are an error, naming the key) and file helpers."""

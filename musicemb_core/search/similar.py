@@ -13,7 +13,7 @@ from musicemb_core.analysis.set_order import bpm_gap_percent
 from musicemb_core.analysis.track_vectors import aggregate
 from musicemb_core.audio.decode import info, load
 from musicemb_core.audio.segment import cut, window_starts
-from musicemb_core.common.config import SegmentConfig
+from musicemb_core.common.config import MAX_QUERY_S, SegmentConfig
 from musicemb_core.common.errors import AudioError, LibraryError, MusicEmbError
 from musicemb_core.data.library import Library
 from musicemb_core.features.camelot import Key, compatible, parse_key_or_none
@@ -22,7 +22,6 @@ from musicemb_core.index import EmbeddingIndex
 from musicemb_core.inference import SIMILARITY_MODEL, Embedder, library_embedder, load_track_vectors
 
 SILENCE_DBFS = -60.0
-MAX_QUERY_S = 30 * 60.0
 
 
 def track_title(tags: dict, path: str) -> str:

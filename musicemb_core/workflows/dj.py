@@ -14,6 +14,7 @@ from musicemb_core.common.errors import LibraryError, MusicEmbError
 from musicemb_core.data.library import Library, Track
 from musicemb_core.features.camelot import Key, compatible, parse_key_or_none
 from musicemb_core.features.tempo_key import key_camelot, key_open
+from musicemb_core.search.similar import track_title
 
 EXPORT_SUFFIXES = (".m3u8", ".m3u", ".xml")
 
@@ -32,7 +33,7 @@ def track_row(t: Track) -> dict:
     tags = t.tags or {}
     a = t.analysis or {}
     tag_key = parse_key_or_none(tags.get("initialkey") or tags.get("key"))
-    return {"track_id": t.id, "path": t.path, "title": tags.get("title") or Path(t.path).stem,
+    return {"track_id": t.id, "path": t.path, "title": track_title(tags, t.path),
             "artist": tags.get("artist", ""), "album": tags.get("album", ""), "genre": tags.get("genre", ""),
             "label": t.label, "duration_s": round(t.duration_s, 3),
             "bpm": t.bpm, "bpm_confidence": t.bpm_confidence, "key": t.key, "camelot": key_camelot(t.key),
