@@ -117,10 +117,10 @@ def add_parsers(add) -> None:
     _filters(sp)
     sp.add_argument("--json", action="store_true", help="print a JSON list of rows")
 
-    sp = add("export", cmd_export, "export tracks as an M3U8 playlist or rekordbox XML")
+    sp = add("export", cmd_export, "export tracks as an M3U8 playlist, rekordbox XML or a CSV table")
     sp.add_argument("lib")
     sp.add_argument("tracks", nargs="*", metavar="TRACK", help="track ids or paths (default: all, filtered)")
-    sp.add_argument("--out", required=True, metavar="FILE", help="FILE.m3u8 or FILE.xml (rekordbox)")
+    sp.add_argument("--out", required=True, metavar="FILE", help="FILE.m3u8, FILE.xml (rekordbox) or FILE.csv")
     sp.add_argument("--name", default="musicemb", help="playlist name in the XML (default musicemb)")
     sp.add_argument("--similar-to", metavar="TRACK", help="the track (id, path or any audio file) and its -k most "
                     "similar tracks, best first")

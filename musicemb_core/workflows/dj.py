@@ -4,9 +4,12 @@ extended M3U8 or rekordbox XML, and a crate ordered into a set of smooth transit
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from musicemb_core.analysis.set_order import bpm_gap_percent, order_set, transition_costs
@@ -16,7 +19,7 @@ from musicemb_core.features.camelot import Key, compatible, parse_key_or_none
 from musicemb_core.features.tempo_key import key_camelot, key_open
 from musicemb_core.search.similar import track_title
 
-EXPORT_SUFFIXES = (".m3u8", ".m3u", ".xml")
+EXPORT_SUFFIXES = (".m3u8", ".m3u", ".xml", ".csv")
 
 
 def _tag_bpm(tags: dict) -> float | None:
@@ -41,6 +44,11 @@ def track_row(t: Track) -> dict:
             "bpm_reason": a.get("bpm_reason", "" if t.analysed else "not analysed"),
             "key_reason": a.get("key_reason", "" if t.analysed else "not analysed"),
             "tag_bpm": _tag_bpm(tags), "tag_key": _key_text(tag_key)}
+
+
+TRACK_FIELDS = ("track_id", "path", "title", "artist", "album", "genre", "label", "duration_s", "bpm",
+                "bpm_confidence", "key", "camelot", "open_key", "key_confidence", "bpm_reason", "key_reason",
+                "tag_bpm", "tag_key")
 
 
 def _key_text(key: Key | None) -> str | None:
@@ -166,17 +174,57 @@ def rekordbox_xml(rows: list[dict], *, playlist: str = "musicemb") -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
+def csv_text(rows: list[dict]) -> str:
+    """A table (UTF-8, header first): the position, every field of :func:`track_row`, then the fields the rows
+    carry beyond it (a score, a finding's kind and times, a set's transition cost), in first-seen order."""
+    fields = ["position", *TRACK_FIELDS]
+    fields += list(dict.fromkeys(k for r in rows for k in r if k not in fields))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for i, r in enumerate(rows, 1):
+        writer.writerow({"position": i, **{k: "" if v is None else v for k, v in r.items()}})
+    return buf.getvalue()
+
+
+def item_rows(tracks: Mapping[int, Track], items: Iterable[dict]) -> list[dict]:
+    """Rows to export from ``items`` (dicts with a ``track_id``, e.g. neighbours, findings, a set's steps): each
+    item's track as :func:`track_row`, followed by the item's own other fields. Items of unknown tracks are
+    skipped."""
+    return [{**track_row(tracks[int(it["track_id"])]), **{k: v for k, v in it.items() if k not in TRACK_FIELDS}}
+            for it in items if int(it["track_id"]) in tracks]
+
+
+def _unique_tracks(rows: list[dict]) -> list[dict]:
+    """The first row of each path: a playlist lists a track once."""
+    seen: set[str] = set()
+    out = []
+    for r in rows:
+        if r["path"] not in seen:
+            seen.add(r["path"])
+            out.append(r)
+    return out
+
+
 def export(rows: list[dict], out: str | Path, *, playlist: str = "musicemb") -> Path:
-    """Write ``rows`` (in order) to ``out``: ``.m3u8``/``.m3u`` or ``.xml`` (rekordbox)."""
+    """Write ``rows`` (in order) to ``out``: ``.m3u8``/``.m3u``, ``.xml`` (rekordbox) or ``.csv`` (every row; the
+    playlists list each track once)."""
     out = Path(out).expanduser()
     suffix = out.suffix.lower()
     if suffix not in EXPORT_SUFFIXES:
-        raise MusicEmbError(f"{out}: export to .m3u8 (playlist) or .xml (rekordbox), not {suffix or 'no suffix'}")
+        raise MusicEmbError(f"{out}: export to .m3u8 (playlist), .xml (rekordbox) or .csv (table), not "
+                            f"{suffix or 'no suffix'}")
     if out.is_dir():
         raise MusicEmbError(f"{out}: is a folder; give a file name ending in {suffix}")
     if not out.parent.is_dir():
         raise MusicEmbError(f"{out}: cannot write the export (no folder {out.parent})")
-    _write_text(out, rekordbox_xml(rows, playlist=playlist) if suffix == ".xml" else m3u8_text(rows))
+    if suffix == ".csv":
+        text = csv_text(rows)
+    elif suffix == ".xml":
+        text = rekordbox_xml(_unique_tracks(rows), playlist=playlist)
+    else:
+        text = m3u8_text(_unique_tracks(rows))
+    _write_text(out, text)
     return out
 
 
