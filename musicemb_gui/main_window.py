@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QSplitter
 
 # Everything the app's jobs run is imported here, at start-up: an import holds the GIL (numba's alone 0.3 s), and
 # made inside a job it stalled the window.
@@ -32,6 +32,8 @@ from musicemb_gui.panels.jobs_panel import JobsPanel
 from musicemb_gui.panels.library_panel import LibraryPanel
 from musicemb_gui.panels.map_controller import MapController
 from musicemb_gui.panels.map_panel import MapPanel
+from musicemb_gui.panels.playback_controller import PlaybackController
+from musicemb_gui.panels.player_bar import PlayerBar
 from musicemb_gui.panels.training_panel import TrainingPanel
 from musicemb_gui.session import Session
 from musicemb_gui.widgets.audio_player import AudioPlayer
@@ -66,7 +68,13 @@ class MainWindow(QMainWindow):
         self.hum_panel = HumPanel()
         self.hum = HumController(self.session, self.hum_panel)
         self.jobs_panel = JobsPanel(self.jobs)
-        self.setCentralWidget(self.map_panel)
+        self.player_bar = PlayerBar()
+        self.playback = PlaybackController(self.session, self.player, self.player_bar, self)
+        centre = QSplitter(Qt.Orientation.Vertical)
+        centre.addWidget(self.map_panel)
+        centre.addWidget(self.player_bar)
+        centre.setStretchFactor(0, 1)
+        self.setCentralWidget(centre)
         self.docks = {}
         for name, widget, area in (("Library", self.library_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
                                    ("Training", self.training_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
@@ -95,6 +103,8 @@ class MainWindow(QMainWindow):
         self.library_panel.playRequested.connect(self.play_track)
         self.library_panel.moreLikeRequested.connect(self.more_like_track)
         self.map_panel.playRequested.connect(self.play_segment)
+        self.playback.playSegment.connect(self.play_segment)
+        self.playback.playTrack.connect(self.play_track)
         self.map_panel.trackPlayRequested.connect(self.play_track)
         self.inspection_panel.playRequested.connect(self.play_segment)
         self.inspection_panel.showOnMap.connect(self.show_on_map)

@@ -114,6 +114,7 @@ class MapPanel(QWidget):
         self.scatter.hovered.connect(self._on_hover)
         self.scatter.selectionChanged.connect(self._on_selection)
         self.neighbours.cellDoubleClicked.connect(self._neighbour_clicked)
+        self.neighbours.currentCellChanged.connect(self._neighbour_current)
         self.similar.cellDoubleClicked.connect(self._similar_clicked)
         self.label_sel.clicked.connect(self._label_selection)
         controller.mapReady.connect(self._show_map)
@@ -225,6 +226,11 @@ class MapPanel(QWidget):
         seg_id = self.neighbours.item(row, 0).data(Qt.ItemDataRole.UserRole)
         self.playRequested.emit(int(seg_id))
         self.scatter.center_on(int(seg_id))
+
+    def _neighbour_current(self, row: int, _col: int, old_row: int, _old_col: int) -> None:
+        """Up/Down in the focused neighbour list: play the next or previous neighbour."""
+        if row != old_row and row >= 0 and self.neighbours.hasFocus():
+            self._neighbour_clicked(row, 0)
 
     def _filter(self, text: str) -> None:
         self.scatter.set_visible_mask(self.ctl.search_mask(text))

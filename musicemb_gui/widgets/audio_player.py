@@ -8,6 +8,7 @@ and later plays are silent, still emitting ``started`` and ``finished`` so the U
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
@@ -60,16 +61,18 @@ class AudioCache:
 
 
 class _ArrayFeeder:
-    """PortAudio callback copying ``data`` ((frames, channels) float32) out block by block, then ``stop_exc``."""
+    """PortAudio callback copying ``data`` ((frames, channels) float32) out block by block, each block scaled by
+    ``gain()`` (read per block, so a volume change is heard at once), then ``stop_exc``."""
 
-    def __init__(self, data: np.ndarray, stop_exc: type[Exception]):
+    def __init__(self, data: np.ndarray, stop_exc: type[Exception], gain: Callable[[], float] = lambda: 1.0):
         self.data = data
         self.pos = 0
         self.stop_exc = stop_exc
+        self.gain = gain
 
     def __call__(self, outdata, frames, time_info, status) -> None:
         chunk = self.data[self.pos:self.pos + frames]
-        outdata[:len(chunk)] = chunk
+        np.multiply(chunk, self.gain(), out=outdata[:len(chunk)])
         outdata[len(chunk):] = 0
         self.pos += len(chunk)
         if self.pos >= len(self.data):
@@ -79,12 +82,13 @@ class _ArrayFeeder:
 class SoundDeviceBackend:
     """Default backend: a sounddevice OutputStream on the default output; PortAudio is loaded on first use.
 
-    A backend has one method, ``start(data, sr, on_finished) -> handle``: play ``data`` ((frames, channels)
-    float32) at ``sr`` Hz without blocking, call ``on_finished()`` from any thread when playback ends, and return
-    a handle whose ``close()`` stops playback at once; it raises when there is no usable output.
+    A backend has one method, ``start(data, sr, on_finished, gain) -> handle``: play ``data`` ((frames, channels)
+    float32) at ``sr`` Hz, each block scaled by ``gain()``, without blocking, call ``on_finished()`` from any
+    thread when playback ends, and return a handle whose ``close()`` stops playback at once; it raises when
+    there is no usable output.
     """
 
-    def start(self, data: np.ndarray, sr: int, on_finished: Callable[[], None]):
+    def start(self, data: np.ndarray, sr: int, on_finished: Callable[[], None], gain: Callable[[], float]):
         import sounddevice as sd
 
         try:
@@ -94,7 +98,7 @@ class SoundDeviceBackend:
         # "low" latency: a click is heard at once, and PortAudio 19.6 through ALSA's pulse plugin was seen
         # to run ahead of the sound server (finishing early, dropping audio) with its "high" default
         stream = sd.OutputStream(samplerate=sr, channels=data.shape[1], dtype="float32", latency="low",
-                                 callback=_ArrayFeeder(data, sd.CallbackStop), finished_callback=on_finished)
+                                 callback=_ArrayFeeder(data, sd.CallbackStop, gain), finished_callback=on_finished)
         try:
             stream.start()
         except BaseException:
@@ -134,6 +138,8 @@ class AudioPlayer(QObject):
         Key of the last :meth:`play` request (what the UI asked to hear), None before any.
     available : bool
         False once the backend failed: later plays are silent.
+    volume : float
+        Gain in [0, 1] applied to every block as it is played (a change is heard at once).
     """
 
     started = Signal(object)
@@ -146,9 +152,12 @@ class AudioPlayer(QObject):
         self.backend = backend or SoundDeviceBackend()
         self.cache = AudioCache(cache_items)
         self.available = True
+        self.volume = 1.0
         self.last_key = None
         self._token = 0
         self._playing = None  # (token, key, handle)
+        self._started_at = 0.0  # time.monotonic() of the sound playing now
+        self._length_s = 0.0
         self._done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
 
     def play(self, key, y: np.ndarray, sr: int) -> None:
@@ -165,14 +174,26 @@ class AudioPlayer(QObject):
 
         if self.available and len(data):
             try:
-                handle = self.backend.start(data, int(sr), on_finished)
+                handle = self.backend.start(data, int(sr), on_finished, lambda: self.volume)
             except Exception as e:  # no PortAudio, no device, device gone: the sound is off, the app goes on
                 self.available = False
                 self.unavailable.emit(_message(e))
             else:
                 self._playing = (token, key, handle)
+                self._started_at, self._length_s = time.monotonic(), len(data) / sr
                 return
         self.finished.emit(key)
+
+    @property
+    def playing(self) -> bool:
+        """Whether a sound is playing now."""
+        return self._playing is not None
+
+    def position(self) -> float:
+        """Seconds played of the current sound (by the clock, capped at its length); 0 when none plays."""
+        if self._playing is None:
+            return 0.0
+        return min(time.monotonic() - self._started_at, self._length_s)
 
     def stop(self) -> None:
         """Stop the current sound, if any, and emit ``finished`` for it."""

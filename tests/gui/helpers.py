@@ -23,8 +23,9 @@ class FakeBackend:
         self.calls = []
         self.handles = []
 
-    def start(self, data, sr, on_finished):
+    def start(self, data, sr, on_finished, gain=lambda: 1.0):
         self.calls.append((data, sr))
+        self.gain = gain
         if self.fail is not None:
             raise self.fail
         self.handles.append(FakeHandle(on_finished))

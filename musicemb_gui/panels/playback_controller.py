@@ -1,0 +1,108 @@
+"""What plays: the current item (the segment or track heard last), Space to play or stop it, the volume, and the
+player bar's waveform and playhead. Playing itself is the main window's ``play_segment`` / ``play_track``,
+asked through ``playSegment`` / ``playTrack``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QWidget
+
+from musicemb_core.audio.decode import load
+from musicemb_gui.panels.player_bar import PlayerBar
+from musicemb_gui.session import Session
+from musicemb_gui.widgets.audio_player import AudioPlayer
+from musicemb_gui.widgets.waveform_view import envelope
+from musicemb_gui.workers import run_in_thread
+
+WAVEFORM_SR = 2000   # decoding rate of the overview: its shape, not its sound
+WAVEFORM_BINS = 1500
+TRACK_PREVIEW_S = 30.0  # how much of a track ``play_track`` plays
+
+
+class PlaybackController(QObject):
+    playSegment = Signal(int)  # segment id
+    playTrack = Signal(int)    # track id
+
+    def __init__(self, session: Session, player: AudioPlayer, bar: PlayerBar, window: QWidget):
+        super().__init__(window)
+        self.session, self.player, self.bar = session, player, bar
+        self.current = None      # the player's key of the current item: a segment id or ("track", track id)
+        self._offset_s = 0.0     # where the current item starts in its track
+        self._track = None       # track id whose waveform is shown
+        self._timer = QTimer(self, interval=30, timeout=self._tick)
+        self.space = QShortcut(QKeySequence(Qt.Key.Key_Space), window, self.toggle)
+        player.started.connect(self._started)
+        player.finished.connect(self._finished)
+        bar.play.clicked.connect(self.toggle)
+        bar.volume.valueChanged.connect(self._volume)
+        self._volume(bar.volume.value())
+        session.libraryOpened.connect(self._library_opened)
+
+    def toggle(self) -> None:
+        """Stop what plays, else play the current item again."""
+        if self.player.playing:
+            self.player.stop()
+        elif isinstance(self.current, tuple):
+            self.playTrack.emit(self.current[1])
+        elif self.current is not None:
+            self.playSegment.emit(self.current)
+
+    def _volume(self, percent: int) -> None:
+        self.player.volume = percent / 100
+
+    def _started(self, key) -> None:
+        track_id, start, end, title = self._describe(key)
+        if track_id is None:
+            return
+        self.current = key
+        self._offset_s = start
+        self.bar.play.setEnabled(True)
+        self.bar.set_playing(True)
+        self.bar.title.setText(title)
+        if track_id != self._track:
+            self._track = track_id
+            self._load_waveform(track_id)
+        self.bar.waveform.set_region(start, end)
+        self.bar.waveform.set_playhead(start)
+        self._timer.start()
+
+    def _describe(self, key) -> tuple[int | None, float, float, str]:
+        """Track id, start and end (s) in the track, and a title of a player key; (None, …) if unknown."""
+        s = self.session
+        if isinstance(key, tuple) and key[0] == "track" and key[1] in s.tracks:
+            t = s.tracks[key[1]]
+            return t.id, 0.0, min(t.duration_s, TRACK_PREVIEW_S), f"{Path(t.path).name} (first {TRACK_PREVIEW_S:.0f} s)"
+        if isinstance(key, int) and key in s.seg_row:
+            g = s.segment(key)
+            end = g["start_s"] + g["duration_s"]
+            return g["track_id"], g["start_s"], end, f"{Path(g['path']).name}  {g['start_s']:.1f}–{end:.1f} s"
+        return None, 0.0, 0.0, ""
+
+    def _load_waveform(self, track_id: int) -> None:
+        path = self.session.tracks[track_id].path
+        generation = self.session.generation
+
+        def compute():
+            y, sr = load(path, sr=WAVEFORM_SR)
+            return (*envelope(y, WAVEFORM_BINS), len(y) / sr)
+
+        def show(result):
+            if self.session.is_current(generation) and self._track == track_id:
+                self.bar.waveform.set_envelope(*result)
+        run_in_thread(compute, show, lambda msg: self.bar.waveform.clear(f"No waveform: {msg}"))
+
+    def _tick(self) -> None:
+        self.bar.waveform.set_playhead(self._offset_s + self.player.position())
+
+    def _finished(self, _key) -> None:
+        if not self.player.playing:
+            self._timer.stop()
+            self.bar.set_playing(False)
+
+    def _library_opened(self) -> None:
+        self._timer.stop()
+        self.current, self._track, self._offset_s = None, None, 0.0
+        self.bar.reset()
