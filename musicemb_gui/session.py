@@ -22,6 +22,7 @@ class Session(QObject):
     libraryChanged = Signal()          # tracks, segments or labels changed
     embeddingsChanged = Signal()
     segmentSelected = Signal(int)      # segment id
+    trackFilterChanged = Signal(object)  # the track ids the library's filters let through, None: no filter
     message = Signal(str)              # for the status bar
 
     def __init__(self, jobs: JobManager | None = None):
@@ -38,6 +39,7 @@ class Session(QObject):
         self._embedder: Embedder | None = None
         self._embedder_name = ""
         self.generation = 0  # counts library openings: results computed for an older one are dropped
+        self.track_filter: frozenset[int] | None = None
 
     def is_current(self, generation: int) -> bool:
         """Whether work started at ``generation`` still belongs to the open library."""
@@ -54,6 +56,7 @@ class Session(QObject):
         self._embedder, self._embedder_name = None, ""
         self.tracks, self.failures, self.segments, self.seg_row = {}, [], {}, {}
         self.embedding_ids, self.vectors = None, None
+        self.track_filter = None
         self.libraryOpened.emit()
         self.refresh()
         return summary
@@ -82,6 +85,11 @@ class Session(QObject):
         except MusicEmbError:
             self.embedding_ids, self.vectors = None, None
         self.embeddingsChanged.emit()
+
+    def set_track_filter(self, track_ids) -> None:
+        """The tracks the library panel's filters show (highlighted on the map); None: no filter."""
+        self.track_filter = None if track_ids is None else frozenset(int(t) for t in track_ids)
+        self.trackFilterChanged.emit(self.track_filter)
 
     def set_label(self, track_id: int, label: str | None) -> None:
         with self.library() as lib:
