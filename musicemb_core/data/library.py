@@ -103,6 +103,17 @@ MIGRATIONS = [
     ALTER TABLE tracks ADD COLUMN key_confidence REAL;
     ALTER TABLE tracks ADD COLUMN analysis TEXT NOT NULL DEFAULT '{}';
     """,
+    # 3: segment tags (a segment's own label, shown over its track's) and the edit log behind undo
+    # (see :mod:`musicemb_core.data.edits`).
+    """
+    CREATE TABLE segment_labels (
+        segment_id INTEGER PRIMARY KEY REFERENCES segments(id) ON DELETE CASCADE, label TEXT NOT NULL
+    );
+    CREATE TABLE edits (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, description TEXT NOT NULL, changes TEXT NOT NULL,
+        undone_at REAL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -295,6 +306,10 @@ class Library:
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return default if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def segment_config(self) -> SegmentConfig | None:
         """The segmenting every track of this library uses; None before the first import."""

@@ -1,0 +1,167 @@
+"""Labels, segment tags and finding reviews changed through an edit log, so that the last change can be undone,
+also after a restart.
+
+Every change is one transaction that writes the new values and one row of the catalogue's ``edits`` table
+holding each value before and after. :func:`undo_last` puts the ``before`` values back (where the value is still
+the ``after`` one: a later change made outside the log is kept) and marks the edit undone. A segment tag is a
+segment's own label, shown over its track's label.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from musicemb_core.common.errors import LibraryError
+from musicemb_core.data.library import Library
+
+# kind of change -> (table, column, key column, what the key names)
+FIELDS = {"track_label": ("tracks", "label", "id", "track"),
+          "segment_tag": ("segment_labels", "label", "segment_id", "segment"),
+          "finding_status": ("findings", "status", "id", "finding")}
+_GONE = object()  # the row changed no longer exists (a re-import re-cut its segments, an inspection replaced it)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One logged change: ``changes`` are dicts of kind, id, before, after."""
+
+    id: int
+    at: float
+    description: str
+    changes: list[dict]
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    edit: Edit
+    restored: int  # values put back
+    skipped: int   # values changed since, or rows gone
+
+
+@dataclass(frozen=True)
+class LabelPreview:
+    """What labelling a selection of segments touches."""
+
+    segments: int        # selected segments
+    tracks: int          # tracks they belong to
+    partial_tracks: int  # tracks of which only some segments are selected
+    track_segments: int  # all segments of those tracks (what a whole-track label covers)
+
+    def describe(self) -> str:
+        text = f"relabel {self.tracks:,} track{'s' * (self.tracks != 1)} / {self.segments:,} segments"
+        return text + (f"; {self.partial_tracks:,} track{'s' * (self.partial_tracks != 1)} only partly selected"
+                       if self.partial_tracks else "")
+
+
+def label_preview(segments: dict[str, np.ndarray], segment_ids) -> LabelPreview:
+    """Counts for labelling ``segment_ids``; ``segments``: the columns of :meth:`Library.segments`."""
+    picked = np.isin(segments["id"], np.asarray(segment_ids, dtype=np.int64))
+    tracks, picked_n = np.unique(segments["track_id"][picked], return_counts=True)
+    all_tracks, all_n = np.unique(segments["track_id"], return_counts=True)
+    total = all_n[np.searchsorted(all_tracks, tracks)] if len(tracks) else np.zeros(0, np.int64)
+    return LabelPreview(int(picked.sum()), len(tracks), int((picked_n < total).sum()), int(total.sum()))
+
+
+def _read(c, kind: str, key: int):
+    table, col, idcol, _ = FIELDS[kind]
+    row = c.execute(f"SELECT {col} FROM {table} WHERE {idcol}=?", (key,)).fetchone()
+    if row is not None:
+        return row[0]
+    if kind == "segment_tag" and c.execute("SELECT 1 FROM segments WHERE id=?", (key,)).fetchone():
+        return None  # an untagged segment
+    return _GONE
+
+
+def _write(c, kind: str, key: int, value) -> None:
+    table, col, idcol, _ = FIELDS[kind]
+    if kind != "segment_tag":
+        c.execute(f"UPDATE {table} SET {col}=? WHERE {idcol}=?", (value, key))
+    elif value is None:
+        c.execute("DELETE FROM segment_labels WHERE segment_id=?", (key,))
+    else:
+        c.execute("INSERT OR REPLACE INTO segment_labels VALUES (?, ?)", (key, value))
+
+
+def apply_edit(lib: Library, description: str, changes: list[tuple[str, int, str | None]]) -> Edit | None:
+    """Set each (kind, id, value) and log the values that changed as one edit; None when nothing changed.
+    An id that does not exist is a :class:`LibraryError` and nothing is changed."""
+    with lib.transaction() as c:
+        done = []
+        for kind, key, after in changes:
+            before = _read(c, kind, int(key))
+            if before is _GONE:
+                raise LibraryError(f"{lib.root}: no {FIELDS[kind][3]} with id {key}")
+            if before != after:
+                _write(c, kind, int(key), after)
+                done.append({"kind": kind, "id": int(key), "before": before, "after": after})
+        if not done:
+            return None
+        at = time.time()
+        cur = c.execute("INSERT INTO edits (at, description, changes) VALUES (?, ?, ?)",
+                        (at, description, json.dumps(done)))
+    return Edit(cur.lastrowid, at, description, done)
+
+
+def _label(label: str | None) -> str | None:
+    return (label or "").strip() or None
+
+
+def relabel_tracks(lib: Library, track_ids, label: str | None) -> Edit | None:
+    """Label whole tracks (None: no label); their segments' tags go, so every segment shows the new label."""
+    label, track_ids = _label(label), sorted({int(t) for t in track_ids})
+    marks = ",".join("?" * len(track_ids))
+    tagged = [r[0] for r in lib.conn.execute(
+        f"SELECT g.segment_id FROM segment_labels g JOIN segments s ON s.id = g.segment_id "
+        f"WHERE s.track_id IN ({marks})", track_ids)] if track_ids else []
+    what = f"{len(track_ids)} tracks" if len(track_ids) != 1 else f"track {track_ids[0]}"
+    return apply_edit(lib, f"label {what} {label!r}" if label else f"clear the label of {what}",
+                      [("track_label", t, label) for t in track_ids] + [("segment_tag", s, None) for s in tagged])
+
+
+def tag_segments(lib: Library, segment_ids, label: str | None) -> Edit | None:
+    """Give segments their own label (None: remove their tags, they show their track's label again)."""
+    label, segment_ids = _label(label), sorted({int(s) for s in segment_ids})
+    what = f"{len(segment_ids)} segments" if len(segment_ids) != 1 else f"segment {segment_ids[0]}"
+    return apply_edit(lib, f"tag {what} {label!r}" if label else f"remove the tags of {what}",
+                      [("segment_tag", s, label) for s in segment_ids])
+
+
+def review_finding(lib: Library, finding_id: int, status: str) -> Edit | None:
+    """Accept, dismiss or reopen a finding."""
+    if status not in Library.FINDING_STATUSES:
+        raise LibraryError(f"finding status must be one of {', '.join(Library.FINDING_STATUSES)}, got {status!r}")
+    verb = {"accepted": "accept", "dismissed": "dismiss", "open": "reopen"}[status]
+    return apply_edit(lib, f"{verb} finding {int(finding_id)}", [("finding_status", int(finding_id), status)])
+
+
+def segment_tags(lib: Library) -> dict[int, str]:
+    """Segment id -> its own label, for the tagged segments."""
+    return dict(lib.conn.execute("SELECT segment_id, label FROM segment_labels"))
+
+
+def last_edit(lib: Library) -> Edit | None:
+    """The edit :func:`undo_last` would undo."""
+    row = lib.conn.execute("SELECT id, at, description, changes FROM edits WHERE undone_at IS NULL "
+                           "ORDER BY id DESC LIMIT 1").fetchone()
+    return None if row is None else Edit(row[0], row[1], row[2], json.loads(row[3]))
+
+
+def undo_last(lib: Library) -> UndoResult | None:
+    """Put back the values the last edit changed and mark it undone; None when there is nothing to undo."""
+    with lib.transaction() as c:
+        row = c.execute("SELECT id, at, description, changes FROM edits WHERE undone_at IS NULL "
+                        "ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        edit = Edit(row[0], row[1], row[2], json.loads(row[3]))
+        restored = 0
+        for ch in reversed(edit.changes):
+            if _read(c, ch["kind"], ch["id"]) == ch["after"]:
+                _write(c, ch["kind"], ch["id"], ch["before"])
+                restored += 1
+        c.execute("UPDATE edits SET undone_at=? WHERE id=?", (time.time(), edit.id))
+    return UndoResult(edit, restored, len(edit.changes) - restored)

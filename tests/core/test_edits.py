@@ -1,0 +1,140 @@
+"""The edit log: label previews, whole-track labels and segment tags, finding reviews, undo that survives a
+reopen, and the active model remembered per library."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from musicemb_core.audio.segment import window_starts
+from musicemb_core.common.config import SegmentConfig
+from musicemb_core.common.errors import ConfigError, LibraryError
+from musicemb_core.data import edits
+from musicemb_core.data.library import SCHEMA_VERSION, Library
+from musicemb_core.models import checkpoint as ckpt
+from musicemb_core.resources import builtin_model_dir
+from musicemb_core.workflows.models import active_model, list_models, set_active_model
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSICEMB_HOME", str(tmp_path / "home"))
+
+
+def _library(root, durations=(12.0, 9.0, 6.0), labels=("rock", "rock", None)) -> Library:
+    """Tracks of 4, 3 and 2 segments (3 s windows, no overlap)."""
+    lib = Library(root, create=True)
+    cfg = SegmentConfig(window_s=3.0, hop_s=3.0)
+    for i, (dur, label) in enumerate(zip(durations, labels, strict=True)):
+        lib.save_track({"path": f"/m/{i}.wav", "content_hash": f"h{i}", "size": 1, "mtime": 1.0, "duration_s": dur,
+                        "sample_rate": 8000, "channels": 1, "format": "WAV", "label": label, "tags": {},
+                        "warning": ""}, cfg=cfg, starts_of=window_starts)
+    return lib
+
+
+def _labels(lib):
+    return {t.id: t.label for t in lib.tracks()}
+
+
+def test_preview_counts_tracks_segments_and_partly_selected_tracks(tmp_path):
+    with _library(tmp_path / "lib") as lib:
+        seg = lib.segments()
+        by_track = {t: seg["id"][seg["track_id"] == t].tolist() for t in (1, 2, 3)}
+        assert [len(v) for v in by_track.values()] == [4, 3, 2]
+        p = edits.label_preview(seg, by_track[1] + by_track[2][:1])
+        assert (p.segments, p.tracks, p.partial_tracks, p.track_segments) == (5, 2, 1, 7)
+        assert p.describe() == "relabel 2 tracks / 5 segments; 1 track only partly selected"
+        whole = edits.label_preview(seg, by_track[3])
+        assert whole.describe() == "relabel 1 track / 2 segments" and whole.partial_tracks == 0
+        assert edits.label_preview(seg, [999]).tracks == 0
+
+
+def test_labels_tags_and_reviews_undo_in_order_and_across_a_reopen(tmp_path):
+    root = tmp_path / "lib"
+    with _library(root) as lib:
+        seg = lib.segments()
+        first = seg["id"][seg["track_id"] == 1].tolist()
+        tag = edits.tag_segments(lib, first[:2], "solo")
+        assert tag.description == "tag 2 segments 'solo'"
+        assert edits.segment_tags(lib) == {first[0]: "solo", first[1]: "solo"}
+        assert _labels(lib) == {1: "rock", 2: "rock", 3: None}  # the track keeps its label
+        whole = edits.relabel_tracks(lib, [1, 3], " jazz ")
+        assert whole.description == "label 2 tracks 'jazz'"
+        assert _labels(lib) == {1: "jazz", 2: "rock", 3: "jazz"}
+        assert edits.segment_tags(lib) == {}  # a whole-track label shows on every segment
+        lib.replace_findings([{"kind": "clipping", "segment_id": None, "track_id": 2, "start_s": 0.0,
+                               "end_s": 9.0, "score": 1.0, "reason": "r"}], kinds=["clipping"])
+        fid = lib.findings()[0]["id"]
+        assert edits.review_finding(lib, fid, "dismissed").description == f"dismiss finding {fid}"
+        assert edits.relabel_tracks(lib, [2], "rock") is None  # nothing changes: nothing logged
+        assert edits.last_edit(lib).description == f"dismiss finding {fid}"
+
+    with Library(root) as lib:  # the stack survives a restart
+        assert lib.findings()[0]["status"] == "dismissed"
+        r = edits.undo_last(lib)
+        assert (r.edit.description, r.restored, r.skipped) == (f"dismiss finding {fid}", 1, 0)
+        assert lib.findings()[0]["status"] == "open"
+        r = edits.undo_last(lib)
+        assert r.edit.description == "label 2 tracks 'jazz'" and r.restored == 4  # 2 labels + 2 tags back
+        assert _labels(lib) == {1: "rock", 2: "rock", 3: None}
+        assert edits.segment_tags(lib) == {first[0]: "solo", first[1]: "solo"}
+        assert edits.undo_last(lib).edit.description == "tag 2 segments 'solo'"
+        assert edits.segment_tags(lib) == {}
+        assert edits.undo_last(lib) is None and edits.last_edit(lib) is None
+        rows = lib.conn.execute("SELECT changes FROM edits ORDER BY id").fetchall()
+        assert len(rows) == 3 and json.loads(rows[1][0])[0] == {"kind": "track_label", "id": 1, "before": "rock",
+                                                                "after": "jazz"}
+
+
+def test_undo_keeps_later_changes_made_outside_the_log_and_missing_ids_change_nothing(tmp_path):
+    with _library(tmp_path / "lib") as lib:
+        edits.relabel_tracks(lib, [1, 2], "jazz")
+        lib.set_label(2, "folk")  # e.g. a re-import with folder labels
+        r = edits.undo_last(lib)
+        assert (r.restored, r.skipped) == (1, 1)
+        assert _labels(lib) == {1: "rock", 2: "folk", 3: None}
+        with pytest.raises(LibraryError, match="no track with id 99"):
+            edits.relabel_tracks(lib, [1, 99], "x")
+        assert _labels(lib)[1] == "rock" and edits.last_edit(lib) is None
+        with pytest.raises(LibraryError, match="finding status"):
+            edits.review_finding(lib, 1, "maybe")
+
+
+def test_segment_tags_go_with_their_segments_and_older_catalogues_migrate(tmp_path):
+    with _library(tmp_path / "lib") as lib:
+        seg = lib.segments()
+        edits.tag_segments(lib, seg["id"][:3], "intro")
+        lib.set_segment_config(SegmentConfig(window_s=2.0, hop_s=2.0), window_starts)  # a re-cut
+        assert edits.segment_tags(lib) == {}
+        edits.undo_last(lib)  # the tagged segments are gone: nothing to put back, no error
+        assert lib.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_models_are_listed_with_strategy_validation_and_partial_training_and_the_active_one_is_kept(tmp_path):
+    root = tmp_path / "lib"
+    with _library(root) as lib:
+        assert active_model(lib) == "similarity"
+        info = ckpt.read_info(builtin_model_dir("default"))
+        for name, status, epochs in (("done", "done", 5), ("stopped", "cancelled", 1)):
+            folder = lib.folder("models") / name
+            folder.mkdir()
+            info.name, info.train = name, {**info.train, "epochs": 5}
+            info.metrics = {"best": {"val_loss": 0.5, "val_acc": 0.75}, "epochs": epochs}
+            (folder / ckpt.CONFIG).write_text(json.dumps(info.to_dict()))
+            run = lib.start_run(name, "contrastive", {})
+            lib.update_run(run, status, [{"epoch": e + 1} for e in range(epochs)], finished=True)
+            lib.register_model(name, "resnet18", "contrastive", 128, info.to_dict())
+        entries = {e.name: e for e in list_models(lib)}
+        assert list(entries) == ["default", "similarity", "done", "stopped"]
+        assert entries["default"].builtin and "fingerprint" in entries["default"].strategy
+        assert entries["done"].validation == "val acc 0.750" and entries["done"].partial == ""
+        assert entries["stopped"].partial == "cancelled after 1 of 5 epochs"
+        assert not entries["done"].embedded
+        set_active_model(lib, "stopped")
+        with pytest.raises(ConfigError, match="no model 'nope'"):
+            set_active_model(lib, "nope")
+    with Library(root) as lib:
+        assert active_model(lib) == "stopped"
+        (root / "models" / "stopped" / ckpt.CONFIG).unlink()  # removed: back to the similarity space
+        assert active_model(lib) == "similarity"
