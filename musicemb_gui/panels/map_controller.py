@@ -13,6 +13,7 @@ from musicemb_core.analysis.probes import probe_scores
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.search.library_index import open_index
 from musicemb_core.workflows.maps import iter_map, load_map
+from musicemb_gui.panels.dj_colours import DJ_MODES, dim_filtered, track_colours
 from musicemb_gui.session import Session
 from musicemb_gui.widgets.audio_player import AudioCache
 from musicemb_gui.workers import run_in_thread
@@ -38,6 +39,7 @@ class MapController(QObject):
         self.audio = audio if audio is not None else AudioCache(max_items=256)
         self.ids = np.zeros(0, np.int64)
         self.method = "umap"
+        self.mode = "label"  # the colouring asked for last
         self.shown = ""  # the method whose map is on screen
         self.finding_kinds: Callable[[], dict[int, str]] = dict  # open finding kind per segment id
         self._index = None
@@ -46,6 +48,7 @@ class MapController(QObject):
         self._extra_names: dict[str, list[str]] = {}
         session.embeddingsChanged.connect(self._embeddings_changed)
         session.libraryOpened.connect(self._library_opened)
+        session.trackFilterChanged.connect(lambda _ids: self.coloursReady.emit(*self.colours(self.mode, self.ids)))
 
     def _library_opened(self) -> None:
         self.ids, self.shown = np.zeros(0, np.int64), ""
@@ -116,9 +119,17 @@ class MapController(QObject):
 
     # -- colours -------------------------------------------------------------------------------------------
     def colours(self, mode: str, ids: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
-        """Category per point, palette and names for ``mode`` (label and track at once; others when ready)."""
+        """Category per point, palette and names for ``mode`` (label and track at once; others when ready); points
+        of tracks the library's filters leave out are dimmed."""
         s = self.session
         tracks = np.array([s.segments["track_id"][s.seg_row[int(i)]] for i in ids], dtype=np.int64)
+        keep = None if s.track_filter is None else np.isin(tracks, np.fromiter(s.track_filter, np.int64))
+        return dim_filtered(self._colours(mode, ids, tracks), keep)
+
+    def _colours(self, mode: str, ids: np.ndarray, tracks: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
+        s = self.session
+        if mode in DJ_MODES:
+            return track_colours(mode, [s.tracks[int(t)] for t in tracks])
         if mode == "track":
             cats = np.unique(tracks, return_inverse=True)[1]
             return cats % len(PALETTE), PALETTE, []
@@ -140,6 +151,7 @@ class MapController(QObject):
         return cats, [PALETTE[i % len(PALETTE)] for i in range(len(names))] + [NONE_COLOUR], names + ["(none)"]
 
     def request_colours(self, mode: str) -> None:
+        self.mode = mode
         if mode in ("cluster", "predicted label") and mode not in self._extra:
             vectors, ids = self.session.vectors, self.ids
             labels_cats, _, names = self.colours("label", ids)

@@ -1,7 +1,7 @@
 """Map panel: the 2-D map of every segment (PCA at once, UMAP/t-SNE as background jobs, all cached), colour by
-label / cluster / predicted label / track, click to play, hover to read (and optionally listen), box/lasso
-selection with labelling, the clicked segment's nearest neighbours listed and drawn, and its log-mel spectrogram
-exactly as the model sees it."""
+label / cluster / predicted label / track / finding / BPM / key, click to play, hover to read (and optionally
+listen), box/lasso selection with labelling, the clicked segment's nearest neighbours listed and drawn, and its
+log-mel spectrogram exactly as the model sees it."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from musicemb_gui.widgets.scatter_view import ScatterView
 from musicemb_gui.widgets.spectrogram_view import SpectrogramView
 
 METHODS = {"PCA": "pca", "UMAP": "umap", "t-SNE": "tsne"}
-COLOUR_BY = ("label", "cluster", "predicted label", "track", "finding")
+COLOUR_BY = ("label", "cluster", "predicted label", "track", "finding", "BPM", "key")
 
 
 def _table(headers: list[str], stretch: int) -> QTableWidget:
