@@ -1,12 +1,13 @@
 """Library panel: add files or folders (buttons or drag and drop), a sortable, filterable table of tracks and
 failed files, labels edited in place, tempo and key (Camelot code first, so sorting by key walks the wheel),
-double-click to play a track, "More like this" for the selected track."""
+DJ filters (BPM range, compatible keys) on top of the text filter, double-click to play a track, "More like
+this" for the selected track, a set built from the selection, export."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -19,6 +20,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from musicemb_gui.panels.library_filters import DjFilterBar
 
 COLUMNS = ("File", "Duration (s)", "Label", "Segments", "Status", "BPM", "Key")
 TRACK_ID = Qt.ItemDataRole.UserRole + 1
@@ -34,15 +37,28 @@ def _item(value, *, sort_key=None, editable: bool = False) -> QStandardItem:
 
 
 class _PathFilter(QSortFilterProxyModel):
-    """Filters on every column's text and on the full path (column 0 shows only the file name)."""
+    """Filters on every column's text and on the full path (column 0 shows only the file name), and to the
+    tracks ``allowed`` by the DJ filters (None: all rows)."""
 
     needle = ""
+    allowed: frozenset[int] | None = None
 
     def set_needle(self, text: str) -> None:
         self.needle = text.strip().lower()
         self.setFilterFixedString(text.strip())
 
+    def set_allowed(self, track_ids) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10 deprecates invalidateFilter()
+            self.beginFilterChange()
+            self.allowed = None if track_ids is None else frozenset(track_ids)
+            self.endFilterChange()
+        else:
+            self.allowed = None if track_ids is None else frozenset(track_ids)
+            self.invalidateFilter()
+
     def filterAcceptsRow(self, row: int, parent) -> bool:  # noqa: N802 (Qt override)
+        if self.allowed is not None and self.sourceModel().index(row, 0, parent).data(TRACK_ID) not in self.allowed:
+            return False
         if super().filterAcceptsRow(row, parent):
             return True
         path = self.sourceModel().index(row, 0, parent).data(PATH) or ""
@@ -64,6 +80,9 @@ class LibraryPanel(QWidget):
     labelEdited = Signal(int, str)       # track id, new label ("" = none)
     playRequested = Signal(int)          # track id
     moreLikeRequested = Signal(int)      # track id: "more like this"
+    setRequested = Signal(list)          # track ids: order them into a set
+    exportRequested = Signal()           # export the selection (or the tracks shown)
+    shownTracksChanged = Signal(object)  # track ids the filters show; None when nothing is filtered
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -80,6 +99,7 @@ class LibraryPanel(QWidget):
         self.filter = QLineEdit(placeholderText="Filter by path, label or status…")
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self.proxy.set_needle)
+        self.dj_filters = DjFilterBar()
         self.add_files = QPushButton("Add files…")
         self.add_folder = QPushButton("Add folder…")
         self.add_files.clicked.connect(self._ask_files)
@@ -91,6 +111,13 @@ class LibraryPanel(QWidget):
         self.more_like.setToolTip("Tracks most like the selected one (similarity space), listed beside the map")
         self.more_like.setEnabled(False)
         self.more_like.clicked.connect(self._more_like)
+        self.build_set = QPushButton("Build set…")
+        self.build_set.setToolTip("Order the selected tracks (here or lassoed on the map) into a set of smooth "
+                                  "transitions: similar sound, close tempo, compatible keys")
+        self.build_set.clicked.connect(lambda: self.setRequested.emit(self.selected_tracks()))
+        self.export = QPushButton("Export…")
+        self.export.setToolTip("Write the selected tracks (else the tracks shown) as M3U8, CSV or rekordbox XML")
+        self.export.clicked.connect(self.exportRequested)
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
@@ -102,16 +129,22 @@ class LibraryPanel(QWidget):
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)  # the file name matters more than the folders
         self.table.doubleClicked.connect(self._double_clicked)
-        self.table.selectionModel().selectionChanged.connect(
-            lambda *_: self.more_like.setEnabled(self.selected_track() is not None))
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self._shown_timer = QTimer(self, singleShot=True, interval=100)  # one signal per burst of filtering
+        self._shown_timer.timeout.connect(self._emit_shown)
+        for signal in (self.proxy.layoutChanged, self.proxy.rowsInserted, self.proxy.rowsRemoved,
+                       self.proxy.modelReset):
+            signal.connect(lambda *_: self._filling or self._shown_timer.start())
         buttons = QHBoxLayout()  # on their own row, so that the filter and the table keep the dock's width
         for w in (self.add_files, self.add_folder, self.folder_labels):
             buttons.addWidget(w)
         buttons.addStretch(1)
-        buttons.addWidget(self.more_like)
+        for w in (self.more_like, self.build_set, self.export):
+            buttons.addWidget(w)
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addWidget(self.filter)
+        layout.addWidget(self.dj_filters)
         layout.addWidget(self.table)
 
     def set_rows(self, rows: list[tuple]) -> None:
@@ -137,6 +170,7 @@ class LibraryPanel(QWidget):
             ])
         self._filling = False
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self._shown_timer.start()
 
     def track_id_at(self, proxy_row: int) -> int | None:
         return self.proxy.index(proxy_row, 0).data(TRACK_ID)
@@ -144,6 +178,28 @@ class LibraryPanel(QWidget):
     def selected_track(self) -> int | None:
         rows = self.table.selectionModel().selectedRows()
         return self.track_id_at(rows[0].row()) if rows else None
+
+    def selected_tracks(self) -> list[int]:
+        """Track ids of the selected rows, top to bottom (failed files left out)."""
+        rows = sorted(i.row() for i in self.table.selectionModel().selectedRows())
+        return [int(t) for t in map(self.track_id_at, rows) if t is not None]
+
+    def shown_tracks(self) -> list[int]:
+        """Track ids of the rows the filters let through, top to bottom."""
+        return [int(t) for t in map(self.track_id_at, range(self.proxy.rowCount())) if t is not None]
+
+    def set_allowed_tracks(self, track_ids) -> None:
+        """Show only these tracks (the DJ filters' verdict); None: every row."""
+        self.proxy.set_allowed(track_ids)
+
+    def _selection_changed(self, *_) -> None:
+        one = self.selected_track() is not None
+        self.more_like.setEnabled(one)
+        self.dj_filters.match.setEnabled(one)
+
+    def _emit_shown(self) -> None:
+        filtered = self.proxy.allowed is not None or bool(self.proxy.needle)
+        self.shownTracksChanged.emit(self.shown_tracks() if filtered else None)
 
     def _more_like(self) -> None:
         tid = self.selected_track()
