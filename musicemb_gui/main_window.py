@@ -24,11 +24,13 @@ from musicemb_core.inference import builtin_models, iter_embed
 from musicemb_core.search.qbh import iter_update_qbh_index
 from musicemb_core.workflows.demo import iter_build_demo
 from musicemb_gui.panels.evaluation_panel import EvaluationPanel
+from musicemb_gui.panels.export_controller import ExportController
 from musicemb_gui.panels.hum_controller import HumController
 from musicemb_gui.panels.hum_panel import HumPanel
 from musicemb_gui.panels.inspection_controller import InspectionController
 from musicemb_gui.panels.inspection_panel import InspectionPanel
 from musicemb_gui.panels.jobs_panel import JobsPanel
+from musicemb_gui.panels.library_controller import LibraryController
 from musicemb_gui.panels.library_panel import LibraryPanel
 from musicemb_gui.panels.map_controller import MapController
 from musicemb_gui.panels.map_panel import MapPanel
@@ -68,6 +70,11 @@ class MainWindow(QMainWindow):
         self.hum_panel = HumPanel()
         self.hum = HumController(self.session, self.hum_panel)
         self.jobs_panel = JobsPanel(self.jobs)
+        self.library_controller = LibraryController(self.session, self.library_panel,
+                                                    map_selection=lambda: self.map_panel.selected_ids)
+        self.exports = ExportController(self.session, self, library=self.library_controller,
+                                        map_controller=self.map_controller, map_panel=self.map_panel,
+                                        inspection=self.inspection)
         self.player_bar = PlayerBar()
         self.playback = PlaybackController(self.session, self.player, self.player_bar, self)
         centre = QSplitter(Qt.Orientation.Vertical)
@@ -102,6 +109,7 @@ class MainWindow(QMainWindow):
         self.library_panel.labelEdited.connect(self._label_edited)
         self.library_panel.playRequested.connect(self.play_track)
         self.library_panel.moreLikeRequested.connect(self.more_like_track)
+        self.library_controller.set_dialog.playRequested.connect(self.play_track)
         self.map_panel.playRequested.connect(self.play_segment)
         self.playback.playSegment.connect(self.play_segment)
         self.playback.playTrack.connect(self.play_track)
@@ -136,12 +144,14 @@ class MainWindow(QMainWindow):
         action(file, "&New library…", self._ask_new, QKeySequence.StandardKey.New)
         action(file, "Add &files…", self.library_panel._ask_files)
         action(file, "Add f&older…", self.library_panel._ask_folder)
+        file.addMenu(self.exports.menu())
         file.addSeparator()
         action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         lib = self.menuBar().addMenu("&Library")
         action(lib, "&Embed with the current model", self.embed_library)
         action(lib, "E&valuate", self.evaluation_panel.start)
         action(lib, "&Inspect", self.inspection.run)
+        action(lib, "Build a &set from the selection", self.library_controller.build_set)
         view = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
