@@ -34,6 +34,8 @@ from musicemb_gui.panels.library_controller import LibraryController
 from musicemb_gui.panels.library_panel import LibraryPanel
 from musicemb_gui.panels.map_controller import MapController
 from musicemb_gui.panels.map_panel import MapPanel
+from musicemb_gui.panels.model_controller import ModelController
+from musicemb_gui.panels.model_picker import ModelPicker
 from musicemb_gui.panels.playback_controller import PlaybackController
 from musicemb_gui.panels.player_bar import PlayerBar
 from musicemb_gui.panels.training_panel import TrainingPanel
@@ -62,7 +64,10 @@ class MainWindow(QMainWindow):
         self.library_panel = LibraryPanel()
         self.map_controller = MapController(self.session, self.player.cache)
         self.map_panel = MapPanel(self.map_controller)
+        self.models = ModelController(self.session, ModelPicker())
+        self.map_panel.bar.insertWidget(0, self.models.picker)
         self.training_panel = TrainingPanel(self.session)
+        self.training_panel.may_embed = self.models.may_embed
         self.evaluation_panel = EvaluationPanel(self.session)
         self.inspection_panel = InspectionPanel()
         self.inspection = InspectionController(self.session, self.inspection_panel)
@@ -147,6 +152,7 @@ class MainWindow(QMainWindow):
         file.addMenu(self.exports.menu())
         file.addSeparator()
         action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.menuBar().addMenu("&Edit").addAction(self.session.edits.undo_action(self))
         lib = self.menuBar().addMenu("&Library")
         action(lib, "&Embed with the current model", self.embed_library)
         action(lib, "E&valuate", self.evaluation_panel.start)
@@ -249,7 +255,7 @@ class MainWindow(QMainWindow):
             self.embed_library()
 
     def embed_library(self) -> None:
-        if self.session.lib_path is None:
+        if self.session.lib_path is None or not self.models.may_embed(self.session.model):
             return
         lib_path, model = self.session.lib_path, self.session.model
 

@@ -14,6 +14,8 @@ from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.data.library import Library, Track
 from musicemb_core.inference import SIMILARITY_MODEL, Embedder, load_embeddings, model_folder
+from musicemb_core.workflows.models import active_model, set_active_model
+from musicemb_gui.edits import EditLog
 from musicemb_gui.workers import JobManager
 
 
@@ -21,6 +23,7 @@ class Session(QObject):
     libraryOpened = Signal()           # another library: everything derived from the old one is void
     libraryChanged = Signal()          # tracks, segments or labels changed
     embeddingsChanged = Signal()
+    modelChanged = Signal(str)         # the space of the map, evaluation, inspection and "more like this"
     segmentSelected = Signal(int)      # segment id
     trackFilterChanged = Signal(object)  # the track ids the library's filters let through, None: no filter
     message = Signal(str)              # for the status bar
@@ -40,6 +43,7 @@ class Session(QObject):
         self._embedder_name = ""
         self.generation = 0  # counts library openings: results computed for an older one are dropped
         self.track_filter: frozenset[int] | None = None
+        self.edits = EditLog(self)  # labels, segment tags and reviews, with undo
 
     def is_current(self, generation: int) -> bool:
         """Whether work started at ``generation`` still belongs to the open library."""
@@ -50,9 +54,10 @@ class Session(QObject):
         """Open a library (raises MusicEmbError with a clear message) and load its tables."""
         with Library(path) as lib:
             summary = lib.summary()
+            model = active_model(lib)
         self.lib_path = Path(summary["path"])
         self.generation += 1
-        self.model = SIMILARITY_MODEL
+        self.model = model
         self._embedder, self._embedder_name = None, ""
         self.tracks, self.failures, self.segments, self.seg_row = {}, [], {}, {}
         self.embedding_ids, self.vectors = None, None
@@ -91,22 +96,23 @@ class Session(QObject):
         self.track_filter = None if track_ids is None else frozenset(int(t) for t in track_ids)
         self.trackFilterChanged.emit(self.track_filter)
 
-    def set_label(self, track_id: int, label: str | None) -> None:
+    def set_model(self, name: str) -> None:
+        """Show the library with model ``name`` from now on (remembered in its catalogue where it is writable)."""
         with self.library() as lib:
-            lib.set_label(track_id, label or None)
-        self.refresh()
+            set_active_model(lib, name)
+        self.model = name
+        self.modelChanged.emit(name)
+        self.reload_embeddings()
 
-    def set_labels(self, track_ids: list[int], label: str | None) -> None:
-        with self.library() as lib, lib.transaction() as c:
-            c.executemany("UPDATE tracks SET label=? WHERE id=?", [(label or None, int(t)) for t in track_ids])
-        self.refresh()
+    def set_label(self, track_id: int, label: str | None) -> None:
+        self.edits.relabel_tracks([track_id], label)
 
     # -- segments ------------------------------------------------------------------------------------------
     def segment(self, seg_id: int) -> dict:
         """Track, path, start, duration and label of a segment."""
         r = self.seg_row[int(seg_id)]
         t = self.tracks[int(self.segments["track_id"][r])]
-        return {"id": int(seg_id), "track_id": t.id, "path": t.path, "label": t.label or "",
+        return {"id": int(seg_id), "track_id": t.id, "path": t.path, "label": self.edits.label_of(seg_id, t.label),
                 "start_s": float(self.segments["start_s"][r]), "duration_s": float(self.segments["duration_s"][r])}
 
     def tooltip(self, seg_id: int) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -110,6 +111,11 @@ def _label(label: str | None) -> str | None:
     return (label or "").strip() or None
 
 
+def _track_name(lib: Library, track_id: int) -> str:
+    row = lib.conn.execute("SELECT path FROM tracks WHERE id=?", (track_id,)).fetchone()
+    return Path(row[0]).name if row else f"track {track_id}"
+
+
 def relabel_tracks(lib: Library, track_ids, label: str | None) -> Edit | None:
     """Label whole tracks (None: no label); their segments' tags go, so every segment shows the new label."""
     label, track_ids = _label(label), sorted({int(t) for t in track_ids})
@@ -117,7 +123,7 @@ def relabel_tracks(lib: Library, track_ids, label: str | None) -> Edit | None:
     tagged = [r[0] for r in lib.conn.execute(
         f"SELECT g.segment_id FROM segment_labels g JOIN segments s ON s.id = g.segment_id "
         f"WHERE s.track_id IN ({marks})", track_ids)] if track_ids else []
-    what = f"{len(track_ids)} tracks" if len(track_ids) != 1 else f"track {track_ids[0]}"
+    what = f"{len(track_ids)} tracks" if len(track_ids) != 1 else _track_name(lib, track_ids[0])
     return apply_edit(lib, f"label {what} {label!r}" if label else f"clear the label of {what}",
                       [("track_label", t, label) for t in track_ids] + [("segment_tag", s, None) for s in tagged])
 
@@ -135,7 +141,10 @@ def review_finding(lib: Library, finding_id: int, status: str) -> Edit | None:
     if status not in Library.FINDING_STATUSES:
         raise LibraryError(f"finding status must be one of {', '.join(Library.FINDING_STATUSES)}, got {status!r}")
     verb = {"accepted": "accept", "dismissed": "dismiss", "open": "reopen"}[status]
-    return apply_edit(lib, f"{verb} finding {int(finding_id)}", [("finding_status", int(finding_id), status)])
+    row = lib.conn.execute("SELECT f.kind, t.path FROM findings f JOIN tracks t ON t.id = f.track_id WHERE f.id=?",
+                           (int(finding_id),)).fetchone()
+    what = f"the {row[0]} finding on {Path(row[1]).name}" if row else f"finding {int(finding_id)}"
+    return apply_edit(lib, f"{verb} {what}", [("finding_status", int(finding_id), status)])
 
 
 def segment_tags(lib: Library) -> dict[int, str]:

@@ -81,9 +81,11 @@ def active_model(lib: Library) -> str:
 
 
 def set_active_model(lib: Library, name: str) -> ModelEntry:
-    """Remember ``name`` as the library's model; a :class:`ConfigError` for a model it does not have."""
+    """Remember ``name`` as the library's model (where its catalogue is writable); a :class:`ConfigError` for a
+    model it does not have."""
     entry = next((e for e in list_models(lib) if e.name == name), None)
     if entry is None:
         raise ConfigError(f"no model {name!r} in {lib.root / 'models'}")
-    lib.set_meta(ACTIVE_KEY, name)
+    if not lib.read_only:
+        lib.set_meta(ACTIVE_KEY, name)
     return entry

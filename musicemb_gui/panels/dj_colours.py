@@ -14,8 +14,8 @@ from musicemb_core.features.tempo_key import key_camelot
 
 DJ_MODES = ("BPM", "key")
 NO_VALUE = "#9a9a9a"
-FILTERED_OUT = "#3a3a3a"
-_RAMP = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")  # viridis stops: dark slow, bright fast
+FILTERED_OUT = "#454545"
+_RAMP = ("#4575b4", "#74add1", "#e0f3f8", "#fee090", "#f46d43", "#d73027")  # slow blue to fast red, on black
 
 
 def camelot_colour(code: str) -> str:
@@ -48,7 +48,7 @@ def _ramp(t: float) -> str:
     return f"#{r:02x}{g:02x}{bl:02x}"
 
 
-def bpm_colours(bpms: list[float | None], *, max_bands: int = 12) -> tuple[np.ndarray, list[str], list[str]]:
+def bpm_colours(bpms: list[float | None], *, max_bands: int = 8) -> tuple[np.ndarray, list[str], list[str]]:
     """Category per point from its tempo in bands of 5, 10, 20... BPM (at most ``max_bands`` over the range
     present), coloured along a ramp from slow to fast; names like "120-130 BPM"; None: no tempo."""
     known = [b for b in bpms if b]

@@ -74,9 +74,10 @@ class EvaluationPanel(QWidget):
         layout.addWidget(split, 1)
         self.run.clicked.connect(self.start)
         session.libraryOpened.connect(self.clear)
+        session.modelChanged.connect(self.clear)  # the figures were of another model
 
     def clear(self) -> None:
-        """Show nothing: another library was opened."""
+        """Show nothing: another library or model was chosen."""
         self.result = None
         self.state.setText("")
         self.metrics.clear()

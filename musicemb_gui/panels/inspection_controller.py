@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from musicemb_core.common.errors import MusicEmbError
 from musicemb_gui.panels.inspection_panel import InspectionPanel
 from musicemb_gui.session import Session
 
@@ -21,6 +20,7 @@ class InspectionController(QObject):
         panel.statusChanged.connect(self.set_status)
         panel.relabelRequested.connect(self.relabel)
         session.libraryChanged.connect(self.load)
+        session.edits.findingsChanged.connect(self.load)
 
     def load(self) -> None:
         """Show the stored findings of the open library."""
@@ -56,19 +56,11 @@ class InspectionController(QObject):
                                   f"{len(report.findings)} findings{note}")
 
     def set_status(self, finding_id: int, status: str) -> None:
-        try:
-            with self.session.library() as lib:
-                lib.set_finding_status(finding_id, status)
-        except MusicEmbError as e:
-            self.session.message.emit(str(e))
-            return
-        self.load()
+        """Accept, dismiss or reopen a finding (undoable)."""
+        self.session.edits.review_finding(finding_id, status)
 
     def relabel(self, track_id: int, label: str) -> None:
-        try:
-            self.session.set_label(track_id, label or None)  # refreshes the session, which reloads findings
-        except MusicEmbError as e:
-            self.session.message.emit(str(e))
+        self.session.set_label(track_id, label or None)  # undoable; refreshes the session, which reloads findings
 
     def kind_by_segment(self) -> dict[int, str]:
         """Open finding kind per segment id (the most severe); whole-track findings mark all the track's

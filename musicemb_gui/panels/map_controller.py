@@ -10,7 +10,6 @@ from PySide6.QtCore import QObject, Signal
 
 from musicemb_core.analysis.clustering import kmeans_select
 from musicemb_core.analysis.probes import probe_scores
-from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.search.library_index import open_index
 from musicemb_core.workflows.maps import iter_map, load_map
 from musicemb_gui.panels.dj_colours import DJ_MODES, dim_filtered, track_colours
@@ -144,7 +143,7 @@ class MapController(QObject):
             cats = self._extra[mode]
             names = self._extra_names.get(mode, [])
             return cats, (PALETTE * (1 + len(names) // len(PALETTE)))[: max(1, len(names))], names
-        labels = [s.tracks[int(t)].label or "" for t in tracks]
+        labels = [s.edits.label_of(int(i), s.tracks[int(t)].label) for i, t in zip(ids, tracks, strict=True)]
         names = sorted({lab for lab in labels if lab})
         index = {n: i for i, n in enumerate(names)}
         cats = np.array([index.get(lab, len(names)) for lab in labels])
@@ -221,7 +220,7 @@ class MapController(QObject):
         s = self.session
         if s.lib_path is None:
             return
-        lib_path, generation = s.lib_path, s.generation
+        lib_path, generation, model = s.lib_path, s.generation, s.model
 
         def search():
             space = self._similar
@@ -230,7 +229,7 @@ class MapController(QObject):
                 from musicemb_core.search.similar import SimilarTracks
 
                 with Library(lib_path) as lib:
-                    space = SimilarTracks(lib)
+                    space = SimilarTracks(lib, model=model)
                 if s.is_current(generation):
                     self._similar = space
             return space.query([str(track_id)], k=k)[0]["results"]
@@ -244,14 +243,14 @@ class MapController(QObject):
                       self._live(lambda r: self.spectrogramReady.emit(seg_id, r[0], r[1], title)),
                       self._live(lambda msg: self.status.emit(f"spectrogram: {msg}")))
 
-    def label_segments(self, ids: np.ndarray, label: str) -> None:
-        tracks = sorted({self.session.segment(int(i))["track_id"] for i in ids})
-        try:
-            self.session.set_labels(tracks, label or None)
-        except MusicEmbError as e:
-            self.status.emit(str(e))
-            return
-        self.status.emit(f"{len(tracks)} tracks labelled {label!r}")
+    def label_segments(self, ids: np.ndarray, label: str, *, whole_tracks: bool) -> None:
+        """Label the tracks of segments ``ids`` whole, or tag only these segments (undoable: Edit ▸ Undo)."""
+        edits = self.session.edits
+        if whole_tracks:
+            edit = edits.relabel_tracks({self.session.segment(int(i))["track_id"] for i in ids}, label)
+        else:
+            edit = edits.tag_segments(ids, label)
+        self.status.emit(f"{edit.description} (Ctrl+Z undoes it)" if edit else "no label changed")
 
     def search_mask(self, text: str) -> np.ndarray | None:
         text = text.strip().lower()

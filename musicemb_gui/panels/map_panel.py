@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QHeaderView,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from musicemb_gui.panels.label_dialog import LabelDialog
 from musicemb_gui.panels.map_controller import MapController
 from musicemb_gui.widgets.scatter_view import ScatterView
 from musicemb_gui.widgets.spectrogram_view import SpectrogramView
@@ -80,7 +80,7 @@ class MapPanel(QWidget):
         self.similar = _table(["#", "cosine", "track", "label"], 2)
         self.similar.setToolTip("Whole tracks like the clicked point's track (similarity space); double-click to play")
 
-        bar = QHBoxLayout()
+        self.bar = bar = QHBoxLayout()  # the window puts the model picker first
         for w in (QLabel("Map:"), self.method, QLabel("Colour by:"), self.colour, self.search, self.hover_play,
                   self.other_tracks, self.k, self.label_sel):
             bar.addWidget(w)
@@ -107,6 +107,7 @@ class MapPanel(QWidget):
         self._hover_timer.timeout.connect(self._hover_audition)
         self._hovered = -1
         self.selected_ids = np.zeros(0, np.int64)
+        self.label_dialog: LabelDialog | None = None
         self.method.currentTextChanged.connect(lambda name: controller.request_map(METHODS[name]))
         self.colour.currentTextChanged.connect(controller.request_colours)
         self.search.textChanged.connect(self._filter)
@@ -155,6 +156,8 @@ class MapPanel(QWidget):
         self.similar_title.setText("More like this: click a point")
         self.spectrogram.clear()
         self._on_selection(np.zeros(0, np.int64))
+        if self.label_dialog is not None:  # it names the old library's segments
+            self.label_dialog.reject()
         self._hovered = -1
 
     def _show_similar(self, track_id: int, rows: list[dict]) -> None:
@@ -217,10 +220,13 @@ class MapPanel(QWidget):
                                "Label selection…")
 
     def _label_selection(self) -> None:
-        label, ok = QInputDialog.getText(self, "Label the selection",
-                                         f"Label for the tracks of {len(self.selected_ids)} segments:")
-        if ok:
-            self.ctl.label_segments(self.selected_ids, label.strip())
+        """Preview what the selection touches, then label whole tracks or tag the selected segments."""
+        s, ids = self.ctl.session, self.selected_ids
+        labels = {t.label for t in s.tracks.values() if t.label} | set(s.edits.tags.values())
+        self.label_dialog = LabelDialog(s.edits.preview(ids), sorted(labels), self)
+        self.label_dialog.accepted.connect(
+            lambda d=self.label_dialog: self.ctl.label_segments(ids, d.choice()[0], whole_tracks=d.choice()[1]))
+        self.label_dialog.open()
 
     def _neighbour_clicked(self, row: int, _col: int) -> None:
         seg_id = self.neighbours.item(row, 0).data(Qt.ItemDataRole.UserRole)

@@ -54,7 +54,8 @@ class SetDialog(QDialog):
 
     def show_set(self, rows: list[tuple], summary: str) -> None:
         """Rows of (track id, title, path, bpm or None, key text, cost of the transition into it or None)."""
-        self.summary.setText(summary)
+        note = " — a red cost marks a rough transition (a key clash or a tempo jump)" if rows else ""
+        self.summary.setText(summary + note)
         self.table.setRowCount(len(rows))
         for r, (tid, title, path, bpm, key, cost) in enumerate(rows):
             values = (r + 1, title, "" if bpm is None else f"{bpm:.1f}", key, "start" if cost is None else

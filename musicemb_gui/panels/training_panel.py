@@ -3,6 +3,8 @@ loss/accuracy curves, Cancel keeps the last checkpoint, and when done: embed the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from musicemb_core.common.errors import MusicEmbError
@@ -19,6 +21,7 @@ class TrainingPanel(QWidget):
         self.session = session
         self.job = None
         self.trained: str | None = None
+        self.may_embed: Callable[[str], bool] = lambda name: True  # the window asks before a partly trained one
         self._generation = session.generation  # the library the current run trains on
         session.libraryOpened.connect(self._library_opened)
         self.train_form = ConfigForm(TrainConfig, choices={"strategy": list(STRATEGIES),
@@ -132,8 +135,11 @@ class TrainingPanel(QWidget):
             self.job.cancel()
 
     def embed_library(self) -> None:
-        """Embed every segment with the model just trained, then switch the map to it."""
+        """Embed every segment with the model just trained (a partly trained one if confirmed), then switch the
+        map to it."""
         name, lib_path = self.trained, self.session.lib_path
+        if not self.may_embed(name):
+            return
 
         def factory(token):
             from musicemb_core.data.library import Library
@@ -146,6 +152,5 @@ class TrainingPanel(QWidget):
         job.finished.connect(lambda r: self._embedded(r) if self.session.is_current(generation) else None)
 
     def _embedded(self, _report) -> None:
-        self.session.model = self.trained
-        self.session.reload_embeddings()
+        self.session.set_model(self.trained)
         self.state.setText(f"library embedded with {self.trained}; the map shows it")

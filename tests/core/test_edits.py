@@ -66,14 +66,16 @@ def test_labels_tags_and_reviews_undo_in_order_and_across_a_reopen(tmp_path):
         lib.replace_findings([{"kind": "clipping", "segment_id": None, "track_id": 2, "start_s": 0.0,
                                "end_s": 9.0, "score": 1.0, "reason": "r"}], kinds=["clipping"])
         fid = lib.findings()[0]["id"]
-        assert edits.review_finding(lib, fid, "dismissed").description == f"dismiss finding {fid}"
+        assert edits.review_finding(lib, fid, "dismissed").description == "dismiss the clipping finding on 1.wav"
         assert edits.relabel_tracks(lib, [2], "rock") is None  # nothing changes: nothing logged
-        assert edits.last_edit(lib).description == f"dismiss finding {fid}"
+        assert edits.relabel_tracks(lib, [2], "").description == "clear the label of 1.wav"
+        edits.undo_last(lib)
+        assert edits.last_edit(lib).description == "dismiss the clipping finding on 1.wav"
 
     with Library(root) as lib:  # the stack survives a restart
         assert lib.findings()[0]["status"] == "dismissed"
         r = edits.undo_last(lib)
-        assert (r.edit.description, r.restored, r.skipped) == (f"dismiss finding {fid}", 1, 0)
+        assert (r.edit.description, r.restored, r.skipped) == ("dismiss the clipping finding on 1.wav", 1, 0)
         assert lib.findings()[0]["status"] == "open"
         r = edits.undo_last(lib)
         assert r.edit.description == "label 2 tracks 'jazz'" and r.restored == 4  # 2 labels + 2 tags back
@@ -83,7 +85,7 @@ def test_labels_tags_and_reviews_undo_in_order_and_across_a_reopen(tmp_path):
         assert edits.segment_tags(lib) == {}
         assert edits.undo_last(lib) is None and edits.last_edit(lib) is None
         rows = lib.conn.execute("SELECT changes FROM edits ORDER BY id").fetchall()
-        assert len(rows) == 3 and json.loads(rows[1][0])[0] == {"kind": "track_label", "id": 1, "before": "rock",
+        assert len(rows) == 4 and json.loads(rows[1][0])[0] == {"kind": "track_label", "id": 1, "before": "rock",
                                                                 "after": "jazz"}
 
 

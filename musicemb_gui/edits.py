@@ -1,0 +1,87 @@
+"""The app's side of the catalogue's edit log: labels, segment tags and finding reviews go through it, and the
+Edit ▸ Undo action (Ctrl+Z) names the change it would undo, also one made before a restart."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction, QKeySequence
+
+from musicemb_core.common.errors import MusicEmbError
+from musicemb_core.data import edits
+
+if TYPE_CHECKING:
+    from musicemb_gui.session import Session
+
+
+class EditLog(QObject):
+    changed = Signal(str)  # the description of the edit Undo would undo, "" when none
+    findingsChanged = Signal()  # a review was changed or undone (labels refresh the whole session)
+
+    def __init__(self, session: Session):
+        super().__init__(session)
+        self.session = session
+        self.tags: dict[int, str] = {}  # segment id -> its own label
+        session.libraryOpened.connect(self._reload)  # connected first: others read the tags on these signals
+        session.libraryChanged.connect(self._reload)
+
+    def _reload(self) -> None:
+        self.tags = {}
+        if self.session.lib_path is not None:
+            with self.session.library() as lib:
+                self.tags = edits.segment_tags(lib)
+                last = edits.last_edit(lib)
+        self.changed.emit(last.description if self.session.lib_path is not None and last else "")
+
+    def _run(self, fn, *args):
+        """``fn(lib, *args)``, then what it changed re-read; a user-level error goes to the status bar."""
+        try:
+            with self.session.library() as lib:
+                result = fn(lib, *args)
+        except MusicEmbError as e:
+            self.session.message.emit(str(e))
+            return None
+        edit = getattr(result, "edit", result)
+        if edit is not None and any(c["kind"] != "finding_status" for c in edit.changes):
+            self.session.refresh()  # labels: the tables, the map's colours and the findings' labels
+        else:
+            self._reload()
+            self.findingsChanged.emit()
+        return result
+
+    def relabel_tracks(self, track_ids, label: str | None) -> edits.Edit | None:
+        return self._run(edits.relabel_tracks, list(track_ids), label)
+
+    def tag_segments(self, segment_ids, label: str | None) -> edits.Edit | None:
+        return self._run(edits.tag_segments, list(segment_ids), label)
+
+    def review_finding(self, finding_id: int, status: str) -> edits.Edit | None:
+        return self._run(edits.review_finding, int(finding_id), status)
+
+    def undo(self) -> None:
+        result = self._run(edits.undo_last) if self.session.lib_path is not None else None
+        if result is None:
+            return
+        note = f" ({result.skipped} changed since or gone, kept)" if result.skipped else ""
+        self.session.message.emit(f"undone: {result.edit.description}{note}")
+
+    def preview(self, segment_ids) -> edits.LabelPreview:
+        return edits.label_preview(self.session.segments, segment_ids)
+
+    def label_of(self, seg_id: int, track_label: str | None) -> str:
+        """What a segment shows: its own tag, else its track's label."""
+        return self.tags.get(int(seg_id)) or track_label or ""
+
+    def undo_action(self, parent: QObject) -> QAction:
+        """Edit ▸ Undo, its text naming the change, disabled when there is none."""
+        act = QAction("&Undo", parent)
+        act.setShortcut(QKeySequence.StandardKey.Undo)
+        act.setEnabled(False)
+        act.triggered.connect(self.undo)
+
+        def show(description: str) -> None:
+            act.setText(f"&Undo {description}" if description else "&Undo")
+            act.setEnabled(bool(description))
+        self.changed.connect(show)
+        return act

@@ -1,0 +1,74 @@
+"""The model picker on the map's toolbar: the active model by name; its list shows each model's strategy, date,
+validation figure, whether the library is embedded with it, and marks partly trained models."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QTableView
+
+from musicemb_core.workflows.models import ModelEntry
+
+COLUMNS = ("model", "strategy", "trained", "validation", "embedded", "state")
+PARTIAL_COLOUR = "#b35c00"
+
+
+def row_texts(e: ModelEntry) -> tuple[str, ...]:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created_at)) if e.created_at else "shipped"
+    state = f"⚠ partly trained: {e.partial}" if e.partial else "ok"
+    return e.name, e.strategy, when, e.validation or "—", "yes" if e.embedded else "no", state
+
+
+class ModelPicker(QComboBox):
+    chosen = Signal(str)         # a model picked by the user
+    aboutToShow = Signal()       # the list is opening: bring it up to date
+
+    def __init__(self):
+        super().__init__()
+        self.setToolTip("The model whose space the map, neighbours, evaluation, inspection and "
+                        "\"more like this\" use (remembered per library)")
+        self.items = QStandardItemModel(0, len(COLUMNS), self)
+        self.items.setHorizontalHeaderLabels(list(COLUMNS))
+        view = QTableView()
+        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        view.verticalHeader().hide()
+        view.setShowGrid(False)
+        view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.setModel(self.items)
+        self.setView(view)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.entries: list[ModelEntry] = []
+        self.activated.connect(lambda row: self.chosen.emit(self.entries[row].name))
+
+    def set_entries(self, entries: list[ModelEntry], active: str) -> None:
+        """List ``entries`` and show ``active`` (no signal is emitted)."""
+        self.blockSignals(True)
+        self.entries = list(entries)
+        self.items.setRowCount(0)
+        for e in entries:
+            row = [QStandardItem(t) for t in row_texts(e)]
+            for item in row:
+                item.setEditable(False)
+                if e.partial:
+                    item.setForeground(QBrush(QColor(PARTIAL_COLOUR)))
+                    item.setToolTip(f"{e.name}: {e.partial}; embedding with it asks first")
+            self.items.appendRow(row)
+        names = [e.name for e in entries]
+        self.setCurrentIndex(names.index(active) if active in names else -1)
+        self.blockSignals(False)
+        self.setEnabled(bool(entries))
+
+    def showPopup(self) -> None:  # noqa: N802 (Qt override)
+        self.aboutToShow.emit()
+        view = self.view()
+        view.resizeColumnsToContents()
+        view.setMinimumWidth(view.horizontalHeader().length() + 24)
+        super().showPopup()
+
+    def entry(self, name: str) -> ModelEntry | None:
+        return next((e for e in self.entries if e.name == name), None)
+
+    def row_text(self, row: int, column: str) -> str:
+        return self.items.item(row, COLUMNS.index(column)).text()

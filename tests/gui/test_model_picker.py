@@ -1,0 +1,133 @@
+"""The model picker on the map: it lists the library's models with strategy, date, validation figure and state,
+the choice is what the map, evaluation and inspection use and is remembered per library, and a partly trained
+model is embedded only after a confirmation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+pytest.importorskip("PySide6")
+from PySide6.QtCore import QSettings, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+
+from musicemb_core.common.progress import drive  # noqa: E402
+from musicemb_core.data.ingest import iter_ingest  # noqa: E402
+from musicemb_core.data.library import Library  # noqa: E402
+from musicemb_core.inference import iter_embed  # noqa: E402
+from musicemb_core.models import checkpoint as ckpt  # noqa: E402
+from musicemb_core.resources import builtin_model_dir  # noqa: E402
+from musicemb_gui.main_window import MainWindow  # noqa: E402
+from musicemb_gui.widgets.audio_player import AudioPlayer  # noqa: E402
+from tests.conftest import write_tone  # noqa: E402
+from tests.gui.helpers import FakeBackend  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Two labelled folders of 6 s tones embedded with the built-in spaces, and a model "stopped": the
+    fingerprint network copied, its training run cancelled after 1 of 5 epochs."""
+    root = tmp_path_factory.mktemp("models")
+    for label, freqs in (("low", (220, 260)), ("high", (880, 990))):
+        for f in freqs:
+            write_tone(root / "audio" / label / f"{f}.wav", f, seconds=6.0, sr=16000, seed=f)
+    path = root / "lib"
+    with Library(path, create=True) as lib:
+        drive(iter_ingest(lib, [root / "audio"], labels="folders", jobs=1))
+        drive(iter_embed(lib))
+        folder = shutil.copytree(builtin_model_dir("default"), path / "models" / "stopped")
+        info = json.loads((folder / ckpt.CONFIG).read_text())
+        info.update(name="stopped", train={**info["train"], "epochs": 5})
+        (folder / ckpt.CONFIG).write_text(json.dumps(info))
+        run = lib.start_run("stopped", "contrastive", {})
+        lib.update_run(run, "cancelled", [{"epoch": 1, "loss": 2.0}], finished=True)
+        lib.register_model("stopped", "resnet18", "contrastive", 128, info)
+    return path
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings, player=AudioPlayer(backend=FakeBackend()))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.jobs.cancel_all()
+    win.jobs.wait(30000)
+
+
+def _answer(button: QMessageBox.StandardButton, seen: list) -> None:
+    """Press ``button`` of the confirmation once it is shown (it runs its own event loop)."""
+    def press():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, press)
+            return
+        seen.append(box.text())
+        box.button(button).click()
+    QTimer.singleShot(20, press)
+
+
+def test_picker_lists_models_and_the_choice_drives_map_evaluation_inspection(qtbot, window, built, tmp_path):
+    lib_path = shutil.copytree(built, tmp_path / "lib")
+    assert window.open_library(lib_path)
+    picker, ctl = window.models.picker, window.map_controller
+    qtbot.waitUntil(lambda: len(ctl.ids) == 8, timeout=120000)
+    assert [e.name for e in picker.entries] == ["default", "similarity", "stopped"]
+    assert picker.currentText() == "similarity" and window.session.model == "similarity"
+    row = 2
+    assert picker.row_text(row, "strategy") == "contrastive"
+    assert picker.row_text(row, "validation") == "val acc 0.658"  # what the model's config stores
+    assert picker.row_text(row, "embedded") == "no"
+    assert picker.row_text(row, "state") == "⚠ partly trained: cancelled after 1 of 5 epochs"
+    assert picker.row_text(0, "state") == "ok" and picker.row_text(0, "trained") == "shipped"
+    assert window.map_panel.bar.itemAt(0).widget() is picker  # shown first on the map's toolbar
+
+    picker.activated.emit(row)  # the user picks "stopped"
+    assert window.session.model == "stopped" and picker.currentText() == "stopped"
+    with Library(lib_path) as lib:
+        assert lib.get_meta("active_model") == "stopped"
+    assert len(ctl.ids) == 0 and "No embeddings for model 'stopped'" in window.map_panel.status.text()
+
+    seen: list[str] = []
+    _answer(QMessageBox.StandardButton.Cancel, seen)
+    window.embed_library()  # Library ▸ Embed: a partly trained model asks first; Cancel embeds nothing
+    assert seen and "partly trained (cancelled after 1 of 5 epochs)" in seen[0]
+    assert not [j for j in window.jobs.jobs if j.name.startswith("embed")]
+
+    _answer(QMessageBox.StandardButton.Yes, seen)
+    window.embed_library()
+    assert [j.name for j in window.jobs.jobs if j.name.startswith("embed")] == ["embed with stopped"]
+    qtbot.waitUntil(lambda: len(ctl.ids) == 8, timeout=120000)
+    assert "'stopped' space" in window.map_panel.status.text()
+    assert picker.row_text(row, "embedded") == "yes"
+    window.embed_library()  # embedded once with consent: new tracks are embedded without asking again
+    assert len(seen) == 2
+
+    window.evaluation_panel.start()
+    window.inspection.run()
+    names = [j.name for j in window.jobs.jobs]
+    assert "evaluate stopped" in names and "inspect with stopped" in names
+    window.jobs.cancel_all()
+    window.jobs.wait(60000)
+
+
+def test_the_choice_is_remembered_per_library_and_reset_by_another(qtbot, window, built, tmp_path):
+    a = shutil.copytree(built, tmp_path / "a")
+    b = shutil.copytree(built, tmp_path / "b")
+    assert window.open_library(a)
+    window.models.choose("default")
+    assert window.open_library(b)
+    assert window.session.model == "similarity" and window.models.picker.currentText() == "similarity"
+    window.models.choose("nope")  # a model this library does not have: said, nothing changes
+    assert window.session.model == "similarity"
+    assert "no model 'nope'" in window.statusBar().currentMessage()
+    assert window.open_library(a)
+    assert window.session.model == "default" and window.models.picker.currentText() == "default"
+    shutil.rmtree(a / "models" / "stopped")
+    window.models.choose("stopped")  # removed behind the app's back: the picker lists what is there
+    assert [e.name for e in window.models.picker.entries] == ["default", "similarity"]
+    assert window.session.model == "default"
