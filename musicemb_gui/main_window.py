@@ -57,6 +57,7 @@ class MainWindow(QMainWindow):
         self.jobs = JobManager()
         self.session = Session(self.jobs)
         self.player = player or AudioPlayer()
+        self._wanted = None  # key of the last sound asked for (play_segment / play_track)
         self.player.unavailable.connect(lambda msg: self.statusBar().showMessage(msg, 15000))
         self.setWindowTitle("musicemb")
         self.resize(1400, 900)
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
         self.map_panel.playRequested.connect(self.play_segment)
         self.playback.playSegment.connect(self.play_segment)
         self.playback.playTrack.connect(self.play_track)
+        self.map_panel.search.textChanged.connect(self.library_panel.filter.setText)
         self.map_panel.trackPlayRequested.connect(self.play_track)
         self.inspection_panel.playRequested.connect(self.play_segment)
         self.inspection_panel.showOnMap.connect(self.show_on_map)
@@ -288,6 +290,7 @@ class MainWindow(QMainWindow):
     def play_segment(self, seg_id: int) -> None:
         """Play a segment now if its audio is cached, else as soon as it is decoded (off the GUI thread)."""
         cache = self.map_controller.audio
+        self._wanted = seg_id  # of quick requests (arrow keys) the last wins, whichever decode ends first
         audio = cache.peek(seg_id)
         if audio is not None:
             self.player.play(seg_id, *audio)
@@ -295,13 +298,16 @@ class MainWindow(QMainWindow):
 
         def play(result, key=seg_id):
             cache.put(key, result)
-            self.player.play(key, *result)
+            if self._wanted == key:
+                self.player.play(key, *result)
         run_in_thread(lambda: self.session.segment_audio(seg_id), play,
                       lambda msg: self.statusBar().showMessage(f"cannot play: {msg}"))
 
     def play_track(self, track_id: int) -> None:
-        path = self.session.tracks[track_id].path
-        run_in_thread(lambda: load(path, duration=30.0), lambda r: self.player.play(("track", track_id), *r),
+        path, key = self.session.tracks[track_id].path, ("track", track_id)
+        self._wanted = key
+        run_in_thread(lambda: load(path, duration=30.0),
+                      lambda r: self.player.play(key, *r) if self._wanted == key else None,
                       lambda msg: self.statusBar().showMessage(f"cannot play: {msg}"))
 
     # -- jobs ----------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ class ConfigForm(QWidget):
         super().__init__()
         self.cls = cls
         self.editors: dict[str, QWidget] = {}
-        layout = QFormLayout(self)
+        self.layout_ = layout = QFormLayout(self)
         hints = typing.get_type_hints(cls)
         defaults = defaults or {}
         for f in dataclasses.fields(cls):
@@ -55,6 +55,11 @@ class ConfigForm(QWidget):
             w.setProperty("cast", base.__name__ if isinstance(base, type) else "str")
         w.setObjectName(name)
         return w
+
+    def show_only(self, names: set[str]) -> None:
+        """Show the rows of the fields in ``names`` and hide the others (hidden fields keep their values)."""
+        for name, editor in self.editors.items():
+            self.layout_.setRowVisible(editor, name in names)
 
     def values(self) -> dict:
         hints = typing.get_type_hints(self.cls)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from musicemb_gui.session import Session
 from musicemb_gui.widgets.confusion_view import ConfusionView
+from musicemb_gui.widgets.empty_state import EmptyState
 
 
 def metrics_html(r: dict) -> str:
@@ -49,7 +50,8 @@ class EvaluationPanel(QWidget):
         self.reid = QSpinBox(minimum=0, maximum=2000, value=50, prefix="re-ID snippets: ")
         self.state = QLabel("")
         self.metrics = QTextBrowser()
-        self.confusion = ConfusionView()
+        self.confusion = ConfusionView(empty_text="Run evaluation on a library with labels: the confusion matrix "
+                                                  "shows which labels the model mixes up.")
         self.silhouette = pg.PlotWidget(title="k-means: silhouette by k")
         self.silhouette.setLabel("bottom", "k")
         self.silhouette.setLabel("left", "silhouette (cosine)")
@@ -63,7 +65,9 @@ class EvaluationPanel(QWidget):
             top.addWidget(w)
         top.addStretch(1)
         clusters = QSplitter(Qt.Orientation.Vertical)
-        clusters.addWidget(self.silhouette)
+        self.silhouette_box = EmptyState(self.silhouette, "Run evaluation: how well the segments fall into "
+                                                          "clusters, for each number of clusters, appears here.")
+        clusters.addWidget(self.silhouette_box)
         clusters.addWidget(self.composition)
         split = QSplitter(Qt.Orientation.Horizontal)
         for w in (self.metrics, clusters, self.confusion):
@@ -83,6 +87,7 @@ class EvaluationPanel(QWidget):
         self.metrics.clear()
         self.confusion.clear()
         self.silhouette.clear()
+        self.silhouette_box.set_empty(True)
         self.composition.setRowCount(0)
 
     def start(self) -> None:
@@ -112,8 +117,13 @@ class EvaluationPanel(QWidget):
         if "confusion" in r:
             self.confusion.set_matrix(np.array(r["confusion"]["matrix"]), r["confusion"]["labels"],
                                       title="logistic probe, out of fold")
+        else:
+            self.confusion.clear()
+            self.confusion.stack.set_empty(True, "No confusion matrix: label some tracks (Library table or map "
+                                                 "selection), then evaluate again.")
         c = r["clustering"]
         self.silhouette.clear()
+        self.silhouette_box.set_empty(False)
         self.silhouette.plot(c["ks"], c["silhouette"], pen=pg.mkPen("#1f77b4", width=2), symbol="o",
                              symbolBrush="#1f77b4")
         self.silhouette.addItem(pg.InfiniteLine(c["k"], angle=90, pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine)))

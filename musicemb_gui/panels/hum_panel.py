@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -35,6 +34,7 @@ from musicemb_core.audio.devices import Recorder, list_devices, trim_silence
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.features.streaming import StreamingLogMel
+from musicemb_gui.widgets.level_meter import LevelMeter
 from musicemb_gui.widgets.spectrogram_view import SpectrogramView
 
 LIVE = FeatureConfig(sr=16000, n_fft=512, hop_length=160, n_mels=64, fmin=50.0, fmax=4000.0)
@@ -66,13 +66,13 @@ class HumPanel(QWidget):
         self.stop = QPushButton("■ Stop and search")
         self.stop.setEnabled(False)
         self.load = QPushButton("Load a file instead…")
-        self.level = QProgressBar(minimum=-60, maximum=0, value=-60, textVisible=False)
-        self.level.setToolTip("Input level (peak, dBFS)")
-        self.level.setMaximumWidth(160)
+        self.level = LevelMeter()
+        self.level.setMaximumWidth(220)
         self.state = QLabel("Hum or sing a tune for a few seconds, then stop.")
         self.confident = False  # whether the results shown hold a confident match
         self.state.setWordWrap(True)
-        self.spectrogram = SpectrogramView(max_frames=int(10 * LIVE.sr / LIVE.hop_length))
+        self.spectrogram = SpectrogramView(max_frames=int(10 * LIVE.sr / LIVE.hop_length),
+                                           empty_text="Press ● Record and hum: the live spectrogram scrolls here.")
         self.results = QTableWidget(0, 5)
         self.results.setHorizontalHeaderLabels(["#", "score", "track", "label", "at (s)"])
         head = self.results.horizontalHeader()
@@ -181,7 +181,7 @@ class HumPanel(QWidget):
                 self.spectrogram.append_columns(cols)
                 self.updates += 1
         level = rec.level_dbfs
-        self.level.setValue(int(max(-60.0, min(0.0, level))) if np.isfinite(level) else -60)
+        self.level.set_level(level)
         seconds = sum(map(len, self._chunks)) / rec.samplerate
         if seconds >= MAX_SECONDS:
             self.stop_recording()
@@ -198,7 +198,7 @@ class HumPanel(QWidget):
         self.record.setEnabled(True)
         self.stop.setEnabled(False)
         self.load.setEnabled(True)
-        self.level.setValue(-60)
+        self.level.set_level(-np.inf)
         y = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
         self.recorded = y
         lost = rec.buffer.overflows

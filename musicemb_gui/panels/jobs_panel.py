@@ -1,10 +1,26 @@
-"""Jobs panel: every running job with its progress bar, ETA and a cancel button."""
+"""Jobs panel: every running job with its progress bar, ETA and a cancel button, and a history of the jobs that
+ended (done, failed or cancelled), newest first, with how long each took."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+import time
+
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from musicemb_gui.workers import Job, JobManager
+
+HISTORY_ROWS = 200
+OUTCOME = {"done": "✓ done", "failed": "⚠ failed", "cancelled": "✗ cancelled"}
 
 
 def _eta(seconds: float | None) -> str:
@@ -14,10 +30,22 @@ def _eta(seconds: float | None) -> str:
     return f"{m}:{s:02d} left" if m < 60 else f"{m // 60} h {m % 60:02d} min left"
 
 
+def duration_text(seconds: float) -> str:
+    """"0.4 s", "12 s", "2:05", "1 h 02 min"."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    m, s = divmod(int(seconds), 60)
+    return f"{m}:{s:02d}" if m < 60 else f"{m // 60} h {m % 60:02d} min"
+
+
 class JobRow(QWidget):
     def __init__(self, job: Job):
         super().__init__()
         self.job = job
+        self.started = time.monotonic()
+        self.error = ""
         self.label = QLabel(job.name)
         self.bar = QProgressBar()
         self.bar.setRange(0, 0)  # busy until the first event with a total
@@ -29,6 +57,7 @@ class JobRow(QWidget):
         for w, stretch in ((self.label, 2), (self.bar, 3), (self.eta, 1), (self.cancel, 0)):
             row.addWidget(w, stretch)
         job.progress.connect(self.update_progress)
+        job.failed.connect(lambda message, _tb: setattr(self, "error", message))
 
     def _cancel(self) -> None:
         self.job.cancel()
@@ -47,22 +76,42 @@ class JobsPanel(QWidget):
     def __init__(self, jobs: JobManager):
         super().__init__()
         self.rows: dict[int, JobRow] = {}
-        self.layout_ = QVBoxLayout(self)
+        self.running = QVBoxLayout()
         self.empty = QLabel("No jobs running.")
-        self.layout_.addWidget(self.empty)
-        self.layout_.addStretch(1)
+        self.running.addWidget(self.empty)
+        self.history = QTableWidget(0, 4)
+        self.history.setHorizontalHeaderLabels(["ended job", "outcome", "took", "detail"])
+        head = self.history.horizontalHeader()
+        for col in range(4):
+            head.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch if col == 3 else
+                                      QHeaderView.ResizeMode.ResizeToContents)
+        self.history.verticalHeader().hide()
+        self.history.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.history.setWordWrap(False)
+        layout = QVBoxLayout(self)
+        layout.addLayout(self.running)
+        layout.addWidget(self.history, 1)
         jobs.jobAdded.connect(self.add)
         jobs.jobEnded.connect(self.remove)
 
     def add(self, job: Job) -> None:
         row = JobRow(job)
         self.rows[job.id] = row
-        self.layout_.insertWidget(self.layout_.count() - 1, row)
+        self.running.addWidget(row)
         self.empty.hide()
 
     def remove(self, job: Job) -> None:
+        """A job ended: its row leaves the running list and goes on top of the history."""
         row = self.rows.pop(job.id, None)
         if row is not None:
             row.setParent(None)
             row.deleteLater()
+            took = time.monotonic() - row.started
+            self.history.insertRow(0)
+            for col, text in enumerate((job.name, OUTCOME.get(job.state, job.state), duration_text(took),
+                                        row.error)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.history.setItem(0, col, item)
+            self.history.setRowCount(min(self.history.rowCount(), HISTORY_ROWS))
         self.empty.setVisible(not self.rows)

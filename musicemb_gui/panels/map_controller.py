@@ -17,8 +17,9 @@ from musicemb_gui.session import Session
 from musicemb_gui.widgets.audio_player import AudioCache
 from musicemb_gui.workers import run_in_thread
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
+# tab20 without its two greys: grey means "none" (NONE_COLOUR), never a category
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#393b79", "#bcbd22",
+           "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#637939",
            "#dbdb8d", "#9edae5"]
 NONE_COLOUR = "#9a9a9a"
 

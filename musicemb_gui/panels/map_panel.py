@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -31,6 +32,8 @@ from musicemb_gui.widgets.scatter_view import ScatterView
 from musicemb_gui.widgets.spectrogram_view import SpectrogramView
 
 METHODS = {"PCA": "pca", "UMAP": "umap", "t-SNE": "tsne"}
+EMPTY_MAP = ("No map yet. Add music with File ▸ Add folder… or by dropping files on the Library: it is embedded "
+             "and mapped by itself (Library ▸ Embed does it again).")
 COLOUR_BY = ("label", "cluster", "predicted label", "track", "finding", "BPM", "key")
 
 
@@ -64,6 +67,10 @@ class MapPanel(QWidget):
         self.colour.addItems(list(COLOUR_BY))
         self.search = QLineEdit(placeholderText="Find by path or label…")
         self.search.setClearButtonEnabled(True)
+        self.search.setToolTip("Points of other tracks are faded; the library table is filtered alike")
+        self.match_count = QLabel("")
+        self.fit = QPushButton("Fit")
+        self.fit.setToolTip("Zoom to show the whole map (F)")
         self.hover_play = QCheckBox("Listen on hover")
         self.other_tracks = QCheckBox("Neighbours from other tracks")
         self.other_tracks.setToolTip("List only segments of other tracks: a track's own seconds are always alike")
@@ -72,17 +79,18 @@ class MapPanel(QWidget):
         self.label_sel = QPushButton("Label selection…")
         self.label_sel.setEnabled(False)
         self.status = QLabel("")
-        self.scatter = ScatterView()
+        self.scatter = ScatterView(empty_text=EMPTY_MAP)
         self.scatter.tooltip_fn = controller.tooltip
-        self.spectrogram = SpectrogramView()
+        self.spectrogram = SpectrogramView(empty_text="Click a point to see its log-mel spectrogram as the model "
+                                                      "sees it.")
         self.neighbours = _table(["#", "cosine", "segment of track", "time (s)"], 2)
         self.similar_title = QLabel("More like this: click a point")
         self.similar = _table(["#", "cosine", "track", "label"], 2)
         self.similar.setToolTip("Whole tracks like the clicked point's track (similarity space); double-click to play")
 
         self.bar = bar = QHBoxLayout()  # the window puts the model picker first
-        for w in (QLabel("Map:"), self.method, QLabel("Colour by:"), self.colour, self.search, self.hover_play,
-                  self.other_tracks, self.k, self.label_sel):
+        for w in (QLabel("Map:"), self.method, QLabel("Colour by:"), self.colour, self.search, self.match_count,
+                  self.fit, self.hover_play, self.other_tracks, self.k, self.label_sel):
             bar.addWidget(w)
         side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.spectrogram)
@@ -111,6 +119,9 @@ class MapPanel(QWidget):
         self.method.currentTextChanged.connect(lambda name: controller.request_map(METHODS[name]))
         self.colour.currentTextChanged.connect(controller.request_colours)
         self.search.textChanged.connect(self._filter)
+        self.fit.clicked.connect(self.scatter.reset_view)
+        QShortcut(QKeySequence("F"), self, self.scatter.reset_view,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.scatter.pointClicked.connect(self.select_segment)
         self.scatter.hovered.connect(self._on_hover)
         self.scatter.selectionChanged.connect(self._on_selection)
@@ -239,4 +250,7 @@ class MapPanel(QWidget):
             self._neighbour_clicked(row, 0)
 
     def _filter(self, text: str) -> None:
-        self.scatter.set_visible_mask(self.ctl.search_mask(text))
+        """Fade the points that do not match ``text`` and say how many do."""
+        match = self.ctl.search_mask(text)
+        self.scatter.set_dimmed(None if match is None else ~match)
+        self.match_count.setText("" if match is None else f"{int(match.sum()):,} of {len(match):,} match")

@@ -14,6 +14,17 @@ from musicemb_gui.panels.config_form import ConfigForm
 from musicemb_gui.session import Session
 from musicemb_gui.widgets.curve_view import CurveView
 
+# Fields read by one strategy only (the others apply to every strategy): the form shows the chosen one's.
+STRATEGY_FIELDS = {
+    "supervised": {"max_per_class"},
+    "transfer": {"max_per_class", "svm_head"},
+    "triplet": {"margin", "neighbour_s"},
+    "autoencoder": {"tile_frames", "recon_weight", "aux_weight"},
+    "contrastive": {"temperature", "shift_s"},
+    "qbh": {"temperature"},
+}
+SPECIFIC = set().union(*STRATEGY_FIELDS.values())
+
 
 class TrainingPanel(QWidget):
     def __init__(self, session: Session):
@@ -36,7 +47,11 @@ class TrainingPanel(QWidget):
         self.embed = QPushButton("Embed the library with this model")
         self.embed.setEnabled(False)
         self.state = QLabel("")
-        self.curves = CurveView()
+        self.curves = CurveView(empty_text="Choose a strategy and press Start training: the loss and accuracy "
+                                           "curves appear here as the model learns.")
+        strategy = self.train_form.editors["strategy"]
+        strategy.currentTextChanged.connect(self._strategy_chosen)
+        self._strategy_chosen(strategy.currentText())
         forms = QWidget()
         fl = QVBoxLayout(forms)
         fl.addWidget(QLabel("<b>Model</b>"))
@@ -61,6 +76,9 @@ class TrainingPanel(QWidget):
         self.cancel.clicked.connect(self._cancel)
         self.embed.clicked.connect(self.embed_library)
 
+    def _strategy_chosen(self, strategy: str) -> None:
+        self.train_form.show_only(set(self.train_form.editors) - SPECIFIC | STRATEGY_FIELDS.get(strategy, set()))
+
     def start_training(self) -> None:
         try:
             train = TrainConfig.from_dict(self.train_form.values())
@@ -80,7 +98,7 @@ class TrainingPanel(QWidget):
 
             with Library(lib_path) as lib:
                 return (yield from iter_fit(lib, name=name, train=train, model=model, cancel=token))
-        self.curves.clear()
+        self.curves.clear("Waiting for the first training steps…")
         self.job = self.session.jobs.submit(f"train {name} ({train.strategy})", factory)
         self.job.progress.connect(self._progress)
         self.job.finished.connect(self._finished)

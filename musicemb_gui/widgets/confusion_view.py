@@ -10,6 +10,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QFont, QFontMetricsF
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from musicemb_gui.widgets.empty_state import EmptyState
+
 HINT = "hover a cell for its count"
 MAX_CHARS = 24  # longer class names are cut, with an ellipsis (the readout shows them whole)
 
@@ -75,9 +77,11 @@ class ClassAxis(pg.AxisItem):
 
 
 class ConfusionView(QWidget):
-    """A (k, k) confusion matrix; colour is the fraction of each true class (or the count), text the count."""
+    """A (k, k) confusion matrix; colour is the fraction of each true class (or the count), text the count;
+    ``empty_text`` in its place until there is one."""
 
-    def __init__(self, parent: QWidget | None = None, *, colormap: str = "viridis"):
+    def __init__(self, parent: QWidget | None = None, *, colormap: str = "viridis",
+                 empty_text: str = "No confusion matrix to show"):
         super().__init__(parent)
         self.plot_widget = pg.PlotWidget(axisItems={"bottom": ClassAxis("bottom"), "left": ClassAxis("left")})
         self.plot = self.plot_widget.getPlotItem()
@@ -96,10 +100,15 @@ class ConfusionView(QWidget):
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
         self.readout = QLabel(HINT)
         self.readout.setIndent(6)
+        page = QWidget()
+        inner = QVBoxLayout(page)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addWidget(self.plot_widget)
+        inner.addWidget(self.readout)
+        self.stack = EmptyState(page, empty_text)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot_widget)
-        layout.addWidget(self.readout)
+        layout.addWidget(self.stack)
         self._cm = np.zeros((0, 0), dtype=np.int64)
         self._frac = np.zeros((0, 0))
         self._labels: list[str] = []
@@ -125,6 +134,7 @@ class ConfusionView(QWidget):
         self.plot.setRange(xRange=(0, k), yRange=(0, k), padding=0)
         self.plot.setTitle(title or None)
         self.readout.setText(HINT)
+        self.stack.set_empty(False)
 
     def clear(self) -> None:
         """Show no matrix."""
@@ -137,6 +147,7 @@ class ConfusionView(QWidget):
             self.plot.getAxis(axis).set_labels([])
         self.plot.setTitle(None)
         self.readout.setText("")
+        self.stack.set_empty(True)
 
     def cell_text(self, i: int, j: int) -> str:
         """The text written in cell (true ``i``, predicted ``j``)."""

@@ -7,6 +7,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from musicemb_gui.widgets.empty_state import EmptyState
+
 COLOURS = ("#4c9be8", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#edc948")
 PANELS = ("loss", "metric")
 
@@ -33,10 +35,12 @@ class CurveView(QWidget):
     """Training curves: series whose name contains "loss" go to the left plot, others to the right one.
 
     Series sharing a first word ("train loss", "train acc") share a colour; series not starting with "train"
-    are also drawn with point markers, so sparse validation points stay visible.
+    are also drawn with point markers, so sparse validation points stay visible. Until the first series,
+    ``empty_text`` stands in place of the plots.
     """
 
-    def __init__(self, parent: QWidget | None = None, *, x_label: str = "step", metric_label: str = "accuracy"):
+    def __init__(self, parent: QWidget | None = None, *, x_label: str = "step", metric_label: str = "accuracy",
+                 empty_text: str = "No curves yet"):
         super().__init__(parent)
         self.layout_widget = pg.GraphicsLayoutWidget()
         self.plots = {"loss": self.layout_widget.addPlot(0, 0), "metric": self.layout_widget.addPlot(0, 1)}
@@ -52,7 +56,8 @@ class CurveView(QWidget):
         self.set_x_label(x_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.layout_widget)
+        self.stack = EmptyState(self.layout_widget, empty_text)
+        layout.addWidget(self.stack)
         self._series: dict[str, _Series] = {}
         self._colour_of: dict[str, int] = {}
 
@@ -73,6 +78,7 @@ class CurveView(QWidget):
                                                        "symbolBrush": colour}
         pen = pg.mkPen(colour, width=2, style=Qt.PenStyle.SolidLine if not markers else Qt.PenStyle.DashLine)
         self._series[name] = _Series(self.plots[panel].plot(name=name, pen=pen, **markers))
+        self.stack.set_empty(False)
 
     def add_point(self, series: str, x: float, y: float) -> None:
         """Append one point to ``series`` (created on first use)."""
@@ -86,9 +92,10 @@ class CurveView(QWidget):
             return np.zeros(0), np.zeros(0)
         return s.x[: s.n].copy(), s.y[: s.n].copy()
 
-    def clear(self) -> None:
-        """Remove every series (and its legend entry)."""
+    def clear(self, message: str | None = None) -> None:
+        """Remove every series (and its legend entry); show ``message`` (else the empty text) until the next."""
         for plot in self.plots.values():
             plot.clear()
         self._series.clear()
         self._colour_of.clear()
+        self.stack.set_empty(True, message)

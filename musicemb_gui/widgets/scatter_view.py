@@ -16,10 +16,13 @@ import pyqtgraph as pg
 from matplotlib.path import Path
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPolygonF
-from PySide6.QtWidgets import QGraphicsPathItem, QToolTip, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsPathItem, QVBoxLayout, QWidget
 from scipy.spatial import cKDTree
 
+from musicemb_gui.widgets.empty_state import EmptyState
+
 SELECT_MODES = ("box", "lasso", "none")
+DIM_ALPHA = 40  # opacity (of 255) of points drawn faded by set_dimmed
 
 
 def _as_categories(categories, palette: list[str], n: int) -> np.ndarray:
@@ -117,7 +120,7 @@ class _MapViewBox(pg.ViewBox):
 
 
 class ScatterView(QWidget):
-    """Zoomable 2-D map of up to millions of points coloured by category.
+    """Zoomable 2-D map of up to millions of points coloured by category; with no points, ``empty_text``.
 
     Parameters
     ----------
@@ -128,7 +131,8 @@ class ScatterView(QWidget):
 
     Signals
     -------
-    hovered(int) : id under the cursor, -1 when none (emitted on change).
+    hovered(int) : id under the cursor, -1 when none (emitted on change); ``tooltip_fn(id)`` is shown beside
+        the point for as long as the cursor stays on it.
     pointClicked(int) : id nearest a left click (nothing when no point is within ``click_px``).
     selectionChanged(object) : ``np.ndarray`` of ids inside a box or lasso selection.
     """
@@ -138,7 +142,8 @@ class ScatterView(QWidget):
     selectionChanged = Signal(object)
 
     def __init__(self, parent: QWidget | None = None, *, lod_threshold: int = 300_000,
-                 point_size: float = 4.0, hover_px: float = 6.0, click_px: float = 8.0, bin_px: int = 2):
+                 point_size: float = 4.0, hover_px: float = 6.0, click_px: float = 8.0, bin_px: int = 2,
+                 empty_text: str = "No points to show"):
         super().__init__(parent)
         self.lod_threshold, self.point_size = lod_threshold, point_size
         self.hover_px, self.click_px, self.bin_px = hover_px, click_px, bin_px
@@ -146,9 +151,10 @@ class ScatterView(QWidget):
         self.vb = _MapViewBox(self)
         self.vb.setAspectLocked(True)
         self.plot = pg.PlotWidget(viewBox=self.vb)
+        self.stack = EmptyState(self.plot, empty_text)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot)
+        layout.addWidget(self.stack)
         self.scatter_items: list[_SharedStyleScatter] = []
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.link_item = pg.PlotCurveItem(pen=pg.mkPen("#ffd54f", width=1.5))
@@ -156,7 +162,12 @@ class ScatterView(QWidget):
                                              pen=pg.mkPen("w", width=1.5))
         self._outline = QGraphicsPathItem()
         self._outline.setPen(pg.mkPen("w", width=1, style=Qt.PenStyle.DashLine, cosmetic=True))
-        for z, item in enumerate((self.image_item, self.link_item, self.ring_item, self._outline)):
+        self.hover_label = pg.TextItem(color="#f0f0f0", fill=pg.mkBrush(30, 30, 30, 220),
+                                       border=pg.mkPen("#9a9a9a"))
+        self.hover_label.hide()
+        self.hover_label.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        for z, item in enumerate((self.image_item, self.link_item, self.ring_item, self._outline,
+                                  self.hover_label)):
             item.setZValue(100 * z - 10)  # the density image below the points, overlays above
             self.vb.addItem(item, ignoreBounds=True)
         self.legend = pg.LegendItem(offset=(10, 10))
@@ -186,12 +197,19 @@ class ScatterView(QWidget):
         self._ids_sorted = ids[self._id_order]
         self._x_order = np.argsort(xy[:, 0], kind="stable")
         self._mask: np.ndarray | None = None
+        self._dim: np.ndarray | None = None
         self._cat: np.ndarray | None = None  # makes set_categories regroup the points
         self._hover = -1
+        self.hover_label.hide()
         self.ring_item.clear()
         self.clear_links()
+        self.stack.set_empty(not len(xy))
         self.reset_view()
         self.set_categories(categories, palette, category_names)
+
+    def set_empty_text(self, text: str) -> None:
+        """What to say while there are no points (e.g. what to do to get some)."""
+        self.stack.label.setText(text)
 
     def reset_view(self) -> None:
         """Zoom to show all points (and keep them all in view when the widget is resized)."""
@@ -208,29 +226,51 @@ class ScatterView(QWidget):
         change when the categories are unchanged and the palette has as many colours."""
         cat = _as_categories(categories, palette, len(self._xy))
         names = list(category_names) if category_names is not None else [str(i) for i in range(len(palette))]
-        self._palette = list(palette)
-        self._rgb = np.array([QColor(c).getRgb()[:3] for c in palette], dtype=np.uint8).reshape(-1, 3)
-        if (self._cat is not None and len(palette) == len(self.scatter_items)
-                and np.array_equal(cat, self._cat)):
-            for item, colour in zip(self.scatter_items, palette, strict=True):
-                item.setBrush(pg.mkBrush(colour))
-        else:
-            for old in self.scatter_items:
-                self.vb.removeItem(old)
-            self.scatter_items = [_SharedStyleScatter(pxMode=True, size=self.point_size, pen=None,
-                                                      brush=pg.mkBrush(c), antialias=False) for c in palette]
-            counts = np.bincount(cat, minlength=len(palette))
-            for item, count in zip(self.scatter_items, counts, strict=True):
-                self.vb.addItem(item, ignoreBounds=True)
-                if len(cat) > self.lod_threshold:  # now rather than at the first zoom-in
-                    item.reserve(min(count, 2 * self.lod_threshold))
-            self._cat = cat
-            self._update_shown()
+        self._base = (cat, list(palette))
         self.legend.clear()
         for colour, name in zip(palette, names, strict=False):
             self.legend.addItem(pg.ScatterPlotItem(size=10, pen=None, brush=pg.mkBrush(colour)), name)
         for sample, _label in self.legend.items:
             sample.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self._recolour()
+
+    def set_dimmed(self, mask: np.ndarray | None) -> None:
+        """Draw the points where ``mask`` (n,) bool is true faded, under the others (None: none); unlike
+        :meth:`set_visible_mask` they stay on the map and can still be hovered and clicked."""
+        mask = None if mask is None else np.asarray(mask, dtype=bool)
+        if mask is not None and mask.shape != (len(self._xy),):
+            raise ValueError(f"mask must have shape ({len(self._xy)},), got {mask.shape}")
+        self._dim = mask
+        self._recolour()
+
+    def _recolour(self) -> None:
+        """Group the points by category (faded copies of the palette for dimmed points) and draw them."""
+        cat, palette = self._base
+        if self._dim is not None:
+            cat = np.where(self._dim, cat + len(palette), cat)
+            faded = [QColor(c) for c in palette]
+            for c in faded:
+                c.setAlpha(DIM_ALPHA)
+            palette = palette + [c.name(QColor.NameFormat.HexArgb) for c in faded]
+        self._palette = palette
+        self._rgb = np.array([QColor(c).getRgb()[:3] for c in palette], dtype=np.uint8).reshape(-1, 3)
+        if (self._cat is not None and len(palette) == len(self.scatter_items)
+                and np.array_equal(cat, self._cat)):
+            for item, colour in zip(self.scatter_items, palette, strict=True):
+                item.setBrush(pg.mkBrush(QColor(colour)))
+        else:
+            for old in self.scatter_items:
+                self.vb.removeItem(old)
+            self.scatter_items = [_SharedStyleScatter(pxMode=True, size=self.point_size, pen=None,
+                                                      brush=pg.mkBrush(QColor(c)), antialias=False) for c in palette]
+            counts = np.bincount(cat, minlength=len(palette))
+            for i, (item, count) in enumerate(zip(self.scatter_items, counts, strict=True)):
+                item.setZValue(-1 if i >= len(self._base[1]) else 0)  # faded points under the others
+                self.vb.addItem(item, ignoreBounds=True)
+                if len(cat) > self.lod_threshold:  # now rather than at the first zoom-in
+                    item.reserve(min(count, 2 * self.lod_threshold))
+            self._cat = cat
+            self._update_shown()
         self.refresh()
 
     def set_visible_mask(self, mask: np.ndarray | None) -> None:
@@ -364,11 +404,14 @@ class ScatterView(QWidget):
             return
         self._hover = hit
         self.hovered.emit(hit)
-        if hit >= 0 and self.tooltip_fn is not None:
-            gpos = self.plot.viewport().mapToGlobal(self.plot.mapFromScene(scene_pos))
-            QToolTip.showText(gpos, self.tooltip_fn(hit), self.plot)
-        else:
-            QToolTip.hideText()
+        text = self.tooltip_fn(hit) if hit >= 0 and self.tooltip_fn is not None else ""
+        if text:  # beside the point, towards the middle of the view; no timer: it stays while hovered
+            (x, y), = self._xy[self._indices([hit])].tolist()
+            (x0, x1), (y0, y1) = self.vb.viewRange()
+            self.hover_label.setAnchor((-0.05 if x < (x0 + x1) / 2 else 1.05, 1.1 if y < (y0 + y1) / 2 else -0.1))
+            self.hover_label.setText(text)
+            self.hover_label.setPos(x, y)
+        self.hover_label.setVisible(bool(text))
 
     def leaveEvent(self, event) -> None:
         self._on_mouse_moved(None)

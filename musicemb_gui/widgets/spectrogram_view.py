@@ -11,6 +11,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from musicemb_gui.widgets.empty_state import EmptyState
+
 TICK_HZ = (1000, 100, 4000, 500, 2000, 8000, 200, 16000, 50)  # by priority: rounder values win crowded rows
 
 
@@ -52,9 +54,11 @@ def freq_ticks(centres: np.ndarray) -> list[tuple[float, str]]:
 
 
 class SpectrogramView(QWidget):
-    """A log-mel spectrogram as a model sees it: one image row per mel band, low frequencies at the bottom."""
+    """A log-mel spectrogram as a model sees it: one image row per mel band, low frequencies at the bottom;
+    ``empty_text`` in its place until there is one."""
 
-    def __init__(self, parent: QWidget | None = None, *, max_frames: int = 500, colormap: str = "magma"):
+    def __init__(self, parent: QWidget | None = None, *, max_frames: int = 500, colormap: str = "magma",
+                 empty_text: str = "No spectrogram to show"):
         super().__init__(parent)
         self.max_frames = max_frames
         self.plot_widget = pg.PlotWidget()
@@ -69,7 +73,8 @@ class SpectrogramView(QWidget):
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot_widget)
+        self.stack = EmptyState(self.plot_widget, empty_text)
+        layout.addWidget(self.stack)
         self._ring: np.ndarray | None = None
         self._head = 0
         self._fixed_levels: tuple[float, float] | None = None
@@ -121,6 +126,7 @@ class SpectrogramView(QWidget):
         self.image.clear()
         self._ring = None
         self.plot.setTitle(None)
+        self.stack.set_empty(True)
 
     def _setup(self, image, sr, hop_length, fmin, fmax, htk, unit, levels, title, *, x0) -> None:
         """Show ``image`` (frames, n_mels) from x = ``x0`` seconds, with Hz ticks, unit label and levels."""
@@ -137,6 +143,7 @@ class SpectrogramView(QWidget):
         self.plot.setRange(xRange=(x0, x0 + width), yRange=(0, n_mels), padding=0)
         self.plot.setTitle(title or None)
         self.colorbar.getAxis("left").setLabel(unit)
+        self.stack.set_empty(False)
 
     def _extend_levels(self, values: np.ndarray) -> None:
         """Without fixed levels, widen the colour scale to cover ``values`` (only when it must grow)."""

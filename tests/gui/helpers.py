@@ -1,9 +1,17 @@
-"""Helpers for GUI tests: a recording audio backend (no device needed) and scatter-view pixel mapping."""
+"""Helpers for GUI tests: a recording audio backend (no device needed), scatter-view pixel mapping, a small
+library of tones."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QPoint, QPointF
 from PySide6.QtWidgets import QApplication
+
+from musicemb_core.common.progress import drive
+from musicemb_core.data.ingest import iter_ingest
+from musicemb_core.data.library import Library
+from tests.conftest import write_tone
 
 
 class FakeHandle:
@@ -36,3 +44,12 @@ def to_px(view, x: float, y: float) -> QPoint:
     """Viewport pixel of a ScatterView's data position (x, y), after pending layout changes (axis widths)."""
     QApplication.processEvents()
     return view.plot.mapFromScene(view.vb.mapViewToScene(QPointF(x, y)))
+
+
+def tone_library(root: Path) -> Path:
+    """A library of two 9 s tones, tone440.wav and tone660.wav (3 segments each), imported, not embedded."""
+    for freq in (440, 660):
+        write_tone(root / "audio" / f"tone{freq}.wav", freq, seconds=9.0, sr=16000)
+    with Library(root / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [root / "audio"], jobs=1))
+    return root / "lib"

@@ -79,12 +79,12 @@ def test_live_spectrogram_updates_25_times_a_second_and_no_sample_is_lost(qtbot,
     assert panel.recorder is not None and not panel.record.isEnabled() and panel.stop.isEnabled()
     t0 = time.perf_counter()
     levels = []
-    qtbot.waitUntil(lambda: levels.append(panel.level.value()) or panel.recorder._sent == len(FakeRecorder.signal),
+    qtbot.waitUntil(lambda: levels.append(panel.level.level_db) or panel.recorder._sent == len(FakeRecorder.signal),
                     timeout=10000)
     elapsed = time.perf_counter() - t0
     rate = panel.updates / elapsed
     assert rate >= 25, f"{rate:.1f} spectrogram updates a second (timer every {DRAIN_MS} ms)"
-    assert min(levels) == -60 and max(levels) > -20  # the meter follows the input (silence, then the hum)
+    assert min(levels) <= -60 and max(levels) > -20  # the meter follows the input (silence, then the hum)
     with qtbot.waitSignal(panel.queryReady, timeout=2000) as got:
         panel.stop_recording()
     y, sr, what = got.args

@@ -13,25 +13,17 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
 from musicemb_core.audio.devices import Recorder, trim_silence  # noqa: E402
-from musicemb_core.common.progress import drive  # noqa: E402
-from musicemb_core.data.ingest import iter_ingest  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_gui.main_window import MainWindow  # noqa: E402
 from musicemb_gui.panels.player_bar import IDLE  # noqa: E402
 from musicemb_gui.widgets.audio_player import AudioPlayer, _ArrayFeeder  # noqa: E402
-from tests.conftest import dominant_freq, write_tone  # noqa: E402
-from tests.gui.helpers import FakeBackend  # noqa: E402
+from tests.conftest import dominant_freq  # noqa: E402
+from tests.gui.helpers import FakeBackend, tone_library  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def tones(tmp_path_factory):
-    """A library of two 9 s tones (440 and 660 Hz), not embedded."""
-    root = tmp_path_factory.mktemp("tones")
-    for freq in (440, 660):
-        write_tone(root / "audio" / f"tone{freq}.wav", freq, seconds=9.0, sr=16000)
-    with Library(root / "lib", create=True) as lib:
-        drive(iter_ingest(lib, [root / "audio"], jobs=1))
-    return root / "lib"
+    return tone_library(tmp_path_factory.mktemp("tones"))
 
 
 def _window(qtbot, tmp_path, player: AudioPlayer) -> MainWindow:

@@ -11,8 +11,8 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 from matplotlib.path import Path  # noqa: E402
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
-from PySide6.QtGui import QMouseEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication, QToolTip  # noqa: E402
+from PySide6.QtGui import QColor, QMouseEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from musicemb_gui.widgets import scatter_view  # noqa: E402
 from musicemb_gui.widgets.scatter_view import ScatterView  # noqa: E402
@@ -105,7 +105,7 @@ def test_click_emits_the_point_and_highlights_it(qtbot, view, grid):
     assert got == [ids[k]]  # empty space: nothing
 
 
-def test_hover_emits_the_id_and_shows_the_tooltip(qtbot, view, grid):
+def test_hover_emits_the_id_and_shows_the_tooltip_while_hovered(qtbot, view, grid):
     xy, ids = grid
     view.tooltip_fn = lambda i: f"segment {i}"
     got = []
@@ -113,10 +113,32 @@ def test_hover_emits_the_id_and_shows_the_tooltip(qtbot, view, grid):
     k = 5 * 20 + 9
     qtbot.mouseMove(view.plot.viewport(), to_px(view, *xy[k]))
     qtbot.waitUntil(lambda: got == [ids[k]])
-    assert QToolTip.text() == f"segment {ids[k]}"
-    qtbot.wait(20)
+    assert view.hover_label.isVisible() and view.hover_label.toPlainText() == f"segment {ids[k]}"
+    assert (view.hover_label.pos().x(), view.hover_label.pos().y()) == pytest.approx(tuple(xy[k]))
+    qtbot.wait(2500)  # a tooltip would have gone by now; the label stays while the cursor does
+    assert view.hover_label.isVisible()
     qtbot.mouseMove(view.plot.viewport(), to_px(view, 4.5, 4.5))
     qtbot.waitUntil(lambda: got == [ids[k], -1])
+    assert not view.hover_label.isVisible()
+
+
+def test_dimmed_points_are_faded_below_the_others_and_still_clickable(qtbot, view, grid):
+    xy, ids = grid
+    cats = np.arange(len(ids)) % 2
+    view.set_categories(cats, ["#ff0000", "#0000ff"], ["red", "blue"])
+    dim = np.arange(len(ids)) < 100
+    view.set_dimmed(dim)
+    assert len(view.scatter_items) == 4 and len(view.legend.items) == 2
+    shown = {item.opts["brush"].color().name(QColor.NameFormat.HexArgb): len(item.data)
+             for item in view.scatter_items}
+    assert shown == {"#ffff0000": 150, "#ff0000ff": 150, "#28ff0000": 50, "#280000ff": 50}
+    assert all(item.zValue() < view.scatter_items[0].zValue() for item in view.scatter_items[2:])
+    got = []
+    view.pointClicked.connect(got.append)
+    qtbot.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton, pos=to_px(view, *xy[3]))
+    assert got == [ids[3]]
+    view.set_dimmed(None)
+    assert len(view.scatter_items) == 2
 
 
 def test_box_selection_api_matches_a_numpy_mask(qtbot, view):
