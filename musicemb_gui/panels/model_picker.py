@@ -13,6 +13,7 @@ from musicemb_core.workflows.models import ModelEntry
 
 COLUMNS = ("model", "strategy", "trained", "validation", "embedded", "state")
 PARTIAL_COLOUR = "#b35c00"
+ABOUT = "The model whose space the map, neighbours, evaluation, inspection and \"more like this\" use (kept per library)"
 
 
 def row_texts(e: ModelEntry) -> tuple[str, ...]:
@@ -27,8 +28,6 @@ class ModelPicker(QComboBox):
 
     def __init__(self):
         super().__init__()
-        self.setToolTip("The model whose space the map, neighbours, evaluation, inspection and "
-                        "\"more like this\" use (remembered per library)")
         self.items = QStandardItemModel(0, len(COLUMNS), self)
         self.items.setHorizontalHeaderLabels(list(COLUMNS))
         view = QTableView()
@@ -57,6 +56,10 @@ class ModelPicker(QComboBox):
             self.items.appendRow(row)
         names = [e.name for e in entries]
         self.setCurrentIndex(names.index(active) if active in names else -1)
+        current = self.entry(active)
+        facts = [current.strategy, current.validation, current.partial and f"⚠ partly trained: {current.partial}"
+                 ] if current else []
+        self.setToolTip((f"{active}: {', '.join(f for f in facts if f)}\n\n" if current else "") + ABOUT)
         self.blockSignals(False)
         self.setEnabled(bool(entries))
 

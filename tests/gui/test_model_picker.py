@@ -85,9 +85,11 @@ def test_picker_lists_models_and_the_choice_drives_map_evaluation_inspection(qtb
     assert picker.row_text(row, "state") == "⚠ partly trained: cancelled after 1 of 5 epochs"
     assert picker.row_text(0, "state") == "ok" and picker.row_text(0, "trained") == "shipped"
     assert window.map_panel.bar.itemAt(0).widget() is picker  # shown first on the map's toolbar
+    assert picker.toolTip().startswith("similarity: built-in similarity")
 
     picker.activated.emit(row)  # the user picks "stopped"
     assert window.session.model == "stopped" and picker.currentText() == "stopped"
+    assert "⚠ partly trained: cancelled after 1 of 5 epochs" in picker.toolTip()
     with Library(lib_path) as lib:
         assert lib.get_meta("active_model") == "stopped"
     assert len(ctl.ids) == 0 and "No embeddings for model 'stopped'" in window.map_panel.status.text()
@@ -97,6 +99,10 @@ def test_picker_lists_models_and_the_choice_drives_map_evaluation_inspection(qtb
     window.embed_library()  # Library ▸ Embed: a partly trained model asks first; Cancel embeds nothing
     assert seen and "partly trained (cancelled after 1 of 5 epochs)" in seen[0]
     assert not [j for j in window.jobs.jobs if j.name.startswith("embed")]
+    window.training_panel.trained = "stopped"  # the training panel's "Embed the library with this model" too
+    _answer(QMessageBox.StandardButton.Cancel, seen)
+    window.training_panel.embed_library()
+    assert len(seen) == 2 and not [j for j in window.jobs.jobs if j.name.startswith("embed")]
 
     _answer(QMessageBox.StandardButton.Yes, seen)
     window.embed_library()
@@ -105,7 +111,7 @@ def test_picker_lists_models_and_the_choice_drives_map_evaluation_inspection(qtb
     assert "'stopped' space" in window.map_panel.status.text()
     assert picker.row_text(row, "embedded") == "yes"
     window.embed_library()  # embedded once with consent: new tracks are embedded without asking again
-    assert len(seen) == 2
+    assert len(seen) == 3
 
     window.evaluation_panel.start()
     window.inspection.run()
