@@ -27,12 +27,11 @@ class EditLog(QObject):
         session.libraryChanged.connect(self._reload)
 
     def _reload(self) -> None:
-        self.tags = {}
-        if self.session.lib_path is not None:
-            with self.session.library() as lib:
-                self.tags = edits.segment_tags(lib)
-                last = edits.last_edit(lib)
-        self.changed.emit(last.description if self.session.lib_path is not None and last else "")
+        """Read the open library's segment tags and the edit Undo would undo."""
+        with self.session.library() as lib:
+            self.tags = edits.segment_tags(lib)
+            last = edits.last_edit(lib)
+        self.changed.emit(last.description if last else "")
 
     def _run(self, fn, *args):
         """``fn(lib, *args)``, then what it changed re-read; a user-level error goes to the status bar."""
@@ -60,7 +59,7 @@ class EditLog(QObject):
         return self._run(edits.review_finding, int(finding_id), status)
 
     def undo(self) -> None:
-        result = self._run(edits.undo_last) if self.session.lib_path is not None else None
+        result = self._run(edits.undo_last)
         if result is None:
             return
         note = f" ({result.skipped} changed since or gone, kept)" if result.skipped else ""
