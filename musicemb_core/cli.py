@@ -109,11 +109,26 @@ def cmd_ingest(a: argparse.Namespace) -> int:
         current = lib.segment_config() or SegmentConfig()
         seg = current.replace(window_s=a.window or current.window_s, hop_s=a.hop or a.window or current.hop_s)
         max_dur = a.max_duration * 3600 if a.max_duration > 0 else None
-        report = _run(iter_ingest(lib, a.paths, labels=labels, segments=seg, max_duration_s=max_dur, jobs=a.jobs,
-                                  analyse=a.analyse),
-                      quiet=a.quiet)
+        kw = {"labels": labels, "segments": seg, "max_duration_s": max_dur, "jobs": a.jobs, "analyse": a.analyse}
+        embedded = qbh = None
+        if a.embed:  # both built-in spaces in the import's one decode
+            from musicemb_core.workflows.ingest_embed import iter_ingest_embed
+
+            both = _run(iter_ingest_embed(lib, a.paths, **kw), quiet=a.quiet)
+            report, embedded = both.ingest, both.embed
+            qbh = _melody_index(lib, embedded, quiet=a.quiet)
+        else:
+            report = _run(iter_ingest(lib, a.paths, **kw), quiet=a.quiet)
+    if a.json and embedded is not None:
+        _print_json(report.to_dict() | {"embed": {"models": embedded.model, "computed": embedded.computed,
+                                                  "kept": embedded.kept, "dropped": embedded.dropped,
+                                                  "failed": [{"path": p, "error": e} for p, e in embedded.failed],
+                                                  "cancelled": embedded.cancelled}})
+        return 130 if report.cancelled or embedded.cancelled else 0
     _print_report(report, as_json=a.json)
-    return 130 if report.cancelled else 0
+    if embedded is not None:
+        _print_embed(embedded, qbh)
+    return 130 if report.cancelled or (embedded is not None and embedded.cancelled) else 0
 
 
 def cmd_info(a: argparse.Namespace) -> int:
@@ -176,25 +191,35 @@ def cmd_embed(a: argparse.Namespace) -> int:
         else:
             job = iter_embed(lib, model=a.model, batch_size=a.batch_size, device=a.device)
         r = _run(job, quiet=a.quiet)
-        qbh = None
-        if a.model is None and not r.cancelled:  # the built-in models: the melody index too (the first hum is fast)
-            from musicemb_core.search.qbh import iter_update_qbh_index
+        qbh = _melody_index(lib, r, quiet=a.quiet) if a.model is None else None
+    _print_embed(r, qbh)
+    if r.cancelled and a.ray:
+        print("  the library is unchanged; finished shards are kept: run the same command again to resume")
+    return 130 if r.cancelled else 0
 
-            try:
-                qbh = _run(iter_update_qbh_index(lib), quiet=a.quiet)
-            except MusicEmbError as e:  # the embeddings are kept; `hum` retries the index
-                print(f"musicemb: warning: melody index for humming not built: {e}", file=sys.stderr)
+
+def _melody_index(lib, r, *, quiet: bool):
+    """After embedding with the built-in models: the melody index too (so that the first hum is fast)."""
+    if r.cancelled:
+        return None
+    from musicemb_core.search.qbh import iter_update_qbh_index
+
+    try:
+        return _run(iter_update_qbh_index(lib), quiet=quiet)
+    except MusicEmbError as e:  # the embeddings are kept; `hum` retries the index
+        print(f"musicemb: warning: melody index for humming not built: {e}", file=sys.stderr)
+        return None
+
+
+def _print_embed(r, qbh) -> None:
     state = "cancelled" if r.cancelled else "done"
     print(f"embed {state} with {r.model!r}: {r.computed} segments embedded, {r.kept} kept, {r.dropped} dropped, "
           f"{len(r.failed)} tracks failed" + (f", {r.resumed} resumed from an earlier run"
                                               if getattr(r, "resumed", 0) else ""))
     if qbh is not None:
         print(f"melody index for humming -> {qbh}")
-    if r.cancelled and a.ray:
-        print("  the library is unchanged; finished shards are kept: run the same command again to resume")
     for path, reason in r.failed:
         print(f"  failed: {path}: {reason}")
-    return 130 if r.cancelled else 0
 
 
 def cmd_index(a: argparse.Namespace) -> int:
@@ -454,6 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print the import report as JSON")
     sp.add_argument("--no-analysis", dest="analyse", action="store_false",
                     help="skip the tempo and key analysis (a later import without this flag adds it)")
+    sp.add_argument("--embed", action="store_true", help="embed with both built-in models in the same decode "
+                    "(as `musicemb embed` after the import, faster)")
 
     sp = add("info", cmd_info, "counts, failed files with reasons, models, maps")
     sp.add_argument("lib")

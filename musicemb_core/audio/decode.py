@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from musicemb_core.audio.resample import resample, to_mono
+from musicemb_core.audio.resample import downmix, resample
 from musicemb_core.common.errors import AudioError
 
 BLOCK_FRAMES = 1 << 16
@@ -116,7 +116,7 @@ def stream(path: str | Path, *, offset: float = 0.0, duration: float | None = No
     else:
         if f is not None:
             f.close()
-        yield from _stream_av(path, offset, duration)
+        yield from _stream_av(path, offset, duration, block_frames)
 
 
 def _stream_sf(path: Path, f: sf.SoundFile, offset: float, duration: float | None, block_frames: int):
@@ -141,24 +141,28 @@ def _stream_sf(path: Path, f: sf.SoundFile, offset: float, duration: float | Non
             raise AudioError(path, f"decoding failed part-way (truncated or corrupt): {_short(e)}") from e
 
 
-def _stream_av(path: Path, offset: float, duration: float | None):
+def _stream_av(path: Path, offset: float, duration: float | None, block_frames: int = BLOCK_FRAMES):
+    """PyAV decoding; its frames (a few hundred samples each) are gathered into blocks of ``block_frames`` or
+    more, so that per-block work downstream (checks, analysis, resampling) runs 100x less often."""
     import av
 
     container = _av_open(path)
     with container:
         st = container.streams.audio[0]
         sr = st.codec_context.sample_rate
-        resampler = av.AudioResampler(format="fltp", rate=sr)
+        resampler = av.AudioResampler(format="flt", rate=sr)  # packed: (1, frames * channels), no transpose
         skip = int(round(offset * sr))
         remaining = None if duration is None else int(round(duration * sr))
         pos = 0  # samples decoded from the start of the stream, or from the seek point
         if offset > 1.0:
             container.seek(int(offset * 1_000_000), any_frame=False)
             pos = None  # unknown until the first frame's timestamp
+        parts: list[np.ndarray] = []
+        pending = 0
         try:
             for frame in container.decode(st):
                 for out in resampler.resample(frame):
-                    block = out.to_ndarray().T.astype(np.float32, copy=False)
+                    block = out.to_ndarray().reshape(-1, len(out.layout.channels))
                     if pos is None:
                         t = float(out.pts * out.time_base) if out.pts is not None else 0.0
                         pos = int(round(t * sr))
@@ -169,11 +173,17 @@ def _stream_av(path: Path, offset: float, duration: float | None):
                         block = block[:remaining]
                         remaining -= len(block)
                     if len(block):
-                        yield np.ascontiguousarray(block)
+                        parts.append(block)
+                        pending += len(block)
+                    if pending >= block_frames or (remaining is not None and remaining <= 0):
+                        yield np.concatenate(parts).astype(np.float32, copy=False)
+                        parts, pending = [], 0
                     if remaining is not None and remaining <= 0:
                         return
         except av.error.FFmpegError as e:
             raise AudioError(path, f"decoding failed part-way (truncated or corrupt): {_short(e)}") from e
+        if parts:
+            yield np.concatenate(parts).astype(np.float32, copy=False)
 
 
 def load(path: str | Path, *, sr: int | None = None, mono: bool = True, offset: float = 0.0,
@@ -187,10 +197,11 @@ def load(path: str | Path, *, sr: int | None = None, mono: bool = True, offset: 
     """
     path = Path(path)
     head = info(path)
-    blocks = list(stream(path, offset=offset, duration=duration))
-    y = np.concatenate(blocks).T if blocks else np.zeros((head.channels, 0), np.float32)
+    blocks = [downmix(b) if mono else b for b in stream(path, offset=offset, duration=duration)]
     if mono:
-        y = to_mono(y)
+        y = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    else:
+        y = np.concatenate(blocks).T if blocks else np.zeros((head.channels, 0), np.float32)
     if sr is not None and sr != head.sample_rate:
         y = resample(y, head.sample_rate, sr)
     return np.ascontiguousarray(y), (sr or head.sample_rate)

@@ -19,7 +19,11 @@ from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
+import numpy as np
+
+from musicemb_core.audio.resample import downmix
 from musicemb_core.audio.segment import window_starts
 from musicemb_core.audio.validate import AudioScan, scan
 from musicemb_core.common.config import SegmentConfig
@@ -45,6 +49,22 @@ class FileProbe:
     tags: dict = field(default_factory=dict)
     error: str = ""
     analysis: dict | None = None  # TempoKey.to_dict() when analysed
+    tapped: Any = None  # the tap's result (see Tap)
+
+
+class TapRun(Protocol):
+    def __call__(self, mono: np.ndarray) -> None: ...
+
+    def result(self, starts: np.ndarray) -> Any: ...
+
+
+class Tap(Protocol):
+    """More work on each file's audio within the import's one decode, in the worker process (picklable):
+    ``start(sr)`` gives a :class:`TapRun` fed every decoded block downmixed to mono float32 at ``sr``; its
+    ``result(starts)`` (the track's segment start times, seconds) is kept in :attr:`IngestReport.tapped` when
+    the import saves the track. A tap that fails costs the file its result, not its import."""
+
+    def start(self, sr: int) -> TapRun: ...
 
 
 @dataclass
@@ -61,6 +81,7 @@ class IngestReport:
     relabelled: int = 0
     warnings: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
+    tapped: dict[int, Any] = field(default_factory=dict, repr=False)  # track id -> the tap's result
 
     def to_dict(self) -> dict:
         return {"added": self.added, "updated": self.updated, "moved": self.moved, "unchanged": self.unchanged,
@@ -97,9 +118,11 @@ def read_tags(path: str | Path) -> dict:
     return {k: str(f.tags[k][0]) for k in TAG_KEYS if k in f.tags and f.tags[k]}
 
 
-def probe_file(path: str, max_duration_s: float | None, analyse: bool = True) -> FileProbe:
+def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, tap: Tap | None = None,
+               segments: SegmentConfig = SegmentConfig()) -> FileProbe:
     """Hash, decode and check one file (runs in a worker process); with ``analyse``, tempo and key from the same
-    decode. Never raises for bad audio, nor for a file that vanished since the scan."""
+    decode, and ``tap``'s work on it (its result given the starts of ``segments``). Never raises for bad audio,
+    nor for a file that vanished since the scan."""
     try:
         st = os.stat(path)
     except OSError as e:
@@ -107,19 +130,34 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True) ->
                          if isinstance(e, FileNotFoundError) else f"cannot read: {e.strerror or e}")
     probe = FileProbe(path, st.st_size, st.st_mtime)
     try:
-        analyser = None
-        if analyse:
+        analyser = run = None
+        if analyse or tap is not None:
             from musicemb_core.audio.decode import info
             from musicemb_core.features.tempo_key import Analyser
 
-            analyser = Analyser(info(path).sample_rate)
-        probe.scan = scan(path, max_duration_s=max_duration_s, on_block=analyser)  # a too-long file fails first
+            sr = info(path).sample_rate
+            analyser = Analyser(sr) if analyse else None
+            run = tap.start(sr) if tap is not None else None
+        feeds = [f for f in (analyser, run) if f is not None]
+
+        def on_block(block: np.ndarray) -> None:
+            mono = downmix(block)
+            for feed in feeds:
+                feed(mono)
+
+        # a too-long file fails first
+        probe.scan = scan(path, max_duration_s=max_duration_s, on_block=on_block if feeds else None)
         if analyser is not None:
             try:
                 probe.analysis = analyser.result().to_dict()
             except Exception as e:  # an estimator's failure costs the file its tempo/key, not its import
                 why = f"analysis failed: {type(e).__name__}: {e}"[:200]
                 probe.analysis = {"bpm_reason": why, "key_reason": why}
+        if run is not None:
+            try:
+                probe.tapped = run.result(window_starts(probe.scan.duration_s, segments))
+            except Exception:  # noqa: BLE001 - no result: what the tap computes is computed later without it
+                probe.tapped = None
         probe.content_hash = content_hash(path)
         probe.tags = read_tags(path)
     except AudioError as e:
@@ -212,7 +250,7 @@ def _worker_init(parent: int | None = None, pdeathsig: bool = False) -> None:
 @layout.writes_library("ingest")
 def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str, str] | None = None,
                 segments: SegmentConfig | None = None, max_duration_s: float | None = 4 * 3600.0,
-                jobs: int | None = None, analyse: bool = True,
+                jobs: int | None = None, analyse: bool = True, tap: Tap | None = None,
                 cancel: CancelToken | None = None) -> JobGen[IngestReport]:
     """Import audio files into ``lib``, yielding :class:`Progress` per file; returns an :class:`IngestReport`.
 
@@ -220,6 +258,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     import that has it).
     ``labels``: None, ``"folders"`` (the parent folder's name) or a {path or file name: label} mapping.
     ``segments``: the segmenting to use; changing it from the library's re-cuts existing tracks too.
+    ``tap``: more work in the same decode (see :class:`Tap`; the one-pass import + embed).
     """
     cancel = cancel or CancelToken()
     report = IngestReport()
@@ -257,7 +296,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     if jobs > 1:
         pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
                                    initargs=(os.getpid(), threading.current_thread() is threading.main_thread()))
-    probe_args = (max_duration_s,) if analyse else (max_duration_s, False)
+    probe_args = (max_duration_s, analyse, tap, cfg)
     pending: deque[Future | Path] = deque()
     queue = deque(todo)
     try:
@@ -309,7 +348,9 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
               "tags": probe.tags, "warning": s.warning}
     if probe.analysis is not None:
         fields.update(_analysis_fields(probe.analysis))
-    lib.save_track(fields, cfg=cfg, starts_of=window_starts, track_id=at_path.id if at_path else None)
+    track_id = lib.save_track(fields, cfg=cfg, starts_of=window_starts, track_id=at_path.id if at_path else None)
+    if probe.tapped is not None:
+        report.tapped[track_id] = probe.tapped
     if s.warning:
         report.warnings.append((probe.path, s.warning))
     if at_path is None:

@@ -303,7 +303,7 @@ def test_second_run_changes_nothing(tmp_path, monkeypatch):
         assert run(lib, [d], segments=SEG3)[0].added == 4
         before = (lib.tracks(), lib.conn.execute("SELECT * FROM segments ORDER BY id").fetchall())
         probed = []
-        monkeypatch.setattr(ingest_mod, "probe_file", lambda p, m: probed.append(p))
+        monkeypatch.setattr(ingest_mod, "probe_file", lambda p, *a: probed.append(p))
         report, events = run(lib, [d], segments=SEG3)
         assert report.to_dict() == {"added": 0, "updated": 0, "moved": 0, "unchanged": 4, "duplicates": [],
                                     "failed": [], "warnings": [], "still_failed": 0, "relabelled": 0,
@@ -359,7 +359,7 @@ def test_new_file_only_added(tmp_path, monkeypatch):
         c = tone(d / "c.wav", 7.0, freq=500)
         probed = []
         real = ingest_mod.probe_file
-        monkeypatch.setattr(ingest_mod, "probe_file", lambda p, m: probed.append(p) or real(p, m))
+        monkeypatch.setattr(ingest_mod, "probe_file", lambda p, *a: probed.append(p) or real(p, *a))
         report, _ = run(lib, [d])
         assert (report.added, report.unchanged, report.updated) == (1, 2, 0)
         assert probed == [str(c)]
@@ -418,7 +418,7 @@ def test_failed_file_not_redecoded_until_fixed(tmp_path, monkeypatch):
 
         probed = []
         real = ingest_mod.probe_file
-        monkeypatch.setattr(ingest_mod, "probe_file", lambda p, m: probed.append(p) or real(p, m))
+        monkeypatch.setattr(ingest_mod, "probe_file", lambda p, *a: probed.append(p) or real(p, *a))
         report, _ = run(lib, [d])
         assert (report.still_failed, report.unchanged, report.failed, report.added) == (1, 1, [], 0)
         assert probed == []

@@ -1,0 +1,121 @@
+"""Import + embed in one decode: while the import's workers hold each new file's audio, they compute its
+segments' vectors with the built-in models too (an ingest :class:`~musicemb_core.data.ingest.Tap`); ``iter_embed``
+then stores them with the library's other vectors as one new generation, computing only what is still missing
+(tracks imported earlier without vectors, a file whose vectors could not be computed in the import).
+
+A crash during the import leaves the catalogue's imported tracks without new vectors (the next ``embed`` or
+``ingest --embed`` computes them); a cancel keeps the vectors of the files imported so far.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musicemb_core.audio.resample import StreamResampler
+from musicemb_core.audio.segment import cut
+from musicemb_core.common.errors import ConfigError
+from musicemb_core.common.progress import CancelToken, JobGen
+from musicemb_core.data import layout
+from musicemb_core.data.ingest import IngestReport, iter_ingest
+from musicemb_core.data.library import Library
+from musicemb_core.inference import Embedder, EmbedReport, builtin_models, iter_embed, model_folder
+from musicemb_core.models import checkpoint as ckpt
+
+
+@dataclass
+class IngestEmbedReport:
+    ingest: IngestReport
+    embed: EmbedReport
+
+
+@dataclass(frozen=True)
+class EmbedTap:
+    """An ingest tap giving each file's raw segment vectors (see :meth:`_EmbedRun.result`), computed
+    with ``models`` ((name, model folder) pairs, all reading audio at ``sr``). In a worker process, torch runs
+    ``threads`` threads."""
+
+    models: tuple[tuple[str, str], ...]
+    sr: int
+    threads: int = 1
+    batch_size: int = 64
+
+    def start(self, sr: int) -> _EmbedRun:
+        return _EmbedRun(self, sr)
+
+
+_EMBEDDERS: dict[str, Embedder] = {}  # a worker loads each model once
+
+
+def _embedder(tap: EmbedTap, folder: str) -> Embedder:
+    if folder not in _EMBEDDERS:
+        if multiprocessing.parent_process() is not None:  # an import worker: its share of the cores
+            torch.set_num_threads(tap.threads)
+        _EMBEDDERS[folder] = Embedder(Path(folder))
+    return _EMBEDDERS[folder]
+
+
+class _EmbedRun:
+    """One file: its mono blocks resampled to the models' rate as they come, embedded when the file ends."""
+
+    def __init__(self, tap: EmbedTap, sr: int):
+        self.tap = tap
+        self._resample = StreamResampler(sr, tap.sr)
+        self._parts: list[np.ndarray] = []
+
+    def __call__(self, mono: np.ndarray) -> None:
+        self._parts.append(self._resample(mono))
+
+    def result(self, starts: np.ndarray) -> dict[str, np.ndarray]:
+        """{"starts": ``starts``, model name: (len(starts), dim) raw vectors}."""
+        y = np.concatenate([*self._parts, self._resample.flush()])
+        self._parts = []
+        out = {"starts": starts}
+        for name, folder in self.tap.models:
+            emb = _embedder(self.tap, folder)
+            clips = cut(y, self.tap.sr, starts, window_s=emb.window_s)
+            b = self.tap.batch_size
+            out[name] = np.concatenate([emb(clips[a:a + b]) for a in range(0, len(clips), b)])
+        return out
+
+
+def _by_segment(seg: dict, tapped: dict[int, dict], names: tuple[str, ...]) -> dict[str, tuple]:
+    """The tap's per-track results -> {model: (segment ids, vectors)}, for tracks whose segments in the catalogue
+    are those the vectors were cut at."""
+    order = np.lexsort((seg["id"], seg["track_id"]))
+    tids = seg["track_id"][order]
+    rows = []
+    for tid, res in tapped.items():
+        a, b = np.searchsorted(tids, [tid, tid + 1])
+        if np.array_equal(seg["start_s"][order[a:b]], res["starts"]):
+            rows.append((order[a:b], res))
+    return {n: (np.concatenate([seg["id"][r] for r, _ in rows]), np.concatenate([res[n] for _, res in rows]))
+            for n in names if rows}
+
+
+@layout.writes_library("ingest")
+def iter_ingest_embed(lib: Library, paths: list[str | Path], *, models: tuple[str, ...] | None = None,
+                      jobs: int | None = None, cancel: CancelToken | None = None,
+                      **ingest) -> JobGen[IngestEmbedReport]:
+    """:func:`~musicemb_core.data.ingest.iter_ingest` (``ingest``: its keyword arguments) and
+    :func:`~musicemb_core.inference.iter_embed` with ``models`` (default: the built-in models) in one decode
+    per file; yields both jobs' progress."""
+    cancel = cancel or CancelToken()
+    names = builtin_models() if models is None else tuple(models)
+    folders = [model_folder(lib, n) for n in names]
+    srs = {ckpt.read_info(f).features.sr for f in folders}
+    if len(srs) > 1:
+        raise ConfigError(f"models {', '.join(names)} read audio at different rates {sorted(srs)}: embed them one at a time")
+    workers = jobs or os.cpu_count() or 1
+    tap = EmbedTap(tuple((n, str(f)) for n, f in zip(names, folders, strict=True)), srs.pop(),
+                   threads=max(1, (os.cpu_count() or 1) // workers))
+    report = yield from iter_ingest(lib, paths, jobs=jobs, tap=tap, cancel=cancel, **ingest)
+    done = _by_segment(lib.segments(), report.tapped, names)
+    report.tapped.clear()
+    embedded = yield from iter_embed(lib, model=names, precomputed=done, cancel=cancel)
+    return IngestEmbedReport(report, embedded)
