@@ -101,6 +101,9 @@ def test_preview_then_tags_or_whole_tracks_and_ctrl_z_undoes_each(qtbot, tmp_pat
     assert _tags(lib_path) == dict.fromkeys(picked, "solo")
     assert _track_labels(lib_path) == {"a.wav": "rock", "b.wav": "rock", "c.wav": "jazz"}
     assert win.session.segment(b[0])["label"] == "solo" and win.session.segment(b[1])["label"] == "rock"
+    cats, _palette, names = win.map_controller.colours("label", np.array([a[0], b[0], b[1]]))
+    assert [names[c] for c in cats] == ["solo", "solo", "rock"]  # the map colours a tag over its track's label
+    assert "solo" in win.map_controller.tooltip(b[0])
     assert undo.isEnabled() and undo.text() == "&Undo tag 4 segments 'solo'"
     assert "tag 4 segments 'solo'" in win.map_panel.status.text()
 
