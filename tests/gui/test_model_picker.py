@@ -19,6 +19,7 @@ from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_core.inference import iter_embed  # noqa: E402
 from musicemb_core.models import checkpoint as ckpt  # noqa: E402
 from musicemb_core.resources import builtin_model_dir  # noqa: E402
+from musicemb_core.search.similar import SimilarTracks  # noqa: E402
 from musicemb_gui.main_window import MainWindow  # noqa: E402
 from musicemb_gui.widgets.audio_player import AudioPlayer  # noqa: E402
 from tests.conftest import write_tone  # noqa: E402
@@ -126,6 +127,12 @@ def test_the_choice_is_remembered_per_library_and_reset_by_another(qtbot, window
     b = shutil.copytree(built, tmp_path / "b")
     assert window.open_library(a)
     window.models.choose("default")
+    with qtbot.waitSignal(window.map_controller.similarTracksReady, timeout=60000) as got:
+        window.map_controller.request_similar_tracks(1, 2)  # "More like this" in the chosen space
+    with Library(a) as lib:
+        want = {m: SimilarTracks(lib, model=m).query(["1"], k=2)[0]["results"] for m in ("default", "similarity")}
+    assert [r["score"] for r in got.args[1]] == pytest.approx([r["score"] for r in want["default"]])
+    assert [r["score"] for r in want["default"]] != pytest.approx([r["score"] for r in want["similarity"]])
     assert window.open_library(b)
     assert window.session.model == "similarity" and window.models.picker.currentText() == "similarity"
     window.models.choose("nope")  # a model this library does not have: said, nothing changes
