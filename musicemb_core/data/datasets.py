@@ -10,6 +10,7 @@ import numpy as np
 from musicemb_core.audio.decode import load
 from musicemb_core.common.errors import AudioError
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.data import edits
 from musicemb_core.data.library import Library
 
 
@@ -60,7 +61,7 @@ def iter_load_segments(lib: Library, *, sr: int, window_s: float | None = None, 
         seg = {k: v[keep] for k, v in seg.items()}
     window_s = window_s or (lib.segment_config().window_s if lib.segment_config() else 3.0)
     tracks = {t.id: t for t in lib.tracks()}
-    names = label_names if label_names is not None else sorted({t.label for t in tracks.values() if t.label})
+    names = label_names if label_names is not None else edits.label_names(lib)
     lab_index = {n: i for i, n in enumerate(names)}
     n_samp, pad = int(round((window_s + 2 * pad_s) * sr)), int(round(pad_s * sr))
     audio = np.zeros((len(seg["id"]), n_samp), dtype=np.float32)
@@ -88,6 +89,7 @@ def iter_load_segments(lib: Library, *, sr: int, window_s: float | None = None, 
                     chunk = y[max(0, a):a + n_samp]
                     audio[r, max(0, -a):max(0, -a) + len(chunk)] = chunk
             yield Progress("load", done, len(track_list), err or tracks[tid].path, clock.eta(done, len(track_list)))
-    labels = np.array([lab_index.get(tracks[t].label, -1) for t in seg["track_id"]], dtype=np.int64)
+    labels = np.array([lab_index.get(lab, -1) for lab in edits.labels_of_segments(lib, seg["id"], seg["track_id"])],
+                      dtype=np.int64)  # a segment's tag over its track's label
     out = SegmentSet(seg["id"], seg["track_id"], seg["start_s"], labels, list(names), sr, window_s, audio, pad_s)
     return out.subset(np.flatnonzero(ok))

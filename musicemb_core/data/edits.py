@@ -152,6 +152,18 @@ def segment_tags(lib: Library) -> dict[int, str]:
     return dict(lib.conn.execute("SELECT segment_id, label FROM segment_labels"))
 
 
+def labels_of_segments(lib: Library, segment_ids, track_ids) -> list[str | None]:
+    """Each segment's label: its tag, else its track's label (None: unlabelled)."""
+    tracks, tags = dict(lib.conn.execute("SELECT id, label FROM tracks")), segment_tags(lib)
+    return [tags.get(int(s)) or tracks.get(int(t)) for s, t in zip(segment_ids, track_ids, strict=True)]
+
+
+def label_names(lib: Library) -> list[str]:
+    """Every label in use, on tracks or as segment tags, sorted."""
+    rows = lib.conn.execute("SELECT label FROM tracks WHERE label IS NOT NULL UNION SELECT label FROM segment_labels")
+    return sorted({r[0] for r in rows if r[0]})
+
+
 def last_edit(lib: Library) -> Edit | None:
     """The edit :func:`undo_last` would undo."""
     row = lib.conn.execute("SELECT id, at, description, changes FROM edits WHERE undone_at IS NULL "

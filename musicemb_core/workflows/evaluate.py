@@ -12,17 +12,22 @@ from musicemb_core.analysis.evaluation import confusion, knn_track_votes, plot_c
 from musicemb_core.analysis.probes import probe_scores
 from musicemb_core.audio.decode import load
 from musicemb_core.common.progress import CancelToken, JobGen, Progress
+from musicemb_core.data import edits
 from musicemb_core.data.library import Library
 from musicemb_core.inference import DEFAULT_MODEL, load_embeddings
 from musicemb_core.search.knn import Searcher
 
 
-def segment_labels(lib: Library, track_ids: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Label index per segment (-1 = unlabelled) and the sorted label names."""
+def segment_labels(lib: Library, track_ids: np.ndarray, *, segment_ids: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, list[str]]:
+    """Label index per segment (-1 = unlabelled) and the sorted label names; with ``segment_ids``, a segment's
+    tag counts over its track's label."""
     tracks = {t.id: t.label for t in lib.tracks()}
-    names = sorted({v for v in tracks.values() if v})
+    labels = ([tracks[int(t)] for t in track_ids] if segment_ids is None else
+              edits.labels_of_segments(lib, segment_ids, track_ids))
+    names = sorted({v for v in tracks.values() if v} | {v for v in labels if v})
     index = {n: i for i, n in enumerate(names)}
-    return np.array([index.get(tracks[int(t)], -1) for t in track_ids], dtype=np.int64), names
+    return np.array([index.get(lab, -1) for lab in labels], dtype=np.int64), names
 
 
 def reid_snippets(lib: Library, searcher: Searcher, *, n: int, snippet_s: float, rng: np.random.Generator,
@@ -52,7 +57,7 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
     X = np.asarray(emb.vectors)
     track_of = dict(zip(*[lib.segments()[k].tolist() for k in ("id", "track_id")], strict=True))
     track_ids = np.array([track_of[int(i)] for i in emb.ids])
-    labels, names = segment_labels(lib, track_ids)
+    labels, names = segment_labels(lib, track_ids, segment_ids=emb.ids)
     out: dict = {"model": model, "segments": len(X), "tracks": int(len(np.unique(track_ids))), "labels": names}
     yield Progress("evaluate", 0, None, "probes")
     if len(names) >= 2:

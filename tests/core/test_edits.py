@@ -1,5 +1,5 @@
-"""The edit log: label previews, whole-track labels and segment tags, finding reviews, undo that survives a
-reopen, and the active model remembered per library."""
+"""The edit log: label previews, whole-track labels and segment tags (the labels training and evaluation see),
+finding reviews, undo that survives a reopen, and the active model remembered per library."""
 
 from __future__ import annotations
 
@@ -10,11 +10,16 @@ import pytest
 from musicemb_core.audio.segment import window_starts
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import ConfigError, LibraryError
+from musicemb_core.common.progress import drive
 from musicemb_core.data import edits
+from musicemb_core.data.datasets import iter_load_segments
+from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import SCHEMA_VERSION, Library
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.resources import builtin_model_dir
+from musicemb_core.workflows.evaluate import segment_labels
 from musicemb_core.workflows.models import active_model, list_models, set_active_model
+from tests.conftest import write_tone
 
 
 @pytest.fixture(autouse=True)
@@ -140,3 +145,19 @@ def test_models_are_listed_with_strategy_validation_and_partial_training_and_the
         assert active_model(lib) == "stopped"
         (root / "models" / "stopped" / ckpt.CONFIG).unlink()  # removed: back to the similarity space
         assert active_model(lib) == "similarity"
+
+
+def test_segment_tags_are_the_labels_training_and_evaluation_see(tmp_path):
+    for name, freq in (("a", 440), ("b", 660)):
+        write_tone(tmp_path / "audio" / "rock" / f"{name}.wav", freq, seconds=6.0)
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [tmp_path / "audio"], labels="folders", jobs=1))
+        seg = lib.segments()
+        n = len(seg["id"])
+        edits.tag_segments(lib, seg["id"][:1], "intro")
+        labels, names = segment_labels(lib, seg["track_id"], segment_ids=seg["id"])
+        assert names == ["intro", "rock"] and [names[i] for i in labels] == ["intro"] + ["rock"] * (n - 1)
+        assert segment_labels(lib, seg["track_id"])[1] == ["rock"]  # by track, as before
+        data = drive(iter_load_segments(lib, sr=8000, workers=1))
+        assert data.label_names == ["intro", "rock"]
+        assert [data.label_names[i] for i in data.labels] == ["intro"] + ["rock"] * (n - 1)
