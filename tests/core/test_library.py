@@ -45,7 +45,7 @@ def test_create_makes_catalogue_at_current_schema_version(tmp_path):
         assert lib.get_meta("created_at") is not None
         assert lib.segment_config() is None
         tables = {r[0] for r in lib.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert {"meta", "tracks", "segments", "failures", "models", "runs", "findings"} <= tables
+        assert {"meta", "tracks", "segments", "failures", "models", "runs", "findings", "segment_labels", "edits"} <= tables
     # Re-opening an existing library runs no migration again and keeps its data.
     with Library(root) as lib:
         assert lib.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
