@@ -1,10 +1,10 @@
-"""Faulty-microphone and bad-recording detectors, per segment, on the signal (numpy/scipy, vectorised).
+"""Faulty-microphone and bad-recording measures, per segment, on the signal (numpy/scipy, vectorised).
 
-Two steps: :func:`measure` turns one segment (channels first, the file's own sample rate) into raw numbers;
-:func:`judge` turns the measures of one track's segments into :class:`Fault` findings, comparing each segment
-with the track's others where that matters (``muffled``). :func:`detect` does both for one clip.
+:func:`measure` turns one segment (channels first, the file's own sample rate) into raw numbers;
+:mod:`~musicemb_core.analysis.fault_judge` turns them into :class:`Fault` findings in the context of the track
+and the library.
 
-Kinds and what fires them (thresholds in :data:`THRESHOLDS`):
+Kinds and what fires them (fixed thresholds in :data:`THRESHOLDS`):
 
 - ``clipping``: samples piled up at a rail (the segment's max or min): far more samples within a hair of the
   rail than just below it, which a clean waveform (even a pure sine) never shows.
@@ -14,8 +14,10 @@ Kinds and what fires them (thresholds in :data:`THRESHOLDS`):
   minimum spectrum (steady over time, unlike notes); the second-strongest of the first 8 harmonics counts, so
   one steady tone is not a hum.
 - ``crackle``: isolated clicks, found as short spikes of the linear-prediction residual far above its local
-  level (spikes at clipped rails or dropout edges are left to those detectors); clicks per second.
-- ``dead``: a near-silent segment, or one channel far below the other; a dead segment gets no other finding.
+  level (spikes at clipped rails or dropout edges are left to those detectors); clicks per second, pooled
+  over neighbouring segments.
+- ``dead``: a near-silent recording, digital silence inside a track, or one channel far below the other (not a
+  fade-in or fade-out); a dead segment gets no other finding.
 - ``noise``: broadband noise: a low signal-to-noise estimate (mean power over a minimum-statistics floor)
   where that floor is itself flat (noise-like, not a held chord).
 - ``muffled``: missing high band (above 1.5 kHz) against ordinary music (:data:`NOMINAL_HF_DB`) or against
@@ -36,7 +38,7 @@ THRESHOLDS = {
     "dropouts": 0.005,    # seconds of abrupt digital silence
     "dc_offset": 0.05,    # |steady mean|, full scale
     "hum": 6.0,           # dB, mains comb over the baseline combs (see hum_strength)
-    "crackle": 3.0,       # isolated clicks per second
+    "crackle": 1.6,       # isolated clicks per second (mean over the segments within 12 s)
     "dead": -50.0,        # dBFS RMS, at or below
     "noise": 5.0,         # dB estimated SNR, at or below (with a flat floor)
     "muffled": 40.0,      # dB of high band missing against ordinary music (NOMINAL_HF_DB)
@@ -102,10 +104,13 @@ def _clipping(ch: np.ndarray) -> tuple[float, np.ndarray]:
     return best, mask
 
 
-def _dropouts(ch: np.ndarray, sr: int) -> tuple[float, int, np.ndarray]:
-    """Seconds and count of digital-silence runs (>= 5 ms) entered/left abruptly; their mask."""
+def _dropouts(ch: np.ndarray, sr: int) -> tuple[float, int, np.ndarray, tuple[float, float]]:
+    """Seconds and count of digital-silence runs (>= 5 ms) entered/left abruptly; their mask; the seconds of
+    those runs touching the segment's first and its last sample."""
     edge = max(1, int(0.005 * sr))
-    total, count, mask = 0, 0, np.zeros(ch.shape[-1], bool)
+    n = ch.shape[-1]
+    total, count, mask = 0, 0, np.zeros(n, bool)
+    lead = tail = 0
     for c in ch:
         zero = np.abs(c) <= 1.5 * _LSB
         starts, ends = _runs(zero)
@@ -121,7 +126,9 @@ def _dropouts(ch: np.ndarray, sr: int) -> tuple[float, int, np.ndarray]:
                 total += b - a
                 count += 1
                 mask[a:b] = True
-    return total / sr, count, mask
+                lead += (b - a) * (a == 0)
+                tail += (b - a) * (b == n)
+    return total / sr, count, mask, (lead / sr, tail / sr)
 
 
 def _null_f0s() -> np.ndarray:
@@ -257,88 +264,9 @@ def measure(y: np.ndarray, sr: int) -> dict:
     if n == 0:
         return out
     out["clip_frac"], clip_mask = _clipping(ch)
-    out["dropout_s"], out["dropout_n"], zero_mask = _dropouts(ch, sr)
+    out["dropout_s"], out["dropout_n"], zero_mask, out["dropout_edge_s"] = _dropouts(ch, sr)
     out["hum_prom"] = _hum_prominence(x - x.mean(), sr)
     out["clicks"] = _clicks(x - x.mean(), sr, clip_mask | zero_mask)
     out["click_rate"] = out["clicks"] / (n / sr)
     out.update(_spectrum(x - x.mean(), sr))
     return out
-
-
-# -- judging -------------------------------------------------------------------------------------------------
-
-def judge(measures: list[dict], *, starts: np.ndarray | None = None, pool_s: float = 12.0,
-          thresholds: dict | None = None) -> list[list[Fault]]:
-    """Faults of each segment of one track, from their :func:`measure` dicts.
-
-    ``starts``: segment start times (s); hum, steady by nature, is judged on the mean harmonic prominence of
-    the segments starting within ``pool_s`` of each one (the segment alone without ``starts``). ``muffled``
-    compares each segment's high band with the track's median.
-    """
-    t = {**THRESHOLDS, **(thresholds or {})}
-    alive = [i for i, m in enumerate(measures) if "clip_frac" in m and m["rms_db"] > t["dead"]]
-    track_hf = float(np.median([measures[i]["hf_db"] for i in alive])) if len(alive) >= 4 else None
-    out = []
-    for i, m in enumerate(measures):
-        near = [i] if m.get("hum_prom") is not None else []
-        if starts is not None and i in alive:
-            near = [j for j in alive if measures[j]["hum_prom"] is not None and abs(starts[j] - starts[i]) <= pool_s]
-        hum = hum_strength(np.mean([measures[j]["hum_prom"] for j in near], axis=0)) if near else (0.0, 0, [])
-        out.append(_judge_one(m, t, track_hf, hum))
-    return out
-
-
-def _fault(kind: str, severity: float, value: float, threshold: float, reason: str, **extra) -> Fault:
-    return Fault(kind, round(float(severity), 4), reason,
-                 {"value": round(float(value), 6), "threshold": threshold, **extra})
-
-
-def _judge_one(m: dict, t: dict, track_hf: float | None, hum: tuple[float, int, list[int]]) -> list[Fault]:
-    out: list[Fault] = []
-    chans = m["channel_db"]
-    if m["rms_db"] <= t["dead"] or "clip_frac" not in m:
-        return [_fault("dead", 1 + (t["dead"] - m["rms_db"]) / 10, m["rms_db"], t["dead"],
-                       f"dead: near-silent, {m['rms_db']:.0f} dBFS RMS")]
-    if len(chans) > 1 and min(chans) <= max(chans) - DEAD_CHANNEL_DB:
-        c = int(np.argmin(chans))
-        gap = max(chans) - min(chans)
-        out.append(_fault("dead", gap / DEAD_CHANNEL_DB, min(chans), t["dead"],
-                          f"dead channel: channel {c + 1} at {chans[c]:.0f} dBFS, {gap:.0f} dB below the other",
-                          channel=c))
-    if m["clip_frac"] >= t["clipping"]:
-        out.append(_fault("clipping", m["clip_frac"] / t["clipping"], m["clip_frac"], t["clipping"],
-                          f"clipped: {100 * m['clip_frac']:.2g} % of samples at full scale"))
-    if m["dropout_s"] >= t["dropouts"]:
-        out.append(_fault("dropouts", m["dropout_s"] / t["dropouts"], m["dropout_s"], t["dropouts"],
-                          f"dropouts: {m['dropout_n']} gap{'s' * (m['dropout_n'] > 1)} of digital silence, "
-                          f"{m['dropout_s']:.2f} s in all", gaps=m["dropout_n"]))
-    if abs(m["dc"]) >= t["dc_offset"]:
-        out.append(_fault("dc_offset", abs(m["dc"]) / t["dc_offset"], m["dc"], t["dc_offset"],
-                          f"DC offset: mean {m['dc']:+.3f} of full scale"))
-    if hum[0] >= t["hum"]:
-        lines = ", ".join(str(h * hum[1]) for h in hum[2])
-        out.append(_fault("hum", hum[0] / t["hum"], hum[0], t["hum"],
-                          f"hum: {hum[1]} Hz mains lines ({lines} Hz), {hum[0]:.0f} dB above the spectrum",
-                          f0_hz=hum[1]))
-    if m["click_rate"] >= t["crackle"]:
-        out.append(_fault("crackle", m["click_rate"] / t["crackle"], m["click_rate"], t["crackle"],
-                          f"crackle: {m['clicks']} clicks ({m['click_rate']:.1f} per second)"))
-    if m["snr_db"] <= t["noise"] and m["floor_flatness"] >= NOISE_FLATNESS:
-        out.append(_fault("noise", 1 + (t["noise"] - m["snr_db"]) / 10, m["snr_db"], t["noise"],
-                          f"noise: broadband floor, estimated SNR {m['snr_db']:.1f} dB",
-                          flatness=round(m["floor_flatness"], 3)))
-    absolute = NOMINAL_HF_DB - m["hf_db"]
-    relative = track_hf - m["hf_db"] if track_hf is not None else 0.0
-    severity = max(absolute / t["muffled"], relative / MUFFLED_REL_DB)
-    if severity >= 1 and m["low_octaves"] >= 3 and m["sr"] >= 8000:
-        than = (f"{relative:.0f} dB below the rest of its track ({track_hf:.0f} dB)"
-                if relative / MUFFLED_REL_DB >= absolute / t["muffled"]
-                else f"{absolute:.0f} dB below ordinary music ({NOMINAL_HF_DB:.0f} dB)")
-        out.append(_fault("muffled", severity, m["hf_db"], NOMINAL_HF_DB - t["muffled"],
-                          f"muffled: high band (1.5 kHz up) at {m['hf_db']:.0f} dB of the total, {than}"))
-    return out
-
-
-def detect(y: np.ndarray, sr: int, *, thresholds: dict | None = None) -> list[Fault]:
-    """Faults of one clip judged on its own (no track context)."""
-    return judge([measure(y, sr)], thresholds=thresholds)[0]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicemb_core.analysis import faults, inspection
+from musicemb_core.analysis import fault_judge, faults, inspection
 from musicemb_core.audio.decode import load
 from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, LibraryError
 from musicemb_core.common.paths import atomic_write_text
@@ -22,7 +22,7 @@ from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progres
 from musicemb_core.common.tables import write_table
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
-from musicemb_core.inference import DEFAULT_MODEL, load_embeddings
+from musicemb_core.inference import SIMILARITY_MODEL, load_embeddings
 from musicemb_core.workflows.evaluate import segment_labels
 
 EMBEDDING_KINDS = ("label", "outlier", "duplicate")
@@ -79,8 +79,9 @@ def _fault_rows(lib: Library, kinds: set[str], thresholds: dict | None, cancel: 
         except AudioError as e:
             return tid, rows, None, 0, e.reason
 
-    out: list[dict] = []
+    judged: list[tuple[int, np.ndarray, dict]] = []
     clock = EtaClock()
+    dead = {**faults.THRESHOLDS, **(thresholds or {})}["dead"]
     yield Progress("inspect", 0, len(order), f"signal faults in {len(seg['id'])} segments")
     with ThreadPoolExecutor(1) as pool:  # decode the next track while this one is measured
         for done, (tid, rows, audio, sr, err) in enumerate(pool.map(decode, order), 1):
@@ -88,20 +89,30 @@ def _fault_rows(lib: Library, kinds: set[str], thresholds: dict | None, cancel: 
             if audio is None:
                 failed.append((tracks[tid].path, err))
                 continue
-            found = faults.judge([faults.measure(y, sr) for y in audio], starts=seg["start_s"][rows],
-                                 thresholds=thresholds)
-            for r, fs in zip(rows, found, strict=True):
-                out += [{"kind": f.kind, "segment_id": int(seg["id"][r]), "track_id": tid,
-                         "start_s": float(seg["start_s"][r]), "end_s": float(seg["start_s"][r] + seg["duration_s"][r]),
-                         "score": f.score, "reason": f.reason, "details": f.details} for f in fs if f.kind in kinds]
+            values = fault_judge.track_values([faults.measure(y, sr) for y in audio], starts=seg["start_s"][rows],
+                                              dead_db=dead)
+            judged.append((tid, rows, values))
             yield Progress("inspect", done, len(order), tracks[tid].path, clock.eta(done, len(order)))
+    reference = fault_judge.LibraryReference.fit([v for _, _, v in judged])
+    out: list[dict] = []
+    for tid, rows, values in judged:
+        found = fault_judge.decide(values, reference=reference, thresholds=thresholds)
+        for r, fs in zip(rows, found, strict=True):
+            out += [{"kind": f.kind, "segment_id": int(seg["id"][r]), "track_id": tid,
+                     "start_s": float(seg["start_s"][r]), "end_s": float(seg["start_s"][r] + seg["duration_s"][r]),
+                     "score": f.score, "reason": f.reason, "details": f.details} for f in fs if f.kind in kinds]
     return out
 
 
+MIXED_SHARE = 0.25  # a track keeping its label with this share of its segments voting otherwise is mixed
+
+
 def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[dict]:
-    """Track findings where the mean out-of-fold probabilities name another label (score 1 - cleanlab's label
-    quality; ``confident``: confident learning flags it too, which with few tracks per label it rarely does);
-    segment findings where confident learning flags a segment of a track not flagged as a whole."""
+    """One finding per track whose label looks wrong (the mean out-of-fold probabilities of its segments name
+    another label; score 1 - cleanlab's label quality of the track), carrying the segments that argue most for
+    the suggested label; segment findings only in *mixed* tracks (the label holds overall but at least
+    :data:`MIXED_SHARE` of the segments confidently vote otherwise), scored below the track findings by that
+    share."""
     labels, names = segment_labels(lib, track_ids)
     labelled = np.unique(track_ids[labels >= 0])
     if len(names) < 2 or len(labelled) < 2:
@@ -113,41 +124,51 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
         skipped.append(f"label: {e}")
         return []
     tracks = {t.id: t for t in lib.tracks()}
+    seg_track = track_ids[res["rows"]]
+
+    def where(j: int) -> dict:
+        p = seg_pos[int(ids[res["rows"][j]])]
+        return {"segment_id": int(ids[res["rows"][j]]), "start_s": float(seg["start_s"][p]),
+                "end_s": float(seg["start_s"][p] + seg["duration_s"][p])}
+
     out = []
     for i, tid in enumerate(res["tracks"]):
-        if res["track_suggested"][i] == res["track_label"][i]:
+        given, best = int(res["track_label"][i]), int(res["track_suggested"][i])
+        mine = np.flatnonzero(seg_track == tid)
+        if best != given:
+            arguing = mine[np.argsort(-res["probs"][mine, best], kind="stable")[:5]]
+            share = res["track_probs"][i, best]
+            out.append({"kind": "label", "segment_id": None, "track_id": int(tid), "start_s": 0.0,
+                        "end_s": float(tracks[int(tid)].duration_s),
+                        "score": round(1 - float(res["track_quality"][i]), 4),
+                        "reason": f"label looks wrong: {names[given]!r}, probably {names[best]!r} "
+                                  f"({100 * share:.0f} % probability, {100 * res['track_disagree'][i]:.0f} % of "
+                                  "its segments disagree)",
+                        "details": {"given": names[given], "suggested": names[best], "scope": "track",
+                                    "model": model, "confident": bool(res["track_issue"][i]),
+                                    "example_segment_id": where(int(arguing[0]))["segment_id"],
+                                    "segments": [{**where(int(j)), "p": round(float(res["probs"][j, best]), 4)}
+                                                 for j in arguing],
+                                    "quality": round(float(res["track_quality"][i]), 4),
+                                    "mistakenness": round(float(res["track_mistakenness"][i]), 4),
+                                    "probs": {n: round(float(p), 4) for n, p in zip(names, res["track_probs"][i],
+                                                                                      strict=True)}}})
             continue
-        given, suggested = names[res["track_label"][i]], names[res["track_suggested"][i]]
-        share = res["track_probs"][i, res["track_suggested"][i]]
-        mine = np.flatnonzero(track_ids[res["rows"]] == tid)
-        example = int(ids[res["rows"][mine[np.argmax(res["probs"][mine, res["track_suggested"][i]])]]])
-        out.append({"kind": "label", "segment_id": None, "track_id": int(tid), "start_s": 0.0,
-                    "end_s": float(tracks[int(tid)].duration_s), "score": round(1 - float(res["track_quality"][i]), 4),
-                    "reason": f"label looks wrong: {given!r}, probably {suggested!r} "
-                              f"({100 * share:.0f} % probability, {100 * res['track_disagree'][i]:.0f} % of its "
-                              "segments disagree)",
-                    "details": {"given": given, "suggested": suggested, "scope": "track", "model": model,
-                                "confident": bool(res["track_issue"][i]), "example_segment_id": example,
-                                "quality": round(float(res["track_quality"][i]), 4),
-                                "mistakenness": round(float(res["track_mistakenness"][i]), 4),
-                                "probs": {n: round(float(p), 4) for n, p in zip(names, res["track_probs"][i],
-                                                                                  strict=True)}}})
-    flagged_tracks = {r["track_id"] for r in out}
-    for j, row in enumerate(res["rows"]):
-        tid = int(track_ids[row])
-        best = int(np.argmax(res["probs"][j]))
-        if not res["issue"][j] or tid in flagged_tracks or best == labels[row]:
+        off = mine[res["issue"][mine] & (np.argmax(res["probs"][mine], axis=1) != given)]
+        mixed = len(off) / max(len(mine), 1)
+        if len(off) < 2 or mixed < MIXED_SHARE:
             continue
-        sid = int(ids[row])
-        p = seg_pos[sid]
-        out.append({"kind": "label", "segment_id": sid, "track_id": tid, "start_s": float(seg["start_s"][p]),
-                    "end_s": float(seg["start_s"][p] + seg["duration_s"][p]),
-                    "score": round(1 - float(res["quality"][j]), 4),
-                    "reason": f"segment sounds unlike its label {names[labels[row]]!r}, probably {names[best]!r} "
-                              f"({100 * res['probs'][j, best]:.0f} %)",
-                    "details": {"given": names[labels[row]], "suggested": names[best], "scope": "segment",
-                                "model": model, "quality": round(float(res["quality"][j]), 4),
-                                "mistakenness": round(float(res["mistakenness"][j]), 4)}})
+        for j in off:
+            other = int(np.argmax(res["probs"][j]))
+            out.append({"kind": "label", **where(int(j)), "track_id": int(tid),
+                        "score": round((1 - float(res["quality"][j])) * mixed, 4),
+                        "reason": f"mixed track: this segment sounds like {names[other]!r}, not its track's "
+                                  f"{names[given]!r} ({100 * res['probs'][j, other]:.0f} %; {100 * mixed:.0f} % of "
+                                  "the track's segments do)",
+                        "details": {"given": names[given], "suggested": names[other], "scope": "segment",
+                                    "model": model, "mixed_share": round(mixed, 4),
+                                    "quality": round(float(res["quality"][j]), 4),
+                                    "mistakenness": round(float(res["mistakenness"][j]), 4)}})
     return out
 
 
@@ -194,7 +215,7 @@ def _neighbour_rows(lib, X, ids, track_ids, seg_pos, seg, kinds, model, skipped)
 
 
 @layout.writes_library("inspect")
-def iter_inspect(lib: Library, *, model: str = DEFAULT_MODEL, kinds: list[str] | tuple[str, ...] | None = None,
+def iter_inspect(lib: Library, *, model: str = SIMILARITY_MODEL, kinds: list[str] | tuple[str, ...] | None = None,
                  thresholds: dict | None = None, cancel: CancelToken | None = None) -> JobGen[InspectReport]:
     """Compute the findings of ``kinds`` (default all of :data:`KINDS`) and store them; yields progress per track.
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
+from musicemb_core.analysis import fault_judge as J
 from musicemb_core.analysis import faults as F
 from musicemb_core.data.synthesis import render_song
 
@@ -23,7 +24,7 @@ def judge_clip(y: np.ndarray, sr: int = SR, window_s: float = 3.0) -> list[list[
     y = np.atleast_2d(y)
     n = int(window_s * sr)
     starts = np.arange(0, max(1, y.shape[1] - n + 1), n)
-    return F.judge([F.measure(y[:, a:a + n], sr) for a in starts], starts=starts / sr)
+    return J.judge([F.measure(y[:, a:a + n], sr) for a in starts], starts=starts / sr)
 
 
 def kinds(found: list[list[F.Fault]]) -> Counter:
@@ -143,13 +144,13 @@ def test_hum_is_pooled_over_neighbouring_segments():
     n = 3 * SR
     ms = [F.measure(y[a:a + n], SR) for a in range(0, len(y) - n + 1, n)]
     starts = np.arange(len(ms)) * 3.0
-    pooled = F.judge(ms, starts=starts)
+    pooled = J.judge(ms, starts=starts)
     for i, seg in enumerate(pooled):
         near = [m["hum_prom"] for m, s in zip(ms, starts, strict=True) if abs(s - starts[i]) <= 12.0]
         strength, f0, lines = F.hum_strength(np.mean(near, axis=0))
         assert [f.kind for f in seg] == ["hum"] and f0 == 50 and {1, 2, 3} <= set(lines)
         assert seg[0].details["value"] == pytest.approx(strength, abs=1e-4)
-    alone = F.judge(ms)  # without start times each segment is judged on its own lines
+    alone = J.judge(ms)  # without start times each segment is judged on its own lines
     assert [f.details["value"] for seg in alone for f in seg] == pytest.approx(
         [F.hum_strength(m["hum_prom"])[0] for m in ms], abs=1e-4)
 
@@ -157,5 +158,5 @@ def test_hum_is_pooled_over_neighbouring_segments():
 def test_thresholds_can_be_overridden():
     x = render_song("folk", seed=4, duration_s=6.0, sr=SR).astype(np.float64) + 0.03
     assert not kinds(judge_clip(x))
-    found = F.judge([F.measure(x[:3 * SR], SR)], thresholds={"dc_offset": 0.02})
+    found = J.judge([F.measure(x[:3 * SR], SR)], thresholds={"dc_offset": 0.02})
     assert [f.kind for f in found[0]] == ["dc_offset"] and found[0][0].details["threshold"] == 0.02

@@ -161,6 +161,15 @@ def test_flipped_label_and_clipping_found_end_to_end(library):
     assert tracks and tracks[0]["track_id"] == flipped.id
     assert tracks[0]["details"]["given"] == "techno" and tracks[0]["details"]["suggested"] == "rock"
     assert "probably 'rock'" in tracks[0]["reason"]
+    arguing = tracks[0]["details"]["segments"]  # the segments that argue for the suggestion, strongest first
+    seg = lib.segments()
+    owner = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
+    assert 1 <= len(arguing) <= 5 and {owner[a["segment_id"]] for a in arguing} == {flipped.id}
+    assert [a["p"] for a in arguing] == sorted((a["p"] for a in arguing), reverse=True)
+    whole = {f["track_id"] for f in tracks}
+    segment_rows = [f for f in report.findings if f["kind"] == "label" and f["segment_id"] is not None]
+    assert not [f for f in segment_rows if f["track_id"] in whole]  # folded into their track's finding
+    assert all(f["score"] < tracks[0]["score"] for f in segment_rows)
     clipped = _track(lib, "folk4.flac").id
     clipping = [f for f in report.findings if f["kind"] == "clipping"]
     assert clipping and {f["track_id"] for f in clipping} == {clipped}
@@ -168,6 +177,30 @@ def test_flipped_label_and_clipping_found_end_to_end(library):
     faults = {"dropouts", "dc_offset", "hum", "crackle", "dead", "noise", "muffled"}
     assert not [f for f in report.findings if f["kind"] in faults - {"crackle"}]
     assert all(f["reason"] and f["path"] for f in report.findings)
+
+
+def test_a_mixed_track_gets_segment_findings_below_the_track_findings(tmp_path):
+    root = tmp_path / "audio"
+    for style in ("rock", "techno"):
+        (root / style).mkdir(parents=True)
+        for seed in range(1, 5):
+            sf.write(root / style / f"{style}{seed}.flac", render_song(style, seed=seed, duration_s=12.0, sr=SR), SR)
+    mixed = np.concatenate([render_song("rock", seed=9, duration_s=18.0, sr=SR),
+                            render_song("techno", seed=9, duration_s=6.0, sr=SR)])
+    sf.write(root / "rock" / "medley.flac", mixed, SR)
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [root], labels="folders", segments=SegmentConfig(3.0, 1.5), jobs=1, analyse=False))
+        drive(iter_embed(lib))
+        flipped = _track(lib, "rock2.flac")
+        lib.set_label(flipped.id, "techno")
+        report = drive(iter_inspect(lib, kinds=["label"]))
+        medley = _track(lib, "medley.flac").id
+    rows = sorted(report.findings, key=lambda f: -f["score"])
+    assert rows[0]["track_id"] == flipped.id and rows[0]["segment_id"] is None
+    parts = [f for f in rows if f["segment_id"] is not None]
+    assert parts and {f["track_id"] for f in parts} == {medley}
+    assert all(f["start_s"] >= 15.0 and f["details"]["suggested"] == "techno" for f in parts)  # the techno end
+    assert all("mixed track" in f["reason"] for f in parts)
 
 
 def test_status_kept_across_runs_and_cancel_stores_nothing(library):

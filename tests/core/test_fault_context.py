@@ -1,0 +1,119 @@
+"""Fault judging in context: fades and quiet intros are not dead, edge silence is no dropout, steady faults
+must last, and thresholds follow the library's typical track."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from musicemb_core.analysis import fault_judge as J
+from musicemb_core.analysis import faults as F
+from musicemb_core.data.synthesis import render_song
+
+SR = 22050
+SEG = 3 * SR
+
+
+def measures(y: np.ndarray) -> tuple[list[dict], np.ndarray]:
+    y = np.atleast_2d(y)
+    starts = np.arange(0, y.shape[1] - SEG + 1, SEG)
+    return [F.measure(y[:, a:a + SEG], SR) for a in starts], starts / SR
+
+
+def found(y: np.ndarray, **kw) -> list[Counter]:
+    ms, starts = measures(y)
+    return [Counter(f.kind for f in seg) for seg in J.judge(ms, starts=starts, **kw)]
+
+
+@pytest.fixture(scope="module")
+def song() -> np.ndarray:
+    return render_song("rock", seed=21, duration_s=30.0, sr=SR).astype(np.float64)
+
+
+def test_fades_and_quiet_intro_are_not_dead(song):
+    n = len(song)
+    y = song * np.r_[np.linspace(0, 1, 6 * SR), np.ones(n - 12 * SR), np.linspace(1, 0, 6 * SR)] ** 4
+    y[:3 * SR] *= 10 ** (-50 / 20)  # an intro 50 dB down, under the dead threshold
+    assert sum(found(y), Counter())["dead"] == 0
+    # the same quiet segment inside the track is not dead either (a quiet passage), but digital silence is
+    inner = song.copy()
+    inner[12 * SR:15 * SR] *= 10 ** (-50 / 20)
+    assert sum(found(inner), Counter())["dead"] == 0
+    inner[12 * SR:15 * SR] = 0.0
+    res = found(inner)
+    assert res[4]["dead"] == 1 and sum(res, Counter())["dead"] == 1
+
+
+def test_a_dead_recording_is_dead_throughout(song):
+    quiet = song / np.sqrt(np.mean(song ** 2)) * 10 ** (-62 / 20)
+    res = found(quiet)
+    assert all(r == Counter({"dead": 1}) for r in res)
+
+
+def test_silence_at_the_track_edges_is_no_dropout(song):
+    y = song.copy()
+    y[:int(0.3 * SR)] = 0.0  # a silent lead-in, then the music starts abruptly
+    y[-int(0.2 * SR):] = 0.0
+    assert sum(found(y), Counter())["dropouts"] == 0
+    y[int(10.2 * SR):int(10.5 * SR)] = 0.0  # the same gap inside the track is a dropout
+    res = found(y)
+    assert res[3]["dropouts"] == 1 and sum(res, Counter())["dropouts"] == 1
+
+
+def _clicks(y: np.ndarray, rate: float, rng: np.random.Generator, a: int = 0, b: int | None = None) -> np.ndarray:
+    y = y.copy()
+    b = b or len(y)
+    for p in rng.integers(a, b - 30, int(rate * (b - a) / SR)):
+        y[p:p + 8] += rng.choice([-1, 1]) * 0.5 * np.exp(-np.arange(8) / 2)
+    return np.clip(y, -1, 1)
+
+
+def test_crackle_must_be_steady_not_one_burst(song):
+    rng = np.random.default_rng(3)
+    burst = _clicks(song, 2.0, rng, 12 * SR, 15 * SR)  # 6 clicks in one segment: a burst, not a worn record
+    assert sum(found(burst), Counter())["crackle"] == 0
+    steady = _clicks(song, 4.0, rng)
+    assert sum(found(steady), Counter())["crackle"] >= 8
+
+
+def test_marginal_dc_offset_must_last_a_strong_one_need_not(song):
+    y = song * 0.8
+    y[3 * SR:6 * SR] += 0.06  # one segment just over the threshold: a swell, not the recording chain
+    assert sum(found(y), Counter())["dc_offset"] == 0
+    y[3 * SR:6 * SR] += 0.1  # 0.16: three times the threshold
+    assert found(y)[1]["dc_offset"] == 1
+
+
+def _library(snr_db: float | None, n: int = 10) -> list[dict]:
+    out = []
+    for seed in range(n):
+        x = render_song("folk", seed=100 + seed, duration_s=12.0, sr=SR).astype(np.float64)
+        if snr_db is not None:
+            w = np.random.default_rng(seed).standard_normal(len(x))
+            x = x + w * np.sqrt(np.mean(x ** 2) / np.mean(w ** 2)) * 10 ** (-snr_db / 20)
+        ms, starts = measures(x)
+        out.append(J.track_values(ms, starts=starts))
+    return out
+
+
+def test_thresholds_follow_the_library():
+    hissy = _library(3.0, n=9)
+    clean = _library(None)
+    noisy = sum(Counter(f.kind for seg in J.decide(v) for f in seg)["noise"] for v in hissy)
+    assert noisy >= 9  # judged alone (or in a library of clean music) a 3 dB SNR track is noisy
+    in_clean = J.LibraryReference.fit(clean + hissy[:1])
+    assert in_clean.threshold("snr_db", F.THRESHOLDS["noise"]) == F.THRESHOLDS["noise"]
+    assert Counter(f.kind for seg in J.decide(hissy[0], reference=in_clean) for f in seg)["noise"] >= 1
+    in_hissy = J.LibraryReference.fit(hissy)  # a library of hissy recordings: its typical track is no fault
+    assert in_hissy.threshold("snr_db", F.THRESHOLDS["noise"]) < F.THRESHOLDS["noise"] - 5
+    assert not any(f.kind == "noise" for v in hissy for seg in J.decide(v, reference=in_hissy) for f in seg)
+    worse = _library(-12.0, n=1)[0]  # ... but a far noisier one still stands out
+    res = J.decide(worse, reference=in_hissy)
+    assert any(f.kind == "noise" and "typical track" in f.reason for seg in res for f in seg)
+
+
+def test_small_libraries_keep_fixed_thresholds():
+    ref = J.LibraryReference.fit(_library(3.0, n=J.MIN_LIBRARY_TRACKS - 1))
+    assert ref.threshold("snr_db", 5.0) == 5.0 and ref.stats == {}
