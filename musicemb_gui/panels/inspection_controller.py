@@ -1,5 +1,6 @@
 """What the inspection panel asks of the core: run ``iter_inspect`` as a job, read and update stored findings,
-relabel tracks. The panel itself only shows rows and emits requests."""
+relabel tracks, compute the selected finding's spectrogram. The panel itself only shows rows and emits
+requests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from PySide6.QtCore import QObject, Signal
 
 from musicemb_gui.panels.inspection_panel import InspectionPanel
 from musicemb_gui.session import Session
+from musicemb_gui.workers import run_in_thread
 
 
 class InspectionController(QObject):
@@ -16,7 +18,10 @@ class InspectionController(QObject):
         super().__init__()
         self.session, self.panel = session, panel
         self.rows: list[dict] = []
+        self._shown: int | None = None  # the segment whose spectrogram is shown
         panel.runRequested.connect(self.run)
+        panel.segmentSelected.connect(self.show_spectrogram)
+        panel.logFrequencyToggled.connect(lambda _: self._shown is not None and self.show_spectrogram(self._shown))
         panel.statusChanged.connect(self.set_status)
         panel.relabelRequested.connect(self.relabel)
         session.libraryChanged.connect(self.load)
@@ -28,8 +33,29 @@ class InspectionController(QObject):
             return
         with self.session.library() as lib:
             self.rows = lib.findings()
+        self._shown = None
         self.panel.set_findings(self.rows)
         self.findingsChanged.emit()
+
+    def show_spectrogram(self, seg_id: int) -> None:
+        """Compute the segment's spectrogram from 20 Hz at the file's rate in a thread; show it if the library
+        is still the one open."""
+        from musicemb_core.features.spectrogram import fault_spectrogram
+
+        s, log = self.session, self.panel.log_freq.isChecked()
+        self._shown, generation = int(seg_id), s.generation
+        info = s.segment(seg_id)
+        title = f"{info['path'].rsplit('/', 1)[-1]} @ {info['start_s']:.1f} s"
+
+        def work():
+            y, sr = s.segment_audio(seg_id)
+            return fault_spectrogram(y, sr, log_freq=log)
+
+        def done(result) -> None:
+            if s.is_current(generation) and self._shown == seg_id:
+                self.panel.show_spectrogram(*result, title)
+
+        run_in_thread(work, done, lambda msg: s.message.emit(f"spectrogram: {msg}"))
 
     def run(self) -> None:
         s = self.session

@@ -1,5 +1,6 @@
 """Inspection panel: the findings of ``musicemb inspect`` (mislabelled tracks, faulty segments, outliers,
-near-duplicates) in a sortable, filterable table, with accept / relabel / dismiss / play / show on map."""
+near-duplicates) in a sortable, filterable table, with accept / relabel / dismiss / play / show on map, and the
+selected finding's spectrogram from 20 Hz (linear or logarithmic frequency axis) so hum and rumble show."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSplitter,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
+
+from musicemb_gui.widgets.spectrogram_view import SpectrogramView
 
 COLUMNS = ("Kind", "Score", "Reason", "Track", "Time", "Status")
 ALL_KINDS = "All kinds"
@@ -72,6 +76,7 @@ class InspectionPanel(QWidget):
     relabelRequested = Signal(int, str)  # track id, new label
     statusChanged = Signal(int, str)     # finding id, "accepted" | "dismissed" | "open"
     runRequested = Signal()
+    logFrequencyToggled = Signal(bool)  # the spectrogram's frequency axis: True = logarithmic
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -118,6 +123,12 @@ class InspectionPanel(QWidget):
         self.relabel.clicked.connect(self._relabel)
         self.play.clicked.connect(self._play)
         self.show_map.clicked.connect(self._show_map)
+        self.spectrogram = SpectrogramView(empty_text="Select a finding to see its spectrogram from 20 Hz")
+        self.log_freq = QCheckBox("Log frequency")
+        self.log_freq.setChecked(True)
+        self.log_freq.setToolTip("Logarithmic frequency axis: low frequencies (hum at 50/60 Hz and its "
+                                 "harmonics, rumble) get room")
+        self.log_freq.toggled.connect(self.logFrequencyToggled)
         top = QHBoxLayout()
         for w in (self.run, self.kind, self.open_only):
             top.addWidget(w)
@@ -128,9 +139,15 @@ class InspectionPanel(QWidget):
                   self.show_map):
             bottom.addWidget(w)
         bottom.addStretch(1)
+        bottom.addWidget(self.log_freq)
+        self.split = QSplitter(Qt.Orientation.Vertical)
+        self.split.addWidget(self.table)
+        self.split.addWidget(self.spectrogram)
+        self.split.setStretchFactor(0, 3)
+        self.split.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.table)
+        layout.addWidget(self.split, 1)
         layout.addLayout(bottom)
         self._selection_changed()
 
@@ -138,6 +155,7 @@ class InspectionPanel(QWidget):
     def set_findings(self, rows: list[dict]) -> None:
         """Rows with id, kind, segment_id, track_id, path, start_s, end_s, score, reason, status, details."""
         self.model.setRowCount(0)
+        self.spectrogram.clear()
         for r in rows:
             first = _item(r["kind"])
             first.setData(r, ROW)
@@ -160,6 +178,10 @@ class InspectionPanel(QWidget):
         self.kind.blockSignals(False)
         self._kind_changed(self.kind.currentText())
         self.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)
+
+    def show_spectrogram(self, S, row_hz, hop_s: float, title: str) -> None:
+        """Show a (rows, frames) dB spectrogram with rows centred on ``row_hz``."""
+        self.spectrogram.set_image(S, hop_s=hop_s, row_hz=row_hz, unit="dB re full scale", title=title)
 
     def set_busy(self, busy: bool) -> None:
         self.run.setEnabled(not busy)

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from musicemb_gui.widgets.empty_state import EmptyState
 
-TICK_HZ = (1000, 100, 4000, 500, 2000, 8000, 200, 16000, 50)  # by priority: rounder values win crowded rows
+TICK_HZ = (1000, 100, 4000, 500, 2000, 8000, 200, 16000, 50, 20)  # by priority: rounder values win crowded rows
 
 
 def hz_to_mel(f, *, htk: bool = False) -> np.ndarray:
@@ -87,7 +87,18 @@ class SpectrogramView(QWidget):
         if S.ndim != 2 or S.shape[1] == 0:
             raise ValueError(f"expected a (n_mels, frames) array with frames > 0, got shape {S.shape}")
         self._ring = None
-        self._setup(S.T, sr, hop_length, fmin, fmax, htk, unit, levels, title, x0=0.0)
+        self._setup(S.T, hop_length / sr, mel_band_centres(len(S), fmin, fmax, htk=htk), unit, levels, title, x0=0.0)
+        self._extend_levels(S)
+
+    def set_image(self, S: np.ndarray, *, hop_s: float, row_hz: np.ndarray, unit: str = "dB",
+                  levels: tuple | None = None, title: str = "") -> None:
+        """Show any spectrogram ``S`` (rows, frames) whose rows are centred on ``row_hz`` (rising), ``hop_s``
+        seconds per frame: a linear or logarithmic frequency axis follows from the rows' spacing."""
+        S = np.array(S, dtype=np.float32)
+        if S.ndim != 2 or S.shape[1] == 0 or len(row_hz) != len(S):
+            raise ValueError(f"expected a (rows, frames) array with one frequency per row, got shape {S.shape}")
+        self._ring = None
+        self._setup(S.T, hop_s, np.asarray(row_hz, float), unit, levels, title, x0=0.0)
         self._extend_levels(S)
 
     def start_live(self, n_mels: int, *, sr: int, hop_length: int, fmin: float, fmax: float, htk: bool = False,
@@ -96,7 +107,8 @@ class SpectrogramView(QWidget):
         self._ring = np.full((2 * self.max_frames, n_mels), np.nan, dtype=np.float32)  # NaN: drawn empty
         self._head = self.max_frames
         x0 = -self.max_frames * hop_length / sr
-        self._setup(self._ring[: self.max_frames], sr, hop_length, fmin, fmax, htk, unit, levels, title, x0=x0)
+        self._setup(self._ring[: self.max_frames], hop_length / sr, mel_band_centres(n_mels, fmin, fmax, htk=htk),
+                    unit, levels, title, x0=x0)
         self.plot.setLabel("bottom", "time (s, 0 = now)")
 
     def append_columns(self, cols: np.ndarray) -> None:
@@ -128,16 +140,17 @@ class SpectrogramView(QWidget):
         self.plot.setTitle(None)
         self.stack.set_empty(True)
 
-    def _setup(self, image, sr, hop_length, fmin, fmax, htk, unit, levels, title, *, x0) -> None:
-        """Show ``image`` (frames, n_mels) from x = ``x0`` seconds, with Hz ticks, unit label and levels."""
+    def _setup(self, image, hop_s, centres, unit, levels, title, *, x0) -> None:
+        """Show ``image`` (frames, rows) from x = ``x0`` seconds, rows centred on ``centres`` Hz, with Hz ticks,
+        unit label and levels."""
         frames, n_mels = image.shape
-        width = frames * hop_length / sr
+        width = frames * hop_s
         self._fixed_levels = None if levels is None else (float(levels[0]), float(levels[1]))
         self.colorbar.setLevels(self._fixed_levels or (0.0, 1.0))
         self._levels_set = self._fixed_levels is not None
         self.image.setImage(image, autoLevels=False)  # before setRect, which scales by the image size
         self.image.setRect(QRectF(x0, 0.0, width, n_mels))
-        self.plot.getAxis("left").setTicks([freq_ticks(mel_band_centres(n_mels, fmin, fmax, htk=htk)), []])
+        self.plot.getAxis("left").setTicks([freq_ticks(centres), []])
         self.plot.setLabel("bottom", "time (s)")
         self.plot.setLimits(xMin=x0, xMax=x0 + width, yMin=0, yMax=n_mels)
         self.plot.setRange(xRange=(x0, x0 + width), yRange=(0, n_mels), padding=0)

@@ -203,6 +203,10 @@ def test_inspection_finds_a_clipped_track_and_colours_the_map_by_finding(qtbot, 
     y, sr = sf.read(songs / "rock" / "rock0.wav", dtype="float32")
     (tmp_path / "extra" / "rock").mkdir(parents=True)
     sf.write(tmp_path / "extra" / "rock" / "loud.wav", np.clip(8 * y, -1, 1), sr)
+    t = np.arange(len(y)) / sr
+    hum = np.sin(2 * np.pi * 50 * t) + 0.5 * np.sin(2 * np.pi * 100 * t) + 0.3 * np.sin(2 * np.pi * 150 * t)
+    hummed = y + hum * np.sqrt(np.mean(y ** 2) / np.mean(hum ** 2)) * 10 ** (-6 / 20)
+    sf.write(tmp_path / "extra" / "rock" / "hummed.wav", 0.9 * hummed / np.abs(hummed).max(), sr)
     with Library(tmp_path / "lib", create=True) as lib:
         drive(iter_ingest(lib, [songs, tmp_path / "extra"], labels="folders", jobs=1))
         drive(iter_embed(lib))
@@ -230,6 +234,20 @@ def test_inspection_finds_a_clipped_track_and_colours_the_map_by_finding(qtbot, 
     with qtbot.waitSignal(window.map_controller.spectrogramReady, timeout=20000) as spec:
         ip.table.selectRow(row)  # selecting a finding shows its segment's spectrogram beside the map
     assert spec.args[0] == ip.selected()[0]["segment_id"] and "loud.wav" in spec.args[3]
+
+    # the panel's own spectrogram starts at 20 Hz, so the 50 Hz mains lines of a hum finding show
+    row = next(r for r in range(ip.proxy.rowCount()) if ip.proxy.index(r, 0).data() == "hum")
+    ip.table.selectRow(row)
+    qtbot.waitUntil(lambda: not ip.spectrogram.stack.empty and "hummed.wav" in ip.spectrogram.plot.titleLabel.text,
+                    timeout=20000)
+    S = ip.spectrogram.data()
+    row_hz = np.geomspace(20.0, sr / 2, S.shape[0])  # log axis by default
+    level = S.mean(axis=1)
+    assert level[np.argmin(abs(row_hz - 50))] > level[np.argmin(abs(row_hz - 35))] + 10
+    ticks = [label for _, label in ip.spectrogram.plot.getAxis("left")._tickLevels[0]]
+    assert "50" in ticks
+    ip.log_freq.setChecked(False)  # linear axis: the same picture recomputed
+    qtbot.waitUntil(lambda: not np.array_equal(ip.spectrogram.data(), S), timeout=20000)
 
     window.inspection.set_status(clipped[0]["id"], "dismissed")
     with Library(tmp_path / "lib") as lib:
