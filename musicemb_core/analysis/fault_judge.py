@@ -15,7 +15,7 @@ Context rules:
   digital silence inside the track. A quiet passage inside music is not a fault.
 - Steady faults are pooled over the segments within ``pool_s``: hum on the mean harmonic prominence,
   crackle on the mean click rate, so one drum fill or one sustained bass note is not a fault. Mains hum comes
-  from the recording chain and lasts, as does a DC offset: below twice its threshold each also needs half the
+  from the recording chain, is a comb (:func:`_mains_comb`) and lasts, as does a DC offset: below twice its threshold each also needs half the
   track's segments within :data:`HUM_SPAN_S` (a bass swell or a drone passage is not enough).
 - **Library-relative thresholds** for the measures where style matters (hum, crackle, noise, muffled): the
   threshold is the fixed one or the library's typical track (the median over tracks of each track's median)
@@ -208,6 +208,12 @@ def decide(v: dict, *, reference: LibraryReference = NO_REFERENCE, thresholds: d
     return out
 
 
+def _mains_comb(lines: list[int]) -> bool:
+    """A mains comb: at least three lines, among them the fundamental or its octave (a note's overtones at
+    200 and 400 Hz are no hum)."""
+    return len(lines) >= 3 and bool({1, 2} & set(lines))
+
+
 def _lasting(v: dict, i: int, hit: np.ndarray, severity: float) -> bool:
     """True if ``severity`` is twice the threshold's or ``hit`` holds in at least half the body segments within
     :data:`HUM_SPAN_S` of segment ``i``."""
@@ -220,7 +226,8 @@ def _lasting(v: dict, i: int, hit: np.ndarray, severity: float) -> bool:
 def _graded(v: dict, i: int, th: dict, t: dict) -> list[Fault]:
     """The style-dependent kinds of one body segment: hum, crackle, noise, muffled."""
     found = []
-    if v["hum"][i] >= th["hum"] and _lasting(v, i, v["hum"] >= th["hum"], v["hum"][i] / th["hum"]):
+    if (v["hum"][i] >= th["hum"] and _mains_comb(v["hum_lines"][i])
+            and _lasting(v, i, v["hum"] >= th["hum"], v["hum"][i] / th["hum"])):
         lines = ", ".join(str(h * int(v["hum_f0"][i])) for h in v["hum_lines"][i])
         found.append(_fault("hum", v["hum"][i] / th["hum"], v["hum"][i], th["hum"],
                             f"hum: {int(v['hum_f0'][i])} Hz mains lines ({lines} Hz), {v['hum'][i]:.0f} dB above "

@@ -38,7 +38,7 @@ THRESHOLDS = {
     "dropouts": 0.005,    # seconds of abrupt digital silence
     "dc_offset": 0.05,    # |steady mean|, full scale
     "hum": 6.0,           # dB, mains comb over the baseline combs (see hum_strength)
-    "crackle": 1.6,       # isolated clicks per second (mean over the segments within 12 s)
+    "crackle": 2.5,       # isolated clicks per second (mean over the segments within 12 s)
     "dead": -50.0,        # dBFS RMS, at or below
     "noise": 5.0,         # dB estimated SNR, at or below (with a flat floor)
     "muffled": 40.0,      # dB of high band missing against ordinary music (NOMINAL_HF_DB)
