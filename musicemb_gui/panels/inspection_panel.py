@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
     QSplitter,
     QTableView,
@@ -129,6 +131,16 @@ class InspectionPanel(QWidget):
         self.log_freq.setToolTip("Logarithmic frequency axis: low frequencies (hum at 50/60 Hz and its "
                                  "harmonics, rumble) get room")
         self.log_freq.toggled.connect(self.logFrequencyToggled)
+        self.evidence = QListWidget()
+        self.evidence.setToolTip("The segments that argue most for the suggested label: click one to hear it")
+        self.evidence.itemClicked.connect(self._evidence_clicked)
+        self.evidence_title = QLabel("")
+        self.evidence_box = QWidget()
+        box = QVBoxLayout(self.evidence_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.evidence_title)
+        box.addWidget(self.evidence)
+        self.evidence_box.hide()
         top = QHBoxLayout()
         for w in (self.run, self.kind, self.open_only):
             top.addWidget(w)
@@ -140,11 +152,16 @@ class InspectionPanel(QWidget):
             bottom.addWidget(w)
         bottom.addStretch(1)
         bottom.addWidget(self.log_freq)
+        below = QSplitter(Qt.Orientation.Horizontal)
+        below.addWidget(self.evidence_box)
+        below.addWidget(self.spectrogram)
+        below.setStretchFactor(1, 3)
         self.split = QSplitter(Qt.Orientation.Vertical)
         self.split.addWidget(self.table)
-        self.split.addWidget(self.spectrogram)
-        self.split.setStretchFactor(0, 3)
-        self.split.setStretchFactor(1, 2)
+        self.split.addWidget(below)
+        self.split.setStretchFactor(0, 1)
+        self.split.setStretchFactor(1, 1)
+        self.split.setSizes([300, 260])  # the table over the spectrogram, both readable at 720 px
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.split, 1)
@@ -216,10 +233,29 @@ class InspectionPanel(QWidget):
         self.new_label.setEnabled(one is not None)
         self.play.setEnabled(one is not None and play_segment(one) is not None)
         self.show_map.setEnabled(self.play.isEnabled())
+        self._show_evidence(one)
         if one is not None:
             self.new_label.setText(one.get("details", {}).get("suggested") or one.get("label") or "")
             if (sid := play_segment(one)) is not None:
                 self.segmentSelected.emit(int(sid))
+
+    def _show_evidence(self, row: dict | None) -> None:
+        """List a track label finding's arguing segments (time and probability of the suggested label)."""
+        self.evidence.clear()
+        segments = (row or {}).get("details", {}).get("segments") or []
+        for seg in segments:
+            item = QListWidgetItem(f"{seg['start_s']:.1f}–{seg['end_s']:.1f} s   {100 * seg['p']:.0f} % "
+                                   f"{row['details']['suggested']}")
+            item.setData(ROW, int(seg["segment_id"]))
+            self.evidence.addItem(item)
+        if segments:
+            self.evidence_title.setText(f"Segments that sound most like {row['details']['suggested']!r}:")
+        self.evidence_box.setVisible(bool(segments))
+
+    def _evidence_clicked(self, item: QListWidgetItem) -> None:
+        sid = int(item.data(ROW))
+        self.playRequested.emit(sid)
+        self.segmentSelected.emit(sid)
 
     def _set_status(self, status: str) -> None:
         for row in self.selected():

@@ -20,7 +20,9 @@ from musicemb_gui.panels.inspection_panel import ALL_KINDS, InspectionPanel  # n
 ROWS = [
     {"id": 1, "kind": "label", "segment_id": None, "track_id": 7, "path": "/music/rock/a.flac", "label": "techno",
      "start_s": 0.0, "end_s": 30.0, "score": 0.9, "reason": "label looks wrong: 'techno', probably 'rock'",
-     "status": "open", "details": {"given": "techno", "suggested": "rock", "example_segment_id": 71}},
+     "status": "open", "details": {"given": "techno", "suggested": "rock", "example_segment_id": 71,
+                                   "segments": [{"segment_id": 71, "start_s": 12.0, "end_s": 15.0, "p": 0.93},
+                                                {"segment_id": 72, "start_s": 15.0, "end_s": 18.0, "p": 0.88}]}},
     {"id": 2, "kind": "clipping", "segment_id": 12, "track_id": 3, "path": "/music/folk/b.flac", "label": "folk",
      "start_s": 3.0, "end_s": 6.0, "score": 4.2, "reason": "clipped: 3.2 % of samples at full scale",
      "status": "open", "details": {"value": 0.032, "threshold": 0.001}},
@@ -78,6 +80,11 @@ def test_actions_emit_signals(qtbot):
     with qtbot.waitSignal(panel.showOnMap) as shown:
         panel.show_map.click()
     assert shown.args == [71]
+    assert panel.evidence_box.isVisibleTo(panel) and panel.evidence.count() == 2  # the segments arguing for 'rock'
+    assert panel.evidence.item(1).text().startswith("15.0–18.0 s   88 % rock")
+    with qtbot.waitSignal(panel.playRequested) as played:
+        panel.evidence.itemClicked.emit(panel.evidence.item(1))
+    assert played.args == [72]
     panel.new_label.setText("punk")
     relabels, statuses = [], []
     panel.relabelRequested.connect(lambda *a: relabels.append(a))
@@ -85,7 +92,7 @@ def test_actions_emit_signals(qtbot):
     panel.relabel.click()
     assert relabels == [(7, "punk")] and statuses == [(1, "accepted")]
     _select(panel, 4)
-    assert panel.new_label.text() == ""
+    assert panel.new_label.text() == "" and not panel.evidence_box.isVisibleTo(panel)
     with qtbot.waitSignal(panel.statusChanged) as changed:
         panel.dismiss.click()
     assert changed.args == [4, "dismissed"]
