@@ -329,3 +329,21 @@ def test_features_per_segment_via_console_script(tmp_path):
     cols, rows = _read_csv(out)
     assert len(cols) == 77
     assert [(float(r["start_s"]), float(r["duration_s"])) for r in rows] == [(0.0, 3.0), (3.0, 3.0)]
+
+
+def test_ingest_embed_computes_both_spaces_in_the_import(tmp_path, capsys):
+    d = tmp_path / "music"
+    tone(d / "a.wav", 7.0, freq=300, seed=1)
+    tone(d / "b.flac", 4.0, freq=500, seed=2, format="FLAC")
+    (d / "broken.mp3").write_bytes(np.random.default_rng(1).bytes(3000))
+    lib = tmp_path / "lib"
+    assert cli.main(["ingest", str(lib), str(d), "--embed", "--json", "-q", "-j", "1"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["added"] == 2 and [Path(f["path"]).name for f in rep["failed"]] == ["broken.mp3"]
+    assert rep["embed"] == {"models": "default, similarity", "computed": 6, "kept": 0, "dropped": 0, "failed": [],
+                            "cancelled": False}  # 3 segments of 3 s, in both spaces
+    assert cli.main(["info", str(lib), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["embeddings"] == {"default": 3, "similarity": 3}
+    assert cli.main(["ingest", str(lib), str(d), "--embed", "-q"]) == 0  # nothing new: nothing embedded
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("import done: 0 added") and "0 segments embedded, 6 kept" in out[1]
