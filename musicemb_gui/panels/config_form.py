@@ -12,18 +12,20 @@ class ConfigForm(QWidget):
     """Editors for the fields of ``cls`` (a frozen dataclass); ``values()`` returns them as a dict.
 
     ``choices`` maps a field name to its allowed values (a combo box); optional fields use a line edit where
-    empty means None; ``hidden`` fields are left out (they keep their defaults).
+    empty means None; ``hidden`` fields are left out (they keep their defaults); ``first`` fields come first,
+    in that order, the others in the dataclass's order.
     """
 
     def __init__(self, cls: type, *, choices: dict[str, list] | None = None, hidden: tuple[str, ...] = (),
-                 defaults: dict | None = None):
+                 defaults: dict | None = None, first: tuple[str, ...] = ()):
         super().__init__()
         self.cls = cls
         self.editors: dict[str, QWidget] = {}
         self.layout_ = layout = QFormLayout(self)
         hints = typing.get_type_hints(cls)
         defaults = defaults or {}
-        for f in dataclasses.fields(cls):
+        rank = {name: i for i, name in enumerate(first)}
+        for f in sorted(dataclasses.fields(cls), key=lambda f: rank.get(f.name, len(rank))):
             if f.name in hidden:
                 continue
             value = defaults.get(f.name, f.default)
@@ -37,6 +39,7 @@ class ConfigForm(QWidget):
             w = QComboBox()
             w.addItems([str(c) for c in choices])
             w.setCurrentText("" if value is None else str(value))
+            w.setObjectName(name)
             return w
         optional = type(None) in typing.get_args(hint)
         base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)

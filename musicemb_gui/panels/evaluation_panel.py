@@ -69,6 +69,7 @@ class EvaluationPanel(QWidget):
                                                           "clusters, for each number of clusters, appears here.")
         clusters.addWidget(self.silhouette_box)
         clusters.addWidget(self.composition)
+        clusters.setSizes([180, 120])
         split = QSplitter(Qt.Orientation.Horizontal)
         for w in (self.metrics, clusters, self.confusion):
             split.addWidget(w)

@@ -252,11 +252,3 @@ class MapController(QObject):
         else:
             edit = edits.tag_segments(ids, label)
         self.status.emit(f"{edit.description} (Ctrl+Z undoes it)" if edit else "no label changed")
-
-    def search_mask(self, text: str) -> np.ndarray | None:
-        text = text.strip().lower()
-        if not text or not len(self.ids):
-            return None
-        s = self.session
-        match = {t.id for t in s.tracks.values() if text in t.path.lower() or text in (t.label or "").lower()}
-        return np.array([s.segments["track_id"][s.seg_row[int(i)]] in match for i in self.ids])

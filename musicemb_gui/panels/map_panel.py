@@ -63,22 +63,27 @@ class MapPanel(QWidget):
         self.method = QComboBox()
         self.method.addItems(list(METHODS))
         self.method.setCurrentText("UMAP")
+        self.method.setToolTip("How the map is drawn from the embeddings")
         self.colour = QComboBox()
         self.colour.addItems(list(COLOUR_BY))
-        self.search = QLineEdit(placeholderText="Find by path or label…")
+        self.colour.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.colour.setMinimumContentsLength(6)
+        self.search = QLineEdit(placeholderText="Find by name, label, key…")
         self.search.setClearButtonEnabled(True)
-        self.search.setToolTip("Points of other tracks are faded; the library table is filtered alike")
+        self.search.setToolTip("The library's filter: the table lists the tracks found, the map greys out the rest")
         self.match_count = QLabel("")
         self.fit = QPushButton("Fit")
         self.fit.setToolTip("Zoom to show the whole map (F)")
+        self.fit.setFixedWidth(44)
         self.hover_play = QCheckBox("Listen on hover")
-        self.other_tracks = QCheckBox("Neighbours from other tracks")
+        self.other_tracks = QCheckBox("of other tracks")
         self.other_tracks.setToolTip("List only segments of other tracks: a track's own seconds are always alike")
         self.other_tracks.setChecked(True)
         self.k = QSpinBox(minimum=1, maximum=100, value=10, prefix="k = ")
         self.label_sel = QPushButton("Label selection…")
         self.label_sel.setEnabled(False)
         self.status = QLabel("")
+        self.status.setWordWrap(True)  # long messages take two lines rather than widen the window
         self.scatter = ScatterView(empty_text=EMPTY_MAP)
         self.scatter.tooltip_fn = controller.tooltip
         self.spectrogram = SpectrogramView(empty_text="Click a point to see its log-mel spectrogram as the model "
@@ -89,18 +94,28 @@ class MapPanel(QWidget):
         self.similar.setToolTip("Whole tracks like the clicked point's track (similarity space); double-click to play")
 
         self.bar = bar = QHBoxLayout()  # the window puts the model picker first
-        for w in (QLabel("Map:"), self.method, QLabel("Colour by:"), self.colour, self.search, self.match_count,
-                  self.fit, self.hover_play, self.other_tracks, self.k, self.label_sel):
+        for w in (self.method, QLabel("Colour:"), self.colour, self.search,
+                  self.fit, self.hover_play, self.label_sel):
             bar.addWidget(w)
+        neighbours_box = QWidget()  # the neighbour options above their list: the map's bar fits 1280 px
+        nl = QVBoxLayout(neighbours_box)
+        nl.setContentsMargins(0, 0, 0, 0)
+        options = QHBoxLayout()
+        for w in (QLabel("Nearest segments:"), self.k, self.other_tracks):
+            options.addWidget(w)
+        options.addStretch(1)
+        nl.addLayout(options)
+        nl.addWidget(self.neighbours)
         side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.spectrogram)
-        side.addWidget(self.neighbours)
+        side.addWidget(neighbours_box)
         similar_box = QWidget()
         similar_layout = QVBoxLayout(similar_box)
         similar_layout.setContentsMargins(0, 0, 0, 0)
         similar_layout.addWidget(self.similar_title)
         similar_layout.addWidget(self.similar)
         side.addWidget(similar_box)
+        side.setSizes([300, 200, 200])  # the spectrogram readable beside a 720 px high window
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.scatter)
         split.addWidget(side)
@@ -109,7 +124,10 @@ class MapPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(split, 1)
-        layout.addWidget(self.status)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.status, 1)
+        bottom.addWidget(self.match_count)
+        layout.addLayout(bottom)
 
         self._hover_timer = QTimer(self, singleShot=True, interval=250)
         self._hover_timer.timeout.connect(self._hover_audition)
@@ -118,7 +136,8 @@ class MapPanel(QWidget):
         self.label_dialog: LabelDialog | None = None
         self.method.currentTextChanged.connect(lambda name: controller.request_map(METHODS[name]))
         self.colour.currentTextChanged.connect(controller.request_colours)
-        self.search.textChanged.connect(self._filter)
+        controller.session.libraryOpened.connect(self.search.clear)
+        controller.session.trackFilterChanged.connect(self._count)
         self.fit.clicked.connect(self.scatter.reset_view)
         QShortcut(QKeySequence("F"), self, self.scatter.reset_view,
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -141,7 +160,7 @@ class MapPanel(QWidget):
     def _show_map(self, ids: np.ndarray, xy: np.ndarray, method: str) -> None:
         cats, palette, names = self.ctl.colours(self.colour.currentText(), ids)
         self.scatter.set_points(xy, ids, cats, palette, names)
-        self._filter(self.search.text())
+        self._count()
         self.status.setText(f"{method.upper()} map of {len(ids):,} segments in the {self.ctl.session.model!r} space — "
                             "click a point to listen, "
                             "Shift+drag: box, Ctrl+drag: lasso")
@@ -249,8 +268,12 @@ class MapPanel(QWidget):
         if row != old_row and row >= 0 and self.neighbours.hasFocus():
             self._neighbour_clicked(row, 0)
 
-    def _filter(self, text: str) -> None:
-        """Fade the points that do not match ``text`` and say how many do."""
-        match = self.ctl.search_mask(text)
-        self.scatter.set_dimmed(None if match is None else ~match)
-        self.match_count.setText("" if match is None else f"{int(match.sum()):,} of {len(match):,} match")
+    def _count(self, *_) -> None:
+        """How many points the library's filters (the search among them) let through."""
+        s, ids = self.ctl.session, self.ctl.ids
+        if s.track_filter is None:
+            self.match_count.setText("")
+            return
+        tracks = s.segments["track_id"][[s.seg_row[int(i)] for i in ids]] if len(ids) else np.zeros(0, np.int64)
+        found = int(np.isin(tracks, np.fromiter(s.track_filter, np.int64)).sum())
+        self.match_count.setText(f"<b>{found:,} of {len(ids):,} segments match</b>")

@@ -74,11 +74,14 @@ class PlaybackController(QObject):
         s = self.session
         if isinstance(key, tuple) and key[0] == "track" and key[1] in s.tracks:
             t = s.tracks[key[1]]
-            return t.id, 0.0, min(t.duration_s, TRACK_PREVIEW_S), f"{Path(t.path).name} (first {TRACK_PREVIEW_S:.0f} s)"
+            end = min(t.duration_s, TRACK_PREVIEW_S)
+            return t.id, 0.0, end, f"{Path(t.path).name}\n0–{end:.1f} s of {t.duration_s:.1f} s"
         if isinstance(key, int) and key in s.seg_row:
             g = s.segment(key)
             end = g["start_s"] + g["duration_s"]
-            return g["track_id"], g["start_s"], end, f"{Path(g['path']).name}  {g['start_s']:.1f}–{end:.1f} s"
+            length = s.tracks[g["track_id"]].duration_s
+            return g["track_id"], g["start_s"], end, (f"{Path(g['path']).name}\n{g['start_s']:.1f}–{end:.1f} s "
+                                                      f"of {length:.1f} s")
         return None, 0.0, 0.0, ""
 
     def _load_waveform(self, track_id: int) -> None:

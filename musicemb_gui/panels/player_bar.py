@@ -1,14 +1,15 @@
-"""Player bar under the map: play/stop the current item (Space), what it is, volume, and the waveform of its
-track with the played part shaded and a moving playhead. The view only; :mod:`playback_controller` drives it."""
+"""Player bar under the map, one row: play/stop the current item (Space), what it is, the waveform of its track
+with the played part shaded and a moving playhead, the volume. The view only; :mod:`playback_controller` drives
+it."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
 from musicemb_gui.widgets.waveform_view import WaveformView
 
-IDLE = "Nothing to play yet: click a point on the map or double-click a track, then Space plays or stops it."
+IDLE = "Click a point or double-click a track to listen; Space plays or stops it."
 
 
 class PlayerBar(QWidget):
@@ -19,26 +20,20 @@ class PlayerBar(QWidget):
         self.play.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space is the window's, never this button's
         self.play.setEnabled(False)
         self.title = QLabel(IDLE)
-        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title.setWordWrap(True)
+        self.title.setFixedWidth(190)
         self.volume = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=80)
-        self.volume.setFixedWidth(120)
-        self.volume.setToolTip("Volume")
+        self.volume.setFixedWidth(100)
         self.volume_label = QLabel("80 %")
         self.volume_label.setMinimumWidth(40)
         self.volume.valueChanged.connect(lambda v: self.volume_label.setText(f"{v} %"))
-        self.waveform = WaveformView(message="The waveform of the track being played appears here.")
-        self.waveform.setFixedHeight(70)
-        top = QHBoxLayout()
-        top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(self.play)
-        top.addWidget(self.title, 1)
-        top.addWidget(QLabel("🔊"))
-        top.addWidget(self.volume)
-        top.addWidget(self.volume_label)
-        layout = QVBoxLayout(self)
+        self.waveform = WaveformView(message="waveform of the track playing")
+        self.waveform.setFixedHeight(48)
+        layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
-        layout.addLayout(top)
-        layout.addWidget(self.waveform)
+        for w, stretch in ((self.play, 0), (self.title, 0), (self.waveform, 1), (QLabel("Volume"), 0),
+                           (self.volume, 0), (self.volume_label, 0)):
+            layout.addWidget(w, stretch)
 
     def set_playing(self, playing: bool) -> None:
         self.play.setText("■ Stop" if playing else "▶ Play")

@@ -37,7 +37,8 @@ class TrainingPanel(QWidget):
         session.libraryOpened.connect(self._library_opened)
         self.train_form = ConfigForm(TrainConfig, choices={"strategy": list(STRATEGIES),
                                                            "device": ["auto", "cpu", "cuda"]},
-                                     defaults={"epochs": 5, "strategy": "contrastive"})
+                                     defaults={"epochs": 5, "strategy": "contrastive"},
+                                     first=("strategy", *sorted(SPECIFIC)))  # its own fields under the strategy
         self.model_form = ConfigForm(ModelConfig, choices={"arch": sorted(set(ENCODERS) - {"simstats"})},
                                      hidden=("in_channels", "vgg_rgb", "weights"), defaults={"width": 16})
         self.name = QLineEdit("my-model")
@@ -52,16 +53,18 @@ class TrainingPanel(QWidget):
         strategy = self.train_form.editors["strategy"]
         strategy.currentTextChanged.connect(self._strategy_chosen)
         self._strategy_chosen(strategy.currentText())
-        forms = QWidget()
-        fl = QVBoxLayout(forms)
-        fl.addWidget(QLabel("<b>Model</b>"))
-        fl.addWidget(self.model_form)
-        fl.addWidget(QLabel("<b>Training</b>"))
-        fl.addWidget(self.train_form)
+        forms = QWidget()  # two columns, the strategy first: more fields in sight in a short dock
+        fl = QHBoxLayout(forms)
+        for title, form in (("Training", self.train_form), ("Model", self.model_form)):
+            column = QVBoxLayout()
+            column.addWidget(QLabel(f"<b>{title}</b>"))
+            column.addWidget(form)
+            column.addStretch(1)
+            fl.addLayout(column)
         scroll = QScrollArea()
         scroll.setWidget(forms)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(300)
+        scroll.setMinimumWidth(560)
         buttons = QHBoxLayout()
         for w in (QLabel("Name:"), self.name, self.start, self.cancel, self.embed):
             buttons.addWidget(w)

@@ -86,7 +86,7 @@ class ConfusionView(QWidget):
         self.plot_widget = pg.PlotWidget(axisItems={"bottom": ClassAxis("bottom"), "left": ClassAxis("left")})
         self.plot = self.plot_widget.getPlotItem()
         self.plot.invertY(True)  # first true class at the top, as confusion matrices are read
-        self.plot.setAspectLocked(True)
+        # cells fill the space (not square): a short dock still gives cells tall enough to read
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
@@ -112,6 +112,7 @@ class ConfusionView(QWidget):
         self._cm = np.zeros((0, 0), dtype=np.int64)
         self._frac = np.zeros((0, 0))
         self._labels: list[str] = []
+        self._idle = HINT  # the readout when no cell is hovered
         self._texts: list[pg.TextItem] = []
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
@@ -132,8 +133,8 @@ class ConfusionView(QWidget):
         self.plot.getAxis("bottom").set_labels(self._labels)
         self.plot.getAxis("left").set_labels(self._labels)
         self.plot.setRange(xRange=(0, k), yRange=(0, k), padding=0)
-        self.plot.setTitle(title or None)
-        self.readout.setText(HINT)
+        self._idle = f"{title} — {HINT}" if title else HINT  # a title line would cost the cells their height
+        self.readout.setText(self._idle)
         self.stack.set_empty(False)
 
     def clear(self) -> None:
@@ -145,7 +146,6 @@ class ConfusionView(QWidget):
         self._texts = []
         for axis in ("bottom", "left"):
             self.plot.getAxis(axis).set_labels([])
-        self.plot.setTitle(None)
         self.readout.setText("")
         self.stack.set_empty(True)
 
@@ -180,5 +180,5 @@ class ConfusionView(QWidget):
         pos = self.plot.vb.mapSceneToView(scene_pos)
         i, j = math.floor(pos.y()), math.floor(pos.x())
         text = self.hover_text(i, j) if k and 0 <= i < k and 0 <= j < k else ""
-        self.readout.setText(text or HINT)
+        self.readout.setText(text or self._idle)
         self.plot_widget.setToolTip(text)

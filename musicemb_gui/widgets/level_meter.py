@@ -8,7 +8,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-TICKS_DB = (-60, -40, -20, -10, -3, 0)
+TICKS_DB = (-60, -40, -20, -10, 0)
 ZONES = ((-60.0, "#43a047"), (-12.0, "#fbc02d"), (-3.0, "#e53935"))  # colour from each level up
 
 
@@ -53,5 +53,8 @@ class LevelMeter(QWidget):
         for db in TICKS_DB:
             x = bar.left() + self.fraction(db) * bar.width()
             p.drawLine(int(x), int(bar.bottom()), int(x), int(bar.bottom()) + 3)
-            p.drawText(QRectF(x - 20, bar.bottom() + 2, 40, label_h), Qt.AlignmentFlag.AlignHCenter, str(db))
+            if db:
+                p.drawText(QRectF(x - 20, bar.bottom() + 2, 40, label_h), Qt.AlignmentFlag.AlignHCenter, str(db))
+            else:  # the unit, flush with the right edge
+                p.drawText(QRectF(0, bar.bottom() + 2, self.width(), label_h), Qt.AlignmentFlag.AlignRight, "0 dB")
         p.end()

@@ -22,7 +22,6 @@ from scipy.spatial import cKDTree
 from musicemb_gui.widgets.empty_state import EmptyState
 
 SELECT_MODES = ("box", "lasso", "none")
-DIM_ALPHA = 40  # opacity (of 255) of points drawn faded by set_dimmed
 
 
 def _as_categories(categories, palette: list[str], n: int) -> np.ndarray:
@@ -197,7 +196,6 @@ class ScatterView(QWidget):
         self._ids_sorted = ids[self._id_order]
         self._x_order = np.argsort(xy[:, 0], kind="stable")
         self._mask: np.ndarray | None = None
-        self._dim: np.ndarray | None = None
         self._cat: np.ndarray | None = None  # makes set_categories regroup the points
         self._hover = -1
         self.hover_label.hide()
@@ -206,10 +204,6 @@ class ScatterView(QWidget):
         self.stack.set_empty(not len(xy))
         self.reset_view()
         self.set_categories(categories, palette, category_names)
-
-    def set_empty_text(self, text: str) -> None:
-        """What to say while there are no points (e.g. what to do to get some)."""
-        self.stack.label.setText(text)
 
     def reset_view(self) -> None:
         """Zoom to show all points (and keep them all in view when the widget is resized)."""
@@ -226,51 +220,29 @@ class ScatterView(QWidget):
         change when the categories are unchanged and the palette has as many colours."""
         cat = _as_categories(categories, palette, len(self._xy))
         names = list(category_names) if category_names is not None else [str(i) for i in range(len(palette))]
-        self._base = (cat, list(palette))
-        self.legend.clear()
-        for colour, name in zip(palette, names, strict=False):
-            self.legend.addItem(pg.ScatterPlotItem(size=10, pen=None, brush=pg.mkBrush(colour)), name)
-        for sample, _label in self.legend.items:
-            sample.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-        self._recolour()
-
-    def set_dimmed(self, mask: np.ndarray | None) -> None:
-        """Draw the points where ``mask`` (n,) bool is true faded, under the others (None: none); unlike
-        :meth:`set_visible_mask` they stay on the map and can still be hovered and clicked."""
-        mask = None if mask is None else np.asarray(mask, dtype=bool)
-        if mask is not None and mask.shape != (len(self._xy),):
-            raise ValueError(f"mask must have shape ({len(self._xy)},), got {mask.shape}")
-        self._dim = mask
-        self._recolour()
-
-    def _recolour(self) -> None:
-        """Group the points by category (faded copies of the palette for dimmed points) and draw them."""
-        cat, palette = self._base
-        if self._dim is not None:
-            cat = np.where(self._dim, cat + len(palette), cat)
-            faded = [QColor(c) for c in palette]
-            for c in faded:
-                c.setAlpha(DIM_ALPHA)
-            palette = palette + [c.name(QColor.NameFormat.HexArgb) for c in faded]
-        self._palette = palette
+        self._palette = list(palette)
         self._rgb = np.array([QColor(c).getRgb()[:3] for c in palette], dtype=np.uint8).reshape(-1, 3)
         if (self._cat is not None and len(palette) == len(self.scatter_items)
                 and np.array_equal(cat, self._cat)):
             for item, colour in zip(self.scatter_items, palette, strict=True):
-                item.setBrush(pg.mkBrush(QColor(colour)))
+                item.setBrush(pg.mkBrush(colour))
         else:
             for old in self.scatter_items:
                 self.vb.removeItem(old)
             self.scatter_items = [_SharedStyleScatter(pxMode=True, size=self.point_size, pen=None,
-                                                      brush=pg.mkBrush(QColor(c)), antialias=False) for c in palette]
+                                                      brush=pg.mkBrush(c), antialias=False) for c in palette]
             counts = np.bincount(cat, minlength=len(palette))
-            for i, (item, count) in enumerate(zip(self.scatter_items, counts, strict=True)):
-                item.setZValue(-1 if i >= len(self._base[1]) else 0)  # faded points under the others
+            for item, count in zip(self.scatter_items, counts, strict=True):
                 self.vb.addItem(item, ignoreBounds=True)
                 if len(cat) > self.lod_threshold:  # now rather than at the first zoom-in
                     item.reserve(min(count, 2 * self.lod_threshold))
             self._cat = cat
             self._update_shown()
+        self.legend.clear()
+        for colour, name in zip(palette, names, strict=False):
+            self.legend.addItem(pg.ScatterPlotItem(size=10, pen=None, brush=pg.mkBrush(colour)), name)
+        for sample, _label in self.legend.items:
+            sample.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self.refresh()
 
     def set_visible_mask(self, mask: np.ndarray | None) -> None:

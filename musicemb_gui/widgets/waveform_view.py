@@ -30,7 +30,7 @@ class WaveformView(QWidget):
         self.plot.hideButtons()
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideAxis("left")
-        self.plot.getAxis("bottom").setLabel("s")
+        self.plot.hideAxis("bottom")  # the caller says where the shaded part lies
         pen = pg.mkPen("#4c9be8")
         self.upper, self.lower = pg.PlotCurveItem(pen=pen), pg.PlotCurveItem(pen=pen)
         self.fill = pg.FillBetweenItem(self.upper, self.lower, brush=pg.mkBrush("#4c9be8"))

@@ -1,4 +1,4 @@
-"""Map tools on real widgets: search fades what does not match, counts what does and filters the library table;
+"""Map tools on real widgets: search greys out what does not match, counts what does and filters the library table;
 zoom-to-fit by button and key; finding colours never grey."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QColor  # noqa: E402
 
 from musicemb_gui.main_window import MainWindow  # noqa: E402
+from musicemb_gui.panels.dj_colours import FILTERED_OUT  # noqa: E402
 from musicemb_gui.panels.map_controller import NONE_COLOUR, PALETTE  # noqa: E402
 from musicemb_gui.panels.map_panel import EMPTY_MAP  # noqa: E402
 from musicemb_gui.widgets.audio_player import AudioPlayer  # noqa: E402
-from musicemb_gui.widgets.scatter_view import DIM_ALPHA  # noqa: E402
 from tests.gui.helpers import FakeBackend, tone_library  # noqa: E402
 
 
@@ -44,21 +44,26 @@ def window(qtbot, tmp_path, tones):
     win.jobs.wait(30000)
 
 
-def _faded(scatter) -> int:
-    return sum(len(item.data) for item in scatter.scatter_items if item.opts["brush"].color().alpha() == DIM_ALPHA)
+def _greyed(scatter) -> int:
+    """Points drawn in the filtered-out grey."""
+    return sum(len(item.data) for item in scatter.scatter_items
+               if item.opts["brush"].color().name() == FILTERED_OUT)
 
 
-def test_search_fades_non_matches_counts_matches_and_filters_the_table(qtbot, window):
-    mp, table = window.map_panel, window.library_panel.proxy
-    assert mp.match_count.text() == "" and _faded(mp.scatter) == 0 and table.rowCount() == 2
+def test_search_greys_out_non_matches_counts_matches_and_filters_the_table(qtbot, window):
+    mp, table, lib_filter = window.map_panel, window.library_panel.proxy, window.library_panel.filter
+    assert mp.match_count.text() == "" and _greyed(mp.scatter) == 0 and table.rowCount() == 2
     mp.search.setText("tone440")
-    assert mp.match_count.text() == "3 of 6 match"
-    assert _faded(mp.scatter) == 3  # the other track's 3 segments, still on the map
-    assert table.rowCount() == 1 and table.index(0, 0).data() == "tone440.wav"
-    mp.search.setText("nothing like this")
-    assert mp.match_count.text() == "0 of 6 match" and _faded(mp.scatter) == 6 and table.rowCount() == 0
+    qtbot.waitUntil(lambda: mp.match_count.text() == "<b>3 of 6 segments match</b>")  # the library's filters settle first
+    assert _greyed(mp.scatter) == 3 and len(mp.scatter._ids) == 6  # the other track's 3 segments, still there
+    assert table.rowCount() == 1 and table.index(0, 0).data() == "tone440.wav" and lib_filter.text() == "tone440"
+    lib_filter.setText("nothing like this")  # one filter, two boxes
+    assert mp.search.text() == "nothing like this"
+    qtbot.waitUntil(lambda: mp.match_count.text() == "<b>0 of 6 segments match</b>")
+    assert _greyed(mp.scatter) == 6 and table.rowCount() == 0
     mp.search.clear()
-    assert mp.match_count.text() == "" and _faded(mp.scatter) == 0 and table.rowCount() == 2
+    qtbot.waitUntil(lambda: mp.match_count.text() == "")
+    assert _greyed(mp.scatter) == 0 and table.rowCount() == 2 and not lib_filter.text()
 
 
 def _shows_all(scatter, xy) -> bool:

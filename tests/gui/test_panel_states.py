@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
+from PySide6.QtWidgets import QFormLayout  # noqa: E402
+
 from musicemb_core.common.errors import MusicEmbError  # noqa: E402
 from musicemb_core.common.progress import Progress  # noqa: E402
 from musicemb_core.training.config import STRATEGIES, TrainConfig  # noqa: E402
@@ -79,6 +81,9 @@ def test_training_form_shows_the_fields_of_the_chosen_strategy_only(qtbot):
     for strategy, own in expected.items():
         form.editors["strategy"].setCurrentText(strategy)
         assert shown() == common | own, strategy
+        rows = [form.layout_.itemAt(r, QFormLayout.ItemRole.FieldRole).widget() for r in range(form.layout_.rowCount())]
+        in_sight = [w.objectName() for w in rows if w.isVisibleTo(panel)]
+        assert in_sight[:1 + len(own)] == ["strategy", *sorted(own)]  # its own fields right under the strategy
     form.editors["strategy"].setCurrentText("triplet")
     assert form.values()["temperature"] == TrainConfig().temperature  # hidden fields keep their values
 

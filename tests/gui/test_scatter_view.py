@@ -11,7 +11,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 from matplotlib.path import Path  # noqa: E402
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
-from PySide6.QtGui import QColor, QMouseEvent  # noqa: E402
+from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from musicemb_gui.widgets import scatter_view  # noqa: E402
@@ -120,25 +120,6 @@ def test_hover_emits_the_id_and_shows_the_tooltip_while_hovered(qtbot, view, gri
     qtbot.mouseMove(view.plot.viewport(), to_px(view, 4.5, 4.5))
     qtbot.waitUntil(lambda: got == [ids[k], -1])
     assert not view.hover_label.isVisible()
-
-
-def test_dimmed_points_are_faded_below_the_others_and_still_clickable(qtbot, view, grid):
-    xy, ids = grid
-    cats = np.arange(len(ids)) % 2
-    view.set_categories(cats, ["#ff0000", "#0000ff"], ["red", "blue"])
-    dim = np.arange(len(ids)) < 100
-    view.set_dimmed(dim)
-    assert len(view.scatter_items) == 4 and len(view.legend.items) == 2
-    shown = {item.opts["brush"].color().name(QColor.NameFormat.HexArgb): len(item.data)
-             for item in view.scatter_items}
-    assert shown == {"#ffff0000": 150, "#ff0000ff": 150, "#28ff0000": 50, "#280000ff": 50}
-    assert all(item.zValue() < view.scatter_items[0].zValue() for item in view.scatter_items[2:])
-    got = []
-    view.pointClicked.connect(got.append)
-    qtbot.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton, pos=to_px(view, *xy[3]))
-    assert got == [ids[3]]
-    view.set_dimmed(None)
-    assert len(view.scatter_items) == 2
 
 
 def test_box_selection_api_matches_a_numpy_mask(qtbot, view):
