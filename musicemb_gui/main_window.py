@@ -1,0 +1,336 @@
+"""Main window: dockable panels (library, map, training, evaluation, jobs), menus, status bar, settings that
+persist, one audio player. Long work runs in jobs; errors reach the user as messages, bugs as a dialog with
+the traceback and the log path, and the app keeps running."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import suppress
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QSplitter
+
+# Everything the app's jobs run is imported here, at start-up: an import holds the GIL (numba's alone 0.3 s), and
+# made inside a job it stalled the window.
+from musicemb_core.audio.decode import load
+from musicemb_core.common.errors import MusicEmbError
+from musicemb_core.common.paths import data_home
+from musicemb_core.data.ingest import iter_ingest
+from musicemb_core.data.library import Library
+from musicemb_core.features.tempo_key import key_camelot
+from musicemb_core.inference import builtin_models, iter_embed
+from musicemb_core.search.qbh import iter_update_qbh_index
+from musicemb_core.workflows.demo import iter_build_demo
+from musicemb_gui.panels.evaluation_panel import EvaluationPanel
+from musicemb_gui.panels.export_controller import ExportController
+from musicemb_gui.panels.hum_controller import HumController
+from musicemb_gui.panels.hum_panel import HumPanel
+from musicemb_gui.panels.inspection_controller import InspectionController
+from musicemb_gui.panels.inspection_panel import InspectionPanel
+from musicemb_gui.panels.jobs_panel import JobsPanel
+from musicemb_gui.panels.library_controller import LibraryController
+from musicemb_gui.panels.library_panel import LibraryPanel
+from musicemb_gui.panels.map_controller import MapController
+from musicemb_gui.panels.map_panel import MapPanel
+from musicemb_gui.panels.model_controller import ModelController
+from musicemb_gui.panels.model_picker import ModelPicker
+from musicemb_gui.panels.playback_controller import PlaybackController
+from musicemb_gui.panels.player_bar import PlayerBar
+from musicemb_gui.panels.training_panel import TrainingPanel
+from musicemb_gui.session import Session
+from musicemb_gui.widgets.audio_player import AudioPlayer
+from musicemb_gui.workers import JobManager, run_in_thread
+
+log = logging.getLogger("musicemb.gui")
+
+
+def log_path() -> Path:
+    return data_home() / "musicemb-gui.log"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None, *, player: AudioPlayer | None = None):
+        super().__init__()
+        self.settings = settings or QSettings("musicemb", "musicemb")
+        self.jobs = JobManager()
+        self.session = Session(self.jobs)
+        self.player = player or AudioPlayer()
+        self._wanted = None  # key of the last sound asked for (play_segment / play_track)
+        self.player.unavailable.connect(lambda msg: self.statusBar().showMessage(msg, 15000))
+        self.setWindowTitle("musicemb")
+        self.resize(1400, 900)
+
+        self.library_panel = LibraryPanel()
+        self.map_controller = MapController(self.session, self.player.cache)
+        self.map_panel = MapPanel(self.map_controller)
+        self.models = ModelController(self.session, ModelPicker())
+        self.map_panel.bar.insertWidget(0, self.models.picker)
+        self.training_panel = TrainingPanel(self.session)
+        self.training_panel.may_embed = self.models.may_embed
+        self.evaluation_panel = EvaluationPanel(self.session)
+        self.inspection_panel = InspectionPanel()
+        self.inspection = InspectionController(self.session, self.inspection_panel)
+        self.map_controller.finding_kinds = self.inspection.kind_by_segment
+        self.hum_panel = HumPanel()
+        self.hum = HumController(self.session, self.hum_panel)
+        self.jobs_panel = JobsPanel(self.jobs)
+        self.library_controller = LibraryController(self.session, self.library_panel,
+                                                    map_selection=lambda: self.map_panel.selected_ids)
+        self.exports = ExportController(self.session, self, library=self.library_controller,
+                                        map_controller=self.map_controller, map_panel=self.map_panel,
+                                        inspection=self.inspection)
+        self.player_bar = PlayerBar()
+        self.playback = PlaybackController(self.session, self.player, self.player_bar, self)
+        centre = QSplitter(Qt.Orientation.Vertical)
+        centre.addWidget(self.map_panel)
+        centre.addWidget(self.player_bar)
+        centre.setStretchFactor(0, 1)
+        self.setCentralWidget(centre)
+        self.docks = {}
+        for name, widget, area in (("Library", self.library_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
+                                   ("Training", self.training_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
+                                   ("Evaluation", self.evaluation_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
+                                   ("Inspection", self.inspection_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
+                                   ("Hum", self.hum_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
+                                   ("Jobs", self.jobs_panel, Qt.DockWidgetArea.LeftDockWidgetArea)):
+            dock = QDockWidget(name, self)
+            dock.setObjectName(name.lower())
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks[name] = dock
+        self.tabifyDockWidget(self.docks["Training"], self.docks["Evaluation"])
+        self.tabifyDockWidget(self.docks["Evaluation"], self.docks["Inspection"])
+        self.tabifyDockWidget(self.docks["Inspection"], self.docks["Hum"])
+        self.docks["Training"].raise_()
+        H, V = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
+        self.splitDockWidget(self.docks["Library"], self.docks["Jobs"], V)
+        self.resizeDocks([self.docks["Library"]], [560], H)
+        self.resizeDocks([self.docks["Library"], self.docks["Jobs"]], [520, 150], V)
+        self.resizeDocks([self.docks["Training"]], [340], V)
+        self._menus()
+
+        self.library_panel.addPaths.connect(self.import_paths)
+        self.library_panel.labelEdited.connect(self._label_edited)
+        self.library_panel.playRequested.connect(self.play_track)
+        self.library_panel.moreLikeRequested.connect(self.more_like_track)
+        self.library_controller.set_dialog.playRequested.connect(self.play_track)
+        self.map_panel.playRequested.connect(self.play_segment)
+        self.playback.playSegment.connect(self.play_segment)
+        self.playback.playTrack.connect(self.play_track)
+        self.map_panel.search.textChanged.connect(self.library_panel.filter.setText)  # one filter, two boxes
+        self.library_panel.filter.textChanged.connect(self.map_panel.search.setText)
+        self.map_panel.trackPlayRequested.connect(self.play_track)
+        self.inspection_panel.playRequested.connect(self.play_segment)
+        self.inspection_panel.showOnMap.connect(self.show_on_map)
+        self.inspection_panel.segmentSelected.connect(self.map_controller.request_spectrogram)
+        self.hum_panel.playRequested.connect(self.play_segment)
+        self.hum_panel.showOnMap.connect(self.show_on_map)
+        self.inspection.findingsChanged.connect(self._findings_changed)
+        self.session.libraryChanged.connect(self._fill_library)
+        self.session.libraryOpened.connect(self._library_opened)
+        self.session.message.connect(self.statusBar().showMessage)
+        self.jobs.jobAdded.connect(self._watch_job)
+        if self.settings.value("geometry"):
+            self.restoreGeometry(self.settings.value("geometry"))
+            self.restoreState(self.settings.value("window_state"))
+        self.statusBar().showMessage("No library open — File ▸ Open library…")
+
+    # -- menus ---------------------------------------------------------------------------------------------
+    def _menus(self) -> None:
+        def action(menu, text, slot, shortcut=None):
+            act = QAction(text, self)
+            if shortcut is not None:
+                act.setShortcut(shortcut)
+            act.triggered.connect(slot)
+            menu.addAction(act)
+            return act
+
+        file = self.menuBar().addMenu("&File")
+        action(file, "&Open library…", self._ask_open, QKeySequence.StandardKey.Open)
+        action(file, "&New library…", self._ask_new, QKeySequence.StandardKey.New)
+        action(file, "Add &files…", self.library_panel._ask_files)
+        action(file, "Add f&older…", self.library_panel._ask_folder)
+        file.addMenu(self.exports.menu())
+        file.addSeparator()
+        action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.menuBar().addMenu("&Edit").addAction(self.session.edits.undo_action(self))
+        lib = self.menuBar().addMenu("&Library")
+        action(lib, "&Embed with the current model", self.embed_library)
+        action(lib, "E&valuate", self.evaluation_panel.start)
+        action(lib, "&Inspect", self.inspection.run)
+        action(lib, "Build a &set from the selection", self.library_controller.build_set)
+        view = self.menuBar().addMenu("&View")
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+        jobs = self.menuBar().addMenu("&Jobs")
+        action(jobs, "&Cancel all", self.jobs.cancel_all)
+
+    def _ask_open(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a musicemb library")
+        if folder:
+            self.open_library(folder)
+
+    def _ask_new(self) -> None:
+        """Name a new library's folder (created if it does not exist yet), or pick an existing folder."""
+        folder, _ = QFileDialog.getSaveFileName(self, "New library: name its folder", "",
+                                                options=QFileDialog.Option.ShowDirsOnly)
+        if folder:
+            self.create_library(folder)
+
+    def build_demo(self, root: str | Path, **demo) -> None:
+        """Build the demo library as a job (the window shows its progress), then open it. ``demo``: arguments of
+        ``iter_build_demo`` (its size)."""
+        self.statusBar().showMessage("Building the demo library: 50 songs in 5 styles, imported and embedded "
+                                     "(progress under Jobs); it opens when ready")
+
+        def factory(token):
+            return (yield from iter_build_demo(root, cancel=token, **demo))
+        job = self.jobs.submit("build the demo library", factory)
+        job.finished.connect(lambda _report: self.open_library(root))
+
+    def create_library(self, folder: str | Path) -> bool:
+        """Make a library in ``folder`` (created if absent) and open it; on failure say why."""
+        try:
+            Library(folder, create=True).close()
+        except MusicEmbError as e:
+            QMessageBox.warning(self, "Cannot create library", str(e))
+            return False
+        return self.open_library(folder)
+
+    # -- library -------------------------------------------------------------------------------------------
+    def open_library(self, path: str | Path) -> bool:
+        """Open a library; on a bad folder say why and keep the current one."""
+        try:
+            summary = self.session.open(path)
+        except MusicEmbError as e:
+            QMessageBox.warning(self, "Cannot open library", str(e))
+            return False
+        self.settings.setValue("last_library", summary["path"])
+        self.setWindowTitle(f"musicemb — {Path(summary['path']).name}")
+        self.statusBar().showMessage(f"{summary['tracks']} tracks, {summary['segments']} segments, "
+                                     f"{summary['duration_s'] / 3600:.2f} h, {len(summary['failed'])} failed")
+        return True
+
+    def _library_opened(self) -> None:
+        """Another library: stop the old one's sound and results (panels with state reset themselves)."""
+        self.player.stop()
+        self.hum_panel.set_results([], "")
+
+    def _fill_library(self) -> None:
+        s = self.session
+        counts: dict[int, int] = {}
+        for t in s.segments["track_id"].tolist():
+            counts[t] = counts.get(t, 0) + 1
+        rows = [(t.id, t.path, t.duration_s, t.label or "", counts.get(t.id, 0), t.warning or "ok",
+                 t.bpm, f"{key_camelot(t.key)}  {t.key}" if t.key else "")
+                for t in s.tracks.values()]
+        rows += [(None, f["path"], None, "", None, f"failed: {f['error']}") for f in s.failures]
+        self.library_panel.set_rows(rows)
+
+    def _label_edited(self, track_id: int, label: str) -> None:
+        try:
+            self.session.set_label(track_id, label or None)
+        except MusicEmbError as e:
+            self.statusBar().showMessage(str(e))
+
+    def import_paths(self, paths: list[str]) -> None:
+        """Import files/folders as a job (creating the library if none is open), then embed what is new."""
+        if self.session.lib_path is None:
+            self._ask_new()
+            if self.session.lib_path is None:
+                return
+        lib_path = self.session.lib_path
+        labels = "folders" if self.library_panel.folder_labels.isChecked() else None
+
+        def factory(token):
+            with Library(lib_path) as lib:
+                return (yield from iter_ingest(lib, paths, labels=labels, cancel=token))
+        job = self.jobs.submit(f"import {len(paths)} item(s)", factory)
+        job.finished.connect(self._imported)
+
+    def _imported(self, report) -> None:
+        self.statusBar().showMessage(f"import {'cancelled' if report.cancelled else 'done'}: {report.added} added, "
+                                     f"{report.updated} updated, {len(report.failed)} failed")
+        self.session.refresh()
+        if report.added or report.updated:
+            self.embed_library()
+
+    def embed_library(self) -> None:
+        if self.session.lib_path is None or not self.models.may_embed(self.session.model):
+            return
+        lib_path, model = self.session.lib_path, self.session.model
+
+        def factory(token):
+            with Library(lib_path) as lib:  # a built-in model: both built-in spaces, one decode pass
+                builtin = model in builtin_models()
+                r = yield from iter_embed(lib, model=None if builtin else model, cancel=token)
+                if builtin and not r.cancelled:  # then the melody index, so that the first hum is fast
+                    with suppress(MusicEmbError):  # the embeddings are kept; the Hum panel builds it when asked
+                        yield from iter_update_qbh_index(lib, cancel=token)
+                return r
+        job = self.jobs.submit(f"embed with {model}", factory)
+        job.finished.connect(lambda _r: self.session.reload_embeddings())
+
+    def more_like_track(self, track_id: int) -> None:
+        """List the tracks most like ``track_id`` beside the map and bring the map forward."""
+        self.map_panel.more_like_track(track_id)
+        self.map_panel.similar.setFocus()
+
+    def show_on_map(self, seg_id: int) -> None:
+        """Select a segment on the map (plays it, lists neighbours) and pan to it."""
+        self.map_panel.select_segment(seg_id)
+        self.map_panel.scatter.center_on(seg_id)
+
+    def _findings_changed(self) -> None:
+        if self.map_panel.colour.currentText() == "finding":
+            self.map_controller.request_colours("finding")
+
+    # -- audio ---------------------------------------------------------------------------------------------
+    def play_segment(self, seg_id: int) -> None:
+        """Play a segment now if its audio is cached, else as soon as it is decoded (off the GUI thread)."""
+        cache = self.map_controller.audio
+        self._wanted = seg_id  # of quick requests (arrow keys) the last wins, whichever decode ends first
+        audio = cache.peek(seg_id)
+        if audio is not None:
+            self.player.play(seg_id, *audio)
+            return
+
+        def play(result, key=seg_id):
+            cache.put(key, result)
+            if self._wanted == key:
+                self.player.play(key, *result)
+        run_in_thread(lambda: self.session.segment_audio(seg_id), play,
+                      lambda msg: self.statusBar().showMessage(f"cannot play: {msg}"))
+
+    def play_track(self, track_id: int) -> None:
+        path, key = self.session.tracks[track_id].path, ("track", track_id)
+        self._wanted = key
+        run_in_thread(lambda: load(path, duration=30.0),
+                      lambda r: self.player.play(key, *r) if self._wanted == key else None,
+                      lambda msg: self.statusBar().showMessage(f"cannot play: {msg}"))
+
+    # -- jobs ----------------------------------------------------------------------------------------------
+    def _watch_job(self, job) -> None:
+        job.failed.connect(lambda msg, tb, name=job.name: self._job_failed(name, msg, tb))
+
+    def _job_failed(self, name: str, message: str, tb: str) -> None:
+        if not tb:  # a user-level problem (bad file, missing model): say it plainly
+            self.statusBar().showMessage(f"{name}: {message}", 20000)
+            return
+        log.error("%s failed: %s\n%s", name, message, tb)
+        box = QMessageBox(QMessageBox.Icon.Critical, "musicemb hit a bug",
+                          f"{name} failed: {message}\n\nThe app keeps running. Details are in {log_path()}.",
+                          parent=self)
+        box.setDetailedText(tb)
+        box.setModal(False)
+        box.show()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.jobs.cancel_all()
+        self.jobs.wait(5000)
+        self.player.stop()
+        super().closeEvent(event)
