@@ -23,6 +23,7 @@ from musicemb_core.features.tempo_key import key_camelot
 from musicemb_core.inference import builtin_models, iter_embed
 from musicemb_core.search.qbh import iter_update_qbh_index
 from musicemb_core.workflows.demo import iter_build_demo
+from musicemb_core.workflows.ingest_embed import iter_ingest_embed
 from musicemb_gui.panels.evaluation_panel import EvaluationPanel
 from musicemb_gui.panels.export_controller import ExportController
 from musicemb_gui.panels.hum_controller import HumController
@@ -236,25 +237,35 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(e))
 
     def import_paths(self, paths: list[str]) -> None:
-        """Import files/folders as a job (creating the library if none is open), then embed what is new."""
+        """Import files/folders as a job (creating the library if none is open) and embed what is new: with a
+        built-in model, both built-in spaces in the import's own decode (then the melody index)."""
         if self.session.lib_path is None:
             self._ask_new()
             if self.session.lib_path is None:
                 return
         lib_path = self.session.lib_path
         labels = "folders" if self.library_panel.folder_labels.isChecked() else None
+        one_pass = self.session.model in builtin_models()
 
         def factory(token):
             with Library(lib_path) as lib:
-                return (yield from iter_ingest(lib, paths, labels=labels, cancel=token))
+                if not one_pass:
+                    return (yield from iter_ingest(lib, paths, labels=labels, cancel=token))
+                r = yield from iter_ingest_embed(lib, paths, labels=labels, cancel=token)
+                if not (r.ingest.cancelled or r.embed.cancelled):
+                    with suppress(MusicEmbError):  # the embeddings are kept; the Hum panel builds it when asked
+                        yield from iter_update_qbh_index(lib, cancel=token)
+                return r.ingest
         job = self.jobs.submit(f"import {len(paths)} item(s)", factory)
-        job.finished.connect(self._imported)
+        job.finished.connect(lambda report: self._imported(report, embedded=one_pass))
 
-    def _imported(self, report) -> None:
+    def _imported(self, report, *, embedded: bool = False) -> None:
         self.statusBar().showMessage(f"import {'cancelled' if report.cancelled else 'done'}: {report.added} added, "
                                      f"{report.updated} updated, {len(report.failed)} failed")
         self.session.refresh()
-        if report.added or report.updated:
+        if embedded:
+            self.session.reload_embeddings()
+        elif report.added or report.updated:
             self.embed_library()
 
     def embed_library(self) -> None:

@@ -81,3 +81,21 @@ def test_demo_is_built_as_a_job_in_an_open_window(qtbot, tmp_path):
     assert "demo" in win.statusBar().currentMessage()
     qtbot.waitUntil(lambda: win.session.lib_path == (tmp_path / "demo").resolve(), timeout=120000)
     assert win.library_panel.proxy.rowCount() == 5  # one song per style, opened when the job ended
+
+
+def test_import_embeds_both_spaces_in_the_import_job(qtbot, library, tmp_path):
+    from musicemb_core.inference import builtin_models, load_embeddings
+
+    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    assert win.open_library(library) and win.session.model in builtin_models()
+    win.jobs.wait(10000)
+    (tmp_path / "more").mkdir()
+    sf.write(tmp_path / "more" / "wind.wav", 0.1 * np.random.default_rng(3).standard_normal(8000 * 6), 8000)
+    win.import_paths([str(tmp_path / "more")])
+    qtbot.waitUntil(lambda: "import done: 1 added" in win.statusBar().currentMessage(), timeout=120000)
+    win.jobs.wait(60000)
+    assert not any(j.name.startswith("embed") for j in win.jobs.jobs)  # no second pass over the audio
+    with Library(library) as lib:
+        for m in builtin_models():  # the new track's segments and those the library had without vectors
+            assert np.array_equal(load_embeddings(lib, m).ids, lib.segments()["id"])
