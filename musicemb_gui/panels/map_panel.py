@@ -50,6 +50,7 @@ def _table(headers: list[str], stretch: int) -> QTableWidget:
     table.verticalHeader().hide()
     table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
     table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+    table.setMinimumHeight(48)  # a header and a row: room for the spectrogram in a 720 px high window
     return table
 
 
