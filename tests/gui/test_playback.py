@@ -143,13 +143,15 @@ def test_space_plays_through_the_null_sink(qtbot, tmp_path, tones, pulse_null_si
     with Recorder(samplerate=sr) as rec:
         qtbot.waitUntil(lambda: rec.buffer.available > 0.1 * sr, timeout=5000)
         rec.read()  # only what Space plays
+        t0 = time.monotonic()
         _space(win, qtbot)
         assert player.playing
         qtbot.wait(1000)
-        assert 3.5 < win.player_bar.waveform.playhead_s() < 5.0
+        assert 3.5 < win.player_bar.waveform.playhead_s() <= 6.0  # the segment is 3-6 s of its track
         _space(win, qtbot)  # stopped after about 1 s of the 3 s segment
+        heard_s = min(time.monotonic() - t0, 3.0)
         assert not player.playing
         time.sleep(0.4)
     sound = trim_silence(rec.read(), sr, pad_s=0.0)
-    assert 0.6 * sr < len(sound) < 1.8 * sr
+    assert len(sound) / sr == pytest.approx(heard_s, abs=0.5)
     assert dominant_freq(sound, sr) == pytest.approx(440, abs=5)
