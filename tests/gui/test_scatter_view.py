@@ -252,7 +252,7 @@ def test_fast_paint_draws_like_pyqtgraph(qtbot):
     import pyqtgraph as pg
     from PySide6.QtGui import QImage
 
-    from musicemb_gui.widgets.scatter_view import _SharedStyleScatter
+    from musicemb_gui.widgets.scatter_items import SharedStyleScatter
 
     rng = np.random.default_rng(4)
     xy = rng.normal(0, 1, (20_000, 2))
@@ -271,7 +271,7 @@ def test_fast_paint_draws_like_pyqtgraph(qtbot):
         img = plot.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
         return np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), -1, 4)[..., :3].astype(int)
 
-    ours, reference = render(_SharedStyleScatter), render(pg.ScatterPlotItem)
+    ours, reference = render(SharedStyleScatter), render(pg.ScatterPlotItem)
     assert (reference.sum(-1) > 0).mean() > 0.2
     assert (np.abs(ours - reference).max(-1) > 8).mean() < 0.02
 
