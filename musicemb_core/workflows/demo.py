@@ -9,8 +9,8 @@ from musicemb_core.common.progress import CancelToken, JobGen, Progress
 from musicemb_core.data.ingest import IngestReport, iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.data.synthesis import STYLES, render_demo_corpus
-from musicemb_core.inference import iter_embed
 from musicemb_core.resources import default_model_dir
+from musicemb_core.workflows.ingest_embed import iter_ingest_embed
 
 N_PER_STYLE = 10
 DURATION_S = 20.0
@@ -31,7 +31,6 @@ def iter_build_demo(root: str | Path | None = None, *, n_per_style: int = N_PER_
     yield Progress("demo", 0, None, f"rendering {len(STYLES) * n_per_style} songs in {len(STYLES)} styles")
     render_demo_corpus(root / "audio", n_per_style=n_per_style, duration_s=duration_s, random_state=0)
     with Library(root, create=True) as lib:
-        report = yield from iter_ingest(lib, [root / "audio"], labels="folders", cancel=cancel)
-        if with_embeddings and (default_model_dir() / "config.json").exists():
-            yield from iter_embed(lib, cancel=cancel)
-    return report
+        if with_embeddings and (default_model_dir() / "config.json").exists():  # both spaces, in the import's decode
+            return (yield from iter_ingest_embed(lib, [root / "audio"], labels="folders", cancel=cancel)).ingest
+        return (yield from iter_ingest(lib, [root / "audio"], labels="folders", cancel=cancel))
