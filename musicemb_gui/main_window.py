@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
                                         map_controller=self.map_controller, map_panel=self.map_panel,
                                         inspection=self.inspection)
         self.player_bar = PlayerBar()
-        self.playback = PlaybackController(self.session, self.player, self.player_bar, self)
+        self.playback = PlaybackController(self.session, self.player, self.player_bar, self, self.settings)
         centre = QSplitter(Qt.Orientation.Vertical)
         centre.addWidget(self.map_panel)
         centre.addWidget(self.player_bar)

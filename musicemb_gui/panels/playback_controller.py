@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QWidget
 
@@ -26,7 +26,8 @@ class PlaybackController(QObject):
     playSegment = Signal(int)  # segment id
     playTrack = Signal(int)    # track id
 
-    def __init__(self, session: Session, player: AudioPlayer, bar: PlayerBar, window: QWidget):
+    def __init__(self, session: Session, player: AudioPlayer, bar: PlayerBar, window: QWidget,
+                 settings: QSettings | None = None):
         super().__init__(window)
         self.session, self.player, self.bar = session, player, bar
         self.current = None      # the player's key of the current item: a segment id or ("track", track id)
@@ -37,6 +38,9 @@ class PlaybackController(QObject):
         player.started.connect(self._started)
         player.finished.connect(self._finished)
         bar.play.clicked.connect(self.toggle)
+        self.settings = settings  # remembers the volume
+        if settings is not None:
+            bar.volume.setValue(int(settings.value("volume", bar.volume.value())))
         bar.volume.valueChanged.connect(self._volume)
         self._volume(bar.volume.value())
         session.libraryOpened.connect(self._library_opened)
@@ -52,6 +56,8 @@ class PlaybackController(QObject):
 
     def _volume(self, percent: int) -> None:
         self.player.volume = percent / 100
+        if self.settings is not None:
+            self.settings.setValue("volume", percent)
 
     def _started(self, key) -> None:
         track_id, start, end, title = self._describe(key)

@@ -82,7 +82,7 @@ def test_space_toggles_the_current_item_and_the_playhead_moves_over_its_waveform
     np.testing.assert_array_equal(backend.calls[0][0], backend.calls[1][0])
 
 
-def test_volume_scales_the_samples_played(qtbot, window):
+def test_volume_scales_the_samples_played_and_is_remembered(qtbot, window, tmp_path):
     window.player_bar.volume.setValue(25)
     window.play_segment(_segment_of(window, "tone660.wav", 0.0))
     qtbot.waitUntil(lambda: window.player.playing, timeout=10000)
@@ -98,6 +98,9 @@ def test_volume_scales_the_samples_played(qtbot, window):
     window.player_bar.volume.setValue(100)  # a change is heard from the next block on
     feed(out, 256, None, None)
     np.testing.assert_allclose(out, data[256:512], rtol=1e-6)
+    window.player_bar.volume.setValue(60)
+    again = _window(qtbot, tmp_path, AudioPlayer(backend=FakeBackend()))  # the next start, same settings
+    assert again.player_bar.volume.value() == 60 and again.player.volume == 0.6
 
 
 def test_up_and_down_walk_the_neighbour_list(qtbot, window):
