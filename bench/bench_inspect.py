@@ -144,7 +144,7 @@ def bench_labels(work: Path, hop: float, seeds: int, split: str) -> tuple[list[d
 
 
 def method_precision(lib: Library, flipped: set[int], k: int) -> dict:
-    """Precision of the k lowest track label qualities for each source of out-of-fold probabilities."""
+    """Precision of the k highest track label scores for each source of out-of-fold probabilities."""
     emb = load_embeddings(lib, MODEL)
     seg = lib.segments()
     pos = {int(s): i for i, s in enumerate(seg["id"])}
@@ -153,7 +153,7 @@ def method_precision(lib: Library, flipped: set[int], k: int) -> dict:
     out = {}
     for method in ("logistic", "knn", "ensemble"):
         res = label_issues(np.asarray(emb.vectors), labels, tids, method=method)
-        top = res["tracks"][np.argsort(res["track_quality"], kind="stable")[:k]]
+        top = res["tracks"][np.argsort(-res["track_score"], kind="stable")[:k]]
         out[f"p_at_k_{method}"] = sum(int(t) in flipped for t in top) / k
     return out
 

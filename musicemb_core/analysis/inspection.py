@@ -127,7 +127,9 @@ def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, metho
     -------
     dict with, per labelled segment (``rows``: their indices in X): ``probs`` (m, n_classes), ``quality``,
     ``issue``, ``mistakenness``; per track (``tracks``, sorted): ``track_label``, ``track_probs``,
-    ``track_quality`` (cleanlab's self-confidence of the track's label), ``track_issue``,
+    ``track_quality`` (cleanlab's self-confidence of the track's label), ``track_score`` (how far that
+    self-confidence falls below the typical one of the tracks given the same label, 0..1: confident learning's
+    per-class threshold, so a label whose tracks are all spread out is not blamed for it), ``track_issue``,
     ``track_mistakenness``, ``track_suggested`` (argmax label) and ``track_disagree`` (fraction of its segments
     whose argmax is another label).
     """
@@ -155,11 +157,15 @@ def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, metho
     track_label = np.zeros(len(tracks), dtype=np.int64)
     track_label[inv] = y
     t_quality, t_issue = _cleanlab(track_label, track_probs)
+    own = track_probs[np.arange(len(tracks)), track_label]
+    typical = np.array([own[track_label == c].mean() if (track_label == c).any() else 1.0
+                        for c in range(track_probs.shape[1])])
     disagree = np.bincount(inv, weights=(np.argmax(probs, axis=1) != y).astype(float)) / counts
     return {"rows": rows, "probs": probs, "quality": quality, "issue": issue,
             "mistakenness": mistakenness(probs, y), "tracks": tracks, "track_label": track_label,
             "track_probs": track_probs, "track_quality": t_quality, "track_issue": t_issue,
             "track_mistakenness": mistakenness(track_probs, track_label),
+            "track_score": np.clip(1 - own / np.maximum(typical[track_label], 1e-9), 0.0, 1.0),
             "track_suggested": np.argmax(track_probs, axis=1), "track_disagree": disagree}
 
 

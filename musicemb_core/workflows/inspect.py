@@ -109,7 +109,8 @@ MIXED_SHARE = 0.25  # a track keeping its label with this share of its segments 
 
 def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[dict]:
     """One finding per track whose label looks wrong (the mean out-of-fold probabilities of its segments name
-    another label; score 1 - cleanlab's label quality of the track), carrying the segments that argue most for
+    another label; score: how far its label's probability falls below that of the label's typical track),
+    carrying the segments that argue most for
     the suggested label; segment findings only in *mixed* tracks (the label holds overall but at least
     :data:`MIXED_SHARE` of the segments confidently vote otherwise), scored below the track findings by that
     share."""
@@ -140,7 +141,7 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
             share = res["track_probs"][i, best]
             out.append({"kind": "label", "segment_id": None, "track_id": int(tid), "start_s": 0.0,
                         "end_s": float(tracks[int(tid)].duration_s),
-                        "score": round(1 - float(res["track_quality"][i]), 4),
+                        "score": round(float(res["track_score"][i]), 4),
                         "reason": f"label looks wrong: {names[given]!r}, probably {names[best]!r} "
                                   f"({100 * share:.0f} % probability, {100 * res['track_disagree'][i]:.0f} % of "
                                   "its segments disagree)",
