@@ -39,6 +39,7 @@ from musicemb_gui.panels.model_controller import ModelController
 from musicemb_gui.panels.model_picker import ModelPicker
 from musicemb_gui.panels.playback_controller import PlaybackController
 from musicemb_gui.panels.player_bar import PlayerBar
+from musicemb_gui.panels.selection_sync import SelectionSync
 from musicemb_gui.panels.training_panel import TrainingPanel
 from musicemb_gui.session import Session
 from musicemb_gui.widgets.audio_player import AudioPlayer
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
         self.exports = ExportController(self.session, self, library=self.library_controller,
                                         map_controller=self.map_controller, map_panel=self.map_panel,
                                         inspection=self.inspection)
+        self.selection = SelectionSync(self.session, self.library_panel, self.map_panel)
         self.player_bar = PlayerBar()
         self.playback = PlaybackController(self.session, self.player, self.player_bar, self, self.settings)
         centre = QSplitter(Qt.Orientation.Vertical)
@@ -225,7 +227,7 @@ class MainWindow(QMainWindow):
         for t in s.segments["track_id"].tolist():
             counts[t] = counts.get(t, 0) + 1
         rows = [(t.id, t.path, t.duration_s, t.label or "", counts.get(t.id, 0), t.warning or "ok",
-                 t.bpm, f"{key_camelot(t.key)}  {t.key}" if t.key else "")
+                 t.bpm, f"{key_camelot(t.key)}  {t.key}" if t.key else "", s.track_name(t.id))
                 for t in s.tracks.values()]
         rows += [(None, f["path"], None, "", None, f"failed: {f['error']}") for f in s.failures]
         self.library_panel.set_rows(rows)

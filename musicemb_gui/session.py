@@ -115,9 +115,20 @@ class Session(QObject):
         return {"id": int(seg_id), "track_id": t.id, "path": t.path, "label": self.edits.label_of(seg_id, t.label),
                 "start_s": float(self.segments["start_s"][r]), "duration_s": float(self.segments["duration_s"][r])}
 
+    def track_name(self, track_id: int) -> str:
+        """How the app names a track: "artist – title" from its tags (the title alone without an artist), else
+        its file name."""
+        t = self.tracks.get(int(track_id))
+        if t is None:
+            return f"track {track_id}"
+        tags = t.tags or {}
+        title = tags.get("title") or Path(t.path).name
+        return f"{tags['artist']} – {title}" if tags.get("artist") else title
+
     def tooltip(self, seg_id: int) -> str:
         s = self.segment(seg_id)
-        return f"{Path(s['path']).name}\n{s['start_s']:.1f}-{s['start_s'] + s['duration_s']:.1f} s\n{s['label']}"
+        return (f"{self.track_name(s['track_id'])}\n{s['start_s']:.1f}-{s['start_s'] + s['duration_s']:.1f} s\n"
+                f"{s['label'] or 'no label'}\n{s['path']}")
 
     def segment_audio(self, seg_id: int) -> tuple[np.ndarray, int]:
         """Decoded mono audio of a segment at the file's rate (safe to call from a worker thread)."""

@@ -96,6 +96,7 @@ class HumController(QObject):
     def _show(self, rows: list[dict], t0: float) -> None:
         searcher = self._searcher
         confident = searcher is None or searcher.is_confident(rows)  # no searcher: the library closed since
+        rows = [dict(r, name=self.session.track_name(r["track_id"])) for r in rows]
         self.panel.set_results(rows, confident=confident)
         latency = time.perf_counter() - t0
         if rows and confident:

@@ -233,8 +233,8 @@ class HumPanel(QWidget):
         the closest songs are still listed."""
         self.results.setRowCount(len(rows))
         for r, row in enumerate(rows):
-            values = (r + 1, f"{row['score']:.3f}", Path(row["path"]).name, row.get("label") or "",
-                      f"{row.get('start_s', 0.0):.1f}")
+            name = row.get("name") or Path(row["path"]).name
+            values = (r + 1, f"{row['score']:.3f}", name, row.get("label") or "", f"{row.get('start_s', 0.0):.1f}")
             for c, v in enumerate(values):
                 item = QTableWidgetItem(str(v))
                 item.setData(Qt.ItemDataRole.UserRole, int(row.get("segment_id", -1)))

@@ -32,7 +32,7 @@ class InspectionController(QObject):
         if self.session.lib_path is None:
             return
         with self.session.library() as lib:
-            self.rows = lib.findings()
+            self.rows = [dict(r, name=self.session.track_name(r["track_id"])) for r in lib.findings()]
         self._shown = None
         self.panel.set_findings(self.rows)
         self.findingsChanged.emit()
@@ -45,7 +45,7 @@ class InspectionController(QObject):
         s, log = self.session, self.panel.log_freq.isChecked()
         self._shown, generation = int(seg_id), s.generation
         info = s.segment(seg_id)
-        title = f"{info['path'].rsplit('/', 1)[-1]} @ {info['start_s']:.1f} s"
+        title = f"{s.track_name(info['track_id'])} @ {info['start_s']:.1f} s"
 
         def work():
             y, sr = s.segment_audio(seg_id)

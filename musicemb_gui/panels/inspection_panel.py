@@ -176,7 +176,7 @@ class InspectionPanel(QWidget):
         for r in rows:
             first = _item(r["kind"])
             first.setData(r, ROW)
-            track = _item(Path(r["path"]).name, sort_key=r["path"])
+            track = _item(r.get("name") or Path(r["path"]).name, sort_key=r["path"])
             track.setToolTip(r["path"] + (f"  [{r['label']}]" if r.get("label") else ""))
             whole = r.get("segment_id") is None
             when = "whole track" if whole else f"{r['start_s']:.1f}–{r['end_s']:.1f} s"

@@ -66,7 +66,7 @@ class LibraryController(QObject):
             return
         bpm, key = row_bpm(row), row_key(row)
         if bpm is None and key is None:
-            self.session.message.emit(f"{row['title']} has no tempo or key to match")
+            self.session.message.emit(f"{self.session.track_name(row['track_id'])} has no tempo or key to match")
             return
         f = MATCH_BPM_PCT / 100
         self.panel.dj_filters.set_filter(None if bpm is None else (round(bpm * (1 - f), 1), round(bpm * (1 + f), 1)),
@@ -103,7 +103,7 @@ class LibraryController(QObject):
     def _show_set(self, plan: dict) -> None:
         self.plan = plan
         steps = [None, *plan["steps"]]
-        rows = [(r["track_id"], f"{r['artist']} - {r['title']}" if r["artist"] else r["title"], r["path"],
+        rows = [(r["track_id"], self.session.track_name(r["track_id"]), r["path"],
                  row_bpm(r), "  ".join(x for x in (r["camelot"] or "", r["key"] or "") if x), cost)
                 for r, cost in zip(plan["tracks"], steps, strict=True)]
         similarity = plan["similarity"]

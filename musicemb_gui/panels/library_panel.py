@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from musicemb_gui.panels.library_filters import DjFilterBar
 
-COLUMNS = ("File", "Duration (s)", "Label", "Segments", "Status", "BPM", "Key")
+COLUMNS = ("Track", "Duration (s)", "Label", "Segments", "Status", "BPM", "Key")
 TRACK_ID = Qt.ItemDataRole.UserRole + 1
 PATH = Qt.ItemDataRole.UserRole + 2
 SORT = Qt.ItemDataRole.UserRole
@@ -37,7 +37,7 @@ def _item(value, *, sort_key=None, editable: bool = False) -> QStandardItem:
 
 
 class _PathFilter(QSortFilterProxyModel):
-    """Filters on every column's text and on the full path (column 0 shows only the file name), and to the
+    """Filters on every column's text and on the full path (column 0 shows the track's name), and to the
     tracks ``allowed`` by the DJ filters (None: all rows)."""
 
     needle = ""
@@ -82,12 +82,14 @@ class LibraryPanel(QWidget):
     moreLikeRequested = Signal(int)      # track id: "more like this"
     setRequested = Signal(list)          # track ids: order them into a set
     exportRequested = Signal()           # export the selection (or the tracks shown)
+    tracksSelected = Signal(list)        # track ids of the rows the user selected
     shownTracksChanged = Signal(object)  # track ids the filters show; None when nothing is filtered
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setAcceptDrops(True)
         self._filling = False
+        self._selecting = False  # rows selected by select_tracks(), not by the user
         self.model = QStandardItemModel(0, len(COLUMNS), self)
         self.model.setHorizontalHeaderLabels(COLUMNS)
         self.model.itemChanged.connect(self._item_changed)
@@ -96,7 +98,7 @@ class LibraryPanel(QWidget):
         self.proxy.setSortRole(SORT)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setFilterKeyColumn(-1)
-        self.filter = QLineEdit(placeholderText="Filter by path, label or status…")
+        self.filter = QLineEdit(placeholderText="Filter by name, path, label or status…")
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self.proxy.set_needle)
         self.dj_filters = DjFilterBar()
@@ -127,7 +129,7 @@ class LibraryPanel(QWidget):
                 col, QHeaderView.ResizeMode.Stretch if col == 0 else QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().hide()
         self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)  # the file name matters more than the folders
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.doubleClicked.connect(self._double_clicked)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self._shown_timer = QTimer(self, singleShot=True, interval=100)  # one signal per burst of filtering
@@ -149,13 +151,15 @@ class LibraryPanel(QWidget):
 
     def set_rows(self, rows: list[tuple]) -> None:
         """Rows of (track_id or None, path, duration_s or None, label, n_segments or None, status[, bpm or None,
-        key text like "8A  A minor" or ""])."""
+        key text like "8A  A minor" or ""[, name]]); the name (default: the file name) is shown, the path on
+        hover."""
         self._filling = True  # not blockSignals: the proxy must see the inserted rows
         self.model.setRowCount(0)
         for row in rows:
             tid, path, dur, label, n_seg, status = row[:6]
             bpm, key = (row[6], row[7]) if len(row) >= 8 else (None, "")
-            first = _item(Path(path).name, sort_key=path)  # the name; the full path on hover and in the filter
+            name = row[8] if len(row) >= 9 else Path(path).name
+            first = _item(name, sort_key=name.casefold())  # the full path on hover and in the filter
             first.setData(tid, TRACK_ID)
             first.setData(path, PATH)
             first.setToolTip(path)
@@ -188,6 +192,24 @@ class LibraryPanel(QWidget):
         """Track ids of the rows the filters let through, top to bottom."""
         return [int(t) for t in map(self.track_id_at, range(self.proxy.rowCount())) if t is not None]
 
+    def select_tracks(self, track_ids) -> None:
+        """Select the rows of these tracks (those the filters show) and scroll to the first; no
+        ``tracksSelected``: the selection comes from elsewhere (the map)."""
+        wanted = {int(t) for t in track_ids}
+        selection = QItemSelection()
+        first = None
+        for r in range(self.proxy.rowCount()):
+            if self.track_id_at(r) in wanted:
+                selection.select(self.proxy.index(r, 0), self.proxy.index(r, len(COLUMNS) - 1))
+                first = r if first is None else first
+        self._selecting = True
+        try:
+            self.table.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        finally:
+            self._selecting = False
+        if first is not None:
+            self.table.scrollTo(self.proxy.index(first, 0))
+
     def set_allowed_tracks(self, track_ids) -> None:
         """Show only these tracks (the DJ filters' verdict); None: every row."""
         self.proxy.set_allowed(track_ids)
@@ -196,6 +218,8 @@ class LibraryPanel(QWidget):
         one = self.selected_track() is not None
         self.more_like.setEnabled(one)
         self.dj_filters.match.setEnabled(one)
+        if not (self._selecting or self._filling):
+            self.tracksSelected.emit(self.selected_tracks())
 
     def _emit_shown(self) -> None:
         filtered = self.proxy.allowed is not None or bool(self.proxy.needle)

@@ -27,7 +27,7 @@ NONE_COLOUR = "#9a9a9a"
 class MapController(QObject):
     mapReady = Signal(object, object, str)          # ids (n,), xy (n, 2), method
     coloursReady = Signal(object, object, object)   # categories (n,), palette, names
-    neighboursReady = Signal(int, object)           # source segment id, [{segment_id, score, path, start_s}]
+    neighboursReady = Signal(int, object)           # source segment id, [{segment_id, score, name, path, start_s}]
     similarTracksReady = Signal(int, object)        # source track id, [{track_id, score, title, path, ...}]
     spectrogramReady = Signal(int, object, object, str)
     cleared = Signal()                              # another library was opened: show nothing of the old one
@@ -211,7 +211,7 @@ class MapController(QObject):
                         if i >= 0 and i != seg_id]
                 rows = [r for r in rows if r["track_id"] != own]
                 if len(rows) >= k or want >= index.ntotal:
-                    return rows[:k]
+                    return [dict(r, name=s.track_name(r["track_id"])) for r in rows[:k]]
                 want *= 4
         run_in_thread(search, self._live(lambda rows: self.neighboursReady.emit(seg_id, rows)),
                       self._live(lambda msg: self.status.emit(f"neighbours: {msg}")))
@@ -239,7 +239,7 @@ class MapController(QObject):
 
     def request_spectrogram(self, seg_id: int) -> None:
         info = self.session.segment(seg_id)
-        title = f"{info['path'].rsplit('/', 1)[-1]} @ {info['start_s']:.1f} s"
+        title = f"{self.session.track_name(info['track_id'])} @ {info['start_s']:.1f} s"
         run_in_thread(lambda: self.session.segment_logmel(seg_id),
                       self._live(lambda r: self.spectrogramReady.emit(seg_id, r[0], r[1], title)),
                       self._live(lambda msg: self.status.emit(f"spectrogram: {msg}")))

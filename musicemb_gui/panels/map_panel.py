@@ -172,9 +172,11 @@ class MapPanel(QWidget):
     def _show_neighbours(self, src: int, rows: list[dict]) -> None:
         self.neighbours.setRowCount(len(rows))
         for r, n in enumerate(rows):
-            for c, v in enumerate((r + 1, f"{n['score']:.3f}", Path(n["path"]).name, f"{n['start_s']:.1f}")):
+            name = n.get("name") or Path(n["path"]).name
+            for c, v in enumerate((r + 1, f"{n['score']:.3f}", name, f"{n['start_s']:.1f}")):
                 item = QTableWidgetItem(str(v))
                 item.setData(Qt.ItemDataRole.UserRole, n["segment_id"])
+                item.setToolTip(n["path"])
                 self.neighbours.setItem(r, c, item)
         self.scatter.show_links(src, np.array([n["segment_id"] for n in rows], dtype=np.int64))
 
@@ -192,13 +194,11 @@ class MapPanel(QWidget):
         self._hovered = -1
 
     def _show_similar(self, track_id: int, rows: list[dict]) -> None:
-        track = self.ctl.session.tracks.get(track_id)
-        name = Path(track.path).name if track else f"track {track_id}"
-        self.similar_title.setText(f"More like this: tracks like {name}")
+        name = self.ctl.session.track_name
+        self.similar_title.setText(f"More like this: tracks like {name(track_id)}")
         self.similar.setRowCount(len(rows))
         for r, t in enumerate(rows):
-            title = f"{t['artist']} - {t['title']}" if t["artist"] else t["title"]
-            for c, v in enumerate((r + 1, f"{t['score']:.3f}", title, t["label"] or "")):
+            for c, v in enumerate((r + 1, f"{t['score']:.3f}", name(t["track_id"]), t["label"] or "")):
                 item = QTableWidgetItem(str(v))
                 item.setData(Qt.ItemDataRole.UserRole, t["track_id"])
                 item.setToolTip(t["path"])
@@ -249,6 +249,11 @@ class MapPanel(QWidget):
         self.label_sel.setEnabled(len(self.selected_ids) > 0)
         self.label_sel.setText(f"Label {len(self.selected_ids)} selected…" if len(self.selected_ids) else
                                "Label selection…")
+
+    def show_selection(self, ids) -> None:
+        """Ring and select these segments (chosen elsewhere: the library table) without a ``selectionChanged``."""
+        self.scatter.highlight(ids)
+        self._on_selection(self.scatter.ringed_ids)
 
     def _label_selection(self) -> None:
         """Preview what the selection touches, then label whole tracks or tag the selected segments."""

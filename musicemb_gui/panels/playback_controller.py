@@ -4,8 +4,6 @@ asked through ``playSegment`` / ``playTrack``."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QWidget
@@ -81,13 +79,13 @@ class PlaybackController(QObject):
         if isinstance(key, tuple) and key[0] == "track" and key[1] in s.tracks:
             t = s.tracks[key[1]]
             end = min(t.duration_s, TRACK_PREVIEW_S)
-            return t.id, 0.0, end, f"{Path(t.path).name}\n0–{end:.1f} s of {t.duration_s:.1f} s"
+            return t.id, 0.0, end, f"{s.track_name(t.id)}\n0–{end:.1f} s of {t.duration_s:.1f} s"
         if isinstance(key, int) and key in s.seg_row:
             g = s.segment(key)
             end = g["start_s"] + g["duration_s"]
             length = s.tracks[g["track_id"]].duration_s
-            return g["track_id"], g["start_s"], end, (f"{Path(g['path']).name}\n{g['start_s']:.1f}–{end:.1f} s "
-                                                      f"of {length:.1f} s")
+            return g["track_id"], g["start_s"], end, (f"{s.track_name(g['track_id'])}\n{g['start_s']:.1f}–"
+                                                      f"{end:.1f} s of {length:.1f} s")
         return None, 0.0, 0.0, ""
 
     def _load_waveform(self, track_id: int) -> None:

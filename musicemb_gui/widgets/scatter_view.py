@@ -116,6 +116,7 @@ class ScatterView(QWidget):
         self._hover = -1
         self.hover_label.hide()
         self.ring_item.clear()
+        self.ringed_ids = np.zeros(0, np.int64)  # the points with a ring (selected or highlighted)
         self.clear_links()
         self.stack.set_empty(not len(xy))
         self.reset_view()
@@ -354,14 +355,17 @@ class ScatterView(QWidget):
 
     def _select(self, idx: np.ndarray) -> np.ndarray:
         idx = np.sort(idx)
-        self.ring_item.set_xy(self._xy[idx, 0], self._xy[idx, 1])
+        self._ring(idx)
         ids = self._ids[idx]
         self.selectionChanged.emit(ids)
         return ids
 
     def highlight(self, ids) -> None:
         """Draw rings around the points with these ids (replacing earlier rings); [] clears them."""
-        idx = self._indices(ids)
+        self._ring(self._indices(ids))
+
+    def _ring(self, idx: np.ndarray) -> None:
+        self.ringed_ids = self._ids[idx]
         self.ring_item.set_xy(self._xy[idx, 0], self._xy[idx, 1])
 
     def show_links(self, src_id: int, dst_ids) -> None:

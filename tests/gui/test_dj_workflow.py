@@ -158,7 +158,7 @@ def test_build_set_from_selection_is_the_core_order_and_exports(qtbot, window, d
     panel.build_set.click()
     qtbot.waitUntil(lambda: ctl.set_dialog.isVisible() and ctl.set_dialog.table.rowCount() == 5, timeout=30000)
     with Library(dj_library) as lib:
-        plan = plan_set(lib, [lib.track(t) for t in sorted(chosen)])
+        plan = plan_set(lib, [lib.track(t) for t in panel.selected_tracks()])  # the table's order, as given
     assert plan["similarity"] == "similarity"  # the embeddings were used
     assert ctl.set_dialog.track_ids() == [r["track_id"] for r in plan["tracks"]]
     table = ctl.set_dialog.table
