@@ -75,12 +75,14 @@ class _EmbedRun:
         """{"starts": ``starts``, model name: (len(starts), dim) raw vectors}."""
         y = np.concatenate([*self._parts, self._resample.flush()])
         self._parts = []
-        out = {"starts": starts}
+        out, clips = {"starts": starts}, {}
         for name, folder in self.tap.models:
             emb = _embedder(self.tap, folder)
-            clips = cut(y, self.tap.sr, starts, window_s=emb.window_s)
+            if emb.window_s not in clips:  # the built-in models read the same 3 s clips
+                clips[emb.window_s] = cut(y, self.tap.sr, starts, window_s=emb.window_s)
             b = self.tap.batch_size
-            out[name] = np.concatenate([emb(clips[a:a + b]) for a in range(0, len(clips), b)])
+            x = clips[emb.window_s]
+            out[name] = np.concatenate([emb(x[a:a + b]) for a in range(0, len(x), b)])
         return out
 
 
