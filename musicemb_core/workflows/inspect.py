@@ -112,8 +112,8 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
     another label; score: how far its label's probability falls below that of the label's typical track),
     carrying the segments that argue most for
     the suggested label; segment findings only in *mixed* tracks (the label holds overall but at least
-    :data:`MIXED_SHARE` of the segments confidently vote otherwise), scored below the track findings by that
-    share."""
+    :data:`MIXED_SHARE` of the segments confidently vote otherwise), scored by that share and ranked below every
+    track finding."""
     labels, names = segment_labels(lib, track_ids)
     labelled = np.unique(track_ids[labels >= 0])
     if len(names) < 2 or len(labelled) < 2:
@@ -170,6 +170,11 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
                                     "model": model, "mixed_share": round(mixed, 4),
                                     "quality": round(float(res["quality"][j]), 4),
                                     "mistakenness": round(float(res["mistakenness"][j]), 4)}})
+    whole = [r["score"] for r in out if r["segment_id"] is None]
+    floor = min(whole, default=1.0)
+    for r in out:  # parts of mixed tracks rank below every whole-track finding
+        if r["segment_id"] is not None:
+            r["score"] = round(r["score"] * floor, 4)
     return out
 
 
