@@ -119,7 +119,7 @@ def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, metho
     ----------
     X : (n, dim); labels : (n,) ints, -1 = unlabelled (skipped); groups : (n,) track ids.
     method : where the out-of-fold probabilities come from: ``knn`` (votes of the ``k`` nearest segments of
-        other tracks, at most 3 from any one track: local, so a label spread over several sounds and a few wrong labels far away do little
+        other tracks, at most 3 from any one track, divided by each label's share of the segments: local, so a label spread over several sounds and a few wrong labels far away do little
         harm; best on the dev corpus), ``logistic`` (a linear probe cross-validated by track) or ``ensemble``
         (their mean).
 
@@ -146,7 +146,9 @@ def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, metho
         if len(np.unique(g)) < 2 or len(np.unique(y)) < 2:
             raise ConfigError("label issues need at least 2 labels and 2 labelled tracks")
         nbr = other_track_neighbours(Xl, g, k=min(k, len(Xl) - 1), per_group=3)[1]
-        parts.append(knn_probs(y, nbr, int(y.max()) + 1))
+        votes = knn_probs(y, nbr, int(y.max()) + 1)
+        votes /= np.maximum(np.bincount(y, minlength=votes.shape[1]) / len(y), 1e-12)  # a big label's votes
+        parts.append(votes / votes.sum(axis=1, keepdims=True))  # are not evidence: divide by its prior
     probs = np.mean(parts, axis=0)
     quality, issue = _cleanlab(y, probs)
     tracks, inv = np.unique(g, return_inverse=True)
