@@ -1,9 +1,12 @@
-"""Screenshots of every panel of the app with a library loaded (default: the demo library), for looking at.
+"""Screenshots of every panel of the app with a library loaded, at each window size, for looking at.
 
     xvfb-run -a -s "-screen 0 1920x1200x24" .venv/bin/python bench/screenshots.py [LIB] [--out DIR]
 
-Drives the real window: waits for the UMAP map, clicks a segment (neighbours + spectrogram), trains a small
-model for two epochs (live curves), runs evaluation and inspection, then grabs the window and each dock.
+Default library: the demo songs with title/artist tags (every tenth untagged, so named by its file), built once
+under /tmp. Drives the real window: waits for the UMAP map, selects tracks in the library table (rings on the
+map), clicks a segment (neighbours, "more like this", spectrogram), trains a small model (live curves), runs
+evaluation and inspection, hums, opens the set and label dialogs; then, at each size, grabs the window with each
+bottom tab in front, each dock and the dialogs into ``OUT/<W>x<H>/``.
 """
 
 from __future__ import annotations
@@ -64,50 +67,42 @@ def hum_screens(app: QApplication, win, grab) -> None:
     grab(win.docks["Hum"], "hum_panel_results")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("lib", nargs="?", help="library (default: the demo library, built if absent)")
-    ap.add_argument("--out", default="bench/results/screenshots")
-    ap.add_argument("--skip-jobs", action="store_true", help="no training/evaluation/inspection runs")
-    a = ap.parse_args()
+ARTISTS = {"ambient": "Drift Lab", "chiptune": "8-Bit Club", "rock": "The Loud Ones", "folk": "Hedgerow Trio",
+           "techno": "Unit 909"}
+
+
+def tagged_demo(root: Path) -> Path:
+    """The demo songs under ``root/audio``, tagged "<artist> – <Style> study N" (the tenth of each style left
+    untagged), imported labelled by folder and embedded with the built-in models."""
+    import mutagen.flac
 
     from musicemb_core.common.progress import drive
-    from musicemb_core.workflows.demo import default_demo_path, iter_build_demo
-    from musicemb_gui.main_window import MainWindow
+    from musicemb_core.data.library import Library
+    from musicemb_core.data.synthesis import render_demo_corpus
+    from musicemb_core.workflows.ingest_embed import iter_ingest_embed
 
-    lib = Path(a.lib) if a.lib else default_demo_path()
-    if not (lib / "library.sqlite").exists():
-        drive(iter_build_demo(lib))
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings)
-    win.resize(1600, 1000)
-    win.show()
-    assert win.open_library(lib), f"cannot open {lib}"
-    ctl, mp = win.map_controller, win.map_panel
+    if (root / "library.sqlite").exists():
+        return root
+    for path, style in render_demo_corpus(root / "audio", random_state=0):
+        n = int(path.stem.rsplit("_", 1)[1])
+        if n < 9:
+            f = mutagen.flac.FLAC(path)
+            f["artist"], f["title"] = ARTISTS[style], f"{style.capitalize()} study {n + 1}"
+            f.save()
+    with Library(root, create=True) as lib:
+        drive(iter_ingest_embed(lib, [root / "audio"], labels="folders"))
+    return root
+
+
+def prepare(app: QApplication, win, *, jobs: bool) -> None:
+    """Fill every panel: map, selection, neighbours, training, evaluation, inspection, hum, dialogs."""
+    ctl, mp, lp = win.map_controller, win.map_panel, win.library_panel
     wait(app, lambda: ctl.shown == "umap", 600, "the UMAP map")
     settle(app)
-
-    def grab(widget, name: str) -> None:
-        settle(app, 0.3)
-        widget.grab().save(str(out / f"{name}.png"))
-        print(f"saved {out / name}.png")
-
-    seg_id = int(ctl.ids[len(ctl.ids) // 3])
-    mp.select_segment(seg_id)
-    wait(app, lambda: mp.neighbours.rowCount() > 0 and mp.spectrogram.data().size > 0 and mp.similar.rowCount() > 0,
-         60, "neighbours and more like this")
-    grab(win, "main_window")
-    grab(mp, "map_panel")
-    grab(win.library_panel, "library_panel")
     mp.colour.setCurrentText("cluster")
     wait(app, lambda: "cluster" in ctl._extra, 300, "clusters")
-    grab(mp.scatter, "map_by_cluster")
     mp.colour.setCurrentText("label")
-
-    if not a.skip_jobs:
+    if jobs:
         tp = win.training_panel
         win.docks["Training"].raise_()
         for name, value in (("strategy", "supervised"), ("epochs", 3), ("patience", 0)):
@@ -116,26 +111,80 @@ def main() -> int:
         tp.name.setText("screenshot-cnn2")
         tp.start_training()
         wait(app, lambda: len(tp.curves.series_data("train loss")[0]) > 5, 300, "training curves")
-        grab(win.jobs_panel, "jobs_panel")
         wait(app, lambda: tp.start.isEnabled(), 900, "training to end")
-        grab(win.docks["Training"], "training_panel")
-
         ep = win.evaluation_panel
-        win.docks["Evaluation"].raise_()
         ep.reid.setValue(50)
         ep.start()
         wait(app, lambda: ep.result is not None, 900, "evaluation")
-        grab(win.docks["Evaluation"], "evaluation_panel")
-
-        win.docks["Inspection"].raise_()
         win.inspection.run()
         wait(app, lambda: win.inspection_panel.run.isEnabled(), 900, "inspection")
-        grab(win.docks["Inspection"], "inspection_panel")
-        mp.colour.setCurrentText("finding")
-        settle(app, 1.0)
-        grab(mp.scatter, "map_by_finding")
-    hum_screens(app, win, grab)
-    grab(win, "main_window_end")
+        win.inspection_panel.table.selectRow(0)
+    lp.table.selectRow(3)  # the table's selection rings its track on the map
+    seg_id = int(ctl.ids[len(ctl.ids) // 3])
+    mp.select_segment(seg_id)
+    wait(app, lambda: mp.neighbours.rowCount() > 0 and mp.spectrogram.data().size > 0 and mp.similar.rowCount() > 0,
+         60, "neighbours and more like this")
+
+
+def grab_all(app: QApplication, win, out: Path, size: tuple[int, int], grab) -> None:
+    """The window with each bottom tab in front, each dock, the map, the dialogs: at ``size``."""
+    win.showNormal()
+    win.resize(*size)
+    settle(app, 1.0)
+    out.mkdir(parents=True, exist_ok=True)
+    for tab in ("Training", "Evaluation", "Inspection", "Hum"):
+        win.docks[tab].raise_()
+        grab(win, out / f"window_{tab.lower()}")
+        grab(win.docks[tab], out / f"dock_{tab.lower()}")
+    for name in ("Library", "Jobs"):
+        grab(win.docks[name], out / f"dock_{name.lower()}")
+    grab(win.map_panel, out / "map_panel")
+    win.map_panel.lists.setCurrentIndex(1)
+    grab(win.map_panel, out / "map_panel_more_like_this")
+    win.map_panel.lists.setCurrentIndex(0)
+    set_dialog = win.library_controller.set_dialog
+    if set_dialog.isVisible():
+        grab(set_dialog, out / "dialog_set")
+    mp = win.map_panel
+    mp._on_selection(win.map_controller.ids[:40])  # as a lasso of 40 points
+    mp._label_selection()
+    settle(app)
+    grab(mp.label_dialog, out / "dialog_label")
+    mp.label_dialog.reject()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("lib", nargs="?", help="library (default: the tagged demo library under /tmp, built if absent)")
+    ap.add_argument("--out", default="bench/results/screenshots")
+    ap.add_argument("--sizes", default="1280x720,1920x1200", help="window sizes, WxH, comma-separated")
+    ap.add_argument("--skip-jobs", action="store_true", help="no training/evaluation/inspection runs")
+    a = ap.parse_args()
+
+    from musicemb_gui.main_window import MainWindow
+
+    lib = Path(a.lib) if a.lib else tagged_demo(Path(tempfile.gettempdir()) / "musicemb-screenshots-demo")
+    out = Path(a.out)
+    sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    win.resize(*sizes[-1])
+    win.show()
+    assert win.open_library(lib), f"cannot open {lib}"
+
+    def grab(widget, path: Path) -> None:
+        settle(app, 0.3)
+        widget.grab().save(str(path.with_suffix(".png")))
+        print(f"saved {path}.png")
+
+    prepare(app, win, jobs=not a.skip_jobs)
+    (out / "hum").mkdir(parents=True, exist_ok=True)
+    hum_screens(app, win, lambda w, name: grab(w, out / "hum" / name))
+    win.library_controller.build_set(win.library_panel.shown_tracks()[:12])
+    wait(app, lambda: win.library_controller.set_dialog.isVisible(), 120, "the set dialog")
+    for w, h in sizes:
+        grab_all(app, win, out / f"{w}x{h}", (w, h), grab)
     win.jobs.cancel_all()
     win.jobs.wait(30000)
     return 0

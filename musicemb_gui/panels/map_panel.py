@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -71,16 +72,18 @@ class MapPanel(QWidget):
         self.colour.setMinimumContentsLength(6)
         self.search = QLineEdit(placeholderText="Find by name, label, key…")
         self.search.setClearButtonEnabled(True)
+        self.search.setMinimumWidth(140)
         self.search.setToolTip("The library's filter: the table lists the tracks found, the map greys out the rest")
         self.match_count = QLabel("")
         self.fit = QPushButton("Fit")
         self.fit.setToolTip("Zoom to show the whole map (F)")
         self.fit.setFixedWidth(44)
         self.hover_play = QCheckBox("Listen on hover")
-        self.other_tracks = QCheckBox("of other tracks")
+        self.other_tracks = QCheckBox("segments of other tracks only")
         self.other_tracks.setToolTip("List only segments of other tracks: a track's own seconds are always alike")
         self.other_tracks.setChecked(True)
         self.k = QSpinBox(minimum=1, maximum=100, value=10, prefix="k = ")
+        self.k.setToolTip("How many segments or tracks to list")
         self.label_sel = QPushButton("Label selection…")
         self.label_sel.setEnabled(False)
         self.status = QLabel("")
@@ -89,7 +92,7 @@ class MapPanel(QWidget):
         self.scatter.tooltip_fn = controller.tooltip
         self.spectrogram = SpectrogramView(empty_text="Click a point to see its log-mel spectrogram as the model "
                                                       "sees it.")
-        self.neighbours = _table(["#", "cosine", "segment of track", "time (s)"], 2)
+        self.neighbours = _table(["#", "cosine", "track", "time (s)"], 2)
         self.similar_title = QLabel("More like this: click a point")
         self.similar = _table(["#", "cosine", "track", "label"], 2)
         self.similar.setToolTip("Whole tracks like the clicked point's track (similarity space); double-click to play")
@@ -102,21 +105,23 @@ class MapPanel(QWidget):
         nl = QVBoxLayout(neighbours_box)
         nl.setContentsMargins(0, 0, 0, 0)
         options = QHBoxLayout()
-        for w in (QLabel("Nearest segments:"), self.k, self.other_tracks):
+        for w in (self.k, self.other_tracks):
             options.addWidget(w)
         options.addStretch(1)
         nl.addLayout(options)
         nl.addWidget(self.neighbours)
-        side = QSplitter(Qt.Orientation.Vertical)
-        side.addWidget(self.spectrogram)
-        side.addWidget(neighbours_box)
         similar_box = QWidget()
         similar_layout = QVBoxLayout(similar_box)
         similar_layout.setContentsMargins(0, 0, 0, 0)
         similar_layout.addWidget(self.similar_title)
         similar_layout.addWidget(self.similar)
-        side.addWidget(similar_box)
-        side.setSizes([300, 200, 200])  # the spectrogram readable beside a 720 px high window
+        self.lists = QTabWidget()  # one list at a time: each keeps rows to read in a 720 px high window
+        self.lists.addTab(neighbours_box, "Nearest segments")
+        self.lists.addTab(similar_box, "More like this")
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(self.spectrogram)
+        side.addWidget(self.lists)
+        side.setSizes([320, 280])
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.scatter)
         split.addWidget(side)
@@ -208,8 +213,9 @@ class MapPanel(QWidget):
         self.trackPlayRequested.emit(int(self.similar.item(row, 0).data(Qt.ItemDataRole.UserRole)))
 
     def more_like_track(self, track_id: int) -> None:
-        """List the tracks most like ``track_id`` (also asked by the library panel)."""
+        """List the tracks most like ``track_id`` and bring their list forward (the library panel asks)."""
         self.ctl.request_similar_tracks(int(track_id), self.k.value())
+        self.lists.setCurrentIndex(1)
 
     def _show_spectrogram(self, seg_id: int, S: np.ndarray, cfg, title: str) -> None:
         """The model's input, coloured on a dB scale: standardised inputs are mapped back linearly (the same
@@ -230,7 +236,7 @@ class MapPanel(QWidget):
         self.scatter.highlight(np.array([seg_id], dtype=np.int64))
         self.ctl.request_neighbours(int(seg_id), self.k.value(), other_tracks=self.other_tracks.isChecked())
         if int(seg_id) in self.ctl.session.seg_row:
-            self.more_like_track(self.ctl.session.segment(int(seg_id))["track_id"])
+            self.ctl.request_similar_tracks(self.ctl.session.segment(int(seg_id))["track_id"], self.k.value())
         self.ctl.request_spectrogram(int(seg_id))
 
     def _on_hover(self, seg_id: int) -> None:

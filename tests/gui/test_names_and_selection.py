@@ -92,6 +92,9 @@ def test_tracks_are_named_by_their_tags_with_the_path_on_hover(qtbot, win):
     assert mp.neighbours.item(0, 2).toolTip() in {s.tracks[by_stem[k]].path for k in ("alpha", "beta")}
     assert set(_column(mp.similar, 2)) == {NAMES["alpha"], NAMES["beta"]}
     assert mp.similar_title.text().endswith(NAMES["gamma"])
+    assert mp.lists.currentIndex() == 0  # a click shows its nearest segments; the library's button, similar tracks
+    win.more_like_track(by_stem["alpha"])
+    assert mp.lists.currentIndex() == 1
     qtbot.waitUntil(lambda: win.player_bar.title.text().startswith(NAMES["gamma"] + "\n"), timeout=10000)
 
     win.hum._show([{"track_id": by_stem["beta"], "path": s.tracks[by_stem["beta"]].path, "label": None,
