@@ -161,17 +161,17 @@ def cmd_train(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
     from musicemb_core.models import ModelConfig
     from musicemb_core.training.config import TrainConfig
-    from musicemb_core.training.loop import iter_fit
+    from musicemb_core.training.entry import iter_train
 
     train = TrainConfig(strategy=a.strategy, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
                         steps_per_epoch=a.steps_per_epoch, patience=a.patience, from_model=a.from_model,
-                        freeze_until=a.freeze_until, device=a.device)
+                        freeze_until=a.freeze_until, songs=a.songs, device=a.device)
     model = None
     if not a.from_model or a.arch:
         model = ModelConfig(arch=a.arch or "resnet18", dim=a.dim, width=a.width)
     name = a.name or ("qbh" if a.strategy == "qbh" else f"{a.strategy}-{model.arch if model else a.from_model}")
     with Library(a.lib) as lib:
-        result = _run(iter_fit(lib, name=name, train=train, model=model, resume=a.resume), quiet=a.quiet)
+        result = _run(iter_train(lib, name=name, train=train, model=model, resume=a.resume), quiet=a.quiet)
     best = ", ".join(f"{k} {v:.4f}" for k, v in result.best.items() if isinstance(v, float))
     print(f"model {result.name!r} {result.status} after {result.epochs_done} epochs; best: {best}")
     print(f"  saved in {result.folder}")
@@ -515,6 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--freeze-until", metavar="LAYER", help="freeze layers up to LAYER (transfer: all but fc)")
     sp.add_argument("--name", type=ca.model_name, help="model name (default STRATEGY-ARCH)")
     sp.add_argument("--resume", action="store_true", help="continue the run saved under --name")
+    sp.add_argument("--songs", type=ca.count, default=1000,
+                    help="qbh: training-collection melodies rendered as songs (default 1000)")
     sp.add_argument("--device", type=ca.device, default="auto", help="cpu, cuda or auto")
 
     sp = add("embed", cmd_embed, "embed every segment of the library (only those not embedded yet)")

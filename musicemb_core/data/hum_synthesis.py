@@ -1,7 +1,7 @@
 """Synthetic hummed queries, and songs rendered from given melodies, for query by humming.
 
 A hum is a voice alone: a glottal-like source (band-limited pulse with spectral tilt, jitter, aspiration noise)
-through the formants of "mmm", "la" or "da", singing the melody in the hummer's own key and tempo with per-note
+through the formants of "mmm", "la", "da" or "dum", singing the melody in the hummer's own key and tempo with per-note
 intonation error, drift, occasional wrong notes, scoops and glides between notes, vibrato on long notes, timing
 jitter and breaths in the rests; then a room (exponential reverb tail) and a microphone (band limits, noise,
 sometimes mains hum). All parameters come from a seed, so a hum is reproducible.
@@ -18,8 +18,12 @@ from musicemb_core.data.melodies import Melody
 from musicemb_core.data.synthesis import STYLES, melody_timeline, render_song
 
 SYLLABLES: tuple[str, ...] = ("mmm", "la", "da")
+"""Syllables drawn when none is given (the training hums)."""
+ALL_SYLLABLES: tuple[str, ...] = (*SYLLABLES, "dum")
+"""Also accepted when asked for: "dum" is never drawn, so a model trained on drawn hums never heard it."""
 # (centre Hz, bandwidth Hz, gain) of the parallel formant resonators
 _VOWEL_A = ((730.0, 90.0, 1.0), (1100.0, 110.0, 0.5), (2500.0, 160.0, 0.18), (3400.0, 250.0, 0.08))
+_VOWEL_U = ((325.0, 80.0, 1.0), (760.0, 100.0, 0.35), (2400.0, 160.0, 0.06), (3300.0, 250.0, 0.03))
 _NASAL_M = ((270.0, 70.0, 1.0), (1050.0, 200.0, 0.05), (2300.0, 250.0, 0.02))
 _TABLE = 2048
 
@@ -126,8 +130,8 @@ def render_hum(notes: np.ndarray, *, seed: int, sr: int = 16000, syllable: str |
     ----------
     seed : int
         Every random choice below derives from it.
-    syllable : "mmm", "la" or "da", optional
-        Drawn when None.
+    syllable : "mmm", "la", "da" or "dum", optional
+        Drawn from ``SYLLABLES`` when None.
     tempo : float, optional
         Speed factor over the notes' timing (1.25 = 25 % faster); drawn log-uniform in [0.75, 1.33] when None.
     register : float, optional
@@ -141,8 +145,8 @@ def render_hum(notes: np.ndarray, *, seed: int, sr: int = 16000, syllable: str |
         raise ValueError("render_hum needs at least one note")
     rng = np.random.default_rng([seed, 11])
     syllable = syllable or str(rng.choice(SYLLABLES))
-    if syllable not in SYLLABLES:
-        raise ValueError(f"syllable must be one of {SYLLABLES}, got {syllable!r}")
+    if syllable not in ALL_SYLLABLES:
+        raise ValueError(f"syllable must be one of {ALL_SYLLABLES}, got {syllable!r}")
     tempo = tempo or float(np.exp(rng.uniform(np.log(0.75), np.log(1.33))))
     if register is None:
         register = rng.uniform(45, 55) if rng.random() < 0.5 else rng.uniform(57, 67)
@@ -165,7 +169,8 @@ def render_hum(notes: np.ndarray, *, seed: int, sr: int = 16000, syllable: str |
     table = _glottal_table(max(4, int(0.45 * sr / f0.max())), p["tilt"])
     source = np.interp(phase * _TABLE, np.arange(_TABLE + 1), np.append(table, table[0]))
     source = source * (1 + 0.05 * rng.standard_normal(n)) + 0.03 * rng.standard_normal(n)  # shimmer, breathiness
-    nasal, vowel = _resonators(source, sr, _NASAL_M), _resonators(source, sr, _VOWEL_A)
+    nasal = _resonators(source, sr, _NASAL_M)
+    vowel = _resonators(source, sr, _VOWEL_U if syllable == "dum" else _VOWEL_A)
     if syllable == "mmm":
         voice = nasal / np.abs(nasal).max()
     else:  # consonant at each onset: "l" is nasal-like murmur into the vowel, "d" a closure then a burst
@@ -175,9 +180,14 @@ def render_hum(notes: np.ndarray, *, seed: int, sr: int = 16000, syllable: str |
             m = min(n - a, int(0.05 * sr))
             if m > 0:
                 mix[a:a + m] = np.minimum(mix[a:a + m], np.linspace(0, 1, m))
+        if syllable == "dum":  # each note closes on "m" over its last third
+            for on, dur, _ in sung:
+                b = min(n, int((on + dur * p["legato"]) * sr))
+                a = max(0, b - int(dur * p["legato"] * sr / 3))
+                mix[a:b] = np.minimum(mix[a:b], np.linspace(1, 0, b - a))
         voice = (mix * vowel / np.abs(vowel).max() + (1 - mix) * 0.6 * nasal / np.abs(nasal).max())
     voice *= gate
-    if syllable == "da":
+    if syllable in ("da", "dum"):
         burst = signal.lfilter([1, -0.9], [1], rng.standard_normal(int(0.008 * sr))) * 0.15
         for on, _, _ in sung:
             a = int(on * sr)

@@ -1,9 +1,10 @@
 """Model files: weights in safetensors, everything else in JSON; loading never unpickles arbitrary objects.
 Kept in the models layer so that training and inference (siblings) can both use it.
 
-A model folder holds ``model.safetensors`` (encoder and head tensors, keys prefixed ``encoder.``/``<head>.``)
-and ``config.json`` (model, feature and training configs, label map, strategy, metrics). During training a
-``resume/`` subfolder keeps the latest state (weights, optimizer tensors, step counters).
+A model folder holds a weights file (encoder and head tensors, keys prefixed ``encoder.``/``<head>.``) and
+``config.json`` (model, feature and training configs, label map, strategy, metrics). Models that are not log-mel
+encoders (query by humming) use the same files with ``model``/``features`` null and their own ``settings``.
+During training a ``resume/`` subfolder keeps the latest state (weights, optimizer tensors, step counters).
 """
 
 from __future__ import annotations
@@ -30,21 +31,24 @@ WEIGHTS, CONFIG = "model.safetensors", "config.json"
 
 @dataclass
 class ModelInfo:
-    """What ``config.json`` holds."""
+    """What ``config.json`` holds. ``settings``: the configuration of a model that is no log-mel encoder (a
+    query-by-humming model's ``QBHConfig``); such a model has ``model`` and ``features`` None."""
 
     name: str
-    model: ModelConfig
-    features: FeatureConfig
+    model: ModelConfig | None
+    features: FeatureConfig | None
     window_s: float
     strategy: str = ""
     labels: list[str] = field(default_factory=list)
     train: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "model": self.model.to_dict(), "features": self.features.to_dict(),
-                "window_s": self.window_s, "strategy": self.strategy, "labels": self.labels, "train": self.train,
-                "metrics": self.metrics}
+        d = {"name": self.name, "model": None if self.model is None else self.model.to_dict(),
+             "features": None if self.features is None else self.features.to_dict(), "window_s": self.window_s,
+             "strategy": self.strategy, "labels": self.labels, "train": self.train, "metrics": self.metrics}
+        return d | ({"settings": self.settings} if self.settings else {})
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelInfo:
@@ -56,7 +60,7 @@ class ModelInfo:
             raise ConfigError(f"missing key(s) {', '.join(missing)}")
         for key, kind, what in (("name", str, "a string"), ("strategy", str, "a string"),
                                 ("labels", list, "a list of strings"), ("train", dict, "an object"),
-                                ("metrics", dict, "an object")):
+                                ("metrics", dict, "an object"), ("settings", dict, "an object")):
             if key in d and not isinstance(d[key], kind):
                 raise ConfigError(f"{key} must be {what}, got {d[key]!r}"[:200])
         if not all(isinstance(v, str) for v in d.get("labels", [])):
@@ -64,9 +68,13 @@ class ModelInfo:
         w = d["window_s"]
         if isinstance(w, bool) or not isinstance(w, int | float) or not 0 < w <= 3600:
             raise ConfigError(f"window_s must be a number of seconds in (0, 3600], got {w!r}")
-        return cls(d["name"], ModelConfig.from_dict(d["model"]), FeatureConfig.from_dict(d["features"]),
-                   float(w), d.get("strategy", ""), list(d.get("labels", [])), d.get("train", {}),
-                   d.get("metrics", {}))
+        settings = d.get("settings", {})
+        if not settings and (d["model"] is None or d["features"] is None):
+            raise ConfigError("model and features may be null only in a model with settings")
+        return cls(d["name"], None if d["model"] is None else ModelConfig.from_dict(d["model"]),
+                   None if d["features"] is None else FeatureConfig.from_dict(d["features"]), float(w),
+                   d.get("strategy", ""), list(d.get("labels", [])), d.get("train", {}), d.get("metrics", {}),
+                   settings)
 
 
 def _flat_state(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
@@ -114,14 +122,18 @@ def weights_path(folder: str | Path) -> Path:
     return folder / name
 
 
-def read_info(folder: str | Path) -> ModelInfo:
+def read_info(folder: str | Path, *, encoder: bool = True) -> ModelInfo:
+    """``folder``'s config; with ``encoder`` (the default) it must be a log-mel encoder's (``model`` set)."""
     path = Path(folder) / CONFIG
     try:
-        return ModelInfo.from_dict(json.loads(path.read_text("utf-8")))
+        info = ModelInfo.from_dict(json.loads(path.read_text("utf-8")))
     except (OSError, ValueError) as e:
         raise ConfigError(f"{path}: not a readable model config ({e})") from e
     except ConfigError as e:
         raise ConfigError(f"{path}: bad model config: {e}") from e
+    if encoder and info.model is None:
+        raise ConfigError(f"{path}: a {info.strategy or 'special'} model, not a segment encoder")
+    return info
 
 
 def read_tensors(folder: str | Path) -> dict[str, torch.Tensor]:

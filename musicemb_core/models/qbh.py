@@ -22,16 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from musicemb_core.common.config import Config
 from musicemb_core.common.errors import ConfigError
-from musicemb_core.common.paths import atomic_path, atomic_write_text
 from musicemb_core.features.pitch import HarmonicSalience
+from musicemb_core.models import checkpoint as ckpt
 
 N_CHROMA = 12
-WEIGHTS, CONFIG = "model.safetensors", "config.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,27 +167,35 @@ class QBHModel(nn.Module):
         self.song = SequenceEncoder(cfg)
         self.hum = SequenceEncoder(cfg)
 
-    def save(self, folder: str | Path, *, info: dict | None = None) -> None:
-        """``model.safetensors`` (all weights) and ``config.json`` (``{"qbh": cfg, **info}``), each atomically."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(folder / WEIGHTS) as tmp:
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
-        atomic_write_text(folder / CONFIG, json.dumps({"kind": "qbh", "qbh": self.cfg.to_dict(), **(info or {})},
-                                                      indent=2))
+    def save(self, folder: str | Path, *, train: dict | None = None, metrics: dict | None = None) -> None:
+        """Publish the model in ``folder`` through :mod:`~musicemb_core.models.checkpoint` (weights file named by
+        its digest, ``config.json`` with ``strategy`` ``qbh`` and this ``QBHConfig`` as ``settings``)."""
+        info = ckpt.ModelInfo(Path(folder).name, None, None, self.cfg.window_s, "qbh", train=train or {},
+                              metrics=metrics or {}, settings=self.cfg.to_dict())
+        ckpt.save_model(folder, info, {"extractor": self.extractor, "song": self.song, "hum": self.hum})
 
     @classmethod
     def load(cls, folder: str | Path) -> QBHModel:
-        """A saved model in eval mode; raises :class:`ConfigError` naming the file when it is not a QBH model."""
+        """A saved model in eval mode (also the older layout: ``{"kind": "qbh", "qbh": cfg}`` and
+        ``model.safetensors``); raises :class:`ConfigError` naming the file when it is not a QBH model."""
         folder = Path(folder)
+        path = folder / ckpt.CONFIG
         try:
-            meta = json.loads((folder / CONFIG).read_text("utf-8"))
-            cfg = QBHConfig.from_dict(meta["qbh"])
-        except (OSError, ValueError, KeyError, TypeError, ConfigError) as e:
-            raise ConfigError(f"{folder / CONFIG}: not a query-by-humming model config ({e})") from e
+            meta = json.loads(path.read_text("utf-8"))
+            if isinstance(meta, dict) and meta.get("kind") == "qbh":  # the older layout
+                settings = meta["qbh"]
+            else:
+                info = ckpt.read_info(folder, encoder=False)
+                if info.strategy != "qbh":
+                    raise ConfigError(f"its strategy is {info.strategy!r}")
+                settings = info.settings
+            cfg = QBHConfig.from_dict(settings)
+        except (OSError, ValueError, KeyError, ConfigError) as e:
+            raise ConfigError(f"{path}: not a query-by-humming model config ({e})") from e
         model = cls(cfg)
         try:
-            model.load_state_dict(load_file(str(folder / WEIGHTS)))
-        except Exception as e:  # safetensors / shape mismatches raise several kinds
-            raise ConfigError(f"{folder / WEIGHTS}: cannot load QBH weights ({e})") from e
+            model.load_state_dict(ckpt.read_tensors(folder))
+        except RuntimeError as e:  # missing/unexpected keys, shape mismatches
+            reason = str(e).strip().splitlines()[0][:200]
+            raise ConfigError(f"{ckpt.weights_path(folder)}: cannot load QBH weights ({reason})") from e
         return model.eval()

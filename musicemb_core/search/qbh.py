@@ -34,6 +34,7 @@ from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.features.pitch import pitch_contour
 from musicemb_core.index import EmbeddingIndex
+from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.qbh import N_CHROMA, QBHModel, contour_chromagram
 from musicemb_core.resources import resources_dir
 from musicemb_core.search.melody_align import CoarseMelodies, align, prepare_query
@@ -137,7 +138,7 @@ def index_folder(lib: Library, model: str) -> Path:
 def _source_key(lib: Library, model_folder: Path) -> str:
     seg = lib.segments()
     h = hashlib.blake2b(digest_size=12)
-    h.update((model_folder / "model.safetensors").read_bytes())
+    h.update(ckpt.weights_path(model_folder).read_bytes())
     h.update(np.ascontiguousarray(seg["id"]).tobytes())
     for t in lib.tracks():
         h.update(f"{t.id}:{t.content_hash};".encode())
@@ -175,7 +176,7 @@ def iter_build_qbh_index(lib: Library, *, model: str = DEFAULT_QBH_MODEL,
 
 
 def _weights_key(model_folder: Path) -> str:
-    return hashlib.blake2b((model_folder / "model.safetensors").read_bytes(), digest_size=12).hexdigest()
+    return hashlib.blake2b(ckpt.weights_path(model_folder).read_bytes(), digest_size=12).hexdigest()
 
 
 def _previous_tracks(folder: Path | None, weights: str) -> dict[int, tuple]:

@@ -1,8 +1,9 @@
-"""Training configuration: the strategy and its knobs, saved with every run and model."""
+"""Training configuration (the strategy and its knobs, saved with every run and model) and outcome."""
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 
 from musicemb_core.common.config import Config, FeatureConfig
 from musicemb_core.common.errors import ConfigError
@@ -15,7 +16,9 @@ MODEL_FEATURES = FeatureConfig(sr=16000, n_fft=512, hop_length=160, n_mels=64, n
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(Config):
-    """How to train. ``patience`` 0 disables early stopping; ``steps_per_epoch`` None = one pass over the data."""
+    """How to train. ``patience`` 0 disables early stopping; ``steps_per_epoch`` None = one pass over the data;
+    ``songs`` (``qbh`` only): melodies of the training collections rendered as songs, plus a tenth as many (at
+    least 2) generated melodies."""
 
     strategy: str = "contrastive"
     epochs: int = 10
@@ -38,6 +41,7 @@ class TrainConfig(Config):
     recon_weight: float = 1.0
     aux_weight: float = 0.005
     spec_augment: bool = True
+    songs: int = 1000
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -46,7 +50,21 @@ class TrainConfig(Config):
         for name in ("epochs", "batch_size", "lr", "temperature", "tile_frames"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.songs < 0:
+            raise ConfigError(f"songs must be >= 0, got {self.songs!r}")
         if self.strategy == "transfer" and not self.from_model:
             raise ConfigError("the transfer strategy needs --from MODEL (the model to start from)")
         if self.batch_size < 2 and self.strategy in ("contrastive", "triplet"):
             raise ConfigError(f"{self.strategy} needs batch_size >= 2")
+
+
+@dataclass
+class FitResult:
+    """Outcome of a run: where the model is, its history (one dict per epoch) and how it ended."""
+
+    name: str
+    folder: str
+    status: str
+    epochs_done: int
+    history: list[dict] = field(default_factory=list)
+    best: dict = field(default_factory=dict)

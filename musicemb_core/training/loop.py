@@ -8,7 +8,6 @@ the current step, so a cancelled run keeps a loadable model and can be resumed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,20 +24,8 @@ from musicemb_core.data.splits import split_by_track
 from musicemb_core.features.logmel import LogMel
 from musicemb_core.models import ModelConfig, build_encoder
 from musicemb_core.models import checkpoint as ckpt
-from musicemb_core.training.config import MODEL_FEATURES, TrainConfig
+from musicemb_core.training.config import MODEL_FEATURES, FitResult, TrainConfig
 from musicemb_core.training.strategies import STRATEGY_CLASSES, Strategy
-
-
-@dataclass
-class FitResult:
-    """Outcome of a run: where the model is, its history (one dict per epoch) and how it ended."""
-
-    name: str
-    folder: str
-    status: str
-    epochs_done: int
-    history: list[dict] = field(default_factory=list)
-    best: dict = field(default_factory=dict)
 
 
 def pick_device(name: str) -> torch.device:
@@ -78,15 +65,14 @@ def _evaluate(strategy: Strategy, data: SegmentSet) -> dict:
 def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), model: ModelConfig | None = None,
              features: FeatureConfig | None = None, resume: bool = False,
              cancel: CancelToken | None = None) -> JobGen[FitResult]:
-    """Train ``train.strategy`` on the library's segments and save the model as ``name``.
+    """Train an embedding strategy on the library's segments and save the model as ``name`` (``qbh`` is trained
+    by :func:`musicemb_core.training.entry.iter_train`).
 
     ``resume`` continues from ``models/<name>/resume`` (same configs). Returns a :class:`FitResult`.
     """
     cancel = cancel or CancelToken()
-    if train.strategy == "qbh":  # trains from melody collections, not from the library's segments
-        from musicemb_core.training.qbh_fit import iter_fit_qbh
-
-        return (yield from iter_fit_qbh(lib, name=name, train=train, cancel=cancel))
+    if train.strategy not in STRATEGY_CLASSES:
+        raise ConfigError(f"strategy {train.strategy!r} does not train on segments; use training.entry.iter_train")
     folder = lib.folder("models") / check_model_name(name)
     torch.manual_seed(train.seed)
     base = None

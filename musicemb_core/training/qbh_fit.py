@@ -36,9 +36,9 @@ from musicemb_core.data import melodies as mel
 from musicemb_core.data.hum_synthesis import render_hum, render_melody_song
 from musicemb_core.data.library import Library
 from musicemb_core.features.pitch import pitch_contour
+from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.qbh import N_CHROMA, QBHConfig, QBHModel, contour_chromagram
-from musicemb_core.training.config import TrainConfig
-from musicemb_core.training.loop import FitResult
+from musicemb_core.training.config import FitResult, TrainConfig
 
 HUM_FRAMES_FACTOR = 1.4  # hum crops are padded to this many song windows (slow hums last longer)
 
@@ -66,9 +66,12 @@ class QBHTrainConfig(Config):
     def __post_init__(self) -> None:
         object.__setattr__(self, "collections", tuple(self.collections))
         mel.check_training(self.collections)
-        for name in ("n_songs", "windows_per_song", "extractor_batch", "encoder_batch", "jobs", "threads"):
+        for name in ("windows_per_song", "extractor_batch", "encoder_batch", "jobs", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if min(self.n_songs, self.n_generated) < 0 or \
+                self.n_songs + self.n_generated * ("generated" in self.collections) < 2:
+            raise ConfigError(f"needs at least 2 songs, got n_songs {self.n_songs}, n_generated {self.n_generated}")
 
 
 @dataclasses.dataclass
@@ -139,7 +142,7 @@ def iter_render_pairs(cfg: QBHConfig, tc: QBHTrainConfig, *, cancel: CancelToken
                             z["window_start"], [hums[a:b] for a, b in zip(hb[:-1], hb[1:], strict=True)],
                             [str(s) for s in z["styles"]])
     corpus = [c for c in tc.collections if c != "generated"]
-    pool = mel.load_collections(corpus, purpose="train", min_notes=12)
+    pool = mel.load_collections(corpus, purpose="train", min_notes=12) if tc.n_songs else []
     rng = np.random.default_rng(tc.seed)
     chosen = [pool[i] for i in rng.choice(len(pool), min(tc.n_songs, len(pool)), replace=False)]
     if "generated" in tc.collections:
@@ -233,7 +236,8 @@ def iter_train_qbh(folder: str | Path, *, cfg: QBHConfig | None = None, train: Q
         "songs": n_songs, "windows": len(data.hums), "styles": sorted(set(data.styles)),
         "collections": list(train.collections)}, "minutes": {"data": round(t_data / 60, 1),
                                                              "total": round((time.monotonic() - t_start) / 60, 1)}}
-    model.save(folder, info=info)
+    model.save(folder, train={**info["train"], "data": info["data"], "minutes": info["minutes"]},
+               metrics=info["metrics"])
     return info
 
 
@@ -324,13 +328,17 @@ def _fit_encoders(model, data, chroma, val_songs, train, rng, cancel) -> JobGen[
 
 def qbh_train_config(train: TrainConfig, **changes) -> QBHTrainConfig:
     """The ``qbh`` knobs from the shared ``TrainConfig``: ``epochs`` x ``steps_per_epoch`` (default 100) encoder
-    steps, 60 % as many extractor steps; batch size, learning rate and seed carried over when not default."""
+    steps, 60 % as many extractor steps; ``songs``; batch size, learning rate and temperature carried over when
+    not default; the seed."""
     per = train.steps_per_epoch or 100
-    base = QBHTrainConfig()
+    base, shared = QBHTrainConfig(), TrainConfig()
+
+    def own(key: str, qbh_key: str):
+        return getattr(train, key) if getattr(train, key) != getattr(shared, key) else getattr(base, qbh_key)
     return base.replace(encoder_steps=train.epochs * per, extractor_steps=max(1, int(0.6 * train.epochs * per)),
-                        lr=train.lr if train.lr != TrainConfig().lr else base.lr, seed=train.seed,
-                        encoder_batch=train.batch_size if train.batch_size != TrainConfig().batch_size
-                        else base.encoder_batch, **changes)
+                        n_songs=train.songs, n_generated=max(2, train.songs // 10), lr=own("lr", "lr"),
+                        temperature=own("temperature", "temperature"), seed=train.seed,
+                        encoder_batch=own("batch_size", "encoder_batch"), **changes)
 
 
 @layout.writes_library("train")
@@ -352,5 +360,5 @@ def iter_fit_qbh(lib: Library, *, name: str, train: TrainConfig,
         lib.update_run(run_id, "failed", [], finished=True)
         raise
     lib.update_run(run_id, "done", [info["metrics"]], finished=True)
-    lib.register_model(name, "qbh", "qbh", QBHConfig().dim, json.loads((folder / "config.json").read_text()))
+    lib.register_model(name, "qbh", "qbh", QBHConfig().dim, ckpt.read_info(folder, encoder=False).to_dict())
     return FitResult(name, str(folder), "done", train.epochs, [info["metrics"]], info["metrics"])

@@ -63,7 +63,7 @@ def list_models(lib: Library) -> list[ModelEntry]:
     own = []
     for folder in (p for p in (lib.root / "models").glob("*") if (p / ckpt.CONFIG).exists()):
         try:
-            info = ckpt.read_info(folder)
+            info = ckpt.read_info(folder, encoder=False)
         except MusicEmbError:
             continue  # a damaged config: `musicemb models` says why
         if info.strategy == "qbh" or folder.name in builtin_models():

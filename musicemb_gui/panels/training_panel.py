@@ -1,4 +1,4 @@
-"""Training panel: a form built from the training and model configs, Start runs ``iter_fit`` as a job, live
+"""Training panel: a form built from the training and model configs, Start runs ``iter_train`` as a job, live
 loss/accuracy curves, Cancel keeps the last checkpoint, and when done: embed the library with the new model."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ STRATEGY_FIELDS = {
     "triplet": {"margin", "neighbour_s"},
     "autoencoder": {"tile_frames", "recon_weight", "aux_weight"},
     "contrastive": {"temperature", "shift_s"},
-    "qbh": {"temperature"},
+    "qbh": {"temperature", "songs"},
 }
 SPECIFIC = set().union(*STRATEGY_FIELDS.values())
 
@@ -33,7 +33,7 @@ class TrainingPanel(QWidget):
         self.job = None
         self.trained: str | None = None
         self.may_embed: Callable[[str], bool] = lambda name: True  # the window asks before a partly trained one
-        self._generation = session.generation  # the library the current run trains on
+        self._generation, self._strategy = session.generation, ""  # the library and strategy of the current run
         session.libraryOpened.connect(self._library_opened)
         self.train_form = ConfigForm(TrainConfig, choices={"strategy": list(STRATEGIES),
                                                            "device": ["auto", "cpu", "cuda"]},
@@ -93,14 +93,14 @@ class TrainingPanel(QWidget):
             self.state.setText("⚠ open a library first")
             return
         lib_path, name = self.session.lib_path, self.name.text().strip() or "my-model"
-        self._generation = self.session.generation
+        self._generation, self._strategy = self.session.generation, train.strategy
 
         def factory(token):
             from musicemb_core.data.library import Library
-            from musicemb_core.training.loop import iter_fit
+            from musicemb_core.training.entry import iter_train
 
             with Library(lib_path) as lib:
-                return (yield from iter_fit(lib, name=name, train=train, model=model, cancel=token))
+                return (yield from iter_train(lib, name=name, train=train, model=model, cancel=token))
         self.curves.clear("Waiting for the first training steps…")
         self.job = self.session.jobs.submit(f"train {name} ({train.strategy})", factory)
         self.job.progress.connect(self._progress)
@@ -113,8 +113,8 @@ class TrainingPanel(QWidget):
         self.state.setText(f"training {name}…")
 
     def _progress(self, ev) -> None:
-        if ev.stage != "train":
-            self.state.setText(f"{ev.stage}: {ev.done}/{ev.total or '?'}")
+        if ev.stage != "train" or "step" not in ev.info:  # qbh: rendering, then two stages of steps
+            self.state.setText(f"{ev.message or ev.stage}: {ev.done}/{ev.total or '?'}")
             return
         info = ev.info
         if "step" in info:
@@ -140,7 +140,7 @@ class TrainingPanel(QWidget):
         self.trained = result.name
         best = ", ".join(f"{k} {v:.3f}" for k, v in result.best.items() if isinstance(v, float))
         self.state.setText(f"{result.name}: {result.status} after {result.epochs_done} epochs ({best})")
-        self.embed.setEnabled(True)
+        self.embed.setEnabled(self._strategy != "qbh")  # a QBH model embeds hums, not segments
 
     def _failed(self, *args) -> None:
         self._idle()

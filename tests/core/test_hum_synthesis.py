@@ -104,7 +104,14 @@ def test_syllables_have_their_own_timbre():
         return float((spec * f).sum() / spec.sum())
 
     hums = {s: render_hum(notes, seed=2, sr=SR, syllable=s, register=52.0, noise_db=-60.0).y
-            for s in ("mmm", "la", "da")}
+            for s in ("mmm", "la", "da", "dum")}
     assert centroid(hums["mmm"]) < 0.7 * centroid(hums["la"])
+    def openness(y):  # energy of 500-1200 Hz (the "a" formants) over 200-500 Hz ("m", "u")
+        spec, f = np.abs(np.fft.rfft(y)), np.fft.rfftfreq(len(y), 1 / SR)
+        return spec[(f > 500) & (f < 1200)].sum() / spec[(f > 200) & (f < 500)].sum()
+    openness = {k: openness(y) for k, y in hums.items()}
+    assert openness["mmm"] < openness["dum"] < 0.5 * openness["da"]  # "u" between the closed "m" and open "a"
+    drawn = {render_hum(notes, seed=k, sr=SR).params["syllable"] for k in range(40)}
+    assert drawn == {"mmm", "la", "da"}  # "dum" only when asked for (never in training hums)
     with pytest.raises(ValueError, match="syllable"):
         render_hum(notes, seed=2, syllable="ooh")

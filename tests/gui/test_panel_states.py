@@ -74,7 +74,7 @@ def test_training_form_shows_the_fields_of_the_chosen_strategy_only(qtbot):
               "steps_per_epoch", "from_model", "freeze_until", "spec_augment", "device"}
     expected = {"supervised": {"max_per_class"}, "transfer": {"max_per_class", "svm_head"},
                 "triplet": {"margin", "neighbour_s"}, "autoencoder": {"tile_frames", "recon_weight", "aux_weight"},
-                "contrastive": {"temperature", "shift_s"}, "qbh": {"temperature"}}
+                "contrastive": {"temperature", "shift_s"}, "qbh": {"temperature", "songs"}}
     assert set(expected) == set(STRATEGIES)
     assert common | set().union(*expected.values()) == {f.name for f in dataclasses.fields(TrainConfig)}
     assert shown() == common | expected["contrastive"]  # the default

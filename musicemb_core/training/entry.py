@@ -1,0 +1,35 @@
+"""The one training entry point of the CLI and the app: ``iter_train`` picks the trainer of a strategy.
+
+The embedding strategies (supervised, transfer, triplet, autoencoder, contrastive) train on the library's segments
+in :func:`~musicemb_core.training.loop.iter_fit`; ``qbh`` trains a query-by-humming model from the training melody
+collections in :func:`~musicemb_core.training.qbh_fit.iter_fit_qbh`. Neither trainer imports the other.
+"""
+
+from __future__ import annotations
+
+from musicemb_core.common.config import FeatureConfig
+from musicemb_core.common.errors import ConfigError
+from musicemb_core.common.progress import CancelToken, JobGen
+from musicemb_core.data.library import Library
+from musicemb_core.models import ModelConfig
+from musicemb_core.training.config import FitResult, TrainConfig
+from musicemb_core.training.loop import iter_fit
+from musicemb_core.training.qbh_fit import iter_fit_qbh
+
+
+def iter_train(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), model: ModelConfig | None = None,
+               features: FeatureConfig | None = None, resume: bool = False,
+               cancel: CancelToken | None = None) -> JobGen[FitResult]:
+    """Train ``train.strategy`` and save the model as ``models/<name>`` of ``lib``; returns a :class:`FitResult`.
+
+    ``model``, ``features`` and ``resume`` apply to the embedding strategies; ``qbh`` has its own networks
+    (``model``/``features`` are ignored) and cannot resume.
+    """
+    if train.strategy != "qbh":
+        return (yield from iter_fit(lib, name=name, train=train, model=model, features=features, resume=resume,
+                                    cancel=cancel))
+    if resume:
+        raise ConfigError("--resume: the qbh strategy cannot resume a run; train again")
+    if train.from_model:
+        raise ConfigError("--from: the qbh strategy trains from scratch")
+    return (yield from iter_fit_qbh(lib, name=name, train=train, cancel=cancel))
