@@ -6,6 +6,9 @@ applied to the hum), ``embedding`` (hum encoder -> song-side index), ``rerank`` 
 melody alignment: the default of ``musicemb hum``) and ``melody`` (alignment against every song, no embedding).
 
     .venv/bin/python bench/bench_qbh.py [--songs 160] [--hums 2] [--method all] [--work /tmp/musicemb-qbh]
+
+These songs come from the in-project synthesiser the model trained with; ``bench/qbh_check.py`` is the check split
+that tests generalisation (another soundfont, other accompaniments, hums starting anywhere).
 """
 
 from __future__ import annotations
