@@ -128,8 +128,12 @@ def prepare(app: QApplication, win, *, jobs: bool) -> None:
 
 def grab_all(app: QApplication, win, out: Path, size: tuple[int, int], grab) -> None:
     """The window with each bottom tab in front, each dock, the map, the dialogs: at ``size``."""
+    from musicemb_gui.dock_layout import fit_docks
+
     win.showNormal()
     win.resize(*size)
+    settle(app, 0.5)
+    fit_docks(win, win.docks)  # as a first run at this size arranges them
     settle(app, 1.0)
     out.mkdir(parents=True, exist_ok=True)
     for tab in ("Training", "Evaluation", "Inspection", "Hum"):

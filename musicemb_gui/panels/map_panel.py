@@ -47,8 +47,9 @@ def _table(headers: list[str], stretch: int) -> QTableWidget:
         head.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch if col == stretch else
                                   QHeaderView.ResizeMode.ResizeToContents)
     table.setWordWrap(False)
-    table.setTextElideMode(Qt.TextElideMode.ElideLeft)
+    table.setTextElideMode(Qt.TextElideMode.ElideRight)  # names: their start matters
     table.verticalHeader().hide()
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)  # compact: more rows
     table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
     table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
     table.setMinimumHeight(48)  # a header and a row: room for the spectrogram in a 720 px high window
@@ -122,6 +123,7 @@ class MapPanel(QWidget):
         side.addWidget(self.spectrogram)
         side.addWidget(self.lists)
         side.setSizes([320, 280])
+        side.setMinimumWidth(380)  # the spectrogram's axes and colour bar do not shrink below this
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.scatter)
         split.addWidget(side)
