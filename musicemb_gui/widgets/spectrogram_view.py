@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from musicemb_gui.widgets.empty_state import EmptyState
@@ -40,9 +41,10 @@ def mel_band_centres(n_mels: int, fmin: float, fmax: float, *, htk: bool = False
     return mel_to_hz(edges, htk=htk)[1:-1]
 
 
-def freq_ticks(centres: np.ndarray) -> list[tuple[float, str]]:
-    """(y, label) ticks at the centre of the row nearest each round frequency, rows at least a few apart."""
-    min_gap = max(1, round(len(centres) / 24))
+def freq_ticks(centres: np.ndarray, *, max_ticks: int = 24) -> list[tuple[float, str]]:
+    """(y, label) ticks at the centre of the row nearest each round frequency, at least 1 / ``max_ticks`` of the
+    rows apart."""
+    min_gap = max(1, round(len(centres) / max_ticks))
     ticks: list[tuple[float, str]] = []
     for f in TICK_HZ:
         if not centres[0] / 1.25 <= f <= centres[-1] * 1.25:
@@ -79,6 +81,8 @@ class SpectrogramView(QWidget):
         self._head = 0
         self._fixed_levels: tuple[float, float] | None = None
         self._levels_set = False
+        self._centres: np.ndarray | None = None
+        self._title = ""
 
     def set_spectrogram(self, S: np.ndarray, *, sr: int, hop_length: int, fmin: float, fmax: float,
                         htk: bool = False, unit: str = "dB", levels: tuple | None = None, title: str = "") -> None:
@@ -137,7 +141,9 @@ class SpectrogramView(QWidget):
         """Remove the image and stop live mode."""
         self.image.clear()
         self._ring = None
+        self._title = ""
         self.plot.setTitle(None)
+        self.setToolTip("")
         self.stack.set_empty(True)
 
     def _setup(self, image, hop_s, centres, unit, levels, title, *, x0) -> None:
@@ -150,13 +156,27 @@ class SpectrogramView(QWidget):
         self._levels_set = self._fixed_levels is not None
         self.image.setImage(image, autoLevels=False)  # before setRect, which scales by the image size
         self.image.setRect(QRectF(x0, 0.0, width, n_mels))
-        self.plot.getAxis("left").setTicks([freq_ticks(centres), []])
+        self._centres, self._title = centres, title
+        self._fit_to_size()
         self.plot.setLabel("bottom", "time (s)")
         self.plot.setLimits(xMin=x0, xMax=x0 + width, yMin=0, yMax=n_mels)
         self.plot.setRange(xRange=(x0, x0 + width), yRange=(0, n_mels), padding=0)
-        self.plot.setTitle(title or None)
         self.colorbar.getAxis("left").setLabel(unit)
         self.stack.set_empty(False)
+
+    def _fit_to_size(self) -> None:
+        """Frequency ticks thinned to one per 20 px of height, the title elided to the width (whole on hover): a
+        long title or crowded ticks would push the plot out of a small view."""
+        if self._centres is not None:
+            self.plot.getAxis("left").setTicks([freq_ticks(self._centres, max_ticks=max(3, self.height() // 20)), []])
+        title = QFontMetrics(self.font()).elidedText(self._title, Qt.TextElideMode.ElideMiddle,
+                                                     max(60, int(0.7 * self.width())))
+        self.plot.setTitle(title or None)
+        self.setToolTip(self._title)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._fit_to_size()
 
     def _extend_levels(self, values: np.ndarray) -> None:
         """Without fixed levels, widen the colour scale to cover ``values`` (only when it must grow)."""
