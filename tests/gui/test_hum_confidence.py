@@ -22,6 +22,9 @@ class StubSession(QObject):
     libraryChanged = Signal()
     lib_path = "/music/lib"
 
+    def track_name(self, track_id: int) -> str:  # untagged tracks are named by their file
+        return next(r["path"] for r in ROWS if r["track_id"] == track_id).rsplit("/", 1)[-1]
+
 
 class StubSearcher:
     """A searcher already opened: ranked rows, and whether the best is a confident match."""
