@@ -73,7 +73,7 @@ class MapPanel(QWidget):
         self.colour.setMinimumContentsLength(6)
         self.search = QLineEdit(placeholderText="Find by name, label, key…")
         self.search.setClearButtonEnabled(True)
-        self.search.setMinimumWidth(140)
+        self.search.setMinimumWidth(100)
         self.search.setToolTip("The library's filter: the table lists the tracks found, the map greys out the rest")
         self.match_count = QLabel("")
         self.fit = QPushButton("Fit")

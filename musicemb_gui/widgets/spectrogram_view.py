@@ -169,8 +169,9 @@ class SpectrogramView(QWidget):
         long title or crowded ticks would push the plot out of a small view."""
         if self._centres is not None:
             self.plot.getAxis("left").setTicks([freq_ticks(self._centres, max_ticks=max(3, self.height() // 20)), []])
-        title = QFontMetrics(self.font()).elidedText(self._title, Qt.TextElideMode.ElideMiddle,
-                                                     max(60, int(0.7 * self.width())))
+        room = self.width() - 220  # beside the frequency axis and the colour bar, with margins
+        title = QFontMetrics(self.plot.titleLabel.item.font()).elidedText(self._title, Qt.TextElideMode.ElideMiddle,
+                                                                          max(60, room))
         self.plot.setTitle(title or None)
         self.setToolTip(self._title)
 

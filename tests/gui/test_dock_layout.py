@@ -41,6 +41,8 @@ def test_a_small_spectrogram_elides_its_title_and_thins_its_ticks(qtbot):
     view.set_spectrogram(np.zeros((128, 50)), sr=16000, hop_length=512, fmin=0.0, fmax=8000.0, title=title)
     shown = view.plot.titleLabel.text
     assert "…" in shown and len(shown) < len(title) and view.toolTip() == title
+    qtbot.wait(20)
+    assert view.plot.geometry().width() <= view.width() + 1  # the colour bar stays in view
     assert 3 <= len(view.plot.getAxis("left")._tickLevels[0]) <= 120 // 20
     view.resize(900, 600)
     qtbot.wait(20)
