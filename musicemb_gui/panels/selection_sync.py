@@ -23,9 +23,12 @@ class SelectionSync(QObject):
 
     def _tracks_of(self, seg_ids) -> np.ndarray:
         """The track of each segment, -1 for one the open library does not know."""
-        s = self.session
-        rows = [s.seg_row.get(int(i), -1) for i in seg_ids]
-        return np.array([s.segments["track_id"][r] if r >= 0 else -1 for r in rows], dtype=np.int64)
+        seg, known = np.asarray(seg_ids, dtype=np.int64), self.session.segments.get("id", np.zeros(0, np.int64))
+        if not len(seg) or not len(known):
+            return np.full(len(seg), -1, dtype=np.int64)
+        order = np.argsort(known, kind="stable")  # vectorised: a map holds up to a million points
+        rows = order[np.searchsorted(known, seg, sorter=order).clip(0, len(known) - 1)]
+        return np.where(known[rows] == seg, self.session.segments["track_id"][rows], -1).astype(np.int64)
 
     def from_table(self, track_ids: list[int]) -> None:
         """Select the map's points of these tracks."""
