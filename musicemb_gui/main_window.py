@@ -8,7 +8,7 @@ import logging
 from contextlib import suppress
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QSplitter
 
@@ -24,6 +24,7 @@ from musicemb_core.inference import builtin_models, iter_embed
 from musicemb_core.search.qbh import iter_update_qbh_index
 from musicemb_core.workflows.demo import iter_build_demo
 from musicemb_core.workflows.ingest_embed import iter_ingest_embed
+from musicemb_gui.dock_layout import fit_docks
 from musicemb_gui.panels.evaluation_panel import EvaluationPanel
 from musicemb_gui.panels.export_controller import ExportController
 from musicemb_gui.panels.hum_controller import HumController
@@ -107,11 +108,8 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["Evaluation"], self.docks["Inspection"])
         self.tabifyDockWidget(self.docks["Inspection"], self.docks["Hum"])
         self.docks["Training"].raise_()
-        H, V = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
-        self.splitDockWidget(self.docks["Library"], self.docks["Jobs"], V)
-        self.resizeDocks([self.docks["Library"]], [560], H)
-        self.resizeDocks([self.docks["Library"], self.docks["Jobs"]], [520, 150], V)
-        self.resizeDocks([self.docks["Training"]], [340], V)
+        self.splitDockWidget(self.docks["Library"], self.docks["Jobs"], Qt.Orientation.Vertical)
+        fit_docks(self, self.docks)
         self._menus()
 
         self.library_panel.addPaths.connect(self.import_paths)
@@ -135,7 +133,8 @@ class MainWindow(QMainWindow):
         self.session.libraryOpened.connect(self._library_opened)
         self.session.message.connect(self.statusBar().showMessage)
         self.jobs.jobAdded.connect(self._watch_job)
-        if self.settings.value("geometry"):
+        self._fit_on_show = not self.settings.value("geometry")  # a first run: docks sized for the shown window
+        if not self._fit_on_show:
             self.restoreGeometry(self.settings.value("geometry"))
             self.restoreState(self.settings.value("window_state"))
         self.statusBar().showMessage("No library open — File ▸ Open library…")
@@ -339,6 +338,12 @@ class MainWindow(QMainWindow):
         box.setDetailedText(tb)
         box.setModal(False)
         box.show()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if self._fit_on_show:
+            self._fit_on_show = False
+            QTimer.singleShot(0, lambda: fit_docks(self, self.docks))  # once the window has its final size
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         self.settings.setValue("geometry", self.saveGeometry())

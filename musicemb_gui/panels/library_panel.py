@@ -128,6 +128,7 @@ class LibraryPanel(QWidget):
             self.table.horizontalHeader().setSectionResizeMode(
                 col, QHeaderView.ResizeMode.Stretch if col == 0 else QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)  # compact: more rows
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.doubleClicked.connect(self._double_clicked)
@@ -137,15 +138,17 @@ class LibraryPanel(QWidget):
         for signal in (self.proxy.layoutChanged, self.proxy.rowsInserted, self.proxy.rowsRemoved,
                        self.proxy.modelReset):
             signal.connect(lambda *_: self._filling or self._shown_timer.start())
-        buttons = QHBoxLayout()  # on their own row, so that the filter and the table keep the dock's width
+        imports = QHBoxLayout()  # two short rows rather than one wide one: the dock fits beside the map at 1280 px
         for w in (self.add_files, self.add_folder, self.folder_labels):
-            buttons.addWidget(w)
-        buttons.addStretch(1)
+            imports.addWidget(w)
+        imports.addStretch(1)
+        actions = QHBoxLayout()  # the filter, then what acts on the rows it leaves
+        actions.addWidget(self.filter, 1)
         for w in (self.more_like, self.build_set, self.export):
-            buttons.addWidget(w)
+            actions.addWidget(w)
         layout = QVBoxLayout(self)
-        layout.addLayout(buttons)
-        layout.addWidget(self.filter)
+        layout.addLayout(imports)
+        layout.addLayout(actions)
         layout.addWidget(self.dj_filters)
         layout.addWidget(self.table)
 
@@ -162,7 +165,7 @@ class LibraryPanel(QWidget):
             first = _item(name, sort_key=name.casefold())  # the full path on hover and in the filter
             first.setData(tid, TRACK_ID)
             first.setData(path, PATH)
-            first.setToolTip(path)
+            first.setToolTip(path if name == Path(path).name else f"{name}\n{path}")
             self.model.appendRow([
                 first,
                 _item("" if dur is None else f"{dur:.1f}", sort_key=-1.0 if dur is None else float(dur)),
