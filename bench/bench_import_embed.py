@@ -134,8 +134,9 @@ def main() -> None:
     old_two = results[3]["wall_s"]
     for r in results:
         r["speed-up vs before two passes"] = round(old_two / r["wall_s"], 2)
-    notes = (f"{len(rows_)} tracks of the check games {' and '.join(GAMES)} ({audio_s / 3600:.2f} h of Ogg Vorbis, "
-             f"44.1 kHz stereo), {os.cpu_count()} CPUs, best of {args.repeat}; 'before' = {args.baseline}. "
+    notes = (f"{len(rows_)} tracks of the check games {' and '.join(GAMES)} ({audio_s / 3600:.2f} h: Ogg Vorbis "
+             f"44.1 kHz and Opus 48 kHz, stereo), {os.cpu_count()} CPUs, best of {args.repeat}; "
+             f"'before' = {args.baseline}. "
              f"One pass vs two passes (this checkout): " + "; ".join(
                  f"{m}: {v['segments']} segments, same ids {v['same_ids']}, max |diff| {v['max_abs_diff']:.1e}"
                  for m, v in same.items()) + ".")
