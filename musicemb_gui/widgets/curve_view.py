@@ -51,7 +51,8 @@ class CurveView(QWidget):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)
-            plot.addLegend(offset=(-10, 10) if name == "loss" else (-10, -10))  # loss falls, accuracy rises
+            plot.addLegend(offset=(-10, 10) if name == "loss" else (-10, -10),  # loss falls, accuracy rises
+                           brush=pg.mkBrush(0, 0, 0, 190))  # readable where a curve still passes under it
         self.plots["metric"].setXLink(self.plots["loss"])
         self.set_x_label(x_label)
         layout = QVBoxLayout(self)
