@@ -140,6 +140,8 @@ class InspectionPanel(QWidget):
         box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(self.evidence_title)
         box.addWidget(self.evidence)
+        self.evidence_title.setWordWrap(True)
+        self.evidence_box.setMaximumWidth(16 * self.evidence.fontMetrics().averageCharWidth() + 24)
         self.evidence_box.hide()
         top = QHBoxLayout()
         for w in (self.run, self.kind, self.open_only):
@@ -152,16 +154,12 @@ class InspectionPanel(QWidget):
             bottom.addWidget(w)
         bottom.addStretch(1)
         bottom.addWidget(self.log_freq)
-        below = QSplitter(Qt.Orientation.Horizontal)
-        below.addWidget(self.evidence_box)
-        below.addWidget(self.spectrogram)
-        below.setStretchFactor(1, 3)
-        self.split = QSplitter(Qt.Orientation.Vertical)
-        self.split.addWidget(self.table)
-        self.split.addWidget(below)
-        self.split.setStretchFactor(0, 1)
-        self.split.setStretchFactor(1, 1)
-        self.split.setSizes([300, 260])  # the table over the spectrogram, both readable at 720 px
+        self.split = QSplitter(Qt.Orientation.Horizontal)  # side by side: the dock is wide and short
+        for w in (self.table, self.evidence_box, self.spectrogram):
+            self.split.addWidget(w)
+        self.split.setStretchFactor(0, 3)
+        self.split.setStretchFactor(2, 2)
+        self.split.setSizes([600, 150, 400])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.split, 1)
@@ -244,8 +242,7 @@ class InspectionPanel(QWidget):
         self.evidence.clear()
         segments = (row or {}).get("details", {}).get("segments") or []
         for seg in segments:
-            item = QListWidgetItem(f"{seg['start_s']:.1f}–{seg['end_s']:.1f} s   {100 * seg['p']:.0f} % "
-                                   f"{row['details']['suggested']}")
+            item = QListWidgetItem(f"{seg['start_s']:.1f}–{seg['end_s']:.1f} s  {100 * seg['p']:.0f} %")
             item.setData(ROW, int(seg["segment_id"]))
             self.evidence.addItem(item)
         if segments:
