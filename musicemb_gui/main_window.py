@@ -19,10 +19,10 @@ from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.common.paths import data_home
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
-from musicemb_core.features.tempo_key import key_camelot
 from musicemb_core.inference import builtin_models, iter_embed
 from musicemb_core.search.qbh import iter_update_qbh_index
 from musicemb_core.workflows.demo import iter_build_demo
+from musicemb_core.workflows.dj import bpm_text, key_text, track_row
 from musicemb_core.workflows.ingest_embed import iter_ingest_embed
 from musicemb_gui.dock_layout import fit_docks
 from musicemb_gui.panels.evaluation_panel import EvaluationPanel
@@ -226,8 +226,8 @@ class MainWindow(QMainWindow):
         for t in s.segments["track_id"].tolist():
             counts[t] = counts.get(t, 0) + 1
         rows = [(t.id, t.path, t.duration_s, t.label or "", counts.get(t.id, 0), t.warning or "ok",
-                 t.bpm, f"{key_camelot(t.key)}  {t.key}" if t.key else "", s.track_name(t.id))
-                for t in s.tracks.values()]
+                 bpm_text(r), key_text(r), s.track_name(t.id))
+                for t, r in ((t, track_row(t)) for t in s.tracks.values())]
         rows += [(None, f["path"], None, "", None, f"failed: {f['error']}") for f in s.failures]
         self.library_panel.set_rows(rows)
 

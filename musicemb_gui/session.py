@@ -14,6 +14,7 @@ from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.data.library import Library, Track
 from musicemb_core.inference import SIMILARITY_MODEL, Embedder, load_embeddings, model_folder
+from musicemb_core.workflows.dj import bpm_text, key_text, track_row
 from musicemb_core.workflows.models import active_model, set_active_model
 from musicemb_gui.edits import EditLog
 from musicemb_gui.workers import JobManager
@@ -127,8 +128,10 @@ class Session(QObject):
 
     def tooltip(self, seg_id: int) -> str:
         s = self.segment(seg_id)
+        r = track_row(self.tracks[s["track_id"]])
+        dj = "   ".join(x for x in (bpm_text(r) and f"BPM {bpm_text(r)}", key_text(r)) if x)
         return (f"{self.track_name(s['track_id'])}\n{s['start_s']:.1f}-{s['start_s'] + s['duration_s']:.1f} s\n"
-                f"{s['label'] or 'no label'}\n{s['path']}")
+                f"{s['label'] or 'no label'}\n" + (f"{dj}\n" if dj else "") + s["path"])
 
     def segment_audio(self, seg_id: int) -> tuple[np.ndarray, int]:
         """Decoded mono audio of a segment at the file's rate (safe to call from a worker thread)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from musicemb_core.analysis.set_order import bpm_gap_percent, order_set, transition_costs
 from musicemb_core.common.errors import LibraryError, MusicEmbError
 from musicemb_core.data.library import Library, Track
-from musicemb_core.features.camelot import Key, compatible, parse_key_or_none
+from musicemb_core.features.camelot import Key, camelot, compatible, parse_key_or_none
 from musicemb_core.features.tempo_key import key_camelot, key_open
 from musicemb_core.search.similar import track_title
 
@@ -67,15 +67,36 @@ def row_key(row: dict) -> Key | None:
     return parse_key_or_none(row["key"] or row["tag_key"])
 
 
+def bpm_text(row: dict) -> str:
+    """The tempo as shown: "128.0", with the tag's beside it where it differs ("128.0 (tag 127)"), "tag 127"
+    without an estimate, "" without either."""
+    est, tag = row["bpm"], row["tag_bpm"]
+    if est is None:
+        return "" if tag is None else f"tag {tag:g}"
+    return f"{est:.1f}" + ("" if tag is None or abs(tag - est) < 0.5 else f" (tag {tag:g})")
+
+
+def key_text(row: dict) -> str:
+    """The key as shown: "8A  A minor", with the tag's Camelot code beside it where it differs
+    ("8A  A minor (tag 9A)"), "9A  E minor (tag)" without an estimate, "" without either."""
+    tag = parse_key_or_none(row["tag_key"])
+    if row["key"] is None:
+        return "" if tag is None else f"{camelot(tag)}  {row['tag_key']} (tag)"
+    mine = f"{row['camelot']}  {row['key']}"
+    return mine if tag is None or camelot(tag) == row["camelot"] else f"{mine} (tag {camelot(tag)})"
+
+
 def keep(row: dict, *, bpm: tuple[float, float] | None = None, key_compatible: Key | None = None,
-         label: str | None = None) -> bool:
-    """Whether ``row`` passes the filters: BPM in [lo, hi] (estimate, else tag), key compatible with
-    ``key_compatible`` on the Camelot wheel, label equal. A track without the value filtered on is left out."""
+         label: str | None = None, half_double: bool = False) -> bool:
+    """Whether ``row`` passes the filters: BPM in [lo, hi] (estimate, else tag; with ``half_double`` its half or
+    double also counts, as DJs mix them), key compatible with ``key_compatible`` on the Camelot wheel, label equal.
+    A track without the value filtered on is left out."""
     if label is not None and row["label"] != label:
         return False
     if bpm is not None:
         b = row_bpm(row)
-        if b is None or not bpm[0] <= b <= bpm[1]:
+        factors = (1.0, 0.5, 2.0) if half_double else (1.0,)
+        if b is None or not any(bpm[0] <= b * f <= bpm[1] for f in factors):
             return False
     if key_compatible is not None:
         k = row_key(row)

@@ -57,7 +57,9 @@ class LibraryController(QObject):
             return
         bpm, code = bar.bpm_range(), bar.key_code()
         key = parse_key(code) if code else None
-        self.panel.set_allowed_tracks([t for t, r in self.rows.items() if keep(r, bpm=bpm, key_compatible=key)])
+        half_double = bar.half_double.isChecked()
+        self.panel.set_allowed_tracks([t for t, r in self.rows.items()
+                                       if keep(r, bpm=bpm, key_compatible=key, half_double=half_double)])
 
     def match_selected(self) -> None:
         """Filter by the selected track's tempo (± ``MATCH_BPM_PCT`` %) and the keys that mix with its key."""

@@ -1,6 +1,6 @@
-"""The DJ's filters above the library table: a BPM range and "compatible with key…" (a Camelot code; the tracks
-that mix with it pass), plus "Match selected" to take both from the selected track. Plain values only: which
-tracks pass is decided by the library controller."""
+"""The DJ's filters above the library table: a BPM range (half and double time counted by default, as DJs mix
+them) and "compatible with key…" (a Camelot code; the tracks that mix with it pass), plus "Match selected" to
+take both from the selected track. Plain values only: which tracks pass is decided by the library controller."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ class DjFilterBar(QWidget):
         self.bpm_on.setToolTip("Only tracks whose tempo (our estimate, else the tag) is in this range")
         self.bpm_lo = QDoubleSpinBox(minimum=20.0, maximum=400.0, value=118.0, decimals=1, singleStep=1.0)
         self.bpm_hi = QDoubleSpinBox(minimum=20.0, maximum=400.0, value=130.0, decimals=1, singleStep=1.0)
+        self.half_double = QCheckBox("×½ ×2")
+        self.half_double.setChecked(True)
+        self.half_double.setToolTip("Also tracks at half or double a tempo in this range (a 64 BPM track mixes "
+                                    "with 128 BPM ones)")
         self.key = QComboBox()
         self.key.addItem(ANY_KEY, None)
         self.key.setToolTip("Only tracks that mix with this key: the same Camelot code, one step either way, "
@@ -29,7 +33,8 @@ class DjFilterBar(QWidget):
         self.match.setEnabled(False)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for w in (self.bpm_on, self.bpm_lo, QLabel("–"), self.bpm_hi, QLabel("Compatible with:"), self.key):
+        for w in (self.bpm_on, self.bpm_lo, QLabel("–"), self.bpm_hi, self.half_double, QLabel("Compatible with:"),
+                  self.key):
             layout.addWidget(w)
         layout.addStretch(1)
         layout.addWidget(self.match)
@@ -38,12 +43,14 @@ class DjFilterBar(QWidget):
         self.bpm_on.toggled.connect(self.changed)
         for box in (self.bpm_lo, self.bpm_hi):
             box.valueChanged.connect(lambda _v: self.bpm_on.isChecked() and self.changed.emit())
+        self.half_double.toggled.connect(lambda _on: self.bpm_on.isChecked() and self.changed.emit())
         self.key.currentIndexChanged.connect(self.changed)
         self.match.clicked.connect(self.matchRequested)
 
     def _set_bpm_enabled(self, on: bool) -> None:
         self.bpm_lo.setEnabled(on)
         self.bpm_hi.setEnabled(on)
+        self.half_double.setEnabled(on)
 
     def set_keys(self, keys: list[tuple[str, str]]) -> None:
         """The keys offered: (Camelot code, text like "8A  A minor"), in wheel order."""

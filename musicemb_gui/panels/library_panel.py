@@ -5,6 +5,7 @@ this" for the selected track, a set built from the selection, export."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSortFilterProxyModel, Qt, QTimer, Signal
@@ -63,6 +64,13 @@ class _PathFilter(QSortFilterProxyModel):
             return True
         path = self.sourceModel().index(row, 0, parent).data(PATH) or ""
         return bool(self.needle) and self.needle in path.lower()
+
+
+def _bpm_item(bpm: float | str | None) -> QStandardItem:
+    """A BPM cell from a number or a text like "128.0 (tag 127)" / "tag 127", sorted by its first number."""
+    text = bpm if isinstance(bpm, str) else "" if bpm is None else f"{bpm:.1f}"
+    number = re.search(r"\d+(\.\d+)?", text)
+    return _item(text, sort_key=float(number.group()) if number else -1.0)
 
 
 def _wheel_position(key: str | None) -> int:
@@ -153,9 +161,9 @@ class LibraryPanel(QWidget):
         layout.addWidget(self.table)
 
     def set_rows(self, rows: list[tuple]) -> None:
-        """Rows of (track_id or None, path, duration_s or None, label, n_segments or None, status[, bpm or None,
-        key text like "8A  A minor" or ""[, name]]); the name (default: the file name) is shown, the path on
-        hover."""
+        """Rows of (track_id or None, path, duration_s or None, label, n_segments or None, status[, bpm (a number,
+        a text like "128.0 (tag 127)", or None), key text like "8A  A minor" or ""[, name]]); the name (default: the
+        file name) is shown, the path on hover."""
         self._filling = True  # not blockSignals: the proxy must see the inserted rows
         self.model.setRowCount(0)
         for row in rows:
@@ -172,7 +180,7 @@ class LibraryPanel(QWidget):
                 _item(label, editable=tid is not None),
                 _item("" if n_seg is None else n_seg, sort_key=-1 if n_seg is None else int(n_seg)),
                 _item(status),
-                _item("" if bpm is None else f"{bpm:.1f}", sort_key=-1.0 if bpm is None else float(bpm)),
+                _bpm_item(bpm),
                 _item(key or "", sort_key=_wheel_position(key)),
             ])
         self._filling = False

@@ -9,6 +9,7 @@ import pytest
 from musicemb_core.common.progress import drive
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import MIGRATIONS, Library
+from musicemb_core.data.synthesis import render_song
 from musicemb_core.features import tempo_key as tk
 from tests.core.dj_audio import SR, chord_pad, click_track, song, write
 
@@ -27,9 +28,23 @@ def test_click_track_tempo(bpm, method):
     assert conf > 0.5
 
 
+def test_default_tempo_on_drum_loops():
+    """The default estimator on the in-project synthesiser's drum styles at 96-144 BPM: 13 of 15 within 4 % (the
+    two misses read 96 BPM as 192)."""
+    right = 0
+    for style in ("rock", "techno", "chiptune"):
+        for bpm in (96.0, 108.0, 120.0, 132.0, 144.0):
+            got = tk.analyse(render_song(style, seed=int(bpm), duration_s=15.0, sr=SR, bpm=bpm), SR).bpm
+            right += got is not None and abs(got - bpm) <= 0.04 * bpm
+    assert right >= 12
+
+
+ESSENTIA = pytest.mark.skipif(tk.KEY_PROFILE not in tk.ESSENTIA_PROFILES, reason="essentia not installed")
+
+
 @pytest.mark.parametrize(("tonic", "minor", "name"), [(57, True, "A minor"), (62, False, "D major"),
                                                       (66, True, "F# minor"), (63, False, "Eb major")])
-@pytest.mark.parametrize("profile", list(tk.PROFILES))
+@pytest.mark.parametrize("profile", [*tk.PROFILES, *(pytest.param(p, marks=ESSENTIA) for p in tk.ESSENTIA_PROFILES)])
 def test_chords_key(tonic, minor, name, profile):
     r = tk.analyse(chord_pad(tonic, minor), SR, key_profile=profile)
     assert r.key == name

@@ -24,6 +24,7 @@ from musicemb_core.inference import iter_embed  # noqa: E402
 from musicemb_core.workflows.dj import plan_set, track_rows  # noqa: E402
 from musicemb_gui.main_window import MainWindow  # noqa: E402
 from musicemb_gui.panels.dj_colours import FILTERED_OUT, bpm_colours, camelot_colour  # noqa: E402
+from musicemb_gui.panels.library_panel import TRACK_ID  # noqa: E402
 from musicemb_gui.widgets.audio_player import AudioPlayer  # noqa: E402
 from tests.core.dj_audio import song, write  # noqa: E402
 from tests.gui.helpers import FakeBackend  # noqa: E402
@@ -233,3 +234,25 @@ def test_opening_another_library_resets_the_dj_state(qtbot, window, tmp_path):
         window.map_panel.colour.setCurrentText(mode)
     panel.build_set.click()
     assert "at least 2 tracks" in window.statusBar().currentMessage()
+
+
+def test_bpm_filter_counts_half_and_double_time(qtbot, window):
+    panel, bar = window.library_panel, window.library_panel.dj_filters
+    names = ids_by_name(window)
+    bar.set_filter((85.0, 92.0), None)  # 90 itself, and 174 at half time (87)
+    assert bar.half_double.isChecked()
+    assert set(panel.shown_tracks()) == {names["c_90_D.wav"], names["e_174_Fsm.wav"]}
+    bar.half_double.setChecked(False)
+    assert set(panel.shown_tracks()) == {names["c_90_D.wav"]}
+    bar.half_double.setChecked(True)
+    bar.set_filter((236.0, 250.0), None)  # 120 and 124 at double time (126 is 252); nothing at that tempo
+    assert set(panel.shown_tracks()) == {names["a_120_Am.wav"], names["b_124_Em.wav"]}
+
+
+def test_table_and_map_hover_show_tempo_and_key(window):
+    panel, s = window.library_panel, window.session
+    tid = ids_by_name(window)["a_120_Am.wav"]
+    row = next(r for r in range(panel.model.rowCount()) if panel.model.item(r, 0).data(TRACK_ID) == tid)
+    assert panel.model.item(row, 5).text() == "120.0" and panel.model.item(row, 6).text() == "8A  A minor"
+    seg = int(next(i for i, r in s.seg_row.items() if s.segments["track_id"][r] == tid))
+    assert "BPM 120.0   8A  A minor" in s.tooltip(seg)
