@@ -244,21 +244,19 @@ class MainWindow(QMainWindow):
             self._ask_new()
             if self.session.lib_path is None:
                 return
-        lib_path = self.session.lib_path
         labels = "folders" if self.library_panel.folder_labels.isChecked() else None
         one_pass = self.session.model in builtin_models()
 
-        def factory(token):
-            with Library(lib_path) as lib:
-                if not one_pass:
-                    return (yield from iter_ingest(lib, paths, labels=labels, cancel=token))
-                r = yield from iter_ingest_embed(lib, paths, labels=labels, cancel=token)
-                if not (r.ingest.cancelled or r.embed.cancelled):
-                    with suppress(MusicEmbError):  # the embeddings are kept; the Hum panel builds it when asked
-                        yield from iter_update_qbh_index(lib, cancel=token)
-                return r.ingest
-        job = self.jobs.submit(f"import {len(paths)} item(s)", factory)
-        job.finished.connect(lambda report: self._imported(report, embedded=one_pass))
+        def work(lib, token):
+            if not one_pass:
+                return (yield from iter_ingest(lib, paths, labels=labels, cancel=token))
+            r = yield from iter_ingest_embed(lib, paths, labels=labels, cancel=token)
+            if not (r.ingest.cancelled or r.embed.cancelled):
+                with suppress(MusicEmbError):  # the embeddings are kept; the Hum panel builds it when asked
+                    yield from iter_update_qbh_index(lib, cancel=token)
+            return r.ingest
+        self.session.library_job(f"import {len(paths)} item(s)", work,
+                                 on_done=lambda report: self._imported(report, embedded=one_pass))
 
     def _imported(self, report, *, embedded: bool = False) -> None:
         self.statusBar().showMessage(f"import {'cancelled' if report.cancelled else 'done'}: {report.added} added, "
@@ -272,18 +270,16 @@ class MainWindow(QMainWindow):
     def embed_library(self) -> None:
         if self.session.lib_path is None or not self.models.may_embed(self.session.model):
             return
-        lib_path, model = self.session.lib_path, self.session.model
+        model = self.session.model
+        builtin = model in builtin_models()
 
-        def factory(token):
-            with Library(lib_path) as lib:  # a built-in model: both built-in spaces, one decode pass
-                builtin = model in builtin_models()
-                r = yield from iter_embed(lib, model=None if builtin else model, cancel=token)
-                if builtin and not r.cancelled:  # then the melody index, so that the first hum is fast
-                    with suppress(MusicEmbError):  # the embeddings are kept; the Hum panel builds it when asked
-                        yield from iter_update_qbh_index(lib, cancel=token)
-                return r
-        job = self.jobs.submit(f"embed with {model}", factory)
-        job.finished.connect(lambda _r: self.session.reload_embeddings())
+        def work(lib, token):  # a built-in model: both built-in spaces, one decode pass
+            r = yield from iter_embed(lib, model=None if builtin else model, cancel=token)
+            if builtin and not r.cancelled:  # then the melody index, so that the first hum is fast
+                with suppress(MusicEmbError):  # the embeddings are kept; the Hum panel builds it when asked
+                    yield from iter_update_qbh_index(lib, cancel=token)
+            return r
+        self.session.library_job(f"embed with {model}", work, on_done=lambda _r: self.session.reload_embeddings())
 
     def more_like_track(self, track_id: int) -> None:
         """List the tracks most like ``track_id`` beside the map and bring the map forward."""

@@ -3,6 +3,7 @@ and maps; signals tell panels what changed. Reads here are short; long work goes
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from musicemb_core.inference import SIMILARITY_MODEL, Embedder, load_embeddings,
 from musicemb_core.workflows.dj import bpm_text, key_text, track_row
 from musicemb_core.workflows.models import active_model, set_active_model
 from musicemb_gui.edits import EditLog
-from musicemb_gui.workers import JobManager
+from musicemb_gui.workers import Job, JobManager
 
 
 class Session(QObject):
@@ -49,6 +50,23 @@ class Session(QObject):
     def is_current(self, generation: int) -> bool:
         """Whether work started at ``generation`` still belongs to the open library."""
         return generation == self.generation
+
+    def library_job(self, name: str, work: Callable, *, on_done: Callable | None = None,
+                    on_failed: Callable[[str], None] | None = None) -> Job:
+        """Run ``work(lib, cancel)`` (a core generator) on the open library as a job. ``on_done(result)`` and
+        ``on_failed(message)`` run on the GUI thread only while that library is still open: a result of a
+        library closed since is dropped."""
+        lib_path, generation = self.lib_path, self.generation
+
+        def factory(token):
+            with Library(lib_path) as lib:
+                return (yield from work(lib, token))
+        job = self.jobs.submit(name, factory)
+        if on_done is not None:
+            job.finished.connect(lambda r: on_done(r) if self.is_current(generation) else None)
+        if on_failed is not None:
+            job.failed.connect(lambda msg, _tb: on_failed(msg) if self.is_current(generation) else None)
+        return job
 
     # -- library -------------------------------------------------------------------------------------------
     def open(self, path: str | Path) -> dict:

@@ -95,18 +95,14 @@ class EvaluationPanel(QWidget):
         if self.session.lib_path is None:
             self.state.setText("⚠ open a library first")
             return
-        lib_path, model, n = self.session.lib_path, self.session.model, self.reid.value()
+        model, n = self.session.model, self.reid.value()
 
-        def factory(token):
-            from musicemb_core.data.library import Library
+        def work(lib, token):
             from musicemb_core.workflows.evaluate import iter_evaluate
 
-            with Library(lib_path) as lib:
-                return (yield from iter_evaluate(lib, model=model, reid_n=n, cancel=token))
-        job = self.session.jobs.submit(f"evaluate {model}", factory)
-        generation = self.session.generation
-        job.finished.connect(lambda r: self.show_result(r) if self.session.is_current(generation) else None)
-        job.failed.connect(lambda msg, _tb: self.state.setText(f"⚠ {msg}"))
+            return (yield from iter_evaluate(lib, model=model, reid_n=n, cancel=token))
+        job = self.session.library_job(f"evaluate {model}", work, on_done=self.show_result,
+                                       on_failed=lambda msg: self.state.setText(f"⚠ {msg}"))
         self.run.setEnabled(False)
         job.ended.connect(lambda _j: self.run.setEnabled(True))
         self.state.setText(f"evaluating {model}…")

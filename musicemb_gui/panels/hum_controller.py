@@ -63,19 +63,15 @@ class HumController(QObject):
         run_in_thread(lambda: load(path), shown, lambda msg: self.panel.set_results([], f"⚠ {msg}"))
 
     def _open_searcher(self) -> None:
-        lib_path = self.session.lib_path
-
-        def factory(token):
-            from musicemb_core.data.library import Library
+        def work(lib, token):
             from musicemb_core.search.qbh import HumSearcher, iter_build_qbh_index, qbh_index_current
 
-            with Library(lib_path) as lib:
-                if not qbh_index_current(lib):
-                    yield from iter_build_qbh_index(lib, cancel=token)
-                return HumSearcher.open(lib).warm_up()
+            if not qbh_index_current(lib):
+                yield from iter_build_qbh_index(lib, cancel=token)
+            return HumSearcher.open(lib).warm_up()
         if self._pending is not None:
             self.panel.state.setText("Preparing the melody index of this library (once; see Jobs)…")
-        job = self._job = self.session.jobs.submit("melody index for humming", factory)
+        job = self._job = self.session.library_job("melody index for humming", work)
         job.finished.connect(lambda searcher: self._opened(job, searcher))
         job.failed.connect(lambda msg, _tb: self._failed(job, msg))
         job.cancelled.connect(lambda: self._failed(job, "the melody index was cancelled"))

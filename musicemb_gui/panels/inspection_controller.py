@@ -62,18 +62,15 @@ class InspectionController(QObject):
         if s.lib_path is None:
             s.message.emit("open a library first")
             return
-        lib_path, model = s.lib_path, s.model
+        model = s.model
 
-        def factory(token):
-            from musicemb_core.data.library import Library
+        def work(lib, token):  # imported in the worker: the window never waits for it
             from musicemb_core.workflows.inspect import iter_inspect
 
-            with Library(lib_path) as lib:
-                return (yield from iter_inspect(lib, model=model, cancel=token))
-        job = s.jobs.submit(f"inspect with {model}", factory)
+            return (yield from iter_inspect(lib, model=model, cancel=token))
+        job = s.library_job(f"inspect with {model}", work, on_done=self._done)
         self.panel.set_busy(True)
         job.ended.connect(lambda _j: self.panel.set_busy(False))
-        job.finished.connect(self._done)
 
     def _done(self, report) -> None:
         self.load()

@@ -93,19 +93,13 @@ class MapController(QObject):
             self._submit_map(method)
 
     def _submit_map(self, method: str) -> None:
-        s = self.session
-        lib_path, model = s.lib_path, s.model
-
-        def factory(token):
-            from musicemb_core.data.library import Library
-
-            with Library(lib_path) as lib:
-                # in a child process: UMAP's numba compilation would hold the GIL and stall the window
-                return (yield from iter_map(lib, model=model, method=method, isolate=method != "pca",
-                                            cancel=token))
-        job = s.jobs.submit(f"{method.upper()} map", factory)
-        job.finished.connect(self._live(lambda rows, m=method: self._map_done(rows, m)))
-        job.failed.connect(self._live(lambda msg, _tb: self.status.emit(f"map failed: {msg}")))
+        model = self.session.model
+        # in a child process: UMAP's numba compilation would hold the GIL and stall the window
+        self.session.library_job(
+            f"{method.upper()} map",
+            lambda lib, token: iter_map(lib, model=model, method=method, isolate=method != "pca", cancel=token),
+            on_done=lambda rows, m=method: self._map_done(rows, m),
+            on_failed=lambda msg: self.status.emit(f"map failed: {msg}"))
 
     def _map_done(self, rows: np.ndarray, method: str) -> None:
         # the quick PCA stands in only until the chosen method's map is there, whichever job ends first

@@ -92,17 +92,15 @@ class TrainingPanel(QWidget):
         if self.session.lib_path is None:
             self.state.setText("⚠ open a library first")
             return
-        lib_path, name = self.session.lib_path, self.name.text().strip() or "my-model"
+        name = self.name.text().strip() or "my-model"
         self._generation, self._strategy = self.session.generation, train.strategy
 
-        def factory(token):
-            from musicemb_core.data.library import Library
+        def work(lib, token):
             from musicemb_core.training.entry import iter_train
 
-            with Library(lib_path) as lib:
-                return (yield from iter_train(lib, name=name, train=train, model=model, cancel=token))
+            return (yield from iter_train(lib, name=name, train=train, model=model, cancel=token))
         self.curves.clear("Waiting for the first training steps…")
-        self.job = self.session.jobs.submit(f"train {name} ({train.strategy})", factory)
+        self.job = self.session.library_job(f"train {name} ({train.strategy})", work)
         self.job.progress.connect(self._progress)
         self.job.finished.connect(self._finished)
         self.job.failed.connect(self._failed)
@@ -158,19 +156,15 @@ class TrainingPanel(QWidget):
     def embed_library(self) -> None:
         """Embed every segment with the model just trained (a partly trained one if confirmed), then switch the
         map to it."""
-        name, lib_path = self.trained, self.session.lib_path
+        name = self.trained
         if not self.may_embed(name):
             return
 
-        def factory(token):
-            from musicemb_core.data.library import Library
+        def work(lib, token):
             from musicemb_core.inference import iter_embed
 
-            with Library(lib_path) as lib:
-                return (yield from iter_embed(lib, model=name, cancel=token))
-        job = self.session.jobs.submit(f"embed with {name}", factory)
-        generation = self.session.generation
-        job.finished.connect(lambda r: self._embedded(r) if self.session.is_current(generation) else None)
+            return (yield from iter_embed(lib, model=name, cancel=token))
+        self.session.library_job(f"embed with {name}", work, on_done=self._embedded)
 
     def _embedded(self, _report) -> None:
         self.session.set_model(self.trained)

@@ -1,0 +1,64 @@
+"""Session.library_job: every panel's long work on the open library, its result dropped once another
+library is open."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from musicemb_core.common.progress import Progress  # noqa: E402
+from musicemb_core.data.library import Library  # noqa: E402
+from musicemb_gui.session import Session  # noqa: E402
+
+
+def _libraries(tmp_path):
+    for name in ("a", "b"):
+        Library(tmp_path / name, create=True).close()
+    return tmp_path / "a", tmp_path / "b"
+
+
+def test_result_reaches_the_library_that_asked(qtbot, tmp_path):
+    a, _ = _libraries(tmp_path)
+    s = Session()
+    s.open(a)
+    got = []
+
+    def work(lib, token):
+        yield Progress("count", 1, 1, "tracks")
+        return (lib.root, len(lib.tracks()))
+    s.library_job("count tracks", work, on_done=got.append)
+    qtbot.waitUntil(lambda: bool(got), timeout=10000)
+    assert got == [(a.resolve(), 0)]
+
+
+def test_result_of_a_closed_library_is_dropped(qtbot, tmp_path):
+    a, b = _libraries(tmp_path)
+    s = Session()
+    s.open(a)
+    go = threading.Event()
+    done, failed = [], []
+
+    def work(lib, token):
+        go.wait(10)
+        yield Progress("wait", 1, 1, "")
+        return str(lib.root)
+
+    def broken(lib, token):
+        go.wait(10)
+        raise RuntimeError("boom")
+        yield
+    ok = s.library_job("slow", work, on_done=done.append)
+    bad = s.library_job("slow and broken", broken, on_failed=failed.append)
+    ended = []
+    for job in (ok, bad):
+        job.ended.connect(ended.append)
+    s.open(b)  # the user opens another library while both run
+    go.set()
+    qtbot.waitUntil(lambda: len(ended) == 2, timeout=10000)
+    assert done == [] and failed == []  # nothing of A lands in B's panels
+    s.library_job("now", work, on_done=done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=10000)
+    assert done == [str(b.resolve())]
