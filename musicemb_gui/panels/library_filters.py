@@ -5,7 +5,16 @@ take both from the selected track. Plain values only: which tracks pass is decid
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 ANY_KEY = "any key"
 
@@ -31,13 +40,19 @@ class DjFilterBar(QWidget):
         self.match = QPushButton("Match selected")
         self.match.setToolTip("Filter by the selected track's tempo (±6 %) and the keys compatible with its key")
         self.match.setEnabled(False)
-        layout = QHBoxLayout(self)
+        layout = QVBoxLayout(self)  # two short rows: the library dock stays narrow enough for 1280 px
         layout.setContentsMargins(0, 0, 0, 0)
-        for w in (self.bpm_on, self.bpm_lo, QLabel("–"), self.bpm_hi, self.half_double, QLabel("Compatible with:"),
-                  self.key):
-            layout.addWidget(w)
-        layout.addStretch(1)
-        layout.addWidget(self.match)
+        layout.setSpacing(2)
+        rows = (QHBoxLayout(), QHBoxLayout())
+        for w in (self.bpm_on, self.bpm_lo, QLabel("–"), self.bpm_hi, self.half_double):
+            rows[0].addWidget(w)
+        for w in (QLabel("Compatible with:"), self.key):
+            rows[1].addWidget(w)
+        rows[1].addStretch(1)
+        rows[1].addWidget(self.match)
+        rows[0].addStretch(1)
+        for row in rows:
+            layout.addLayout(row)
         self._set_bpm_enabled(False)
         self.bpm_on.toggled.connect(self._set_bpm_enabled)
         self.bpm_on.toggled.connect(self.changed)
