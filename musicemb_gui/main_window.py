@@ -261,10 +261,8 @@ class MainWindow(QMainWindow):
     def _imported(self, report, *, embedded: bool = False) -> None:
         self.statusBar().showMessage(f"import {'cancelled' if report.cancelled else 'done'}: {report.added} added, "
                                      f"{report.updated} updated, {len(report.failed)} failed")
-        self.session.refresh()
-        if embedded:
-            self.session.reload_embeddings()
-        elif report.added or report.updated:
+        self.session.refresh()  # the tables and, embedded in the import's own decode, the new vectors
+        if not embedded and (report.added or report.updated):
             self.embed_library()
 
     def embed_library(self) -> None:

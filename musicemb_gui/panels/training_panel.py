@@ -111,7 +111,7 @@ class TrainingPanel(QWidget):
         self.state.setText(f"training {name}…")
 
     def _progress(self, ev) -> None:
-        if ev.stage != "train" or "step" not in ev.info:  # qbh: rendering, then two stages of steps
+        if ev.stage != "train" or not ("step" in ev.info or ev.info.get("epoch_end")):  # qbh: rendering, ...
             self.state.setText(f"{ev.message or ev.stage}: {ev.done}/{ev.total or '?'}")
             return
         info = ev.info
