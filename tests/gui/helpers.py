@@ -1,11 +1,11 @@
-"""Helpers for GUI tests: a recording audio backend (no device needed), scatter-view pixel mapping, a small
-library of tones."""
+"""Helpers for GUI tests: a recording audio backend (no device needed), the shown main window, scatter-view
+pixel mapping, a small library of tones."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QPointF
+from PySide6.QtCore import QPoint, QPointF, QSettings
 from PySide6.QtWidgets import QApplication
 
 from musicemb_core.common.progress import drive
@@ -53,3 +53,21 @@ def tone_library(root: Path) -> Path:
     with Library(root / "lib", create=True) as lib:
         drive(iter_ingest(lib, [root / "audio"], jobs=1))
     return root / "lib"
+
+
+def shown_window(qtbot, tmp_path: Path):
+    """Yield a shown MainWindow with its own settings file and a FakeBackend player (``win.backend``); its jobs
+    are cancelled and waited for afterwards. For ``yield from`` in a fixture."""
+    from musicemb_gui.main_window import MainWindow
+    from musicemb_gui.widgets.audio_player import AudioPlayer
+
+    backend = FakeBackend()
+    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
+                     player=AudioPlayer(backend=backend))
+    win.backend = backend
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.jobs.cancel_all()
+    win.jobs.wait(30000)

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 pytest.importorskip("PySide6")
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -24,9 +24,7 @@ from musicemb_core.data.synthesis import render_song  # noqa: E402
 from musicemb_core.inference import iter_embed  # noqa: E402
 from musicemb_core.models.checkpoint import weights_path  # noqa: E402
 from musicemb_core.models.similarity import SIMILARITY_FEATURES  # noqa: E402
-from musicemb_gui.main_window import MainWindow  # noqa: E402
-from musicemb_gui.widgets.audio_player import AudioPlayer  # noqa: E402
-from tests.gui.helpers import FakeBackend, to_px  # noqa: E402
+from tests.gui.helpers import shown_window, to_px  # noqa: E402
 
 STYLES = ("rock", "ambient", "techno")
 SR = 16000
@@ -54,16 +52,7 @@ def embedded_library(songs, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    backend = FakeBackend()
-    win = MainWindow(settings, player=AudioPlayer(backend=backend))
-    win.backend = backend
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.jobs.cancel_all()
-    win.jobs.wait(30000)
+    yield from shown_window(qtbot, tmp_path)
 
 
 def drop(widget, paths: list[Path]) -> None:

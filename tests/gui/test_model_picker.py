@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 pytest.importorskip("PySide6")
-from PySide6.QtCore import QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from musicemb_core.common.progress import drive  # noqa: E402
@@ -20,10 +20,8 @@ from musicemb_core.inference import iter_embed  # noqa: E402
 from musicemb_core.models import checkpoint as ckpt  # noqa: E402
 from musicemb_core.resources import builtin_model_dir  # noqa: E402
 from musicemb_core.search.similar import SimilarTracks  # noqa: E402
-from musicemb_gui.main_window import MainWindow  # noqa: E402
-from musicemb_gui.widgets.audio_player import AudioPlayer  # noqa: E402
 from tests.conftest import write_tone  # noqa: E402
-from tests.gui.helpers import FakeBackend  # noqa: E402
+from tests.gui.helpers import shown_window  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +48,7 @@ def built(tmp_path_factory):
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings, player=AudioPlayer(backend=FakeBackend()))
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.jobs.cancel_all()
-    win.jobs.wait(30000)
+    yield from shown_window(qtbot, tmp_path)
 
 
 def _answer(button: QMessageBox.StandardButton, seen: list) -> None:
