@@ -5,6 +5,7 @@ the traceback and the log path, and the app keeps running."""
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import suppress
 from pathlib import Path
 
@@ -246,11 +247,12 @@ class MainWindow(QMainWindow):
                 return
         labels = "folders" if self.library_panel.folder_labels.isChecked() else None
         one_pass = self.session.model in builtin_models()
+        jobs = max(1, (os.cpu_count() or 2) - 1)  # a core left to the window: the map stays live meanwhile
 
         def work(lib, token):
             if not one_pass:
-                return (yield from iter_ingest(lib, paths, labels=labels, cancel=token))
-            r = yield from iter_ingest_embed(lib, paths, labels=labels, cancel=token)
+                return (yield from iter_ingest(lib, paths, labels=labels, jobs=jobs, cancel=token))
+            r = yield from iter_ingest_embed(lib, paths, labels=labels, jobs=jobs, cancel=token)
             if not (r.ingest.cancelled or r.embed.cancelled):
                 with suppress(MusicEmbError):  # the embeddings are kept; the Hum panel builds it when asked
                     yield from iter_update_qbh_index(lib, cancel=token)
