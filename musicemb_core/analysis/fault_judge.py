@@ -38,6 +38,7 @@ from musicemb_core.analysis.faults import (
     THRESHOLDS,
     Fault,
     hum_strength,
+    measure,
 )
 
 EDGE_DB = 20.0          # an opening/closing segment this far below the track's median level is a fade or an intro
@@ -262,6 +263,4 @@ def judge(measures: list[dict], *, starts: np.ndarray | None = None, pool_s: flo
 
 def detect(y: np.ndarray, sr: int, *, thresholds: dict | None = None) -> list[Fault]:
     """Faults of one clip judged on its own (no track or library context)."""
-    from musicemb_core.analysis.faults import measure
-
     return judge([measure(y, sr)], thresholds=thresholds)[0]

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import linalg, ndimage, signal
 
+from musicemb_core.features.spectrogram import power_frames
+
 KINDS = ("clipping", "dropouts", "dc_offset", "hum", "crackle", "dead", "noise", "muffled")
 
 THRESHOLDS = {
@@ -69,14 +71,6 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and end (exclusive) indices of the runs of True in a 1-D boolean array."""
     d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-
-
-def _power_frames(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """|STFT|^2 of Hann-windowed frames, shape (frames, n_fft // 2 + 1); one frame if ``x`` is short."""
-    if len(x) < n_fft:
-        x = np.pad(x, (0, n_fft - len(x)))
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
-    return np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1)) ** 2
 
 
 # -- measures ------------------------------------------------------------------------------------------------
@@ -154,7 +148,7 @@ def _hum_prominence(x: np.ndarray, sr: int) -> np.ndarray | None:
     n_fft = min(len(x), sr)
     if n_fft < sr // 2:
         return None
-    P = _power_frames(x, n_fft, max(1, sr // 4))
+    P = power_frames(x, n_fft, max(1, sr // 4))
     floor = np.percentile(P, 20, axis=0)
     hz = sr / n_fft
     f = _COMB_F0[:, None] * np.arange(1, 9)[None, :]
@@ -222,7 +216,7 @@ def _spectrum(x: np.ndarray, sr: int) -> dict:
     over the whole band as broadband noise would be.
     """
     n_fft = 1 << int(np.round(np.log2(0.046 * sr)))
-    P = _power_frames(x, n_fft, n_fft // 2)
+    P = power_frames(x, n_fft, n_fft // 2)
     freqs = np.fft.rfftfreq(n_fft, 1 / sr)
     mean = P.mean(axis=0)
     floor = np.minimum(np.percentile(P, 10, axis=0) / 0.105, mean)
