@@ -10,7 +10,10 @@ tracked with the pitch tracker. Training then has two stages:
    it was hummed from belong together: the song side sees the extractor's chromagram, the hum side the
    tracker's contour as a chromagram.
 
-Only collections allowed by :func:`musicemb_core.data.melodies.check_training` are read.
+Only collections allowed by :func:`musicemb_core.data.melodies.check_training` are read. With ``soundfonts`` and
+``n_soundfont_songs``, as many more songs of the drawn melodies are rendered by FluidSynth with those General MIDI
+soundfonts (:mod:`musicemb_core.data.soundfont_songs`: varied lead instruments, levels, accompaniments, reverb and
+band limits); TimGM6mb, reserved for evaluation, is refused.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from musicemb_core.common.paths import atomic_path, data_home
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data import layout
 from musicemb_core.data import melodies as mel
+from musicemb_core.data import soundfont_songs as sfs
 from musicemb_core.data.hum_synthesis import render_hum, render_melody_song
 from musicemb_core.data.library import Library
 from musicemb_core.features.pitch import pitch_contour
@@ -62,10 +66,20 @@ class QBHTrainConfig(Config):
     seed: int = 0
     jobs: int = 1
     threads: int = 1  # on shared, busy cores one thread was 5x faster than two (OpenMP barriers)
+    soundfonts: tuple[str, ...] = ()
+    n_soundfont_songs: int = 0
+    soundfont_batch: int = 12  # songs per FluidSynth run (the soundfont loads once per run)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "collections", tuple(self.collections))
+        object.__setattr__(self, "soundfonts", tuple(str(f) for f in self.soundfonts))
         mel.check_training(self.collections)
+        for f in self.soundfonts:
+            sfs.check_soundfont(f)
+        if self.n_soundfont_songs < 0 or (self.n_soundfont_songs and not self.soundfonts):
+            raise ConfigError(f"n_soundfont_songs {self.n_soundfont_songs} needs >= 0 and soundfonts to render with")
+        if self.soundfont_batch < 1:
+            raise ConfigError(f"soundfont_batch must be >= 1, got {self.soundfont_batch!r}")
         for name in ("windows_per_song", "extractor_batch", "encoder_batch", "jobs", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
@@ -98,8 +112,14 @@ def _frame_targets(timeline: np.ndarray, n: int, rate: float) -> np.ndarray:
 def render_item(melody: mel.Melody, *, seed: int, cfg: QBHConfig, n_windows: int, song_s: float) -> dict:
     """One song of ``melody`` with its salience and targets, and ``n_windows`` hums of windows of it."""
     y, timeline, style = render_melody_song(melody, seed=seed, sr=cfg.sr, max_s=song_s)
+    return song_item(y, timeline, style, seed=seed, cfg=cfg, n_windows=n_windows)
+
+
+def song_item(y: np.ndarray, timeline: np.ndarray, style: str, *, seed: int, cfg: QBHConfig, n_windows: int) -> dict:
+    """Salience and per-frame targets of a rendered song (``timeline`` rows: onset s, duration s, MIDI pitch, ...)
+    and ``n_windows`` hums of windows of it."""
     with torch.inference_mode():
-        S = cfg.salience()(torch.from_numpy(y)).numpy()
+        S = cfg.salience()(torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))).numpy()
     rate = cfg.sr / cfg.hop_length
     chroma_rate = rate / cfg.pool
     rng = np.random.default_rng([seed, 3])
@@ -117,50 +137,97 @@ def render_item(melody: mel.Melody, *, seed: int, cfg: QBHConfig, n_windows: int
             "starts": starts, "hums": hums, "style": style}
 
 
+def render_soundfont_items(melodies: list[mel.Melody], seeds: list[int], *, soundfont: str, cfg: QBHConfig,
+                           n_windows: int, song_s: float) -> list[dict]:
+    """Songs of ``melodies`` rendered in one FluidSynth run (:func:`sfs.render_songs`), as :func:`song_item`."""
+    songs = sfs.render_songs(melodies, seeds, soundfont=soundfont, sr=cfg.sr, max_s=song_s)
+    return [song_item(y, tl, arr.style, seed=seed, cfg=cfg, n_windows=n_windows)
+            for (y, tl, arr), seed in zip(songs, seeds, strict=True)]
+
+
 def _job(args):
-    return render_item(args[0], seed=args[1], cfg=args[2], n_windows=args[3], song_s=args[4])
+    if args[0] == "soundfont":
+        return render_soundfont_items(args[1], args[2], soundfont=args[3], cfg=args[4], n_windows=args[5],
+                                      song_s=args[6])
+    return [render_item(args[1], seed=args[2], cfg=args[3], n_windows=args[4], song_s=args[5])]
 
 
-def _cache_file(cfg: QBHConfig, tc: QBHTrainConfig) -> Path:
+def _cache_file(cfg: QBHConfig, tc: QBHTrainConfig, part: str = "synth") -> Path:
     front = {k: v for k, v in cfg.to_dict().items() if k not in ("dim", "extractor_channels", "encoder_channels")}
-    key = json.dumps([front, tc.collections, tc.n_songs, tc.n_generated, tc.windows_per_song, tc.song_s,
-                      tc.seed, 1], sort_keys=True)
-    return data_home() / "cache" / "qbh" / f"pairs-{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}.npz"
+    key = [front, tc.collections, tc.n_songs, tc.n_generated, tc.windows_per_song, tc.song_s, tc.seed, 1]
+    if part == "soundfont":
+        key += [[Path(f).name for f in tc.soundfonts], tc.n_soundfont_songs, tc.soundfont_batch, 1]
+    digest = hashlib.blake2b(json.dumps(key, sort_keys=True).encode(), digest_size=8).hexdigest()
+    return data_home() / "cache" / "qbh" / f"{'pairs' if part == 'synth' else 'pairs-sf'}-{digest}.npz"
 
 
-def iter_render_pairs(cfg: QBHConfig, tc: QBHTrainConfig, *, cancel: CancelToken | None = None,
-                      cache: bool = True) -> JobGen[PairData]:
-    """Render (or read from the cache) the training songs and hums of ``tc``."""
-    cancel = cancel or CancelToken()
-    path = _cache_file(cfg, tc)
-    if cache and path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            bounds, hb = z["bounds"], z["hum_bounds"]
-            sal, tg, hums = z["S"], z["targets"], z["hums"]
-            return PairData([sal[:, a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
-                            [tg[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)], z["window_song"],
-                            z["window_start"], [hums[a:b] for a, b in zip(hb[:-1], hb[1:], strict=True)],
-                            [str(s) for s in z["styles"]])
+def training_melodies(tc: QBHTrainConfig) -> list[mel.Melody]:
+    """The melodies ``tc`` renders: ``n_songs`` drawn from the corpus collections, then ``n_generated``."""
     corpus = [c for c in tc.collections if c != "generated"]
     pool = mel.load_collections(corpus, purpose="train", min_notes=12) if tc.n_songs else []
     rng = np.random.default_rng(tc.seed)
     chosen = [pool[i] for i in rng.choice(len(pool), min(tc.n_songs, len(pool)), replace=False)]
     if "generated" in tc.collections:
         chosen += mel.generated_melodies(tc.n_generated, random_state=tc.seed)
-    jobs = [(m, tc.seed * 1_000_003 + i, cfg, tc.windows_per_song, tc.song_s) for i, m in enumerate(chosen)]
-    items, clock = [], EtaClock()
-    with ProcessPoolExecutor(tc.jobs) if tc.jobs > 1 else _Inline() as ex:
-        for i, item in enumerate(ex.map(_job, jobs), 1):
-            cancel.check()
-            items.append(item)
-            yield Progress("render", i, len(jobs), "songs and hums", clock.eta(i, len(jobs)))
-    data = PairData([it["S"] for it in items], [it["targets"] for it in items],
-                    np.repeat(np.arange(len(items)), tc.windows_per_song),
-                    np.array([s for it in items for s in it["starts"]]), [h for it in items for h in it["hums"]],
-                    [it["style"] for it in items])
-    if cache:
-        _save_pairs(path, data)
-    return data
+    return chosen
+
+
+def _load_pairs(path: Path) -> PairData:
+    with np.load(path, allow_pickle=False) as z:
+        bounds, hb = z["bounds"], z["hum_bounds"]
+        sal, tg, hums = z["S"], z["targets"], z["hums"]
+        return PairData([sal[:, a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+                        [tg[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)], z["window_song"],
+                        z["window_start"], [hums[a:b] for a, b in zip(hb[:-1], hb[1:], strict=True)],
+                        [str(s) for s in z["styles"]])
+
+
+def _concat(parts: list[PairData]) -> PairData:
+    offsets = np.cumsum([0] + [len(p.saliences) for p in parts[:-1]])
+    return PairData([s for p in parts for s in p.saliences], [t for p in parts for t in p.targets],
+                    np.concatenate([p.window_song + o for p, o in zip(parts, offsets, strict=True)]),
+                    np.concatenate([p.window_start for p in parts]), [h for p in parts for h in p.hums],
+                    [s for p in parts for s in p.styles])
+
+
+def iter_render_pairs(cfg: QBHConfig, tc: QBHTrainConfig, *, cancel: CancelToken | None = None,
+                      cache: bool = True) -> JobGen[PairData]:
+    """Render (or read from the cache) the training songs and hums of ``tc``: the in-project synthesiser's songs,
+    then the soundfont songs (each part cached on its own)."""
+    cancel = cancel or CancelToken()
+    chosen = training_melodies(tc)
+    jobs = {"synth": [("synth", m, tc.seed * 1_000_003 + i, cfg, tc.windows_per_song, tc.song_s)
+                      for i, m in enumerate(chosen)], "soundfont": []}
+    for b, a in enumerate(range(0, tc.n_soundfont_songs, tc.soundfont_batch)):
+        idx = range(a, min(a + tc.soundfont_batch, tc.n_soundfont_songs))
+        jobs["soundfont"].append(("soundfont", [chosen[k % len(chosen)] for k in idx],
+                                  [tc.seed * 1_000_003 + 500_000 + k for k in idx],
+                                  tc.soundfonts[b % len(tc.soundfonts)], cfg, tc.windows_per_song, tc.song_s))
+    total = len(chosen) + tc.n_soundfont_songs
+    parts, done, clock = [], 0, EtaClock()
+    for part, part_jobs in jobs.items():
+        path = _cache_file(cfg, tc, part)
+        if not part_jobs:
+            continue
+        if cache and path.exists():
+            parts.append(_load_pairs(path))
+            done += len(parts[-1].saliences)
+            continue
+        items = []
+        with ProcessPoolExecutor(tc.jobs) if tc.jobs > 1 else _Inline() as ex:
+            for got in ex.map(_job, part_jobs):
+                cancel.check()
+                items += got
+                done += len(got)
+                yield Progress("render", done, total, f"songs and hums ({part})", clock.eta(done, total))
+        data = PairData([it["S"] for it in items], [it["targets"] for it in items],
+                        np.repeat(np.arange(len(items)), tc.windows_per_song),
+                        np.array([s for it in items for s in it["starts"]]), [h for it in items for h in it["hums"]],
+                        [it["style"] for it in items])
+        if cache:
+            _save_pairs(path, data)
+        parts.append(data)
+    return _concat(parts)
 
 
 class _Inline:
@@ -234,6 +301,7 @@ def iter_train_qbh(folder: str | Path, *, cfg: QBHConfig | None = None, train: Q
         torch.set_num_threads(prev_threads)
     info = {"train": train.to_dict(), "metrics": {**ext, **enc}, "data": {
         "songs": n_songs, "windows": len(data.hums), "styles": sorted(set(data.styles)),
+        "soundfont_songs": train.n_soundfont_songs, "soundfonts": [Path(f).name for f in train.soundfonts],
         "collections": list(train.collections)}, "minutes": {"data": round(t_data / 60, 1),
                                                              "total": round((time.monotonic() - t_start) / 60, 1)}}
     model.save(folder, train={**info["train"], "data": info["data"], "minutes": info["minutes"]},
