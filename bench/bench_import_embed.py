@@ -3,7 +3,7 @@
 Each job runs in a fresh process (as a user's command would), on this checkout and on a baseline revision's
 sources (``git archive``): import alone (``iter_ingest``, its default workers), embed alone on that library
 (``iter_embed``), the two as one job (this checkout: ``iter_ingest_embed``, one decode), and decoding alone
-(``load`` at the models' rate, one process). Jobs alternate between the two trees so that the machine's load
+(``load`` at the models' rate, one process), and the one pass with the tempo/key analysis off. Jobs alternate between the two trees so that the machine's load
 falls on both alike. Reported: x real time by wall clock and per CPU-second (user + system of the process and its
 workers), and the one-pass vectors against the two-pass ones.
 
@@ -53,7 +53,7 @@ else:
             drive(iter_embed(lib))
         else:
             from musicemb_core.workflows.ingest_embed import iter_ingest_embed
-            drive(iter_ingest_embed(lib, paths))
+            drive(iter_ingest_embed(lib, paths, analyse=kind == "one-pass"))
 print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": cpu() - c0}))
 """
 
@@ -102,16 +102,16 @@ def main() -> None:
     times: dict[tuple[str, str], list[dict]] = {}
     try:
         for rep in range(args.repeat):
-            for kind in ("decode", "import", "embed", "one-pass"):
+            for kind in ("decode", "import", "embed", "one-pass", "one-pass-off"):
                 for name, src in trees.items():
-                    if kind == "one-pass" and name == "before":
+                    if kind.startswith("one-pass") and name == "before":
                         continue
-                    lib = work / f"{name}-{'one' if kind == 'one-pass' else 'two'}-{rep}"
-                    if kind in ("import", "one-pass"):
+                    lib = work / f"{name}-{kind if kind.startswith('one-pass') else 'two'}-{rep}"
+                    if kind in ("import", "one-pass", "one-pass-off"):
                         shutil.rmtree(lib, ignore_errors=True)
                     times.setdefault((name, kind), []).append(run(src, kind, lib, paths))
                     print(name, kind, times[(name, kind)][-1], file=sys.stderr)
-        same = run(ROOT, str(work / "after-two-0"), work / "after-one-0", [], code=COMPARE)
+        same = run(ROOT, str(work / "after-two-0"), work / "after-one-pass-0", [], code=COMPARE)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -131,12 +131,16 @@ def main() -> None:
                     row(name, "embed alone (both spaces, one decode)", e),
                     row(name, "import + embed, two passes (ingest, then embed)", two)]
     results.append(row("after", "import + embed, one pass (ingest --embed)", best("after", "one-pass")))
+    results.append(row("after", "import + embed, one pass, tempo/key off (--no-analysis)",
+                       best("after", "one-pass-off")))
     old_two = results[3]["wall_s"]
     for r in results:
         r["speed-up vs before two passes"] = round(old_two / r["wall_s"], 2)
     notes = (f"{len(rows_)} tracks of the check games {' and '.join(GAMES)} ({audio_s / 3600:.2f} h: Ogg Vorbis "
              f"44.1 kHz and Opus 48 kHz, stereo), {os.cpu_count()} CPUs, best of {args.repeat}; "
-             f"'before' = {args.baseline}. "
+             f"'before' = {args.baseline}. Tempo/key analysis on vs off in the one pass: "
+             f"{best('after', 'one-pass')['wall_s'] / best('after', 'one-pass-off')['wall_s']:.2f}x the wall clock, "
+             f"{best('after', 'one-pass')['cpu_s'] / best('after', 'one-pass-off')['cpu_s']:.2f}x the CPU time. "
              f"One pass vs two passes (this checkout): " + "; ".join(
                  f"{m}: {v['segments']} segments, same ids {v['same_ids']}, max |diff| {v['max_abs_diff']:.1e}"
                  for m, v in same.items()) + ".")

@@ -15,7 +15,10 @@ Key: MIREX weighted score (same key 1, fifth 0.5, relative 0.3, parallel 0.2; no
 4 %), Acc2 (also x2, x3, x1/2, x1/3); no answer counts as wrong. "answered": share of songs given a value.
 
 FluidSynth split (``bench/fluid_songs.py``, nothing chosen on it): generated melodies, chords, bass and (half the
-songs) GM drums in 2/4, 3/4, 4/4, 6/8 and 2/2 through the FluidR3 soundfont; skipped without fluidsynth.
+songs) GM drums in 2/4, 3/4, 4/4, 6/8 and 2/2, tempo 60-200 BPM, through every General MIDI soundfont installed of
+``FLUID_SOUNDFONTS`` (FluidR3, TimGM6mb, MuseScore General, GeneralUser-style ``sf_GMbank``: no estimator here was
+trained on any; TimGM6mb is reserved for evaluation, which this is), the songs dealt round-robin; reported by meter
+and drums, and by soundfont. Skipped without fluidsynth.
 
 Run: .venv/bin/python bench/bench_tempo_key.py [--songs N] [--import-tracks M] [--fluid K]
 """
@@ -41,6 +44,9 @@ from musicemb_core.data.synthesis import STYLES, render_song, song_facts  # noqa
 from musicemb_core.features import tempo_key as tk  # noqa: E402
 
 SR = 22050
+FLUID_SOUNDFONTS = tuple(Path(p) for p in ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2",
+                                          "/usr/share/sounds/sf3/MuseScore_General.sf3",
+                                          "/usr/share/sounds/sf2/sf_GMbank.sf2"))
 DURATION_S = 30.0
 TEMPO_CONF_MIN, KEY_CONF_MIN = tk.TEMPO_CONF_MIN, tk.KEY_CONF_MIN  # as tempo_key.analyse: below, no value
 
@@ -106,6 +112,29 @@ def essentia_tempi() -> dict:
             "percival": lambda y, sr: float(es.PercivalBpmEstimator(sampleRate=tk.SR)(tk.resample_to_analysis(y, sr)))}
 
 
+def fluid_split(n: int, first_seed: int, tmp: Path) -> list[tuple[dict, np.ndarray, int]]:
+    """``n`` FluidSynth songs (as ``bench.fluid_songs.fluid_songs``) over the installed soundfonts in turn; the
+    soundfont's name is in each song's facts."""
+    from bench.fluid_songs import METERS, render, song_midi
+
+    fonts = [p for p in FLUID_SOUNDFONTS if p.exists()]
+    out = []
+    for i in range(n):
+        seed = first_seed + i
+        rng = np.random.default_rng(seed)
+        meter = list(METERS)[i % len(METERS)]
+        drums = (i // len(METERS)) % 2 == 0  # every meter with and without drums
+        font = fonts[(i // (2 * len(METERS))) % len(fonts)]
+        facts = {"style": f"fluid {meter}" + (" drums" if drums else ""), "soundfont": font.stem, "seed": seed,
+                 "bpm": float(rng.uniform(60, 200)), "tonic": int(rng.integers(12)),
+                 "mode": str(rng.choice(["major", "minor"])), "meter": meter}
+        midi = song_midi(seed, bpm=facts["bpm"], tonic=facts["tonic"], mode=facts["mode"], meter=meter,
+                         drums=drums, seconds=DURATION_S)
+        y, sr = render(midi, tmp / f"s{seed}.wav", soundfont=font)
+        out.append((facts, y, sr))
+    return out
+
+
 def evaluate(split) -> tuple[dict, float, dict]:
     """{estimator: per-song results} for every tempo method and key profile on (facts, audio, sr) songs; seconds
     of our analysis features per song; {estimator: seconds per song} of each estimator's own work."""
@@ -169,12 +198,12 @@ def summarise(res: dict, split_name: str, spent: dict) -> list[dict]:
     return rows
 
 
-def per_style(res: dict, names: list[str]) -> list[dict]:
+def per_style(res: dict, names: list[str], field: str = "style") -> list[dict]:
     rows = []
-    for style in dict.fromkeys(s["style"] for s, _, _ in res[names[0]]):
+    for style in dict.fromkeys(s[field] for s, _, _ in res[names[0]]):
         r = {"style": style}
         for name in names:
-            items = [(s, e) for s, e, _ in res[name] if s["style"] == style]
+            items = [(s, e) for s, e, _ in res[name] if s[field] == style]
             if name.startswith("tempo"):
                 r[name] = f"{np.mean([acc(e, s['bpm'])[0] for s, e in items]):.2f}/" \
                           f"{np.mean([acc(e, s['bpm'])[1] for s, e in items]):.2f}"
@@ -192,6 +221,7 @@ def import_speed(n: int) -> dict:
     from unittest import mock
 
     from musicemb_core.inference import iter_embed
+    from musicemb_core.workflows.ingest_embed import iter_ingest_embed
 
     modes = ["off", "on"] + (["on, chroma key"] if tk.KEY_PROFILE in tk.ESSENTIA_PROFILES else [])
     with tempfile.TemporaryDirectory() as tmp:
@@ -218,6 +248,13 @@ def import_speed(n: int) -> dict:
                         drive(iter_embed(lib))
                         embeds.append(time.perf_counter() - t1)
                 imports[mode].append(t1 - t0)
+        one_pass: dict[str, list[float]] = {"off": [], "on": []}  # what the app and `ingest --embed` run
+        for rep in range(2):
+            for mode in (("off", "on") if rep == 0 else ("on", "off")):
+                with Library(Path(tmp) / f"lib-one-{mode}-{rep}", create=True) as lib:
+                    t0 = time.perf_counter()
+                    drive(iter_ingest_embed(lib, [str(music)], jobs=1, analyse=mode == "on"))
+                    one_pass[mode].append(time.perf_counter() - t0)
         # embed does the same work whether or not the import analysed: its median over the four runs stands for
         # both (single embed times swing by 2x on this shared machine)
         best = {m: min(v) for m, v in imports.items()}
@@ -226,6 +263,8 @@ def import_speed(n: int) -> dict:
         for m in modes[1:]:
             out[f"import+embed ratio ({m})"] = (best[m] + emb) / (off + emb)
             out[f"analysis x real time ({m})"] = n * 60.0 / max(best[m] - off, 1e-9)
+        out["one pass off s"], out["one pass on s"] = min(one_pass["off"]), min(one_pass["on"])
+        out["one-pass import+embed ratio (on)"] = out["one pass on s"] / out["one pass off s"]
         return out
 
 
@@ -233,7 +272,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--songs", type=int, default=60, help="songs per split (default 60)")
     ap.add_argument("--import-tracks", type=int, default=8, help="tracks for the import speed (0 = skip)")
-    ap.add_argument("--fluid", type=int, default=40, help="FluidSynth songs (0 = skip; skipped without fluidsynth)")
+    ap.add_argument("--fluid", type=int, default=120, help="FluidSynth songs (0 = skip; skipped without fluidsynth)")
     args = ap.parse_args()
     tune, _, spent = evaluate(rendered(songs(args.songs, 0)))
     tune_rows = summarise(tune, "tune", spent)
@@ -242,14 +281,15 @@ def main() -> None:
     best_key = max((r for r in tune_rows if r["measure"] == "key MIREX"), key=lambda r: r["score"])["estimator"]
     check, per_song_s, spent = evaluate(rendered(songs(args.songs, 10_000)))
     rows = tune_rows + summarise(check, "check", spent)
-    fluid_styles = []
-    from bench.fluid_songs import available, fluid_songs
+    fluid_styles, fluid_fonts = [], []
+    from bench.fluid_songs import available
 
     if args.fluid and available():
         with tempfile.TemporaryDirectory() as tmp:
-            fluid, _, spent = evaluate(fluid_songs(args.fluid, 20_000, Path(tmp)))
+            fluid, _, spent = evaluate(fluid_split(args.fluid, 20_000, Path(tmp)))
         rows += summarise(fluid, "fluidsynth", spent)
         fluid_styles = per_style(fluid, [f"tempo:{best_tempo}", f"key:{best_key}"])
+        fluid_fonts = per_style(fluid, [f"tempo:{best_tempo}", f"key:{best_key}"], field="soundfont")
     for r in rows:
         r["chosen on tune"] = r["estimator"] in (best_tempo, best_key)
     styles = per_style(check, [f"tempo:{best_tempo}", f"key:{best_key}"])
@@ -259,8 +299,10 @@ def main() -> None:
              f"Analysis {per_song_s * 1000:.0f} ms per {DURATION_S:.0f} s song (tempo + key features). "
              f"Check split per style (tempo Acc1/Acc2, key MIREX): "
              + "; ".join(f"{s['style']} " + ", ".join(str(v) for k, v in s.items() if k != "style") for s in styles)
-             + (". FluidSynth (FluidR3_GM) per meter: " + "; ".join(
+             + (". FluidSynth per meter: " + "; ".join(
                  f"{s['style']} " + ", ".join(str(v) for k, v in s.items() if k != "style") for s in fluid_styles)
+                + "; per soundfont: " + "; ".join(
+                 f"{s['style']} " + ", ".join(str(v) for k, v in s.items() if k != "style") for s in fluid_fonts)
                 if fluid_styles else "")
              + (". Import speed: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                                                 for k, v in speed.items()) if speed else ""))

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from musicemb_core.features import onsets
 from musicemb_core.features.camelot import NAMES, camelot, key_name, open_key
 
 SR = 11025  # analysis rate: chroma up to 5.5 kHz and onsets need no more
@@ -94,27 +95,19 @@ def key_open(name: str | None) -> str | None:
 
 def spectrogram(y: np.ndarray) -> np.ndarray:
     """Magnitude STFT (513, frames) of ``y`` at :data:`SR`, 1024-point frames every :data:`HOP` samples."""
-    import librosa
-
-    return np.abs(librosa.stft(y, n_fft=1024, hop_length=HOP))
+    return onsets.stft_magnitude(y, 1024, HOP)
 
 
 def onset_envelope(y: np.ndarray | None, sr: int = SR, *, S: np.ndarray | None = None) -> np.ndarray:
     """Spectral flux on a 64-band log-mel spectrogram of ``y`` (or of its :func:`spectrogram` ``S``): (frames,) at
     ``sr / HOP`` frames per second."""
-    import librosa
-
-    S = spectrogram(y) if S is None else S
-    mel = librosa.feature.melspectrogram(S=S ** 2, sr=sr, n_mels=64, fmax=sr / 2)
-    return librosa.onset.onset_strength(S=librosa.power_to_db(mel, ref=np.max), sr=sr, hop_length=HOP)
+    return onsets.onset_strength(spectrogram(y) if S is None else S, sr, HOP)
 
 
 def gate_chroma(S: np.ndarray) -> np.ndarray:
     """(12,) chroma of a :func:`spectrogram`, C first, no tuning: too coarse in pitch to name the key, enough to say
     whether there is a tonal centre (:func:`estimate_key`'s confidence) before Essentia names it."""
-    import librosa
-
-    return librosa.filters.chroma(sr=SR, n_fft=1024, tuning=0.0) @ S.sum(axis=1)  # the frames' sum: one product
+    return onsets.chroma_filter(SR, 1024) @ S.sum(axis=1)  # the frames' sum: one product
 
 
 def _interp_bpm(env: np.ndarray, bpm: float, sr: int) -> tuple[float, float]:
@@ -175,7 +168,7 @@ def estimate_tempo(env: np.ndarray, *, sr: int = SR, method: str = TEMPO_METHOD)
     period relative to lag 0, saturating at 0.5): a pad with a few chord changes has regular tracked "beats"
     but no pulse.
     """
-    import librosa
+    import librosa  # lazy: its beat module (numba) is loaded only by the two methods that call it
 
     if method == "tempogram":
         bpm = float(librosa.feature.tempo(onset_envelope=env, sr=sr, hop_length=HOP, aggregate=np.mean)[0])
@@ -183,7 +176,7 @@ def estimate_tempo(env: np.ndarray, *, sr: int = SR, method: str = TEMPO_METHOD)
         _, beats = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=HOP, bpm=bpm, units="frames")
     elif method == "comb":
         bpm, clarity = _interp_bpm(env, comb_tempo(env, sr=sr), sr)
-        _, beats = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=HOP, bpm=bpm, units="frames")
+        beats = onsets.beat_track(env, bpm, sr / HOP)
     elif method == "beats":
         tempo, beats = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=HOP, units="frames")
         ibi = np.diff(beats)

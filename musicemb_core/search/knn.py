@@ -25,6 +25,33 @@ from musicemb_core.search.library_index import open_index
 SILENCE_DBFS = -60.0
 # Aligned landmark matches -> confidence: chance alignments of a few seconds of audio give up to ~LANDMARK_FLOOR.
 LANDMARK_FLOOR, LANDMARK_SPAN = 5, 20
+FUSION = {"mode": "weighted"}  # how identify() fuses the two (bench/reid_fusion.py chose it on tune queries)
+
+
+def fuse(emb: dict[int, float], marks: dict[int, int], *, mode: str = "weighted", floor: int = 0,
+         ratio: float = 1.0) -> list[tuple[int, float]]:
+    """Tracks ranked best first from embedding vote scores ``emb`` and aligned landmark counts ``marks``.
+
+    ``weighted``: (embedding score + 2 x landmark confidence) / 3, the confidence rising from 0 at
+    :data:`LANDMARK_FLOOR` aligned matches to 1 at ``LANDMARK_FLOOR + LANDMARK_SPAN``. ``decisive``: as weighted,
+    but a track with at least ``floor`` aligned matches and ``ratio`` times the next track's comes first (score 1):
+    noise masks most of a snippet's landmarks, and the few that survive still align, while the embedding of a noisy
+    snippet can sit closer to another track. ``embedding`` / ``landmarks``: one of the two alone.
+    """
+    if mode == "embedding":
+        scores = dict(emb)
+    elif mode == "landmarks":
+        scores = {t: float(c) for t, c in marks.items()}
+    elif mode in ("weighted", "decisive"):
+        scores = {t: (emb.get(t, 0.0) + 2 * min(1.0, max(0.0, (marks.get(t, 0) - LANDMARK_FLOOR) / LANDMARK_SPAN))) / 3
+                  for t in set(emb) | set(marks)}
+        if mode == "decisive" and marks:
+            (t1, c1), *rest = sorted(marks.items(), key=lambda kv: -kv[1])
+            if c1 >= floor and c1 >= ratio * (rest[0][1] if rest else 0):
+                scores[t1] = 1.0
+    else:
+        raise ValueError(f"unknown fusion mode {mode!r}")
+    return sorted(scores.items(), key=lambda kv: (-kv[1], -marks.get(kv[0], 0)))
 
 
 @dataclass
@@ -104,11 +131,8 @@ class Searcher:
         scores_by_track = {t: v / n for t, v in votes.items()}
         matches = (self.landmarks.match(*q.landmarks)
                    if self.landmarks is not None and q.landmarks is not None and len(q.landmarks[0]) else {})
-        if self.landmarks is not None:  # fuse: landmark confidence weighs twice the embedding score
-            for t in set(scores_by_track) | set(matches):
-                conf = min(1.0, max(0.0, (matches.get(t, 0) - LANDMARK_FLOOR) / LANDMARK_SPAN))
-                scores_by_track[t] = (scores_by_track.get(t, 0.0) + 2 * conf) / 3
-        ranked = sorted(scores_by_track.items(), key=lambda kv: -kv[1])[:top]
+        ranked = (fuse(scores_by_track, matches, **FUSION) if self.landmarks is not None
+                  else sorted(scores_by_track.items(), key=lambda kv: -kv[1]))[:top]
         return [self._track_result(t, v) | ({"landmarks": matches.get(t, 0)} if self.landmarks is not None else {})
                 for t, v in ranked]
 
