@@ -25,30 +25,27 @@ from musicemb_core.search.library_index import open_index
 SILENCE_DBFS = -60.0
 # Aligned landmark matches -> confidence: chance alignments of a few seconds of audio give up to ~LANDMARK_FLOOR.
 LANDMARK_FLOOR, LANDMARK_SPAN = 5, 20
-FUSION = {"mode": "weighted"}  # how identify() fuses the two (bench/reid_fusion.py chose it on tune queries)
+# A query's landmarks are also read as if it played at these speeds (a DJ's pitch range, +-8 %), over its first
+# SPEED_SEARCH_S: a speed change moves every peak, so the landmarks of a sped-up copy match only when undone
+# (tune-game queries, bench/reid_fusion.py: 3 s snippets 3 % off speed found 0.86 -> 1.00, the others unchanged).
+SPEED_FACTORS = tuple(round(1 + k / 100, 2) for k in range(-8, 9) if k)
+SPEED_SEARCH_S = 15.0
 
 
-def fuse(emb: dict[int, float], marks: dict[int, int], *, mode: str = "weighted", floor: int = 0,
-         ratio: float = 1.0) -> list[tuple[int, float]]:
+def fuse(emb: dict[int, float], marks: dict[int, int], *, mode: str = "weighted") -> list[tuple[int, float]]:
     """Tracks ranked best first from embedding vote scores ``emb`` and aligned landmark counts ``marks``.
 
     ``weighted``: (embedding score + 2 x landmark confidence) / 3, the confidence rising from 0 at
-    :data:`LANDMARK_FLOOR` aligned matches to 1 at ``LANDMARK_FLOOR + LANDMARK_SPAN``. ``decisive``: as weighted,
-    but a track with at least ``floor`` aligned matches and ``ratio`` times the next track's comes first (score 1):
-    noise masks most of a snippet's landmarks, and the few that survive still align, while the embedding of a noisy
-    snippet can sit closer to another track. ``embedding`` / ``landmarks``: one of the two alone.
+    :data:`LANDMARK_FLOOR` aligned matches to 1 at ``LANDMARK_FLOOR + LANDMARK_SPAN``; ``embedding`` /
+    ``landmarks``: one of the two alone.
     """
     if mode == "embedding":
         scores = dict(emb)
     elif mode == "landmarks":
         scores = {t: float(c) for t, c in marks.items()}
-    elif mode in ("weighted", "decisive"):
+    elif mode == "weighted":
         scores = {t: (emb.get(t, 0.0) + 2 * min(1.0, max(0.0, (marks.get(t, 0) - LANDMARK_FLOOR) / LANDMARK_SPAN))) / 3
                   for t in set(emb) | set(marks)}
-        if mode == "decisive" and marks:
-            (t1, c1), *rest = sorted(marks.items(), key=lambda kv: -kv[1])
-            if c1 >= floor and c1 >= ratio * (rest[0][1] if rest else 0):
-                scores[t1] = 1.0
     else:
         raise ValueError(f"unknown fusion mode {mode!r}")
     return sorted(scores.items(), key=lambda kv: (-kv[1], -marks.get(kv[0], 0)))
@@ -62,7 +59,7 @@ class QueryVectors:
     vectors: np.ndarray
     starts: np.ndarray
     active: np.ndarray
-    landmarks: tuple[np.ndarray, np.ndarray] | None = None
+    landmarks: list[tuple[np.ndarray, np.ndarray]] | None = None  # as recorded, then at each of SPEED_FACTORS
 
 
 class Searcher:
@@ -90,8 +87,22 @@ class Searcher:
         rms = np.sqrt((clips**2).sum(axis=1) / valid)
         active = 20 * np.log10(np.maximum(rms, 1e-12)) > SILENCE_DBFS
         vectors = np.concatenate([self.embedder(clips[a:a + 64]) for a in range(0, len(clips), 64)])
-        marks = lm.landmarks(y, sr) if self.landmarks is not None else None
+        marks = None
+        if self.landmarks is not None:
+            head = y[: int(SPEED_SEARCH_S * sr)]
+            marks = [lm.landmarks(y, sr)] + [lm.landmarks(head, sr * g) for g in SPEED_FACTORS]
         return QueryVectors(path, vectors, starts, active, marks)
+
+    def landmark_matches(self, q: QueryVectors) -> dict[int, int]:
+        """Per track, the most query landmarks aligned at one offset, over the speeds the query was read at."""
+        best: dict[int, int] = {}
+        if self.landmarks is None or not q.landmarks:
+            return best
+        for hashes, times in q.landmarks:
+            if len(hashes):
+                for t, c in self.landmarks.match(hashes, times).items():
+                    best[t] = max(best.get(t, 0), c)
+        return best
 
     def embed_file(self, path: str | Path, *, hop_s: float = 0.5) -> QueryVectors:
         y, _ = load(path, sr=self.embedder.sr)
@@ -114,7 +125,8 @@ class Searcher:
 
     def identify(self, q: QueryVectors, *, k: int = 10, top: int = 10) -> list[dict]:
         """Tracks ranked by a score vote: each sub-track gives every track among its k neighbours its best
-        cosine; a track's score is the mean over the query's sub-tracks (silent ones give 0)."""
+        cosine; a track's score is the mean over the query's sub-tracks (silent ones give 0); fused with the
+        landmark matches (:func:`fuse`) where the library has landmarks."""
         scores, ids = self.index.search(q.vectors, k)
         votes: dict[int, float] = defaultdict(float)
         for row_s, row_i, act in zip(scores, ids, q.active, strict=True):
@@ -129,9 +141,8 @@ class Searcher:
                 votes[t] += max(s, 0.0)
         n = max(1, len(q.vectors))
         scores_by_track = {t: v / n for t, v in votes.items()}
-        matches = (self.landmarks.match(*q.landmarks)
-                   if self.landmarks is not None and q.landmarks is not None and len(q.landmarks[0]) else {})
-        ranked = (fuse(scores_by_track, matches, **FUSION) if self.landmarks is not None
+        matches = self.landmark_matches(q)
+        ranked = (fuse(scores_by_track, matches) if self.landmarks is not None
                   else sorted(scores_by_track.items(), key=lambda kv: -kv[1]))[:top]
         return [self._track_result(t, v) | ({"landmarks": matches.get(t, 0)} if self.landmarks is not None else {})
                 for t, v in ranked]

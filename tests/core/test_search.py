@@ -68,6 +68,25 @@ def test_identify_snippets_at_arbitrary_offsets(library, seconds, noise_snr_db):
     assert hits == total, f"{hits}/{total} snippets identified"
 
 
+@pytest.mark.parametrize("speed", [0.96, 1.03, 1.07])
+def test_landmarks_find_snippets_played_off_speed(library, speed):
+    """A DJ's pitch fader (tape-style: tempo and pitch together) moves every landmark; the query is also read at
+    the speeds of the DJ range, so the landmarks still align, and with many more matches than at its own speed."""
+    from musicemb_core.audio.resample import resample
+
+    lib, audio, _ = library
+    searcher = Searcher(lib)
+    rng = np.random.default_rng(int(speed * 100))
+    for path, clip in _snippets(audio, 4.0 / speed, rng, n_per_track=1):
+        q = searcher.embed_audio(resample(clip, SR, SR / speed))  # played `speed` times faster
+        matches = searcher.landmark_matches(q)
+        as_recorded = searcher.landmarks.match(*q.landmarks[0])
+        best = max(matches, key=matches.get)
+        assert searcher.tracks[best].path == path
+        assert matches[best] >= 2 * max(as_recorded.values(), default=0) and matches[best] >= 15
+        assert searcher.identify(q, top=1)[0]["path"] == path
+
+
 def test_embedding_alone_identifies_clean_snippets(library):
     lib, audio, _ = library
     searcher = Searcher(lib, use_landmarks=False)
