@@ -112,29 +112,6 @@ def essentia_tempi() -> dict:
             "percival": lambda y, sr: float(es.PercivalBpmEstimator(sampleRate=tk.SR)(tk.resample_to_analysis(y, sr)))}
 
 
-def fluid_split(n: int, first_seed: int, tmp: Path) -> list[tuple[dict, np.ndarray, int]]:
-    """``n`` FluidSynth songs (as ``bench.fluid_songs.fluid_songs``) over the installed soundfonts in turn; the
-    soundfont's name is in each song's facts."""
-    from bench.fluid_songs import METERS, render, song_midi
-
-    fonts = [p for p in FLUID_SOUNDFONTS if p.exists()]
-    out = []
-    for i in range(n):
-        seed = first_seed + i
-        rng = np.random.default_rng(seed)
-        meter = list(METERS)[i % len(METERS)]
-        drums = (i // len(METERS)) % 2 == 0  # every meter with and without drums
-        font = fonts[(i // (2 * len(METERS))) % len(fonts)]
-        facts = {"style": f"fluid {meter}" + (" drums" if drums else ""), "soundfont": font.stem, "seed": seed,
-                 "bpm": float(rng.uniform(60, 200)), "tonic": int(rng.integers(12)),
-                 "mode": str(rng.choice(["major", "minor"])), "meter": meter}
-        midi = song_midi(seed, bpm=facts["bpm"], tonic=facts["tonic"], mode=facts["mode"], meter=meter,
-                         drums=drums, seconds=DURATION_S)
-        y, sr = render(midi, tmp / f"s{seed}.wav", soundfont=font)
-        out.append((facts, y, sr))
-    return out
-
-
 def evaluate(split) -> tuple[dict, float, dict]:
     """{estimator: per-song results} for every tempo method and key profile on (facts, audio, sr) songs; seconds
     of our analysis features per song; {estimator: seconds per song} of each estimator's own work."""
@@ -282,11 +259,11 @@ def main() -> None:
     check, per_song_s, spent = evaluate(rendered(songs(args.songs, 10_000)))
     rows = tune_rows + summarise(check, "check", spent)
     fluid_styles, fluid_fonts = [], []
-    from bench.fluid_songs import available
+    from bench.fluid_songs import available, fluid_songs
 
     if args.fluid and available():
         with tempfile.TemporaryDirectory() as tmp:
-            fluid, _, spent = evaluate(fluid_split(args.fluid, 20_000, Path(tmp)))
+            fluid, _, spent = evaluate(fluid_songs(args.fluid, 20_000, Path(tmp), soundfonts=FLUID_SOUNDFONTS))
         rows += summarise(fluid, "fluidsynth", spent)
         fluid_styles = per_style(fluid, [f"tempo:{best_tempo}", f"key:{best_key}"])
         fluid_fonts = per_style(fluid, [f"tempo:{best_tempo}", f"key:{best_key}"], field="soundfont")

@@ -1,7 +1,8 @@
 """Songs with a known tempo, key and meter rendered by FluidSynth (a soundfont, not our synthesiser) for
 ``bench_tempo_key.py``: an in-project generated melody (lead) over block chords (piano/strings) and, in half the
 songs, a General MIDI drum kit; meters 2/4, 3/4, 4/4, 6/8 and 2/2. A tiny Standard MIDI File writer, no extra
-dependency. Needs ``apt-get install -y fluidsynth fluid-soundfont-gm`` (never TimGM6mb: reserved for evaluation).
+dependency. Needs ``apt-get install -y fluidsynth fluid-soundfont-gm``; other soundfonts may be passed (TimGM6mb,
+reserved for evaluation, only where nothing is chosen on the songs, as in ``bench_tempo_key``'s check).
 """
 
 from __future__ import annotations
@@ -103,19 +104,23 @@ def render(midi: bytes, out_wav: Path, *, soundfont: Path, sr: int = 22050) -> n
     return y.mean(axis=1), file_sr
 
 
-def fluid_songs(n: int, first_seed: int, tmp: Path, *, seconds: float = 30.0) -> list[tuple[dict, np.ndarray, int]]:
-    """(facts, mono audio, sr) of ``n`` FluidSynth songs."""
-    sfs = [p for p in SOUNDFONTS if p.exists()]
+def fluid_songs(n: int, first_seed: int, tmp: Path, *, seconds: float = 30.0,
+                soundfonts: tuple[Path, ...] | list[Path] = tuple(SOUNDFONTS)) -> list[tuple[dict, np.ndarray, int]]:
+    """(facts, mono audio, sr) of ``n`` FluidSynth songs: the meters in turn, each with and without drums, then the
+    next installed soundfont of ``soundfonts`` (its name in the facts)."""
+    fonts = [p for p in soundfonts if p.exists()]
     out = []
     for i in range(n):
         seed = first_seed + i
         rng = np.random.default_rng(seed)
         meter = list(METERS)[i % len(METERS)]
-        facts = {"style": f"fluid {meter}" + (" drums" if i % 2 == 0 else ""), "seed": seed,
+        drums = (i // len(METERS)) % 2 == 0
+        font = fonts[(i // (2 * len(METERS))) % len(fonts)]
+        facts = {"style": f"fluid {meter}" + (" drums" if drums else ""), "soundfont": font.stem, "seed": seed,
                  "bpm": float(rng.uniform(60, 200)), "tonic": int(rng.integers(12)),
                  "mode": str(rng.choice(["major", "minor"])), "meter": meter}
         midi = song_midi(seed, bpm=facts["bpm"], tonic=facts["tonic"], mode=facts["mode"], meter=meter,
-                         drums=i % 2 == 0, seconds=seconds)
-        y, sr = render(midi, tmp / f"s{seed}.wav", soundfont=sfs[i % len(sfs)])
+                         drums=drums, seconds=seconds)
+        y, sr = render(midi, tmp / f"s{seed}.wav", soundfont=font)
         out.append((facts, y, sr))
     return out
