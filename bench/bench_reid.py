@@ -64,7 +64,7 @@ def main() -> None:
             qv = fused.embed_file(q["abspath"], hop_s=args.query_hop)
             rankings = {"embedding": plain.identify(qv, top=2), "embedding+landmarks": fused.identify(qv, top=2),
                         "landmarks": [{"track_id": t} for t, _ in sorted(
-                            fused.landmark_matches(qv).items(), key=lambda kv: -kv[1])[:2]]}
+                            fused.landmark_matches(qv)[0].items(), key=lambda kv: -kv[1])[:2]]}
             truth = family(q["track_id"])
             split = "held-out" if held_out(q["track_id"]) else "seen in training"
             for method, ranked in rankings.items():

@@ -268,6 +268,8 @@ def _queries(a: argparse.Namespace, action) -> int:
             for rank, r in enumerate(q["results"], 1):
                 what = r.get("path") or r.get("label")
                 extra = f"  [{r['label']}]" if r.get("path") and r.get("label") else ""
+                if r.get("speed", 1.0) != 1.0:
+                    extra += f"  (plays {100 * (r['speed'] - 1):+.0f} %)"
                 print(f"  {rank:2d}. {r['score']:.3f}  {what}{extra}")
     return 1 if failed and not out else 0
 

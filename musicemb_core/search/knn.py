@@ -93,16 +93,23 @@ class Searcher:
             marks = [lm.landmarks(y, sr)] + [lm.landmarks(head, sr * g) for g in SPEED_FACTORS]
         return QueryVectors(path, vectors, starts, active, marks)
 
-    def landmark_matches(self, q: QueryVectors) -> dict[int, int]:
-        """Per track, the most query landmarks aligned at one offset, over the speeds the query was read at."""
-        best: dict[int, int] = {}
+    def landmark_matches(self, q: QueryVectors) -> tuple[dict[int, int], dict[int, float]]:
+        """Per track, the most query landmarks aligned at one offset over the speeds the query was read at, and
+        the speed the query plays at (1.03: 3 % faster than the library's recording): 1 unless another reading
+        aligns twice as many landmarks as the query as it is; then, of the readings within 10 % of the best count,
+        the one nearest the recording's own speed (neighbouring readings share many hashes)."""
+        counts: dict[int, dict[float, int]] = {}
         if self.landmarks is None or not q.landmarks:
-            return best
-        for hashes, times in q.landmarks:
+            return {}, {}
+        for factor, (hashes, times) in zip((1.0, *SPEED_FACTORS), q.landmarks, strict=False):
             if len(hashes):
                 for t, c in self.landmarks.match(hashes, times).items():
-                    best[t] = max(best.get(t, 0), c)
-        return best
+                    counts.setdefault(t, {})[factor] = c
+        best = {t: max(by.values()) for t, by in counts.items()}
+        speed = {t: 1.0 if 2 * by.get(1.0, 0) > best[t] else round(1.0 / min(  # read at `factor` x its rate:
+            (f for f, c in by.items() if c >= 0.9 * best[t]), key=lambda f: abs(f - 1.0)), 3)  # 1 / factor as fast
+                 for t, by in counts.items()}
+        return best, speed
 
     def embed_file(self, path: str | Path, *, hop_s: float = 0.5) -> QueryVectors:
         y, _ = load(path, sr=self.embedder.sr)
@@ -126,7 +133,8 @@ class Searcher:
     def identify(self, q: QueryVectors, *, k: int = 10, top: int = 10) -> list[dict]:
         """Tracks ranked by a score vote: each sub-track gives every track among its k neighbours its best
         cosine; a track's score is the mean over the query's sub-tracks (silent ones give 0); fused with the
-        landmark matches (:func:`fuse`) where the library has landmarks."""
+        landmark matches (:func:`fuse`) where the library has landmarks. With 15 or more aligned landmarks a result
+        also gives the ``speed`` the query plays at against the library's recording (1.03: 3 % faster)."""
         scores, ids = self.index.search(q.vectors, k)
         votes: dict[int, float] = defaultdict(float)
         for row_s, row_i, act in zip(scores, ids, q.active, strict=True):
@@ -141,10 +149,11 @@ class Searcher:
                 votes[t] += max(s, 0.0)
         n = max(1, len(q.vectors))
         scores_by_track = {t: v / n for t, v in votes.items()}
-        matches = self.landmark_matches(q)
+        matches, speeds = self.landmark_matches(q)
         ranked = (fuse(scores_by_track, matches) if self.landmarks is not None
                   else sorted(scores_by_track.items(), key=lambda kv: -kv[1]))[:top]
         return [self._track_result(t, v) | ({"landmarks": matches.get(t, 0)} if self.landmarks is not None else {})
+                | ({"speed": speeds[t]} if matches.get(t, 0) >= LANDMARK_FLOOR + LANDMARK_SPAN // 2 else {})
                 for t, v in ranked]
 
     def classify(self, q: QueryVectors, *, k: int = 10, top: int = 2) -> list[dict]:

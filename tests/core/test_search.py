@@ -65,6 +65,7 @@ def test_identify_snippets_at_arbitrary_offsets(library, seconds, noise_snr_db):
         hits += ranked[0]["path"] == path
         total += 1
         assert 0.0 <= ranked[0]["score"] <= 1.0
+        assert abs(ranked[0].get("speed", 1.0) - 1.0) <= 0.011  # played as recorded (the grid's 1 % steps)
     assert hits == total, f"{hits}/{total} snippets identified"
 
 
@@ -79,12 +80,13 @@ def test_landmarks_find_snippets_played_off_speed(library, speed):
     rng = np.random.default_rng(int(speed * 100))
     for path, clip in _snippets(audio, 4.0 / speed, rng, n_per_track=1):
         q = searcher.embed_audio(resample(clip, SR, SR / speed))  # played `speed` times faster
-        matches = searcher.landmark_matches(q)
+        matches, speeds = searcher.landmark_matches(q)
         as_recorded = searcher.landmarks.match(*q.landmarks[0])
         best = max(matches, key=matches.get)
         assert searcher.tracks[best].path == path
         assert matches[best] >= 2 * max(as_recorded.values(), default=0) and matches[best] >= 15
-        assert searcher.identify(q, top=1)[0]["path"] == path
+        top = searcher.identify(q, top=1)[0]
+        assert top["path"] == path and abs(top["speed"] - speed) <= 0.011  # the pitch the DJ set, to 1 %
 
 
 def test_embedding_alone_identifies_clean_snippets(library):
