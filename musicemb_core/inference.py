@@ -70,8 +70,9 @@ def model_folder(lib: Library, name: str = DEFAULT_MODEL) -> Path:
         return folder
     if name in builtin_models() and (builtin_model_dir(name) / ckpt.CONFIG).exists():
         return builtin_model_dir(name)
-    known = sorted(p.name for p in (lib.root / "models").glob("*") if (p / ckpt.CONFIG).exists())
-    raise ConfigError(f"no model {name!r} in {lib.root / 'models'}; known: {', '.join(known) or 'none'}"
+    own = sorted(p.name for p in (lib.root / "models").glob("*") if (p / ckpt.CONFIG).exists())
+    raise ConfigError(f"no model {name!r} in {lib.root / 'models'}; built-in: {', '.join(builtin_models())}; "
+                      f"this library's: {', '.join(own) or 'none (train one with `musicemb train`)'}"
                       + ("" if name not in builtin_models() else f"; the built-in model is missing at {builtin_model_dir(name)}"))
 
 
