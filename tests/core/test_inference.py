@@ -96,7 +96,7 @@ def test_unknown_model_is_a_clear_error(lib_with_model):
     from musicemb_core.common.errors import ConfigError
 
     lib, _ = lib_with_model
-    with pytest.raises(ConfigError, match="no model 'nope'.*known: m"):
+    with pytest.raises(ConfigError, match="no model 'nope'.*built-in: default, similarity; this library's: m"):
         drive(iter_embed(lib, model="nope"))
 
 
