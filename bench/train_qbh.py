@@ -30,7 +30,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=resources_dir() / "models" / "qbh-default")
     ap.add_argument("--jobs", type=int, default=2, help="processes rendering songs and hums")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--extractor-steps", type=int, default=QBHTrainConfig().extractor_steps)
+    ap.add_argument("--extractor-steps", type=int, default=4000, help="4000 (chosen on the tune split: "
+                    "bench/qbh_tune.py) with the soundfont songs; 2000 without")
     ap.add_argument("--encoder-steps", type=int, default=QBHTrainConfig().encoder_steps)
     ap.add_argument("--soundfont-songs", type=int, default=1100, help="songs rendered by FluidSynth (0: none)")
     ap.add_argument("--soundfonts", nargs="+", default=[str(p) for p in sfs.find_soundfonts()])
