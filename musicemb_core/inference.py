@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musicemb_core.analysis.track_vectors import aggregate
+from musicemb_core.analysis.track_vectors import aggregate, library_tracks, relative_to_library
 from musicemb_core.audio.decode import load
 from musicemb_core.audio.segment import cut
 from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, LibraryError
@@ -116,14 +116,22 @@ def read_embeddings_meta(lib: Library, model: str = DEFAULT_MODEL) -> dict | Non
 
 
 def load_track_vectors(lib: Library, model: str = SIMILARITY_MODEL) -> tuple[np.ndarray, np.ndarray]:
-    """(track ids, unit track vectors) of ``model``: those ``embed`` stored with the segment vectors, else
-    (a model without an aggregation, an older library) aggregated now from the segment vectors (``mean+std``)."""
+    """(track ids, unit track vectors) of ``model``: those ``embed`` stored with the segment vectors (for the
+    similarity model, relative to the library's tracks), else (a model without an aggregation, an older library)
+    aggregated now from the segment vectors (``mean+std``)."""
     stored = _read_arrays(lib, model, "track_ids", "track_vectors")
     if stored is not None and stored[0].ndim == 1 and stored[1].ndim == 2 and len(stored[0]) == len(stored[1]):
         return stored
     emb = load_embeddings(lib, model)
     known, groups = _tracks_of(lib.segments(), emb.ids)
     return aggregate(np.asarray(emb.vectors)[known], groups, method="mean+std")
+
+
+def track_statistics(lib: Library, model: str = SIMILARITY_MODEL) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mean, spread) of the library's track vectors that ``embed`` took away from ``model``'s track vectors
+    (:func:`~musicemb_core.analysis.track_vectors.relative_to_library`); None for models that keep them as they
+    are. A query's track vector takes the same away."""
+    return _read_arrays(lib, model, "track_mean", "track_spread")
 
 
 def _tracks_of(seg: dict, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -271,6 +279,10 @@ def _finish(plan: _Plan, seg: np.ndarray, ids: np.ndarray, vecs: np.ndarray) -> 
     method = plan.emb.info.train.get("aggregation") if isinstance(plan.emb.info.train, dict) else None
     if method and len(ids):
         tids, V = aggregate(vecs, _tracks_of(seg, ids)[1], method=method)
+        if _finishes(plan.emb):  # relative to the library's tracks too
+            t_mean, t_spread = library_tracks(V)
+            V = relative_to_library(V, t_mean, t_spread)
+            extra |= {"track_mean": t_mean, "track_spread": t_spread}
         extra |= {"track_ids": tids.astype(np.int64), "track_vectors": V}
     return vecs, extra
 

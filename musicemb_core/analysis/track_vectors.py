@@ -42,6 +42,28 @@ def aggregate(X: np.ndarray, groups: np.ndarray, *, method: str = "mean+std") ->
         np.linalg.norm(std, axis=1, keepdims=True), 1e-12)])).astype(np.float32)
 
 
+TRACK_PRIORS = (10.0, 100.0)  # pseudo-tracks shrinking the library's track mean towards 0 and its per-dimension
+# spread towards its average spread (a small library is only scaled; chosen on the similarity split's tune games)
+
+
+def library_tracks(V: np.ndarray, *, priors: tuple[float, float] = TRACK_PRIORS) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, spread) of a library's track vectors ``V`` (n, dim), shrunk by ``priors`` pseudo-tracks: what
+    :func:`relative_to_library` takes away so that what every track of the library shares counts less."""
+    V = np.asarray(V, dtype=np.float64)
+    n, (m0, s0) = len(V), priors
+    if n == 0:
+        return np.zeros(V.shape[1], np.float32), np.ones(V.shape[1], np.float32)
+    mean = V.mean(axis=0) * n / (n + m0)
+    var = ((V - mean) ** 2).mean(axis=0)
+    spread = np.sqrt((n * var + s0 * var.mean()) / (n + s0))
+    return mean.astype(np.float32), np.maximum(spread, 1e-6).astype(np.float32)
+
+
+def relative_to_library(V: np.ndarray, mean: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Unit track vectors relative to the library (:func:`library_tracks`): centred, scaled per dimension."""
+    return _unit((np.asarray(V, np.float64) - mean) / spread).astype(np.float32)
+
+
 def neighbour_order(V: np.ndarray) -> np.ndarray:
     """(n, n - 1): for each row, the other rows by decreasing cosine similarity."""
     S = _unit(V) @ _unit(V).T

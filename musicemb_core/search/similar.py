@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from musicemb_core.analysis.set_order import bpm_gap_percent
-from musicemb_core.analysis.track_vectors import aggregate
+from musicemb_core.analysis.track_vectors import aggregate, relative_to_library
 from musicemb_core.audio.decode import info, load
 from musicemb_core.audio.segment import cut, window_starts
 from musicemb_core.common.config import MAX_QUERY_S, SegmentConfig
@@ -19,7 +19,13 @@ from musicemb_core.data.library import Library
 from musicemb_core.features.camelot import Key, compatible, parse_key_or_none
 from musicemb_core.features.tempo_key import analyse, key_camelot
 from musicemb_core.index import EmbeddingIndex
-from musicemb_core.inference import SIMILARITY_MODEL, Embedder, library_embedder, load_track_vectors
+from musicemb_core.inference import (
+    SIMILARITY_MODEL,
+    Embedder,
+    library_embedder,
+    load_track_vectors,
+    track_statistics,
+)
 
 SILENCE_DBFS = -60.0
 
@@ -36,6 +42,7 @@ class SimilarTracks:
         self.lib = lib
         self.model = model
         self.track_ids, self.vectors = load_track_vectors(lib, model)
+        self._relative = track_statistics(lib, model)
         self.row = {int(t): i for i, t in enumerate(self.track_ids)}
         self.index = EmbeddingIndex("flat").fit(self.vectors, self.track_ids)
         self.tracks = {t.id: t for t in lib.tracks()}
@@ -64,7 +71,8 @@ class SimilarTracks:
             raise AudioError(path or "query", "silent (no segment above -60 dBFS): nothing to compare")
         clips = clips[loud]
         X = np.concatenate([self.embedder(clips[a:a + 64]) for a in range(0, len(clips), 64)])
-        return aggregate(X, np.zeros(len(X), np.int64), method=self._method())[1][0]
+        V = aggregate(X, np.zeros(len(X), np.int64), method=self._method())[1]
+        return (V if self._relative is None else relative_to_library(V, *self._relative))[0]
 
     def resolve(self, query: str | int) -> tuple[np.ndarray, list[int]]:
         """(vector, own track ids) of a query: a track id, the path of a library track, or an audio file."""

@@ -10,7 +10,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from musicemb_core.analysis.track_vectors import aggregate, style_scores, version_ranks
+from musicemb_core.analysis.track_vectors import (
+    aggregate,
+    library_tracks,
+    relative_to_library,
+    style_scores,
+    version_ranks,
+)
 from musicemb_core.cli import main
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import ConfigError
@@ -47,6 +53,26 @@ def test_aggregate_mean_and_spread():
     assert np.allclose(W[0, 2:], 0)  # one row: no spread
     with pytest.raises(ValueError):
         aggregate(X, np.zeros(4), method="max")
+
+
+def test_track_vectors_relative_to_the_library():
+    """What every track shares is taken away, so the tracks' differences decide their neighbours; a tiny library is
+    only scaled (two tracks are not pushed to opposite ends)."""
+    rng = np.random.default_rng(0)
+    shared = np.zeros(8)
+    shared[0] = 5.0  # a component all tracks have
+    V = shared + rng.normal(size=(40, 8)) * np.r_[0.1, np.ones(7)]
+    V /= np.linalg.norm(V, axis=1, keepdims=True)
+    mean, spread = library_tracks(V)
+    R = relative_to_library(V, mean, spread)
+    assert np.allclose(np.linalg.norm(R, axis=1), 1, atol=1e-5)
+    assert (np.abs(V @ V.T) > 0.5).mean() > 0.9  # before: everything alike
+    assert (np.abs(R @ R.T) > 0.5).mean() < 0.2  # after: only the near ones
+    two = V[:2]
+    R2 = relative_to_library(two, *library_tracks(two))
+    assert float(R2[0] @ R2[1]) > float(two[0] @ two[1]) - 0.5
+    empty_mean, empty_spread = library_tracks(np.zeros((0, 8)))
+    assert np.all(empty_mean == 0) and np.all(empty_spread == 1)
 
 
 def test_style_and_version_metrics_count_what_they_say():
@@ -124,6 +150,19 @@ def test_embed_computes_both_builtin_spaces_with_track_vectors(library):
     assert sorted(tids.tolist()) == sorted(t.id for t in lib.tracks())
     assert np.allclose(np.linalg.norm(V, axis=1), 1, atol=1e-5)
     assert drive(iter_embed(lib)).computed == 0  # incremental for both
+
+
+def test_a_library_file_queried_as_audio_gets_its_stored_vector(library):
+    """`similar` with a file from outside (embedded now) and with the library's own copy agree: the query's vector
+    is made relative to the library's tracks as the stored ones are."""
+    from musicemb_core.audio.decode import load
+
+    lib, _, _ = library
+    space = SimilarTracks(lib)
+    track = lib.tracks()[0]
+    y, _ = load(track.path, sr=space.embedder.sr)
+    stored = space.vectors[space.row[track.id]]
+    assert float(space.audio_vector(y) @ stored) > 0.999
 
 
 def test_similar_ranks_the_same_style_first_and_leaves_the_query_out(library):
