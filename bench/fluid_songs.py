@@ -1,20 +1,20 @@
 """Songs with a known tempo, key and meter rendered by FluidSynth (a soundfont, not our synthesiser) for
 ``bench_tempo_key.py``: an in-project generated melody (lead) over block chords (piano/strings) and, in half the
-songs, a General MIDI drum kit; meters 2/4, 3/4, 4/4, 6/8 and 2/2. A tiny Standard MIDI File writer, no extra
-dependency. Needs ``apt-get install -y fluidsynth fluid-soundfont-gm``; other soundfonts may be passed (TimGM6mb,
+songs, a General MIDI drum kit; meters 2/4, 3/4, 4/4, 6/8 and 2/2, written as Standard MIDI Files
+(``soundfont_songs.smf``). Needs ``apt-get install -y fluidsynth fluid-soundfont-gm``; other soundfonts may be passed (TimGM6mb,
 reserved for evaluation, only where nothing is chosen on the songs, as in ``bench_tempo_key``'s check).
 """
 
 from __future__ import annotations
 
 import shutil
-import struct
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from musicemb_core.data.soundfont_songs import smf
 from musicemb_core.data.synthesis import generate_melody
 
 SOUNDFONTS = [Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")]
@@ -28,25 +28,6 @@ PROGRESSIONS = ((0, 3, 4, 0), (0, 5, 3, 4), (0, 4, 5, 3))
 
 def available() -> bool:
     return shutil.which("fluidsynth") is not None and any(p.exists() for p in SOUNDFONTS)
-
-
-def _vlq(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    return bytes(reversed(out))
-
-
-def _smf(events: list[tuple[int, bytes]]) -> bytes:
-    """Format 0 file of (absolute tick, message bytes)."""
-    data, last = b"", 0
-    for tick, msg in sorted(events, key=lambda e: (e[0], e[1][0] & 0xF0 != 0x80)):
-        data += _vlq(tick - last) + msg
-        last = tick
-    data += b"\x00\xff\x2f\x00"
-    return b"MThd" + struct.pack(">IHHH", 6, 0, 1, TPQ) + b"MTrk" + struct.pack(">I", len(data)) + data
 
 
 def song_midi(seed: int, *, bpm: float, tonic: int, mode: str, meter: str, drums: bool, seconds: float) -> bytes:
@@ -92,7 +73,7 @@ def song_midi(seed: int, *, bpm: float, tonic: int, mode: str, meter: str, drums
                 for h in range(sub):  # hats on the subdivisions
                     ht = bt + h * beat_ticks // sub
                     ev += [(ht, bytes([0x99, 42, 60])), (ht + 30, bytes([0x89, 42, 0]))]
-    return _smf(ev)
+    return smf(ev, TPQ)
 
 
 def render(midi: bytes, out_wav: Path, *, soundfont: Path, sr: int = 22050) -> np.ndarray:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.fluid_songs import TPQ, _smf, render
+from bench.fluid_songs import TPQ, render
 from musicemb_core.data.melodies import Melody
+from musicemb_core.data.soundfont_songs import smf
 
 TIMGM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 STYLES = ("oompah", "block", "arpeggio", "beat")
@@ -70,7 +71,7 @@ def song_midi(m: Melody, style: str, *, bpm: float, transpose: int, rng: np.rand
             ev.append((0, bytes([0xC0 | ch, prog])))
             for o, d, p in zip(v.onset, v.duration, v.pitch, strict=True):
                 _note(ev, ch, int(p) + transpose, int(o * q), int((o + 0.95 * d) * q), 80)
-        return _smf(ev), {"lead": lead, "level_db": round(level_db, 1)}
+        return smf(ev, TPQ), {"lead": lead, "level_db": round(level_db, 1)}
     chords, span = harmonise(m), 2
     ev += [(0, bytes([0xC1, int(rng.choice({"oompah": [0, 21, 24], "block": [48, 19, 89], "arpeggio": [46, 24, 0],
                                               "beat": [25, 4, 27]}[style]))])), (0, bytes([0xC2, 33]))]
@@ -99,7 +100,7 @@ def song_midi(m: Melody, style: str, *, bpm: float, transpose: int, rng: np.rand
                     _note(ev, 9, 42, bt + h, bt + h + 30, 55)
                 for p in notes:
                     _note(ev, 1, p, bt + q // 2, bt + q - 20, 55)
-    return _smf(ev), {"lead": lead, "level_db": round(level_db, 1)}
+    return smf(ev, TPQ), {"lead": lead, "level_db": round(level_db, 1)}
 
 
 def render_song(m: Melody, style: str, out_wav: Path, *, seed: int, soundfont: Path = TIMGM, sr: int = 16000,
