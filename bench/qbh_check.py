@@ -121,6 +121,13 @@ def summarise(name: str, group: str, hums: list[dict]) -> dict:
             "right_when_confident": round(float(np.mean(r[conf] == 1)), 3) if conf.any() else None}
 
 
+def false_matches(out_hums: list[dict]) -> dict:
+    """The row of hums of tunes not in the library: the share answered confidently (false matches)."""
+    return {"group": "not in library", "value": "false matches", "hums": len(out_hums), "top1": None, "top10": None,
+            "mrr": None, "confident": round(float(np.mean([h["confident"] for h in out_hums])), 3),
+            "right_when_confident": None}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--per-collection", type=int, default=38, help="songs per folk collection")
@@ -175,9 +182,7 @@ def main() -> None:
     for key, values in (("collection", (*FOLK, "bach")), ("style", (*STYLES, "chorale")),
                         ("voice", ("male", "female")), ("syllable", ALL_SYLLABLES)):
         rows += [summarise(key, v, [h for h in hums if h[key] == v]) for v in values]
-    fm = [h["confident"] for h in out_hums]
-    rows.append({"group": "not in library", "value": "false matches", "hums": len(fm), "top1": None,
-                 "top10": None, "mrr": None, "confident": round(float(np.mean(fm)), 3), "right_when_confident": None})
+    rows.append(false_matches(out_hums))
     secs = [h["seconds"] for h in hums]
     notes = (f"Check split, model {args.model}, seed {args.seed}: {len(songs)} songs (TimGM6mb via FluidSynth), "
              f"{len(hums)} hums of them ({min(secs):.1f}-{max(secs):.1f} s, median {statistics.median(secs):.1f} s), "

@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_qbh import SR  # noqa: E402
 from bench.common import write_results  # noqa: E402
-from bench.qbh_check import hum_excerpts, summarise  # noqa: E402
+from bench.qbh_check import false_matches, hum_excerpts, summarise  # noqa: E402
 from bench.qbh_confidence import tune_melodies  # noqa: E402
 from musicemb_core.common.progress import drive  # noqa: E402
 from musicemb_core.data import soundfont_songs as sfs  # noqa: E402
@@ -110,9 +110,7 @@ def main() -> None:
         part = [summarise("all", "all", hums)]
         part += [summarise("style", v, [h for h in hums if h["style"] == v]) for v in sfs.TUNE_FIGURES["harmony"]]
         part += [summarise("syllable", v, [h for h in hums if h["syllable"] == v]) for v in ALL_SYLLABLES]
-        part.append({"group": "not in library", "value": "false matches", "hums": len(out_hums), "top1": None,
-                     "top10": None, "mrr": None, "confident": round(float(np.mean([h["confident"] for h in out_hums])),
-                                                                    3), "right_when_confident": None})
+        part.append(false_matches(out_hums))
         rows += [{"model": label, **r} for r in part]
         print(f"{label}: {part[0]} ({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
     secs = [h["seconds"] for h in hums]
