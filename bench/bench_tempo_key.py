@@ -194,11 +194,11 @@ def import_speed(n: int) -> dict:
     """Import (and embed) the same rendered tracks (60 s, 44.1 kHz stereo FLAC) with the analysis off, on, and on
     with our chroma key instead of Essentia's ("on, chroma key"; when Essentia's is the default), alternating, one
     process (librosa and essentia imported and compiled beforehand: a worker pays that once, about a second);
-    seconds of each, best of 2."""
+    seconds of each, best of 2. The one pass (``ingest --embed``) with the analysis on vs off is measured on real
+    tracks by ``bench_import_embed.py``."""
     from unittest import mock
 
     from musicemb_core.inference import iter_embed
-    from musicemb_core.workflows.ingest_embed import iter_ingest_embed
 
     modes = ["off", "on"] + (["on, chroma key"] if tk.KEY_PROFILE in tk.ESSENTIA_PROFILES else [])
     with tempfile.TemporaryDirectory() as tmp:
@@ -225,13 +225,6 @@ def import_speed(n: int) -> dict:
                         drive(iter_embed(lib))
                         embeds.append(time.perf_counter() - t1)
                 imports[mode].append(t1 - t0)
-        one_pass: dict[str, list[float]] = {"off": [], "on": []}  # what the app and `ingest --embed` run
-        for rep in range(2):
-            for mode in (("off", "on") if rep == 0 else ("on", "off")):
-                with Library(Path(tmp) / f"lib-one-{mode}-{rep}", create=True) as lib:
-                    t0 = time.perf_counter()
-                    drive(iter_ingest_embed(lib, [str(music)], jobs=1, analyse=mode == "on"))
-                    one_pass[mode].append(time.perf_counter() - t0)
         # embed does the same work whether or not the import analysed: its median over the four runs stands for
         # both (single embed times swing by 2x on this shared machine)
         best = {m: min(v) for m, v in imports.items()}
@@ -240,8 +233,6 @@ def import_speed(n: int) -> dict:
         for m in modes[1:]:
             out[f"import+embed ratio ({m})"] = (best[m] + emb) / (off + emb)
             out[f"analysis x real time ({m})"] = n * 60.0 / max(best[m] - off, 1e-9)
-        out["one pass off s"], out["one pass on s"] = min(one_pass["off"]), min(one_pass["on"])
-        out["one-pass import+embed ratio (on)"] = out["one pass on s"] / out["one pass off s"]
         return out
 
 

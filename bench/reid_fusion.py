@@ -33,7 +33,13 @@ import common as shared  # noqa: E402
 import make_reid  # noqa: E402
 
 DUR_S = 3.0
-GRID = tuple(round(1 + k * 0.005, 3) for k in range(-16, 17))  # query read at 0.92-1.08x its speed
+
+
+def speed(half_percents: int) -> float:
+    return round(1 + half_percents / 200, 3)
+
+
+GRID = tuple(speed(k) for k in range(-16, 17))  # the query read at 0.92-1.08x its speed, in 0.5 % steps
 
 
 def make_query(path: str, dur: float, deg: str, rng) -> np.ndarray:
@@ -82,27 +88,27 @@ def main() -> None:
                 deg = degs[(i + j) % len(degs)]
                 y = make_query(r["abspath"], float(r["duration_s"]), deg, rng)
                 y16 = soxr.resample(y, shared.SR, searcher.embedder.sr).astype(np.float32)
-                qv = searcher.embed_audio(y16, hop_s=0.5)
-                emb = {x["track_id"]: x["score"] for x in plain.identify(qv, top=50)}
+                emb = {x["track_id"]: x["score"] for x in plain.identify(plain.embed_audio(y16), top=50)}
                 marks = {}  # speed factor -> matches of the query's landmarks read as if played that much slower
                 for g in GRID:
                     q_marks = lm.landmarks(y16, searcher.embedder.sr * g)
                     marks[g] = searcher.landmarks.match(*q_marks) if len(q_marks[0]) else {}
                 results.append((deg, tid[Path(r["abspath"]).resolve()], emb, marks))
-    grids = {"1": (1.0,)} | {f"+-{int(round(100 * span))} % in {100 * step:g} % steps": tuple(
-        g for g in GRID if abs(g - 1) <= span + 1e-9 and abs(round((g - 1) / step) * step - (g - 1)) < 1e-9)
-        for span, step in ((0.03, 0.01), (0.05, 0.01), (0.08, 0.01), (0.08, 0.02), (0.05, 0.005), (0.08, 0.005))}
-    rules = {("embedding", "1"): "embedding"} | {("landmarks", g): "landmarks" for g in grids} | {
-        ("weighted 2:1", g): "weighted" for g in grids}
+    grids = {"1": (1.0,)} | {f"+-{span / 2:g} % in {step / 2:g} % steps": tuple(  # in half-percent units
+        speed(k) for k in range(-span, span + 1, step)) for span, step in ((6, 2), (10, 2), (16, 2), (16, 4),
+                                                                          (10, 1), (16, 1))}
+    rules = [("embedding", "1")] + [(name, g) for name in ("landmarks", "weighted 2:1") for g in grids]
     table = []
-    for (name, grid), mode in rules.items():
+    for name, grid in rules:
         hits = defaultdict(list)
         for deg, truth, emb, marks in results:
             best_marks: dict[int, int] = {}
             for g in grids[grid]:
                 for t, c in marks[g].items():
                     best_marks[t] = max(best_marks.get(t, 0), c)
-            best = knn.fuse(emb, best_marks, mode=mode)
+            best = (sorted(emb.items(), key=lambda kv: -kv[1]) if name == "embedding" else
+                    sorted(best_marks.items(), key=lambda kv: -kv[1]) if name == "landmarks" else
+                    knn.fuse(emb, best_marks))
             hits[deg].append(bool(best) and best[0][0] == truth)
             hits["all"].append(bool(best) and best[0][0] == truth)
         table.append({"rule": name, "speed grid": grid} | {d: round(float(np.mean(v)), 3) for d, v in sorted(hits.items())})

@@ -32,22 +32,11 @@ SPEED_FACTORS = tuple(round(1 + k / 100, 2) for k in range(-8, 9) if k)
 SPEED_SEARCH_S = 15.0
 
 
-def fuse(emb: dict[int, float], marks: dict[int, int], *, mode: str = "weighted") -> list[tuple[int, float]]:
-    """Tracks ranked best first from embedding vote scores ``emb`` and aligned landmark counts ``marks``.
-
-    ``weighted``: (embedding score + 2 x landmark confidence) / 3, the confidence rising from 0 at
-    :data:`LANDMARK_FLOOR` aligned matches to 1 at ``LANDMARK_FLOOR + LANDMARK_SPAN``; ``embedding`` /
-    ``landmarks``: one of the two alone.
-    """
-    if mode == "embedding":
-        scores = dict(emb)
-    elif mode == "landmarks":
-        scores = {t: float(c) for t, c in marks.items()}
-    elif mode == "weighted":
-        scores = {t: (emb.get(t, 0.0) + 2 * min(1.0, max(0.0, (marks.get(t, 0) - LANDMARK_FLOOR) / LANDMARK_SPAN))) / 3
-                  for t in set(emb) | set(marks)}
-    else:
-        raise ValueError(f"unknown fusion mode {mode!r}")
+def fuse(emb: dict[int, float], marks: dict[int, int]) -> list[tuple[int, float]]:
+    """Tracks ranked best first by (embedding vote score + 2 x landmark confidence) / 3, the confidence rising from
+    0 at :data:`LANDMARK_FLOOR` aligned matches ``marks`` to 1 at ``LANDMARK_FLOOR + LANDMARK_SPAN``."""
+    scores = {t: (emb.get(t, 0.0) + 2 * min(1.0, max(0.0, (marks.get(t, 0) - LANDMARK_FLOOR) / LANDMARK_SPAN))) / 3
+              for t in set(emb) | set(marks)}
     return sorted(scores.items(), key=lambda kv: (-kv[1], -marks.get(kv[0], 0)))
 
 
