@@ -9,14 +9,19 @@ tracks; :func:`decide` turns one track's values into :class:`~musicemb_core.anal
 Context rules:
 
 - **Quiet openings and endings** (the run of segments from a track's start or end that lie far below the
-  track's median level: fade-ins, fade-outs, silent lead-ins) carry no findings: they are not dead, muffled,
-  noisy, humming or crackling, and a digital silence touching the track's first or last sample is no dropout.
-- ``dead`` is a dead recording (the track's median level at or below the threshold), a dead channel, or
-  digital silence inside the track. A quiet passage inside music is not a fault.
+  track's median level: fade-ins, fade-outs, silent lead-ins and tails) carry no findings: they are not dead,
+  muffled, noisy, humming or crackling, and a digital silence touching the track's first or last sample is no
+  dropout.
+- ``dead`` is a dead recording (even the track's loud passages, :data:`LOUD_PERCENTILE`, at or below the
+  threshold), a dead channel, or digital silence inside the track. A quiet passage inside music is not a fault.
 - Steady faults are pooled over the segments within ``pool_s``: hum on the mean harmonic prominence,
-  crackle on the mean click rate, so one drum fill or one sustained bass note is not a fault. Mains hum comes
-  from the recording chain, is a comb (:func:`_mains_comb`) and lasts, as does a DC offset: below twice its threshold each also needs half the
-  track's segments within :data:`HUM_SPAN_S` (a bass swell or a drone passage is not enough).
+  crackle on the mean click rate, so one drum fill or one sustained bass note is not a fault.
+- **Recording faults last**; the music's own passages do not. Below twice its threshold, hum, DC offset,
+  broadband noise and a muffled high band each need half the track's body segments within
+  :data:`HUM_SPAN_S` (a bass swell, a noise riser, a filter sweep or a bass-only break is not enough), and
+  crackle's clicks must come at random, not in bursts (:func:`_bursty`: a percussive passage). Mains hum is a
+  comb on one grid (:func:`_mains_comb`); noise must lie over music or speech (lit low octaves), not be a
+  noise sound on its own.
 - **Library-relative thresholds** for the measures where style matters (hum, crackle, noise, muffled): the
   threshold is the fixed one or the library's typical track (the median over tracks of each track's median)
   moved by :data:`MARGINS`, whichever is further from normal; so in a library of lo-fi, noisy or drone music
@@ -41,8 +46,10 @@ from musicemb_core.analysis.faults import (
     measure,
 )
 
+LOUD_PERCENTILE = 90    # a track's loud passages: this percentile of its segments' levels (dead below the threshold)
 EDGE_DB = 20.0          # an opening/closing segment this far below the track's median level is a fade or an intro
 SILENCE_DB = -80.0      # digital silence (dBFS RMS)
+CRACKLE_DISPERSION = 3.0  # crackle's click counts per segment vary like random events: variance <= this x mean
 HUM_SPAN_S = 60.0       # hum and DC offset must hold in half the segments within this many seconds
 MIN_LIBRARY_TRACKS = 8  # fewer tracks than this: fixed thresholds only
 _MAD = 1.4826
@@ -88,9 +95,10 @@ def track_values(measures: list[dict], *, starts: np.ndarray | None = None, pool
     level = np.array([m["rms_db"] for m in measures], float)
     sounding = measured & (level > dead_db)
     track_db = float(np.median(level)) if n else -np.inf
+    loud_db = float(np.percentile(level, LOUD_PERCENTILE)) if n else -np.inf
     quiet = level <= max(dead_db, track_db - EDGE_DB)
     edge = _edges(quiet, np.asarray(starts)) if starts is not None else np.zeros(n, bool)
-    edge &= track_db > dead_db  # a dead recording is dead throughout
+    edge &= loud_db > dead_db  # a dead recording is dead throughout
     body = sounding & ~edge
 
     def get(key, default=0.0):
@@ -112,7 +120,8 @@ def track_values(measures: list[dict], *, starts: np.ndarray | None = None, pool
     hf = get("hf_db")
     track_hf = float(np.median(hf[body])) if body.sum() >= 4 else None
     chans = [np.asarray(m["channel_db"], float) for m in measures]
-    return {"n": n, "starts": None if starts is None else np.asarray(starts, float), "measured": measured, "level": level, "track_db": track_db, "edge": edge, "body": body,
+    return {"n": n, "starts": None if starts is None else np.asarray(starts, float), "measured": measured, "level": level, "track_db": track_db,
+            "loud_db": loud_db, "edge": edge, "body": body,
             "sounding": sounding, "clip_frac": get("clip_frac"), "dropout_s": np.maximum(dropout_s, 0.0),
             "dropout_n": get("dropout_n"), "dc": np.array([m["dc"] for m in measures], float),
             "hum": hum, "hum_f0": hum_f0, "hum_lines": hum_lines,
@@ -172,11 +181,11 @@ def decide(v: dict, *, reference: LibraryReference = NO_REFERENCE, thresholds: d
     th["hf_db"] = reference.threshold("hf_db", NOMINAL_HF_DB - t["muffled"])
     out: list[list[Fault]] = []
     for i in range(v["n"]):
-        if v["track_db"] <= t["dead"] or not v["measured"][i]:
+        if v["loud_db"] <= t["dead"] or not v["measured"][i]:
             lvl = v["level"][i]
             out.append([_fault("dead", 1 + (t["dead"] - lvl) / 10, lvl, t["dead"],
-                               f"dead: the recording is near-silent ({v['track_db']:.0f} dBFS RMS typical, this "
-                               f"segment {lvl:.0f})")])
+                               f"dead: the recording is near-silent ({v['loud_db']:.0f} dBFS RMS in its loudest "
+                               f"passages, this segment {lvl:.0f})")])
             continue
         if v["edge"][i]:
             out.append([])
@@ -224,6 +233,17 @@ def _lasting(v: dict, i: int, hit: np.ndarray, severity: float) -> bool:
     return bool(hit[near].mean() >= 0.5)
 
 
+def _bursty(v: dict, i: int, severity: float) -> bool:
+    """True if the clicks of the body segments within :data:`HUM_SPAN_S` of segment ``i`` come in bursts (their
+    counts' variance over :data:`CRACKLE_DISPERSION` times their mean: a drum pattern, a percussive passage)
+    rather than at random as crackle does, unless ``severity`` is twice the threshold's."""
+    if v["starts"] is None or severity >= 2:
+        return False
+    near = v["body"] & (np.abs(v["starts"] - v["starts"][i]) <= HUM_SPAN_S)
+    counts = v["clicks"][near]
+    return len(counts) >= 4 and counts.var() > CRACKLE_DISPERSION * max(counts.mean(), 1e-9)
+
+
 def _graded(v: dict, i: int, th: dict, t: dict) -> list[Fault]:
     """The style-dependent kinds of one body segment: hum, crackle, noise, muffled."""
     found = []
@@ -233,23 +253,27 @@ def _graded(v: dict, i: int, th: dict, t: dict) -> list[Fault]:
         found.append(_fault("hum", v["hum"][i] / th["hum"], v["hum"][i], th["hum"],
                             f"hum: {int(v['hum_f0'][i])} Hz mains lines ({lines} Hz), {v['hum'][i]:.0f} dB above "
                             f"the spectrum{_lib(th['hum'], t['hum'], ' dB')}", f0_hz=int(v["hum_f0"][i])))
-    if v["click_rate"][i] >= th["click_rate"]:
+    if v["click_rate"][i] >= th["click_rate"] and not _bursty(v, i, v["click_rate"][i] / th["click_rate"]):
         found.append(_fault("crackle", v["click_rate"][i] / th["click_rate"], v["click_rate"][i], th["click_rate"],
                             f"crackle: {v['click_rate'][i]:.1f} clicks per second around here ({int(v['clicks'][i])} "
                             f"in this segment){_lib(th['click_rate'], t['crackle'], '/s')}"))
-    if v["snr_db"][i] <= th["snr_db"] and v["flatness"][i] >= NOISE_FLATNESS:
-        found.append(_fault("noise", 1 + (th["snr_db"] - v["snr_db"][i]) / 10, v["snr_db"][i], th["snr_db"],
+    noisy = (v["snr_db"] <= th["snr_db"]) & (v["flatness"] >= NOISE_FLATNESS) & (v["low_octaves"] >= 3)
+    severity = 1 + (th["snr_db"] - v["snr_db"][i]) / 10
+    if noisy[i] and _lasting(v, i, noisy, severity):
+        found.append(_fault("noise", severity, v["snr_db"][i], th["snr_db"],
                             f"noise: broadband floor, estimated SNR {v['snr_db'][i]:.1f} dB"
                             f"{_lib(th['snr_db'], t['noise'], ' dB')}", flatness=round(float(v["flatness"][i]), 3)))
-    hf, track_hf = v["hf_db"][i], v["track_hf"]
+    hf, track_hf = v["hf_db"], v["track_hf"]
     absolute = (NOMINAL_HF_DB - hf) / (NOMINAL_HF_DB - th["hf_db"])
-    relative = (track_hf - hf) / MUFFLED_REL_DB if track_hf is not None else 0.0
-    severity = max(absolute, relative)
-    if severity >= 1 and v["low_octaves"][i] >= 3 and v["sr"][i] >= 8000:
-        than = (f"{track_hf - hf:.0f} dB below the rest of its track ({track_hf:.0f} dB)" if relative >= absolute
-                else f"{NOMINAL_HF_DB - hf:.0f} dB below ordinary music ({NOMINAL_HF_DB:.0f} dB)")
-        found.append(_fault("muffled", severity, hf, th["hf_db"],
-                            f"muffled: high band (1.5 kHz up) at {hf:.0f} dB of the total, {than}"))
+    relative = (track_hf - hf) / MUFFLED_REL_DB if track_hf is not None else np.zeros_like(hf)
+    severity = np.maximum(absolute, relative)
+    muffled = (severity >= 1) & (v["low_octaves"] >= 3) & (v["sr"] >= 8000)
+    if muffled[i] and _lasting(v, i, muffled, severity[i]):
+        than = (f"{track_hf - hf[i]:.0f} dB below the rest of its track ({track_hf:.0f} dB)"
+                if relative[i] >= absolute[i] else
+                f"{NOMINAL_HF_DB - hf[i]:.0f} dB below ordinary music ({NOMINAL_HF_DB:.0f} dB)")
+        found.append(_fault("muffled", severity[i], hf[i], th["hf_db"],
+                            f"muffled: high band (1.5 kHz up) at {hf[i]:.0f} dB of the total, {than}"))
     return found
 
 

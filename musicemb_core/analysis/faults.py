@@ -12,7 +12,7 @@ Kinds and what fires them (fixed thresholds in :data:`THRESHOLDS`):
 - ``dc_offset``: the mean of the waveform, in full scale.
 - ``hum``: spectral lines at the harmonics of 50 or 60 Hz standing above their neighbours in the segment's
   minimum spectrum (steady over time, unlike notes); the second-strongest of the first 8 harmonics counts, so
-  one steady tone is not a hum.
+  one steady tone is not a hum, and lines on both grids (a loop repeating 10 times a second) are no hum.
 - ``crackle``: isolated clicks, found as short spikes of the linear-prediction residual far above its local
   level (spikes at clipped rails or dropout edges are left to those detectors); clicks per second, pooled
   over neighbouring segments.
@@ -48,7 +48,7 @@ THRESHOLDS = {
 NOISE_FLATNESS = 0.5      # the floor must be this flat (0..1, within octaves) to count as broadband noise
 DEAD_CHANNEL_DB = 40.0    # a channel this far below the loudest one is dead
 NOMINAL_HF_DB = -20.0     # the high band (1.5 kHz up) of ordinary music or speech, dB of the total
-MUFFLED_REL_DB = 30.0     # muffled also when the high band is this far below the track's median
+MUFFLED_REL_DB = 40.0     # muffled also when the high band is this far below the track's median
 _EPS = 1e-12
 _LSB = 1.0 / 32768
 
@@ -166,13 +166,14 @@ def hum_strength(prom: np.ndarray) -> tuple[float, int, list[int]]:
 
     A comb's score is its second-strongest harmonic (two lines at least: one steady tone is no hum); the
     strength is the better mains comb's score over the median score of the combs on fundamentals clear of
-    the mains harmonics, so a line-rich piece of music lifts both alike.
+    the mains harmonics, so a line-rich piece of music lifts both alike, and over the other mains comb's:
+    mains hum is on one grid, while a sample-exact loop repeating 10 times a second lights both.
     """
     score = np.sort(np.nan_to_num(prom, nan=-np.inf), axis=1)[:, -2]
     if not np.isfinite(score[0]):
         return 0.0, 0, []
     i = int(np.argmax(score[:2]))
-    strength = float(score[i] - max(0.0, np.median(score[2:])))
+    strength = float(score[i] - max(0.0, np.median(score[2:]), score[1 - i]))
     return strength, int(_COMB_F0[i]), [int(h) + 1 for h in np.flatnonzero(np.nan_to_num(prom[i]) > 6)]
 
 

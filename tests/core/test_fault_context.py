@@ -1,5 +1,6 @@
-"""Fault judging in context: fades and quiet intros are not dead, edge silence is no dropout, steady faults
-must last, and thresholds follow the library's typical track."""
+"""Fault judging in context: fades, quiet intros and a track's silent tail are not dead, edge silence is no
+dropout, recording faults last (a breakdown, a noise sweep, a percussive passage or a sample-exact loop is
+music), and thresholds follow the library's typical track."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from scipy import signal
 
 from musicemb_core.analysis import fault_judge as J
 from musicemb_core.analysis import faults as F
@@ -52,6 +54,12 @@ def test_a_dead_recording_is_dead_throughout(song):
     assert all(r == Counter({"dead": 1}) for r in res)
 
 
+def test_a_track_that_ends_early_in_silence_is_not_dead(song):
+    y = song.copy()
+    y[9 * SR:] = 0.0  # a short cue, then digital silence to the end of the file: most of it silent
+    assert sum(found(y), Counter())["dead"] == 0
+
+
 def test_silence_at_the_track_edges_is_no_dropout(song):
     y = song.copy()
     y[:int(0.3 * SR)] = 0.0  # a silent lead-in, then the music starts abruptly
@@ -76,6 +84,59 @@ def test_crackle_must_be_steady_not_one_burst(song):
     assert sum(found(burst), Counter())["crackle"] == 0
     steady = _clicks(song, 4.0, rng)
     assert sum(found(steady), Counter())["crackle"] >= 8
+
+
+@pytest.fixture(scope="module")
+def minute() -> np.ndarray:
+    return render_song("rock", seed=22, duration_s=60.0, sr=SR).astype(np.float64)
+
+
+def test_crackle_must_be_steady_not_a_percussive_passage(minute):
+    rng = np.random.default_rng(4)
+    passage = _clicks(minute, 10.0, rng, 24 * SR, 36 * SR)  # 12 s of dense hits in a minute: bursts
+    ms, starts = measures(passage)
+    v = J.track_values(ms, starts=starts)
+    assert v["click_rate"].max() >= F.THRESHOLDS["crackle"]  # the pooled rate alone would flag it
+    assert sum(found(passage), Counter())["crackle"] == 0
+    steady = _clicks(minute, 4.0, rng)
+    assert sum(found(steady), Counter())["crackle"] >= 16
+
+
+def _white(x: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
+    w = np.random.default_rng(seed).standard_normal(len(x))
+    return w * np.sqrt(np.mean(x ** 2) / np.mean(w ** 2)) * 10 ** (-snr_db / 20)
+
+
+def test_noise_must_last_and_lie_over_a_signal(minute):
+    sweep = minute.copy()
+    sweep[24 * SR:30 * SR] += _white(minute, -3.0)[24 * SR:30 * SR]  # a 6 s noise riser in the music
+    ms, _ = measures(sweep)
+    assert min(m["snr_db"] for m in ms) <= F.THRESHOLDS["noise"]
+    assert sum(found(sweep), Counter())["noise"] == 0
+    assert sum(found(minute + _white(minute, 0.0)), Counter())["noise"] >= 16  # hiss over the whole recording
+    wind = signal.sosfilt(signal.butter(4, 2000, "high", fs=SR, output="sos"), _white(minute, 0.0))
+    assert sum(found(wind), Counter())["noise"] == 0  # a noise sound alone (no music under it) is no fault
+
+
+def test_a_short_breakdown_is_not_muffled(minute):
+    y = minute.copy()
+    lowpass = signal.sosfilt(signal.butter(8, 600, fs=SR, output="sos"), minute)
+    y[24 * SR:30 * SR] = lowpass[24 * SR:30 * SR]  # a 6 s filter sweep or bass-only break
+    ms, _ = measures(y)
+    assert min(m["hf_db"] for m in ms) <= F.NOMINAL_HF_DB - F.THRESHOLDS["muffled"]
+    assert sum(found(y), Counter())["muffled"] == 0
+
+
+def test_a_loop_repeating_ten_times_a_second_is_no_hum(song):
+    rng = np.random.default_rng(0)
+    period = np.zeros(SR // 10)
+    period[:300] = rng.standard_normal(300) * np.exp(-np.arange(300) / 60)  # a sample-exact 10 Hz loop
+    loop = np.tile(period, len(song) // len(period) + 1)[:len(song)]
+    y = song + loop * np.sqrt(np.mean(song ** 2) / np.mean(loop ** 2)) * 10 ** (-10 / 20)
+    ms, _ = measures(y)
+    combs = np.array([np.sort(np.nan_to_num(m["hum_prom"][:2], nan=-np.inf), axis=1)[:, -2] for m in ms])
+    assert (combs.min(axis=1) >= F.THRESHOLDS["hum"]).sum() >= 3  # lines on both the 50 and the 60 Hz grid
+    assert sum(found(y), Counter())["hum"] == 0
 
 
 def test_marginal_dc_offset_must_last_a_strong_one_need_not(song):

@@ -126,14 +126,13 @@ def test_dead_channel_and_silence():
     assert [f.kind for f in silent[0]] == ["dead"]  # a dead segment gets no other finding
 
 
-def test_muffled_part_of_a_track_against_its_other_segments():
-    x = render_song("rock", seed=5, duration_s=15.0, sr=SR).astype(np.float64)
+def test_muffled_from_a_point_on():
+    x = render_song("rock", seed=5, duration_s=30.0, sr=SR).astype(np.float64)
     y = x.copy()
-    a, b = 6 * SR, 9 * SR
-    y[a:b] = signal.sosfilt(signal.butter(8, 1000, fs=SR, output="sos"), x)[a:b]
+    y[15 * SR:] = signal.sosfilt(signal.butter(8, 600, fs=SR, output="sos"), x)[15 * SR:]
     found = judge_clip(y)
-    assert [bool(seg) for seg in found] == [False, False, True, False, False]
-    assert found[2][0].kind == "muffled" and "below the rest of its track" in found[2][0].reason
+    assert [bool(seg) for seg in found] == [False] * 5 + [True] * 5
+    assert all([f.kind for f in seg] == ["muffled"] for seg in found[5:])
 
 
 def test_hum_is_pooled_over_neighbouring_segments():
