@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -33,6 +34,8 @@ from bench.bench_qbh import SR  # noqa: E402
 from bench.common import write_results  # noqa: E402
 from bench.qbh_check import false_matches, hum_excerpts, summarise  # noqa: E402
 from bench.qbh_confidence import tune_melodies  # noqa: E402
+from bench.qbh_fourpart import fourpart_pieces  # noqa: E402
+from bench.qbh_fourpart import render_fourpart as render_fourpart_song  # noqa: E402
 from musicemb_core.common.progress import drive  # noqa: E402
 from musicemb_core.data import soundfont_songs as sfs  # noqa: E402
 from musicemb_core.data.hum_synthesis import ALL_SYLLABLES  # noqa: E402
@@ -63,11 +66,30 @@ def render(args, melodies) -> list[dict]:
     return [{**s, "timeline": np.array(s["timeline"])} for s in songs]
 
 
+def render_fourpart(args) -> list[dict]:
+    """The library's four-part songs (``bench/qbh_fourpart.py``), rendered once per work folder and seed."""
+    audio = args.work / "audio"
+    audio.mkdir(parents=True, exist_ok=True)
+    meta_path = audio / f"fourpart-{args.seed}-{args.fourpart}.json"
+    if not meta_path.exists():
+        songs = []
+        for i, voices in enumerate(fourpart_pieces(args.fourpart, args.seed)):
+            y, tl, facts = render_fourpart_song(voices, args.seed * 1000 + 500 + i, soundfont=args.soundfont, sr=SR)
+            path = audio / f"fourpart{i:03d}.flac"
+            sf.write(path, y, SR, subtype="PCM_16")
+            songs.append({"path": str(path.resolve()), "melody": voices[0].name, "style": "fourpart", **facts,
+                          "timeline": tl.tolist()})
+        meta_path.write_text(json.dumps(songs))
+    return [{**s, "timeline": np.array(s["timeline"])} for s in json.loads(meta_path.read_text())]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--songs", type=int, default=100, help="songs in the library")
     ap.add_argument("--hums", type=int, default=2, help="hums per song")
     ap.add_argument("--out", type=int, default=40, help="tunes not in the library, hummed once each")
+    ap.add_argument("--fourpart", type=int, default=0, help="four-part songs (Palestrina, melody on top) added to "
+                    "the library, style 'fourpart'")
     ap.add_argument("--models", nargs="+", default=["qbh-default"])
     ap.add_argument("--soundfont", default=str(sfs.find_soundfonts(sfs.TUNE_SOUNDFONTS)[0]
                                                if sfs.find_soundfonts(sfs.TUNE_SOUNDFONTS) else ""))
@@ -78,11 +100,11 @@ def main() -> None:
     if not args.soundfont or not sfs.fluidsynth_available():
         raise SystemExit("needs fluidsynth and sf_GMbank.sf2: apt-get install -y fluidsynth csound-soundfont")
     sfs.check_soundfont(args.soundfont)
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     t0 = time.perf_counter()
     chosen = tune_melodies(args.songs + args.out, args.seed)
     inside, outside = chosen[:args.songs], chosen[args.songs:]
-    songs = render(args, inside)
+    songs = render(args, inside) + (render_fourpart(args) if args.fourpart else [])
     with Library(args.work / "lib", create=True) as lib:
         drive(iter_ingest(lib, [s["path"] for s in songs]))
         track_of = {i: lib.track_by_path(s["path"]).id for i, s in enumerate(songs)}
@@ -108,7 +130,8 @@ def main() -> None:
             h["confident"] = searcher.is_confident(ranked)
         label = Path(model).name if "/" in model else model
         part = [summarise("all", "all", hums)]
-        part += [summarise("style", v, [h for h in hums if h["style"] == v]) for v in sfs.TUNE_FIGURES["harmony"]]
+        part += [summarise("style", v, [h for h in hums if h["style"] == v])
+                 for v in (*sfs.TUNE_FIGURES["harmony"], "fourpart") if any(h["style"] == v for h in hums)]
         part += [summarise("syllable", v, [h for h in hums if h["syllable"] == v]) for v in ALL_SYLLABLES]
         part.append(false_matches(out_hums))
         rows += [{"model": label, **r} for r in part]
