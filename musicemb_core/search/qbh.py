@@ -2,14 +2,16 @@
 
 Index time (:func:`iter_build_qbh_index`): every track's melody chromagram is extracted once (the model's
 melody extractor on the mix) and kept (top pitch classes per frame, 12.5 frames/s) in
-``index/qbh/<model>/`` (``melody.npz``); every library segment gets a song-side embedding of the window starting at
-that segment, kept in a FAISS index beside it.
+``index/qbh/<model>/`` (``melody.npz``), with the mix's top voice (:mod:`musicemb_core.search.top_voice`: the
+tune of a hymn or chorale, where the extractor may follow an inner voice) as a second line; every library
+segment gets a song-side embedding of the window starting at that segment, kept in a FAISS index beside it.
 
 Query time (:class:`HumSearcher`): the hum's f0 contour (swift-f0) is cut into windows, each embedded by the hum
 encoder and searched; tracks are ranked by their best window/segment match. ``rerank`` (the default) then scores
 ``candidates`` tracks by melody alignment (:mod:`musicemb_core.search.melody_align`) of the whole hum against the
-stored melody: the best of a coarse alignment pass over every track (or, past :data:`COARSE_BUDGET`, over the
-embedding's best tracks) plus the embedding's own best, with the embedding's score as a small bonus.
+stored melody or top voice, whichever fits better: the best of a coarse alignment pass over every track (or,
+past :data:`COARSE_BUDGET`, over the embedding's best tracks) plus the embedding's own best, with the
+embedding's score as a small bonus.
 ``embedding`` skips the alignment; ``melody`` aligns exactly against every track (slow on big libraries).
 """
 
@@ -37,12 +39,19 @@ from musicemb_core.index import EmbeddingIndex
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.qbh import N_CHROMA, QBHModel, contour_chromagram
 from musicemb_core.resources import resources_dir
-from musicemb_core.search.melody_align import CoarseMelodies, align, prepare_query
+from musicemb_core.search.melody_align import Alignment, CoarseMelodies, align, prepare_query
+from musicemb_core.search.top_voice import top_voice_chroma
 
 DEFAULT_QBH_MODEL = "qbh-default"
 METHODS = ("rerank", "embedding", "melody")
 TOP_BINS = 3
 HUM_WINDOW_FACTOR = 1.4  # hum windows span this many song windows (hums are often slower than the song)
+#: The index keeps each track's top voice (:mod:`musicemb_core.search.top_voice`) beside the extractor's melody;
+#: a hum's alignment score is the better of the two, the top voice's less ``TOP_VOICE_PENALTY``. Chosen on the tune
+#: split with 40 four-part songs (``bench/qbh_tune.py --fourpart 40``): those 0.250 -> 0.350 top-1 (top-10 0.338
+#: -> 0.537), the folk songs 0.890 -> 0.895; penalties 0.03 and 0.06 kept less of the four-part gain.
+TOP_VOICE = True
+TOP_VOICE_PENALTY = 0.0
 COARSE_BUDGET = 2_500_000  # half-rate melody frames the coarse pass scans per query (~0.5 s on 2 cores; 10,000 x 40 s)
 
 #: Calibrated confidence of each ranked track, per method: ``sigmoid(intercept + coef . features)`` with the
@@ -80,6 +89,15 @@ def sparse_melody(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     top = np.argsort(-P[:N_CHROMA], axis=0)[:TOP_BINS].T
     prob = np.take_along_axis(P[:N_CHROMA].T, top, axis=1)
     return top.astype(np.uint8), np.round(prob * 255).astype(np.uint8)
+
+
+def top_voice_melody(y: np.ndarray, cfg, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """A track's top voice (at the model's rate ``cfg.sr``) in the sparse layout of :func:`sparse_melody` with one
+    pitch class per frame (the lower-numbered of two at a note change): (frames, 1) pitch classes and (frames, 1)
+    probabilities (255 voiced, 0 silent)."""
+    T = top_voice_chroma(y, cfg.sr, hop_length=cfg.hop_length, pool=cfg.pool, n_frames=n_frames)
+    return (np.argmax(T, axis=1)[:, None].astype(np.uint8),
+            np.round(T.max(axis=1)[:, None] * 255).astype(np.uint8))
 
 
 def dense_melody(bins: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -142,7 +160,7 @@ def index_folder(lib: Library, model: str) -> Path:
 def _source_key(lib: Library, model_folder: Path) -> str:
     seg = lib.segments()
     h = hashlib.blake2b(digest_size=12)
-    h.update(ckpt.weights_path(model_folder).read_bytes())
+    h.update(_weights_key(model_folder).encode())
     h.update(np.ascontiguousarray(seg["id"]).tobytes())
     for t in lib.tracks():
         h.update(f"{t.id}:{t.content_hash};".encode())
@@ -180,19 +198,23 @@ def iter_build_qbh_index(lib: Library, *, model: str = DEFAULT_QBH_MODEL,
 
 
 def _weights_key(model_folder: Path) -> str:
-    return hashlib.blake2b(ckpt.weights_path(model_folder).read_bytes(), digest_size=12).hexdigest()
+    """The model's weights and the stored melody's rule (an index built otherwise is not reused)."""
+    h = hashlib.blake2b(ckpt.weights_path(model_folder).read_bytes(), digest_size=12)
+    if TOP_VOICE:
+        h.update(b"top-voice 1")
+    return h.hexdigest()
 
 
 def _previous_tracks(folder: Path | None, weights: str) -> dict[int, tuple]:
-    """Track id -> (content hash, segment ids, melody bins, probs, song vectors) of an earlier index built with the
-    same model weights, to be reused for tracks whose audio and segments did not change (incremental build);
+    """Track id -> (content hash, segment ids, melody bins, probs, song vectors, top-voice bins, probs) of an earlier
+    index built with the same model weights and melody rule, to be reused for tracks whose audio and segments did not change (incremental build);
     empty when there is none, it was built otherwise, or it predates the stored vectors."""
     try:
         meta = layout.read_json(folder / "meta.json") if folder is not None else None
         if not meta or meta.get("weights") != weights:
             return {}
         with np.load(folder / "melody.npz") as z:
-            if "vectors" not in z:
+            if "vectors" not in z or (TOP_VOICE and "top_bins" not in z):
                 return {}
             d = {k: z[k] for k in z.files}
     except (OSError, ValueError, KeyError, LibraryError):
@@ -201,7 +223,9 @@ def _previous_tracks(folder: Path | None, weights: str) -> dict[int, tuple]:
     for i, t in enumerate(d["track_ids"].tolist()):
         a, b = d["bounds"][i], d["bounds"][i + 1]
         va, vb = d["vector_bounds"][i], d["vector_bounds"][i + 1]
-        out[t] = (str(d["hashes"][i]), d["vector_ids"][va:vb], d["bins"][a:b], d["probs"][a:b], d["vectors"][va:vb])
+        top = (d["top_bins"][a:b], d["top_probs"][a:b]) if TOP_VOICE else (None, None)
+        out[t] = (str(d["hashes"][i]), d["vector_ids"][va:vb], d["bins"][a:b], d["probs"][a:b], d["vectors"][va:vb],
+                  *top)
     return out
 
 
@@ -218,14 +242,14 @@ def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelTo
     if not len(seg["id"]):
         raise LibraryError(f"{lib.root}: no segments to index; import audio first")
     ids, vecs, mel_tracks, mel_bins, mel_probs, bounds, failed = [], [], [], [], [], [0], []
-    hashes, reused = [], 0
+    hashes, reused, top_bins, top_probs = [], 0, [], []
     clock = EtaClock()
     for k, t in enumerate(tracks, 1):
         cancel.check()
         rows = np.flatnonzero(seg["track_id"] == t.id)
         old = previous.get(t.id)
         if old is not None and old[0] == str(t.content_hash) and np.array_equal(old[1], seg["id"][rows]):
-            _, _, b, p, Z = old
+            _, _, b, p, Z, tb, tp = old
             reused += 1
         else:
             try:
@@ -235,12 +259,15 @@ def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelTo
                 continue
             P, Z = song_features(net, y, seg["start_s"][rows])
             b, p = sparse_melody(P)
+            tb, tp = top_voice_melody(y, net.cfg, P.shape[1]) if TOP_VOICE else (None, None)
         hashes.append(str(t.content_hash))
         ids.append(seg["id"][rows])
         vecs.append(Z)
         mel_tracks.append(t.id)
         mel_bins.append(b)
         mel_probs.append(p)
+        top_bins.append(tb)
+        top_probs.append(tp)
         bounds.append(bounds[-1] + len(b))
         yield Progress("qbh-index", k, len(tracks), t.path, clock.eta(k, len(tracks)))
     if not vecs:
@@ -251,7 +278,9 @@ def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelTo
         np.savez(f, track_ids=np.array(mel_tracks, np.int64), bounds=np.array(bounds, np.int64),
                  bins=np.concatenate(mel_bins), probs=np.concatenate(mel_probs), hashes=np.array(hashes),
                  vectors=np.concatenate(vecs).astype(np.float32), vector_ids=np.concatenate(ids),
-                 vector_bounds=np.concatenate([[0], np.cumsum([len(v) for v in vecs])]).astype(np.int64))
+                 vector_bounds=np.concatenate([[0], np.cumsum([len(v) for v in vecs])]).astype(np.int64),
+                 **({"top_bins": np.concatenate(top_bins), "top_probs": np.concatenate(top_probs)} if TOP_VOICE
+                    else {}))
     (folder / "meta.json").write_text(json.dumps({
         "model": str(model), "source": _source_key(lib, mfolder), "weights": _weights_key(mfolder),
         "frame_rate": net.cfg.frame_rate, "failed": failed, "reused_tracks": reused}))
@@ -260,12 +289,15 @@ def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelTo
 
 @dataclass
 class MelodyStore:
-    """Stored melodies: track ids, frame bounds, sparse pitch classes (see :func:`sparse_melody`)."""
+    """Stored melodies: track ids, frame bounds, sparse pitch classes (see :func:`sparse_melody`), and the tracks'
+    top voices in the same layout (one pitch class a frame; None in an index built without them)."""
 
     track_ids: np.ndarray
     bounds: np.ndarray
     bins: np.ndarray
     probs: np.ndarray
+    top_bins: np.ndarray | None = None
+    top_probs: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.row = {int(t): i for i, t in enumerate(self.track_ids)}
@@ -274,8 +306,11 @@ class MelodyStore:
     @property
     def coarse(self) -> CoarseMelodies:
         """The melodies at half rate for the coarse alignment pass (built on first use)."""
-        if self._coarse is None:
-            self._coarse = CoarseMelodies(self.bins, self.probs, self.bounds)
+        if self._coarse is None:  # both lines in one: the coarse pass only picks the tracks to align exactly
+            bins, probs = self.bins, self.probs
+            if self.top_bins is not None:
+                bins, probs = np.hstack([bins, self.top_bins]), np.hstack([probs, self.top_probs])
+            self._coarse = CoarseMelodies(bins, probs, self.bounds)
         return self._coarse
 
     def chroma(self, track_id: int) -> np.ndarray:
@@ -283,10 +318,19 @@ class MelodyStore:
         a, b = self.bounds[i], self.bounds[i + 1]
         return dense_melody(self.bins[a:b], self.probs[a:b])
 
+    def top_chroma(self, track_id: int) -> np.ndarray | None:
+        """The track's top voice (frames, 12), or None when the index has none."""
+        if self.top_bins is None:
+            return None
+        i = self.row[int(track_id)]
+        a, b = self.bounds[i], self.bounds[i + 1]
+        return dense_melody(self.top_bins[a:b], self.top_probs[a:b])
+
     @classmethod
     def load(cls, path: Path) -> MelodyStore:
         with np.load(path) as z:
-            return cls(z["track_ids"], z["bounds"], z["bins"], z["probs"])
+            top = (z["top_bins"], z["top_probs"]) if "top_bins" in z else (None, None)
+            return cls(z["track_ids"], z["bounds"], z["bins"], z["probs"], *top)
 
 
 def qbh_index_current(lib: Library, model: str = DEFAULT_QBH_MODEL) -> bool:
@@ -442,6 +486,11 @@ class HumSearcher:
                 r["score"] = r["embedding_score"]
             else:
                 a = align(query, self.melodies.chroma(t))
+                top = self.melodies.top_chroma(t) if TOP_VOICE else None
+                if top is not None:
+                    a2 = align(query, top)
+                    if a2.score - TOP_VOICE_PENALTY > a.score:
+                        a = Alignment(a2.score - TOP_VOICE_PENALTY, a2.shift, a2.start, a2.end)
                 r |= {"melody_score": round(a.score, 4), "start_s": round(a.start / fr, 2)}
                 r["score"] = round(a.score + (0.25 * e_score if method == "rerank" else 0.0), 4)
                 if method == "rerank" or seg_id < 0:

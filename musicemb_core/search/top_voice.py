@@ -1,0 +1,83 @@
+"""The top voice of a mix: a non-learnt second melody line for query by humming.
+
+The learnt melody extractor (:class:`musicemb_core.models.qbh.MelodyExtractor`) picks the voice that moves like a
+melody; among three or four close voices of one timbre (a hymn, a chorale, a consort) it often follows an inner
+voice. The tune of such a piece is its top voice, which this module finds without learning:
+
+1. the magnitude spectrum (4096-point STFT, the salience's hop) is whitened: compressed by its own smoothed
+   envelope, so loud low voices do not drown the rest;
+2. per frame, an iterative estimate-and-cancel multi-pitch search (after Klapuri 2006): the candidate f0 (MIDI
+   ``lo..hi`` in half semitones) whose weighted harmonics (``(f0 + 52) / (h f0 + 320)``) sum highest is taken,
+   its partials (smoothed across harmonics, so a partial shared with another voice keeps the excess) are
+   subtracted, and the search repeats, ``voices`` times;
+3. the top voice is the highest of the found pitches whose salience is at least ``ratio`` of the frame's first,
+   then a running median over ``smooth`` frames keeps it continuous.
+
+:func:`top_voice_chroma` gives it as a chromagram the alignment reads like the extractor's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
+N_PC = 12
+
+
+def _whitened(y: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
+    X = torch.stft(torch.from_numpy(np.ascontiguousarray(y, np.float32)), n_fft, hop_length,
+                   window=torch.hann_window(n_fft), center=True, pad_mode="constant",
+                   return_complex=True).abs().numpy().T.astype(np.float64)  # (frames, bins)
+    env = np.sqrt(np.maximum(uniform_filter1d(X * X, 41, axis=1), 0.0)) + 1e-9
+    return X * env ** (0.33 - 1.0), X.sum(axis=1)
+
+
+def top_voice(y: np.ndarray, sr: int, *, hop_length: int, n_fft: int = 4096, lo: float = 45.0, hi: float = 92.0,
+              harmonics: int = 10, voices: int = 4, ratio: float = 0.55, smooth: int = 5) -> np.ndarray:
+    """The top voice of ``y`` (mono, at ``sr``): fractional MIDI per frame (every ``hop_length`` samples,
+    centred), NaN where the mix is silent. See the module docstring for the parameters."""
+    Y, loud = _whitened(y, n_fft, hop_length)
+    T, n_bins = Y.shape
+    cands = np.arange(lo, hi + 0.01, 0.5)
+    f0 = 440.0 * 2.0 ** ((cands - 69.0) / 12.0)
+    h = np.arange(1, harmonics + 1)
+    hb = np.rint(np.outer(f0, h) * n_fft / sr).astype(np.int64)  # (candidates, harmonics) -> bins
+    w = (f0[:, None] + 52.0) / (np.outer(f0, h) + 320.0)
+    w[hb >= n_bins - 3] = 0.0
+    hb = np.minimum(hb, n_bins - 3)
+    found = np.full((T, voices), np.nan)
+    sal = np.zeros((T, voices))
+    rows = np.arange(T)[:, None]
+    for k in range(voices):
+        Ym = maximum_filter1d(Y, 3, axis=1)
+        S = np.einsum("tch,ch->tc", Ym[:, hb], w)
+        c = S.argmax(axis=1)
+        found[:, k], sal[:, k] = cands[c], S[rows[:, 0], c]
+        b = hb[c]  # (T, harmonics)
+        a = Ym[rows, b]
+        cut = np.minimum(a, uniform_filter1d(a, 3, axis=1, mode="nearest"))
+        for j in range(-2, 3):
+            idx = np.clip(b + j, 0, n_bins - 1)
+            Y[rows, idx] = np.maximum(Y[rows, idx] - cut, 0.0)
+    top = np.where(sal >= ratio * sal[:, :1], found, -np.inf).max(axis=1)
+    top[(loud < 1e-3 * max(float(loud.max()), 1e-12)) | ~np.isfinite(top)] = np.nan
+    if smooth > 1:
+        half, out = smooth // 2, top.copy()
+        for t in np.flatnonzero(np.isfinite(top)):
+            win = top[max(0, t - half):t + half + 1]
+            out[t] = np.median(win[np.isfinite(win)])
+        top = out
+    return top
+
+
+def top_voice_chroma(y: np.ndarray, sr: int, *, hop_length: int, pool: int, n_frames: int, **kw) -> np.ndarray:
+    """The top voice as a chromagram (``n_frames``, 12) at the salience rate / ``pool``: 1 at the pitch class
+    the voice holds in any of a frame's ``pool`` salience frames, 0 elsewhere (and where it is silent)."""
+    m = top_voice(y, sr, hop_length=hop_length, **kw)
+    out = np.zeros((n_frames, N_PC))
+    t = np.flatnonzero(np.isfinite(m))
+    f = t // pool
+    ok = f < n_frames
+    out[f[ok], np.rint(m[t[ok]]).astype(np.int64) % N_PC] = 1.0
+    return out
