@@ -34,6 +34,8 @@ def main() -> None:
                     "bench/qbh_tune.py) with the soundfont songs; 2000 without")
     ap.add_argument("--encoder-steps", type=int, default=QBHTrainConfig().encoder_steps)
     ap.add_argument("--soundfont-songs", type=int, default=1100, help="songs rendered by FluidSynth (0: none)")
+    ap.add_argument("--poly-songs", type=int, default=0, help="more FluidSynth songs in the 'poly' figures: close "
+                    "four-part chorales with moving inner voices, arpeggios crossing into the melody's register")
     ap.add_argument("--soundfonts", nargs="+", default=[str(p) for p in sfs.find_soundfonts()])
     args = ap.parse_args()
     if args.soundfont_songs and (not args.soundfonts or not sfs.fluidsynth_available()):
@@ -44,6 +46,7 @@ def main() -> None:
               file=sys.stderr)
     tc = QBHTrainConfig(jobs=args.jobs, seed=args.seed, extractor_steps=args.extractor_steps,
                         encoder_steps=args.encoder_steps, n_soundfont_songs=args.soundfont_songs,
+                        n_poly_songs=args.poly_songs,
                         soundfonts=tuple(args.soundfonts) if args.soundfont_songs else ())
     t0 = time.time()
 

@@ -56,9 +56,15 @@ BASS = ("long", "root_fifth", "walking", "none")
 DRUMS = ("four_floor", "shuffle", "halftime", "jazz", "none")
 TUNE_FIGURES = {"harmony": ("hymn_passing", "tresillo", "fingerpick", "strum"), "bass": ("octaves", "none"),
                 "drums": ("bossa", "none")}
+POLY_FIGURES = {"harmony": ("chorale", "chorale", "arp_cross"), "bass": BASS, "drums": ("none",)}
+"""The ``poly`` training split: four close voices in one timbre whose inner voices move (``chorale``: a chord a
+beat, alto, tenor and bass often in eighths with passing and neighbour tones, the melody the top voice), and
+broken chords rising and falling in eighths into the melody's register (``arp_cross``)."""
+FOUR_PART = ("hymn", "hymn_passing", "chorale")
 LEADS = (52, 53, 54, 85, 73, 74, 75, 40, 41, 64, 65, 66, 71, 68, 56, 57, 60, 0, 1, 4, 24, 25, 26, 11, 16, 21,
          22, 80, 81)
 _HARMONY_PROGRAMS = {"hymn": (19, 20, 48, 49, 52, 61, 0, 16), "hymn_passing": (19, 48, 52, 0),
+                     "chorale": (19, 20, 16, 21, 48, 49, 52, 53, 0, 6, 61, 42), "arp_cross": (46, 0, 24, 25, 6, 11, 1),
                      "charleston": (0, 1, 2, 4, 5, 17, 61), "pump": (0, 1, 4, 5, 16, 17, 30),
                      "alberti": (0, 1, 6, 46, 24, 4, 11), "triplets": (0, 6, 46, 24, 25, 11),
                      "pad": (88, 89, 90, 91, 92, 94, 48, 49, 50), "tresillo": (0, 4, 61, 16),
@@ -112,11 +118,12 @@ class Arrangement:
 
 
 def draw_arrangement(rng: np.random.Generator, melody: Melody, *, split: str = "train") -> Arrangement:
-    if split not in ("train", "tune"):
-        raise ConfigError(f"split must be 'train' or 'tune', got {split!r}")
-    figs = ({"harmony": HARMONY, "bass": BASS, "drums": DRUMS} if split == "train" else TUNE_FIGURES)
+    if split not in ("train", "tune", "poly"):
+        raise ConfigError(f"split must be 'train', 'tune' or 'poly', got {split!r}")
+    figs = {"harmony": HARMONY, "bass": BASS, "drums": DRUMS} if split == "train" else (
+        TUNE_FIGURES if split == "tune" else POLY_FIGURES)
     harmony, bass, drums = (str(rng.choice(figs[k])) for k in ("harmony", "bass", "drums"))
-    bpm = float(rng.uniform(60, 100) if harmony.startswith("hymn") or harmony == "pad" else rng.uniform(75, 150))
+    bpm = float(rng.uniform(60, 100) if harmony in FOUR_PART or harmony == "pad" else rng.uniform(75, 150))
     transpose = int(round(rng.uniform(61, 73) - np.median(melody.pitch)))
     return Arrangement(bpm, transpose, int(rng.choice(LEADS)), float(rng.uniform(-6, 6)), harmony, bass, drums,
                        float(rng.choice([0.0, _BAR])))
@@ -165,11 +172,24 @@ class _Score:
             self.notes.append((on, dur, ch, int(pitch), int(np.clip(vel, 1, 127))))
 
 
-def _harmony(sc: _Score, fig: str, chords, span: float, end: float, top: np.ndarray, rng, same_as_lead: bool):
-    """Harmony layer on channel 1 (hymn: alto and tenor on 1, bass on 2); ``top`` (beats -> lowest melody pitch
-    of each chord span) bounds the voices from above."""
+def _harmony(sc: _Score, fig: str, chords, span: float, end: float, top: np.ndarray, rng, same_as_lead: bool,
+             scale: set[int] | None = None):
+    """Harmony layer on channel 1 (hymn, chorale: alto and tenor on 1, bass on 2); ``top`` (beats -> lowest melody
+    pitch of each chord span) bounds the voices from above; ``scale`` (pitch classes) for the chorale's passing
+    tones."""
     lo = int(np.clip(np.min(top) - 16, 40, 60))
     vel = 58 + rng.integers(-8, 9)
+    if fig == "chorale":
+        _chorale(sc, chords, span, top, rng, scale or set(range(12)), vel)
+        return
+    if fig == "arp_cross":  # 1-3-5-8-10-8-5-3 in eighths from a fifth under the melody's lowest note
+        base = int(np.clip(np.min(top) - 14, 40, 62))
+        for j, t in enumerate(np.arange(0, end, 0.5)):
+            tri = chords[min(int(t // span), len(chords) - 1)]
+            r = _place(tri[0], base)
+            ladder = [r, _place(tri[1], r), _place(tri[2], r), r + 12, _place(tri[1], r + 12)]
+            sc.add(1, ladder[(0, 1, 2, 3, 4, 3, 2, 1)[j % 8]], t, .5, vel + 8 * (j % 4 == 0))
+        return
     if fig in ("hymn", "hymn_passing"):
         prev = None
         for k, tri in enumerate(chords):
@@ -242,6 +262,54 @@ def _harmony(sc: _Score, fig: str, chords, span: float, end: float, top: np.ndar
                     sc.add(1, p, t + n * 0.012 / sc.beat_s, .45, vel + 8 * (j % 2 == 0) - 4 * n)
 
 
+def _voicing(tri, s: int, prev):
+    """(alto, tenor, bass) of triad ``tri`` under soprano ``s``, closest to ``prev`` (a hymn's voice leading)."""
+    best = None
+    for inv in range(3):
+        alto = [p for pc in tri for p in range(s - 10, s) if p % 12 == pc]
+        tenor = [p for pc in tri for p in range(s - 17, s - 3) if p % 12 == pc]
+        bass = [p for p in range(36, 52) if p % 12 == tri[inv]]
+        for al in alto:
+            for te in tenor:
+                for ba in bass:
+                    if not (ba < te < al):
+                        continue
+                    move = sum(abs(x - y) for x, y in zip((al, te, ba), prev or (al, te, ba), strict=True))
+                    cost = move + 4 * inv + 3 * (len({al % 12, te % 12, ba % 12, s % 12}) < 3)
+                    if best is None or cost < best[0]:
+                        best = (cost, (al, te, ba))
+    return None if best is None else best[1]
+
+
+def _chorale(sc: _Score, chords, span: float, top: np.ndarray, rng, scale: set[int], vel: int) -> None:
+    """Alto and tenor (channel 1) and bass (channel 2) a chord a beat under the soprano; each voice moves to the
+    next chord through a passing or neighbour tone in eighths on about half of the beats."""
+    plan, prev = [], None
+    for k, tri in enumerate(chords):
+        prev = _voicing(tri, int(top[k]), prev) or prev
+        plan.append(prev)
+    move = float(rng.uniform(0.3, 0.7))
+    for k, v in enumerate(plan):
+        if v is None:
+            continue
+        a = k * span
+        nxt = plan[k + 1] if k + 1 < len(plan) and plan[k + 1] is not None else v
+        ceiling = min(int(top[k]), int(top[min(k + 1, len(top) - 1)])) - 1  # the alto stays under the soprano
+        for j, (p, q) in enumerate(zip(v, nxt, strict=True)):
+            ch, vv = (1, vel) if j < 2 else (2, vel + 6)
+            steps = [x for x in range(min(p, q) + 1, max(p, q)) if x % 12 in scale]
+            if rng.random() < move and (steps or p == q):
+                if steps:  # a passing tone between this chord's note and the next one's
+                    mid = steps[len(steps) // 2]
+                else:  # a neighbour tone a scale step away
+                    mid = next((x for x in (p + 1, p + 2, p - 1, p - 2) if x % 12 in scale), p)
+                mid = min(mid, ceiling) if j < 2 else mid
+                sc.add(ch, p, a, span / 2 * 0.97, vv)
+                sc.add(ch, mid, a + span / 2, span / 2 * 0.97, vv - 4)
+            else:
+                sc.add(ch, p, a, span * 0.97, vv)
+
+
 def _bass(sc: _Score, fig: str, chords, span: float, end: float, rng) -> None:
     vel = 80 + rng.integers(-8, 9)
     for b in range(int(np.ceil(end))):
@@ -294,8 +362,8 @@ def song_events(m: Melody, arr: Arrangement, rng: np.random.Generator, *, max_s:
     pitch = cut.pitch.astype(int) + arr.transpose
     end = float(cut.onset[-1] + cut.duration[-1]) + arr.intro_beats
     sc = _Score(beat)
-    span = float(2.0 if arr.harmony == "hymn_passing" else rng.choice([1.0, 2.0]) if arr.harmony == "hymn"
-                 else rng.choice([2.0, 4.0]))
+    span = float(1.0 if arr.harmony == "chorale" else 2.0 if arr.harmony == "hymn_passing"
+                 else rng.choice([1.0, 2.0]) if arr.harmony == "hymn" else rng.choice([2.0, 4.0]))
     shifted = Melody(cut.name, "", pitch, cut.onset + arr.intro_beats, cut.duration)
     chords = chords_for(Melody(cut.name, "", pitch, shifted.onset, cut.duration), span)
     n_ch = len(chords)
@@ -304,11 +372,12 @@ def song_events(m: Melody, arr: Arrangement, rng: np.random.Generator, *, max_s:
         sounding = pitch[(shifted.onset < (k + 1) * span) & (shifted.onset + cut.duration > k * span)]
         top.append(int(sounding.min()) if len(sounding) else int(np.median(pitch)))
     top = np.array(top)
-    same = arr.harmony.startswith("hymn") and rng.random() < 0.5
+    same = (arr.harmony.startswith("hymn") and rng.random() < 0.5) or (arr.harmony == "chorale" and rng.random() < 0.7)
     lead = int(rng.choice(_HARMONY_PROGRAMS[arr.harmony])) if same else arr.lead
     if arr.harmony != "none":
-        _harmony(sc, arr.harmony, chords, span, end, top, rng, same)
-    if arr.bass != "none" and not arr.harmony.startswith("hymn"):
+        tonic, mode = melody_key(pitch, cut.duration) if arr.harmony == "chorale" else (0, tuple(range(12)))
+        _harmony(sc, arr.harmony, chords, span, end, top, rng, same, {(tonic + d) % 12 for d in mode})
+    if arr.bass != "none" and arr.harmony not in FOUR_PART:
         _bass(sc, arr.bass, chords, span, end, rng)
     if arr.drums != "none":
         _drums(sc, arr.drums, end, rng)
@@ -338,7 +407,7 @@ def song_events(m: Melody, arr: Arrangement, rng: np.random.Generator, *, max_s:
     lead_cc = int(100 * 10 ** (min(0.0, arr.level_db) / 40))
     acc_cc = int(100 * 10 ** (-max(0.0, arr.level_db) / 40))
     rev, cho = int(rng.uniform(0, 100)), int(rng.uniform(0, 50)) * (rng.random() < 0.4)
-    hymn = arr.harmony.startswith("hymn")
+    hymn = arr.harmony in FOUR_PART
     harmony_prog = lead if same else int(rng.choice(_HARMONY_PROGRAMS.get(arr.harmony, (0,))))
     programs = (lead, harmony_prog, harmony_prog if hymn else int(rng.choice(_BASS_PROGRAMS)),
                 int(rng.choice(LEADS)))
@@ -411,8 +480,8 @@ def render_songs(melodies: list[Melody], seeds: list[int], *, soundfont: str | P
 
     The songs are laid end to end with 2.5 s of silence (all notes and sounds off) between them in one MIDI
     file, so the soundfont loads once; the batch's seed (the first) draws the render rate (16 or 32 kHz) and the
-    reverb room. Melodies of reserved collections are refused (``split`` is ``train`` or ``tune``: both may only
-    use the training collections)."""
+    reverb room. Melodies of reserved collections are refused (``split`` is ``train``, ``poly`` or ``tune``: all may
+    only use the training collections)."""
     check_soundfont(soundfont)
     for m in melodies:
         if is_reserved(m.name.split("#")[0]):

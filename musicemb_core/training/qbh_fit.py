@@ -69,6 +69,7 @@ class QBHTrainConfig(Config):
     soundfonts: tuple[str, ...] = ()
     n_soundfont_songs: int = 0
     soundfont_batch: int = 12  # songs per FluidSynth run (the soundfont loads once per run)
+    n_poly_songs: int = 0  # more soundfont songs in the ``poly`` figures (close four-part chorales, crossing arpeggios)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "collections", tuple(self.collections))
@@ -76,8 +77,9 @@ class QBHTrainConfig(Config):
         mel.check_training(self.collections)
         for f in self.soundfonts:
             sfs.check_soundfont(f)
-        if self.n_soundfont_songs < 0 or (self.n_soundfont_songs and not self.soundfonts):
-            raise ConfigError(f"n_soundfont_songs {self.n_soundfont_songs} needs >= 0 and soundfonts to render with")
+        for name in ("n_soundfont_songs", "n_poly_songs"):
+            if getattr(self, name) < 0 or (getattr(self, name) and not self.soundfonts):
+                raise ConfigError(f"{name} {getattr(self, name)} needs >= 0 and soundfonts to render with")
         if self.soundfont_batch < 1:
             raise ConfigError(f"soundfont_batch must be >= 1, got {self.soundfont_batch!r}")
         for name in ("windows_per_song", "extractor_batch", "encoder_batch", "jobs", "threads"):
@@ -138,9 +140,9 @@ def song_item(y: np.ndarray, timeline: np.ndarray, style: str, *, seed: int, cfg
 
 
 def render_soundfont_items(melodies: list[mel.Melody], seeds: list[int], *, soundfont: str, cfg: QBHConfig,
-                           n_windows: int, song_s: float) -> list[dict]:
+                           n_windows: int, song_s: float, split: str = "train") -> list[dict]:
     """Songs of ``melodies`` rendered in one FluidSynth run (:func:`sfs.render_songs`), as :func:`song_item`."""
-    songs = sfs.render_songs(melodies, seeds, soundfont=soundfont, sr=cfg.sr, max_s=song_s)
+    songs = sfs.render_songs(melodies, seeds, soundfont=soundfont, sr=cfg.sr, max_s=song_s, split=split)
     return [song_item(y, tl, arr.style, seed=seed, cfg=cfg, n_windows=n_windows)
             for (y, tl, arr), seed in zip(songs, seeds, strict=True)]
 
@@ -148,7 +150,7 @@ def render_soundfont_items(melodies: list[mel.Melody], seeds: list[int], *, soun
 def _job(args):
     if args[0] == "soundfont":
         return render_soundfont_items(args[1], args[2], soundfont=args[3], cfg=args[4], n_windows=args[5],
-                                      song_s=args[6])
+                                      song_s=args[6], split=args[7] if len(args) > 7 else "train")
     return [render_item(args[1], seed=args[2], cfg=args[3], n_windows=args[4], song_s=args[5])]
 
 
@@ -157,8 +159,11 @@ def _cache_file(cfg: QBHConfig, tc: QBHTrainConfig, part: str = "synth") -> Path
     key = [front, tc.collections, tc.n_songs, tc.n_generated, tc.windows_per_song, tc.song_s, tc.seed, 1]
     if part == "soundfont":
         key += [[Path(f).name for f in tc.soundfonts], tc.n_soundfont_songs, tc.soundfont_batch, 1]
+    if part == "poly":
+        key += [[Path(f).name for f in tc.soundfonts], tc.n_poly_songs, tc.soundfont_batch, "poly", 1]
     digest = hashlib.blake2b(json.dumps(key, sort_keys=True).encode(), digest_size=8).hexdigest()
-    return data_home() / "cache" / "qbh" / f"{'pairs' if part == 'synth' else 'pairs-sf'}-{digest}.npz"
+    prefix = {"synth": "pairs", "soundfont": "pairs-sf"}.get(part, f"pairs-{part}")
+    return data_home() / "cache" / "qbh" / f"{prefix}-{digest}.npz"
 
 
 def training_melodies(tc: QBHTrainConfig) -> list[mel.Melody]:
@@ -193,7 +198,7 @@ def _concat(parts: list[PairData]) -> PairData:
 def iter_render_pairs(cfg: QBHConfig, tc: QBHTrainConfig, *, cancel: CancelToken | None = None,
                       cache: bool = True) -> JobGen[PairData]:
     """Render (or read from the cache) the training songs and hums of ``tc``: the in-project synthesiser's songs,
-    then the soundfont songs (each part cached on its own)."""
+    then the soundfont songs, then the ``poly`` soundfont songs (each part cached on its own)."""
     cancel = cancel or CancelToken()
     chosen = training_melodies(tc)
     jobs = {"synth": [("synth", m, tc.seed * 1_000_003 + i, cfg, tc.windows_per_song, tc.song_s)
@@ -203,7 +208,13 @@ def iter_render_pairs(cfg: QBHConfig, tc: QBHTrainConfig, *, cancel: CancelToken
         jobs["soundfont"].append(("soundfont", [chosen[k % len(chosen)] for k in idx],
                                   [tc.seed * 1_000_003 + 500_000 + k for k in idx],
                                   tc.soundfonts[b % len(tc.soundfonts)], cfg, tc.windows_per_song, tc.song_s))
-    total = len(chosen) + tc.n_soundfont_songs
+    jobs["poly"] = []
+    for b, a in enumerate(range(0, tc.n_poly_songs, tc.soundfont_batch)):
+        idx = range(a, min(a + tc.soundfont_batch, tc.n_poly_songs))
+        jobs["poly"].append(("soundfont", [chosen[(7 * k + 3) % len(chosen)] for k in idx],
+                             [tc.seed * 1_000_003 + 800_000 + k for k in idx],
+                             tc.soundfonts[b % len(tc.soundfonts)], cfg, tc.windows_per_song, tc.song_s, "poly"))
+    total = len(chosen) + tc.n_soundfont_songs + tc.n_poly_songs
     parts, done, clock = [], 0, EtaClock()
     for part, part_jobs in jobs.items():
         path = _cache_file(cfg, tc, part)
@@ -301,7 +312,7 @@ def iter_train_qbh(folder: str | Path, *, cfg: QBHConfig | None = None, train: Q
         torch.set_num_threads(prev_threads)
     info = {"train": train.to_dict(), "metrics": {**ext, **enc}, "data": {
         "songs": n_songs, "windows": len(data.hums), "styles": sorted(set(data.styles)),
-        "soundfont_songs": train.n_soundfont_songs, "soundfonts": [Path(f).name for f in train.soundfonts],
+        "soundfont_songs": train.n_soundfont_songs, "poly_songs": train.n_poly_songs, "soundfonts": [Path(f).name for f in train.soundfonts],
         "collections": list(train.collections)}, "minutes": {"data": round(t_data / 60, 1),
                                                              "total": round((time.monotonic() - t_start) / 60, 1)}}
     model.save(folder, train={**info["train"], "data": info["data"], "minutes": info["minutes"]},

@@ -50,6 +50,8 @@ def test_reserved_melodies_are_refused_before_rendering(name):
 def test_soundfont_songs_need_soundfonts():
     with pytest.raises(ConfigError, match="soundfonts"):
         QBHTrainConfig(n_soundfont_songs=5)
+    with pytest.raises(ConfigError, match="soundfonts"):
+        QBHTrainConfig(n_poly_songs=5)
     assert QBHTrainConfig().n_soundfont_songs == 0  # the library's `train --strategy qbh` needs no FluidSynth
 
 
@@ -65,7 +67,16 @@ def test_tune_figures_are_never_drawn_for_training():
     assert all(-6 <= a.level_db <= 6 for a in train)
 
 
-@pytest.mark.parametrize("harmony", ["hymn", "hymn_passing", "alberti", "pad", "strum"])
+def test_poly_figures_are_their_own_split():
+    m = _melody()
+    poly = [sfs.draw_arrangement(np.random.default_rng(i), m, split="poly") for i in range(100)]
+    assert {a.harmony for a in poly} == set(sfs.POLY_FIGURES["harmony"]) and {a.drums for a in poly} == {"none"}
+    assert not set(sfs.POLY_FIGURES["harmony"]) & (set(sfs.HARMONY) | set(sfs.TUNE_FIGURES["harmony"]))
+    with pytest.raises(ConfigError, match="split"):
+        sfs.draw_arrangement(np.random.default_rng(0), m, split="check")
+
+
+@pytest.mark.parametrize("harmony", ["hymn", "hymn_passing", "chorale", "arp_cross", "alberti", "pad", "strum"])
 def test_the_timeline_is_where_the_lead_plays_and_the_hymn_stays_under_it(harmony):
     m = _melody()
     rng = np.random.default_rng(3)
@@ -77,7 +88,10 @@ def test_the_timeline_is_where_the_lead_plays_and_the_hymn_stays_under_it(harmon
     for on, _, pitch, _ in timeline:  # every melody note starts on channel 0 at its time and pitch
         assert any(abs(t - on) < 1e-6 and b[0] == 0x90 and b[1] == pitch for t, b in msgs), (on, pitch)
     assert lead_on[0] <= timeline[0, 0] + 1e-6
-    if harmony.startswith("hymn"):
+    if harmony in sfs.FOUR_PART:
+        if harmony == "chorale":  # a chord a beat, and the inner voices move in eighths between them
+            offbeat = [t for t, b in msgs if b[0] == 0x91 and abs((t * arr.bpm / 60) % 1 - 0.5) < 0.01]
+            assert len(offbeat) >= 3
         for t, b in msgs:
             if b[0] == 0x91:  # alto and tenor: below the melody sounding then
                 sounding = timeline[(timeline[:, 0] <= t + 1e-6) & (timeline[:, 0] + timeline[:, 1] > t + 1e-6)]
