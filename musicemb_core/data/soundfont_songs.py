@@ -15,7 +15,9 @@ then FluidSynth's reverb (send level and room drawn per song and batch), at 16 o
 mp3-like band limit or a high-pass. The QBH *check* split's accompaniments (``bench/gm_songs.py``: Bach's own
 chorale voices, oom-pah, two-beat block chords, rising 1-3-5-8 eighth arpeggios, the kick/snare/eighth-hat beat)
 are none of these. The *tune* split draws only the figures in ``TUNE_FIGURES`` (passing-note hymn, ``tresillo``,
-``fingerpick``, ``strum``; ``octaves`` bass; ``bossa`` drums), which training never draws.
+``fingerpick``, ``strum``; ``octaves`` bass; ``bossa`` drums), which training never draws. The ``poly`` training
+split (``POLY_FIGURES``) draws close four-part ``chorale`` textures whose inner voices move in eighths and
+``arp_cross`` broken chords that climb into the melody's register.
 
 TimGM6mb is reserved for evaluation: :func:`check_soundfont` refuses it (by name, also behind a symlink such as
 ``default-GM.sf2``), and only melodies of the training collections may be rendered for training (the caller loads
