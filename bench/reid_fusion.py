@@ -3,9 +3,11 @@
 The shared re-identification queries (``bench_reid.py``) come from three check games; this script makes its own
 3 s queries the same way (the shared recipe's degradations and parameters, ``../shared/bench/make_reid.py``) from
 the tracks of the similarity split's *tune* games, builds a library of those tracks, and scores every fusion rule
-of ``musicemb_core.search.knn`` candidates on them: top-1 by degradation.
+of ``musicemb_core.search.knn`` candidates on them: top-1 by degradation. ``--mix noisy`` draws the harder
+degradations more often (pink noise 4 in 10, white noise and reverb 2, codec and low-pass 1), where the rules
+differ.
 
-    .venv/bin/python bench/reid_fusion.py [--per-track 8] [--work /tmp/musicemb-reid-tune]
+    .venv/bin/python bench/reid_fusion.py [--per-track 8] [--mix recipe|noisy] [--work /tmp/musicemb-reid-tune]
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ def speed(half_percents: int) -> float:
 
 
 GRID = tuple(speed(k) for k in range(-16, 17))  # the query read at 0.92-1.08x its speed, in 0.5 % steps
+NOISY = ("pink_noise",) * 4 + ("white_noise",) * 2 + ("reverb",) * 2 + ("codec", "lowpass")
+
+
+def weighted(emb: dict[int, float], marks: dict[int, int]) -> list[tuple[int, float]]:
+    """``knn.fuse`` without its decisive-landmarks rule: (embedding score + 2 x landmark confidence) / 3."""
+    conf = {t: min(1.0, max(0.0, (m - knn.LANDMARK_FLOOR) / knn.LANDMARK_SPAN)) for t, m in marks.items()}
+    scores = {t: (emb.get(t, 0.0) + 2 * conf.get(t, 0.0)) / 3 for t in set(emb) | set(marks)}
+    return sorted(scores.items(), key=lambda kv: (-kv[1], -marks.get(kv[0], 0)))
 
 
 def make_query(path: str, dur: float, deg: str, rng) -> np.ndarray:
@@ -70,6 +80,7 @@ def make_query(path: str, dur: float, deg: str, rng) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--per-track", type=int, default=8, help="queries per track (degradations in turn)")
+    ap.add_argument("--mix", choices=("recipe", "noisy"), default="recipe", help="which degradations, in turn")
     ap.add_argument("--work", type=Path, default=Path("/tmp/musicemb-reid-tune"))
     args = ap.parse_args()
     rows_ = tracks("tune")
@@ -80,8 +91,8 @@ def main() -> None:
         searcher = knn.Searcher(lib, model="default")
         plain = knn.Searcher(lib, model="default", index=searcher.index, use_landmarks=False)
         results = []  # (degradation, true track, embedding scores {track: score}, landmark matches)
-        rng = np.random.default_rng(0)
-        degs = make_reid.DEGRADATIONS
+        rng = np.random.default_rng(0 if args.mix == "recipe" else 1)
+        degs = make_reid.DEGRADATIONS if args.mix == "recipe" else NOISY
         rows_ = [r for r in rows_ if Path(r["abspath"]).resolve() in tid]  # the import skips exact duplicates
         for i, r in enumerate(rows_):
             for j in range(args.per_track):
@@ -97,7 +108,8 @@ def main() -> None:
     grids = {"1": (1.0,)} | {f"+-{span / 2:g} % in {step / 2:g} % steps": tuple(  # in half-percent units
         speed(k) for k in range(-span, span + 1, step)) for span, step in ((6, 2), (10, 2), (16, 2), (16, 4),
                                                                           (10, 1), (16, 1))}
-    rules = [("embedding", "1")] + [(name, g) for name in ("landmarks", "weighted 2:1") for g in grids]
+    rules = [("embedding", "1")] + [(name, g) for name in ("landmarks", "weighted 2:1", "weighted 2:1, decisive "
+                                                           "landmarks (shipped)") for g in grids]
     table = []
     for name, grid in rules:
         hits = defaultdict(list)
@@ -108,13 +120,14 @@ def main() -> None:
                     best_marks[t] = max(best_marks.get(t, 0), c)
             best = (sorted(emb.items(), key=lambda kv: -kv[1]) if name == "embedding" else
                     sorted(best_marks.items(), key=lambda kv: -kv[1]) if name == "landmarks" else
-                    knn.fuse(emb, best_marks))
+                    weighted(emb, best_marks) if name == "weighted 2:1" else knn.fuse(emb, best_marks))
             hits[deg].append(bool(best) and best[0][0] == truth)
             hits["all"].append(bool(best) and best[0][0] == truth)
         table.append({"rule": name, "speed grid": grid} | {d: round(float(np.mean(v)), 3) for d, v in sorted(hits.items())})
-    write_results("reid_fusion_tune", table, notes=f"{len(results)} queries of {DUR_S:g} s from {len(rows_)} "
-                  f"tracks of the similarity split's tune games (library = those tracks, model 'default'), the "
-                  f"shared recipe's degradations in turn.")
+    write_results(f"reid_fusion_tune{'_noisy' * (args.mix == 'noisy')}", table, notes=(
+        f"{len(results)} queries of {DUR_S:g} s from {len(rows_)} tracks of the similarity split's tune games "
+        "(library = those tracks, model 'default'), " + ("the shared recipe's degradations in turn." if args.mix ==
+                                                         "recipe" else f"degradations in turn: {', '.join(NOISY)}.")))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ from musicemb_core.search.library_index import open_index
 SILENCE_DBFS = -60.0
 # Aligned landmark matches -> confidence: chance alignments of a few seconds of audio give up to ~LANDMARK_FLOOR.
 LANDMARK_FLOOR, LANDMARK_SPAN = 5, 20
+# Landmarks decide alone when one track has this many aligned matches and this many times the runner-up's (noisy
+# 3 s queries align up to ~10 by chance on several tracks at once; tune-game queries, bench/reid_fusion.py).
+DECISIVE_MATCHES, DECISIVE_RATIO = 6, 2.0
 # A query's landmarks are also read as if it played at these speeds (a DJ's pitch range, +-8 %), over its first
 # SPEED_SEARCH_S: a speed change moves every peak, so the landmarks of a sped-up copy match only when undone
 # (tune-game queries, bench/reid_fusion.py: 3 s snippets 3 % off speed found 0.86 -> 1.00, the others unchanged).
@@ -34,9 +37,23 @@ SPEED_SEARCH_S = 15.0
 
 def fuse(emb: dict[int, float], marks: dict[int, int]) -> list[tuple[int, float]]:
     """Tracks ranked best first by (embedding vote score + 2 x landmark confidence) / 3, the confidence rising from
-    0 at :data:`LANDMARK_FLOOR` aligned matches ``marks`` to 1 at ``LANDMARK_FLOOR + LANDMARK_SPAN``."""
-    scores = {t: (emb.get(t, 0.0) + 2 * min(1.0, max(0.0, (marks.get(t, 0) - LANDMARK_FLOOR) / LANDMARK_SPAN))) / 3
-              for t in set(emb) | set(marks)}
+    0 at :data:`LANDMARK_FLOOR` aligned matches ``marks`` to 1 at ``LANDMARK_FLOOR + LANDMARK_SPAN``.
+
+    Decisive landmarks win outright: a track with at least :data:`DECISIVE_MATCHES` aligned matches and
+    :data:`DECISIVE_RATIO` times the runner-up's ranks first (full landmark confidence, its score at least the
+    others'), whatever the embedding says: noise or a damaged recording can hide a track from the embedding while
+    its landmarks still line up, and chance alignments do not come that far ahead of every other track."""
+    def confidence(t: int) -> float:
+        return min(1.0, max(0.0, (marks.get(t, 0) - LANDMARK_FLOOR) / LANDMARK_SPAN))
+
+    scores = {t: (emb.get(t, 0.0) + 2 * confidence(t)) / 3 for t in set(emb) | set(marks)}
+    counts = sorted(marks.values(), reverse=True)
+    if counts and counts[0] >= DECISIVE_MATCHES and counts[0] >= DECISIVE_RATIO * (counts[1] if len(counts) > 1 else 0):
+        top = max(marks, key=marks.get)
+        others = [v for t, v in scores.items() if t != top]
+        scores[top] = max((emb.get(top, 0.0) + 2) / 3, *others)
+        return [(top, scores[top])] + sorted(((t, v) for t, v in scores.items() if t != top),
+                                             key=lambda kv: (-kv[1], -marks.get(kv[0], 0)))
     return sorted(scores.items(), key=lambda kv: (-kv[1], -marks.get(kv[0], 0)))
 
 

@@ -18,7 +18,7 @@ from musicemb_core.data.library import Library
 from musicemb_core.data.synthesis import render_song
 from musicemb_core.inference import iter_embed, load_embeddings
 from musicemb_core.search.fingerprints import iter_fingerprint
-from musicemb_core.search.knn import Searcher
+from musicemb_core.search.knn import DECISIVE_MATCHES, Searcher, fuse
 from musicemb_core.workflows.evaluate import iter_evaluate, segment_labels
 
 SR = 16000
@@ -87,6 +87,18 @@ def test_landmarks_find_snippets_played_off_speed(library, speed):
         assert matches[best] >= 2 * max(as_recorded.values(), default=0) and matches[best] >= 15
         top = searcher.identify(q, top=1)[0]
         assert top["path"] == path and abs(top["speed"] - speed) <= 0.011  # the pitch the DJ set, to 1 %
+
+
+def test_decisive_landmarks_outrank_the_embedding():
+    """Noise can hide a track from the embedding while its landmarks still line up: far ahead of every other
+    track they decide; a close count, or a few chance alignments, leave the fused ranking as it is."""
+    emb = {1: 0.95, 2: 0.90}
+    ranked = fuse(emb, {3: DECISIVE_MATCHES + 1, 1: 3, 2: 2})
+    assert ranked[0][0] == 3 and ranked[0][1] >= ranked[1][1]
+    ranked = fuse({2: 0.98}, {1: 94, 2: 17})  # a version sharing some landmarks and liked by the embedding
+    assert [t for t, _ in ranked] == [1, 2] and ranked[0][1] >= ranked[1][1]
+    assert fuse(emb, {3: 9, 1: 6, 2: 6})[0][0] == 1  # pink noise aligns ~6-10 by chance on several tracks
+    assert fuse(emb, {3: DECISIVE_MATCHES - 1})[0][0] == 1
 
 
 def test_embedding_alone_identifies_clean_snippets(library):
