@@ -467,11 +467,11 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     sp = add("ingest", cmd_ingest, "import audio files and folders into a library (created if absent)")
-    sp.add_argument("lib", help="library folder")
-    sp.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
+    sp.add_argument("lib", type=ca.path, help="library folder")
+    sp.add_argument("paths", type=ca.path, nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--labels-from-folders", action="store_true", help="label each track by its folder's name")
-    g.add_argument("--labels", metavar="CSV", help="CSV of path,label (path absolute, relative or file name)")
+    g.add_argument("--labels", type=ca.path, metavar="CSV", help="CSV of path,label (path absolute, relative or file name)")
     sp.add_argument("--window", type=ca.window_s, help="segment length in seconds, 0.1 to 600 (default: the "
                     "library's, else 3)")
     sp.add_argument("--hop", type=ca.hop_s, help="segment hop in seconds, 0.05 to 600 (default: the window)")
@@ -485,19 +485,19 @@ def build_parser() -> argparse.ArgumentParser:
                     "(as `musicemb embed` after the import, faster)")
 
     sp = add("info", cmd_info, "counts, failed files with reasons, models, maps")
-    sp.add_argument("lib")
+    sp.add_argument("lib", type=ca.path)
     sp.add_argument("--json", action="store_true")
 
     sp = add("features", cmd_features, "handcrafted descriptor table (chroma, rms, spectral, zcr, MFCC)")
-    sp.add_argument("paths", nargs="+", metavar="PATH")
-    sp.add_argument("--out", required=True, metavar="TABLE", help="output .csv or .parquet")
+    sp.add_argument("paths", type=ca.path, nargs="+", metavar="PATH")
+    sp.add_argument("--out", type=ca.path, required=True, metavar="TABLE", help="output .csv or .parquet")
     sp.add_argument("--per", choices=("track", "segment"), default="track")
     sp.add_argument("--window", type=ca.window_s, default=3.0, help="segment length (with --per segment)")
     sp.add_argument("--hop", type=ca.hop_s, help="segment hop (default: the window)")
     sp.add_argument("--sr", type=ca.integer(1000, 192000, unit=" Hz"), default=22050, help="analysis sample rate")
 
     sp = add("train", cmd_train, "train an encoder on the library's segments")
-    sp.add_argument("lib")
+    sp.add_argument("lib", type=ca.path)
     sp.add_argument("--strategy", required=True, choices=("supervised", "transfer", "triplet", "autoencoder",
                                                           "contrastive", "qbh"),
                     help="qbh: a query-by-humming model trained from melody collections (epochs x 100 steps)")
@@ -522,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", type=ca.device, default="auto", help="cpu, cuda or auto")
 
     sp = add("embed", cmd_embed, "embed every segment of the library (only those not embedded yet)")
-    sp.add_argument("lib")
+    sp.add_argument("lib", type=ca.path)
     sp.add_argument("--model", type=ca.model_ref, help="model name or model folder (read only) (default: both "
                     "built-in models, fingerprint `default` and `similarity`, in one decode pass)")
     sp.add_argument("--batch-size", type=ca.integer(1, 65_536), default=64)
@@ -533,7 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--actors", type=ca.integer(1, 4096), help="with --ray: encoder actors (default: one per GPU, or CPUs / 2)")
 
     sp = add("index", cmd_index, "build the FAISS index of a model's embeddings")
-    sp.add_argument("lib")
+    sp.add_argument("lib", type=ca.path)
     sp.add_argument("--model", type=ca.model_ref, help="model name (default: both built-in models)")
     sp.add_argument("--kind", default="auto", choices=("auto", "flat", "hnsw", "ivfpq"))
     sp.add_argument("--no-landmarks", dest="landmarks", action="store_false",
@@ -542,8 +542,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, help_ in (("identify", cmd_identify, "ranked tracks per query (song re-identification)"),
                               ("classify", cmd_classify, "predicted label per query (kNN vote, top 2)")):
         sp = add(name, func, help_)
-        sp.add_argument("lib")
-        sp.add_argument("queries", nargs="+", metavar="QUERY_AUDIO")
+        sp.add_argument("lib", type=ca.path)
+        sp.add_argument("queries", type=ca.path, nargs="+", metavar="QUERY_AUDIO")
         sp.add_argument("-k", type=ca.k_neighbours, default=10, help="neighbours per sub-track (default 10)")
         sp.add_argument("--top", type=ca.k_neighbours, help="results per query (identify 10, classify 2)")
         sp.add_argument("--model", type=ca.model_ref, default="default" if name == "identify" else "similarity",
@@ -551,8 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--json", action="store_true")
 
     sp = add("hum", cmd_hum, "ranked tracks per hummed query (query by humming)")
-    sp.add_argument("lib")
-    sp.add_argument("queries", nargs="*", metavar="QUERY_AUDIO")
+    sp.add_argument("lib", type=ca.path)
+    sp.add_argument("queries", type=ca.path, nargs="*", metavar="QUERY_AUDIO")
     sp.add_argument("--record", type=ca.record_s, metavar="SECONDS",
                     help="record a hum from the microphone first (0.5 to 600 s)")
     sp.add_argument("--device", help="input device (index or name substring; default: the system's)")
@@ -564,8 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
 
     sp = add("similar", cmd_similar, "ranked tracks like the query (the similarity space, track level)")
-    sp.add_argument("lib")
-    sp.add_argument("queries", nargs="+", metavar="QUERY",
+    sp.add_argument("lib", type=ca.path)
+    sp.add_argument("queries", type=ca.path, nargs="+", metavar="QUERY",
                     help="a file of the library, a track id, or any audio file")
     sp.add_argument("-k", type=ca.k_neighbours, default=10, help="tracks per query (default 10)")
     sp.add_argument("--together", action="store_true", help="one answer for all queries: tracks like these")
@@ -578,39 +578,39 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
 
     sp = add("search", cmd_search, "nearest segments to each segment of the query")
-    sp.add_argument("lib")
-    sp.add_argument("query", metavar="QUERY_AUDIO")
+    sp.add_argument("lib", type=ca.path)
+    sp.add_argument("query", type=ca.path, metavar="QUERY_AUDIO")
     sp.add_argument("-k", type=ca.k_neighbours, default=10)
     sp.add_argument("--model", type=ca.model_ref, default="similarity",
                     help="embedding space (default: the similarity model)")
     sp.add_argument("--json", action="store_true")
 
     sp = add("map", cmd_map, "2-D map of the embeddings (cached in the library)")
-    sp.add_argument("lib")
+    sp.add_argument("lib", type=ca.path)
     sp.add_argument("--method", default="umap", choices=("umap", "tsne", "pca"))
     sp.add_argument("--model", type=ca.model_ref, default="similarity",
                     help="embedding space (default: the similarity model)")
-    sp.add_argument("--out", metavar="FILE", help="export .csv or .parquet: segment id, x, y, track, label")
+    sp.add_argument("--out", type=ca.path, metavar="FILE", help="export .csv or .parquet: segment id, x, y, track, label")
 
     sp = add("evaluate", cmd_evaluate, "probes, kNN votes, clustering, re-identification, confusion matrix")
-    sp.add_argument("lib")
+    sp.add_argument("lib", type=ca.path)
     sp.add_argument("--model", type=ca.model_ref, default="similarity",
                     help="embedding space (default: the similarity model)")
     sp.add_argument("--json", action="store_true")
-    sp.add_argument("--plots", metavar="DIR", help="write confusion.png/json, kmeans.png, training.png")
+    sp.add_argument("--plots", type=ca.path, metavar="DIR", help="write confusion.png/json, kmeans.png, training.png")
     sp.add_argument("--reid", type=ca.integer(0, 1_000_000), default=100,
                     help="random snippets for re-identification (0 = skip)")
     sp.add_argument("--snippet", type=ca.number(0.1, 600, unit=" s"), default=3.0, help="snippet length in seconds")
 
     sp = add("inspect", cmd_inspect, "mislabel candidates, faulty segments, outliers, near-duplicates")
-    sp.add_argument("lib")
+    sp.add_argument("lib", type=ca.path)
     sp.add_argument("--model", type=ca.model_ref, default="similarity",
                     help="embeddings for label, outlier and duplicate findings (default: the similarity model)")
     sp.add_argument("--kinds", nargs="+", metavar="KIND",
                     help="only these kinds (default all): label outlier duplicate clipping dropouts dc_offset hum "
                          "crackle dead noise muffled")
     sp.add_argument("--json", action="store_true", help='print {"findings": [...]}')
-    sp.add_argument("--out", metavar="FILE", help="also write the findings to .csv or .json")
+    sp.add_argument("--out", type=ca.path, metavar="FILE", help="also write the findings to .csv or .json")
     sp.add_argument("--top", type=ca.count, default=10, help="findings shown per kind in the text listing")
 
     from musicemb_core.cli_dj import add_parsers as add_dj_parsers
@@ -618,7 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dj_parsers(add)
 
     sp = add("demo", cmd_demo, "build the demo library if absent, print its summary and open the app")
-    sp.add_argument("--lib", help="where to build it (default: $MUSICEMB_HOME/demo or ~/.local/share/musicemb/demo)")
+    sp.add_argument("--lib", type=ca.path, help="where to build it (default: $MUSICEMB_HOME/demo or ~/.local/share/musicemb/demo)")
     sp.add_argument("--no-gui", action="store_true", help="only build and summarise; do not open the app")
     return p
 

@@ -110,6 +110,13 @@ count = integer(0)
 record_s = number(0.5, MAX_HUM_S, unit=" s")
 
 
+def path(text: str) -> str:
+    """``type=`` for a file or folder: an empty one (``""``, which would mean the current folder) is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; give a file or folder (. for the current folder)")
+    return text
+
+
 def model_name(text: str) -> str:
     """``type=`` for a name to store a model under (``--name``): a name, never a path."""
     try:

@@ -113,16 +113,16 @@ def cmd_set(a: argparse.Namespace) -> int:
 def add_parsers(add) -> None:
     """Register the subcommands with ``add(name, func, help) -> parser`` of :func:`musicemb_core.cli.build_parser`."""
     sp = add("tracks", cmd_tracks, "one row per track: title, artist, bpm, key, Camelot code")
-    sp.add_argument("lib")
+    sp.add_argument("lib", type=ca.path)
     _filters(sp)
     sp.add_argument("--json", action="store_true", help="print a JSON list of rows")
 
     sp = add("export", cmd_export, "export tracks as an M3U8 playlist, rekordbox XML or a CSV table")
-    sp.add_argument("lib")
-    sp.add_argument("tracks", nargs="*", metavar="TRACK", help="track ids or paths (default: all, filtered)")
-    sp.add_argument("--out", required=True, metavar="FILE", help="FILE.m3u8, FILE.xml (rekordbox) or FILE.csv")
+    sp.add_argument("lib", type=ca.path)
+    sp.add_argument("tracks", type=ca.path, nargs="*", metavar="TRACK", help="track ids or paths (default: all, filtered)")
+    sp.add_argument("--out", type=ca.path, required=True, metavar="FILE", help="FILE.m3u8, FILE.xml (rekordbox) or FILE.csv")
     sp.add_argument("--name", default="musicemb", help="playlist name in the XML (default musicemb)")
-    sp.add_argument("--similar-to", metavar="TRACK", help="the track (id, path or any audio file) and its -k most "
+    sp.add_argument("--similar-to", type=ca.path, metavar="TRACK", help="the track (id, path or any audio file) and its -k most "
                     "similar tracks, best first")
     sp.add_argument("-k", type=ca.k_neighbours, default=20, help="with --similar-to: how many (default 20)")
     sp.add_argument("--model", type=ca.model_ref, default="similarity",
@@ -130,10 +130,10 @@ def add_parsers(add) -> None:
     _filters(sp)
 
     sp = add("set", cmd_set, "order a crate into a set of smooth transitions (similarity, tempo, key)")
-    sp.add_argument("lib")
-    sp.add_argument("tracks", nargs="+", metavar="TRACK", help="track ids or paths")
-    sp.add_argument("--start", metavar="TRACK", help="the track to open with (default: the best start)")
-    sp.add_argument("--out", metavar="FILE", help="write the set as FILE.m3u8 or FILE.xml")
+    sp.add_argument("lib", type=ca.path)
+    sp.add_argument("tracks", type=ca.path, nargs="+", metavar="TRACK", help="track ids or paths")
+    sp.add_argument("--start", type=ca.path, metavar="TRACK", help="the track to open with (default: the best start)")
+    sp.add_argument("--out", type=ca.path, metavar="FILE", help="write the set as FILE.m3u8 or FILE.xml")
     sp.add_argument("--name", default="musicemb set", help="playlist name in the XML")
     sp.add_argument("--model", type=ca.model_ref, default="similarity",
                     help="embedding space for the similarity part of the cost (default: the similarity model)")
