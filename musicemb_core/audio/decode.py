@@ -195,7 +195,7 @@ def _stream_av(path: Path, offset: float, duration: float | None, block_frames: 
 
 def load(path: str | Path, *, sr: int | None = None, mono: bool = True, offset: float = 0.0,
          duration: float | None = None) -> tuple[np.ndarray, int]:
-    """Decode ``duration`` seconds from ``offset`` (all by default).
+    """Decode ``duration`` seconds from ``offset`` (all by default); NaN/Inf samples are an :class:`AudioError`.
 
     Returns
     -------
@@ -209,6 +209,10 @@ def load(path: str | Path, *, sr: int | None = None, mono: bool = True, offset: 
         y = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     else:
         y = np.concatenate(blocks).T if blocks else np.zeros((head.channels, 0), np.float32)
+    bad = ~np.isfinite(y)
+    if bad.any():
+        first = int(bad.reshape(-1, bad.shape[-1]).any(axis=0).argmax())
+        raise AudioError(path, f"contains NaN/Inf samples (first at {offset + first / head.sample_rate:.2f} s)")
     if sr is not None and sr != head.sample_rate:
         y = resample(y, head.sample_rate, sr)
     return np.ascontiguousarray(y), (sr or head.sample_rate)

@@ -5,6 +5,8 @@ Each frame-level descriptor is summarised by its mean and std over a track or a 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from musicemb_core.audio.decode import load
@@ -37,8 +39,11 @@ def describe(y: np.ndarray, sr: int, *, n_fft: int = 2048, hop_length: int = 512
         y = np.pad(y, (0, n_fft - len(y)))
     S = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length))
     mel = librosa.feature.melspectrogram(S=S**2, sr=sr)
+    with warnings.catch_warnings():  # silence has no tuning to estimate: librosa warns, its chroma is 0
+        warnings.filterwarnings("ignore", "Trying to estimate tuning", UserWarning)
+        chroma = librosa.feature.chroma_stft(S=S**2, sr=sr)
     rows = [
-        librosa.feature.chroma_stft(S=S**2, sr=sr),
+        chroma,
         librosa.feature.rms(y=y, frame_length=n_fft, hop_length=hop_length),
         librosa.feature.spectral_centroid(S=S, sr=sr),
         librosa.feature.spectral_bandwidth(S=S, sr=sr),

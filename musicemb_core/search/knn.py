@@ -1,8 +1,8 @@
 """Queries against a library: nearest segments, song re-identification and label votes (kNN).
 
 A query is cut into sub-tracks (windows of the model's length every ``hop_s``); a query shorter than a window is
-zero-padded, not rejected. Sub-tracks quieter than ``SILENCE_DBFS`` carry no evidence, so a silent query gets
-honest zero scores.
+zero-padded, not rejected. Sub-tracks quieter than ``SILENCE_DBFS`` carry no evidence, so silent audio gets
+honest zero scores (a wholly silent query file is refused).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 
 from musicemb_core.audio.decode import load
 from musicemb_core.audio.segment import cut
+from musicemb_core.common.errors import AudioError
 from musicemb_core.data.library import Library
 from musicemb_core.features import landmarks as lm
 from musicemb_core.index import EmbeddingIndex
@@ -118,8 +119,13 @@ class Searcher:
         return best, speed
 
     def embed_file(self, path: str | Path, *, hop_s: float = 0.5) -> QueryVectors:
+        """The query file's sub-track vectors; a file without a sub-track above ``SILENCE_DBFS`` is an
+        :class:`AudioError` (it has nothing to compare)."""
         y, _ = load(path, sr=self.embedder.sr)
-        return self.embed_audio(y, hop_s=hop_s, path=str(path))
+        q = self.embed_audio(y, hop_s=hop_s, path=str(path))
+        if not q.active.any():
+            raise AudioError(path, f"silent (no segment above {SILENCE_DBFS:g} dBFS): nothing to compare")
+        return q
 
     def _track_result(self, tid: int, score: float) -> dict:
         t = self.tracks[tid]

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from musicemb_core import cli
+from tests.core import test_cli_errors as ce
+from tests.core.test_cli_errors import musicemb, one_line_error, tone
+
+work = ce.work  # the small embedded library of the error tests (a fixture)
 
 EMPTY = [
     (["ingest", "", "music"], "argument lib: an empty path"),
@@ -31,3 +37,38 @@ def test_an_empty_path_is_a_usage_error_not_the_current_folder(argv, needle, tmp
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and needle in err[0], err
     assert os.listdir(tmp_path) == []  # no library made in the current folder
+
+
+def test_nan_audio_is_an_audio_error(tmp_path):
+    from musicemb_core.audio.decode import load
+    from musicemb_core.common.errors import AudioError
+
+    y = np.zeros(8000, np.float32)
+    y[4000:] = np.nan
+    sf.write(tmp_path / "nan.wav", y, 8000, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"nan.wav: contains NaN/Inf samples \(first at 0.50 s\)"):
+        load(tmp_path / "nan.wav", sr=16000)
+
+
+def test_features_reports_nan_and_silent_files_per_file(tmp_path, capsys):
+    """A NaN-filled file was an "unexpected ParameterError" from librosa that stopped the table; silence warned."""
+    tone(tmp_path / "in" / "good.wav", 2.0)
+    sf.write(tmp_path / "in" / "nan.wav", np.full(8000, np.nan, np.float32), 8000, subtype="FLOAT")
+    sf.write(tmp_path / "in" / "silent.wav", np.zeros(8000, np.float32), 8000)
+    assert cli.main(["features", str(tmp_path / "in"), "--out", str(tmp_path / "f.csv"), "-q"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"failed: {tmp_path / 'in' / 'nan.wav'}: contains NaN/Inf samples (first at 0.00 s)"], err
+    assert len((tmp_path / "f.csv").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize("command", ["identify", "classify", "search", "similar"])
+def test_silent_and_nan_queries_are_one_line_errors(work, tmp_path, command):
+    """identify/classify/search answered a silent query with nothing (or meaningless neighbours) and exit 0,
+    similar called a NaN-filled file silent."""
+    sf.write(tmp_path / "silent.wav", np.zeros(16000, np.float32), 8000)
+    sf.write(tmp_path / "nan.wav", np.full(16000, np.nan, np.float32), 8000, subtype="FLOAT")
+    model = ["--model", "default"] if command != "identify" else []
+    for name, reason in (("silent.wav", "silent (no segment above -60 dBFS): nothing to compare"),
+                         ("nan.wav", "contains NaN/Inf samples (first at 0.00 s)")):
+        r = musicemb(command, work["lib"], tmp_path / name, *model, "--json", home=work["home"])
+        one_line_error(r, 1, f"{tmp_path / name}: {reason}")
