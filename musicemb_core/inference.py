@@ -26,6 +26,7 @@ from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.features.logmel import LogMel
 from musicemb_core.models import checkpoint as ckpt
+from musicemb_core.models.device import pick_device
 from musicemb_core.models.similarity import library_statistics
 from musicemb_core.resources import builtin_model_dir
 
@@ -163,8 +164,8 @@ class Embedder:
 
     def __init__(self, folder: Path, *, device: str = "cpu"):
         self.post = None  # raw encoder output -> the library's vectors (set by library_embedder)
+        self.device = pick_device(device)
         self.encoder, self.info = ckpt.load_encoder(folder)
-        self.device = torch.device(device)
         self.encoder.to(self.device)
         self.net = _inference_net(self.encoder)
         self.logmel = LogMel(self.info.features).to(self.device)

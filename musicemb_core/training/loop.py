@@ -24,14 +24,9 @@ from musicemb_core.data.splits import split_by_track
 from musicemb_core.features.logmel import LogMel
 from musicemb_core.models import ModelConfig, build_encoder
 from musicemb_core.models import checkpoint as ckpt
+from musicemb_core.models.device import pick_device
 from musicemb_core.training.config import MODEL_FEATURES, FitResult, TrainConfig
 from musicemb_core.training.strategies import STRATEGY_CLASSES, Strategy
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _standardise(features: FeatureConfig, data: SegmentSet, rng: np.random.Generator) -> FeatureConfig:
@@ -74,6 +69,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     if train.strategy not in STRATEGY_CLASSES:
         raise ConfigError(f"strategy {train.strategy!r} does not train on segments; use training.entry.iter_train")
     folder = lib.folder("models") / check_model_name(name)
+    device = pick_device(train.device)
     torch.manual_seed(train.seed)
     base = None
     if resume and (folder / ckpt.CONFIG).exists():  # the saved run's configs, normalisation stats included
@@ -99,7 +95,6 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     tr, va = data.subset(np.flatnonzero(tr_mask)), data.subset(np.flatnonzero(va_mask))
     if base is None and not resume:
         features = _standardise(features, tr, rng)
-    device = pick_device(train.device)
     encoder = build_encoder(model)
     if base is not None:
         encoder.load_state_dict(ckpt.module_state(ckpt.read_tensors(_model_folder(lib, train.from_model)), "encoder"))

@@ -72,3 +72,39 @@ def test_silent_and_nan_queries_are_one_line_errors(work, tmp_path, command):
                          ("nan.wav", "contains NaN/Inf samples (first at 0.00 s)")):
         r = musicemb(command, work["lib"], tmp_path / name, *model, "--json", home=work["home"])
         one_line_error(r, 1, f"{tmp_path / name}: {reason}")
+
+
+def test_pick_device_names_what_this_machine_lacks(monkeypatch):
+    import torch
+
+    from musicemb_core.common.errors import ConfigError
+    from musicemb_core.models.device import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert pick_device("auto") == torch.device("cuda") and pick_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(ConfigError, match=r"--device cuda:2: this machine has 2 CUDA GPUs \(cuda:0 to cuda:1\)"):
+        pick_device("cuda:2")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device("auto") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="--device mps: Apple's MPS is not available here"):
+        pick_device("mps")
+
+
+@pytest.mark.parametrize("argv", [["embed", "--device", "cuda"], ["embed", "--device", "auto"],
+                                  ["train", "--strategy", "supervised", "--device", "cuda:0"]])
+def test_a_device_this_machine_lacks_is_one_line(work, argv, monkeypatch, capsys):
+    """embed --device cuda without a GPU was an unexpected AssertionError, --device auto an unexpected RuntimeError
+    (it is the CPU then); train failed only after loading every segment."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    status = cli.main([argv[0], str(work["lib"]), *argv[1:], "-q"])
+    err = capsys.readouterr().err
+    if "auto" in argv:
+        assert status == 0 and err == "", err
+    else:
+        assert status == 1
+        assert err == f"musicemb: error: --device {argv[-1]}: no CUDA GPU here (or torch built without CUDA); use " \
+                      "--device cpu\n"
