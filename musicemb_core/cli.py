@@ -141,11 +141,14 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 
 def cmd_features(a: argparse.Namespace) -> int:
-    from musicemb_core.common.tables import write_table
+    from musicemb_core.common.tables import check_table_path, write_table
     from musicemb_core.data.ingest import find_audio
     from musicemb_core.features.descriptors import iter_describe
 
+    check_table_path(a.out)
     files = find_audio(a.paths)
+    if not files:
+        raise MusicEmbError(f"no audio files in {', '.join(a.paths)}")
     rows, failed = _run(iter_describe(files, per=a.per, sr=a.sr, window_s=a.window, hop_s=a.hop or a.window),
                         quiet=a.quiet)
     for path, reason in failed:
@@ -357,9 +360,12 @@ def cmd_hum(a: argparse.Namespace) -> int:
 
 
 def cmd_map(a: argparse.Namespace) -> int:
+    from musicemb_core.common.tables import check_table_path
     from musicemb_core.data.library import Library
     from musicemb_core.workflows.maps import export_map, iter_map, map_path
 
+    if a.out:
+        check_table_path(a.out)
     with Library(a.lib) as lib:
         rows = _run(iter_map(lib, model=a.model, method=a.method), quiet=a.quiet)
         if a.out:
@@ -397,8 +403,10 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 def cmd_inspect(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
-    from musicemb_core.workflows.inspect import as_json, export_findings, iter_inspect
+    from musicemb_core.workflows.inspect import as_json, check_findings_path, export_findings, iter_inspect
 
+    if a.out:
+        check_findings_path(a.out)
     with Library(a.lib) as lib:
         r = _run(iter_inspect(lib, model=a.model, kinds=a.kinds), quiet=a.quiet)
     if r.cancelled:

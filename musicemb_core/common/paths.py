@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from musicemb_core.common.errors import MusicEmbError
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
@@ -25,6 +27,20 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def output_path(target: str | os.PathLike, what: str) -> Iterator[Path]:
+    """:func:`atomic_path` for a file the user named (``what``: "table", "findings"...): a folder there, or a place
+    that cannot be written, is a one-line :class:`MusicEmbError` naming ``target``, never the temporary file."""
+    target = Path(target)
+    if target.is_dir():
+        raise MusicEmbError(f"{target}: is a folder; give the {what} a file name")
+    try:
+        with atomic_path(target) as tmp:
+            yield tmp
+    except OSError as e:
+        raise MusicEmbError(f"{target}: cannot write the {what} ({e.strerror or e})") from e
 
 
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:

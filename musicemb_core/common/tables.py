@@ -6,17 +6,26 @@ import csv
 from pathlib import Path
 
 from musicemb_core.common.errors import ConfigError
-from musicemb_core.common.paths import atomic_path
+from musicemb_core.common.paths import output_path
+
+
+def check_table_path(path: str | Path) -> Path:
+    """``path`` as a table to write: ``.csv`` or ``.parquet``, not a folder (checked before the work that fills it,
+    and by :func:`write_table`)."""
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise ConfigError(f"{path}: unknown table format {path.suffix.lower()!r}; use .csv or .parquet")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; give the table a file name")
+    return path
 
 
 def write_table(rows: list[dict], path: str | Path, *, columns: list[str] | None = None) -> None:
     """Write ``rows`` to ``path``: ``.csv`` or ``.parquet`` (pyarrow) by extension."""
-    path = Path(path)
+    path = check_table_path(path)
     columns = columns or (list(rows[0]) if rows else [])
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise ConfigError(f"{path}: unknown table format {suffix!r}; use .csv or .parquet")
-    with atomic_path(path) as tmp:
+    with output_path(path, "table") as tmp:
         if suffix == ".csv":
             with open(tmp, "w", newline="", encoding="utf-8") as f:
                 w = csv.DictWriter(f, fieldnames=columns)

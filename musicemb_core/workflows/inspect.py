@@ -17,9 +17,9 @@ import numpy as np
 from musicemb_core.analysis import fault_judge, faults, inspection
 from musicemb_core.audio.decode import load
 from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, LibraryError
-from musicemb_core.common.paths import atomic_write_text
+from musicemb_core.common.paths import output_path
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
-from musicemb_core.common.tables import write_table
+from musicemb_core.common.tables import check_table_path, write_table
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.inference import SIMILARITY_MODEL, load_embeddings
@@ -270,11 +270,20 @@ def iter_inspect(lib: Library, *, model: str = SIMILARITY_MODEL, kinds: list[str
     return report
 
 
+def check_findings_path(path: str | Path) -> None:
+    """Refuse, before the inspection runs, an ``--out`` that :func:`export_findings` cannot write."""
+    if Path(path).suffix.lower() not in (".json", ".csv", ".parquet"):
+        raise ConfigError(f"{path}: write the findings to .csv, .parquet or .json")
+    if Path(path).suffix.lower() != ".json":
+        check_table_path(path)
+
+
 def export_findings(rows: list[dict], path: str | Path) -> None:
     """Write :func:`as_json` rows to ``.json`` (``{"findings": [...]}``) or ``.csv`` (details as JSON text)."""
     path = Path(path)
     if path.suffix.lower() == ".json":
-        atomic_write_text(path, json.dumps({"findings": rows}, indent=2))
+        with output_path(path, "findings") as tmp:
+            tmp.write_text(json.dumps({"findings": rows}, indent=2), encoding="utf-8")
         return
     cols = ["kind", "score", "reason", "path", "track_id", "segment_id", "start_s", "end_s", "given", "suggested",
             "status", "id", "details"]

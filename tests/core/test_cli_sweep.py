@@ -108,3 +108,35 @@ def test_a_device_this_machine_lacks_is_one_line(work, argv, monkeypatch, capsys
         assert status == 1
         assert err == f"musicemb: error: --device {argv[-1]}: no CUDA GPU here (or torch built without CUDA); use " \
                       "--device cpu\n"
+
+
+def test_table_outputs_are_checked_first_and_name_the_file(work, tmp_path, monkeypatch, capsys):
+    """An unwritable --out named the hidden temporary file and was an unexpected error (with a log); a wrong suffix
+    or a folder was found only after the whole run."""
+    from musicemb_core.workflows import inspect, maps
+
+    def never(*a, **k):
+        raise AssertionError("the work ran before --out was checked")
+
+    monkeypatch.setattr(maps, "iter_map", never)
+    monkeypatch.setattr(inspect, "iter_inspect", never)
+    (tmp_path / "folder.csv").mkdir()
+    for argv, line in (
+            (["map", work["lib"], "--out", tmp_path / "m.txt"], f"{tmp_path / 'm.txt'}: unknown table format '.txt'"),
+            (["map", work["lib"], "--out", tmp_path / "folder.csv"], f"{tmp_path / 'folder.csv'}: is a folder"),
+            (["inspect", work["lib"], "--out", tmp_path / "f.txt"],
+             f"{tmp_path / 'f.txt'}: write the findings to .csv, .parquet or .json"),
+            (["features", tmp_path / "empty", "--out", tmp_path / "f.csv"], f"no audio files in {tmp_path / 'empty'}"),
+    ):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        assert cli.main([*map(str, argv), "-q"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"musicemb: error: {line}") and len(err.splitlines()) == 1, err
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = blocker / "t.csv"
+    assert cli.main(["features", str(tone(tmp_path / "a.wav", 1.0)), "--out", str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"musicemb: error: {out}: cannot write the table (") and ".tmp" not in err, err
+    assert "details in" not in err and len(err.splitlines()) == 1
