@@ -11,6 +11,7 @@ from musicemb_core.analysis.clustering import composition, kmeans_select, purity
 from musicemb_core.analysis.evaluation import confusion, knn_track_votes, plot_confusion, plot_history
 from musicemb_core.analysis.probes import probe_scores
 from musicemb_core.audio.decode import load
+from musicemb_core.common.errors import ConfigError
 from musicemb_core.common.progress import CancelToken, JobGen, Progress
 from musicemb_core.data import edits
 from musicemb_core.data.library import Library
@@ -52,6 +53,7 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
                   cancel: CancelToken | None = None) -> JobGen[dict]:
     """Every figure of ``musicemb evaluate`` as one dict (JSON-ready); PNG/JSON files in ``plots`` if given."""
     cancel = cancel or CancelToken()
+    plots = None if plots is None else _plots_folder(plots)
     rng = np.random.default_rng(random_state)
     emb = load_embeddings(lib, model)
     X = np.asarray(emb.vectors)
@@ -80,8 +82,6 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
         out["reid"] = yield from reid_snippets(lib, searcher, n=reid_n, snippet_s=snippet_s, rng=rng, cancel=cancel)
     runs = [r for r in lib.runs(model) if r["history"]]
     if plots is not None:
-        plots = Path(plots)
-        plots.mkdir(parents=True, exist_ok=True)
         if "confusion" in out:
             plot_confusion(np.array(out["confusion"]["matrix"]), names, plots / "confusion.png",
                            title=f"{model}: logistic probe (out of fold)")
@@ -90,6 +90,18 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
             plot_history(runs[-1]["history"], plots / "training.png", title=f"{model}: training run {runs[-1]['id']}")
         _plot_k(out["clustering"], plots / "kmeans.png")
     return out
+
+
+def _plots_folder(plots: str | Path) -> Path:
+    """The plots folder, made before the evaluation runs: a file there, or a place it cannot be made, is an error."""
+    plots = Path(plots)
+    if plots.exists() and not plots.is_dir():
+        raise ConfigError(f"{plots}: is a file; give a folder for the plots")
+    try:
+        plots.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{plots}: cannot make the plots folder ({e.strerror or e})") from e
+    return plots
 
 
 def _plot_k(c: dict, path: Path) -> None:

@@ -140,3 +140,20 @@ def test_table_outputs_are_checked_first_and_name_the_file(work, tmp_path, monke
     err = capsys.readouterr().err
     assert err.startswith(f"musicemb: error: {out}: cannot write the table (") and ".tmp" not in err, err
     assert "details in" not in err and len(err.splitlines()) == 1
+
+
+def test_evaluate_plots_folder_is_checked_first(work, tmp_path, monkeypatch, capsys):
+    """--plots naming a file said "File exists" (an unexpected error, with a log) after the whole evaluation."""
+    from musicemb_core.workflows import evaluate
+
+    def never(*a, **k):
+        raise AssertionError("the evaluation ran before --plots was checked")
+
+    monkeypatch.setattr(evaluate, "load_embeddings", never)
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for plots, line in ((afile, f"{afile}: is a file; give a folder for the plots"),
+                        (afile / "sub", f"{afile / 'sub'}: cannot make the plots folder (")):
+        assert cli.main(["evaluate", str(work["lib"]), "--plots", str(plots), "-q"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"musicemb: error: {line}") and len(err.splitlines()) == 1, err
