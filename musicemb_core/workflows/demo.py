@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from musicemb_core.common.errors import LibraryError
 from musicemb_core.common.paths import data_home
 from musicemb_core.common.progress import CancelToken, JobGen, Progress
 from musicemb_core.data.ingest import IngestReport, iter_ingest
@@ -20,6 +21,20 @@ def default_demo_path() -> Path:
     return data_home() / "demo"
 
 
+def _check_demo_folder(root: Path) -> None:
+    """The demo is built in a new folder, an empty one or its own (songs rendered, library not yet made), never among
+    other files; a folder that cannot be made is a :class:`LibraryError` naming it."""
+    if (root / "library.sqlite").exists():
+        return
+    if root.is_dir() and any(p.name != "audio" for p in root.iterdir()):
+        raise LibraryError(f"{root}: a folder with other files, not a musicemb library; give a new or empty folder "
+                           "for the demo")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LibraryError(f"{root}: cannot make the demo folder ({e.strerror or e})") from e
+
+
 def iter_build_demo(root: str | Path | None = None, *, n_per_style: int = N_PER_STYLE,
                     duration_s: float = DURATION_S, with_embeddings: bool = True,
                     cancel: CancelToken | None = None) -> JobGen[IngestReport]:
@@ -28,6 +43,7 @@ def iter_build_demo(root: str | Path | None = None, *, n_per_style: int = N_PER_
     import's report.
     """
     root = Path(root) if root is not None else default_demo_path()
+    _check_demo_folder(root)
     yield Progress("demo", 0, None, f"rendering {len(STYLES) * n_per_style} songs in {len(STYLES)} styles")
     render_demo_corpus(root / "audio", n_per_style=n_per_style, duration_s=duration_s, random_state=0)
     with Library(root, create=True) as lib:

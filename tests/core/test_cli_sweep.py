@@ -157,3 +157,20 @@ def test_evaluate_plots_folder_is_checked_first(work, tmp_path, monkeypatch, cap
         assert cli.main(["evaluate", str(work["lib"]), "--plots", str(plots), "-q"]) == 1
         err = capsys.readouterr().err
         assert err.startswith(f"musicemb: error: {line}") and len(err.splitlines()) == 1, err
+
+
+def test_demo_is_never_built_among_other_files(tmp_path, capsys):
+    """demo --lib FOLDER rendered 50 songs and a library into any folder (e.g. the user's music); a folder that
+    cannot be made was an unexpected error."""
+    music = tmp_path / "music"
+    tone(music / "mine.wav", 1.0)
+    before = ce.snapshot(music)
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for lib, line in ((music, f"{music}: a folder with other files, not a musicemb library; give a new or empty "
+                              "folder for the demo"),
+                      (afile / "demo", f"{afile / 'demo'}: cannot make the demo folder (")):
+        assert cli.main(["demo", "--lib", str(lib), "--no-gui", "-q"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"musicemb: error: {line}") and len(err.splitlines()) == 1, err
+    assert ce.snapshot(music) == before
