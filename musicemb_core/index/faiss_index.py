@@ -42,6 +42,12 @@ def stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def pq_subquantisers(dim: int, pq_m: int) -> int:
+    """PQ sub-quantisers for ``dim``-d vectors: ``pq_m``, else the largest divisor of ``dim`` below it (the 182-d
+    similarity space gets 14)."""
+    return max(m for m in range(1, min(pq_m, dim) + 1) if dim % m == 0)
+
+
 def normalise(X: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero), float32 C-contiguous."""
     X = np.ascontiguousarray(X, dtype=np.float32)
@@ -85,11 +91,10 @@ class EmbeddingIndex:
             base.hnsw.efSearch = self.ef_search
         else:
             nlist = self.nlist or int(max(16, min(65536, 4 * np.sqrt(n))))
-            if dim % self.pq_m:
-                raise ConfigError(f"ivfpq: dim {dim} must be a multiple of pq_m {self.pq_m}")
             if len(sample) < nlist:
                 raise ConfigError(f"ivfpq needs at least nlist={nlist} vectors to train, got {len(sample)}")
-            base = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, self.pq_m, 8, faiss.METRIC_INNER_PRODUCT)
+            m = pq_subquantisers(dim, self.pq_m)
+            base = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
             base.train(sample)
             base.nprobe = self.nprobe
         self.kind_ = kind

@@ -20,7 +20,7 @@ import numpy as np
 from musicemb_core.common.errors import ConfigError
 from musicemb_core.common.paths import atomic_write_text
 from musicemb_core.common.progress import CancelToken, JobGen, Progress
-from musicemb_core.index.faiss_index import EmbeddingIndex, normalise, stdout_to_stderr
+from musicemb_core.index.faiss_index import EmbeddingIndex, normalise, pq_subquantisers, stdout_to_stderr
 
 
 def default_nlist(n: int) -> int:
@@ -47,8 +47,7 @@ def iter_build_ondisk(X: np.ndarray, ids: np.ndarray, path: str | Path, *, nlist
     path = Path(path)
     n, dim = X.shape
     nlist = nlist or default_nlist(n)
-    if dim % pq_m:
-        raise ConfigError(f"ivfpq: dim {dim} must be a multiple of pq_m {pq_m}")
+    pq_m = pq_subquantisers(dim, pq_m)
     if len(ids) != n:
         raise ConfigError(f"{n} vectors but {len(ids)} ids")
     n_train = min(n, train_size or max(40 * nlist, 10_000))

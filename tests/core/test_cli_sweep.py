@@ -174,3 +174,20 @@ def test_demo_is_never_built_among_other_files(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith(f"musicemb: error: {line}") and len(err.splitlines()) == 1, err
     assert ce.snapshot(music) == before
+
+
+def test_ivfpq_index_of_the_similarity_space(tmp_path):
+    """`index --kind ivfpq` (and `auto` above 2M vectors) failed on the 182-d similarity space: "dim 182 must be a
+    multiple of pq_m 16"; it now takes 14 sub-quantisers, in memory and on disk."""
+    from musicemb_core.common.progress import drive
+    from musicemb_core.index import EmbeddingIndex
+    from musicemb_core.index.faiss_index import pq_subquantisers
+    from musicemb_core.index.ondisk import iter_build_ondisk
+    from tests.core.test_index import _clustered
+
+    assert (pq_subquantisers(182, 16), pq_subquantisers(128, 16), pq_subquantisers(7, 16)) == (14, 16, 7)
+    X = _clustered(3000, 182)
+    for index in (EmbeddingIndex("ivfpq", nlist=32).fit(X, np.arange(len(X))),
+                  drive(iter_build_ondisk(X, np.arange(len(X)), tmp_path / "i.faiss", nlist=32, threads=1))):
+        _, got = index.search(X[:100] + 0.01, 10)
+        assert np.mean([i in row for i, row in enumerate(got)]) > 0.9
