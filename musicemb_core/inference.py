@@ -248,7 +248,10 @@ def _plan(lib: Library, name: str, seg: np.ndarray, device: str,
     folder = model_folder(lib, name)
     emb = Embedder(folder, device=device)
     old_ids, old_vecs = np.zeros(0, np.int64), np.zeros((0, emb.encoder.dim), np.float32)
-    meta = read_embeddings_meta(lib, name)
+    try:
+        meta = read_embeddings_meta(lib, name)
+    except LibraryError:  # a damaged pointer: everything is recomputed, and publishing replaces it
+        meta = None
     if meta is not None and layout.stored_digest(meta) == weights_digest(folder):
         with contextlib.suppress(DamagedEmbeddings):  # damaged vectors are recomputed
             stored = load_embeddings(lib, name)

@@ -3,6 +3,7 @@ non-zero exit status, never a traceback, an "unexpected" error or work done in t
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -191,3 +192,19 @@ def test_ivfpq_index_of_the_similarity_space(tmp_path):
                   drive(iter_build_ondisk(X, np.arange(len(X)), tmp_path / "i.faiss", nlist=32, threads=1))):
         _, got = index.search(X[:100] + 0.01, 10)
         assert np.mean([i in row for i, row in enumerate(got)]) > 0.9
+
+
+def test_embed_repairs_a_damaged_embeddings_pointer(work, tmp_path):
+    """A damaged embeddings/<model>/CURRENT said "rebuild it with `musicemb embed`", and embed failed the same way."""
+    import shutil
+
+    lib = tmp_path / "lib"
+    shutil.copytree(work["lib"], lib)
+    (lib / "embeddings" / "default" / "CURRENT").write_text("g-nonexistent")
+    one_line_error(musicemb("identify", lib, work["query"], home=work["home"]), 1, "CURRENT: damaged pointer",
+                   "musicemb embed")
+    r = musicemb("embed", lib, "--model", "default", "-q", home=work["home"])
+    assert r.returncode == 0, r.stderr
+    r = musicemb("identify", lib, work["query"], "--json", home=work["home"])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)[0]["results"][0]["path"].endswith("t1.wav")
