@@ -84,8 +84,8 @@ def _print_report(report, *, as_json: bool) -> None:
 def _print_summary(s: dict) -> None:
     h = s["duration_s"] / 3600
     print(f"library {s['path']}")
-    print(f"  {s['tracks']} tracks, {s['segments']} segments, {h:.2f} h "
-          f"({s['window_s']} s windows every {s['hop_s']} s)")
+    print(f"  {s['tracks']} tracks, {s['segments']} segments, {h:.2f} h"
+          + (f" ({s['window_s']} s windows every {s['hop_s']} s)" if s["window_s"] else ""))
     if s["labels"]:
         print("  labels: " + ", ".join(f"{k or '(none)'} {v}" for k, v in s["labels"].items()))
     print(f"  models: {', '.join(m['name'] for m in s['models']) or '(none yet)'}")

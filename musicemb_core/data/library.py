@@ -22,6 +22,8 @@ from musicemb_core.common.store import kill_point
 from musicemb_core.data import layout
 
 DB_NAME = "library.sqlite"
+#: Folders of data derived from the catalogue (its segment ids): without the catalogue they are meaningless.
+DERIVED = ("models", "embeddings", "index", "fingerprints", "maps")
 BUSY_TIMEOUT_S = 5.0  # SQLite's own wait for a lock, per attempt
 BUSY_RETRY_S = 120.0  # then retried this long in all before "library busy"
 
@@ -201,6 +203,9 @@ class Library:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise LibraryError(f"{self.root}: cannot create the library folder ({e.strerror or e})") from e
+        if db.exists() and db.stat().st_size == 0 and any((self.root / d).exists() for d in DERIVED):
+            raise LibraryError(f"{db}: empty (0 bytes) beside the library's models, embeddings or indexes: the "
+                               "catalogue was damaged; restore it from a backup (a new one would not match them)")
         # A folder or catalogue this process may not write (a mounted backup, chmod a-w) opens read-only.
         self.read_only = db.exists() and not (os.access(self.root, os.W_OK) and os.access(db, os.W_OK))
         self.conn = None

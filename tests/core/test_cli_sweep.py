@@ -208,3 +208,27 @@ def test_embed_repairs_a_damaged_embeddings_pointer(work, tmp_path):
     r = musicemb("identify", lib, work["query"], "--json", home=work["home"])
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)[0]["results"][0]["path"].endswith("t1.wav")
+
+
+def test_an_emptied_catalogue_is_not_silently_replaced(work, tmp_path, capsys):
+    """A 0-byte library.sqlite was made a new, empty catalogue (even by `info`), and the next `embed` kept the old
+    vectors for the new catalogue's segments of the same ids."""
+    import shutil
+
+    lib = tmp_path / "lib"
+    shutil.copytree(work["lib"], lib)
+    (lib / "library.sqlite").write_bytes(b"")
+    before = ce.snapshot(lib)
+    for argv in (["info", str(lib)], ["ingest", str(lib), str(work["music"]), "-q"], ["embed", str(lib), "-q"]):
+        assert cli.main(argv) == 1
+        err = capsys.readouterr().err
+        assert err == (f"musicemb: error: {lib / 'library.sqlite'}: empty (0 bytes) beside the library's models, "
+                       "embeddings or indexes: the catalogue was damaged; restore it from a backup (a new one would "
+                       "not match them)\n"), err
+    assert ce.snapshot(lib) == before
+
+    fresh = tmp_path / "fresh"  # a creation that stopped before its first write: a new catalogue, as before
+    fresh.mkdir()
+    (fresh / "library.sqlite").write_bytes(b"")
+    assert cli.main(["info", str(fresh)]) == 0
+    assert "0 tracks, 0 segments, 0.00 h\n" in capsys.readouterr().out
