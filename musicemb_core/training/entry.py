@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import ConfigError
+from musicemb_core.common.names import check_model_name
 from musicemb_core.common.progress import CancelToken, JobGen
 from musicemb_core.data.library import Library
 from musicemb_core.models import ModelConfig
+from musicemb_core.resources import builtin_model_dir
 from musicemb_core.training.config import FitResult, TrainConfig
 from musicemb_core.training.loop import iter_fit
 from musicemb_core.training.qbh_fit import iter_fit_qbh
@@ -23,8 +25,11 @@ def iter_train(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), m
     """Train ``train.strategy`` and save the model as ``models/<name>`` of ``lib``; returns a :class:`FitResult`.
 
     ``model``, ``features`` and ``resume`` apply to the embedding strategies; ``qbh`` has its own networks
-    (``model``/``features`` are ignored) and cannot resume.
+    (``model``/``features`` are ignored) and cannot resume. The built-in models' names are refused: a library's
+    own model of that name would take the built-in's place in every command, beside vectors the built-in made.
     """
+    if builtin_model_dir(check_model_name(name)).is_dir():
+        raise ConfigError(f"--name {name!r} is a built-in model's; choose another name")
     if train.strategy != "qbh":
         return (yield from iter_fit(lib, name=name, train=train, model=model, features=features, resume=resume,
                                     cancel=cancel))

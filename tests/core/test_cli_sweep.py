@@ -232,3 +232,14 @@ def test_an_emptied_catalogue_is_not_silently_replaced(work, tmp_path, capsys):
     (fresh / "library.sqlite").write_bytes(b"")
     assert cli.main(["info", str(fresh)]) == 0
     assert "0 tracks, 0 segments, 0.00 h\n" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["default", "similarity", "qbh-default"])
+def test_train_refuses_a_built_in_models_name(work, name, capsys):
+    """`train --name default` saved the library's own `default`, which then took the built-in's place: identify
+    embedded queries with it against the vectors the built-in had made."""
+    strategy = "qbh" if name.startswith("qbh") else "contrastive"
+    assert cli.main(["train", str(work["lib"]), "--strategy", strategy, "--name", name, "--epochs", "1", "-q"]) == 1
+    assert capsys.readouterr().err == (f"musicemb: error: --name {name!r} is a built-in model's; choose another "
+                                       "name\n")
+    assert not (work["lib"] / "models" / name).exists()
