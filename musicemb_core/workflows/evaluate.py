@@ -57,6 +57,8 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
     rng = np.random.default_rng(random_state)
     emb = load_embeddings(lib, model)
     X = np.asarray(emb.vectors)
+    if len(X) < 3:
+        raise ConfigError(f"{lib.root}: evaluation needs at least 3 segments embedded with {model!r}, found {len(X)}")
     track_of = dict(zip(*[lib.segments()[k].tolist() for k in ("id", "track_id")], strict=True))
     track_ids = np.array([track_of[int(i)] for i in emb.ids])
     labels, names = segment_labels(lib, track_ids, segment_ids=emb.ids)

@@ -243,3 +243,13 @@ def test_train_refuses_a_built_in_models_name(work, name, capsys):
     assert capsys.readouterr().err == (f"musicemb: error: --name {name!r} is a built-in model's; choose another "
                                        "name\n")
     assert not (work["lib"] / "models" / name).exists()
+
+
+def test_evaluate_a_one_segment_library(tmp_path, capsys):
+    """Was "need more points than clusters: 1 points", after the probes."""
+    lib = tmp_path / "lib"
+    assert cli.main(["ingest", str(lib), str(tone(tmp_path / "a.wav", 2.0)), "--embed", "-q"]) == 0
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(lib), "-q"]) == 1
+    assert capsys.readouterr().err == (f"musicemb: error: {lib}: evaluation needs at least 3 segments embedded with "
+                                       "'similarity', found 1\n")
