@@ -186,7 +186,8 @@ def find_audio(paths: list[str | Path]) -> list[Path]:
 
 
 def read_label_csv(path: str | Path) -> dict[str, str]:
-    """``path,label`` rows (header optional) -> {path or file name: label}."""
+    """``path,label`` rows (header optional) -> {path or file name: label}; a CSV without one is a
+    :class:`ConfigError`."""
     labels: dict[str, str] = {}
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark (Excel) is skipped
@@ -201,6 +202,8 @@ def read_label_csv(path: str | Path) -> dict[str, str]:
         raise ConfigError(f"{path}: not a readable CSV ({e})") from e
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the labels CSV: {e.strerror or e}") from e
+    if not labels:
+        raise ConfigError(f"{path}: no labels in the CSV (one line per file: path,label)")
     return labels
 
 

@@ -253,3 +253,15 @@ def test_evaluate_a_one_segment_library(tmp_path, capsys):
     assert cli.main(["evaluate", str(lib), "-q"]) == 1
     assert capsys.readouterr().err == (f"musicemb: error: {lib}: evaluation needs at least 3 segments embedded with "
                                        "'similarity', found 1\n")
+
+
+@pytest.mark.parametrize("text", ["", "path,label\n", "a.wav\n", '"unterminated,x\n'])
+def test_a_labels_csv_without_labels_is_one_line(tmp_path, text, capsys):
+    """Was accepted silently: the import ran and labelled nothing."""
+    (tmp_path / "labels.csv").write_text(text)
+    lib = tmp_path / "lib"
+    assert cli.main(["ingest", str(lib), str(tone(tmp_path / "a.wav", 1.0)), "--labels",
+                     str(tmp_path / "labels.csv"), "-q"]) == 1
+    assert capsys.readouterr().err == (f"musicemb: error: {tmp_path / 'labels.csv'}: no labels in the CSV (one line "
+                                       "per file: path,label)\n")
+    assert not lib.exists()
