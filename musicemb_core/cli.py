@@ -335,8 +335,8 @@ def cmd_hum(a: argparse.Namespace) -> int:
         searcher = HumSearcher.open(lib, model=a.model)
         out = []
         if a.record:
-            print(f"recording {a.record:g} s: hum now...", file=sys.stderr)
-            y, sr = record(a.record, device=a.device)
+            y, sr = record(a.record, device=a.device, on_start=lambda name: print(
+                f"recording {a.record:g} s from {name}: hum now...", file=sys.stderr))
             y = trim_silence(y, sr)
             if len(y) == 0:
                 raise MusicEmbError("the recording is silent: check the microphone and its level")

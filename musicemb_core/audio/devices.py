@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -220,8 +221,10 @@ class Recorder:
         self.stop()
 
 
-def record(seconds: float, *, device=None, samplerate: int | None = None) -> tuple[np.ndarray, int]:
-    """Record ``seconds`` of mono audio, blocking.
+def record(seconds: float, *, device=None, samplerate: int | None = None,
+           on_start: Callable[[str], None] | None = None) -> tuple[np.ndarray, int]:
+    """Record ``seconds`` of mono audio, blocking; ``on_start(device name)`` once the device records (a prompt
+    shown only then is never followed by a device error).
 
     Returns
     -------
@@ -231,6 +234,8 @@ def record(seconds: float, *, device=None, samplerate: int | None = None) -> tup
     if seconds <= 0:
         raise ConfigError(f"seconds must be > 0, got {seconds}")
     with Recorder(device, samplerate=samplerate, seconds_capacity=seconds + 1.0) as rec:
+        if on_start is not None:
+            on_start(rec.device_name)
         n = int(round(seconds * rec.samplerate))
         wait = seconds + 5.0
         deadline = time.monotonic() + wait

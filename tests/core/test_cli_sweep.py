@@ -265,3 +265,21 @@ def test_a_labels_csv_without_labels_is_one_line(tmp_path, text, capsys):
     assert capsys.readouterr().err == (f"musicemb: error: {tmp_path / 'labels.csv'}: no labels in the CSV (one line "
                                        "per file: path,label)\n")
     assert not lib.exists()
+
+
+def test_hum_record_without_a_device_is_one_line(work, monkeypatch, capsys):
+    """"recording 1 s: hum now..." came before the device error: two lines, the first a prompt to hum."""
+    try:
+        import sounddevice as sd
+    except (ImportError, OSError) as e:
+        pytest.skip(f"sounddevice unusable here: {e}")
+
+    def query_devices(device=None, kind=None):
+        if device is None and kind is None:
+            return []
+        raise sd.PortAudioError("Error querying device -1")
+
+    monkeypatch.setattr(sd, "query_devices", query_devices)
+    assert cli.main(["hum", str(work["lib"]), "--record", "1", "-q"]) == 1
+    assert capsys.readouterr().err == ("musicemb: error: no audio input devices found (is a sound server such as "
+                                       "PulseAudio or PipeWire running?)\n")
