@@ -17,14 +17,15 @@ from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import Cancelled, ConfigError
 from musicemb_core.common.names import check_model_name, is_path_like, model_key
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
-from musicemb_core.data import layout
+from musicemb_core.data import edits, layout
 from musicemb_core.data.datasets import SegmentSet, iter_load_segments
 from musicemb_core.data.library import Library
 from musicemb_core.data.splits import split_by_track
 from musicemb_core.features.logmel import LogMel
-from musicemb_core.models import ModelConfig, build_encoder
+from musicemb_core.models import ENCODERS, ModelConfig, build_encoder
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.device import pick_device
+from musicemb_core.resources import builtin_model_dir
 from musicemb_core.training.config import MODEL_FEATURES, FitResult, TrainConfig
 from musicemb_core.training.strategies import STRATEGY_CLASSES, Strategy
 
@@ -77,6 +78,9 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
         model, features = saved.model, saved.features
     if train.from_model:
         base = ckpt.read_info(_model_folder(lib, train.from_model))
+        if not getattr(ENCODERS.get(base.model.arch), "layer_names", ()):
+            raise ConfigError(f"--from {train.from_model}: a {base.model.arch} model has no trained layers to start "
+                              "from")
         model = model or base.model.replace(weights=None)
         features = features or base.features
     model = model or ModelConfig(arch="resnet18", width=32, dim=128)
@@ -85,8 +89,10 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     seg_cfg = lib.segment_config()
     window_s = seg_cfg.window_s if seg_cfg else 3.0
     pad_s = train.shift_s if train.strategy == "contrastive" else 0.0
+    # The base model's label order where it names every label of the library (a built-in's labels are another corpus')
+    keep_order = base is not None and base.labels and set(edits.label_names(lib)) <= set(base.labels)
     data = yield from iter_load_segments(lib, sr=features.sr, window_s=window_s, pad_s=pad_s,
-                                         label_names=base.labels if base and base.labels else None, cancel=cancel)
+                                         label_names=base.labels if keep_order else None, cancel=cancel)
     if len(data) < 2:
         raise ConfigError(f"{lib.root}: needs at least 2 segments to train, found {len(data)}")
     rng = np.random.default_rng(train.seed)
@@ -192,11 +198,14 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
 
 
 def _model_folder(lib: Library, name: str) -> Path:
-    """A model of the library (``models/<name>``), or a model folder given as a path (read-only)."""
+    """A model of the library (``models/<name>``), else a built-in one, or a model folder given as a path
+    (read-only)."""
     model_key(name)  # a valid name, or a path to a model folder
-    folder = Path(name).expanduser() if is_path_like(name) else lib.root / "models" / name
-    if (folder / ckpt.CONFIG).exists():
-        return folder
+    folders = [Path(name).expanduser()] if is_path_like(name) else [lib.root / "models" / name,
+                                                                   builtin_model_dir(name)]
+    for folder in folders:
+        if (folder / ckpt.CONFIG).exists():
+            return folder
     raise ConfigError(f"no model {name!r} in {lib.root / 'models'} (and no model folder at that path)")
 
 

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from musicemb_core import cli
+from musicemb_core.data.library import Library
 from tests.core import test_cli_errors as ce
 from tests.core.test_cli_errors import musicemb, one_line_error, tone
 
@@ -283,3 +284,20 @@ def test_hum_record_without_a_device_is_one_line(work, monkeypatch, capsys):
     assert cli.main(["hum", str(work["lib"]), "--record", "1", "-q"]) == 1
     assert capsys.readouterr().err == ("musicemb: error: no audio input devices found (is a sound server such as "
                                        "PulseAudio or PipeWire running?)\n")
+
+
+def test_transfer_from_a_built_in_model(tmp_path, capsys):
+    """`--from default` was "no model 'default'" (built-ins were not looked up); with them, the built-in's labels
+    (another corpus') left every track unlabelled: "needs labelled tracks"; `--from similarity` is one line."""
+    for i, (label, freq) in enumerate((("low", 220.0), ("low", 247.0), ("high", 880.0), ("high", 988.0))):
+        tone(tmp_path / "music" / label / f"{i}.wav", 6.0, freq=freq)
+    lib = str(tmp_path / "lib")
+    assert cli.main(["ingest", lib, str(tmp_path / "music"), "--labels-from-folders", "-q"]) == 0
+    assert cli.main(["train", lib, "--strategy", "transfer", "--from", "similarity", "-q"]) == 1
+    assert capsys.readouterr().err == ("musicemb: error: --from similarity: a simstats model has no trained layers to "
+                                       "start from\n")
+    assert cli.main(["train", lib, "--strategy", "transfer", "--from", "default", "--epochs", "1",
+                     "--steps-per-epoch", "1", "--name", "tuned", "-q"]) == 0
+    with Library(lib) as opened:
+        assert opened.models()[0]["name"] == "tuned"
+    assert json.loads((tmp_path / "lib" / "models" / "tuned" / "config.json").read_text())["labels"] == ["high", "low"]
