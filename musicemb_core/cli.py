@@ -396,6 +396,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if "reid" in r:
         print(f"  re-identification of {r['reid']['n']} random {r['reid']['snippet_s']:g} s snippets: "
               f"top-1 {r['reid']['top1']:.3f}, top-2 {r['reid']['top2']:.3f}")
+        for path in r["reid"]["unreadable"]:
+            print(f"musicemb: warning: re-identification left out {path}: it cannot be read now", file=sys.stderr)
     if a.plots:
         print(f"  plots in {a.plots}")
     return 0

@@ -11,7 +11,7 @@ from musicemb_core.analysis.clustering import composition, kmeans_select, purity
 from musicemb_core.analysis.evaluation import confusion, knn_track_votes, plot_confusion, plot_history
 from musicemb_core.analysis.probes import probe_scores
 from musicemb_core.audio.decode import load
-from musicemb_core.common.errors import ConfigError
+from musicemb_core.common.errors import AudioError, ConfigError
 from musicemb_core.common.progress import CancelToken, JobGen, Progress
 from musicemb_core.data import edits
 from musicemb_core.data.library import Library
@@ -33,19 +33,37 @@ def segment_labels(lib: Library, track_ids: np.ndarray, *, segment_ids: np.ndarr
 
 def reid_snippets(lib: Library, searcher: Searcher, *, n: int, snippet_s: float, rng: np.random.Generator,
                   cancel: CancelToken) -> JobGen[dict]:
-    """Top-1/top-2 song re-identification of ``n`` snippets cut at random (not segment-aligned) offsets."""
-    tracks = [t for t in lib.tracks() if t.duration_s >= snippet_s]
-    hits1 = hits2 = 0
+    """Top-1/top-2 song re-identification of ``n`` snippets cut at random (not segment-aligned) offsets; snippets
+    of tracks whose file cannot be read now are left out (``n`` counts those scored), their paths listed."""
+    tracks = long_enough(lib, snippet_s)
+    hits1 = hits2 = done = 0
+    unreadable: set[str] = set()
     for i in range(n):
         cancel.check()
         t = tracks[rng.integers(len(tracks))]
         start = float(rng.uniform(0, t.duration_s - snippet_s))
-        y, _ = load(t.path, sr=searcher.embedder.sr, offset=start, duration=snippet_s)
+        try:
+            y, _ = load(t.path, sr=searcher.embedder.sr, offset=start, duration=snippet_s)
+        except AudioError:
+            unreadable.add(t.path)
+            continue
         ranked = searcher.identify(searcher.embed_audio(y), top=2)
         hits1 += bool(ranked) and ranked[0]["track_id"] == t.id
         hits2 += any(r["track_id"] == t.id for r in ranked[:2])
+        done += 1
         yield Progress("evaluate", i + 1, n, f"re-identification {i + 1}/{n}")
-    return {"snippet_s": snippet_s, "n": n, "top1": hits1 / max(n, 1), "top2": hits2 / max(n, 1)}
+    return {"snippet_s": snippet_s, "n": done, "top1": hits1 / max(done, 1), "top2": hits2 / max(done, 1),
+            "unreadable": sorted(unreadable)}
+
+
+def long_enough(lib: Library, snippet_s: float) -> list:
+    """The tracks a ``snippet_s`` snippet can be cut from; none is a :class:`ConfigError`."""
+    tracks = [t for t in lib.tracks() if t.duration_s >= snippet_s]
+    if not tracks:
+        longest = max((t.duration_s for t in lib.tracks()), default=0.0)
+        raise ConfigError(f"re-identification snippets of {snippet_s:g} s: no track is that long (the longest is "
+                          f"{longest:.1f} s); give a shorter --snippet or --reid 0")
+    return tracks
 
 
 def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path | None = None,
@@ -54,6 +72,8 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
     """Every figure of ``musicemb evaluate`` as one dict (JSON-ready); PNG/JSON files in ``plots`` if given."""
     cancel = cancel or CancelToken()
     plots = None if plots is None else _plots_folder(plots)
+    if reid_n:
+        long_enough(lib, snippet_s)
     rng = np.random.default_rng(random_state)
     emb = load_embeddings(lib, model)
     X = np.asarray(emb.vectors)

@@ -301,3 +301,24 @@ def test_transfer_from_a_built_in_model(tmp_path, capsys):
     with Library(lib) as opened:
         assert opened.models()[0]["name"] == "tuned"
     assert json.loads((tmp_path / "lib" / "models" / "tuned" / "config.json").read_text())["labels"] == ["high", "low"]
+
+
+def test_evaluate_reid_with_no_long_track_or_an_unreadable_one(work, tmp_path, capsys):
+    """--snippet longer than every track was an unexpected ValueError ("high <= 0") after the probes; a library file
+    that cannot be read now stopped the whole evaluation."""
+    import shutil
+
+    assert cli.main(["evaluate", str(work["lib"]), "--model", "default", "--snippet", "60", "-q"]) == 1
+    assert capsys.readouterr().err == ("musicemb: error: re-identification snippets of 60 s: no track is that long "
+                                       "(the longest is 3.0 s); give a shorter --snippet or --reid 0\n")
+    lib, music = tmp_path / "lib", tmp_path / "music"
+    shutil.copytree(work["music"], music)
+    assert cli.main(["ingest", str(lib), str(music), "--window", "1", "-q"]) == 0
+    assert cli.main(["embed", str(lib), "--model", "default", "-q"]) == 0
+    (music / "t0.wav").write_bytes(b"")
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(lib), "--model", "default", "--reid", "20", "--json", "-q"]) == 0
+    out, err = capsys.readouterr()
+    reid = json.loads(out)["reid"]
+    assert reid["unreadable"] == [str(music / "t0.wav")] and 0 < reid["n"] < 20
+    assert err == ""  # --json: the list says it
