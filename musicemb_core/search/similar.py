@@ -80,8 +80,10 @@ class SimilarTracks:
         if text.isdigit() and not Path(text).exists():
             tid = int(text)
             if tid not in self.row:
-                raise LibraryError(f"{self.lib.root}: no track with id {tid}"
-                                   + ("" if tid not in self.tracks else " embedded yet; run `musicemb embed`"))
+                why = ("" if tid not in self.tracks else " embedded yet; run `musicemb embed`"
+                       if Path(self.tracks[tid].path).exists() else f" embedded: its file {self.tracks[tid].path} "
+                       "is gone (moved? import its new place)")
+                raise LibraryError(f"{self.lib.root}: no track with id {tid}{why}")
             return self.vectors[self.row[tid]], [tid]
         path = Path(text).expanduser()
         tid = self._by_path.get(str(path.resolve())) if path.exists() else None

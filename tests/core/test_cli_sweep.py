@@ -322,3 +322,20 @@ def test_evaluate_reid_with_no_long_track_or_an_unreadable_one(work, tmp_path, c
     reid = json.loads(out)["reid"]
     assert reid["unreadable"] == [str(music / "t0.wav")] and 0 < reid["n"] < 20
     assert err == ""  # --json: the list says it
+
+
+def test_similar_to_a_track_whose_file_is_gone(work, tmp_path, capsys):
+    """Said "not embedded yet; run `musicemb embed`", which fails for that file again."""
+    import shutil
+
+    lib, music = tmp_path / "lib", tmp_path / "music"
+    shutil.copytree(work["music"], music)
+    assert cli.main(["ingest", str(lib), str(music), "-q"]) == 0
+    (music / "t0.wav").unlink()
+    assert cli.main(["embed", str(lib), "--model", "similarity", "-q"]) == 0
+    capsys.readouterr()
+    with Library(lib) as opened:
+        tid = next(t.id for t in opened.tracks() if t.path.endswith("t0.wav"))
+    assert cli.main(["similar", str(lib), str(tid)]) == 1
+    assert capsys.readouterr().err == (f"musicemb: error: {lib}: no track with id {tid} embedded: its file "
+                                       f"{music / 't0.wav'} is gone (moved? import its new place)\n")
