@@ -1,7 +1,7 @@
 """The ``musicemb`` command: each subcommand is a thin driver of a core job generator.
 
 Exit status: 0 on success (an import that skipped bad files still succeeds), 1 on error, 2 on usage,
-130 when interrupted.
+130 when interrupted, 141 (silently) when the reader of its output went away.
 """
 
 from __future__ import annotations
@@ -637,15 +637,26 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Every error ends as one line on stderr (exit 1; 2 for usage, 130 for Ctrl-C); the
     traceback of an unexpected one goes to the log named in that line, or to stderr with ``--debug``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if sys.stdout is None:  # started with standard output closed: its output goes nowhere, as asked
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (open until exit)
     debug = "--debug" in argv or os.environ.get("MUSICEMB_DEBUG", "") not in ("", "0")
     args = build_parser().parse_args([x for x in argv if x != "--debug"])
     lib = getattr(args, "lib", None)
+    out, sys.stdout = sys.stdout, ca.GuardedOutput(sys.stdout)
     try:
         if lib is not None and Path(lib).exists() and not Path(lib).is_dir():
             raise MusicEmbError(f"{lib}: is a file, not a library folder")
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # output that cannot be written fails here, not in the interpreter's last flush
+        return status
     except (Exception, KeyboardInterrupt) as e:
+        if isinstance(e, ca.OutputError):
+            ca.drop_output(out)
+            if e.pipe:  # the reader went away (`| head`): nothing to say
+                return 141
         return ca.report(e, argv, lib=lib, debug=debug)
+    finally:
+        sys.stdout = out
 
 
 if __name__ == "__main__":

@@ -243,6 +243,48 @@ def report(exc: BaseException, argv: list[str], *, lib: str | None = None, debug
     return 1
 
 
+class OutputError(MusicEmbError):
+    """Standard output cannot be written: its reader went away (``pipe``: ``musicemb tracks LIB | head``) or its
+    file cannot grow (a full disk under a redirect)."""
+
+    def __init__(self, error: OSError):
+        self.pipe = isinstance(error, BrokenPipeError)
+        super().__init__(f"cannot write the output ({error.strerror or error})")
+
+
+class GuardedOutput:
+    """Standard output while a command runs: a failed write is an :class:`OutputError`, told apart from the
+    library's own I/O errors (which name the library)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except OSError as e:
+            raise OutputError(e) from e
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError as e:
+            raise OutputError(e) from e
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def drop_output(stream) -> None:
+    """Point ``stream``'s file at the null device, so that what is left in its buffer goes nowhere quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def check_query_length(path: str, limit_s: float, what: str) -> None:
     """Refuse a query file longer than ``limit_s`` from its header, before it is decoded (a 2-hour "hum" would
     take minutes and gigabytes). Unreadable files pass: decoding reports them."""

@@ -3,8 +3,11 @@ non-zero exit status, never a traceback, an "unexpected" error or work done in t
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -339,3 +342,26 @@ def test_similar_to_a_track_whose_file_is_gone(work, tmp_path, capsys):
     assert cli.main(["similar", str(lib), str(tid)]) == 1
     assert capsys.readouterr().err == (f"musicemb: error: {lib}: no track with id {tid} embedded: its file "
                                        f"{music / 't0.wav'} is gone (moved? import its new place)\n")
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_output_that_cannot_be_written(work, tmp_path, monkeypatch, capsys):
+    """`musicemb ... | head` said "LIB: Broken pipe" (an unexpected error, logged); output to a full disk said "disk
+    full writing LIB": both blamed the library."""
+    monkeypatch.setenv("MUSICEMB_HOME", str(tmp_path / "home"))
+    capsys.readouterr()
+    with monkeypatch.context() as m:
+        m.setattr(sys, "stdout", _ClosedPipe())
+        assert cli.main(["tracks", str(work["lib"]), "--json"]) == 141
+    assert capsys.readouterr().err == ""
+    assert not (tmp_path / "home" / "logs").exists()  # nothing unexpected
+    if not os.path.exists("/dev/full"):
+        return
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([str(ce.MUSICEMB), "info", str(work["lib"]), "--json"], stdout=full, stderr=subprocess.PIPE,
+                           text=True, env={**os.environ, "MUSICEMB_HOME": str(work["home"])}, timeout=300)
+    assert r.returncode == 1 and r.stderr == "musicemb: error: cannot write the output (No space left on device)\n"
