@@ -324,6 +324,7 @@ def cmd_similar(a: argparse.Namespace) -> int:
 
 def cmd_hum(a: argparse.Namespace) -> int:
     from musicemb_core.audio.devices import record, trim_silence
+    from musicemb_core.common.errors import AudioError
     from musicemb_core.data.library import Library
     from musicemb_core.search.qbh import HumSearcher
 
@@ -341,8 +342,15 @@ def cmd_hum(a: argparse.Namespace) -> int:
             if len(y) == 0:
                 raise MusicEmbError("the recording is silent: check the microphone and its level")
             out.append({"query": "(recording)", "results": searcher.query(y, sr, k=a.k, method=a.method)})
-        for path in a.queries:
-            out.append({"query": str(path), "results": searcher.query_file(path, k=a.k, method=a.method)})
+        failed = 0
+        for path in a.queries:  # a file that cannot be used is one line; the other queries are answered
+            try:
+                out.append({"query": str(path), "results": searcher.query_file(path, k=a.k, method=a.method)})
+            except AudioError as e:
+                print(f"musicemb: error: {e}", file=sys.stderr)
+                failed += 1
+    if failed and not out:
+        return 1
     for q in out:  # a confident match: the best track's calibrated confidence reaches the model's threshold
         q["confident"] = searcher.is_confident(q["results"], a.method)
     if a.json:

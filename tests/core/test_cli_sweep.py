@@ -365,3 +365,16 @@ def test_output_that_cannot_be_written(work, tmp_path, monkeypatch, capsys):
         r = subprocess.run([str(ce.MUSICEMB), "info", str(work["lib"]), "--json"], stdout=full, stderr=subprocess.PIPE,
                            text=True, env={**os.environ, "MUSICEMB_HOME": str(work["home"])}, timeout=300)
     assert r.returncode == 1 and r.stderr == "musicemb: error: cannot write the output (No space left on device)\n"
+
+
+def test_hum_answers_the_queries_it_can(work, tmp_path):
+    """One missing or NaN-filled hum among several stopped the command: no answer for the good ones."""
+    sf.write(tmp_path / "nan.wav", np.full(16000, np.nan, np.float32), 8000, subtype="FLOAT")
+    r = musicemb("hum", work["lib"], work["query"], tmp_path / "missing.wav", tmp_path / "nan.wav", "--json",
+                 home=work["home"])
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [f"musicemb: error: {tmp_path / 'missing.wav'}: file not found",
+                                     f"musicemb: error: {tmp_path / 'nan.wav'}: contains NaN/Inf samples (first at "
+                                     "0.00 s)"]
+    assert [q["query"] for q in json.loads(r.stdout)] == [str(work["query"])]
+    one_line_error(musicemb("hum", work["lib"], tmp_path / "missing.wav", home=work["home"]), 1, "file not found")
