@@ -378,3 +378,12 @@ def test_hum_answers_the_queries_it_can(work, tmp_path):
                                      "0.00 s)"]
     assert [q["query"] for q in json.loads(r.stdout)] == [str(work["query"])]
     one_line_error(musicemb("hum", work["lib"], tmp_path / "missing.wav", home=work["home"]), 1, "file not found")
+
+
+def test_a_labels_csv_that_names_no_file_is_a_warning(tmp_path, capsys):
+    """Silently labelled nothing (a CSV of another folder's paths, or of names with a typo)."""
+    (tmp_path / "labels.csv").write_text("elsewhere/b.wav,x\n")
+    assert cli.main(["ingest", str(tmp_path / "lib"), str(tone(tmp_path / "in" / "a.wav", 1.0)), "--labels",
+                     str(tmp_path / "labels.csv"), "-q"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "  warning: --labels: none of the 1 paths in the CSV names one of the 1 files found; nothing is labelled"]
