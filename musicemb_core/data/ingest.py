@@ -271,6 +271,8 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
         lib.set_segment_config(cfg, window_starts)
     roots = [Path(p).expanduser().resolve() for p in paths if Path(p).is_dir()]
     files = find_audio(paths)
+    if not files:
+        report.warnings.append((", ".join(map(str, paths)), "no audio files found"))
     if isinstance(labels, dict) and files and all(_label_for(p, roots, labels) is None for p in files):
         report.warnings.append(("--labels", f"none of the {len(labels)} paths in the CSV names one of the "
                                             f"{len(files)} files found; nothing is labelled"))

@@ -387,3 +387,13 @@ def test_a_labels_csv_that_names_no_file_is_a_warning(tmp_path, capsys):
                      str(tmp_path / "labels.csv"), "-q"]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == [
         "  warning: --labels: none of the 1 paths in the CSV names one of the 1 files found; nothing is labelled"]
+
+
+def test_importing_folders_without_audio_says_so(tmp_path, capsys):
+    """Said only "0 added, 0 updated, ..." (a typo in the folder, or the wrong one)."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "readme.txt").write_text("not audio")
+    assert cli.main(["ingest", str(tmp_path / "lib"), str(tmp_path / "empty"), str(tmp_path / "docs"), "-q"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        f"  warning: {tmp_path / 'empty'}, {tmp_path / 'docs'}: no audio files found"]
