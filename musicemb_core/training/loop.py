@@ -81,6 +81,11 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
         if not getattr(ENCODERS.get(base.model.arch), "layer_names", ()):
             raise ConfigError(f"--from {train.from_model}: a {base.model.arch} model has no trained layers to start "
                               "from")
+        shape = (base.model.arch, base.model.dim, base.model.width)
+        if model is not None and (model.arch, model.dim, model.width) != shape:
+            raise ConfigError(f"--from {train.from_model}: its weights are a {shape[0]} of dim {shape[1]}, width "
+                              f"{shape[2]}; they cannot start a {model.arch} of dim {model.dim}, width {model.width} "
+                              "(leave out --arch)")
         model = model or base.model.replace(weights=None)
         features = features or base.features
     model = model or ModelConfig(arch="resnet18", width=32, dim=128)

@@ -291,7 +291,8 @@ def test_hum_record_without_a_device_is_one_line(work, monkeypatch, capsys):
 
 def test_transfer_from_a_built_in_model(tmp_path, capsys):
     """`--from default` was "no model 'default'" (built-ins were not looked up); with them, the built-in's labels
-    (another corpus') left every track unlabelled: "needs labelled tracks"; `--from similarity` is one line."""
+    (another corpus') left every track unlabelled: "needs labelled tracks"; `--from similarity` and `--from default
+    --arch cnn2` (an unexpected RuntimeError loading the weights) are one line."""
     for i, (label, freq) in enumerate((("low", 220.0), ("low", 247.0), ("high", 880.0), ("high", 988.0))):
         tone(tmp_path / "music" / label / f"{i}.wav", 6.0, freq=freq)
     lib = str(tmp_path / "lib")
@@ -299,6 +300,9 @@ def test_transfer_from_a_built_in_model(tmp_path, capsys):
     assert cli.main(["train", lib, "--strategy", "transfer", "--from", "similarity", "-q"]) == 1
     assert capsys.readouterr().err == ("musicemb: error: --from similarity: a simstats model has no trained layers to "
                                        "start from\n")
+    assert cli.main(["train", lib, "--strategy", "transfer", "--from", "default", "--arch", "cnn2", "-q"]) == 1
+    assert capsys.readouterr().err == ("musicemb: error: --from default: its weights are a resnet18 of dim 128, width "
+                                       "32; they cannot start a cnn2 of dim 128, width 32 (leave out --arch)\n")
     assert cli.main(["train", lib, "--strategy", "transfer", "--from", "default", "--epochs", "1",
                      "--steps-per-epoch", "1", "--name", "tuned", "-q"]) == 0
     with Library(lib) as opened:
