@@ -34,7 +34,7 @@ def main() -> None:
                     "bench/qbh_tune.py) with the soundfont songs; 2000 without")
     ap.add_argument("--encoder-steps", type=int, default=QBHTrainConfig().encoder_steps)
     ap.add_argument("--soundfont-songs", type=int, default=1100, help="songs rendered by FluidSynth (0: none)")
-    ap.add_argument("--poly-songs", type=int, default=0, help="more FluidSynth songs in the 'poly' figures: close "
+    ap.add_argument("--poly-songs", type=int, default=600, help="more FluidSynth songs in the 'poly' figures: close "
                     "four-part chorales with moving inner voices, arpeggios crossing into the melody's register")
     ap.add_argument("--soundfonts", nargs="+", default=[str(p) for p in sfs.find_soundfonts()])
     args = ap.parse_args()

@@ -113,6 +113,6 @@ def test_embed_builds_the_melody_index(hum_library, tmp_path, capsys):  # noqa: 
         fresh = drive(qbh._iter_build_into(lib, tmp_path / "fresh", model=qbh.DEFAULT_QBH_MODEL, cancel=None)
                       ) if (tmp_path / "fresh").mkdir() is None else None
         with np.load(fresh / "melody.npz") as a, np.load(qbh.index_folder(lib, "qbh-default") / "melody.npz") as b:
-            for key in ("track_ids", "bounds", "bins", "probs", "vector_ids"):
+            for key in ("track_ids", "bounds", "bins", "probs", "vector_ids", "top_bins", "top_probs"):
                 np.testing.assert_array_equal(a[key], b[key])
             np.testing.assert_allclose(a["vectors"], b["vectors"], atol=1e-5)
