@@ -647,6 +647,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if sys.stdout is None:  # started with standard output closed: its output goes nowhere, as asked
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (open until exit)
+    if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8 is printed as its own bytes
+        sys.stdout.reconfigure(errors="surrogateescape")
+    if hasattr(sys.stderr, "reconfigure"):  # ... and in messages with escapes, as Python's stderr does
+        sys.stderr.reconfigure(errors="backslashreplace")
     debug = "--debug" in argv or os.environ.get("MUSICEMB_DEBUG", "") not in ("", "0")
     args = build_parser().parse_args([x for x in argv if x != "--debug"])
     lib = getattr(args, "lib", None)

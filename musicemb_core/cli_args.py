@@ -193,7 +193,7 @@ def write_log(exc: BaseException, argv: list[str]) -> Path | None:
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.exists() and path.stat().st_size > LOG_MAX_BYTES:
                 os.replace(path, path.with_name(LOG_NAME + ".1"))
-            with open(path, "a", encoding="utf-8") as f:
+            with open(path, "a", encoding="utf-8", errors="backslashreplace") as f:  # file names of any bytes
                 f.write(text)
             return path
         except OSError:

@@ -6,6 +6,7 @@ long file never has to fit in memory; ``load`` reads a span and can downmix and 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,13 @@ time on one core (a 5 min game soundtrack, same length, max difference 4e-7)."""
 
 
 def _sf_open(path: Path) -> sf.SoundFile | None:
+    name: str | bytes = str(path)
     try:
-        return sf.SoundFile(str(path))
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a file name of other bytes than UTF-8: soundfile takes it as bytes only
+        name = os.fsencode(name)
+    try:
+        return sf.SoundFile(name)
     except (sf.LibsndfileError, RuntimeError, TypeError):
         return None
 

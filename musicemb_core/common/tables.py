@@ -21,13 +21,14 @@ def check_table_path(path: str | Path) -> Path:
 
 
 def write_table(rows: list[dict], path: str | Path, *, columns: list[str] | None = None) -> None:
-    """Write ``rows`` to ``path``: ``.csv`` or ``.parquet`` (pyarrow) by extension."""
+    """Write ``rows`` to ``path``: ``.csv`` or ``.parquet`` (pyarrow) by extension. A file name that is not UTF-8
+    is written as its own bytes in CSV, with ``\\x..`` escapes in Parquet (whose text must be UTF-8)."""
     path = check_table_path(path)
     columns = columns or (list(rows[0]) if rows else [])
     suffix = path.suffix.lower()
     with output_path(path, "table") as tmp:
         if suffix == ".csv":
-            with open(tmp, "w", newline="", encoding="utf-8") as f:
+            with open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
                 w = csv.DictWriter(f, fieldnames=columns)
                 w.writeheader()
                 w.writerows(rows)
@@ -35,4 +36,11 @@ def write_table(rows: list[dict], path: str | Path, *, columns: list[str] | None
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            pq.write_table(pa.table({c: [r[c] for r in rows] for c in columns}), tmp)
+            pq.write_table(pa.table({c: [_utf8(r[c]) for r in rows] for c in columns}), tmp)
+
+
+def _utf8(value):
+    """``value``, with a string's undecodable bytes (lone surrogates) as ``\\x..`` escapes."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value

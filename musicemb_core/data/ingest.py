@@ -207,6 +207,15 @@ def read_label_csv(path: str | Path) -> dict[str, str]:
     return labels
 
 
+def _utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (a file name of other bytes decodes to lone surrogates, which do not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _label_for(path: Path, roots: list[Path], labels: str | dict[str, str] | None) -> str | None:
     if labels is None:
         return None
@@ -278,6 +287,9 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
                                             f"{len(files)} files found; nothing is labelled"))
     todo: list[Path] = []
     for path in files:
+        if not _utf8(str(path)):  # the catalogue keeps UTF-8 text: this file only, and not recorded there
+            report.failed.append((str(path), "its name is not valid UTF-8 (a legacy encoding?); rename the file"))
+            continue
         try:
             st = path.stat()
         except OSError as e:  # a dangling or looping link, a file removed since the scan: this file only

@@ -401,3 +401,54 @@ def test_importing_folders_without_audio_says_so(tmp_path, capsys):
     assert cli.main(["ingest", str(tmp_path / "lib"), str(tmp_path / "empty"), str(tmp_path / "docs"), "-q"]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == [
         f"  warning: {tmp_path / 'empty'}, {tmp_path / 'docs'}: no audio files found"]
+
+
+def _legacy_name(folder, source) -> str:
+    """A copy of ``source`` in ``folder`` named in Latin-1 ("café.wav" as bytes that are not UTF-8)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = os.path.join(os.fsencode(folder), b"caf\xe9.wav")
+    try:
+        with open(raw, "wb") as f:
+            f.write(source.read_bytes())
+    except OSError:
+        pytest.skip("this file system refuses file names that are not UTF-8")
+    return os.fsdecode(raw)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows file names are always Unicode")
+def test_file_names_that_are_not_utf8(work, tmp_path):
+    """Such a file stopped the whole import (an unexpected UnicodeEncodeError, nothing imported), as a query it was
+    an unexpected error whose log could not be written (a traceback on the screen), and features failed on it."""
+    def run(*args) -> tuple[int, bytes, str]:  # the output holds the name's own bytes
+        r = subprocess.run([str(ce.MUSICEMB), *map(str, args)], capture_output=True, timeout=300,
+                           env={**os.environ, "MUSICEMB_HOME": str(work["home"])})
+        return r.returncode, r.stdout, r.stderr.decode()
+
+    music = tmp_path / "music"
+    tone(music / "good.wav", 3.0)
+    legacy = _legacy_name(music, work["query"])
+    code, out, err = run("ingest", tmp_path / "lib", music, "-q")
+    assert code == 0, err
+    assert os.fsencode(f"  failed: {legacy}: its name is not valid UTF-8 (a legacy encoding?); rename the "
+                       "file") in out.splitlines()
+    assert b"1 added" in out
+    code, out, err = run("identify", work["lib"], legacy, "--json")
+    assert code == 0 and "Traceback" not in err, err
+    assert json.loads(out)[0]["results"][0]["path"].endswith("t1.wav")  # a copy of t1.wav
+    code, out, err = run("features", music, "--out", tmp_path / "f.csv", "-q")
+    assert code == 0, err
+    assert os.fsencode(legacy) in (tmp_path / "f.csv").read_bytes()
+
+
+def test_the_log_takes_any_file_name(monkeypatch, tmp_path, capsys):
+    """An unexpected error about a file name that is not UTF-8 could not be logged: a traceback on the screen."""
+    monkeypatch.setenv("MUSICEMB_HOME", str(tmp_path / "home"))
+
+    def boom(a):
+        raise RuntimeError("bad \udce9")
+
+    monkeypatch.setattr(cli, "cmd_info", boom)
+    assert cli.main(["info", "caf\udce9"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert "bad \\udce9" in (tmp_path / "home" / "logs" / "musicemb.log").read_text()
