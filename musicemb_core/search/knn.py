@@ -15,7 +15,7 @@ import numpy as np
 
 from musicemb_core.audio.decode import load
 from musicemb_core.audio.segment import cut
-from musicemb_core.common.errors import AudioError
+from musicemb_core.common.errors import AudioError, LibraryError
 from musicemb_core.data.library import Library
 from musicemb_core.features import landmarks as lm
 from musicemb_core.index import EmbeddingIndex
@@ -77,6 +77,8 @@ class Searcher:
         self.lib = lib
         self.embedder = library_embedder(lib, model)
         self.index = index or open_index(lib, model)
+        if self.index.ntotal == 0:
+            raise LibraryError(f"{lib.root}: no segments embedded with {model!r}; import audio and run `musicemb embed`")
         self.landmarks = LandmarkIndex.load(landmark_folder(lib)) if use_landmarks else None
         seg = lib.segments()
         self.seg_track = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))

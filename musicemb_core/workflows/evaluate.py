@@ -72,13 +72,13 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
     """Every figure of ``musicemb evaluate`` as one dict (JSON-ready); PNG/JSON files in ``plots`` if given."""
     cancel = cancel or CancelToken()
     plots = None if plots is None else _plots_folder(plots)
-    if reid_n:
-        long_enough(lib, snippet_s)
     rng = np.random.default_rng(random_state)
     emb = load_embeddings(lib, model)
     X = np.asarray(emb.vectors)
     if len(X) < 3:
         raise ConfigError(f"{lib.root}: evaluation needs at least 3 segments embedded with {model!r}, found {len(X)}")
+    if reid_n:
+        long_enough(lib, snippet_s)
     track_of = dict(zip(*[lib.segments()[k].tolist() for k in ("id", "track_id")], strict=True))
     track_ids = np.array([track_of[int(i)] for i in emb.ids])
     labels, names = segment_labels(lib, track_ids, segment_ids=emb.ids)

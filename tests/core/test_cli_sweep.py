@@ -452,3 +452,16 @@ def test_the_log_takes_any_file_name(monkeypatch, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.splitlines()) == 1
     assert "bad \\udce9" in (tmp_path / "home" / "logs" / "musicemb.log").read_text()
+
+
+def test_queries_against_a_library_without_segments(tmp_path, capsys):
+    """identify/classify/search of a library with nothing imported answered nothing and exit 0."""
+    lib = tmp_path / "lib"
+    Library(lib, create=True).close()
+    assert cli.main(["embed", str(lib), "-q"]) == 0
+    query = str(tone(tmp_path / "q.wav", 3.0))
+    capsys.readouterr()
+    for command, model in (("identify", "default"), ("classify", "similarity"), ("search", "similarity")):
+        assert cli.main([command, str(lib), query]) == 1
+        assert capsys.readouterr().err == (f"musicemb: error: {lib}: no segments embedded with {model!r}; import "
+                                           "audio and run `musicemb embed`\n")
