@@ -191,7 +191,10 @@ class Library:
     """A library folder. ``Library(root)`` opens an existing one; ``Library(root, create=True)`` makes it if absent."""
 
     def __init__(self, root: str | Path, *, create: bool = False):
-        self.root = Path(root).expanduser().resolve()
+        try:
+            self.root = Path(root).expanduser().resolve()
+        except (RuntimeError, OSError) as e:  # a symbolic link loop (RuntimeError before Python 3.13)
+            raise LibraryError(f"{root}: cannot open the library folder ({e})") from e
         db = self.root / DB_NAME
         if self.root.exists() and not self.root.is_dir():
             raise LibraryError(f"{self.root}: not a folder (a library is a folder)")

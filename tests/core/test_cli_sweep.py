@@ -465,3 +465,15 @@ def test_queries_against_a_library_without_segments(tmp_path, capsys):
         assert cli.main([command, str(lib), query]) == 1
         assert capsys.readouterr().err == (f"musicemb: error: {lib}: no segments embedded with {model!r}; import "
                                            "audio and run `musicemb embed`\n")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symbolic links")
+@pytest.mark.parametrize("command", ["info", "ingest"])
+def test_a_library_path_that_is_a_symlink_loop(tmp_path, command, capsys):
+    """Was an unexpected RuntimeError ("Symlink loop")."""
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    argv = [command, str(loop)] + ([str(tone(tmp_path / "a.wav", 1.0)), "-q"] if command == "ingest" else [])
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"musicemb: error: {loop}: cannot open the library folder (") and len(err.splitlines()) == 1
