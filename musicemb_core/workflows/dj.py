@@ -7,6 +7,7 @@ import contextlib
 import csv
 import io
 import os
+import re
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
@@ -170,6 +171,9 @@ def _rb_tonality(key: str | None) -> str:
     return tonic + ("m" if mode == "minor" else "")
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def rekordbox_xml(rows: list[dict], *, playlist: str = "musicemb") -> str:
     """rekordbox XML: ``DJ_PLAYLISTS`` with a ``COLLECTION`` of ``TRACK`` (Location as a file://localhost URI,
     Name, Artist, Album, Genre, AverageBpm, Tonality, TotalTime) and a ``PLAYLISTS`` node listing them in order."""
@@ -192,7 +196,8 @@ def rekordbox_xml(rows: list[dict], *, playlist: str = "musicemb") -> str:
     for i in range(1, len(rows) + 1):
         ET.SubElement(node, "TRACK", Key=str(i))
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    text = ET.tostring(root, encoding="unicode")  # without control characters (a tag's, a name's): not XML 1.0
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + _NOT_XML.sub("", text) + "\n"
 
 
 def csv_text(rows: list[dict]) -> str:

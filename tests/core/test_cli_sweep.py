@@ -477,3 +477,13 @@ def test_a_library_path_that_is_a_symlink_loop(tmp_path, command, capsys):
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"musicemb: error: {loop}: cannot open the library folder (") and len(err.splitlines()) == 1
+
+
+def test_rekordbox_xml_with_control_characters_stays_xml(work, tmp_path, capsys):
+    """A control character in the playlist name (or a track's tags) was written as it is: XML no reader parses."""
+    import xml.etree.ElementTree as ET
+
+    out = tmp_path / "crate.xml"
+    assert cli.main(["export", str(work["lib"]), "--out", str(out), "--name", "set\x01 <1> & \x1b2"]) == 0
+    names = [n.get("Name") for n in ET.parse(out).iter("NODE")]
+    assert names == ["ROOT", "set <1> & 2"]
