@@ -155,11 +155,14 @@ def _write_text(out: Path, text: str) -> None:
 
 
 def m3u8_text(rows: list[dict]) -> str:
-    """Extended M3U (UTF-8): ``#EXTINF:seconds,Artist - Title`` then the absolute path, per track."""
+    """Extended M3U (UTF-8): ``#EXTINF:seconds,Artist - Title`` then the absolute path, per track (a path with a
+    line break as a ``file://`` URI: the playlist is one line per entry)."""
     lines = ["#EXTM3U"]
     for r in rows:
         who = f"{r['artist']} - {r['title']}" if r["artist"] else r["title"]
-        lines += [f"#EXTINF:{round(r['duration_s'])},{who}", str(Path(r["path"]).resolve())]
+        path = Path(r["path"]).resolve()
+        where = path.as_uri() if "\n" in str(path) or "\r" in str(path) else str(path)
+        lines += [f"#EXTINF:{round(r['duration_s'])},{' '.join(who.split())}", where]
     return "\n".join(lines) + "\n"
 
 

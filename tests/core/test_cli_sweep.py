@@ -487,3 +487,12 @@ def test_rekordbox_xml_with_control_characters_stays_xml(work, tmp_path, capsys)
     assert cli.main(["export", str(work["lib"]), "--out", str(out), "--name", "set\x01 <1> & \x1b2"]) == 0
     names = [n.get("Name") for n in ET.parse(out).iter("NODE")]
     assert names == ["ROOT", "set <1> & 2"]
+
+
+def test_m3u8_keeps_one_line_per_entry(tmp_path):
+    """A line break in a title or a file name split an entry over several lines: a broken playlist."""
+    from musicemb_core.workflows.dj import m3u8_text
+
+    path = tmp_path / "new\nline.wav"
+    rows = [{"artist": "A\nB", "title": "x\r\ny", "duration_s": 12.4, "path": str(path)}]
+    assert m3u8_text(rows).splitlines() == ["#EXTM3U", "#EXTINF:12,A B - x y", path.as_uri()]
