@@ -191,7 +191,11 @@ def iter_build_qbh_index(lib: Library, *, model: str = DEFAULT_QBH_MODEL,
     """Extract every track's melody and embed every segment with the song encoder, publish them as the
     library's QBH index of ``model``; returns the index folder (its new generation)."""
     art = layout.qbh_index(lib, model_key(model))
-    previous = _previous_tracks(art.current(), _weights_key(qbh_model_folder(lib, model)))
+    try:
+        earlier = art.current()
+    except LibraryError:  # a damaged pointer: every track is indexed again, and publishing replaces it
+        earlier = None
+    previous = _previous_tracks(earlier, _weights_key(qbh_model_folder(lib, model)))
     with art.publish() as gen:
         yield from _iter_build_into(lib, gen, model=model, cancel=cancel, previous=previous)
     return art.current()

@@ -496,3 +496,19 @@ def test_m3u8_keeps_one_line_per_entry(tmp_path):
     path = tmp_path / "new\nline.wav"
     rows = [{"artist": "A\nB", "title": "x\r\ny", "duration_s": 12.4, "path": str(path)}]
     assert m3u8_text(rows).splitlines() == ["#EXTM3U", "#EXTINF:12,A B - x y", path.as_uri()]
+
+
+def test_hum_repairs_a_damaged_melody_index_pointer(work, tmp_path):
+    """A damaged index/qbh/<model>/CURRENT said "rebuild it with `musicemb hum`", and hum failed the same way."""
+    import shutil
+
+    lib = tmp_path / "lib"
+    shutil.copytree(work["lib"], lib)
+    first = musicemb("hum", lib, work["query"], "--json", home=work["home"])
+    assert first.returncode == 0, first.stderr
+    pointers = list((lib / "index" / "qbh").glob("*/CURRENT"))
+    assert len(pointers) == 1
+    pointers[0].write_text("g-nonexistent")
+    r = musicemb("hum", lib, work["query"], "--json", home=work["home"])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == json.loads(first.stdout)
