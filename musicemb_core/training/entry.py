@@ -25,7 +25,7 @@ def iter_train(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), m
     """Train ``train.strategy`` and save the model as ``models/<name>`` of ``lib``; returns a :class:`FitResult`.
 
     ``model``, ``features`` and ``resume`` apply to the embedding strategies; ``qbh`` has its own networks
-    (``model``/``features`` are ignored) and cannot resume. The built-in models' names are refused: a library's
+    (``model``/``features`` are ignored), trains on the CPU and cannot resume. The built-in models' names are refused: a library's
     own model of that name would take the built-in's place in every command, beside vectors the built-in made.
     """
     if builtin_model_dir(check_model_name(name)).is_dir():
@@ -37,4 +37,7 @@ def iter_train(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), m
         raise ConfigError("--resume: the qbh strategy cannot resume a run; train again")
     if train.from_model:
         raise ConfigError("--from: the qbh strategy trains from scratch")
+    if train.device not in ("auto", "cpu"):
+        raise ConfigError(f"--device {train.device}: the qbh strategy trains on the CPU (about half an hour); "
+                          "use --device cpu")
     return (yield from iter_fit_qbh(lib, name=name, train=train, cancel=cancel))

@@ -115,3 +115,9 @@ def test_each_trainer_imports_alone(module, other):
             f"assert 'musicemb_core.training.{other}' not in sys.modules\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_qbh_training_refuses_a_device_it_would_not_use(tmp_path):
+    """--device cuda trained on the CPU without a word; it says so before any work."""
+    with Library(tmp_path / "lib", create=True) as lib, pytest.raises(ConfigError, match="trains on the CPU"):
+        drive(iter_train(lib, name="hums", train=TrainConfig(strategy="qbh", device="cuda")))
