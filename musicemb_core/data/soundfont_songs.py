@@ -196,25 +196,10 @@ def _harmony(sc: _Score, fig: str, chords, span: float, end: float, top: np.ndar
         prev = None
         for k, tri in enumerate(chords):
             a = k * span
-            s = int(top[k])
-            best = None
-            for inv in range(3):  # alto, tenor: chord tones under the soprano; bass: the root (or inversions)
-                alto = [p for pc in tri for p in range(s - 12, s) if p % 12 == pc]
-                tenor = [p for pc in tri for p in range(s - 19, s - 4) if p % 12 == pc]
-                bass = [p for p in range(36, 52) if p % 12 == tri[inv]]
-                for al in alto:
-                    for te in tenor:
-                        for ba in bass:
-                            if not (ba < te < al):
-                                continue
-                            move = sum(abs(x - y) for x, y in zip((al, te, ba), prev or (al, te, ba), strict=True))
-                            cost = move + 4 * inv + 3 * (len({al % 12, te % 12, ba % 12, s % 12}) < 3)
-                            if best is None or cost < best[0]:
-                                best = (cost, (al, te, ba))
-            if best is None:
+            voices = _voicing(tri, int(top[k]), prev, alto=(12, 0), tenor=(19, 4))
+            if voices is None:
                 continue
-            prev = best[1]
-            al, te, ba = prev
+            prev = al, te, ba = voices
             arts = 0.97 if same_as_lead else 0.92
             sc.add(1, al, a, span * arts, vel)
             sc.add(1, te, a, span * arts, vel)
@@ -264,15 +249,17 @@ def _harmony(sc: _Score, fig: str, chords, span: float, end: float, top: np.ndar
                     sc.add(1, p, t + n * 0.012 / sc.beat_s, .45, vel + 8 * (j % 2 == 0) - 4 * n)
 
 
-def _voicing(tri, s: int, prev):
-    """(alto, tenor, bass) of triad ``tri`` under soprano ``s``, closest to ``prev`` (a hymn's voice leading)."""
+def _voicing(tri, s: int, prev, *, alto: tuple[int, int] = (10, 0), tenor: tuple[int, int] = (17, 3)):
+    """(alto, tenor, bass) of triad ``tri`` under soprano ``s``, closest to ``prev`` (a hymn's voice leading): alto
+    and tenor chord tones from ``s - alto[0]`` up to ``s - alto[1]`` (and likewise), the bass the root or an
+    inversion's lowest tone in MIDI 36-51; None when no voicing fits."""
     best = None
     for inv in range(3):
-        alto = [p for pc in tri for p in range(s - 10, s) if p % 12 == pc]
-        tenor = [p for pc in tri for p in range(s - 17, s - 3) if p % 12 == pc]
+        altos = [p for pc in tri for p in range(s - alto[0], s - alto[1]) if p % 12 == pc]
+        tenors = [p for pc in tri for p in range(s - tenor[0], s - tenor[1]) if p % 12 == pc]
         bass = [p for p in range(36, 52) if p % 12 == tri[inv]]
-        for al in alto:
-            for te in tenor:
+        for al in altos:
+            for te in tenors:
                 for ba in bass:
                     if not (ba < te < al):
                         continue
