@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_qbh import SR, signature  # noqa: E402
 from bench.common import write_results  # noqa: E402
 from bench.gm_songs import STYLES, TIMGM, render_song  # noqa: E402
+from bench.qbh_fourpart import four_voices  # noqa: E402
 from musicemb_core.common.progress import drive  # noqa: E402
 from musicemb_core.data import melodies as mel  # noqa: E402
 from musicemb_core.data.hum_synthesis import ALL_SYLLABLES, render_hum  # noqa: E402
@@ -38,23 +39,6 @@ from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_core.search import qbh  # noqa: E402
 
 FOLK = ("oneills1850", "airdsAirs", "essenFolksong/han")
-
-
-def chorale_voices(relpath: str) -> list[mel.Melody] | None:
-    """The four voices of a chorale (soprano first) on one time axis, or None if it has not four parts."""
-    import music21
-
-    score = music21.converter.parse(str(mel.corpus_root() / relpath))
-    if len(score.parts) != 4:
-        return None
-    voices = []
-    for part in score.parts:
-        notes = [n for n in part.stripTies().flatten().notes if n.quarterLength > 0]
-        voices.append((np.array([max(p.midi for p in n.pitches) for n in notes], np.int16),
-                       np.array([float(n.offset) for n in notes], np.float32),
-                       np.array([float(n.quarterLength) for n in notes], np.float32)))
-    t0 = min(v[1][0] for v in voices if len(v[1]))
-    return [mel.Melody(f"{relpath}#{k}", "", p, o - t0, d) for k, (p, o, d) in enumerate(voices)]
 
 
 def pick(args) -> tuple[list[dict], list[dict]]:
@@ -80,7 +64,7 @@ def pick(args) -> tuple[list[dict], list[dict]]:
     for i in rng.permutation(len(files)):
         if len(got) == args.chorales + n_out:
             break
-        voices = chorale_voices(files[i])
+        voices = four_voices(files[i])
         if voices and len(voices[0]) >= 24 and signature(voices[0]) not in seen:
             seen.add(signature(voices[0]))
             got.append({"collection": "bach", "melody": voices[0], "voices": voices[1:]})

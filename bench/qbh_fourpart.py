@@ -23,10 +23,26 @@ LOWER_PROGRAMS = (19, 52, 48, 0, 20, 53)
 LEAD_PROGRAMS = (52, 53, 19, 48, 0, 73, 68, 40, 71, 20)
 
 
-def fourpart_pieces(n: int, seed: int, *, min_notes: int = 24) -> list[list[mel.Melody]]:
-    """``n`` four-part Palestrina pieces (top voice first, one time axis in beats), openings all distinct."""
+def four_voices(relpath: str) -> list[mel.Melody] | None:
+    """The four voices of a score of the melody corpus (top voice first) on one time axis starting at the first note
+    of any, or None if it has not four parts (``qbh_check``'s Bach chorales, the Palestrina pieces here)."""
     import music21
 
+    score = music21.converter.parse(str(mel.corpus_root() / relpath))
+    if len(score.parts) != 4:
+        return None
+    voices = []
+    for part in score.parts:
+        notes = [n for n in part.stripTies().flatten().notes if n.quarterLength > 0]
+        voices.append((np.array([max(p.midi for p in n.pitches) for n in notes], np.int16),
+                       np.array([float(n.offset) for n in notes], np.float32),
+                       np.array([float(n.quarterLength) for n in notes], np.float32)))
+    t0 = min(v[1][0] for v in voices if len(v[1]))
+    return [mel.Melody(f"{relpath}#{k}", "", p, o - t0, d) for k, (p, o, d) in enumerate(voices)]
+
+
+def fourpart_pieces(n: int, seed: int, *, min_notes: int = 24) -> list[list[mel.Melody]]:
+    """``n`` four-part Palestrina pieces (top voice first, one time axis in beats), openings all distinct."""
     root = mel.corpus_root()
     files = sorted(p.relative_to(root).as_posix() for p in (root / "palestrina").glob("*.krn"))
     out, seen = [], set()
@@ -35,26 +51,20 @@ def fourpart_pieces(n: int, seed: int, *, min_notes: int = 24) -> list[list[mel.
             break
         if mel.is_reserved(files[i]):  # never: palestrina is no reserved collection
             continue
-        score = music21.converter.parse(str(root / files[i]))
-        if len(score.parts) != 4:
+        voices = four_voices(files[i])
+        if voices is None:
             continue
-        voices = []
-        for part in score.parts:
-            notes = [x for x in part.stripTies().flatten().notes if x.quarterLength > 0]
-            voices.append((np.array([max(p.midi for p in x.pitches) for x in notes], np.int16),
-                           np.array([float(x.offset) for x in notes], np.float32),
-                           np.array([float(x.quarterLength) for x in notes], np.float32)))
-        if len(voices[0][0]) < min_notes:
+        if len(voices[0]) < min_notes:
             continue
-        sig = tuple(np.diff(voices[0][0][:13]).tolist())
+        sig = tuple(np.diff(voices[0].pitch[:13]).tolist())
         if sig in seen:
             continue
         seen.add(sig)
-        t0 = float(voices[0][1][0])  # the excerpt starts with the cantus
+        t0 = float(voices[0].onset[0])  # the excerpt starts with the cantus
         ms = []
-        for k, (p, o, d) in enumerate(voices):
-            keep = o >= t0
-            ms.append(mel.Melody(f"palestrina/{files[i]}#{k}", "", p[keep], o[keep] - t0, d[keep]))
+        for k, v in enumerate(voices):
+            keep = v.onset >= t0
+            ms.append(mel.Melody(f"palestrina/{files[i]}#{k}", "", v.pitch[keep], v.onset[keep] - t0, v.duration[keep]))
         out.append(ms)
     return out
 
