@@ -170,8 +170,11 @@ def cmd_train(a: argparse.Namespace) -> int:
                         steps_per_epoch=a.steps_per_epoch, patience=a.patience, from_model=a.from_model,
                         freeze_until=a.freeze_until, songs=a.songs, device=a.device)
     model = None
+    if a.from_model and not a.arch and (a.dim or a.width):
+        raise MusicEmbError(f"--{'dim' if a.dim else 'width'}: --from {a.from_model} keeps that model's shape (its "
+                            "weights fix it); leave the option out")
     if not a.from_model or a.arch:
-        model = ModelConfig(arch=a.arch or "resnet18", dim=a.dim, width=a.width)
+        model = ModelConfig(arch=a.arch or "resnet18", dim=a.dim or 128, width=a.width or 32)
     name = a.name or ("qbh" if a.strategy == "qbh" else f"{a.strategy}-{model.arch if model else a.from_model}")
     with Library(a.lib) as lib:
         result = _run(iter_train(lib, name=name, train=train, model=model, resume=a.resume), quiet=a.quiet)
@@ -520,9 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "contrastive", "qbh"),
                     help="qbh: a query-by-humming model trained from melody collections (epochs x 100 steps)")
     sp.add_argument("--arch", choices=("resnet18", "cnn2", "vgg"), help="encoder (default resnet18)")
-    sp.add_argument("--dim", type=ca.integer(1, 8192), default=128, help="embedding size (default 128)")
-    sp.add_argument("--width", type=ca.integer(1, 1024), default=32,
-                    help="resnet18 base width (64 = full ResNet18; default 32)")
+    sp.add_argument("--dim", type=ca.integer(1, 8192), help="embedding size (default 128)")
+    sp.add_argument("--width", type=ca.integer(1, 1024), help="resnet18 base width (64 = full ResNet18; default 32)")
     sp.add_argument("--epochs", type=ca.integer(1, 100_000), default=10)
     sp.add_argument("--batch-size", type=ca.integer(1, 65_536), default=32)
     sp.add_argument("--lr", type=ca.number(0, 10, lo_open=True), default=1e-3)
