@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import shutil
+import socket
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -57,6 +58,9 @@ class RayEmbedReport(EmbedReport):
     shards: int = 0
 
 
+CONNECT_TIMEOUT_S = 5.0  # a Ray cluster's address must answer this fast
+
+
 def shard_folder(lib: Library, model: str) -> Path:
     """Where unfinished runs of ``model`` keep their shards (one subfolder per model fingerprint)."""
     return lib.root / "embeddings" / f"{model_key(model)}.shards"
@@ -77,10 +81,23 @@ def connect(address: str | None = "local", *, num_cpus: int | None = None):
         if address in (None, "local"):
             ray.init(address="local", num_cpus=num_cpus, **kw)
         else:
+            _check_reachable(address)
             ray.init(address=address, **kw)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise ConfigError(f"--ray {address}: cannot connect to a Ray cluster ({e})") from e
     return ray, True
+
+
+def _check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """A ``HOST:PORT`` (or ``ray://HOST:PORT``) that does not answer within ``timeout_s`` is a ConnectionError
+    at once: Ray itself retries for over a minute, printing its own warnings."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" and the like: Ray resolves them
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise ConnectionError(f"nothing answers at {host}:{port} within {timeout_s:g} s: {e.strerror or e}") from e
 
 
 @functools.lru_cache(maxsize=4)

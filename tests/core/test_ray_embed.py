@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -87,3 +89,14 @@ def test_without_ray_the_flag_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     with pytest.raises(ConfigError, match=r"musicemb\[cluster\]"):
         connect("local")
+
+
+def test_an_address_that_does_not_answer_is_refused_at_once():
+    """`--ray HOST:PORT` with nothing listening there waited over 90 s while Ray retried, printing its warnings."""
+    with socket.socket() as s:  # a port nobody listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        t0 = time.perf_counter()
+        with pytest.raises(ConfigError, match=rf"--ray 127.0.0.1:{port}: cannot connect .*nothing answers"):
+            connect(f"127.0.0.1:{port}")
+        assert time.perf_counter() - t0 < 10
