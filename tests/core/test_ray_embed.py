@@ -93,6 +93,8 @@ def test_without_ray_the_flag_says_how_to_install_it(monkeypatch):
 
 def test_an_address_that_does_not_answer_is_refused_at_once():
     """`--ray HOST:PORT` with nothing listening there waited over 90 s while Ray retried, printing its warnings."""
+    if ray.is_initialized():  # an earlier test's local cluster: connect() would reuse it
+        ray.shutdown()
     with socket.socket() as s:  # a port nobody listens on: bound, never listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
