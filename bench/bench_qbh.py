@@ -31,7 +31,6 @@ from musicemb_core.data.hum_synthesis import render_hum, render_melody_song  # n
 from musicemb_core.data.ingest import iter_ingest  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_core.index import EmbeddingIndex  # noqa: E402
-from musicemb_core.search import qbh  # noqa: E402
 from musicemb_core.search.qbh import HumSearcher, MelodyStore, iter_build_qbh_index, sparse_melody  # noqa: E402
 
 EVAL_COLLECTIONS = ("oneills1850", "essenFolksong/han")  # Irish fiddle tunes, Chinese (Han) folk songs
@@ -157,7 +156,7 @@ def latency(searcher: HumSearcher, hums: list[dict], n_tracks: int, seed: int) -
     b, p = sparse_melody(P)
     top = (rng.integers(0, 12, (len(b), 1)).astype(np.uint8), (255 * (rng.random((len(b), 1)) < 0.8)).astype(np.uint8))
     store = MelodyStore(np.arange(n_tracks, dtype=np.int64) + 1, np.arange(n_tracks + 1) * frames, b, p,
-                        *(top if qbh.TOP_VOICE else (None, None)))  # and a top voice per track, as indexed
+                        *top)  # and a top voice per track, as indexed
     segments = {"id": ids, "track_id": np.repeat(np.arange(n_tracks) + 1, seg_per),
                 "start_s": np.tile(np.arange(seg_per) * 3.0, n_tracks)}
     big = HumSearcher(searcher.model, index, store, segments, {t: {"path": f"t{t}", "label": None}

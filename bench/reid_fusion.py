@@ -47,8 +47,7 @@ NOISY = ("pink_noise",) * 4 + ("white_noise",) * 2 + ("reverb",) * 2 + ("codec",
 
 def weighted(emb: dict[int, float], marks: dict[int, int]) -> list[tuple[int, float]]:
     """``knn.fuse`` without its decisive-landmarks rule: (embedding score + 2 x landmark confidence) / 3."""
-    conf = {t: min(1.0, max(0.0, (m - knn.LANDMARK_FLOOR) / knn.LANDMARK_SPAN)) for t, m in marks.items()}
-    scores = {t: (emb.get(t, 0.0) + 2 * conf.get(t, 0.0)) / 3 for t in set(emb) | set(marks)}
+    scores = {t: (emb.get(t, 0.0) + 2 * knn.landmark_confidence(marks.get(t, 0))) / 3 for t in set(emb) | set(marks)}
     return sorted(scores.items(), key=lambda kv: (-kv[1], -marks.get(kv[0], 0)))
 
 

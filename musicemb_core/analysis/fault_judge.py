@@ -179,6 +179,7 @@ def decide(v: dict, *, reference: LibraryReference = NO_REFERENCE, thresholds: d
     t = {**THRESHOLDS, **(thresholds or {})}
     th = {name: reference.threshold(name, t[key]) for name, (key, _) in GRADED.items()}
     th["hf_db"] = reference.threshold("hf_db", NOMINAL_HF_DB - t["muffled"])
+    h = _hits(v, th, t)
     out: list[list[Fault]] = []
     for i in range(v["n"]):
         if v["loud_db"] <= t["dead"] or not v["measured"][i]:
@@ -208,12 +209,12 @@ def decide(v: dict, *, reference: LibraryReference = NO_REFERENCE, thresholds: d
             found.append(_fault("dropouts", v["dropout_s"][i] / t["dropouts"], v["dropout_s"][i], t["dropouts"],
                                 f"dropouts: {k} gap{'s' * (k > 1)} of digital silence, {v['dropout_s'][i]:.2f} s "
                                 "in all", gaps=k))
-        dc = np.abs(v["dc"]) / t["dc_offset"]
+        dc = h["dc"]
         if dc[i] >= 1 and _lasting(v, i, dc >= 1, dc[i]):
             found.append(_fault("dc_offset", abs(v["dc"][i]) / t["dc_offset"], v["dc"][i], t["dc_offset"],
                                 f"DC offset: mean {v['dc'][i]:+.3f} of full scale"))
         if v["body"][i]:
-            found += _graded(v, i, th, t)
+            found += _graded(v, i, th, t, h)
         out.append(found)
     return out
 
@@ -224,13 +225,30 @@ def _mains_comb(lines: list[int]) -> bool:
     return len(lines) >= 3 and bool({1, 2} & set(lines))
 
 
+def _hits(v: dict, th: dict, t: dict) -> dict:
+    """One track's per-segment severities and hits that :func:`decide` reads segment by segment: DC offset (in
+    thresholds), broadband noise, the muffled band's absolute and track-relative severities and their hits."""
+    hf, track_hf = v["hf_db"], v["track_hf"]
+    absolute = (NOMINAL_HF_DB - hf) / (NOMINAL_HF_DB - th["hf_db"])
+    relative = (track_hf - hf) / MUFFLED_REL_DB if track_hf is not None else np.zeros_like(hf)
+    muffled = np.maximum(absolute, relative)
+    return {"dc": np.abs(v["dc"]) / t["dc_offset"],
+            "noisy": (v["snr_db"] <= th["snr_db"]) & (v["flatness"] >= NOISE_FLATNESS) & (v["low_octaves"] >= 3),
+            "hf_absolute": absolute, "hf_relative": relative, "muffled_severity": muffled,
+            "muffled": (muffled >= 1) & (v["low_octaves"] >= 3) & (v["sr"] >= 8000)}
+
+
+def _around(v: dict, i: int) -> np.ndarray:
+    """The body segments within :data:`HUM_SPAN_S` of segment ``i`` (a mask)."""
+    return v["body"] & (np.abs(v["starts"] - v["starts"][i]) <= HUM_SPAN_S)
+
+
 def _lasting(v: dict, i: int, hit: np.ndarray, severity: float) -> bool:
     """True if ``severity`` is twice the threshold's or ``hit`` holds in at least half the body segments within
     :data:`HUM_SPAN_S` of segment ``i``."""
     if v["starts"] is None or severity >= 2:
         return True
-    near = v["body"] & (np.abs(v["starts"] - v["starts"][i]) <= HUM_SPAN_S)
-    return bool(hit[near].mean() >= 0.5)
+    return bool(hit[_around(v, i)].mean() >= 0.5)
 
 
 def _bursty(v: dict, i: int, severity: float) -> bool:
@@ -239,13 +257,12 @@ def _bursty(v: dict, i: int, severity: float) -> bool:
     rather than at random as crackle does, unless ``severity`` is twice the threshold's."""
     if v["starts"] is None or severity >= 2:
         return False
-    near = v["body"] & (np.abs(v["starts"] - v["starts"][i]) <= HUM_SPAN_S)
-    counts = v["clicks"][near]
+    counts = v["clicks"][_around(v, i)]
     return len(counts) >= 4 and counts.var() > CRACKLE_DISPERSION * max(counts.mean(), 1e-9)
 
 
-def _graded(v: dict, i: int, th: dict, t: dict) -> list[Fault]:
-    """The style-dependent kinds of one body segment: hum, crackle, noise, muffled."""
+def _graded(v: dict, i: int, th: dict, t: dict, h: dict) -> list[Fault]:
+    """The style-dependent kinds of one body segment: hum, crackle, noise, muffled (``h``: :func:`_hits`)."""
     found = []
     if (v["hum"][i] >= th["hum"] and _mains_comb(v["hum_lines"][i])
             and _lasting(v, i, v["hum"] >= th["hum"], v["hum"][i] / th["hum"])):
@@ -257,20 +274,15 @@ def _graded(v: dict, i: int, th: dict, t: dict) -> list[Fault]:
         found.append(_fault("crackle", v["click_rate"][i] / th["click_rate"], v["click_rate"][i], th["click_rate"],
                             f"crackle: {v['click_rate'][i]:.1f} clicks per second around here ({int(v['clicks'][i])} "
                             f"in this segment){_lib(th['click_rate'], t['crackle'], '/s')}"))
-    noisy = (v["snr_db"] <= th["snr_db"]) & (v["flatness"] >= NOISE_FLATNESS) & (v["low_octaves"] >= 3)
     severity = 1 + (th["snr_db"] - v["snr_db"][i]) / 10
-    if noisy[i] and _lasting(v, i, noisy, severity):
+    if h["noisy"][i] and _lasting(v, i, h["noisy"], severity):
         found.append(_fault("noise", severity, v["snr_db"][i], th["snr_db"],
                             f"noise: broadband floor, estimated SNR {v['snr_db'][i]:.1f} dB"
                             f"{_lib(th['snr_db'], t['noise'], ' dB')}", flatness=round(float(v["flatness"][i]), 3)))
-    hf, track_hf = v["hf_db"], v["track_hf"]
-    absolute = (NOMINAL_HF_DB - hf) / (NOMINAL_HF_DB - th["hf_db"])
-    relative = (track_hf - hf) / MUFFLED_REL_DB if track_hf is not None else np.zeros_like(hf)
-    severity = np.maximum(absolute, relative)
-    muffled = (severity >= 1) & (v["low_octaves"] >= 3) & (v["sr"] >= 8000)
-    if muffled[i] and _lasting(v, i, muffled, severity[i]):
+    hf, track_hf, severity = v["hf_db"], v["track_hf"], h["muffled_severity"]
+    if h["muffled"][i] and _lasting(v, i, h["muffled"], severity[i]):
         than = (f"{track_hf - hf[i]:.0f} dB below the rest of its track ({track_hf:.0f} dB)"
-                if relative[i] >= absolute[i] else
+                if h["hf_relative"][i] >= h["hf_absolute"][i] else
                 f"{NOMINAL_HF_DB - hf[i]:.0f} dB below ordinary music ({NOMINAL_HF_DB:.0f} dB)")
         found.append(_fault("muffled", severity[i], hf[i], th["hf_db"],
                             f"muffled: high band (1.5 kHz up) at {hf[i]:.0f} dB of the total, {than}"))

@@ -36,26 +36,26 @@ SPEED_FACTORS = tuple(round(1 + k / 100, 2) for k in range(-8, 9) if k)
 SPEED_SEARCH_S = 15.0
 
 
+def landmark_confidence(matches: int) -> float:
+    """0 at :data:`LANDMARK_FLOOR` aligned landmark matches (or fewer), rising to 1 at ``LANDMARK_FLOOR +
+    LANDMARK_SPAN``."""
+    return min(1.0, max(0.0, (matches - LANDMARK_FLOOR) / LANDMARK_SPAN))
+
+
 def fuse(emb: dict[int, float], marks: dict[int, int]) -> list[tuple[int, float]]:
-    """Tracks ranked best first by (embedding vote score + 2 x landmark confidence) / 3, the confidence rising from
-    0 at :data:`LANDMARK_FLOOR` aligned matches ``marks`` to 1 at ``LANDMARK_FLOOR + LANDMARK_SPAN``.
+    """Tracks ranked best first by (embedding vote score + 2 x :func:`landmark_confidence` of the aligned matches
+    ``marks``) / 3.
 
     Decisive landmarks win outright: a track with at least :data:`DECISIVE_MATCHES` aligned matches and
     :data:`DECISIVE_RATIO` times the runner-up's ranks first (full landmark confidence, its score at least the
     others'), whatever the embedding says: noise or a damaged recording can hide a track from the embedding while
     its landmarks still line up, and chance alignments do not come that far ahead of every other track."""
-    def confidence(t: int) -> float:
-        return min(1.0, max(0.0, (marks.get(t, 0) - LANDMARK_FLOOR) / LANDMARK_SPAN))
-
-    scores = {t: (emb.get(t, 0.0) + 2 * confidence(t)) / 3 for t in set(emb) | set(marks)}
-    counts = sorted(marks.values(), reverse=True)
-    if counts and counts[0] >= DECISIVE_MATCHES and counts[0] >= DECISIVE_RATIO * (counts[1] if len(counts) > 1 else 0):
-        top = max(marks, key=marks.get)
-        others = [v for t, v in scores.items() if t != top]
-        scores[top] = max((emb.get(top, 0.0) + 2) / 3, *others)
-        return [(top, scores[top])] + sorted(((t, v) for t, v in scores.items() if t != top),
-                                             key=lambda kv: (-kv[1], -marks.get(kv[0], 0)))
-    return sorted(scores.items(), key=lambda kv: (-kv[1], -marks.get(kv[0], 0)))
+    scores = {t: (emb.get(t, 0.0) + 2 * landmark_confidence(marks.get(t, 0))) / 3 for t in set(emb) | set(marks)}
+    counts = sorted(marks.values(), reverse=True) + [0, 0]
+    top = max(marks, key=marks.get) if counts[0] >= max(DECISIVE_MATCHES, DECISIVE_RATIO * counts[1]) else None
+    if top is not None:
+        scores[top] = max((emb.get(top, 0.0) + 2) / 3, *scores.values())
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0] != top, -marks.get(kv[0], 0)))
 
 
 @dataclass

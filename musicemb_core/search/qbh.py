@@ -39,19 +39,17 @@ from musicemb_core.index import EmbeddingIndex
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.qbh import N_CHROMA, QBHModel, contour_chromagram
 from musicemb_core.resources import resources_dir
-from musicemb_core.search.melody_align import Alignment, CoarseMelodies, align, prepare_query
+from musicemb_core.search.melody_align import CoarseMelodies, align, prepare_query
 from musicemb_core.search.top_voice import top_voice_chroma
 
 DEFAULT_QBH_MODEL = "qbh-default"
 METHODS = ("rerank", "embedding", "melody")
 TOP_BINS = 3
 HUM_WINDOW_FACTOR = 1.4  # hum windows span this many song windows (hums are often slower than the song)
-#: The index keeps each track's top voice (:mod:`musicemb_core.search.top_voice`) beside the extractor's melody;
-#: a hum's alignment score is the better of the two, the top voice's less ``TOP_VOICE_PENALTY``. Chosen on the tune
-#: split with 40 four-part songs (``bench/qbh_tune.py --fourpart 40``): those 0.250 -> 0.350 top-1 (top-10 0.338
-#: -> 0.537), the folk songs 0.890 -> 0.895; penalties 0.03 and 0.06 kept less of the four-part gain.
-TOP_VOICE = True
-TOP_VOICE_PENALTY = 0.0
+# The index keeps each track's top voice (musicemb_core.search.top_voice) beside the extractor's melody; a hum's
+# alignment score is the better of the two. Chosen on the tune split with 40 four-part songs
+# (bench/qbh_tune.py --fourpart 40): those 0.250 -> 0.350 top-1 (top-10 0.338 -> 0.537), the folk songs 0.890 ->
+# 0.895; a penalty of 0.03 or 0.06 on the top voice's score kept less of the four-part gain.
 COARSE_BUDGET = 2_500_000  # half-rate melody frames the coarse pass scans per query (~0.5 s on 2 cores; 10,000 x 40 s)
 
 #: Calibrated confidence of each ranked track, per method: ``sigmoid(intercept + coef . features)`` with the
@@ -204,8 +202,7 @@ def iter_build_qbh_index(lib: Library, *, model: str = DEFAULT_QBH_MODEL,
 def _weights_key(model_folder: Path) -> str:
     """The model's weights and the stored melody's rule (an index built otherwise is not reused)."""
     h = hashlib.blake2b(ckpt.weights_path(model_folder).read_bytes(), digest_size=12)
-    if TOP_VOICE:
-        h.update(b"top-voice 1")
+    h.update(b"top-voice 1")
     return h.hexdigest()
 
 
@@ -218,7 +215,7 @@ def _previous_tracks(folder: Path | None, weights: str) -> dict[int, tuple]:
         if not meta or meta.get("weights") != weights:
             return {}
         with np.load(folder / "melody.npz") as z:
-            if "vectors" not in z or (TOP_VOICE and "top_bins" not in z):
+            if "vectors" not in z or "top_bins" not in z:
                 return {}
             d = {k: z[k] for k in z.files}
     except (OSError, ValueError, KeyError, LibraryError):
@@ -227,9 +224,8 @@ def _previous_tracks(folder: Path | None, weights: str) -> dict[int, tuple]:
     for i, t in enumerate(d["track_ids"].tolist()):
         a, b = d["bounds"][i], d["bounds"][i + 1]
         va, vb = d["vector_bounds"][i], d["vector_bounds"][i + 1]
-        top = (d["top_bins"][a:b], d["top_probs"][a:b]) if TOP_VOICE else (None, None)
         out[t] = (str(d["hashes"][i]), d["vector_ids"][va:vb], d["bins"][a:b], d["probs"][a:b], d["vectors"][va:vb],
-                  *top)
+                  d["top_bins"][a:b], d["top_probs"][a:b])
     return out
 
 
@@ -263,7 +259,7 @@ def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelTo
                 continue
             P, Z = song_features(net, y, seg["start_s"][rows])
             b, p = sparse_melody(P)
-            tb, tp = top_voice_melody(y, net.cfg, P.shape[1]) if TOP_VOICE else (None, None)
+            tb, tp = top_voice_melody(y, net.cfg, P.shape[1])
         hashes.append(str(t.content_hash))
         ids.append(seg["id"][rows])
         vecs.append(Z)
@@ -283,8 +279,7 @@ def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelTo
                  bins=np.concatenate(mel_bins), probs=np.concatenate(mel_probs), hashes=np.array(hashes),
                  vectors=np.concatenate(vecs).astype(np.float32), vector_ids=np.concatenate(ids),
                  vector_bounds=np.concatenate([[0], np.cumsum([len(v) for v in vecs])]).astype(np.int64),
-                 **({"top_bins": np.concatenate(top_bins), "top_probs": np.concatenate(top_probs)} if TOP_VOICE
-                    else {}))
+                 top_bins=np.concatenate(top_bins), top_probs=np.concatenate(top_probs))
     (folder / "meta.json").write_text(json.dumps({
         "model": str(model), "source": _source_key(lib, mfolder), "weights": _weights_key(mfolder),
         "frame_rate": net.cfg.frame_rate, "failed": failed, "reused_tracks": reused}))
@@ -490,11 +485,9 @@ class HumSearcher:
                 r["score"] = r["embedding_score"]
             else:
                 a = align(query, self.melodies.chroma(t))
-                top = self.melodies.top_chroma(t) if TOP_VOICE else None
-                if top is not None:
-                    a2 = align(query, top)
-                    if a2.score - TOP_VOICE_PENALTY > a.score:
-                        a = Alignment(a2.score - TOP_VOICE_PENALTY, a2.shift, a2.start, a2.end)
+                top = self.melodies.top_chroma(t)
+                if top is not None:  # the better of the melody and the top voice (the first on a tie)
+                    a = max(a, align(query, top), key=lambda x: x.score)
                 r |= {"melody_score": round(a.score, 4), "start_s": round(a.start / fr, 2)}
                 r["score"] = round(a.score + (0.25 * e_score if method == "rerank" else 0.0), 4)
                 if method == "rerank" or seg_id < 0:

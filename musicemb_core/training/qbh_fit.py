@@ -150,7 +150,7 @@ def render_soundfont_items(melodies: list[mel.Melody], seeds: list[int], *, soun
 def _job(args):
     if args[0] == "soundfont":
         return render_soundfont_items(args[1], args[2], soundfont=args[3], cfg=args[4], n_windows=args[5],
-                                      song_s=args[6], split=args[7] if len(args) > 7 else "train")
+                                      song_s=args[6], split=args[7])
     return [render_item(args[1], seed=args[2], cfg=args[3], n_windows=args[4], song_s=args[5])]
 
 
@@ -195,6 +195,19 @@ def _concat(parts: list[PairData]) -> PairData:
                     [s for p in parts for s in p.styles])
 
 
+def _soundfont_jobs(chosen: list[mel.Melody], tc: QBHTrainConfig, cfg: QBHConfig, n: int, first_seed: int,
+                    pick: tuple[int, int], split: str) -> list[tuple]:
+    """FluidSynth jobs of ``n`` songs of arrangement ``split``, ``tc.soundfont_batch`` a run, the soundfonts in
+    turn: song ``k`` is melody ``(pick[0] k + pick[1]) mod len(chosen)`` with seed ``first_seed + k``."""
+    out = []
+    for b, a in enumerate(range(0, n, tc.soundfont_batch)):
+        idx = range(a, min(a + tc.soundfont_batch, n))
+        out.append(("soundfont", [chosen[(pick[0] * k + pick[1]) % len(chosen)] for k in idx],
+                    [tc.seed * 1_000_003 + first_seed + k for k in idx], tc.soundfonts[b % len(tc.soundfonts)], cfg,
+                    tc.windows_per_song, tc.song_s, split))
+    return out
+
+
 def iter_render_pairs(cfg: QBHConfig, tc: QBHTrainConfig, *, cancel: CancelToken | None = None,
                       cache: bool = True) -> JobGen[PairData]:
     """Render (or read from the cache) the training songs and hums of ``tc``: the in-project synthesiser's songs,
@@ -202,18 +215,9 @@ def iter_render_pairs(cfg: QBHConfig, tc: QBHTrainConfig, *, cancel: CancelToken
     cancel = cancel or CancelToken()
     chosen = training_melodies(tc)
     jobs = {"synth": [("synth", m, tc.seed * 1_000_003 + i, cfg, tc.windows_per_song, tc.song_s)
-                      for i, m in enumerate(chosen)], "soundfont": []}
-    for b, a in enumerate(range(0, tc.n_soundfont_songs, tc.soundfont_batch)):
-        idx = range(a, min(a + tc.soundfont_batch, tc.n_soundfont_songs))
-        jobs["soundfont"].append(("soundfont", [chosen[k % len(chosen)] for k in idx],
-                                  [tc.seed * 1_000_003 + 500_000 + k for k in idx],
-                                  tc.soundfonts[b % len(tc.soundfonts)], cfg, tc.windows_per_song, tc.song_s))
-    jobs["poly"] = []
-    for b, a in enumerate(range(0, tc.n_poly_songs, tc.soundfont_batch)):
-        idx = range(a, min(a + tc.soundfont_batch, tc.n_poly_songs))
-        jobs["poly"].append(("soundfont", [chosen[(7 * k + 3) % len(chosen)] for k in idx],
-                             [tc.seed * 1_000_003 + 800_000 + k for k in idx],
-                             tc.soundfonts[b % len(tc.soundfonts)], cfg, tc.windows_per_song, tc.song_s, "poly"))
+                      for i, m in enumerate(chosen)],
+            "soundfont": _soundfont_jobs(chosen, tc, cfg, tc.n_soundfont_songs, 500_000, (1, 0), "train"),
+            "poly": _soundfont_jobs(chosen, tc, cfg, tc.n_poly_songs, 800_000, (7, 3), "poly")}
     total = len(chosen) + tc.n_soundfont_songs + tc.n_poly_songs
     parts, done, clock = [], 0, EtaClock()
     for part, part_jobs in jobs.items():
