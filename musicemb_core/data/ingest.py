@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+import unicodedata
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -115,7 +116,15 @@ def read_tags(path: str | Path) -> dict:
         return {}
     if f is None or not f.tags:
         return {}
-    return {k: str(f.tags[k][0]) for k in TAG_KEYS if k in f.tags and f.tags[k]}
+    out = {k: _tag_text(f.tags[k][0]) for k in TAG_KEYS if k in f.tags and f.tags[k]}
+    return {k: v for k, v in out.items() if v}
+
+
+def _tag_text(value: object, limit: int = 500) -> str:
+    """A tag value on one line: control characters (newlines, tabs, NULs of a multi-value tag) become single
+    spaces, so every list, table and playlist shows one row per track; at most ``limit`` characters."""
+    text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in str(value))
+    return " ".join(text.split())[:limit]
 
 
 def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, tap: Tap | None = None,

@@ -241,13 +241,16 @@ def _fit_svm(strategy: Strategy, tr: SegmentSet, va: SegmentSet) -> tuple[dict[s
     from sklearn.svm import LinearSVC
 
     known = tr.labels >= 0
-    X = embed_arrays(strategy, tr)[known]
-    svm = LinearSVC(C=1.0, max_iter=5000, random_state=0).fit(X, tr.labels[known])
+    X = embed_arrays(strategy, tr)[known].astype(np.float64)
+    mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-6  # standardised, liblinear converges (raw embeddings of
+    svm = LinearSVC(C=1.0, max_iter=5000, random_state=0).fit((X - mean) / scale, tr.labels[known])  # a built-in
+    coef = np.atleast_2d(svm.coef_) / scale  # model did not); the scaling is folded into the stored weights, which
+    intercept = np.atleast_1d(svm.intercept_) - coef @ mean  # apply to raw embeddings
     metrics = {}
     if len(va) and (va.labels >= 0).any():
         kv = va.labels >= 0
-        metrics["svm_val_acc"] = float((svm.predict(embed_arrays(strategy, va)[kv]) == va.labels[kv]).mean())
-    coef = np.atleast_2d(svm.coef_).astype(np.float32)
-    return {"svm.coef": torch.from_numpy(coef), "svm.intercept": torch.from_numpy(
-        np.atleast_1d(svm.intercept_).astype(np.float32)),
-        "svm.classes": torch.from_numpy(svm.classes_.astype(np.int64))}, metrics
+        metrics["svm_val_acc"] = float((svm.predict((embed_arrays(strategy, va)[kv] - mean) / scale)
+                                        == va.labels[kv]).mean())
+    return {"svm.coef": torch.from_numpy(coef.astype(np.float32)),
+            "svm.intercept": torch.from_numpy(intercept.astype(np.float32)),
+            "svm.classes": torch.from_numpy(svm.classes_.astype(np.int64))}, metrics

@@ -289,7 +289,8 @@ def test_hum_record_without_a_device_is_one_line(work, monkeypatch, capsys):
                                        "PulseAudio or PipeWire running?)\n")
 
 
-def test_transfer_from_a_built_in_model(tmp_path, capsys):
+@pytest.mark.filterwarnings("error::sklearn.exceptions.ConvergenceWarning")  # was printed: liblinear on raw
+def test_transfer_from_a_built_in_model(tmp_path, capsys):  # embeddings; now fitted on standardised ones
     """`--from default` was "no model 'default'" (built-ins were not looked up); with them, the built-in's labels
     (another corpus') left every track unlabelled: "needs labelled tracks"; `--from similarity` and `--from default
     --arch cnn2` (an unexpected RuntimeError loading the weights) are one line."""

@@ -177,6 +177,25 @@ def test_tags_read_with_mutagen(tmp_path):
         assert '"title": "Night Song"' in raw
 
 
+def test_tags_with_newlines_and_control_characters_are_kept_on_one_line(tmp_path):
+    """A title with a line break, a tab or a NUL (multi-value tags) would split a row of `tracks`, the library
+    table and an M3U8 #EXTINF line: each run of them becomes one space; a tag of only those is dropped."""
+    from mutagen.flac import FLAC
+
+    from musicemb_core.workflows.dj import track_row
+
+    path = tone(tmp_path / "m" / "odd.flac", 2.0)
+    f = FLAC(str(path))
+    f["title"] = "Night\nSong\t(live)\x00 "
+    f["artist"] = "\r\n\t"
+    f.save()
+    with Library(tmp_path / "lib", create=True) as lib:
+        run(lib, [path.parent])
+        t = lib.track_by_path(str(path))
+        assert t.tags == {"title": "Night Song (live)"}
+        assert track_row(t)["title"] == "Night Song (live)"
+
+
 def test_find_audio_filters_folders_but_takes_named_files(tmp_path):
     root = tmp_path / "m"
     tone(root / "b.wav", 1.0)
