@@ -20,7 +20,7 @@ from musicemb_core.analysis.track_vectors import aggregate, library_tracks, rela
 from musicemb_core.audio.decode import load
 from musicemb_core.audio.segment import cut
 from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, LibraryError
-from musicemb_core.common.names import is_path_like, model_key
+from musicemb_core.common.names import model_key
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
@@ -28,7 +28,6 @@ from musicemb_core.features.logmel import LogMel
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.device import pick_device
 from musicemb_core.models.similarity import library_statistics
-from musicemb_core.resources import builtin_model_dir
 
 DEFAULT_MODEL = "default"
 """The built-in fingerprint model: which recording a segment is (``identify``)."""
@@ -61,20 +60,9 @@ class EmbedReport:
 
 
 def model_folder(lib: Library, name: str = DEFAULT_MODEL) -> Path:
-    """The folder of model ``name``: the library's own, else the built-in default; or, for a path (``/``, ``.``,
-    ``~``), that model folder, used read-only: outputs go under the library as :func:`model_key` ``(name)``."""
-    model_key(name)  # a valid name, or a path to a model folder
-    if is_path_like(name):
-        return Path(name).expanduser()
-    folder = lib.root / "models" / name
-    if (folder / ckpt.CONFIG).exists():
-        return folder
-    if name in builtin_models() and (builtin_model_dir(name) / ckpt.CONFIG).exists():
-        return builtin_model_dir(name)
-    own = sorted(p.name for p in (lib.root / "models").glob("*") if (p / ckpt.CONFIG).exists())
-    raise ConfigError(f"no model {name!r} in {lib.root / 'models'}; built-in: {', '.join(builtin_models())}; "
-                      f"this library's: {', '.join(own) or 'none (train one with `musicemb train`)'}"
-                      + ("" if name not in builtin_models() else f"; the built-in model is missing at {builtin_model_dir(name)}"))
+    """The folder of model ``name``: the library's own, else a built-in one; or, for a path (``/``, ``.``, ``~``),
+    that model folder, used read-only: outputs go under the library as :func:`model_key` ``(name)``."""
+    return ckpt.find_model(lib.root / "models", name, builtin_models())
 
 
 def weights_digest(folder: Path) -> str:
@@ -225,7 +213,7 @@ def library_embedder(lib: Library, model: str, *, device: str = "cpu") -> Embedd
 def builtin_models() -> tuple[str, ...]:
     """The models ``embed`` computes when none is named: the fingerprint space (``default``, for ``identify``)
     and the similarity space (``similarity``, for neighbours, maps, ``similar``, ``search``, ``classify``)."""
-    return (DEFAULT_MODEL, SIMILARITY_MODEL)
+    return ckpt.BUILTIN_ENCODERS
 
 
 @dataclass

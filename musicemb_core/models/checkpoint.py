@@ -21,10 +21,12 @@ from safetensors.torch import load_file, save_file
 
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import ConfigError
+from musicemb_core.common.names import is_path_like, model_key
 from musicemb_core.common.paths import atomic_write_text
 from musicemb_core.common.store import kill_point
 from musicemb_core.models.config import ModelConfig
 from musicemb_core.models.registry import build_encoder
+from musicemb_core.resources import builtin_model_dir
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 
@@ -245,3 +247,25 @@ def load_optimizer_state(folder: str | Path) -> dict:
             raise ConfigError(f"{folder}: the training state was saved by an older version (optimizer.pt, "
                               "a pickle, is no longer read); train again without --resume") from e
         raise ConfigError(f"{folder / OPT_JSON}: cannot read the optimizer state ({e})") from e
+
+
+BUILTIN_ENCODERS = ("default", "similarity")  # the fingerprint and similarity spaces shipped in resources/models
+
+
+def find_model(models_dir: Path, name: str, builtin: tuple[str, ...] = BUILTIN_ENCODERS) -> Path:
+    """The folder of model ``name``: ``models_dir/<name>`` (a library's own), else the built-in one of that name
+    (among ``builtin``); or, for a path (``/``, ``.``, ``~``), that model folder (used read-only)."""
+    model_key(name)  # a valid name, or a path to a model folder
+    if is_path_like(name):
+        folder = Path(name).expanduser()
+        if (folder / CONFIG).exists():
+            return folder
+        raise ConfigError(f"no model folder at {folder} (it has no {CONFIG})")
+    if (models_dir / name / CONFIG).exists():
+        return models_dir / name
+    if name in builtin and (builtin_model_dir(name) / CONFIG).exists():
+        return builtin_model_dir(name)
+    own = sorted(p.name for p in models_dir.glob("*") if (p / CONFIG).exists())
+    raise ConfigError(f"no model {name!r} in {models_dir}; built-in: {', '.join(builtin)}; this library's: "
+                      f"{', '.join(own) or 'none (train one with `musicemb train`)'}"
+                      + (f"; the built-in model is missing at {builtin_model_dir(name)}" if name in builtin else ""))

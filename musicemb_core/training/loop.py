@@ -8,14 +8,13 @@ the current step, so a cancelled run keeps a loadable model and can be resumed.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import Cancelled, ConfigError
-from musicemb_core.common.names import check_model_name, is_path_like, model_key
+from musicemb_core.common.names import check_model_name
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data import edits, layout
 from musicemb_core.data.datasets import SegmentSet, iter_load_segments
@@ -25,7 +24,6 @@ from musicemb_core.features.logmel import LogMel
 from musicemb_core.models import ENCODERS, ModelConfig, build_encoder
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.device import pick_device
-from musicemb_core.resources import builtin_model_dir
 from musicemb_core.training.config import MODEL_FEATURES, FitResult, TrainConfig
 from musicemb_core.training.strategies import STRATEGY_CLASSES, Strategy
 
@@ -77,7 +75,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
         saved = ckpt.read_info(folder)
         model, features = saved.model, saved.features
     if train.from_model:
-        base = ckpt.read_info(_model_folder(lib, train.from_model))
+        base = ckpt.read_info(ckpt.find_model(lib.root / "models", train.from_model))
         if not getattr(ENCODERS.get(base.model.arch), "layer_names", ()):
             raise ConfigError(f"--from {train.from_model}: a {base.model.arch} model has no trained layers to start "
                               "from")
@@ -108,7 +106,8 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
         features = _standardise(features, tr, rng)
     encoder = build_encoder(model)
     if base is not None:
-        encoder.load_state_dict(ckpt.module_state(ckpt.read_tensors(_model_folder(lib, train.from_model)), "encoder"))
+        base_folder = ckpt.find_model(lib.root / "models", train.from_model)
+        encoder.load_state_dict(ckpt.module_state(ckpt.read_tensors(base_folder), "encoder"))
     if train.strategy == "transfer":
         encoder.freeze_until(train.freeze_until or encoder.layer_names[-2])
     elif train.freeze_until:
@@ -200,18 +199,6 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
         ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules(), extra=tensors)
     lib.register_model(name, model.arch, train.strategy, model.dim, info.to_dict())
     return FitResult(name, str(folder), status, len(history), history, best)
-
-
-def _model_folder(lib: Library, name: str) -> Path:
-    """A model of the library (``models/<name>``), else a built-in one, or a model folder given as a path
-    (read-only)."""
-    model_key(name)  # a valid name, or a path to a model folder
-    folders = [Path(name).expanduser()] if is_path_like(name) else [lib.root / "models" / name,
-                                                                   builtin_model_dir(name)]
-    for folder in folders:
-        if (folder / ckpt.CONFIG).exists():
-            return folder
-    raise ConfigError(f"no model {name!r} in {lib.root / 'models'} (and no model folder at that path)")
 
 
 def _with_metrics(info: ckpt.ModelInfo, best: dict, history: list[dict]) -> ckpt.ModelInfo:
