@@ -103,6 +103,9 @@ class EvaluationPanel(QWidget):
             return (yield from iter_evaluate(lib, model=model, reid_n=n, cancel=token))
         job = self.session.library_job(f"evaluate {model}", work, on_done=self.show_result,
                                        on_failed=lambda msg: self.state.setText(f"⚠ {msg}"))
+        generation = self.session.generation
+        job.cancelled.connect(lambda: self.session.is_current(generation)
+                              and self.state.setText("evaluation cancelled"))
         self.run.setEnabled(False)
         job.ended.connect(lambda _j: self.run.setEnabled(True))
         self.state.setText(f"evaluating {model}…")

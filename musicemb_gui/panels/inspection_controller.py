@@ -89,6 +89,8 @@ class InspectionController(QObject):
         """Open finding kind per segment id (the most severe); whole-track findings mark all the track's
         segments."""
         s, out = self.session, {}
+        if not s.segments:  # no library open
+            return out
         by_track: dict[int, list[int]] = {}
         for sid, tid in zip(s.segments["id"].tolist(), s.segments["track_id"].tolist(), strict=True):
             by_track.setdefault(tid, []).append(sid)

@@ -1,0 +1,101 @@
+"""A robustness sweep of the desktop app, driven as a demanding user would: actions with no library, an empty
+library, a library without embeddings; jobs started twice, cancelled at once; files gone after import; odd
+exports, sets and filters; the Hum panel with silence; libraries that cannot be opened or are locked. Every test
+fails on an exception raised in a Qt slot or a job failing with a traceback (the "hit a bug" dialog)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
+
+from musicemb_core.common.progress import drive  # noqa: E402
+from musicemb_core.data.ingest import iter_ingest  # noqa: E402
+from musicemb_core.data.library import Library  # noqa: E402
+from musicemb_core.inference import iter_embed  # noqa: E402
+from tests.conftest import write_tone  # noqa: E402
+from tests.gui.helpers import shown_window  # noqa: E402
+
+
+@pytest.fixture
+def bugs(monkeypatch) -> list[str]:
+    """Tracebacks of exceptions raised in Qt slots during the test (through ``sys.excepthook``, as the app's own
+    hook sees them); the test fails at teardown if any was recorded."""
+    found: list[str] = []
+    monkeypatch.setattr(sys, "excepthook", lambda *exc: found.append("".join(traceback.format_exception(*exc))))
+    yield found
+    assert not found, "exceptions in Qt slots:\n" + "\n".join(found)
+
+
+@pytest.fixture
+def boxes(monkeypatch) -> list[tuple[str, str]]:
+    """(title, text) of every message box the app shows; file dialogs answer "cancelled" unless a test says
+    otherwise (no dialog ever blocks)."""
+    shown: list[tuple[str, str]] = []
+    for name in ("warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, name, staticmethod(
+            lambda _parent, title, text, *a, **k: shown.append((title, text)) or QMessageBox.StandardButton.Ok))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: ("", "")))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: ("", "")))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: ""))
+    return shown
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, bugs, boxes):
+    """The shown main window; a job that fails with a traceback (the "musicemb hit a bug" dialog) is recorded in
+    ``bugs`` too."""
+    windows = shown_window(qtbot, tmp_path)
+    win = next(windows)
+    shown = win._job_failed
+
+    def job_failed(name, msg, tb):
+        if tb:
+            bugs.append(f"{name}: {msg}\n{tb}")
+        shown(name, msg, tb)
+    win._job_failed = job_failed
+    yield win
+    next(windows, None)  # its jobs are cancelled and waited for
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory) -> Path:
+    """A library of four 9 s tones, imported and embedded (the built-in spaces)."""
+    root = tmp_path_factory.mktemp("sweep")
+    for i, freq in enumerate((440, 550, 660, 880)):
+        write_tone(root / "audio" / f"tone{freq}.wav", freq, seconds=9.0, sr=16000, seed=i)
+    with Library(root / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [root / "audio"], jobs=1))
+        drive(iter_embed(lib))
+    return root / "lib"
+
+
+def status(win) -> str:
+    return win.statusBar().currentMessage()
+
+
+# -- no library open ---------------------------------------------------------------------------------------------
+def test_colour_by_finding_with_no_library_open(qtbot, window, bugs):
+    """Colouring the (empty) map by finding before any library is open raised KeyError in the slot."""
+    window.map_panel.colour.setCurrentText("finding")
+    qtbot.wait(50)
+    assert window.map_panel.colour.currentText() == "finding"
+    assert window.inspection.kind_by_segment() == {}
+    assert not bugs
+
+
+# -- jobs --------------------------------------------------------------------------------------------------------
+def test_evaluation_cancelled_at_once_says_so(qtbot, window, embedded):
+    """Evaluate, then Jobs ▸ Cancel all at once: the panel said "evaluating…" for ever."""
+    assert window.open_library(embedded)
+    window.evaluation_panel.start()
+    window.jobs.cancel_all()
+    window.jobs.cancel_all()  # twice: harmless
+    assert window.jobs.wait(30000)
+    qtbot.waitUntil(lambda: window.evaluation_panel.run.isEnabled())
+    assert window.evaluation_panel.state.text() == "evaluation cancelled"
