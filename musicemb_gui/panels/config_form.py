@@ -75,7 +75,11 @@ class ConfigForm(QWidget):
                 out[name] = w.value()
             else:
                 text = w.currentText() if isinstance(w, QComboBox) else w.text().strip()
-                out[name] = None if text == "" else base(text) if base in (int, float) else text
+                try:
+                    out[name] = None if text == "" else base(text) if base in (int, float) else text
+                except ValueError:  # the field and what it wants, not Python's "invalid literal for int()"
+                    raise ValueError(f"{name}: {text!r} is not a {'whole number' if base is int else 'number'}") \
+                        from None
         return out
 
     def set_value(self, name: str, value) -> None:

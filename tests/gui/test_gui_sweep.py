@@ -99,3 +99,15 @@ def test_evaluation_cancelled_at_once_says_so(qtbot, window, embedded):
     assert window.jobs.wait(30000)
     qtbot.waitUntil(lambda: window.evaluation_panel.run.isEnabled())
     assert window.evaluation_panel.state.text() == "evaluation cancelled"
+
+
+# -- odd inputs --------------------------------------------------------------------------------------------------
+def test_training_field_with_text_in_a_number_names_the_field(qtbot, window, embedded):
+    """"abc" in a number field of the training form said "⚠ invalid literal for int() with base 10: 'abc'"."""
+    assert window.open_library(embedded)
+    panel = window.training_panel
+    field = panel.train_form.editors["steps_per_epoch"]
+    field.setText("abc")
+    panel.start.click()
+    assert panel.state.text() == "⚠ steps_per_epoch: 'abc' is not a whole number"
+    assert panel.start.isEnabled() and not [j for j in window.jobs.jobs if j.name.startswith("train")]
