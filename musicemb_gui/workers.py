@@ -142,6 +142,8 @@ class _CallRunner(QRunnable):
     def run(self) -> None:
         try:
             result = self.fn()
+        except MusicEmbError as e:  # a user-level problem (a file gone or unreadable): its own one-line message
+            self.call.error.emit(str(e))
         except Exception as e:  # reported to the caller's error slot; the app keeps running
             self.call.error.emit(f"{type(e).__name__}: {e}")
         else:

@@ -111,3 +111,40 @@ def test_training_field_with_text_in_a_number_names_the_field(qtbot, window, emb
     panel.start.click()
     assert panel.state.text() == "⚠ steps_per_epoch: 'abc' is not a whole number"
     assert panel.start.isEnabled() and not [j for j in window.jobs.jobs if j.name.startswith("train")]
+
+
+# -- files gone or broken after import ----------------------------------------------------------------------------
+@pytest.fixture
+def library_copy(embedded, tmp_path) -> Path:
+    """A copy of ``embedded`` whose tracks are copies of its audio (free to delete or break)."""
+    import shutil
+    import sqlite3
+
+    shutil.copytree(embedded.parent, tmp_path / "copy")
+    con = sqlite3.connect(tmp_path / "copy" / "lib" / "library.sqlite")
+    con.execute("UPDATE tracks SET path = replace(path, ?, ?)", (str(embedded.parent), str(tmp_path / "copy")))
+    con.commit()
+    con.close()
+    return tmp_path / "copy" / "lib"
+
+
+def test_playing_a_deleted_or_broken_file_says_which_and_why(qtbot, window, library_copy):
+    """A track deleted (or overwritten with junk) after import, then played: the status bar said
+    "cannot play: AudioError: …"; now the file and the problem only, and the rest keeps playing."""
+    assert window.open_library(library_copy)
+    tracks = sorted(window.session.tracks.values(), key=lambda t: t.id)
+    gone, junk, fine = Path(tracks[0].path), Path(tracks[1].path), tracks[2]
+    gone.unlink()
+    junk.write_bytes(b"not audio at all" * 64)
+    window.play_track(tracks[0].id)
+    qtbot.waitUntil(lambda: status(window).startswith("cannot play"))
+    assert status(window) == f"cannot play: {gone}: file not found"
+    window.play_track(tracks[1].id)
+    qtbot.waitUntil(lambda: status(window) != f"cannot play: {gone}: file not found")
+    assert status(window).startswith(f"cannot play: {junk}: ") and "Error" not in status(window)
+    seg = next(s for s in window.session.seg_row if window.session.segment(s)["track_id"] == tracks[0].id)
+    window.inspection.show_spectrogram(seg)  # a finding's spectrogram of the deleted file
+    qtbot.waitUntil(lambda: status(window).startswith("spectrogram:"))
+    assert status(window) == f"spectrogram: {gone}: file not found"
+    window.play_track(fine.id)
+    qtbot.waitUntil(lambda: len(window.backend.calls) == 1)  # another track still plays
