@@ -345,6 +345,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.jobs.cancel_all()
+        self.hum_panel.discard_recording()
         self.jobs.wait(5000)
         self.player.stop()
         super().closeEvent(event)

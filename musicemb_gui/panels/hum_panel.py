@@ -212,6 +212,19 @@ class HumPanel(QWidget):
         self.stopped_at = time.perf_counter()
         self.queryReady.emit(hum.astype(np.float32), int(rec.samplerate), "recording")
 
+    def discard_recording(self) -> None:
+        """Stop recording without searching (the window closes): the microphone is let go at once."""
+        rec = self.recorder
+        if rec is None:
+            return
+        self._timer.stop()
+        self.recorder = None
+        rec.stop()
+        self.record.setEnabled(True)
+        self.stop.setEnabled(False)
+        self.load.setEnabled(True)
+        self.level.set_level(-np.inf)
+
     def _ask_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "A recording of humming or singing")
         if path:

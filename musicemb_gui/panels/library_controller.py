@@ -83,7 +83,7 @@ class LibraryController(QObject):
 
     def build_set(self, track_ids: list[int] | None = None) -> None:
         """Order ``track_ids`` (else the table's selection, else the map's) into a set, shown when ready."""
-        ids = list(track_ids or []) or self.panel.selected_tracks()
+        ids = list(dict.fromkeys(int(t) for t in track_ids or [])) or self.panel.selected_tracks()  # each once
         if len(ids) < 2:
             ids = self.map_tracks()
         s = self.session

@@ -148,3 +148,38 @@ def test_playing_a_deleted_or_broken_file_says_which_and_why(qtbot, window, libr
     assert status(window) == f"spectrogram: {gone}: file not found"
     window.play_track(fine.id)
     qtbot.waitUntil(lambda: len(window.backend.calls) == 1)  # another track still plays
+
+
+# -- sets ---------------------------------------------------------------------------------------------------------
+def test_a_set_lists_each_track_once(qtbot, window, embedded):
+    """A set asked of the same track twice was "ordered" into a set of one track played twice; one, zero or a
+    repeated track now say a set needs two tracks, and repeats are left out of a longer set."""
+    assert window.open_library(embedded)
+    a, b = sorted(window.session.tracks)[:2]
+    ctl = window.library_controller
+    for ids in ([a, a], [a], [], [b, b, b]):
+        ctl.build_set(ids)
+        assert status(window).startswith("select at least 2 tracks"), ids
+    ctl.build_set([a, b, a, b])
+    qtbot.waitUntil(lambda: ctl.plan is not None)
+    assert sorted(ctl.set_dialog.track_ids()) == [a, b]
+    assert ctl.set_dialog.summary.text().startswith("2 tracks")
+
+
+# -- the Hum panel ------------------------------------------------------------------------------------------------
+def test_closing_the_window_while_humming_lets_the_microphone_go(qtbot, window, embedded):
+    """Closing the window during a recording left the recorder running (its timer kept draining it)."""
+    from tests.gui.test_hum_panel import FakeRecorder, hum_signal
+
+    assert window.open_library(embedded)
+    hum = window.hum_panel
+    hum.recorder_factory = FakeRecorder
+    FakeRecorder.signal = hum_signal(5.0)
+    hum.start_recording()
+    rec = hum.recorder
+    qtbot.wait(200)
+    with qtbot.assertNotEmitted(hum.queryReady):
+        window.close()
+        qtbot.wait(100)
+    assert hum.recorder is None and rec._t0 is None  # stopped, nothing searched
+    assert not hum._timer.isActive() and hum.record.isEnabled() and not hum.stop.isEnabled()
