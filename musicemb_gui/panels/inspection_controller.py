@@ -74,6 +74,9 @@ class InspectionController(QObject):
 
     def _done(self, report) -> None:
         self.load()
+        if report.cancelled:  # a cancelled run stores nothing: the last run's findings are still those shown
+            self.session.message.emit(f"inspection cancelled: the {len(self.rows)} findings of the last run are kept")
+            return
         note = f" ({len(report.failed)} files could not be read)" if report.failed else ""
         self.session.message.emit(f"inspection {'cancelled' if report.cancelled else 'done'}: "
                                   f"{len(report.findings)} findings{note}")

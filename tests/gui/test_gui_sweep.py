@@ -183,3 +183,38 @@ def test_closing_the_window_while_humming_lets_the_microphone_go(qtbot, window, 
         qtbot.wait(100)
     assert hum.recorder is None and rec._t0 is None  # stopped, nothing searched
     assert not hum._timer.isActive() and hum.record.isEnabled() and not hum.stop.isEnabled()
+
+
+# -- inspection ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def inspected(tmp_path_factory) -> Path:
+    """Two tones and a clipped tone, imported, embedded and inspected (the clipped one has findings)."""
+    import numpy as np
+    import soundfile as sf
+
+    from musicemb_core.workflows.inspect import iter_inspect
+
+    root = tmp_path_factory.mktemp("inspected")
+    for i, freq in enumerate((440, 660)):
+        write_tone(root / "audio" / f"tone{freq}.wav", freq, seconds=9.0, sr=16000, seed=i)
+    t = np.arange(9 * 16000) / 16000
+    sf.write(root / "audio" / "clipped.wav", np.clip(3 * np.sin(2 * np.pi * 300 * t), -1, 1).astype(np.float32),
+             16000)
+    with Library(root / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [root / "audio"], jobs=1))
+        drive(iter_embed(lib))
+        assert drive(iter_inspect(lib)).findings
+    return root / "lib"
+
+
+def test_cancelled_inspection_says_the_findings_are_kept(qtbot, window, inspected):
+    """Run inspection again and cancel it: the status bar said "inspection cancelled: 0 findings" while the
+    last run's findings were kept (and still listed)."""
+    assert window.open_library(inspected)
+    before = len(window.inspection.rows)
+    assert before
+    window.inspection.run()
+    window.jobs.cancel_all()
+    qtbot.waitUntil(lambda: status(window).startswith("inspection"), timeout=30000)
+    assert status(window) == f"inspection cancelled: the {before} findings of the last run are kept"
+    assert len(window.inspection.rows) == before and window.inspection_panel.proxy.rowCount() == before
