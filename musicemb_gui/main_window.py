@@ -234,9 +234,12 @@ class MainWindow(QMainWindow):
 
     def _label_edited(self, track_id: int, label: str) -> None:
         try:
-            self.session.set_label(track_id, label or None)
+            self.session.set_label(track_id, label or None)  # a failure (read-only library) is said in the status bar
         except MusicEmbError as e:
             self.statusBar().showMessage(str(e))
+        t = self.session.tracks.get(track_id)
+        if t is not None and (t.label or "") != label:  # not stored: the table shows the stored label again
+            QTimer.singleShot(0, self._fill_library)  # not while the table's model is still emitting the edit
 
     def import_paths(self, paths: list[str]) -> None:
         """Import files/folders as a job (creating the library if none is open) and embed what is new: with a

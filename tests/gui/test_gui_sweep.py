@@ -218,3 +218,25 @@ def test_cancelled_inspection_says_the_findings_are_kept(qtbot, window, inspecte
     qtbot.waitUntil(lambda: status(window).startswith("inspection"), timeout=30000)
     assert status(window) == f"inspection cancelled: the {before} findings of the last run are kept"
     assert len(window.inspection.rows) == before and window.inspection_panel.proxy.rowCount() == before
+
+
+# -- libraries that cannot be opened or changed -------------------------------------------------------------------
+def test_label_typed_into_a_read_only_library_is_not_left_in_the_table(qtbot, window, library_copy, monkeypatch):
+    """Typing a label into the table of a read-only library: the status bar said it is read-only but the table
+    kept showing the new label as if stored."""
+    import os
+
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if mode == os.W_OK and str(library_copy)
+                        in str(p) else access(p, mode, *a, **k))  # as a user without write permission sees it
+    assert window.open_library(library_copy)
+    panel = window.library_panel
+    row = next(r for r in range(panel.proxy.rowCount()) if panel.track_id_at(r) is not None)
+    tid = panel.track_id_at(row)
+    cell = panel.model.itemFromIndex(panel.proxy.mapToSource(panel.proxy.index(row, 2)))
+    cell.setText("techno")
+    assert "read-only" in status(window)
+    qtbot.waitUntil(lambda: all(panel.model.item(r, 2).text() != "techno" for r in range(panel.model.rowCount())))
+    assert window.session.tracks[tid].label is None
+    with Library(library_copy) as lib:
+        assert lib.track(tid).label is None
