@@ -190,7 +190,7 @@ class MainWindow(QMainWindow):
 
         def factory(token):
             return (yield from iter_build_demo(root, cancel=token, **demo))
-        job = self.jobs.submit("build the demo library", factory)
+        job = self.jobs.submit("build the demo library", factory, writes=True)
         job.finished.connect(lambda _report: self.open_library(root))
 
     def create_library(self, folder: str | Path) -> bool:
@@ -260,7 +260,7 @@ class MainWindow(QMainWindow):
                 with suppress(MusicEmbError):  # the embeddings are kept; the Hum panel builds it when asked
                     yield from iter_update_qbh_index(lib, cancel=token)
             return r.ingest
-        self.session.library_job(f"import {len(paths)} item(s)", work,
+        self.session.library_job(f"import {len(paths)} item(s)", work, writes=True,
                                  on_done=lambda report: self._imported(report, embedded=one_pass))
 
     def _imported(self, report, *, embedded: bool = False) -> None:
@@ -282,7 +282,8 @@ class MainWindow(QMainWindow):
                 with suppress(MusicEmbError):  # the embeddings are kept; the Hum panel builds it when asked
                     yield from iter_update_qbh_index(lib, cancel=token)
             return r
-        self.session.library_job(f"embed with {model}", work, on_done=lambda _r: self.session.reload_embeddings())
+        self.session.library_job(f"embed with {model}", work, writes=True,
+                                 on_done=lambda _r: self.session.reload_embeddings())
 
     def more_like_track(self, track_id: int) -> None:
         """List the tracks most like ``track_id`` beside the map and bring the map forward."""

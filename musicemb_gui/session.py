@@ -52,16 +52,20 @@ class Session(QObject):
         return generation == self.generation
 
     def library_job(self, name: str, work: Callable, *, on_done: Callable | None = None,
-                    on_failed: Callable[[str], None] | None = None) -> Job:
+                    on_failed: Callable[[str], None] | None = None, writes: bool = False) -> Job:
         """Run ``work(lib, cancel)`` (a core generator) on the open library as a job. ``on_done(result)`` and
         ``on_failed(message)`` run on the GUI thread only while that library is still open: a result of a
-        library closed since is dropped."""
+        library closed since is dropped. A job that ``writes`` (takes the library's writer lock) waits for the
+        writing jobs before it (said in the status bar)."""
         lib_path, generation = self.lib_path, self.generation
 
         def factory(token):
             with Library(lib_path) as lib:
                 return (yield from work(lib, token))
-        job = self.jobs.submit(name, factory)
+        ahead = self.jobs.writing() if writes else []
+        job = self.jobs.submit(name, factory, writes=writes)
+        if ahead:
+            self.message.emit(f"{name}: starts when {ahead[-1].name} ends (one job writes to the library at a time)")
         if on_done is not None:
             job.finished.connect(lambda r: on_done(r) if self.is_current(generation) else None)
         if on_failed is not None:

@@ -7,6 +7,7 @@ connection (SQLite connections are not shared between threads). Worker code neve
 from __future__ import annotations
 
 import itertools
+import time
 import traceback
 from collections.abc import Callable, Generator
 
@@ -43,6 +44,11 @@ class Job(QObject):
 
     def run(self) -> None:
         """Drive the generator to its end (worker thread)."""
+        if self.token.cancelled:  # cancelled while it waited for its turn
+            self.state = "cancelled"
+            self.cancelled.emit()
+            self.ended.emit(self)
+            return
         self.state = "running"
         try:
             gen = self.factory(self.token)
@@ -81,7 +87,9 @@ class _Runner(QRunnable):
 
 
 class JobManager(QObject):
-    """Starts jobs on a thread pool and keeps the list of running ones for the jobs panel."""
+    """Starts jobs on a thread pool and keeps the list of running ones for the jobs panel. Jobs that write to the
+    library (``writes``) run one at a time, in the order asked: the library has one writer, and a second one
+    started beside the first failed after a few seconds with "library busy" naming this very app."""
 
     jobAdded = Signal(object)
     jobEnded = Signal(object)
@@ -89,14 +97,21 @@ class JobManager(QObject):
     def __init__(self, pool: QThreadPool | None = None):
         super().__init__()
         self.pool = pool or QThreadPool.globalInstance()
+        self.writer_pool = QThreadPool(self)
+        self.writer_pool.setMaxThreadCount(1)
         self.jobs: list[Job] = []
 
-    def submit(self, name: str, factory: JobFactory) -> Job:
+    def writing(self) -> list[Job]:
+        """The writing jobs not ended yet, the one running first."""
+        return [j for j in self.jobs if getattr(j, "writes", False)]
+
+    def submit(self, name: str, factory: JobFactory, *, writes: bool = False) -> Job:
         job = Job(name, factory)
+        job.writes = writes
         self.jobs.append(job)
         job.ended.connect(self._ended)  # a bound method of a GUI-thread object: delivered on the GUI thread
         self.jobAdded.emit(job)
-        self.pool.start(_Runner(job))
+        (self.writer_pool if writes else self.pool).start(_Runner(job))
         return job
 
     def _ended(self, job: Job) -> None:
@@ -109,7 +124,9 @@ class JobManager(QObject):
             job.cancel()
 
     def wait(self, msecs: int = 30000) -> bool:
-        return self.pool.waitForDone(msecs)
+        deadline = time.monotonic() + msecs / 1000
+        return self.writer_pool.waitForDone(msecs) and \
+            self.pool.waitForDone(max(0, int(1000 * (deadline - time.monotonic()))))
 
 
 class _Call(QObject):

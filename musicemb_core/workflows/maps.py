@@ -78,7 +78,7 @@ def iter_map(lib: Library, *, model: str = DEFAULT_MODEL, method: str = "umap", 
         return cached
     args = (method, random_state, max_fit, chunk)
     if isolate:
-        xy = yield from _in_child(lib.root, model, args, len(emb.ids), cancel)
+        xy = yield from _in_child(lib.root, model, args, emb.ids, cancel)
     else:
         xy = yield from _project(emb.vectors, *args, cancel=cancel)
     rows = np.column_stack([emb.ids.astype(np.float64), xy.astype(np.float64)])
@@ -111,18 +111,24 @@ def _project(X: np.ndarray, method: str, random_state: int, max_fit: int, chunk:
     return xy
 
 
-def _project_library(root: str, model: str, args: tuple) -> np.ndarray:
-    """In the child process: the library's embeddings (memory-mapped) -> coordinates."""
+def _project_library(root: str, model: str, args: tuple, ids: np.ndarray) -> np.ndarray:
+    """In the child process: the library's embeddings (memory-mapped) -> coordinates, if they are still those of
+    segments ``ids`` (the parent's): an embed may have published others since."""
     with Library(root) as lib:
-        return drive(_project(load_embeddings(lib, model).vectors, *args, cancel=CancelToken()))
+        emb = load_embeddings(lib, model)
+        if not np.array_equal(emb.ids, ids):
+            raise LibraryError(f"{root}: the embeddings of {model!r} changed while the map was being drawn "
+                               "(an embed ran meanwhile); draw it again")
+        return drive(_project(emb.vectors, *args, cancel=CancelToken()))
 
 
-def _in_child(root: Path, model: str, args: tuple, n: int, cancel: CancelToken) -> JobGen[np.ndarray]:
+def _in_child(root: Path, model: str, args: tuple, ids: np.ndarray, cancel: CancelToken) -> JobGen[np.ndarray]:
     """:func:`_project` in a spawned process, polled every 0.25 s; terminated on cancel or error."""
     pool = multiprocessing.get_context("spawn").Pool(1)
     t0 = time.monotonic()
+    n = len(ids)
     try:
-        pending = pool.apply_async(_project_library, (str(root), model, args))
+        pending = pool.apply_async(_project_library, (str(root), model, args, ids))
         while True:
             cancel.check()
             try:

@@ -68,7 +68,7 @@ class InspectionController(QObject):
             from musicemb_core.workflows.inspect import iter_inspect
 
             return (yield from iter_inspect(lib, model=model, cancel=token))
-        job = s.library_job(f"inspect with {model}", work, on_done=self._done)
+        job = s.library_job(f"inspect with {model}", work, on_done=self._done, writes=True)
         self.panel.set_busy(True)
         job.ended.connect(lambda _j: self.panel.set_busy(False))
 

@@ -100,7 +100,7 @@ class TrainingPanel(QWidget):
 
             return (yield from iter_train(lib, name=name, train=train, model=model, cancel=token))
         self.curves.clear("Waiting for the first training steps…")
-        self.job = self.session.library_job(f"train {name} ({train.strategy})", work)
+        self.job = self.session.library_job(f"train {name} ({train.strategy})", work, writes=True)
         self.job.progress.connect(self._progress)
         self.job.finished.connect(self._finished)
         self.job.failed.connect(self._failed)
@@ -164,7 +164,7 @@ class TrainingPanel(QWidget):
             from musicemb_core.inference import iter_embed
 
             return (yield from iter_embed(lib, model=name, cancel=token))
-        self.session.library_job(f"embed with {name}", work, on_done=self._embedded)
+        self.session.library_job(f"embed with {name}", work, on_done=self._embedded, writes=True)
 
     def _embedded(self, _report) -> None:
         self.session.set_model(self.trained)

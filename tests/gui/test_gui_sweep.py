@@ -240,3 +240,42 @@ def test_label_typed_into_a_read_only_library_is_not_left_in_the_table(qtbot, wi
     assert window.session.tracks[tid].label is None
     with Library(library_copy) as lib:
         assert lib.track(tid).label is None
+
+
+# -- jobs that write ----------------------------------------------------------------------------------------------
+def test_a_folder_added_while_another_imports_waits_its_turn(qtbot, window, tmp_path, monkeypatch):
+    """Drop a folder, then another while the first still imports: the second failed with "library busy:
+    `… (ingest)` (pid N)", the app's own pid (the library has one writer). It now waits for the first and both
+    are imported."""
+    monkeypatch.setenv("MUSICEMB_LOCK_WAIT", "0.2")  # how long a second writer waits before "library busy"
+    for folder, freqs in (("a", (440, 550)), ("b", (660, 880))):
+        for i, freq in enumerate(freqs):
+            write_tone(tmp_path / folder / f"{folder}{freq}.wav", freq, seconds=9.0, sr=16000, seed=i)
+    window.map_panel.method.setCurrentText("PCA")  # no UMAP child process: quicker
+    assert window.create_library(tmp_path / "lib")
+    said: list[str] = []
+    window.statusBar().messageChanged.connect(said.append)
+    window.import_paths([str(tmp_path / "a")])
+    window.import_paths([str(tmp_path / "b")])
+    qtbot.waitUntil(lambda: not window.jobs.jobs, timeout=60000)
+    qtbot.wait(100)
+    assert not [m for m in said if "busy" in m]
+    assert {Path(t.path).parent.name for t in window.session.tracks.values()} == {"a", "b"}
+    assert len(window.session.tracks) == 4
+    assert "import 1 item(s): starts when import 1 item(s) ends (one job writes to the library at a time)" in said
+
+
+def test_a_map_drawn_while_an_embed_publishes_new_vectors_is_not_mismatched(embedded, tmp_path):
+    """A UMAP map job (drawn in a child process) while an import added segments: the child read the new vectors,
+    the parent paired them with the old ids and the job failed with a ValueError traceback ("musicemb hit a
+    bug"). Now a one-line error; the map is drawn again for the new embeddings."""
+    from musicemb_core.common.errors import LibraryError
+    from musicemb_core.inference import load_embeddings
+    from musicemb_core.workflows.maps import _project_library
+
+    with Library(embedded) as lib:
+        ids = load_embeddings(lib, "similarity").ids
+    args = ("pca", 0, 100_000, 50_000)
+    assert _project_library(str(embedded), "similarity", args, ids).shape == (len(ids), 2)
+    with pytest.raises(LibraryError, match="changed while the map was being drawn"):
+        _project_library(str(embedded), "similarity", args, ids[:-3])  # the ids the parent read before an embed
