@@ -186,6 +186,10 @@ class MapController(QObject):
         if s.vectors is None:
             return
         row = int(np.searchsorted(s.embedding_ids, seg_id))
+        if row >= len(s.embedding_ids) or int(s.embedding_ids[row]) != int(seg_id):  # imported, not embedded
+            self.status.emit(f"{self.session.track_name(s.segment(seg_id)['track_id'])}: this segment has no "
+                             f"{s.model!r} embedding yet, so no neighbours (Library ▸ Embed computes it)")
+            return
         vec = s.vectors[row]
         own = s.segment(seg_id)["track_id"] if other_tracks else None
         generation = s.generation

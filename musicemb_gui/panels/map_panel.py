@@ -234,11 +234,13 @@ class MapPanel(QWidget):
         """Play, highlight, list neighbours and show the spectrogram of ``seg_id``."""
         if seg_id < 0:
             return
+        if int(seg_id) not in self.ctl.session.seg_row:  # a stale id (a result of a library changed since)
+            self.status.setText(f"segment {seg_id} is not in the open library")
+            return
         self.playRequested.emit(int(seg_id))
         self.scatter.highlight(np.array([seg_id], dtype=np.int64))
         self.ctl.request_neighbours(int(seg_id), self.k.value(), other_tracks=self.other_tracks.isChecked())
-        if int(seg_id) in self.ctl.session.seg_row:
-            self.ctl.request_similar_tracks(self.ctl.session.segment(int(seg_id))["track_id"], self.k.value())
+        self.ctl.request_similar_tracks(self.ctl.session.segment(int(seg_id))["track_id"], self.k.value())
         self.ctl.request_spectrogram(int(seg_id))
 
     def _on_hover(self, seg_id: int) -> None:

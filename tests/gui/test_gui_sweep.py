@@ -279,3 +279,32 @@ def test_a_map_drawn_while_an_embed_publishes_new_vectors_is_not_mismatched(embe
     assert _project_library(str(embedded), "similarity", args, ids).shape == (len(ids), 2)
     with pytest.raises(LibraryError, match="changed while the map was being drawn"):
         _project_library(str(embedded), "similarity", args, ids[:-3])  # the ids the parent read before an embed
+
+
+# -- segments without embeddings ----------------------------------------------------------------------------------
+def test_show_on_map_of_a_segment_not_embedded_yet(qtbot, window, library_copy, bugs):
+    """A track imported but not embedded yet (an embed cancelled, another model on the map), shown on the map
+    from the hum or inspection results: IndexError in the slot for the last segments, and silently the neighbours
+    of another segment for the others. Now the map says the segment has no embedding yet; a bogus id is refused."""
+    for i, freq in enumerate((300, 320)):
+        write_tone(library_copy.parent / "new" / f"new{freq}.wav", freq, seconds=9.0, sr=16000, seed=7 + i)
+    with Library(library_copy) as lib:
+        drive(iter_ingest(lib, [library_copy.parent / "new"], jobs=1))  # imported, not embedded
+    assert window.open_library(library_copy)
+    s, panel = window.session, window.map_panel
+    embedded = set(s.embedding_ids.tolist())
+    missing = sorted(i for i in s.seg_row if i not in embedded)
+    assert missing
+    said: list[str] = []
+    window.map_controller.neighboursReady.connect(lambda src, rows: said.append(f"neighbours of {src}"))
+    for seg in (missing[0], missing[-1]):
+        window.show_on_map(seg)
+        name = s.track_name(s.segment(seg)["track_id"])
+        assert panel.status.text() == (f"{name}: this segment has no 'similarity' embedding yet, so no neighbours "
+                                       "(Library ▸ Embed computes it)")
+    window.show_on_map(10 ** 6)
+    assert panel.status.text() == f"segment {10 ** 6} is not in the open library"
+    qtbot.wait(300)
+    assert not said and not bugs
+    window.show_on_map(min(embedded))  # an embedded one still lists its neighbours
+    qtbot.waitUntil(lambda: said == [f"neighbours of {min(embedded)}"])
