@@ -101,6 +101,23 @@ def test_decisive_landmarks_outrank_the_embedding():
     assert fuse(emb, {3: DECISIVE_MATCHES - 1})[0][0] == 1
 
 
+def test_landmark_matches_a_frame_off_the_offset_count_too():
+    """A snippet's start falls between landmark frames, so its peaks land a frame early or late: matches at the
+    best offset and one frame either side count together; matches scattered over other offsets do not."""
+    from musicemb_core.search.fingerprints import LandmarkIndex
+
+    rng = np.random.default_rng(0)
+    hashes = rng.choice(2**24, 60, replace=False).astype(np.uint32)
+    times = np.arange(60, dtype=np.int32) * 5
+    index = LandmarkIndex(np.concatenate([hashes, hashes]), np.repeat(np.array([1, 2], np.int32), 60),
+                          np.concatenate([times, rng.permutation(times)]))  # track 2: the same hashes, shuffled
+    q = np.arange(0, 60, 2)  # 30 of track 1's hashes, 100 frames in; a third each 1 frame early or late
+    jitter = np.tile(np.array([-1, 0, 1], np.int32), 10)
+    found = index.match(hashes[q], times[q] - 100 + jitter)
+    assert found[1] == 30
+    assert found[2] <= 3  # track 2's shuffled times: chance alignments only
+
+
 def test_embedding_alone_identifies_clean_snippets(library):
     lib, audio, _ = library
     searcher = Searcher(lib, use_landmarks=False)
