@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from musicemb_core.audio.decode import load
 from musicemb_core.common.config import FeatureConfig
@@ -112,6 +112,13 @@ class Session(QObject):
             self.embedding_ids, self.vectors = emb.ids, np.asarray(emb.vectors)
         except MusicEmbError:
             self.embedding_ids, self.vectors = None, None
+        else:
+            keep = np.isin(self.embedding_ids, self.segments["id"])
+            if not keep.all():  # segments cut again since the embed (their file changed and was imported again)
+                self.embedding_ids, self.vectors = self.embedding_ids[keep], self.vectors[keep]
+                note = (f"{int((~keep).sum())} embedded segments are no longer in the library (their files changed): "
+                        "Library ▸ Embed brings the embeddings up to date")
+                QTimer.singleShot(0, lambda: self.message.emit(note))  # after the summary of a library opened
         self.embeddingsChanged.emit()
 
     def set_track_filter(self, track_ids) -> None:

@@ -74,14 +74,15 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
     plots = None if plots is None else _plots_folder(plots)
     rng = np.random.default_rng(random_state)
     emb = load_embeddings(lib, model)
-    X = np.asarray(emb.vectors)
+    track_of = dict(zip(*[lib.segments()[k].tolist() for k in ("id", "track_id")], strict=True))
+    current = np.array([int(i) in track_of for i in emb.ids], dtype=bool)  # not segments cut again since the embed
+    ids, X = emb.ids[current], np.asarray(emb.vectors)[current]
     if len(X) < 3:
         raise ConfigError(f"{lib.root}: evaluation needs at least 3 segments embedded with {model!r}, found {len(X)}")
     if reid_n:
         long_enough(lib, snippet_s)
-    track_of = dict(zip(*[lib.segments()[k].tolist() for k in ("id", "track_id")], strict=True))
-    track_ids = np.array([track_of[int(i)] for i in emb.ids])
-    labels, names = segment_labels(lib, track_ids, segment_ids=emb.ids)
+    track_ids = np.array([track_of[int(i)] for i in ids])
+    labels, names = segment_labels(lib, track_ids, segment_ids=ids)
     out: dict = {"model": model, "segments": len(X), "tracks": int(len(np.unique(track_ids))), "labels": names}
     yield Progress("evaluate", 0, None, "probes")
     if len(names) >= 2:

@@ -107,6 +107,7 @@ class MapController(QObject):
             self._emit_map(rows, method)
 
     def _emit_map(self, rows: np.ndarray, method: str) -> None:
+        rows = rows[np.isin(rows[:, 0].astype(np.int64), self.session.segments["id"])]  # no segment cut again since
         self.shown = method
         self.ids = rows[:, 0].astype(np.int64)
         self.mapReady.emit(self.ids, rows[:, 1:3].astype(np.float32), method)
@@ -206,7 +207,7 @@ class MapController(QObject):
                 scores, ids = index.search(vec[None], min(want, index.ntotal))
                 rows = [{"segment_id": int(i), "score": float(sc), **{key: s.segment(int(i))[key]
                          for key in ("path", "start_s", "track_id")}} for sc, i in zip(scores[0], ids[0], strict=True)
-                        if i >= 0 and i != seg_id]
+                        if i >= 0 and i != seg_id and int(i) in s.seg_row]  # not a segment cut again since
                 rows = [r for r in rows if r["track_id"] != own]
                 if len(rows) >= k or want >= index.ntotal:
                     return [dict(r, name=s.track_name(r["track_id"])) for r in rows[:k]]

@@ -308,3 +308,33 @@ def test_show_on_map_of_a_segment_not_embedded_yet(qtbot, window, library_copy, 
     assert not said and not bugs
     window.show_on_map(min(embedded))  # an embedded one still lists its neighbours
     qtbot.waitUntil(lambda: said == [f"neighbours of {min(embedded)}"])
+
+
+def test_a_library_whose_embeddings_are_older_than_its_segments(qtbot, window, library_copy, bugs):
+    """A track's file changed and was imported again (its segments cut again) but not embedded since: opening the
+    library raised KeyError in the map's slots (drawing, every colouring, the filters) and evaluation failed
+    with a KeyError traceback. Now the map and the evaluation use the segments still there, and the status bar
+    says the embeddings are out of date."""
+    with Library(library_copy) as lib:
+        first = min(lib.tracks(), key=lambda t: t.id)
+        write_tone(Path(first.path), 470, seconds=12.0, sr=16000, seed=99)  # new content, one segment more
+        assert drive(iter_ingest(lib, [Path(first.path).parent], jobs=1)).updated == 1
+    said: list[str] = []
+    window.statusBar().messageChanged.connect(said.append)
+    window.map_panel.method.setCurrentText("PCA")  # quicker than UMAP's child process
+    assert window.open_library(library_copy)
+    qtbot.waitUntil(lambda: len(window.map_controller.ids) > 0)
+    s = window.session
+    assert set(window.map_controller.ids.tolist()) <= set(s.seg_row) and set(s.embedding_ids.tolist()) <= set(s.seg_row)
+    qtbot.waitUntil(lambda: any("no longer in the library" in m for m in said))
+    assert "3 embedded segments are no longer in the library (their files changed): Library ▸ Embed brings the " \
+           "embeddings up to date" in said
+    for mode in ("label", "track", "finding", "BPM", "key"):
+        window.map_panel.colour.setCurrentText(mode)
+    window.show_on_map(int(window.map_controller.ids[0]))
+    panel = window.evaluation_panel
+    panel.reid.setValue(0)
+    panel.start()
+    qtbot.waitUntil(lambda: panel.result is not None or panel.state.text().startswith("⚠"), timeout=30000)
+    assert panel.result is not None and panel.result["segments"] == len(s.embedding_ids)
+    assert not bugs
