@@ -22,8 +22,8 @@ from musicemb_core.features import landmarks as lm
 
 MAX_HITS_PER_HASH = 2000  # a hash this common carries no information
 OFFSET_SLACK = 1  # matches one frame (32 ms) off the best offset count too: a snippet's start falls between frames,
-# so its peaks land a frame early or late (tune games, 512 noisy 3 s queries, landmarks alone: 0.994 -> 0.996, pink
-# noise 0.985 -> 0.990; decisive for 93 -> 96 % of pink-noise queries; a slack of 2 was no better)
+# so its peaks land a frame early or late (tune games, bench/reid_fusion.py --mix noisy at the shipped speed grid:
+# landmarks alone 0.983 -> 0.986, decisive for 93 -> 96 % of pink-noise queries; a slack of 2 was no better)
 
 
 class LandmarkIndex:
