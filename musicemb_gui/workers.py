@@ -44,11 +44,6 @@ class Job(QObject):
 
     def run(self) -> None:
         """Drive the generator to its end (worker thread)."""
-        if self.token.cancelled:  # cancelled while it waited for its turn
-            self.state = "cancelled"
-            self.cancelled.emit()
-            self.ended.emit(self)
-            return
         self.state = "running"
         try:
             gen = self.factory(self.token)

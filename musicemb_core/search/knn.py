@@ -141,7 +141,7 @@ class Searcher:
             out.append({"query_start_s": float(start), "neighbours": [
                 {"segment_id": int(i), "track_id": self.seg_track[int(i)], "path": self.tracks[
                     self.seg_track[int(i)]].path, "start_s": self.seg_start[int(i)], "score": round(float(s), 4)}
-                for s, i in zip(row_s, row_i, strict=True) if i >= 0]})
+                for s, i in zip(row_s, row_i, strict=True) if int(i) in self.seg_track]})
         return out
 
     def identify(self, q: QueryVectors, *, k: int = 10, top: int = 10) -> list[dict]:
@@ -156,7 +156,7 @@ class Searcher:
                 continue
             best: dict[int, float] = {}
             for s, i in zip(row_s, row_i, strict=True):
-                if i >= 0:
+                if int(i) in self.seg_track:  # not -1, nor a segment cut again since the embed
                     t = self.seg_track[int(i)]
                     best[t] = max(best.get(t, -1.0), float(s))
             for t, s in best.items():
@@ -178,7 +178,7 @@ class Searcher:
         for row_s, row_i, act in zip(scores, ids, q.active, strict=True):
             if not act:
                 continue
-            w = {int(i): max(float(s), 1e-6) for s, i in zip(row_s, row_i, strict=True) if i >= 0}
+            w = {int(i): max(float(s), 1e-6) for s, i in zip(row_s, row_i, strict=True) if int(i) in self.seg_track}
             total = sum(w.values())
             for i, wi in w.items():
                 label = self.tracks[self.seg_track[i]].label

@@ -333,7 +333,7 @@ def test_a_library_whose_embeddings_are_older_than_its_segments(qtbot, window, l
         window.map_panel.colour.setCurrentText(mode)
     window.show_on_map(int(window.map_controller.ids[0]))
     panel = window.evaluation_panel
-    panel.reid.setValue(0)
+    panel.reid.setValue(5)  # re-identification snippets searched against the index of the stale embeddings
     panel.start()
     qtbot.waitUntil(lambda: panel.result is not None or panel.state.text().startswith("⚠"), timeout=30000)
     assert panel.result is not None and panel.result["segments"] == len(s.embedding_ids)
