@@ -93,6 +93,9 @@ class Session(QObject):
         """A new connection for this thread (close it after use)."""
         if self.lib_path is None:
             raise MusicEmbError("no library is open")
+        if not self.lib_path.is_dir():
+            raise MusicEmbError(f"{self.lib_path}: the open library is not there any more (moved, deleted or on a "
+                                "drive unplugged); File ▸ Open library… opens it again")
         return Library(self.lib_path)
 
     def refresh(self) -> None:

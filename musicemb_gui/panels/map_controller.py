@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, Signal
 
 from musicemb_core.analysis.clustering import kmeans_select
 from musicemb_core.analysis.probes import probe_scores
+from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.search.library_index import open_index
 from musicemb_core.workflows.maps import iter_map, load_map
 from musicemb_gui.panels.dj_colours import DJ_MODES, dim_filtered, track_colours
@@ -77,8 +78,12 @@ class MapController(QObject):
         s = self.session
         if s.embedding_ids is None:
             return
-        with s.library() as lib:
-            cached = {m: load_map(lib, s.model, m) for m in ("pca", method)}
+        try:
+            with s.library() as lib:
+                cached = {m: load_map(lib, s.model, m) for m in ("pca", method)}
+        except MusicEmbError as e:  # the library's folder is gone (moved, its drive unplugged)
+            self.status.emit(str(e))
+            return
         ids = s.embedding_ids
         for m in (method, "pca"):
             rows = cached[m]

@@ -26,8 +26,12 @@ class ModelController(QObject):
         """List the open library's models, the active one shown."""
         if self.session.lib_path is None:
             return
-        with self.session.library() as lib:
-            entries = list_models(lib)
+        try:
+            with self.session.library() as lib:
+                entries = list_models(lib)
+        except MusicEmbError as e:  # the library's folder is gone (moved, its drive unplugged)
+            self.session.message.emit(str(e))
+            return
         self.picker.set_entries(entries, self.session.model)
 
     def choose(self, name: str) -> None:

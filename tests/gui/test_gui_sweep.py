@@ -338,3 +338,25 @@ def test_a_library_whose_embeddings_are_older_than_its_segments(qtbot, window, l
     qtbot.waitUntil(lambda: panel.result is not None or panel.state.text().startswith("⚠"), timeout=30000)
     assert panel.result is not None and panel.result["segments"] == len(s.embedding_ids)
     assert not bugs
+
+
+def test_the_open_library_moved_away(qtbot, window, library_copy, bugs):
+    """The library's folder moved (or its drive unplugged) while open: changing the map's method, Library ▸ Embed
+    and opening the model list raised LibraryError in the slots. Now each says in one line that the library is
+    not there any more."""
+    import shutil
+
+    assert window.open_library(library_copy)
+    shutil.move(str(library_copy), str(library_copy.parent / "moved"))
+    gone = (f"{library_copy}: the open library is not there any more (moved, deleted or on a drive unplugged); "
+            "File ▸ Open library… opens it again")
+    window.map_panel.method.setCurrentText("PCA")
+    assert window.map_panel.status.text() == gone
+    window.models.picker.aboutToShow.emit()
+    assert status(window) == gone
+    window.embed_library()
+    window._label_edited(min(window.session.tracks), "techno")
+    assert status(window) == gone
+    assert window.jobs.wait(30000)
+    qtbot.wait(100)
+    assert not bugs
