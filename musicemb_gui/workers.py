@@ -95,6 +95,7 @@ class JobManager(QObject):
         self.writer_pool = QThreadPool(self)
         self.writer_pool.setMaxThreadCount(1)
         self.jobs: list[Job] = []
+        self.closed = False  # the window closed: no new job starts (the app is quitting)
 
     def writing(self) -> list[Job]:
         """The writing jobs not ended yet, the one running first."""
@@ -103,6 +104,9 @@ class JobManager(QObject):
     def submit(self, name: str, factory: JobFactory, *, writes: bool = False) -> Job:
         job = Job(name, factory)
         job.writes = writes
+        if self.closed:  # asked by a result delivered after the window closed: never started
+            job.cancel()
+            return job
         self.jobs.append(job)
         job.ended.connect(self._ended)  # a bound method of a GUI-thread object: delivered on the GUI thread
         self.jobAdded.emit(job)
@@ -117,6 +121,13 @@ class JobManager(QObject):
     def cancel_all(self) -> None:
         for job in list(self.jobs):
             job.cancel()
+
+    def shutdown(self, msecs: int = 5000) -> bool:
+        """Cancel every job, refuse new ones and wait for the running ones to end (the app is quitting: a job
+        still running at exit emitted into deleted objects)."""
+        self.closed = True
+        self.cancel_all()
+        return self.wait(msecs)
 
     def wait(self, msecs: int = 30000) -> bool:
         deadline = time.monotonic() + msecs / 1000

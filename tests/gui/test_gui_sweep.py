@@ -360,3 +360,22 @@ def test_the_open_library_moved_away(qtbot, window, library_copy, bugs):
     assert window.jobs.wait(30000)
     qtbot.wait(100)
     assert not bugs
+
+
+# -- closing ------------------------------------------------------------------------------------------------------
+def test_closing_the_window_during_an_import_starts_nothing_after(qtbot, window, tmp_path, bugs):
+    """Close the window while an import runs: the import stopped, but its result, delivered after the close,
+    refreshed the library and started a map job; the app quit while it ran ("Signal source has been deleted"
+    tracebacks at exit). Now nothing starts once the window is closed."""
+    for i in range(4):
+        write_tone(tmp_path / "a" / f"a{i}.wav", 300 + 50 * i, seconds=20.0, sr=16000, seed=i)
+    window.map_panel.method.setCurrentText("PCA")
+    assert window.create_library(tmp_path / "lib")
+    window.import_paths([str(tmp_path / "a")])
+    qtbot.waitUntil(lambda: window.jobs.jobs and window.jobs.jobs[0].last is not None, timeout=30000)  # under way
+    started: list[str] = []
+    window.jobs.jobAdded.connect(lambda job: started.append(job.name))
+    window.close()
+    assert not [j for j in window.jobs.jobs if j.state == "running"]  # the import has stopped
+    qtbot.wait(500)  # the import's result is delivered now
+    assert started == [] and window.jobs.wait(1000) and not bugs
