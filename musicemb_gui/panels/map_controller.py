@@ -225,6 +225,11 @@ class MapController(QObject):
         s = self.session
         if s.lib_path is None:
             return
+        segs = s.segments["id"][s.segments["track_id"] == track_id]
+        if s.embedding_ids is None or not np.isin(segs, s.embedding_ids).any():  # said in the app's words
+            self.status.emit(f"more like this: {s.track_name(track_id)} is not embedded with {s.model!r} yet, so "
+                             "there is nothing to compare it with (Library ▸ Embed computes it)")
+            return
         lib_path, generation, model = s.lib_path, s.generation, s.model
 
         def search():

@@ -379,3 +379,20 @@ def test_closing_the_window_during_an_import_starts_nothing_after(qtbot, window,
     assert not [j for j in window.jobs.jobs if j.state == "running"]  # the import has stopped
     qtbot.wait(500)  # the import's result is delivered now
     assert started == [] and window.jobs.wait(1000) and not bugs
+
+
+def test_more_like_a_track_not_embedded_says_so_in_the_apps_words(qtbot, window, tmp_path):
+    """"More like this" on a track imported but not embedded said "more like this: LIB: no embeddings for model
+    'similarity'; run `musicemb embed`" (a command line, the library rather than the track); now the track's
+    name and Library ▸ Embed."""
+    from tests.gui.helpers import tone_library
+
+    assert window.open_library(tone_library(tmp_path))  # imported, not embedded
+    panel = window.library_panel
+    panel.table.selectRow(0)
+    name = window.session.track_name(panel.selected_track())
+    panel.more_like.click()
+    assert window.map_panel.status.text() == (f"more like this: {name} is not embedded with 'similarity' yet, so "
+                                              "there is nothing to compare it with (Library ▸ Embed computes it)")
+    qtbot.wait(300)  # nothing else comes back
+    assert window.map_panel.status.text().startswith(f"more like this: {name} is not embedded")
