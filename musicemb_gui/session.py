@@ -21,6 +21,9 @@ from musicemb_gui.edits import EditLog
 from musicemb_gui.workers import Job, JobManager
 
 
+BUSY_S = 1.0  # a change made in the window waits this long for another process's write, not the core's 2 min
+
+
 class Session(QObject):
     libraryOpened = Signal()           # another library: everything derived from the old one is void
     libraryChanged = Signal()          # tracks, segments or labels changed
@@ -96,7 +99,7 @@ class Session(QObject):
         if not self.lib_path.is_dir():
             raise MusicEmbError(f"{self.lib_path}: the open library is not there any more (moved, deleted or on a "
                                 "drive unplugged); File ▸ Open library… opens it again")
-        return Library(self.lib_path)
+        return Library(self.lib_path, busy_s=BUSY_S)
 
     def refresh(self) -> None:
         """Re-read tracks, segments and embeddings from disk, then tell the panels."""

@@ -28,10 +28,11 @@ BUSY_TIMEOUT_S = 5.0  # SQLite's own wait for a lock, per attempt
 BUSY_RETRY_S = 120.0  # then retried this long in all before "library busy"
 
 
-def _retry_busy(step, *, what):
-    """``step()``, retried while SQLite says the database is locked or busy; a one-line error after
-    :data:`BUSY_RETRY_S`."""
-    deadline = time.monotonic() + BUSY_RETRY_S
+def _retry_busy(step, *, what, retry_s: float | None = None):
+    """``step()``, retried while SQLite says the database is locked or busy; a one-line error after ``retry_s``
+    (default :data:`BUSY_RETRY_S`)."""
+    retry_s = BUSY_RETRY_S if retry_s is None else retry_s
+    deadline = time.monotonic() + retry_s
     while True:
         try:
             return step()
@@ -45,7 +46,7 @@ def _retry_busy(step, *, what):
                 raise
             if time.monotonic() >= deadline:
                 raise LibraryError(f"{what}: library busy: another process has held the catalogue locked for "
-                                   f"{BUSY_RETRY_S:.0f} s") from e
+                                   f"{retry_s:.0f} s") from e
             time.sleep(0.2)
 
 # Migration i (1-based) brings the schema from version i-1 to i. Append only; never edit a shipped one.
@@ -190,7 +191,10 @@ class Track:
 class Library:
     """A library folder. ``Library(root)`` opens an existing one; ``Library(root, create=True)`` makes it if absent."""
 
-    def __init__(self, root: str | Path, *, create: bool = False):
+    def __init__(self, root: str | Path, *, create: bool = False, busy_s: float | None = None):
+        """``busy_s``: how long a change waits for another process's write transaction before "library busy"
+        (default :data:`BUSY_RETRY_S`; an interactive caller, the app's window, waits less)."""
+        self.busy_s = busy_s
         try:
             self.root = Path(root).expanduser().resolve()
         except (RuntimeError, OSError) as e:  # a symbolic link loop (RuntimeError before Python 3.13)
@@ -216,9 +220,9 @@ class Library:
             if self.read_only:
                 self.conn = self._connect_read_only(db)
             else:
-                self.conn = sqlite3.connect(db, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                            check_same_thread=False)
-                _retry_busy(lambda: self.conn.execute("PRAGMA journal_mode=WAL"), what=db)
+                self.conn = sqlite3.connect(db, timeout=BUSY_TIMEOUT_S if busy_s is None else min(BUSY_TIMEOUT_S, busy_s),
+                                            isolation_level=None, check_same_thread=False)
+                _retry_busy(lambda: self.conn.execute("PRAGMA journal_mode=WAL"), what=db, retry_s=busy_s)
                 self.conn.execute("PRAGMA synchronous=NORMAL")
                 self.conn.execute("PRAGMA foreign_keys=ON")
                 self._migrate()
@@ -289,14 +293,14 @@ class Library:
         transaction (retrying past SQLite's busy timeout), then fails with a one-line :class:`LibraryError`."""
         if self.read_only:
             raise LibraryError(f"{self.root}: the library is read-only here; cannot change it")
-        _retry_busy(lambda: self.conn.execute("BEGIN IMMEDIATE"), what=self.root / DB_NAME)
+        _retry_busy(lambda: self.conn.execute("BEGIN IMMEDIATE"), what=self.root / DB_NAME, retry_s=self.busy_s)
         try:
             yield self.conn
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         try:
-            _retry_busy(lambda: self.conn.execute("COMMIT"), what=self.root / DB_NAME)
+            _retry_busy(lambda: self.conn.execute("COMMIT"), what=self.root / DB_NAME, retry_s=self.busy_s)
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
