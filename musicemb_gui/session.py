@@ -20,7 +20,6 @@ from musicemb_core.workflows.models import active_model, set_active_model
 from musicemb_gui.edits import EditLog
 from musicemb_gui.workers import Job, JobManager
 
-
 BUSY_S = 1.0  # a change made in the window waits this long for another process's write, not the core's 2 min
 
 
