@@ -297,11 +297,13 @@ def test_show_on_map_of_a_segment_not_embedded_yet(qtbot, window, library_copy, 
     assert missing
     said: list[str] = []
     window.map_controller.neighboursReady.connect(lambda src, rows: said.append(f"neighbours of {src}"))
+    lines: list[str] = []
+    window.map_controller.status.connect(lines.append)
     for seg in (missing[0], missing[-1]):
         window.show_on_map(seg)
         name = s.track_name(s.segment(seg)["track_id"])
-        assert panel.status.text() == (f"{name}: this segment has no 'similarity' embedding yet, so no neighbours "
-                                       "(Library ▸ Embed computes it)")
+        assert (f"{name}: this segment has no 'similarity' embedding yet, so no neighbours (Library ▸ Embed "
+                "computes it)") in lines
     window.show_on_map(10 ** 6)
     assert panel.status.text() == f"segment {10 ** 6} is not in the open library"
     qtbot.wait(300)
