@@ -267,7 +267,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"import {'cancelled' if report.cancelled else 'done'}: {report.added} added, "
                                      f"{report.updated} updated, {len(report.failed)} failed")
         self.session.refresh()  # the tables and, embedded in the import's own decode, the new vectors
-        if not embedded and (report.added or report.updated):
+        if not embedded and (report.added or report.updated) and not report.cancelled:  # cancelled: no new job
             self.embed_library()
 
     def embed_library(self) -> None:
