@@ -27,7 +27,11 @@ class HumController(QObject):
         session.libraryChanged.connect(self._forget)
 
     def _forget(self) -> None:
+        pending = self._pending
         self._searcher, self._job, self._pending = None, None, None
+        if pending is not None and self.session.lib_path is not None:  # a hum waiting for the searcher: it was
+            self._pending = pending  # for the library as it was (an import just ended): ask again, not drop it
+            self._open_searcher()
 
     def prepare(self) -> None:
         """Open (and warm up) the searcher while the user hums, so results follow the stop at once."""
@@ -71,7 +75,9 @@ class HumController(QObject):
             return HumSearcher.open(lib).warm_up()
         if self._pending is not None:
             self.panel.state.setText("Preparing the melody index of this library (once; see Jobs)…")
-        job = self._job = self.session.library_job("melody index for humming", work)
+        # behind a job writing to the library (an import builds the index at its end), else at once
+        job = self._job = self.session.library_job("melody index for humming", work,
+                                                   writes=bool(self.session.jobs.writing()))
         job.finished.connect(lambda searcher: self._opened(job, searcher))
         job.failed.connect(lambda msg, _tb: self._failed(job, msg))
         job.cancelled.connect(lambda: self._failed(job, "the melody index was cancelled"))

@@ -449,3 +449,22 @@ def test_a_cancelled_import_starts_no_embed(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: any(m.startswith("import cancelled") for m in said), timeout=30000)
     qtbot.wait(300)
     assert started == ["import 1 item(s)"]
+
+
+def test_humming_while_an_import_runs_waits_for_it(qtbot, window, tmp_path, monkeypatch):
+    """Hum (or load a hum) while folders import: the melody index job failed after a few seconds with "cannot
+    search by humming: library busy: `… (ingest)`", the app's own import. Now it waits for the import (which
+    brings the index up to date) and the songs are listed."""
+    import numpy as np
+
+    monkeypatch.setenv("MUSICEMB_LOCK_WAIT", "0.2")
+    for i, freq in enumerate((440, 550, 660)):
+        write_tone(tmp_path / "a" / f"a{freq}.wav", freq, seconds=9.0, sr=16000, seed=i)
+    assert window.create_library(tmp_path / "lib")
+    window.map_panel.method.setCurrentText("PCA")
+    window.import_paths([str(tmp_path / "a")])
+    t = np.arange(3 * 16000) / 16000
+    window.hum.search((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000, "a file")
+    hum = window.hum_panel
+    qtbot.waitUntil(lambda: hum.results.rowCount() > 0 or hum.state.text().startswith("⚠"), timeout=60000)
+    assert hum.results.rowCount() == 3, hum.state.text()
