@@ -254,8 +254,8 @@ class MainWindow(QMainWindow):
 
         def work(lib, token):
             if not one_pass:
-                return (yield from iter_ingest(lib, paths, labels=labels, jobs=jobs, cancel=token))
-            r = yield from iter_ingest_embed(lib, paths, labels=labels, jobs=jobs, cancel=token)
+                return (yield from iter_ingest(lib, paths, labels=labels, jobs=jobs, cancel=token, isolate=True))
+            r = yield from iter_ingest_embed(lib, paths, labels=labels, jobs=jobs, cancel=token, isolate=True)
             if not (r.ingest.cancelled or r.embed.cancelled):
                 with suppress(MusicEmbError):  # the embeddings are kept; the Hum panel builds it when asked
                     yield from iter_update_qbh_index(lib, cancel=token)

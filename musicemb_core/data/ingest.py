@@ -272,8 +272,12 @@ def _worker_init(parent: int | None = None, pdeathsig: bool = False) -> None:
 def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str, str] | None = None,
                 segments: SegmentConfig | None = None, max_duration_s: float | None = 4 * 3600.0,
                 jobs: int | None = None, analyse: bool = True, tap: Tap | None = None,
-                cancel: CancelToken | None = None) -> JobGen[IngestReport]:
+                cancel: CancelToken | None = None, isolate: bool = False) -> JobGen[IngestReport]:
     """Import audio files into ``lib``, yielding :class:`Progress` per file; returns an :class:`IngestReport`.
+
+    ``jobs``: worker processes (default: one per core); with one, files are read in this process unless
+    ``isolate`` (a GUI's job thread: decoders, Essentia and the encoders hold the interpreter's lock for up to a
+    few hundred ms at a time, which would freeze the window).
 
     ``analyse``: estimate tempo and key in the same decode (tracks imported without it are analysed by the next
     import that has it).
@@ -322,7 +326,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     clock = EtaClock()
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     pool = None
-    if jobs > 1:
+    if jobs > 1 or (isolate and todo):
         pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
                                    initargs=(os.getpid(), threading.current_thread() is threading.main_thread()))
     probe_args = (max_duration_s, analyse, tap, cfg)
