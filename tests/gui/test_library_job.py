@@ -12,6 +12,17 @@ pytest.importorskip("PySide6")
 from musicemb_core.common.progress import Progress  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_gui.session import Session  # noqa: E402
+from musicemb_gui.workers import JobManager  # noqa: E402
+
+
+def _session() -> Session:
+    """A session with a thread pool of its own: work left in the global pool by earlier tests (a window's jobs
+    still ending) cannot delay these jobs past the waits below (it did once in a full run on a busy machine)."""
+    from PySide6.QtCore import QThreadPool
+
+    pool = QThreadPool()
+    pool.setMaxThreadCount(4)
+    return Session(JobManager(pool))
 
 
 def _libraries(tmp_path):
@@ -22,7 +33,7 @@ def _libraries(tmp_path):
 
 def test_result_reaches_the_library_that_asked(qtbot, tmp_path):
     a, _ = _libraries(tmp_path)
-    s = Session()
+    s = _session()
     s.open(a)
     got = []
 
@@ -36,7 +47,7 @@ def test_result_reaches_the_library_that_asked(qtbot, tmp_path):
 
 def test_result_of_a_closed_library_is_dropped(qtbot, tmp_path):
     a, b = _libraries(tmp_path)
-    s = Session()
+    s = _session()
     s.open(a)
     go = threading.Event()
     done, failed = [], []
