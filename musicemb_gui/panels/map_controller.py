@@ -78,6 +78,9 @@ class MapController(QObject):
         s = self.session
         if s.embedding_ids is None:
             return
+        if len(s.embedding_ids) < 3:  # no job that can only fail (one per method chosen, piling up under Jobs)
+            self.status.emit(f"a map needs at least 3 embedded segments; this library has {len(s.embedding_ids)}")
+            return
         try:
             with s.library() as lib:
                 cached = {m: load_map(lib, s.model, m) for m in ("pca", method)}

@@ -469,3 +469,19 @@ def test_humming_while_an_import_runs_waits_for_it(qtbot, window, tmp_path, monk
     hum = window.hum_panel
     qtbot.waitUntil(lambda: hum.results.rowCount() > 0 or hum.state.text().startswith("⚠"), timeout=60000)
     assert hum.results.rowCount() == 3, hum.state.text()
+
+
+def test_a_library_too_small_for_a_map_starts_no_map_job(qtbot, window, tmp_path, bugs):
+    """A library of one short track (one segment) started a PCA and a UMAP job on opening, each failing with "a
+    map needs at least 3 points", and another at every change of method: a pile of failed jobs. Now one line."""
+    write_tone(tmp_path / "music" / "short.wav", 440.0, seconds=3.0)
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [tmp_path / "music"], jobs=1))
+        drive(iter_embed(lib))
+    jobs = []
+    window.jobs.jobAdded.connect(jobs.append)
+    assert window.open_library(tmp_path / "lib")
+    window.map_controller.request_map("tsne")
+    qtbot.wait(300)
+    assert [j.name for j in jobs if "map" in j.name] == []
+    assert window.map_panel.status.text() == "a map needs at least 3 embedded segments; this library has 1"
