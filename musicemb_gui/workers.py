@@ -30,11 +30,12 @@ class Job(QObject):
 
     _ids = itertools.count(1)
 
-    def __init__(self, name: str, factory: JobFactory):
+    def __init__(self, name: str, factory: JobFactory, *, writes: bool = False):
         super().__init__()
         self.id = next(self._ids)
         self.name = name
         self.factory = factory
+        self.writes = writes  # takes the library's writer lock: runs after the writing jobs before it
         self.token = CancelToken()
         self.last: Progress | None = None
         self.state = "queued"
@@ -99,11 +100,10 @@ class JobManager(QObject):
 
     def writing(self) -> list[Job]:
         """The writing jobs not ended yet, the one running first."""
-        return [j for j in self.jobs if getattr(j, "writes", False)]
+        return [j for j in self.jobs if j.writes]
 
     def submit(self, name: str, factory: JobFactory, *, writes: bool = False) -> Job:
-        job = Job(name, factory)
-        job.writes = writes
+        job = Job(name, factory, writes=writes)
         if self.closed:  # asked by a result delivered after the window closed: never started
             job.cancel()
             return job
