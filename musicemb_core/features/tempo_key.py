@@ -41,7 +41,11 @@ ESSENTIA_PROFILES = ("bgate", "edma")  # Essentia's KeyExtractor on the audio
 ESSENTIA_HOP = 8192  # its 4096-sample frames every 0.74 s: 40 % less time than every 4096, same MIREX (tune split)
 TEMPO_CONF_MIN = 0.2  # below: "no steady beat"
 KEY_CONF_MIN = 0.35  # below: "no clear tonal centre" (chosen on the tune split: 0.3-0.45 tried)
-COMB_PRIOR_OCTAVES = 1.5  # "comb": log-normal prior width around 120 BPM (chosen on the tune split)
+# "comb": log-normal tempo prior (centre, width in octaves) and the fastest tempo read. Chosen by
+# bench/tempo_prior.py on the tune splits of both song sets (FluidSynth through FluidR3 and sf_GMbank, and our
+# synthesiser): 120 BPM / 1.5 octaves / up to 240 BPM read songs at 175-200 BPM at half their tempo, and songs
+# without drums at 105-120 BPM at double
+COMB_PRIOR_BPM, COMB_PRIOR_OCTAVES, COMB_MAX_BPM = 140.0, 1.75, 200.0
 COMB_POWER = 1  # "comb" correlates envelope ** this (2, accents weighing more, was no better on the tune split)
 COMB_MULTIPLES = 8  # "comb" averages the autocorrelation at this many multiples of the period (tune split, always
 # answering: 4 -> 8 took Acc1 / Acc2 0.567 / 0.800 -> 0.600 / 0.833; prior centres 90-120 BPM also tried)
@@ -137,13 +141,14 @@ def _acf(env: np.ndarray) -> np.ndarray:
     return ac / ac[0] if ac[0] > 0 else ac
 
 
-def comb_tempo(env: np.ndarray, *, sr: int = SR, lo: float = 40.0, hi: float = 240.0) -> float:
+def comb_tempo(env: np.ndarray, *, sr: int = SR, lo: float = 40.0, hi: float = COMB_MAX_BPM,
+               prior_bpm: float = COMB_PRIOR_BPM, prior_octaves: float = COMB_PRIOR_OCTAVES) -> float:
     """The beat period whose first :data:`COMB_MULTIPLES` multiples (fewer, at least 4, where the envelope is too
     short for the slowest tempo) all fall on autocorrelation peaks (a comb), weighted by a
-    log-normal prior around 120 BPM: a lag of 1.5 beats, which a plain peak pick takes when off-beat hats make
+    log-normal prior around ``prior_bpm``: a lag of 1.5 beats, which a plain peak pick takes when off-beat hats make
     every eighth-note lag a peak, scores lower than the beat because only its even multiples line up with the
-    strong beats. Between a tempo and its half, whose combs both fit, the prior decides (a bare click at 174 BPM
-    reads as 87)."""
+    strong beats. Between a tempo and its half, whose combs both fit, the prior decides; nothing faster than ``hi``
+    is read (a song at 110 BPM with running eighths is not 220)."""
     fps = sr / HOP
     ac = _acf(np.asarray(env, np.float64) ** COMB_POWER)
     n = len(ac)
@@ -156,7 +161,7 @@ def comb_tempo(env: np.ndarray, *, sr: int = SR, lo: float = 40.0, hi: float = 2
         return 120.0
     vals = np.mean([peak[np.round(k * lags).astype(int)] for k in range(1, m + 1)], axis=0)
     bpms = 60 * fps / lags
-    score = vals * np.exp(-0.5 * (np.log2(bpms / 120.0) / COMB_PRIOR_OCTAVES) ** 2)
+    score = vals * np.exp(-0.5 * (np.log2(bpms / prior_bpm) / prior_octaves) ** 2)
     return float(bpms[int(np.argmax(score))])
 
 

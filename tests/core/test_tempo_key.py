@@ -28,6 +28,16 @@ def test_click_track_tempo(bpm, method):
     assert conf > 0.5
 
 
+@pytest.mark.parametrize("bpm", [62.0, 87.0, 174.0, 196.0])
+def test_default_reads_fast_and_slow_clicks_at_their_own_tempo(bpm):
+    """The prior (140 BPM, 1.75 octaves) lets the comb's own evidence decide over 60-200 BPM: 174 is not 87."""
+    y = tk.resample_to_analysis(click_track(bpm), SR)
+    got, _ = tk.estimate_tempo(tk.onset_envelope(y))
+    assert abs(got - bpm) / bpm < 0.02
+    slow = tk.comb_tempo(tk.onset_envelope(y), hi=150.0)  # nothing faster than hi is read: then the half
+    assert slow <= 150.0 and (bpm < 150 or abs(2 * slow - bpm) / bpm < 0.03)
+
+
 def test_default_tempo_on_drum_loops():
     """The default estimator on the in-project synthesiser's drum styles at 96-144 BPM: 13 of 15 within 4 % (the
     two misses read 96 BPM as 192)."""
