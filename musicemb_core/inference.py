@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musicemb_core.analysis.track_vectors import aggregate, library_tracks, relative_to_library
+from musicemb_core.analysis.track_vectors import (
+    aggregate,
+    library_tracks,
+    relative_to_library,
+    tag_clip_rows,
+    tag_statistics,
+    tagged_track_vectors,
+)
 from musicemb_core.audio.decode import load
 from musicemb_core.audio.segment import cut
 from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, LibraryError
@@ -27,7 +34,9 @@ from musicemb_core.data.library import Library
 from musicemb_core.features.logmel import LogMel
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.device import pick_device
-from musicemb_core.models.similarity import library_statistics
+from musicemb_core.models.musicnn import load_tagger
+from musicemb_core.models.similarity import TAG_DIM, library_statistics
+from musicemb_core.resources import builtin_model_dir
 
 DEFAULT_MODEL = "default"
 """The built-in fingerprint model: which recording a segment is (``identify``)."""
@@ -116,6 +125,23 @@ def load_track_vectors(lib: Library, model: str = SIMILARITY_MODEL) -> tuple[np.
     return aggregate(np.asarray(emb.vectors)[known], groups, method="mean+std")
 
 
+def tag_prior(emb: Embedder) -> tuple[np.ndarray, np.ndarray]:
+    """The tagger's (mean, std) on the training music, kept in the similarity encoder."""
+    return emb.encoder.tag_mean.cpu().numpy(), emb.encoder.tag_std.cpu().numpy()
+
+
+def _shrink_tags(rows: np.ndarray, prior: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    return library_statistics(rows, prior, TAG_DIM)
+
+
+def tag_statistics_of(lib: Library, model: str = SIMILARITY_MODEL) -> dict[str, np.ndarray] | None:
+    """The tagger statistics ``embed`` stored for ``model``'s track vectors (a query's track vector is made the
+    same way); None when it has none (no tagger, an older library)."""
+    keys = ("tag_mean", "tag_std", "tag_track_mean", "tag_track_spread")
+    arrays = _read_arrays(lib, model, *keys)
+    return None if arrays is None else dict(zip(keys, arrays, strict=True))
+
+
 def track_statistics(lib: Library, model: str = SIMILARITY_MODEL) -> tuple[np.ndarray, np.ndarray] | None:
     """(mean, spread) of the library's track vectors that ``embed`` took away from ``model``'s track vectors
     (:func:`~musicemb_core.analysis.track_vectors.relative_to_library`); None for models that keep them as they
@@ -159,6 +185,9 @@ class Embedder:
         self.logmel = LogMel(self.info.features).to(self.device)
         self.sr = self.info.features.sr
         self.window_s = self.info.window_s
+        tag = self.info.train.get("tagger") if isinstance(self.info.train, dict) else None
+        self.tagger = load_tagger(builtin_model_dir(tag["model"])).to(self.device) if tag else None
+        self.tag_clips, self.tag_weight = (int(tag["clips"]), float(tag["weight"])) if tag else (0, 0.0)
 
     @torch.inference_mode()
     def __call__(self, audio: np.ndarray) -> np.ndarray:
@@ -167,6 +196,19 @@ class Embedder:
         x = x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
         out = self.net(x).float().cpu().numpy()
         return out if self.post is None else self.post(out)
+
+    @torch.inference_mode()
+    def tag(self, clips: np.ndarray) -> np.ndarray:
+        """The tagger's raw values ``(n, TAG_DIM)`` of :meth:`tag_rows` of a track's ``clips`` (its 3 s segments
+        at ``self.sr``, in order); ``(0, TAG_DIM)`` for a model without a tagger."""
+        if self.tagger is None or not len(clips):
+            return np.zeros((0, TAG_DIM), np.float32)
+        x = torch.from_numpy(np.ascontiguousarray(clips[self.tag_rows(len(clips))], dtype=np.float32))
+        return self.tagger(x.to(self.device)).float().cpu().numpy()
+
+    def tag_rows(self, n: int) -> np.ndarray:
+        """Which of a track's ``n`` clips the tagger reads (at most ``tag_clips``, spread over the track)."""
+        return tag_clip_rows(n, self.tag_clips)
 
 
 def _inference_net(encoder: torch.nn.Module) -> torch.nn.Module:
@@ -229,13 +271,24 @@ class _Plan:
     todo: np.ndarray
     new_ids: list
     new_vecs: list
+    old_tags: tuple[np.ndarray, np.ndarray]  # the tagger's (track ids, raw values) of tracks embedded before
+    new_tags: list  # (track ids, raw values) computed in this job
+
+    def tags(self, seg: dict) -> tuple[np.ndarray, np.ndarray]:
+        """(track ids, raw tagger values) of the library's tracks: this job's, else those stored before."""
+        new_t = np.concatenate([np.zeros(0, np.int64), *(t for t, _ in self.new_tags)]).astype(np.int64)
+        old_t, old_raw = self.old_tags
+        keep = np.isin(old_t, seg["track_id"]) & ~np.isin(old_t, new_t)
+        raw = np.concatenate([old_raw[keep], *(r for _, r in self.new_tags)]).astype(np.float32)
+        return np.concatenate([old_t[keep], new_t]), raw
 
 
 def _plan(lib: Library, name: str, seg: np.ndarray, device: str,
-          precomputed: tuple[np.ndarray, np.ndarray] | None = None) -> _Plan:
+          precomputed: tuple[np.ndarray, ...] | None = None) -> _Plan:
     folder = model_folder(lib, name)
     emb = Embedder(folder, device=device)
     old_ids, old_vecs = np.zeros(0, np.int64), np.zeros((0, emb.encoder.dim), np.float32)
+    old_tags = (np.zeros(0, np.int64), np.zeros((0, TAG_DIM), np.float32))
     try:
         meta = read_embeddings_meta(lib, name)
     except LibraryError:  # a damaged pointer: everything is recomputed, and publishing replaces it
@@ -248,21 +301,32 @@ def _plan(lib: Library, name: str, seg: np.ndarray, device: str,
             raw = _read_arrays(lib, name, "raw_vectors")
             ok = raw is not None and raw[0].shape == old_vecs.shape
             old_ids, old_vecs = (old_ids, raw[0]) if ok else (old_ids[:0], old_vecs[:0])
-    plan = _Plan(name, emb, folder, old_ids, old_vecs, np.isin(old_ids, seg["id"]), ~np.isin(seg["id"], old_ids),
-                 [], [])
+        tags = _read_arrays(lib, name, "tag_tracks", "tag_raw") if emb.tagger is not None else None
+        if tags is not None and tags[0].ndim == 1 and tags[1].shape == (len(tags[0]), TAG_DIM):
+            old_tags = (tags[0].astype(np.int64), tags[1].astype(np.float32))
+    keep, todo = np.isin(old_ids, seg["id"]), ~np.isin(seg["id"], old_ids)
+    if emb.tagger is not None:  # a track the tagger has not read is embedded again
+        tagged = np.isin(seg["track_id"], old_tags[0])
+        keep &= np.isin(old_ids, seg["id"][tagged])
+        todo |= ~tagged
+    plan = _Plan(name, emb, folder, old_ids, old_vecs, keep, todo, [], [], old_tags, [])
     if precomputed is not None:  # vectors computed elsewhere in this job (an import's one pass) for missing segments
-        ids, vecs = precomputed
+        ids, vecs, *tags = precomputed
         use = np.isin(ids, seg["id"][plan.todo])
         plan.new_ids.append(ids[use])
         plan.new_vecs.append(np.asarray(vecs, np.float32)[use])
         plan.todo &= ~np.isin(seg["id"], ids[use])
+        if tags and emb.tagger is not None:  # the tagger's values of the tracks those segments belong to
+            used = np.isin(tags[0], seg["track_id"][np.isin(seg["id"], ids[use])])
+            plan.new_tags.append((tags[0][used].astype(np.int64), np.asarray(tags[1], np.float32)[used]))
     return plan
 
 
 def _finish(plan: _Plan, seg: np.ndarray, ids: np.ndarray, vecs: np.ndarray) -> tuple[np.ndarray, dict]:
     """The vectors to store for ``plan``'s model and the arrays stored beside them: for a model finished per
     library, the raw vectors and the library's statistics; for a model whose config names an aggregation,
-    one vector per track."""
+    one vector per track (with a tagger, its view of each track beside: :func:`~musicemb_core.analysis.
+    track_vectors.tagged_track_vectors`, its raw values and statistics stored too)."""
     extra = {}
     if _finishes(plan.emb):
         mean, std = library_statistics(vecs)
@@ -275,19 +339,25 @@ def _finish(plan: _Plan, seg: np.ndarray, ids: np.ndarray, vecs: np.ndarray) -> 
             t_mean, t_spread = library_tracks(V)
             V = relative_to_library(V, t_mean, t_spread)
             extra |= {"track_mean": t_mean, "track_spread": t_spread}
+        if plan.emb.tagger is not None:
+            tag_tracks, tag_raw = plan.tags(seg)
+            stats = tag_statistics(tag_raw, tag_tracks, tag_prior(plan.emb), _shrink_tags)
+            V = tagged_track_vectors(V, tids, tag_raw, tag_tracks, stats, plan.emb.tag_weight)
+            extra |= {"tag_tracks": tag_tracks, "tag_raw": tag_raw, **stats}
         extra |= {"track_ids": tids.astype(np.int64), "track_vectors": V}
     return vecs, extra
 
 
 @layout.writes_library("embed")
 def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_size: int = 64, device: str = "cpu",
-               precomputed: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+               precomputed: dict[str, tuple[np.ndarray, ...]] | None = None,
                cancel: CancelToken | None = None) -> JobGen[EmbedReport]:
     """Embed every segment of ``lib`` that has no vector yet for ``model`` (a name, several, or by default
     :func:`builtin_models`), decoding each track once for all of them; yields progress per track.
 
     A model with an aggregation in its config (the similarity model) also stores one vector per track.
-    ``precomputed``: {model: (segment ids, raw vectors)} already computed for this library's current segments
+    ``precomputed``: {model: (segment ids, raw vectors[, tagger's track ids, raw values])} already computed for this
+    library's current segments
     (the import's one pass): stored with the rest, not computed again.
     """
     cancel = cancel or CancelToken()
@@ -332,6 +402,9 @@ def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_
                     for a in range(0, len(rows), batch_size):
                         p.new_vecs.append(p.emb(clips[a:a + batch_size]))
                     p.new_ids.append(seg["id"][rows])
+                    if p.emb.tagger is not None:
+                        raw = p.emb.tag(clips)
+                        p.new_tags.append((np.full(len(raw), tid, np.int64), raw))
                 yield Progress("embed", done, len(todo_tracks), tracks[tid].path, clock.eta(done, len(todo_tracks)))
     except Cancelled:
         report.cancelled = True

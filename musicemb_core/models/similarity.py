@@ -19,6 +19,9 @@ from musicemb_core.common.errors import ConfigError
 from musicemb_core.features.logmel import hz_to_mel, mel_to_hz
 from musicemb_core.models.base import Encoder
 from musicemb_core.models.config import ModelConfig
+from musicemb_core.models.musicnn import TAG_DIM  # a track's clips are described by the tagger too, when the
+
+# model's ``train.tagger`` names it (see ``musicemb_core.analysis.track_vectors``)
 from musicemb_core.models.registry import register_encoder
 
 SIMILARITY_FEATURES = FeatureConfig(sr=16000, n_fft=4096, hop_length=512, n_mels=256, fmin=40.0, fmax=8000.0,
@@ -117,16 +120,18 @@ LIBRARY_PRIOR = 100
 few tracks is standardised mostly as the training music was)."""
 
 
-def library_statistics(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of a library's descriptors ``Z`` (already standardised on the training music, so the prior
-    is mean 0, std 1), shrunk towards that prior by :data:`LIBRARY_PRIOR` segments."""
+def library_statistics(Z: np.ndarray, prior: tuple[np.ndarray, np.ndarray] | None = None,
+                       dim: int = N_STATS) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of a library's rows ``Z`` (n, ``dim``) shrunk towards ``prior`` (mean, std; by default mean 0,
+    std 1: descriptors already standardised on the training music) by :data:`LIBRARY_PRIOR` rows."""
     Z = np.asarray(Z, dtype=np.float64)
+    m0, s0 = (np.zeros(dim), np.ones(dim)) if prior is None else (np.asarray(p, np.float64) for p in prior)
     n = len(Z)
     if n == 0:
-        return np.zeros(N_STATS, np.float32), np.ones(N_STATS, np.float32)
+        return m0.astype(np.float32), s0.astype(np.float32)
     w = n / (n + LIBRARY_PRIOR)
-    mean = w * Z.mean(0)
-    var = w * (Z.var(0) + Z.mean(0) ** 2) + (1 - w) - mean**2
+    mean = w * Z.mean(0) + (1 - w) * m0
+    var = w * (Z.var(0) + Z.mean(0) ** 2) + (1 - w) * (s0**2 + m0**2) - mean**2
     return mean.astype(np.float32), np.sqrt(np.maximum(var, 1e-6)).astype(np.float32)
 
 
@@ -148,6 +153,9 @@ class SimilarityEncoder(Encoder):
         self.register_buffer("mean", torch.zeros(N_STATS))
         self.register_buffer("std", torch.ones(N_STATS))
         self.register_buffer("weight", torch.ones(N_STATS))
+        # the tagger's penultimate values on the training music (mean, std): a library's are shrunk towards them
+        self.register_buffer("tag_mean", torch.zeros(TAG_DIM))
+        self.register_buffer("tag_std", torch.ones(TAG_DIM))
 
     def set_group_weights(self, weights: dict[str, float]) -> None:
         for name, w in weights.items():

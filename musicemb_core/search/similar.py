@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from musicemb_core.analysis.set_order import bpm_gap_percent
-from musicemb_core.analysis.track_vectors import aggregate, relative_to_library
+from musicemb_core.analysis.track_vectors import aggregate, relative_to_library, tagged_track_vectors
 from musicemb_core.audio.decode import info, load
 from musicemb_core.audio.segment import cut, window_starts
 from musicemb_core.common.config import MAX_QUERY_S, SegmentConfig
@@ -24,6 +24,7 @@ from musicemb_core.inference import (
     Embedder,
     library_embedder,
     load_track_vectors,
+    tag_statistics_of,
     track_statistics,
 )
 
@@ -43,6 +44,7 @@ class SimilarTracks:
         self.model = model
         self.track_ids, self.vectors = load_track_vectors(lib, model)
         self._relative = track_statistics(lib, model)
+        self._tags = tag_statistics_of(lib, model)
         self.row = {int(t): i for i, t in enumerate(self.track_ids)}
         self.index = EmbeddingIndex("flat").fit(self.vectors, self.track_ids)
         self.tracks = {t.id: t for t in lib.tracks()}
@@ -72,7 +74,12 @@ class SimilarTracks:
         clips = clips[loud]
         X = np.concatenate([self.embedder(clips[a:a + 64]) for a in range(0, len(clips), 64)])
         V = aggregate(X, np.zeros(len(X), np.int64), method=self._method())[1]
-        return (V if self._relative is None else relative_to_library(V, *self._relative))[0]
+        V = V if self._relative is None else relative_to_library(V, *self._relative)
+        if self._tags is not None and self.embedder.tagger is not None:  # as embed made the library's tracks
+            raw = self.embedder.tag(clips)
+            V = tagged_track_vectors(V, np.zeros(1, np.int64), raw, np.zeros(len(raw), np.int64), self._tags,
+                                     self.embedder.tag_weight)
+        return V[0]
 
     def resolve(self, query: str | int) -> tuple[np.ndarray, list[int]]:
         """(vector, own track ids) of a query: a track id, the path of a library track, or an audio file."""

@@ -72,7 +72,8 @@ class _EmbedRun:
         self._parts.append(self._resample(mono))
 
     def result(self, starts: np.ndarray) -> dict[str, np.ndarray]:
-        """{"starts": ``starts``, model name: (len(starts), dim) raw vectors}."""
+        """{"starts": ``starts``, model name: (len(starts), dim) raw vectors, and for a model with a tagger,
+        "<name>#tag": its raw values of the file's clips (:meth:`~musicemb_core.inference.Embedder.tag`)}."""
         y = np.concatenate([*self._parts, self._resample.flush()])
         self._parts = []
         out, clips = {"starts": starts}, {}
@@ -83,21 +84,30 @@ class _EmbedRun:
             b = self.tap.batch_size
             x = clips[emb.window_s]
             out[name] = np.concatenate([emb(x[a:a + b]) for a in range(0, len(x), b)])
+            if emb.tagger is not None:
+                out[f"{name}#tag"] = emb.tag(x)
         return out
 
 
 def _by_segment(seg: dict, tapped: dict[int, dict], names: tuple[str, ...]) -> dict[str, tuple]:
-    """The tap's per-track results -> {model: (segment ids, vectors)}, for tracks whose segments in the catalogue
-    are those the vectors were cut at."""
+    """The tap's per-track results -> {model: (segment ids, vectors[, tagger's track ids, its raw values])}, for
+    tracks whose segments in the catalogue are those the vectors were cut at."""
     order = np.lexsort((seg["id"], seg["track_id"]))
     tids = seg["track_id"][order]
     rows = []
     for tid, res in tapped.items():
         a, b = np.searchsorted(tids, [tid, tid + 1])
         if np.array_equal(seg["start_s"][order[a:b]], res["starts"]):
-            rows.append((order[a:b], res))
-    return {n: (np.concatenate([seg["id"][r] for r, _ in rows]), np.concatenate([res[n] for _, res in rows]))
-            for n in names if rows}
+            rows.append((tid, order[a:b], res))
+    out = {}
+    for n in names:
+        if not rows:
+            continue
+        out[n] = (np.concatenate([seg["id"][r] for _, r, _ in rows]), np.concatenate([res[n] for _, _, res in rows]))
+        if all(f"{n}#tag" in res for _, _, res in rows):
+            out[n] += (np.concatenate([np.full(len(res[f"{n}#tag"]), tid, np.int64) for tid, _, res in rows]),
+                       np.concatenate([res[f"{n}#tag"] for _, _, res in rows]))
+    return out
 
 
 @layout.writes_library("ingest")

@@ -25,9 +25,16 @@ from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.data.synthesis import render_song
 from musicemb_core.features.logmel import LogMel
-from musicemb_core.inference import builtin_models, iter_embed, load_embeddings, load_track_vectors
+from musicemb_core.inference import (
+    builtin_models,
+    iter_embed,
+    load_embeddings,
+    load_track_vectors,
+    tag_statistics_of,
+)
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.config import ModelConfig
+from musicemb_core.models.musicnn import TAG_DIM
 from musicemb_core.models.similarity import (
     GROUPS,
     N_STATS,
@@ -125,6 +132,11 @@ def test_library_statistics_shrink_small_libraries_to_the_training_music():
     assert np.abs(mean).max() < 0.3 and np.all((std > 1) & (std < 1.8))  # five segments: mostly the prior
     mean, std = library_statistics(Z[:0])
     assert (mean == 0).all() and (std == 1).all()
+    prior = (np.full(4, -1.0), np.full(4, 0.5))  # another prior (the tagger's, from the training music)
+    mean, std = library_statistics(Z[:0, :4], prior, 4)
+    assert np.allclose(mean, -1) and np.allclose(std, 0.5)
+    mean, std = library_statistics(Z[:, :4], prior, 4)
+    assert np.allclose(mean, 3, atol=0.15) and np.allclose(std, 2, atol=0.15)
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +162,20 @@ def test_embed_computes_both_builtin_spaces_with_track_vectors(library):
     assert sorted(tids.tolist()) == sorted(t.id for t in lib.tracks())
     assert np.allclose(np.linalg.norm(V, axis=1), 1, atol=1e-5)
     assert drive(iter_embed(lib)).computed == 0  # incremental for both
+
+
+def test_track_vectors_carry_the_taggers_view(library):
+    """Each track vector is the descriptors' (2 x N_STATS) and the tagger's (TAG_DIM) view side by side, both
+    present for every track; the statistics a query needs are stored with them."""
+    lib, _, _ = library
+    tagger = ckpt.read_info(ckpt.builtin_model_dir("similarity")).train["tagger"]
+    _, V = load_track_vectors(lib, "similarity")
+    assert V.shape[1] == 2 * N_STATS + TAG_DIM
+    desc, tags = np.linalg.norm(V[:, :2 * N_STATS], axis=1), np.linalg.norm(V[:, 2 * N_STATS:], axis=1)
+    assert (desc > 0.3).all() and (tags > 0.1).all()
+    stats = tag_statistics_of(lib)
+    assert stats is not None and stats["tag_mean"].shape == (TAG_DIM,)
+    assert 1 <= tagger["clips"] <= 32 and 0 < tagger["weight"]
 
 
 def test_a_library_file_queried_as_audio_gets_its_stored_vector(library):
