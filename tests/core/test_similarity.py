@@ -175,7 +175,7 @@ def test_track_vectors_carry_the_taggers_view(library):
     assert (desc > 0.3).all() and (tags > 0.1).all()
     stats = tag_statistics_of(lib)
     assert stats is not None and stats["tag_mean"].shape == (TAG_DIM,)
-    assert 1 <= tagger["clips"] <= 32 and 0 < tagger["weight"]
+    assert 1 <= tagger["clips"] <= 32 and tagger["weight"] > 0
 
 
 def test_a_library_file_queried_as_audio_gets_its_stored_vector(library):
