@@ -22,7 +22,7 @@ from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progres
 from musicemb_core.common.tables import check_table_path, write_table
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
-from musicemb_core.inference import SIMILARITY_MODEL, load_embeddings
+from musicemb_core.inference import SIMILARITY_MODEL, load_embeddings, load_track_vectors
 from musicemb_core.workflows.evaluate import segment_labels
 
 EMBEDDING_KINDS = ("label", "outlier", "duplicate")
@@ -108,8 +108,9 @@ MIXED_SHARE = 0.25  # a track keeping its label with this share of its segments 
 
 
 def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[dict]:
-    """One finding per track whose label looks wrong (the mean out-of-fold probabilities of its segments name
-    another label; score: how far its label's probability falls below that of the label's typical track),
+    """One finding per track whose label looks wrong (the labels of the most similar other tracks, by the model's
+    track vectors, name another label; score: how far its label's probability falls below that of the label's
+    typical track),
     carrying the segments that argue most for
     the suggested label; segment findings only in *mixed* tracks (the label holds overall but at least
     :data:`MIXED_SHARE` of the segments confidently vote otherwise), scored by that share and ranked below every
@@ -120,7 +121,7 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
         skipped.append("label: needs at least 2 labels on at least 2 tracks")
         return []
     try:
-        res = inspection.label_issues(X, labels, track_ids)
+        res = inspection.label_issues(X, labels, track_ids, track_vectors=load_track_vectors(lib, model))
     except ConfigError as e:
         skipped.append(f"label: {e}")
         return []

@@ -64,6 +64,31 @@ def test_flipped_track_labels_rank_at_the_top(method):
     assert res["issue"][seg_flipped].mean() > 0.9 and res["issue"][~seg_flipped].mean() < 0.05
 
 
+def test_track_vectors_decide_a_tracks_label_where_its_segments_are_ambiguous():
+    """Segments of two styles overlap (their clouds share space) while the tracks' own vectors (a view the segments
+    lack, such as the similarity space's tagger half) separate them: with track vectors the flipped tracks rank first,
+    and each suggests its true label."""
+    rng = np.random.default_rng(5)
+    n_tracks, segs = 30, 6
+    style = np.repeat([0, 1, 2], 10)
+    groups = np.repeat(np.arange(n_tracks), segs)
+    X = rng.normal(size=(n_tracks * segs, 8)).astype(np.float32)  # segments: no style at all
+    centres = rng.normal(size=(3, 16)) * 4
+    V = centres[style] + rng.normal(size=(n_tracks, 16))
+    labels = style.copy()
+    flipped = [3, 14, 25]
+    for t in flipped:
+        labels[t] = (labels[t] + 1) % 3
+    plain = I.label_issues(X, labels[groups], groups)
+    with_tracks = I.label_issues(X, labels[groups], groups, track_vectors=(np.arange(n_tracks), V))
+    top = lambda res: set(res["tracks"][np.argsort(-res["track_score"], kind="stable")[:3]].tolist())  # noqa: E731
+    assert top(with_tracks) == set(flipped)
+    assert len(top(plain) & set(flipped)) < 3
+    assert [int(with_tracks["track_suggested"][t]) for t in flipped] == [int(style[t]) for t in flipped]
+    P = I.track_knn_probs(V, labels, 3, k=5)
+    assert np.allclose(P.sum(axis=1), 1) and (P.argmax(axis=1) == style).mean() >= 0.9
+
+
 def test_unlabelled_segments_are_skipped_and_two_labels_are_needed():
     X, labels, groups = clustered(n_classes=2, tracks_per_class=4)
     labels = labels.copy()
