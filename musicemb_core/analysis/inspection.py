@@ -158,7 +158,8 @@ def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, metho
     self-confidence falls below the typical one of the tracks given the same label, 0..1: confident learning's
     per-class threshold, so a label whose tracks are all spread out is not blamed for it), ``track_issue``,
     ``track_mistakenness``, ``track_suggested`` (argmax label) and ``track_disagree`` (fraction of its segments
-    whose argmax is another label).
+    whose argmax is another label), ``track_segment_probs`` (the mean of its segments' probabilities, whatever
+    decided ``track_probs``).
     """
     labels, groups = np.asarray(labels), np.asarray(groups)
     rows = np.flatnonzero(labels >= 0)
@@ -185,6 +186,7 @@ def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, metho
     track_probs /= counts[:, None]
     track_label = np.zeros(len(tracks), dtype=np.int64)
     track_label[inv] = y
+    segment_mean = track_probs.copy()
     if track_vectors is not None:
         tv_ids, TV = track_vectors
         row = {int(t): i for i, t in enumerate(np.asarray(tv_ids).tolist())}
@@ -202,7 +204,8 @@ def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, metho
             "track_probs": track_probs, "track_quality": t_quality, "track_issue": t_issue,
             "track_mistakenness": mistakenness(track_probs, track_label),
             "track_score": np.clip(1 - own / np.maximum(typical[track_label], 1e-9), 0.0, 1.0),
-            "track_suggested": np.argmax(track_probs, axis=1), "track_disagree": disagree}
+            "track_suggested": np.argmax(track_probs, axis=1), "track_disagree": disagree,
+            "track_segment_probs": segment_mean}
 
 
 # -- neighbours: outliers and near-duplicates ----------------------------------------------------------------

@@ -112,8 +112,8 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
     track vectors, name another label; score: how far its label's probability falls below that of the label's
     typical track),
     carrying the segments that argue most for
-    the suggested label; segment findings only in *mixed* tracks (the label holds overall but at least
-    :data:`MIXED_SHARE` of the segments confidently vote otherwise), scored by that share and ranked below every
+    the suggested label; segment findings only in *mixed* tracks (the label holds overall, for the track and for
+    the mean of its segments, but at least :data:`MIXED_SHARE` of the segments confidently vote otherwise), scored by that share and ranked below every
     track finding."""
     labels, names = segment_labels(lib, track_ids)
     labelled = np.unique(track_ids[labels >= 0])
@@ -156,6 +156,8 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
                                     "probs": {n: round(float(p), 4) for n, p in zip(names, res["track_probs"][i],
                                                                                       strict=True)}}})
             continue
+        if int(np.argmax(res["track_segment_probs"][i])) != given:  # its segments as a whole disagree, but the
+            continue  # tracks most like it (a fuller view) keep its label: not mixed, just a weaker view
         off = mine[res["issue"][mine] & (np.argmax(res["probs"][mine], axis=1) != given)]
         mixed = len(off) / max(len(mine), 1)
         if len(off) < 2 or mixed < MIXED_SHARE:
