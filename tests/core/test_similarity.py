@@ -178,6 +178,32 @@ def test_track_vectors_carry_the_taggers_view(library):
     assert 1 <= tagger["clips"] <= 32 and tagger["weight"] > 0
 
 
+def test_adding_a_track_reads_only_it_with_the_tagger(tmp_path):
+    """An embed after an import computes the new track's segments and tagger values only; the others' stored
+    tagger values are kept as they were, and every track vector still has its tagger half. A track shorter than one
+    window (one zero-padded segment) is read too."""
+    from musicemb_core.inference import _read_arrays
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for style, seed in (("rock", 1), ("techno", 2), ("ambient", 3)):
+        sf.write(audio / f"{style}{seed}.flac", render_song(style, seed=seed, duration_s=9.0, sr=SR), SR)
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [audio], segments=SegmentConfig(3.0, 3.0), jobs=1, analyse=False))
+        drive(iter_embed(lib))
+        before_t, before_raw = _read_arrays(lib, "similarity", "tag_tracks", "tag_raw")
+        sf.write(audio / "short.flac", render_song("rock", seed=4, duration_s=2.0, sr=SR), SR)
+        drive(iter_ingest(lib, [audio], segments=SegmentConfig(3.0, 3.0), jobs=1, analyse=False))
+        new = next(t for t in lib.tracks() if t.path.endswith("short.flac"))
+        report = drive(iter_embed(lib))
+        assert report.computed == 2  # its one segment, in both spaces
+        tags_t, tags_raw = _read_arrays(lib, "similarity", "tag_tracks", "tag_raw")
+        old = np.isin(tags_t, before_t)
+        assert np.array_equal(tags_raw[old], before_raw) and tags_t[~old].tolist() == [new.id]
+        tids, V = load_track_vectors(lib, "similarity")
+        assert len(tids) == 4 and (np.linalg.norm(V[:, 2 * N_STATS:], axis=1) > 0.1).all()
+
+
 def test_a_library_file_queried_as_audio_gets_its_stored_vector(library):
     """`similar` with a file from outside (embedded now) and with the library's own copy agree: the query's vector
     is made relative to the library's tracks as the stored ones are."""
