@@ -36,6 +36,7 @@ def convert(read) -> dict[str, np.ndarray]:
         scale = gamma / np.sqrt(var + EPS)
         out[f"{name}.scale"], out[f"{name}.shift"] = scale, beta - mean * scale
     out["dense.weight"], out["dense.bias"] = read("dense/kernel").T, read("dense/bias")
+    out["head.weight"], out["head.bias"] = read("dense_1/kernel").T, read("dense_1/bias")  # the 50 tags
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
 
 

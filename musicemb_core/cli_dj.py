@@ -25,14 +25,16 @@ def _bpm_text(r: dict) -> str:
 
 
 def _print_rows(rows: list[dict]) -> None:
-    print(f"{'id':>5}  {'bpm':>6}  {'key':<9} {'cam':>3}  artist - title  [label]  (why a value is missing)")
+    print(f"{'id':>5}  {'bpm':>6}  {'key':<9} {'cam':>3}  artist - title  [label]  {{sounds like}}  "
+          "(why a value is missing)")
     for r in rows:
         who = f"{r['artist']} - {r['title']}" if r["artist"] else r["title"]
         key = r["key"] or (f"{r['tag_key']} (tag)" if r.get("tag_key") else "-")
         label = f"  [{r['label']}]" if r["label"] else ""
         why = "; ".join(dict.fromkeys(x for x in (r["bpm_reason"] and f"no bpm: {r['bpm_reason']}",
                                                     r["key_reason"] and f"no key: {r['key_reason']}") if x))
-        print(f"{r['track_id']:>5}  {_bpm_text(r)}  {key:<9} {r['camelot'] or '-':>3}  {who}{label}"
+        sounds = f"  {{{r['sounds_like']}}}" if r.get("sounds_like") else ""
+        print(f"{r['track_id']:>5}  {_bpm_text(r)}  {key:<9} {r['camelot'] or '-':>3}  {who}{label}{sounds}"
               + (f"  ({why})" if why else ""))
 
 

@@ -34,7 +34,7 @@ from musicemb_core.data.library import Library
 from musicemb_core.features.logmel import LogMel
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.device import pick_device
-from musicemb_core.models.musicnn import load_tagger
+from musicemb_core.models.musicnn import MSD_TAGS, load_tagger, tag_probabilities
 from musicemb_core.models.similarity import TAG_DIM, library_statistics
 from musicemb_core.resources import builtin_model_dir
 
@@ -132,6 +132,29 @@ def tag_prior(emb: Embedder) -> tuple[np.ndarray, np.ndarray]:
 
 def _shrink_tags(rows: np.ndarray, prior: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return library_statistics(rows, prior, TAG_DIM)
+
+
+def sounds_like(lib: Library, model: str = SIMILARITY_MODEL, *, top: int = 3,
+                min_p: float = 0.1) -> dict[int, list[tuple[str, float]]]:
+    """{track id: its ``top`` most likely tags (of the tagger's 50 Million Song Dataset tags: genre, era, mood,
+    instruments) with their probability, at least ``min_p``}, from the tagger values ``embed`` stored (the mean of
+    each track's clips); {} for a model without a tagger or a library not embedded with it yet."""
+    info = ckpt.read_info(model_folder(lib, model))
+    tagger = info.train.get("tagger") if isinstance(info.train, dict) else None
+    stored = _read_arrays(lib, model, "tag_tracks", "tag_raw") if tagger else None
+    if stored is None or not len(stored[0]):
+        return {}
+    tracks, raw = stored
+    P = tag_probabilities(raw, builtin_model_dir(tagger["model"]))
+    ids, inv = np.unique(tracks, return_inverse=True)
+    mean = np.zeros((len(ids), P.shape[1]))
+    np.add.at(mean, inv, P)
+    mean /= np.bincount(inv)[:, None]
+    out = {}
+    for tid, p in zip(ids.tolist(), mean, strict=True):
+        best = np.argsort(-p, kind="stable")[:top]
+        out[int(tid)] = [(MSD_TAGS[i], round(float(p[i]), 3)) for i in best if p[i] >= min_p]
+    return out
 
 
 def tag_statistics_of(lib: Library, model: str = SIMILARITY_MODEL) -> dict[str, np.ndarray] | None:

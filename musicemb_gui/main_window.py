@@ -227,8 +227,8 @@ class MainWindow(QMainWindow):
         for t in s.segments["track_id"].tolist():
             counts[t] = counts.get(t, 0) + 1
         rows = [(t.id, t.path, t.duration_s, t.label or "", counts.get(t.id, 0), t.warning or "ok",
-                 bpm_text(r), key_text(r), s.track_name(t.id))
-                for t, r in ((t, track_row(t)) for t in s.tracks.values())]
+                 bpm_text(r), key_text(r), s.track_name(t.id), r["sounds_like"])
+                for t, r in ((t, track_row(t, s.sounds.get(t.id))) for t in s.tracks.values())]
         rows += [(None, f["path"], None, "", None, f"failed: {f['error']}") for f in s.failures]
         self.library_panel.set_rows(rows)
 

@@ -15,7 +15,7 @@ from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.data.library import Library, Track
 from musicemb_core.inference import SIMILARITY_MODEL, Embedder, load_embeddings, model_folder
-from musicemb_core.workflows.dj import bpm_text, key_text, track_row
+from musicemb_core.workflows.dj import bpm_text, key_text, library_sounds, track_row
 from musicemb_core.workflows.models import active_model, set_active_model
 from musicemb_gui.edits import EditLog
 from musicemb_gui.workers import Job, JobManager
@@ -38,6 +38,7 @@ class Session(QObject):
         self.lib_path: Path | None = None
         self.model = SIMILARITY_MODEL  # the space of the map, neighbours and "more like this"
         self.tracks: dict[int, Track] = {}
+        self.sounds: dict[int, list[tuple[str, float]]] = {}  # what each track sounds like (the tagger's tags)
         self.failures: list[dict] = []
         self.segments: dict[str, np.ndarray] = {}
         self.seg_row: dict[int, int] = {}
@@ -106,6 +107,7 @@ class Session(QObject):
             self.tracks = {t.id: t for t in lib.tracks()}
             self.failures = lib.failures()
             self.segments = lib.segments()
+            self.sounds = library_sounds(lib)
         self.seg_row = {int(i): r for r, i in enumerate(self.segments["id"])}
         self.libraryChanged.emit()
         self.reload_embeddings()

@@ -22,6 +22,13 @@ from torch import nn
 SR, N_FFT, HOP, N_MELS, FRAMES = 16000, 512, 256, 96, 187
 CLIP_SAMPLES = 3 * SR
 TAG_DIM = 200
+MSD_TAGS = ("rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
+            "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock", "soul",
+            "indie rock", "mellow", "electronica", "80s", "folk", "90s", "chill", "instrumental", "punk", "oldies",
+            "blues", "hard rock", "ambient", "acoustic", "experimental", "female vocalist", "guitar", "hip-hop", "70s",
+            "party", "country", "easy listening", "sexy", "catchy", "funk", "electro", "heavy metal",
+            "progressive rock", "60s", "rnb", "indie pop", "sad", "house", "happy")
+"""The tagger's 50 Million Song Dataset tags, in the order of its last layer."""
 BN_EPS = 1e-3
 TIMBRAL = ((7, 38), (7, 67))
 TEMPORAL = (128, 64, 32)
@@ -61,6 +68,7 @@ class MusicnnTagger(nn.Module):
         self.bn_pool = _Affine(2 * (FRONT + 3 * MID_FILTERS))
         self.dense = nn.Linear(2 * (FRONT + 3 * MID_FILTERS), DENSE)
         self.bn_dense = _Affine(DENSE)
+        self.head = nn.Linear(DENSE, len(MSD_TAGS))  # the tags' logits (not used by forward)
 
     def logmel(self, audio: torch.Tensor) -> torch.Tensor:
         """``(batch, samples)`` -> ``(batch, 1, frames, 96)``: the first :data:`FRAMES` frames."""
@@ -85,6 +93,16 @@ class MusicnnTagger(nn.Module):
         mid = torch.cat(layers, 1)  # (batch, 753, frames)
         pooled = self.bn_pool(torch.stack([mid.amax(2), mid.mean(2)], 2).flatten(1))
         return self.bn_dense(F.relu(self.dense(pooled)))
+
+
+def tag_probabilities(values: np.ndarray, folder: Path) -> np.ndarray:
+    """The :data:`MSD_TAGS` probabilities ``(n, 50)`` from the tagger's penultimate ``values`` ``(n, TAG_DIM)``
+    (its last layer, read from ``folder``'s weights alone: no network is built)."""
+    from safetensors.numpy import load_file
+
+    w = load_file(str(folder / "weights.safetensors"))
+    logits = np.asarray(values, np.float64) @ w["head.weight"].T.astype(np.float64) + w["head.bias"]
+    return 1.0 / (1.0 + np.exp(-logits))
 
 
 def _max_over_bands(h: torch.Tensor, bn: _Affine) -> torch.Tensor:

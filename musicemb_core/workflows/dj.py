@@ -18,6 +18,7 @@ from musicemb_core.common.errors import LibraryError, MusicEmbError
 from musicemb_core.data.library import Library, Track
 from musicemb_core.features.camelot import Key, camelot, compatible, parse_key_or_none
 from musicemb_core.features.tempo_key import key_camelot, key_open
+from musicemb_core.inference import sounds_like
 from musicemb_core.search.similar import track_title
 
 EXPORT_SUFFIXES = (".m3u8", ".m3u", ".xml", ".csv")
@@ -31,9 +32,10 @@ def _tag_bpm(tags: dict) -> float | None:
     return v if 20 <= v <= 400 else None
 
 
-def track_row(t: Track) -> dict:
+def track_row(t: Track, sounds: list[tuple[str, float]] | None = None) -> dict:
     """One track as the DJ sees it: tags, our tempo/key estimate (with confidence, or the reason there is none),
-    and the tag's BPM/key beside it."""
+    the tag's BPM/key beside it, and what it sounds like (``sounds``: the tagger's likeliest tags, see
+    :func:`~musicemb_core.inference.sounds_like`)."""
     tags = t.tags or {}
     a = t.analysis or {}
     tag_key = parse_key_or_none(tags.get("initialkey") or tags.get("key"))
@@ -44,12 +46,13 @@ def track_row(t: Track) -> dict:
             "open_key": key_open(t.key), "key_confidence": t.key_confidence,
             "bpm_reason": a.get("bpm_reason", "" if t.analysed else "not analysed"),
             "key_reason": a.get("key_reason", "" if t.analysed else "not analysed"),
-            "tag_bpm": _tag_bpm(tags), "tag_key": _key_text(tag_key)}
+            "tag_bpm": _tag_bpm(tags), "tag_key": _key_text(tag_key),
+            "sounds_like": ", ".join(name for name, _ in sounds or ())}
 
 
 TRACK_FIELDS = ("track_id", "path", "title", "artist", "album", "genre", "label", "duration_s", "bpm",
                 "bpm_confidence", "key", "camelot", "open_key", "key_confidence", "bpm_reason", "key_reason",
-                "tag_bpm", "tag_key")
+                "tag_bpm", "tag_key", "sounds_like")
 
 
 def _key_text(key: Key | None) -> str | None:
@@ -114,7 +117,18 @@ def within_bpm(query: float | None, other: float | None, pct: float) -> bool:
 def track_rows(lib: Library, *, bpm: tuple[float, float] | None = None, key_compatible: Key | None = None,
                label: str | None = None) -> list[dict]:
     """Rows of :func:`track_row` of the tracks passing the filters (:func:`keep`), by id."""
-    return [r for r in map(track_row, lib.tracks()) if keep(r, bpm=bpm, key_compatible=key_compatible, label=label)]
+    sounds = library_sounds(lib)
+    rows = (track_row(t, sounds.get(t.id)) for t in lib.tracks())
+    return [r for r in rows if keep(r, bpm=bpm, key_compatible=key_compatible, label=label)]
+
+
+def library_sounds(lib: Library) -> dict[int, list[tuple[str, float]]]:
+    """:func:`~musicemb_core.inference.sounds_like` of the built-in similarity space; {} where it cannot say
+    (not embedded yet, the model missing or damaged): the rows are still given, with that field empty."""
+    try:
+        return sounds_like(lib)
+    except MusicEmbError:
+        return {}
 
 
 def resolve_tracks(lib: Library, refs: list[str]) -> list[Track]:

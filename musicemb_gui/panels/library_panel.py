@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from musicemb_gui.panels.library_filters import DjFilterBar
 
-COLUMNS = ("Track", "Duration (s)", "Label", "Segments", "Status", "BPM", "Key")
+COLUMNS = ("Track", "Duration (s)", "Label", "Segments", "Status", "BPM", "Key", "Sounds like")
 TRACK_ID = Qt.ItemDataRole.UserRole + 1
 PATH = Qt.ItemDataRole.UserRole + 2
 SORT = Qt.ItemDataRole.UserRole
@@ -162,14 +162,15 @@ class LibraryPanel(QWidget):
 
     def set_rows(self, rows: list[tuple]) -> None:
         """Rows of (track_id or None, path, duration_s or None, label, n_segments or None, status[, bpm (a number,
-        a text like "128.0 (tag 127)", or None), key text like "8A  A minor" or ""[, name]]); the name (default: the
-        file name) is shown, the path on hover."""
+        a text like "128.0 (tag 127)", or None), key text like "8A  A minor" or ""[, name[, sounds like]]]); the name
+        (default: the file name) is shown, the path on hover; "sounds like": the tagger's likeliest tags."""
         self._filling = True  # not blockSignals: the proxy must see the inserted rows
         self.model.setRowCount(0)
         for row in rows:
             tid, path, dur, label, n_seg, status = row[:6]
             bpm, key = (row[6], row[7]) if len(row) >= 8 else (None, "")
             name = row[8] if len(row) >= 9 else Path(path).name
+            sounds = row[9] if len(row) >= 10 else ""
             first = _item(name, sort_key=name.casefold())  # the full path on hover and in the filter
             first.setData(tid, TRACK_ID)
             first.setData(path, PATH)
@@ -182,6 +183,7 @@ class LibraryPanel(QWidget):
                 _item(status),
                 _bpm_item(bpm),
                 _item(key or "", sort_key=_wheel_position(key)),
+                _item(sounds),
             ])
         self._filling = False
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)

@@ -259,3 +259,23 @@ def test_cli_similar_bad_queries_are_one_line_errors(library, capsys, tmp_path, 
     assert main(["similar", str(lib.root), make_query(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_sounds_like_names_the_taggers_likeliest_tags(library, capsys):
+    """Each embedded track's likeliest tags (at most 3, best first, of the tagger's 50), from its stored tagger
+    values; `musicemb tracks --json` shows them. The techno renderings sound 'electronic' to the tagger."""
+    from musicemb_core.inference import sounds_like
+    from musicemb_core.models.musicnn import MSD_TAGS
+
+    lib, _, _ = library
+    sounds = sounds_like(lib)
+    assert set(sounds) == {t.id for t in lib.tracks()}
+    for tags in sounds.values():
+        p = [x for _, x in tags]
+        assert 1 <= len(tags) <= 3 and p == sorted(p, reverse=True) and min(p) >= 0.1
+        assert all(name in MSD_TAGS for name, _ in tags)
+    techno = [t.id for t in lib.tracks() if t.label == "techno"]
+    assert all("electronic" in [n for n, _ in sounds[t]] for t in techno)
+    assert main(["tracks", str(lib.root), "--json"]) == 0
+    rows = {r["track_id"]: r["sounds_like"] for r in json.loads(capsys.readouterr().out)}
+    assert rows == {t: ", ".join(n for n, _ in tags) for t, tags in sounds.items()}
