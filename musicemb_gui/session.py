@@ -164,10 +164,11 @@ class Session(QObject):
 
     def tooltip(self, seg_id: int) -> str:
         s = self.segment(seg_id)
-        r = track_row(self.tracks[s["track_id"]])
+        r = track_row(self.tracks[s["track_id"]], self.sounds.get(s["track_id"]))
         dj = "   ".join(x for x in (bpm_text(r) and f"BPM {bpm_text(r)}", key_text(r)) if x)
+        sounds = f"sounds like: {r['sounds_like']}\n" if r["sounds_like"] else ""
         return (f"{self.track_name(s['track_id'])}\n{s['start_s']:.1f}-{s['start_s'] + s['duration_s']:.1f} s\n"
-                f"{s['label'] or 'no label'}\n" + (f"{dj}\n" if dj else "") + s["path"])
+                f"{s['label'] or 'no label'}\n" + (f"{dj}\n" if dj else "") + sounds + s["path"])
 
     def segment_audio(self, seg_id: int) -> tuple[np.ndarray, int]:
         """Decoded mono audio of a segment at the file's rate (safe to call from a worker thread)."""

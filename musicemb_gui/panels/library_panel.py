@@ -24,9 +24,10 @@ from PySide6.QtWidgets import (
 
 from musicemb_gui.panels.library_filters import DjFilterBar
 
-COLUMNS = ("Track", "Duration (s)", "Label", "Segments", "Status", "BPM", "Key", "Sounds like")
+COLUMNS = ("Track", "Duration (s)", "Label", "Segments", "Status", "BPM", "Key")
 TRACK_ID = Qt.ItemDataRole.UserRole + 1
 PATH = Qt.ItemDataRole.UserRole + 2
+SOUNDS = Qt.ItemDataRole.UserRole + 3  # what the track sounds like (the tagger's tags): on hover, and filtered on
 SORT = Qt.ItemDataRole.UserRole
 
 
@@ -38,8 +39,8 @@ def _item(value, *, sort_key=None, editable: bool = False) -> QStandardItem:
 
 
 class _PathFilter(QSortFilterProxyModel):
-    """Filters on every column's text and on the full path (column 0 shows the track's name), and to the
-    tracks ``allowed`` by the DJ filters (None: all rows)."""
+    """Filters on every column's text, the full path (column 0 shows the track's name) and what the track sounds
+    like, and to the tracks ``allowed`` by the DJ filters (None: all rows)."""
 
     needle = ""
     allowed: frozenset[int] | None = None
@@ -62,8 +63,9 @@ class _PathFilter(QSortFilterProxyModel):
             return False
         if super().filterAcceptsRow(row, parent):
             return True
-        path = self.sourceModel().index(row, 0, parent).data(PATH) or ""
-        return bool(self.needle) and self.needle in path.lower()
+        first = self.sourceModel().index(row, 0, parent)
+        hidden = f"{first.data(PATH) or ''}\n{first.data(SOUNDS) or ''}".lower()
+        return bool(self.needle) and self.needle in hidden
 
 
 def _bpm_item(bpm: float | str | None) -> QStandardItem:
@@ -163,7 +165,7 @@ class LibraryPanel(QWidget):
     def set_rows(self, rows: list[tuple]) -> None:
         """Rows of (track_id or None, path, duration_s or None, label, n_segments or None, status[, bpm (a number,
         a text like "128.0 (tag 127)", or None), key text like "8A  A minor" or ""[, name[, sounds like]]]); the name
-        (default: the file name) is shown, the path on hover; "sounds like": the tagger's likeliest tags."""
+        (default: the file name) is shown; the path and what it sounds like (the tagger's likeliest tags) on hover."""
         self._filling = True  # not blockSignals: the proxy must see the inserted rows
         self.model.setRowCount(0)
         for row in rows:
@@ -174,7 +176,9 @@ class LibraryPanel(QWidget):
             first = _item(name, sort_key=name.casefold())  # the full path on hover and in the filter
             first.setData(tid, TRACK_ID)
             first.setData(path, PATH)
-            first.setToolTip(path if name == Path(path).name else f"{name}\n{path}")
+            first.setData(sounds, SOUNDS)
+            first.setToolTip("\n".join([path] if name == Path(path).name else [name, path])
+                             + (f"\nsounds like: {sounds}" if sounds else ""))
             self.model.appendRow([
                 first,
                 _item("" if dur is None else f"{dur:.1f}", sort_key=-1.0 if dur is None else float(dur)),
@@ -183,7 +187,6 @@ class LibraryPanel(QWidget):
                 _item(status),
                 _bpm_item(bpm),
                 _item(key or "", sort_key=_wheel_position(key)),
-                _item(sounds),
             ])
         self._filling = False
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)

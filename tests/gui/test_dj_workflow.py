@@ -24,7 +24,7 @@ from musicemb_core.inference import iter_embed  # noqa: E402
 from musicemb_core.workflows.dj import plan_set, track_rows  # noqa: E402
 from musicemb_gui.main_window import MainWindow  # noqa: E402
 from musicemb_gui.panels.dj_colours import FILTERED_OUT, bpm_colours, camelot_colour  # noqa: E402
-from musicemb_gui.panels.library_panel import PATH, TRACK_ID  # noqa: E402
+from musicemb_gui.panels.library_panel import PATH, SOUNDS, TRACK_ID  # noqa: E402
 from musicemb_gui.widgets.audio_player import AudioPlayer  # noqa: E402
 from tests.core.dj_audio import song, write  # noqa: E402
 from tests.gui.helpers import FakeBackend  # noqa: E402
@@ -258,22 +258,23 @@ def test_table_and_map_hover_show_tempo_and_key(window):
     assert "BPM 120.0   8A  A minor" in s.tooltip(seg)
 
 
-def test_table_says_what_each_track_sounds_like(window, dj_library):
-    """The "Sounds like" column: the tagger's likeliest tags of each embedded track, as `musicemb tracks` gives."""
-    from musicemb_gui.panels.library_panel import COLUMNS
-
-    panel, col = window.library_panel, COLUMNS.index("Sounds like")
+def test_table_and_map_say_what_each_track_sounds_like(window, dj_library):
+    """What each embedded track sounds like (the tagger's likeliest tags, as `musicemb tracks` gives them): in the
+    track cell's hover text and the map's, and found by the text filter."""
+    panel, s = window.library_panel, window.session
     with Library(dj_library) as lib:
         expected = {r["track_id"]: r["sounds_like"] for r in track_rows(lib)}
-    shown = {panel.model.item(r, 0).data(TRACK_ID): panel.model.item(r, col).text()
-             for r in range(panel.model.rowCount())}
-    assert shown == expected
-    assert sum(bool(v) for v in shown.values()) >= len(SONGS) - 1  # the quiet file may have none above 0.1
-    word = next(v for v in shown.values() if v).split(", ")[0]
+    items = {panel.model.item(r, 0).data(TRACK_ID): panel.model.item(r, 0) for r in range(panel.model.rowCount())}
+    assert {t: it.data(SOUNDS) for t, it in items.items()} == expected
+    assert sum(bool(v) for v in expected.values()) >= len(SONGS) - 1  # the quiet file may have none above 0.1
+    tid, sounds = next((t, v) for t, v in expected.items() if v)
+    assert f"sounds like: {sounds}" in items[tid].toolTip()
+    seg = int(next(i for i, r in s.seg_row.items() if s.segments["track_id"][r] == tid))
+    assert f"sounds like: {sounds}" in s.tooltip(seg)
+    word = sounds.split(", ")[0]
     panel.filter.setText(word)  # the text filter searches it too
     try:
-        assert panel.proxy.rowCount() == sum(word in v or word in Path(p).name.lower() for v, p in zip(
-            shown.values(), (panel.model.item(r, 0).data(PATH) for r in range(panel.model.rowCount())),
-            strict=True))
+        assert panel.proxy.rowCount() == sum(word in v or word in Path(items[t].data(PATH)).name.lower()
+                                             for t, v in expected.items())
     finally:
         panel.filter.setText("")
