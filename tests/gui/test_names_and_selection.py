@@ -76,8 +76,10 @@ def test_tracks_are_named_by_their_tags_with_the_path_on_hover(qtbot, win):
     assert {s.track_name(t): stem for stem, t in by_stem.items()} == {v: k for k, v in NAMES.items()}
     rows = {panel.proxy.index(r, 0).data(): panel.proxy.index(r, 0).data(Qt.ItemDataRole.ToolTipRole)
             for r in range(panel.proxy.rowCount())}
-    assert rows == {NAMES[stem]: s.tracks[t].path if stem == "gamma" else f"{NAMES[stem]}\n{s.tracks[t].path}"
-                    for stem, t in by_stem.items()}  # the whole name (a narrow column elides it) and the path
+    sounds = {t: f"\nsounds like: {', '.join(n for n, _ in s.sounds[t])}" if s.sounds.get(t) else "" for t in s.tracks}
+    assert all(sounds.values())  # every embedded track: what the tagger hears in it
+    assert rows == {NAMES[stem]: (s.tracks[t].path if stem == "gamma" else f"{NAMES[stem]}\n{s.tracks[t].path}")
+                    + sounds[t] for stem, t in by_stem.items()}  # the whole name (a narrow column elides it), the path
     panel.filter.setText("alpha.flac")  # the filter still finds a track by its file name
     assert panel.proxy.rowCount() == 1 and panel.proxy.index(0, 0).data() == NAMES["alpha"]
     panel.filter.clear()
