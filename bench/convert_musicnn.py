@@ -4,7 +4,7 @@ file ``musicemb_core.models.musicnn`` loads (``resources/models/musicnn-msd/weig
 Reading the checkpoint needs TensorFlow, which musicemb does not depend on: run this in a separate environment.
 
     python3 -m venv /tmp/tfenv && /tmp/tfenv/bin/pip install tensorflow-cpu numpy safetensors
-    /work/main/.venv/bin/pip download --no-deps musicnn==0.1.0 -d /tmp/musicnn && unzip /tmp/musicnn/*.whl -d /tmp/musicnn
+    .venv/bin/pip download --no-deps musicnn==0.1.0 -d /tmp/musicnn && unzip /tmp/musicnn/*.whl -d /tmp/musicnn
     /tmp/tfenv/bin/python bench/convert_musicnn.py /tmp/musicnn/musicnn/MSD_musicnn resources/models/musicnn-msd
 """
 

@@ -39,7 +39,6 @@ from musicemb_core.audio.decode import load  # noqa: E402
 from musicemb_core.common.errors import AudioError  # noqa: E402
 from musicemb_core.models import checkpoint as ckpt  # noqa: E402
 from musicemb_core.models.musicnn import CLIP_SAMPLES, SR, load_tagger  # noqa: E402
-from musicemb_core.models.similarity import TAG_DIM, library_statistics  # noqa: E402
 from musicemb_core.resources import builtin_model_dir  # noqa: E402
 
 TAGGER = "musicnn-msd"
@@ -70,10 +69,6 @@ def tagger_values(rows: list[dict], read_clips: int) -> dict[str, np.ndarray]:
             print(f"{i + 1}/{len(rows)} {r['track_id']}", flush=True)
         out[r["track_id"]] = np.load(path)
     return out
-
-
-def _shrink(rows: np.ndarray, prior: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    return library_statistics(rows, prior, TAG_DIM)
 
 
 def main() -> None:
@@ -110,10 +105,10 @@ def main() -> None:
                     tt.append(np.full(len(v), i))
                     th.append(2 * i + (np.arange(len(v)) >= len(v) // 2))
                 raw, tt, th = np.concatenate(raw), np.concatenate(tt), np.concatenate(th)
-                A = tagged_track_vectors(D, np.arange(len(rows)), raw, tt, tag_statistics(raw, tt, prior, _shrink),
+                A = tagged_track_vectors(D, np.arange(len(rows)), raw, tt, tag_statistics(raw, tt, prior),
                                          weight)
                 H = tagged_track_vectors(DH, np.arange(2 * len(rows)), raw, th,
-                                         tag_statistics(raw, th, prior, _shrink), weight)
+                                         tag_statistics(raw, th, prior), weight)
             else:
                 A, H = D, DH
             s = style_scores(A, labels)

@@ -130,10 +130,6 @@ def tag_prior(emb: Embedder) -> tuple[np.ndarray, np.ndarray]:
     return emb.encoder.tag_mean.cpu().numpy(), emb.encoder.tag_std.cpu().numpy()
 
 
-def _shrink_tags(rows: np.ndarray, prior: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    return library_statistics(rows, prior, TAG_DIM)
-
-
 def sounds_like(lib: Library, model: str = SIMILARITY_MODEL, *, top: int = 3,
                 min_p: float = 0.1) -> dict[int, list[tuple[str, float]]]:
     """{track id: its ``top`` most likely tags (of the tagger's 50 Million Song Dataset tags: genre, era, mood,
@@ -209,7 +205,8 @@ class Embedder:
         self.sr = self.info.features.sr
         self.window_s = self.info.window_s
         tag = self.info.train.get("tagger") if isinstance(self.info.train, dict) else None
-        self.tagger = load_tagger(builtin_model_dir(tag["model"])).to(self.device) if tag else None
+        self.has_tagger = tag is not None  # the tagger itself is loaded by the first :meth:`tag`
+        self._tagger, self._tagger_name = None, tag["model"] if tag else ""
         self.tag_clips, self.tag_weight = (int(tag["clips"]), float(tag["weight"])) if tag else (0, 0.0)
 
     @torch.inference_mode()
@@ -222,16 +219,14 @@ class Embedder:
 
     @torch.inference_mode()
     def tag(self, clips: np.ndarray) -> np.ndarray:
-        """The tagger's raw values ``(n, TAG_DIM)`` of :meth:`tag_rows` of a track's ``clips`` (its 3 s segments
-        at ``self.sr``, in order); ``(0, TAG_DIM)`` for a model without a tagger."""
-        if self.tagger is None or not len(clips):
+        """The tagger's raw values ``(n, TAG_DIM)`` of at most ``tag_clips`` of a track's ``clips`` (its 3 s
+        segments at ``self.sr``, in order), spread over the track; ``(0, TAG_DIM)`` for a model without a tagger."""
+        if not self.has_tagger or not len(clips):
             return np.zeros((0, TAG_DIM), np.float32)
-        x = torch.from_numpy(np.ascontiguousarray(clips[self.tag_rows(len(clips))], dtype=np.float32))
-        return self.tagger(x.to(self.device)).float().cpu().numpy()
-
-    def tag_rows(self, n: int) -> np.ndarray:
-        """Which of a track's ``n`` clips the tagger reads (at most ``tag_clips``, spread over the track)."""
-        return tag_clip_rows(n, self.tag_clips)
+        if self._tagger is None:
+            self._tagger = load_tagger(builtin_model_dir(self._tagger_name)).to(self.device)
+        x = torch.from_numpy(np.ascontiguousarray(clips[tag_clip_rows(len(clips), self.tag_clips)], dtype=np.float32))
+        return self._tagger(x.to(self.device)).float().cpu().numpy()
 
 
 def _inference_net(encoder: torch.nn.Module) -> torch.nn.Module:
@@ -324,11 +319,11 @@ def _plan(lib: Library, name: str, seg: np.ndarray, device: str,
             raw = _read_arrays(lib, name, "raw_vectors")
             ok = raw is not None and raw[0].shape == old_vecs.shape
             old_ids, old_vecs = (old_ids, raw[0]) if ok else (old_ids[:0], old_vecs[:0])
-        tags = _read_arrays(lib, name, "tag_tracks", "tag_raw") if emb.tagger is not None else None
+        tags = _read_arrays(lib, name, "tag_tracks", "tag_raw") if emb.has_tagger else None
         if tags is not None and tags[0].ndim == 1 and tags[1].shape == (len(tags[0]), TAG_DIM):
             old_tags = (tags[0].astype(np.int64), tags[1].astype(np.float32))
     keep, todo = np.isin(old_ids, seg["id"]), ~np.isin(seg["id"], old_ids)
-    if emb.tagger is not None:  # a track the tagger has not read is embedded again
+    if emb.has_tagger:  # a track the tagger has not read is embedded again
         tagged = np.isin(seg["track_id"], old_tags[0])
         keep &= np.isin(old_ids, seg["id"][tagged])
         todo |= ~tagged
@@ -339,7 +334,7 @@ def _plan(lib: Library, name: str, seg: np.ndarray, device: str,
         plan.new_ids.append(ids[use])
         plan.new_vecs.append(np.asarray(vecs, np.float32)[use])
         plan.todo &= ~np.isin(seg["id"], ids[use])
-        if tags and emb.tagger is not None:  # the tagger's values of the tracks those segments belong to
+        if tags and emb.has_tagger:  # the tagger's values of the tracks those segments belong to
             used = np.isin(tags[0], seg["track_id"][np.isin(seg["id"], ids[use])])
             plan.new_tags.append((tags[0][used].astype(np.int64), np.asarray(tags[1], np.float32)[used]))
     return plan
@@ -362,9 +357,9 @@ def _finish(plan: _Plan, seg: np.ndarray, ids: np.ndarray, vecs: np.ndarray) -> 
             t_mean, t_spread = library_tracks(V)
             V = relative_to_library(V, t_mean, t_spread)
             extra |= {"track_mean": t_mean, "track_spread": t_spread}
-        if plan.emb.tagger is not None:
+        if plan.emb.has_tagger:
             tag_tracks, tag_raw = plan.tags(seg)
-            stats = tag_statistics(tag_raw, tag_tracks, tag_prior(plan.emb), _shrink_tags)
+            stats = tag_statistics(tag_raw, tag_tracks, tag_prior(plan.emb))
             V = tagged_track_vectors(V, tids, tag_raw, tag_tracks, stats, plan.emb.tag_weight)
             extra |= {"tag_tracks": tag_tracks, "tag_raw": tag_raw, **stats}
         extra |= {"track_ids": tids.astype(np.int64), "track_vectors": V}
@@ -425,7 +420,7 @@ def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_
                     for a in range(0, len(rows), batch_size):
                         p.new_vecs.append(p.emb(clips[a:a + batch_size]))
                     p.new_ids.append(seg["id"][rows])
-                    if p.emb.tagger is not None:
+                    if p.emb.has_tagger:
                         raw = p.emb.tag(clips)
                         p.new_tags.append((np.full(len(raw), tid, np.int64), raw))
                 yield Progress("embed", done, len(todo_tracks), tracks[tid].path, clock.eta(done, len(todo_tracks)))

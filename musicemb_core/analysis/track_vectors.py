@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from musicemb_core.models.similarity import library_statistics
+
 AGGREGATIONS = ("mean", "mean+std")
 
 
@@ -98,17 +100,26 @@ def tag_clip_rows(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(k, n)).round().astype(int)) if n > 0 else np.zeros(0, int)
 
 
+def _tag_track_means(tag_raw: np.ndarray, tag_tracks: np.ndarray, mean: np.ndarray,
+                     std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(track ids, unit mean per track) of the tagger's clip values standardised with ``mean``/``std`` (clipped to
+    +-8)."""
+    z = np.clip((np.asarray(tag_raw, np.float64) - mean) / std, -8, 8)
+    if not len(z):
+        return np.zeros(0, np.int64), np.zeros((0, len(mean)), np.float32)
+    return aggregate(z, tag_tracks, method="mean")
+
+
 def tagged_track_vectors(V: np.ndarray, tids: np.ndarray, tag_raw: np.ndarray, tag_tracks: np.ndarray,
                          stats: dict[str, np.ndarray], weight: float) -> np.ndarray:
     """Track vectors ``V`` (rows: tracks ``tids``, already relative to the library) with the tagger's view of the
     same tracks beside them at ``weight``: each clip's tagger values standardised with ``stats["tag_mean"]`` /
-    ``["tag_std"]`` (clipped to +-8), the unit mean of a track's clips, made relative to the library's tracks with
+    ``["tag_std"]``, the unit mean of a track's clips, made relative to the library's tracks with
     ``["tag_track_mean"]`` / ``["tag_track_spread"]``; then both halves as one unit vector. A track without
     tagged clips gets zeros in the tagger's half."""
-    z = np.clip((np.asarray(tag_raw, np.float64) - stats["tag_mean"]) / stats["tag_std"], -8, 8)
-    T = np.zeros((len(tids), z.shape[1]))
-    if len(z):
-        ids, TV = aggregate(z, tag_tracks, method="mean")
+    ids, TV = _tag_track_means(tag_raw, tag_tracks, stats["tag_mean"], stats["tag_std"])
+    T = np.zeros((len(tids), len(stats["tag_mean"])))
+    if len(ids):
         rel = relative_to_library(TV, stats["tag_track_mean"], stats["tag_track_spread"])
         at = {int(t): i for i, t in enumerate(np.asarray(tids).tolist())}
         for t, row in zip(ids.tolist(), rel, strict=True):
@@ -117,12 +128,11 @@ def tagged_track_vectors(V: np.ndarray, tids: np.ndarray, tag_raw: np.ndarray, t
     return _unit(np.hstack([np.asarray(V, np.float64), weight * T])).astype(np.float32)
 
 
-def tag_statistics(tag_raw: np.ndarray, tag_tracks: np.ndarray, prior: tuple[np.ndarray, np.ndarray],
-                   shrink) -> dict[str, np.ndarray]:
-    """The library statistics :func:`tagged_track_vectors` needs: its clips' mean/std (``shrink(rows, prior)``
-    pulls a small library's towards the training music's ``prior``) and its tracks' (:func:`library_tracks`)."""
-    mean, std = shrink(tag_raw, prior)
-    z = np.clip((np.asarray(tag_raw, np.float64) - mean) / std, -8, 8)
-    TV = aggregate(z, tag_tracks, method="mean")[1] if len(z) else np.zeros((0, len(mean)), np.float32)
-    t_mean, t_spread = library_tracks(TV)
+def tag_statistics(tag_raw: np.ndarray, tag_tracks: np.ndarray,
+                   prior: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    """The library statistics :func:`tagged_track_vectors` needs: its clips' mean/std (a small library's pulled
+    towards the training music's ``prior``, :func:`~musicemb_core.models.similarity.library_statistics`) and its
+    tracks' (:func:`library_tracks`)."""
+    mean, std = library_statistics(tag_raw, prior, len(prior[0]))
+    t_mean, t_spread = library_tracks(_tag_track_means(tag_raw, tag_tracks, mean, std)[1])
     return {"tag_mean": mean, "tag_std": std, "tag_track_mean": t_mean, "tag_track_spread": t_spread}

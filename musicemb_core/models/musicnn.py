@@ -12,6 +12,7 @@ norm): the 200 values :meth:`MusicnnTagger.forward` returns. Every convolution i
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -98,11 +99,18 @@ class MusicnnTagger(nn.Module):
 def tag_probabilities(values: np.ndarray, folder: Path) -> np.ndarray:
     """The :data:`MSD_TAGS` probabilities ``(n, 50)`` from the tagger's penultimate ``values`` ``(n, TAG_DIM)``
     (its last layer, read from ``folder``'s weights alone: no network is built)."""
-    from safetensors.numpy import load_file
+    weight, bias = _head(str(folder))
+    return 1.0 / (1.0 + np.exp(-(np.asarray(values, np.float64) @ weight.T + bias)))
 
-    w = load_file(str(folder / "weights.safetensors"))
-    logits = np.asarray(values, np.float64) @ w["head.weight"].T.astype(np.float64) + w["head.bias"]
-    return 1.0 / (1.0 + np.exp(-logits))
+
+@functools.lru_cache(maxsize=2)
+def _head(folder: str) -> tuple[np.ndarray, np.ndarray]:
+    """The tags' layer (weight, bias) in ``folder``'s weights, read once per process (each library refresh of the
+    app asks for it)."""
+    from safetensors import safe_open
+
+    with safe_open(str(Path(folder) / "weights.safetensors"), framework="numpy") as f:
+        return f.get_tensor("head.weight").astype(np.float64), f.get_tensor("head.bias").astype(np.float64)
 
 
 def _max_over_bands(h: torch.Tensor, bn: _Affine) -> torch.Tensor:

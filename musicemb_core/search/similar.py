@@ -75,7 +75,7 @@ class SimilarTracks:
         X = np.concatenate([self.embedder(clips[a:a + 64]) for a in range(0, len(clips), 64)])
         V = aggregate(X, np.zeros(len(X), np.int64), method=self._method())[1]
         V = V if self._relative is None else relative_to_library(V, *self._relative)
-        if self._tags is not None and self.embedder.tagger is not None:  # as embed made the library's tracks
+        if self._tags is not None and self.embedder.has_tagger:  # as embed made the library's tracks
             raw = self.embedder.tag(clips)
             V = tagged_track_vectors(V, np.zeros(1, np.int64), raw, np.zeros(len(raw), np.int64), self._tags,
                                      self.embedder.tag_weight)

@@ -84,7 +84,7 @@ class _EmbedRun:
             b = self.tap.batch_size
             x = clips[emb.window_s]
             out[name] = np.concatenate([emb(x[a:a + b]) for a in range(0, len(x), b)])
-            if emb.tagger is not None:
+            if emb.has_tagger:
                 out[f"{name}#tag"] = emb.tag(x)
         return out
 
@@ -100,9 +100,7 @@ def _by_segment(seg: dict, tapped: dict[int, dict], names: tuple[str, ...]) -> d
         if np.array_equal(seg["start_s"][order[a:b]], res["starts"]):
             rows.append((tid, order[a:b], res))
     out = {}
-    for n in names:
-        if not rows:
-            continue
+    for n in names if rows else ():
         out[n] = (np.concatenate([seg["id"][r] for _, r, _ in rows]), np.concatenate([res[n] for _, _, res in rows]))
         if all(f"{n}#tag" in res for _, _, res in rows):
             out[n] += (np.concatenate([np.full(len(res[f"{n}#tag"]), tid, np.int64) for tid, _, res in rows]),
