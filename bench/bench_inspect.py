@@ -2,7 +2,8 @@
 
 1. Faults: the 128 one-minute clips of ``faults_dev`` (64 clean, 8 per fault) imported as one library and
    inspected for signal faults; a clip counts as flagged with a kind if any of its segments has a finding of
-   that kind. Per-fault precision / recall / F1, macro-F1, false alarms on clean clips, speed.
+   that kind. Per-fault precision / recall / F1, macro-F1, false alarms on clean clips, speed. A clip cut from a
+   source that itself carries a steady DC offset (measured before injection) has that fault too.
 2. Labels: the real tracks of the similarity split's tune games and, apart, its check games, labelled by game
    (styles that overlap), embedded with the similarity model; 10 % of the track labels flipped to another game
    (several seeds); precision of the top-k track label findings and of the top-k of all label findings as the
@@ -25,7 +26,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import RESULTS, manifest, write_results  # noqa: E402
-from bench.fault_clips import split_clips  # noqa: E402
+from bench.fault_clips import source_excerpt, split_clips  # noqa: E402
 from bench.similarity_data import SPLITS as LABEL_SPLITS  # noqa: E402
 from musicemb_core.analysis.faults import KINDS as FAULT_KINDS  # noqa: E402
 from musicemb_core.analysis.faults import THRESHOLDS  # noqa: E402
@@ -56,39 +57,55 @@ def bench_faults(work: Path, hop: float, split: str) -> tuple[list[dict], dict]:
     # track: each is counted once, under the path the library keeps
     kept = {str(Path(p).resolve()) for p in path_of.values()}
     truth = {p: c["fault"] for c in clips if (p := str(Path(c["abspath"]).resolve())) in kept}
+    # Some sources really carry a DC offset (singularity's, redeclipse's track_07: a steady mean of 0.07-0.2 FS
+    # over the whole minute): a clip cut from one has that fault whatever was injected, so a dc_offset finding
+    # there is right. Measured on the excerpt before injection (the clip itself for faults_dev's clean clips).
+    natural_dc = {p for c in clips if (p := str(Path(c["abspath"]).resolve())) in kept
+                  and abs(_source_mean(c)) >= THRESHOLDS["dc_offset"]}
+
+    def has(p: str, kind: str) -> bool:
+        return truth[p] == kind or (kind == "dc_offset" and p in natural_dc)
+
     rows, f1s = [], []
     for kind in FAULT_KINDS:
-        tp = sum(1 for p, t in truth.items() if t == kind and found[p][kind])
-        fp = sum(1 for p, t in truth.items() if t != kind and found[p][kind])
-        fn = sum(1 for p, t in truth.items() if t == kind and not found[p][kind])
+        tp = sum(1 for p in truth if has(p, kind) and found[p][kind])
+        fp = sum(1 for p in truth if not has(p, kind) and found[p][kind])
+        fn = sum(1 for p in truth if has(p, kind) and not found[p][kind])
         prec, rec = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
         f1 = 2 * prec * rec / max(prec + rec, 1e-9)
         f1s.append(f1)
         rows.append({"fault": kind, "threshold": THRESHOLDS[kind], "clips": tp + fn, "tp": tp, "fp": fp, "fn": fn,
                      "precision": prec, "recall": rec, "f1": f1,
                      "false_positive_from": ", ".join(sorted({truth[p] for p in truth
-                                                              if truth[p] != kind and found[p][kind]}))})
+                                                              if not has(p, kind) and found[p][kind]}))})
     clean = [p for p, t in truth.items() if t == "clean"]
-    alarms = [p for p in clean if found[p]]
+    flagged = [p for p in clean if found[p]]
+    alarms = [p for p in flagged if any(not has(p, k) for k in found[p])]
     place = {str(Path(c["abspath"]).resolve()): c.get("place", "any") for c in clips}
-    # clean clips whose audio really carries a DC offset (the source recording's, e.g. singularity's tracks):
-    # a dc_offset finding there is right, reported apart
-    real_dc = {p for p in clean if abs(float(np.mean(sf.read(p, dtype="float32")[0]))) >= THRESHOLDS["dc_offset"]}
-    wrong = [p for p in alarms if set(found[p]) - ({"dc_offset"} if p in real_dc else set())]
     summary = {"macro_f1": float(np.mean(f1s)), "clean_clips": len(clean), "clean_false_alarms": len(alarms),
                "false_alarm_rate": len(alarms) / len(clean),
-               "false_alarm_kinds": dict(sum((Counter(set(found[p])) for p in alarms), Counter())),
+               "clean_flagged_at_all": len(flagged), "flagged_at_all_rate": len(flagged) / len(clean),
+               "clips_with_natural_dc": len(natural_dc),
+               "clean_with_natural_dc": sum(p in natural_dc for p in clean),
+               "false_alarm_kinds": dict(sum((Counter(k for k in found[p] if not has(p, k)) for p in alarms),
+                                             Counter())),
                "false_alarms_by_place": dict(Counter(place[p] for p in alarms)),
-               "clean_with_real_dc": len(real_dc),
-               "false_alarm_rate_real_dc_excused": len(wrong) / len(clean),
                "false_alarm_clips": sorted(f"{Path(p).stem}: {','.join(sorted(found[p]))} ({place[p]})"
                                            for p in alarms),
                "hours": hours, "seconds": dt, "x_realtime": hours * 3600 / dt, "failed": report.failed}
     rows.append({"fault": "all (macro)", "threshold": "", "clips": len(truth) - len(clean), "tp": "", "fp": "",
                  "fn": "", "precision": float(np.mean([r["precision"] for r in rows])),
                  "recall": float(np.mean([r["recall"] for r in rows])), "f1": summary["macro_f1"],
-                 "false_positive_from": f"clean clips flagged: {len(alarms)}/{len(clean)}"})
+                 "false_positive_from": f"clean clips falsely flagged: {len(alarms)}/{len(clean)}"})
     return rows, summary
+
+
+def _source_mean(clip: dict) -> float:
+    """Mean (full scale) of a clip's audio before its fault was injected; 0 where that is unknown (faults_dev's
+    fault clips, whose sources the shared manifest does not name)."""
+    if "src" in clip:
+        return float(np.mean(source_excerpt(clip)))
+    return float(np.mean(sf.read(clip["abspath"], dtype="float32")[0])) if clip["fault"] == "clean" else 0.0
 
 
 def bench_labels(work: Path, hop: float, seeds: int, split: str) -> tuple[list[dict], dict]:
@@ -196,9 +213,11 @@ def run_faults(args, split: str) -> dict:
     write_results(f"inspect_faults_{split}", fault_rows, notes=(
         f"{source}: macro-F1 {fault_summary['macro_f1']:.3f}, false alarms on clean clips "
         f"{fault_summary['clean_false_alarms']}/{fault_summary['clean_clips']} "
-        f"({100 * fault_summary['false_alarm_rate']:.1f} %; "
-        f"{100 * fault_summary['false_alarm_rate_real_dc_excused']:.1f} % not counting DC offset findings on the "
-        f"{fault_summary['clean_with_real_dc']} clean clips whose audio has a mean of 0.05 FS or more), fault scan {fault_summary['x_realtime']:.0f}x real time "
+        f"({100 * fault_summary['false_alarm_rate']:.1f} %: flagged with a fault their audio does not carry; "
+        f"{fault_summary['clean_flagged_at_all']} flagged at all, {100 * fault_summary['flagged_at_all_rate']:.1f} "
+        f"%, counting the DC offset of the {fault_summary['clean_with_natural_dc']} clean clips whose source "
+        f"really carries one), {fault_summary['clips_with_natural_dc']} clips cut from audio with a DC offset of "
+        f"0.05 FS or more (a dc_offset finding there is right), fault scan {fault_summary['x_realtime']:.0f}x real time "
         f"({fault_summary['hours']:.2f} h in {fault_summary['seconds']:.0f} s), 3 s segments every {args.hop:g} s. "
         "A clip is flagged with a kind if any of its segments is."))
     return fault_summary

@@ -60,6 +60,12 @@ def clip_list(split: str, per_fault: int, n_clean: int) -> list[dict]:
     return rows
 
 
+def source_excerpt(row: dict):
+    """A clip's audio before its fault was injected: the source track's excerpt, peak-normalised."""
+    mf = _shared()
+    return mf.peak_normalize(mf.load_mono(row["src"], mf.SR, float(row["start_s"]), EXCERPT_S), mf.PEAK)
+
+
 def render(rows: list[dict]) -> None:
     mf = _shared()
     base = corpus_dir()
@@ -67,7 +73,7 @@ def render(rows: list[dict]) -> None:
         out = base / r["path"]
         if out.exists():
             continue
-        x = mf.peak_normalize(mf.load_mono(r["src"], mf.SR, float(r["start_s"]), EXCERPT_S), mf.PEAK)
+        x = source_excerpt(r)
         p = dict(kv.split("=", 1) for kv in filter(None, r["params"].split(";")))
         mf.write_wav(str(out), mf.inject(x, r["fault"], p, mf.rng_for("fault-render", r["clip_id"])))
 
