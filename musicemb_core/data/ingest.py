@@ -142,7 +142,7 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, ta
         analyser = run = None
         if analyse or tap is not None:
             from musicemb_core.audio.decode import info
-            from musicemb_core.features.tempo_key import Analyser
+            from musicemb_core.features.tempo_key import ANALYSIS_VERSION, Analyser
 
             sr = info(path).sample_rate
             analyser = Analyser(sr) if analyse else None
@@ -158,10 +158,10 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, ta
         probe.scan = scan(path, max_duration_s=max_duration_s, on_block=on_block if feeds else None)
         if analyser is not None:
             try:
-                probe.analysis = analyser.result().to_dict()
+                probe.analysis = {**analyser.result().to_dict(), "version": ANALYSIS_VERSION}
             except Exception as e:  # an estimator's failure costs the file its tempo/key, not its import
                 why = f"analysis failed: {type(e).__name__}: {e}"[:200]
-                probe.analysis = {"bpm_reason": why, "key_reason": why}
+                probe.analysis = {"bpm_reason": why, "key_reason": why, "version": ANALYSIS_VERSION}
         if run is not None:
             try:
                 probe.tapped = run.result(window_starts(probe.scan.duration_s, segments))
@@ -279,12 +279,14 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     ``isolate`` (a GUI's job thread: decoders, Essentia and the encoders hold the interpreter's lock for up to a
     few hundred ms at a time, which would freeze the window).
 
-    ``analyse``: estimate tempo and key in the same decode (tracks imported without it are analysed by the next
-    import that has it).
+    ``analyse``: estimate tempo and key in the same decode (tracks imported without it, or analysed by an older
+    :data:`~musicemb_core.features.tempo_key.ANALYSIS_VERSION`, are analysed again by the next import that has it).
     ``labels``: None, ``"folders"`` (the parent folder's name) or a {path or file name: label} mapping.
     ``segments``: the segmenting to use; changing it from the library's re-cuts existing tracks too.
     ``tap``: more work in the same decode (see :class:`Tap`; the one-pass import + embed).
     """
+    from musicemb_core.features.tempo_key import ANALYSIS_VERSION
+
     cancel = cancel or CancelToken()
     report = IngestReport()
     current = lib.segment_config()
@@ -299,6 +301,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
         report.warnings.append(("--labels", f"none of the {len(labels)} paths in the CSV names one of the "
                                             f"{len(files)} files found; nothing is labelled"))
     todo: list[Path] = []
+    stale = 0
     for path in files:
         if not _utf8(str(path)):  # the catalogue keeps UTF-8 text: this file only, and not recorded there
             report.failed.append((str(path), "its name is not valid UTF-8 (a legacy encoding?); rename the file"))
@@ -311,8 +314,11 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             report.failed.append((str(path), reason))
             continue
         known = lib.track_by_path(str(path))
-        if (known is not None and known.size == st.st_size and known.mtime == st.st_mtime
-                and (known.analysed or not analyse)):
+        same = known is not None and known.size == st.st_size and known.mtime == st.st_mtime
+        if same and known.analysed and known.analysis.get("version", 1) < ANALYSIS_VERSION and analyse:
+            todo.append(path)  # analysed by an older release: its tempo and key are estimated again
+            stale += 1
+        elif same and (known.analysed or not analyse):
             report.unchanged += 1
             label = _label_for(path, roots, labels)
             if label is not None and label != known.label:  # labels given again apply to known tracks too
@@ -322,7 +328,8 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             report.still_failed += 1
         else:
             todo.append(path)
-    yield Progress("ingest", 0, len(todo), f"{len(files)} files found, {len(todo)} to import")
+    again = f" ({stale} known, to analyse again: tempo and key estimates changed)" if stale else ""
+    yield Progress("ingest", 0, len(todo), f"{len(files)} files found, {len(todo)} to import{again}")
     clock = EtaClock()
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     pool = None
@@ -364,6 +371,9 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
         lib.relink_track(at_path.id, probe.path, size=probe.size, mtime=probe.mtime)
         if probe.analysis is not None:
             lib.set_analysis(at_path.id, **_analysis_fields(probe.analysis))
+        if label is not None and label != at_path.label:  # labels given again apply to known tracks too
+            lib.set_label(at_path.id, label)
+            report.relabelled += 1
         report.unchanged += 1
         return
     if at_path is None:
@@ -397,4 +407,4 @@ def _analysis_fields(a: dict) -> dict:
     return {"bpm": a.get("bpm"), "bpm_confidence": a.get("bpm_confidence"), "key": a.get("key"),
             "key_confidence": a.get("key_confidence"),
             "analysis": {"bpm_reason": a.get("bpm_reason", ""), "key_reason": a.get("key_reason", ""),
-                         "analysed": True}}
+                         "analysed": True, "version": a.get("version", 1)}}

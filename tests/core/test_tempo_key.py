@@ -123,6 +123,32 @@ def test_import_without_analysis_then_with(tmp_path):
         assert report.unchanged == 1
 
 
+def test_import_analyses_again_what_an_older_release_analysed(tmp_path):
+    from musicemb_core.features.tempo_key import ANALYSIS_VERSION
+
+    music = tmp_path / "music"
+    a = write(music / "a.wav", song(110.0, 62, False))
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [str(music)], jobs=1))
+        t = lib.track_by_path(str(a))
+        assert t.analysis["version"] == ANALYSIS_VERSION
+        # as an older release left it: another tempo, no version
+        lib.set_analysis(t.id, bpm=55.0, bpm_confidence=0.5, key="D major", key_confidence=0.5,
+                         analysis={"analysed": True, "bpm_reason": "", "key_reason": ""})
+        events = []
+        report = drive(iter_ingest(lib, [str(music)], jobs=1, labels={str(a): "house"}), events.append)
+        t2 = lib.track_by_path(str(a))
+        assert t2.id == t.id and abs(t2.bpm - 110.0) < 2.5 and t2.analysis["version"] == ANALYSIS_VERSION
+        assert t2.label == "house" and report.added == 0 and report.relabelled == 1
+        assert "1 known, to analyse again" in events[0].message
+        assert drive(iter_ingest(lib, [str(music)], jobs=1)).unchanged == 1
+        # without analysis an import leaves an old analysis alone
+        lib.set_analysis(t.id, bpm=55.0, bpm_confidence=0.5, key="D major", key_confidence=0.5,
+                         analysis={"analysed": True})
+        assert drive(iter_ingest(lib, [str(music)], jobs=1, analyse=False)).unchanged == 1
+        assert lib.track(t.id).bpm == 55.0
+
+
 def test_migration_from_version_1(tmp_path):
     import sqlite3
 
