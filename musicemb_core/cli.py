@@ -321,7 +321,8 @@ def cmd_similar(a: argparse.Namespace) -> int:
         for rank, r in enumerate(q["results"], 1):
             who = f"{r['artist']} - " if r["artist"] else ""
             label = f"  [{r['label']}]" if r["label"] else ""
-            print(f"  {rank:2d}. {r['score']:.3f}  {who}{r['title']}{label}  ({r['path']})")
+            tune = "  same tune" if r.get("same_tune") else ""
+            print(f"  {rank:2d}. {r['score']:.3f}  {who}{r['title']}{label}  ({r['path']}){tune}")
     return 0
 
 
