@@ -1,8 +1,6 @@
 """Similarity neighbourhoods on the *check* games of the dev corpus (never used to train or tune the similarity
 model): import + embed them with both built-in models (timed), then compare track-level neighbours of
-- the similarity space (its stored track vectors alone),
-- `musicemb similar` as it ranks: the same, with the tracks that carry the query's tune first (the library's
-  melody index built first), and without that,
+- the similarity space (as `musicemb similar` uses it: the stored track vectors),
 - the fingerprint space (mean of its segment vectors),
 - MFCC/chroma/spectral statistics (librosa, 80 values per track, standardised over these tracks),
 on style 1-NN (same game), precision@5, a logistic probe's macro-F1 (5-fold by track) and the rank of another
@@ -32,8 +30,6 @@ from musicemb_core.data.ingest import iter_ingest  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_core.index import EmbeddingIndex  # noqa: E402
 from musicemb_core.inference import iter_embed, load_embeddings, load_track_vectors  # noqa: E402
-from musicemb_core.search.qbh import iter_update_qbh_index  # noqa: E402
-from musicemb_core.search.similar import SimilarTracks  # noqa: E402
 
 
 def probe_f1(V: np.ndarray, labels: np.ndarray) -> float:
@@ -53,26 +49,6 @@ def row(name: str, V: np.ndarray, labels: np.ndarray, pieces: np.ndarray) -> dic
     return {"space": name, "style_1nn": round(s["nn1"], 3), "p_at_5": round(s["p_at_k"], 3),
             "probe_macro_f1": round(probe_f1(V, labels), 3), "version_rank1": round(float((ranks == 1).mean()), 3),
             "version_median_rank": float(np.median(ranks)), "version_queries": len(ranks)}
-
-
-def similar_orders(lib: Library, tids: np.ndarray, *, versions: bool) -> tuple[np.ndarray, float]:
-    """Every track's other tracks as ``similar`` ranks them (rows of ``tids`` indices), and ms per query."""
-    space = SimilarTracks(lib, versions=versions)
-    pos = {int(t): i for i, t in enumerate(tids.tolist())}
-    t0 = time.perf_counter()
-    order = [[pos[r["track_id"]] for r in space.query([str(int(t))], k=len(tids) - 1)[0]["results"]]
-             for t in tids]
-    return np.array(order), (time.perf_counter() - t0) / len(tids) * 1e3
-
-
-def order_row(name: str, order: np.ndarray, labels: np.ndarray, pieces: np.ndarray, probe: float) -> dict:
-    same = labels[order] == labels[:, None]
-    ok = (labels[:, None] == labels[None, :]).sum(1) > 1
-    ranks = np.array([np.flatnonzero(pieces[order[i]] == pieces[i])[0] + 1 for i in np.flatnonzero(pieces != "")])
-    return {"space": name, "style_1nn": round(float(same[ok, 0].mean()), 3),
-            "p_at_5": round(float(same[ok, :5].mean()), 3), "probe_macro_f1": probe,
-            "version_rank1": round(float((ranks == 1).mean()), 3), "version_median_rank": float(np.median(ranks)),
-            "version_queries": len(ranks)}
 
 
 def query_speed(dim: int, n_tracks: int = 100_000, n_queries: int = 200) -> dict:
@@ -115,11 +91,6 @@ def main() -> None:
         track_of = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
         fp_ids, fp_V = aggregate(np.asarray(fp.vectors), np.array([track_of[i] for i in fp.ids.tolist()]),
                                  method="mean")
-        t3 = time.perf_counter()
-        drive(iter_update_qbh_index(lib))  # the melodies `similar` finds versions by (embed builds them)
-        melody_s = time.perf_counter() - t3
-        plain_order, plain_ms = similar_orders(lib, sim_ids, versions=False)
-        tune_order, tune_ms = similar_orders(lib, sim_ids, versions=True)
     assert (sim_ids == fp_ids).all()
     meta = [tid_row[int(t)] for t in sim_ids]
     labels = np.array([r["label"] for r in meta])
@@ -129,9 +100,6 @@ def main() -> None:
     base = np.stack([cache[r["track_id"]]["mfcc_stats"] for r in meta])
     base = (base - base.mean(0)) / (base.std(0) + 1e-9)
     results = [row("similarity (built-in, track vectors)", sim_V, labels, pieces),
-               order_row("`similar` as shipped: similarity + same tune first", tune_order, labels, pieces,
-                         probe_f1(sim_V, labels)),
-               order_row("`similar` without versions", plain_order, labels, pieces, probe_f1(sim_V, labels)),
                row("fingerprint (built-in default, mean)", fp_V, labels, pieces),
                row("MFCC/chroma/spectral statistics (baseline)", base, labels, pieces)]
     speed = query_speed(sim_V.shape[1])
@@ -147,9 +115,7 @@ def main() -> None:
                 f"decoding alone (one process) {audio_h * 3600 / decode_s:.0f}x in the same run. "
                 if fresh else "Library reused: no import/embed timing. ")
              + f"`similar` query at {speed['tracks']:,} tracks x {speed['dim']}: FAISS flat {speed['faiss_flat_ms']} ms "
-             f"vs numpy brute force {speed['numpy_ms']} ms (1 thread). Same-tune check: melody index "
-             f"{audio_h * 3600 / melody_s:.0f}x real time{'' if melody_s > 1 else ' (reused)'}; `similar` on this "
-             f"library {tune_ms:.0f} ms per query with it, {plain_ms:.0f} ms without.")
+             f"vs numpy brute force {speed['numpy_ms']} ms (1 thread).")
     write_results("similarity", results, notes=notes)
     with open(args.work / "version_pairs.csv", "w", newline="") as f:
         csv.writer(f).writerows(sorted((k, v) for k, v in piece_of.items()))

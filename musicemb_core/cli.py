@@ -321,8 +321,7 @@ def cmd_similar(a: argparse.Namespace) -> int:
         for rank, r in enumerate(q["results"], 1):
             who = f"{r['artist']} - " if r["artist"] else ""
             label = f"  [{r['label']}]" if r["label"] else ""
-            tune = "  same tune" if r.get("same_tune") else ""
-            print(f"  {rank:2d}. {r['score']:.3f}  {who}{r['title']}{label}  ({r['path']}){tune}")
+            print(f"  {rank:2d}. {r['score']:.3f}  {who}{r['title']}{label}  ({r['path']})")
     return 0
 
 

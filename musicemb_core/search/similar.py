@@ -1,9 +1,6 @@
 """Track-level "more like this" in the similarity space: each track is one vector aggregated from its segments
 (stored by ``embed``); a query is a track of the library (id or path), or any audio file, or several of them
 together (their centroid: "tracks like these"). The query's own tracks are left out of the answer.
-
-Where the library has melodies (its QBH index, built by ``embed``), the nearest tracks that carry the query's tune
-(:mod:`musicemb_core.search.versions`: other versions of the piece) come first, marked ``same_tune``.
 """
 
 from __future__ import annotations
@@ -30,7 +27,6 @@ from musicemb_core.inference import (
     tag_statistics_of,
     track_statistics,
 )
-from musicemb_core.search.versions import VersionFinder, audio_melody, melody_queries
 
 SILENCE_DBFS = -60.0
 
@@ -41,10 +37,9 @@ def track_title(tags: dict, path: str) -> str:
 
 
 class SimilarTracks:
-    """A library opened for track-level similarity with ``model`` (by default the built-in similarity model);
-    ``versions``: put the tracks with the query's tune first (where the library has melodies)."""
+    """A library opened for track-level similarity with ``model`` (by default the built-in similarity model)."""
 
-    def __init__(self, lib: Library, *, model: str = SIMILARITY_MODEL, versions: bool = True):
+    def __init__(self, lib: Library, *, model: str = SIMILARITY_MODEL):
         self.lib = lib
         self.model = model
         self.track_ids, self.vectors = load_track_vectors(lib, model)
@@ -56,8 +51,6 @@ class SimilarTracks:
         self._by_path = {str(Path(t.path)): t.id for t in self.tracks.values()}
         self._embedder: Embedder | None = None
         self._query_mix: dict[str, tuple[float | None, Key | None, str]] = {}
-        self.finder = VersionFinder.open(lib) if versions else None
-        self._tunes: dict[str, list[np.ndarray]] = {}  # query text -> its melody excerpts
 
     @property
     def embedder(self) -> Embedder:
@@ -110,18 +103,7 @@ class SimilarTracks:
         y, _ = load(path, sr=self.embedder.sr)
         tk = analyse(y, self.embedder.sr)
         self._query_mix[text] = (tk.bpm, parse_key_or_none(tk.key), tk.bpm_reason or tk.key_reason)
-        vector = self.audio_vector(y, path=text)
-        if self.finder is not None:
-            self._tunes[text] = melody_queries(*audio_melody(y, self.embedder.sr))
-        return vector, []
-
-    def _tune(self, query: str | int, own: list[int]) -> list[np.ndarray]:
-        """The melody excerpts of a resolved query (none without melodies)."""
-        if self.finder is None:
-            return []
-        if own:
-            return self.finder.track_queries(own[0]) if self.finder.has(own[0]) else []
-        return self._tunes.get(str(query).strip(), [])
+        return self.audio_vector(y, path=text), []
 
     def _mix(self, tid: int) -> tuple[float | None, Key | None]:
         """A library track's tempo and key: our estimate, else its tags'."""
@@ -134,34 +116,23 @@ class SimilarTracks:
                 bpm = None
         return bpm, parse_key_or_none(t.key or (t.tags or {}).get("initialkey") or (t.tags or {}).get("key"))
 
-    def result(self, tid: int, score: float, tune: float | None = None) -> dict:
+    def result(self, tid: int, score: float) -> dict:
         t = self.tracks[tid]
         return {"track_id": tid, "path": t.path, "title": track_title(t.tags, t.path),
                 "artist": (t.tags or {}).get("artist", ""), "label": t.label, "score": round(float(score), 4),
-                "same_tune": tune is not None, "bpm": t.bpm, "key": t.key, "camelot": key_camelot(t.key)}
+                "bpm": t.bpm, "key": t.key, "camelot": key_camelot(t.key)}
 
     def similar_to(self, vector: np.ndarray, *, k: int = 10, exclude: list[int] | tuple = (),
-                   mixable=None, tune: list[np.ndarray] = ()) -> list[dict]:
+                   mixable=None) -> list[dict]:
         """The ``k`` tracks nearest ``vector`` (cosine), best first, ``exclude`` left out; with ``mixable``
-        (track id -> bool) only those it keeps, from a ranking of every track (filters apply after ranking).
-        With ``tune`` (melody excerpts, :func:`~musicemb_core.search.versions.melody_queries`), the nearest
-        tracks that carry it come first (``same_tune``)."""
-        pool = len(self.track_ids) if mixable else k + len(exclude)
-        if tune and self.finder is not None:
-            pool = max(pool, 2000)
-        n = min(len(self.track_ids), pool)
+        (track id -> bool) only those it keeps, from a ranking of every track (filters apply after ranking)."""
+        n = min(len(self.track_ids), len(self.track_ids) if mixable else k + len(exclude))
         if n == 0:
             return []
         scores, ids = self.index.search(np.asarray(vector, np.float32)[None, :], n)
         skip = set(exclude)
-        ranked = [(int(t), float(s)) for s, t in zip(scores[0], ids[0], strict=True) if t >= 0 and int(t) not in skip]
-        if tune and self.finder is not None:
-            same = self.finder.versions(list(tune), [t for t, _ in ranked])
-            cos = dict(ranked)
-            ranked = [(t, cos[t]) for t in same] + [(t, s) for t, s in ranked if t not in same]
-        else:
-            same = {}
-        out = [self.result(t, s, same.get(t)) for t, s in ranked if mixable is None or mixable(t)]
+        out = [self.result(int(t), s) for s, t in zip(scores[0], ids[0], strict=True)
+               if t >= 0 and int(t) not in skip and (mixable is None or mixable(int(t)))]
         return out[:k]
 
     def _mixable(self, queries: list[tuple[str, list[int]]], *, bpm_range: float | None, key_compatible: bool):
@@ -212,6 +183,5 @@ class SimilarTracks:
                      "results": self.similar_to(centre, k=k, exclude=own, mixable=mix)}]
         return [{"query": str(q), "results": self.similar_to(
                     v, k=k, exclude=own, mixable=self._mixable([(q, own)], bpm_range=bpm_range,
-                                                               key_compatible=key_compatible),
-                    tune=self._tune(q, own))}
+                                                               key_compatible=key_compatible))}
                 for q, v, own in resolved]

@@ -205,12 +205,10 @@ class MapPanel(QWidget):
         self.similar_title.setText(f"More like this: tracks like {name(track_id)}")
         self.similar.setRowCount(len(rows))
         for r, t in enumerate(rows):
-            tune = t.get("same_tune", False)  # carries the query's tune: another version of the piece?
-            title = f"♪ {name(t['track_id'])}" if tune else name(t["track_id"])
-            for c, v in enumerate((r + 1, f"{t['score']:.3f}", title, t["label"] or "")):
+            for c, v in enumerate((r + 1, f"{t['score']:.3f}", name(t["track_id"]), t["label"] or "")):
                 item = QTableWidgetItem(str(v))
                 item.setData(Qt.ItemDataRole.UserRole, t["track_id"])
-                item.setToolTip(f"♪ same tune: another version of the piece?\n{t['path']}" if tune else t["path"])
+                item.setToolTip(t["path"])
                 self.similar.setItem(r, c, item)
 
     def _similar_clicked(self, row: int, _col: int) -> None:
