@@ -98,11 +98,15 @@ def track_knn_probs(V: np.ndarray, labels: np.ndarray, n_classes: int, *, k: int
     vectors ``V``), each vote weighted by its similarity (0 when negative) and divided by its label's share of the
     tracks (a big label's votes are not evidence); a small floor keeps every label possible."""
     V = normalise(np.asarray(V, np.float32))
-    S = V @ V.T
-    np.fill_diagonal(S, -np.inf)
     k = max(1, min(k, len(V) - 1))
-    nbr = np.argsort(-S, axis=1, kind="stable")[:, :k]
-    w = np.maximum(np.take_along_axis(S, nbr, axis=1), 0.0)
+    nbr = np.zeros((len(V), k), np.int64)
+    w = np.zeros((len(V), k), np.float32)
+    for a in range(0, len(V), 1024):  # blocks of rows: a 20,000-track library never holds its n x n matrix
+        S = V[a:a + 1024] @ V.T
+        S[np.arange(len(S)), np.arange(a, a + len(S))] = -np.inf
+        top = np.argpartition(-S, k - 1, axis=1)[:, :k]
+        nbr[a:a + len(S)] = top
+        w[a:a + len(S)] = np.maximum(np.take_along_axis(S, top, axis=1), 0.0)
     P = np.zeros((len(V), n_classes))
     np.add.at(P, (np.repeat(np.arange(len(V)), k), labels[nbr].ravel()), w.ravel())
     P /= np.maximum(np.bincount(labels, minlength=n_classes) / len(labels), 1e-12)
@@ -276,9 +280,10 @@ def track_outliers(X: np.ndarray, groups: np.ndarray, *, z: float = 4.0, min_seg
     cent = np.zeros((len(tracks), V.shape[1]))
     np.add.at(cent, inv, V)
     d = 1.0 - np.einsum("ij,ij->i", V, normalise(cent)[inv])
-    counts = np.bincount(inv)
-    meds = np.array([np.median(d[inv == t]) for t in range(len(tracks))])
-    mads = np.array([np.median(np.abs(d[inv == t] - meds[t])) for t in range(len(tracks))])
+    counts = np.bincount(inv, minlength=len(tracks))
+    by_track = np.split(np.argsort(inv, kind="stable"), np.cumsum(counts)[:-1])  # one pass, not one per track
+    meds = np.array([np.median(d[r]) for r in by_track])
+    mads = np.array([np.median(np.abs(d[r] - m)) for r, m in zip(by_track, meds, strict=True)])
     big = counts >= min_segments
     floor = 0.5 * float(np.median(mads[big])) if big.any() else 0.0
     scale = _MAD * np.maximum(mads, max(floor, 1e-6))
