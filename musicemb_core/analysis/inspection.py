@@ -235,30 +235,39 @@ def other_track_neighbours(X: np.ndarray, groups: np.ndarray, *, k: int = 10, pe
                            index: EmbeddingIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Cosine distances (n, k) and row indices (n, k) of each row's k nearest rows of *other* groups, nearest
     first (-1 / inf where fewer exist); ``per_group``: at most that many rows from any one group.
-    ``index``: a fitted index over ``X`` with ids 0..n-1 (else a new one)."""
+    ``index``: a fitted index over ``X`` with ids 0..n-1 (else a new one; past 50,000 rows an HNSW graph built
+    with a breadth of 64, enough for votes and 3x quicker to build than a search index's 200)."""
     groups = np.asarray(groups)
     n = len(X)
-    index = index or EmbeddingIndex().fit(X, np.arange(n))
+    index = index or EmbeddingIndex(ef_construction=64).fit(X, np.arange(n))
     dist = np.full((n, k), np.inf)
     nbr = np.full((n, k), -1, dtype=np.int64)
     todo = np.arange(n)
     kk = min(n, k + 64)
     while len(todo):
-        sims, ids = index.search(X[todo], kk)
         short = []
-        for row, s, i in zip(todo, sims, ids, strict=True):
-            g = groups[np.maximum(i, 0)]
-            take = np.flatnonzero((i >= 0) & (g != groups[row]))
-            if per_group:  # the nearest few hits of each group
-                rank = np.array([np.count_nonzero(g[take[:j]] == g[t]) for j, t in enumerate(take)], dtype=int)
-                take = take[rank < per_group]
-            take = take[:k]
-            if len(take) < k and kk < n:
-                short.append(row)
-                continue
-            dist[row, :len(take)] = 1.0 - s[take]
-            nbr[row, :len(take)] = i[take]
-        todo = np.array(short, dtype=np.int64)
+        for a in range(0, len(todo), 4096):
+            rows = todo[a:a + 4096]
+            sims, ids = index.search(X[rows], kk)
+            g = groups[np.maximum(ids, 0)]
+            ok = (ids >= 0) & (g != groups[rows][:, None])
+            if per_group:  # the nearest few hits of each group: a hit's rank among the earlier hits of its group
+                key = np.where(ok, np.unique(g, return_inverse=True)[1].reshape(g.shape), -1)
+                order = np.argsort(key, axis=1, kind="stable")
+                sk = np.take_along_axis(key, order, axis=1)
+                pos = np.arange(kk)[None, :].repeat(len(rows), 0)
+                start = np.maximum.accumulate(np.where(np.diff(sk, axis=1, prepend=-2) != 0, pos, 0), axis=1)
+                rank = np.empty_like(pos)
+                np.put_along_axis(rank, order, pos - start, axis=1)
+                ok &= rank < per_group
+            got = np.cumsum(ok, axis=1)
+            keep = ok & (got <= k)
+            done = (got[:, -1] >= k) | (kk >= n)  # else searched again, wider
+            r, c = np.nonzero(keep & done[:, None])
+            dist[rows[r], got[r, c] - 1] = 1.0 - sims[r, c]
+            nbr[rows[r], got[r, c] - 1] = ids[r, c]
+            short.append(rows[~done])
+        todo = np.concatenate(short)
         kk = min(n, kk * 4)
     return dist, nbr
 

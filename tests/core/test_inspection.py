@@ -275,3 +275,27 @@ def test_cli_inspect_json_and_exports(library, capsys, tmp_path):
     out = capsys.readouterr().out
     assert out.startswith(f"{len(json.loads((tmp_path / 'f.json').read_text())['findings'])} findings: clipping")
     assert main(["inspect", str(lib.root), "-q", "--kinds", "nope"]) == 1
+
+
+@pytest.mark.parametrize("per_group", [None, 2])
+def test_other_track_neighbours_match_a_brute_force_reference(per_group):
+    from musicemb_core.index.faiss_index import EmbeddingIndex, normalise
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    X[:120] = X[0] + 0.3 * X[:120]  # one tight cluster: its rows need wider searches than the first
+    groups = rng.integers(0, 12, 300)
+    groups[:120] = rng.integers(0, 2, 120)  # ... mostly of two groups
+    dist, nbr = I.other_track_neighbours(X, groups, k=10, per_group=per_group,
+                                         index=EmbeddingIndex("flat").fit(X, np.arange(300)))
+    V = normalise(X)
+    S = V @ V.T
+    for row in range(300):
+        want, seen = [], {}
+        for j in np.argsort(-S[row], kind="stable"):
+            if groups[j] == groups[row] or (per_group and seen.get(groups[j], 0) >= per_group):
+                continue
+            seen[groups[j]] = seen.get(groups[j], 0) + 1
+            want.append(j)
+        assert nbr[row].tolist() == want[:10]
+        assert np.allclose(dist[row], 1 - S[row, want[:10]], atol=1e-5)
