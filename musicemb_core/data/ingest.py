@@ -36,6 +36,11 @@ from musicemb_core.data.library import Library
 AUDIO_EXTENSIONS = frozenset(
     [".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".m4b", ".mp4", ".aac", ".wma", ".aif", ".aiff", ".aifc", ".au", ".snd", ".caf", ".webm", ".mka", ".wv", ".ape", ".ac3", ".amr", ".3gp", ".w64", ".rf64"])
 TAG_KEYS = ("title", "artist", "album", "genre", "date", "tracknumber", "bpm", "initialkey", "key")
+ANALYSIS_VERSION = 2
+"""Version of the tempo and key estimates (:mod:`musicemb_core.features.tempo_key`), stored with each track's
+analysis; an import analyses again the tracks an older one analysed. 2: the comb's tempo prior centred on 140 BPM,
+1.75 octaves wide, nothing above 200 BPM. Kept here, not there: importing the estimators in an app's job thread
+would hold the interpreter for a moment (the GUI stalled 130 ms)."""
 
 
 @dataclass
@@ -142,7 +147,7 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, ta
         analyser = run = None
         if analyse or tap is not None:
             from musicemb_core.audio.decode import info
-            from musicemb_core.features.tempo_key import ANALYSIS_VERSION, Analyser
+            from musicemb_core.features.tempo_key import Analyser
 
             sr = info(path).sample_rate
             analyser = Analyser(sr) if analyse else None
@@ -280,13 +285,11 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     few hundred ms at a time, which would freeze the window).
 
     ``analyse``: estimate tempo and key in the same decode (tracks imported without it, or analysed by an older
-    :data:`~musicemb_core.features.tempo_key.ANALYSIS_VERSION`, are analysed again by the next import that has it).
+    :data:`ANALYSIS_VERSION`, are analysed again by the next import that has it).
     ``labels``: None, ``"folders"`` (the parent folder's name) or a {path or file name: label} mapping.
     ``segments``: the segmenting to use; changing it from the library's re-cuts existing tracks too.
     ``tap``: more work in the same decode (see :class:`Tap`; the one-pass import + embed).
     """
-    from musicemb_core.features.tempo_key import ANALYSIS_VERSION
-
     cancel = cancel or CancelToken()
     report = IngestReport()
     current = lib.segment_config()

@@ -36,9 +36,7 @@ MAX_ANALYSIS_S = 480.0  # at most the first 8 minutes are analysed (memory: 21 M
 MIN_TEMPO_S, MIN_KEY_S = 6.0, 3.0
 QUIET_DBFS = -50.0  # RMS of the analysed audio below this: too quiet
 TEMPO_METHOD = "comb"
-ANALYSIS_VERSION = 2
-"""Version of the tempo and key estimates, stored with each track's analysis; an import re-analyses tracks analysed
-by an older one. 2: the comb's tempo prior centred on 140 BPM, 1.75 octaves wide, nothing above 200 BPM."""
+# A change to what the estimates give must bump musicemb_core.data.ingest.ANALYSIS_VERSION (imports re-analyse).
 TEMPO_METHODS = ("tempogram", "beats", "comb")
 ESSENTIA_PROFILES = ("bgate", "edma")  # Essentia's KeyExtractor on the audio
 ESSENTIA_HOP = 8192  # its 4096-sample frames every 0.74 s: 40 % less time than every 4096, same MIREX (tune split)

@@ -124,7 +124,7 @@ def test_import_without_analysis_then_with(tmp_path):
 
 
 def test_import_analyses_again_what_an_older_release_analysed(tmp_path):
-    from musicemb_core.features.tempo_key import ANALYSIS_VERSION
+    from musicemb_core.data.ingest import ANALYSIS_VERSION
 
     music = tmp_path / "music"
     a = write(music / "a.wav", song(110.0, 62, False))
