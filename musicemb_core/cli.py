@@ -73,6 +73,8 @@ def _print_report(report, *, as_json: bool) -> None:
                                             if report.still_failed else ""))
     if report.relabelled:
         print(f"  {report.relabelled} known tracks relabelled")
+    if report.reanalysed:
+        print(f"  {report.reanalysed} known tracks analysed again (this release estimates tempo and key otherwise)")
     for path, reason in report.failed:
         print(f"  failed: {path}: {reason}")
     for path, warning in report.warnings:

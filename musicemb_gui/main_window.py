@@ -264,8 +264,9 @@ class MainWindow(QMainWindow):
                                  on_done=lambda report: self._imported(report, embedded=one_pass))
 
     def _imported(self, report, *, embedded: bool = False) -> None:
+        again = f", {report.reanalysed} analysed again (new tempo/key estimates)" if report.reanalysed else ""
         self.statusBar().showMessage(f"import {'cancelled' if report.cancelled else 'done'}: {report.added} added, "
-                                     f"{report.updated} updated, {len(report.failed)} failed")
+                                     f"{report.updated} updated, {len(report.failed)} failed{again}")
         self.session.refresh()  # the tables and, embedded in the import's own decode, the new vectors
         if not embedded and (report.added or report.updated) and not report.cancelled:  # cancelled: no new job
             self.embed_library()

@@ -85,6 +85,7 @@ class IngestReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     still_failed: int = 0
     relabelled: int = 0
+    reanalysed: int = 0  # unchanged tracks whose tempo and key an older release had estimated
     warnings: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
     tapped: dict[int, Any] = field(default_factory=dict, repr=False)  # track id -> the tap's result
@@ -94,7 +95,8 @@ class IngestReport:
                 "duplicates": [{"path": p, "of": o} for p, o in self.duplicates],
                 "failed": [{"path": p, "error": e} for p, e in self.failed],
                 "warnings": [{"path": p, "warning": w} for p, w in self.warnings],
-                "still_failed": self.still_failed, "relabelled": self.relabelled, "cancelled": self.cancelled}
+                "still_failed": self.still_failed, "relabelled": self.relabelled, "reanalysed": self.reanalysed,
+                "cancelled": self.cancelled}
 
 
 def content_hash(path: str | Path, *, chunk: int = 1 << 20) -> str:
@@ -373,6 +375,7 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
     if at_path is not None and at_path.content_hash == probe.content_hash:
         lib.relink_track(at_path.id, probe.path, size=probe.size, mtime=probe.mtime)
         if probe.analysis is not None:
+            report.reanalysed += at_path.analysed and at_path.analysis.get("version", 1) < ANALYSIS_VERSION
             lib.set_analysis(at_path.id, **_analysis_fields(probe.analysis))
         if label is not None and label != at_path.label:  # labels given again apply to known tracks too
             lib.set_label(at_path.id, label)

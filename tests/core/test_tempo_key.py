@@ -139,7 +139,7 @@ def test_import_analyses_again_what_an_older_release_analysed(tmp_path):
         report = drive(iter_ingest(lib, [str(music)], jobs=1, labels={str(a): "house"}), events.append)
         t2 = lib.track_by_path(str(a))
         assert t2.id == t.id and abs(t2.bpm - 110.0) < 2.5 and t2.analysis["version"] == ANALYSIS_VERSION
-        assert t2.label == "house" and report.added == 0 and report.relabelled == 1
+        assert t2.label == "house" and report.added == 0 and report.relabelled == 1 and report.reanalysed == 1
         assert "1 known, to analyse again" in events[0].message
         assert drive(iter_ingest(lib, [str(music)], jobs=1)).unchanged == 1
         # without analysis an import leaves an old analysis alone
