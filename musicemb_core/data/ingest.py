@@ -31,7 +31,7 @@ from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import AudioError, ConfigError, MusicEmbError
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data import layout
-from musicemb_core.data.library import Library
+from musicemb_core.data.library import Library, Track
 
 AUDIO_EXTENSIONS = frozenset(
     [".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".m4b", ".mp4", ".aac", ".wma", ".aif", ".aiff", ".aifc", ".au", ".snd", ".caf", ".webm", ".mka", ".wv", ".ape", ".ac3", ".amr", ".3gp", ".w64", ".rf64"])
@@ -320,7 +320,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             continue
         known = lib.track_by_path(str(path))
         same = known is not None and known.size == st.st_size and known.mtime == st.st_mtime
-        if same and known.analysed and known.analysis.get("version", 1) < ANALYSIS_VERSION and analyse:
+        if same and analyse and _analysed_before(known):
             todo.append(path)  # analysed by an older release: its tempo and key are estimated again
             stale += 1
         elif same and (known.analysed or not analyse):
@@ -375,7 +375,7 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
     if at_path is not None and at_path.content_hash == probe.content_hash:
         lib.relink_track(at_path.id, probe.path, size=probe.size, mtime=probe.mtime)
         if probe.analysis is not None:
-            report.reanalysed += at_path.analysed and at_path.analysis.get("version", 1) < ANALYSIS_VERSION
+            report.reanalysed += _analysed_before(at_path)
             lib.set_analysis(at_path.id, **_analysis_fields(probe.analysis))
         if label is not None and label != at_path.label:  # labels given again apply to known tracks too
             lib.set_label(at_path.id, label)
@@ -406,6 +406,11 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
         report.added += 1
     else:
         report.updated += 1
+
+
+def _analysed_before(track: Track) -> bool:
+    """Whether a track's tempo and key were estimated by an older :data:`ANALYSIS_VERSION`."""
+    return track.analysed and track.analysis.get("version", 1) < ANALYSIS_VERSION
 
 
 def _analysis_fields(a: dict) -> dict:

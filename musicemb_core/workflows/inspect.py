@@ -65,19 +65,12 @@ def _segment_audio(path: str, starts: np.ndarray, durations: np.ndarray):
     return out, sr
 
 
-def _rows_of(track_ids: np.ndarray, tracks: np.ndarray) -> list[np.ndarray]:
-    """The rows (ascending) of each of ``tracks`` (sorted, unique, all present) in ``track_ids``: one sort, not a
-    scan of every row per track (20,000 tracks)."""
-    counts = np.bincount(np.searchsorted(tracks, track_ids), minlength=len(tracks))
-    return np.split(np.argsort(track_ids, kind="stable"), np.cumsum(counts)[:-1])
-
-
 def _fault_rows(lib: Library, kinds: set[str], thresholds: dict | None, cancel: CancelToken,
                 failed: list) -> JobGen[list[dict]]:
     seg = lib.segments()
     tracks = {t.id: t for t in lib.tracks()}
     tids = np.unique(seg["track_id"])
-    by_track = dict(zip(tids.tolist(), _rows_of(seg["track_id"], tids), strict=True))
+    by_track = dict(zip(tids.tolist(), inspection.rows_by_track(seg["track_id"], tids), strict=True))
     order = tids.tolist()
 
     def decode(tid: int):
@@ -143,7 +136,7 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
                 "end_s": float(seg["start_s"][p] + seg["duration_s"][p])}
 
     out = []
-    by_track = _rows_of(seg_track, res["tracks"])
+    by_track = inspection.rows_by_track(seg_track, res["tracks"])
     for i, tid in enumerate(res["tracks"]):
         given, best = int(res["track_label"][i]), int(res["track_suggested"][i])
         mine = by_track[i]
