@@ -423,7 +423,8 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     if a.out:
         check_findings_path(a.out)
     with Library(a.lib) as lib:
-        r = _run(iter_inspect(lib, model=a.model, kinds=a.kinds), quiet=a.quiet)
+        kinds = [k for item in a.kinds for k in item.split(",") if k] if a.kinds else None  # also label,outlier
+        r = _run(iter_inspect(lib, model=a.model, kinds=kinds), quiet=a.quiet)
     if r.cancelled:
         print("musicemb: inspect cancelled; no findings stored", file=sys.stderr)
         return 130
@@ -629,8 +630,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model", type=ca.model_ref, default="similarity",
                     help="embeddings for label, outlier and duplicate findings (default: the similarity model)")
     sp.add_argument("--kinds", nargs="+", metavar="KIND",
-                    help="only these kinds (default all): label outlier duplicate clipping dropouts dc_offset hum "
-                         "crackle dead noise muffled")
+                    help="only these kinds, spaced or comma-separated (default all): label outlier duplicate clipping "
+                         "dropouts dc_offset hum crackle dead noise muffled")
     sp.add_argument("--json", action="store_true", help='print {"findings": [...]}')
     sp.add_argument("--out", type=ca.path, metavar="FILE", help="also write the findings to .csv or .json")
     sp.add_argument("--top", type=ca.count, default=10, help="findings shown per kind in the text listing")

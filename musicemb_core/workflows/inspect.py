@@ -22,7 +22,7 @@ from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progres
 from musicemb_core.common.tables import check_table_path, write_table
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
-from musicemb_core.inference import SIMILARITY_MODEL, load_embeddings, load_track_vectors
+from musicemb_core.inference import SIMILARITY_MODEL, load_embeddings, load_track_vectors, model_folder
 from musicemb_core.workflows.evaluate import segment_labels
 
 EMBEDDING_KINDS = ("label", "outlier", "duplicate")
@@ -250,6 +250,7 @@ def iter_inspect(lib: Library, *, model: str = SIMILARITY_MODEL, kinds: list[str
             try:
                 emb = load_embeddings(lib, model)
             except LibraryError:
+                model_folder(lib, model)  # a model that does not exist at all is an error, not a skip
                 emb = None
                 report.skipped.append(f"{'/'.join(emb_kinds)}: no embeddings for model {model!r}; "
                                       "run `musicemb embed` first")

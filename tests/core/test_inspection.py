@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -275,6 +276,12 @@ def test_cli_inspect_json_and_exports(library, capsys, tmp_path):
     out = capsys.readouterr().out
     assert out.startswith(f"{len(json.loads((tmp_path / 'f.json').read_text())['findings'])} findings: clipping")
     assert main(["inspect", str(lib.root), "-q", "--kinds", "nope"]) == 1
+    capsys.readouterr()
+    assert main(["inspect", str(lib.root), "-q", "--kinds", "clipping,dead", "dropouts"]) == 0  # commas too
+    assert re.match(r"\d+ findings: clipping \d+, dead \d+, dropouts \d+$", capsys.readouterr().out.split("\n")[0])
+    assert main(["inspect", str(lib.root), "-q", "--kinds", "label", "--model", "nope"]) == 1  # unknown: an error
+    err = capsys.readouterr().err
+    assert "no model 'nope'" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("per_group", [None, 2])
