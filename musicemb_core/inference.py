@@ -104,6 +104,10 @@ def load_embeddings(lib: Library, model: str = DEFAULT_MODEL) -> Embeddings:
     except LibraryError as e:  # a file missing or of the wrong size
         raise DamagedEmbeddings(f"{e}") from e
     if emb is None:
+        try:
+            model_folder(lib, model)
+        except ConfigError as e:  # embedding would not help: say why
+            raise LibraryError(f"{lib.root}: no embeddings for model {model!r}: {e}") from None
         raise LibraryError(f"{lib.root}: no embeddings for model {model!r}; run `musicemb embed`")
     return emb
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -20,7 +21,8 @@ from musicemb_core.common.progress import CancelToken, drive
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.data.synthesis import render_song
-from musicemb_core.inference import iter_embed
+from musicemb_core.inference import iter_embed, load_embeddings
+from musicemb_core.resources import builtin_model_dir
 from musicemb_core.workflows.inspect import KINDS, iter_inspect
 
 
@@ -253,9 +255,16 @@ def test_status_kept_across_runs_and_cancel_stores_nothing(library):
 
 
 def test_embedding_kinds_skipped_without_embeddings(library):
+    """A model of the library not embedded yet: its kinds are skipped with the reason; a model that does not exist
+    at all is an error naming the models there are."""
     lib, _ = library
-    report = drive(iter_inspect(lib, model="nonexistent", kinds=["label", "dead"]))
-    assert report.kinds == ["dead"] and "no embeddings for model 'nonexistent'" in report.skipped[0]
+    shutil.copytree(builtin_model_dir("default"), lib.root / "models" / "mine")
+    report = drive(iter_inspect(lib, model="mine", kinds=["label", "dead"]))
+    assert report.kinds == ["dead"] and "no embeddings for model 'mine'" in report.skipped[0]
+    with pytest.raises(ConfigError, match="no model 'nonexistent'.*built-in: default, similarity"):
+        drive(iter_inspect(lib, model="nonexistent", kinds=["label", "dead"]))
+    with pytest.raises(LibraryError, match="no embeddings for model 'nonexistent': no model 'nonexistent'"):
+        load_embeddings(lib, "nonexistent")
 
 
 def test_cli_inspect_json_and_exports(library, capsys, tmp_path):
