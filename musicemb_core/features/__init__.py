@@ -1,5 +1,2 @@
-"""Features: log-mel in torch (matches librosa), handcrafted descriptors (librosa)."""
-
-from musicemb_core.features.logmel import LogMel, log_mel, mel_filterbank, tiles
-
-__all__ = ["LogMel", "log_mel", "mel_filterbank", "tiles"]
+"""Features: log-mel in torch (``logmel``, matches librosa), handcrafted descriptors, landmarks, onsets, tempo/key
+and Camelot codes, one module each (imported by name: ``tracks`` and ``export`` need no torch)."""
