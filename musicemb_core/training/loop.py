@@ -185,8 +185,8 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
         status = "cancelled"
         ckpt.save_resume(folder, strategy.modules(), opt,
                          {"epoch": epoch, "step": step, "history": history, "best": best})
-        if not (folder / ckpt.WEIGHTS).exists():  # cancelled in the first epoch: keep what was learnt so far
-            ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules())
+        if math.isinf(best["val_loss"]):  # no best saved yet (cancelled in the first epoch): keep what was learnt
+            ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules())  # else the best stays
     except BaseException:
         lib.update_run(run_id, "failed", history, finished=True)
         raise

@@ -96,9 +96,17 @@ def test_cancel_keeps_a_loadable_model_and_resume_continues(toy_lib):
             seen.append(e)
             if e.stage == "train" and e.info.get("step") == 2 and e.info.get("epoch") == 2:
                 token.cancel()
-        result = drive(gen, on_event)
+        best_weights = {}
+
+        def on_event_keeping_best(e):
+            if e.info.get("epoch_end"):  # the best model saved at the end of epoch 1
+                best_weights.update(ckpt.read_tensors(f"{lib.root}/models/cancelled"))
+            on_event(e)
+        result = drive(gen, on_event_keeping_best)
         assert result.status == "cancelled"
         assert lib.runs("cancelled")[-1]["status"] == "cancelled"
+    kept = ckpt.read_tensors(result.folder)  # the cancel mid-epoch-2 did not overwrite epoch 1's best weights
+    assert best_weights and all(torch.equal(kept[k], v) for k, v in best_weights.items())
     encoder, info = ckpt.load_encoder(result.folder)  # safetensors + JSON, no pickle
     assert encoder(torch.zeros(1, 1, 64, 301)).shape == (1, 16)
     with open(f"{result.folder}/resume/state.json") as f:
