@@ -15,6 +15,9 @@ from pathlib import Path
 from musicemb_core.common.errors import ConfigError
 
 MAX_NAME = 100
+#: Endings of the library's work and leftover entries beside an artefact (``embeddings/<model>.tmp``,
+#: ``.shards``...): a model name never ends with one, or publishing model ``v1`` would sweep ``v1.old``'s files.
+RESERVED_SUFFIXES = (".old", ".tmp", ".shards", ".build")
 _ALLOWED = re.compile(r"\w([\w.+=@ -]*[\w.+=@-])?")
 #: A model folder holds this file (see ``models/checkpoint.py``).
 MODEL_CONFIG = "config.json"
@@ -32,6 +35,8 @@ def check_model_name(name: str, *, what: str = "model name") -> str:
         reason = "contains '..'"
     elif name.startswith("."):
         reason = "starts with '.'"
+    elif name.lower().endswith(RESERVED_SUFFIXES):
+        reason = f"ends with {name[name.rindex('.'):]!r} (kept for the library's work files)"
     elif len(name) > MAX_NAME:
         reason = f"is longer than {MAX_NAME} characters"
     elif not _ALLOWED.fullmatch(name):

@@ -32,10 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from musicemb_core.common.errors import LibraryError
+from musicemb_core.common.names import RESERVED_SUFFIXES
 from musicemb_core.common.store import Artefact, try_writer_lock, writer_lock
 
 LOCK_NAME = "library.lock"
-JUNK_SUFFIXES = (".old", ".tmp", ".shards", ".build")
+JUNK_SUFFIXES = RESERVED_SUFFIXES
 
 
 def root_of(lib) -> Path:

@@ -114,6 +114,8 @@ USAGE = [
     (["train", "L", "--strategy", "supervised", "--name", ""], "--name"),
     (["train", "L", "--strategy", "supervised", "--name", ".hidden"], "--name"),
     (["train", "L", "--strategy", "supervised", "--name", "a\\b"], "--name"),
+    (["train", "L", "--strategy", "supervised", "--name", "v1.old"], "--name"),  # would sweep v1's leftovers
+    (["embed", "L", "--model", "v1.tmp"], "--model"),
     (["train", "L", "--strategy", "transfer", "--from", "../../x"], "--from"),
     (["embed", "L", "--model", "../nowhere"], "--model"),
     (["embed", "L", "--model", "/nonexistent/model"], "--model"),
