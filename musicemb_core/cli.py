@@ -109,7 +109,8 @@ def cmd_ingest(a: argparse.Namespace) -> int:
         raise MusicEmbError(f"{missing[0]}: no such file or folder")
     with Library(a.lib, create=True) as lib:
         current = lib.segment_config() or SegmentConfig()
-        seg = current.replace(window_s=a.window or current.window_s, hop_s=a.hop or a.window or current.hop_s)
+        window = a.window or current.window_s  # a new window without --hop: hop = window; the same one keeps the hop
+        seg = current.replace(window_s=window, hop_s=a.hop or (window if window != current.window_s else current.hop_s))
         max_dur = a.max_duration * 3600 if a.max_duration > 0 else None
         kw = {"labels": labels, "segments": seg, "max_duration_s": max_dur, "jobs": a.jobs, "analyse": a.analyse}
         embedded = qbh = None

@@ -129,6 +129,22 @@ def _overlap(a: float, b: float, c: float, d: float) -> float:
     return max(0.0, min(b, d) - max(a, c)) / shorter
 
 
+def _retagged(c: sqlite3.Connection, tags: list[tuple]) -> list[tuple[int, str]]:
+    """(new segment id, label) for segment tags (track_id, start_s, end_s, label) of segments cut again: each tag
+    goes to the new segment of its track it overlaps most (a new segment overlapped by several keeps the tag
+    that covers it most)."""
+    best: dict[int, tuple[float, str]] = {}
+    for tid, a, b, label in tags:
+        rows = c.execute("SELECT id, start_s, start_s + duration_s FROM segments WHERE track_id=? AND start_s < ? "
+                         "AND start_s + duration_s > ?", (tid, b, a)).fetchall()
+        if not rows:
+            continue
+        sid, share = max(((i, _overlap(a, b, x, y)) for i, x, y in rows), key=lambda r: r[1])
+        if share > best.get(sid, (-1.0, ""))[0]:
+            best[sid] = (share, label)
+    return [(sid, label) for sid, (_, label) in best.items()]
+
+
 def _inherited_reviews(rows: list[dict], reviewed: list[tuple]) -> list[str]:
     """The status each new finding inherits from the reviewed ones (kind, track_id, segment_id, start_s, end_s,
     details, status), keyed by track and time span, not by segment id: the same kind on the same track; a
@@ -337,9 +353,12 @@ class Library:
             cut_off = c.execute("SELECT id, details FROM findings WHERE segment_id IS NOT NULL").fetchall()
             c.executemany("UPDATE findings SET segment_id = NULL, details = ? WHERE id = ?",
                           [(json.dumps({**json.loads(d), "segment_level": True}), i) for i, d in cut_off])
+            tags = c.execute("SELECT s.track_id, s.start_s, s.start_s + s.duration_s, g.label FROM segment_labels g "
+                             "JOIN segments s ON s.id = g.segment_id").fetchall()
             c.execute("DELETE FROM segments")
             for tid, dur in tracks:
                 self._insert_segments(c, tid, dur, cfg, starts_of)
+            c.executemany("INSERT OR REPLACE INTO segment_labels VALUES (?, ?)", _retagged(c, tags))
 
     @staticmethod
     def _insert_segments(c: sqlite3.Connection, track_id: int, duration_s: float, cfg: SegmentConfig,

@@ -108,14 +108,40 @@ def test_undo_keeps_later_changes_made_outside_the_log_and_missing_ids_change_no
             edits.review_finding(lib, 1, "maybe")
 
 
-def test_segment_tags_go_with_their_segments_and_older_catalogues_migrate(tmp_path):
+def test_segment_tags_survive_a_recut_and_older_catalogues_migrate(tmp_path):
+    """Cutting the tracks again (another window or hop) moves each segment tag to the new segment of its track
+    that it overlaps most: tags are hand work and must not vanish with the old segment ids."""
     with _library(tmp_path / "lib") as lib:
         seg = lib.segments()
-        edits.tag_segments(lib, seg["id"][:3], "intro")
+        first = seg["id"][seg["track_id"] == 1][:3]  # 0-3, 3-6, 6-9 s of track 1
+        edits.tag_segments(lib, first, "intro")
+        edits.tag_segments(lib, seg["id"][seg["track_id"] == 2][-1:], "outro")  # 6-9 s of track 2
         lib.set_segment_config(SegmentConfig(window_s=2.0, hop_s=2.0), window_starts)  # a re-cut
-        assert edits.segment_tags(lib) == {}
-        edits.undo_last(lib)  # the tagged segments are gone: nothing to put back, no error
+        new = lib.segments()
+        where = {int(i): (int(t), float(a)) for i, t, a in zip(new["id"], new["track_id"], new["start_s"],
+                                                                  strict=True)}
+        tags = edits.segment_tags(lib)
+        assert sorted((where[i], label) for i, label in tags.items()) == [
+            ((1, 0.0), "intro"), ((1, 4.0), "intro"), ((1, 6.0), "intro"), ((2, 6.0), "outro")]
+        edits.undo_last(lib)  # the tagged segments' old ids are gone: nothing to put back, no error
         assert lib.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_ingest_repeating_the_window_keeps_the_hop(tmp_path):
+    """`ingest LIB --window 3` on a library cut at 3 s / 1.5 s said nothing new, yet reset the hop to 3 s and cut
+    every track again; a new window without --hop still takes hop = window."""
+    from musicemb_core.cli import main
+
+    wav = tmp_path / "a.wav"
+    write_tone(wav, 440.0, seconds=9.0)
+    lib = str(tmp_path / "lib")
+    hops = []
+    for extra in (["--window", "3", "--hop", "1.5"], ["--window", "3"], [], ["--window", "2"]):
+        assert main(["ingest", lib, str(wav), "-q", "--no-analysis", *extra]) == 0
+        with Library(lib) as opened:
+            cfg = opened.segment_config()
+            hops.append((cfg.window_s, cfg.hop_s))
+    assert hops == [(3.0, 1.5), (3.0, 1.5), (3.0, 1.5), (2.0, 2.0)]
 
 
 def test_models_are_listed_with_strategy_validation_and_partial_training_and_the_active_one_is_kept(tmp_path):
