@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +12,34 @@ from pathlib import Path
 from musicemb_core.common.errors import MusicEmbError
 
 
+def _umask() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it (briefly)
+    os.umask(mask)
+    return mask
+
+
+def _file_mode(target: Path) -> int:
+    """The permission bits a rewritten ``target`` keeps: its own, or a new file's here (0o666 less the umask)."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success fsync it and rename it over ``target``."""
+    """Yield a temporary path beside ``target``; on success fsync it and rename it over ``target``. A symlink is
+    written through (the file it points to is replaced, the link stays), and the file keeps its permissions (a
+    new one gets the usual ones, not the temporary file's owner-only mode)."""
     target = Path(target)
+    if target.is_symlink():
+        target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
     os.close(fd)
@@ -23,6 +48,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp_path, _file_mode(target))
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():

@@ -3,18 +3,16 @@ extended M3U8 or rekordbox XML, and a crate ordered into a set of smooth transit
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from musicemb_core.analysis.set_order import bpm_gap_percent, order_set, transition_costs
 from musicemb_core.common.errors import LibraryError, MusicEmbError
+from musicemb_core.common.paths import output_path
 from musicemb_core.data.library import Library, Track
 from musicemb_core.features.camelot import Key, camelot, compatible, parse_key_or_none
 from musicemb_core.features.tempo_key import key_camelot, key_open
@@ -153,19 +151,10 @@ def resolve_tracks(lib: Library, refs: list[str]) -> list[Track]:
 # -- exports ---------------------------------------------------------------------------------------------------
 
 def _write_text(out: Path, text: str) -> None:
-    """Write ``text`` to ``out`` atomically (temp file + rename); an unwritable place is a one-line error."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    except OSError as e:
-        raise MusicEmbError(f"{out}: cannot write the export ({e.strerror or e})") from e
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, out)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise MusicEmbError(f"{out}: cannot write the export ({e.strerror or e})") from e
+    """Write ``text`` to ``out`` atomically (:func:`~musicemb_core.common.paths.output_path`: through a symlink,
+    keeping the file's permissions); an unwritable place is a one-line error."""
+    with output_path(out, "export") as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
 
 
 def m3u8_text(rows: list[dict]) -> str:

@@ -4,6 +4,8 @@ back with the standard library; set ordering costs; one-line errors."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 import urllib.parse
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -68,6 +70,33 @@ def test_export_m3u8_round_trip(lib, tmp_path, capsys):
         secs, title = inf.removeprefix("#EXTINF:").split(",", 1)
         assert int(secs) == 14 and Path(path).is_absolute() and Path(path).exists()
         assert title == Path(path).stem
+
+
+def test_export_writes_through_a_symlink_and_keeps_permissions(lib, tmp_path):
+    """A playlist linked into another app's folder stays a link and its file is updated; files keep their mode
+    (a new one gets the umask's, not the temporary file's owner-only 0600)."""
+    umask = os.umask(0o022)
+    try:
+        _export_through_link(lib, tmp_path)
+    finally:
+        os.umask(umask)
+
+
+def _export_through_link(lib, tmp_path):
+    shared = tmp_path / "dj-app"
+    shared.mkdir()
+    real = shared / "crate.m3u8"
+    real.write_text("#EXTM3U\n/old.wav\n")
+    os.chmod(real, 0o664)
+    link = tmp_path / "crate.m3u8"
+    link.symlink_to(real)
+    assert cli.main(["export", str(lib), "--out", str(link), "--label", "house"]) == 0
+    assert link.is_symlink() and "/old.wav" not in real.read_text() and real.read_text().count("#EXTINF") == 3
+    assert stat.S_IMODE(real.stat().st_mode) == 0o664
+    new = tmp_path / "new.csv"
+    assert cli.main(["export", str(lib), "--out", str(new)]) == 0
+    assert stat.S_IMODE(new.stat().st_mode) == 0o644
+    assert not list(tmp_path.glob(".*.tmp")) and not list(shared.glob(".*.tmp"))
 
 
 def test_export_rekordbox_xml_round_trip(lib, tmp_path, capsys):
