@@ -454,14 +454,14 @@ def cmd_inspect(a: argparse.Namespace) -> int:
 
 def cmd_demo(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
-    from musicemb_core.workflows.demo import default_demo_path, iter_build_demo
+    from musicemb_core.workflows.demo import default_demo_path, demo_built, iter_build_demo
 
     root = Path(a.lib) if a.lib else default_demo_path()
     display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
     # The app is started as its own process: core never imports the GUI package.
     gui = Path(sys.executable).with_name("musicemb-gui")  # the app bundle ships both executables side by side
     cmd = [str(gui)] if getattr(sys, "frozen", False) else [sys.executable, "-m", "musicemb_gui.app"]
-    if display and not a.no_gui and not (root / "library.sqlite").exists():
+    if display and not a.no_gui and not demo_built(root):
         print(f"building the demo library in {root}: the app shows the progress", file=sys.stderr)
         return subprocess.call([*cmd, "--demo", str(root)])  # the window at once, the build as a job
     report = _run(iter_build_demo(root), quiet=a.quiet)

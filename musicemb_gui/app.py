@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from musicemb_core.resources import resources_dir
-    from musicemb_core.workflows.demo import default_demo_path
+    from musicemb_core.workflows.demo import default_demo_path, demo_built
     from musicemb_gui.main_window import MainWindow, log_path
 
     log_path().parent.mkdir(parents=True, exist_ok=True)
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     win.show()
     if args.demo:
         demo = Path(args.lib) if args.lib else default_demo_path()
-        if (demo / "library.sqlite").exists():
+        if demo_built(demo):
             win.open_library(demo)
         else:
             win.build_demo(demo)

@@ -191,7 +191,11 @@ class MainWindow(QMainWindow):
         def factory(token):
             return (yield from iter_build_demo(root, cancel=token, **demo))
         job = self.jobs.submit("build the demo library", factory, writes=True)
-        job.finished.connect(lambda _report: self.open_library(root))
+        generation = self.session.generation  # another library opened meanwhile stays open; a cancelled build
+        job.finished.connect(lambda _report: job.state == "done" and self.session.is_current(generation)
+                             and self.open_library(root))  # is not opened half-built
+        job.cancelled.connect(lambda: self.statusBar().showMessage(
+            "Demo library build cancelled; it is finished (not started again) the next time you open the demo"))
 
     def create_library(self, folder: str | Path) -> bool:
         """Make a library in ``folder`` (created if absent) and open it; on failure say why."""

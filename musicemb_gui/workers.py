@@ -11,7 +11,7 @@ import time
 import traceback
 from collections.abc import Callable, Generator
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from musicemb_core.common.errors import Cancelled, MusicEmbError
 from musicemb_core.common.progress import CancelToken, Progress
@@ -96,6 +96,7 @@ class JobManager(QObject):
         self.writer_pool = QThreadPool(self)
         self.writer_pool.setMaxThreadCount(1)
         self.jobs: list[Job] = []
+        self._pending: list[Job] = []  # submitted, started by the event loop's next turn (or by wait)
         self.closed = False  # the window closed: no new job starts (the app is quitting)
 
     def writing(self) -> list[Job]:
@@ -110,8 +111,16 @@ class JobManager(QObject):
         self.jobs.append(job)
         job.ended.connect(self._ended)  # a bound method of a GUI-thread object: delivered on the GUI thread
         self.jobAdded.emit(job)
-        (self.writer_pool if writes else self.pool).start(_Runner(job))
+        # Started from the event loop, once the caller has connected its slots: a job started here could end
+        # before them, and a signal emitted before a slot is connected never reaches it.
+        self._pending.append(job)
+        QTimer.singleShot(0, self._start_pending)
         return job
+
+    def _start_pending(self) -> None:
+        while self._pending:
+            job = self._pending.pop(0)
+            (self.writer_pool if job.writes else self.pool).start(_Runner(job))
 
     def _ended(self, job: Job) -> None:
         if job in self.jobs:
@@ -130,6 +139,7 @@ class JobManager(QObject):
         return self.wait(msecs)
 
     def wait(self, msecs: int = 30000) -> bool:
+        self._start_pending()  # submitted in this turn of the event loop: they run (or end at once, cancelled)
         deadline = time.monotonic() + msecs / 1000
         return self.writer_pool.waitForDone(msecs) and \
             self.pool.waitForDone(max(0, int(1000 * (deadline - time.monotonic()))))

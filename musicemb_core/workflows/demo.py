@@ -35,6 +35,18 @@ def _check_demo_folder(root: Path) -> None:
         raise LibraryError(f"{root}: cannot make the demo folder ({e.strerror or e})") from e
 
 
+def demo_built(root: str | Path) -> bool:
+    """Whether the demo library at ``root`` holds every demo song (a build cancelled half-way left fewer: building
+    again finishes it, skipping what is there)."""
+    if not (Path(root) / "library.sqlite").exists():
+        return False
+    try:
+        with Library(root) as lib:
+            return len(lib.tracks()) >= len(STYLES) * N_PER_STYLE
+    except LibraryError:
+        return False
+
+
 def iter_build_demo(root: str | Path | None = None, *, n_per_style: int = N_PER_STYLE,
                     duration_s: float = DURATION_S, with_embeddings: bool = True,
                     cancel: CancelToken | None = None) -> JobGen[IngestReport]:

@@ -87,16 +87,21 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
     yield Progress("evaluate", 0, None, "probes")
     if len(names) >= 2:
         logistic = probe_scores(X, labels, track_ids, kind="logistic", random_state=random_state)
+        cancel.check()  # between the steps: each takes seconds on a big library
         svm = probe_scores(X, labels, track_ids, kind="svm", random_state=random_state)
+        cancel.check()
         out["probe_logistic"] = {k: v for k, v in logistic.items() if k != "predictions"}
         out["probe_svm"] = {k: v for k, v in svm.items() if k != "predictions"}
         known = labels >= 0
         cm = confusion(labels[known], logistic["predictions"][known], len(names))
         out["confusion"] = {"labels": names, "matrix": cm.tolist(), "source": "logistic probe, out of fold"}
+        cancel.check()
         knn = knn_track_votes(X, labels, track_ids)
         out["knn_tracks"] = {k: knn[k] for k in ("top1", "top2", "n_tracks")}
+    cancel.check()
     yield Progress("evaluate", 0, None, "clustering")
     clusters = kmeans_select(X, random_state=random_state)
+    cancel.check()
     out["clustering"] = {"k": clusters["k"], "ks": clusters["ks"], "silhouette": clusters["silhouette"],
                          "inertia": clusters["inertia"], "composition": composition(clusters["labels"], labels, names),
                          "purity": purity(clusters["labels"], labels) if names else None}

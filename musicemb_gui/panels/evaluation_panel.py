@@ -101,7 +101,10 @@ class EvaluationPanel(QWidget):
             from musicemb_core.workflows.evaluate import iter_evaluate
 
             return (yield from iter_evaluate(lib, model=model, reid_n=n, cancel=token))
-        job = self.session.library_job(f"evaluate {model}", work, on_done=self.show_result,
+        def done(r: dict) -> None:  # not after a cancel, nor once another model is chosen (the panel was cleared)
+            if job.state == "done" and model == self.session.model:
+                self.show_result(r)
+        job = self.session.library_job(f"evaluate {model}", work, on_done=done,
                                        on_failed=lambda msg: self.state.setText(f"⚠ {msg}"))
         generation = self.session.generation
         job.cancelled.connect(lambda: self.session.is_current(generation)

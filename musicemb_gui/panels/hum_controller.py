@@ -21,6 +21,7 @@ class HumController(QObject):
         self._searcher = None
         self._job = None  # the job opening the searcher, while it runs
         self._pending: tuple | None = None
+        self._asked = 0  # numbers the queries and file loads: only the latest one's answer is shown
         panel.queryReady.connect(self.search)
         panel.fileChosen.connect(self.search_file)
         panel.recordingStarted.connect(self.prepare)
@@ -52,10 +53,17 @@ class HumController(QObject):
             return
         self._query(y, sr, t0)
 
+    def _latest(self):
+        """A guard for one new query or file load: ``guard(fn)`` runs ``fn`` only if no other was asked since and
+        the same library is still open."""
+        self._asked += 1
+        asked, generation = self._asked, self.session.generation
+        return lambda fn: lambda *a: fn(*a) if asked == self._asked and self.session.is_current(generation) else None
+
     def _query(self, y, sr: int, t0: float) -> None:
-        searcher = self._searcher
-        run_in_thread(lambda: searcher.query(y, sr, k=self.k), lambda rows: self._show(rows, t0),
-                      lambda msg: self.panel.set_results([], f"⚠ search failed: {msg}"))
+        searcher, guard = self._searcher, self._latest()
+        run_in_thread(lambda: searcher.query(y, sr, k=self.k), guard(lambda rows: self._show(rows, t0)),
+                      guard(lambda msg: self.panel.set_results([], f"⚠ search failed: {msg}")))
 
     def search_file(self, path: str) -> None:
         from musicemb_core.audio.decode import load
@@ -64,7 +72,8 @@ class HumController(QObject):
             y, sr = result
             self.panel.show_query(y, sr, path.rsplit("/", 1)[-1])
             self.search(y, sr, path)
-        run_in_thread(lambda: load(path), shown, lambda msg: self.panel.set_results([], f"⚠ {msg}"))
+        guard = self._latest()
+        run_in_thread(lambda: load(path), guard(shown), guard(lambda msg: self.panel.set_results([], f"⚠ {msg}")))
 
     def _open_searcher(self) -> None:
         def work(lib, token):

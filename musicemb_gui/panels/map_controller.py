@@ -106,10 +106,12 @@ class MapController(QObject):
         self.session.library_job(
             f"{method.upper()} map",
             lambda lib, token: iter_map(lib, model=model, method=method, isolate=method != "pca", cancel=token),
-            on_done=lambda rows, m=method: self._map_done(rows, m),
+            on_done=lambda rows, m=method: self._map_done(rows, m, model),
             on_failed=lambda msg: self.status.emit(f"map failed: {msg}"))
 
-    def _map_done(self, rows: np.ndarray, method: str) -> None:
+    def _map_done(self, rows: np.ndarray, method: str, model: str) -> None:
+        if model != self.session.model:  # another space was chosen since: its own map is (being) shown
+            return
         # the quick PCA stands in only until the chosen method's map is there, whichever job ends first
         if method == self.method or (method == "pca" and self.shown != self.method):
             self._emit_map(rows, method)
@@ -168,16 +170,19 @@ class MapController(QObject):
                 pred = probe_scores(vectors, lab, np.array(tracks))["predictions"]
                 return np.where(pred >= 0, pred, len(names) - 1), names
             self.status.emit(f"computing {mode}…")
-            run_in_thread(compute, self._live(lambda r, m=mode: self._extra_done(m, r)),
+            run_in_thread(compute, self._live(lambda r, m=mode, v=vectors: self._extra_done(m, r, v)),
                           self._live(lambda msg: self.status.emit(f"{mode}: {msg}")))
             return
         self.coloursReady.emit(*self.colours(mode, self.ids))
 
-    def _extra_done(self, mode: str, result) -> None:
+    def _extra_done(self, mode: str, result, vectors: np.ndarray) -> None:
+        if vectors is not self.session.vectors:  # computed on another space's (or library's) vectors
+            return
         cats, names = result
         self._extra[mode] = np.asarray(cats)
         self._extra_names[mode] = names
-        self.coloursReady.emit(*self.colours(mode, self.ids))
+        if mode == self.mode:  # another colouring chosen meanwhile stays; this one is kept for when it is asked
+            self.coloursReady.emit(*self.colours(mode, self.ids))
         self.status.emit("")
 
     # -- one segment ---------------------------------------------------------------------------------------

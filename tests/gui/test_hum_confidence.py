@@ -3,6 +3,7 @@ recorded with the fake, real-time paced recorder of test_hum_panel."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
@@ -21,6 +22,10 @@ ROWS = [{"track_id": 3, "path": "/music/a/song3.wav", "label": "folk", "score": 
 class StubSession(QObject):
     libraryChanged = Signal()
     lib_path = "/music/lib"
+    generation = 1
+
+    def is_current(self, generation: int) -> bool:
+        return generation == self.generation
 
     def track_name(self, track_id: int) -> str:  # untagged tracks are named by their file
         return next(r["path"] for r in ROWS if r["track_id"] == track_id).rsplit("/", 1)[-1]
@@ -108,3 +113,31 @@ def test_the_app_embed_job_builds_the_melody_index(qtbot, tmp_path):
     assert "qbh-index" in stages
     with Library(tmp_path / "lib") as lib:
         assert qbh_index_current(lib)
+
+
+class SlowLongSearcher(StubSearcher):
+    """A long recording takes longer to search than a short one; each answers with its own best track."""
+
+    def query(self, y, sr, *, k=10):
+        import time
+
+        long = len(y) > sr
+        time.sleep(0.6 if long else 0.0)
+        return [dict(ROWS[0 if long else 1], score=0.9)]
+
+
+def test_only_the_latest_query_and_library_get_results(qtbot, hum):
+    """A long query answered after a short one asked later does not replace its results; results of a library
+    closed since are dropped (both were shown)."""
+    panel, controller = hum
+    controller._searcher = SlowLongSearcher(True)
+    shown = []
+    controller.resultsShown.connect(lambda rows, _lat: shown.append(rows[0]["track_id"]))
+    controller.search(np.zeros(20 * 16000), 16000, "long.wav")
+    controller.search(np.zeros(16000), 16000, "short.wav")
+    qtbot.wait(1200)
+    assert shown == [ROWS[1]["track_id"]] and panel.results.item(0, 2).text() == "song1.wav"
+    controller.search(np.zeros(16000), 16000, "again.wav")
+    controller.session.generation += 1  # another library opened before the answer came
+    qtbot.wait(300)
+    assert len(shown) == 1

@@ -4,6 +4,7 @@ library is open."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -43,6 +44,27 @@ def test_result_reaches_the_library_that_asked(qtbot, tmp_path):
     s.library_job("count tracks", work, on_done=got.append)
     qtbot.waitUntil(lambda: bool(got), timeout=10000)
     assert got == [(a.resolve(), 0)]
+
+
+def test_a_job_that_ends_at_once_still_reaches_slots_connected_after_submit(qtbot, tmp_path):
+    """Jobs start from the event loop: one that ended before the caller connected its slots (finished, ended)
+    lost those signals, leaving e.g. a Run button disabled for good."""
+    a, _ = _libraries(tmp_path)
+    s = _session()
+    s.open(a)
+    done, ended = [], []
+
+    def work(lib, token):
+        return 1
+        yield
+    for _ in range(20):
+        job = s.library_job("quick", work, on_done=done.append)
+        time.sleep(0.05)  # the caller still busy on the GUI thread: a job started at submit has ended by now
+        job.ended.connect(ended.append)
+    qtbot.waitUntil(lambda: len(ended) == 20, timeout=20000)
+    assert len(done) == 20
+    late = s.jobs.submit("submitted and waited for", lambda token: work(None, token))
+    assert s.jobs.wait(10000) and late.state == "done"  # wait() starts what was submitted in this turn
 
 
 def test_result_of_a_closed_library_is_dropped(qtbot, tmp_path):
