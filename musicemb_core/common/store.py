@@ -174,7 +174,13 @@ class Artefact:
         removed the generation between resolving the pointer and opening its files. None when nothing was
         published."""
         for attempt in range(3):
-            gen = self.verify() if verify else self.current()
+            named = self._named()
+            try:
+                gen = self.verify() if verify else self.current()
+            except LibraryError:  # a publish between reading the pointer and checking its files: read again
+                if attempt < 2 and self._named() != named:
+                    continue
+                raise
             if gen is None:
                 return None
             try:
@@ -183,6 +189,14 @@ class Artefact:
                 if attempt == 2:
                     raise LibraryError(f"{e.filename}: missing from the {self.what}{self._hint()}") from e
         return None
+
+    def _named(self) -> str | None:
+        """The generation the pointer names now (None: none, or a damaged pointer)."""
+        try:
+            ptr = self.pointer()
+        except LibraryError:
+            return None
+        return ptr["generation"] if ptr else None
 
     # -- writing (under the library's writer lock) -------------------------------------------------------------
     def sweep(self) -> None:

@@ -329,6 +329,28 @@ def test_map_killed_at_each_publish_step(base, tmp_path):
 
 
 # -- the publishing mechanism itself (in-process) ----------------------------------------------------------------
+def test_a_reader_overtaken_by_a_publish_reads_the_new_generation(tmp_path, monkeypatch):
+    """A publish landing between a reader's look at the pointer and its check of the files (the old generation
+    removed) made the reader report the artefact missing ("rebuild it"); it now reads the new generation."""
+    from musicemb_core.common.store import Artefact
+
+    art = Artefact(tmp_path / "a", what="thing", rebuild="`musicemb x`")
+    with art.publish() as gen:
+        np.save(gen / "x.npy", np.arange(3))
+    stale = art.pointer()
+    real_pointer, calls = Artefact.pointer, []
+
+    def pointer_overtaken(self):
+        calls.append(1)
+        if len(calls) == 2:  # verify() read the old pointer; a writer publishes and sweeps it meanwhile
+            with art.publish() as new:
+                np.save(new / "x.npy", np.arange(5))
+            return stale
+        return real_pointer(self)
+    monkeypatch.setattr(Artefact, "pointer", pointer_overtaken)
+    assert art.read(lambda g: np.load(g / "x.npy")).tolist() == list(range(5))
+
+
 def test_artefact_generations_pointer_and_checks(tmp_path):
     from musicemb_core.common.errors import LibraryError
     from musicemb_core.common.store import Artefact
