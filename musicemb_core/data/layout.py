@@ -36,7 +36,6 @@ from musicemb_core.common.names import RESERVED_SUFFIXES
 from musicemb_core.common.store import Artefact, try_writer_lock, writer_lock
 
 LOCK_NAME = "library.lock"
-JUNK_SUFFIXES = RESERVED_SUFFIXES
 
 
 def root_of(lib) -> Path:
@@ -46,7 +45,7 @@ def root_of(lib) -> Path:
 
 def _listed(name: str) -> bool:
     """Whether a folder entry can name an artefact (temporary and leftover entries never do)."""
-    return bool(name) and not name.startswith(".") and not name.endswith(JUNK_SUFFIXES)
+    return bool(name) and not name.startswith(".") and not name.endswith(RESERVED_SUFFIXES)
 
 
 # -- artefacts -------------------------------------------------------------------------------------------------
