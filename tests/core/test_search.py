@@ -98,6 +98,7 @@ def test_decisive_landmarks_outrank_the_embedding():
     ranked = fuse({2: 0.98}, {1: 94, 2: 17})  # a version sharing some landmarks and liked by the embedding
     assert [t for t, _ in ranked] == [1, 2] and ranked[0][1] >= ranked[1][1]
     assert fuse(emb, {3: 9, 1: 6, 2: 6})[0][0] == 1  # pink noise aligns ~6-10 by chance on several tracks
+    assert fuse(emb, {3: 11, 1: 6, 2: 5})[0][0] == 3  # but not 11 against at most 6
     assert fuse(emb, {3: DECISIVE_MATCHES - 1})[0][0] == 1
 
 
