@@ -30,6 +30,8 @@ from musicemb_core.data.ingest import iter_ingest  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_core.index import EmbeddingIndex  # noqa: E402
 from musicemb_core.inference import iter_embed, load_embeddings, load_track_vectors  # noqa: E402
+from musicemb_core.search.fingerprints import iter_fingerprint  # noqa: E402
+from musicemb_core.search.similar import SimilarTracks  # noqa: E402
 
 
 def probe_f1(V: np.ndarray, labels: np.ndarray) -> float:
@@ -49,6 +51,27 @@ def row(name: str, V: np.ndarray, labels: np.ndarray, pieces: np.ndarray) -> dic
     return {"space": name, "style_1nn": round(s["nn1"], 3), "p_at_5": round(s["p_at_k"], 3),
             "probe_macro_f1": round(probe_f1(V, labels), 3), "version_rank1": round(float((ranks == 1).mean()), 3),
             "version_median_rank": float(np.median(ranks)), "version_queries": len(ranks)}
+
+
+def similar_ranks(space: SimilarTracks, labels: np.ndarray, pieces: np.ndarray) -> dict:
+    """As ``similar`` ranks a library track's neighbours (versions sharing its audio first): style 1-NN, the rank of
+    each version query's best-ranked other version, and how many tracks were marked as versions (how many
+    wrongly)."""
+    ranks, marked, wrong, nn1 = [], 0, 0, []
+    ids = [int(t) for t in space.track_ids]
+    for i, tid in enumerate(ids):
+        found = space.similar_to(space.vectors[i], k=len(ids), exclude=[tid], versions=space.versions_of(str(tid), [tid]))
+        rows = [space.row[r["track_id"]] for r in found]
+        flags = [r["version"] for r in found]
+        nn1.append(labels[rows[0]] == labels[i])
+        marked += sum(flags)
+        wrong += sum(f and (not pieces[i] or pieces[j] != pieces[i]) for f, j in zip(flags, rows, strict=True))
+        if pieces[i]:
+            ranks.append(next(k for k, j in enumerate(rows, 1) if pieces[j] == pieces[i]))
+    ranks = np.array(ranks)
+    return {"style_1nn": round(float(np.mean(nn1)), 3), "version_rank1": round(float((ranks == 1).mean()), 3),
+            "version_median_rank": float(np.median(ranks)), "versions_marked": marked,
+            "versions_marked_wrongly": wrong}
 
 
 def query_speed(dim: int, n_tracks: int = 100_000, n_queries: int = 200) -> dict:
@@ -83,6 +106,8 @@ def main() -> None:
         t1 = time.perf_counter()
         drive(iter_embed(lib))
         t2 = time.perf_counter()
+        drive(iter_fingerprint(lib))  # the landmarks, as `musicemb embed` builds them (versions in `similar`)
+        t_marks = time.perf_counter() - t2
         by_path = {str(Path(r["abspath"]).resolve()): r for r in rows_}
         tid_row = {t.id: by_path[t.path] for t in lib.tracks()}
         sim_ids, sim_V = load_track_vectors(lib, "similarity")
@@ -91,6 +116,7 @@ def main() -> None:
         track_of = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
         fp_ids, fp_V = aggregate(np.asarray(fp.vectors), np.array([track_of[i] for i in fp.ids.tolist()]),
                                  method="mean")
+        space = SimilarTracks(lib)
     assert (sim_ids == fp_ids).all()
     meta = [tid_row[int(t)] for t in sim_ids]
     labels = np.array([r["label"] for r in meta])
@@ -100,6 +126,8 @@ def main() -> None:
     base = np.stack([cache[r["track_id"]]["mfcc_stats"] for r in meta])
     base = (base - base.mean(0)) / (base.std(0) + 1e-9)
     results = [row("similarity (built-in, track vectors)", sim_V, labels, pieces),
+               row("similarity as `similar` ranks (versions sharing audio first)", sim_V, labels, pieces)
+               | similar_ranks(space, labels, pieces),
                row("fingerprint (built-in default, mean)", fp_V, labels, pieces),
                row("MFCC/chroma/spectral statistics (baseline)", base, labels, pieces)]
     speed = query_speed(sim_V.shape[1])
@@ -114,6 +142,7 @@ def main() -> None:
                 f"{audio_h * 3600 / embed_s:.0f}x, together {audio_h * 3600 / (ingest_s + embed_s):.0f}x real time; "
                 f"decoding alone (one process) {audio_h * 3600 / decode_s:.0f}x in the same run. "
                 if fresh else "Library reused: no import/embed timing. ")
+             + (f"Landmarks {audio_h * 3600 / t_marks:.0f}x real time. " if fresh else "")
              + f"`similar` query at {speed['tracks']:,} tracks x {speed['dim']}: FAISS flat {speed['faiss_flat_ms']} ms "
              f"vs numpy brute force {speed['numpy_ms']} ms (1 thread).")
     write_results("similarity", results, notes=notes)

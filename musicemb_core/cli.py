@@ -119,7 +119,7 @@ def cmd_ingest(a: argparse.Namespace) -> int:
 
             both = _run(iter_ingest_embed(lib, a.paths, **kw), quiet=a.quiet)
             report, embedded = both.ingest, both.embed
-            qbh = _melody_index(lib, embedded, quiet=a.quiet)
+            qbh = _search_indexes(lib, embedded, quiet=a.quiet)
         else:
             report = _run(iter_ingest(lib, a.paths, **kw), quiet=a.quiet)
     if a.json and embedded is not None:
@@ -200,24 +200,28 @@ def cmd_embed(a: argparse.Namespace) -> int:
         else:
             job = iter_embed(lib, model=a.model, batch_size=a.batch_size, device=a.device)
         r = _run(job, quiet=a.quiet)
-        qbh = _melody_index(lib, r, quiet=a.quiet) if a.model is None else None
+        qbh = _search_indexes(lib, r, quiet=a.quiet) if a.model is None else None
     _print_embed(r, qbh)
     if r.cancelled and a.ray:
         print("  the library is unchanged; finished shards are kept: run the same command again to resume")
     return 130 if r.cancelled else 0
 
 
-def _melody_index(lib, r, *, quiet: bool):
-    """After embedding with the built-in models: the melody index too (so that the first hum is fast)."""
+def _search_indexes(lib, r, *, quiet: bool):
+    """After embedding with the built-in models: the melody index (so that the first hum is fast) and the
+    landmarks (identification, versions in `similar`); returns the melody index folder if it was (re)built."""
     if r.cancelled:
         return None
+    from musicemb_core.search.fingerprints import iter_fingerprint
     from musicemb_core.search.qbh import iter_update_qbh_index
 
+    qbh = None
     try:
-        return _run(iter_update_qbh_index(lib), quiet=quiet)
+        qbh = _run(iter_update_qbh_index(lib), quiet=quiet)
     except MusicEmbError as e:  # the embeddings are kept; `hum` retries the index
         print(f"musicemb: warning: melody index for humming not built: {e}", file=sys.stderr)
-        return None
+    _run(iter_fingerprint(lib), quiet=quiet)
+    return qbh
 
 
 def _print_embed(r, qbh) -> None:
@@ -314,7 +318,7 @@ def cmd_similar(a: argparse.Namespace) -> int:
     from musicemb_core.search.similar import SimilarTracks
 
     with Library(a.lib) as lib:
-        out = SimilarTracks(lib, model=a.model).query(a.queries, k=a.k, together=a.together,
+        out = SimilarTracks(lib, model=a.model).query(a.queries, k=a.k, together=a.together, versions=a.versions,
                                                       bpm_range=a.bpm_range, key_compatible=a.key_compatible)
     if a.json:
         _print_json(out)
@@ -324,7 +328,8 @@ def cmd_similar(a: argparse.Namespace) -> int:
         for rank, r in enumerate(q["results"], 1):
             who = f"{r['artist']} - " if r["artist"] else ""
             label = f"  [{r['label']}]" if r["label"] else ""
-            print(f"  {rank:2d}. {r['score']:.3f}  {who}{r['title']}{label}  ({r['path']})")
+            version = "  (another version: same melody)" if r.get("version") else ""
+            print(f"  {rank:2d}. {r['score']:.3f}  {who}{r['title']}{label}{version}  ({r['path']})")
     return 0
 
 
@@ -597,6 +602,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only tracks within PCT %% of the query's tempo (half/double time allowed)")
     sp.add_argument("--key-compatible", action="store_true",
                     help="only tracks whose key mixes with the query's (same, +-1 on the Camelot wheel, relative)")
+    sp.add_argument("--no-versions", dest="versions", action="store_false",
+                    help="rank by sound alone: do not look for versions sharing the query's audio (edits, "
+                         "remasters), which come first otherwise (~0.2 s a query)")
     sp.add_argument("--model", type=ca.model_ref, default="similarity",
                     help="embedding space (default: the similarity model)")
     sp.add_argument("--json", action="store_true")

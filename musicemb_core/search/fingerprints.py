@@ -97,7 +97,8 @@ def landmark_folder(lib: Library) -> Path:
 
 @layout.writes_library("index")
 def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobGen[LandmarkIndex]:
-    """Landmarks of every track (only tracks not fingerprinted yet, by id and content hash, are decoded)."""
+    """Landmarks of every track (only tracks not fingerprinted yet, by id and content hash, are decoded; nothing
+    is written when every track's landmarks are current)."""
     cancel = cancel or CancelToken()
     folder = landmark_folder(lib)
     old = LandmarkIndex.load(folder)
@@ -109,6 +110,8 @@ def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobG
         keep = np.isin(old.tracks, list(current))
         parts.append((np.asarray(old.hashes)[keep], np.asarray(old.tracks)[keep], np.asarray(old.times)[keep]))
     todo = [tid for tid in tracks if tid not in current]
+    if old is not None and not todo and set(done_hash) == current:  # nothing added, changed or removed
+        return old
 
     def compute(tid: int):
         try:

@@ -27,6 +27,8 @@ from musicemb_core.inference import (
     tag_statistics_of,
     track_statistics,
 )
+from musicemb_core.search.fingerprints import landmark_folder
+from musicemb_core.search.versions import VersionFinder, versions_first
 
 SILENCE_DBFS = -60.0
 
@@ -50,6 +52,8 @@ class SimilarTracks:
         self.tracks = {t.id: t for t in lib.tracks()}
         self._by_path = {str(Path(t.path)): t.id for t in self.tracks.values()}
         self._embedder: Embedder | None = None
+        self._versions: VersionFinder | None | bool = False  # opened on first use; None: no landmarks
+        self._landmarks = landmark_folder(lib)
         self._query_mix: dict[str, tuple[float | None, Key | None, str]] = {}
 
     @property
@@ -57,6 +61,14 @@ class SimilarTracks:
         if self._embedder is None:
             self._embedder = library_embedder(self.lib, self.model)
         return self._embedder
+
+    @property
+    def version_finder(self) -> VersionFinder | None:
+        """Versions sharing a query's audio, from the library's landmarks (None when it has none: ``embed`` and
+        ``index`` build them). Tracks whose audio changed since take no part."""
+        if self._versions is False:
+            self._versions = VersionFinder.open(self._landmarks, {t.id: t.content_hash for t in self.tracks.values()})
+        return self._versions
 
     def _method(self) -> str:
         train = self.embedder.info.train
@@ -116,24 +128,40 @@ class SimilarTracks:
                 bpm = None
         return bpm, parse_key_or_none(t.key or (t.tags or {}).get("initialkey") or (t.tags or {}).get("key"))
 
-    def result(self, tid: int, score: float) -> dict:
+    def result(self, tid: int, score: float, *, version: bool = False) -> dict:
         t = self.tracks[tid]
         return {"track_id": tid, "path": t.path, "title": track_title(t.tags, t.path),
                 "artist": (t.tags or {}).get("artist", ""), "label": t.label, "score": round(float(score), 4),
-                "bpm": t.bpm, "key": t.key, "camelot": key_camelot(t.key)}
+                "version": version, "bpm": t.bpm, "key": t.key, "camelot": key_camelot(t.key)}
 
     def similar_to(self, vector: np.ndarray, *, k: int = 10, exclude: list[int] | tuple = (),
-                   mixable=None) -> list[dict]:
+                   mixable=None, versions: dict[int, float] | None = None) -> list[dict]:
         """The ``k`` tracks nearest ``vector`` (cosine), best first, ``exclude`` left out; with ``mixable``
-        (track id -> bool) only those it keeps, from a ranking of every track (filters apply after ranking)."""
-        n = min(len(self.track_ids), len(self.track_ids) if mixable else k + len(exclude))
+        (track id -> bool) only those it keeps, from a ranking of every track (filters apply after ranking).
+        ``versions`` (track id -> shared audio, :mod:`musicemb_core.search.versions`) come first, marked
+        ``"version": True``."""
+        skip = set(exclude)
+        found = {t: v for t, v in (versions or {}).items()
+                 if t in self.row and t not in skip and (mixable is None or mixable(t))}
+        n = min(len(self.track_ids), len(self.track_ids) if mixable else k + len(skip))
         if n == 0:
             return []
         scores, ids = self.index.search(np.asarray(vector, np.float32)[None, :], n)
-        skip = set(exclude)
-        out = [self.result(int(t), s) for s, t in zip(scores[0], ids[0], strict=True)
-               if t >= 0 and int(t) not in skip and (mixable is None or mixable(int(t)))]
-        return out[:k]
+        ranked = {int(t): float(s) for s, t in zip(scores[0], ids[0], strict=True)
+                  if t >= 0 and int(t) not in skip and (mixable is None or mixable(int(t)))}
+        for t in found:  # a version further away than the k nearest
+            ranked.setdefault(t, float(self.vectors[self.row[t]] @ np.asarray(vector, np.float32)))
+        order = versions_first(list(ranked), found)[:k]
+        return [self.result(t, ranked[t], version=t in found) for t in order]
+
+    def versions_of(self, query: str, own: list[int]) -> dict[int, float]:
+        """Tracks sharing audio with a query (a library track's file, or any audio file), its own left out; {}
+        without landmarks."""
+        finder = self.version_finder
+        if finder is None:
+            return {}
+        path = self.tracks[own[0]].path if own else str(Path(str(query).strip()).expanduser())
+        return finder.of_file(path, exclude=set(own))
 
     def _mixable(self, queries: list[tuple[str, list[int]]], *, bpm_range: float | None, key_compatible: bool):
         """A track-id predicate: within ``bpm_range`` % of a query's tempo (half/double time allowed) and/or
@@ -167,9 +195,10 @@ class SimilarTracks:
 
         return ok
 
-    def query(self, queries: list[str], *, k: int = 10, together: bool = False, bpm_range: float | None = None,
-              key_compatible: bool = False) -> list[dict]:
-        """``[{"query", "results"}]`` per query, or one entry for all of them with ``together``.
+    def query(self, queries: list[str], *, k: int = 10, together: bool = False, versions: bool = True,
+              bpm_range: float | None = None, key_compatible: bool = False) -> list[dict]:
+        """``[{"query", "results"}]`` per query, or one entry for all of them with ``together``. With
+        ``versions`` the tracks sharing a query's audio come first (:meth:`versions_of`).
 
         ``bpm_range`` (percent) and ``key_compatible`` keep only tracks mixable with the query (see
         :meth:`_mixable`), applied after ranking."""
@@ -183,5 +212,6 @@ class SimilarTracks:
                      "results": self.similar_to(centre, k=k, exclude=own, mixable=mix)}]
         return [{"query": str(q), "results": self.similar_to(
                     v, k=k, exclude=own, mixable=self._mixable([(q, own)], bpm_range=bpm_range,
-                                                               key_compatible=key_compatible))}
+                                                               key_compatible=key_compatible),
+                    versions=self.versions_of(q, own) if versions else None)}
                 for q, v, own in resolved]

@@ -96,7 +96,8 @@ class MapPanel(QWidget):
         self.neighbours = _table(["#", "cosine", "track", "time (s)"], 2)
         self.similar_title = QLabel("More like this: click a point")
         self.similar = _table(["#", "cosine", "track", "label"], 2)
-        self.similar.setToolTip("Whole tracks like the clicked point's track (similarity space); double-click to play")
+        self.similar.setToolTip("Whole tracks like the clicked point's track (similarity space), other versions of its "
+                                "tune (same melody, ♪) first; double-click to play")
 
         self.bar = bar = QHBoxLayout()  # the window puts the model picker first
         for w in (self.method, QLabel("Colour:"), self.colour, self.search,
@@ -205,10 +206,13 @@ class MapPanel(QWidget):
         self.similar_title.setText(f"More like this: tracks like {name(track_id)}")
         self.similar.setRowCount(len(rows))
         for r, t in enumerate(rows):
-            for c, v in enumerate((r + 1, f"{t['score']:.3f}", name(t["track_id"]), t["label"] or "")):
+            version = t.get("version", False)
+            title = f"♪ {name(t['track_id'])} (another version)" if version else name(t["track_id"])
+            for c, v in enumerate((r + 1, f"{t['score']:.3f}", title, t["label"] or "")):
                 item = QTableWidgetItem(str(v))
                 item.setData(Qt.ItemDataRole.UserRole, t["track_id"])
-                item.setToolTip(t["path"])
+                item.setToolTip(f"{t['path']}\nanother version of the tune: the same melody (listed first)"
+                                if version else t["path"])
                 self.similar.setItem(r, c, item)
 
     def _similar_clicked(self, row: int, _col: int) -> None:
