@@ -96,8 +96,8 @@ class MapPanel(QWidget):
         self.neighbours = _table(["#", "cosine", "track", "time (s)"], 2)
         self.similar_title = QLabel("More like this: click a point")
         self.similar = _table(["#", "cosine", "track", "label"], 2)
-        self.similar.setToolTip("Whole tracks like the clicked point's track (similarity space), other versions of its "
-                                "tune (same melody, ♪) first; double-click to play")
+        self.similar.setToolTip("Whole tracks like the clicked point's track (similarity space); versions sharing its "
+                                "audio (edits, remasters: ♪) first; double-click to play")
 
         self.bar = bar = QHBoxLayout()  # the window puts the model picker first
         for w in (self.method, QLabel("Colour:"), self.colour, self.search,
@@ -207,11 +207,11 @@ class MapPanel(QWidget):
         self.similar.setRowCount(len(rows))
         for r, t in enumerate(rows):
             version = t.get("version", False)
-            title = f"♪ {name(t['track_id'])} (another version)" if version else name(t["track_id"])
+            title = f"♪ {name(t['track_id'])} (version)" if version else name(t["track_id"])
             for c, v in enumerate((r + 1, f"{t['score']:.3f}", title, t["label"] or "")):
                 item = QTableWidgetItem(str(v))
                 item.setData(Qt.ItemDataRole.UserRole, t["track_id"])
-                item.setToolTip(f"{t['path']}\nanother version of the tune: the same melody (listed first)"
+                item.setToolTip(f"{t['path']}\nanother version: it shares this track's audio (an edit, a remaster)"
                                 if version else t["path"])
                 self.similar.setItem(r, c, item)
 

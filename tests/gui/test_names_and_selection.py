@@ -95,6 +95,12 @@ def test_tracks_are_named_by_their_tags_with_the_path_on_hover(qtbot, win):
     assert mp.neighbours.item(0, 2).toolTip() in {s.tracks[by_stem[k]].path for k in ("alpha", "beta")}
     assert set(_column(mp.similar, 2)) == {NAMES["alpha"], NAMES["beta"]}
     assert mp.similar_title.text().endswith(NAMES["gamma"])
+    rows = [{"track_id": by_stem[k], "path": s.tracks[by_stem[k]].path, "label": None, "score": sc, "version": v}
+            for k, sc, v in (("alpha", 0.4, True), ("beta", 0.8, False))]
+    mp._show_similar(by_stem["gamma"], rows)  # a version sharing gamma's audio comes first, marked
+    assert _column(mp.similar, 2) == [f"♪ {NAMES['alpha']} (version)", NAMES["beta"]]
+    assert "shares this track's audio" in mp.similar.item(0, 2).toolTip()
+    assert mp.similar.item(1, 2).toolTip() == s.tracks[by_stem["beta"]].path
     assert mp.lists.currentIndex() == 0  # a click shows its nearest segments; the library's button, similar tracks
     win.more_like_track(by_stem["alpha"])
     assert mp.lists.currentIndex() == 1
