@@ -357,8 +357,8 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             _store(lib, probe, label=_label_for(Path(probe.path), roots, labels), cfg=cfg, report=report)
             yield Progress("ingest", done, len(todo), probe.path, clock.eta(done, len(todo)))
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:  # cancelled: the file a worker is reading is thrown away, so it is not waited for
+            pool.shutdown(wait=not cancel.cancelled, cancel_futures=True)
     return report
 
 
