@@ -328,7 +328,7 @@ def cmd_similar(a: argparse.Namespace) -> int:
         for rank, r in enumerate(q["results"], 1):
             who = f"{r['artist']} - " if r["artist"] else ""
             label = f"  [{r['label']}]" if r["label"] else ""
-            version = "  (another version: same melody)" if r.get("version") else ""
+            version = "  (another version: shares its audio)" if r.get("version") else ""
             print(f"  {rank:2d}. {r['score']:.3f}  {who}{r['title']}{label}{version}  ({r['path']})")
     return 0
 

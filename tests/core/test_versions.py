@@ -118,7 +118,7 @@ def test_cli_similar_marks_versions(versions_library, capsys):
     assert out[0]["track_id"] == ids["song0-edit.flac"] and out[0]["version"] is True
     assert out[1]["version"] is False
     assert cli(["similar", str(root / "lib"), str(ids["song0.wav"]), "-k", "2"]) == 0
-    assert "another version" in capsys.readouterr().out.splitlines()[1]
+    assert "another version: shares its audio" in capsys.readouterr().out.splitlines()[1]
     assert cli(["similar", str(root / "lib"), "--no-versions", str(ids["song0.wav"]), "-k", "6", "--json"]) == 0
     plain = json.loads(capsys.readouterr().out)[0]["results"]
     assert not any(r["version"] for r in plain) and ids["song0-edit.flac"] in [r["track_id"] for r in plain]
