@@ -208,19 +208,15 @@ def cmd_embed(a: argparse.Namespace) -> int:
 
 
 def _search_indexes(lib, r, *, quiet: bool):
-    """After embedding with the built-in models: the melody index (so that the first hum is fast) and the
-    landmarks (identification, versions in `similar`); returns the melody index folder if it was (re)built."""
+    """After embedding with the built-in models: the melody index and the landmarks
+    (:func:`~musicemb_core.workflows.ingest_embed.iter_search_indexes`); the melody index folder if (re)built."""
     if r.cancelled:
         return None
-    from musicemb_core.search.fingerprints import iter_fingerprint
-    from musicemb_core.search.qbh import iter_update_qbh_index
+    from musicemb_core.workflows.ingest_embed import iter_search_indexes
 
-    qbh = None
-    try:
-        qbh = _run(iter_update_qbh_index(lib), quiet=quiet)
-    except MusicEmbError as e:  # the embeddings are kept; `hum` retries the index
-        print(f"musicemb: warning: melody index for humming not built: {e}", file=sys.stderr)
-    _run(iter_fingerprint(lib), quiet=quiet)
+    qbh, error = _run(iter_search_indexes(lib), quiet=quiet)
+    if error:  # the embeddings are kept; `hum` retries the index
+        print(f"musicemb: warning: melody index for humming not built: {error}", file=sys.stderr)
     return qbh
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import suppress
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -21,11 +20,9 @@ from musicemb_core.common.paths import data_home
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.inference import builtin_models, iter_embed
-from musicemb_core.search.fingerprints import iter_fingerprint
-from musicemb_core.search.qbh import iter_update_qbh_index
 from musicemb_core.workflows.demo import iter_build_demo
 from musicemb_core.workflows.dj import bpm_text, key_text, track_row
-from musicemb_core.workflows.ingest_embed import iter_ingest_embed
+from musicemb_core.workflows.ingest_embed import iter_ingest_embed, iter_search_indexes
 from musicemb_gui.dock_layout import fit_docks
 from musicemb_gui.panels.evaluation_panel import EvaluationPanel
 from musicemb_gui.panels.export_controller import ExportController
@@ -53,14 +50,6 @@ log = logging.getLogger("musicemb.gui")
 
 def log_path() -> Path:
     return data_home() / "musicemb-gui.log"
-
-
-def search_indexes(lib, token):
-    """After an embed with the built-in models: the melody index (so that the first hum is fast) and the landmarks
-    (identification, versions in "More like this")."""
-    with suppress(MusicEmbError):  # the embeddings are kept; the Hum panel builds it when asked
-        yield from iter_update_qbh_index(lib, cancel=token)
-    yield from iter_fingerprint(lib, cancel=token)
 
 
 class MainWindow(QMainWindow):
@@ -270,7 +259,7 @@ class MainWindow(QMainWindow):
                 return (yield from iter_ingest(lib, paths, labels=labels, jobs=jobs, cancel=token, isolate=True))
             r = yield from iter_ingest_embed(lib, paths, labels=labels, jobs=jobs, cancel=token, isolate=True)
             if not (r.ingest.cancelled or r.embed.cancelled):
-                yield from search_indexes(lib, token)
+                yield from iter_search_indexes(lib, cancel=token)
             return r.ingest
         self.session.library_job(f"import {len(paths)} item(s)", work, writes=True,
                                  on_done=lambda report: self._imported(report, embedded=one_pass))
@@ -292,7 +281,7 @@ class MainWindow(QMainWindow):
         def work(lib, token):  # a built-in model: both built-in spaces, one decode pass
             r = yield from iter_embed(lib, model=None if builtin else model, cancel=token)
             if builtin and not r.cancelled:
-                yield from search_indexes(lib, token)
+                yield from iter_search_indexes(lib, cancel=token)
             return r
         self.session.library_job(f"embed with {model}", work, writes=True,
                                  on_done=lambda _r: self.session.reload_embeddings())

@@ -129,3 +129,20 @@ def iter_ingest_embed(lib: Library, paths: list[str | Path], *, models: tuple[st
     report.tapped.clear()
     embedded = yield from iter_embed(lib, model=names, precomputed=done, cancel=cancel)
     return IngestEmbedReport(report, embedded)
+
+
+def iter_search_indexes(lib: Library, *, cancel: CancelToken | None = None) -> JobGen[tuple[Path | None, str | None]]:
+    """After an embed with the built-in models: the melody index (so that the first hum is fast) and the landmarks
+    (identification, versions in ``similar``), both incremental. Returns (the melody index folder if it was
+    (re)built, why it could not be built); a melody index that fails leaves the landmarks to be built."""
+    from musicemb_core.common.errors import MusicEmbError
+    from musicemb_core.search.fingerprints import iter_fingerprint
+    from musicemb_core.search.qbh import iter_update_qbh_index
+
+    melody, error = None, None
+    try:
+        melody = yield from iter_update_qbh_index(lib, cancel=cancel)
+    except MusicEmbError as e:  # the embeddings are kept; a hum builds the melody index when asked
+        error = str(e)
+    yield from iter_fingerprint(lib, cancel=cancel)
+    return melody, error
