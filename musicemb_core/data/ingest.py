@@ -18,6 +18,7 @@ import time
 import unicodedata
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -353,13 +354,41 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
                 p = queue.popleft()
                 pending.append(pool.submit(probe_file, str(p), *probe_args) if pool else p)
             item = pending.popleft()
-            probe = item.result() if pool else probe_file(str(item), *probe_args)
+            probe = _result(item, cancel) if pool else probe_file(str(item), *probe_args)
+            if probe is None:
+                report.cancelled = True
+                break
             _store(lib, probe, label=_label_for(Path(probe.path), roots, labels), cfg=cfg, report=report)
             yield Progress("ingest", done, len(todo), probe.path, clock.eta(done, len(todo)))
     finally:
-        if pool is not None:  # cancelled: the file a worker is reading is thrown away, so it is not waited for
-            pool.shutdown(wait=not cancel.cancelled, cancel_futures=True)
+        if pool is not None and cancel.cancelled:
+            _stop_workers(pool)
+        elif pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     return report
+
+
+def _result(future: Future, cancel: CancelToken, *, poll_s: float = 0.1) -> FileProbe | None:
+    """A worker's probe of one file, or None as soon as the import is cancelled: the file is thrown away rather
+    than waited for (a worker's first file also loads the decoders and encoders: seconds on a busy machine)."""
+    while True:
+        try:
+            return future.result(timeout=poll_s)
+        except FutureTimeout:
+            if cancel.cancelled:
+                return None
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """A cancelled import's pool: shut down without waiting, its workers ended (the files they are reading are
+    thrown away; a worker stuck in a long file would otherwise keep the process from exiting)."""
+    if hasattr(pool, "terminate_workers"):  # Python 3.14
+        pool.terminate_workers()
+        return
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # no public handle before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.terminate()
 
 
 def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentConfig, report: IngestReport) -> None:

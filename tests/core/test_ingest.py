@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -492,6 +495,43 @@ def test_cancel_after_first_event_then_resume(tmp_path, jobs):
         assert (report.added, report.unchanged) == (5, 3)
         assert n_rows(lib, "tracks") == 8 and n_rows(lib, "segments") == 8
         _consistent(lib, SEG3)
+
+
+class StuckTap:
+    """A tap whose file never finishes: a worker stuck in a very long file (picklable for the workers)."""
+
+    def start(self, sr: int) -> StuckTap:
+        return self
+
+    def __call__(self, mono: np.ndarray) -> None:
+        time.sleep(600)
+
+    def result(self, starts: np.ndarray) -> None:
+        return None
+
+
+def test_cancel_does_not_wait_for_a_worker_stuck_in_a_file(tmp_path):
+    """Cancelling waited for the file a worker was reading (a worker's first file also loads the decoders and
+    encoders): closing the app during an import could outlast its 5 s. Now the import stops at once, the
+    worker is ended, and nothing of that file is stored."""
+    d = tmp_path / "m"
+    for i in range(2):
+        tone(d / f"t{i}.wav", 2.0, freq=300 + 40 * i)
+    token = CancelToken()
+    with Library(tmp_path / "lib", create=True) as lib:
+        gen = iter_ingest(lib, [d], jobs=1, isolate=True, tap=StuckTap(), cancel=token)
+        assert next(gen).done == 0  # files found; the worker starts on the first
+        timer = threading.Timer(3.0, token.cancel)
+        timer.start()
+        t0 = time.monotonic()
+        report = drive(gen)
+        waited = time.monotonic() - t0
+        assert report.cancelled and report.added == 0 and n_rows(lib, "tracks") == 0
+        assert waited < 60  # the stuck file holds its worker for 600 s
+        for proc in multiprocessing.active_children():  # the worker, ended (it would sleep on otherwise)
+            proc.join(30)
+            assert not proc.is_alive()
+        _consistent(lib, SegmentConfig())
 
 
 def test_cancel_on_last_event_is_not_a_cancel(tmp_path):
