@@ -30,6 +30,7 @@ from musicemb_core.audio.segment import window_starts
 from musicemb_core.audio.validate import AudioScan, scan
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import AudioError, ConfigError, MusicEmbError
+from musicemb_core.common.pools import stop_workers
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library, Track
@@ -362,7 +363,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             yield Progress("ingest", done, len(todo), probe.path, clock.eta(done, len(todo)))
     finally:
         if pool is not None and cancel.cancelled:
-            _stop_workers(pool)
+            stop_workers(pool)
         elif pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     return report
@@ -377,18 +378,6 @@ def _result(future: Future, cancel: CancelToken, *, poll_s: float = 0.1) -> File
         except FutureTimeout:
             if cancel.cancelled:
                 return None
-
-
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    """A cancelled import's pool: shut down without waiting, its workers ended (the files they are reading are
-    thrown away; a worker stuck in a long file would otherwise keep the process from exiting)."""
-    if hasattr(pool, "terminate_workers"):  # Python 3.14
-        pool.terminate_workers()
-        return
-    procs = list((getattr(pool, "_processes", None) or {}).values())  # no public handle before 3.14
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in procs:
-        proc.terminate()
 
 
 def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentConfig, report: IngestReport) -> None:

@@ -33,6 +33,7 @@ from musicemb_core.common.config import Config
 from musicemb_core.common.errors import Cancelled, ConfigError
 from musicemb_core.common.names import check_model_name
 from musicemb_core.common.paths import atomic_path, data_home
+from musicemb_core.common.pools import stop_workers
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data import layout
 from musicemb_core.data import melodies as mel
@@ -229,12 +230,21 @@ def iter_render_pairs(cfg: QBHConfig, tc: QBHTrainConfig, *, cancel: CancelToken
             done += len(parts[-1].saliences)
             continue
         items = []
-        with ProcessPoolExecutor(tc.jobs) if tc.jobs > 1 else _Inline() as ex:
-            for got in ex.map(_job, part_jobs):
+        pool = ProcessPoolExecutor(tc.jobs) if tc.jobs > 1 else None
+        try:
+            for got in pool.map(_job, part_jobs) if pool else map(_job, part_jobs):
                 cancel.check()
                 items += got
                 done += len(got)
                 yield Progress("render", done, total, f"songs and hums ({part})", clock.eta(done, total))
+        except BaseException:  # cancelled (or failed): the songs still queued are not rendered
+            if pool:
+                stop_workers(pool)
+                pool = None
+            raise
+        finally:
+            if pool:
+                pool.shutdown()
         data = PairData([it["S"] for it in items], [it["targets"] for it in items],
                         np.repeat(np.arange(len(items)), tc.windows_per_song),
                         np.array([s for it in items for s in it["starts"]]), [h for it in items for h in it["hums"]],
@@ -243,17 +253,6 @@ def iter_render_pairs(cfg: QBHConfig, tc: QBHTrainConfig, *, cancel: CancelToken
             _save_pairs(path, data)
         parts.append(data)
     return _concat(parts)
-
-
-class _Inline:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
-
-    def map(self, f, it):
-        return map(f, it)
 
 
 def _save_pairs(path: Path, d: PairData) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import time
 
 import numpy as np
 import pytest
@@ -19,7 +21,8 @@ from musicemb_core.data.melodies import Melody, generated_melodies
 from musicemb_core.models.qbh import N_CHROMA, QBHConfig, QBHModel, SequenceEncoder, contour_chromagram
 from musicemb_core.search.melody_align import CoarseMelodies, align, prepare_query
 from musicemb_core.search.qbh import HumSearcher, dense_melody, hum_search, qbh_model_folder, sparse_melody
-from musicemb_core.training.qbh_fit import QBHTrainConfig, iter_train_qbh
+from musicemb_core.training import qbh_fit
+from musicemb_core.training.qbh_fit import QBHTrainConfig, iter_render_pairs, iter_train_qbh
 
 SR = 16000
 RATE = QBHConfig().frame_rate
@@ -96,6 +99,36 @@ def test_training_runs_end_to_end_and_saves_a_loadable_model(tmp_path):
     assert model.cfg.extractor_channels == 4 and not model.training
     with pytest.raises(ConfigError, match="config.json"):
         QBHModel.load(tmp_path)
+
+
+_RENDER = qbh_fit._job
+
+
+def _first_renders_second_fails(job):
+    """Training song 0 renders, song 1 fails, every later one would take 10 minutes (workers fork: they see it)."""
+    if job[2] == 0:
+        return _RENDER(job)
+    if job[2] == 1:
+        raise RuntimeError("song 1 failed")
+    time.sleep(600)
+    return []
+
+
+def test_a_failed_render_does_not_wait_for_the_songs_still_queued(monkeypatch):
+    """Rendering with worker processes (the recipe's --jobs) waited, on a failure or Ctrl-C, for every song
+    still queued (minutes); now the queue is dropped and the workers are ended."""
+    monkeypatch.setattr(qbh_fit, "_job", _first_renders_second_fails)
+    tc = QBHTrainConfig(collections=("generated",), n_songs=0, n_generated=6, windows_per_song=2, song_s=12.0,
+                        jobs=2, threads=1)
+    gen = iter_render_pairs(QBHConfig(extractor_channels=4, encoder_channels=4), tc, cache=False)
+    t0 = time.monotonic()
+    assert next(gen).done == 1
+    with pytest.raises(RuntimeError, match="song 1 failed"):
+        next(gen)
+    assert time.monotonic() - t0 < 120
+    for proc in multiprocessing.active_children():
+        proc.join(30)
+        assert not proc.is_alive()
 
 
 C, D, E, F, G, A, B = 60, 62, 64, 65, 67, 69, 71
