@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -230,7 +231,9 @@ def iter_render_pairs(cfg: QBHConfig, tc: QBHTrainConfig, *, cancel: CancelToken
             done += len(parts[-1].saliences)
             continue
         items = []
-        pool = ProcessPoolExecutor(tc.jobs) if tc.jobs > 1 else None
+        pool = (ProcessPoolExecutor(tc.jobs, mp_context=multiprocessing.get_context("spawn"),  # torch's threads
+                                    initializer=torch.set_num_threads, initargs=(tc.threads,))  # hang forks
+                if tc.jobs > 1 else None)
         try:
             for got in pool.map(_job, part_jobs) if pool else map(_job, part_jobs):
                 cancel.check()
