@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +69,14 @@ def write_av(path: Path, y: np.ndarray, sr: int, *, codec: str, fmt: str | None 
 def write_sf(path: Path, y: np.ndarray, sr: int, **kw) -> Path:
     sf.write(str(path), y, sr, **kw)
     return path
+
+
+def no_worker_processes_left(timeout_s: float = 30.0) -> bool:
+    """Whether every multiprocessing child has ended within ``timeout_s`` (a pool's own thread may reap them)."""
+    deadline = time.monotonic() + timeout_s
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not multiprocessing.active_children()
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from musicemb_core.common.progress import CancelToken
+
+
+def result_unless_cancelled(future: Future, cancel: CancelToken, *, poll_s: float = 0.1) -> Any | None:
+    """``future``'s result, or None as soon as ``cancel`` is set: the job is thrown away rather than waited for
+    (an import worker's first file also loads the decoders and encoders: seconds on a busy machine)."""
+    while True:
+        try:
+            return future.result(timeout=poll_s)
+        except FutureTimeout:
+            if cancel.cancelled:
+                return None
 
 
 def stop_workers(pool: ProcessPoolExecutor) -> None:

@@ -18,7 +18,6 @@ import time
 import unicodedata
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,7 +29,7 @@ from musicemb_core.audio.segment import window_starts
 from musicemb_core.audio.validate import AudioScan, scan
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import AudioError, ConfigError, MusicEmbError
-from musicemb_core.common.pools import stop_workers
+from musicemb_core.common.pools import result_unless_cancelled, stop_workers
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library, Track
@@ -355,29 +354,16 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
                 p = queue.popleft()
                 pending.append(pool.submit(probe_file, str(p), *probe_args) if pool else p)
             item = pending.popleft()
-            probe = _result(item, cancel) if pool else probe_file(str(item), *probe_args)
+            probe = result_unless_cancelled(item, cancel) if pool else probe_file(str(item), *probe_args)
             if probe is None:
                 report.cancelled = True
                 break
             _store(lib, probe, label=_label_for(Path(probe.path), roots, labels), cfg=cfg, report=report)
             yield Progress("ingest", done, len(todo), probe.path, clock.eta(done, len(todo)))
     finally:
-        if pool is not None and cancel.cancelled:
-            stop_workers(pool)
-        elif pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:  # cancelled: the files the workers are reading are thrown away, not waited for
+            stop_workers(pool) if cancel.cancelled else pool.shutdown(wait=True, cancel_futures=True)
     return report
-
-
-def _result(future: Future, cancel: CancelToken, *, poll_s: float = 0.1) -> FileProbe | None:
-    """A worker's probe of one file, or None as soon as the import is cancelled: the file is thrown away rather
-    than waited for (a worker's first file also loads the decoders and encoders: seconds on a busy machine)."""
-    while True:
-        try:
-            return future.result(timeout=poll_s)
-        except FutureTimeout:
-            if cancel.cancelled:
-                return None
 
 
 def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentConfig, report: IngestReport) -> None:

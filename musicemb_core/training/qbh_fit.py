@@ -243,11 +243,9 @@ def iter_render_pairs(cfg: QBHConfig, tc: QBHTrainConfig, *, cancel: CancelToken
         except BaseException:  # cancelled (or failed): the songs still queued are not rendered
             if pool:
                 stop_workers(pool)
-                pool = None
             raise
-        finally:
-            if pool:
-                pool.shutdown()
+        if pool:
+            pool.shutdown()
         data = PairData([it["S"] for it in items], [it["targets"] for it in items],
                         np.repeat(np.arange(len(items)), tc.windows_per_song),
                         np.array([s for it in items for s in it["starts"]]), [h for it in items for h in it["hums"]],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 import time
@@ -19,6 +18,7 @@ from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.common.progress import CancelToken, Progress, drive
 from musicemb_core.data.ingest import IngestReport, find_audio, iter_ingest, read_label_csv
 from musicemb_core.data.library import Library
+from tests.conftest import no_worker_processes_left
 
 SR = 8000
 SEG3 = SegmentConfig(window_s=3.0, hop_s=3.0)
@@ -528,10 +528,7 @@ def test_cancel_does_not_wait_for_a_worker_stuck_in_a_file(tmp_path):
         waited = time.monotonic() - t0
         assert report.cancelled and report.added == 0 and n_rows(lib, "tracks") == 0
         assert waited < 60  # the stuck file holds its worker for 600 s
-        deadline = time.monotonic() + 30  # the workers ended (they would sleep on otherwise); the pool's
-        while multiprocessing.active_children() and time.monotonic() < deadline:  # thread may reap them
-            time.sleep(0.1)
-        assert not multiprocessing.active_children()
+        assert no_worker_processes_left()  # ended: they would sleep on otherwise
         _consistent(lib, SegmentConfig())
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import time
 
 import numpy as np
@@ -23,6 +22,7 @@ from musicemb_core.search.melody_align import CoarseMelodies, align, prepare_que
 from musicemb_core.search.qbh import HumSearcher, dense_melody, hum_search, qbh_model_folder, sparse_melody
 from musicemb_core.training import qbh_fit
 from musicemb_core.training.qbh_fit import QBHTrainConfig, iter_render_pairs, iter_train_qbh
+from tests.conftest import no_worker_processes_left
 
 SR = 16000
 RATE = QBHConfig().frame_rate
@@ -127,10 +127,7 @@ def test_a_failed_render_does_not_wait_for_the_songs_still_queued(monkeypatch):
     with pytest.raises(RuntimeError, match="song 1 failed"):
         next(gen)
     assert time.monotonic() - t0 < 120
-    deadline = time.monotonic() + 30  # the workers ended (they would sleep on otherwise); the pool's
-    while multiprocessing.active_children() and time.monotonic() < deadline:  # thread may reap them
-        time.sleep(0.1)
-    assert not multiprocessing.active_children()
+    assert no_worker_processes_left()  # ended: they would sleep on otherwise
 
 
 C, D, E, F, G, A, B = 60, 62, 64, 65, 67, 69, 71
