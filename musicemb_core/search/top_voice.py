@@ -33,10 +33,10 @@ def _whitened(y: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
     return X * env ** (0.33 - 1.0), X.sum(axis=1, dtype=np.float64)
 
 
-def top_voice(y: np.ndarray, sr: int, *, hop_length: int, n_fft: int = 4096, lo: float = 45.0, hi: float = 92.0,
-              harmonics: int = 10, voices: int = 4, ratio: float = 0.55, smooth: int = 5) -> np.ndarray:
-    """The top voice of ``y`` (mono, at ``sr``): fractional MIDI per frame (every ``hop_length`` samples,
-    centred), NaN where the mix is silent. See the module docstring for the parameters."""
+def voice_candidates(y: np.ndarray, sr: int, *, hop_length: int, n_fft: int = 4096, lo: float = 45.0,
+                     hi: float = 92.0, harmonics: int = 10, voices: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 1-2 of the module docstring: (found, salience, silent), the ``voices`` pitches (MIDI, in the order
+    found) and their saliences per frame (frames, voices), and the frames where the mix is silent (frames,)."""
     Y, loud = _whitened(y, n_fft, hop_length)
     T, n_bins = Y.shape
     cands = np.arange(lo, hi + 0.01, 0.5)
@@ -60,8 +60,15 @@ def top_voice(y: np.ndarray, sr: int, *, hop_length: int, n_fft: int = 4096, lo:
         for j in range(-2, 3):
             idx = np.clip(b + j, 0, n_bins - 1)
             Y[rows, idx] = np.maximum(Y[rows, idx] - cut, 0.0)
+    return found, sal, loud < 1e-3 * max(float(loud.max()), 1e-12)
+
+
+def top_voice(y: np.ndarray, sr: int, *, hop_length: int, ratio: float = 0.55, smooth: int = 5, **kw) -> np.ndarray:
+    """The top voice of ``y`` (mono, at ``sr``): fractional MIDI per frame (every ``hop_length`` samples,
+    centred), NaN where the mix is silent. See the module docstring for the parameters."""
+    found, sal, silent = voice_candidates(y, sr, hop_length=hop_length, **kw)
     top = np.where(sal >= ratio * sal[:, :1], found, -np.inf).max(axis=1)
-    top[(loud < 1e-3 * max(float(loud.max()), 1e-12)) | ~np.isfinite(top)] = np.nan
+    top[silent | ~np.isfinite(top)] = np.nan
     if smooth > 1 and np.isfinite(top).any():  # running median of the voiced frames within the window
         half = smooth // 2
         win = np.lib.stride_tricks.sliding_window_view(np.pad(top, half, constant_values=np.nan), smooth)
