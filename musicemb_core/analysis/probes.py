@@ -22,7 +22,7 @@ def probe_scores(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, kind:
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
-    from sklearn.model_selection import StratifiedGroupKFold
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
@@ -38,9 +38,16 @@ def probe_scores(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, kind:
     if clf is None:
         raise ConfigError(f"probe kind must be 'logistic' or 'svm', got {kind!r}")
     pred = np.full(len(labels), -1)
-    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    # stratified where every label is on enough tracks for it; a label on fewer tracks than folds is a miss
+    # wherever its tracks are held out, and a fold that trains on one label predicts that label
+    stratified = min(len(np.unique(g[y == c])) for c in np.unique(y)) >= n_splits
+    folds = (StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state) if stratified
+             else GroupKFold(n_splits=n_splits))
     with threadpool_limits(1):  # BLAS threads on these small matrices fight each other (50x slower on 2 cores)
         for tr, te in folds.split(X[known], y, g):
+            if len(np.unique(y[tr])) == 1:
+                pred[known[te]] = y[tr][0]
+                continue
             model = make_pipeline(StandardScaler(), clf()).fit(X[known][tr], y[tr])
             pred[known[te]] = model.predict(X[known][te])
     return {"accuracy": float(accuracy_score(y, pred[known])),

@@ -43,8 +43,10 @@ class Projector:
             with _UMAP_IMPORT:
                 import umap
 
+            # its spectral start needs more points than components + 1 (3 points in 2-d: an eigh error)
+            init = "spectral" if len(X) > self.n_components + 1 else "random"
             self.model_ = umap.UMAP(n_components=self.n_components, n_neighbors=min(self.n_neighbors, len(X) - 1),
-                                    metric=self.metric, random_state=self.random_state, n_jobs=1)
+                                    metric=self.metric, random_state=self.random_state, n_jobs=1, init=init)
             self.embedding_ = self.model_.fit_transform(X)
         else:
             self.model_ = TSNE(self.n_components, perplexity=min(self.perplexity, (len(X) - 1) / 3),

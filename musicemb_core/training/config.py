@@ -53,7 +53,8 @@ class TrainConfig(Config):
         if self.songs < 0:
             raise ConfigError(f"songs must be >= 0, got {self.songs!r}")
         if self.strategy == "transfer" and not self.from_model:
-            raise ConfigError("the transfer strategy needs --from MODEL (the model to start from)")
+            raise ConfigError('the transfer strategy needs a model to start from ("from model"; on the command line '
+                              '--from MODEL)')
         if self.batch_size < 2 and self.strategy in ("contrastive", "triplet"):
             raise ConfigError(f"{self.strategy} needs batch_size >= 2")
 

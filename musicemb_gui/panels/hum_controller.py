@@ -84,9 +84,9 @@ class HumController(QObject):
             return HumSearcher.open(lib).warm_up()
         if self._pending is not None:
             self.panel.state.setText("Preparing the melody index of this library (once; see Jobs)…")
-        # behind a job writing to the library (an import builds the index at its end), else at once
-        job = self._job = self.session.library_job("melody index for humming", work,
-                                                   writes=bool(self.session.jobs.writing()))
+        # a writing job: it may build the index (the writer lock), so it waits for the writing jobs before it
+        # (an import builds the index at its end) and the ones asked meanwhile wait for it
+        job = self._job = self.session.library_job("melody index for humming", work, writes=True)
         job.finished.connect(lambda searcher: self._opened(job, searcher))
         job.failed.connect(lambda msg, _tb: self._failed(job, msg))
         job.cancelled.connect(lambda: self._failed(job, "the melody index was cancelled"))

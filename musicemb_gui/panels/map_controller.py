@@ -23,6 +23,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#637939",
            "#dbdb8d", "#9edae5"]
 NONE_COLOUR = "#9a9a9a"
+EXTRA_MODES = ("cluster", "predicted label")  # colourings computed in a thread, again whenever the points change
 
 
 class MapController(QObject):
@@ -121,6 +122,8 @@ class MapController(QObject):
         self.shown = method
         self.ids = rows[:, 0].astype(np.int64)
         self.mapReady.emit(self.ids, rows[:, 1:3].astype(np.float32), method)
+        if self.mode in EXTRA_MODES and self.mode not in self._extra:  # void since (another library, new
+            self.request_colours(self.mode)  # embeddings or labels): computed again for the points now shown
 
     # -- colours -------------------------------------------------------------------------------------------
     def colours(self, mode: str, ids: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
@@ -145,7 +148,7 @@ class MapController(QObject):
             cats = np.array([index.get(kinds.get(int(i)), len(names)) for i in ids], dtype=np.int64)
             return cats, [PALETTE[i % len(PALETTE)] for i in range(len(names))] + [NONE_COLOUR], \
                 names + ["(no finding)"]
-        if mode in ("cluster", "predicted label") and mode in self._extra:
+        if mode in EXTRA_MODES and mode in self._extra:
             cats = self._extra[mode]
             names = self._extra_names.get(mode, [])
             return cats, (PALETTE * (1 + len(names) // len(PALETTE)))[: max(1, len(names))], names
@@ -157,7 +160,7 @@ class MapController(QObject):
 
     def request_colours(self, mode: str) -> None:
         self.mode = mode
-        if mode in ("cluster", "predicted label") and mode not in self._extra:
+        if mode in EXTRA_MODES and mode not in self._extra:
             vectors, ids = self.session.vectors, self.ids
             labels_cats, _, names = self.colours("label", ids)
 

@@ -55,6 +55,19 @@ def test_probe_skips_unlabelled_and_rejects_one_label(blobs):
         probe_scores(X, np.zeros_like(y), g)
 
 
+@pytest.mark.parametrize("tracks_of_a", [1, 2])
+def test_probe_scores_a_label_on_fewer_tracks_than_folds(blobs, tracks_of_a):
+    """A label on one or two tracks (a fold then trains without it, or on one label only) is scored, not a
+    scikit-learn error: its held-out tracks count as misses, the other labels are still predicted."""
+    X, y, g = blobs
+    keep = (y > 0) | np.isin(g, np.unique(g[y == 0])[:tracks_of_a])
+    got = probe_scores(X[keep], y[keep], g[keep], n_splits=5)
+    assert got["n"] == keep.sum() and (got["predictions"] >= 0).all()
+    assert np.mean(got["predictions"][y[keep] > 0] == y[keep][y[keep] > 0]) > 0.9
+    two = np.isin(g, [0, 6])  # one track of each of two labels: each fold trains on the other label only
+    assert probe_scores(X[two], y[two], g[two])["accuracy"] == 0.0
+
+
 def test_knn_votes_leave_the_track_out(blobs):
     X, y, g = blobs
     r = knn_track_votes(X, y, g, k=5)
@@ -88,6 +101,14 @@ def test_projection_shapes_determinism_and_structure(blobs, method):
     d = ((a[:, None] - a[None]) ** 2).sum(-1)
     np.fill_diagonal(d, np.inf)
     assert np.mean(y[d.argmin(1)] == y) > 0.95
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_umap_maps_the_smallest_libraries(n):
+    """UMAP's spectral start fails on 3 points in 2-d; so few points start at random instead."""
+    X = np.random.default_rng(0).standard_normal((n, 8)).astype(np.float32)
+    emb = Projector("umap").fit(X).embedding_
+    assert emb.shape == (n, 2) and np.isfinite(emb).all()
 
 
 def test_transform_places_new_points(blobs):

@@ -280,3 +280,27 @@ def test_opening_another_library_resets_every_panel(qtbot, window, embedded_libr
     # and back to A: its map comes back whole
     assert window.open_library(embedded_library)
     qtbot.waitUntil(lambda: len(ctl.ids) == 27, timeout=120000)
+
+
+def test_cluster_colours_follow_a_label_edit_and_another_library(qtbot, window, embedded_library, tmp_path):
+    """Colouring by cluster stays what the combo says when the points change: after a label is typed (the map is
+    reloaded) and in another library, the clusters are computed again for the points shown, not replaced by the
+    label colours."""
+    import shutil
+
+    shutil.copytree(embedded_library, tmp_path / "copy")
+    mp, ctl = window.map_panel, window.map_controller
+
+    def legend() -> list[str]:
+        return [label.text for _sample, label in mp.scatter.legend.items]
+    mp.method.setCurrentText("PCA")
+    assert window.open_library(tmp_path / "copy")
+    qtbot.waitUntil(lambda: len(ctl.ids) == 27, timeout=60000)
+    mp.colour.setCurrentText("cluster")
+    qtbot.waitUntil(lambda: legend() and all(t.startswith("cluster ") for t in legend()), timeout=30000)
+    window._label_edited(min(window.session.tracks), "techno")
+    qtbot.waitUntil(lambda: not window.jobs.jobs, timeout=60000)
+    qtbot.waitUntil(lambda: legend() and all(t.startswith("cluster ") for t in legend()), timeout=30000)
+    assert window.open_library(embedded_library)
+    qtbot.waitUntil(lambda: len(ctl.ids) == 27 and "cluster" in ctl._extra, timeout=60000)
+    assert mp.colour.currentText() == "cluster" and all(t.startswith("cluster ") for t in legend())

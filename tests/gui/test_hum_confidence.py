@@ -141,3 +141,39 @@ def test_only_the_latest_query_and_library_get_results(qtbot, hum):
     controller.session.generation += 1  # another library opened before the answer came
     qtbot.wait(300)
     assert len(shown) == 1
+
+
+def test_an_import_asked_while_the_melody_index_builds_waits_for_it(qtbot, tmp_path):
+    """The melody index the first hum builds holds the library's writer lock: an import asked meanwhile (a folder
+    dropped) waits for it and then runs, instead of failing with "library busy" naming the app itself."""
+    import numpy as np
+    import soundfile as sf
+    from PySide6.QtCore import QSettings
+
+    from musicemb_core.common.progress import drive
+    from musicemb_core.data.hum_synthesis import render_melody_song
+    from musicemb_core.data.ingest import iter_ingest
+    from musicemb_core.data.library import Library
+    from musicemb_core.data.melodies import generated_melodies
+    from musicemb_gui.main_window import MainWindow
+    from musicemb_gui.widgets.audio_player import AudioPlayer
+    from tests.gui.helpers import FakeBackend
+
+    for i, m in enumerate(generated_melodies(3, n_notes=24, random_state=7)):
+        y, _, _ = render_melody_song(m, seed=400 + i, sr=16000, max_s=10.0)
+        sf.write(tmp_path / f"song{i}.wav", np.asarray(y, np.float32), 16000)
+    with Library(tmp_path / "lib", create=True) as lib:  # imported without its melody index
+        drive(iter_ingest(lib, [tmp_path / f"song{i}.wav" for i in range(2)], jobs=1))
+    win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                     player=AudioPlayer(backend=FakeBackend()))
+    qtbot.addWidget(win)
+    assert win.open_library(tmp_path / "lib")
+    qtbot.waitUntil(lambda: not win.jobs.jobs, timeout=60000)
+    said, failed = [], []
+    win.session.message.connect(said.append)
+    win.jobs.jobAdded.connect(lambda job: job.failed.connect(lambda msg, _tb: failed.append(msg)))
+    win.hum.prepare()  # what Record does first: the melody index, built now
+    win.import_paths([str(tmp_path / "song2.wav")])
+    assert any("starts when melody index for humming ends" in m for m in said), said
+    qtbot.waitUntil(lambda: not win.jobs.jobs, timeout=240000)
+    assert not failed and len(win.session.tracks) == 3
