@@ -31,9 +31,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import linalg, ndimage, signal
 
+from musicemb_core.common.errors import ConfigError
 from musicemb_core.features.spectrogram import power_frames
 
 KINDS = ("clipping", "dropouts", "dc_offset", "hum", "crackle", "dead", "noise", "muffled")
+MIN_SR = 4000
+"""Lowest sample rate the measures read (the noise floor is taken from 1 kHz up, mains hum up to 1 kHz)."""
 
 THRESHOLDS = {
     "clipping": 0.001,    # fraction of samples piled up at a rail
@@ -249,7 +252,10 @@ def _dc(ch: np.ndarray, sr: int) -> float:
 
 
 def measure(y: np.ndarray, sr: int) -> dict:
-    """Raw measures of one segment: ``y`` (n,) or (channels, n) float at the file's rate ``sr``."""
+    """Raw measures of one segment: ``y`` (n,) or (channels, n) float at the file's rate ``sr`` (at least
+    :data:`MIN_SR`)."""
+    if sr < MIN_SR:
+        raise ConfigError(f"the fault checks need a sample rate of at least {MIN_SR} Hz, got {sr} Hz")
     ch = np.atleast_2d(np.asarray(y, dtype=np.float64))
     n = ch.shape[1]
     x = ch.mean(axis=0)

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from musicemb_core.common.errors import MusicEmbError
+from musicemb_core.common.errors import ConfigError, MusicEmbError
 
 
 def _umask() -> int:
@@ -53,6 +53,16 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def check_output_folder(target: str | os.PathLike, what: str) -> None:
+    """Refuse, before the work that fills it, a file the user named (``what``: "table"...) whose nearest existing
+    folder above is a file or not writable (missing folders are made when it is written)."""
+    above = next(p for p in Path(target).absolute().parents if p.exists())
+    if not above.is_dir():
+        raise ConfigError(f"{target}: cannot write the {what} there, {above} is a file, not a folder")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise ConfigError(f"{target}: cannot write the {what} there, {above} is not writable")
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from musicemb_core.common.errors import ConfigError
-from musicemb_core.common.paths import output_path
+from musicemb_core.common.paths import check_output_folder, output_path
 
 
 def check_table_path(path: str | Path) -> Path:
@@ -17,6 +17,7 @@ def check_table_path(path: str | Path) -> Path:
         raise ConfigError(f"{path}: unknown table format {path.suffix.lower()!r}; use .csv or .parquet")
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder; give the table a file name")
+    check_output_folder(path, "table")
     return path
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from musicemb_core.analysis import fault_judge, faults, inspection
 from musicemb_core.audio.decode import load
 from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, LibraryError
-from musicemb_core.common.paths import output_path
+from musicemb_core.common.paths import check_output_folder, output_path
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.common.tables import check_table_path, write_table
 from musicemb_core.data import layout
@@ -77,9 +77,11 @@ def _fault_rows(lib: Library, kinds: set[str], thresholds: dict | None, cancel: 
         rows = by_track[tid]
         try:
             audio, sr = _segment_audio(tracks[tid].path, seg["start_s"][rows], seg["duration_s"][rows])
-            return tid, rows, audio, sr, ""
         except AudioError as e:
             return tid, rows, None, 0, e.reason
+        if sr < faults.MIN_SR:  # one such file is left out, not the whole library's checks
+            return tid, rows, None, 0, f"its sample rate ({sr} Hz) is below the {faults.MIN_SR} Hz the fault checks need"
+        return tid, rows, audio, sr, ""
 
     judged: list[tuple[int, np.ndarray, dict]] = []
     clock = EtaClock()
@@ -283,6 +285,8 @@ def check_findings_path(path: str | Path) -> None:
         raise ConfigError(f"{path}: write the findings to .csv, .parquet or .json")
     if Path(path).suffix.lower() != ".json":
         check_table_path(path)
+    else:
+        check_output_folder(path, "findings")
 
 
 def export_findings(rows: list[dict], path: str | Path) -> None:

@@ -267,6 +267,19 @@ def test_too_long_hum_and_query_are_refused_before_any_work(work, tmp_path):
     one_line_error(musicemb("search", work["lib"], query, home=work["home"]), 1, str(query), "at most 30 min")
 
 
+def test_an_output_under_a_file_is_refused_before_any_work(work, tmp_path):
+    """A table or findings file whose folder is a file (a typo) is refused before the analysis, naming both."""
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("x")
+    r = musicemb("features", work["music"], "--out", blocker / "table.csv", home=work["home"])
+    one_line_error(r, 1, str(blocker / "table.csv"), f"{blocker} is a file, not a folder")
+    r = musicemb("inspect", work["lib"], "--kinds", "clipping", "--out", blocker / "f.csv", home=work["home"])
+    one_line_error(r, 1, str(blocker / "f.csv"), "is a file, not a folder")
+    r = musicemb("inspect", work["lib"], "--kinds", "clipping", "--out", blocker / "f.json", home=work["home"])
+    one_line_error(r, 1, str(blocker / "f.json"), "is a file, not a folder")
+    assert not (tmp_path / "table.csv").exists()
+
+
 # -- the top-level handler (in-process: faults that real files cannot cause on demand) ---------------------------
 
 def _fail_with(monkeypatch, exc: BaseException) -> None:

@@ -315,3 +315,23 @@ def test_other_track_neighbours_match_a_brute_force_reference(per_group):
             want.append(j)
         assert nbr[row].tolist() == want[:10]
         assert np.allclose(dist[row], 1 - S[row, want[:10]], atol=1e-5)
+
+
+def test_a_file_at_a_very_low_sample_rate_is_left_out_of_the_fault_checks_alone(tmp_path, capsys):
+    """A 16 Hz or 1 kHz file imports, but the fault checks cannot read it: it is listed as failed with its rate,
+    the other tracks are still checked (a clipped one found), and no numpy warning reaches the terminal."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "m").mkdir()
+    loud = np.clip(1.6 * np.sin(2 * np.pi * 220 * np.arange(22050 * 4) / 22050), -1, 1)
+    sf.write(tmp_path / "m" / "clipped.wav", loud.astype(np.float32), 22050)
+    sf.write(tmp_path / "m" / "r16.wav", (0.3 * rng.standard_normal(16 * 6)).astype(np.float32), 16, subtype="FLOAT")
+    sf.write(tmp_path / "m" / "r1k.wav", (0.3 * rng.standard_normal(4000)).astype(np.float32), 1000, subtype="FLOAT")
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [tmp_path / "m"], jobs=1, analyse=False))
+        assert len(lib.tracks()) == 3
+        report = drive(iter_inspect(lib, kinds=["clipping", "hum", "noise"]))
+    assert sorted(p.rsplit("/", 1)[-1] for p, _ in report.failed) == ["r16.wav", "r1k.wav"]
+    assert all("sample rate" in why and "Hz" in why for _, why in report.failed)
+    assert {f["kind"] for f in report.findings} == {"clipping"}
+    assert main(["inspect", str(tmp_path / "lib"), "--kinds", "hum", "-q"]) == 0
+    assert "Warning" not in capsys.readouterr().err
