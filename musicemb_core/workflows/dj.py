@@ -243,9 +243,11 @@ def export(rows: list[dict], out: str | Path, *, playlist: str = "musicemb") -> 
     playlists list each track once)."""
     out = Path(out).expanduser()
     suffix = out.suffix.lower()
+    if not suffix:  # "set" or ".m3u8" (a name that is all suffix has none)
+        raise MusicEmbError(f"{out}: name the file with its format, e.g. set.m3u8 (playlist), set.xml (rekordbox) "
+                            "or set.csv (table)")
     if suffix not in EXPORT_SUFFIXES:
-        raise MusicEmbError(f"{out}: export to .m3u8 (playlist), .xml (rekordbox) or .csv (table), not "
-                            f"{suffix or 'no suffix'}")
+        raise MusicEmbError(f"{out}: export to .m3u8 (playlist), .xml (rekordbox) or .csv (table), not {suffix}")
     if out.is_dir():
         raise MusicEmbError(f"{out}: is a folder; give a file name ending in {suffix}")
     if not out.parent.is_dir():

@@ -139,6 +139,8 @@ def test_export_errors_are_one_line(lib, tmp_path, capsys):
         ro.chmod(0o700)
     assert cli.main(["export", str(lib), "--out", str(tmp_path / "x.txt")]) == 1
     assert ".m3u8" in capsys.readouterr().err
+    assert cli.main(["export", str(lib), "--out", str(tmp_path / ".m3u8")]) == 1  # a name that is all suffix
+    assert "name the file with its format, e.g. set.m3u8" in capsys.readouterr().err
     assert cli.main(["export", str(lib), "--out", str(tmp_path / "x.m3u8"), "--bpm", "300-310"]) == 1
     assert "no track matches" in capsys.readouterr().err
 
