@@ -7,16 +7,19 @@ Exit status: 0 on success (an import that skipped bad files still succeeds), 1 o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from musicemb_core import cli_args as ca
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import MusicEmbError
-from musicemb_core.common.progress import JobGen, Progress
+from musicemb_core.common.progress import CancelToken, JobGen, Progress
 from musicemb_core.resources import package_version
 
 _SHOWN = ("loss", "acc", "mae", "val_loss", "val_acc", "val_mae")
@@ -24,8 +27,38 @@ _UNITS = {"ingest": "file", "features": "file", "load": "track", "train": "step"
           "landmarks": "track", "qbh-index": "track"}
 
 
-def _run(job: JobGen, *, quiet: bool = False):
-    """Drive ``job`` with a progress bar on stderr; return its result."""
+@contextlib.contextmanager
+def _ctrl_c_cancels(cancel: CancelToken | None):
+    """While a job runs, a first Ctrl-C (SIGINT) sets ``cancel``: the job stops at its next check and keeps what it
+    finished, as a cancel does; a second one interrupts at once. Nothing changes when SIGINT is not Python's
+    default (ignored, or another handler) or off the main thread."""
+    if (cancel is None or threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def on_sigint(signum, frame):
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        cancel.cancel()
+        with contextlib.suppress(OSError):
+            os.write(2, b"\nmusicemb: stopping; what is finished is kept (Ctrl-C again stops at once, without storing it)\n")
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _run(job: JobGen, *, quiet: bool = False, cancel: CancelToken | None = None):
+    """Drive ``job`` with a progress bar on stderr; return its result. ``cancel``: the job's token, which a
+    Ctrl-C sets (:func:`_ctrl_c_cancels`)."""
+    with _ctrl_c_cancels(cancel):
+        return _drive(job, quiet=quiet)
+
+
+def _drive(job: JobGen, *, quiet: bool):
     from tqdm import tqdm
 
     bar = None
@@ -114,14 +147,15 @@ def cmd_ingest(a: argparse.Namespace) -> int:
         max_dur = a.max_duration * 3600 if a.max_duration > 0 else None
         kw = {"labels": labels, "segments": seg, "max_duration_s": max_dur, "jobs": a.jobs, "analyse": a.analyse}
         embedded = qbh = None
+        cancel = CancelToken()
         if a.embed:  # both built-in spaces in the import's one decode
             from musicemb_core.workflows.ingest_embed import iter_ingest_embed
 
-            both = _run(iter_ingest_embed(lib, a.paths, **kw), quiet=a.quiet)
+            both = _run(iter_ingest_embed(lib, a.paths, cancel=cancel, **kw), quiet=a.quiet, cancel=cancel)
             report, embedded = both.ingest, both.embed
-            qbh = _search_indexes(lib, embedded, quiet=a.quiet)
+            qbh = None if report.cancelled else _search_indexes(lib, embedded, quiet=a.quiet)
         else:
-            report = _run(iter_ingest(lib, a.paths, **kw), quiet=a.quiet)
+            report = _run(iter_ingest(lib, a.paths, cancel=cancel, **kw), quiet=a.quiet, cancel=cancel)
     if a.json and embedded is not None:
         _print_json(report.to_dict() | {"embed": {"models": embedded.model, "computed": embedded.computed,
                                                   "kept": embedded.kept, "dropped": embedded.dropped,
@@ -191,6 +225,7 @@ def cmd_embed(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
     from musicemb_core.inference import iter_embed
 
+    cancel = None if a.ray else CancelToken()  # Ctrl-C cancels a local run; a Ray run keeps its finished shards
     with Library(a.lib) as lib:
         if a.ray:
             from musicemb_core.inference_ray import iter_embed_ray
@@ -198,8 +233,8 @@ def cmd_embed(a: argparse.Namespace) -> int:
             job = iter_embed_ray(lib, model=a.model or "default", address=a.ray, batch_size=a.batch_size, device=a.device,
                                  actors=a.actors)
         else:
-            job = iter_embed(lib, model=a.model, batch_size=a.batch_size, device=a.device)
-        r = _run(job, quiet=a.quiet)
+            job = iter_embed(lib, model=a.model, batch_size=a.batch_size, device=a.device, cancel=cancel)
+        r = _run(job, quiet=a.quiet, cancel=cancel)
         qbh = _search_indexes(lib, r, quiet=a.quiet) if a.model is None else None
     _print_embed(r, qbh)
     if r.cancelled and a.ray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, Libr
 from musicemb_core.common.names import model_key
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data import layout
-from musicemb_core.data.library import Library
+from musicemb_core.data.library import Library, Track
 from musicemb_core.features.logmel import LogMel
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.device import pick_device
@@ -370,6 +371,42 @@ def _finish(plan: _Plan, seg: np.ndarray, ids: np.ndarray, vecs: np.ndarray) -> 
     return vecs, extra
 
 
+def changed_since_import(track: Track) -> str:
+    """Why ``track``'s file is no longer the one imported (its size or modification time differ from the
+    catalogue's); "" when it is the same, or cannot be read (decoding says why)."""
+    try:
+        st = os.stat(track.path)
+    except OSError:
+        return ""
+    if st.st_size == track.size and st.st_mtime == track.mtime:
+        return ""
+    return "changed since import: import it again"
+
+
+def _embed_track(plans: list[_Plan], seg: dict, tid: int, y: np.ndarray, sr: int, batch_size: int,
+                 cancel: CancelToken) -> None:
+    """Add track ``tid``'s vectors (decoded audio ``y``) to each plan; a cancel between batches raises
+    :class:`Cancelled` with nothing of this track added."""
+    in_track = seg["track_id"] == tid
+    out = []
+    for p in plans:
+        rows = np.flatnonzero(p.todo & in_track)
+        if not len(rows):
+            continue
+        clips = cut(y, sr, seg["start_s"][rows], window_s=p.emb.window_s)
+        vecs = []
+        for a in range(0, len(rows), batch_size):
+            cancel.check()
+            vecs.append(p.emb(clips[a:a + batch_size]))
+        tags = p.emb.tag(clips) if p.emb.has_tagger else None
+        out.append((p, seg["id"][rows], vecs, tags))
+    for p, ids, vecs, tags in out:
+        p.new_vecs.extend(vecs)
+        p.new_ids.append(ids)
+        if tags is not None:
+            p.new_tags.append((np.full(len(tags), tid, np.int64), tags))
+
+
 @layout.writes_library("embed")
 def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_size: int = 64, device: str = "cpu",
                precomputed: dict[str, tuple[np.ndarray, ...]] | None = None,
@@ -381,6 +418,7 @@ def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_
     ``precomputed``: {model: (segment ids, raw vectors[, tagger's track ids, raw values])} already computed for this
     library's current segments
     (the import's one pass): stored with the rest, not computed again.
+    A track whose file changed since it was imported (:func:`changed_since_import`) fails, the others go on.
     """
     cancel = cancel or CancelToken()
     names = builtin_models() if model is None else (model,) if isinstance(model, str) else tuple(model)
@@ -398,6 +436,9 @@ def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_
                          int(sum((~p.keep).sum() for p in plans)), failed)
 
     def decode(tid: int):
+        changed = changed_since_import(tracks[tid])
+        if changed:
+            return tid, None, changed
         try:
             return tid, load(tracks[tid].path, sr=sr)[0], ""
         except AudioError as e:
@@ -415,18 +456,8 @@ def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_
                 cancel.check()
                 if y is None:
                     failed.append((tracks[tid].path, err))
-                in_track = seg["track_id"] == tid
-                for p in plans:
-                    rows = np.flatnonzero(p.todo & in_track)
-                    if y is None or not len(rows):
-                        continue
-                    clips = cut(y, sr, seg["start_s"][rows], window_s=p.emb.window_s)
-                    for a in range(0, len(rows), batch_size):
-                        p.new_vecs.append(p.emb(clips[a:a + batch_size]))
-                    p.new_ids.append(seg["id"][rows])
-                    if p.emb.has_tagger:
-                        raw = p.emb.tag(clips)
-                        p.new_tags.append((np.full(len(raw), tid, np.int64), raw))
+                else:
+                    _embed_track(plans, seg, tid, y, sr, batch_size, cancel)
                 yield Progress("embed", done, len(todo_tracks), tracks[tid].path, clock.eta(done, len(todo_tracks)))
     except Cancelled:
         report.cancelled = True

@@ -19,6 +19,7 @@ from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progres
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.features import landmarks as lm
+from musicemb_core.inference import changed_since_import
 
 MAX_HITS_PER_HASH = 2000  # a hash this common carries no information
 OFFSET_SLACK = 1  # matches one frame (32 ms) off the best offset count too: a snippet's start falls between frames,
@@ -98,7 +99,8 @@ def landmark_folder(lib: Library) -> Path:
 @layout.writes_library("index")
 def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobGen[LandmarkIndex]:
     """Landmarks of every track (only tracks not fingerprinted yet, by id and content hash, are decoded; nothing
-    is written when every track's landmarks are current)."""
+    is written when every track's landmarks are current). A track whose file changed since it was imported is
+    left out until it is imported again."""
     cancel = cancel or CancelToken()
     folder = landmark_folder(lib)
     old = LandmarkIndex.load(folder)
@@ -114,6 +116,8 @@ def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobG
         return old
 
     def compute(tid: int):
+        if changed_since_import(tracks[tid]):  # its landmarks would not match its catalogue entry
+            return tid, None
         try:
             y, sr = load(tracks[tid].path, sr=lm.SR)
             return tid, lm.landmarks(y, sr)

@@ -1,0 +1,73 @@
+"""A track's file replaced after its import (another size or modification time than the catalogue's) is not
+embedded or fingerprinted against the old segment list: it fails with a reason naming it, the others go on, and
+importing it again makes it embeddable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from musicemb_core import cli
+from musicemb_core.common.progress import drive
+from musicemb_core.data.ingest import iter_ingest
+from musicemb_core.data.library import Library
+from musicemb_core.inference import iter_embed, load_embeddings
+from musicemb_core.search.fingerprints import iter_fingerprint
+
+SR = 16000
+
+
+def _write(path, freq, seconds, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    sf.write(path, (0.3 * np.sin(2 * np.pi * freq * t) + 0.02 * rng.standard_normal(len(t))).astype("f4"), SR)
+
+
+@pytest.fixture
+def replaced(tmp_path):
+    """A library of three 12 s tracks; the first file then replaced by a 2 s one. Yields (lib, music, that file)."""
+    music = tmp_path / "m"
+    music.mkdir()
+    for i in range(3):
+        _write(music / f"c{i}.wav", 200 + 150 * i, 12.0, seed=i)
+    lib = Library(tmp_path / "lib", create=True)
+    drive(iter_ingest(lib, [music], jobs=1, analyse=False))
+    _write(music / "c0.wav", 900, 2.0, seed=7)
+    yield lib, music, str(music / "c0.wav")
+    lib.close()
+
+
+def _segments_of(lib: Library, path: str) -> set[int]:
+    seg = lib.segments()
+    return set(seg["id"][seg["track_id"] == lib.track_by_path(path).id].tolist())
+
+
+def test_embed_skips_a_changed_file_as_failed_and_embeds_the_others(replaced):
+    lib, music, changed = replaced
+    stale = _segments_of(lib, changed)
+    report = drive(iter_embed(lib, model="default"))
+    assert len(report.failed) == 1
+    path, reason = report.failed[0]
+    assert path == changed and "changed since import" in reason and "import it again" in reason
+    ids = set(load_embeddings(lib, "default").ids.tolist())
+    assert ids == set(lib.segments()["id"].tolist()) - stale and report.computed == len(ids) == 8
+
+    drive(iter_ingest(lib, [music], jobs=1, analyse=False))  # imported again: the 2 s file, embeddable
+    again = drive(iter_embed(lib, model="default"))
+    assert again.failed == [] and again.computed == 1 and again.kept == 8
+    assert lib.track_by_path(changed).duration_s == pytest.approx(2.0)
+
+
+def test_embed_command_names_the_changed_file(replaced, capsys):
+    lib, _, changed = replaced
+    assert cli.main(["embed", str(lib.root), "--model", "default", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "1 tracks failed" in out and f"failed: {changed}: changed since import: import it again" in out
+
+
+def test_fingerprint_leaves_a_changed_file_out(replaced):
+    lib, _, changed = replaced
+    index = drive(iter_fingerprint(lib))
+    fingerprinted = set(np.unique(index.tracks).tolist())
+    assert fingerprinted == {t.id for t in lib.tracks()} - {lib.track_by_path(changed).id}
