@@ -36,6 +36,7 @@ from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.features.pitch import pitch_contour
 from musicemb_core.index import EmbeddingIndex
+from musicemb_core.inference import changed_since_import
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.qbh import N_CHROMA, QBHModel, contour_chromagram
 from musicemb_core.resources import resources_dir
@@ -252,10 +253,14 @@ def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelTo
             _, _, b, p, Z, tb, tp = old
             reused += 1
         else:
-            try:
-                y, _ = load(t.path, sr=net.cfg.sr)
-            except AudioError as e:
-                failed.append((t.path, e.reason))
+            why = changed_since_import(t)  # else a melody of other audio than the catalogue's segments
+            if not why:
+                try:
+                    y, _ = load(t.path, sr=net.cfg.sr)
+                except AudioError as e:
+                    why = e.reason
+            if why:
+                failed.append((t.path, why))
                 continue
             P, Z = song_features(net, y, seg["start_s"][rows])
             b, p = sparse_melody(P)

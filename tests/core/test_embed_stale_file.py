@@ -71,3 +71,16 @@ def test_fingerprint_leaves_a_changed_file_out(replaced):
     index = drive(iter_fingerprint(lib))
     fingerprinted = set(np.unique(index.tracks).tolist())
     assert fingerprinted == {t.id for t in lib.tracks()} - {lib.track_by_path(changed).id}
+
+
+def test_melody_index_leaves_a_changed_file_out(replaced):
+    import json
+
+    from musicemb_core.search.qbh import iter_build_qbh_index
+
+    lib, _, changed = replaced
+    folder = drive(iter_build_qbh_index(lib))
+    meta = json.loads((folder / "meta.json").read_text())
+    assert [p for p, _ in meta["failed"]] == [changed] and "changed since import" in meta["failed"][0][1]
+    with np.load(folder / "melody.npz") as z:
+        assert set(z["track_ids"].tolist()) == {t.id for t in lib.tracks()} - {lib.track_by_path(changed).id}
