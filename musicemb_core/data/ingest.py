@@ -1,7 +1,8 @@
 """Import: scan folders, decode and check every file in parallel processes, write tracks and segments.
 
-Incremental (unchanged files are skipped by size and mtime, then by content hash; moved files are re-linked),
-cancellable between files, and crash-safe (each file is one transaction).
+Incremental (unchanged files are skipped by size and mtime, then by content hash; a file whose decoded audio is
+unchanged keeps its track and segments; moved files are re-linked), cancellable between files, and crash-safe (each
+file is one transaction).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class FileProbe:
     size: int
     mtime: float
     content_hash: str = ""
+    audio_hash: str = ""  # see AudioDigest
     scan: AudioScan | None = None
     tags: dict = field(default_factory=dict)
     error: str = ""
@@ -109,6 +111,22 @@ def content_hash(path: str | Path, *, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+class AudioDigest:
+    """SHA-256 (128 bits kept) of a file's decoded samples (fed block by block, as decoded), sample rate and
+    channels: the same for files that differ only in their tags (or container), unlike :func:`content_hash`."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()  # faster than BLAKE2 where the CPU has SHA instructions (most do)
+
+    def __call__(self, block: np.ndarray) -> None:
+        self._h.update(np.ascontiguousarray(block, dtype=np.float32).data)
+
+    def hexdigest(self, scan: AudioScan) -> str:
+        h = self._h.copy()
+        h.update(f"{scan.info.sample_rate} Hz, {scan.info.channels} channels".encode())
+        return h.hexdigest()[:32]
+
+
 def read_tags(path: str | Path) -> dict:
     """Common tags (title, artist, album, genre, date, tracknumber, and a DJ tool's bpm and initialkey/key) read
     with mutagen; {} when there are none."""
@@ -137,9 +155,9 @@ def _tag_text(value: object, limit: int = 500) -> str:
 
 def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, tap: Tap | None = None,
                segments: SegmentConfig = SegmentConfig()) -> FileProbe:
-    """Hash, decode and check one file (runs in a worker process); with ``analyse``, tempo and key from the same
-    decode, and ``tap``'s work on it (its result given the starts of ``segments``). Never raises for bad audio,
-    nor for a file that vanished since the scan."""
+    """Hash, decode (digesting the audio: :class:`AudioDigest`) and check one file (runs in a worker process); with
+    ``analyse``, tempo and key from the same decode, and ``tap``'s work on it (its result given the starts of
+    ``segments``). Never raises for bad audio, nor for a file that vanished since the scan."""
     try:
         st = os.stat(path)
     except OSError as e:
@@ -156,14 +174,18 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, ta
             analyser = Analyser(sr) if analyse else None
             run = tap.start(sr) if tap is not None else None
         feeds = [f for f in (analyser, run) if f is not None]
+        digest = AudioDigest()
 
         def on_block(block: np.ndarray) -> None:
-            mono = downmix(block)
-            for feed in feeds:
-                feed(mono)
+            digest(block)
+            if feeds:
+                mono = downmix(block)
+                for feed in feeds:
+                    feed(mono)
 
         # a too-long file fails first
-        probe.scan = scan(path, max_duration_s=max_duration_s, on_block=on_block if feeds else None)
+        probe.scan = scan(path, max_duration_s=max_duration_s, on_block=on_block)
+        probe.audio_hash = digest.hexdigest(probe.scan)
         if analyser is not None:
             try:
                 probe.analysis = {**analyser.result().to_dict(), "version": ANALYSIS_VERSION}
@@ -202,16 +224,16 @@ def find_audio(paths: list[str | Path]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def read_label_csv(path: str | Path) -> dict[str, str]:
-    """``path,label`` rows (header optional) -> {path or file name: label}; a CSV without one is a
-    :class:`ConfigError`."""
-    labels: dict[str, str] = {}
+def read_label_csv(path: str | Path) -> dict[str, str | None]:
+    """``path,label`` rows (header optional) -> {path or file name: label, None where it is empty}; a CSV without
+    one is a :class:`ConfigError`."""
+    labels: dict[str, str | None] = {}
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark (Excel) is skipped
             for row in csv.reader(f):
                 if len(row) < 2 or row[0].strip().lower() in ("path", "file", "filename"):
                     continue
-                labels[row[0].strip()] = row[1].strip()
+                labels[row[0].strip()] = row[1].strip() or None
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: the labels CSV is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
                           f"{e.start}); save it as UTF-8") from e
@@ -233,7 +255,7 @@ def _utf8(text: str) -> bool:
     return True
 
 
-def _label_for(path: Path, roots: list[Path], labels: str | dict[str, str] | None) -> str | None:
+def _label_for(path: Path, roots: list[Path], labels: str | dict[str, str | None] | None) -> str | None:
     if labels is None:
         return None
     if labels == "folders":
@@ -277,7 +299,7 @@ def _worker_init(parent: int | None = None, pdeathsig: bool = False) -> None:
 
 
 @layout.writes_library("ingest")
-def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str, str] | None = None,
+def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str, str | None] | None = None,
                 segments: SegmentConfig | None = None, max_duration_s: float | None = 4 * 3600.0,
                 jobs: int | None = None, analyse: bool = True, tap: Tap | None = None,
                 cancel: CancelToken | None = None, isolate: bool = False) -> JobGen[IngestReport]:
@@ -345,6 +367,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     probe_args = (max_duration_s, analyse, tap, cfg)
     pending: deque[Future | Path] = deque()
     queue = deque(todo)
+    changed: list[tuple[FileProbe, str | None]] = []  # new audio at a known track's path: stored last
     try:
         for done in range(1, len(todo) + 1):
             if cancel.cancelled:  # checked before each file: a cancel during any event stops before the next
@@ -358,16 +381,22 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             if probe is None:
                 report.cancelled = True
                 break
-            _store(lib, probe, label=_label_for(Path(probe.path), roots, labels), cfg=cfg, report=report)
+            _store(lib, probe, label=_label_for(Path(probe.path), roots, labels), cfg=cfg, report=report,
+                   later=changed)
             yield Progress("ingest", done, len(todo), probe.path, clock.eta(done, len(todo)))
+        for probe, label in changed if not report.cancelled else ():
+            _store(lib, probe, label=label, cfg=cfg, report=report)
     finally:
         if pool is not None:  # cancelled: the files the workers are reading are thrown away, not waited for
             stop_workers(pool) if cancel.cancelled else pool.shutdown(wait=True, cancel_futures=True)
     return report
 
 
-def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentConfig, report: IngestReport) -> None:
-    """Write one probed file into the catalogue (one transaction) and count it in ``report``."""
+def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentConfig, report: IngestReport,
+           later: list[tuple[FileProbe, str | None]] | None = None) -> None:
+    """Write one probed file into the catalogue (one transaction) and count it in ``report``. New audio at a known
+    track's path goes to ``later`` if given: that track's audio may turn up under another name in this import
+    (a rename), which moves the track there whatever the order of the files."""
     if probe.error:
         # A file refused only for its length is looked at again next run (the limit may have been raised).
         retry = probe.error.startswith("too long")
@@ -376,29 +405,27 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
         report.failed.append((probe.path, probe.error))
         return
     at_path = lib.track_by_path(probe.path)
-    if at_path is not None and at_path.content_hash == probe.content_hash:
-        lib.relink_track(at_path.id, probe.path, size=probe.size, mtime=probe.mtime)
-        if probe.analysis is not None:
-            report.reanalysed += _analysed_before(at_path)
-            lib.set_analysis(at_path.id, **_analysis_fields(probe.analysis))
-        if label is not None and label != at_path.label:  # labels given again apply to known tracks too
-            lib.set_label(at_path.id, label)
-            report.relabelled += 1
-        report.unchanged += 1
+    if at_path is not None and _same_audio(at_path, probe):
+        _keep(lib, at_path, probe, label=label, report=report)
+        return
+    if at_path is not None and later is not None:
+        later.append((probe, label))
         return
     if at_path is None:
-        for same in lib.tracks_by_hash(probe.content_hash):
-            if not Path(same.path).exists():
-                lib.relink_track(same.id, probe.path, size=probe.size, mtime=probe.mtime)
-                report.moved += 1
-            else:
-                report.duplicates.append((probe.path, same.path))
+        known = lib.tracks_by_hash(probe.content_hash, probe.audio_hash)
+        gone = next((t for t in known if not _holds(t)), None)
+        if gone is not None:
+            _keep(lib, gone, probe, label=label, report=report)
+            return
+        if known:
+            report.duplicates.append((probe.path, known[0].path))
             return
     s = probe.scan
-    fields = {"path": probe.path, "content_hash": probe.content_hash, "size": probe.size, "mtime": probe.mtime,
-              "duration_s": s.duration_s, "sample_rate": s.info.sample_rate, "channels": s.info.channels,
-              "format": s.info.format, "label": label if label is not None else (at_path and at_path.label),
-              "tags": probe.tags, "warning": s.warning}
+    fields = {"path": probe.path, "content_hash": probe.content_hash, "audio_hash": probe.audio_hash,
+              "size": probe.size, "mtime": probe.mtime, "duration_s": s.duration_s, "sample_rate": s.info.sample_rate,
+              "channels": s.info.channels, "format": s.info.format,
+              "label": label if label is not None else (at_path and at_path.label), "tags": probe.tags,
+              "warning": s.warning}
     if probe.analysis is not None:
         fields.update(_analysis_fields(probe.analysis))
     track_id = lib.save_track(fields, cfg=cfg, starts_of=window_starts, track_id=at_path.id if at_path else None)
@@ -410,6 +437,43 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
         report.added += 1
     else:
         report.updated += 1
+
+
+def _same_audio(track: Track, probe: FileProbe) -> bool:
+    """Whether the probed file holds the track's audio: the same bytes, or the same decoded audio."""
+    return track.content_hash == probe.content_hash or bool(probe.audio_hash) and track.audio_hash == probe.audio_hash
+
+
+def _holds(track: Track) -> bool:
+    """Whether the track's file is still the one imported: the same size and mtime, or else the same bytes."""
+    try:
+        st = os.stat(track.path)
+        same_stat = (st.st_size, st.st_mtime) == (track.size, track.mtime)
+        return same_stat or content_hash(track.path) == track.content_hash
+    except OSError:
+        return False
+
+
+def _keep(lib: Library, track: Track, probe: FileProbe, *, label: str | None, report: IngestReport) -> None:
+    """The probed file holds ``track``'s audio: the track keeps its segments (and their tags, findings and
+    vectors); its path, file details, tags and tempo and key are refreshed and the label given applied."""
+    s = probe.scan
+    fields = {"path": probe.path, "content_hash": probe.content_hash, "audio_hash": probe.audio_hash,
+              "size": probe.size, "mtime": probe.mtime, "format": s.info.format, "tags": probe.tags,
+              "warning": s.warning}
+    if probe.analysis is not None:
+        report.reanalysed += _analysed_before(track)
+        fields.update(_analysis_fields(probe.analysis))
+    if label is not None and label != track.label:  # labels given again apply to known tracks too
+        fields["label"] = label
+        report.relabelled += 1
+    lib.update_track(track.id, fields)
+    if track.path != probe.path:
+        report.moved += 1
+    elif track.content_hash != probe.content_hash:
+        report.updated += 1
+    else:
+        report.unchanged += 1
 
 
 def _analysed_before(track: Track) -> bool:

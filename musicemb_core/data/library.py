@@ -117,6 +117,14 @@ MIGRATIONS = [
         undone_at REAL
     );
     """,
+    # 4: a digest of each track's decoded audio, so that a file changed only in its tags keeps its segments ('' for
+    # tracks imported before: told apart by their bytes until an import decodes them again); an empty label, which
+    # a labels CSV used to store, is no label.
+    """
+    ALTER TABLE tracks ADD COLUMN audio_hash TEXT NOT NULL DEFAULT '';
+    CREATE INDEX tracks_audio_hash ON tracks(audio_hash);
+    UPDATE tracks SET label = NULL WHERE label = '';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -198,6 +206,7 @@ class Track:
     key: str | None = None  # "A minor"
     key_confidence: float | None = None
     analysis: dict | None = None  # {"bpm_reason", "key_reason"}; {} or None: not analysed
+    audio_hash: str = ""  # digest of the decoded audio; "" if imported before it was kept
 
     @property
     def analysed(self) -> bool:
@@ -348,17 +357,23 @@ class Library:
         """Store ``cfg`` and re-cut every track's segments with ``starts_of(duration_s, cfg)`` in one transaction."""
         with self.transaction() as c:
             c.execute("INSERT OR REPLACE INTO meta VALUES ('segment_config', ?)", (json.dumps(cfg.to_dict()),))
-            tracks = c.execute("SELECT id, duration_s FROM tracks").fetchall()
-            # Findings keep their time span and review status; only their link to the old segments goes.
-            cut_off = c.execute("SELECT id, details FROM findings WHERE segment_id IS NOT NULL").fetchall()
-            c.executemany("UPDATE findings SET segment_id = NULL, details = ? WHERE id = ?",
-                          [(json.dumps({**json.loads(d), "segment_level": True}), i) for i, d in cut_off])
-            tags = c.execute("SELECT s.track_id, s.start_s, s.start_s + s.duration_s, g.label FROM segment_labels g "
-                             "JOIN segments s ON s.id = g.segment_id").fetchall()
-            c.execute("DELETE FROM segments")
-            for tid, dur in tracks:
-                self._insert_segments(c, tid, dur, cfg, starts_of)
-            c.executemany("INSERT OR REPLACE INTO segment_labels VALUES (?, ?)", _retagged(c, tags))
+            self._recut(c, cfg, starts_of)
+
+    @classmethod
+    def _recut(cls, c: sqlite3.Connection, cfg: SegmentConfig, starts_of, track_id: int | None = None) -> None:
+        """Cut track ``track_id`` (default: every track) into new segments (new ids) at its current duration.
+        Findings keep their time span and review status, only their link to the old segments goes; each segment
+        tag moves to the new segment it overlaps most."""
+        one, args = ("= ?", (track_id,)) if track_id is not None else ("IS NOT NULL", ())
+        cut_off = c.execute(f"SELECT id, details FROM findings WHERE segment_id IS NOT NULL AND track_id {one}", args)
+        c.executemany("UPDATE findings SET segment_id = NULL, details = ? WHERE id = ?",
+                      [(json.dumps({**json.loads(d), "segment_level": True}), i) for i, d in cut_off.fetchall()])
+        tags = c.execute("SELECT s.track_id, s.start_s, s.start_s + s.duration_s, g.label FROM segment_labels g "
+                         f"JOIN segments s ON s.id = g.segment_id WHERE s.track_id {one}", args).fetchall()
+        c.execute(f"DELETE FROM segments WHERE track_id {one}", args)
+        for tid, dur in c.execute(f"SELECT id, duration_s FROM tracks WHERE id {one}", args).fetchall():
+            cls._insert_segments(c, tid, dur, cfg, starts_of)
+        c.executemany("INSERT OR REPLACE INTO segment_labels VALUES (?, ?)", _retagged(c, tags))
 
     @staticmethod
     def _insert_segments(c: sqlite3.Connection, track_id: int, duration_s: float, cfg: SegmentConfig,
@@ -369,11 +384,20 @@ class Library:
 
     # -- tracks --------------------------------------------------------------------------------------------
     _TRACK_COLS = ("id, path, content_hash, size, mtime, duration_s, sample_rate, channels, format, label, "
-                   "tags, warning, bpm, bpm_confidence, musical_key, key_confidence, analysis")
+                   "tags, warning, bpm, bpm_confidence, musical_key, key_confidence, analysis, audio_hash")
     ANALYSIS_COLS = ("bpm", "bpm_confidence", "key", "key_confidence", "analysis")
+    _FIELDS = ("path", "content_hash", "audio_hash", "size", "mtime", "duration_s", "sample_rate", "channels",
+               "format", "label", "tags", "warning", *ANALYSIS_COLS)
 
     def _track(self, row) -> Track:
-        return Track(*row[:10], json.loads(row[10]), row[11], *row[12:16], json.loads(row[16]))
+        return Track(*row[:10], json.loads(row[10]), row[11], *row[12:16], json.loads(row[16]), row[17])
+
+    @classmethod
+    def _columns(cls, fields: dict) -> tuple[list[str], list]:
+        """The catalogue columns and values of the track ``fields`` given (tags and analysis as JSON)."""
+        keys = [k for k in cls._FIELDS if k in fields]
+        values = [json.dumps(fields[k] or {}) if k in ("tags", "analysis") else fields[k] for k in keys]
+        return ["musical_key" if k == "key" else k for k in keys], values
 
     def track(self, track_id: int) -> Track:
         row = self.conn.execute(f"SELECT {self._TRACK_COLS} FROM tracks WHERE id=?", (track_id,)).fetchone()
@@ -385,44 +409,46 @@ class Library:
         row = self.conn.execute(f"SELECT {self._TRACK_COLS} FROM tracks WHERE path=?", (path,)).fetchone()
         return None if row is None else self._track(row)
 
-    def tracks_by_hash(self, content_hash: str) -> list[Track]:
-        rows = self.conn.execute(f"SELECT {self._TRACK_COLS} FROM tracks WHERE content_hash=?", (content_hash,))
+    def tracks_by_hash(self, content_hash: str, audio_hash: str = "") -> list[Track]:
+        """Tracks of these bytes, or of this decoded audio (if given)."""
+        rows = self.conn.execute(f"SELECT {self._TRACK_COLS} FROM tracks WHERE content_hash=? OR "
+                                 "(audio_hash != '' AND audio_hash=?) ORDER BY id", (content_hash, audio_hash))
         return [self._track(r) for r in rows]
 
     def tracks(self) -> list[Track]:
         return [self._track(r) for r in self.conn.execute(f"SELECT {self._TRACK_COLS} FROM tracks ORDER BY id")]
 
     def save_track(self, fields: dict, *, cfg: SegmentConfig, starts_of, track_id: int | None = None) -> int:
-        """Insert a track (or replace track ``track_id``'s content) with its segments; clears a failure at its path.
+        """Insert a track (or replace track ``track_id``'s audio) with its segments; clears a failure at its path.
 
         ``fields``: path, content_hash, size, mtime, duration_s, sample_rate, channels, format, label, tags,
-        warning, and optionally the analysis (bpm, bpm_confidence, key, key_confidence, analysis: a dict of
-        reasons; see :meth:`set_analysis`). One transaction: the track and all its segments land together or not
-        at all.
+        warning, and optionally audio_hash and the analysis (bpm, bpm_confidence, key, key_confidence, analysis: a
+        dict of reasons; see :meth:`set_analysis`). A replaced track is cut again as a new window does (see
+        :meth:`set_segment_config`): its segment tags and reviewed findings stay where their time spans still are.
+        One transaction: the track and all its segments land together or not at all.
         """
-        cols = ["path", "content_hash", "size", "mtime", "duration_s", "sample_rate", "channels", "format",
-                "label", "tags", "warning"]
-        values = [json.dumps(fields[k]) if k == "tags" else fields[k] for k in cols]
-        if "analysis" in fields:
-            cols += ["bpm", "bpm_confidence", "musical_key", "key_confidence", "analysis"]
-            values += [fields.get(k) for k in self.ANALYSIS_COLS[:4]] + [json.dumps(fields["analysis"] or {})]
+        cols, values = self._columns(fields)
         with self.transaction() as c:
             if track_id is None:
                 cur = c.execute(f"INSERT INTO tracks ({', '.join(cols)}, added_at) "
                                 f"VALUES ({', '.join('?' * (len(cols) + 1))})", (*values, time.time()))
                 track_id = cur.lastrowid
+                self._insert_segments(c, track_id, fields["duration_s"], cfg, starts_of)
             else:
                 c.execute(f"UPDATE tracks SET {', '.join(k + '=?' for k in cols)} WHERE id=?", (*values, track_id))
-                c.execute("DELETE FROM segments WHERE track_id=?", (track_id,))
-            self._insert_segments(c, track_id, fields["duration_s"], cfg, starts_of)
+                self._recut(c, cfg, starts_of, track_id)
             c.execute("DELETE FROM failures WHERE path=?", (fields["path"],))
         return track_id
 
-    def relink_track(self, track_id: int, path: str, *, size: int, mtime: float) -> None:
-        """Point a track at a new path (the file moved, same content) or refresh its size/mtime."""
+    def update_track(self, track_id: int, fields: dict) -> None:
+        """Change some of a track's ``fields`` (as :meth:`save_track`'s) keeping its segments: the file moved, or
+        changed but not its audio (tags); clears a failure at its path."""
+        cols, values = self._columns(fields)
         with self.transaction() as c:
-            c.execute("UPDATE tracks SET path=?, size=?, mtime=? WHERE id=?", (path, size, mtime, track_id))
-            c.execute("DELETE FROM failures WHERE path=?", (path,))
+            if c.execute(f"UPDATE tracks SET {', '.join(k + '=?' for k in cols)} WHERE id=?",
+                         (*values, track_id)).rowcount != 1:
+                raise LibraryError(f"{self.root}: no track with id {track_id}")
+            c.execute("DELETE FROM failures WHERE path=(SELECT path FROM tracks WHERE id=?)", (track_id,))
 
     def set_analysis(self, track_id: int, *, bpm: float | None, bpm_confidence: float | None, key: str | None,
                      key_confidence: float | None, analysis: dict) -> None:
@@ -551,7 +577,7 @@ class Library:
         """Counts, total duration, labels, failures, models, maps: what ``musicemb info`` prints."""
         c = self.conn
         n_tracks, total = c.execute("SELECT COUNT(*), COALESCE(SUM(duration_s), 0) FROM tracks").fetchone()
-        labels = dict(c.execute("SELECT COALESCE(label, ''), COUNT(*) FROM tracks GROUP BY label ORDER BY label"))
+        labels = dict(c.execute("SELECT COALESCE(label, '') AS l, COUNT(*) FROM tracks GROUP BY l ORDER BY l"))
         seg = self.segment_config()
         return {
             "path": str(self.root),
