@@ -114,6 +114,11 @@ def _print_report(report, *, as_json: bool) -> None:
         print(f"  warning: {path}: {warning}")
     for path, of in report.duplicates:
         print(f"  duplicate: {path} (same content as {of})")
+    if report.removed:
+        print(f"  {report.removed} tracks whose files are gone removed from the library")
+    elif report.missing:
+        print(f"  {len(report.missing)} tracks under these folders have no file any more (deleted or moved out): "
+              f"--prune removes them; e.g. {report.missing[0]}")
 
 
 def _print_summary(s: dict) -> None:
@@ -145,7 +150,8 @@ def cmd_ingest(a: argparse.Namespace) -> int:
         window = a.window or current.window_s  # a new window without --hop: hop = window; the same one keeps the hop
         seg = current.replace(window_s=window, hop_s=a.hop or (window if window != current.window_s else current.hop_s))
         max_dur = a.max_duration * 3600 if a.max_duration > 0 else None
-        kw = {"labels": labels, "segments": seg, "max_duration_s": max_dur, "jobs": a.jobs, "analyse": a.analyse}
+        kw = {"labels": labels, "segments": seg, "max_duration_s": max_dur, "jobs": a.jobs, "analyse": a.analyse,
+              "prune": a.prune}
         embedded = qbh = None
         cancel = CancelToken()
         if a.embed:  # both built-in spaces in the import's one decode
@@ -544,6 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="skip the tempo and key analysis (a later import without this flag adds it)")
     sp.add_argument("--embed", action="store_true", help="embed with both built-in models in the same decode "
                     "(as `musicemb embed` after the import, faster)")
+    sp.add_argument("--prune", action="store_true", help="remove the tracks under these folders whose files are gone "
+                    "(with their labels, segment tags and findings); without it they are only listed")
 
     sp = add("info", cmd_info, "counts, failed files with reasons, models, maps")
     sp.add_argument("lib", type=ca.path)

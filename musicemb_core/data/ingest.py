@@ -90,6 +90,8 @@ class IngestReport:
     relabelled: int = 0
     reanalysed: int = 0  # unchanged tracks whose tempo and key an older release had estimated
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # tracks under the imported folders whose files are gone
+    removed: int = 0  # of those, removed from the library (``prune``)
     cancelled: bool = False
     tapped: dict[int, Any] = field(default_factory=dict, repr=False)  # track id -> the tap's result
 
@@ -99,7 +101,7 @@ class IngestReport:
                 "failed": [{"path": p, "error": e} for p, e in self.failed],
                 "warnings": [{"path": p, "warning": w} for p, w in self.warnings],
                 "still_failed": self.still_failed, "relabelled": self.relabelled, "reanalysed": self.reanalysed,
-                "cancelled": self.cancelled}
+                "missing": self.missing, "removed": self.removed, "cancelled": self.cancelled}
 
 
 def content_hash(path: str | Path, *, chunk: int = 1 << 20) -> str:
@@ -302,7 +304,7 @@ def _worker_init(parent: int | None = None, pdeathsig: bool = False) -> None:
 def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str, str | None] | None = None,
                 segments: SegmentConfig | None = None, max_duration_s: float | None = 4 * 3600.0,
                 jobs: int | None = None, analyse: bool = True, tap: Tap | None = None,
-                cancel: CancelToken | None = None, isolate: bool = False) -> JobGen[IngestReport]:
+                cancel: CancelToken | None = None, isolate: bool = False, prune: bool = False) -> JobGen[IngestReport]:
     """Import audio files into ``lib``, yielding :class:`Progress` per file; returns an :class:`IngestReport`.
 
     ``jobs``: worker processes (default: one per core); with one, files are read in this process unless
@@ -314,6 +316,8 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     ``labels``: None, ``"folders"`` (the parent folder's name) or a {path or file name: label} mapping.
     ``segments``: the segmenting to use; changing it from the library's re-cuts existing tracks too.
     ``tap``: more work in the same decode (see :class:`Tap`; the one-pass import + embed).
+    ``prune``: remove the tracks under the imported folders whose files are gone (deleted, or moved out of them),
+    with their segments, segment tags and findings; without it they are only listed (``missing``).
     """
     cancel = cancel or CancelToken()
     report = IngestReport()
@@ -386,6 +390,12 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             yield Progress("ingest", done, len(todo), probe.path, clock.eta(done, len(todo)))
         for probe, label in changed if not report.cancelled else ():
             _store(lib, probe, label=label, cfg=cfg, report=report)
+        if not report.cancelled:  # after the moves: what is still not found is gone from these folders
+            gone = _missing_under(lib, roots)
+            report.missing = [t.path for t in gone]
+            if prune and gone:
+                lib.remove_tracks([t.id for t in gone])
+                report.removed = len(gone)
     finally:
         if pool is not None:  # cancelled: the files the workers are reading are thrown away, not waited for
             stop_workers(pool) if cancel.cancelled else pool.shutdown(wait=True, cancel_futures=True)
@@ -437,6 +447,11 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
         report.added += 1
     else:
         report.updated += 1
+
+
+def _missing_under(lib: Library, roots: list[Path]) -> list[Track]:
+    """The library's tracks under the folders ``roots`` whose files are not there."""
+    return [t for t in lib.tracks() if any(Path(t.path).is_relative_to(r) for r in roots) and not os.path.exists(t.path)]
 
 
 def _same_audio(track: Track, probe: FileProbe) -> bool:

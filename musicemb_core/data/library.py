@@ -450,6 +450,12 @@ class Library:
                 raise LibraryError(f"{self.root}: no track with id {track_id}")
             c.execute("DELETE FROM failures WHERE path=(SELECT path FROM tracks WHERE id=?)", (track_id,))
 
+    def remove_tracks(self, track_ids: list[int]) -> None:
+        """Remove tracks with their segments, segment tags and findings (one transaction). Their vectors stay in
+        the embeddings until the next ``embed`` drops them; readers skip vectors of segments not in the library."""
+        with self.transaction() as c:
+            c.executemany("DELETE FROM tracks WHERE id=?", [(int(t),) for t in track_ids])
+
     def set_analysis(self, track_id: int, *, bpm: float | None, bpm_confidence: float | None, key: str | None,
                      key_confidence: float | None, analysis: dict) -> None:
         """Store a track's tempo and key (None with a reason in ``analysis`` where there is none)."""

@@ -115,7 +115,8 @@ class Searcher:
         for factor, (hashes, times) in zip((1.0, *SPEED_FACTORS), q.landmarks, strict=False):
             if len(hashes):
                 for t, c in self.landmarks.match(hashes, times).items():
-                    counts.setdefault(t, {})[factor] = c
+                    if t in self.tracks:  # not a track removed since the landmarks were built
+                        counts.setdefault(t, {})[factor] = c
         best = {t: max(by.values()) for t, by in counts.items()}
         speed = {t: 1.0 if 2 * by.get(1.0, 0) > best[t] else round(1.0 / min(  # read at `factor` x its rate:
             (f for f, c in by.items() if c >= 0.9 * best[t]), key=lambda f: abs(f - 1.0)), 3)  # 1 / factor as fast

@@ -44,12 +44,14 @@ class SimilarTracks:
     def __init__(self, lib: Library, *, model: str = SIMILARITY_MODEL):
         self.lib = lib
         self.model = model
-        self.track_ids, self.vectors = load_track_vectors(lib, model)
+        self.tracks = {t.id: t for t in lib.tracks()}
+        ids, vectors = load_track_vectors(lib, model)
+        known = np.isin(ids, list(self.tracks))  # not tracks removed since the embed
+        self.track_ids, self.vectors = ids[known], vectors[known]
         self._relative = track_statistics(lib, model)
         self._tags = tag_statistics_of(lib, model)
         self.row = {int(t): i for i, t in enumerate(self.track_ids)}
         self.index = EmbeddingIndex("flat").fit(self.vectors, self.track_ids)
-        self.tracks = {t.id: t for t in lib.tracks()}
         self._by_path = {str(Path(t.path)): t.id for t in self.tracks.values()}
         self._embedder: Embedder | None = None
         self._versions: VersionFinder | None | bool = False  # opened on first use; None: no landmarks

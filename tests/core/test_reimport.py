@@ -187,3 +187,37 @@ def test_older_library_empty_labels_become_no_label(tmp_path):
         assert [t.label for t in lib.tracks()] == [None, None, None, "techno"]
         assert [t.audio_hash for t in lib.tracks()] == [""] * 4
         assert lib.summary()["labels"] == {"": 3, "techno": 1}
+
+
+def test_deleted_files_are_listed_then_pruned_and_searches_skip_them(tmp_path, capsys):
+    """A file deleted from an imported folder: the next import lists its track as missing and keeps it; with
+    ``prune`` the track goes (segments, tags, findings), and searches over vectors and landmarks computed before
+    do not trip over it."""
+    from musicemb_core import cli
+    from musicemb_core.inference import iter_embed
+    from musicemb_core.search.fingerprints import iter_fingerprint
+
+    music = tmp_path / "m"
+    for i in range(3):
+        tone(music / f"s{i}.wav", 6.0, 220.0 * (i + 1))
+    tone(tmp_path / "elsewhere" / "x.wav", 6.0, 990.0)
+    with Library(tmp_path / "lib", create=True) as lib:
+        run(lib, [music, tmp_path / "elsewhere" / "x.wav"])
+        drive(iter_embed(lib))
+        drive(iter_fingerprint(lib))
+        gone = lib.track_by_path(str(music / "s1.wav"))
+        tag_segments(lib, [int(lib.segments()["id"][lib.segments()["track_id"] == gone.id][0])], "intro")
+        (music / "s1.wav").unlink()
+        (tmp_path / "elsewhere" / "x.wav").unlink()  # not under the folder imported: not this import's business
+        listed = run(lib, [music])
+        assert listed.missing == [gone.path] and listed.removed == 0 and len(lib.tracks()) == 4
+        pruned = run(lib, [music], prune=True)
+        assert pruned.missing == [gone.path] and pruned.removed == 1
+        assert lib.track_by_path(gone.path) is None and len(lib.tracks()) == 3
+        assert gone.id not in set(lib.segments()["track_id"].tolist()) and segment_tags(lib) == {}
+    capsys.readouterr()
+    for argv in (["identify", str(tmp_path / "lib"), str(music / "s0.wav"), "--json"],
+                 ["similar", str(tmp_path / "lib"), str(music / "s2.wav"), "--json"]):
+        assert cli.main([*argv, "-q"]) == 0
+        out = capsys.readouterr().out
+        assert str(music / "s0.wav") in out and gone.path not in out
