@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from musicemb_core import cli
 from musicemb_core.common.progress import drive
@@ -14,14 +13,7 @@ from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.inference import iter_embed, load_embeddings
 from musicemb_core.search.fingerprints import iter_fingerprint
-
-SR = 16000
-
-
-def _write(path, freq, seconds, seed=0):
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SR)) / SR
-    sf.write(path, (0.3 * np.sin(2 * np.pi * freq * t) + 0.02 * rng.standard_normal(len(t))).astype("f4"), SR)
+from tests.core.test_inference import _write  # a sine plus seeded noise
 
 
 @pytest.fixture
