@@ -266,8 +266,10 @@ class MainWindow(QMainWindow):
 
     def _imported(self, report, *, embedded: bool = False) -> None:
         again = f", {report.reanalysed} analysed again (new tempo/key estimates)" if report.reanalysed else ""
+        gone = (f", {len(report.missing)} tracks whose files are gone (kept; `musicemb ingest --prune` removes them)"
+                if report.missing else "")
         self.statusBar().showMessage(f"import {'cancelled' if report.cancelled else 'done'}: {report.added} added, "
-                                     f"{report.updated} updated, {len(report.failed)} failed{again}")
+                                     f"{report.updated} updated, {len(report.failed)} failed{again}{gone}")
         self.session.refresh()  # the tables and, embedded in the import's own decode, the new vectors
         if not embedded and (report.added or report.updated) and not report.cancelled:  # cancelled: no new job
             self.embed_library()

@@ -99,3 +99,18 @@ def test_import_embeds_both_spaces_in_the_import_job(qtbot, library, tmp_path):
     with Library(library) as lib:
         for m in builtin_models():  # the new track's segments and those the library had without vectors
             assert np.array_equal(load_embeddings(lib, m).ids, lib.segments()["id"])
+
+
+def test_an_import_says_which_tracks_lost_their_files(qtbot, library, tmp_path):
+    """A file deleted from an imported folder: the import done from the app says its track is kept and how to
+    remove it."""
+    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    assert win.open_library(library)
+    win.jobs.wait(10000)
+    (tmp_path / "audio" / "rain" / "rain.wav").unlink()
+    win.import_paths([str(tmp_path / "audio")])
+    qtbot.waitUntil(lambda: "import done" in win.statusBar().currentMessage(), timeout=120000)
+    assert "1 tracks whose files are gone (kept; `musicemb ingest --prune` removes them)" in \
+        win.statusBar().currentMessage()
+    assert len(win.session.tracks) == 2
