@@ -329,7 +329,7 @@ def test_second_run_changes_nothing(tmp_path, monkeypatch):
         report, events = run(lib, [d], segments=SEG3)
         assert report.to_dict() == {"added": 0, "updated": 0, "moved": 0, "unchanged": 4, "duplicates": [],
                                     "failed": [], "warnings": [], "still_failed": 0, "relabelled": 0, "reanalysed": 0,
-                                    "cancelled": False}
+                                    "missing": [], "removed": 0, "cancelled": False}
         assert probed == []  # unchanged size and mtime: not even hashed
         assert [(e.done, e.total) for e in events] == [(0, 0)]
         assert events[0].message == "4 files found, 0 to import"
