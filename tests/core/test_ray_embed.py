@@ -102,3 +102,16 @@ def test_an_address_that_does_not_answer_is_refused_at_once():
         with pytest.raises(ConfigError, match=rf"--ray 127.0.0.1:{port}: cannot connect .*nothing answers"):
             connect(f"127.0.0.1:{port}")
         assert time.perf_counter() - t0 < 10
+
+
+def test_a_file_changed_since_import_is_not_embedded_on_ray_either(cluster, tmp_path):
+    """As ``iter_embed``: a file replaced since its import fails, named, and the other tracks are embedded."""
+    lib = _library(tmp_path, n=3)
+    replaced = tmp_path / "a" / "t0.wav"
+    sf.write(replaced, np.zeros(2 * SR, np.float32) + 0.1, SR)
+    report = drive(iter_embed_ray(lib, address=None, batch_size=2))
+    assert report.failed == [(str(replaced), "changed since import: import it again")]
+    seg = lib.segments()
+    stale = set(seg["id"][seg["track_id"] == lib.track_by_path(str(replaced)).id].tolist())
+    assert set(load_embeddings(lib).ids.tolist()) == set(seg["id"].tolist()) - stale
+    lib.close()
