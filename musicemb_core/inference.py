@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, Libr
 from musicemb_core.common.names import model_key
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data import layout
-from musicemb_core.data.library import Library, Track
+from musicemb_core.data.library import Library
 from musicemb_core.features.logmel import LogMel
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.device import pick_device
@@ -371,18 +370,6 @@ def _finish(plan: _Plan, seg: np.ndarray, ids: np.ndarray, vecs: np.ndarray) -> 
     return vecs, extra
 
 
-def changed_since_import(track: Track) -> str:
-    """Why ``track``'s file is no longer the one imported (its size or modification time differ from the
-    catalogue's); "" when it is the same, or cannot be read (decoding says why)."""
-    try:
-        st = os.stat(track.path)
-    except OSError:
-        return ""
-    if st.st_size == track.size and st.st_mtime == track.mtime:
-        return ""
-    return "changed since import: import it again"
-
-
 def _embed_track(plans: list[_Plan], seg: dict, tid: int, y: np.ndarray, sr: int, batch_size: int,
                  cancel: CancelToken) -> None:
     """Add track ``tid``'s vectors (decoded audio ``y``) to each plan; a cancel between batches raises
@@ -418,7 +405,8 @@ def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_
     ``precomputed``: {model: (segment ids, raw vectors[, tagger's track ids, raw values])} already computed for this
     library's current segments
     (the import's one pass): stored with the rest, not computed again.
-    A track whose file changed since it was imported (:func:`changed_since_import`) fails, the others go on.
+    A track whose file changed since it was imported (:meth:`Track.changed_since_import
+    <musicemb_core.data.library.Track.changed_since_import>`) fails, the others go on.
     """
     cancel = cancel or CancelToken()
     names = builtin_models() if model is None else (model,) if isinstance(model, str) else tuple(model)
@@ -436,7 +424,7 @@ def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_
                          int(sum((~p.keep).sum() for p in plans)), failed)
 
     def decode(tid: int):
-        changed = changed_since_import(tracks[tid])
+        changed = tracks[tid].changed_since_import()
         if changed:
             return tid, None, changed
         try:

@@ -40,7 +40,6 @@ from musicemb_core.features.logmel import LogMel
 from musicemb_core.inference import (
     DEFAULT_MODEL,
     EmbedReport,
-    changed_since_import,
     load_embeddings,
     model_folder,
     read_embeddings_meta,
@@ -257,7 +256,7 @@ def iter_embed_ray(lib: Library, *, model: str = DEFAULT_MODEL, address: str | N
     resumed = int(np.isin(missing, done_ids).sum())
     todo = np.isin(seg["id"], missing) & ~np.isin(seg["id"], done_ids)
     tracks = {t.id: t for t in lib.tracks()}
-    changed = {t: why for t in np.unique(seg["track_id"][todo]).tolist() if (why := changed_since_import(tracks[t]))}
+    changed = {t: why for t in np.unique(seg["track_id"][todo]).tolist() if (why := tracks[t].changed_since_import())}
     todo &= ~np.isin(seg["track_id"], list(changed))  # not embedded under its old segments (as iter_embed)
     failed: list[tuple[str, str]] = [(tracks[t].path, why) for t, why in changed.items()]
     report = RayEmbedReport(model, 0, int(keep.sum()), int((~keep).sum()), failed, resumed=resumed)

@@ -462,9 +462,8 @@ def _same_audio(track: Track, probe: FileProbe) -> bool:
 def _holds(track: Track) -> bool:
     """Whether the track's file is still the one imported: the same size and mtime, or else the same bytes."""
     try:
-        st = os.stat(track.path)
-        same_stat = (st.st_size, st.st_mtime) == (track.size, track.mtime)
-        return same_stat or content_hash(track.path) == track.content_hash
+        return os.path.exists(track.path) and (not track.changed_since_import()
+                                               or content_hash(track.path) == track.content_hash)
     except OSError:
         return False
 

@@ -212,6 +212,17 @@ class Track:
     def analysed(self) -> bool:
         return bool(self.analysis)
 
+    def changed_since_import(self) -> str:
+        """Why the track's file is no longer the one imported (its size or modification time differ from the
+        catalogue's); "" when it is the same, or cannot be read (decoding says why)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return ""
+        if (st.st_size, st.st_mtime) == (self.size, self.mtime):
+            return ""
+        return "changed since import: import it again"
+
 
 class Library:
     """A library folder. ``Library(root)`` opens an existing one; ``Library(root, create=True)`` makes it if absent."""

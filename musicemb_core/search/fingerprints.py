@@ -19,7 +19,6 @@ from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progres
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.features import landmarks as lm
-from musicemb_core.inference import changed_since_import
 
 MAX_HITS_PER_HASH = 2000  # a hash this common carries no information
 OFFSET_SLACK = 1  # matches one frame (32 ms) off the best offset count too: a snippet's start falls between frames,
@@ -116,7 +115,7 @@ def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobG
         return old
 
     def compute(tid: int):
-        if changed_since_import(tracks[tid]):  # its landmarks would not match its catalogue entry
+        if tracks[tid].changed_since_import():  # its landmarks would not match its catalogue entry
             return tid, None
         try:
             y, sr = load(tracks[tid].path, sr=lm.SR)

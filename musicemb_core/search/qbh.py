@@ -36,7 +36,6 @@ from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.features.pitch import pitch_contour
 from musicemb_core.index import EmbeddingIndex
-from musicemb_core.inference import changed_since_import
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.qbh import N_CHROMA, QBHModel, contour_chromagram
 from musicemb_core.resources import resources_dir
@@ -253,7 +252,7 @@ def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelTo
             _, _, b, p, Z, tb, tp = old
             reused += 1
         else:
-            why = changed_since_import(t)  # else a melody of other audio than the catalogue's segments
+            why = t.changed_since_import()  # else a melody of other audio than the catalogue's segments
             if not why:
                 try:
                     y, _ = load(t.path, sr=net.cfg.sr)
