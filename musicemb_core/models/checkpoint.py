@@ -191,7 +191,10 @@ def load_resume(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict, dict
         if final is None:
             return None
     opt = load_optimizer_state(final)
-    return load_file(str(final / WEIGHTS)), opt, json.loads((final / "state.json").read_text())
+    try:
+        return load_file(str(final / WEIGHTS)), opt, json.loads((final / "state.json").read_text())
+    except Exception as e:  # missing, truncated or hand-edited files
+        raise ConfigError(f"{final}: cannot read the training state ({e}); train again without --resume") from e
 
 
 OPT_TENSORS, OPT_JSON = "optimizer.safetensors", "optimizer.json"

@@ -73,6 +73,9 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     base = None
     if resume and (folder / ckpt.CONFIG).exists():  # the saved run's configs, normalisation stats included
         saved = ckpt.read_info(folder)
+        if saved.strategy != train.strategy:  # the saved heads are another strategy's
+            raise ConfigError(f"--resume: {name!r} was trained with the {saved.strategy} strategy; resume it with "
+                              f"--strategy {saved.strategy}")
         model, features = saved.model, saved.features
     if train.from_model:
         base = ckpt.read_info(ckpt.find_model(lib.root / "models", train.from_model))
@@ -102,6 +105,9 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     tr_mask, va_mask = split_by_track(data.track_ids, data.labels, val_fraction=train.val_fraction,
                                       random_state=train.seed)
     tr, va = data.subset(np.flatnonzero(tr_mask)), data.subset(np.flatnonzero(va_mask))
+    if len(tr) < 2:  # a batch of one trains no batch norm (and gives contrastive no other segment to tell apart)
+        raise ConfigError(f"{lib.root}: needs at least 2 segments to train on besides the {len(va)} of the "
+                          f"validation tracks, found {len(tr)}; import more audio")
     if base is None and not resume:
         features = _standardise(features, tr, rng)
     encoder = build_encoder(model)
@@ -116,11 +122,15 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     for m in (*strategy.modules().values(), strategy.logmel):
         m.to(device)
     params = [p for m in strategy.modules().values() for p in m.parameters() if p.requires_grad]
+    if not params:
+        raise ConfigError(f"--freeze-until {train.freeze_until}: freezes every layer of the {train.strategy} "
+                          "model; nothing is left to train")
     opt = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
     info = ckpt.ModelInfo(name, model, features, window_s, train.strategy, data.label_names, train.to_dict())
 
     history: list[dict] = []
     start_epoch, skip_steps, best = 0, 0, {"val_loss": math.inf}
+    losses, sums = [], {}  # the current epoch's step losses and metric sums (a cancel saves them with the state)
     if resume:
         state = ckpt.load_resume(folder)
         if state is None:
@@ -131,6 +141,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
         opt.load_state_dict(opt_state)
         start_epoch, skip_steps = counters["epoch"], counters["step"]
         history, best = counters["history"], counters["best"]
+        losses, sums = counters.get("losses", []), counters.get("sums", {})
     run_id = lib.start_run(name, train.strategy, {"train": train.to_dict(), "model": model.to_dict(),
                                                    "features": features.to_dict()})
     steps_per_epoch = train.steps_per_epoch or max(1, sum(1 for _ in strategy.batches(tr, np.random.default_rng(0))))
@@ -141,7 +152,6 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     try:
         for epoch in range(start_epoch, train.epochs):
             ep_rng = np.random.default_rng([train.seed, epoch])
-            losses, sums = [], {}
             for step, batch in enumerate(strategy.batches(tr, ep_rng)):
                 if step >= steps_per_epoch:
                     break
@@ -166,6 +176,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
             skip_steps, step = 0, 0
             row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else None,
                    **{k: v / max(1, len(losses)) for k, v in sums.items()}, **_evaluate(strategy, va)}
+            losses, sums = [], {}
             history.append(row)
             score = row.get("val_loss", row["loss"])
             if score is not None and score < best.get("val_loss", math.inf):
@@ -184,7 +195,8 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     except Cancelled:
         status = "cancelled"
         ckpt.save_resume(folder, strategy.modules(), opt,
-                         {"epoch": epoch, "step": step, "history": history, "best": best})
+                         {"epoch": epoch, "step": step, "history": history, "best": best, "losses": losses,
+                          "sums": sums})
         if math.isinf(best["val_loss"]):  # no best saved yet (cancelled in the first epoch): keep what was learnt
             ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules())  # else the best stays
     except BaseException:

@@ -50,6 +50,10 @@ class Strategy:
         if self.needs_labels and (data.labels >= 0).sum() == 0:
             raise ConfigError(f"the {self.name} strategy needs labelled tracks; import with "
                               "--labels-from-folders or --labels CSV")
+        present = np.unique(data.labels[data.labels >= 0])
+        if self.needs_labels and len(present) < 2:  # one class: nothing to tell apart (and no SVM head to fit)
+            raise ConfigError(f"the {self.name} strategy needs tracks of at least 2 labels; every labelled track "
+                              f"is {data.label_names[present[0]]!r}")
         self.heads: dict[str, torch.nn.Module] = {}
         self.spec_aug = augment.SpecAugment(freq_width=8, time_width=20, n_masks=2) if cfg.spec_augment else None
 

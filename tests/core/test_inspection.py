@@ -335,3 +335,12 @@ def test_a_file_at_a_very_low_sample_rate_is_left_out_of_the_fault_checks_alone(
     assert {f["kind"] for f in report.findings} == {"clipping"}
     assert main(["inspect", str(tmp_path / "lib"), "--kinds", "hum", "-q"]) == 0
     assert "Warning" not in capsys.readouterr().err
+
+
+def test_inspect_of_a_library_without_segments_finds_nothing(tmp_path, capsys):
+    """A library whose import found no audio is inspected without a traceback: no findings, exit 0."""
+    (tmp_path / "empty").mkdir()
+    assert main(["ingest", str(tmp_path / "lib"), str(tmp_path / "empty"), "-q"]) == 0
+    assert main(["inspect", str(tmp_path / "lib"), "-q"]) == 0
+    assert "0 findings" in capsys.readouterr().out
+    assert I.rows_by_track(np.zeros(0, int), np.zeros(0, int)) == []

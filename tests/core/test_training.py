@@ -49,9 +49,15 @@ def _fit(lib_dir, name, **kw):
     model = kw.pop("model", TINY)
     cancel = kw.pop("cancel", None)
     resume = kw.pop("resume", False)
+    on_event = kw.pop("on_event", None)
+
+    def seen(e):
+        events.append(e)
+        if on_event:
+            on_event(e)
     with Library(lib_dir) as lib:
         result = drive(iter_fit(lib, name=name, train=TrainConfig(**kw), model=model, resume=resume,
-                                cancel=cancel), events.append)
+                                cancel=cancel), seen)
     return result, [e for e in events if e.stage == "train"]
 
 
@@ -181,3 +187,87 @@ def test_bad_configs_are_clear_errors(toy_lib, tmp_path):
         drive(iter_ingest(lib, [tmp_path / "x.wav"], jobs=1))
         with pytest.raises(ConfigError, match="labelled"):
             drive(iter_fit(lib, name="s", train=TrainConfig(strategy="supervised"), model=TINY))
+
+
+def test_a_single_label_is_a_clear_error_before_training(tmp_path):
+    """Tracks of one label: supervised "learnt" a loss of 0 and transfer crashed after training with an
+    unexpected ValueError from the SVM head ("at least 2 classes"); now one line before any work."""
+    from musicemb_core.common.errors import ConfigError
+
+    for i in range(2):
+        (tmp_path / "audio" / "house").mkdir(parents=True, exist_ok=True)
+        sf.write(tmp_path / "audio" / "house" / f"{i}.wav", _song(300 + 200 * i, 6.0, np.random.default_rng(i)), SR)
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [tmp_path / "audio"], labels="folders", jobs=1))
+        with pytest.raises(ConfigError, match="at least 2 labels; every labelled track is 'house'"):
+            drive(iter_fit(lib, name="s", train=TrainConfig(strategy="supervised", epochs=1), model=TINY))
+        assert not (tmp_path / "lib" / "models" / "s").exists()
+
+
+def test_resume_with_another_strategy_or_a_damaged_state_is_a_clear_error(toy_lib):
+    """--resume under another --strategy was an unexpected RuntimeError (the saved heads did not fit); a truncated
+    or hand-edited training state an unexpected SafetensorError / JSONDecodeError."""
+    from musicemb_core.common.errors import ConfigError
+
+    result, _ = _fit(toy_lib, "resumable", strategy="supervised", epochs=1, batch_size=8, patience=0)
+    with pytest.raises(ConfigError, match="trained with the supervised strategy; resume it with --strategy supervised"):
+        _fit(toy_lib, "resumable", strategy="contrastive", epochs=2, batch_size=8, resume=True)
+    state = ckpt.read_tensors(result.folder)  # the model is left as it was
+    weights = f"{result.folder}/resume/{ckpt.WEIGHTS}"
+    with open(weights, "rb") as f:
+        whole = f.read()
+    with open(weights, "wb") as f:
+        f.write(whole[:1000])
+    with pytest.raises(ConfigError, match="resume: cannot read the training state"):
+        _fit(toy_lib, "resumable", strategy="supervised", epochs=2, batch_size=8, resume=True)
+    with open(weights, "wb") as f:
+        f.write(whole)
+    with open(f"{result.folder}/resume/state.json", "w") as f:
+        f.write('{"epoch": 1')
+    with pytest.raises(ConfigError, match="resume: cannot read the training state"):
+        _fit(toy_lib, "resumable", strategy="supervised", epochs=2, batch_size=8, resume=True)
+    assert all(torch.equal(v, ckpt.read_tensors(result.folder)[k]) for k, v in state.items())
+
+
+@pytest.mark.parametrize("at", ["mid-epoch", "last-step"])
+def test_a_resumed_epoch_reports_the_loss_of_all_its_steps(toy_lib, at):
+    """A cancel mid-epoch, or on an epoch's last step (before its end), lost the losses of the steps done: the
+    resumed epoch's loss was the mean of the remaining steps only, or None. Now the history equals a straight run's."""
+    cfg = dict(strategy="supervised", epochs=2, batch_size=4, patience=0, spec_augment=False)
+    full, events = _fit(toy_lib, f"whole-{at}", **cfg)
+    per_epoch = max(e.info["step"] for e in events if "step" in e.info)
+    stop_at = per_epoch if at == "last-step" else 2
+    token = CancelToken()
+
+    def stop(e):
+        if e.stage == "train" and e.info.get("epoch") == 1 and e.info.get("step") == stop_at:
+            token.cancel()
+    cut, _ = _fit(toy_lib, f"cut-{at}", cancel=token, on_event=stop, **cfg)
+    assert cut.status == "cancelled" and cut.history == []
+    resumed, _ = _fit(toy_lib, f"cut-{at}", resume=True, **cfg)
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+    for mine, straight in zip(resumed.history, full.history, strict=True):
+        assert mine["loss"] == pytest.approx(straight["loss"], rel=1e-4)
+        assert mine["acc"] == pytest.approx(straight["acc"], rel=1e-4)
+
+
+def test_one_segment_left_to_train_on_is_a_clear_error(tmp_path):
+    """Two tracks of one segment: one is kept for validation and contrastive training crashed on its batch of one
+    (an unexpected ValueError from the projection head's batch norm)."""
+    from musicemb_core.common.errors import ConfigError
+
+    for i in range(2):
+        sf.write(tmp_path / f"{i}.wav", _song(300 + 400 * i, 3.5, np.random.default_rng(i)), SR)
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [tmp_path / "0.wav", tmp_path / "1.wav"], jobs=1))
+        with pytest.raises(ConfigError, match="needs at least 2 segments to train on besides the 1 of the validation "
+                                              "tracks, found 1"):
+            drive(iter_fit(lib, name="c", train=TrainConfig(strategy="contrastive", epochs=1), model=TINY))
+
+
+def test_freezing_every_layer_of_a_headless_strategy_is_a_clear_error(toy_lib):
+    """Triplet training has no head: --freeze-until fc left the optimizer nothing (an unexpected ValueError)."""
+    from musicemb_core.common.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--freeze-until fc: freezes every layer of the triplet model"):
+        _fit(toy_lib, "frozen", strategy="triplet", freeze_until="fc", epochs=1)
