@@ -206,6 +206,7 @@ def cmd_features(a: argparse.Namespace) -> int:
 def cmd_train(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
     from musicemb_core.models import ModelConfig
+    from musicemb_core.models import checkpoint as ckpt
     from musicemb_core.training.config import TrainConfig
     from musicemb_core.training.entry import iter_train
 
@@ -220,6 +221,11 @@ def cmd_train(a: argparse.Namespace) -> int:
         model = ModelConfig(arch=a.arch or "resnet18", dim=a.dim or 128, width=a.width or 32)
     name = a.name or ("qbh" if a.strategy == "qbh" else f"{a.strategy}-{model.arch if model else a.from_model}")
     with Library(a.lib) as lib:
+        saved = lib.root / "models" / name
+        if a.resume and a.strategy != "qbh" and (saved / ckpt.CONFIG).exists():
+            # the saved run's shape, but for the options given: iter_fit refuses those that differ from it
+            given = {k: v for k, v in (("arch", a.arch), ("dim", a.dim), ("width", a.width)) if v}
+            model = ckpt.read_info(saved).model.replace(**given) if given else None
         result = _run(iter_train(lib, name=name, train=train, model=model, resume=a.resume), quiet=a.quiet)
     best = ", ".join(f"{k} {v:.4f}" for k, v in result.best.items() if isinstance(v, float))
     print(f"model {result.name!r} {result.status} after {result.epochs_done} epochs; best: {best}")
@@ -362,6 +368,10 @@ def cmd_similar(a: argparse.Namespace) -> int:
         return 0
     for q in out:
         print(f"{q['query']}: tracks like it in the {a.model!r} space")
+        if not q["results"]:
+            filters = [f for f, on in ((f"--bpm-range {a.bpm_range:g}", a.bpm_range is not None),
+                                       ("--key-compatible", a.key_compatible)) if on]
+            print(f"  no track passed the filters ({', '.join(filters)})" if filters else "  no other track in this space")
         for rank, r in enumerate(q["results"], 1):
             who = f"{r['artist']} - " if r["artist"] else ""
             label = f"  [{r['label']}]" if r["label"] else ""

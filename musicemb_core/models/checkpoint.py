@@ -182,8 +182,10 @@ def save_resume(folder: str | Path, modules: dict[str, torch.nn.Module], optimiz
     shutil.rmtree(old, ignore_errors=True)
 
 
-def load_resume(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict, dict] | None:
-    """(tensors, optimizer state, counters) of the latest training state, or None if there is none."""
+def load_resume(folder: str | Path,
+                keys: tuple[str, ...] = ()) -> tuple[dict[str, torch.Tensor], dict, dict] | None:
+    """(tensors, optimizer state, counters) of the latest training state, or None if there is none; counters
+    that are no JSON object or lack one of ``keys`` are a damaged state."""
     final = Path(folder) / "resume"
     if not (final / "state.json").exists():
         old = Path(folder) / "resume.old"  # killed between the two renames
@@ -192,7 +194,12 @@ def load_resume(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict, dict
             return None
     opt = load_optimizer_state(final)
     try:
-        return load_file(str(final / WEIGHTS)), opt, json.loads((final / "state.json").read_text())
+        tensors, counters = load_file(str(final / WEIGHTS)), json.loads((final / "state.json").read_text())
+        if not isinstance(counters, dict):
+            raise ValueError("state.json is no JSON object")
+        if missing := [k for k in keys if k not in counters]:
+            raise ValueError(f"state.json lacks {', '.join(missing)}")
+        return tensors, opt, counters
     except Exception as e:  # missing, truncated or hand-edited files
         raise ConfigError(f"{final}: cannot read the training state ({e}); train again without --resume") from e
 

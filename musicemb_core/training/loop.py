@@ -1,8 +1,8 @@
 """``iter_fit``: the one training loop. Yields progress per step, checkpoints, resumes, stops early, cancels.
 
-The train/validation split is by track. After every epoch the best model so far (by validation loss) is saved
-to ``models/<name>/`` and the latest state to ``models/<name>/resume/``; a cancel saves the state reached at
-the current step, so a cancelled run keeps a loadable model and can be resumed.
+The train/validation split is by track. After every epoch the best model so far (by validation loss, else by
+training loss) is saved to ``models/<name>/`` and the latest state to ``models/<name>/resume/``; a cancel saves
+the state reached at the current step, so a cancelled run keeps a loadable model and can be resumed.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     """Train an embedding strategy on the library's segments and save the model as ``name`` (``qbh`` is trained
     by :func:`musicemb_core.training.entry.iter_train`).
 
-    ``resume`` continues from ``models/<name>/resume`` (same configs). Returns a :class:`FitResult`.
+    ``resume`` continues from ``models/<name>/resume`` with the saved configs (a ``model`` that differs is a
+    :class:`ConfigError`). Returns a :class:`FitResult`.
     """
     cancel = cancel or CancelToken()
     if train.strategy not in STRATEGY_CLASSES:
@@ -76,6 +77,11 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
         if saved.strategy != train.strategy:  # the saved heads are another strategy's
             raise ConfigError(f"--resume: {name!r} was trained with the {saved.strategy} strategy; resume it with "
                               f"--strategy {saved.strategy}")
+        if model is not None and model != saved.model:  # the saved weights fix the shape
+            key = next(k for k, v in model.to_dict().items() if v != saved.model.to_dict()[k])
+            raise ConfigError(f"--{key} {getattr(model, key)}: {name!r} was trained with {key} "
+                              f"{getattr(saved.model, key)}; leave out --{key} to resume it, or train under another "
+                              "--name")
         model, features = saved.model, saved.features
     if train.from_model:
         base = ckpt.read_info(ckpt.find_model(lib.root / "models", train.from_model))
@@ -132,7 +138,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     start_epoch, skip_steps, best = 0, 0, {"val_loss": math.inf}
     losses, sums = [], {}  # the current epoch's step losses and metric sums (a cancel saves them with the state)
     if resume:
-        state = ckpt.load_resume(folder)
+        state = ckpt.load_resume(folder, keys=("epoch", "step", "history", "best"))
         if state is None:
             raise ConfigError(f"{folder}: nothing to resume (no saved training state)")
         tensors, opt_state, counters = state
@@ -178,9 +184,9 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
                    **{k: v / max(1, len(losses)) for k, v in sums.items()}, **_evaluate(strategy, va)}
             losses, sums = [], {}
             history.append(row)
-            score = row.get("val_loss", row["loss"])
-            if score is not None and score < best.get("val_loss", math.inf):
-                best, bad_epochs = {**row, "val_loss": score}, 0
+            score = row.get("val_loss", row["loss"])  # without a labelled validation segment, the training loss
+            if score is not None and score < best.get("val_loss", best.get("loss", math.inf)):
+                best, bad_epochs = dict(row), 0
                 ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules())
             else:
                 bad_epochs += 1
@@ -197,7 +203,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
         ckpt.save_resume(folder, strategy.modules(), opt,
                          {"epoch": epoch, "step": step, "history": history, "best": best, "losses": losses,
                           "sums": sums})
-        if math.isinf(best["val_loss"]):  # no best saved yet (cancelled in the first epoch): keep what was learnt
+        if "epoch" not in best:  # no best saved yet (cancelled in the first epoch): keep what was learnt
             ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules())  # else the best stays
     except BaseException:
         lib.update_run(run_id, "failed", history, finished=True)

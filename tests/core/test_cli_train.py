@@ -37,6 +37,22 @@ def test_train_then_embed(tmp_path, capsys):
     assert info["models"][0]["name"] == "toy" and info["embeddings"] == {"toy": 12}
 
 
+def test_resume_refuses_a_shape_option_that_differs_from_the_saved_run(tmp_path, capsys):
+    """`--resume --dim 32` went on with the saved dim 16 without a word. Options left out (at their default) or
+    equal to the saved shape still resume."""
+    lib = _lib(tmp_path, capsys)
+    base = ["train", lib, "--strategy", "supervised", "--name", "toy", "--batch-size", "4", "-q"]
+    assert main([*base, "--width", "8", "--dim", "16", "--epochs", "1"]) == 0
+    capsys.readouterr()
+    for option, given, saved in (("--dim", "32", "16"), ("--width", "4", "8"), ("--arch", "cnn2", "resnet18")):
+        assert main([*base, option, given, "--epochs", "2", "--resume"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == (f"musicemb: error: {option} {given}: 'toy' was trained with {option[2:]} {saved}; leave out "
+                       f"{option} to resume it, or train under another --name")
+    assert main([*base, "--arch", "resnet18", "--dim", "16", "--epochs", "2", "--resume"]) == 0
+    assert "model 'toy' done after 2 epochs" in capsys.readouterr().out
+
+
 def test_train_errors_exit_1_with_a_reason(tmp_path, capsys):
     lib = _lib(tmp_path, capsys)
     assert main(["train", lib, "--strategy", "transfer", "-q"]) == 1

@@ -55,6 +55,16 @@ def test_similar_filters_after_ranking(lib, capsys):
     assert len(got) == 2 and set(got) <= {"half_61_Am", "near_123_Em", "rel_119_C"}
 
 
+def test_similar_says_when_no_track_passes_the_filters(lib, capsys):
+    """Filters that left no track printed the header line alone; --json stays valid JSON with no results."""
+    root, ids = lib
+    q = str(ids["far_140_Am"])  # no other tempo within 4 % of 140 (or of 70, 280)
+    assert main(["similar", str(root), q, "--bpm-range", "4", "--key-compatible"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["  no track passed the filters (--bpm-range 4, --key-compatible)"]
+    assert main(["similar", str(root), q, "--bpm-range", "4", "--key-compatible", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"query": q, "results": []}]
+
+
 def test_similar_filter_errors(lib, capsys):
     root, _ = lib
     with pytest.raises(SystemExit) as e:

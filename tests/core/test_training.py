@@ -229,6 +229,36 @@ def test_resume_with_another_strategy_or_a_damaged_state_is_a_clear_error(toy_li
     assert all(torch.equal(v, ckpt.read_tensors(result.folder)[k]) for k, v in state.items())
 
 
+def test_resume_from_a_state_without_its_counters_is_a_clear_error(toy_lib):
+    """A state.json that is valid JSON but lacks a counter (or is no object) was an unexpected KeyError /
+    TypeError; now the damaged state's one-line error."""
+    from musicemb_core.common.errors import ConfigError
+
+    result, _ = _fit(toy_lib, "counters", strategy="supervised", epochs=1, batch_size=8, patience=0)
+    for text, why in (('{"step": 0, "history": [], "best": {}}', "state.json lacks epoch"),
+                      ("[1, 2]", "state.json is no JSON object")):
+        with open(f"{result.folder}/resume/state.json", "w") as f:
+            f.write(text)
+        with pytest.raises(ConfigError, match=rf"resume: cannot read the training state \({why}\); train again "
+                                              "without --resume"):
+            _fit(toy_lib, "counters", strategy="supervised", epochs=2, batch_size=8, resume=True)
+
+
+def test_without_a_labelled_validation_track_best_has_no_val_loss(tmp_path):
+    """Supervised, every validation track unlabelled: the best epoch was reported with its training loss named
+    ``val_loss``. Now it is chosen by training loss and reported as ``loss`` only."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "audio").mkdir()
+    for i, (name, freq) in enumerate((("lo", 220), ("hi", 3000), ("u0", 500), ("u1", 700), ("u2", 900))):
+        sf.write(tmp_path / "audio" / f"{name}.wav", _song(freq * (1 + 0.01 * i), 6.0, rng), SR)
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [tmp_path / "audio"], labels={"lo.wav": "low", "hi.wav": "high"}, jobs=1))
+    result, _ = _fit(tmp_path / "lib", "unvalidated", strategy="supervised", epochs=2, batch_size=4, patience=0)
+    assert all("val_loss" not in h for h in result.history)
+    assert "val_loss" not in result.best and "val_loss" not in ckpt.read_info(result.folder).metrics["best"]
+    assert result.best == min(result.history, key=lambda h: h["loss"])
+
+
 @pytest.mark.parametrize("at", ["mid-epoch", "last-step"])
 def test_a_resumed_epoch_reports_the_loss_of_all_its_steps(toy_lib, at):
     """A cancel mid-epoch, or on an epoch's last step (before its end), lost the losses of the steps done: the
