@@ -232,6 +232,25 @@ def test_coarse_pass_ranks_like_the_exact_alignment():
         np.testing.assert_allclose(sub, s[[k, 0, 1]])
 
 
+def test_a_half_believed_melody_costs_less_than_a_wrong_one():
+    """A melody note the extractor shares with an accompanying voice (p 0.36 against 0.64) costs
+    1 - 0.36 ** PROB_EXPONENT, not 1 - 0.36, in the exact alignment and the coarse pass alike."""
+    from musicemb_core.search.melody_align import PROB_EXPONENT
+
+    tune, other = generated_melodies(2, random_state=3)
+    truth, accomp = _onehot(_frames(tune)), _onehot(_frames(other))
+    n = min(len(truth), len(accomp))
+    P = 0.36 * truth[:n] + 0.64 * accomp[:n]
+    q = prepare_query(_frames(tune)[:n])
+    expected = 0.36 ** PROB_EXPONENT
+    assert expected > 0.55
+    exact = align(q, P)
+    assert exact.shift == 0 and expected - 0.02 < exact.score < expected + 0.15  # a few shared notes count 1
+    bins, probs = sparse_melody(np.vstack([P.T, 1 - P.sum(1)[None]]))
+    coarse = CoarseMelodies(bins, probs, np.array([0, len(bins)])).scores(q, np.array([0]))[0]
+    assert abs(coarse - exact.score) < 0.05
+
+
 def test_coarse_pass_keeps_to_its_budget_on_big_libraries(hum_library, monkeypatch):
     root, ids, hums = hum_library
     import musicemb_core.search.qbh as qbh
