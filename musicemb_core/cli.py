@@ -369,8 +369,8 @@ def cmd_similar(a: argparse.Namespace) -> int:
     for q in out:
         print(f"{q['query']}: tracks like it in the {a.model!r} space")
         if not q["results"]:
-            filters = [f for f, on in ((f"--bpm-range {a.bpm_range:g}", a.bpm_range is not None),
-                                       ("--key-compatible", a.key_compatible)) if on]
+            filters = ([f"--bpm-range {a.bpm_range:g}"] if a.bpm_range is not None else []) + (
+                ["--key-compatible"] if a.key_compatible else [])
             print(f"  no track passed the filters ({', '.join(filters)})" if filters else "  no other track in this space")
         for rank, r in enumerate(q["results"], 1):
             who = f"{r['artist']} - " if r["artist"] else ""

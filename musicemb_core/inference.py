@@ -265,8 +265,14 @@ def _read_arrays(lib: Library, model: str, *names: str) -> tuple[np.ndarray, ...
 
 def library_embedder(lib: Library, model: str, *, device: str = "cpu") -> Embedder:
     """An :class:`Embedder` whose vectors compare with ``lib``'s stored vectors of ``model``: for a model finished
-    per library, its output is standardised with the library's statistics stored by ``embed``."""
-    emb = Embedder(model_folder(lib, model), device=device)
+    per library, its output is standardised with the library's statistics stored by ``embed``. Stored vectors made
+    by other weights (the model was trained again since) are a :class:`LibraryError`: they compare with nothing."""
+    folder = model_folder(lib, model)
+    stored = layout.stored_digest(read_embeddings_meta(lib, model) or {})
+    if stored and stored != weights_digest(folder):
+        raise LibraryError(f"{lib.root}: the embeddings of {model!r} were made by other weights of the model (trained "
+                           f"again since?); run `musicemb embed --model {model}`")
+    emb = Embedder(folder, device=device)
     if _finishes(emb):
         stats = _read_arrays(lib, model, "library_mean", "library_std")
         mean, std = stats if stats is not None else library_statistics(np.zeros((0, emb.encoder.dim)))

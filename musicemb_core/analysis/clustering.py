@@ -10,7 +10,8 @@ from musicemb_core.index.faiss_index import normalise as _unit
 
 def kmeans_select(X: np.ndarray, *, ks: range | list[int] = range(2, 11), random_state: int = 0,
                   sample_size: int = 5000) -> dict:
-    """Fit k-means for each k and pick the one with the highest silhouette (cosine, on a sample).
+    """Fit k-means for each k and pick the one with the highest silhouette (cosine, on a sample); a k whose fit
+    finds fewer than 2 distinct clusters (duplicate points) is left out.
 
     Returns
     -------
@@ -24,12 +25,17 @@ def kmeans_select(X: np.ndarray, *, ks: range | list[int] = range(2, 11), random
     if not ks:
         raise ConfigError(f"need more points than clusters: {len(X)} points")
     sil, inertia, fits = [], [], {}
-    for k in ks:
+    for k in list(ks):
         km = KMeans(k, n_init=4, random_state=random_state).fit(X)
+        if len(np.unique(km.labels_)) < 2:
+            ks.remove(k)
+            continue
         fits[k] = km.labels_
         inertia.append(float(km.inertia_))
         sil.append(float(silhouette_score(X, km.labels_, metric="cosine",
                                           sample_size=min(sample_size, len(X)), random_state=random_state)))
+    if not ks:
+        raise ConfigError(f"no clusters to find: all {len(X)} points are the same vector")
     best = ks[int(np.argmax(sil))]
     return {"k": best, "labels": fits[best], "ks": ks, "silhouette": sil, "inertia": inertia}
 

@@ -36,6 +36,8 @@ class Projector:
         X = np.asarray(X, dtype=np.float32)
         if len(X) < 3:
             raise ConfigError(f"a map needs at least 3 points, got {len(X)}")
+        if not np.ptp(X, axis=0).any():  # t-SNE would crash the process (a segmentation fault)
+            raise ConfigError(f"a map needs points that differ: all {len(X)} are the same vector")
         if self.method == "pca":
             self.model_ = PCA(self.n_components, random_state=self.random_state)
             self.embedding_ = self.model_.fit_transform(_unit(X))

@@ -86,6 +86,8 @@ class Searcher:
         self.seg_track = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
         self.seg_start = dict(zip(seg["id"].tolist(), seg["start_s"].tolist(), strict=True))
         self.tracks = {t.id: t for t in lib.tracks()}
+        kept = self.landmarks.meta.get("tracks", {}) if self.landmarks is not None else {}
+        self.marked = {t for t, tr in self.tracks.items() if kept.get(str(t)) == tr.content_hash}  # of their audio now
 
     def embed_audio(self, y: np.ndarray, *, hop_s: float = 0.5, path: str = "") -> QueryVectors:
         """Sub-track vectors of mono audio ``y`` at the model's rate."""
@@ -115,7 +117,7 @@ class Searcher:
         for factor, (hashes, times) in zip((1.0, *SPEED_FACTORS), q.landmarks, strict=False):
             if len(hashes):
                 for t, c in self.landmarks.match(hashes, times).items():
-                    if t in self.tracks:  # not a track removed since the landmarks were built
+                    if t in self.marked:  # not a track removed, or whose audio changed, since the landmarks were built
                         counts.setdefault(t, {})[factor] = c
         best = {t: max(by.values()) for t, by in counts.items()}
         speed = {t: 1.0 if 2 * by.get(1.0, 0) > best[t] else round(1.0 / min(  # read at `factor` x its rate:

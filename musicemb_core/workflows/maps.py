@@ -1,7 +1,9 @@
-"""``iter_map``: a 2-D map of a model's embeddings, kept as a generation of ``maps/<model>-<method>`` (``map.npy``, rows: id, x, y)."""
+"""``iter_map``: a 2-D map of a model's embeddings, kept as a generation of ``maps/<model>-<method>`` (``map.npy``, rows: id, x, y;
+``meta.json``: the embeddings it was drawn from)."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import time
 from pathlib import Path
@@ -31,11 +33,16 @@ def map_path(lib: Library, model: str, method: str) -> Path:
 
 
 def load_map(lib: Library, model: str, method: str) -> np.ndarray | None:
-    """Cached map rows (id, x, y), or None when there is none or it is damaged (a map is recomputed)."""
+    """Cached map rows (id, x, y), or None when there is none, it is damaged or it was not drawn from the current
+    embeddings (re-embedded with retrained weights: the same ids, other vectors; a map that does not record its
+    embeddings may be such one); a map is recomputed."""
     key = model_key(model)
     art = layout.map_artefact(lib, key, method)
 
-    def read(gen: Path) -> np.ndarray:
+    def read(gen: Path) -> np.ndarray | None:
+        meta = gen / "meta.json"
+        if not meta.exists() or layout.read_json(meta).get("source") != layout.embedding_source_key(lib, key):
+            return None
         return layout.load_npy(gen / layout.MAP_FILE)
 
     try:
@@ -49,14 +56,16 @@ def load_map(lib: Library, model: str, method: str) -> np.ndarray | None:
     return rows if rows is not None and rows.ndim == 2 and rows.shape[1] == 3 else None
 
 
-def _publish_map(lib: Library, model: str, method: str, rows: np.ndarray) -> bool:
-    """Keep ``rows`` as the current map, under the writer lock; False (nothing kept) when the library is busy
-    or read-only: a map is a cache, computing it must not fail for want of a place to keep it."""
+def _publish_map(lib: Library, model: str, method: str, rows: np.ndarray, source: str) -> bool:
+    """Keep ``rows``, drawn from the embeddings ``source`` (:func:`layout.embedding_source_key`), as the current
+    map, under the writer lock; False (nothing kept) when the library is busy or read-only: a map is a cache,
+    computing it must not fail for want of a place to keep it."""
     if not layout.writable(lib):
         return False
     try:
         with layout.write_lock(lib, "map"), layout.map_artefact(lib, model_key(model), method).publish() as gen:
             np.save(gen / layout.MAP_FILE, rows)
+            (gen / "meta.json").write_text(json.dumps({"source": source}))
     except LibraryError:
         return False
     return True
@@ -72,6 +81,7 @@ def iter_map(lib: Library, *, model: str = DEFAULT_MODEL, method: str = "umap", 
     in a child process (the GUI's choice: UMAP's numba compilation holds the GIL for 0.2-0.4 s at a time, which
     would stall the event loop); cancelling then stops the child."""
     cancel = cancel or CancelToken()
+    source = layout.embedding_source_key(lib, model_key(model))  # before the vectors: a newer embed is drawn again
     emb = load_embeddings(lib, model)
     cached = load_map(lib, model, method)
     if cached is not None and np.array_equal(cached[:, 0].astype(np.int64), emb.ids):
@@ -82,7 +92,7 @@ def iter_map(lib: Library, *, model: str = DEFAULT_MODEL, method: str = "umap", 
     else:
         xy = yield from _project(emb.vectors, *args, cancel=cancel)
     rows = np.column_stack([emb.ids.astype(np.float64), xy.astype(np.float64)])
-    if not _publish_map(lib, model, method, rows):
+    if not _publish_map(lib, model, method, rows, source):
         yield Progress("map", 1, 1, "the library is busy or read-only: this map is not kept")
     return rows
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
@@ -78,6 +81,14 @@ def test_knn_votes_leave_the_track_out(blobs):
     assert knn_track_votes(X, y_bad, g, k=5)["ranked"][0][0] == 0
 
 
+def test_kmeans_of_identical_points_is_a_config_error():
+    """A model that collapsed (every segment the same vector): silhouette_score raised an unexpected ValueError."""
+    X = np.vstack([np.ones((20, 8)), np.zeros((1, 8)) + [1, 0, 0, 0, 0, 0, 0, 0]])
+    assert kmeans_select(X)["k"] == 2  # two distinct points: k = 3.. fit 2 clusters and are left out
+    with pytest.raises(ConfigError, match="all 20 points are the same vector"):
+        kmeans_select(np.ones((20, 8)))
+
+
 def test_kmeans_selection_and_purity(blobs):
     X, y, _ = blobs
     r = kmeans_select(X, ks=range(2, 7))
@@ -109,6 +120,19 @@ def test_umap_maps_the_smallest_libraries(n):
     X = np.random.default_rng(0).standard_normal((n, 8)).astype(np.float32)
     emb = Projector("umap").fit(X).embedding_
     assert emb.shape == (n, 2) and np.isfinite(emb).all()
+
+
+def test_a_map_of_identical_points_is_a_config_error():
+    """t-SNE of identical vectors (a collapsed model) killed the process with a segmentation fault: run it in a
+    child, so that a regression fails this test instead of the whole run."""
+    code = ("import numpy as np\nfrom musicemb_core.analysis.projection import Projector\n"
+            "from musicemb_core.common.errors import ConfigError\n"
+            "for method in ('pca', 'umap', 'tsne'):\n"
+            "    try:\n        Projector(method).fit(np.ones((5, 8)))\n"
+            "    except ConfigError as e:\n        print(e)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.splitlines() == ["a map needs points that differ: all 5 are the same vector"] * 3
 
 
 def test_transform_places_new_points(blobs):

@@ -186,3 +186,22 @@ def test_map_in_a_child_process_equals_the_in_process_map_and_cancels(built, tmp
             pass
     assert not map_path(lib, "default", "umap").exists()
     lib.close()
+
+
+def test_map_is_drawn_again_when_the_vectors_change_but_not_their_ids(tmp_path):
+    """Embedding again with retrained weights keeps the segment ids: the cached map, checked by ids alone, was
+    shown for vectors that are no more."""
+    from musicemb_core.analysis.projection import Projector
+    from musicemb_core.data import layout
+    from musicemb_core.workflows.maps import iter_map
+
+    ids = np.arange(300, dtype=np.int64) * 2 + 1
+    with Library(tmp_path / "lib", create=True) as lib:
+        for seed in (0, 1):
+            X = clustered(300, seed=seed)
+            with layout.embeddings(lib, "default").publish() as gen:
+                np.save(gen / "vectors.npy", X)
+                np.save(gen / "ids.npy", ids)
+                (gen / "meta.json").write_text(json.dumps({"model": "default", "weights_digest": f"w{seed}"}))
+            rows = drive(iter_map(lib, method="pca"))
+            assert np.allclose(rows[:, 1:], Projector("pca").fit(X).embedding_, atol=1e-4)

@@ -4,6 +4,7 @@ default model: snippets cut at arbitrary offsets, 1 s snippets, noisy snippets, 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,3 +174,51 @@ def test_evaluate_numbers_and_plots(library, tmp_path):
     assert np.array(result["confusion"]["matrix"]).sum() == len(emb.ids)
     assert result["reid"]["n"] == 10 and result["reid"]["top1"] >= 0.9
     assert {p.name for p in tmp_path.iterdir()} >= {"confusion.png", "confusion.json", "kmeans.png"}
+
+
+def test_queries_refuse_vectors_of_weights_trained_again(tmp_path, capsys):
+    """A model trained again under its name and not embedded again: queries embedded by the new weights were
+    compared with vectors of the old ones (wrong neighbours; at another --dim an AssertionError from FAISS)."""
+    from tests.conftest import write_tone
+
+    for i, freq in enumerate((220.0, 330.0, 495.0)):
+        write_tone(tmp_path / "music" / f"t{i}.wav", freq, seconds=6.0, seed=i)
+    lib, query = str(tmp_path / "lib"), str(write_tone(tmp_path / "q.wav", 330.0, seconds=4.0, seed=9))
+    train = ["train", lib, "--strategy", "autoencoder", "--epochs", "1", "--steps-per-epoch", "1", "--name", "mine",
+             "-q"]
+    assert main(["ingest", lib, str(tmp_path / "music"), "-q"]) == 0
+    assert main(train) == 0 and main(["embed", lib, "--model", "mine", "-q"]) == 0
+    assert main(["identify", lib, query, "--model", "mine"]) == 0
+    assert main([*train, "--dim", "64"]) == 0
+    capsys.readouterr()
+    for argv in (["identify", lib, query], ["search", lib, query], ["similar", lib, query, "--no-versions"]):
+        assert main([*argv, "--model", "mine"]) == 1
+        assert capsys.readouterr().err == (f"musicemb: error: {lib}: the embeddings of 'mine' were made by other "
+                                           "weights of the model (trained again since?); run `musicemb embed --model "
+                                           "mine`\n")
+    assert main(["embed", lib, "--model", "mine", "-q"]) == 0
+    assert main(["identify", lib, query, "--model", "mine"]) == 0
+
+
+def test_landmarks_of_audio_replaced_since_name_no_track(tmp_path, capsys):
+    """A file replaced by other audio and imported again (not embedded yet): identify named that track, decisively,
+    for a snippet of the audio it no longer holds (its landmarks were of the old audio)."""
+    from tests.conftest import write_tone
+
+    for i, freq in enumerate((220.0, 330.0, 495.0)):
+        write_tone(tmp_path / "music" / f"t{i}.wav", freq, seconds=8.0, seed=i)
+    y, sr = sf.read(tmp_path / "music" / "t1.wav")
+    sf.write(tmp_path / "q.wav", y[sr:5 * sr], sr)
+    lib, query = str(tmp_path / "lib"), str(tmp_path / "q.wav")
+
+    def landmarks_of_t1() -> int:
+        capsys.readouterr()
+        assert main(["identify", lib, query, "--json"]) == 0
+        return {Path(r["path"]).name: r["landmarks"] for r in json.loads(capsys.readouterr().out)[0]["results"]
+                }.get("t1.wav", 0)
+
+    assert main(["ingest", lib, str(tmp_path / "music"), "--embed", "-q"]) == 0
+    assert landmarks_of_t1() > 50
+    write_tone(tmp_path / "music" / "t1.wav", 700.0, seconds=8.0, seed=7)
+    assert main(["ingest", lib, str(tmp_path / "music"), "-q"]) == 0
+    assert landmarks_of_t1() == 0

@@ -63,6 +63,10 @@ def test_similar_says_when_no_track_passes_the_filters(lib, capsys):
     assert capsys.readouterr().out.splitlines()[1:] == ["  no track passed the filters (--bpm-range 4, --key-compatible)"]
     assert main(["similar", str(root), q, "--bpm-range", "4", "--key-compatible", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == [{"query": q, "results": []}]
+    # one filter alone, the other off (None): a TypeError formatting the absent --bpm-range
+    q = str(ids["clash_121_Ebm"])  # no other key compatible with Ebm
+    assert main(["similar", str(root), q, "--key-compatible"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["  no track passed the filters (--key-compatible)"]
 
 
 def test_similar_filter_errors(lib, capsys):
