@@ -50,13 +50,14 @@ class QBHConfig(Config):
     window_s: float = 6.0
     dim: int = 128
     extractor_channels: int = 12
+    extractor_layers: int = 4
     encoder_channels: int = 16
 
     def __post_init__(self) -> None:
         if self.midi_hi - self.midi_lo < 24:
             raise ConfigError(f"need at least two octaves of pitch, got midi {self.midi_lo}..{self.midi_hi}")
         for name in ("sr", "n_fft", "hop_length", "pool", "window_s", "dim", "extractor_channels",
-                     "encoder_channels"):
+                     "extractor_layers", "encoder_channels"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
 
@@ -73,8 +74,8 @@ class MelodyExtractor(nn.Module):
     """Salience (batch, n_bins, frames) -> melody chromagram logits (batch, 25, frames // pool).
 
     Convolutions over (pitch, time), the first striding to one bin per semitone, with growing dilation (about
-    +-0.6 s and +-8 semitones of context: enough to tell a moving melody from sustained chords and to see which
-    voice is on top); then a
+    +-0.6 s and +-8 semitones of context with the default 4 layers: enough to tell a moving melody from sustained
+    chords and to see which voice is on top; each of ``extractor_layers`` more doubles both dilations); then a
     per-semitone score folded over octaves (log-sum-exp) into 12 pitch classes, and a "no melody" score from the
     frame's pooled features.
     """
@@ -84,7 +85,8 @@ class MelodyExtractor(nn.Module):
         c = cfg.extractor_channels
         self.cfg = cfg
         layers, c_in = [], 1
-        for k, stride, p_dil, t_dil in ((5, 2, 1, 1), (3, 1, 1, 2), (3, 1, 2, 4), (3, 1, 4, 8)):
+        shapes = [(5, 2, 1, 1)] + [(3, 1, 2 ** max(0, i - 1), 2 ** i) for i in range(1, cfg.extractor_layers)]
+        for k, stride, p_dil, t_dil in shapes:
             layers += [nn.Conv2d(c_in, c, (k, 3), stride=(stride, 1), padding=(p_dil * (k // 2), t_dil),
                                  dilation=(p_dil, t_dil)), nn.BatchNorm2d(c), nn.ReLU()]
             c_in = c

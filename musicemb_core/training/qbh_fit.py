@@ -157,7 +157,8 @@ def _job(args):
 
 
 def _cache_file(cfg: QBHConfig, tc: QBHTrainConfig, part: str = "synth") -> Path:
-    front = {k: v for k, v in cfg.to_dict().items() if k not in ("dim", "extractor_channels", "encoder_channels")}
+    front = {k: v for k, v in cfg.to_dict().items() if k not in ("dim", "extractor_channels", "extractor_layers",
+                                                                  "encoder_channels")}
     key = [front, tc.collections, tc.n_songs, tc.n_generated, tc.windows_per_song, tc.song_s, tc.seed, 1]
     if part == "soundfont":
         key += [[Path(f).name for f in tc.soundfonts], tc.n_soundfont_songs, tc.soundfont_batch, 1]

@@ -17,7 +17,14 @@ from musicemb_core.data.hum_synthesis import render_hum, render_melody_song
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.data.melodies import Melody, generated_melodies
-from musicemb_core.models.qbh import N_CHROMA, QBHConfig, QBHModel, SequenceEncoder, contour_chromagram
+from musicemb_core.models.qbh import (
+    N_CHROMA,
+    MelodyExtractor,
+    QBHConfig,
+    QBHModel,
+    SequenceEncoder,
+    contour_chromagram,
+)
 from musicemb_core.search.melody_align import CoarseMelodies, align, prepare_query
 from musicemb_core.search.qbh import HumSearcher, dense_melody, hum_search, qbh_model_folder, sparse_melody
 from musicemb_core.training import qbh_fit
@@ -71,6 +78,24 @@ def test_sequence_encoder_is_transposition_invariant():
             assert torch.allclose(enc(rolled), z, atol=1e-5)
         assert not torch.allclose(enc(P.flip(-1)), z, atol=1e-3)
     assert torch.allclose(z.norm(dim=1), torch.ones(3))
+
+
+def test_extractor_depth_widens_its_context_not_its_output():
+    """``extractor_layers`` 6 continues the dilations (pitch 8, 16; time 16, 32): a note far above still changes a
+    bin's output, which 4 layers cannot see; output shape and the 4-layer default are unchanged."""
+    torch.manual_seed(0)
+    S = torch.rand(1, 120, 100)
+    far = S.clone()
+    far[0, 60:80, :] += 3.0  # energy 20-30 semitones above semitone bin 10 (half-bins 60-79)
+    outs = {}
+    for layers in (4, 6):
+        ex = MelodyExtractor(QBHConfig(extractor_layers=layers)).eval()
+        with torch.no_grad():
+            h, hf = ex.body(S[:, None]), ex.body(far[:, None])
+        outs[layers] = float((h[0, :, 10] - hf[0, :, 10]).abs().max())  # semitone bin 10 (half-bin 20)
+        assert ex(S).shape == (1, N_CHROMA + 1, 50)
+    assert outs[4] == 0.0 and outs[6] > 0.0
+    assert len(MelodyExtractor(QBHConfig()).body) == 12  # 4 layers x (conv, norm, relu): the shipped shape
 
 
 def test_chromagrams_sparse_storage():
