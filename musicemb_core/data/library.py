@@ -153,6 +153,12 @@ def _retagged(c: sqlite3.Connection, tags: list[tuple]) -> list[tuple[int, str]]
     return [(sid, label) for sid, (_, label) in best.items()]
 
 
+def _unlinked(details: dict, *, segment_level: bool) -> dict:
+    """A finding's details without the segment ids they name (segments cut again)."""
+    out = {k: v for k, v in details.items() if k not in ("example_segment_id", "segments")}
+    return {**out, "segment_level": True} if segment_level else out
+
+
 def _inherited_reviews(rows: list[dict], reviewed: list[tuple]) -> list[str]:
     """The status each new finding inherits from the reviewed ones (kind, track_id, segment_id, start_s, end_s,
     details, status), keyed by track and time span, not by segment id: the same kind on the same track; a
@@ -373,12 +379,13 @@ class Library:
     @classmethod
     def _recut(cls, c: sqlite3.Connection, cfg: SegmentConfig, starts_of, track_id: int | None = None) -> None:
         """Cut track ``track_id`` (default: every track) into new segments (new ids) at its current duration.
-        Findings keep their time span and review status, only their link to the old segments goes; each segment
-        tag moves to the new segment it overlaps most."""
+        Findings keep their time span and review status, only their links to the old segments go (a whole-track
+        finding's example and arguing segments too); each segment tag moves to the new segment it overlaps most."""
         one, args = ("= ?", (track_id,)) if track_id is not None else ("IS NOT NULL", ())
-        cut_off = c.execute(f"SELECT id, details FROM findings WHERE segment_id IS NOT NULL AND track_id {one}", args)
+        cut_off = c.execute(f"SELECT id, segment_id, details FROM findings WHERE track_id {one}", args)
         c.executemany("UPDATE findings SET segment_id = NULL, details = ? WHERE id = ?",
-                      [(json.dumps({**json.loads(d), "segment_level": True}), i) for i, d in cut_off.fetchall()])
+                      [(json.dumps(_unlinked(json.loads(d), segment_level=s is not None)), i)
+                       for i, s, d in cut_off.fetchall()])
         tags = c.execute("SELECT s.track_id, s.start_s, s.start_s + s.duration_s, g.label FROM segment_labels g "
                          f"JOIN segments s ON s.id = g.segment_id WHERE s.track_id {one}", args).fetchall()
         c.execute(f"DELETE FROM segments WHERE track_id {one}", args)

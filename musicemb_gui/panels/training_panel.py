@@ -111,6 +111,8 @@ class TrainingPanel(QWidget):
         self.state.setText(f"training {name}…")
 
     def _progress(self, ev) -> None:
+        if not self.session.is_current(self._generation):  # a run of the library open before goes on
+            return
         if ev.stage != "train" or not ("step" in ev.info or ev.info.get("epoch_end")):  # qbh: rendering, ...
             self.state.setText(f"{ev.message or ev.stage}: {ev.done}/{ev.total or '?'}")
             return
@@ -126,14 +128,16 @@ class TrainingPanel(QWidget):
                     self.curves.add_point(series, ev.done, info[key])
 
     def _library_opened(self) -> None:
-        """Another library: its models are not this one's (a run still going ends without offering to embed)."""
+        """Another library: its models are not this one's (a run still going ends without offering to embed, its
+        curves and state are no longer shown)."""
         self.trained = None
         self.embed.setEnabled(False)
-        self.state.setText("")
+        self.curves.clear()
+        self.state.setText("the run in the library open before goes on (Cancel stops it)" if self.cancel.isEnabled()
+                           else "")
 
     def _finished(self, result) -> None:
-        self._idle()
-        if not self.session.is_current(self._generation):
+        if not self._idle():
             return
         self.trained = result.name
         best = ", ".join(f"{k} {v:.3f}" for k, v in result.best.items() if isinstance(v, float))
@@ -141,13 +145,18 @@ class TrainingPanel(QWidget):
         self.embed.setEnabled(self._strategy != "qbh")  # a QBH model embeds hums, not segments
 
     def _failed(self, *args) -> None:
-        self._idle()
-        self.state.setText(f"⚠ training stopped: {args[0]}" if args and args[0] else "training cancelled; the "
-                           "last checkpoint is kept")
+        if self._idle():
+            self.state.setText(f"⚠ training stopped: {args[0]}" if args and args[0] else "training cancelled; "
+                               "the last checkpoint is kept")
 
-    def _idle(self) -> None:
+    def _idle(self) -> bool:
+        """Start may be pressed again; whether the run that ended was the open library's (else its state goes)."""
         self.start.setEnabled(True)
         self.cancel.setEnabled(False)
+        if self.session.is_current(self._generation):
+            return True
+        self.state.setText("")
+        return False
 
     def _cancel(self) -> None:
         if self.job is not None:

@@ -101,6 +101,24 @@ def test_evaluation_cancelled_at_once_says_so(qtbot, window, embedded):
     assert window.evaluation_panel.state.text() == "evaluation cancelled"
 
 
+def test_training_of_the_library_open_before_shows_nothing_in_the_next(qtbot, window, embedded, library_copy):
+    """Another library opened while a training runs: the panel went on drawing that run's curves and steps, and
+    when it ended left "epoch 1, step ...: loss ..." in the new library's panel for good."""
+    assert window.open_library(library_copy)
+    panel = window.training_panel
+    panel.train_form.set_value("epochs", 100)
+    panel.train_form.set_value("batch_size", 4)
+    panel.start.click()
+    qtbot.waitUntil(lambda: len(panel.curves.series_data("train loss")[0]) >= 1, timeout=60000)
+    assert window.open_library(embedded)
+    assert panel.state.text() == "the run in the library open before goes on (Cancel stops it)"
+    qtbot.wait(500)  # more steps of that run
+    assert len(panel.curves.series_data("train loss")[0]) == 0
+    with qtbot.waitSignal(panel.job.ended, timeout=60000):
+        panel.cancel.click()
+    assert panel.start.isEnabled() and panel.state.text() == "" and not panel.embed.isEnabled()
+
+
 # -- odd inputs --------------------------------------------------------------------------------------------------
 def test_training_field_with_text_in_a_number_names_the_field(qtbot, window, embedded):
     """"abc" in a number field of the training form said "⚠ invalid literal for int() with base 10: 'abc'"."""
@@ -339,6 +357,29 @@ def test_a_library_whose_embeddings_are_older_than_its_segments(qtbot, window, l
     panel.start()
     qtbot.waitUntil(lambda: panel.result is not None or panel.state.text().startswith("⚠"), timeout=30000)
     assert panel.result is not None and panel.result["segments"] == len(s.embedding_ids)
+    assert not bugs
+
+
+def test_a_track_label_finding_of_a_file_changed_since(qtbot, window, library_copy, bugs):
+    """A track label finding names its example and arguing segments; the track's file changed and was imported
+    again (its segments cut again): selecting the finding raised KeyError in two slots (its spectrogram, the
+    model's view) and Play said "cannot play: KeyError". Now the finding keeps no link to the old segments."""
+    with Library(library_copy) as lib:
+        first = min(lib.tracks(), key=lambda t: t.id)
+        sid = int(lib.segments()["id"][0])
+        lib.replace_findings([{"kind": "label", "segment_id": None, "track_id": first.id, "start_s": 0.0,
+                               "end_s": first.duration_s, "score": 0.9, "reason": "label looks wrong",
+                               "details": {"given": "a", "suggested": "b", "example_segment_id": sid,
+                                           "segments": [{"segment_id": sid, "start_s": 0.0, "end_s": 3.0, "p": 0.9}]}}],
+                             kinds=["label"])
+        write_tone(Path(first.path), 470, seconds=12.0, sr=16000, seed=99)
+        assert drive(iter_ingest(lib, [first.path], jobs=1)).updated == 1
+    assert window.open_library(library_copy)
+    panel = window.inspection_panel
+    panel.table.selectRow(0)
+    assert panel.selected()[0]["reason"] == "label looks wrong"
+    assert not panel.play.isEnabled() and not panel.evidence_box.isVisibleTo(panel)
+    qtbot.wait(200)
     assert not bugs
 
 
