@@ -6,6 +6,7 @@ training and querying cannot drift. Incremental (only segments without a vector 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -58,6 +59,10 @@ class DamagedEmbeddings(LibraryError):
     derived data, recomputed by the next ``embed``."""
 
 
+class StaleEmbeddings(LibraryError):
+    """Stored vectors made by other weights of their model (trained again since): they compare with nothing."""
+
+
 @dataclass
 class EmbedReport:
     model: str
@@ -75,8 +80,16 @@ def model_folder(lib: Library, name: str = DEFAULT_MODEL) -> Path:
 
 
 def weights_digest(folder: Path) -> str:
-    """A digest of a model's weights: stored vectors made with other weights are recomputed."""
-    return hashlib.blake2b(ckpt.weights_path(folder).read_bytes(), digest_size=12).hexdigest()
+    """A digest of a model's weights: stored vectors made with other weights are recomputed. Read once per weights
+    file (path, size and modification time): the app asks on every refresh."""
+    path = ckpt.weights_path(folder)
+    st = path.stat()
+    return _file_digest(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    return hashlib.blake2b(Path(path).read_bytes(), digest_size=12).hexdigest()
 
 
 def load_embeddings(lib: Library, model: str = DEFAULT_MODEL) -> Embeddings:
@@ -110,6 +123,14 @@ def load_embeddings(lib: Library, model: str = DEFAULT_MODEL) -> Embeddings:
             raise LibraryError(f"{lib.root}: no embeddings for model {model!r}: {e}") from None
         raise LibraryError(f"{lib.root}: no embeddings for model {model!r}; run `musicemb embed`")
     return emb
+
+
+def check_weights(lib: Library, model: str) -> None:
+    """Raise :class:`StaleEmbeddings` if ``lib``'s stored vectors of ``model`` were made by other weights of it."""
+    stored = layout.stored_digest(read_embeddings_meta(lib, model) or {})
+    if stored and stored != weights_digest(model_folder(lib, model)):
+        raise StaleEmbeddings(f"{lib.root}: the embeddings of {model!r} were made by other weights of the model "
+                              f"(trained again since?); run `musicemb embed --model {model}`")
 
 
 def read_embeddings_meta(lib: Library, model: str = DEFAULT_MODEL) -> dict | None:
@@ -266,13 +287,9 @@ def _read_arrays(lib: Library, model: str, *names: str) -> tuple[np.ndarray, ...
 def library_embedder(lib: Library, model: str, *, device: str = "cpu") -> Embedder:
     """An :class:`Embedder` whose vectors compare with ``lib``'s stored vectors of ``model``: for a model finished
     per library, its output is standardised with the library's statistics stored by ``embed``. Stored vectors made
-    by other weights (the model was trained again since) are a :class:`LibraryError`: they compare with nothing."""
-    folder = model_folder(lib, model)
-    stored = layout.stored_digest(read_embeddings_meta(lib, model) or {})
-    if stored and stored != weights_digest(folder):
-        raise LibraryError(f"{lib.root}: the embeddings of {model!r} were made by other weights of the model (trained "
-                           f"again since?); run `musicemb embed --model {model}`")
-    emb = Embedder(folder, device=device)
+    by other weights (the model was trained again since) are a :class:`StaleEmbeddings` error."""
+    check_weights(lib, model)
+    emb = Embedder(model_folder(lib, model), device=device)
     if _finishes(emb):
         stats = _read_arrays(lib, model, "library_mean", "library_std")
         mean, std = stats if stats is not None else library_statistics(np.zeros((0, emb.encoder.dim)))

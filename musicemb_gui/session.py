@@ -14,7 +14,15 @@ from musicemb_core.audio.decode import load
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.data.library import Library, Track
-from musicemb_core.inference import SIMILARITY_MODEL, Embedder, load_embeddings, model_folder
+from musicemb_core.inference import (
+    SIMILARITY_MODEL,
+    Embedder,
+    StaleEmbeddings,
+    check_weights,
+    load_embeddings,
+    model_folder,
+    weights_digest,
+)
 from musicemb_core.workflows.dj import bpm_text, key_text, library_sounds, track_row
 from musicemb_core.workflows.models import active_model, set_active_model
 from musicemb_gui.edits import EditLog
@@ -45,7 +53,7 @@ class Session(QObject):
         self.embedding_ids: np.ndarray | None = None
         self.vectors: np.ndarray | None = None
         self._embedder: Embedder | None = None
-        self._embedder_name = ""
+        self._embedder_key: tuple[Path, str] | None = None  # its folder and weights digest
         self.generation = 0  # counts library openings: results computed for an older one are dropped
         self.track_filter: frozenset[int] | None = None
         self.edits = EditLog(self)  # labels, segment tags and reviews, with undo
@@ -84,7 +92,7 @@ class Session(QObject):
         self.lib_path = Path(summary["path"])
         self.generation += 1
         self.model = model
-        self._embedder, self._embedder_name = None, ""
+        self._embedder, self._embedder_key = None, None
         self.tracks, self.failures, self.segments, self.seg_row = {}, [], {}, {}
         self.embedding_ids, self.vectors = None, None
         self.track_filter = None
@@ -115,8 +123,13 @@ class Session(QObject):
     def reload_embeddings(self) -> None:
         try:
             with self.library() as lib:
+                check_weights(lib, self.model)
                 emb = load_embeddings(lib, self.model)
             self.embedding_ids, self.vectors = emb.ids, np.asarray(emb.vectors)
+        except StaleEmbeddings as e:  # the model was trained again since: they compare with nothing
+            self.embedding_ids, self.vectors = None, None
+            stale = str(e)
+            QTimer.singleShot(0, lambda: self.message.emit(stale))
         except MusicEmbError:
             self.embedding_ids, self.vectors = None, None
         else:
@@ -176,11 +189,12 @@ class Session(QObject):
         return load(s["path"], offset=s["start_s"], duration=s["duration_s"])
 
     def embedder(self) -> Embedder:
-        """The model in use, loaded once per model."""
-        if self._embedder is None or self._embedder_name != self.model:
-            with self.library() as lib:
-                self._embedder = Embedder(model_folder(lib, self.model))
-            self._embedder_name = self.model
+        """The model in use, loaded again when another model is chosen or its weights change (trained again)."""
+        with self.library() as lib:
+            folder = model_folder(lib, self.model)
+        key = (folder, weights_digest(folder))
+        if self._embedder_key != key:
+            self._embedder, self._embedder_key = Embedder(folder), key
         return self._embedder
 
     def segment_logmel(self, seg_id: int) -> tuple[np.ndarray, FeatureConfig]:

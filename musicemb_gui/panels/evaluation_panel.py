@@ -46,6 +46,7 @@ class EvaluationPanel(QWidget):
         super().__init__()
         self.session = session
         self.result: dict | None = None
+        self.job = None  # the evaluation job, while it runs
         self.run = QPushButton("Run evaluation")
         self.reid = QSpinBox(minimum=0, maximum=2000, value=50, prefix="re-ID snippets: ")
         self.state = QLabel("")
@@ -95,6 +96,9 @@ class EvaluationPanel(QWidget):
         if self.session.lib_path is None:
             self.state.setText("⚠ open a library first")
             return
+        if self.job is not None:
+            self.session.message.emit(f"{self.job.name} is still running (see Jobs)")
+            return
         model, n = self.session.model, self.reid.value()
 
         def work(lib, token):
@@ -104,14 +108,18 @@ class EvaluationPanel(QWidget):
         def done(r: dict) -> None:  # not after a cancel, nor once another model is chosen (the panel was cleared)
             if job.state == "done" and model == self.session.model:
                 self.show_result(r)
-        job = self.session.library_job(f"evaluate {model}", work, on_done=done,
-                                       on_failed=lambda msg: self.state.setText(f"⚠ {msg}"))
+        job = self.job = self.session.library_job(f"evaluate {model}", work, on_done=done,
+                                                  on_failed=lambda msg: self.state.setText(f"⚠ {msg}"))
         generation = self.session.generation
         job.cancelled.connect(lambda: self.session.is_current(generation)
                               and self.state.setText("evaluation cancelled"))
         self.run.setEnabled(False)
-        job.ended.connect(lambda _j: self.run.setEnabled(True))
+        job.ended.connect(self._ended)
         self.state.setText(f"evaluating {model}…")
+
+    def _ended(self, _job) -> None:
+        self.job = None
+        self.run.setEnabled(True)
 
     def show_result(self, r: dict) -> None:
         self.result = r

@@ -34,6 +34,7 @@ class ExportController(QObject):
         map_controller.neighboursReady.connect(lambda _src, rows: setattr(self, "neighbours", rows))
         map_controller.similarTracksReady.connect(lambda _tid, rows: setattr(self, "similar", rows))
         map_controller.cleared.connect(self._clear)
+        map_controller.listsCleared.connect(self._clear)
         library.panel.exportRequested.connect(
             lambda: self.ask("selection" if library.panel.selected_tracks() else "shown"))
         library.set_dialog.exportRequested.connect(lambda: self.ask("set"))

@@ -19,6 +19,7 @@ class InspectionController(QObject):
         self.session, self.panel = session, panel
         self.rows: list[dict] = []
         self._shown: int | None = None  # the segment whose spectrogram is shown
+        self._job = None  # the inspection job, while it runs
         panel.runRequested.connect(self.run)
         panel.segmentSelected.connect(self.show_spectrogram)
         panel.logFrequencyToggled.connect(lambda _: self._shown is not None and self.show_spectrogram(self._shown))
@@ -62,15 +63,22 @@ class InspectionController(QObject):
         if s.lib_path is None:
             s.message.emit("open a library first")
             return
+        if self._job is not None:
+            s.message.emit(f"{self._job.name} is still running (see Jobs)")
+            return
         model = s.model
 
         def work(lib, token):  # imported in the worker: the window never waits for it
             from musicemb_core.workflows.inspect import iter_inspect
 
             return (yield from iter_inspect(lib, model=model, cancel=token))
-        job = s.library_job(f"inspect with {model}", work, on_done=self._done, writes=True)
+        self._job = s.library_job(f"inspect with {model}", work, on_done=self._done, writes=True)
         self.panel.set_busy(True)
-        job.ended.connect(lambda _j: self.panel.set_busy(False))
+        self._job.ended.connect(self._ended)
+
+    def _ended(self, _job) -> None:
+        self._job = None
+        self.panel.set_busy(False)
 
     def _done(self, report) -> None:
         self.load()

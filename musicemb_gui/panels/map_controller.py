@@ -33,6 +33,7 @@ class MapController(QObject):
     similarTracksReady = Signal(int, object)        # source track id, [{track_id, score, title, path, ...}]
     spectrogramReady = Signal(int, object, object, str)
     cleared = Signal()                              # another library was opened: show nothing of the old one
+    listsCleared = Signal()                         # another model: its neighbours and "more like this" are void
     status = Signal(str)
 
     def __init__(self, session: Session, audio: AudioCache | None = None):
@@ -50,6 +51,7 @@ class MapController(QObject):
         self._extra_names: dict[str, list[str]] = {}
         session.embeddingsChanged.connect(self._embeddings_changed)
         session.libraryOpened.connect(self._library_opened)
+        session.modelChanged.connect(lambda _name: self.listsCleared.emit())
         session.trackFilterChanged.connect(lambda _ids: self.coloursReady.emit(*self.colours(self.mode, self.ids)))
 
     def _library_opened(self) -> None:
@@ -59,9 +61,9 @@ class MapController(QObject):
         self.cleared.emit()
 
     def _live(self, fn: Callable) -> Callable:
-        """``fn`` guarded: it runs only if the library that was open when the work started still is."""
-        generation = self.session.generation
-        return lambda *args: fn(*args) if self.session.is_current(generation) else None
+        """``fn`` guarded: it runs only if the library and model in use when the work started still are."""
+        s, generation, model = self.session, self.session.generation, self.session.model
+        return lambda *args: fn(*args) if s.is_current(generation) and s.model == model else None
 
     # -- maps ----------------------------------------------------------------------------------------------
     def _embeddings_changed(self) -> None:
@@ -209,14 +211,14 @@ class MapController(QObject):
             return
         vec = s.vectors[row]
         own = s.segment(seg_id)["track_id"] if other_tracks else None
-        generation = s.generation
+        generation, model = s.generation, s.model
 
         def search():
             index = self._index
             if index is None:
                 with s.library() as lib:
-                    index = open_index(lib, s.model)
-                if s.is_current(generation):
+                    index = open_index(lib, model)
+                if s.is_current(generation) and s.model == model:
                     self._index = index
             want = k + 1
             while True:  # widen the search until k segments of other tracks are found (or all were seen)
@@ -251,7 +253,7 @@ class MapController(QObject):
 
                 with Library(lib_path) as lib:
                     space = SimilarTracks(lib, model=model)
-                if s.is_current(generation):
+                if s.is_current(generation) and s.model == model:
                     self._similar = space
             return space.query([str(track_id)], k=k)[0]["results"]
         run_in_thread(search, self._live(lambda rows: self.similarTracksReady.emit(track_id, rows)),

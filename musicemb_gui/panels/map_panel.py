@@ -164,6 +164,7 @@ class MapPanel(QWidget):
         controller.spectrogramReady.connect(self._show_spectrogram)
         controller.status.connect(self.status.setText)
         controller.cleared.connect(self.clear)
+        controller.listsCleared.connect(self.clear_lists)
 
     # -- controller -> view --------------------------------------------------------------------------------
     def _show_map(self, ids: np.ndarray, xy: np.ndarray, method: str) -> None:
@@ -192,14 +193,20 @@ class MapPanel(QWidget):
         """Show nothing: another library was opened, or this one has no embeddings yet."""
         self.scatter.set_points(np.zeros((0, 2), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64),
                                 ["#9a9a9a"], [])
-        for table in (self.neighbours, self.similar):
-            table.setRowCount(0)
-        self.similar_title.setText("More like this: click a point")
+        self.clear_lists()
         self.spectrogram.clear()
         self._on_selection(np.zeros(0, np.int64))
         if self.label_dialog is not None:  # it names the old library's segments
             self.label_dialog.reject()
         self._hovered = -1
+
+    def clear_lists(self) -> None:
+        """Empty the neighbour and "more like this" lists and the links drawn (another model was chosen: their
+        scores were its)."""
+        for table in (self.neighbours, self.similar):
+            table.setRowCount(0)
+        self.scatter.clear_links()
+        self.similar_title.setText("More like this: click a point")
 
     def _show_similar(self, track_id: int, rows: list[dict]) -> None:
         name = self.ctl.session.track_name

@@ -105,6 +105,7 @@ class TrainingPanel(QWidget):
         self.job.finished.connect(self._finished)
         self.job.failed.connect(self._failed)
         self.job.cancelled.connect(self._failed)
+        self.job.ended.connect(lambda _job: self._trained_again(name))
         self.start.setEnabled(False)
         self.cancel.setEnabled(True)
         self.embed.setEnabled(False)
@@ -148,6 +149,12 @@ class TrainingPanel(QWidget):
         if self._idle():
             self.state.setText(f"⚠ training stopped: {args[0]}" if args and args[0] else "training cancelled; "
                                "the last checkpoint is kept")
+
+    def _trained_again(self, name: str) -> None:
+        """A run of the model in use ended (done, failed or cancelled, its checkpoint saved): the vectors shown were
+        made by its old weights (the session says so and shows them no more)."""
+        if name == self.session.model and self.session.is_current(self._generation):
+            self.session.reload_embeddings()
 
     def _idle(self) -> bool:
         """Start may be pressed again; whether the run that ended was the open library's (else its state goes)."""

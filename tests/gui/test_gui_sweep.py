@@ -101,6 +101,21 @@ def test_evaluation_cancelled_at_once_says_so(qtbot, window, embedded):
     assert window.evaluation_panel.state.text() == "evaluation cancelled"
 
 
+def test_inspect_or_evaluate_asked_again_while_it_runs_starts_no_second_job(qtbot, window, embedded):
+    """Library ▸ Inspect (or Evaluate) again while its job ran started a second one, and the Run button came back
+    on when the first ended while the second still ran."""
+    assert window.open_library(embedded)
+    for start, prefix in ((window.inspection.run, "inspect"), (window.evaluation_panel.start, "evaluate")):
+        start()
+        start()
+        running = [j for j in window.jobs.jobs if j.name.startswith(prefix)]
+        assert len(running) == 1 and status(window) == f"{running[0].name} is still running (see Jobs)"
+    assert window.jobs.wait(60000)
+    qtbot.waitUntil(lambda: window.inspection_panel.run.isEnabled() and window.evaluation_panel.run.isEnabled())
+    window.inspection.run()  # the job ended: asked again, it runs
+    assert [j.name for j in window.jobs.jobs] == ["inspect with similarity"]
+
+
 def test_training_of_the_library_open_before_shows_nothing_in_the_next(qtbot, window, embedded, library_copy):
     """Another library opened while a training runs: the panel went on drawing that run's curves and steps, and
     when it ended left "epoch 1, step ...: loss ..." in the new library's panel for good."""
@@ -117,6 +132,32 @@ def test_training_of_the_library_open_before_shows_nothing_in_the_next(qtbot, wi
     with qtbot.waitSignal(panel.job.ended, timeout=60000):
         panel.cancel.click()
     assert panel.start.isEnabled() and panel.state.text() == "" and not panel.embed.isEnabled()
+
+
+def test_training_the_model_in_use_again_says_its_vectors_are_old(qtbot, window, library_copy):
+    """Trained again under the name of the model in use: the model's view kept the embedder of the old weights,
+    and the map and neighbours stayed on the vectors the old weights made, without a word."""
+    import shutil
+
+    from musicemb_core.resources import builtin_model_dir
+
+    shutil.copytree(builtin_model_dir("default"), library_copy / "models" / "mine")
+    with Library(library_copy) as lib:
+        drive(iter_embed(lib, model="mine"))
+    assert window.open_library(library_copy)
+    window.models.choose("mine")
+    s, panel = window.session, window.training_panel
+    qtbot.waitUntil(lambda: len(window.map_controller.ids) == 12, timeout=60000)
+    old = s.embedder()
+    panel.name.setText("mine")
+    for field, value in (("epochs", 1), ("steps_per_epoch", 1), ("batch_size", 4)):
+        panel.train_form.set_value(field, value)
+    panel.start.click()
+    qtbot.waitSignal(panel.job.ended, timeout=120000).wait()
+    assert panel.job.state == "done"
+    qtbot.waitUntil(lambda: "were made by other weights" in status(window))
+    assert s.vectors is None and len(window.map_controller.ids) == 0
+    assert s.embedder() is not old  # the model's view: the new weights'
 
 
 # -- odd inputs --------------------------------------------------------------------------------------------------

@@ -135,3 +135,23 @@ def test_the_choice_is_remembered_per_library_and_reset_by_another(qtbot, window
     window.models.choose("stopped")  # removed behind the app's back: the picker lists what is there
     assert [e.name for e in window.models.picker.entries] == ["default", "similarity"]
     assert window.session.model == "default"
+
+
+def test_another_model_empties_the_neighbour_and_more_like_this_lists(qtbot, window, built, tmp_path):
+    """Another model chosen: the neighbour and "More like this" lists (and their export) kept the previous model's
+    tracks and scores; answers of the previous model still on their way are dropped too."""
+    from PySide6.QtCore import QThreadPool
+
+    assert window.open_library(shutil.copytree(built, tmp_path / "lib"))
+    ctl, panel, exports = window.map_controller, window.map_panel, window.exports
+    qtbot.waitUntil(lambda: len(ctl.ids) == 8, timeout=120000)
+    seg = int(ctl.ids[0])
+    with qtbot.waitSignals([ctl.neighboursReady, ctl.similarTracksReady], timeout=60000):
+        panel.select_segment(seg)
+    assert panel.neighbours.rowCount() and panel.similar.rowCount() and exports.items("neighbours")
+    panel.select_segment(seg)  # asked again: answered once "default" is chosen
+    window.models.choose("default")
+    assert QThreadPool.globalInstance().waitForDone(60000)
+    qtbot.wait(50)  # the answers delivered
+    assert panel.neighbours.rowCount() == panel.similar.rowCount() == 0
+    assert exports.items("neighbours") == exports.items("similar") == []
