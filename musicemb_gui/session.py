@@ -126,9 +126,10 @@ class Session(QObject):
                 check_weights(lib, self.model)
                 emb = load_embeddings(lib, self.model)
             self.embedding_ids, self.vectors = emb.ids, np.asarray(emb.vectors)
-        except StaleEmbeddings as e:  # the model was trained again since: they compare with nothing
+        except StaleEmbeddings:  # the model was trained again since: they compare with nothing
             self.embedding_ids, self.vectors = None, None
-            stale = str(e)
+            stale = (f"the embeddings of {self.model!r} were made by other weights of the model (trained again "
+                     "since): Library ▸ Embed brings them up to date")
             QTimer.singleShot(0, lambda: self.message.emit(stale))
         except MusicEmbError:
             self.embedding_ids, self.vectors = None, None

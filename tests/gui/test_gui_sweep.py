@@ -156,6 +156,7 @@ def test_training_the_model_in_use_again_says_its_vectors_are_old(qtbot, window,
     qtbot.waitSignal(panel.job.ended, timeout=120000).wait()
     assert panel.job.state == "done"
     qtbot.waitUntil(lambda: "were made by other weights" in status(window))
+    assert "Library ▸ Embed" in status(window)  # the app's action, not the CLI's command
     assert s.vectors is None and len(window.map_controller.ids) == 0
     assert s.embedder() is not old  # the model's view: the new weights'
 
