@@ -58,9 +58,10 @@ class Session(QObject):
         self.track_filter: frozenset[int] | None = None
         self.edits = EditLog(self)  # labels, segment tags and reviews, with undo
 
-    def is_current(self, generation: int) -> bool:
-        """Whether work started at ``generation`` still belongs to the open library."""
-        return generation == self.generation
+    def is_current(self, generation: int, model: str | None = None) -> bool:
+        """Whether work started at ``generation`` (with ``model`` in use, if given) still belongs to the open
+        library (and model)."""
+        return generation == self.generation and model in (None, self.model)
 
     def library_job(self, name: str, work: Callable, *, on_done: Callable | None = None,
                     on_failed: Callable[[str], None] | None = None, writes: bool = False) -> Job:

@@ -32,6 +32,7 @@ class LandmarkIndex:
     def __init__(self, hashes: np.ndarray, tracks: np.ndarray, times: np.ndarray):
         order = np.argsort(hashes, kind="stable")
         self.hashes, self.tracks, self.times = hashes[order], tracks[order], times[order]
+        self.meta: dict = {}  # ``meta.json`` of a loaded index
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -61,6 +62,12 @@ class LandmarkIndex:
             if c > best.get(k, 0):
                 best[k] = c
         return best
+
+    def current_tracks(self, content_hashes: dict[int, str]) -> set[int]:
+        """The tracks (of ``content_hashes``: id -> the catalogue's content hash) whose landmarks here were made
+        from their present audio."""
+        kept = self.meta.get("tracks", {})
+        return {t for t, h in content_hashes.items() if kept.get(str(t)) == h}
 
     def save(self, folder: Path, meta: dict) -> None:
         """Write the arrays and ``meta.json`` into ``folder`` (a new generation, see :func:`iter_fingerprint`)."""
@@ -104,14 +111,14 @@ def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobG
     folder = landmark_folder(lib)
     old = LandmarkIndex.load(folder)
     tracks = {t.id: t for t in lib.tracks()}
-    done_hash = {int(k): v for k, v in (old.meta.get("tracks", {}) if old is not None else {}).items()}
-    current = {tid for tid, h in done_hash.items() if tid in tracks and tracks[tid].content_hash == h}
+    done = {int(k) for k in old.meta.get("tracks", {})} if old is not None else set()
+    current = old.current_tracks({t: tr.content_hash for t, tr in tracks.items()}) if old is not None else set()
     parts = []
     if old is not None and current:
         keep = np.isin(old.tracks, list(current))
         parts.append((np.asarray(old.hashes)[keep], np.asarray(old.tracks)[keep], np.asarray(old.times)[keep]))
     todo = [tid for tid in tracks if tid not in current]
-    if old is not None and not todo and set(done_hash) == current:  # nothing added, changed or removed
+    if old is not None and not todo and done == current:  # nothing added, changed or removed
         return old
 
     def compute(tid: int):

@@ -86,8 +86,8 @@ class Searcher:
         self.seg_track = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
         self.seg_start = dict(zip(seg["id"].tolist(), seg["start_s"].tolist(), strict=True))
         self.tracks = {t.id: t for t in lib.tracks()}
-        kept = self.landmarks.meta.get("tracks", {}) if self.landmarks is not None else {}
-        self.marked = {t for t, tr in self.tracks.items() if kept.get(str(t)) == tr.content_hash}  # of their audio now
+        self.marked = (self.landmarks.current_tracks({t: tr.content_hash for t, tr in self.tracks.items()})
+                       if self.landmarks is not None else set())  # landmarks of their audio now
 
     def embed_audio(self, y: np.ndarray, *, hop_s: float = 0.5, path: str = "") -> QueryVectors:
         """Sub-track vectors of mono audio ``y`` at the model's rate."""

@@ -72,8 +72,7 @@ class VersionFinder:
         index = LandmarkIndex.load(folder)
         if index is None:
             return None
-        kept = index.meta.get("tracks", {})
-        return cls(index, {t for t, h in content_hashes.items() if kept.get(str(t)) == h})
+        return cls(index, index.current_tracks(content_hashes))
 
     def of_file(self, path: str | Path, *, exclude: set[int] = frozenset()) -> dict[int, float]:
         """Versions of the audio in ``path`` (:func:`query_landmarks`); {} when it cannot be read."""

@@ -63,7 +63,7 @@ class MapController(QObject):
     def _live(self, fn: Callable) -> Callable:
         """``fn`` guarded: it runs only if the library and model in use when the work started still are."""
         s, generation, model = self.session, self.session.generation, self.session.model
-        return lambda *args: fn(*args) if s.is_current(generation) and s.model == model else None
+        return lambda *args: fn(*args) if s.is_current(generation, model) else None
 
     # -- maps ----------------------------------------------------------------------------------------------
     def _embeddings_changed(self) -> None:
@@ -218,7 +218,7 @@ class MapController(QObject):
             if index is None:
                 with s.library() as lib:
                     index = open_index(lib, model)
-                if s.is_current(generation) and s.model == model:
+                if s.is_current(generation, model):
                     self._index = index
             want = k + 1
             while True:  # widen the search until k segments of other tracks are found (or all were seen)
@@ -253,7 +253,7 @@ class MapController(QObject):
 
                 with Library(lib_path) as lib:
                     space = SimilarTracks(lib, model=model)
-                if s.is_current(generation) and s.model == model:
+                if s.is_current(generation, model):
                     self._similar = space
             return space.query([str(track_id)], k=k)[0]["results"]
         run_in_thread(search, self._live(lambda rows: self.similarTracksReady.emit(track_id, rows)),
