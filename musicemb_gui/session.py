@@ -55,6 +55,7 @@ class Session(QObject):
         self._embedder: Embedder | None = None
         self._embedder_key: tuple[Path, str] | None = None  # its folder and weights digest
         self.generation = 0  # counts library openings: results computed for an older one are dropped
+        self.vectors_version = 0  # counts changes of the vectors: a map of vectors read before is dropped
         self.track_filter: frozenset[int] | None = None
         self.edits = EditLog(self)  # labels, segment tags and reviews, with undo
 
@@ -122,6 +123,7 @@ class Session(QObject):
         self.reload_embeddings()
 
     def reload_embeddings(self) -> None:
+        before = self.embedding_ids, self.vectors
         try:
             with self.library() as lib:
                 check_weights(lib, self.model)
@@ -141,6 +143,8 @@ class Session(QObject):
                 note = (f"{int((~keep).sum())} embedded segments are no longer in the library (their files changed): "
                         "Library ▸ Embed brings the embeddings up to date")
                 QTimer.singleShot(0, lambda: self.message.emit(note))  # after the summary of a library opened
+        if not all(_same(a, b) for a, b in zip(before, (self.embedding_ids, self.vectors), strict=True)):
+            self.vectors_version += 1
         self.embeddingsChanged.emit()
 
     def set_track_filter(self, track_ids) -> None:
@@ -207,3 +211,7 @@ class Session(QObject):
         y = np.pad(y, (0, max(0, int(round(emb.window_s * emb.sr)) - len(y))))
         with torch.inference_mode():
             return emb.logmel(torch.from_numpy(y)).numpy(), emb.info.features
+
+
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return a is b or (a is not None and b is not None and np.array_equal(a, b))

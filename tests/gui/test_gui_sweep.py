@@ -161,6 +161,35 @@ def test_training_the_model_in_use_again_says_its_vectors_are_old(qtbot, window,
     assert s.embedder() is not old  # the model's view: the new weights'
 
 
+def test_a_map_of_vectors_made_stale_while_it_was_computed_is_not_shown(qtbot, window, library_copy):
+    """A map job still running when the model in use was trained again (its UMAP after the quick PCA) drew the old
+    vectors' points again once it ended, after the app had cleared them (a race seen in CI)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from musicemb_core.models.checkpoint import weights_path
+    from musicemb_core.resources import builtin_model_dir
+
+    folder = library_copy / "models" / "mine"
+    shutil.copytree(builtin_model_dir("default"), folder)
+    with Library(library_copy) as lib:
+        drive(iter_embed(lib, model="mine"))
+    assert window.open_library(library_copy)
+    window.models.choose("mine")
+    ctl = window.map_controller
+    qtbot.waitUntil(lambda: len(ctl.ids) == 12 and not window.jobs.jobs, timeout=60000)
+    ctl._submit_map("pca")  # a map job in flight ...
+    job = window.jobs.jobs[-1]
+    weights = load_file(weights_path(folder))  # ... when the weights change (trained again)
+    save_file({k: v + 1e-3 if v.is_floating_point() else v for k, v in weights.items()}, weights_path(folder))
+    window.session.reload_embeddings()
+    assert len(ctl.ids) == 0
+    qtbot.waitSignal(job.ended, timeout=60000).wait()
+    qtbot.wait(50)
+    assert len(ctl.ids) == 0 and window.session.vectors is None
+
+
 # -- odd inputs --------------------------------------------------------------------------------------------------
 def test_training_field_with_text_in_a_number_names_the_field(qtbot, window, embedded):
     """"abc" in a number field of the training form said "⚠ invalid literal for int() with base 10: 'abc'"."""
