@@ -60,10 +60,13 @@ class MapController(QObject):
         self.audio.clear()
         self.cleared.emit()
 
-    def _live(self, fn: Callable) -> Callable:
-        """``fn`` guarded: it runs only if the library and model in use when the work started still are."""
-        s, generation, model = self.session, self.session.generation, self.session.model
-        return lambda *args: fn(*args) if s.is_current(generation, model) else None
+    def _live(self, fn: Callable, *, of_vectors: bool = True) -> Callable:
+        """``fn`` guarded: it runs only if the library and model in use when the work started still are (and,
+        ``of_vectors``, the vectors: not embedded or trained again since)."""
+        s, generation, model, version = self.session, self.session.generation, self.session.model, \
+            self.session.vectors_version
+        return lambda *args: fn(*args) if s.is_current(generation, model) and (
+            not of_vectors or version == s.vectors_version) else None
 
     # -- maps ----------------------------------------------------------------------------------------------
     def _embeddings_changed(self) -> None:
@@ -264,8 +267,8 @@ class MapController(QObject):
         info = self.session.segment(seg_id)
         title = f"{self.session.track_name(info['track_id'])} @ {info['start_s']:.1f} s"
         run_in_thread(lambda: self.session.segment_logmel(seg_id),
-                      self._live(lambda r: self.spectrogramReady.emit(seg_id, r[0], r[1], title)),
-                      self._live(lambda msg: self.status.emit(f"spectrogram: {msg}")))
+                      self._live(lambda r: self.spectrogramReady.emit(seg_id, r[0], r[1], title), of_vectors=False),
+                      self._live(lambda msg: self.status.emit(f"spectrogram: {msg}"), of_vectors=False))
 
     def label_segments(self, ids: np.ndarray, label: str, *, whole_tracks: bool) -> None:
         """Label the tracks of segments ``ids`` whole, or tag only these segments (undoable: Edit ▸ Undo)."""
