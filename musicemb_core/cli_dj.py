@@ -53,8 +53,9 @@ def cmd_tracks(a: argparse.Namespace) -> int:
 
 
 def _selection(lib, a: argparse.Namespace) -> list[dict]:
-    from musicemb_core.workflows.dj import keep, resolve_tracks, track_row, track_rows
+    from musicemb_core.workflows.dj import resolve_tracks, track_rows
 
+    rows = {r["track_id"]: r for r in track_rows(lib, bpm=a.bpm, key_compatible=a.key_compatible, label=a.label)}
     if a.similar_to:
         from musicemb_core.search.similar import SimilarTracks
 
@@ -62,14 +63,12 @@ def _selection(lib, a: argparse.Namespace) -> list[dict]:
             raise MusicEmbError("give track ids/paths or --similar-to, not both")
         space = SimilarTracks(lib, model=a.model)
         own = space.resolve(a.similar_to)[1]
-        found = space.query([a.similar_to], k=a.k)[0]["results"]
-        ids = own + [r["track_id"] for r in found]
-        rows = [track_row(t) for t in resolve_tracks(lib, [str(i) for i in ids])]
-        return [r for r in rows if keep(r, bpm=a.bpm, key_compatible=a.key_compatible, label=a.label)]
-    if a.tracks:
-        rows = [track_row(t) for t in resolve_tracks(lib, a.tracks)]
-        return [r for r in rows if keep(r, bpm=a.bpm, key_compatible=a.key_compatible, label=a.label)]
-    return track_rows(lib, bpm=a.bpm, key_compatible=a.key_compatible, label=a.label)
+        ids = own + [r["track_id"] for r in space.query([a.similar_to], k=a.k)[0]["results"]]
+    elif a.tracks:
+        ids = [t.id for t in resolve_tracks(lib, a.tracks)]
+    else:
+        return list(rows.values())
+    return [rows[i] for i in dict.fromkeys(ids) if i in rows]
 
 
 def cmd_export(a: argparse.Namespace) -> int:
@@ -97,8 +96,10 @@ def cmd_set(a: argparse.Namespace) -> int:
             if start.id not in {t.id for t in tracks}:
                 tracks.insert(0, start)
         plan = plan_set(lib, tracks, start=start, model=a.model)
-    if a.out:
-        export(plan["tracks"], a.out, playlist=a.name)
+    if a.out:  # each row with the cost of the transition into it, as the app's set export has it
+        steps = [None, *plan["steps"]]
+        export([{**r, "transition_cost": c} for r, c in zip(plan["tracks"], steps, strict=True)], a.out,
+               playlist=a.name)
     if a.json:
         _print_json({**plan, "out": a.out})
         return 0

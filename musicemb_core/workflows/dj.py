@@ -130,20 +130,20 @@ def library_sounds(lib: Library) -> dict[int, list[tuple[str, float]]]:
 
 
 def resolve_tracks(lib: Library, refs: list[str]) -> list[Track]:
-    """Tracks named by id or path (the order kept, repeats dropped). Raises :class:`LibraryError` naming the
-    first reference that is neither."""
-    by_path = {t.path: t for t in lib.tracks()}
+    """Tracks named by path, else by id (the order kept, repeats dropped): a file named "12" in the current folder
+    that is not a track does not hide track 12. Raises :class:`LibraryError` naming the first reference that is
+    neither."""
+    tracks = lib.tracks()
+    by_path, by_id = {t.path: t for t in tracks}, {t.id: t for t in tracks}
     out: dict[int, Track] = {}
     for ref in refs:
-        text = str(ref).strip()
-        t = None
-        if text.isdigit() and not Path(text).exists():
-            t = next((x for x in by_path.values() if x.id == int(text)), None)
-        else:
-            t = by_path.get(str(Path(text).expanduser().resolve()))
+        text = str(ref)
+        t = by_path.get(str(Path(text).expanduser().resolve()))
+        if t is None and text.strip().isdigit():
+            t = by_id.get(int(text))
         if t is None:
-            raise LibraryError(f"{lib.root}: {text}: not a track of this library (give a track id or the path of an "
-                               "imported file)")
+            raise LibraryError(f"{lib.root}: {text.strip()}: not a track of this library (give a track id or the "
+                               "path of an imported file)")
         out.setdefault(t.id, t)
     return list(out.values())
 
@@ -170,11 +170,11 @@ def m3u8_text(rows: list[dict]) -> str:
 
 
 def _rb_tonality(key: str | None) -> str:
-    """rekordbox writes keys as "Am", "F#", "Bbm"."""
+    """rekordbox writes keys as "Am", "F#", "Bbm", and D flat as "Db"/"Dbm" (never "C#")."""
     if not key:
         return ""
     tonic, mode = key.rsplit(" ", 1)
-    return tonic + ("m" if mode == "minor" else "")
+    return {"C#": "Db"}.get(tonic, tonic) + ("m" if mode == "minor" else "")
 
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -207,24 +207,27 @@ def rekordbox_xml(rows: list[dict], *, playlist: str = "musicemb") -> str:
 
 
 def csv_text(rows: list[dict]) -> str:
-    """A table (UTF-8, header first): the position, every field of :func:`track_row`, then the fields the rows
-    carry beyond it (a score, a finding's kind and times, a set's transition cost), in first-seen order."""
+    """A table (UTF-8, header first, CRLF rows as in RFC 4180, so a field holding either line break is quoted):
+    the position, every field of :func:`track_row`, then the fields the rows carry beyond it (a score, a finding's
+    kind and times, a set's transition cost), in first-seen order."""
     fields = ["position", *TRACK_FIELDS]
     fields += list(dict.fromkeys(k for r in rows for k in r if k not in fields))
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=fields)
     writer.writeheader()
     for i, r in enumerate(rows, 1):
         writer.writerow({"position": i, **{k: "" if v is None else v for k, v in r.items()}})
     return buf.getvalue()
 
 
-def item_rows(tracks: Mapping[int, Track], items: Iterable[dict]) -> list[dict]:
+def item_rows(tracks: Mapping[int, Track], items: Iterable[dict],
+              sounds: Mapping[int, list[tuple[str, float]]] | None = None) -> list[dict]:
     """Rows to export from ``items`` (dicts with a ``track_id``, e.g. neighbours, findings, a set's steps): each
-    item's track as :func:`track_row`, followed by the item's own other fields. Items of unknown tracks are
-    skipped."""
-    return [{**track_row(tracks[int(it["track_id"])]), **{k: v for k, v in it.items() if k not in TRACK_FIELDS}}
-            for it in items if int(it["track_id"]) in tracks]
+    item's track as :func:`track_row` (with what it sounds like, from ``sounds``: :func:`library_sounds`),
+    followed by the item's own other fields. Items of unknown tracks are skipped."""
+    sounds = sounds or {}
+    return [{**track_row(tracks[t], sounds.get(t)), **{k: v for k, v in it.items() if k not in TRACK_FIELDS}}
+            for it in items if (t := int(it["track_id"])) in tracks]
 
 
 def _unique_tracks(rows: list[dict]) -> list[dict]:
@@ -275,7 +278,8 @@ def plan_set(lib: Library, tracks: list[Track], *, start: Track | None = None, m
 
     if len(tracks) < 2:
         raise MusicEmbError("a set needs at least 2 tracks")
-    rows = [track_row(t) for t in tracks]
+    sounds = library_sounds(lib)
+    rows = [track_row(t, sounds.get(t.id)) for t in tracks]
     vectors, note = None, model
     try:
         from musicemb_core.inference import load_track_vectors

@@ -75,7 +75,7 @@ class ExportController(QObject):
     def export(self, source: str, path: str | Path) -> Path:
         """Write ``source``'s tracks to ``path`` (.m3u8, .csv or .xml). Raises MusicEmbError when there is
         nothing to export or the file cannot be written."""
-        rows = item_rows(self.session.tracks, self.items(source))
+        rows = item_rows(self.session.tracks, self.items(source), self.session.sounds)
         if not rows:
             raise MusicEmbError(f"nothing to export: the {SOURCES[source].lower()} is empty")
         return export(rows, path, playlist=f"musicemb {SOURCES[source].lower()}")

@@ -171,6 +171,8 @@ def test_build_set_from_selection_is_the_core_order_and_exports(qtbot, window, d
         rows = list(csv.DictReader(f))
     assert [int(r["track_id"]) for r in rows] == ctl.set_dialog.track_ids()
     assert [r["transition_cost"] for r in rows] == ["", *map(str, plan["steps"])]
+    assert [r["sounds_like"] for r in rows] == [r["sounds_like"] for r in plan["tracks"]]  # as the CLI's set
+    assert sum(bool(r["sounds_like"]) for r in rows) >= 4
     m3u = window.exports.export("set", tmp_path / "set.m3u8").read_text(encoding="utf-8").splitlines()
     assert m3u[2::2] == [r["path"] for r in plan["tracks"]]
 
