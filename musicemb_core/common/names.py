@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 from musicemb_core.common.errors import ConfigError
+from musicemb_core.common.paths import user_path
 
 MAX_NAME = 100
 #: Endings of the library's work and leftover entries beside an artefact (``embeddings/<model>.tmp``,
@@ -59,7 +59,7 @@ def model_key(model: str) -> str:
     Raises :class:`ConfigError` for anything else (``..``, a path that is not a model folder, an empty name).
     """
     if isinstance(model, str) and model and is_path_like(model):
-        folder = Path(model).expanduser()
+        folder = user_path(model)
         if not (folder / MODEL_CONFIG).is_file():
             raise ConfigError(f"{model}: not a model folder (no {MODEL_CONFIG} there) and not a model name")
         base = folder.resolve().name

@@ -12,6 +12,15 @@ from pathlib import Path
 from musicemb_core.common.errors import ConfigError, MusicEmbError
 
 
+def user_path(path: str | os.PathLike) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; a name such as ``~mix.m3u8`` that names no user's home
+    is taken as it is (``Path.expanduser`` raises there)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        return Path(path)
+
+
 def _umask() -> int:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():

@@ -30,6 +30,7 @@ from musicemb_core.audio.segment import window_starts
 from musicemb_core.audio.validate import AudioScan, scan
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import AudioError, ConfigError, MusicEmbError
+from musicemb_core.common.paths import user_path
 from musicemb_core.common.pools import result_unless_cancelled, stop_workers
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data import layout
@@ -213,7 +214,7 @@ def find_audio(paths: list[str | Path]) -> list[Path]:
     files named directly are always taken. Raises :class:`MusicEmbError` for a path that does not exist."""
     found: list[Path] = []
     for p in map(Path, paths):
-        p = p.expanduser().resolve()
+        p = user_path(p).resolve()
         if p.is_dir():
             for dirpath, dirnames, filenames in os.walk(p):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -325,7 +326,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     cfg = segments or current or SegmentConfig()
     if cfg != current:
         lib.set_segment_config(cfg, window_starts)
-    roots = [Path(p).expanduser().resolve() for p in paths if Path(p).is_dir()]
+    roots = [user_path(p).resolve() for p in paths if Path(p).is_dir()]
     files = find_audio(paths)
     if not files:
         report.warnings.append((", ".join(map(str, paths)), "no audio files found"))

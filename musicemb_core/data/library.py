@@ -18,6 +18,7 @@ import numpy as np
 
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import LibraryError
+from musicemb_core.common.paths import user_path
 from musicemb_core.common.store import kill_point
 from musicemb_core.data import layout
 
@@ -238,7 +239,7 @@ class Library:
         (default :data:`BUSY_RETRY_S`; an interactive caller, the app's window, waits less)."""
         self.busy_s = busy_s
         try:
-            self.root = Path(root).expanduser().resolve()
+            self.root = user_path(root).resolve()
         except (RuntimeError, OSError) as e:  # a symbolic link loop (RuntimeError before Python 3.13)
             raise LibraryError(f"{root}: cannot open the library folder ({e})") from e
         db = self.root / DB_NAME

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import ConfigError
 from musicemb_core.common.names import is_path_like, model_key
-from musicemb_core.common.paths import atomic_write_text
+from musicemb_core.common.paths import atomic_write_text, user_path
 from musicemb_core.common.store import kill_point
 from musicemb_core.models.config import ModelConfig
 from musicemb_core.models.registry import build_encoder
@@ -267,7 +267,7 @@ def find_model(models_dir: Path, name: str, builtin: tuple[str, ...] = BUILTIN_E
     (among ``builtin``); or, for a path (``/``, ``.``, ``~``), that model folder (used read-only)."""
     model_key(name)  # a valid name, or a path to a model folder
     if is_path_like(name):
-        folder = Path(name).expanduser()
+        folder = user_path(name)
         if (folder / CONFIG).exists():
             return folder
         raise ConfigError(f"no model folder at {folder} (it has no {CONFIG})")

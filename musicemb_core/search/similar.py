@@ -15,6 +15,7 @@ from musicemb_core.audio.decode import info, load
 from musicemb_core.audio.segment import cut, window_starts
 from musicemb_core.common.config import MAX_QUERY_S, SegmentConfig
 from musicemb_core.common.errors import AudioError, LibraryError, MusicEmbError
+from musicemb_core.common.paths import user_path
 from musicemb_core.data.library import Library
 from musicemb_core.features.camelot import Key, compatible, parse_key_or_none
 from musicemb_core.features.tempo_key import analyse, key_camelot
@@ -106,7 +107,7 @@ class SimilarTracks:
                        "is gone (moved? import its new place)")
                 raise LibraryError(f"{self.lib.root}: no track with id {tid}{why}")
             return self.vectors[self.row[tid]], [tid]
-        path = Path(text).expanduser()
+        path = user_path(text)
         tid = self._by_path.get(str(path.resolve())) if path.exists() else None
         if tid is not None and tid in self.row:
             return self.vectors[self.row[tid]], [tid]
@@ -162,7 +163,7 @@ class SimilarTracks:
         finder = self.version_finder
         if finder is None:
             return {}
-        path = self.tracks[own[0]].path if own else str(Path(str(query).strip()).expanduser())
+        path = self.tracks[own[0]].path if own else str(user_path(str(query).strip()))
         return finder.of_file(path, exclude=set(own))
 
     def _mixable(self, queries: list[tuple[str, list[int]]], *, bpm_range: float | None, key_compatible: bool):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from musicemb_core.analysis.set_order import bpm_gap_percent, order_set, transition_costs
 from musicemb_core.common.errors import LibraryError, MusicEmbError
-from musicemb_core.common.paths import output_path
+from musicemb_core.common.paths import output_path, user_path
 from musicemb_core.data.library import Library, Track
 from musicemb_core.features.camelot import Key, camelot, compatible, parse_key_or_none
 from musicemb_core.features.tempo_key import key_camelot, key_open
@@ -138,7 +138,7 @@ def resolve_tracks(lib: Library, refs: list[str]) -> list[Track]:
     out: dict[int, Track] = {}
     for ref in refs:
         text = str(ref)
-        t = by_path.get(str(Path(text).expanduser().resolve()))
+        t = by_path.get(str(user_path(text).resolve()))
         if t is None and text.strip().isdigit():
             t = by_id.get(int(text))
         if t is None:
@@ -244,7 +244,7 @@ def _unique_tracks(rows: list[dict]) -> list[dict]:
 def export(rows: list[dict], out: str | Path, *, playlist: str = "musicemb") -> Path:
     """Write ``rows`` (in order) to ``out``: ``.m3u8``/``.m3u``, ``.xml`` (rekordbox) or ``.csv`` (every row; the
     playlists list each track once)."""
-    out = Path(out).expanduser()
+    out = user_path(out)
     suffix = out.suffix.lower()
     if not suffix:  # "set" or ".m3u8" (a name that is all suffix has none)
         raise MusicEmbError(f"{out}: name the file with its format, e.g. set.m3u8 (playlist), set.xml (rekordbox) "

@@ -13,6 +13,7 @@ import pytest
 
 from musicemb_core import cli
 from musicemb_core.common.config import SegmentConfig
+from musicemb_core.common.paths import user_path
 from musicemb_core.data.library import Library
 from musicemb_core.features.camelot import NAMES
 from musicemb_core.workflows import dj
@@ -114,3 +115,15 @@ def test_csv_quotes_a_carriage_return_in_a_file_name(lib, tmp_path):
     rows = read_csv(out)
     assert [Path(r["path"]).name for r in rows] == [name for name, _, _ in TRACKS]
     assert rows[1]["title"] == "two\rlines"
+
+
+def test_a_name_starting_with_a_tilde_is_a_plain_name(lib, tmp_path, monkeypatch, capsys):
+    """``--out ~mix.m3u8`` (no user "mix") said "unexpected RuntimeError: Could not determine home directory";
+    a leading ``~`` that names no user's home is part of the name, and ``~/x`` still means the home folder."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["export", str(lib), "1", "--out", "~mix.m3u8"]) == 0
+    assert (tmp_path / "~mix.m3u8").read_text(encoding="utf-8").startswith("#EXTM3U")
+    assert cli.main(["export", str(lib), "~nobody-here/x.wav", "--out", "y.m3u8"]) == 1
+    assert "~nobody-here/x.wav: not a track of this library" in capsys.readouterr().err
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert user_path("~/set.xml") == tmp_path / "home" / "set.xml"
