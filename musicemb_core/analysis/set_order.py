@@ -5,6 +5,7 @@ Pure arrays and numbers: no audio, no catalogue.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from musicemb_core.features.camelot import Key, compatible
@@ -12,6 +13,7 @@ from musicemb_core.features.camelot import Key, compatible
 BPM_WEIGHT = 0.05  # cost per percent of tempo difference (6 % costs as much as a cosine distance of 0.3)
 KEY_PENALTY = 0.5  # an incompatible key
 UNKNOWN_PENALTY = 0.15  # a missing tempo or key (neither smooth nor clashing for sure)
+MAX_STARTS = 200  # first tracks tried when none is given (a crate of 2,000 tracks orders in about 20 s)
 
 
 def bpm_gap_percent(a: float, b: float) -> float:
@@ -52,50 +54,66 @@ def path_cost(C: np.ndarray, order: list[int] | np.ndarray) -> float:
 
 
 def greedy_order(C: np.ndarray, start: int = 0) -> list[int]:
-    """Nearest neighbour from ``start``."""
+    """Nearest neighbour from ``start`` (the lower index on a tie)."""
+    return [int(i) for i in _greedy(np.ascontiguousarray(C, dtype=np.float64), start)]
+
+
+@numba.njit(cache=True)
+def _greedy(C, start):  # pragma: no cover - compiled
     n = len(C)
-    order, left = [start], set(range(n)) - {start}
-    while left:
-        last = order[-1]
-        nxt = min(left, key=lambda j: (C[last, j], j))
-        order.append(nxt)
-        left.remove(nxt)
+    order = np.empty(n, np.int64)
+    free = np.ones(n, np.bool_)
+    order[0], free[start] = start, False
+    for m in range(1, n):
+        last, best = order[m - 1], -1
+        for j in range(n):
+            if free[j] and (best < 0 or C[last, j] < C[last, best]):
+                best = j
+        order[m], free[best] = best, False
     return order
 
 
 def two_opt(C: np.ndarray, order: list[int], *, fixed_start: bool = True, max_rounds: int = 50) -> list[int]:
     """Improve an open path by reversing segments while that lowers :func:`path_cost` (the first track stays
     first with ``fixed_start``)."""
-    order = list(order)
-    n = len(order)
-    first = 1 if fixed_start else 0
+    P = np.array(order, dtype=np.int64)
+    _two_opt(np.ascontiguousarray(C, dtype=np.float64), P, 1 if fixed_start else 0, max_rounds)
+    return [int(i) for i in P]
+
+
+@numba.njit(cache=True)
+def _two_opt(C, P, first, max_rounds):  # pragma: no cover - compiled
+    n = len(P)
     for _ in range(max_rounds):
         improved = False
         for i in range(first, n - 1):
             for k in range(i + 1, n):
-                a = order[i - 1] if i > 0 else None
-                b, c = order[i], order[k]
-                d = order[k + 1] if k + 1 < n else None
-                before = (C[a, b] if a is not None else 0.0) + (C[c, d] if d is not None else 0.0)
-                after = (C[a, c] if a is not None else 0.0) + (C[b, d] if d is not None else 0.0)
+                b, c = P[i], P[k]
+                before, after = 0.0, 0.0
+                if i > 0:
+                    before += C[P[i - 1], b]
+                    after += C[P[i - 1], c]
+                if k + 1 < n:
+                    before += C[c, P[k + 1]]
+                    after += C[b, P[k + 1]]
                 if after < before - 1e-12:
-                    order[i:k + 1] = order[i:k + 1][::-1]
+                    P[i:k + 1] = P[i:k + 1][::-1].copy()
                     improved = True
         if not improved:
             break
-    return order
 
 
 def order_set(C: np.ndarray, *, start: int | None = None, random_state: int = 0) -> dict:
     """The smooth order of the tracks costed by ``C``, with the given order's and a random order's costs.
 
     Returns {"order": [indices], "cost", "given_cost", "random_cost"} (the random order: mean over 20 shuffles).
-    ``start``: the index to begin with; None tries every track as the start and keeps the best path.
+    ``start``: the index to begin with; None tries every track as the start (at most :data:`MAX_STARTS`, spread
+    over the crate) and keeps the best path.
     """
     n = len(C)
     if n == 0:
         return {"order": [], "cost": 0.0, "given_cost": 0.0, "random_cost": 0.0}
-    starts = [start] if start is not None else list(range(n))
+    starts = [start] if start is not None else sorted({int(i) for i in np.linspace(0, n - 1, min(n, MAX_STARTS))})
     best = None
     for s in starts:
         o = two_opt(C, greedy_order(C, s), fixed_start=start is not None)

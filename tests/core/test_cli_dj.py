@@ -193,3 +193,21 @@ def test_set_order_pure():
     assert [int(perm[i]) for i in plan["order"]] == list(range(n))
     assert plan["cost"] == pytest.approx(path_cost(C, plan["order"]), abs=1e-4)
     assert plan["cost"] < plan["random_cost"]
+
+
+def test_set_order_greedy_then_2opt_leaves_no_better_reversal():
+    """The compiled greedy and 2-opt: the nearest free track each step; no reversal of the result lowers its cost."""
+    from musicemb_core.analysis.set_order import greedy_order, two_opt
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(40, 5))
+    C = np.linalg.norm(X[:, None] - X[None], axis=2)
+    g = greedy_order(C, 3)
+    assert sorted(g) == list(range(40)) and g[0] == 3
+    assert all(C[g[i], g[i + 1]] == min(C[g[i], j] for j in g[i + 1:]) for i in range(39))
+    o = two_opt(C, g)
+    assert o[0] == 3 and sorted(o) == list(range(40)) and path_cost(C, o) < path_cost(C, g)
+    for i in range(1, 39):
+        for k in range(i + 1, 40):
+            assert path_cost(C, o[:i] + o[i:k + 1][::-1] + o[k + 1:]) >= path_cost(C, o) - 1e-9
+    assert order_set(C)["cost"] <= path_cost(C, o) + 1e-9  # every start tried
