@@ -58,7 +58,7 @@ def greedy_order(C: np.ndarray, start: int = 0) -> list[int]:
     return [int(i) for i in _greedy(np.ascontiguousarray(C, dtype=np.float64), start)]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # nogil: the app orders sets in a thread beside the window
 def _greedy(C, start):  # pragma: no cover - compiled
     n = len(C)
     order = np.empty(n, np.int64)
@@ -81,7 +81,7 @@ def two_opt(C: np.ndarray, order: list[int], *, fixed_start: bool = True, max_ro
     return [int(i) for i in P]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _two_opt(C, P, first, max_rounds):  # pragma: no cover - compiled
     n = len(P)
     for _ in range(max_rounds):
