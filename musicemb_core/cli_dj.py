@@ -81,7 +81,20 @@ def cmd_export(a: argparse.Namespace) -> int:
         raise MusicEmbError("no track matches the selection; nothing exported")
     out = export(rows, a.out, playlist=a.name)
     print(f"{len(rows)} tracks -> {out}")
+    _warn_missing(rows)
     return 0
+
+
+def _warn_missing(rows: list[dict]) -> None:
+    """Say on stderr which exported tracks' files are gone (moved or deleted since the import): a DJ program
+    would list them as missing."""
+    from pathlib import Path
+
+    gone = [r["path"] for r in rows if not Path(r["path"]).is_file()]
+    if gone:
+        more = f" and {len(gone) - 1} more" if len(gone) > 1 else ""
+        print(f"musicemb: warning: {gone[0]}{more}: the file is not there any more (moved or deleted since the "
+              "import); exported with the path the library knows", file=sys.stderr)
 
 
 def cmd_set(a: argparse.Namespace) -> int:
@@ -100,6 +113,7 @@ def cmd_set(a: argparse.Namespace) -> int:
         steps = [None, *plan["steps"]]
         export([{**r, "transition_cost": c} for r, c in zip(plan["tracks"], steps, strict=True)], a.out,
                playlist=a.name)
+        _warn_missing(plan["tracks"])
     if a.json:
         _print_json({**plan, "out": a.out})
         return 0

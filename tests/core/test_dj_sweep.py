@@ -127,3 +127,20 @@ def test_a_name_starting_with_a_tilde_is_a_plain_name(lib, tmp_path, monkeypatch
     assert "~nobody-here/x.wav: not a track of this library" in capsys.readouterr().err
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert user_path("~/set.xml") == tmp_path / "home" / "set.xml"
+
+
+def test_an_export_names_the_files_gone_since_the_import(lib, tmp_path, capsys):
+    """A playlist of tracks deleted after the import was written without a word (rekordbox then lists them as
+    missing); the export still lists them, and says which are gone."""
+    with Library(lib) as library:
+        paths = {t.id: Path(t.path) for t in library.tracks()}
+    paths[1].unlink()
+    assert cli.main(["export", str(lib), "--out", str(tmp_path / "all.m3u8")]) == 0
+    err = capsys.readouterr().err
+    assert f"{paths[1]}: the file is not there any more" in err and "and 1 more" not in err
+    assert str(paths[1]) in (tmp_path / "all.m3u8").read_text(encoding="utf-8")
+    paths[3].unlink()
+    assert cli.main(["set", str(lib), "1", "2", "3", "--out", str(tmp_path / "set.xml")]) == 0
+    assert "and 1 more: the file is not there any more" in capsys.readouterr().err
+    assert cli.main(["export", str(lib), "2", "--out", str(tmp_path / "two.csv")]) == 0
+    assert "warning" not in capsys.readouterr().err
