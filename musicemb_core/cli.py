@@ -300,6 +300,7 @@ def cmd_index(a: argparse.Namespace) -> int:
 
 def _queries(a: argparse.Namespace, action) -> int:
     """Run ``action(searcher, query_vectors)`` for each query file; print JSON or a readable list."""
+    from musicemb_core.audio.decode import check_query_length
     from musicemb_core.common.errors import AudioError
     from musicemb_core.data.library import Library
     from musicemb_core.search.knn import Searcher
@@ -309,7 +310,7 @@ def _queries(a: argparse.Namespace, action) -> int:
         searcher = Searcher(lib, model=a.model)
         for path in a.queries:
             try:
-                ca.check_query_length(path, ca.MAX_QUERY_S, "queries")
+                check_query_length(path, ca.MAX_QUERY_S, "queries")
                 results = action(searcher, searcher.embed_file(path))
             except AudioError as e:
                 print(f"musicemb: error: {e}", file=sys.stderr)
@@ -339,10 +340,11 @@ def cmd_classify(a: argparse.Namespace) -> int:
 
 
 def cmd_search(a: argparse.Namespace) -> int:
+    from musicemb_core.audio.decode import check_query_length
     from musicemb_core.data.library import Library
     from musicemb_core.search.knn import Searcher
 
-    ca.check_query_length(a.query, ca.MAX_QUERY_S, "queries")
+    check_query_length(a.query, ca.MAX_QUERY_S, "queries")
     with Library(a.lib) as lib:
         searcher = Searcher(lib, model=a.model)
         windows = searcher.nearest(searcher.embed_file(a.query), k=a.k)
@@ -381,6 +383,7 @@ def cmd_similar(a: argparse.Namespace) -> int:
 
 
 def cmd_hum(a: argparse.Namespace) -> int:
+    from musicemb_core.audio.decode import check_query_length
     from musicemb_core.audio.devices import record, trim_silence
     from musicemb_core.common.errors import AudioError
     from musicemb_core.data.library import Library
@@ -389,7 +392,7 @@ def cmd_hum(a: argparse.Namespace) -> int:
     if not a.queries and not a.record:
         raise MusicEmbError("give QUERY_AUDIO files or --record SECONDS")
     for path in a.queries:
-        ca.check_query_length(path, ca.MAX_HUM_S, "hums")
+        check_query_length(path, ca.MAX_HUM_S, "hums")
     with Library(a.lib) as lib:
         searcher = HumSearcher.open(lib, model=a.model)
         out = []

@@ -21,15 +21,13 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from musicemb_core.common.config import MAX_QUERY_S  # noqa: F401 (used as ca.MAX_QUERY_S)
+from musicemb_core.common.config import MAX_HUM_S, MAX_QUERY_S  # noqa: F401 (used as ca.MAX_QUERY_S)
 from musicemb_core.common.errors import ConfigError, MusicEmbError
 from musicemb_core.common.names import check_model_name, model_key
 from musicemb_core.common.paths import data_home
 
 #: Segment windows: at most 10 min; hops at least 50 ms (a 4 h file then gives at most 288,000 segments).
 MAX_WINDOW_S, MIN_WINDOW_S, MIN_HOP_S = 600.0, 0.1, 0.05
-#: Query audio: a hum (or a recording) of at most 10 min; other queries (identify, classify, search) 30 min.
-MAX_HUM_S = 600.0
 MAX_K = 10_000
 
 
@@ -283,18 +281,3 @@ def drop_output(stream) -> None:
         os.close(devnull)
     except (OSError, ValueError):
         pass
-
-
-def check_query_length(path: str, limit_s: float, what: str) -> None:
-    """Refuse a query file longer than ``limit_s`` from its header, before it is decoded (a 2-hour "hum" would
-    take minutes and gigabytes). Unreadable files pass: decoding reports them."""
-    from musicemb_core.audio.decode import info
-    from musicemb_core.common.errors import AudioError
-
-    try:
-        seconds = info(path).duration_s
-    except AudioError:
-        return
-    if seconds > limit_s:
-        raise AudioError(path, f"{seconds / 60:.1f} min long; {what} may be at most {limit_s / 60:g} min "
-                               "(trim it first)")

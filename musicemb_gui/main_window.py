@@ -221,7 +221,7 @@ class MainWindow(QMainWindow):
     def _library_opened(self) -> None:
         """Another library: stop the old one's sound and results (panels with state reset themselves)."""
         self.player.stop()
-        self.hum_panel.set_results([], "")
+        self.hum_panel.clear_results()
 
     def _fill_library(self) -> None:
         s = self.session

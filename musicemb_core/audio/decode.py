@@ -222,3 +222,15 @@ def load(path: str | Path, *, sr: int | None = None, mono: bool = True, offset: 
     if sr is not None and sr != head.sample_rate:
         y = resample(y, head.sample_rate, sr)
     return np.ascontiguousarray(y), (sr or head.sample_rate)
+
+
+def check_query_length(path: str, limit_s: float, what: str) -> None:
+    """Refuse a query file longer than ``limit_s`` from its header, before it is decoded (a 2-hour "hum" would
+    take minutes and gigabytes). Unreadable files pass: decoding reports them."""
+    try:
+        seconds = info(path).duration_s
+    except AudioError:
+        return
+    if seconds > limit_s:
+        raise AudioError(path, f"{seconds / 60:.1f} min long; {what} may be at most {limit_s / 60:g} min "
+                               "(trim it first)")

@@ -19,6 +19,8 @@ C = TypeVar("C", bound="Config")
 
 MAX_QUERY_S = 1800.0
 """The longest audio accepted as a query (identify, classify, search, similar): longer files are imported instead."""
+MAX_HUM_S = 600.0
+"""The longest hum (a file or a recording) searched by humming."""
 
 @dataclasses.dataclass(frozen=True)
 class Config:

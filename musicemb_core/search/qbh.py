@@ -108,11 +108,12 @@ def dense_melody(bins: np.ndarray, probs: np.ndarray) -> np.ndarray:
 def confidence_features(scores: np.ndarray) -> np.ndarray:
     """Scores of every ranked candidate (any order) -> (n, 3) features of each: its z-score against the other
     candidates' scores, its margin over the best other candidate, and the score itself. A track standing out
-    from the rest is likely the tune; a best score among equals is not (the tune may not be in the library)."""
+    from the rest is likely the tune; a best score among equals is not (the tune may not be in the library), nor
+    a lone candidate (a one-track library: nothing to stand out from, z-score and margin 0)."""
     s = np.asarray(scores, dtype=np.float64)
     n = len(s)
     if n < 2:
-        return np.column_stack([np.zeros(n), s, s])
+        return np.column_stack([np.zeros(n), np.zeros(n), s])
     total, sq = s.sum(), (s * s).sum()
     mean = (total - s) / (n - 1)
     var = np.maximum((sq - s * s) / (n - 1) - mean * mean, 0.0)

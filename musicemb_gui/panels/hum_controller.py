@@ -7,7 +7,7 @@ import time
 
 from PySide6.QtCore import QObject, Signal
 
-from musicemb_gui.panels.hum_panel import NO_CONFIDENT_MATCH, HumPanel
+from musicemb_gui.panels.hum_panel import NO_CONFIDENT_MATCH, HumPanel, query_spectrogram
 from musicemb_gui.session import Session
 from musicemb_gui.workers import run_in_thread
 
@@ -35,7 +35,10 @@ class HumController(QObject):
             self._open_searcher()
 
     def prepare(self) -> None:
-        """Open (and warm up) the searcher while the user hums, so results follow the stop at once."""
+        """A recording starts: answers to earlier queries are dropped (a file still decoding would replace the live
+        spectrogram); the searcher is opened (and warmed up) while the user hums, so results follow the stop."""
+        self._asked += 1
+        self._pending = None
         if self.session.lib_path is not None and self._searcher is None and self._job is None:
             self._open_searcher()
 
@@ -47,6 +50,7 @@ class HumController(QObject):
             return
         t0 = self.panel.stopped_at if what == "recording" else time.perf_counter()
         if self._searcher is None:
+            self._asked += 1  # an answer to an earlier query still on its way is not shown over this one
             self._pending = (y, sr, t0)
             if self._job is None:
                 self._open_searcher()
@@ -62,18 +66,26 @@ class HumController(QObject):
 
     def _query(self, y, sr: int, t0: float) -> None:
         searcher, guard = self._searcher, self._latest()
-        run_in_thread(lambda: searcher.query(y, sr, k=self.k), guard(lambda rows: self._show(rows, t0)),
+        run_in_thread(lambda: searcher.query(y, sr, k=self.k), guard(lambda rows: self._show(rows, t0, searcher)),
                       guard(lambda msg: self.panel.set_results([], f"⚠ search failed: {msg}")))
 
     def search_file(self, path: str) -> None:
-        from musicemb_core.audio.decode import load
+        """Decode a hum file (at most ``MAX_HUM_S``, as ``musicemb hum``) and its spectrogram off the GUI thread,
+        then search it."""
+        from musicemb_core.audio.decode import check_query_length, load
+        from musicemb_core.common.config import MAX_HUM_S
+
+        def read():
+            check_query_length(path, MAX_HUM_S, "hums")
+            y, sr = load(path)
+            return y, sr, query_spectrogram(y, sr)
 
         def shown(result):
-            y, sr = result
-            self.panel.show_query(y, sr, path.rsplit("/", 1)[-1])
+            y, sr, S = result
+            self.panel.show_query(S, path.rsplit("/", 1)[-1])
             self.search(y, sr, path)
         guard = self._latest()
-        run_in_thread(lambda: load(path), guard(shown), guard(lambda msg: self.panel.set_results([], f"⚠ {msg}")))
+        run_in_thread(read, guard(shown), guard(lambda msg: self.panel.set_results([], f"⚠ {msg}")))
 
     def _open_searcher(self) -> None:
         def work(lib, token):
@@ -104,9 +116,8 @@ class HumController(QObject):
             (y, sr, t0), self._pending = self._pending, None
             self._query(y, sr, t0)
 
-    def _show(self, rows: list[dict], t0: float) -> None:
-        searcher = self._searcher
-        confident = searcher is None or searcher.is_confident(rows)  # no searcher: the library closed since
+    def _show(self, rows: list[dict], t0: float, searcher) -> None:
+        confident = searcher.is_confident(rows)  # the searcher that answered: the open one may be gone since
         rows = [dict(r, name=self.session.track_name(r["track_id"])) for r in rows]
         self.panel.set_results(rows, confident=confident)
         latency = time.perf_counter() - t0

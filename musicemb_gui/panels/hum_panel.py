@@ -42,7 +42,16 @@ DRAIN_MS = 30          # about 33 spectrogram updates a second (25+ even when th
 MAX_SECONDS = 30.0     # recording stops by itself after this
 MIN_SECONDS = 0.5      # shorter than this after trimming silence: nothing to search
 DEFAULT_INPUT = "(default input)"
+HINT = "Hum or sing a tune for a few seconds, then stop."
 NO_CONFIDENT_MATCH = "No confident match: the tune may not be in this library. The closest songs are below."
+
+
+def query_spectrogram(y: np.ndarray, sr: int) -> np.ndarray:
+    """The log-mel of a loaded query as the panel shows it (seconds for a long file: call it off the GUI thread)."""
+    from musicemb_core.audio.resample import resample
+    from musicemb_core.features.logmel import log_mel
+
+    return log_mel(resample(y, sr, LIVE.sr), LIVE)
 
 
 class HumPanel(QWidget):
@@ -68,7 +77,7 @@ class HumPanel(QWidget):
         self.load = QPushButton("Load a file instead…")
         self.level = LevelMeter()
         self.level.setMaximumWidth(220)
-        self.state = QLabel("Hum or sing a tune for a few seconds, then stop.")
+        self.state = QLabel(HINT)
         self.confident = False  # whether the results shown hold a confident match
         self.state.setWordWrap(True)
         self.spectrogram = SpectrogramView(max_frames=int(10 * LIVE.sr / LIVE.hop_length),
@@ -140,10 +149,11 @@ class HumPanel(QWidget):
             self.device.addItem(f"{d['name']} ({d['default_samplerate']:.0f} Hz)", d["index"])
             if d["is_default"]:
                 self.device.setItemText(0, f"{DEFAULT_INPUT}: {d['name']}")
-        self.record.setEnabled(bool(devices))
+        self.record.setEnabled(bool(devices) and self.recorder is None)  # looked for again while recording
         self.record.setToolTip("" if devices else why)
-        if not devices:
-            self.state.setText(f"Microphone off: {why}. You can still load a recording.")
+        self.idle = HINT if devices else f"Microphone off: {why}. You can still load a recording."
+        if not devices and self.recorder is None:
+            self.state.setText(self.idle)
 
     # -- recording -----------------------------------------------------------------------------------------
     def start_recording(self) -> None:
@@ -183,7 +193,7 @@ class HumPanel(QWidget):
         level = rec.level_dbfs
         self.level.set_level(level)
         seconds = sum(map(len, self._chunks)) / rec.samplerate
-        if seconds >= MAX_SECONDS:
+        if seconds >= MAX_SECONDS and self._timer.isActive():  # not the last drain of stop_recording itself
             self.stop_recording()
 
     def stop_recording(self) -> None:
@@ -230,12 +240,8 @@ class HumPanel(QWidget):
         if path:
             self.fileChosen.emit(path)
 
-    def show_query(self, y: np.ndarray, sr: int, title: str) -> None:
-        """Show a loaded query's spectrogram (the recorded one is already on screen)."""
-        from musicemb_core.audio.resample import resample
-        from musicemb_core.features.logmel import log_mel
-
-        S = log_mel(resample(y, sr, LIVE.sr), LIVE)
+    def show_query(self, S: np.ndarray, title: str) -> None:
+        """Show a loaded query's spectrogram (:func:`query_spectrogram`; the recorded one is already on screen)."""
         self.spectrogram.set_spectrogram(S, sr=LIVE.sr, hop_length=LIVE.hop_length, fmin=LIVE.fmin,
                                          fmax=LIVE.fmax, unit="dB", title=title)
 
@@ -262,6 +268,10 @@ class HumPanel(QWidget):
         self.state.setText(message or (NO_CONFIDENT_MATCH if rows and not confident else
                                        f"{len(rows)} songs, best first." if rows else
                                        "No tune recognised: was it hummed long and clearly enough?"))
+
+    def clear_results(self) -> None:
+        """Forget the results shown (another library opened): the panel says what to do, or goes on recording."""
+        self.set_results([], self.state.text() if self.recorder is not None else self.idle)
 
     def _selection_changed(self) -> None:
         ok = bool(self.results.selectionModel().selectedRows())
