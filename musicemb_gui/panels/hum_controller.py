@@ -25,7 +25,16 @@ class HumController(QObject):
         panel.queryReady.connect(self.search)
         panel.fileChosen.connect(self.search_file)
         panel.recordingStarted.connect(self.prepare)
+        session.libraryOpened.connect(self._library_opened)
         session.libraryChanged.connect(self._forget)
+
+    def _library_opened(self) -> None:
+        """Another library: a hum waiting for the old one's melody index is dropped, and that index's job
+        cancelled (the new library's writing jobs would wait behind it)."""
+        if self._job is not None:
+            self._job.cancel()
+        self._asked += 1
+        self._searcher, self._job, self._pending = None, None, None
 
     def _forget(self) -> None:
         pending = self._pending

@@ -20,6 +20,7 @@ ROWS = [{"track_id": 3, "path": "/music/a/song3.wav", "label": "folk", "score": 
 
 
 class StubSession(QObject):
+    libraryOpened = Signal()
     libraryChanged = Signal()
     lib_path = "/music/lib"
     generation = 1

@@ -96,6 +96,9 @@ class FakeJob(QObject):
     failed = Signal(str, str)
     cancelled = Signal()
 
+    def cancel(self):
+        self.was_cancelled = True
+
 
 def test_a_hum_waiting_for_the_searcher_is_not_answered_by_an_earlier_one(qtbot, bugs):  # noqa: F811
     """A hum asked while the searcher was being opened again (the library was re-read during an earlier search)
@@ -173,3 +176,22 @@ def test_opening_a_library_does_not_say_no_tune_was_recognised(qtbot, window, tm
     assert window.open_library(lib)  # opened again while recording: the recording goes on, and says so
     assert panel.results.rowCount() == 0 and panel.state.text().startswith("Recording from fake mic")
     panel.discard_recording()
+
+
+def test_a_hum_waiting_for_the_old_librarys_index_is_dropped_with_it(qtbot, bugs):  # noqa: F811
+    """Another library opened while a hum waited for the melody index: the hum was searched in the new library
+    and the old library's index job went on, holding the new library's writing jobs behind it."""
+    panel = HumPanel(recorder_factory=FakeRecorder)
+    qtbot.addWidget(panel)
+    session = OpeningSession()
+    controller = HumController(session, panel)
+    shown = []
+    controller.resultsShown.connect(lambda rows, _lat: shown.append(len(rows)))
+    controller.search(np.zeros(16000, np.float32), 16000, "hum.wav")
+    old = session.asked[0]
+    session.libraryOpened.emit()
+    session.libraryChanged.emit()
+    assert getattr(old, "was_cancelled", False) and len(session.asked) == 1  # no index job for the new library yet
+    old.finished.emit(StubSearcher(True))  # had it ended anyway: not the open library's
+    qtbot.wait(300)
+    assert shown == [] and controller._searcher is None
