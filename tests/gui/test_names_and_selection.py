@@ -5,6 +5,7 @@ and neither echoes back."""
 from __future__ import annotations
 
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -107,7 +108,8 @@ def test_tracks_are_named_by_their_tags_with_the_path_on_hover(qtbot, win):
     qtbot.waitUntil(lambda: win.player_bar.title.text().startswith(NAMES["gamma"] + "\n"), timeout=10000)
 
     win.hum._show([{"track_id": by_stem["beta"], "path": s.tracks[by_stem["beta"]].path, "label": None,
-                    "score": 0.9, "segment_id": min(_segments(win, by_stem["beta"])), "start_s": 0.0}], 0.0)
+                    "score": 0.9, "segment_id": min(_segments(win, by_stem["beta"])), "start_s": 0.0}], 0.0,
+                  SimpleNamespace(is_confident=lambda rows: True))  # the searcher that answered
     assert win.hum_panel.results.item(0, 2).text() == NAMES["beta"]
 
     with s.library() as lib:
