@@ -85,14 +85,14 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
     labels, names = segment_labels(lib, track_ids, segment_ids=ids)
     out: dict = {"model": model, "segments": len(X), "tracks": int(len(np.unique(track_ids))), "labels": names}
     yield Progress("evaluate", 0, None, "probes")
-    if len(names) >= 2:
+    known = labels >= 0  # probes need 2 labels on 2 tracks among the embedded segments, not just in the catalogue
+    if len(np.unique(labels[known])) >= 2 and len(np.unique(track_ids[known])) >= 2:
         logistic = probe_scores(X, labels, track_ids, kind="logistic", random_state=random_state)
         cancel.check()  # between the steps: each takes seconds on a big library
         svm = probe_scores(X, labels, track_ids, kind="svm", random_state=random_state)
         cancel.check()
         out["probe_logistic"] = {k: v for k, v in logistic.items() if k != "predictions"}
         out["probe_svm"] = {k: v for k, v in svm.items() if k != "predictions"}
-        known = labels >= 0
         cm = confusion(labels[known], logistic["predictions"][known], len(names))
         out["confusion"] = {"labels": names, "matrix": cm.tolist(), "source": "logistic probe, out of fold"}
         cancel.check()
@@ -104,7 +104,7 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
     cancel.check()
     out["clustering"] = {"k": clusters["k"], "ks": clusters["ks"], "silhouette": clusters["silhouette"],
                          "inertia": clusters["inertia"], "composition": composition(clusters["labels"], labels, names),
-                         "purity": purity(clusters["labels"], labels) if names else None}
+                         "purity": purity(clusters["labels"], labels) if known.any() else None}
     if reid_n:
         searcher = Searcher(lib, model=model)
         out["reid"] = yield from reid_snippets(lib, searcher, n=reid_n, snippet_s=snippet_s, rng=rng, cancel=cancel)

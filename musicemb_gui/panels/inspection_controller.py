@@ -86,15 +86,22 @@ class InspectionController(QObject):
             self.session.message.emit(f"inspection cancelled: the {len(self.rows)} findings of the last run are kept")
             return
         note = f" ({len(report.failed)} files could not be read)" if report.failed else ""
-        self.session.message.emit(f"inspection {'cancelled' if report.cancelled else 'done'}: "
-                                  f"{len(report.findings)} findings{note}")
+        skipped = "".join(f"; skipped {s}" for s in report.skipped)  # why no label findings, as the CLI warns
+        self.session.message.emit(f"inspection done: {len(report.findings)} findings{note}{skipped}")
 
     def set_status(self, finding_id: int, status: str) -> None:
         """Accept, dismiss or reopen a finding (undoable)."""
         self.session.edits.review_finding(finding_id, status)
 
     def relabel(self, track_id: int, label: str) -> None:
-        self.session.set_label(track_id, label or None)  # undoable; refreshes the session, which reloads findings
+        """Label the track, or for a finding on one segment of a mixed track tag only that segment (undoable;
+        refreshes the session, which reloads the findings)."""
+        rows = self.panel.selected()
+        sid = rows[0]["segment_id"] if len(rows) == 1 and rows[0]["kind"] == "label" else None
+        if sid is not None and int(sid) in self.session.seg_row:
+            self.session.edits.tag_segments([sid], label or None)
+        else:
+            self.session.set_label(track_id, label or None)
 
     def kind_by_segment(self) -> dict[int, str]:
         """Open finding kind per segment id (the most severe); whole-track findings mark all the track's

@@ -1,0 +1,68 @@
+"""The Inspection panel driven as a demanding analyst would: a library whose label findings cannot be computed,
+relabelling from a finding on one segment of a mixed track. Every test fails on an exception raised in a Qt slot
+or a job failing with a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from musicemb_core.common.progress import drive  # noqa: E402
+from musicemb_core.data import edits  # noqa: E402
+from musicemb_core.data.ingest import iter_ingest  # noqa: E402
+from musicemb_core.data.library import Library  # noqa: E402
+from musicemb_core.inference import iter_embed  # noqa: E402
+from tests.conftest import write_tone  # noqa: E402
+from tests.gui.test_gui_sweep import boxes, bugs, window  # noqa: E402, F401 (fixtures)
+
+
+@pytest.fixture
+def lib_path(tmp_path) -> Path:
+    """Four 9 s tones (3 segments each), imported and embedded, no labels."""
+    for i, freq in enumerate((440, 550, 660, 880)):
+        write_tone(tmp_path / "audio" / f"tone{freq}.wav", freq, seconds=9.0, sr=16000, seed=i)
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [tmp_path / "audio"], jobs=1))
+        drive(iter_embed(lib))
+    return tmp_path / "lib"
+
+
+def status(win) -> str:
+    return win.statusBar().currentMessage()
+
+
+def test_an_inspection_that_skipped_the_label_findings_says_why(qtbot, window, lib_path, bugs):  # noqa: F811
+    """A library with no labels: the status bar said "inspection done: 0 findings", as if no track looked
+    mislabelled, while the label findings were never computed (the CLI warns "skipped label: ...")."""
+    assert window.open_library(lib_path)
+    window.inspection.run()
+    qtbot.waitUntil(lambda: status(window).startswith("inspection"), timeout=30000)
+    assert status(window) == ("inspection done: 0 findings; skipped label: needs at least 2 labels on at least "
+                              "2 tracks")
+    qtbot.waitUntil(window.inspection_panel.run.isEnabled)
+
+
+def test_relabel_from_a_mixed_tracks_segment_finding_tags_only_that_segment(qtbot, window, lib_path, bugs):  # noqa: F811
+    """"Mixed track: this segment sounds like 'jazz', not its track's 'rock'": Relabel (to the suggested
+    'jazz') labelled the whole track 'jazz', its other segments included. Now it tags the one segment."""
+    with Library(lib_path) as lib:
+        track = min(t.id for t in lib.tracks())
+        edits.relabel_tracks(lib, [track], "rock")
+        seg = lib.segments()
+        sid = int(seg["id"][seg["track_id"] == track][1])
+        lib.replace_findings([{"kind": "label", "segment_id": sid, "track_id": track, "start_s": 3.0, "end_s": 6.0,
+                               "score": 0.5, "reason": "mixed track: this segment sounds like 'jazz'",
+                               "details": {"given": "rock", "suggested": "jazz", "scope": "segment"}}],
+                             kinds=["label"])
+    assert window.open_library(lib_path)
+    panel = window.inspection_panel
+    panel.table.selectRow(0)
+    assert panel.new_label.text() == "jazz"
+    panel.relabel.click()
+    assert window.session.tracks[track].label == "rock" and window.session.edits.tags == {sid: "jazz"}
+    assert [r["status"] for r in window.inspection.rows] == ["accepted"]
+    with Library(lib_path) as lib:
+        assert edits.segment_tags(lib) == {sid: "jazz"} and lib.tracks()[0].label == "rock"
