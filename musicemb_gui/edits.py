@@ -55,8 +55,8 @@ class EditLog(QObject):
     def tag_segments(self, segment_ids, label: str | None) -> edits.Edit | None:
         return self._run(edits.tag_segments, list(segment_ids), label)
 
-    def review_finding(self, finding_id: int, status: str) -> edits.Edit | None:
-        return self._run(edits.review_finding, int(finding_id), status)
+    def review_findings(self, finding_ids, status: str) -> edits.Edit | None:
+        return self._run(edits.review_findings, [int(i) for i in finding_ids], status)
 
     def undo(self) -> None:
         result = self._run(edits.undo_last)

@@ -136,15 +136,21 @@ def tag_segments(lib: Library, segment_ids, label: str | None) -> Edit | None:
                       [("segment_tag", s, label) for s in segment_ids])
 
 
-def review_finding(lib: Library, finding_id: int, status: str) -> Edit | None:
-    """Accept, dismiss or reopen a finding."""
+def review_findings(lib: Library, finding_ids, status: str) -> Edit | None:
+    """Accept, dismiss or reopen findings: one edit (one undo) however many."""
     if status not in Library.FINDING_STATUSES:
         raise LibraryError(f"finding status must be one of {', '.join(Library.FINDING_STATUSES)}, got {status!r}")
+    ids = list(dict.fromkeys(int(i) for i in finding_ids))
+    if not ids:
+        return None
     verb = {"accepted": "accept", "dismissed": "dismiss", "open": "reopen"}[status]
-    row = lib.conn.execute("SELECT f.kind, t.path FROM findings f JOIN tracks t ON t.id = f.track_id WHERE f.id=?",
-                           (int(finding_id),)).fetchone()
-    what = f"the {row[0]} finding on {Path(row[1]).name}" if row else f"finding {int(finding_id)}"
-    return apply_edit(lib, f"{verb} {what}", [("finding_status", int(finding_id), status)])
+    if len(ids) > 1:
+        what = f"{len(ids)} findings"
+    else:
+        row = lib.conn.execute("SELECT f.kind, t.path FROM findings f JOIN tracks t ON t.id = f.track_id "
+                               "WHERE f.id=?", (ids[0],)).fetchone()
+        what = f"the {row[0]} finding on {Path(row[1]).name}" if row else f"finding {ids[0]}"
+    return apply_edit(lib, f"{verb} {what}", [("finding_status", i, status) for i in ids])
 
 
 def segment_tags(lib: Library) -> dict[int, str]:

@@ -89,9 +89,9 @@ class InspectionController(QObject):
         skipped = "".join(f"; skipped {s}" for s in report.skipped)  # why no label findings, as the CLI warns
         self.session.message.emit(f"inspection done: {len(report.findings)} findings{note}{skipped}")
 
-    def set_status(self, finding_id: int, status: str) -> None:
-        """Accept, dismiss or reopen a finding (undoable)."""
-        self.session.edits.review_finding(finding_id, status)
+    def set_status(self, finding_ids: list[int], status: str) -> None:
+        """Accept, dismiss or reopen findings (one undoable edit)."""
+        self.session.edits.review_findings(finding_ids, status)
 
     def relabel(self, track_id: int, label: str) -> None:
         """Label the track, or for a finding on one segment of a mixed track tag only that segment (undoable;

@@ -76,7 +76,7 @@ class InspectionPanel(QWidget):
     showOnMap = Signal(int)              # segment id
     segmentSelected = Signal(int)        # segment id of the one selected finding (its spectrogram is shown)
     relabelRequested = Signal(int, str)  # track id, new label
-    statusChanged = Signal(int, str)     # finding id, "accepted" | "dismissed" | "open"
+    statusChanged = Signal(object, str)  # finding ids (one edit), "accepted" | "dismissed" | "open"
     runRequested = Signal()
     logFrequencyToggled = Signal(bool)  # the spectrogram's frequency axis: True = logarithmic
 
@@ -255,17 +255,19 @@ class InspectionPanel(QWidget):
         self.segmentSelected.emit(sid)
 
     def _set_status(self, status: str) -> None:
-        for row in self.selected():
-            self._mark(row, status)
+        self._mark(self.selected(), status)
 
-    def _mark(self, row: dict, status: str) -> None:
+    def _mark(self, rows: list[dict], status: str) -> None:
+        ids = {int(row["id"]) for row in rows}
+        if not ids:
+            return
         for r in range(self.model.rowCount()):
-            if self.model.item(r, 0).data(ROW)["id"] == row["id"]:
-                updated = {**row, "status": status}
-                self.model.item(r, 0).setData(updated, ROW)
+            row = self.model.item(r, 0).data(ROW)
+            if int(row["id"]) in ids:
+                self.model.item(r, 0).setData({**row, "status": status}, ROW)
                 self.model.item(r, 5).setText(status)
                 self.model.item(r, 5).setData(status, SORT)
-        self.statusChanged.emit(int(row["id"]), status)
+        self.statusChanged.emit(sorted(ids), status)
         self.proxy.refilter()
         self._update_count()
 
@@ -274,7 +276,7 @@ class InspectionPanel(QWidget):
         label = self.new_label.text().strip()
         if len(rows) == 1 and label:
             self.relabelRequested.emit(int(rows[0]["track_id"]), label)
-            self._mark(rows[0], "accepted")
+            self._mark(rows[:1], "accepted")
 
     def _play(self) -> None:
         rows = self.selected()

@@ -71,7 +71,7 @@ def test_labels_tags_and_reviews_undo_in_order_and_across_a_reopen(tmp_path):
         lib.replace_findings([{"kind": "clipping", "segment_id": None, "track_id": 2, "start_s": 0.0,
                                "end_s": 9.0, "score": 1.0, "reason": "r"}], kinds=["clipping"])
         fid = lib.findings()[0]["id"]
-        assert edits.review_finding(lib, fid, "dismissed").description == "dismiss the clipping finding on 1.wav"
+        assert edits.review_findings(lib, [fid], "dismissed").description == "dismiss the clipping finding on 1.wav"
         assert edits.relabel_tracks(lib, [2], "rock") is None  # nothing changes: nothing logged
         assert edits.relabel_tracks(lib, [2], "").description == "clear the label of 1.wav"
         edits.undo_last(lib)
@@ -105,7 +105,7 @@ def test_undo_keeps_later_changes_made_outside_the_log_and_missing_ids_change_no
             edits.relabel_tracks(lib, [1, 99], "x")
         assert _labels(lib)[1] == "rock" and edits.last_edit(lib) is None
         with pytest.raises(LibraryError, match="finding status"):
-            edits.review_finding(lib, 1, "maybe")
+            edits.review_findings(lib, [1], "maybe")
 
 
 def test_segment_tags_survive_a_recut_and_older_catalogues_migrate(tmp_path):
@@ -187,3 +187,16 @@ def test_segment_tags_are_the_labels_training_and_evaluation_see(tmp_path):
         data = drive(iter_load_segments(lib, sr=8000, workers=1))
         assert data.label_names == ["intro", "rock"]
         assert [data.label_names[i] for i in data.labels] == ["intro"] + ["rock"] * (n - 1)
+
+
+def test_findings_reviewed_together_are_one_edit_and_one_undo(tmp_path):
+    """Dismissing 3 selected findings made 3 edits: Undo brought back one of them."""
+    with _library(tmp_path / "lib") as lib:
+        lib.replace_findings([{"kind": "clipping", "segment_id": None, "track_id": t, "start_s": 0.0, "end_s": 6.0,
+                               "score": 1.0, "reason": "r"} for t in (1, 2, 3)], kinds=["clipping"])
+        ids = [f["id"] for f in lib.findings()]
+        assert edits.review_findings(lib, ids + ids[:1], "dismissed").description == "dismiss 3 findings"
+        assert {f["status"] for f in lib.findings()} == {"dismissed"}
+        assert edits.review_findings(lib, [], "accepted") is None
+        edits.undo_last(lib)
+        assert {f["status"] for f in lib.findings()} == {"open"} and edits.last_edit(lib) is None

@@ -242,7 +242,7 @@ def test_inspection_finds_a_clipped_track_and_colours_the_map_by_finding(qtbot, 
     ip.log_freq.setChecked(False)  # linear axis: the same picture recomputed
     qtbot.waitUntil(lambda: not np.array_equal(ip.spectrogram.data(), S), timeout=20000)
 
-    window.inspection.set_status(clipped[0]["id"], "dismissed")
+    window.inspection.set_status([clipped[0]["id"]], "dismissed")
     with Library(tmp_path / "lib") as lib:
         assert {r["id"]: r["status"] for r in lib.findings()}[clipped[0]["id"]] == "dismissed"
 

@@ -43,6 +43,19 @@ def _select(panel, finding_id):
     raise AssertionError(finding_id)
 
 
+def test_reviewing_several_findings_is_one_request(qtbot):
+    """Accept on 4 selected findings asked for 4 reviews (4 undo steps, 4 rebuilds of the table); now one."""
+    panel = InspectionPanel()
+    qtbot.addWidget(panel)
+    panel.set_findings(ROWS)
+    asked = []
+    panel.statusChanged.connect(lambda ids, status: asked.append((ids, status)))
+    panel.table.selectAll()
+    panel.accept.click()
+    assert asked == [(sorted(r["id"] for r in ROWS), "accepted")]
+    assert {panel.proxy.index(r, 5).data() for r in range(panel.proxy.rowCount())} == {"accepted"}
+
+
 def test_table_sorts_and_filters(qtbot):
     panel = InspectionPanel()
     qtbot.addWidget(panel)
@@ -90,12 +103,12 @@ def test_actions_emit_signals(qtbot):
     panel.relabelRequested.connect(lambda *a: relabels.append(a))
     panel.statusChanged.connect(lambda *a: statuses.append(a))
     panel.relabel.click()
-    assert relabels == [(7, "punk")] and statuses == [(1, "accepted")]
+    assert relabels == [(7, "punk")] and statuses == [([1], "accepted")]
     _select(panel, 4)
     assert panel.new_label.text() == "" and not panel.evidence_box.isVisibleTo(panel)
     with qtbot.waitSignal(panel.statusChanged) as changed:
         panel.dismiss.click()
-    assert changed.args == [4, "dismissed"]
+    assert changed.args == [[4], "dismissed"]
     statuses = {panel.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole + 1)["id"]: panel.proxy.index(r, 5).data()
                 for r in range(panel.proxy.rowCount())}
     assert statuses == {1: "accepted", 2: "open", 3: "dismissed", 4: "dismissed"}
@@ -114,7 +127,7 @@ def test_real_findings_and_status_round_trip(qtbot, tmp_path):
         drive(iter_inspect(lib, kinds=["clipping", "dead"]))
         panel = InspectionPanel()
         qtbot.addWidget(panel)
-        panel.statusChanged.connect(lib.set_finding_status)
+        panel.statusChanged.connect(lambda ids, status: [lib.set_finding_status(i, status) for i in ids])
         panel.set_findings(lib.findings())
         assert panel.proxy.rowCount() == 3  # the clipped file's three 3 s segments
         assert {panel.proxy.index(r, 3).data() for r in range(3)} == {"clipped.flac"}

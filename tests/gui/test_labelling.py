@@ -141,7 +141,7 @@ def test_undo_survives_a_restart_and_covers_finding_reviews(qtbot, tmp_path, lib
     win = _window(qtbot, tmp_path)
     assert win.open_library(lib_path)
     _label(qtbot, win, _segments_of(win, "a.wav"), "ambient")
-    win.inspection.set_status(fid, "dismissed")
+    win.inspection.set_status([fid], "dismissed")
     assert [r["status"] for r in win.inspection.rows] == ["dismissed"]
     assert _undo_action(win).text() == "&Undo dismiss the clipping finding on c.wav"
     win.close()
