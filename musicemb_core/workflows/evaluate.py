@@ -15,7 +15,7 @@ from musicemb_core.common.errors import AudioError, ConfigError
 from musicemb_core.common.progress import CancelToken, JobGen, Progress
 from musicemb_core.data import edits
 from musicemb_core.data.library import Library
-from musicemb_core.inference import DEFAULT_MODEL, load_embeddings
+from musicemb_core.inference import DEFAULT_MODEL, check_weights, load_embeddings
 from musicemb_core.search.knn import Searcher
 
 
@@ -73,6 +73,7 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
     cancel = cancel or CancelToken()
     plots = None if plots is None else _plots_folder(plots)
     rng = np.random.default_rng(random_state)
+    check_weights(lib, model)  # probes of vectors made by weights trained over since would measure nothing
     emb = load_embeddings(lib, model)
     track_of = dict(zip(*[lib.segments()[k].tolist() for k in ("id", "track_id")], strict=True))
     current = np.array([int(i) in track_of for i in emb.ids], dtype=bool)  # not segments cut again since the embed

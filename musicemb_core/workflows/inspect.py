@@ -22,7 +22,14 @@ from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progres
 from musicemb_core.common.tables import check_table_path, write_table
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
-from musicemb_core.inference import SIMILARITY_MODEL, load_embeddings, load_track_vectors, model_folder
+from musicemb_core.inference import (
+    SIMILARITY_MODEL,
+    StaleEmbeddings,
+    check_weights,
+    load_embeddings,
+    load_track_vectors,
+    model_folder,
+)
 from musicemb_core.workflows.evaluate import segment_labels
 
 EMBEDDING_KINDS = ("label", "outlier", "duplicate")
@@ -250,12 +257,14 @@ def iter_inspect(lib: Library, *, model: str = SIMILARITY_MODEL, kinds: list[str
         if emb_kinds:
             yield Progress("inspect", 0, None, f"label issues, outliers and duplicates ({model})")
             try:
+                check_weights(lib, model)  # vectors of weights trained over since judge nothing
                 emb = load_embeddings(lib, model)
-            except LibraryError:
+            except LibraryError as e:
                 model_folder(lib, model)  # a model that does not exist at all is an error, not a skip
                 emb = None
-                report.skipped.append(f"{'/'.join(emb_kinds)}: no embeddings for model {model!r}; "
-                                      "run `musicemb embed` first")
+                why = ("its embeddings were made by other weights of it (trained again since)"
+                       if isinstance(e, StaleEmbeddings) else "no embeddings")
+                report.skipped.append(f"{'/'.join(emb_kinds)}: {why} for model {model!r}; run `musicemb embed` first")
                 report.kinds = [k for k in kinds if k not in EMBEDDING_KINDS]
             if emb is not None:
                 keep = np.array([int(i) in seg_pos for i in emb.ids], dtype=bool)

@@ -61,3 +61,26 @@ def test_a_label_whose_only_track_was_cut_again_since_the_embed(lib_path, capsys
     assert main(["evaluate", str(lib_path), "--reid", "0", "--json", "--quiet"]) == 0
     r = json.loads(capsys.readouterr().out)  # strict JSON: NaN would not parse as a number here
     assert r["labels"] == ["jazz"] and r["clustering"]["purity"] is None
+
+
+def test_inspect_and_evaluate_refuse_vectors_of_weights_trained_over(lib_path, capsys):
+    """A model trained again since the embed: `inspect` judged labels, outliers and duplicates, and `evaluate`
+    probed, on vectors its old weights made, without a word (the map and the searches already refused them)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from musicemb_core.models.checkpoint import weights_path
+    from musicemb_core.resources import builtin_model_dir
+
+    folder = lib_path / "models" / "mine"
+    shutil.copytree(builtin_model_dir("default"), folder)
+    with Library(lib_path) as lib:
+        drive(iter_embed(lib, model="mine"))
+    weights = load_file(weights_path(folder))
+    save_file({k: v + 1e-3 if v.is_floating_point() else v for k, v in weights.items()}, weights_path(folder))
+    assert main(["inspect", str(lib_path), "--model", "mine", "--json"]) == 0
+    out = capsys.readouterr()
+    assert "made by other weights of it (trained again since) for model 'mine'; run `musicemb embed`" in out.err
+    assert main(["evaluate", str(lib_path), "--model", "mine", "--reid", "0", "--quiet"]) == 1
+    assert "were made by other weights of the model" in capsys.readouterr().err
