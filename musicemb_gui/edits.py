@@ -55,6 +55,9 @@ class EditLog(QObject):
     def tag_segments(self, segment_ids, label: str | None) -> edits.Edit | None:
         return self._run(edits.tag_segments, list(segment_ids), label)
 
+    def relabel_finding(self, finding_id: int, label: str | None) -> edits.Edit | None:
+        return self._run(edits.relabel_finding, int(finding_id), label)
+
     def review_findings(self, finding_ids, status: str) -> edits.Edit | None:
         return self._run(edits.review_findings, [int(i) for i in finding_ids], status)
 

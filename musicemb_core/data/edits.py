@@ -116,16 +116,40 @@ def _track_name(lib: Library, track_id: int) -> str:
     return Path(row[0]).name if row else f"track {track_id}"
 
 
+def _tags_of_tracks(lib: Library, track_ids: list[int]) -> list[int]:
+    """The tagged segments of ``track_ids`` (a whole-track label removes their tags)."""
+    marks = ",".join("?" * len(track_ids))
+    return [r[0] for r in lib.conn.execute(
+        f"SELECT g.segment_id FROM segment_labels g JOIN segments s ON s.id = g.segment_id "
+        f"WHERE s.track_id IN ({marks})", track_ids)] if track_ids else []
+
+
 def relabel_tracks(lib: Library, track_ids, label: str | None) -> Edit | None:
     """Label whole tracks (None: no label); their segments' tags go, so every segment shows the new label."""
     label, track_ids = _label(label), sorted({int(t) for t in track_ids})
-    marks = ",".join("?" * len(track_ids))
-    tagged = [r[0] for r in lib.conn.execute(
-        f"SELECT g.segment_id FROM segment_labels g JOIN segments s ON s.id = g.segment_id "
-        f"WHERE s.track_id IN ({marks})", track_ids)] if track_ids else []
     what = f"{len(track_ids)} tracks" if len(track_ids) != 1 else _track_name(lib, track_ids[0])
     return apply_edit(lib, f"label {what} {label!r}" if label else f"clear the label of {what}",
-                      [("track_label", t, label) for t in track_ids] + [("segment_tag", s, None) for s in tagged])
+                      [("track_label", t, label) for t in track_ids] +
+                      [("segment_tag", s, None) for s in _tags_of_tracks(lib, track_ids)])
+
+
+def relabel_finding(lib: Library, finding_id: int, label: str | None) -> Edit | None:
+    """Relabel what a finding is about and accept it, as one edit (one undo): its track, or for a label finding
+    on one segment of a mixed track, that segment (as a tag)."""
+    row = lib.conn.execute("SELECT kind, track_id, segment_id FROM findings WHERE id=?", (int(finding_id),)).fetchone()
+    if row is None:
+        raise LibraryError(f"{lib.root}: no finding with id {int(finding_id)}")
+    kind, track_id, segment_id = row
+    label = _label(label)
+    if kind == "label" and segment_id is not None and \
+            lib.conn.execute("SELECT 1 FROM segments WHERE id=?", (segment_id,)).fetchone():
+        what, changes = f"segment {segment_id}", [("segment_tag", segment_id, label)]
+    else:
+        what = _track_name(lib, track_id)
+        changes = [("track_label", track_id, label)] + [("segment_tag", s, None)
+                                                        for s in _tags_of_tracks(lib, [track_id])]
+    return apply_edit(lib, f"relabel {what} {label!r} (finding accepted)",
+                      [*changes, ("finding_status", int(finding_id), "accepted")])
 
 
 def tag_segments(lib: Library, segment_ids, label: str | None) -> Edit | None:

@@ -93,15 +93,10 @@ class InspectionController(QObject):
         """Accept, dismiss or reopen findings (one undoable edit)."""
         self.session.edits.review_findings(finding_ids, status)
 
-    def relabel(self, track_id: int, label: str) -> None:
-        """Label the track, or for a finding on one segment of a mixed track tag only that segment (undoable;
-        refreshes the session, which reloads the findings)."""
-        rows = self.panel.selected()
-        sid = rows[0]["segment_id"] if len(rows) == 1 and rows[0]["kind"] == "label" else None
-        if sid is not None and int(sid) in self.session.seg_row:
-            self.session.edits.tag_segments([sid], label or None)
-        else:
-            self.session.set_label(track_id, label or None)
+    def relabel(self, finding_id: int, label: str) -> None:
+        """Relabel the finding's track (or, for a mixed track's segment, that segment) and accept it: one undoable
+        edit, which refreshes the session and so reloads the findings."""
+        self.session.edits.relabel_finding(finding_id, label or None)
 
     def kind_by_segment(self) -> dict[int, str]:
         """Open finding kind per segment id (the most severe); whole-track findings mark all the track's

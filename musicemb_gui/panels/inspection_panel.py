@@ -75,7 +75,7 @@ class InspectionPanel(QWidget):
     playRequested = Signal(int)          # segment id
     showOnMap = Signal(int)              # segment id
     segmentSelected = Signal(int)        # segment id of the one selected finding (its spectrogram is shown)
-    relabelRequested = Signal(int, str)  # track id, new label
+    relabelRequested = Signal(int, str)  # finding id, new label (the finding accepted with it)
     statusChanged = Signal(object, str)  # finding ids (one edit), "accepted" | "dismissed" | "open"
     runRequested = Signal()
     logFrequencyToggled = Signal(bool)  # the spectrogram's frequency axis: True = logarithmic
@@ -257,7 +257,8 @@ class InspectionPanel(QWidget):
     def _set_status(self, status: str) -> None:
         self._mark(self.selected(), status)
 
-    def _mark(self, rows: list[dict], status: str) -> None:
+    def _mark(self, rows: list[dict], status: str, *, ask: bool = True) -> None:
+        """Show ``rows`` with ``status``; ``ask``: and ask for it (statusChanged)."""
         ids = {int(row["id"]) for row in rows}
         if not ids:
             return
@@ -267,7 +268,8 @@ class InspectionPanel(QWidget):
                 self.model.item(r, 0).setData({**row, "status": status}, ROW)
                 self.model.item(r, 5).setText(status)
                 self.model.item(r, 5).setData(status, SORT)
-        self.statusChanged.emit(sorted(ids), status)
+        if ask:
+            self.statusChanged.emit(sorted(ids), status)
         self.proxy.refilter()
         self._update_count()
 
@@ -275,8 +277,8 @@ class InspectionPanel(QWidget):
         rows = self.selected()
         label = self.new_label.text().strip()
         if len(rows) == 1 and label:
-            self.relabelRequested.emit(int(rows[0]["track_id"]), label)
-            self._mark(rows[:1], "accepted")
+            self.relabelRequested.emit(int(rows[0]["id"]), label)
+            self._mark(rows[:1], "accepted", ask=False)  # the relabel accepts it, in the same edit
 
     def _play(self) -> None:
         rows = self.selected()

@@ -200,3 +200,19 @@ def test_findings_reviewed_together_are_one_edit_and_one_undo(tmp_path):
         assert edits.review_findings(lib, [], "accepted") is None
         edits.undo_last(lib)
         assert {f["status"] for f in lib.findings()} == {"open"} and edits.last_edit(lib) is None
+
+
+def test_relabelling_from_a_finding_is_one_edit_with_its_acceptance(tmp_path):
+    """Relabel from a finding: the label and the finding's acceptance were two edits (the first Undo only
+    reopened the finding and kept the new label)."""
+    with _library(tmp_path / "lib") as lib:
+        lib.replace_findings([{"kind": "label", "segment_id": None, "track_id": 1, "start_s": 0.0, "end_s": 12.0,
+                               "score": 0.9, "reason": "r"}], kinds=["label"])
+        fid = lib.findings()[0]["id"]
+        edits.tag_segments(lib, lib.segments()["id"][:1].tolist(), "solo")
+        assert edits.relabel_finding(lib, fid, "jazz").description == "relabel 0.wav 'jazz' (finding accepted)"
+        assert _labels(lib)[1] == "jazz" and edits.segment_tags(lib) == {} and lib.findings()[0]["status"] == "accepted"
+        edits.undo_last(lib)
+        assert _labels(lib)[1] == "rock" and lib.findings()[0]["status"] == "open" and len(edits.segment_tags(lib)) == 1
+        with pytest.raises(LibraryError, match="no finding with id 99"):
+            edits.relabel_finding(lib, 99, "x")

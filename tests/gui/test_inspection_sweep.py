@@ -66,3 +66,5 @@ def test_relabel_from_a_mixed_tracks_segment_finding_tags_only_that_segment(qtbo
     assert [r["status"] for r in window.inspection.rows] == ["accepted"]
     with Library(lib_path) as lib:
         assert edits.segment_tags(lib) == {sid: "jazz"} and lib.tracks()[0].label == "rock"
+    window.session.edits.undo()  # one Undo takes back the tag and the acceptance (they were two steps)
+    assert window.session.edits.tags == {} and [r["status"] for r in window.inspection.rows] == ["open"]
