@@ -19,7 +19,7 @@ from musicemb_gui.panels.map_panel import MapPanel
 from musicemb_gui.session import Session
 
 SOURCES = {"selection": "Selected tracks", "shown": "Tracks shown in the library", "map": "Map selection",
-           "neighbours": "Neighbour list", "similar": "More like this", "findings": "Findings", "set": "Set"}
+           "neighbours": "Neighbour list", "similar": "More like this", "findings": "Findings shown", "set": "Set"}
 FILTERS = {"M3U8 playlist (*.m3u8)": ".m3u8", "CSV table (*.csv)": ".csv", "rekordbox XML (*.xml)": ".xml"}
 
 
@@ -67,7 +67,7 @@ class ExportController(QObject):
             return [{"track_id": n["track_id"], "score": n["score"]} for n in self.similar]
         if source == "findings":
             return [{k: f[k] for k in ("track_id", "kind", "start_s", "end_s", "score", "reason", "status")}
-                    for f in self.inspection.rows]
+                    for f in self.inspection.panel.shown()]  # as the table filters and sorts them
         if source == "set":
             return self.library.set_items()
         raise ValueError(f"unknown export source {source!r}; one of {', '.join(SOURCES)}")

@@ -202,6 +202,10 @@ class InspectionPanel(QWidget):
         self.run.setEnabled(not busy)
         self.run.setText("Inspecting…" if busy else "Run inspection")
 
+    def shown(self) -> list[dict]:
+        """The findings the table shows (its filters and sort applied), top to bottom."""
+        return [self.proxy.index(r, 0).data(ROW) for r in range(self.proxy.rowCount())]
+
     def selected(self) -> list[dict]:
         """Finding dicts of the selected rows, in view order."""
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})

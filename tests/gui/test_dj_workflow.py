@@ -193,11 +193,17 @@ def test_every_list_exports(qtbot, window, dj_library, tmp_path, monkeypatch):
     assert ["/" + t["Location"] for t in xml.get_tracks()] == similar_paths
     assert xml.get_playlist("musicemb more like this").entries == len(similar_paths)
     with Library(dj_library) as lib:
-        lib.replace_findings([{"kind": "clipping", "segment_id": None, "track_id": names["c_90_D.wav"], "start_s": 0.0,
-                               "end_s": 3.0, "score": 0.7, "reason": "clipped peaks"}], kinds=["clipping"])
+        lib.replace_findings([{"kind": "clipping", "segment_id": None, "track_id": names[n], "start_s": 0.0,
+                               "end_s": 3.0, "score": score, "reason": "clipped peaks"}
+                              for n, score in (("c_90_D.wav", 0.7), ("a_120_Am.wav", 0.9))], kinds=["clipping"])
     window.inspection.load()
     rows = list(csv.DictReader(ex.export("findings", tmp_path / "f.csv").open(encoding="utf-8")))
+    assert [(r["kind"], r["title"], r["score"]) for r in rows] == [("clipping", "a_120_Am", "0.9"),
+                                                                 ("clipping", "c_90_D", "0.7")]
+    window.inspection_panel.filter.setText("c_90")  # what the findings table shows, as it shows it
+    rows = list(csv.DictReader(ex.export("findings", tmp_path / "f.csv").open(encoding="utf-8")))
     assert [(r["kind"], r["title"], r["reason"]) for r in rows] == [("clipping", "c_90_D", "clipped peaks")]
+    window.inspection_panel.filter.setText("")
     mp._on_selection(window.map_controller.ids[:3])  # a lasso on the map
     assert ex.items("map") == [{"track_id": t} for t in window.library_controller.map_tracks()]
     # through the file dialog: a name without a suffix takes the chosen format's
@@ -211,7 +217,7 @@ def test_every_list_exports(qtbot, window, dj_library, tmp_path, monkeypatch):
     menu = ex.menu()
     menu.aboutToShow.emit()
     enabled = {a.text().split(" (")[0]: a.isEnabled() for a in menu.actions()}
-    assert enabled["Selected tracks"] and enabled["Findings"] and not enabled["Set"]
+    assert enabled["Selected tracks"] and enabled["Findings shown"] and not enabled["Set"]
 
 
 def test_opening_another_library_resets_the_dj_state(qtbot, window, tmp_path):
