@@ -83,7 +83,10 @@ class EvaluationPanel(QWidget):
         session.modelChanged.connect(self.clear)  # the figures were of another model
 
     def clear(self) -> None:
-        """Show nothing: another library or model was chosen."""
+        """Show nothing: another library or model was chosen (an evaluation still running is of the old one: it is
+        cancelled, and Run is free for the new one)."""
+        if self.job is not None:
+            self.job.cancel()
         self.result = None
         self.state.setText("")
         self.metrics.clear()
@@ -111,7 +114,7 @@ class EvaluationPanel(QWidget):
         job = self.job = self.session.library_job(f"evaluate {model}", work, on_done=done,
                                                   on_failed=lambda msg: self.state.setText(f"⚠ {msg}"))
         generation = self.session.generation
-        job.cancelled.connect(lambda: self.session.is_current(generation)
+        job.cancelled.connect(lambda: self.session.is_current(generation, model)
                               and self.state.setText("evaluation cancelled"))
         self.run.setEnabled(False)
         job.ended.connect(self._ended)

@@ -101,6 +101,26 @@ def test_evaluation_cancelled_at_once_says_so(qtbot, window, embedded):
     assert window.evaluation_panel.state.text() == "evaluation cancelled"
 
 
+def test_an_evaluation_of_the_library_open_before_is_cancelled_and_run_is_free(qtbot, window, embedded, tmp_path):
+    """Evaluate, then open another library: the old evaluation ran on (its figures shown nowhere) and Run stayed
+    greyed out without a word until it ended."""
+    import shutil
+
+    shutil.copytree(embedded.parent, tmp_path / "other")
+    assert window.open_library(embedded)
+    panel = window.evaluation_panel
+    panel.start()
+    old = panel.job
+    assert old is not None and not panel.run.isEnabled()
+    assert window.open_library(tmp_path / "other" / embedded.name)
+    assert old.token.cancelled  # asked to stop at once
+    qtbot.waitUntil(lambda: old.state in ("cancelled", "done") and panel.run.isEnabled(), timeout=30000)
+    assert panel.state.text() == "" and panel.result is None
+    panel.start()
+    assert panel.job is not None and panel.job is not old
+    assert window.jobs.wait(60000)
+
+
 def test_inspect_or_evaluate_asked_again_while_it_runs_starts_no_second_job(qtbot, window, embedded):
     """Library ▸ Inspect (or Evaluate) again while its job ran started a second one, and the Run button came back
     on when the first ended while the second still ran."""
