@@ -34,7 +34,8 @@ def metrics_html(r: dict) -> str:
     if "knn_tracks" in r:
         rows.append(("kNN vote per track", f"top-1 {r['knn_tracks']['top1']:.3f}, top-2 {r['knn_tracks']['top2']:.3f}"))
     c = r["clustering"]
-    rows.append(("k-means", f"k = {c['k']} by silhouette" + (f", purity {c['purity']:.3f}" if c["purity"] else "")))
+    purity = "" if c["purity"] is None else f", purity {c['purity']:.3f}"  # 0.0 is a figure too
+    rows.append(("k-means", f"k = {c['k']} by silhouette{purity}"))
     if "reid" in r:
         rows.append((f"re-identification ({r['reid']['snippet_s']:g} s snippets)",
                      f"top-1 {r['reid']['top1']:.3f}, top-2 {r['reid']['top2']:.3f} over {r['reid']['n']}"))

@@ -68,3 +68,11 @@ def test_relabel_from_a_mixed_tracks_segment_finding_tags_only_that_segment(qtbo
         assert edits.segment_tags(lib) == {sid: "jazz"} and lib.tracks()[0].label == "rock"
     window.session.edits.undo()  # one Undo takes back the tag and the acceptance (they were two steps)
     assert window.session.edits.tags == {} and [r["status"] for r in window.inspection.rows] == ["open"]
+
+
+def test_a_purity_of_zero_is_shown_and_none_is_not():
+    from musicemb_gui.panels.evaluation_panel import metrics_html
+
+    r = {"model": "m", "segments": 3, "tracks": 2, "clustering": {"k": 2, "purity": 0.0}}
+    assert "k = 2 by silhouette, purity 0.000" in metrics_html(r)
+    assert "purity" not in metrics_html({**r, "clustering": {"k": 2, "purity": None}})
