@@ -55,9 +55,10 @@ def tone_library(root: Path) -> Path:
     return root / "lib"
 
 
-def shown_window(qtbot, tmp_path: Path):
-    """Yield a shown MainWindow with its own settings file and a FakeBackend player (``win.backend``); its jobs
-    are cancelled and waited for afterwards. For ``yield from`` in a fixture."""
+def shown_window(qtbot, tmp_path: Path, *, method: str = "PCA"):
+    """Yield a shown MainWindow with its own settings file and a FakeBackend player (``win.backend``), its map
+    drawn by ``method`` (PCA: no UMAP child process unless a test asks for it); its jobs are cancelled and waited
+    for afterwards. For ``yield from`` in a fixture."""
     from musicemb_gui.main_window import MainWindow
     from musicemb_gui.widgets.audio_player import AudioPlayer
 
@@ -65,6 +66,7 @@ def shown_window(qtbot, tmp_path: Path):
     win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat),
                      player=AudioPlayer(backend=backend))
     win.backend = backend
+    win.map_panel.method.setCurrentText(method)
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)

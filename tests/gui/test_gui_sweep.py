@@ -364,7 +364,6 @@ def test_a_folder_added_while_another_imports_waits_its_turn(qtbot, window, tmp_
     for folder, freqs in (("a", (440, 550)), ("b", (660, 880))):
         for i, freq in enumerate(freqs):
             write_tone(tmp_path / folder / f"{folder}{freq}.wav", freq, seconds=9.0, sr=16000, seed=i)
-    window.map_panel.method.setCurrentText("PCA")  # no UMAP child process: quicker
     assert window.create_library(tmp_path / "lib")
     said: list[str] = []
     window.statusBar().messageChanged.connect(said.append)
@@ -436,7 +435,6 @@ def test_a_library_whose_embeddings_are_older_than_its_segments(qtbot, window, l
         assert drive(iter_ingest(lib, [Path(first.path).parent], jobs=1)).updated == 1
     said: list[str] = []
     window.statusBar().messageChanged.connect(said.append)
-    window.map_panel.method.setCurrentText("PCA")  # quicker than UMAP's child process
     assert window.open_library(library_copy)
     qtbot.waitUntil(lambda: len(window.map_controller.ids) > 0)
     s = window.session
@@ -488,7 +486,7 @@ def test_the_open_library_moved_away(qtbot, window, library_copy, bugs):
     shutil.move(str(library_copy), str(library_copy.parent / "moved"))
     gone = (f"{library_copy}: the open library is not there any more (moved, deleted or on a drive unplugged); "
             "File ▸ Open library… opens it again")
-    window.map_panel.method.setCurrentText("PCA")
+    window.map_panel.method.setCurrentText("UMAP")  # another method than the one shown
     assert window.map_panel.status.text() == gone
     window.models.picker.aboutToShow.emit()
     assert status(window) == gone
@@ -507,7 +505,6 @@ def test_closing_the_window_during_an_import_starts_nothing_after(qtbot, window,
     tracebacks at exit). Now nothing starts once the window is closed."""
     for i in range(4):
         write_tone(tmp_path / "a" / f"a{i}.wav", 300 + 50 * i, seconds=20.0, sr=16000, seed=i)
-    window.map_panel.method.setCurrentText("PCA")
     assert window.create_library(tmp_path / "lib")
     window.import_paths([str(tmp_path / "a")])
     qtbot.waitUntil(lambda: window.jobs.jobs and window.jobs.jobs[0].last is not None, timeout=30000)  # under way
@@ -598,7 +595,6 @@ def test_humming_while_an_import_runs_waits_for_it(qtbot, window, tmp_path, monk
     for i, freq in enumerate((440, 550, 660)):
         write_tone(tmp_path / "a" / f"a{freq}.wav", freq, seconds=9.0, sr=16000, seed=i)
     assert window.create_library(tmp_path / "lib")
-    window.map_panel.method.setCurrentText("PCA")
     window.import_paths([str(tmp_path / "a")])
     t = np.arange(3 * 16000) / 16000
     window.hum.search((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000, "a file")
