@@ -41,6 +41,7 @@ class MapController(QObject):
         self.session = session
         self.audio = audio if audio is not None else AudioCache(max_items=256)
         self.ids = np.zeros(0, np.int64)
+        self._rows = np.zeros((0, 3))  # the map shown: segment id, x, y per point
         self.method = "umap"
         self.mode = "label"  # the colouring asked for last
         self.shown = ""  # the method whose map is on screen
@@ -76,6 +77,8 @@ class MapController(QObject):
             self.cleared.emit()
             self.status.emit(f"No embeddings for model {self.session.model!r} yet: run Library ▸ Embed.")
             return
+        if not np.isin(self.ids, self.session.segments["id"]).all():  # segments cut again (a file changed and was
+            self._emit_map(self._rows, self.shown)  # imported again): gone from the map now, not when the new one is
         self.request_map(self.method)
 
     def request_map(self, method: str) -> None:
@@ -125,7 +128,7 @@ class MapController(QObject):
 
     def _emit_map(self, rows: np.ndarray, method: str) -> None:
         rows = rows[np.isin(rows[:, 0].astype(np.int64), self.session.segments["id"])]  # no segment cut again since
-        self.shown = method
+        self.shown, self._rows = method, rows
         self.ids = rows[:, 0].astype(np.int64)
         self.mapReady.emit(self.ids, rows[:, 1:3].astype(np.float32), method)
         if self.mode in EXTRA_MODES and self.mode not in self._extra:  # void since (another library, new
@@ -168,6 +171,8 @@ class MapController(QObject):
         self.mode = mode
         if mode in EXTRA_MODES and mode not in self._extra:
             vectors, ids = self.session.vectors, self.ids
+            if not np.array_equal(ids, self.session.embedding_ids):  # one value per vector: the map of these vectors
+                return  # is still being made (new tracks imported), and asks for them when it is drawn
             labels_cats, _, names = self.colours("label", ids)
 
             def compute():

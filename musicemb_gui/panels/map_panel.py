@@ -170,6 +170,7 @@ class MapPanel(QWidget):
     def _show_map(self, ids: np.ndarray, xy: np.ndarray, method: str) -> None:
         cats, palette, names = self.ctl.colours(self.colour.currentText(), ids)
         self.scatter.set_points(xy, ids, cats, palette, names)
+        self.show_selection(self.selected_ids[np.isin(self.selected_ids, ids)])  # not the segments gone since
         self._count()
         self.status.setText(f"{method.upper()} map of {len(ids):,} segments in the {self.ctl.session.model!r} space — "
                             "click a point to listen, "
