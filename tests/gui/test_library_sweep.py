@@ -29,9 +29,7 @@ def test_a_filter_over_a_large_selection_signals_it_once(qtbot):
     assert len(panel.selected_tracks()) == 1000
     sent: list[list[int]] = []
     panel.tracksSelected.connect(sent.append)
-    t0 = time.perf_counter()
     panel.set_allowed_tracks(range(1, 3001, 2))
-    assert time.perf_counter() - t0 < 1.0
     assert [sorted(ids) for ids in sent] == [list(range(1, 3001, 6))]  # the rows are sorted by name
     panel.filter.setText("t1")
     assert [sorted(ids) for ids in sent[1:]] == [[t for t in range(1, 3001, 6) if f"t{t}".startswith("t1")]]
