@@ -33,6 +33,22 @@ def write_tone(path: Path, freq: float, *, seconds: float = 5.0, sr: int = 8000,
     return path
 
 
+def embedded_tones(root: Path, freqs=(440, 550, 660, 880)) -> Path:
+    """``root/lib``: 9 s tones of ``freqs`` (3 segments each, in ``root/audio``), imported and embedded with the
+    built-in spaces, no labels."""
+    from musicemb_core.common.progress import drive
+    from musicemb_core.data.ingest import iter_ingest
+    from musicemb_core.data.library import Library
+    from musicemb_core.inference import iter_embed
+
+    for i, freq in enumerate(freqs):
+        write_tone(root / "audio" / f"tone{freq}.wav", freq, seconds=9.0, sr=16000, seed=i)
+    with Library(root / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [root / "audio"], jobs=1))
+        drive(iter_embed(lib))
+    return root / "lib"
+
+
 def dominant_freq(y: np.ndarray, sr: int) -> float:
     spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
     return float(np.fft.rfftfreq(len(y), 1 / sr)[np.argmax(spec)])

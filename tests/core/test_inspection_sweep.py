@@ -16,18 +16,13 @@ from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.inference import iter_embed
 from musicemb_core.workflows.evaluate import iter_evaluate
-from tests.conftest import write_tone
+from tests.conftest import embedded_tones, write_tone
 
 
 @pytest.fixture
 def lib_path(tmp_path) -> Path:
     """Four 9 s tones (3 segments each), imported and embedded."""
-    for i, freq in enumerate((440, 550, 660, 880)):
-        write_tone(tmp_path / "audio" / f"tone{freq}.wav", freq, seconds=9.0, sr=16000, seed=i)
-    with Library(tmp_path / "lib", create=True) as lib:
-        drive(iter_ingest(lib, [tmp_path / "audio"], jobs=1))
-        drive(iter_embed(lib))
-    return tmp_path / "lib"
+    return embedded_tones(tmp_path)
 
 
 def test_a_second_label_only_as_a_tag_of_the_one_labelled_track_skips_the_probes(lib_path, capsys):

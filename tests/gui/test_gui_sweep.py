@@ -18,7 +18,7 @@ from musicemb_core.common.progress import drive  # noqa: E402
 from musicemb_core.data.ingest import iter_ingest  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_core.inference import iter_embed  # noqa: E402
-from tests.conftest import write_tone  # noqa: E402
+from tests.conftest import embedded_tones, write_tone  # noqa: E402
 from tests.gui.helpers import shown_window  # noqa: E402
 
 
@@ -66,13 +66,7 @@ def window(qtbot, tmp_path, bugs, boxes):
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory) -> Path:
     """A library of four 9 s tones, imported and embedded (the built-in spaces)."""
-    root = tmp_path_factory.mktemp("sweep")
-    for i, freq in enumerate((440, 550, 660, 880)):
-        write_tone(root / "audio" / f"tone{freq}.wav", freq, seconds=9.0, sr=16000, seed=i)
-    with Library(root / "lib", create=True) as lib:
-        drive(iter_ingest(lib, [root / "audio"], jobs=1))
-        drive(iter_embed(lib))
-    return root / "lib"
+    return embedded_tones(tmp_path_factory.mktemp("sweep"))
 
 
 def status(win) -> str:

@@ -10,24 +10,16 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from musicemb_core.common.progress import drive  # noqa: E402
 from musicemb_core.data import edits  # noqa: E402
-from musicemb_core.data.ingest import iter_ingest  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
-from musicemb_core.inference import iter_embed  # noqa: E402
-from tests.conftest import write_tone  # noqa: E402
+from tests.conftest import embedded_tones  # noqa: E402
 from tests.gui.test_gui_sweep import boxes, bugs, window  # noqa: E402, F401 (fixtures)
 
 
 @pytest.fixture
 def lib_path(tmp_path) -> Path:
     """Four 9 s tones (3 segments each), imported and embedded, no labels."""
-    for i, freq in enumerate((440, 550, 660, 880)):
-        write_tone(tmp_path / "audio" / f"tone{freq}.wav", freq, seconds=9.0, sr=16000, seed=i)
-    with Library(tmp_path / "lib", create=True) as lib:
-        drive(iter_ingest(lib, [tmp_path / "audio"], jobs=1))
-        drive(iter_embed(lib))
-    return tmp_path / "lib"
+    return embedded_tones(tmp_path)
 
 
 def status(win) -> str:
