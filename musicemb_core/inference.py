@@ -47,11 +47,13 @@ SIMILARITY_MODEL = "similarity"
 
 @dataclass
 class Embeddings:
-    """Vectors of segments: ``vectors`` (n, dim) float32, row i belongs to segment ``ids[i]``."""
+    """Vectors of segments: ``vectors`` (n, dim) float32, row i belongs to segment ``ids[i]``; ``generation``: the
+    stored generation they were read from (another one holds other vectors)."""
 
     model: str
     ids: np.ndarray
     vectors: np.ndarray
+    generation: str = ""
 
 
 class DamagedEmbeddings(LibraryError):
@@ -108,7 +110,7 @@ def load_embeddings(lib: Library, model: str = DEFAULT_MODEL) -> Embeddings:
         if ids.ndim != 1 or vectors.ndim != 2 or len(ids) != len(vectors):
             raise DamagedEmbeddings(f"{gen}: damaged embeddings ({len(ids)} ids for {len(vectors)} vectors); "
                                     "run `musicemb embed` to recompute them")
-        return Embeddings(model, ids, vectors)
+        return Embeddings(model, ids, vectors, str(gen))
 
     try:
         emb = art.read(read)

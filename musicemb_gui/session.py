@@ -56,6 +56,7 @@ class Session(QObject):
         self._embedder_key: tuple[Path, str] | None = None  # its folder and weights digest
         self.generation = 0  # counts library openings: results computed for an older one are dropped
         self.vectors_version = 0  # counts changes of the vectors: a map of vectors read before is dropped
+        self._vectors_of: tuple[str, str] | None = None  # (model, stored generation) of the vectors held
         self.track_filter: frozenset[int] | None = None
         self.edits = EditLog(self)  # labels, segment tags and reviews, with undo
 
@@ -123,12 +124,13 @@ class Session(QObject):
         self.reload_embeddings()
 
     def reload_embeddings(self) -> None:
-        before = self.embedding_ids, self.vectors
+        before, source = (self._vectors_of, self.embedding_ids), None
         try:
             with self.library() as lib:
                 check_weights(lib, self.model)
                 emb = load_embeddings(lib, self.model)
             self.embedding_ids, self.vectors = emb.ids, np.asarray(emb.vectors)
+            source = (emb.model, emb.generation)
         except StaleEmbeddings:  # the model was trained again since: they compare with nothing
             self.embedding_ids, self.vectors = None, None
             stale = (f"the embeddings of {self.model!r} were made by other weights of the model (trained again "
@@ -143,8 +145,11 @@ class Session(QObject):
                 note = (f"{int((~keep).sum())} embedded segments are no longer in the library (their files changed): "
                         "Library ▸ Embed brings the embeddings up to date")
                 QTimer.singleShot(0, lambda: self.message.emit(note))  # after the summary of a library opened
-        if not all(_same(a, b) for a, b in zip(before, (self.embedding_ids, self.vectors), strict=True)):
+        # another generation (or none), or fewer of its segments: other vectors (same ones: compared by their
+        # source, not read again from disk at every refresh)
+        if source != before[0] or not _same(self.embedding_ids, before[1]):
             self.vectors_version += 1
+        self._vectors_of = source
         self.embeddingsChanged.emit()
 
     def set_track_filter(self, track_ids) -> None:

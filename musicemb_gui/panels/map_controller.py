@@ -110,18 +110,15 @@ class MapController(QObject):
             self._submit_map(method)
 
     def _submit_map(self, method: str) -> None:
-        model, version = self.session.model, self.session.vectors_version
+        model = self.session.model
         # in a child process: UMAP's numba compilation would hold the GIL and stall the window
         self.session.library_job(
             f"{method.upper()} map",
             lambda lib, token: iter_map(lib, model=model, method=method, isolate=method != "pca", cancel=token),
-            on_done=lambda rows, m=method: self._map_done(rows, m, model, version),
+            on_done=self._live(lambda rows, m=method: self._map_done(rows, m)),  # not for other vectors since
             on_failed=lambda msg: self.status.emit(f"map failed: {msg}"))
 
-    def _map_done(self, rows: np.ndarray, method: str, model: str, version: int) -> None:
-        if model != self.session.model or version != self.session.vectors_version:
-            return  # another space, or its vectors read again (embedded or trained again) since: not these points
-
+    def _map_done(self, rows: np.ndarray, method: str) -> None:
         # the quick PCA stands in only until the chosen method's map is there, whichever job ends first
         if method == self.method or (method == "pca" and self.shown != self.method):
             self._emit_map(rows, method)
