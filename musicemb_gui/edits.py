@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 class EditLog(QObject):
     changed = Signal(str)  # the description of the edit Undo would undo, "" when none
-    findingsChanged = Signal()  # a review was changed or undone (labels refresh the whole session)
+    findingsChanged = Signal()  # a review was changed or undone (labels: the session's labelsChanged)
 
     def __init__(self, session: Session):
         super().__init__(session)
@@ -25,6 +25,7 @@ class EditLog(QObject):
         self.tags: dict[int, str] = {}  # segment id -> its own label
         session.libraryOpened.connect(self._reload)  # connected first: others read the tags on these signals
         session.libraryChanged.connect(self._reload)
+        session.labelsChanged.connect(lambda _changed: self._reload())
 
     def _reload(self) -> None:
         """Read the open library's segment tags and the edit Undo would undo."""
@@ -43,7 +44,7 @@ class EditLog(QObject):
             return None
         edit = getattr(result, "edit", result)
         if edit is not None and any(c["kind"] != "finding_status" for c in edit.changes):
-            self.session.refresh()  # labels: the tables, the map's colours and the findings' labels
+            self.session.refresh_labels()  # the tables, the map's colours and the findings' labels
         else:
             self._reload()
             self.findingsChanged.emit()

@@ -8,6 +8,7 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QSplitter
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         self.hum_panel.showOnMap.connect(self.show_on_map)
         self.inspection.findingsChanged.connect(self._findings_changed)
         self.session.libraryChanged.connect(self._fill_library)
+        self.session.labelsChanged.connect(self.library_panel.set_labels)
         self.session.libraryOpened.connect(self._library_opened)
         self.session.message.connect(self.statusBar().showMessage)
         self.jobs.jobAdded.connect(self._watch_job)
@@ -225,9 +227,7 @@ class MainWindow(QMainWindow):
 
     def _fill_library(self) -> None:
         s = self.session
-        counts: dict[int, int] = {}
-        for t in s.segments["track_id"].tolist():
-            counts[t] = counts.get(t, 0) + 1
+        counts = dict(zip(*(a.tolist() for a in np.unique(s.segments["track_id"], return_counts=True)), strict=True))
         rows = [(t.id, t.path, t.duration_s, t.label or "", counts.get(t.id, 0), t.warning or "ok",
                  bpm_text(r), key_text(r), s.track_name(t.id), r["sounds_like"])
                 for t, r in ((t, track_row(t, s.sounds.get(t.id))) for t in s.tracks.values())]

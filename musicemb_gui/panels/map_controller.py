@@ -26,6 +26,21 @@ NONE_COLOUR = "#9a9a9a"
 EXTRA_MODES = ("cluster", "predicted label")  # colourings computed in a thread, again whenever the points change
 
 
+def label_categories(ids: np.ndarray, tracks: np.ndarray, track_labels: dict[int, str | None],
+                     tags: dict[int, str]) -> tuple[np.ndarray, list[str]]:
+    """Each segment's label as a category (its own tag, else its track's label; ``len(names)`` for none) and the
+    sorted label names: per track and per tag, not per point."""
+    owners, per_point = np.unique(tracks, return_inverse=True)
+    tagged = np.flatnonzero(np.isin(ids, np.fromiter(tags, np.int64, len(tags)))) if tags else np.zeros(0, int)
+    point_tags = {int(j): tags[int(ids[j])] for j in tagged if tags[int(ids[j])]}
+    names = sorted({lab for lab in (*(track_labels[int(t)] for t in owners), *point_tags.values()) if lab})
+    index = {n: i for i, n in enumerate(names)}
+    cats = np.array([index.get(track_labels[int(t)], len(names)) for t in owners], dtype=np.int64)[per_point]
+    for j, tag in point_tags.items():
+        cats[j] = index[tag]
+    return cats, names
+
+
 class MapController(QObject):
     mapReady = Signal(object, object, str)          # ids (n,), xy (n, 2), method
     coloursReady = Signal(object, object, object)   # categories (n,), palette, names
@@ -51,6 +66,7 @@ class MapController(QObject):
         self._extra: dict[str, np.ndarray] = {}   # cluster / predicted label per embedded segment
         self._extra_names: dict[str, list[str]] = {}
         session.embeddingsChanged.connect(self._embeddings_changed)
+        session.labelsChanged.connect(self._labels_changed)
         session.libraryOpened.connect(self._library_opened)
         session.modelChanged.connect(lambda _name: self.listsCleared.emit())
         session.trackFilterChanged.connect(lambda _ids: self.coloursReady.emit(*self.colours(self.mode, self.ids)))
@@ -80,6 +96,13 @@ class MapController(QObject):
         if not np.isin(self.ids, self.session.segments["id"]).all():  # segments cut again (a file changed and was
             self._emit_map(self._rows, self.shown)  # imported again): gone from the map now, not when the new one is
         self.request_map(self.method)
+
+    def _labels_changed(self, _changed: dict) -> None:
+        """Colour the map shown by the new labels (predicted labels are computed again from them)."""
+        self._extra.pop("predicted label", None)
+        self._extra_names.pop("predicted label", None)
+        if len(self.ids):
+            self.request_colours(self.mode)
 
     def request_map(self, method: str) -> None:
         """Show ``method``'s map: from the cache at once, else PCA now and ``method`` when its job ends."""
@@ -136,14 +159,16 @@ class MapController(QObject):
         """Category per point, palette and names for ``mode`` (label and track at once; others when ready); points
         of tracks the library's filters leave out are dimmed."""
         s = self.session
-        tracks = np.array([s.segments["track_id"][s.seg_row[int(i)]] for i in ids], dtype=np.int64)
+        tracks = s.segment_tracks(ids)
         keep = None if s.track_filter is None else np.isin(tracks, np.fromiter(s.track_filter, np.int64))
         return dim_filtered(self._colours(mode, ids, tracks), keep)
 
     def _colours(self, mode: str, ids: np.ndarray, tracks: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
         s = self.session
-        if mode in DJ_MODES:
-            return track_colours(mode, [s.tracks[int(t)] for t in tracks])
+        if mode in DJ_MODES:  # per track, then per point
+            owners, per_point = np.unique(tracks, return_inverse=True)
+            cats, palette, names = track_colours(mode, [s.tracks[int(t)] for t in owners])
+            return cats[per_point], palette, names
         if mode == "track":
             cats = np.unique(tracks, return_inverse=True)[1]
             return cats % len(PALETTE), PALETTE, []
@@ -158,10 +183,7 @@ class MapController(QObject):
             cats = self._extra[mode]
             names = self._extra_names.get(mode, [])
             return cats, (PALETTE * (1 + len(names) // len(PALETTE)))[: max(1, len(names))], names
-        labels = [s.edits.label_of(int(i), s.tracks[int(t)].label) for i, t in zip(ids, tracks, strict=True)]
-        names = sorted({lab for lab in labels if lab})
-        index = {n: i for i, n in enumerate(names)}
-        cats = np.array([index.get(lab, len(names)) for lab in labels])
+        cats, names = label_categories(ids, tracks, {t: tr.label for t, tr in s.tracks.items()}, s.edits.tags)
         return cats, [PALETTE[i % len(PALETTE)] for i in range(len(names))] + [NONE_COLOUR], names + ["(none)"]
 
     def request_colours(self, mode: str) -> None:

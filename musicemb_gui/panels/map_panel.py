@@ -302,6 +302,5 @@ class MapPanel(QWidget):
         if s.track_filter is None:
             self.match_count.setText("")
             return
-        tracks = s.segments["track_id"][[s.seg_row[int(i)] for i in ids]] if len(ids) else np.zeros(0, np.int64)
-        found = int(np.isin(tracks, np.fromiter(s.track_filter, np.int64)).sum())
+        found = int(np.isin(s.segment_tracks(ids), np.fromiter(s.track_filter, np.int64)).sum())
         self.match_count.setText(f"<b>{found:,} of {len(ids):,} segments match</b>")

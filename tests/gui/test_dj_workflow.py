@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
-from PySide6.QtCore import QItemSelectionModel, QSettings  # noqa: E402
+from PySide6.QtCore import QItemSelectionModel, QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QFileDialog  # noqa: E402
 
 from musicemb_core.common.errors import MusicEmbError  # noqa: E402
@@ -24,7 +24,7 @@ from musicemb_core.inference import iter_embed  # noqa: E402
 from musicemb_core.workflows.dj import plan_set, track_rows  # noqa: E402
 from musicemb_gui.main_window import MainWindow  # noqa: E402
 from musicemb_gui.panels.dj_colours import FILTERED_OUT, bpm_colours, camelot_colour  # noqa: E402
-from musicemb_gui.panels.library_panel import PATH, SOUNDS, TRACK_ID  # noqa: E402
+from musicemb_gui.panels.track_table import PATH, SOUNDS, TRACK_ID  # noqa: E402
 from musicemb_gui.widgets.audio_player import AudioPlayer  # noqa: E402
 from tests.core.dj_audio import song, write  # noqa: E402
 from tests.gui.helpers import FakeBackend  # noqa: E402
@@ -260,8 +260,8 @@ def test_bpm_filter_counts_half_and_double_time(qtbot, window):
 def test_table_and_map_hover_show_tempo_and_key(window):
     panel, s = window.library_panel, window.session
     tid = ids_by_name(window)["a_120_Am.wav"]
-    row = next(r for r in range(panel.model.rowCount()) if panel.model.item(r, 0).data(TRACK_ID) == tid)
-    assert panel.model.item(row, 5).text() == "120.0" and panel.model.item(row, 6).text() == "8A  A minor"
+    row = next(r for r in range(panel.model.rowCount()) if panel.model.index(r, 0).data(TRACK_ID) == tid)
+    assert panel.model.index(row, 5).data() == "120.0" and panel.model.index(row, 6).data() == "8A  A minor"
     seg = int(next(i for i, r in s.seg_row.items() if s.segments["track_id"][r] == tid))
     assert "BPM 120.0   8A  A minor" in s.tooltip(seg)
 
@@ -272,11 +272,11 @@ def test_table_and_map_say_what_each_track_sounds_like(window, dj_library):
     panel, s = window.library_panel, window.session
     with Library(dj_library) as lib:
         expected = {r["track_id"]: r["sounds_like"] for r in track_rows(lib)}
-    items = {panel.model.item(r, 0).data(TRACK_ID): panel.model.item(r, 0) for r in range(panel.model.rowCount())}
+    items = {panel.model.index(r, 0).data(TRACK_ID): panel.model.index(r, 0) for r in range(panel.model.rowCount())}
     assert {t: it.data(SOUNDS) for t, it in items.items()} == expected
     assert sum(bool(v) for v in expected.values()) >= len(SONGS) - 1  # the quiet file may have none above 0.1
     tid, sounds = next((t, v) for t, v in expected.items() if v)
-    assert f"sounds like: {sounds}" in items[tid].toolTip()
+    assert f"sounds like: {sounds}" in items[tid].data(Qt.ItemDataRole.ToolTipRole)
     seg = int(next(i for i, r in s.seg_row.items() if s.segments["track_id"][r] == tid))
     assert f"sounds like: {sounds}" in s.tooltip(seg)
     word = sounds.split(", ")[0]

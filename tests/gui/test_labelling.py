@@ -18,6 +18,7 @@ from musicemb_core.data import edits  # noqa: E402
 from musicemb_core.data.ingest import iter_ingest  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_gui.main_window import MainWindow  # noqa: E402
+from musicemb_gui.panels.track_table import TRACK_ID  # noqa: E402
 from musicemb_gui.widgets.audio_player import AudioPlayer  # noqa: E402
 from tests.conftest import write_tone  # noqa: E402
 from tests.gui.helpers import FakeBackend  # noqa: E402
@@ -174,3 +175,25 @@ def test_another_library_closes_the_dialog_and_has_its_own_undo_stack(qtbot, tmp
     assert _tags(lib_path) != {} and _tags(other) == {}
     assert win.open_library(lib_path)
     assert undo.text() == "&Undo tag segment " + str(_segments_of(win, "a.wav")[0]) + " 'intro'"
+
+
+def test_a_label_edit_reads_only_the_labels_again(qtbot, tmp_path, lib_path, monkeypatch):
+    """A label edited in the table re-read every track and segment of the library (and its vectors): 6 s frozen
+    at 20,000 tracks. Now only the labels are read; the table, the session and the map's colours follow."""
+    win = _window(qtbot, tmp_path)
+    assert win.open_library(lib_path)
+    reads: list[str] = []
+    for name in ("tracks", "segments", "failures"):
+        method = getattr(Library, name)
+        monkeypatch.setattr(Library, name, lambda self, _m=method, _n=name: reads.append(_n) or _m(self))
+    panel, s = win.library_panel, win.session
+    a = next(t.id for t in s.tracks.values() if t.path.endswith("a.wav"))
+    row = next(r for r in range(panel.model.rowCount()) if panel.model.index(r, 0).data(TRACK_ID) == a)
+    assert panel.model.setData(panel.model.index(row, 2), "ambient")
+    assert reads == []
+    assert _track_labels(lib_path)["a.wav"] == "ambient" and s.tracks[a].label == "ambient"
+    cats, _palette, names = win.map_controller.colours("label", np.array(_segments_of(win, "a.wav")))
+    assert [names[c] for c in cats] == ["ambient"] * 3
+    reads.clear()  # _track_labels read them
+    _undo_action(win).trigger()
+    assert reads == [] and panel.model.index(row, 2).data() == "rock" and s.tracks[a].label == "rock"

@@ -49,8 +49,8 @@ def test_open_library_fills_the_table(qtbot, library, tmp_path):
     assert panel.proxy.index(0, 2).data() == "birds"
     panel.filter.setText("RAIN")
     assert panel.proxy.rowCount() == 2
-    birds_row = next(r for r in range(3) if panel.model.item(r, 0).text() == "birds.wav")
-    assert panel.model.item(birds_row, 0).toolTip().endswith("/audio/birds/birds.wav")  # the name; the path on hover
+    birds_row = next(r for r in range(3) if panel.model.index(r, 0).data() == "birds.wav")
+    assert panel.model.index(birds_row, 0).data(Qt.ItemDataRole.ToolTipRole).endswith("/audio/birds/birds.wav")  # the name; the path on hover
     panel.filter.setText("audio/birds")  # a folder of the path, which the table does not show, still filters
     assert panel.proxy.rowCount() == 1 and panel.proxy.index(0, 0).data() == "birds.wav"
 

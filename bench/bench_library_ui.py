@@ -1,0 +1,104 @@
+"""The app with a large library: how long the window is frozen when it opens a library of 20,000 tracks, when a
+label is edited (the catalogue is read again and every panel told), when the library table is filled, sorted and
+filtered.
+
+    .venv/bin/python bench/bench_library_ui.py [--tracks 20000]
+
+The catalogue is made once (tracks of 3-5 minutes, no audio: the table, the edits and the segment tables are
+what is timed) and kept in bench/results/ui_library. Qt runs offscreen. Writes bench/results/library_ui.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from musicemb_core.audio.segment import window_starts  # noqa: E402
+from musicemb_core.common.config import SegmentConfig  # noqa: E402
+from musicemb_core.data.library import Library  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+LABELS = ["house", "techno", "disco", "ambient", "drum and bass", "", "hip hop", "jazz"]
+
+
+def catalogue(root: Path, n: int) -> Path:
+    """A library of ``n`` tracks with labels, tempo and key (made once)."""
+    if (root / "done").exists():
+        return root
+    rng = np.random.default_rng(0)
+    cfg = SegmentConfig()
+    with Library(root, create=True) as lib:
+        for i in range(n):
+            tid = lib.save_track({
+                "path": f"/music/crate {i % 40}/artist {i % 700} - title {i}.mp3", "content_hash": f"h{i}",
+                "size": 8_000_000, "mtime": 1.0, "duration_s": float(rng.uniform(180, 300)), "sample_rate": 44100,
+                "channels": 2, "format": "MP3", "label": LABELS[i % len(LABELS)] or None,
+                "tags": {"artist": f"artist {i % 700}", "title": f"title {i}"}, "warning": ""},
+                cfg=cfg, starts_of=window_starts)
+            lib.set_analysis(tid, bpm=float(rng.uniform(90, 140)), bpm_confidence=0.9, key="A minor",
+                             key_confidence=0.8, analysis={})
+    (root / "done").touch()
+    return root
+
+
+def frozen(app, fn) -> float:
+    """Seconds ``fn`` plus the events it posted keep the event loop busy."""
+    t0 = time.perf_counter()
+    fn()
+    app.processEvents()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tracks", type=int, default=20_000)
+    ap.add_argument("--edits", type=int, default=5)
+    args = ap.parse_args()
+    os.environ.setdefault("MUSICEMB_HOME", str(RESULTS / "ui_home"))
+    t0 = time.perf_counter()
+    root = catalogue(RESULTS / f"ui_library_{args.tracks}", args.tracks)
+    made = time.perf_counter() - t0
+
+    from PySide6.QtCore import QSettings, Qt
+    from PySide6.QtWidgets import QApplication
+
+    from musicemb_gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    win = MainWindow(QSettings(str(RESULTS / "ui_settings.ini"), QSettings.Format.IniFormat))
+    win.resize(1600, 1000)
+    win.show()
+    app.processEvents()
+    opened = frozen(app, lambda: win.open_library(root))
+    rows = win.library_panel.proxy.rowCount()
+    fill = [frozen(app, win._fill_library) for _ in range(3)]
+    tid = win.library_panel.track_id_at(0)
+    edit = [frozen(app, lambda i=i: win.session.set_label(tid, f"edited {i}")) for i in range(args.edits)]
+    assert win.session.tracks[tid].label == f"edited {args.edits - 1}"
+    panel = win.library_panel
+    sort = [frozen(app, lambda c=c: panel.table.sortByColumn(c, Qt.SortOrder.DescendingOrder)) for c in (2, 5, 0)]
+    typed = [frozen(app, lambda t=t: panel.filter.setText(t)) for t in ("t", "ti", "tit", "title 1", "")]
+    result = {"tracks": args.tracks, "rows shown": rows, "segments": int(len(win.session.segments["id"])),
+              "catalogue made (s)": round(made, 1), "open library (s)": round(opened, 3),
+              "fill the table (s, median of 3)": round(statistics.median(fill), 3),
+              f"label edit, window busy (s, median of {args.edits})": round(statistics.median(edit), 3),
+              "sort by a column (s, median of 3)": round(statistics.median(sort), 3),
+              "filter, one key typed (s, median of 5)": round(statistics.median(typed), 3)}
+    win.close()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "library_ui.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The library table as a DJ with many tracks uses it: a label edited or the table filled again with the same
+tracks keeps the selection, the scroll and the sort the user chose; sorting and filtering are the model's own."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import Qt  # noqa: E402
+
+from musicemb_gui.panels.library_panel import LibraryPanel  # noqa: E402
+from musicemb_gui.panels.track_table import LABEL, PATH, TRACK_ID  # noqa: E402
+
+
+def rows(n: int, labels=None) -> list[tuple]:
+    labels = labels or {}
+    return [(i, f"/music/crate/t{i:03d}.mp3", 100.0 + i, labels.get(i, "house" if i % 2 else "techno"), 10 + i % 7,
+             "ok", 120.0 + i % 9, f"{1 + i % 12}A  A minor") for i in range(1, n + 1)]
+
+
+def shown(panel: LibraryPanel, col: int = 0) -> list:
+    return [panel.proxy.index(r, col).data() for r in range(panel.proxy.rowCount())]
+
+
+@pytest.fixture
+def panel(qtbot):
+    p = LibraryPanel()
+    qtbot.addWidget(p)
+    p.resize(900, 400)
+    p.show()
+    return p
+
+
+def test_filling_again_with_the_same_tracks_keeps_selection_sort_and_scroll(panel, qtbot):
+    panel.set_rows(rows(300))
+    panel.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # longest first
+    assert shown(panel, 1)[:2] == ["400.0", "399.0"]
+    panel.select_tracks([5, 150])
+    panel.table.scrollTo(panel.proxy.index(150, 0))
+    scroll = panel.table.verticalScrollBar().value()
+    assert scroll > 0
+    sent: list = []
+    panel.tracksSelected.connect(sent.append)
+    panel.set_rows(rows(300, labels={5: "disco"}))  # a label changed elsewhere: the same tracks
+    assert sorted(panel.selected_tracks()) == [5, 150] and sent == []
+    assert shown(panel, 1)[:2] == ["400.0", "399.0"]  # still the user's sort, not back to names
+    assert panel.table.verticalScrollBar().value() == scroll
+    assert panel.proxy.index(shown(panel, 1).index("105.0"), LABEL).data() == "disco"
+    panel.set_rows(rows(301))  # another track: filled anew, still in the user's order
+    assert shown(panel, 1)[0] == "401.0"
+
+
+def test_sorting_is_by_value_and_stable_and_keeps_the_selection(panel):
+    panel.set_rows(rows(40))
+    panel.select_tracks([7])
+    panel.table.sortByColumn(5, Qt.SortOrder.AscendingOrder)  # BPM, numerically
+    bpms = [float(b) for b in shown(panel, 5)]
+    assert bpms == sorted(bpms)
+    ties = [panel.track_id_at(r) for r in range(panel.proxy.rowCount()) if shown(panel, 5)[r] == "120.0"]
+    assert ties == sorted(ties)  # equal tempos stay in the order they had (by name)
+    assert panel.selected_tracks() == [7]
+    assert panel.track_id_at(panel._selected_rows()[0]) == 7
+    panel.table.sortByColumn(6, Qt.SortOrder.AscendingOrder)  # key: along the wheel, 2A after 1A, not after 12A
+    codes = [k.split()[0] for k in shown(panel, 6)]
+    assert codes.index("2A") < codes.index("10A")
+
+
+def test_label_edits_update_the_row_in_place_resort_and_refilter(panel, qtbot):
+    panel.set_rows(rows(30))
+    panel.table.sortByColumn(LABEL, Qt.SortOrder.AscendingOrder)
+    panel.select_tracks([3])
+    panel.set_labels({3: "ambient"})
+    assert shown(panel, LABEL)[0] == "ambient" and panel.track_id_at(0) == 3
+    assert panel.selected_tracks() == [3]
+    panel.filter.setText("ambient")
+    assert [panel.track_id_at(r) for r in range(panel.proxy.rowCount())] == [3]
+    panel.set_labels({3: None, 4: "ambient"})
+    assert [panel.track_id_at(r) for r in range(panel.proxy.rowCount())] == [4]
+
+
+def test_an_edit_in_the_table_is_signalled_once_and_only_for_tracks(panel, qtbot):
+    panel.set_rows([*rows(3), (None, "/music/broken.mp3", None, "", None, "failed: not audio")])
+    edited: list = []
+    panel.labelEdited.connect(lambda *a: edited.append(a))
+    model = panel.model
+    by_id = {model.index(r, 0).data(TRACK_ID): r for r in range(model.rowCount())}
+    assert model.setData(model.index(by_id[2], LABEL), "  dub ")
+    assert not model.setData(model.index(by_id[2], LABEL), "  dub ")  # unchanged: no second signal
+    assert not model.setData(model.index(by_id[None], LABEL), "x")  # a failed file has no label
+    assert not model.setData(model.index(by_id[2], 1), "99")  # only labels are editable
+    assert edited == [(2, "dub")]
+    assert model.index(by_id[None], 0).data(PATH) == "/music/broken.mp3"
+    panel.set_rows(rows(3))  # filling does not signal edits
+    assert edited == [(2, "dub")]
