@@ -1,5 +1,6 @@
 """Order a crate into a DJ set: each step a smooth transition (close in the similarity space, tempo within a few
-percent with half/double time allowed, compatible key). Greedy nearest neighbour from the start track, then 2-opt.
+percent with half/double time allowed, compatible key). Crates of up to :data:`EXACT_UP_TO` tracks get the cheapest
+order there is (Held-Karp dynamic programming); larger ones greedy nearest neighbour from each start, then 2-opt.
 Pure arrays and numbers: no audio, no catalogue.
 """
 
@@ -14,6 +15,7 @@ BPM_WEIGHT = 0.05  # cost per percent of tempo difference (6 % costs as much as 
 KEY_PENALTY = 0.5  # an incompatible key
 UNKNOWN_PENALTY = 0.15  # a missing tempo or key (neither smooth nor clashing for sure)
 MAX_STARTS = 200  # first tracks tried when none is given (a crate of 2,000 tracks orders in about 20 s)
+EXACT_UP_TO = 15  # crates this small are solved exactly: 2^15 x 15 states, 8 MB and milliseconds
 
 
 def bpm_gap_percent(a: float, b: float) -> float:
@@ -103,19 +105,56 @@ def _two_opt(C, P, first, max_rounds):  # pragma: no cover - compiled
             break
 
 
+def exact_order(C: np.ndarray, start: int | None = None) -> list[int]:
+    """The open path of least :func:`path_cost` through every track (from ``start``; None: from any), by dynamic
+    programming over subsets: for small crates only (time and memory grow as 2^n)."""
+    n = len(C)
+    if n > 20:
+        raise ValueError(f"exact ordering of {n} tracks would need 2^{n} states; use order_set")
+    return [int(i) for i in _held_karp(np.ascontiguousarray(C, dtype=np.float64), -1 if start is None else start)]
+
+
+@numba.njit(cache=True, nogil=True)
+def _held_karp(C, start):  # pragma: no cover - compiled
+    n = len(C)
+    full = 1 << n
+    D = np.full((full, n), np.inf)  # D[mask, j]: cheapest path through the tracks in mask, ending at j
+    back = np.full((full, n), -1, np.int64)
+    for j in range(n):
+        if start < 0 or j == start:
+            D[1 << j, j] = 0.0
+    for mask in range(1, full):
+        for j in range(n):
+            d = D[mask, j]
+            if d == np.inf:
+                continue
+            for k in range(n):
+                if not (mask >> k) & 1:
+                    m2 = mask | (1 << k)
+                    if d + C[j, k] < D[m2, k] - 1e-12:
+                        D[m2, k], back[m2, k] = d + C[j, k], j
+    order = np.empty(n, np.int64)
+    mask, j = full - 1, int(np.argmin(D[full - 1]))
+    for m in range(n - 1, -1, -1):
+        order[m] = j
+        j, mask = back[mask, j], mask & ~(1 << j)
+    return order
+
+
 def order_set(C: np.ndarray, *, start: int | None = None, random_state: int = 0) -> dict:
     """The smooth order of the tracks costed by ``C``, with the given order's and a random order's costs.
 
     Returns {"order": [indices], "cost", "given_cost", "random_cost"} (the random order: mean over 20 shuffles).
-    ``start``: the index to begin with; None tries every track as the start (at most :data:`MAX_STARTS`, spread
-    over the crate) and keeps the best path.
+    ``start``: the index to begin with; None: any. Up to :data:`EXACT_UP_TO` tracks the order is the cheapest there
+    is; above, every track is tried as the start (at most :data:`MAX_STARTS`, spread over the crate) and the best
+    path kept.
     """
     n = len(C)
     if n == 0:
         return {"order": [], "cost": 0.0, "given_cost": 0.0, "random_cost": 0.0}
     starts = [start] if start is not None else sorted({int(i) for i in np.linspace(0, n - 1, min(n, MAX_STARTS))})
-    best = None
-    for s in starts:
+    best = exact_order(C, start) if n <= EXACT_UP_TO else None
+    for s in starts if best is None else ():
         o = two_opt(C, greedy_order(C, s), fixed_start=start is not None)
         if best is None or path_cost(C, o) < path_cost(C, best) - 1e-12:
             best = o

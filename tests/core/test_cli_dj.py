@@ -195,6 +195,26 @@ def test_set_order_pure():
     assert plan["cost"] < plan["random_cost"]
 
 
+def test_small_crates_get_the_cheapest_order_there_is():
+    """Up to EXACT_UP_TO tracks the order is exact (brute force agrees, with and without a first track); greedy +
+    2-opt from every start missed the best order of 2 of these 40 crates of 8 (by up to 5 %)."""
+    import itertools
+
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        X = rng.normal(size=(8, 4))
+        C = np.linalg.norm(X[:, None] - X[None], axis=2)
+        costs = {p: path_cost(C, p) for p in itertools.permutations(range(8))}
+        plan = order_set(C)
+        assert sorted(plan["order"]) == list(range(8))
+        assert plan["cost"] == pytest.approx(min(costs.values()), abs=1e-4)
+        first = int(rng.integers(8))
+        fixed = order_set(C, start=first)
+        assert fixed["order"][0] == first
+        assert fixed["cost"] == pytest.approx(min(c for p, c in costs.items() if p[0] == first), abs=1e-4)
+    assert order_set(np.zeros((1, 1)))["order"] == [0]
+
+
 def test_set_order_greedy_then_2opt_leaves_no_better_reversal():
     """The compiled greedy and 2-opt: the nearest free track each step; no reversal of the result lowers its cost."""
     from musicemb_core.analysis.set_order import greedy_order, two_opt
