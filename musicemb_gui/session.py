@@ -3,7 +3,8 @@ and maps; signals tell panels what changed. Reads here are short; long work goes
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,6 +33,36 @@ from musicemb_gui.workers import Job, JobManager
 BUSY_S = 1.0  # a change made in the window waits this long for another process's write, not the core's 2 min
 
 
+class SegmentRows(Mapping):
+    """Segment id -> its row in the segment table (sorted by id), found by bisection: a dictionary of 1.6M
+    segments took 0.8 s to build at every refresh of a 20,000-track library."""
+
+    def __init__(self, ids: np.ndarray):
+        self._ids = ids
+
+    def __getitem__(self, seg_id) -> int:
+        try:
+            i = int(np.searchsorted(self._ids, int(seg_id)))
+        except (TypeError, ValueError, OverflowError):
+            raise KeyError(seg_id) from None
+        if i >= len(self._ids) or self._ids[i] != int(seg_id):
+            raise KeyError(seg_id)
+        return i
+
+    def __contains__(self, seg_id) -> bool:
+        try:
+            self[seg_id]
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ids.tolist())
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 class Session(QObject):
     libraryOpened = Signal()           # another library: everything derived from the old one is void
     libraryChanged = Signal()          # tracks or segments changed (imported, removed, cut again)
@@ -51,7 +82,7 @@ class Session(QObject):
         self.sounds: dict[int, list[tuple[str, float]]] = {}  # what each track sounds like (the tagger's tags)
         self.failures: list[dict] = []
         self.segments: dict[str, np.ndarray] = {}
-        self.seg_row: dict[int, int] = {}
+        self.seg_row: Mapping[int, int] = {}  # segment id -> its row in ``segments``
         self.embedding_ids: np.ndarray | None = None
         self.vectors: np.ndarray | None = None
         self._embedder: Embedder | None = None
@@ -121,7 +152,7 @@ class Session(QObject):
             self.failures = lib.failures()
             self.segments = lib.segments()
             self.sounds = library_sounds(lib)
-        self.seg_row = {int(i): r for r, i in enumerate(self.segments["id"])}
+        self.seg_row = SegmentRows(self.segments["id"])
         self.libraryChanged.emit()
         self.reload_embeddings()
 
@@ -209,7 +240,7 @@ class Session(QObject):
         if t is None:
             return f"track {track_id}"
         tags = t.tags or {}
-        title = tags.get("title") or Path(t.path).name
+        title = tags.get("title") or os.path.basename(t.path)
         return f"{tags['artist']} – {title}" if tags.get("artist") else title
 
     def tooltip(self, seg_id: int) -> str:

@@ -27,6 +27,7 @@ class HumController(QObject):
         panel.recordingStarted.connect(self.prepare)
         session.libraryOpened.connect(self._library_opened)
         session.libraryChanged.connect(self._forget)
+        session.labelsChanged.connect(self._relabel)
 
     def _library_opened(self) -> None:
         """Another library: a hum waiting for the old one's melody index is dropped, and that index's job
@@ -35,6 +36,13 @@ class HumController(QObject):
             self._job.cancel()
         self._asked += 1
         self._searcher, self._job, self._pending = None, None, None
+
+    def _relabel(self, changed: dict[int, str | None]) -> None:
+        """Labels edited: the open searcher answers with them (its melody index does not depend on them)."""
+        tracks = self._searcher.tracks if self._searcher is not None else {}
+        for tid, label in changed.items():
+            if tid in tracks:
+                tracks[tid]["label"] = label
 
     def _forget(self) -> None:
         pending = self._pending

@@ -83,9 +83,9 @@ class LibraryController(QObject):
     # -- sets ----------------------------------------------------------------------------------------------
     def map_tracks(self) -> list[int]:
         """Tracks of the segments selected on the map, in order of first appearance."""
-        s = self.session
-        return list(dict.fromkeys(int(s.segments["track_id"][s.seg_row[int(i)]])
-                                  for i in self.map_selection() if int(i) in s.seg_row))
+        s, ids = self.session, np.asarray(self.map_selection(), dtype=np.int64)
+        ids = ids[np.isin(ids, s.segments.get("id", ids[:0]))]  # not a segment cut again since
+        return list(dict.fromkeys(s.segment_tracks(ids).tolist()))
 
     def build_set(self, track_ids: list[int] | None = None) -> None:
         """Order ``track_ids`` (else the table's selection, else the map's) into a set, shown when ready."""

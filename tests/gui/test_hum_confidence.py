@@ -22,6 +22,7 @@ ROWS = [{"track_id": 3, "path": "/music/a/song3.wav", "label": "folk", "score": 
 class StubSession(QObject):
     libraryOpened = Signal()
     libraryChanged = Signal()
+    labelsChanged = Signal(object)
     lib_path = "/music/lib"
     generation = 1
 
