@@ -94,9 +94,10 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     return hashlib.blake2b(Path(path).read_bytes(), digest_size=12).hexdigest()
 
 
-def load_embeddings(lib: Library, model: str = DEFAULT_MODEL) -> Embeddings:
+def load_embeddings(lib: Library, model: str = DEFAULT_MODEL, *, deep: bool = False) -> Embeddings:
     """Stored vectors of ``model`` (its current generation, checked against the sizes recorded when it was
-    published); raises :class:`LibraryError` if there are none yet, :class:`DamagedEmbeddings` if damaged."""
+    published, and the checksum of its ids, read whole; ``deep``: of the vectors too, for a caller that reads
+    them all); raises :class:`LibraryError` if there are none yet, :class:`DamagedEmbeddings` if damaged."""
     art = layout.embeddings(lib, model_key(model))
 
     def read(gen: Path) -> Embeddings:
@@ -113,7 +114,7 @@ def load_embeddings(lib: Library, model: str = DEFAULT_MODEL) -> Embeddings:
         return Embeddings(model, ids, vectors, str(gen))
 
     try:
-        emb = art.read(read)
+        emb = art.read(read, deep=deep or ("ids.npy",))
     except DamagedEmbeddings:
         raise
     except LibraryError as e:  # a file missing or of the wrong size
@@ -342,7 +343,7 @@ def _plan(lib: Library, name: str, seg: np.ndarray, device: str,
         meta = None
     if meta is not None and layout.stored_digest(meta) == weights_digest(folder):
         with contextlib.suppress(DamagedEmbeddings):  # damaged vectors are recomputed
-            stored = load_embeddings(lib, name)
+            stored = load_embeddings(lib, name, deep=True)  # read whole and kept: never damaged ones
             old_ids, old_vecs = stored.ids, np.asarray(stored.vectors)
         if _finishes(emb):  # keep the raw vectors, which the library's statistics finish again
             raw = _read_arrays(lib, name, "raw_vectors")

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -95,6 +95,12 @@ def is_generation(name: str) -> bool:
     return name.startswith(GEN_PREFIX)
 
 
+def _file_records(files) -> bool:
+    """Whether a pointer's ``files`` have the form :meth:`Artefact.publish` writes (name -> :func:`file_record`)."""
+    return isinstance(files, dict) and all(isinstance(rec, dict) and isinstance(rec.get("size"), int)
+                                           and isinstance(rec.get("blake2b"), str) for rec in files.values())
+
+
 def new_generation_name() -> str:
     return f"{GEN_PREFIX}{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -130,6 +136,8 @@ class Artefact:
             ptr = json.loads(text)
             if not isinstance(ptr, dict) or not is_generation(str(ptr.get("generation", ""))):
                 raise ValueError("no generation named")
+            if not _file_records(ptr.get("files", {})):
+                raise ValueError("no file records")
         except ValueError as e:
             raise LibraryError(f"{path}: damaged pointer ({e}){self._hint()}") from e
         return ptr
@@ -150,9 +158,10 @@ class Artefact:
     def _hint(self) -> str:
         return f"; rebuild it with {self.rebuild}" if self.rebuild else ""
 
-    def verify(self, *, deep: bool = False) -> Path | None:
-        """The current generation after checking every recorded file's size (and checksum if ``deep``);
-        raises :class:`LibraryError` naming the first damaged file."""
+    def verify(self, *, deep: bool | Collection[str] = False) -> Path | None:
+        """The current generation after checking every recorded file's size, and the checksum of every file
+        (``deep`` True) or of the files ``deep`` names (those read whole: a file overwritten in place keeps its
+        size); raises :class:`LibraryError` naming the first damaged file."""
         ptr = self.pointer()
         if ptr is None:
             return self.current()
@@ -165,18 +174,19 @@ class Artefact:
                 raise LibraryError(f"{path}: missing from the {self.what}{self._hint()}") from None
             if size != rec["size"]:
                 raise LibraryError(f"{path}: damaged ({size} bytes, {rec['size']} expected){self._hint()}")
-            if deep and _checksum(path) != rec["blake2b"]:
+            if (deep is True or name in (deep or ())) and _checksum(path) != rec["blake2b"]:
                 raise LibraryError(f"{path}: damaged (checksum differs){self._hint()}")
         return gen
 
-    def read(self, fn: Callable[[Path], T], *, verify: bool = True) -> T | None:
-        """``fn(current generation)`` after :meth:`verify` (unless ``verify`` is False); retried when a writer
-        removed the generation between resolving the pointer and opening its files. None when nothing was
-        published."""
+    def read(self, fn: Callable[[Path], T], *, verify: bool = True,
+             deep: bool | Collection[str] = False) -> T | None:
+        """``fn(current generation)`` after :meth:`verify` (unless ``verify`` is False; ``deep`` as there);
+        retried when a writer removed the generation between resolving the pointer and opening its files. None
+        when nothing was published."""
         for attempt in range(3):
             named = self._named()
             try:
-                gen = self.verify() if verify else self.current()
+                gen = self.verify(deep=deep) if verify else self.current()
             except LibraryError:  # a publish between reading the pointer and checking its files: read again
                 if attempt < 2 and self._named() != named:
                     continue

@@ -15,8 +15,9 @@
 Every derived artefact is an :class:`~musicemb_core.common.store.Artefact`: written as a new generation, made
 current by replacing its ``CURRENT`` pointer (one atomic step), checked against the sizes the pointer records
 when read. Older layouts (files directly in ``embeddings/<model>/``, ``<model>.old`` left by a crash,
-``index/<model>.faiss``, ``maps/<model>-<method>.npy``, ``index/qbh-<model>/``) are still read, and replaced by
-the new layout the next time that artefact is written.
+``index/<model>.faiss``, ``index/qbh-<model>/``) are still read, and replaced by the new layout the next time that
+artefact is written; maps of the old layout (``maps/<model>-<method>.npy``) do not record the embeddings they were
+drawn from, so they are drawn again.
 
 Writers hold :func:`write_lock` (decorate a job generator with :func:`writes_library`); readers never lock.
 """
@@ -106,10 +107,6 @@ def map_artefact(lib, model: str, method: str) -> Artefact:
     name = f"{model}-{method}"
     return Artefact(base / name, what=f"{method} map of {model!r}", rebuild="`musicemb map`",
                     legacy_junk=(base / f"{name}.npy", *base.glob(f".{name}.npy.*")))
-
-
-def legacy_map_file(lib, model: str, method: str) -> Path:
-    return root_of(lib) / "maps" / f"{model}-{method}.npy"
 
 
 # -- reading ---------------------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +170,7 @@ def _save(path: Path, melodies: list[Melody]) -> None:
 
 
 def _load(path: Path) -> list[Melody] | None:
+    """The melodies cached at ``path``; None when it is of another version or damaged (parsed again)."""
     try:
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))
@@ -175,7 +178,7 @@ def _load(path: Path) -> list[Melody] | None:
                 return None
             bounds = np.concatenate([[0], np.cumsum(z["lengths"])])
             p, o, d = z["pitch"], z["onset"], z["duration"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error):  # bytes overwritten: bad CRC, bad data
         return None
     return [Melody(n, t, p[a:b], o[a:b], d[a:b]) for n, t, a, b in
             zip(meta["names"], meta["titles"], bounds[:-1], bounds[1:], strict=True)]

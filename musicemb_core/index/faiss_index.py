@@ -11,6 +11,7 @@ import contextlib
 import json
 import mmap
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,11 +199,15 @@ class EmbeddingIndex:
         path = Path(path)
         if not path.exists():
             raise LibraryError(f"{path}: no index; build it with `musicemb index`")
-        meta = json.loads(path.with_suffix(path.suffix + ".json").read_text())
+        meta = _read_meta(path.with_suffix(path.suffix + ".json"))
         flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
         self = cls(meta["kind"], nprobe=meta.get("nprobe", 32))
-        with stdout_to_stderr():
-            self.index_ = faiss.read_index(str(path), flags | faiss.IO_FLAG_ONDISK_SAME_DIR)
+        try:
+            with stdout_to_stderr():
+                self.index_ = faiss.read_index(str(path), flags | faiss.IO_FLAG_ONDISK_SAME_DIR)
+        except RuntimeError as e:  # FAISS names the C++ function and source line first: dropped
+            reason = re.sub(r"^Error in .* at \S+:\d+: (Error: )?", "", str(e).strip().splitlines()[0])
+            raise LibraryError(f"{path}: damaged index ({reason[:200]})") from e
         self.kind_ = meta["kind"]
         base = faiss.downcast_index(self.index_.index if hasattr(self.index_, "id_map") else self.index_)
         if self.kind_ == "ivfpq":
@@ -211,3 +216,16 @@ class EmbeddingIndex:
             base.hnsw.efSearch = self.ef_search
         self.meta_ = meta
         return self
+
+
+def _read_meta(path: Path) -> dict:
+    """An index's ``.json`` (kind, count, parameters); :class:`LibraryError` naming it when missing or damaged."""
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LibraryError(f"{path}: missing beside its index") from None
+    except (OSError, ValueError) as e:
+        raise LibraryError(f"{path}: damaged ({e})") from e
+    if not isinstance(meta, dict) or meta.get("kind") not in KINDS[1:]:
+        raise LibraryError(f"{path}: damaged (no index kind)")
+    return meta

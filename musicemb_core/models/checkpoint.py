@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,9 +142,20 @@ def read_info(folder: str | Path, *, encoder: bool = True) -> ModelInfo:
 def read_tensors(folder: str | Path) -> dict[str, torch.Tensor]:
     path = weights_path(folder)
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except Exception as e:  # safetensors raises several kinds for missing/corrupt files
         raise ConfigError(f"{path}: cannot read model weights ({e})") from e
+    _check_digest(path)
+    return tensors
+
+
+def _check_digest(path: Path) -> None:
+    """A weights file named by its digest (:func:`save_model`) must still have it: bytes overwritten in place
+    load as other weights, without an error."""
+    named = re.fullmatch(r"model-([0-9a-f]{16})\.safetensors", path.name)
+    if named and hashlib.blake2b(path.read_bytes(), digest_size=8).hexdigest() != named[1]:
+        raise ConfigError(f"{path}: damaged model weights (their digest is not the one in the file's name); "
+                          "train the model again")
 
 
 def module_state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

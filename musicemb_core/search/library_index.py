@@ -16,6 +16,10 @@ from musicemb_core.index.faiss_index import choose_kind
 from musicemb_core.index.ondisk import iter_build_ondisk
 from musicemb_core.inference import DEFAULT_MODEL, load_embeddings
 
+#: The files of an index read whole when it is opened: their checksums are checked (a file overwritten in place
+#: keeps its size); an on-disk index's inverted lists are memory-mapped, not checked.
+READ_WHOLE = (layout.INDEX_FILE, f"{layout.INDEX_FILE}.json")
+
 
 def index_path(lib: Library, model: str) -> Path:
     """The current index file of ``model`` (where the next one goes when there is none yet)."""
@@ -56,7 +60,7 @@ def _stored(lib: Library, model: str) -> EmbeddingIndex | None:
     art = layout.knn_index(lib, key)
     try:
         if art.pointer() is not None:
-            return art.read(lambda gen: EmbeddingIndex.load(gen / layout.INDEX_FILE))
+            return art.read(lambda gen: EmbeddingIndex.load(gen / layout.INDEX_FILE), deep=READ_WHOLE)
         legacy = layout.legacy_index_file(lib, key)
         return EmbeddingIndex.load(legacy) if legacy.exists() else None
     except (LibraryError, RuntimeError, ValueError, KeyError, OSError):  # damaged: derived data, rebuilt

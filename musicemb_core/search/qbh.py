@@ -191,8 +191,8 @@ def iter_build_qbh_index(lib: Library, *, model: str = DEFAULT_QBH_MODEL,
     library's QBH index of ``model``; returns the index folder (its new generation)."""
     art = layout.qbh_index(lib, model_key(model))
     try:
-        earlier = art.current()
-    except LibraryError:  # a damaged pointer: every track is indexed again, and publishing replaces it
+        earlier = art.verify(deep=True)  # the song vectors of unchanged tracks are reused: never damaged ones
+    except LibraryError:  # damaged: every track is indexed again, and publishing replaces it
         earlier = None
     previous = _previous_tracks(earlier, _weights_key(qbh_model_folder(lib, model)))
     with art.publish() as gen:
@@ -340,8 +340,9 @@ class MelodyStore:
 def qbh_index_current(lib: Library, model: str = DEFAULT_QBH_MODEL) -> bool:
     """Whether the library's QBH index exists and matches its tracks, segments and the model's weights."""
     try:
-        meta = layout.qbh_index(lib, model_key(model)).read(lambda gen: layout.read_json(gen / "meta.json"))
-    except LibraryError:  # damaged: rebuilt
+        meta = layout.qbh_index(lib, model_key(model)).read(lambda gen: layout.read_json(gen / "meta.json"),
+                                                             deep=True)  # all read whole when searched
+    except LibraryError:  # damaged, even in place (same size): rebuilt
         return False
     return meta is not None and meta.get("source") == _source_key(lib, qbh_model_folder(lib, model))
 

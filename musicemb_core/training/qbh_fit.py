@@ -23,6 +23,7 @@ import hashlib
 import json
 import multiprocessing
 import time
+import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -180,14 +181,18 @@ def training_melodies(tc: QBHTrainConfig) -> list[mel.Melody]:
     return chosen
 
 
-def _load_pairs(path: Path) -> PairData:
-    with np.load(path, allow_pickle=False) as z:
-        bounds, hb = z["bounds"], z["hum_bounds"]
-        sal, tg, hums = z["S"], z["targets"], z["hums"]
-        return PairData([sal[:, a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
-                        [tg[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)], z["window_song"],
-                        z["window_start"], [hums[a:b] for a, b in zip(hb[:-1], hb[1:], strict=True)],
-                        [str(s) for s in z["styles"]])
+def _load_pairs(path: Path) -> PairData | None:
+    """The rendered material cached at ``path``; None when it is damaged (rendered again)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            bounds, hb = z["bounds"], z["hum_bounds"]
+            sal, tg, hums = z["S"], z["targets"], z["hums"]
+            window_song, window_start, styles = z["window_song"], z["window_start"], z["styles"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # bytes overwritten: a bad CRC
+        return None
+    return PairData([sal[:, a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+                    [tg[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)], window_song, window_start,
+                    [hums[a:b] for a, b in zip(hb[:-1], hb[1:], strict=True)], [str(s) for s in styles])
 
 
 def _concat(parts: list[PairData]) -> PairData:
@@ -227,9 +232,10 @@ def iter_render_pairs(cfg: QBHConfig, tc: QBHTrainConfig, *, cancel: CancelToken
         path = _cache_file(cfg, tc, part)
         if not part_jobs:
             continue
-        if cache and path.exists():
-            parts.append(_load_pairs(path))
-            done += len(parts[-1].saliences)
+        cached = _load_pairs(path) if cache and path.exists() else None
+        if cached is not None:
+            parts.append(cached)
+            done += len(cached.saliences)
             continue
         items = []
         pool = (ProcessPoolExecutor(tc.jobs, mp_context=multiprocessing.get_context("spawn"),  # torch's threads

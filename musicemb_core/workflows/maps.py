@@ -21,21 +21,17 @@ from musicemb_core.inference import DEFAULT_MODEL, load_embeddings
 
 
 def map_path(lib: Library, model: str, method: str) -> Path:
-    """The current map file of ``model`` by ``method`` (``maps/<model>-<method>/<generation>/map.npy``, or the
-    old layout's ``maps/<model>-<method>.npy``); a path that does not exist when there is no map yet."""
-    key = model_key(model)
-    art = layout.map_artefact(lib, key, method)
+    """The current map file of ``model`` by ``method`` (``maps/<model>-<method>/<generation>/map.npy``); a path
+    that does not exist when there is no map yet."""
+    art = layout.map_artefact(lib, model_key(model), method)
     gen = art.current()
-    if gen is not None:
-        return gen / layout.MAP_FILE
-    legacy = layout.legacy_map_file(lib, key, method)
-    return legacy if legacy.exists() else art.folder / layout.MAP_FILE
+    return (gen or art.folder) / layout.MAP_FILE
 
 
 def load_map(lib: Library, model: str, method: str) -> np.ndarray | None:
     """Cached map rows (id, x, y), or None when there is none, it is damaged or it was not drawn from the current
     embeddings (re-embedded with retrained weights: the same ids, other vectors; a map that does not record its
-    embeddings may be such one); a map is recomputed."""
+    embeddings, as those of the old layout, may be such one); a map is recomputed."""
     key = model_key(model)
     art = layout.map_artefact(lib, key, method)
 
@@ -46,11 +42,7 @@ def load_map(lib: Library, model: str, method: str) -> np.ndarray | None:
         return layout.load_npy(gen / layout.MAP_FILE)
 
     try:
-        if art.pointer() is not None:
-            rows = art.read(read)
-        else:
-            legacy = layout.legacy_map_file(lib, key, method)
-            rows = layout.load_npy(legacy) if legacy.exists() else None
+        rows = art.read(read, deep=True)  # read whole: a map overwritten in place is drawn again too
     except LibraryError:
         return None
     return rows if rows is not None and rows.ndim == 2 and rows.shape[1] == 3 else None

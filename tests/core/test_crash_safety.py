@@ -388,3 +388,22 @@ def test_artefact_generations_pointer_and_checks(tmp_path):
     with art.publish() as gen:  # a writer repairs it
         np.save(gen / "x.npy", np.arange(2))
     assert art.read(lambda g: np.load(g / "x.npy")).tolist() == [0, 1]
+
+
+def test_a_pointer_of_the_wrong_form_is_a_damaged_pointer_not_a_traceback(tmp_path):
+    """A pointer that is JSON naming a generation but whose file records are not records raised AttributeError or
+    KeyError out of every reader."""
+    from musicemb_core.common.errors import LibraryError
+    from musicemb_core.common.store import Artefact
+
+    art = Artefact(tmp_path / "a", what="thing", rebuild="`musicemb x`")
+    with art.publish() as gen:
+        np.save(gen / "x.npy", np.arange(3))
+    ptr = art.pointer()
+    for files in ([], {"x.npy": {}}, {"x.npy": None}):
+        (art.folder / POINTER).write_text(json.dumps({**ptr, "files": files}))
+        with pytest.raises(LibraryError, match="damaged pointer.*`musicemb x`"):
+            art.read(lambda g: np.load(g / "x.npy"))
+    with art.publish() as gen:  # a writer repairs it
+        np.save(gen / "x.npy", np.arange(2))
+    assert art.read(lambda g: np.load(g / "x.npy")).tolist() == [0, 1]

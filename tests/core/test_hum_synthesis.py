@@ -115,3 +115,13 @@ def test_syllables_have_their_own_timbre():
     assert drawn == {"mmm", "la", "da"}  # "dum" only when asked for (never in training hums)
     with pytest.raises(ValueError, match="syllable"):
         render_hum(notes, seed=2, syllable="ooh")
+
+
+def test_a_damaged_melody_cache_is_parsed_again_not_a_traceback(tmp_path):
+    """Bytes of the cache overwritten in place (same size) raised zlib.error or BadZipFile out of the loader."""
+    path = tmp_path / "c.npz"
+    mel._save(path, mel.generated_melodies(20))
+    data = path.read_bytes()
+    for at in (len(data) // 4, len(data) // 2):
+        path.write_bytes(data[:at] + b"\x55" * 16 + data[at + 16:])
+        assert mel._load(path) is None

@@ -69,6 +69,29 @@ def test_incremental_only_new_segments_and_removed_dropped(lib_with_model):
     assert report.dropped == 9 and report.computed == len(lib.segments()["id"])  # re-cut: all ids new
 
 
+def test_embeddings_overwritten_in_place_are_damaged_and_recomputed_not_kept(lib_with_model):
+    """Stored ids or vectors overwritten in place keep their size, which was all that was checked: the ids were
+    read as they were, and the next embed kept the damaged vectors for good."""
+    from musicemb_core.data import layout
+    from musicemb_core.inference import DamagedEmbeddings
+
+    lib, _ = lib_with_model
+    drive(iter_embed(lib, model="m"))
+    first = np.array(load_embeddings(lib, "m").vectors)
+    gen = layout.embeddings(lib, "m").current()
+    ids = np.load(gen / "ids.npy")
+    np.save(gen / "ids.npy", ids[::-1])  # the same size, the vectors given to other segments
+    with pytest.raises(DamagedEmbeddings, match=r"ids\.npy: damaged \(checksum differs\).*`musicemb embed`"):
+        load_embeddings(lib, "m")
+    np.save(gen / "ids.npy", ids)
+    vectors = gen / "vectors.npy"
+    data = vectors.read_bytes()
+    vectors.write_bytes(data[:-96] + bytes(96))  # the last vector zeroed
+    report = drive(iter_embed(lib, model="m"))
+    assert (report.computed, report.kept) == (8, 0)
+    assert np.allclose(load_embeddings(lib, "m").vectors, first, atol=1e-5)
+
+
 def test_cancel_keeps_what_was_embedded(lib_with_model):
     lib, _ = lib_with_model
     token = CancelToken()

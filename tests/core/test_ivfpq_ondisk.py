@@ -205,3 +205,57 @@ def test_map_is_drawn_again_when_the_vectors_change_but_not_their_ids(tmp_path):
                 (gen / "meta.json").write_text(json.dumps({"model": "default", "weights_digest": f"w{seed}"}))
             rows = drive(iter_map(lib, method="pca"))
             assert np.allclose(rows[:, 1:], Projector("pca").fit(X).embedding_, atol=1e-4)
+
+
+def _publish_embeddings(lib: Library, X: np.ndarray, ids: np.ndarray) -> None:
+    from musicemb_core.data import layout
+
+    with layout.embeddings(lib, "default").publish() as gen:
+        np.save(gen / "vectors.npy", X)
+        np.save(gen / "ids.npy", ids)
+        (gen / "meta.json").write_text(json.dumps({"model": "default", "weights_digest": "w"}))
+
+
+def test_a_map_of_the_old_layout_or_overwritten_in_place_is_drawn_again(tmp_path):
+    """A map of the old layout records no embeddings (it was trusted whenever its ids matched), and one whose bytes
+    were overwritten in place keeps its size (only the sizes were checked): both were shown as they were."""
+    from musicemb_core.analysis.projection import Projector
+    from musicemb_core.data import layout
+    from musicemb_core.workflows.maps import iter_map, load_map, map_path
+
+    ids = np.arange(50, dtype=np.int64) + 1
+    X = clustered(50)
+    truth = Projector("pca").fit(X).embedding_
+    with Library(tmp_path / "lib", create=True) as lib:
+        _publish_embeddings(lib, X, ids)
+        old = lib.folder("maps") / "default-pca.npy"
+        np.save(old, np.column_stack([ids, np.zeros((50, 2))]))  # same ids, other vectors
+        assert load_map(lib, "default", "pca") is None
+        assert np.allclose(drive(iter_map(lib, method="pca"))[:, 1:], truth, atol=1e-4)
+        assert not old.exists() and layout.map_artefact(lib, "default", "pca").exists()
+        f = map_path(lib, "default", "pca")
+        data = bytearray(f.read_bytes())
+        data[-16 * 8:] = bytes(16 * 8)  # the last rows' coordinates zeroed, the size kept
+        f.write_bytes(bytes(data))
+        assert load_map(lib, "default", "pca") is None
+        assert np.allclose(drive(iter_map(lib, method="pca"))[:, 1:], truth, atol=1e-4)
+
+
+def test_an_index_overwritten_in_place_is_rebuilt_not_searched(tmp_path):
+    """Bytes of ``index.faiss`` overwritten in place keep its size, which was all that was checked: the garbage
+    vectors were searched (wrong neighbours, no error)."""
+    from musicemb_core.search.library_index import iter_build_index
+
+    ids = np.arange(60, dtype=np.int64) * 2 + 1
+    X = clustered(60)
+    with Library(tmp_path / "lib", create=True) as lib:
+        _publish_embeddings(lib, X, ids)
+        drive(iter_build_index(lib, kind="flat"))
+        f = index_path(lib, "default")
+        data = bytearray(f.read_bytes())
+        end = -8 * 61  # the vectors end where the ids (a count, then 60 int64) begin
+        data[end - 40 * 4 * DIM:end] = bytes(40 * 4 * DIM)  # the last 40 vectors zeroed
+        f.write_bytes(bytes(data))
+        index = open_index(lib, "default")
+        assert index_path(lib, "default") != f  # rebuilt and published
+        assert index.search(X[-40:], 1)[1][:, 0].tolist() == ids[-40:].tolist()

@@ -249,6 +249,22 @@ def test_vgg_weights_errors_name_the_file(tmp_path):
         VGGEncoder(ModelConfig(arch="vgg")).load_weights(unrelated)
 
 
+def test_model_weights_overwritten_in_place_are_refused_naming_the_file(tmp_path):
+    """Bytes of a saved model's weights overwritten in place (same size, the safetensors header intact) loaded as
+    other weights, without an error: every vector embedded with them was wrong."""
+    from musicemb_core.common.config import FeatureConfig
+    from musicemb_core.models import checkpoint as ckpt
+
+    cfg = ModelConfig(arch="cnn2", dim=8)
+    ckpt.save_model(tmp_path, ckpt.ModelInfo("toy", cfg, FeatureConfig(), 3.0), {"encoder": build_encoder(cfg)})
+    ckpt.load_encoder(tmp_path)
+    path = ckpt.weights_path(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-400] + bytes(400))  # the last tensor's values zeroed
+    with pytest.raises(ConfigError, match=rf"{path.name}: damaged model weights"):
+        ckpt.load_encoder(tmp_path)
+
+
 # --- configuration and registry ---------------------------------------------------------------------------
 
 def test_model_config_validation_and_round_trip():

@@ -155,6 +155,20 @@ def test_a_failed_render_does_not_wait_for_the_songs_still_queued(monkeypatch):
     assert no_worker_processes_left()  # ended: they would sleep on otherwise
 
 
+def test_a_damaged_cache_of_rendered_pairs_is_rendered_again_not_a_traceback(tmp_path):
+    """Bytes of the cached training material overwritten in place (same size) raised BadZipFile out of training."""
+    rng = np.random.default_rng(0)
+    data = qbh_fit.PairData([rng.random((8, 50), dtype=np.float32)] * 2, [np.zeros(50, np.int64)] * 2,
+                            np.array([0, 1]), np.array([0, 10]), [rng.random((50, 13), dtype=np.float32)] * 2,
+                            ["rock", "folk"])
+    path = tmp_path / "pairs.npz"
+    qbh_fit._save_pairs(path, data)
+    assert qbh_fit._load_pairs(path).styles == ["rock", "folk"]
+    raw = path.read_bytes()
+    path.write_bytes(raw[:1000] + b"\x55" * 16 + raw[1016:])
+    assert qbh_fit._load_pairs(path) is None
+
+
 C, D, E, F, G, A, B = 60, 62, 64, 65, 67, 69, 71
 TUNES = {  # well-known public-domain tunes: (MIDI pitch, beats); none is in the training collections' files
     "ode to joy": [(E, 1), (E, 1), (F, 1), (G, 1), (G, 1), (F, 1), (E, 1), (D, 1), (C, 1), (C, 1), (D, 1), (E, 1),
@@ -225,6 +239,26 @@ def test_shipped_model_finds_the_hummed_song(hum_library):
         assert silent == []
     res = hum_search(root / "lib", hums[2], SR, k=2)
     assert ids[res[0]["track_id"]] == 2
+
+
+def test_a_qbh_index_overwritten_in_place_is_rebuilt(hum_library, tmp_path):
+    """Bytes of the stored song vectors overwritten in place keep the file's size, which was all that was checked:
+    the damaged vectors were searched, and reused by the next incremental build."""
+    import shutil
+
+    from musicemb_core.data import layout
+    from musicemb_core.search.qbh import open_qbh_index, qbh_index_current
+
+    root, ids, hums = hum_library
+    shutil.copytree(root / "lib", tmp_path / "lib")
+    with Library(tmp_path / "lib") as lib:
+        f = open_qbh_index(lib) / "vectors.faiss"
+        data = f.read_bytes()
+        f.write_bytes(data[:len(data) // 2] + bytes(256) + data[len(data) // 2 + 256:])
+        assert not qbh_index_current(lib)
+        res = HumSearcher.open(lib).query(hums[4], SR, k=2)
+        assert ids[res[0]["track_id"]] == 4
+        assert layout.qbh_index(lib, "qbh-default").current() != f.parent  # rebuilt
 
 
 def test_cli_hum_json(hum_library, capsys):
