@@ -551,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("paths", type=ca.path, nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--labels-from-folders", action="store_true", help="label each track by its folder's name")
-    g.add_argument("--labels", type=ca.path, metavar="CSV", help="CSV of path,label (path absolute, relative or file name)")
+    g.add_argument("--labels", type=ca.path, metavar="CSV", help="CSV of path,label (path: absolute, relative to the current or an imported folder, or a file name)")
     sp.add_argument("--window", type=ca.window_s, help="segment length in seconds, 0.1 to 600 (default: the "
                     "library's, else 3)")
     sp.add_argument("--hop", type=ca.hop_s, help="segment hop in seconds, 0.05 to 600 (default: the window)")

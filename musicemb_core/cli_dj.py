@@ -162,4 +162,4 @@ def _filters(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--key-compatible", type=ca.musical_key, metavar="KEY",
                     help="keys mixable with KEY (same, +-1 on the Camelot wheel, relative major/minor); KEY like "
                          "'A minor', 'F#m', '8A' or '1m'")
-    sp.add_argument("--label", help="only tracks with this label")
+    sp.add_argument("--label", help='only tracks with this label ("" for the unlabelled ones)')

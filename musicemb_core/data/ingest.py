@@ -236,7 +236,7 @@ def read_label_csv(path: str | Path) -> dict[str, str | None]:
             for row in csv.reader(f):
                 if len(row) < 2 or row[0].strip().lower() in ("path", "file", "filename"):
                     continue
-                labels[row[0].strip()] = row[1].strip() or None
+                labels[os.path.normpath(row[0].strip())] = row[1].strip() or None  # ./a.wav, x/../a.wav: a.wav
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: the labels CSV is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
                           f"{e.start}); save it as UTF-8") from e
@@ -327,10 +327,11 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     if cfg != current:
         lib.set_segment_config(cfg, window_starts)
     roots = [user_path(p).resolve() for p in paths if Path(p).is_dir()]
+    label_roots = [*roots, Path.cwd()]  # a relative path in a labels CSV: under an imported folder or the current one
     files = find_audio(paths)
     if not files:
         report.warnings.append((", ".join(map(str, paths)), "no audio files found"))
-    if isinstance(labels, dict) and files and all(_label_for(p, roots, labels) is None for p in files):
+    if isinstance(labels, dict) and files and all(_label_for(p, label_roots, labels) is None for p in files):
         report.warnings.append(("--labels", f"none of the {len(labels)} paths in the CSV names one of the "
                                             f"{len(files)} files found; nothing is labelled"))
     todo: list[Path] = []
@@ -353,7 +354,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             stale += 1
         elif same and (known.analysed or not analyse):
             report.unchanged += 1
-            label = _label_for(path, roots, labels)
+            label = _label_for(path, label_roots, labels)
             if label is not None and label != known.label:  # labels given again apply to known tracks too
                 lib.set_label(known.id, label)
                 report.relabelled += 1
@@ -386,7 +387,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             if probe is None:
                 report.cancelled = True
                 break
-            _store(lib, probe, label=_label_for(Path(probe.path), roots, labels), cfg=cfg, report=report,
+            _store(lib, probe, label=_label_for(Path(probe.path), label_roots, labels), cfg=cfg, report=report,
                    later=changed)
             yield Progress("ingest", done, len(todo), probe.path, clock.eta(done, len(todo)))
         for probe, label in changed if not report.cancelled else ():

@@ -5,6 +5,7 @@ together (their centroid: "tracks like these"). The query's own tracks are left 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ SILENCE_DBFS = -60.0
 
 def track_title(tags: dict, path: str) -> str:
     """The title tag, else the file name without its extension."""
-    return (tags or {}).get("title") or Path(path).stem
+    return (tags or {}).get("title") or os.path.splitext(os.path.basename(path))[0]  # not pathlib: called per track
 
 
 class SimilarTracks:
@@ -99,7 +100,7 @@ class SimilarTracks:
     def resolve(self, query: str | int) -> tuple[np.ndarray, list[int]]:
         """(vector, own track ids) of a query: a track id, the path of a library track, or an audio file."""
         text = str(query).strip()
-        if text.isdigit() and not Path(text).exists():
+        if text.isdecimal() and not Path(text).exists():  # not isdigit: int("²") fails
             tid = int(text)
             if tid not in self.row:
                 why = ("" if tid not in self.tracks else " embedded yet; run `musicemb embed`"

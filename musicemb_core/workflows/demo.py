@@ -23,8 +23,10 @@ def default_demo_path() -> Path:
 
 def _check_demo_folder(root: Path) -> None:
     """The demo is built in a new folder, an empty one or its own (songs rendered, library not yet made), never among
-    other files; a folder that cannot be made is a :class:`LibraryError` naming it."""
+    other files, nor into a library of other tracks; a folder that cannot be made is a :class:`LibraryError` naming
+    it."""
     if (root / "library.sqlite").exists():
+        _check_demo_library(root)
         return
     if root.is_dir() and any(p.name != "audio" for p in root.iterdir()):
         raise LibraryError(f"{root}: a folder with other files, not a musicemb library; give a new or empty folder "
@@ -33,6 +35,16 @@ def _check_demo_folder(root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise LibraryError(f"{root}: cannot make the demo folder ({e.strerror or e})") from e
+
+
+def _check_demo_library(root: Path) -> None:
+    """Refuse a library with tracks outside its ``audio`` folder: the demo songs would be mixed into them."""
+    audio = (root / "audio").resolve()
+    with Library(root) as lib:
+        other = next((t.path for t in lib.tracks() if not Path(t.path).is_relative_to(audio)), None)
+    if other is not None:
+        raise LibraryError(f"{root}: a musicemb library of other tracks (e.g. {other}), not the demo; give a new or "
+                           "empty folder for the demo")
 
 
 def demo_built(root: str | Path) -> bool:

@@ -91,9 +91,9 @@ def key_text(row: dict) -> str:
 def keep(row: dict, *, bpm: tuple[float, float] | None = None, key_compatible: Key | None = None,
          label: str | None = None, half_double: bool = False) -> bool:
     """Whether ``row`` passes the filters: BPM in [lo, hi] (estimate, else tag; with ``half_double`` its half or
-    double also counts, as DJs mix them), key compatible with ``key_compatible`` on the Camelot wheel, label equal.
-    A track without the value filtered on is left out."""
-    if label is not None and row["label"] != label:
+    double also counts, as DJs mix them), key compatible with ``key_compatible`` on the Camelot wheel, label equal
+    (``""``: no label). A track without the value filtered on is left out."""
+    if label is not None and (row["label"] or "") != label:
         return False
     if bpm is not None:
         b = row_bpm(row)
@@ -139,7 +139,7 @@ def resolve_tracks(lib: Library, refs: list[str]) -> list[Track]:
     for ref in refs:
         text = str(ref)
         t = by_path.get(str(user_path(text).resolve()))
-        if t is None and text.strip().isdigit():
+        if t is None and text.strip().isdecimal():  # not isdigit: int("²") fails
             t = by_id.get(int(text))
         if t is None:
             raise LibraryError(f"{lib.root}: {text.strip()}: not a track of this library (give a track id or the "

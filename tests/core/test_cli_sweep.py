@@ -517,3 +517,53 @@ def test_hum_repairs_a_damaged_melody_index_pointer(work, tmp_path):
     r = musicemb("hum", lib, work["query"], "--json", home=work["home"])
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == json.loads(first.stdout)
+
+
+@pytest.mark.parametrize("argv", [["similar", "LIB", "²", "--model", "default"], ["set", "LIB", "1", "²"],
+                                  ["export", "LIB", "²", "--out", "x.m3u8"]], ids=["similar", "set", "export"])
+def test_a_track_reference_of_other_digits_is_one_line(work, tmp_path, argv, capsys):
+    """"²" passed isdigit() and then failed int(): an unexpected ValueError."""
+    argv = [str(work["lib"]) if a == "LIB" else str(tmp_path / a) if a.endswith(".m3u8") else a for a in argv]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "²" in err and "unexpected" not in err and len(err.splitlines()) == 1, err
+
+
+def test_an_empty_label_filter_means_the_unlabelled_tracks(work, tmp_path, capsys):
+    """`--label ""` matched no track at all (the unlabelled ones have no label, not an empty one)."""
+    from musicemb_core.workflows.dj import keep
+
+    capsys.readouterr()
+    assert cli.main(["tracks", str(work["lib"]), "--json", "--label", ""]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 3 and all(r["label"] is None for r in rows)
+    assert cli.main(["export", str(work["lib"]), "--label", "", "--out", str(tmp_path / "x.m3u8")]) == 0
+    assert not keep({"label": "house"}, label="") and keep({"label": "house"}, label="house")
+
+
+def test_a_labels_csv_of_paths_relative_to_the_current_folder(tmp_path, monkeypatch):
+    """Only paths relative to an imported folder, written as it writes them, were found: `music/a.wav` from the
+    current folder, `./a.wav` or `x/../a.wav` labelled nothing."""
+    monkeypatch.chdir(tmp_path)
+    for name, freq in (("sub/a.wav", 300.0), ("b.wav", 400.0), ("c.wav", 500.0)):
+        tone(tmp_path / "music" / name, 1.0, freq=freq)
+    (tmp_path / "labels.csv").write_text(f"music/sub/a.wav,one\n./b.wav,two\n{tmp_path}/music/sub/../c.wav,three\n")
+    assert cli.main(["ingest", "lib", "music", "--labels", "labels.csv", "--no-analysis", "-q", "-j", "1"]) == 0
+    with Library(tmp_path / "lib") as lib:
+        assert {os.path.basename(t.path): t.label for t in lib.tracks()} == {"a.wav": "one", "b.wav": "two",
+                                                                             "c.wav": "three"}
+
+
+def test_demo_is_never_built_into_another_library(work, tmp_path, capsys):
+    """demo --lib LIB rendered the 50 demo songs into an existing library, mixed in with its own tracks."""
+    import shutil
+
+    lib = tmp_path / "lib"
+    shutil.copytree(work["lib"], lib)
+    assert cli.main(["demo", "--lib", str(lib), "--no-gui", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"musicemb: error: {lib}: a musicemb library of other tracks (e.g. ") and len(
+        err.splitlines()) == 1, err
+    assert not (lib / "audio").exists()
+    with Library(lib) as opened:
+        assert len(opened.tracks()) == 3
