@@ -100,17 +100,19 @@ class SimilarTracks:
     def resolve(self, query: str | int) -> tuple[np.ndarray, list[int]]:
         """(vector, own track ids) of a query: a track id, the path of a library track, or an audio file."""
         text = str(query).strip()
-        if text.isdecimal() and not Path(text).exists():  # not isdigit: int("²") fails
+        path = user_path(text)
+        tid = self._by_path.get(str(path.resolve())) if path.exists() else None
+        if tid is not None and tid in self.row:  # a library track's path
+            return self.vectors[self.row[tid]], [tid]
+        # an id, also where a file of that name is in the current folder (as export and set read it); not
+        # isdigit: int("²") fails
+        if text.isdecimal() and (int(text) in self.tracks or not path.exists()):
             tid = int(text)
             if tid not in self.row:
                 why = ("" if tid not in self.tracks else " embedded yet; run `musicemb embed`"
                        if Path(self.tracks[tid].path).exists() else f" embedded: its file {self.tracks[tid].path} "
                        "is gone (moved? import its new place)")
                 raise LibraryError(f"{self.lib.root}: no track with id {tid}{why}")
-            return self.vectors[self.row[tid]], [tid]
-        path = user_path(text)
-        tid = self._by_path.get(str(path.resolve())) if path.exists() else None
-        if tid is not None and tid in self.row:
             return self.vectors[self.row[tid]], [tid]
         if not path.exists():
             raise AudioError(text, "no such file, and not a track id of this library")

@@ -217,6 +217,20 @@ def test_a_library_file_queried_as_audio_gets_its_stored_vector(library):
     assert float(space.audio_vector(y) @ stored) > 0.999
 
 
+def test_a_file_named_like_a_track_id_does_not_hide_the_track(library, tmp_path, monkeypatch):
+    """A file "2" in the current folder (not a track) was read as the query instead of track 2, as `export` and
+    `set` no longer do; a number that is no track id and names a file is that file."""
+    lib, _, _ = library
+    space = SimilarTracks(lib)
+    tid = lib.tracks()[1].id
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / str(tid)).write_text("not audio")
+    vector, own = space.resolve(str(tid))
+    assert own == [tid] and np.array_equal(vector, space.vectors[space.row[tid]])
+    sf.write(tmp_path / "999", 0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * SR) / SR), SR, format="WAV")
+    assert space.resolve("999")[1] == []  # no track 999: the file named so
+
+
 def test_similar_ranks_the_same_style_first_and_leaves_the_query_out(library):
     lib, _, _ = library
     space = SimilarTracks(lib)
