@@ -121,8 +121,13 @@ class HumController(QObject):
         job.cancelled.connect(lambda: self._failed(job, "the melody index was cancelled"))
 
     def _failed(self, job, msg: str) -> None:
-        if job is self._job:  # not a job of a library closed since
-            self._job, self._pending = None, None
+        if job is not self._job:  # a job of a library closed since
+            return
+        self._job, self._pending = None, None
+        if self.panel.recorder is not None:  # still recording: said beside it; tried again when it stops
+            self.panel.state.setText(f"{self.panel.state.text()}\n⚠ cannot search by humming yet: {msg} (tried again "
+                                     "when you stop)")
+        else:
             self.panel.set_results([], f"⚠ cannot search by humming: {msg}")
 
     def _opened(self, job, searcher) -> None:

@@ -132,6 +132,26 @@ def test_a_hum_waiting_for_the_searcher_is_not_answered_by_an_earlier_one(qtbot,
     assert shown == [2] and panel.results.rowCount() == 2
 
 
+def test_a_melody_index_failing_during_a_recording_leaves_it_said(qtbot, bugs):  # noqa: F811
+    """The melody index's job failed while the user hummed: its message replaced "Recording from…" (the panel
+    looked idle while the microphone still ran). Now both are said, and the stop asks for the index again."""
+    panel = HumPanel(recorder_factory=FakeRecorder)
+    qtbot.addWidget(panel)
+    session = OpeningSession()
+    controller = HumController(session, panel)
+    FakeRecorder.signal = hum_signal(3.0)
+    panel.start_recording()
+    assert len(session.asked) == 1
+    session.asked[0].failed.emit("disk full", "")
+    assert panel.recorder is not None and panel.state.text().startswith("Recording from fake mic")
+    assert "cannot search by humming yet: disk full" in panel.state.text() and controller._job is None
+    qtbot.waitUntil(lambda: panel.recorder._sent == len(FakeRecorder.signal), timeout=5000)
+    panel.stop_recording()
+    assert len(session.asked) == 2  # asked again for this hum
+    session.asked[1].failed.emit("disk full", "")
+    assert panel.state.text() == "⚠ cannot search by humming: disk full"
+
+
 def test_a_hum_file_is_checked_and_drawn_off_the_gui_thread(qtbot, hum, bugs, tmp_path, monkeypatch):  # noqa: F811
     """Any file was loaded as a hum (`musicemb hum` refuses more than 10 min), its spectrogram computed on the GUI
     thread: an hour-long recording froze the window for seconds and was searched for minutes."""
