@@ -47,11 +47,15 @@ class TrainConfig(Config):
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        for name in ("epochs", "batch_size", "lr", "temperature", "tile_frames"):
+        for name in ("epochs", "batch_size", "lr", "temperature", "tile_frames", "max_per_class", "margin",
+                     "neighbour_s", *(("steps_per_epoch",) if self.steps_per_epoch is not None else ())):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if self.songs < 0:
-            raise ConfigError(f"songs must be >= 0, got {self.songs!r}")
+        for name in ("weight_decay", "patience", "shift_s", "recon_weight", "aux_weight", "songs"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0 <= self.val_fraction < 1:  # 1: no track left to train on
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if self.strategy == "transfer" and not self.from_model:
             raise ConfigError('the transfer strategy needs a model to start from ("from model"; on the command line '
                               '--from MODEL)')

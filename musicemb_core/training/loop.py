@@ -38,7 +38,7 @@ def _standardise(features: FeatureConfig, data: SegmentSet, rng: np.random.Gener
     return features.replace(mean=round(float(S.mean()), 4), std=round(float(S.std()), 4))
 
 
-def _evaluate(strategy: Strategy, data: SegmentSet) -> dict:
+def _evaluate(strategy: Strategy, data: SegmentSet, cancel: CancelToken) -> dict:
     """Mean loss and metrics over the validation set, no augmentation, fixed batches."""
     if len(data) == 0:
         return {}
@@ -48,6 +48,7 @@ def _evaluate(strategy: Strategy, data: SegmentSet) -> dict:
     n = 0
     with torch.no_grad():
         for batch in strategy.batches(data, np.random.default_rng(0)):
+            cancel.check()
             loss, metrics = strategy.loss(data, batch, None)
             for k, v in {"loss": loss.item(), **metrics}.items():
                 sums[k] = sums.get(k, 0.0) + v * len(batch)
@@ -71,7 +72,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     folder = lib.folder("models") / check_model_name(name)
     device = pick_device(train.device)
     torch.manual_seed(train.seed)
-    base = None
+    base = saved = None
     if resume and (folder / ckpt.CONFIG).exists():  # the saved run's configs, normalisation stats included
         saved = ckpt.read_info(folder)
         if saved.strategy != train.strategy:  # the saved heads are another strategy's
@@ -102,9 +103,11 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     window_s = seg_cfg.window_s if seg_cfg else 3.0
     pad_s = train.shift_s if train.strategy == "contrastive" else 0.0
     # The base model's label order where it names every label of the library (a built-in's labels are another corpus')
-    keep_order = base is not None and base.labels and set(edits.label_names(lib)) <= set(base.labels)
+    # (a resumed run's own label order likewise: its heads' rows)
+    order = saved or base
+    keep_order = order is not None and set(edits.label_names(lib)) <= set(order.labels)
     data = yield from iter_load_segments(lib, sr=features.sr, window_s=window_s, pad_s=pad_s,
-                                         label_names=base.labels if keep_order else None, cancel=cancel)
+                                         label_names=order.labels if keep_order else None, cancel=cancel)
     if len(data) < 2:
         raise ConfigError(f"{lib.root}: needs at least 2 segments to train, found {len(data)}")
     rng = np.random.default_rng(train.seed)
@@ -135,25 +138,33 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     info = ckpt.ModelInfo(name, model, features, window_s, train.strategy, data.label_names, train.to_dict())
 
     history: list[dict] = []
-    start_epoch, skip_steps, best = 0, 0, {"val_loss": math.inf}
+    start_epoch, skip_steps, best = 0, 0, {}  # best: the row of the best epoch (none yet)
     losses, sums = [], {}  # the current epoch's step losses and metric sums (a cancel saves them with the state)
     if resume:
         state = ckpt.load_resume(folder, keys=("epoch", "step", "history", "best"))
         if state is None:
             raise ConfigError(f"{folder}: nothing to resume (no saved training state)")
         tensors, opt_state, counters = state
+        if saved is not None:
+            _check_resumed_labels(strategy, info, saved)
         for key, m in strategy.modules().items():
             m.load_state_dict(ckpt.module_state(tensors, key))
         opt.load_state_dict(opt_state)
         start_epoch, skip_steps = counters["epoch"], counters["step"]
         history, best = counters["history"], counters["best"]
         losses, sums = counters.get("losses", []), counters.get("sums", {})
+    n_batches = sum(1 for _ in strategy.batches(tr, np.random.default_rng(0)))
+    if n_batches == 0:  # supervised: every labelled track is a validation track
+        raise ConfigError(f"{lib.root}: none of the {len(tr)} segments to train on (besides the validation tracks) "
+                          f"is labelled; the {train.strategy} strategy needs labelled tracks to train on: lower "
+                          "val_fraction or label more tracks")
     run_id = lib.start_run(name, train.strategy, {"train": train.to_dict(), "model": model.to_dict(),
                                                    "features": features.to_dict()})
-    steps_per_epoch = train.steps_per_epoch or max(1, sum(1 for _ in strategy.batches(tr, np.random.default_rng(0))))
+    steps_per_epoch = train.steps_per_epoch or n_batches
     total = train.epochs * steps_per_epoch
     remaining = total - (start_epoch * steps_per_epoch + skip_steps)
-    clock, done_steps, status, bad_epochs = EtaClock(), 0, "done", 0
+    # epochs since the best one: early stopping counts on across a resume as in an uninterrupted run
+    clock, done_steps, status, bad_epochs = EtaClock(), 0, "done", len(history) - best.get("epoch", 0)
     epoch, step = start_epoch, skip_steps
     try:
         for epoch in range(start_epoch, train.epochs):
@@ -166,7 +177,8 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
                 cancel.check()
                 for m in strategy.modules().values():
                     m.train()
-                loss, metrics = strategy.loss(tr, batch, ep_rng)
+                loss, metrics = strategy.loss(tr, batch, _step_rng(train.seed, epoch, step))
+                _check_finite(loss.item(), f"at epoch {epoch + 1}, step {step + 1}", train)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -179,12 +191,12 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
                                clock.eta(done_steps, remaining),
                                {"epoch": epoch + 1, "step": step, "loss": losses[-1], **metrics})
             cancel.check()
-            skip_steps, step = 0, 0
             row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else None,
-                   **{k: v / max(1, len(losses)) for k, v in sums.items()}, **_evaluate(strategy, va)}
-            losses, sums = [], {}
+                   **{k: v / max(1, len(losses)) for k, v in sums.items()}, **_evaluate(strategy, va, cancel)}
+            skip_steps, step, losses, sums = 0, 0, [], {}  # (a cancel in the evaluation resumes at it)
             history.append(row)
             score = row.get("val_loss", row["loss"])  # without a labelled validation segment, the training loss
+            _check_finite(score, f"in the validation of epoch {epoch + 1}", train)
             if score is not None and score < best.get("val_loss", best.get("loss", math.inf)):
                 best, bad_epochs = dict(row), 0
                 ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules())
@@ -217,6 +229,31 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
         ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules(), extra=tensors)
     lib.register_model(name, model.arch, train.strategy, model.dim, info.to_dict())
     return FitResult(name, str(folder), status, len(history), history, best)
+
+
+def _step_rng(seed: int, epoch: int, step: int) -> np.random.Generator:
+    """The augmentation draws of one step (and torch's, for dropout), fixed by its place in the run: a run resumed
+    mid-epoch draws what an uninterrupted run draws at that step."""
+    rng = np.random.default_rng([seed, epoch, step])
+    torch.manual_seed(int(rng.integers(2**62)))
+    return rng
+
+
+def _check_finite(loss: float | None, where: str, train: TrainConfig) -> None:
+    """A NaN or infinite loss stops the run before it spoils the weights or the best model so far (which stays)."""
+    if loss is not None and not math.isfinite(loss):
+        raise ConfigError(f"the {train.strategy} loss became {loss} {where}: training diverged; lower lr (now "
+                          f"{train.lr:g}) and train again")
+
+
+def _check_resumed_labels(strategy: Strategy, info: ckpt.ModelInfo, saved: ckpt.ModelInfo) -> None:
+    """A classifier resumed keeps the labels of its rows: labels the library has gained since the run was saved
+    (added, or renamed) are a :class:`ConfigError` (the segments are loaded in the saved order otherwise)."""
+    if "classifier" in strategy.heads and info.labels != saved.labels:
+        new = sorted(set(info.labels) - set(saved.labels))
+        raise ConfigError(f"--resume: {info.name!r} was trained with the labels {', '.join(saved.labels) or '(none)'}"
+                          f"; the library now has {', '.join(new)} too; train again without --resume (or under "
+                          "another --name)")
 
 
 def _with_metrics(info: ckpt.ModelInfo, best: dict, history: list[dict]) -> ckpt.ModelInfo:

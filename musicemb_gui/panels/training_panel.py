@@ -142,7 +142,8 @@ class TrainingPanel(QWidget):
             return
         self.trained = result.name
         best = ", ".join(f"{k} {v:.3f}" for k, v in result.best.items() if isinstance(v, float))
-        self.state.setText(f"{result.name}: {result.status} after {result.epochs_done} epochs ({best})")
+        self.state.setText(f"{result.name}: {result.status} after {result.epochs_done} epochs"
+                           + (f" ({best})" if best else ""))
         self.embed.setEnabled(self._strategy != "qbh")  # a QBH model embeds hums, not segments
 
     def _failed(self, *args) -> None:

@@ -301,3 +301,168 @@ def test_freezing_every_layer_of_a_headless_strategy_is_a_clear_error(toy_lib):
 
     with pytest.raises(ConfigError, match="--freeze-until fc: freezes every layer of the triplet model"):
         _fit(toy_lib, "frozen", strategy="triplet", freeze_until="fc", epochs=1)
+
+
+def _cut_and_resume(lib_dir, name, cancel_when, **cfg):
+    """A run cancelled at the first event ``cancel_when`` accepts, then resumed to its end."""
+    token = CancelToken()
+
+    def stop(e):
+        if cancel_when(e):
+            token.cancel()
+    cut, _ = _fit(lib_dir, name, cancel=token, on_event=stop, **cfg)
+    assert cut.status == "cancelled"
+    resumed, _ = _fit(lib_dir, name, resume=True, **cfg)
+    return cut, resumed
+
+
+def test_a_run_resumed_mid_epoch_draws_the_augmentations_of_an_uninterrupted_run(toy_lib):
+    """The steps after a mid-epoch resume drew their augmentations (views, SpecAugment masks) from the epoch's
+    generator in the state of its first step: the same batches, but other views than an uninterrupted run's."""
+    cfg = dict(strategy="contrastive", epochs=2, batch_size=4, patience=0)
+    full, _ = _fit(toy_lib, "views-whole", **cfg)
+    _, resumed = _cut_and_resume(toy_lib, "views-cut", lambda e: (e.info.get("epoch"), e.info.get("step")) == (1, 2),
+                                 **cfg)
+    for mine, straight in zip(resumed.history, full.history, strict=True):
+        assert mine["loss"] == pytest.approx(straight["loss"], rel=1e-4)
+
+
+def test_a_cancel_during_validation_stops_there_and_resumes_there(toy_lib):
+    """A cancel during an epoch's validation waited for it to end; a cancel there saved step 0, so the resumed run
+    trained the epoch again over the losses kept. Now it stops at once and resumes at the validation."""
+    from musicemb_core.training.strategies import Supervised
+
+    cfg = dict(strategy="supervised", epochs=1, batch_size=2, patience=0, spec_augment=False)
+    full, _ = _fit(toy_lib, "val-whole", **cfg)
+    token = CancelToken()
+    train_loss = Supervised.loss
+
+    def loss(self, data, batch, rng):  # the first validation batch cancels the run
+        if rng is None:
+            token.cancel()
+        return train_loss(self, data, batch, rng)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Supervised, "loss", loss)
+        cut, _ = _fit(toy_lib, "val-cut", cancel=token, **cfg)
+    assert cut.status == "cancelled" and cut.history == []
+    resumed, events = _fit(toy_lib, "val-cut", resume=True, **cfg)
+    assert not [e for e in events if "step" in e.info]  # every step was done before the cancel
+    assert resumed.history[0]["loss"] == pytest.approx(full.history[0]["loss"], rel=1e-4)
+    assert resumed.history[0]["val_loss"] == pytest.approx(full.history[0]["val_loss"], rel=1e-4)
+
+
+def test_early_stopping_counts_the_epochs_before_a_resume(toy_lib, monkeypatch):
+    """A resumed run counted the epochs without improvement from 0 again: it stopped later than an uninterrupted
+    run would have (or never)."""
+    from musicemb_core.training import loop
+
+    monkeypatch.setattr(loop, "_evaluate", lambda *a: {"val_loss": 1.0})  # epoch 1 is the best, then no progress
+    cfg = dict(strategy="supervised", epochs=5, batch_size=8, patience=2, spec_augment=False)
+    full, _ = _fit(toy_lib, "patient-whole", **cfg)
+    assert full.status == "early-stopped" and len(full.history) == 3
+    _, resumed = _cut_and_resume(toy_lib, "patient-cut", lambda e: e.info.get("epoch") == 3, **cfg)
+    assert resumed.status == "early-stopped" and len(resumed.history) == 3
+
+
+def test_a_diverging_loss_is_a_clear_error_and_no_model(tmp_path):
+    """A NaN loss (lr far too high) trained on: no epoch was ever the best, so no model was saved, yet the run
+    ended "done" and the name was registered as a model without files."""
+    from musicemb_core.common.errors import ConfigError
+
+    lib_dir = _two_labels(tmp_path)
+    with pytest.raises(ConfigError, match=r"the supervised loss became (nan|inf) (at|in the validation of) epoch "
+                                          r"\d+(, step \d+)?: training diverged; lower lr \(now 1e\+12\)"):
+        _fit(lib_dir, "wild", strategy="supervised", epochs=2, batch_size=4, lr=1e12, patience=0)
+    with Library(lib_dir) as lib:
+        assert lib.runs("wild")[-1]["status"] == "failed" and not lib.models()
+    assert not (lib_dir / "models" / "wild" / ckpt.CONFIG).exists()
+
+
+def _two_labels(root, labels=("low", "high"), per_label=2):
+    """``root/lib`` with ``per_label`` tracks of each of ``labels`` (folders of ``root/audio``) imported in it."""
+    for label in labels:
+        (root / "audio" / label).mkdir(parents=True, exist_ok=True)
+        for i in range(per_label):
+            seed = int.from_bytes(label.encode(), "little") % 1000 + i
+            sf.write(root / "audio" / label / f"{i}.wav", _song(200 + seed * 7, 6.0, np.random.default_rng(seed)), SR)
+    with Library(root / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [root / "audio"], labels="folders", jobs=1))
+    return root / "lib"
+
+
+def _cut_in_epoch_1(lib_dir, name, **cfg):
+    token = CancelToken()
+    cut, _ = _fit(lib_dir, name, strategy="supervised", epochs=1, batch_size=2, cancel=token,
+                  on_event=lambda e: "step" in e.info and token.cancel(), **cfg)
+    assert cut.status == "cancelled"
+
+
+@pytest.mark.parametrize("change", ["added", "renamed"])
+def test_resuming_after_labels_were_added_is_a_clear_error(tmp_path, change):
+    """A label added or renamed between a cancel and --resume: an unexpected RuntimeError (size mismatch of the
+    classifier's weights), or, renamed, a resumed run whose classifier rows had moved to other labels."""
+    from musicemb_core.common.errors import ConfigError
+
+    lib_dir = _two_labels(tmp_path)
+    _cut_in_epoch_1(lib_dir, "grown")
+    if change == "added":
+        _two_labels(tmp_path, labels=("mid",))
+    else:
+        with Library(lib_dir) as lib:
+            for t in lib.tracks():
+                if t.label == "high":
+                    lib.set_label(t.id, "mid")
+    with pytest.raises(ConfigError, match="^--resume: 'grown' was trained with the labels high, low; the library now "
+                                          "has mid too; train again without --resume"):
+        _fit(lib_dir, "grown", strategy="supervised", epochs=1, batch_size=2, resume=True)
+
+
+def test_resuming_after_a_label_was_removed_keeps_the_saved_label_order(tmp_path):
+    """A label gone from the library between a cancel and --resume: an unexpected RuntimeError (the classifier has
+    a row more than labels); now the saved label order is kept, the row of the label gone unused."""
+    lib_dir = _two_labels(tmp_path, labels=("a", "b", "c"))
+    _cut_in_epoch_1(lib_dir, "shrunk", val_fraction=0.0)
+    with Library(lib_dir) as lib:
+        for t in lib.tracks():
+            if t.label == "a":
+                lib.set_label(t.id, None)
+    resumed, _ = _fit(lib_dir, "shrunk", strategy="supervised", epochs=1, batch_size=2, val_fraction=0.0,
+                      resume=True)
+    assert ckpt.read_info(resumed.folder).labels == ["a", "b", "c"]
+
+
+def test_cancelled_in_the_first_epoch_reports_no_best_figure(toy_lib):
+    """Cancelled before an epoch ended, the run's best (shown by the app and the CLI, stored in the model's
+    config) was ``val_loss inf`` (JSON ``Infinity``)."""
+    token = CancelToken()
+    result, _ = _fit(toy_lib, "early-cut", strategy="supervised", epochs=1, batch_size=4, cancel=token,
+                     on_event=lambda e: "step" in e.info and token.cancel())
+    assert result.status == "cancelled" and result.best == {}
+    with open(f"{result.folder}/{ckpt.CONFIG}") as f:
+        assert "Infinity" not in f.read()
+
+
+@pytest.mark.parametrize("field, value", [("max_per_class", 0), ("steps_per_epoch", -1), ("patience", -1),
+                                          ("val_fraction", 1.0), ("weight_decay", -0.1), ("margin", 0.0)])
+def test_out_of_range_training_numbers_are_clear_errors(field, value):
+    """Typed in the app's form: max_per_class 0 or steps_per_epoch -1 trained nothing and saved no model (or an
+    untrained one) as "done"; patience -1 stopped after one epoch; val_fraction 1 failed only after the whole
+    library was decoded; weight_decay -0.1 was a ValueError from torch."""
+    from musicemb_core.common.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"^{field} must be "):
+        TrainConfig(strategy="supervised", **{field: value})
+
+
+def test_no_labelled_track_left_to_train_on_is_a_clear_error(tmp_path):
+    """One labelled track per label and val_fraction 0.6: every labelled track went to validation; supervised
+    training had no batch, saved no model and ended "done"."""
+    from musicemb_core.common.errors import ConfigError
+
+    lib_dir = _two_labels(tmp_path, per_label=1)
+    for i in range(3):
+        sf.write(tmp_path / f"u{i}.wav", _song(500 + 150 * i, 6.0, np.random.default_rng(i)), SR)
+    with Library(lib_dir) as lib:
+        drive(iter_ingest(lib, [tmp_path / f"u{i}.wav" for i in range(3)], jobs=1))
+    with pytest.raises(ConfigError, match="none of the .* segments to train on .* is labelled"):
+        _fit(lib_dir, "unlabelled", strategy="supervised", epochs=1, val_fraction=0.6)

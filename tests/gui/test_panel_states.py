@@ -122,3 +122,25 @@ def test_empty_widgets_say_what_to_do_instead_of_drawing_axes(qtbot, name):
     assert not widget.stack.empty
     widget.clear()
     assert widget.stack.empty
+
+
+def test_training_cancelled_before_an_epoch_ended_shows_no_best_figure(qtbot):
+    """Cancelled in the first epoch, the panel said "m: cancelled after 0 epochs (val_loss inf)"."""
+    from musicemb_core.training.config import FitResult
+
+    panel = TrainingPanel(Session())
+    qtbot.addWidget(panel)
+    panel._finished(FitResult("m", "/nowhere", "cancelled", 0, [], {}))
+    assert panel.state.text() == "m: cancelled after 0 epochs"
+
+
+@pytest.mark.parametrize("field, value", [("max_per_class", 0), ("val_fraction", 1.0)])
+def test_training_form_numbers_out_of_range_are_named_before_any_work(qtbot, field, value):
+    """max_per_class 0 trained nothing and saved no model, yet ended "done"; val_fraction 1 failed only after the
+    whole library was decoded."""
+    panel = TrainingPanel(Session())
+    qtbot.addWidget(panel)
+    panel.train_form.set_value("strategy", "supervised")
+    panel.train_form.set_value(field, value)
+    panel.start_training()
+    assert panel.state.text().startswith(f"⚠ {field} must be ") and panel.job is None
