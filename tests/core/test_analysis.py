@@ -122,6 +122,22 @@ def test_umap_maps_the_smallest_libraries(n):
     assert emb.shape == (n, 2) and np.isfinite(emb).all()
 
 
+def test_large_umap_maps_start_from_pca(blobs, monkeypatch):
+    """The spectral start took 65 s of a 100k-point map's 160 s (bench/bench_umap.py): above SPECTRAL_UP_TO points
+    the map starts from PCA, deterministic and keeping the labels apart as the spectral one does."""
+    from musicemb_core.analysis import projection
+
+    X, y, _ = blobs
+    assert projection.umap_init(3) == "random" and projection.umap_init(4) == "spectral"
+    assert projection.umap_init(projection.SPECTRAL_UP_TO + 1) == "pca"
+    monkeypatch.setattr(projection, "SPECTRAL_UP_TO", len(X) - 1)
+    a, b = (Projector("umap", random_state=0).fit(X) for _ in range(2))
+    assert a.model_.init == "pca" and np.allclose(a.embedding_, b.embedding_, atol=1e-4)
+    d = ((a.embedding_[:, None] - a.embedding_[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert np.mean(y[d.argmin(1)] == y) > 0.95
+
+
 def test_a_map_of_identical_points_is_a_config_error():
     """t-SNE of identical vectors (a collapsed model) killed the process with a segmentation fault: run it in a
     child, so that a regression fails this test instead of the whole run."""
