@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,17 +55,50 @@ def _sf_open(path: Path) -> sf.SoundFile | None:
         return None
 
 
+PROBE_BYTES = 64 << 20
+"""Most bytes FFmpeg may read while it opens a file: a demuxer hunting for the first frame in a file of other
+content named .mp3 or .ac3 (text, zeros) keeps all it reads in memory, up to 2 GB, before it gives up."""
+
+
+class _ProbeBudget:
+    """A file for FFmpeg that ends after ``limit`` bytes read, until :meth:`lift`."""
+
+    def __init__(self, f, limit: int):
+        self._f, self._left = f, limit
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left is None:
+            return self._f.read(n)
+        block = self._f.read(self._left if n < 0 else min(n, self._left))
+        self._left -= len(block)
+        return block
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def lift(self) -> None:
+        self._left = None
+
+
+@contextmanager
 def _av_open(path: Path):
+    """The file opened with PyAV (the open reads at most :data:`PROBE_BYTES`); raises :class:`AudioError` if it
+    holds no audio stream."""
     import av  # imported lazily: only needed for formats libsndfile cannot read
 
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
-        raise AudioError(path, f"not a readable audio file ({_short(e)})") from e
-    if not container.streams.audio:
-        container.close()
-        raise AudioError(path, "no audio stream in file")
-    return container
+    with ExitStack() as stack:
+        try:
+            budget = _ProbeBudget(stack.enter_context(open(path, "rb")), PROBE_BYTES)
+            container = stack.enter_context(av.open(budget))
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
+            raise AudioError(path, f"not a readable audio file ({_short(e)})") from e
+        budget.lift()
+        if not container.streams.audio:
+            raise AudioError(path, "no audio stream in file")
+        yield container
 
 
 def _short(e: Exception) -> str:
@@ -79,6 +113,8 @@ def _check_exists(path: Path) -> None:
         raise AudioError(path, "file not found")
     if path.is_dir():
         raise AudioError(path, "is a folder, not an audio file")
+    if not path.is_file():  # its size says 0: reading it could wait forever (a pipe) or never end (/dev/zero)
+        raise AudioError(path, "not a regular file (a named pipe or a device)")
     if path.stat().st_size == 0:
         raise AudioError(path, "zero-length file")
 
@@ -91,8 +127,7 @@ def info(path: str | Path) -> AudioInfo:
     if f is not None:
         with f:
             return AudioInfo(str(path), f.format, "soundfile", f.samplerate, f.channels, f.frames, f.subtype)
-    container = _av_open(path)
-    with container:
+    with _av_open(path) as container:
         st = container.streams.audio[0]
         sr = st.codec_context.sample_rate or st.rate or 0
         channels = st.codec_context.channels or 1
@@ -154,8 +189,7 @@ def _stream_av(path: Path, offset: float, duration: float | None, block_frames: 
     ``to_ndarray`` per frame (Ogg Vorbis)."""
     import av
 
-    container = _av_open(path)
-    with container:
+    with _av_open(path) as container:
         st = container.streams.audio[0]
         sr = st.codec_context.sample_rate
         resampler = av.AudioResampler(format="fltp", rate=sr)

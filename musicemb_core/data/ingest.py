@@ -19,6 +19,7 @@ import time
 import unicodedata
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -301,6 +302,59 @@ def _worker_init(parent: int | None = None, pdeathsig: bool = False) -> None:
     os.close(devnull)
 
 
+class _Workers:
+    """The import's worker processes. A file whose worker dies (killed for memory, a decoder's crash) is read again
+    alone by new workers, and fails with a reason if that one dies too; the files queued with it are read again."""
+
+    def __init__(self, jobs: int, probe_args: tuple):
+        self.jobs, self.probe_args = jobs, probe_args
+        self.pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init,
+                                   initargs=(os.getpid(), threading.current_thread() is threading.main_thread()))
+
+    def submit(self, path: Path) -> Future:
+        """``path``'s probe, to come (a pool whose worker died fails it: :meth:`result` reads it again)."""
+        try:
+            return self.pool.submit(probe_file, str(path), *self.probe_args)
+        except BrokenProcessPool as e:
+            future = Future()
+            future.set_exception(e)
+            return future
+
+    def result(self, path: Path, future: Future, pending: deque[tuple[Path, Future | None]],
+               cancel: CancelToken) -> FileProbe | None:
+        """``path``'s probe from ``future`` (None once cancelled); after a worker's death, the ``pending`` files'
+        jobs lost with it are given to the new workers."""
+        try:
+            return result_unless_cancelled(future, cancel)
+        except BrokenProcessPool:
+            self._restart()
+        try:
+            probe = result_unless_cancelled(self.submit(path), cancel)
+        except BrokenProcessPool:
+            self._restart()
+            probe = FileProbe(str(path), 0, 0.0, error="its worker process died reading it, twice (out of memory, "
+                                                       "or a decoder crash)")
+        for i, (p, f) in enumerate(pending):
+            if not (f.done() and f.exception() is None):
+                pending[i] = (p, self.submit(p))
+        return probe
+
+    def _restart(self) -> None:
+        stop_workers(self.pool)
+        self.pool = self._start()
+
+    def close(self, *, wait: bool) -> None:
+        """Wait for the workers to end, or (``wait`` false) end them, dropping their work."""
+        if wait:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            stop_workers(self.pool)
+
+
 @layout.writes_library("ingest")
 def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str, str | None] | None = None,
                 segments: SegmentConfig | None = None, max_duration_s: float | None = 4 * 3600.0,
@@ -366,12 +420,9 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     yield Progress("ingest", 0, len(todo), f"{len(files)} files found, {len(todo)} to import{again}")
     clock = EtaClock()
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-    pool = None
-    if jobs > 1 or (isolate and todo):
-        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-                                   initargs=(os.getpid(), threading.current_thread() is threading.main_thread()))
     probe_args = (max_duration_s, analyse, tap, cfg)
-    pending: deque[Future | Path] = deque()
+    workers = _Workers(jobs, probe_args) if jobs > 1 or (isolate and todo) else None
+    pending: deque[tuple[Path, Future | None]] = deque()
     queue = deque(todo)
     changed: list[tuple[FileProbe, str | None]] = []  # new audio at a known track's path: stored last
     try:
@@ -381,9 +432,9 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
                 break
             while queue and len(pending) < 2 * jobs:
                 p = queue.popleft()
-                pending.append(pool.submit(probe_file, str(p), *probe_args) if pool else p)
-            item = pending.popleft()
-            probe = result_unless_cancelled(item, cancel) if pool else probe_file(str(item), *probe_args)
+                pending.append((p, workers.submit(p) if workers else None))
+            path, future = pending.popleft()
+            probe = workers.result(path, future, pending, cancel) if workers else probe_file(str(path), *probe_args)
             if probe is None:
                 report.cancelled = True
                 break
@@ -399,8 +450,8 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
                 lib.remove_tracks([t.id for t in gone])
                 report.removed = len(gone)
     finally:
-        if pool is not None:  # cancelled: the files the workers are reading are thrown away, not waited for
-            stop_workers(pool) if cancel.cancelled else pool.shutdown(wait=True, cancel_futures=True)
+        if workers is not None:  # cancelled: the files the workers are reading are thrown away, not waited for
+            workers.close(wait=not cancel.cancelled)
     return report
 
 

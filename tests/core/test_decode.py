@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from musicemb_core.audio import info, load, resample, to_mono
+from musicemb_core.audio import decode, info, load, resample, to_mono
 from musicemb_core.common.errors import AudioError
 from tests.conftest import dominant_freq, sine, write_av, write_sf
 
@@ -105,3 +109,31 @@ def test_missing_and_empty_files_name_the_file(tmp_path):
     (tmp_path / "junk.ogg").write_bytes(np.random.default_rng(0).bytes(5000))
     with pytest.raises(AudioError, match="not a readable audio file"):
         load(tmp_path / "junk.ogg")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/io"), reason="counts the bytes read in /proc/self/io")
+@pytest.mark.parametrize("name", ["zeros.mp3", "zeros.ac3"])
+def test_a_big_file_of_no_audio_is_not_read_whole(tmp_path, monkeypatch, name):
+    # FFmpeg's MP3/AC-3 demuxers hunt for a first frame through the whole file, keeping it all in memory (2 GB
+    # for a 3 GB file of zeros); the open may read PROBE_BYTES (here 1 MiB of this 32 MiB sparse file).
+    monkeypatch.setattr(decode, "PROBE_BYTES", 1 << 20, raising=False)
+    path = tmp_path / name
+    with open(path, "wb") as f:
+        f.truncate(32 << 20)
+
+    def rchar() -> int:
+        return int(re.search(r"rchar: (\d+)", Path("/proc/self/io").read_text()).group(1))
+
+    before = rchar()
+    with pytest.raises(AudioError, match="not a readable audio file"):
+        info(path)
+    assert rchar() - before < 8 << 20
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes and /dev/zero are POSIX")
+def test_a_pipe_or_device_is_named_as_such(tmp_path):
+    os.mkfifo(tmp_path / "pipe.wav")  # reading it would wait for a writer forever
+    (tmp_path / "zero.wav").symlink_to("/dev/zero")
+    for name in ("pipe.wav", "zero.wav"):
+        with pytest.raises(AudioError, match="not a regular file"):
+            info(tmp_path / name)

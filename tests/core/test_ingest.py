@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -529,6 +531,46 @@ def test_cancel_does_not_wait_for_a_worker_stuck_in_a_file(tmp_path):
         assert report.cancelled and report.added == 0 and n_rows(lib, "tracks") == 0
         assert waited < 60  # the stuck file holds its worker for 600 s
         assert no_worker_processes_left()  # ended: they would sleep on otherwise
+        _consistent(lib, SegmentConfig())
+
+
+@dataclass(frozen=True)
+class KillerTap:
+    """Kills its worker process (as the kernel's OOM killer would) on a file at 11025 Hz, and on the first file at
+    12000 Hz while ``once`` does not exist yet."""
+
+    once: str
+
+    def start(self, sr: int) -> NoTap:
+        if sr == 11025 or (sr == 12000 and not os.path.exists(self.once)):
+            if sr == 12000:
+                Path(self.once).touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return NoTap()
+
+
+class NoTap:
+    def __call__(self, mono: np.ndarray) -> None:
+        pass
+
+    def result(self, starts: np.ndarray) -> None:
+        return None
+
+
+def test_a_worker_killed_mid_file_costs_that_file_only(tmp_path):
+    """A worker killed mid-file broke the pool: the import stopped with a BrokenProcessPool traceback. Now the
+    file is read again alone by new workers (a one-off death, e.g. the machine short of memory, costs nothing)
+    and fails with a reason if its worker dies again; the other files are imported."""
+    d = tmp_path / "m"
+    for i in range(4):
+        tone(d / f"t{i}.wav", 2.0, freq=300 + 40 * i)
+    tone(d / "deadly.wav", 2.0, freq=700, sr=11025)
+    tone(d / "flaky.wav", 2.0, freq=800, sr=12000)
+    with Library(tmp_path / "lib", create=True) as lib:
+        report, _ = run(lib, [d], jobs=2, analyse=False, tap=KillerTap(str(tmp_path / "once")))
+        assert report.added == 5 and (tmp_path / "once").exists()
+        assert [(Path(p).name, "worker process died" in r) for p, r in report.failed] == [("deadly.wav", True)]
+        assert no_worker_processes_left()
         _consistent(lib, SegmentConfig())
 
 
