@@ -65,6 +65,21 @@ class StaleEmbeddings(LibraryError):
     """Stored vectors made by other weights of their model (trained again since): they compare with nothing."""
 
 
+class NonFiniteEmbeddings(LibraryError):
+    """Stored vectors holding NaN or infinity (a model whose output overflowed): no distance to them means
+    anything."""
+
+
+def check_finite(lib: Library, model: str, ids: np.ndarray, X: np.ndarray) -> None:
+    """Raise :class:`NonFiniteEmbeddings`, naming the first such segment, if a row of ``X`` (the vectors of
+    segments ``ids``) holds NaN or infinity."""
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if len(bad):
+        raise NonFiniteEmbeddings(f"{lib.root}: {len(bad)} of {len(X)} vectors of {model!r} hold NaN or infinity "
+                                  f"(segment {int(ids[bad[0]])} first): the model failed on them; embed with another model "
+                                  "or retrain this one")
+
+
 @dataclass
 class EmbedReport:
     model: str

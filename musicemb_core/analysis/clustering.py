@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from musicemb_core.common.errors import ConfigError
@@ -11,13 +13,14 @@ from musicemb_core.index.faiss_index import normalise as _unit
 def kmeans_select(X: np.ndarray, *, ks: range | list[int] = range(2, 11), random_state: int = 0,
                   sample_size: int = 5000) -> dict:
     """Fit k-means for each k and pick the one with the highest silhouette (cosine, on a sample); a k whose fit
-    finds fewer than 2 distinct clusters (duplicate points) is left out.
+    finds fewer than k distinct clusters (duplicate points) is left out.
 
     Returns
     -------
     dict: ``k`` (chosen), ``labels`` (n,) of the chosen k, ``ks``, ``silhouette`` and ``inertia`` per k.
     """
     from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import silhouette_score
 
     X = _unit(np.asarray(X, dtype=np.float32))
@@ -26,8 +29,10 @@ def kmeans_select(X: np.ndarray, *, ks: range | list[int] = range(2, 11), random
         raise ConfigError(f"need more points than clusters: {len(X)} points")
     sil, inertia, fits = [], [], {}
     for k in list(ks):
-        km = KMeans(k, n_init=4, random_state=random_state).fit(X)
-        if len(np.unique(km.labels_)) < 2:
+        with warnings.catch_warnings():  # fewer distinct points than k: the fit says so, and it is left out
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            km = KMeans(k, n_init=4, random_state=random_state).fit(X)
+        if len(np.unique(km.labels_)) < k:
             ks.remove(k)
             continue
         fits[k] = km.labels_

@@ -74,7 +74,9 @@ def _fit_fold(X: np.ndarray, labels: np.ndarray, tr: np.ndarray, te: np.ndarray,
         probs[np.ix_(te, present)] = 1.0
         return
     model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=1000, class_weight="balanced"))
-    model.fit(X[tr], labels[tr])
+    with warnings.catch_warnings():  # many labels of a track or two each: sklearn's guess "a regression problem?"
+        warnings.filterwarnings("ignore", "The number of unique classes", UserWarning)
+        model.fit(X[tr], labels[tr])
     probs[np.ix_(te, present)] = model.predict_proba(X[te])
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from musicemb_core.common.errors import ConfigError
@@ -48,7 +50,9 @@ def probe_scores(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, kind:
             if len(np.unique(y[tr])) == 1:
                 pred[known[te]] = y[tr][0]
                 continue
-            model = make_pipeline(StandardScaler(), clf()).fit(X[known][tr], y[tr])
+            with warnings.catch_warnings():  # many labels of a segment or two each: "a regression problem?"
+                warnings.filterwarnings("ignore", "The number of unique classes", UserWarning)
+                model = make_pipeline(StandardScaler(), clf()).fit(X[known][tr], y[tr])
             pred[known[te]] = model.predict(X[known][te])
     return {"accuracy": float(accuracy_score(y, pred[known])),
             "macro_f1": float(f1_score(y, pred[known], average="macro")), "n": int(len(known)),

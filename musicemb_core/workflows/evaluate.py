@@ -15,7 +15,7 @@ from musicemb_core.common.errors import AudioError, ConfigError
 from musicemb_core.common.progress import CancelToken, JobGen, Progress
 from musicemb_core.data import edits
 from musicemb_core.data.library import Library
-from musicemb_core.inference import DEFAULT_MODEL, check_weights, load_embeddings
+from musicemb_core.inference import DEFAULT_MODEL, check_finite, check_weights, load_embeddings
 from musicemb_core.search.knn import Searcher
 
 
@@ -78,6 +78,7 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
     track_of = dict(zip(*[lib.segments()[k].tolist() for k in ("id", "track_id")], strict=True))
     current = np.array([int(i) in track_of for i in emb.ids], dtype=bool)  # not segments cut again since the embed
     ids, X = emb.ids[current], np.asarray(emb.vectors)[current]
+    check_finite(lib, model, ids, X)
     if len(X) < 3:
         raise ConfigError(f"{lib.root}: evaluation needs at least 3 segments embedded with {model!r}, found {len(X)}")
     if reid_n:

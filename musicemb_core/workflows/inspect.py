@@ -25,6 +25,7 @@ from musicemb_core.data.library import Library
 from musicemb_core.inference import (
     SIMILARITY_MODEL,
     StaleEmbeddings,
+    check_finite,
     check_weights,
     load_embeddings,
     load_track_vectors,
@@ -118,6 +119,13 @@ def _fault_rows(lib: Library, kinds: set[str], thresholds: dict | None, cancel: 
 MIXED_SHARE = 0.25  # a track keeping its label with this share of its segments voting otherwise is mixed
 
 
+def _carried_labels(labels: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str]]:
+    """``labels`` renumbered over the ``names`` some row carries, and those names: a label only on tracks not
+    embedded is no class to vote for (its index had no column, or every vote's prior divided by zero)."""
+    used = np.unique(labels[labels >= 0])
+    return np.where(labels >= 0, np.searchsorted(used, labels), -1), [names[i] for i in used]
+
+
 def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[dict]:
     """One finding per track whose label looks wrong (the labels of the most similar other tracks, by the model's
     track vectors, name another label; score: how far its label's probability falls below that of the label's
@@ -126,7 +134,7 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
     the suggested label; segment findings only in *mixed* tracks (the label holds overall, for the track and for
     the mean of its segments, but at least :data:`MIXED_SHARE` of the segments confidently vote otherwise), scored by that share and ranked below every
     track finding."""
-    labels, names = segment_labels(lib, track_ids)
+    labels, names = _carried_labels(*segment_labels(lib, track_ids))
     labelled = np.unique(track_ids[labels >= 0])
     if len(names) < 2 or len(labelled) < 2:
         skipped.append("label: needs at least 2 labels on at least 2 tracks")
@@ -270,6 +278,7 @@ def iter_inspect(lib: Library, *, model: str = SIMILARITY_MODEL, kinds: list[str
                 keep = np.array([int(i) in seg_pos for i in emb.ids], dtype=bool)
                 ids = emb.ids[keep]
                 X = np.asarray(emb.vectors)[keep].astype(np.float32)
+                check_finite(lib, model, ids, X)
                 track_ids = seg["track_id"][[seg_pos[int(i)] for i in ids]]
                 if "label" in kinds:
                     rows += _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, report.skipped)

@@ -17,7 +17,7 @@ from musicemb_core.common.progress import CancelToken, JobGen, Progress, drive
 from musicemb_core.common.tables import write_table
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
-from musicemb_core.inference import DEFAULT_MODEL, load_embeddings
+from musicemb_core.inference import DEFAULT_MODEL, check_finite, load_embeddings
 
 
 def map_path(lib: Library, model: str, method: str) -> Path:
@@ -78,6 +78,7 @@ def iter_map(lib: Library, *, model: str = DEFAULT_MODEL, method: str = "umap", 
     cached = load_map(lib, model, method)
     if cached is not None and np.array_equal(cached[:, 0].astype(np.int64), emb.ids):
         return cached
+    check_finite(lib, model, emb.ids, np.asarray(emb.vectors))
     args = (method, random_state, max_fit, chunk)
     if isolate:
         xy = yield from _in_child(lib.root, model, args, emb.ids, cancel)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -81,12 +82,62 @@ def test_knn_votes_leave_the_track_out(blobs):
     assert knn_track_votes(X, y_bad, g, k=5)["ranked"][0][0] == 0
 
 
+def test_knn_votes_come_from_labelled_segments_only():
+    """Unlabelled neighbours took the vote's places: a track none of whose k nearest was labelled got no vote and
+    was scored as predicting the first label, a hit when that was its own."""
+    a, b = np.eye(4)[0], np.eye(4)[1]
+    near_a = [a + 0.01 * i * np.eye(4)[2] for i in range(1, 5)]  # tracks 1, 2: unlabelled, right beside track 0
+    X = np.array([a, a, *near_a, b, b + 0.01 * np.eye(4)[3]], np.float32)
+    labels, tracks = np.array([0, 0, -1, -1, -1, -1, 1, 1]), np.array([0, 0, 1, 1, 2, 2, 3, 4])
+    r = knn_track_votes(X, labels, tracks, k=1)
+    # by hand: track 0's nearest labelled segment of another track is label 1's: a miss; tracks 3, 4 vote for each
+    # other (before: track 0's nearest was unlabelled, no vote, and it counted as predicting label 0)
+    assert r["ranked"][0] == [1] and r["ranked"][3] == [1] and r["ranked"][4] == [1]
+    assert r["n_tracks"] == 3 and r["top1"] == pytest.approx(2 / 3) and r["top2"] == pytest.approx(2 / 3)
+
+
+def test_knn_votes_judge_a_track_by_its_segments_label():
+    """A track's own label was its first segment's: a tagged first segment decided it, and a track whose only
+    labels were tags on later segments was left out."""
+    X = np.array([[1, 0], [1, 0.1], [1, 0.2], [0.9, 0.1], [0, 1], [0.1, 1]], np.float32)
+    tracks = np.array([0, 0, 0, 1, 2, 2])
+    labels = np.array([1, 0, 0, 0, 1, 1])  # track 0 is 0, its first segment tagged 1
+    r = knn_track_votes(X, labels, tracks, k=1)
+    assert r["n_tracks"] == 3 and r["top1"] == pytest.approx(2 / 3)  # tracks 0 and 1 vote for each other: 0
+    r = knn_track_votes(X, np.array([-1, 0, 0, 0, 1, 1]), tracks, k=1)
+    assert r["n_tracks"] == 3
+
+
+def test_confusion_plot_of_many_labels_stays_readable_in_size(tmp_path):
+    """Each label added 0.6 inch: 300 labels drew a 20,000-pixel square (some 16 GB) with 90,000 counts."""
+    import matplotlib.image
+
+    from musicemb_core.analysis.evaluation import CM_MAX_INCHES, plot_confusion
+
+    n = 60
+    cm = np.random.default_rng(0).integers(0, 5, (n, n))
+    plot_confusion(cm, [f"label {i}" for i in range(n)], tmp_path / "cm.png")
+    h, w = matplotlib.image.imread(tmp_path / "cm.png").shape[:2]
+    assert max(h, w) <= CM_MAX_INCHES * 110
+
+
 def test_kmeans_of_identical_points_is_a_config_error():
     """A model that collapsed (every segment the same vector): silhouette_score raised an unexpected ValueError."""
     X = np.vstack([np.ones((20, 8)), np.zeros((1, 8)) + [1, 0, 0, 0, 0, 0, 0, 0]])
     assert kmeans_select(X)["k"] == 2  # two distinct points: k = 3.. fit 2 clusters and are left out
     with pytest.raises(ConfigError, match="all 20 points are the same vector"):
         kmeans_select(np.ones((20, 8)))
+
+
+def test_kmeans_leaves_out_a_k_above_the_distinct_points():
+    """Two distinct vectors: k = 3..10 each found 2 clusters, and were kept in the silhouette and elbow curves with
+    k = 2's figures, sklearn printing a ConvergenceWarning for each."""
+    X = np.vstack([np.ones((10, 4)), np.tile([1.0, 0, 0, 0], (10, 1))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = kmeans_select(X)
+    assert r["ks"] == [2] and len(r["silhouette"]) == len(r["inertia"]) == 1
+    assert sorted(np.bincount(r["labels"])) == [10, 10]
 
 
 def test_kmeans_selection_and_purity(blobs):
@@ -160,3 +211,17 @@ def test_transform_places_new_points(blobs):
     assert np.linalg.norm(near - umap_p.embedding_[:3], axis=1).max() < 2.0
     with pytest.raises(ConfigError, match="t-SNE"):
         Projector("tsne").fit(X).transform(X[:2])
+
+
+def test_probes_of_hundreds_of_labels_print_no_warning():
+    """A label per track or two (hundreds of labels): each fold's fit printed sklearn's "The number of unique
+    classes is greater than 50% of the number of samples" to the user."""
+    from musicemb_core.analysis.inspection import out_of_fold_probs
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 8)).astype(np.float32)
+    y, g = np.arange(200) // 2, np.arange(200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert probe_scores(X, y, g)["n"] == 200
+        assert out_of_fold_probs(X, y, g).shape == (200, 100)

@@ -567,3 +567,48 @@ def test_demo_is_never_built_into_another_library(work, tmp_path, capsys):
     assert not (lib / "audio").exists()
     with Library(lib) as opened:
         assert len(opened.tracks()) == 3
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_stored_vector_is_one_line(work, tmp_path, bad, capsys):
+    """A NaN vector (a model that failed on a segment) was an unexpected ValueError in evaluate and map, and inspect
+    measured outliers against it silently."""
+    import shutil
+
+    from musicemb_core.inference import load_embeddings
+
+    lib = tmp_path / "lib"
+    shutil.copytree(work["lib"], lib)
+    with Library(lib) as opened:
+        emb = load_embeddings(opened, "default")
+    vectors = np.load(f"{emb.generation}/vectors.npy", mmap_mode="r+")
+    vectors[1, 0] = bad
+    vectors.flush()
+    sid = int(emb.ids[1])
+    for argv in (["evaluate", "--reid", "0"], ["map", "--method", "pca"], ["inspect", "--kinds", "outlier"]):
+        assert cli.main([argv[0], str(lib), *argv[1:], "--model", "default", "-q"]) == 1
+        assert capsys.readouterr().err == (f"musicemb: error: {lib}: 1 of {len(emb.ids)} vectors of 'default' hold NaN "
+                                           f"or infinity (segment {sid} first): the model failed on them; embed with "
+                                           "another model or retrain this one\n")
+
+
+def test_inspect_with_a_label_only_on_tracks_not_embedded(work, tmp_path, capsys):
+    """A label carried only by a track imported since the embed (sorting last) was an unexpected ValueError ("zip()
+    argument 2 is shorter") as soon as a track was a finding: the label had a name but no column."""
+    import shutil
+
+    from musicemb_core.data import edits
+
+    lib = tmp_path / "lib"
+    shutil.copytree(work["lib"], lib)
+    with Library(lib) as opened:
+        ids = {t.path.rsplit("/", 1)[-1]: t.id for t in opened.tracks()}
+        edits.relabel_tracks(opened, [ids["t0.wav"], ids["t1.wav"]], "a")
+        edits.relabel_tracks(opened, [ids["t2.wav"]], "b")
+    (tmp_path / "labels.csv").write_text("new.wav,zz\n")
+    assert cli.main(["ingest", str(lib), str(tone(tmp_path / "new" / "new.wav", 3.0, freq=600.0)),
+                     "--labels", str(tmp_path / "labels.csv"), "-q"]) == 0
+    capsys.readouterr()
+    assert cli.main(["inspect", str(lib), "--kinds", "label", "--model", "default", "--json", "-q"]) == 0
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert findings and all(set(f["details"]["probs"]) == {"a", "b"} for f in findings if f["segment_id"] is None)
