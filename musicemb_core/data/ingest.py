@@ -390,6 +390,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
                                             f"{len(files)} files found; nothing is labelled"))
     todo: list[Path] = []
     stale = 0
+    sizes = {size for (size,) in lib.conn.execute("SELECT size FROM tracks")}  # of the files imported
     for path in files:
         if not _utf8(str(path)):  # the catalogue keeps UTF-8 text: this file only, and not recorded there
             report.failed.append((str(path), "its name is not valid UTF-8 (a legacy encoding?); rename the file"))
@@ -414,6 +415,8 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
                 report.relabelled += 1
         elif known is None and lib.failure_stat(str(path)) == (st.st_size, st.st_mtime):
             report.still_failed += 1
+        elif known is None and st.st_size in sizes and (copy := _copy_of(lib, path)) is not None:
+            report.duplicates.append((str(path), copy.path))
         else:
             todo.append(path)
     again = f" ({stale} known, to analyse again: tempo and key estimates changed)" if stale else ""
@@ -510,6 +513,16 @@ def _missing_under(lib: Library, roots: list[Path]) -> list[Track]:
 def _same_audio(track: Track, probe: FileProbe) -> bool:
     """Whether the probed file holds the track's audio: the same bytes, or the same decoded audio."""
     return track.content_hash == probe.content_hash or bool(probe.audio_hash) and track.audio_hash == probe.audio_hash
+
+
+def _copy_of(lib: Library, path: Path) -> Track | None:
+    """The track whose file ``path`` copies byte for byte, that file still in place: found from the bytes alone, so
+    a copy known from an earlier import is not decoded again at every import (a duplicate is not stored)."""
+    try:
+        digest = content_hash(path)
+    except OSError:  # unreadable: decoding says why
+        return None
+    return next((t for t in lib.tracks_by_hash(digest) if t.content_hash == digest and _holds(t)), None)
 
 
 def _holds(track: Track) -> bool:

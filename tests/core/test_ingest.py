@@ -431,6 +431,32 @@ def test_copy_is_a_duplicate_not_added(tmp_path):
         assert n_rows(lib, "segments") == 1
 
 
+def test_a_known_copy_is_not_decoded_again_at_each_import(tmp_path, monkeypatch):
+    """Copies were never recorded: each import decoded (and analysed) every copy again, to find it a duplicate
+    again. A copy of a track whose file is in place is now told by its bytes; a copy of a moved track still takes
+    it over."""
+    a = tone(tmp_path / "m" / "a.wav", 4.0)
+    with Library(tmp_path / "lib", create=True) as lib:
+        run(lib, [a.parent])
+        other = tmp_path / "elsewhere"
+        copy = other / "copy of a.wav"
+        other.mkdir()
+        copy.write_bytes(a.read_bytes())
+        b = tone(other / "b.wav", 4.0, freq=660)  # the size of a.wav: its bytes tell it apart
+        probed = []
+        real = ingest_mod.probe_file
+        monkeypatch.setattr(ingest_mod, "probe_file", lambda p, *a: probed.append(p) or real(p, *a))
+        report, _ = run(lib, [a.parent, other])
+        assert b.stat().st_size == a.stat().st_size
+        assert probed == [str(b)] and report.duplicates == [(str(copy), str(a))] and report.added == 1
+        report, _ = run(lib, [a.parent, other])
+        assert probed == [str(b)] and report.duplicates == [(str(copy), str(a))] and report.unchanged == 2
+        a.rename(tmp_path / "m" / "a moved away.wav.bak")
+        report, _ = run(lib, [other])
+        assert probed == [str(b), str(copy)] and report.moved == 1 and report.duplicates == []
+        assert lib.track_by_path(str(copy)) is not None
+
+
 def test_failed_file_not_redecoded_until_fixed(tmp_path, monkeypatch):
     d = tmp_path / "m"
     good = tone(d / "good.wav", 4.0)
