@@ -210,14 +210,25 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, ta
     return probe
 
 
-def find_audio(paths: list[str | Path]) -> list[Path]:
-    """Audio files under ``paths``: folders are searched recursively by extension (hidden entries skipped);
-    files named directly are always taken. Raises :class:`MusicEmbError` for a path that does not exist."""
+def find_audio(paths: list[str | Path], *, unreadable: list[tuple[str, str]] | None = None) -> list[Path]:
+    """Audio files under ``paths``: folders are searched recursively by extension (hidden entries skipped; linked
+    folders followed, each real folder once, so a link looping back ends there); files named directly are always
+    taken. Folders that cannot be listed go to ``unreadable`` as (path, reason). Raises :class:`MusicEmbError`
+    for a path that does not exist."""
     found: list[Path] = []
+    seen: set[str] = set()
     for p in map(Path, paths):
         p = user_path(p).resolve()
         if p.is_dir():
-            for dirpath, dirnames, filenames in os.walk(p):
+            def note(e: OSError) -> None:
+                if unreadable is not None:
+                    unreadable.append((str(e.filename), e.strerror or str(e)))
+            for dirpath, dirnames, filenames in os.walk(p, onerror=note, followlinks=True):
+                real = os.path.realpath(dirpath)
+                if real in seen:  # a link to a folder already searched (or looping back)
+                    dirnames[:] = []
+                    continue
+                seen.add(real)
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 found += [Path(dirpath) / f for f in sorted(filenames)
                           if not f.startswith(".") and Path(f).suffix.lower() in AUDIO_EXTENSIONS]
@@ -382,7 +393,9 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
         lib.set_segment_config(cfg, window_starts)
     roots = [user_path(p).resolve() for p in paths if Path(p).is_dir()]
     label_roots = [*roots, Path.cwd()]  # a relative path in a labels CSV: under an imported folder or the current one
-    files = find_audio(paths)
+    unreadable: list[tuple[str, str]] = []
+    files = find_audio(paths, unreadable=unreadable)
+    report.warnings += [(where, f"folder not searched: {why}") for where, why in unreadable]
     if not files:
         report.warnings.append((", ".join(map(str, paths)), "no audio files found"))
     if isinstance(labels, dict) and files and all(_label_for(p, label_roots, labels) is None for p in files):

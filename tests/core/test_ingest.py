@@ -457,6 +457,29 @@ def test_a_known_copy_is_not_decoded_again_at_each_import(tmp_path, monkeypatch)
         assert lib.track_by_path(str(copy)) is not None
 
 
+def test_linked_folders_are_searched_once_and_unlistable_ones_named(tmp_path, monkeypatch):
+    """A linked folder (~/Music/External -> /mnt/disk) imported nothing, and a folder that could not be listed was
+    skipped without a word. Links are followed now, each real folder once (a link looping back ends there)."""
+    music, disk = tmp_path / "music", tmp_path / "disk"
+    tone(music / "a.wav", 4.0)
+    b = tone(disk / "b.wav", 4.0, freq=660)
+    (music / "External").symlink_to(disk)
+    (disk / "back").symlink_to(music)  # a loop
+    tone(music / "locked" / "c.wav", 4.0, freq=880)
+    scandir = os.scandir
+
+    def refuse(path="."):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+    monkeypatch.setattr(os, "scandir", refuse)
+    with Library(tmp_path / "lib", create=True) as lib:
+        report, _ = run(lib, [music])
+        assert sorted(t.path.rsplit("/", 1)[-1] for t in lib.tracks()) == ["a.wav", "b.wav"]
+        assert lib.track_by_path(str(music / "External" / b.name)) is not None
+        assert report.warnings == [(str(music / "locked"), "folder not searched: Permission denied")]
+
+
 def test_failed_file_not_redecoded_until_fixed(tmp_path, monkeypatch):
     d = tmp_path / "m"
     good = tone(d / "good.wav", 4.0)
