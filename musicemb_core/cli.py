@@ -453,7 +453,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if a.json:
         _print_json(r)
         return 0
-    print(f"model {r['model']!r}: {r['segments']} segments, {r['tracks']} tracks, labels {', '.join(r['labels'])}")
+    print(f"model {r['model']!r}: {r['segments']} segments, {_count(r['tracks'], 'track')}, "
+          f"labels {', '.join(r['labels']) or '(none)'}")
     for key in ("probe_logistic", "probe_svm"):
         if key in r:
             print(f"  {key}: accuracy {r[key]['accuracy']:.3f}, macro-F1 {r[key]['macro_f1']:.3f} "
@@ -462,14 +463,22 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         print(f"  kNN vote per track: top-1 {r['knn_tracks']['top1']:.3f}, top-2 {r['knn_tracks']['top2']:.3f}")
     c = r["clustering"]
     print(f"  k-means: k={c['k']} by silhouette" + (f", purity {c['purity']:.3f}" if c["purity"] is not None else ""))
-    if "reid" in r:
+    if "reid" in r and r["reid"]["n"]:
         print(f"  re-identification of {r['reid']['n']} random {r['reid']['snippet_s']:g} s snippets: "
               f"top-1 {r['reid']['top1']:.3f}, top-2 {r['reid']['top2']:.3f}")
+    elif "reid" in r:
+        print("  re-identification: no snippet could be read (every track drawn is unreadable now)")
+    if "reid" in r:
         for path in r["reid"]["unreadable"]:
             print(f"musicemb: warning: re-identification left out {path}: it cannot be read now", file=sys.stderr)
     if a.plots:
         print(f"  plots in {a.plots}")
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    """"1 track", "2 tracks"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def cmd_inspect(a: argparse.Namespace) -> int:

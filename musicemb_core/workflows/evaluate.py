@@ -34,7 +34,8 @@ def segment_labels(lib: Library, track_ids: np.ndarray, *, segment_ids: np.ndarr
 def reid_snippets(lib: Library, searcher: Searcher, *, n: int, snippet_s: float, rng: np.random.Generator,
                   cancel: CancelToken) -> JobGen[dict]:
     """Top-1/top-2 song re-identification of ``n`` snippets cut at random (not segment-aligned) offsets; snippets
-    of tracks whose file cannot be read now are left out (``n`` counts those scored), their paths listed."""
+    of tracks whose file cannot be read now are left out (``n`` counts those scored; top-1/top-2 None when none
+    was), their paths listed."""
     tracks = long_enough(lib, snippet_s)
     hits1 = hits2 = done = 0
     unreadable: set[str] = set()
@@ -52,8 +53,8 @@ def reid_snippets(lib: Library, searcher: Searcher, *, n: int, snippet_s: float,
         hits2 += any(r["track_id"] == t.id for r in ranked[:2])
         done += 1
         yield Progress("evaluate", i + 1, n, f"re-identification {i + 1}/{n}")
-    return {"snippet_s": snippet_s, "n": done, "top1": hits1 / max(done, 1), "top2": hits2 / max(done, 1),
-            "unreadable": sorted(unreadable)}
+    return {"snippet_s": snippet_s, "n": done, "top1": hits1 / done if done else None,  # none read: no figure
+            "top2": hits2 / done if done else None, "unreadable": sorted(unreadable)}
 
 
 def long_enough(lib: Library, snippet_s: float) -> list:

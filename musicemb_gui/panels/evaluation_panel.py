@@ -38,7 +38,8 @@ def metrics_html(r: dict) -> str:
     rows.append(("k-means", f"k = {c['k']} by silhouette{purity}"))
     if "reid" in r:
         rows.append((f"re-identification ({r['reid']['snippet_s']:g} s snippets)",
-                     f"top-1 {r['reid']['top1']:.3f}, top-2 {r['reid']['top2']:.3f} over {r['reid']['n']}"))
+                     f"top-1 {r['reid']['top1']:.3f}, top-2 {r['reid']['top2']:.3f} over {r['reid']['n']}"
+                     if r["reid"]["n"] else "no snippet could be read (the tracks' files are gone or damaged)"))
     return "<table cellpadding=3>" + "".join(f"<tr><td><b>{a}</b></td><td>{b}</td></tr>" for a, b in rows) + "</table>"
 
 

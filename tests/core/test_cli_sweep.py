@@ -334,6 +334,14 @@ def test_evaluate_reid_with_no_long_track_or_an_unreadable_one(work, tmp_path, c
     reid = json.loads(out)["reid"]
     assert reid["unreadable"] == [str(music / "t0.wav")] and 0 < reid["n"] < 20
     assert err == ""  # --json: the list says it
+    for f in music.glob("*.wav"):  # no snippet can be read: no figure ("top-1 0.000" over none before)
+        f.write_bytes(b"")
+    assert cli.main(["evaluate", str(lib), "--model", "default", "--reid", "5", "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert "re-identification: no snippet could be read" in out and "top-1 0.000" not in out
+    assert cli.main(["evaluate", str(lib), "--model", "default", "--reid", "5", "--json", "-q"]) == 0
+    reid = json.loads(capsys.readouterr().out)["reid"]
+    assert (reid["n"], reid["top1"], reid["top2"]) == (0, None, None)
 
 
 def test_similar_to_a_track_whose_file_is_gone(work, tmp_path, capsys):

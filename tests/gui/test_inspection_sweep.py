@@ -68,3 +68,12 @@ def test_a_purity_of_zero_is_shown_and_none_is_not():
     r = {"model": "m", "segments": 3, "tracks": 2, "clustering": {"k": 2, "purity": 0.0}}
     assert "k = 2 by silhouette, purity 0.000" in metrics_html(r)
     assert "purity" not in metrics_html({**r, "clustering": {"k": 2, "purity": None}})
+
+
+def test_a_re_identification_of_no_readable_snippet_shows_no_figure():
+    """Every snippet unreadable: "top-1 0.000" was shown for nothing scored (now None from the core)."""
+    from musicemb_gui.panels.evaluation_panel import metrics_html
+
+    r = {"model": "m", "segments": 3, "tracks": 2, "clustering": {"k": 2, "purity": None},
+         "reid": {"snippet_s": 3.0, "n": 0, "top1": None, "top2": None, "unreadable": ["/m/a.wav"]}}
+    assert "no snippet could be read" in metrics_html(r) and "top-1" not in metrics_html(r)
