@@ -220,13 +220,20 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     except BaseException:
         lib.update_run(run_id, "failed", history, finished=True)
         raise
-    lib.update_run(run_id, status, history, finished=True)
     if train.strategy == "transfer" and train.svm_head and status != "cancelled":
         yield Progress("train", total, total, "fitting the SVM head on frozen embeddings")
-        _load_best(folder, strategy)
-        tensors, metrics = _fit_svm(strategy, tr, va)
-        best |= metrics
-        ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules(), extra=tensors)
+        try:
+            _load_best(folder, strategy)
+            tensors, metrics = _fit_svm(strategy, tr, va, cancel)
+        except Cancelled:  # the best model stays, without its SVM head
+            status = "cancelled"
+        except BaseException:
+            lib.update_run(run_id, "failed", history, finished=True)
+            raise
+        else:
+            best |= metrics
+            ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules(), extra=tensors)
+    lib.update_run(run_id, status, history, finished=True)
     lib.register_model(name, model.arch, train.strategy, model.dim, info.to_dict())
     return FitResult(name, str(folder), status, len(history), history, best)
 
@@ -267,23 +274,28 @@ def _load_best(folder, strategy: Strategy) -> None:
         m.load_state_dict(ckpt.module_state(tensors, key))
 
 
-def embed_arrays(strategy: Strategy, data: SegmentSet, *, batch_size: int = 64) -> np.ndarray:
-    """Encoder outputs for every segment of ``data`` (no augmentation), shape (n, dim) float32."""
+def embed_arrays(strategy: Strategy, data: SegmentSet, *, batch_size: int = 64,
+                 cancel: CancelToken | None = None) -> np.ndarray:
+    """Encoder outputs for every segment of ``data`` (no augmentation), shape (n, dim) float32; ``cancel`` is
+    checked between batches."""
     strategy.encoder.eval()
     out = []
     with torch.no_grad():
         for a in range(0, len(data), batch_size):
+            if cancel is not None:
+                cancel.check()
             rows = np.arange(a, min(a + batch_size, len(data)))
             out.append(strategy.encoder(strategy.features(data.window(rows))).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, strategy.encoder.dim), np.float32)
 
 
-def _fit_svm(strategy: Strategy, tr: SegmentSet, va: SegmentSet) -> tuple[dict[str, torch.Tensor], dict]:
+def _fit_svm(strategy: Strategy, tr: SegmentSet, va: SegmentSet,
+             cancel: CancelToken) -> tuple[dict[str, torch.Tensor], dict]:
     """A linear SVM on frozen embeddings: the transfer strategy's second head, stored as plain tensors."""
     from sklearn.svm import LinearSVC
 
     known = tr.labels >= 0
-    X = embed_arrays(strategy, tr)[known].astype(np.float64)
+    X = embed_arrays(strategy, tr, cancel=cancel)[known].astype(np.float64)
     mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-6  # standardised, liblinear converges (raw embeddings of
     svm = LinearSVC(C=1.0, max_iter=5000, random_state=0).fit((X - mean) / scale, tr.labels[known])  # a built-in
     coef = np.atleast_2d(svm.coef_) / scale  # model did not); the scaling is folded into the stored weights, which
@@ -291,7 +303,7 @@ def _fit_svm(strategy: Strategy, tr: SegmentSet, va: SegmentSet) -> tuple[dict[s
     metrics = {}
     if len(va) and (va.labels >= 0).any():
         kv = va.labels >= 0
-        metrics["svm_val_acc"] = float((svm.predict((embed_arrays(strategy, va)[kv] - mean) / scale)
+        metrics["svm_val_acc"] = float((svm.predict((embed_arrays(strategy, va, cancel=cancel)[kv] - mean) / scale)
                                         == va.labels[kv]).mean())
     return {"svm.coef": torch.from_numpy(coef.astype(np.float32)),
             "svm.intercept": torch.from_numpy(intercept.astype(np.float32)),

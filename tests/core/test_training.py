@@ -154,6 +154,19 @@ def test_transfer_freezes_all_but_fc_and_fits_an_svm(toy_lib):
     assert after_all["svm.coef"].shape[1] == 16 and "svm_val_acc" in result.best
 
 
+def test_a_transfer_cancelled_while_its_svm_head_is_fitted_says_cancelled(toy_lib):
+    """Cancel was not checked while the SVM head's embeddings were computed (minutes on a large library), and the
+    run was already marked done: now it stops there, marked cancelled, the best model kept without the head."""
+    _fit(toy_lib, "base", strategy="supervised", epochs=1, batch_size=8, patience=0)
+    token = CancelToken()
+    result, _ = _fit(toy_lib, "tuned", strategy="transfer", from_model="base", epochs=1, batch_size=8, patience=0,
+                     model=None, cancel=token, on_event=lambda e: "SVM head" in e.message and token.cancel())
+    assert result.status == "cancelled" and "svm_val_acc" not in result.best
+    assert "svm.coef" not in ckpt.read_tensors(result.folder)
+    with Library(toy_lib) as lib:
+        assert lib.runs("tuned")[-1]["status"] == "cancelled"
+
+
 def test_zero_filtered_triplet_loss_by_hand():
     a = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
     p = torch.tensor([[1.0, 0.0], [0.0, 0.5], [1.0, 1.0]])
