@@ -412,9 +412,10 @@ def _finish(plan: _Plan, seg: np.ndarray, ids: np.ndarray, vecs: np.ndarray) -> 
 
 
 def _embed_track(plans: list[_Plan], seg: dict, tid: int, y: np.ndarray, sr: int, batch_size: int,
-                 cancel: CancelToken) -> None:
+                 cancel: CancelToken) -> str:
     """Add track ``tid``'s vectors (decoded audio ``y``) to each plan; a cancel between batches raises
-    :class:`Cancelled` with nothing of this track added."""
+    :class:`Cancelled` with nothing of this track added. A model giving NaN or infinity for it adds nothing of
+    it either: the reason is returned ("" when added)."""
     in_track = seg["track_id"] == tid
     out = []
     for p in plans:
@@ -427,12 +428,15 @@ def _embed_track(plans: list[_Plan], seg: dict, tid: int, y: np.ndarray, sr: int
             cancel.check()
             vecs.append(p.emb(clips[a:a + batch_size]))
         tags = p.emb.tag(clips) if p.emb.has_tagger else None
+        if not all(np.isfinite(v).all() for v in vecs) or (tags is not None and not np.isfinite(tags).all()):
+            return f"{p.name!r} gives NaN or infinite values for it (its weights are damaged, or it overflowed)"
         out.append((p, seg["id"][rows], vecs, tags))
     for p, ids, vecs, tags in out:
         p.new_vecs.extend(vecs)
         p.new_ids.append(ids)
         if tags is not None:
             p.new_tags.append((np.full(len(tags), tid, np.int64), tags))
+    return ""
 
 
 @layout.writes_library("embed")
@@ -483,10 +487,10 @@ def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_
         with ThreadPoolExecutor(1) as pool:  # decode the next track while the CNNs run on this one
             for done, (tid, y, err) in enumerate(pool.map(decode, todo_tracks), 1):
                 cancel.check()
-                if y is None:
+                if y is not None:
+                    err = _embed_track(plans, seg, tid, y, sr, batch_size, cancel)
+                if err:
                     failed.append((tracks[tid].path, err))
-                else:
-                    _embed_track(plans, seg, tid, y, sr, batch_size, cancel)
                 yield Progress("embed", done, len(todo_tracks), tracks[tid].path, clock.eta(done, len(todo_tracks)))
     except Cancelled:
         report.cancelled = True

@@ -106,6 +106,28 @@ def test_cancel_keeps_what_was_embedded(lib_with_model):
     assert (report.computed, report.kept) == (4, 4)
 
 
+def test_a_track_the_model_gives_nan_for_is_failed_not_stored(lib_with_model, monkeypatch):
+    """NaN vectors were stored like any others: every later search, map and evaluation of the library then broke.
+    Now that track is listed as failed, naming the model, and the rest is embedded."""
+    lib, _ = lib_with_model
+    broken = lib.tracks()[2]
+    y, _ = load(broken.path, sr=SR)
+    call = Embedder.__call__
+
+    def overflowing(self, clips):  # the model overflows on that track's clips (cut at whole seconds)
+        n = clips.shape[-1]
+        if any(np.allclose(clips[0], y[a:a + n], atol=1e-6) for a in range(0, len(y) - n + 1, SR)):
+            return np.full((len(clips), 24), np.nan, np.float32)
+        return call(self, clips)
+    monkeypatch.setattr(Embedder, "__call__", overflowing)
+    report = drive(iter_embed(lib, model="m"))
+    assert report.failed == [(broken.path, "'m' gives NaN or infinite values for it (its weights are damaged, or "
+                                           "it overflowed)")]
+    emb, seg = load_embeddings(lib, "m"), lib.segments()
+    assert report.computed == 6 and np.isfinite(np.asarray(emb.vectors)).all()
+    assert emb.ids.tolist() == seg["id"][seg["track_id"] != broken.id].tolist()
+
+
 def test_retrained_model_recomputes_everything(lib_with_model):
     lib, _ = lib_with_model
     drive(iter_embed(lib, model="m"))
