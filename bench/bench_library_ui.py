@@ -81,7 +81,7 @@ def main() -> None:
     app.processEvents()
     opened = frozen(app, lambda: win.open_library(root))
     rows = win.library_panel.proxy.rowCount()
-    fill = [frozen(app, win._fill_library) for _ in range(3)]
+    fill = [frozen(app, win.library_controller.fill_table) for _ in range(3)]
     tid = win.library_panel.track_id_at(0)
     edit = [frozen(app, lambda i=i: win.session.set_label(tid, f"edited {i}")) for i in range(args.edits)]
     assert win.session.tracks[tid].label == f"edited {args.edits - 1}"

@@ -8,7 +8,6 @@ import logging
 import os
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QSplitter
@@ -22,7 +21,6 @@ from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.inference import builtin_models, iter_embed
 from musicemb_core.workflows.demo import iter_build_demo
-from musicemb_core.workflows.dj import bpm_text, key_text, track_row
 from musicemb_core.workflows.ingest_embed import iter_ingest_embed, iter_search_indexes
 from musicemb_gui.dock_layout import fit_docks
 from musicemb_gui.panels.evaluation_panel import EvaluationPanel
@@ -129,8 +127,6 @@ class MainWindow(QMainWindow):
         self.hum_panel.playRequested.connect(self.play_segment)
         self.hum_panel.showOnMap.connect(self.show_on_map)
         self.inspection.findingsChanged.connect(self._findings_changed)
-        self.session.libraryChanged.connect(self._fill_library)
-        self.session.labelsChanged.connect(self.library_panel.set_labels)
         self.session.libraryOpened.connect(self._library_opened)
         self.session.message.connect(self.statusBar().showMessage)
         self.jobs.jobAdded.connect(self._watch_job)
@@ -225,15 +221,6 @@ class MainWindow(QMainWindow):
         self.player.stop()
         self.hum_panel.clear_results()
 
-    def _fill_library(self) -> None:
-        s = self.session
-        counts = dict(zip(*(a.tolist() for a in np.unique(s.segments["track_id"], return_counts=True)), strict=True))
-        rows = [(t.id, t.path, t.duration_s, t.label or "", counts.get(t.id, 0), t.warning or "ok",
-                 bpm_text(r), key_text(r), s.track_name(t.id), r["sounds_like"])
-                for t, r in ((t, track_row(t, s.sounds.get(t.id))) for t in s.tracks.values())]
-        rows += [(None, f["path"], None, "", None, f"failed: {f['error']}") for f in s.failures]
-        self.library_panel.set_rows(rows)
-
     def _label_edited(self, track_id: int, label: str) -> None:
         try:
             self.session.set_label(track_id, label or None)  # a failure (read-only library) is said in the status bar
@@ -241,7 +228,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(e))
         t = self.session.tracks.get(track_id)
         if t is not None and (t.label or "") != label:  # not stored: the table shows the stored label again
-            QTimer.singleShot(0, self._fill_library)  # not while the table's model is still emitting the edit
+            # not while the table's model is still emitting the edit
+            QTimer.singleShot(0, self.library_controller.fill_table)
 
     def import_paths(self, paths: list[str]) -> None:
         """Import files/folders as a job (creating the library if none is open) and embed what is new: with a

@@ -40,14 +40,22 @@ class SegmentRows(Mapping):
     def __init__(self, ids: np.ndarray):
         self._ids = ids
 
+    def rows(self, seg_ids) -> np.ndarray:
+        """The rows of these segment ids, vectorised; KeyError naming the first that is not in the table."""
+        ids = np.asarray(seg_ids, dtype=np.int64)
+        if not len(ids):
+            return np.zeros(0, np.int64)
+        rows = np.minimum(np.searchsorted(self._ids, ids), len(self._ids) - 1)
+        missing = np.flatnonzero(self._ids[rows] != ids) if len(self._ids) else [0]
+        if len(missing):
+            raise KeyError(int(ids[missing[0]]))
+        return rows
+
     def __getitem__(self, seg_id) -> int:
         try:
-            i = int(np.searchsorted(self._ids, int(seg_id)))
+            return int(self.rows([int(seg_id)])[0])
         except (TypeError, ValueError, OverflowError):
             raise KeyError(seg_id) from None
-        if i >= len(self._ids) or self._ids[i] != int(seg_id):
-            raise KeyError(seg_id)
-        return i
 
     def __contains__(self, seg_id) -> bool:
         try:
@@ -82,7 +90,7 @@ class Session(QObject):
         self.sounds: dict[int, list[tuple[str, float]]] = {}  # what each track sounds like (the tagger's tags)
         self.failures: list[dict] = []
         self.segments: dict[str, np.ndarray] = {}
-        self.seg_row: Mapping[int, int] = {}  # segment id -> its row in ``segments``
+        self.seg_row = SegmentRows(np.zeros(0, np.int64))  # segment id -> its row in ``segments``
         self.embedding_ids: np.ndarray | None = None
         self.vectors: np.ndarray | None = None
         self._embedder: Embedder | None = None
@@ -129,7 +137,8 @@ class Session(QObject):
         self.generation += 1
         self.model = model
         self._embedder, self._embedder_key = None, None
-        self.tracks, self.failures, self.segments, self.seg_row = {}, [], {}, {}
+        self.tracks, self.failures, self.segments = {}, [], {}
+        self.seg_row = SegmentRows(np.zeros(0, np.int64))
         self.embedding_ids, self.vectors = None, None
         self.track_filter = None
         self.libraryOpened.emit()
@@ -223,15 +232,7 @@ class Session(QObject):
     def segment_tracks(self, seg_ids) -> np.ndarray:
         """The track id of each of these segments (KeyError naming one that is not in the library), vectorised:
         a dictionary lookup per segment took seconds for a map of a million points."""
-        ids = np.asarray(seg_ids, dtype=np.int64)
-        if not len(ids):
-            return np.zeros(0, np.int64)
-        known = self.segments.get("id", np.zeros(0, np.int64))
-        rows = np.minimum(np.searchsorted(known, ids), len(known) - 1)
-        missing = np.flatnonzero(known[rows] != ids) if len(known) else [0]
-        if len(missing):
-            raise KeyError(int(ids[missing[0]]))
-        return self.segments["track_id"][rows]
+        return self.segments["track_id"][self.seg_row.rows(seg_ids)] if len(seg_ids) else np.zeros(0, np.int64)
 
     def track_name(self, track_id: int) -> str:
         """How the app names a track: "artist – title" from its tags (the title alone without an artist), else

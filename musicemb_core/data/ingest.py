@@ -217,12 +217,13 @@ def find_audio(paths: list[str | Path], *, unreadable: list[tuple[str, str]] | N
     for a path that does not exist."""
     found: list[Path] = []
     seen: set[str] = set()
+
+    def note(e: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append((str(e.filename), e.strerror or str(e)))
     for p in map(Path, paths):
         p = user_path(p).resolve()
         if p.is_dir():
-            def note(e: OSError) -> None:
-                if unreadable is not None:
-                    unreadable.append((str(e.filename), e.strerror or str(e)))
             for dirpath, dirnames, filenames in os.walk(p, onerror=note, followlinks=True):
                 real = os.path.realpath(dirpath)
                 if real in seen:  # a link to a folder already searched (or looping back)
@@ -403,7 +404,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
                                             f"{len(files)} files found; nothing is labelled"))
     todo: list[Path] = []
     stale = 0
-    sizes = {size for (size,) in lib.conn.execute("SELECT size FROM tracks")}  # of the files imported
+    sizes = lib.track_sizes()
     for path in files:
         if not _utf8(str(path)):  # the catalogue keeps UTF-8 text: this file only, and not recorded there
             report.failed.append((str(path), "its name is not valid UTF-8 (a legacy encoding?); rename the file"))
@@ -535,7 +536,7 @@ def _copy_of(lib: Library, path: Path) -> Track | None:
         digest = content_hash(path)
     except OSError:  # unreadable: decoding says why
         return None
-    return next((t for t in lib.tracks_by_hash(digest) if t.content_hash == digest and _holds(t)), None)
+    return next((t for t in lib.tracks_by_hash(digest) if _holds(t)), None)
 
 
 def _holds(track: Track) -> bool:

@@ -434,6 +434,10 @@ class Library:
                                  "(audio_hash != '' AND audio_hash=?) ORDER BY id", (content_hash, audio_hash))
         return [self._track(r) for r in rows]
 
+    def track_sizes(self) -> set[int]:
+        """The file sizes of the tracks (a copy of a track's file has its size)."""
+        return {size for (size,) in self.conn.execute("SELECT size FROM tracks")}
+
     def tracks(self) -> list[Track]:
         return [self._track(r) for r in self.conn.execute(f"SELECT {self._TRACK_COLS} FROM tracks ORDER BY id")]
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject
 
 from musicemb_core.data.library import Library
 from musicemb_core.features.camelot import camelot, key_name, parse_key
-from musicemb_core.workflows.dj import keep, plan_set, row_bpm, row_key, track_row
+from musicemb_core.workflows.dj import bpm_text, keep, key_text, plan_set, row_bpm, row_key, track_row
 from musicemb_gui.panels.library_panel import LibraryPanel
 from musicemb_gui.panels.set_dialog import SetDialog
 from musicemb_gui.session import Session
@@ -46,13 +46,26 @@ class LibraryController(QObject):
         self.panel.dj_filters.reset()
 
     def _library_changed(self) -> None:
-        self.rows = {t.id: track_row(t) for t in self.session.tracks.values()}
+        self.fill_table()
         self.apply_filters()
+
+    def fill_table(self) -> None:
+        """The table's rows from the session's tracks (each track's DJ row made once: the filters use them too) and
+        failed files."""
+        s = self.session
+        self.rows = {t.id: track_row(t, s.sounds.get(t.id)) for t in s.tracks.values()}
+        counts = dict(zip(*(a.tolist() for a in np.unique(s.segments["track_id"], return_counts=True)), strict=True))
+        rows = [(t.id, t.path, t.duration_s, t.label or "", counts.get(t.id, 0), t.warning or "ok",
+                 bpm_text(r), key_text(r), s.track_name(t.id), r["sounds_like"])
+                for t, r in ((s.tracks[tid], r) for tid, r in self.rows.items())]
+        rows += [(None, f["path"], None, "", None, f"failed: {f['error']}") for f in s.failures]
+        self.panel.set_rows(rows)
 
     def _labels_changed(self, changed: dict[int, str | None]) -> None:
         for tid, label in changed.items():  # the DJ filters do not read labels: no need to filter again
             if tid in self.rows:
                 self.rows[tid]["label"] = label
+        self.panel.set_labels(changed)
 
     # -- filters -------------------------------------------------------------------------------------------
     def apply_filters(self) -> None:
