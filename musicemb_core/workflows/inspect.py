@@ -154,6 +154,7 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
 
     out = []
     by_track = inspection.rows_by_track(seg_track, res["tracks"])
+    carriers = np.bincount(res["track_label"], minlength=len(names))
     for i, tid in enumerate(res["tracks"]):
         given, best = int(res["track_label"][i]), int(res["track_suggested"][i])
         mine = by_track[i]
@@ -163,9 +164,12 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
             out.append({"kind": "label", "segment_id": None, "track_id": int(tid), "start_s": 0.0,
                         "end_s": float(tracks[int(tid)].duration_s),
                         "score": round(float(res["track_score"][i]), 4),
-                        "reason": f"label looks wrong: {names[given]!r}, probably {names[best]!r} "
-                                  f"({100 * share:.0f} % probability, {100 * res['track_disagree'][i]:.0f} % of "
-                                  "its segments disagree)",
+                        "reason": (f"only track labelled {names[given]!r} (no other track to compare it with); "
+                                   f"it sounds most like {names[best]!r} ({100 * share:.0f} %)"
+                                   if carriers[given] == 1 else
+                                   f"label looks wrong: {names[given]!r}, probably {names[best]!r} "
+                                   f"({100 * share:.0f} % probability, {100 * res['track_disagree'][i]:.0f} % of "
+                                   "its segments disagree)"),
                         "details": {"given": names[given], "suggested": names[best], "scope": "track",
                                     "model": model, "confident": bool(res["track_issue"][i]),
                                     "example_segment_id": where(int(arguing[0]))["segment_id"],
@@ -252,7 +256,9 @@ def iter_inspect(lib: Library, *, model: str = SIMILARITY_MODEL, kinds: list[str
     in the report's ``skipped``. ``thresholds`` overrides :data:`faults.THRESHOLDS`.
     """
     cancel = cancel or CancelToken()
-    kinds = list(kinds or KINDS)
+    kinds = list(KINDS if kinds is None else kinds)
+    if not kinds:
+        raise ConfigError(f"no finding kind named; kinds: {', '.join(KINDS)}")
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise ConfigError(f"unknown finding kind {unknown[0]!r}; kinds: {', '.join(KINDS)}")

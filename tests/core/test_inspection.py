@@ -210,6 +210,23 @@ def test_flipped_label_and_clipping_found_end_to_end(library):
     assert all(f["reason"] and f["path"] for f in report.findings)
 
 
+def test_a_label_no_other_track_carries_is_named_as_such(library):
+    """A typo ('rokc') is the only track of its label: nothing can vote for it, so the finding says that, not
+    that its neighbours outvote it, and it still suggests what the track sounds like."""
+    lib, _ = library
+    typo = _track(lib, "rock2.flac")
+    lib.set_label(typo.id, "rokc")
+    try:
+        report = drive(iter_inspect(lib, kinds=["label"]))
+    finally:
+        lib.set_label(typo.id, "rock")
+    mine = [f for f in report.findings if f["track_id"] == typo.id and f["segment_id"] is None]
+    assert len(mine) == 1 and mine[0]["details"]["suggested"] == "rock"
+    assert mine[0]["reason"].startswith("only track labelled 'rokc' (no other track to compare it with)")
+    others = [f for f in report.findings if f["track_id"] != typo.id and f["segment_id"] is None]
+    assert all(f["reason"].startswith("label looks wrong") for f in others)
+
+
 def test_a_mixed_track_gets_segment_findings_below_the_track_findings(tmp_path):
     root = tmp_path / "audio"
     for style in ("rock", "techno"):
@@ -286,6 +303,8 @@ def test_cli_inspect_json_and_exports(library, capsys, tmp_path):
     assert out.startswith(f"{len(json.loads((tmp_path / 'f.json').read_text())['findings'])} findings: clipping")
     assert main(["inspect", str(lib.root), "-q", "--kinds", "nope"]) == 1
     capsys.readouterr()
+    assert main(["inspect", str(lib.root), "-q", "--kinds", ""]) == 1  # no kind named: not every kind
+    assert "no finding kind named" in capsys.readouterr().err
     assert main(["inspect", str(lib.root), "-q", "--kinds", "clipping,dead", "dropouts"]) == 0  # commas too
     assert re.match(r"\d+ findings: clipping \d+, dead \d+, dropouts \d+$", capsys.readouterr().out.split("\n")[0])
     assert main(["inspect", str(lib.root), "-q", "--kinds", "label", "--model", "nope"]) == 1  # unknown: an error
