@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.common.progress import CancelToken, JobGen, Progress
 from musicemb_core.resources import package_version
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SHOWN = ("loss", "acc", "mae", "val_loss", "val_acc", "val_mae")
 _UNITS = {"ingest": "file", "features": "file", "load": "track", "train": "step", "embed": "track",
           "landmarks": "track", "qbh-index": "track"}
@@ -79,7 +81,7 @@ def _drive(job: JobGen, *, quiet: bool):
                 bar.total = ev.total
             bar.n = ev.done
             stats = ", ".join(f"{k} {v:.3f}" for k, v in ev.info.items() if k in _SHOWN and isinstance(v, float))
-            label = ev.message if ev.stage == "train" else Path(ev.message).name if ev.message else ""
+            label = _shown(ev.message if ev.stage == "train" else Path(ev.message).name if ev.message else "")
             bar.set_postfix_str(f"{label} {stats}".strip(), refresh=False)
             if ev.info.get("epoch_end"):
                 tqdm.write(f"epoch {ev.info['epoch']}: {stats}", file=sys.stderr)
@@ -88,6 +90,11 @@ def _drive(job: JobGen, *, quiet: bool):
         if bar is not None:
             bar.close()
         job.close()
+
+
+def _shown(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``): a file name holding a newline stays on its line."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _print_json(obj) -> None:
@@ -109,11 +116,11 @@ def _print_report(report, *, as_json: bool) -> None:
     if report.reanalysed:
         print(f"  {report.reanalysed} known tracks analysed again (this release estimates tempo and key otherwise)")
     for path, reason in report.failed:
-        print(f"  failed: {path}: {reason}")
+        print(_shown(f"  failed: {path}: {reason}"))
     for path, warning in report.warnings:
-        print(f"  warning: {path}: {warning}")
+        print(_shown(f"  warning: {path}: {warning}"))
     for path, of in report.duplicates:
-        print(f"  duplicate: {path} (same content as {of})")
+        print(_shown(f"  duplicate: {path} (same content as {of})"))
     if report.removed:
         print(f"  {report.removed} tracks whose files are gone removed from the library")
     elif report.missing:
@@ -132,9 +139,9 @@ def _print_summary(s: dict) -> None:
     if s["embeddings"]:
         print("  embeddings: " + ", ".join(f"{k} ({v} vectors)" for k, v in s["embeddings"].items()))
     for f in s["failed"]:
-        print(f"  failed: {f['path']}: {f['error']}")
+        print(_shown(f"  failed: {f['path']}: {f['error']}"))
     for w in s["warnings"]:
-        print(f"  warning: {w['path']}: {w['warning']}")
+        print(_shown(f"  warning: {w['path']}: {w['warning']}"))
 
 
 def cmd_ingest(a: argparse.Namespace) -> int:
@@ -195,7 +202,7 @@ def cmd_features(a: argparse.Namespace) -> int:
     rows, failed = _run(iter_describe(files, per=a.per, sr=a.sr, window_s=a.window, hop_s=a.hop or a.window),
                         quiet=a.quiet)
     for path, reason in failed:
-        print(f"failed: {path}: {reason}", file=sys.stderr)
+        print(_shown(f"failed: {path}: {reason}"), file=sys.stderr)
     if not rows:
         raise MusicEmbError(f"no descriptors computed: {len(failed)} of {len(files)} files failed")
     write_table(rows, a.out)
@@ -275,7 +282,7 @@ def _print_embed(r, qbh) -> None:
     if qbh is not None:
         print(f"melody index for humming -> {qbh}")
     for path, reason in r.failed:
-        print(f"  failed: {path}: {reason}")
+        print(_shown(f"  failed: {path}: {reason}"))
 
 
 def cmd_index(a: argparse.Namespace) -> int:
@@ -354,7 +361,7 @@ def cmd_search(a: argparse.Namespace) -> int:
     for w in windows:
         print(f"query at {w['query_start_s']:.1f} s:")
         for n in w["neighbours"]:
-            print(f"  {n['score']:.3f}  {n['path']} @ {n['start_s']:.1f} s (segment {n['segment_id']})")
+            print(_shown(f"  {n['score']:.3f}  {n['path']} @ {n['start_s']:.1f} s (segment {n['segment_id']})"))
     return 0
 
 
@@ -378,7 +385,7 @@ def cmd_similar(a: argparse.Namespace) -> int:
             who = f"{r['artist']} - " if r["artist"] else ""
             label = f"  [{r['label']}]" if r["label"] else ""
             version = "  (another version: shares its audio)" if r.get("version") else ""
-            print(f"  {rank:2d}. {r['score']:.3f}  {who}{r['title']}{label}{version}  ({r['path']})")
+            print(_shown(f"  {rank:2d}. {r['score']:.3f}  {who}{r['title']}{label}{version}  ({r['path']})"))
     return 0
 
 
@@ -423,8 +430,8 @@ def cmd_hum(a: argparse.Namespace) -> int:
                                                                    "the library; closest tracks below)")))
         for rank, r in enumerate(q["results"], 1):
             label = f"  [{r['label']}]" if r.get("label") else ""
-            print(f"  {rank:2d}. {r['score']:.3f}  confidence {r['confidence']:.2f}  {r['path']} @ "
-                  f"{r['start_s']:.1f} s{label}")
+            print(_shown(f"  {rank:2d}. {r['score']:.3f}  confidence {r['confidence']:.2f}  {r['path']} @ "
+                         f"{r['start_s']:.1f} s{label}"))
     return 0
 
 
@@ -470,7 +477,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         print("  re-identification: no snippet could be read (every track drawn is unreadable now)")
     if "reid" in r:
         for path in r["reid"]["unreadable"]:
-            print(f"musicemb: warning: re-identification left out {path}: it cannot be read now", file=sys.stderr)
+            print(_shown(f"musicemb: warning: re-identification left out {path}: it cannot be read now"), file=sys.stderr)
     if a.plots:
         print(f"  plots in {a.plots}")
     return 0
@@ -496,7 +503,7 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     for s in r.skipped:
         print(f"musicemb: warning: skipped {s}", file=sys.stderr)
     for path, reason in r.failed:
-        print(f"musicemb: warning: {path}: {reason}", file=sys.stderr)
+        print(_shown(f"musicemb: warning: {path}: {reason}"), file=sys.stderr)
     rows = [as_json(f) for f in r.findings]
     if a.out:
         export_findings(rows, a.out)
@@ -508,7 +515,8 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     for kind in r.kinds:
         mine = [f for f in rows if f["kind"] == kind]
         for f in mine[:a.top]:
-            print(f"  {kind:9s} {f['score']:6.2f}  {f['path']} @ {f['start_s']:.1f}-{f['end_s']:.1f} s: {f['reason']}")
+            print(_shown(f"  {kind:9s} {f['score']:6.2f}  {f['path']} @ {f['start_s']:.1f}-{f['end_s']:.1f} s: "
+                         f"{f['reason']}"))
         if len(mine) > a.top:
             print(f"  {kind:9s} ... {len(mine) - a.top} more")
     if a.out:

@@ -620,3 +620,16 @@ def test_inspect_with_a_label_only_on_tracks_not_embedded(work, tmp_path, capsys
     assert cli.main(["inspect", str(lib), "--kinds", "label", "--model", "default", "--json", "-q"]) == 0
     findings = json.loads(capsys.readouterr().out)["findings"]
     assert findings and all(set(f["details"]["probs"]) == {"a", "b"} for f in findings if f["segment_id"] is None)
+
+
+def test_a_file_name_with_a_newline_stays_on_its_line(tmp_path):
+    """A name holding a newline split progress and failure lines in two (the second half looked like another
+    line of the report); control characters are now shown escaped."""
+    music = tmp_path / "music"
+    tone(music / "good\nname.wav", 2.0)
+    (music / "bad\nfile.wav").write_bytes(b"RIFF not really audio" * 50)
+    r = musicemb("ingest", tmp_path / "lib", music, home=tmp_path / "home")
+    assert r.returncode == 0, r.stderr
+    failed = [line for line in r.stdout.splitlines() if "failed:" in line]
+    assert len(failed) == 1 and "bad\\nfile.wav" in failed[0], r.stdout
+    assert not [line for line in (r.stdout + r.stderr).splitlines() if line.startswith(("name.wav", "file.wav"))]
