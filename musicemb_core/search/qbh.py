@@ -395,6 +395,13 @@ class HumSearcher:
     @classmethod
     def open(cls, lib: Library, *, model: str = DEFAULT_QBH_MODEL) -> HumSearcher:
         """The library's QBH index for ``model``, built first when absent or stale."""
+        return drive(cls.iter_open(lib, model=model))
+
+    @classmethod
+    def iter_open(cls, lib: Library, *, model: str = DEFAULT_QBH_MODEL,
+                  cancel: CancelToken | None = None) -> JobGen[HumSearcher]:
+        """:meth:`open` as a job: a build of the index yields progress and stops at ``cancel``. The index's
+        checksums are computed once (a current index is not checked again when read)."""
         def from_folder(folder: Path) -> HumSearcher:  # everything is read into memory
             mfolder = qbh_model_folder(lib, model)
             return cls(QBHModel.load(mfolder), EmbeddingIndex.load(folder / "vectors.faiss"),
@@ -407,11 +414,18 @@ class HumSearcher:
         if layout.writable(lib):
             with layout.try_write_lock(lib, "qbh-index") as locked:
                 if locked:
-                    drive(iter_build_qbh_index(lib, model=model))
+                    yield from iter_build_qbh_index(lib, model=model, cancel=cancel)
                     return art.read(from_folder)
         with tempfile.TemporaryDirectory(prefix="musicemb-qbh-") as tmp:  # busy or read-only: not kept
-            drive(_iter_build_into(lib, Path(tmp), model=model, cancel=None))
+            yield from _iter_build_into(lib, Path(tmp), model=model, cancel=cancel)
             return from_folder(Path(tmp))
+
+    def relabel(self, changed: dict[int, str | None]) -> None:
+        """Labels edited since the index was opened (track id -> new label): answers carry them (the index does
+        not depend on labels)."""
+        for tid, label in changed.items():
+            if tid in self.tracks:
+                self.tracks[tid]["label"] = label
 
     def hum_contour(self, y: np.ndarray, sr: int) -> np.ndarray:
         """The hum's f0 (fractional MIDI, NaN unvoiced) on the model's chromagram frame grid."""

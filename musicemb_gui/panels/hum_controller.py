@@ -39,10 +39,8 @@ class HumController(QObject):
 
     def _relabel(self, changed: dict[int, str | None]) -> None:
         """Labels edited: the open searcher answers with them (its melody index does not depend on them)."""
-        tracks = self._searcher.tracks if self._searcher is not None else {}
-        for tid, label in changed.items():
-            if tid in tracks:
-                tracks[tid]["label"] = label
+        if self._searcher is not None:
+            self._searcher.relabel(changed)
 
     def _forget(self) -> None:
         pending = self._pending
@@ -106,11 +104,10 @@ class HumController(QObject):
 
     def _open_searcher(self) -> None:
         def work(lib, token):
-            from musicemb_core.search.qbh import HumSearcher, iter_build_qbh_index, qbh_index_current
+            from musicemb_core.search.qbh import HumSearcher
 
-            if not qbh_index_current(lib):
-                yield from iter_build_qbh_index(lib, cancel=token)
-            return HumSearcher.open(lib).warm_up()
+            searcher = yield from HumSearcher.iter_open(lib, cancel=token)
+            return searcher.warm_up()
         if self._pending is not None:
             self.panel.state.setText("Preparing the melody index of this library (once; see Jobs)…")
         # a writing job: it may build the index (the writer lock), so it waits for the writing jobs before it

@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("PySide6")
 from PySide6.QtCore import QObject, Signal  # noqa: E402
 
+from musicemb_core.search.qbh import HumSearcher  # noqa: E402
 from musicemb_gui.panels.hum_controller import HumController  # noqa: E402
 from musicemb_gui.panels.hum_panel import NO_CONFIDENT_MATCH, HumPanel  # noqa: E402
 from tests.gui.test_hum_panel import FakeRecorder, hum_signal  # noqa: E402
@@ -45,6 +46,8 @@ class StubSearcher:
 
     def is_confident(self, rows, method="rerank"):
         return bool(rows) and self.confident
+
+    relabel = HumSearcher.relabel  # the real one, on the stub's ``tracks``
 
 
 @pytest.fixture
