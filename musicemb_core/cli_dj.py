@@ -24,6 +24,15 @@ def _bpm_text(r: dict) -> str:
     return f"{r['tag_bpm']:5.1f}t" if r.get("tag_bpm") else "     -"
 
 
+def _camelot_text(r: dict) -> str:
+    """Our Camelot code, else the tag key's, else "-" (the one the filters and the set's costs use)."""
+    from musicemb_core.features.camelot import camelot
+    from musicemb_core.workflows.dj import row_key
+
+    key = row_key(r)
+    return "-" if key is None else camelot(key)
+
+
 def _print_rows(rows: list[dict]) -> None:
     print(f"{'id':>5}  {'bpm':>6}  {'key':<9} {'cam':>3}  artist - title  [label]  {{sounds like}}  "
           "(why a value is missing)")
@@ -34,7 +43,7 @@ def _print_rows(rows: list[dict]) -> None:
         why = "; ".join(dict.fromkeys(x for x in (r["bpm_reason"] and f"no bpm: {r['bpm_reason']}",
                                                     r["key_reason"] and f"no key: {r['key_reason']}") if x))
         sounds = f"  {{{r['sounds_like']}}}" if r.get("sounds_like") else ""
-        print(f"{r['track_id']:>5}  {_bpm_text(r)}  {key:<9} {r['camelot'] or '-':>3}  {who}{label}{sounds}"
+        print(f"{r['track_id']:>5}  {_bpm_text(r)}  {key:<9} {_camelot_text(r):>3}  {who}{label}{sounds}"
               + (f"  ({why})" if why else ""))
 
 
@@ -73,8 +82,9 @@ def _selection(lib, a: argparse.Namespace) -> list[dict]:
 
 def cmd_export(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
-    from musicemb_core.workflows.dj import export
+    from musicemb_core.workflows.dj import export, export_target
 
+    export_target(a.out)  # a wrong name is said before the selection is made
     with Library(a.lib) as lib:
         rows = _selection(lib, a)
     if not rows:
@@ -99,8 +109,10 @@ def _warn_missing(rows: list[dict]) -> None:
 
 def cmd_set(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
-    from musicemb_core.workflows.dj import export, plan_set, resolve_tracks
+    from musicemb_core.workflows.dj import export, export_target, plan_set, resolve_tracks
 
+    if a.out:
+        export_target(a.out)  # a wrong name is said before the ordering (25 s for 2,000 tracks), not after
     with Library(a.lib) as lib:
         tracks = resolve_tracks(lib, a.tracks)
         start = None
@@ -119,9 +131,8 @@ def cmd_set(a: argparse.Namespace) -> int:
         return 0
     for i, r in enumerate(plan["tracks"]):
         step = f"+{plan['steps'][i - 1]:.3f}" if i else "      "
-        bpm = f"{r['bpm']:.1f}" if r["bpm"] else "-"
         who = f"{r['artist']} - {r['title']}" if r["artist"] else r["title"]
-        print(f"{i + 1:3d}. {step}  {bpm:>6} {r['camelot'] or '-':>3}  {who}")
+        print(f"{i + 1:3d}. {step}  {_bpm_text(r)} {_camelot_text(r):>3}  {who}")
     print(f"set cost {plan['cost']:.3f} (given order {plan['given_cost']:.3f}, random order "
           f"{plan['random_cost']:.3f}; similarity: {plan['similarity']})" + (f" -> {a.out}" if a.out else ""))
     return 0
@@ -150,7 +161,8 @@ def add_parsers(add) -> None:
     sp.add_argument("lib", type=ca.path)
     sp.add_argument("tracks", type=ca.path, nargs="+", metavar="TRACK", help="track ids or paths")
     sp.add_argument("--start", type=ca.path, metavar="TRACK", help="the track to open with (default: the best start)")
-    sp.add_argument("--out", type=ca.path, metavar="FILE", help="write the set as FILE.m3u8 or FILE.xml")
+    sp.add_argument("--out", type=ca.path, metavar="FILE", help="write the set as FILE.m3u8, FILE.xml (rekordbox) or FILE.csv (with "
+                    "each transition's cost)")
     sp.add_argument("--name", default="musicemb set", help="playlist name in the XML")
     sp.add_argument("--model", type=ca.model_ref, default="similarity",
                     help="embedding space for the similarity part of the cost (default: the similarity model)")

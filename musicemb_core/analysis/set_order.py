@@ -6,6 +6,8 @@ Pure arrays and numbers: no audio, no catalogue.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -26,8 +28,10 @@ def bpm_gap_percent(a: float, b: float) -> float:
 def transition_costs(vectors: np.ndarray | None, bpms: list[float | None], keys: list[Key | None], *,
                      bpm_weight: float = BPM_WEIGHT, key_penalty: float = KEY_PENALTY) -> np.ndarray:
     """(n, n) symmetric cost of playing track j after track i: cosine distance of the unit ``vectors`` (rows;
-    None: 0) + ``bpm_weight`` x tempo difference in percent + ``key_penalty`` for incompatible keys."""
+    None: 0) + ``bpm_weight`` x tempo difference in percent + ``key_penalty`` for incompatible keys. A tempo that
+    is None, not positive or not finite (NaN) counts as unknown."""
     n = len(bpms)
+    bpms = [b if b is not None and 0 < b < math.inf else None for b in bpms]
     C = np.zeros((n, n))
     if vectors is not None and len(vectors):
         V = np.asarray(vectors, np.float64)

@@ -30,13 +30,27 @@ def _tag_bpm(tags: dict) -> float | None:
     return v if 20 <= v <= 400 else None
 
 
+def _tag_key(tags: dict) -> Key | None:
+    return parse_key_or_none(tags.get("initialkey") or tags.get("key"))
+
+
+def track_bpm(t: Track) -> float | None:
+    """Our tempo estimate of ``t``, else its tag's (:func:`row_bpm` without making the row)."""
+    return t.bpm or _tag_bpm(t.tags or {})
+
+
+def track_key(t: Track) -> Key | None:
+    """Our key estimate of ``t``, else its tag's (:func:`row_key` without making the row)."""
+    return parse_key_or_none(t.key) or _tag_key(t.tags or {})
+
+
 def track_row(t: Track, sounds: list[tuple[str, float]] | None = None) -> dict:
     """One track as the DJ sees it: tags, our tempo/key estimate (with confidence, or the reason there is none),
     the tag's BPM/key beside it, and what it sounds like (``sounds``: the tagger's likeliest tags, see
     :func:`~musicemb_core.inference.sounds_like`)."""
     tags = t.tags or {}
     a = t.analysis or {}
-    tag_key = parse_key_or_none(tags.get("initialkey") or tags.get("key"))
+    tag_key = _tag_key(tags)
     return {"track_id": t.id, "path": t.path, "title": track_title(tags, t.path),
             "artist": tags.get("artist", ""), "album": tags.get("album", ""), "genre": tags.get("genre", ""),
             "label": t.label, "duration_s": round(t.duration_s, 3),
@@ -138,7 +152,10 @@ def resolve_tracks(lib: Library, refs: list[str]) -> list[Track]:
     out: dict[int, Track] = {}
     for ref in refs:
         text = str(ref)
-        t = by_path.get(str(user_path(text).resolve()))
+        try:
+            t = by_path.get(str(user_path(text).resolve()))
+        except (OSError, RuntimeError):  # a symlink loop: not an imported file
+            t = None
         if t is None and text.strip().isdecimal():  # not isdigit: int("²") fails
             t = by_id.get(int(text))
         if t is None:
@@ -241,20 +258,28 @@ def _unique_tracks(rows: list[dict]) -> list[dict]:
     return out
 
 
-def export(rows: list[dict], out: str | Path, *, playlist: str = "musicemb") -> Path:
-    """Write ``rows`` (in order) to ``out``: ``.m3u8``/``.m3u``, ``.xml`` (rekordbox) or ``.csv`` (every row; the
-    playlists list each track once)."""
+def export_target(out: str | Path) -> Path:
+    """``out`` as a file to export to, checked before any work: a known format's suffix, not a folder, in a
+    folder that is there. Raises :class:`MusicEmbError` naming ``out`` and the problem."""
     out = user_path(out)
     suffix = out.suffix.lower()
+    if out.is_dir():
+        raise MusicEmbError(f"{out}: is a folder; give a file name like set.m3u8, set.xml or set.csv")
     if not suffix:  # "set" or ".m3u8" (a name that is all suffix has none)
         raise MusicEmbError(f"{out}: name the file with its format, e.g. set.m3u8 (playlist), set.xml (rekordbox) "
                             "or set.csv (table)")
     if suffix not in EXPORT_SUFFIXES:
         raise MusicEmbError(f"{out}: export to .m3u8 (playlist), .xml (rekordbox) or .csv (table), not {suffix}")
-    if out.is_dir():
-        raise MusicEmbError(f"{out}: is a folder; give a file name ending in {suffix}")
     if not out.parent.is_dir():
         raise MusicEmbError(f"{out}: cannot write the export (no folder {out.parent})")
+    return out
+
+
+def export(rows: list[dict], out: str | Path, *, playlist: str = "musicemb") -> Path:
+    """Write ``rows`` (in order) to ``out`` (:func:`export_target`): ``.m3u8``/``.m3u``, ``.xml`` (rekordbox) or
+    ``.csv`` (every row; the playlists list each track once)."""
+    out = export_target(out)
+    suffix = out.suffix.lower()
     if suffix == ".csv":
         text = csv_text(rows)
     elif suffix == ".xml":

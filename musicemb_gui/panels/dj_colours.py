@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 
-from musicemb_core.features.camelot import key_name, parse_key
-from musicemb_core.features.tempo_key import key_camelot
+from musicemb_core.features.camelot import camelot, key_name, parse_key
+from musicemb_core.workflows.dj import track_bpm, track_key
 
 DJ_MODES = ("BPM", "key")
 NO_VALUE = "#9a9a9a"
@@ -64,10 +64,11 @@ def bpm_colours(bpms: list[float | None], *, max_bands: int = 8) -> tuple[np.nda
 
 
 def track_colours(mode: str, tracks: list) -> tuple[np.ndarray, list[str], list[str]]:
-    """``mode`` ("BPM" or "key") colouring of points given each point's catalogue track."""
+    """``mode`` ("BPM" or "key") colouring of points given each point's catalogue track: our estimate, else the
+    tag's, as the table and the filters show them."""
     if mode == "BPM":
-        return bpm_colours([t.bpm for t in tracks])
-    return key_colours([key_camelot(t.key) for t in tracks])
+        return bpm_colours([track_bpm(t) for t in tracks])
+    return key_colours([None if (k := track_key(t)) is None else camelot(k) for t in tracks])
 
 
 def dim_filtered(colouring: tuple[np.ndarray, list[str], list[str]], keep: np.ndarray | None

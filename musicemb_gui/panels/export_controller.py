@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QTableWidget, QWidget
 
 from musicemb_core.common.errors import MusicEmbError
-from musicemb_core.workflows.dj import export, item_rows
+from musicemb_core.workflows.dj import EXPORT_SUFFIXES, export, item_rows
 from musicemb_gui.panels.inspection_controller import InspectionController
 from musicemb_gui.panels.library_controller import LibraryController
 from musicemb_gui.panels.map_controller import MapController
@@ -21,6 +21,12 @@ from musicemb_gui.session import Session
 SOURCES = {"selection": "Selected tracks", "shown": "Tracks shown in the library", "map": "Map selection",
            "neighbours": "Neighbour list", "similar": "More like this", "findings": "Findings shown", "set": "Set"}
 FILTERS = {"M3U8 playlist (*.m3u8)": ".m3u8", "CSV table (*.csv)": ".csv", "rekordbox XML (*.xml)": ".xml"}
+
+
+def export_file(path: str, chosen: str) -> str:
+    """The file the save dialog's answer names: ``path``, with the ``chosen`` filter's suffix added unless it
+    already ends in one the export writes (".m3u" too)."""
+    return path if Path(path).suffix.lower() in EXPORT_SUFFIXES else path + FILTERS.get(chosen, ".m3u8")
 
 
 class ExportController(QObject):
@@ -91,10 +97,8 @@ class ExportController(QObject):
                                                    ";;".join(FILTERS))
         if not path:
             return
-        if Path(path).suffix.lower() not in FILTERS.values():
-            path += FILTERS.get(chosen, ".m3u8")
         try:
-            out = self.export(source, path)
+            out = self.export(source, export_file(path, chosen))
         except MusicEmbError as e:
             QMessageBox.warning(self.window, "Cannot export", str(e))
             return

@@ -1,0 +1,78 @@
+"""DJ commands on a library whose tempo and key come from tags only (analysis off): the set lists the values it
+ordered by; a wrong export name is said before a long ordering; a symlink loop named as a track; a NaN tempo in
+the pure set ordering."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from musicemb_core import cli
+from musicemb_core.analysis.set_order import order_set, transition_costs
+from musicemb_core.common.config import SegmentConfig
+from musicemb_core.data.library import Library
+from musicemb_core.features.camelot import parse_key
+from musicemb_core.workflows import dj
+from tests.conftest import write_tone
+
+# (file name, tag bpm, tag key): no estimates, as after `ingest --no-analysis` of files a DJ tool has tagged
+TAGGED = [("one.wav", "126", "8A"), ("two.wav", "124", "Em"), ("three.wav", "", "")]
+
+
+@pytest.fixture
+def lib(tmp_path) -> Path:
+    root = tmp_path / "lib"
+    with Library(root, create=True) as library:
+        for i, (name, bpm, key) in enumerate(TAGGED):
+            path = write_tone(tmp_path / "music" / name, 220.0 * (i + 1), seconds=1.0, seed=i)
+            tags = {k: v for k, v in (("bpm", bpm), ("initialkey", key)) if v}
+            library.save_track({"path": str(path.resolve()), "content_hash": f"h{i}", "size": 1, "mtime": 1.0,
+                                "duration_s": 180.0 + i, "sample_rate": 8000, "channels": 1, "format": "WAV",
+                                "label": None, "tags": tags, "warning": "", "bpm": None, "bpm_confidence": None,
+                                "key": None, "key_confidence": None, "analysis": {}},
+                               cfg=SegmentConfig(), starts_of=lambda d, cfg: [0.0])
+    return root
+
+
+def test_set_and_tracks_list_the_tag_tempo_and_key_they_use(lib, capsys):
+    assert cli.main(["set", str(lib), "1", "2", "3", "--start", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "126.0t  8A  one" in lines[0] and "124.0t  9A  two" in lines[1]  # E minor is 9A
+    assert "     -   -  three" in lines[2]
+    assert cli.main(["tracks", str(lib)]) == 0
+    out = capsys.readouterr().out
+    assert "A minor (tag)  8A  one" in out and "E minor (tag)  9A  two" in out
+
+
+@pytest.mark.parametrize("name, needle", [("set.txt", "not .txt"), ("set", "name the file with its format"),
+                                          ("", "is a folder")])
+def test_a_wrong_export_name_is_said_before_the_set_is_ordered(lib, tmp_path, capsys, monkeypatch, name, needle):
+    def no_plan(*_a, **_k):
+        raise AssertionError("ordered before the export name was checked")
+    monkeypatch.setattr(dj, "plan_set", no_plan)
+    out = str(tmp_path / name) if name else str(tmp_path)
+    assert cli.main(["set", str(lib), "1", "2", "--out", out]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("musicemb: error: ") and needle in err and len(err.splitlines()) == 1
+
+
+def test_a_symlink_loop_named_as_a_track_is_not_a_track(lib, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.symlink("loop2", "loop1")
+    os.symlink("loop1", "loop2")
+    assert cli.main(["set", str(lib), "loop1", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "loop1: not a track of this library" in err and "RuntimeError" not in err
+
+
+def test_a_nan_tempo_counts_as_unknown_in_a_set():
+    bpms = [120.0, float("nan"), 124.0, 90.0, -5.0]
+    keys = [parse_key("8A"), None, parse_key("9A"), parse_key("3B"), parse_key("8A")]
+    C = transition_costs(None, bpms, keys)
+    assert np.isfinite(C).all()
+    assert C[0, 4] == pytest.approx(0.15) and C[0, 1] == pytest.approx(0.3)  # unknown tempo (and key)
+    plan = order_set(C)
+    assert sorted(plan["order"]) == list(range(5)) and np.isfinite(plan["cost"])
