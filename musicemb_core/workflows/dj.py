@@ -16,10 +16,12 @@ from musicemb_core.common.paths import output_path, user_path
 from musicemb_core.data.library import Library, Track
 from musicemb_core.features.camelot import Key, camelot, compatible, parse_key_or_none
 from musicemb_core.features.tempo_key import key_camelot, key_open
-from musicemb_core.inference import sounds_like
+from musicemb_core.inference import model_folder, sounds_like
 from musicemb_core.search.similar import track_title
 
 EXPORT_SUFFIXES = (".m3u8", ".m3u", ".xml", ".csv")
+#: The longest set :func:`plan_set` orders (5,000 tracks: a 200 MB cost matrix, minutes of ordering).
+MAX_SET = 5000
 
 
 def _tag_bpm(tags: dict) -> float | None:
@@ -303,6 +305,9 @@ def plan_set(lib: Library, tracks: list[Track], *, start: Track | None = None, m
 
     if len(tracks) < 2:
         raise MusicEmbError("a set needs at least 2 tracks")
+    if len(tracks) > MAX_SET:
+        raise MusicEmbError(f"a set of {len(tracks)} tracks is too long to order (at most {MAX_SET}: its costs "
+                            "grow with the square of its length); order a crate of it")
     sounds = library_sounds(lib)
     rows = [track_row(t, sounds.get(t.id)) for t in tracks]
     vectors, note = None, model
@@ -317,6 +322,7 @@ def plan_set(lib: Library, tracks: list[Track], *, start: Track | None = None, m
         else:
             vectors = np.asarray(V)[[row_of[t.id] for t in tracks]]
     except MusicEmbError as e:
+        model_folder(lib, model)  # a model that does not exist at all is an error (a typo), not tempo and key alone
         note = f"none: {e}"
     C = transition_costs(vectors, [row_bpm(r) for r in rows], [row_key(r) for r in rows])
     start_i = None if start is None else next(i for i, t in enumerate(tracks) if t.id == start.id)

@@ -125,7 +125,7 @@ class LibraryController(QObject):
         self.plan = plan
         steps = [None, *plan["steps"]]
         rows = [(r["track_id"], self.session.track_name(r["track_id"]), r["path"],
-                 row_bpm(r), "  ".join(x for x in (r["camelot"] or "", r["key"] or "") if x), cost)
+                 row_bpm(r), key_text(r), cost)
                 for r, cost in zip(plan["tracks"], steps, strict=True)]
         similarity = plan["similarity"]
         note = "" if not similarity.startswith("none") else f"; tempo and key only ({similarity})"

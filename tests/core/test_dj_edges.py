@@ -76,3 +76,16 @@ def test_a_nan_tempo_counts_as_unknown_in_a_set():
     assert C[0, 4] == pytest.approx(0.15) and C[0, 1] == pytest.approx(0.3)  # unknown tempo (and key)
     plan = order_set(C)
     assert sorted(plan["order"]) == list(range(5)) and np.isfinite(plan["cost"])
+
+
+def test_a_model_that_does_not_exist_is_an_error_not_tempo_and_key_alone(lib, capsys, monkeypatch):
+    """`set --model simlarity` (a typo) ordered by tempo and key alone with a note; a model there is but not
+    embedded still falls back (the default similarity space before `musicemb embed`)."""
+    assert cli.main(["set", str(lib), "1", "2", "--model", "simlarity"]) == 1
+    err = capsys.readouterr().err
+    assert "no model 'simlarity'" in err and len(err.splitlines()) == 1
+    assert cli.main(["set", str(lib), "1", "2"]) == 0
+    assert "similarity: none: " in capsys.readouterr().out
+    monkeypatch.setattr(dj, "MAX_SET", 2)
+    assert cli.main(["set", str(lib), "1", "2", "3"]) == 1
+    assert "a set of 3 tracks is too long to order (at most 2" in capsys.readouterr().err

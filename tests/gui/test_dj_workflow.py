@@ -21,7 +21,7 @@ from musicemb_core.data.ingest import iter_ingest  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_core.features.camelot import parse_key  # noqa: E402
 from musicemb_core.inference import iter_embed  # noqa: E402
-from musicemb_core.workflows.dj import plan_set, track_rows  # noqa: E402
+from musicemb_core.workflows.dj import key_text, plan_set, track_rows  # noqa: E402
 from musicemb_gui.main_window import MainWindow  # noqa: E402
 from musicemb_gui.panels.dj_colours import FILTERED_OUT, bpm_colours, camelot_colour  # noqa: E402
 from musicemb_gui.panels.track_table import PATH, SOUNDS, TRACK_ID  # noqa: E402
@@ -165,6 +165,7 @@ def test_build_set_from_selection_is_the_core_order_and_exports(qtbot, window, d
     table = ctl.set_dialog.table
     assert [table.item(r, 4).text() for r in range(5)] == ["start", *(f"{c:.3f}" for c in plan["steps"])]
     assert table.item(0, 2).text() == f"{plan['tracks'][0]['bpm']:.1f}"
+    assert [table.item(r, 3).text() for r in range(5)] == [key_text(r) for r in plan["tracks"]]  # as the table
     assert f"{plan['cost']:.2f}" in ctl.set_dialog.summary.text()
     out = window.exports.export("set", tmp_path / "set.csv")
     with out.open(encoding="utf-8", newline="") as f:
