@@ -16,6 +16,8 @@ _PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _NAME = re.compile(r"([A-Ga-g])\s*([#♯b♭]?)\s*(.*)")
 _MINOR = {"m", "min", "minor", "moll", "-", "mi"}
 _MAJOR = {"", "maj", "major", "dur", "ma", "M"}
+_ACCIDENTAL_WORD = re.compile(r"(?<=[A-Ga-g])[\s-]*(flat|sharp)\b", re.IGNORECASE)  # "E flat minor", "F-sharp"
+_KEY_PARTS = re.compile(r"\s*[/|,;]\s*|\s+-\s+")  # "8A/Am", "4A - Fm" ("A-" alone is A minor)
 
 Key = tuple[int, str]
 
@@ -52,7 +54,7 @@ def parse_key(text: str) -> Key:
 
     Raises :class:`ConfigError` with the accepted forms for anything else.
     """
-    s = str(text).strip()
+    s = _ACCIDENTAL_WORD.sub(lambda w: "#" if w.group(1).lower() == "sharp" else "b", str(text).strip())
     m = re.fullmatch(r"(\d{1,2})\s*([ABab]|[mdMD])", s)
     if m:
         n, letter = int(m.group(1)), m.group(2)
@@ -65,8 +67,10 @@ def parse_key(text: str) -> Key:
     if m:
         pc = _PC[m.group(1).upper()] + {"#": 1, "♯": 1, "b": -1, "♭": -1}.get(m.group(2), 0)
         rest = m.group(3).strip()
-        mode = "minor" if rest in _MINOR or rest.lower() in ("min", "minor") else (
-            "major" if rest in _MAJOR or rest.lower() in ("maj", "major") else None)
+        if rest.startswith("-") and rest != "-":  # German "a-Moll", "C-Dur"
+            rest = rest[1:].strip()
+        mode = "minor" if rest in _MINOR or rest.lower() in ("min", "minor", "moll") else (
+            "major" if rest in _MAJOR or rest.lower() in ("maj", "major", "dur") else None)
         if mode is not None:
             return pc % 12, mode
     raise ConfigError(f"not a key: {text!r} (give a name like 'A minor', 'F#m', 'Bb', a Camelot code like '8A' "
@@ -74,13 +78,18 @@ def parse_key(text: str) -> Key:
 
 
 def parse_key_or_none(text: str | None) -> Key | None:
-    """Like :func:`parse_key` for a tag value; None for empty or unreadable text."""
+    """Like :func:`parse_key` for a tag value; None for empty or unreadable text. A tag holding the key twice
+    ("8A/Am", "4A - Fm", as DJ tools write them) is read when its parts agree."""
     if not text:
         return None
-    try:
-        return parse_key(text)
-    except ConfigError:
-        return None
+    keys = set()
+    for part in _KEY_PARTS.split(str(text)):
+        try:
+            keys.add(parse_key(part))
+        except ConfigError:
+            if part.strip():
+                return None
+    return keys.pop() if len(keys) == 1 else None
 
 
 def compatible(a: Key, b: Key) -> bool:

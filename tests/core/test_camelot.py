@@ -25,7 +25,8 @@ def test_codes(key, code, ok):
 @pytest.mark.parametrize(("text", "key"), [
     ("A minor", (9, "minor")), ("Am", (9, "minor")), ("a min", (9, "minor")), ("F#m", (6, "minor")),
     ("Bb", (10, "major")), ("Db major", (1, "major")), ("C", (0, "major")), ("8a", (9, "minor")),
-    ("12B", (4, "major")),
+    ("12B", (4, "major")), ("E flat minor", (3, "minor")), ("F sharp major", (6, "major")),
+    ("F-sharp minor", (6, "minor")), ("a-Moll", (9, "minor")), ("C-Dur", (0, "major")), ("A-", (9, "minor")),
 ])
 def test_parse_names(text, key):
     assert parse_key(text) == key
@@ -47,3 +48,13 @@ def test_compatibility_on_the_wheel():
     assert compatible(parse_key("12A"), parse_key("1A"))  # the wheel wraps
     assert sorted(compatible_codes(am)) == sorted(["8A", "9A", "7A", "8B"])
     assert compatible_codes(parse_key("1B")) == ["1B", "2B", "12B", "1A"]
+
+
+@pytest.mark.parametrize(("tag", "code"), [
+    ("8A/Am", "8A"), ("4A - Fm", "4A"), ("Am | 8A", "8A"), ("8A/Em", None), ("8A/nonsense", None), ("A-", "8A"),
+    ("", None), ("  ", None),
+])
+def test_a_tag_holding_the_key_twice_is_read_when_its_parts_agree(tag, code):
+    """DJ tools write "8A/Am" or "4A - Fm"; such tags had no key at all."""
+    key = cm.parse_key_or_none(tag)
+    assert (None if key is None else cm.camelot(key)) == code
