@@ -7,8 +7,11 @@ long file never has to fit in memory; ``load`` reads a span and can downmix and 
 from __future__ import annotations
 
 import os
+import re
+import tempfile
+import threading
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +46,50 @@ FASTER_WITH_FFMPEG = ("VORBIS",)
 time on one core (a 5 min game soundtrack, same length, max difference 4e-7)."""
 
 
+_MPG123_NOTE = re.compile(rb"^(Note: |Warning: |\[[^]]*libmpg123/)|^\s*$")
+_quiet_lock = threading.Lock()
+_quiet_users = 0
+_quiet_saved: tuple[int, object] | None = None  # the real stderr's fd, the file standing in for it
+
+
+@contextmanager
+def _mpg123_quiet():
+    """Keep libmpg123's notes (libsndfile's MP3 decoder prints resync notes straight to the process's stderr)
+    off the terminal while a file is opened or read; whatever else reached stderr meanwhile (another thread)
+    is passed on afterwards. A failing file still raises, naming itself."""
+    global _quiet_users, _quiet_saved
+    with _quiet_lock:
+        if _quiet_users == 0:
+            try:
+                saved = os.dup(2)
+            except OSError:  # no stderr (closed): nothing to guard
+                saved = -1
+            if saved >= 0:
+                spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the last user)
+                os.dup2(spool.fileno(), 2)
+                _quiet_saved = (saved, spool)
+        _quiet_users += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_users -= 1
+            if _quiet_users == 0 and _quiet_saved is not None:
+                saved, spool = _quiet_saved
+                _quiet_saved = None
+                os.dup2(saved, 2)
+                os.close(saved)
+                spool.seek(0)
+                rest = b"".join(line for line in spool if not _MPG123_NOTE.match(line))
+                spool.close()
+                if rest:
+                    os.write(2, rest)
+
+
+SF_COUNT_MAX = (1 << 63) - 1
+"""The frame count libsndfile gives a file whose header leaves its length open."""
+
+
 def _sf_open(path: Path) -> sf.SoundFile | None:
     name: str | bytes = str(path)
     try:
@@ -50,9 +97,14 @@ def _sf_open(path: Path) -> sf.SoundFile | None:
     except UnicodeEncodeError:  # a file name of other bytes than UTF-8: soundfile takes it as bytes only
         name = os.fsencode(name)
     try:
-        return sf.SoundFile(name)
+        with _mpg123_quiet():  # libsndfile tries its MP3 decoder on any file it cannot otherwise place
+            f = sf.SoundFile(name)
     except (sf.LibsndfileError, RuntimeError, TypeError):
         return None
+    if f.frames == SF_COUNT_MAX or (f.frames == 0 and f.format == "WAV"):  # no length in the header (a FLAC
+        f.close()  # encoded to a pipe, a WAV whose recorder never wrote its data size): FFmpeg reads to the end
+        return None
+    return f
 
 
 PROBE_BYTES = 64 << 20
@@ -161,6 +213,7 @@ def stream(path: str | Path, *, offset: float = 0.0, duration: float | None = No
 
 
 def _stream_sf(path: Path, f: sf.SoundFile, offset: float, duration: float | None, block_frames: int):
+    quiet = _mpg123_quiet if f.format == "MP3" else nullcontext
     with f:
         sr = f.samplerate
         start = int(round(offset * sr))
@@ -169,10 +222,12 @@ def _stream_sf(path: Path, f: sf.SoundFile, offset: float, duration: float | Non
             if start:
                 if not f.seekable():
                     raise AudioError(path, "cannot seek in this file")
-                f.seek(min(start, f.frames))
+                with quiet():
+                    f.seek(min(start, f.frames))
             while remaining is None or remaining > 0:
                 n = block_frames if remaining is None else min(block_frames, remaining)
-                block = f.read(n, dtype="float32", always_2d=True)
+                with quiet():
+                    block = f.read(n, dtype="float32", always_2d=True)
                 if len(block) == 0:
                     return
                 if remaining is not None:

@@ -70,11 +70,15 @@ def scan(path: str | Path, *, max_duration_s: float | None = 4 * 3600.0,
         raise AudioError(path, f"too long: {_hms(head.duration_s)} exceeds the limit of "
                                f"{_hms(max_duration_s)} (raise it with --max-duration)")
     frames, peak = 0, 0.0
+    limit = None if max_duration_s is None else max_duration_s * head.sample_rate  # a header may not say
     for block in stream(path):
         if not np.isfinite(block).all():
             bad = int((~np.isfinite(block)).any(axis=1).argmax()) + frames
             raise AudioError(path, f"contains NaN/Inf samples (first at {bad / head.sample_rate:.2f} s)")
         frames += len(block)
+        if limit is not None and frames > limit:
+            raise AudioError(path, f"too long: more than the limit of {_hms(max_duration_s)} (raise it with "
+                                   "--max-duration)")
         if on_block is not None:
             on_block(block)
         peak = max(peak, float(np.abs(block).max()))
