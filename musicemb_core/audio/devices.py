@@ -179,6 +179,12 @@ class Recorder:
     def device_name(self) -> str:
         return self._info["name"]
 
+    @property
+    def active(self) -> bool:
+        """Whether the stream is recording: False before :meth:`start`, after :meth:`stop`, and once PortAudio
+        stopped it (the device unplugged or failing)."""
+        return self._stream is not None and bool(self._stream.active)
+
     def _callback(self, indata, frames, time_info, status) -> None:  # PortAudio's thread: the only producer
         self.buffer.write(indata)
         peak = float(np.abs(indata).max()) if frames else 0.0

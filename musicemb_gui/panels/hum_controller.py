@@ -90,6 +90,8 @@ class HumController(QObject):
         from musicemb_core.audio.decode import check_query_length, load
         from musicemb_core.common.config import MAX_HUM_S
 
+        self.panel.stop_note = ""  # a file: not the recording that stopped by itself
+
         def read():
             check_query_length(path, MAX_HUM_S, "hums")
             y, sr = load(path)
@@ -141,7 +143,9 @@ class HumController(QObject):
         self.panel.set_results(rows, confident=confident)
         latency = time.perf_counter() - t0
         if rows and confident:
-            self.panel.state.setText(f"{len(rows)} songs, best first ({latency:.2f} s after you stopped).")
+            self.panel.state.setText(f"{self.panel.stop_note}{len(rows)} songs, best first ({latency:.2f} s after "
+                                     "you stopped).")
         elif rows:
-            self.panel.state.setText(f"{NO_CONFIDENT_MATCH} ({latency:.2f} s after you stopped)")
+            self.panel.state.setText(f"{self.panel.stop_note}{NO_CONFIDENT_MATCH} ({latency:.2f} s after you "
+                                     "stopped)")
         self.resultsShown.emit(rows, latency)

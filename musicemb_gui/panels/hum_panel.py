@@ -131,6 +131,7 @@ class HumPanel(QWidget):
         self.results.itemSelectionChanged.connect(self._selection_changed)
         self._selection_changed()
         self.updates = 0          # spectrogram updates of the current recording
+        self.stop_note = ""       # why the last recording stopped by itself (a microphone unplugged), or ""
         self.stopped_at = 0.0     # perf_counter() when the last query was handed over
         self.find_devices()
 
@@ -163,7 +164,7 @@ class HumPanel(QWidget):
         except MusicEmbError as e:
             self.state.setText(f"⚠ cannot record: {e}")
             return
-        self.recorder, self._chunks, self.updates = rec, [], 0
+        self.recorder, self._chunks, self.updates, self.stop_note = rec, [], 0, ""
         self._mel = StreamingLogMel(LIVE)
         self._rs = None if rec.samplerate == LIVE.sr else soxr.ResampleStream(rec.samplerate, LIVE.sr, 1,
                                                                               dtype="float32")
@@ -193,11 +194,16 @@ class HumPanel(QWidget):
         level = rec.level_dbfs
         self.level.set_level(level)
         seconds = sum(map(len, self._chunks)) / rec.samplerate
-        if seconds >= MAX_SECONDS and self._timer.isActive():  # not the last drain of stop_recording itself
+        if not self._timer.isActive():  # the last drain of stop_recording itself
+            return
+        if not rec.active:  # PortAudio stopped the stream: the microphone was unplugged or failed
+            self.stop_recording(why=f"⚠ {rec.device_name} stopped recording after {seconds:.1f} s (unplugged?)")
+        elif seconds >= MAX_SECONDS:
             self.stop_recording()
 
-    def stop_recording(self) -> None:
-        """Stop, keep every recorded sample, cut silence at both ends and hand the hum over for searching."""
+    def stop_recording(self, why: str = "") -> None:
+        """Stop, keep every recorded sample, cut silence at both ends and hand the hum over for searching;
+        ``why``: a line saying why the recording stopped before the user stopped it, shown above the outcome."""
         rec = self.recorder
         if rec is None:
             return
@@ -213,12 +219,13 @@ class HumPanel(QWidget):
         self.recorded = y
         lost = rec.buffer.overflows
         hum = trim_silence(y, rec.samplerate, threshold_dbfs=self.threshold.value())
+        self.stop_note = lead = f"{why}\n" if why else ""  # kept above the answers too
         if len(hum) < MIN_SECONDS * rec.samplerate:
-            self.state.setText(f"Nothing heard above {self.threshold.value():.0f} dBFS in "
+            self.state.setText(f"{lead}Nothing heard above {self.threshold.value():.0f} dBFS in "
                                f"{len(y) / rec.samplerate:.1f} s: hum louder or lower the gate.")
             return
         note = f" ({lost} blocks lost)" if lost else ""
-        self.state.setText(f"Searching {len(hum) / rec.samplerate:.1f} s of humming{note}…")
+        self.state.setText(f"{lead}Searching {len(hum) / rec.samplerate:.1f} s of humming{note}…")
         self.stopped_at = time.perf_counter()
         self.queryReady.emit(hum.astype(np.float32), int(rec.samplerate), "recording")
 

@@ -170,7 +170,9 @@ def test_play_tone_and_record_it_back(pulse_null_sink):
         time.sleep(0.6)
         level = rec.level_dbfs
         time.sleep(0.7)
+        assert rec.active  # the hum panel stops a recording whose stream PortAudio stopped
     y = rec.read()
+    assert not rec.active
     assert -20 < level <= 0
     assert rec.buffer.overflows == 0
     tone = trim_silence(y, sr, pad_s=0.0)

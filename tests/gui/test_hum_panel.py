@@ -31,6 +31,13 @@ class FakeRecorder:
         self.level_dbfs = -math.inf
         self._t0, self._sent = None, 0
 
+    unplugged_after_s = None  # the device goes away that long into the recording (None: never)
+
+    @property
+    def active(self):
+        return self._t0 is not None and (self.unplugged_after_s is None
+                                         or time.perf_counter() - self._t0 < self.unplugged_after_s)
+
     def start(self):
         self._t0 = time.perf_counter()
 
@@ -41,7 +48,10 @@ class FakeRecorder:
     def _pump(self):
         if self._t0 is None:
             return
-        due = min(len(self.signal), int((time.perf_counter() - self._t0) * SR_MIC))
+        elapsed = time.perf_counter() - self._t0
+        if self.unplugged_after_s is not None:
+            elapsed = min(elapsed, self.unplugged_after_s)
+        due = min(len(self.signal), int(elapsed * SR_MIC))
         block = self.signal[self._sent:due]
         if len(block):
             self.buffer.write(block[:, None])
@@ -111,6 +121,21 @@ def test_silence_is_not_searched_and_device_errors_are_shown(qtbot, panel):
     panel.recorder_factory = broken
     panel.start_recording()
     assert "cannot record: device 'USB mic' is busy" in panel.state.text() and panel.record.isEnabled()
+
+
+def test_a_microphone_unplugged_while_recording_stops_it_and_searches_what_was_heard(qtbot, panel, monkeypatch):
+    """PortAudio stops the stream of a device that goes away: the panel went on 'recording' silence until the
+    user pressed Stop (or for 30 s). Now it stops, says why, and searches the hum it has."""
+    FakeRecorder.signal = hum_signal(4.0)
+    monkeypatch.setattr(FakeRecorder, "unplugged_after_s", 2.0)
+    panel.start_recording()
+    with qtbot.waitSignal(panel.queryReady, timeout=5000) as got:
+        pass
+    y, sr, what = got.args
+    assert panel.recorder is None and panel.record.isEnabled() and not panel.stop.isEnabled()
+    assert what == "recording" and 1.0 * SR_MIC < len(y) < 2.0 * SR_MIC  # the hum heard before the unplug
+    assert panel.state.text().startswith("⚠ fake mic stopped recording after 2.0 s (unplugged?)\nSearching")
+    assert panel.stop_note.startswith("⚠ fake mic stopped recording")
 
 
 def test_results_play_and_show_on_map(qtbot, panel):
