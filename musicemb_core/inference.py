@@ -70,6 +70,11 @@ class NonFiniteEmbeddings(LibraryError):
     anything."""
 
 
+def nonfinite_reason(model: str) -> str:
+    """Why a track is failed when ``model`` gives NaN or infinity for it (nothing of it is stored)."""
+    return f"{model!r} gives NaN or infinite values for it (its weights are damaged, or it overflowed)"
+
+
 def check_finite(lib: Library, model: str, ids: np.ndarray, X: np.ndarray) -> None:
     """Raise :class:`NonFiniteEmbeddings`, naming the first such segment, if a row of ``X`` (the vectors of
     segments ``ids``) holds NaN or infinity."""
@@ -429,7 +434,7 @@ def _embed_track(plans: list[_Plan], seg: dict, tid: int, y: np.ndarray, sr: int
             vecs.append(p.emb(clips[a:a + batch_size]))
         tags = p.emb.tag(clips) if p.emb.has_tagger else None
         if not all(np.isfinite(v).all() for v in vecs) or (tags is not None and not np.isfinite(tags).all()):
-            return f"{p.name!r} gives NaN or infinite values for it (its weights are damaged, or it overflowed)"
+            return nonfinite_reason(p.name)
         out.append((p, seg["id"][rows], vecs, tags))
     for p, ids, vecs, tags in out:
         p.new_vecs.extend(vecs)

@@ -13,6 +13,7 @@ weights travel with the job, so the library folder itself stays where this proce
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -29,7 +30,7 @@ import torch
 from musicemb_core.audio.decode import load
 from musicemb_core.audio.segment import cut
 from musicemb_core.common.config import FeatureConfig
-from musicemb_core.common.errors import AudioError, Cancelled, ConfigError
+from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, LibraryError
 from musicemb_core.common.names import model_key
 from musicemb_core.common.paths import atomic_path
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
@@ -39,9 +40,11 @@ from musicemb_core.data.library import Library
 from musicemb_core.features.logmel import LogMel
 from musicemb_core.inference import (
     DEFAULT_MODEL,
+    DamagedEmbeddings,
     EmbedReport,
     load_embeddings,
     model_folder,
+    nonfinite_reason,
     read_embeddings_meta,
     weights_digest,
 )
@@ -239,6 +242,8 @@ def iter_embed_ray(lib: Library, *, model: str = DEFAULT_MODEL, address: str | N
     cancel = cancel or CancelToken()
     folder = model_folder(lib, model)
     info = ckpt.read_info(folder)
+    if isinstance(info.train, dict) and info.train.get("aggregation"):  # per-track vectors, library statistics
+        raise ConfigError(f"{model!r} is finished over the whole library, which --ray does not do: embed it without --ray")
     dim, fp = info.model.dim, weights_digest(folder)
     out_dir, shards = lib.root / "embeddings" / model_key(model), shard_folder(lib, model) / fp
     for stale in shards.parent.glob("*"):  # shards of other weights can never be used
@@ -247,9 +252,14 @@ def iter_embed_ray(lib: Library, *, model: str = DEFAULT_MODEL, address: str | N
     shards.mkdir(parents=True, exist_ok=True)
     seg = lib.segments()
     old_ids, old_vecs = np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
-    if stored_digest(read_embeddings_meta(lib, model) or {}) == fp:
-        stored = load_embeddings(lib, model)
-        old_ids, old_vecs = stored.ids, stored.vectors
+    try:
+        meta = read_embeddings_meta(lib, model)
+    except LibraryError:  # a damaged pointer: everything is recomputed, and publishing replaces it (as iter_embed)
+        meta = None
+    if stored_digest(meta or {}) == fp:
+        with contextlib.suppress(DamagedEmbeddings):  # damaged vectors are recomputed
+            stored = load_embeddings(lib, model)
+            old_ids, old_vecs = stored.ids, stored.vectors
     keep = np.isin(old_ids, seg["id"])
     missing = seg["id"][~np.isin(seg["id"], old_ids)]
     done_ids = np.concatenate([np.zeros(0, np.int64), *(ids for _, ids in _shard_ids(shards))])
@@ -261,6 +271,7 @@ def iter_embed_ray(lib: Library, *, model: str = DEFAULT_MODEL, address: str | N
     failed: list[tuple[str, str]] = [(tracks[t].path, why) for t, why in changed.items()]
     report = RayEmbedReport(model, 0, int(keep.sum()), int((~keep).sum()), failed, resumed=resumed)
     table, expected = _plan_rows(seg, todo, tracks)
+    nonfinite: set[int] = set()  # tracks the model gave NaN or infinity for
     yield Progress("embed", 0, len(expected), f"{int(todo.sum())} segments to embed with {model!r} on Ray"
                    + (f", {resumed} done by an earlier run" if resumed else ""))
     if expected:
@@ -273,9 +284,14 @@ def iter_embed_ray(lib: Library, *, model: str = DEFAULT_MODEL, address: str | N
             got, done, clock = dict.fromkeys(expected, 0), 0, EtaClock()
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
                 ok = batch["id"] >= 0
-                buf_ids.append(batch["id"][ok])
-                buf_vecs.append(batch["vector"][ok])
-                report.computed += int(ok.sum())
+                finite = ok & np.isfinite(batch["vector"]).all(axis=1)
+                buf_ids.append(batch["id"][finite])
+                buf_vecs.append(batch["vector"][finite])
+                report.computed += int(finite.sum())
+                for tid in np.unique(batch["track_id"][ok & ~finite]).tolist():
+                    if tid not in nonfinite:  # as iter_embed: the track fails, none of its vectors are stored
+                        nonfinite.add(tid)
+                        failed.append((tracks[tid].path, nonfinite_reason(model)))
                 last = None
                 for tid, err in zip(batch["track_id"][~ok], batch["error"][~ok], strict=True):
                     failed.append((tracks[int(tid)].path, str(err)))
@@ -298,15 +314,15 @@ def iter_embed_ray(lib: Library, *, model: str = DEFAULT_MODEL, address: str | N
                 ray.shutdown()
     if report.cancelled:
         return report
-    report.computed += resumed
     parts = [(old_ids[keep], old_vecs if keep.all() else (lambda: np.asarray(old_vecs)[keep]))]
     listed = _shard_ids(shards)
     report.shards = len(listed)
-    seen = np.zeros(0, np.int64)
+    seen = seg["id"][np.isin(seg["track_id"], list(nonfinite))]  # their finite vectors are not stored either
     for f, ids in listed:
         use = np.isin(ids, missing) & ~np.isin(ids, seen)  # a segment in two shards counts once
         seen = np.concatenate([seen, ids[use]])
         parts.append((ids[use], lambda f=f, use=use: np.load(f)["vectors"][use]))
+    report.computed = int(sum(len(ids) for ids, _ in parts[1:]))
     if report.computed or report.dropped or not out_dir.exists():
         _merge(out_dir, parts, dim, {"model": model, "weights_digest": fp, "dim": dim, "source": str(folder)})
     shutil.rmtree(shards.parent, ignore_errors=True)

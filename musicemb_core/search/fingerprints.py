@@ -105,8 +105,8 @@ def landmark_folder(lib: Library) -> Path:
 @layout.writes_library("index")
 def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobGen[LandmarkIndex]:
     """Landmarks of every track (only tracks not fingerprinted yet, by id and content hash, are decoded; nothing
-    is written when every track's landmarks are current). A track whose file changed since it was imported is
-    left out until it is imported again."""
+    is written when no track's landmarks were added or dropped). A track whose file changed since it was imported
+    is left out until it is imported again."""
     cancel = cancel or CancelToken()
     folder = landmark_folder(lib)
     old = LandmarkIndex.load(folder)
@@ -140,6 +140,8 @@ def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobG
                 parts.append((h, np.full(len(h), tid, np.int32), t))
                 current.add(tid)
             yield Progress("landmarks", i, len(todo), tracks[tid].path, clock.eta(i, len(todo)))
+    if old is not None and current == done:  # the tracks to do could not be read: nothing added or removed
+        return old
     cat = [np.concatenate(p) if p else np.zeros(0, dt) for p, dt in
            zip(zip(*parts, strict=True) if parts else ([], [], []), (np.uint32, np.int32, np.int32), strict=True)]
     index = LandmarkIndex(*cat)

@@ -40,7 +40,7 @@ def iter_build_index(lib: Library, *, model: str = DEFAULT_MODEL, kind: str = "a
     """Build (or rebuild) and publish the index of ``model``'s embeddings. IVF-PQ is built on disk in chunks
     and re-ranks its candidates with the stored vectors (memory-mapped), so neither needs to fit in RAM."""
     emb = load_embeddings(lib, model)
-    meta = {"model": model, "source": _source(lib, model), "dim": int(emb.vectors.shape[1])}
+    meta = {"model": model, "source": _source(lib, model), "dim": int(emb.vectors.shape[1]), "asked": kind}
     with layout.knn_index(lib, model_key(model)).publish() as gen:
         path = gen / layout.INDEX_FILE
         if (choose_kind(len(emb.ids)) if kind == "auto" else kind) == "ivfpq":
@@ -77,7 +77,7 @@ def open_index(lib: Library, model: str = DEFAULT_MODEL) -> EmbeddingIndex:
             emb = load_embeddings(lib, model)
             index.refine_with(emb.vectors, emb.ids)
         return index
-    kind = index.meta_.get("kind", "auto") if index is not None else "auto"
+    kind = index.meta_.get("asked", index.meta_.get("kind", "auto")) if index is not None else "auto"  # auto: chosen again
     if layout.writable(lib):
         with layout.try_write_lock(lib, "index") as locked:
             if locked:

@@ -55,6 +55,7 @@ class SimilarTracks:
         self.row = {int(t): i for i, t in enumerate(self.track_ids)}
         self.index = EmbeddingIndex("flat").fit(self.vectors, self.track_ids)
         self._by_path = {str(Path(t.path)): t.id for t in self.tracks.values()}
+        self._by_real: dict[str, int] | None = None  # the same by the files' real paths, made when first needed
         self._embedder: Embedder | None = None
         self._versions: VersionFinder | None | bool = False  # opened on first use; None: no landmarks
         self._landmarks = landmark_folder(lib)
@@ -101,7 +102,7 @@ class SimilarTracks:
         """(vector, own track ids) of a query: a track id, the path of a library track, or an audio file."""
         text = str(query).strip()
         path = user_path(text)
-        tid = self._by_path.get(str(path.resolve())) if path.exists() else None
+        tid = self._track_of_file(path) if path.exists() else None
         if tid is not None and tid in self.row:  # a library track's path
             return self.vectors[self.row[tid]], [tid]
         # an id, also where a file of that name is in the current folder (as export and set read it); not
@@ -122,6 +123,16 @@ class SimilarTracks:
         tk = analyse(y, self.embedder.sr)
         self._query_mix[text] = (tk.bpm, parse_key_or_none(tk.key), tk.bpm_reason or tk.key_reason)
         return self.audio_vector(y, path=text), []
+
+    def _track_of_file(self, path: Path) -> int | None:
+        """The library track whose file ``path`` is: by the path catalogued (which may run through a linked
+        folder), else by the real file both paths lead to."""
+        tid = self._by_path.get(str(path.absolute()))  # not abspath: "link/.." is not "."
+        if tid is None:
+            if self._by_real is None:
+                self._by_real = {os.path.realpath(p): t for p, t in self._by_path.items()}
+            tid = self._by_real.get(os.path.realpath(path))
+        return tid
 
     def _mix(self, tid: int) -> tuple[float | None, Key | None]:
         """A library track's tempo and key: our estimate, else its tags'."""

@@ -91,13 +91,15 @@ class _EmbedRun:
 
 def _by_segment(seg: dict, tapped: dict[int, dict], names: tuple[str, ...]) -> dict[str, tuple]:
     """The tap's per-track results -> {model: (segment ids, vectors[, tagger's track ids, its raw values])}, for
-    tracks whose segments in the catalogue are those the vectors were cut at."""
+    tracks whose segments in the catalogue are those the vectors were cut at. A track given NaN or infinity is left
+    out: ``iter_embed`` computes it again and, as ``embed`` does, fails it naming the model."""
     order = np.lexsort((seg["id"], seg["track_id"]))
     tids = seg["track_id"][order]
     rows = []
     for tid, res in tapped.items():
         a, b = np.searchsorted(tids, [tid, tid + 1])
-        if np.array_equal(seg["start_s"][order[a:b]], res["starts"]):
+        finite = all(np.isfinite(v).all() for k, v in res.items() if k != "starts")
+        if finite and np.array_equal(seg["start_s"][order[a:b]], res["starts"]):
             rows.append((tid, order[a:b], res))
     out = {}
     for n in names if rows else ():

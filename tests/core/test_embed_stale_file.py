@@ -76,3 +76,15 @@ def test_melody_index_leaves_a_changed_file_out(replaced):
     assert [p for p, _ in meta["failed"]] == [changed] and "changed since import" in meta["failed"][0][1]
     with np.load(folder / "melody.npz") as z:
         assert set(z["track_ids"].tolist()) == {t.id for t in lib.tracks()} - {lib.track_by_path(changed).id}
+
+
+def test_landmarks_are_not_written_again_for_a_file_that_stays_unreadable(replaced):
+    """Every `embed` and `index` wrote the whole landmark index again (gigabytes for a large library) when one
+    track could not be fingerprinted, though nothing had changed."""
+    from musicemb_core.data import layout
+
+    lib, _, changed = replaced
+    drive(iter_fingerprint(lib))
+    before = layout.landmarks(lib).current()
+    index = drive(iter_fingerprint(lib))
+    assert layout.landmarks(lib).current() == before and lib.track_by_path(changed).id not in index.tracks

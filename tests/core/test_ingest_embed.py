@@ -157,3 +157,29 @@ def test_an_import_interrupted_mid_way_publishes_no_vectors_and_the_next_run_com
         drive(iter_ingest_embed(lib, [d], segments=SEG, jobs=1))
         _consistent(lib)
         _same_vectors(lib, two)
+
+
+def test_a_file_the_model_gives_nan_for_fails_as_in_embed(tmp_path, monkeypatch):
+    """The import's vectors were stored without the check ``embed`` makes: NaN vectors broke every later search.
+    Now the file is listed as failed by the embed step, naming the model, and nothing of it is stored."""
+    d = tmp_path / "music"
+    _music(d, 2)
+    t = np.arange(7 * 16000) / 16000
+    sf.write(d / "loud.wav", (0.9 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 16000)
+    call = inference.Embedder.__call__
+
+    def overflowing(self, clips):  # the model overflows on the loud file's clips only
+        out = call(self, clips)
+        return np.where(np.abs(clips).max(axis=1, keepdims=True) > 0.6, np.inf, out).astype(np.float32)
+
+    monkeypatch.setattr(inference.Embedder, "__call__", overflowing)
+    with Library(tmp_path / "one", create=True) as lib:
+        r = drive(iter_ingest_embed(lib, [d], segments=SEG, jobs=1))
+        loud = lib.track_by_path(str(d / "loud.wav"))
+        assert r.ingest.added == 3 and r.embed.failed == [
+            (loud.path, "'default' gives NaN or infinite values for it (its weights are damaged, or it overflowed)")]
+        seg = lib.segments()
+        for m in builtin_models():
+            emb = load_embeddings(lib, m)
+            assert np.isfinite(np.asarray(emb.vectors)).all()
+            assert emb.ids.tolist() == seg["id"][seg["track_id"] != loud.id].tolist()

@@ -259,3 +259,20 @@ def test_an_index_overwritten_in_place_is_rebuilt_not_searched(tmp_path):
         index = open_index(lib, "default")
         assert index_path(lib, "default") != f  # rebuilt and published
         assert index.search(X[-40:], 1)[1][:, 0].tolist() == ids[-40:].tolist()
+
+
+def test_an_auto_index_rebuilt_for_new_vectors_chooses_its_kind_again(tmp_path, monkeypatch):
+    """The index rebuilt when the embeddings change kept the kind ``auto`` had chosen for the library as it was
+    then: a library grown past 50k (2M) vectors stayed flat, in memory."""
+    from musicemb_core.index import faiss_index
+    from musicemb_core.search.library_index import iter_build_index
+
+    with Library(tmp_path / "lib", create=True) as lib:
+        _publish_embeddings(lib, clustered(40), np.arange(40))
+        assert drive(iter_build_index(lib)).kind_ == "flat"
+        monkeypatch.setattr(faiss_index, "FLAT_BELOW", 50)  # as if the next 40 vectors took it past 50k
+        _publish_embeddings(lib, clustered(80), np.arange(80))
+        assert open_index(lib, "default").kind_ == "hnsw"
+        drive(iter_build_index(lib, kind="flat"))  # a kind asked for is kept
+        _publish_embeddings(lib, clustered(90), np.arange(90))
+        assert open_index(lib, "default").kind_ == "flat"

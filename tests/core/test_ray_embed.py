@@ -115,3 +115,53 @@ def test_a_file_changed_since_import_is_not_embedded_on_ray_either(cluster, tmp_
     stale = set(seg["id"][seg["track_id"] == lib.track_by_path(str(replaced)).id].tolist())
     assert set(load_embeddings(lib).ids.tolist()) == set(seg["id"].tolist()) - stale
     lib.close()
+
+
+def test_a_track_the_model_gives_nan_for_fails_and_none_of_its_vectors_are_stored(cluster, tmp_path, monkeypatch):
+    """As ``iter_embed``: NaN vectors were stored like any others and broke every later search. Here the model
+    overflows on one segment of a track, after its first segment came back finite in an earlier batch."""
+    from musicemb_core import inference_ray
+
+    lib = _library(tmp_path, n=3)
+    seg, broken = lib.segments(), lib.tracks()[1]
+    last = int(seg["id"][seg["track_id"] == broken.id].max())
+    real = inference_ray._dataset
+
+    class Overflowing:  # the vectors coming back, with infinity for that segment
+        def __init__(self, ds):
+            self.ds = ds
+
+        def iter_batches(self, **kw):
+            for b in self.ds.iter_batches(**kw):
+                yield b | {"vector": np.where((b["id"] == last)[:, None], np.inf, b["vector"]).astype(np.float32)}
+
+    monkeypatch.setattr(inference_ray, "_dataset", lambda *a, **kw: Overflowing(real(*a, **kw)))
+    report = drive(iter_embed_ray(lib, address=None, batch_size=1))
+    assert report.failed == [(broken.path, "'default' gives NaN or infinite values for it (its weights are damaged, "
+                                           "or it overflowed)")]
+    got = load_embeddings(lib)
+    assert np.isfinite(np.asarray(got.vectors)).all()
+    assert got.ids.tolist() == seg["id"][seg["track_id"] != broken.id].tolist() and report.computed == len(got.ids)
+    lib.close()
+
+
+def test_the_similarity_space_is_refused_not_stored_unfinished(tmp_path):
+    """Its vectors were stored raw (not standardised with the library's statistics, no track vectors): `similar`
+    then compared queries with vectors of another scale. Refused before any cluster is started."""
+    lib = _library(tmp_path, n=1)
+    with pytest.raises(ConfigError, match=r"'similarity' is finished over the whole library.*embed it without --ray"):
+        drive(iter_embed_ray(lib, model="similarity", address=None))
+    assert not (lib.root / "embeddings" / "similarity").exists()
+    lib.close()
+
+
+def test_damaged_vectors_are_recomputed_on_ray_too(cluster, tmp_path):
+    """`embed --ray` stopped at damaged stored vectors, telling to run `musicemb embed`, which it is: as the local
+    path, it now recomputes them."""
+    lib = _library(tmp_path, n=2)
+    drive(iter_embed(lib, model="default"))
+    vectors = layout.embeddings(lib, "default").current() / "vectors.npy"
+    vectors.write_bytes(vectors.read_bytes()[:-100])  # truncated
+    report = drive(iter_embed_ray(lib, address=None, batch_size=2))
+    assert report.failed == [] and report.computed == len(lib.segments()["id"]) == len(load_embeddings(lib).ids)
+    lib.close()

@@ -231,6 +231,24 @@ def test_a_file_named_like_a_track_id_does_not_hide_the_track(library, tmp_path,
     assert space.resolve("999")[1] == []  # no track 999: the file named so
 
 
+def test_a_track_queried_by_its_path_through_a_linked_folder_is_left_out(tmp_path):
+    """A folder imported through a link keeps the link in its tracks' paths: `similar` with such a path (or the
+    real file's) took the file for outside audio and answered the query's own track first, score 1.0."""
+    (tmp_path / "crate").mkdir()
+    (tmp_path / "real").mkdir()
+    (tmp_path / "crate" / "House").symlink_to(tmp_path / "real", target_is_directory=True)
+    for i, freq in enumerate((440, 660, 880)):
+        sf.write(tmp_path / "real" / f"t{i}.wav", sine(freq, sr=SR, seconds=7.0, amp=0.3), SR)
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [tmp_path / "crate"], jobs=1))
+        drive(iter_embed(lib, model="similarity"))
+        space = SimilarTracks(lib)
+        track = lib.track_by_path(str(tmp_path / "crate" / "House" / "t0.wav"))
+        for query in (track.path, str(tmp_path / "real" / "t0.wav")):
+            assert space.resolve(query)[1] == [track.id]
+            assert track.id not in [r["track_id"] for r in space.query([query], k=5)[0]["results"]]
+
+
 def test_similar_ranks_the_same_style_first_and_leaves_the_query_out(library):
     lib, _, _ = library
     space = SimilarTracks(lib)
