@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 
 import numpy as np
@@ -233,3 +234,52 @@ def test_segments_columns(tmp_path):
         # 8 s: 0, 3 and a window ending at the end (2 s tail >= 1.5 s); 7 s: 0, 3 (1 s tail dropped).
         assert seg["start_s"].tolist() == [0.0, 3.0, 5.0, 0.0, 3.0]
         assert seg["duration_s"].tolist() == [3.0] * 5
+
+
+def _direct(lib: Library) -> dict:
+    rows = np.array(lib.conn.execute("SELECT id, track_id, start_s, duration_s FROM segments ORDER BY id").fetchall(),
+                    dtype=np.float64).reshape(-1, 4)
+    return {"id": rows[:, 0], "track_id": rows[:, 1], "start_s": rows[:, 2], "duration_s": rows[:, 3]}
+
+
+def _same_as_catalogue(lib: Library) -> bool:
+    got, want = lib.segments(), _direct(lib)
+    return all(np.array_equal(got[k], want[k]) for k in want)
+
+
+def test_segments_kept_between_reads_follow_every_change(tmp_path, monkeypatch):
+    """The columns a process keeps (read again only where segments were added) match the catalogue after inserts,
+    deletions, a re-cut, writes by another connection, a rolled-back transaction and another library made at the
+    same path."""
+    import musicemb_core.data.library as library_module
+
+    cfg = SegmentConfig(window_s=3.0, hop_s=3.0)
+    root = tmp_path / "lib"
+    reads = []
+    real = library_module._segment_rows
+    monkeypatch.setattr(library_module, "_segment_rows", lambda conn, after: reads.append(after) or real(conn, after))
+    with Library(root, create=True) as lib:
+        a = lib.save_track(_fields("/m/a.wav", duration_s=9.0, content_hash="a"), cfg=cfg, starts_of=window_starts)
+        assert _same_as_catalogue(lib) and reads == [0]
+        assert _same_as_catalogue(lib) and reads == [0]  # unchanged: nothing read
+        seg = lib.segments()
+        seg["start_s"][:] = -1  # a caller's copy: the kept columns stay right
+        b = lib.save_track(_fields("/m/b.wav", duration_s=7.0, content_hash="b"), cfg=cfg, starts_of=window_starts)
+        assert _same_as_catalogue(lib) and reads[-1] == 3  # only the segments after the 3 known ones
+        with Library(root) as other:  # another connection (as another process) adds and removes
+            other.save_track(_fields("/m/c.wav", duration_s=6.0, content_hash="c"), cfg=cfg, starts_of=window_starts)
+            other.remove_tracks([a])
+        assert _same_as_catalogue(lib) and reads[-1] == 0  # some were removed: read whole
+        lib.save_track(_fields("/m/b.wav", duration_s=12.0, content_hash="b2"), cfg=cfg, starts_of=window_starts,
+                       track_id=b)  # re-cut: its old segments deleted, new ones inserted
+        assert _same_as_catalogue(lib)
+        with pytest.raises(RuntimeError), lib.transaction() as c:
+            c.execute("INSERT INTO segments (track_id, start_s, duration_s) VALUES (?, 0, 3)", (b,))
+            assert len(lib.segments()["id"]) == len(_direct(lib)["id"])  # its own write, seen but not kept
+            raise RuntimeError
+        assert _same_as_catalogue(lib)
+        before = lib.segments()
+    shutil.rmtree(root)
+    with Library(root, create=True) as lib:  # the same path, the same ids, other segments
+        lib.save_track(_fields("/m/x.wav", duration_s=9.0, content_hash="x"), cfg=cfg, starts_of=window_starts)
+        assert _same_as_catalogue(lib) and len(before["id"]) != 3

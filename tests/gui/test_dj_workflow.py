@@ -287,3 +287,30 @@ def test_table_and_map_say_what_each_track_sounds_like(window, dj_library):
                                              for t, v in expected.items())
     finally:
         panel.filter.setText("")
+
+
+def test_a_track_changed_elsewhere_shows_its_new_values_after_a_refresh(qtbot, window, dj_library):
+    """Rows of tracks read again unchanged are kept at a refresh; a track analysed again or relabelled by another
+    process (the CLI) shows what the catalogue says, also after a label edit in the window."""
+    ctl, panel = window.library_controller, window.library_panel
+    names = ids_by_name(window)
+    tid, relabelled, other = names["c_90_D.wav"], names["b_124_Em.wav"], names["a_120_Am.wav"]
+    kept = ctl.rows[other]
+    original = window.session.tracks[relabelled].label
+    window.session.set_label(relabelled, "edited here")
+    with Library(dj_library) as lib:
+        before = lib.track(tid)
+        lib.set_analysis(tid, bpm=97.0, bpm_confidence=0.9, key=before.key, key_confidence=before.key_confidence,
+                         analysis=before.analysis)
+        lib.set_label(relabelled, original)  # the edit undone elsewhere
+    try:
+        window.session.refresh()
+        at = {panel.track_id_at(r): r for r in range(panel.proxy.rowCount())}
+        assert panel.proxy.index(at[tid], 5).data().startswith("97.0") and ctl.rows[tid]["bpm"] == 97.0
+        assert ctl.rows[relabelled]["label"] == original
+        assert (panel.proxy.index(at[relabelled], 2).data() or None) == original
+        assert ctl.rows[other] is kept  # unchanged: not made again
+    finally:
+        with Library(dj_library) as lib:
+            lib.set_analysis(tid, bpm=before.bpm, bpm_confidence=before.bpm_confidence, key=before.key,
+                             key_confidence=before.key_confidence, analysis=before.analysis)
