@@ -257,7 +257,8 @@ def test_segments_kept_between_reads_follow_every_change(tmp_path, monkeypatch):
     root = tmp_path / "lib"
     reads = []
     real = library_module._segment_rows
-    monkeypatch.setattr(library_module, "_segment_rows", lambda conn, after: reads.append(after) or real(conn, after))
+    monkeypatch.setattr(library_module, "_segment_rows",
+                        lambda conn, after, *count: reads.append(after) or real(conn, after, *count))
     with Library(root, create=True) as lib:
         a = lib.save_track(_fields("/m/a.wav", duration_s=9.0, content_hash="a"), cfg=cfg, starts_of=window_starts)
         assert _same_as_catalogue(lib) and reads == [0]
