@@ -3,6 +3,7 @@ Edit ▸ Undo action (Ctrl+Z) names the change it would undo, also one made befo
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
@@ -23,6 +24,7 @@ class EditLog(QObject):
         super().__init__(session)
         self.session = session
         self.tags: dict[int, str] = {}  # segment id -> its own label
+        self.last_id: int | None = None  # the edit Undo names (another process may add or undo edits meanwhile)
         session.libraryOpened.connect(self._reload)  # connected first: others read the tags on these signals
         session.libraryChanged.connect(self._reload)
         session.labelsChanged.connect(lambda _changed: self._reload())
@@ -32,6 +34,7 @@ class EditLog(QObject):
         with self.session.library() as lib:
             self.tags = edits.segment_tags(lib)
             last = edits.last_edit(lib)
+        self.last_id = last.id if last else None
         self.changed.emit(last.description if last else "")
 
     def _run(self, fn, *args):
@@ -63,8 +66,12 @@ class EditLog(QObject):
         return self._run(edits.review_findings, [int(i) for i in finding_ids], status)
 
     def undo(self) -> None:
-        result = self._run(edits.undo_last)
+        """Undo the edit the menu names; one made or undone by another process since is said and not undone, and
+        the menu then names the edit Undo takes back now."""
+        result = self._run(edits.undo_last, self.last_id)
         if result is None:
+            with contextlib.suppress(MusicEmbError):  # the library itself gone: said by _run already
+                self._reload()
             return
         note = f" ({result.skipped} changed since or gone, kept)" if result.skipped else ""
         self.session.message.emit(f"undone: {result.edit.description}{note}")

@@ -28,7 +28,8 @@ _GONE = object()  # the row changed no longer exists (a re-import re-cut its seg
 
 @dataclass(frozen=True)
 class Edit:
-    """One logged change: ``changes`` are dicts of kind, id, before, after."""
+    """One logged change: ``changes`` are dicts of kind, id, before, after (and for a finding, what it is about:
+    kind, track id, start and end)."""
 
     id: int
     at: float
@@ -77,6 +78,22 @@ def _read(c, kind: str, key: int):
     return _GONE
 
 
+def _finding(c, key: int) -> list:
+    """What a finding is about (kind, track, start, end): an inspection replacing the findings gives their ids to
+    others."""
+    return list(c.execute("SELECT kind, track_id, start_s, end_s FROM findings WHERE id=?", (key,)).fetchone())
+
+
+def _key_now(c, change: dict) -> int | None:
+    """The id of a logged change's row now: a finding's is that of the finding about the same thing (found again by
+    an inspection since), None when there is none."""
+    if "finding" not in change:
+        return change["id"]
+    row = c.execute("SELECT id FROM findings WHERE kind=? AND track_id=? AND start_s IS ? AND end_s IS ? "
+                    "ORDER BY id != ? LIMIT 1", (*change["finding"], change["id"])).fetchone()
+    return None if row is None else row[0]
+
+
 def _write(c, kind: str, key: int, value) -> None:
     table, col, idcol, _ = FIELDS[kind]
     if kind != "segment_tag":
@@ -98,7 +115,8 @@ def apply_edit(lib: Library, description: str, changes: list[tuple[str, int, str
                 raise LibraryError(f"{lib.root}: no {FIELDS[kind][3]} with id {key}")
             if before != after:
                 _write(c, kind, int(key), after)
-                done.append({"kind": kind, "id": int(key), "before": before, "after": after})
+                done.append({"kind": kind, "id": int(key), "before": before, "after": after} |
+                            ({"finding": _finding(c, int(key))} if kind == "finding_status" else {}))
         if not done:
             return None
         at = time.time()
@@ -117,11 +135,11 @@ def _track_name(lib: Library, track_id: int) -> str:
 
 
 def _tags_of_tracks(lib: Library, track_ids: list[int]) -> list[int]:
-    """The tagged segments of ``track_ids`` (a whole-track label removes their tags)."""
-    marks = ",".join("?" * len(track_ids))
-    return [r[0] for r in lib.conn.execute(
-        f"SELECT g.segment_id FROM segment_labels g JOIN segments s ON s.id = g.segment_id "
-        f"WHERE s.track_id IN ({marks})", track_ids)] if track_ids else []
+    """The tagged segments of ``track_ids`` (a whole-track label removes their tags); filtered here, not in an
+    ``IN (...)`` list, which SQLite caps at 999 or 32,766 values (a selection of 40,000 tracks failed)."""
+    wanted = set(track_ids)
+    return [g for g, t in lib.conn.execute("SELECT g.segment_id, s.track_id FROM segment_labels g "
+                                           "JOIN segments s ON s.id = g.segment_id") if t in wanted]
 
 
 def relabel_tracks(lib: Library, track_ids, label: str | None) -> Edit | None:
@@ -201,18 +219,24 @@ def last_edit(lib: Library) -> Edit | None:
     return None if row is None else Edit(row[0], row[1], row[2], json.loads(row[3]))
 
 
-def undo_last(lib: Library) -> UndoResult | None:
-    """Put back the values the last edit changed and mark it undone; None when there is nothing to undo."""
+def undo_last(lib: Library, edit_id: int | None = None) -> UndoResult | None:
+    """Put back the values the last edit changed and mark it undone; None when there is nothing to undo. With
+    ``edit_id`` (the edit the caller named), another last edit (made or undone by another process since) is a
+    :class:`LibraryError` and nothing is undone."""
     with lib.transaction() as c:
         row = c.execute("SELECT id, at, description, changes FROM edits WHERE undone_at IS NULL "
                         "ORDER BY id DESC LIMIT 1").fetchone()
+        if edit_id is not None and (row is None or row[0] != edit_id):
+            now = f"Undo now takes back {row[2]!r}" if row else "nothing is left to undo"
+            raise LibraryError(f"{lib.root}: nothing undone: another process changed the edits since; {now}")
         if row is None:
             return None
         edit = Edit(row[0], row[1], row[2], json.loads(row[3]))
         restored = 0
         for ch in reversed(edit.changes):
-            if _read(c, ch["kind"], ch["id"]) == ch["after"]:
-                _write(c, ch["kind"], ch["id"], ch["before"])
+            key = _key_now(c, ch)
+            if key is not None and _read(c, ch["kind"], key) == ch["after"]:
+                _write(c, ch["kind"], key, ch["before"])
                 restored += 1
         c.execute("UPDATE edits SET undone_at=? WHERE id=?", (time.time(), edit.id))
     return UndoResult(edit, restored, len(edit.changes) - restored)

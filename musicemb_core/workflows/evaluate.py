@@ -21,12 +21,15 @@ from musicemb_core.search.knn import Searcher
 
 def segment_labels(lib: Library, track_ids: np.ndarray, *, segment_ids: np.ndarray | None = None
                    ) -> tuple[np.ndarray, list[str]]:
-    """Label index per segment (-1 = unlabelled) and the sorted label names; with ``segment_ids``, a segment's
-    tag counts over its track's label."""
-    tracks = {t.id: t.label for t in lib.tracks()}
-    labels = ([tracks[int(t)] for t in track_ids] if segment_ids is None else
-              edits.labels_of_segments(lib, segment_ids, track_ids))
-    names = sorted({v for v in tracks.values() if v} | {v for v in labels if v})
+    """Label index per segment (-1 = unlabelled) and the sorted names of the labels these segments carry; with
+    ``segment_ids``, a segment's tag counts over its track's label (a track label every segment of which is tagged
+    otherwise, or one only on other tracks, is no class)."""
+    if segment_ids is None:
+        tracks = lib.labels()
+        labels = [tracks.get(int(t)) for t in track_ids]
+    else:
+        labels = edits.labels_of_segments(lib, segment_ids, track_ids)
+    names = sorted({v for v in labels if v})
     index = {n: i for i, n in enumerate(names)}
     return np.array([index.get(lab, -1) for lab in labels], dtype=np.int64), names
 

@@ -3,6 +3,7 @@ selected"), the label, and whether whole tracks are labelled or only the selecte
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCompleter,
@@ -25,7 +26,10 @@ class LabelDialog(QDialog):
         p = preview
         summary = QLabel(f"<b>{p.describe()[0].upper() + p.describe()[1:]}</b>")
         self.label = QLineEdit(placeholderText="label (empty: remove it)")
-        self.label.setCompleter(QCompleter(sorted(labels), self))
+        completer = QCompleter(sorted(labels, key=str.casefold), self)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)  # "rock" offers "Rock", not a new label
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)  # "house" offers "Deep House"
+        self.label.setCompleter(completer)
         self.whole = QRadioButton(f"Whole tracks: label all {p.track_segments:,} segments of the {p.tracks:,} "
                                   f"track{'s' * (p.tracks != 1)}")
         self.segments = QRadioButton(f"Only the {p.segments:,} selected segments: tag them; their tracks keep "

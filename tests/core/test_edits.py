@@ -216,3 +216,68 @@ def test_relabelling_from_a_finding_is_one_edit_with_its_acceptance(tmp_path):
         assert _labels(lib)[1] == "rock" and lib.findings()[0]["status"] == "open" and len(edits.segment_tags(lib)) == 1
         with pytest.raises(LibraryError, match="no finding with id 99"):
             edits.relabel_finding(lib, 99, "x")
+
+
+def test_undoing_a_review_leaves_alone_a_finding_that_took_its_id(tmp_path):
+    """An inspection replacing the findings gives their ids to others (finding ids are reused): undoing the
+    dismissal of 0.wav's finding reopened 1.wav's, which had inherited its own dismissal."""
+    def clip(track_id):
+        return {"kind": "clipping", "segment_id": None, "track_id": track_id, "start_s": 0.0, "end_s": 6.0,
+                "score": 1.0, "reason": "r"}
+
+    with _library(tmp_path / "lib") as lib:
+        lib.replace_findings([clip(1), clip(2)], kinds=["clipping"])
+        ids = {f["track_id"]: f["id"] for f in lib.findings()}
+        edits.review_findings(lib, [ids[2]], "dismissed")
+        edits.review_findings(lib, [ids[1]], "dismissed")
+        lib.replace_findings([clip(2), clip(3)], kinds=["clipping"])  # inspected again: 0.wav no longer clips
+        status = {f["track_id"]: (f["id"], f["status"]) for f in lib.findings()}
+        assert status[2] == (ids[1], "dismissed")  # 1.wav's finding now has the id 0.wav's had
+        r = edits.undo_last(lib)
+        assert (r.edit.description, r.restored, r.skipped) == ("dismiss the clipping finding on 0.wav", 0, 1)
+        assert {f["track_id"]: f["status"] for f in lib.findings()} == {2: "dismissed", 3: "open"}
+        r = edits.undo_last(lib)  # 1.wav's own dismissal: its finding, found again under another id, reopens
+        assert r.restored == 1 and {f["status"] for f in lib.findings()} == {"open"}
+
+
+def test_undo_of_a_named_edit_refuses_one_made_or_undone_elsewhere_since(tmp_path):
+    """The app's Edit ▸ Undo named its last edit, but undid whatever edit another process had made since."""
+    root = tmp_path / "lib"
+    with _library(root) as lib, Library(root) as other:
+        mine = edits.relabel_tracks(lib, [1], "jazz")
+        theirs = edits.relabel_tracks(other, [3], "folk")
+        with pytest.raises(LibraryError, match="nothing undone: another process changed the edits since; "
+                                               "Undo now takes back \"label 2.wav 'folk'\""):
+            edits.undo_last(lib, mine.id)
+        assert _labels(lib) == {1: "jazz", 2: "rock", 3: "folk"}
+        assert edits.undo_last(lib, theirs.id).restored == 1 and _labels(lib)[3] is None
+        edits.undo_last(other)
+        with pytest.raises(LibraryError, match="nothing is left to undo"):
+            edits.undo_last(lib, mine.id)
+        assert _labels(lib) == {1: "rock", 2: "rock", 3: None}
+
+
+def test_relabelling_more_tracks_than_sqlite_takes_values_in_a_query(tmp_path):
+    """The tags of the tracks to relabel were found with ``IN (?, ?, ...)``: SQLite builds that cap a query at 999
+    or 32,766 values (Debian's at 250,000) failed on a big selection with "too many SQL variables"."""
+    import sqlite3
+
+    with _library(tmp_path / "lib", durations=(6.0,) * 4, labels=("rock",) * 4) as lib:
+        edits.tag_segments(lib, lib.segments()["id"][::2], "solo")
+        lib.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 3)  # as 999 does for 1,000 tracks
+        edit = edits.relabel_tracks(lib, [1, 2, 3, 4], "jazz")
+        assert edit.description == "label 4 tracks 'jazz'" and len(edit.changes) == 8
+        assert set(_labels(lib).values()) == {"jazz"} and edits.segment_tags(lib) == {}
+
+
+def test_evaluation_classes_are_the_labels_the_segments_carry(tmp_path):
+    """A track label every segment of which is tagged otherwise (or one only on tracks not evaluated) was still
+    a class of the evaluation: an empty row and column of the confusion matrix."""
+    with _library(tmp_path / "lib", labels=("rock", "jazz", "folk")) as lib:
+        seg = lib.segments()
+        edits.tag_segments(lib, seg["id"][seg["track_id"] == 2], "intro")  # jazz: every segment tagged
+        keep = seg["track_id"] != 3  # folk: not evaluated
+        labels, names = segment_labels(lib, seg["track_id"][keep], segment_ids=seg["id"][keep])
+        assert names == ["intro", "rock"] and [names[i] for i in labels] == ["rock"] * 4 + ["intro"] * 3
+        labels, names = segment_labels(lib, seg["track_id"][keep])  # by track
+        assert names == ["jazz", "rock"] and [names[i] for i in labels] == ["rock"] * 4 + ["jazz"] * 3

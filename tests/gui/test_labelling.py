@@ -197,3 +197,41 @@ def test_a_label_edit_reads_only_the_labels_again(qtbot, tmp_path, lib_path, mon
     reads.clear()  # _track_labels read them
     _undo_action(win).trigger()
     assert reads == [] and panel.model.index(row, 2).data() == "rock" and s.tracks[a].label == "rock"
+
+
+def test_undo_takes_back_only_the_edit_it_names_when_another_process_edits_meanwhile(qtbot, tmp_path, lib_path):
+    """Edit ▸ Undo named the window's last edit but undid the one another process (the CLI, a second window) had
+    made since. Now it says so, undoes nothing and names the edit it would take back now."""
+    win = _window(qtbot, tmp_path)
+    assert win.open_library(lib_path)
+    _label(qtbot, win, _segments_of(win, "a.wav"), "ambient")
+    undo = _undo_action(win)
+    assert undo.text() == "&Undo label a.wav 'ambient'"
+    with Library(lib_path) as other:
+        c = next(t.id for t in other.tracks() if t.path.endswith("c.wav"))
+        edits.relabel_tracks(other, [c], "folk")
+    undo.trigger()
+    assert _track_labels(lib_path) == {"a.wav": "ambient", "b.wav": "rock", "c.wav": "folk"}
+    assert "nothing undone: another process changed the edits since" in win.statusBar().currentMessage()
+    assert undo.text() == "&Undo label c.wav 'folk'"
+    undo.trigger()
+    assert _track_labels(lib_path)["c.wav"] == "jazz" and undo.text() == "&Undo label a.wav 'ambient'"
+    with Library(lib_path) as other:
+        edits.undo_last(other)  # undone elsewhere: nothing is left
+    undo.trigger()
+    assert "nothing is left to undo" in win.statusBar().currentMessage() and not undo.isEnabled()
+
+
+def test_the_label_box_offers_existing_labels_whatever_their_case(qtbot):
+    """Typing "rock" offered nothing when the library had "Rock" (the completer was case-sensitive and matched
+    starts only), so a second label "rock" was made by mistake."""
+    from musicemb_gui.panels.label_dialog import LabelDialog
+
+    dialog = LabelDialog(edits.LabelPreview(1, 1, 0, 3), ["Rock", "ambient", "Deep House"])
+    qtbot.addWidget(dialog)
+    completer = dialog.label.completer()
+    offered = {}
+    for typed in ("rock", "house", "AMB"):
+        completer.setCompletionPrefix(typed)
+        offered[typed] = [completer.completionModel().index(i, 0).data() for i in range(completer.completionCount())]
+    assert offered == {"rock": ["Rock"], "house": ["Deep House"], "AMB": ["ambient"]}
