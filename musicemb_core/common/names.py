@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 
 from musicemb_core.common.errors import ConfigError
 from musicemb_core.common.paths import user_path
@@ -44,6 +45,20 @@ def check_model_name(name: str, *, what: str = "model name") -> str:
     if reason:
         raise ConfigError(f"{what} {name!r} {reason}")
     return name
+
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))  # soft hyphen, zero-width ones
+_BLANKS = re.compile(r"[\s\x00-\x1f\x7f]+")
+
+
+def clean_label(text: str | None) -> str | None:
+    """A label as stored: Unicode NFC (macOS folder names spell accents in two code points, and "Électro" must
+    be one label whichever way it came), control characters and runs of white space one space, zero-width
+    characters dropped, trimmed; None when nothing is left."""
+    if text is None:
+        return None
+    s = _BLANKS.sub(" ", unicodedata.normalize("NFC", str(text)).translate(_INVISIBLE)).strip()
+    return s or None
 
 
 def is_path_like(name: str) -> bool:

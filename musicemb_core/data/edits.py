@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from musicemb_core.common.errors import LibraryError
+from musicemb_core.common.names import clean_label
 from musicemb_core.data.library import Library
 
 # kind of change -> (table, column, key column, what the key names)
@@ -126,7 +127,7 @@ def apply_edit(lib: Library, description: str, changes: list[tuple[str, int, str
 
 
 def _label(label: str | None) -> str | None:
-    return (label or "").strip() or None
+    return clean_label(label)
 
 
 def _track_name(lib: Library, track_id: int) -> str:

@@ -31,6 +31,7 @@ from musicemb_core.audio.segment import window_starts
 from musicemb_core.audio.validate import AudioScan, scan
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import AudioError, ConfigError, MusicEmbError
+from musicemb_core.common.names import clean_label
 from musicemb_core.common.paths import user_path
 from musicemb_core.common.pools import result_unless_cancelled, stop_workers
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
@@ -246,10 +247,19 @@ def read_label_csv(path: str | Path) -> dict[str, str | None]:
     labels: dict[str, str | None] = {}
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark (Excel) is skipped
-            for row in csv.reader(f):
+            try:  # "path;label" as a spreadsheet set to a European locale saves it, or tab-separated
+                dialect = csv.Sniffer().sniff(f.read(1 << 16), delimiters=",;\t")
+            except csv.Error:
+                dialect = csv.excel
+            f.seek(0)
+            for line, row in enumerate(csv.reader(f, dialect), 1):
                 if len(row) < 2 or row[0].strip().lower() in ("path", "file", "filename"):
                     continue
-                labels[os.path.normpath(row[0].strip())] = row[1].strip() or None  # ./a.wav, x/../a.wav: a.wav
+                key, label = os.path.normpath(row[0].strip()), clean_label(row[1])  # ./a.wav, x/../a.wav: a.wav
+                if labels.get(key, label) != label:
+                    raise ConfigError(f"{path}: line {line} labels {key} {label!r}, an earlier line "
+                                      f"{labels[key]!r}; keep one")
+                labels[key] = label
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: the labels CSV is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
                           f"{e.start}); save it as UTF-8") from e
@@ -275,10 +285,10 @@ def _label_for(path: Path, roots: list[Path], labels: str | dict[str, str | None
     if labels is None:
         return None
     if labels == "folders":
-        return path.parent.name or None
+        return clean_label(path.parent.name)
     for key in (str(path), path.name, *(str(path.relative_to(r)) for r in roots if path.is_relative_to(r))):
         if key in labels:
-            return labels[key]
+            return clean_label(labels[key])
     return None
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import LibraryError
+from musicemb_core.common.names import clean_label
 from musicemb_core.common.paths import user_path
 from musicemb_core.common.store import kill_point
 from musicemb_core.data import layout
@@ -519,8 +520,9 @@ class Library:
         return dict(self.conn.execute("SELECT id, label FROM tracks"))
 
     def set_label(self, track_id: int, label: str | None) -> None:
+        """Label a track (:func:`~musicemb_core.common.names.clean_label`; None or blank: no label)."""
         with self.transaction() as c:
-            if c.execute("UPDATE tracks SET label=? WHERE id=?", (label, track_id)).rowcount != 1:
+            if c.execute("UPDATE tracks SET label=? WHERE id=?", (clean_label(label), track_id)).rowcount != 1:
                 raise LibraryError(f"{self.root}: no track with id {track_id}")
 
     # -- segments ------------------------------------------------------------------------------------------

@@ -281,3 +281,27 @@ def test_evaluation_classes_are_the_labels_the_segments_carry(tmp_path):
         assert names == ["intro", "rock"] and [names[i] for i in labels] == ["rock"] * 4 + ["intro"] * 3
         labels, names = segment_labels(lib, seg["track_id"][keep])  # by track
         assert names == ["jazz", "rock"] and [names[i] for i in labels] == ["rock"] * 4 + ["jazz"] * 3
+
+
+def test_labels_are_stored_clean_whichever_way_they_come(tmp_path):
+    """A newline pasted into the label box broke the `tracks` listing; an accent spelt in two code points (macOS
+    folder names) made a second label that looks the same; zero-width characters and runs of spaces too."""
+    from musicemb_core.data.ingest import read_label_csv
+
+    with _library(tmp_path / "lib") as lib:
+        edits.relabel_tracks(lib, [1], "rock\nroll ")
+        edits.tag_segments(lib, [lib.segments()["id"][0]], "E\u0301lectro\u200b")
+        lib.set_label(2, "drum  and\tbass")
+        edits.relabel_tracks(lib, [3], " \n ")
+        assert _labels(lib) == {1: "rock roll", 2: "drum and bass", 3: None}
+        assert set(edits.segment_tags(lib).values()) == {"\u00c9lectro"}
+    music = tmp_path / "music"
+    write_tone(music / "E\u0301lectro" / "a.wav", 1.0)
+    (tmp_path / "labels.csv").write_text("path;label\nb.wav;Ambient \nc.wav;\u00c9lectro\n", encoding="utf-8")
+    assert read_label_csv(tmp_path / "labels.csv") == {"b.wav": "Ambient", "c.wav": "\u00c9lectro"}  # ; as Excel
+    with Library(tmp_path / "lib2", create=True) as lib:
+        drive(iter_ingest(lib, [music], labels="folders", jobs=1, analyse=False))
+        assert [t.label for t in lib.tracks()] == ["\u00c9lectro"]
+    (tmp_path / "twice.csv").write_text("a.wav,rock\nb.wav,jazz\n./a.wav,house\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"twice.csv: line 3 labels a.wav 'house', an earlier line 'rock'"):
+        read_label_csv(tmp_path / "twice.csv")
