@@ -25,6 +25,7 @@ class InspectionController(QObject):
         panel.logFrequencyToggled.connect(lambda _: self._shown is not None and self.show_spectrogram(self._shown))
         panel.statusChanged.connect(self.set_status)
         panel.relabelRequested.connect(self.relabel)
+        session.libraryOpened.connect(panel.table.clearSelection)  # the ids of the findings of another library
         session.libraryChanged.connect(self.load)
         session.labelsChanged.connect(lambda _changed: self.load())  # findings show labels
         session.edits.findingsChanged.connect(self.load)
@@ -57,7 +58,12 @@ class InspectionController(QObject):
             if s.is_current(generation) and self._shown == seg_id:
                 self.panel.show_spectrogram(*result, title)
 
-        run_in_thread(work, done, lambda msg: s.message.emit(f"spectrogram: {msg}"))
+        def failed(msg: str) -> None:
+            s.message.emit(f"spectrogram: {msg}")
+            if s.is_current(generation) and self._shown == seg_id:
+                self.panel.clear_spectrogram(f"No spectrogram of {title}: {msg}")
+
+        run_in_thread(work, done, failed)
 
     def run(self) -> None:
         s = self.session

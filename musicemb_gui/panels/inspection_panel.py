@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -30,6 +30,7 @@ COLUMNS = ("Kind", "Score", "Reason", "Track", "Time", "Status")
 ALL_KINDS = "All kinds"
 SORT = Qt.ItemDataRole.UserRole
 ROW = Qt.ItemDataRole.UserRole + 1  # the finding's dict, on the first column
+SPECTROGRAM_HINT = "Select a finding to see its spectrogram from 20 Hz"
 
 
 def _item(text: str, sort_key=None) -> QStandardItem:
@@ -104,6 +105,7 @@ class InspectionPanel(QWidget):
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # the most severe first, until the user sorts
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -125,7 +127,7 @@ class InspectionPanel(QWidget):
         self.relabel.clicked.connect(self._relabel)
         self.play.clicked.connect(self._play)
         self.show_map.clicked.connect(self._show_map)
-        self.spectrogram = SpectrogramView(empty_text="Select a finding to see its spectrogram from 20 Hz")
+        self.spectrogram = SpectrogramView(empty_text=SPECTROGRAM_HINT)
         self.log_freq = QCheckBox("Log frequency")
         self.log_freq.setChecked(True)
         self.log_freq.setToolTip("Logarithmic frequency axis: low frequencies (hum at 50/60 Hz and its "
@@ -168,9 +170,12 @@ class InspectionPanel(QWidget):
 
     # -- content ---------------------------------------------------------------------------------------------
     def set_findings(self, rows: list[dict]) -> None:
-        """Rows with id, kind, segment_id, track_id, path, start_s, end_s, score, reason, status, details."""
+        """Rows with id, kind, segment_id, track_id, path, start_s, end_s, score, reason, status, details. The
+        user's sort, the selected findings still there and the scroll position stay (an Accept or Dismiss reloads
+        them: the table went back to the top, sorted by score, with nothing selected)."""
+        selected = {int(r["id"]) for r in self.selected()}
+        scroll = self.table.verticalScrollBar().value()
         self.model.setRowCount(0)
-        self.spectrogram.clear()
         for r in rows:
             first = _item(r["kind"])
             first.setData(r, ROW)
@@ -192,11 +197,28 @@ class InspectionPanel(QWidget):
         self.kind.setCurrentText(current if self.kind.findText(current) >= 0 else ALL_KINDS)
         self.kind.blockSignals(False)
         self._kind_changed(self.kind.currentText())
-        self.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)
+        self._reselect(selected)
+        self.table.verticalScrollBar().setValue(scroll)
+
+    def _reselect(self, ids: set[int]) -> None:
+        """Select the shown findings with these ids (their spectrogram is shown again); none: clear it."""
+        selection = QItemSelection()
+        for r in range(self.proxy.rowCount() if ids else 0):
+            if int(self.proxy.index(r, 0).data(ROW)["id"]) in ids:
+                selection.select(self.proxy.index(r, 0), self.proxy.index(r, len(COLUMNS) - 1))
+        if selection.isEmpty():
+            self.clear_spectrogram()
+        self.table.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
     def show_spectrogram(self, S, row_hz, hop_s: float, title: str) -> None:
         """Show a (rows, frames) dB spectrogram with rows centred on ``row_hz``."""
         self.spectrogram.set_image(S, hop_s=hop_s, row_hz=row_hz, unit="dB re full scale", title=title)
+
+    def clear_spectrogram(self, message: str = SPECTROGRAM_HINT) -> None:
+        """Show no spectrogram, ``message`` in its place (why, when the finding's audio could not be read: the
+        finding selected before stayed on show)."""
+        self.spectrogram.clear()
+        self.spectrogram.stack.set_empty(True, message)
 
     def set_busy(self, busy: bool) -> None:
         self.run.setEnabled(not busy)

@@ -47,6 +47,7 @@ class MapController(QObject):
     neighboursReady = Signal(int, object)           # source segment id, [{segment_id, score, name, path, start_s}]
     similarTracksReady = Signal(int, object)        # source track id, [{track_id, score, title, path, ...}]
     spectrogramReady = Signal(int, object, object, str)
+    spectrogramFailed = Signal(int, str)            # segment id, why (its file gone, unreadable)
     cleared = Signal()                              # another library was opened: show nothing of the old one
     listsCleared = Signal()                         # another model: its neighbours and "more like this" are void
     status = Signal(str)
@@ -62,6 +63,7 @@ class MapController(QObject):
         self.shown = ""  # the method whose map is on screen
         self.finding_kinds: Callable[[], dict[int, str]] = dict  # open finding kind per segment id
         self._index = None
+        self._spectrogram_of = -1  # the segment whose spectrogram was asked for last
         self._similar = None  # SimilarTracks of the open library, opened on first use
         self._extra: dict[str, np.ndarray] = {}   # cluster / predicted label per embedded segment
         self._extra_names: dict[str, list[str]] = {}
@@ -290,9 +292,16 @@ class MapController(QObject):
     def request_spectrogram(self, seg_id: int) -> None:
         info = self.session.segment(seg_id)
         title = f"{self.session.track_name(info['track_id'])} @ {info['start_s']:.1f} s"
+
+        self._spectrogram_of = seg_id
+
+        def failed(msg: str) -> None:
+            self.status.emit(f"spectrogram: {msg}")
+            if seg_id == self._spectrogram_of:  # not one asked for before, failing after the last was shown
+                self.spectrogramFailed.emit(seg_id, f"No spectrogram of {title}: {msg}")
         run_in_thread(lambda: self.session.segment_logmel(seg_id),
                       self._live(lambda r: self.spectrogramReady.emit(seg_id, r[0], r[1], title), of_vectors=False),
-                      self._live(lambda msg: self.status.emit(f"spectrogram: {msg}"), of_vectors=False))
+                      self._live(failed, of_vectors=False))
 
     def label_segments(self, ids: np.ndarray, label: str, *, whole_tracks: bool) -> None:
         """Label the tracks of segments ``ids`` whole, or tag only these segments (undoable: Edit ▸ Undo)."""

@@ -36,6 +36,7 @@ METHODS = {"PCA": "pca", "UMAP": "umap", "t-SNE": "tsne"}
 EMPTY_MAP = ("No map yet. Add music with File ▸ Add folder… or by dropping files on the Library: it is embedded "
              "and mapped by itself (Library ▸ Embed does it again).")
 COLOUR_BY = ("label", "cluster", "predicted label", "track", "finding", "BPM", "key")
+SPECTROGRAM_HINT = "Click a point to see its log-mel spectrogram as the model sees it."
 
 
 def _table(headers: list[str], stretch: int) -> QTableWidget:
@@ -91,8 +92,7 @@ class MapPanel(QWidget):
         self.status.setWordWrap(True)  # long messages take two lines rather than widen the window
         self.scatter = ScatterView(empty_text=EMPTY_MAP)
         self.scatter.tooltip_fn = controller.tooltip
-        self.spectrogram = SpectrogramView(empty_text="Click a point to see its log-mel spectrogram as the model "
-                                                      "sees it.")
+        self.spectrogram = SpectrogramView(empty_text=SPECTROGRAM_HINT)
         self.neighbours = _table(["#", "cosine", "track", "time (s)"], 2)
         self.similar_title = QLabel("More like this: click a point")
         self.similar = _table(["#", "cosine", "track", "label"], 2)
@@ -162,6 +162,7 @@ class MapPanel(QWidget):
         controller.neighboursReady.connect(self._show_neighbours)
         controller.similarTracksReady.connect(self._show_similar)
         controller.spectrogramReady.connect(self._show_spectrogram)
+        controller.spectrogramFailed.connect(self._no_spectrogram)
         controller.status.connect(self.status.setText)
         controller.cleared.connect(self.clear)
         controller.listsCleared.connect(self.clear_lists)
@@ -172,9 +173,10 @@ class MapPanel(QWidget):
         self.scatter.set_points(xy, ids, cats, palette, names)
         self.show_selection(self.selected_ids[np.isin(self.selected_ids, ids)])  # not the segments gone since
         self._count()
+        unplaced = len(xy) - int(np.isfinite(xy).all(1).sum())
         self.status.setText(f"{method.upper()} map of {len(ids):,} segments in the {self.ctl.session.model!r} space — "
-                            "click a point to listen, "
-                            "Shift+drag: box, Ctrl+drag: lasso")
+                            + (f"{unplaced:,} without a position (NaN) are not drawn; " if unplaced else "")
+                            + "click a point to listen, Shift+drag: box, Ctrl+drag: lasso")
 
     def _show_colours(self, cats: np.ndarray, palette: list[str], names: list[str]) -> None:
         self.scatter.set_categories(cats, palette, names)
@@ -196,6 +198,7 @@ class MapPanel(QWidget):
                                 ["#9a9a9a"], [])
         self.clear_lists()
         self.spectrogram.clear()
+        self.spectrogram.stack.set_empty(True, SPECTROGRAM_HINT)
         self._on_selection(np.zeros(0, np.int64))
         if self.label_dialog is not None:  # it names the old library's segments
             self.label_dialog.reject()
@@ -240,6 +243,11 @@ class MapPanel(QWidget):
             S = S * cfg.std + cfg.mean
         self.spectrogram.set_spectrogram(S, sr=cfg.sr, hop_length=cfg.hop_length, fmin=cfg.fmin,
                                          fmax=cfg.fmax or cfg.sr / 2, htk=cfg.htk, unit=unit, title=title)
+
+    def _no_spectrogram(self, _seg_id: int, message: str) -> None:
+        """No spectrogram, ``message`` in its place (the point clicked before stayed on show)."""
+        self.spectrogram.clear()
+        self.spectrogram.stack.set_empty(True, message)
 
     # -- user actions --------------------------------------------------------------------------------------
     def select_segment(self, seg_id: int) -> None:

@@ -147,9 +147,13 @@ class TrainingPanel(QWidget):
         self.embed.setEnabled(self._strategy != "qbh")  # a QBH model embeds hums, not segments
 
     def _failed(self, *args) -> None:
+        """Failed (message, traceback), or cancelled (no arguments) before training began: a cancel within the
+        training loop ends as a result (its checkpoint kept)."""
         if self._idle():
-            self.state.setText(f"⚠ training stopped: {args[0]}" if args and args[0] else "training cancelled; "
-                               "the last checkpoint is kept")
+            self.state.setText(f"⚠ training stopped: {args[0]}" if args and args[0] else
+                               "training cancelled before its first step: nothing was trained")
+            if self.curves.stack.empty:  # it said "Waiting for the first training steps…" for ever
+                self.curves.clear("No training step ran.")
 
     def _trained_again(self, name: str) -> None:
         """A run of the model in use ended (done, failed or cancelled, its checkpoint saved): the vectors shown were

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QFont, QFontMetricsF
+from PySide6.QtGui import QColor, QFont, QFontMetricsF
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from musicemb_gui.widgets.empty_state import EmptyState
@@ -76,6 +76,46 @@ class ClassAxis(pg.AxisItem):
             p.restore()
 
 
+class CellCounts(pg.GraphicsObject):
+    """Every cell's count in one item, centred in its cell at a fixed font size (white on dark colours, black on
+    light ones); none while the cells are too small to hold the longest (one TextItem per cell took 12 s to make
+    for 100 labels, and 10 s to remove)."""
+
+    def __init__(self):
+        super().__init__()
+        self.texts: list[str] = []
+        self.dark = np.zeros(0, bool)
+        self.font = QFont()
+
+    def set_counts(self, cm: np.ndarray, dark: np.ndarray, font: QFont) -> None:
+        self.prepareGeometryChange()
+        self.texts, self.dark, self.font = [str(n) for n in cm.ravel()], dark, font
+        self.update()
+
+    def fits(self, transform) -> bool:
+        """Whether the longest count fits in a cell drawn through ``transform`` (view to device)."""
+        cell = transform.mapRect(QRectF(0, 0, 1, 1))
+        metrics = QFontMetricsF(self.font)
+        widest = max((metrics.horizontalAdvance(t) for t in self.texts), default=0.0)
+        return widest + 2 <= cell.width() and metrics.height() <= cell.height()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt override)
+        k = math.isqrt(len(self.texts))
+        return QRectF(0, 0, k, k)
+
+    def paint(self, p, *_args) -> None:
+        tr = p.transform()
+        if not self.texts or not self.fits(tr):
+            return
+        k = math.isqrt(len(self.texts))
+        p.resetTransform()  # text in device pixels: the view's scale would stretch it
+        p.setFont(self.font)
+        pens = (QColor("black"), QColor("white"))
+        for idx, text in enumerate(self.texts):
+            p.setPen(pens[bool(self.dark[idx])])
+            p.drawText(tr.mapRect(QRectF(idx % k, idx // k, 1, 1)), Qt.AlignmentFlag.AlignCenter, text)
+
+
 class ConfusionView(QWidget):
     """A (k, k) confusion matrix; colour is the fraction of each true class (or the count), text the count;
     ``empty_text`` in its place until there is one."""
@@ -99,6 +139,7 @@ class ConfusionView(QWidget):
                                         colorMapMenu=False)
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
         self.readout = QLabel(HINT)
+        self.readout.setTextFormat(Qt.TextFormat.PlainText)  # labels such as "<3" or "<b>" read as written
         self.readout.setIndent(6)
         page = QWidget()
         inner = QVBoxLayout(page)
@@ -113,7 +154,8 @@ class ConfusionView(QWidget):
         self._frac = np.zeros((0, 0))
         self._labels: list[str] = []
         self._idle = HINT  # the readout when no cell is hovered
-        self._texts: list[pg.TextItem] = []
+        self.counts = CellCounts()
+        self.plot.addItem(self.counts)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
     def set_matrix(self, cm: np.ndarray, labels: list[str], *, normalise_rows: bool = True, title: str = "") -> None:
@@ -141,17 +183,19 @@ class ConfusionView(QWidget):
         """Show no matrix."""
         self._cm, self._frac, self._labels = np.zeros((0, 0), dtype=np.int64), np.zeros((0, 0)), []
         self.image.clear()
-        for item in self._texts:
-            self.plot.removeItem(item)
-        self._texts = []
+        self.counts.set_counts(self._cm, np.zeros(0, bool), QFont())
         for axis in ("bottom", "left"):
             self.plot.getAxis(axis).set_labels([])
         self.readout.setText("")
         self.stack.set_empty(True)
 
+    def counts_written(self) -> bool:
+        """Whether the cells are big enough at this size to hold the counts (else the readout alone tells them)."""
+        return self.counts.fits(self.counts.sceneTransform() * self.plot_widget.viewportTransform())
+
     def cell_text(self, i: int, j: int) -> str:
         """The text written in cell (true ``i``, predicted ``j``)."""
-        return self._texts[i * len(self._labels) + j].toPlainText()
+        return self.counts.texts[i * len(self._labels) + j]
 
     def hover_text(self, i: int, j: int) -> str:
         """The readout for cell (true ``i``, predicted ``j``)."""
@@ -159,21 +203,12 @@ class ConfusionView(QWidget):
                 f"{self._cm[i, j]} ({100 * self._frac[i, j]:.1f} %)")
 
     def _write_counts(self, values: np.ndarray) -> None:
-        """One TextItem per cell; ``values`` in [0, 1] pick white text on dark colours, black on light ones."""
-        for item in self._texts:
-            self.plot.removeItem(item)
+        """Each cell's count; ``values`` in [0, 1] pick white text on dark colours, black on light ones."""
         k = len(self._labels)
         rgba = self.colormap.map(values.ravel(), mode=pg.ColorMap.FLOAT)
-        dark = rgba[:, :3] @ np.array([0.2126, 0.7152, 0.0722]) < 0.5
         font = QFont()
         font.setPointSize(max(7, min(11, 96 // max(k, 1))))
-        self._texts = []
-        for idx, n in enumerate(self._cm.ravel()):
-            item = pg.TextItem(str(n), color="w" if dark[idx] else "k", anchor=(0.5, 0.5))
-            item.setFont(font)
-            item.setPos(idx % k + 0.5, idx // k + 0.5)
-            self.plot.addItem(item)
-            self._texts.append(item)
+        self.counts.set_counts(self._cm, rgba[:, :3] @ np.array([0.2126, 0.7152, 0.0722]) < 0.5, font)
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         k = len(self._labels)

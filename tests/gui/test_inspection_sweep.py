@@ -77,3 +77,56 @@ def test_a_re_identification_of_no_readable_snippet_shows_no_figure():
     r = {"model": "m", "segments": 3, "tracks": 2, "clustering": {"k": 2, "purity": None},
          "reid": {"snippet_s": 3.0, "n": 0, "top1": None, "top2": None, "unreadable": ["/m/a.wav"]}}
     assert "no snippet could be read" in metrics_html(r) and "top-1" not in metrics_html(r)
+
+
+def _outliers(lib_path: Path) -> None:
+    """One outlier finding per segment, scored by its row."""
+    with Library(lib_path) as lib:
+        seg = lib.segments()
+        lib.replace_findings([{"kind": "outlier", "segment_id": int(s), "track_id": int(t), "start_s": 0.0,
+                               "end_s": 3.0, "score": float(i), "reason": f"outlier {i}", "details": {}}
+                              for i, (s, t) in enumerate(zip(seg["id"], seg["track_id"], strict=True))],
+                             kinds=["outlier"])
+
+
+def test_accepting_a_finding_keeps_the_users_sort_and_selection(qtbot, window, lib_path, bugs):  # noqa: F811
+    """Sorted by track, a finding selected, Accept: the table came back sorted by score, nothing selected (the
+    spectrogram gone), scrolled to the top: the analyst lost their place at every review."""
+    from PySide6.QtCore import Qt
+
+    _outliers(lib_path)
+    assert window.open_library(lib_path)
+    panel = window.inspection_panel
+    panel.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)
+    order = [r["id"] for r in panel.shown()]
+    panel.table.selectRow(3)
+    chosen = panel.selected()[0]["id"]
+    panel.accept.click()
+    assert [r["status"] for r in window.inspection.rows if r["id"] == chosen] == ["accepted"]
+    header = panel.table.horizontalHeader()
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (3, Qt.SortOrder.AscendingOrder)
+    assert [r["id"] for r in panel.shown()] == order
+    assert [r["id"] for r in panel.selected()] == [chosen]
+
+
+def test_a_finding_whose_file_is_gone_shows_no_spectrogram_of_another(qtbot, window, lib_path, bugs):  # noqa: F811
+    """Select a finding, then one whose file was deleted since: its spectrogram failed (a status line) and the
+    first finding's spectrogram stayed on show, under the second one's row, in the panel and beside the map."""
+    from PySide6.QtCore import Qt
+
+    _outliers(lib_path)
+    assert window.open_library(lib_path)
+    panel, spectrograms = window.inspection_panel, (window.inspection_panel.spectrogram, window.map_panel.spectrogram)
+    gone = window.session.tracks[panel.shown()[0]["track_id"]].path
+    other = next(r for r, f in enumerate(panel.shown()) if f["path"] != gone)
+    panel.table.selectRow(other)
+    qtbot.waitUntil(lambda: not any(s.stack.empty for s in spectrograms), timeout=20000)
+    Path(gone).unlink()
+    panel.table.selectRow(0)
+    qtbot.waitUntil(lambda: all(s.stack.empty for s in spectrograms), timeout=20000)
+    for s in spectrograms:
+        assert s.stack.label.text().startswith("No spectrogram of ") and "file not found" in s.stack.label.text()
+    panel.table.clearSelection()
+    panel.set_findings(window.inspection.rows)  # no finding selected: the hint again
+    assert panel.spectrogram.stack.label.text() == "Select a finding to see its spectrogram from 20 Hz"
+    assert panel.table.horizontalHeader().sortIndicatorOrder() == Qt.SortOrder.DescendingOrder

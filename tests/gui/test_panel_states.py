@@ -144,3 +144,15 @@ def test_training_form_numbers_out_of_range_are_named_before_any_work(qtbot, fie
     panel.train_form.set_value(field, value)
     panel.start_training()
     assert panel.state.text().startswith(f"⚠ {field} must be ") and panel.job is None
+
+
+def test_training_cancelled_before_its_first_step_says_so_and_waits_for_nothing(qtbot):
+    """Start, then Cancel at once: the curves said "Waiting for the first training steps…" for ever and the
+    state "the last checkpoint is kept", though the run saved none."""
+    panel = TrainingPanel(Session())
+    qtbot.addWidget(panel)
+    panel.curves.clear("Waiting for the first training steps…")  # as start_training leaves it
+    panel._failed()  # the job's cancelled signal
+    assert panel.state.text() == "training cancelled before its first step: nothing was trained"
+    assert panel.curves.stack.empty and panel.curves.stack.label.text() == "No training step ran."
+    assert panel.start.isEnabled() and not panel.embed.isEnabled()
