@@ -444,9 +444,11 @@ def cmd_map(a: argparse.Namespace) -> int:
         check_table_path(a.out)
     with Library(a.lib) as lib:
         rows = _run(iter_map(lib, model=a.model, method=a.method), quiet=a.quiet)
-        if a.out:
-            export_map(lib, rows, a.out)
-        print(f"{a.method} map of {len(rows)} segments -> {a.out or map_path(lib, a.model, a.method)}")
+        gone = export_map(lib, rows, a.out) if a.out else 0
+        print(f"{a.method} map of {len(rows) - gone} segments -> {a.out or map_path(lib, a.model, a.method)}")
+    if gone:
+        print(f"musicemb: warning: {_count(gone, 'segment')} of the map left out of {a.out}: no longer in the library "
+              "(cut again or removed since the embed); run `musicemb embed`", file=sys.stderr)
     return 0
 
 
@@ -524,16 +526,31 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     return 0
 
 
+#: Qt platforms that show no window (``QT_QPA_PLATFORM=offscreen`` in a headless shell or CI).
+_HEADLESS_QPA = {"offscreen", "minimal", "minimalegl"}
+
+
+def _no_display() -> str | None:
+    """Why the app's window could not be seen here, or None when it could: X11/Wayland systems need ``DISPLAY``
+    or ``WAYLAND_DISPLAY`` (Windows and macOS always have a screen); ``QT_QPA_PLATFORM=offscreen`` draws none."""
+    qpa = os.environ.get("QT_QPA_PLATFORM", "")
+    if qpa.split(":")[0].strip().lower() in _HEADLESS_QPA:
+        return f"QT_QPA_PLATFORM={qpa}"
+    if sys.platform in ("win32", "darwin") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return "DISPLAY is not set"
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
     from musicemb_core.workflows.demo import default_demo_path, demo_built, iter_build_demo
 
     root = Path(a.lib) if a.lib else default_demo_path()
-    display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+    no_display = _no_display()
     # The app is started as its own process: core never imports the GUI package.
     gui = Path(sys.executable).with_name("musicemb-gui")  # the app bundle ships both executables side by side
     cmd = [str(gui)] if getattr(sys, "frozen", False) else [sys.executable, "-m", "musicemb_gui.app"]
-    if display and not a.no_gui and not demo_built(root):
+    if no_display is None and not a.no_gui and not demo_built(root):
         print(f"building the demo library in {root}: the app shows the progress", file=sys.stderr)
         return subprocess.call([*cmd, "--demo", str(root)])  # the window at once, the build as a job
     report = _run(iter_build_demo(root), quiet=a.quiet)
@@ -543,8 +560,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
         _print_summary(lib.summary())
     if a.no_gui:
         return 0
-    if not display:
-        print("no display here (DISPLAY is not set): open the demo with `musicemb-gui` on a desktop, or run "
+    if no_display is not None:
+        print(f"no display here ({no_display}): open the demo with `musicemb-gui` on a desktop, or run "
               "`xvfb-run musicemb demo`", file=sys.stderr)
         return 0
     return subprocess.call([*cmd, str(root)])

@@ -145,15 +145,24 @@ def _in_child(root: Path, model: str, args: tuple, ids: np.ndarray, cancel: Canc
         pool.join()
 
 
-def export_map(lib: Library, rows: np.ndarray, out: str | Path) -> None:
-    """CSV/Parquet with segment id, x, y, start, track id, track path and label."""
+def export_map(lib: Library, rows: np.ndarray, out: str | Path) -> int:
+    """CSV/Parquet with segment id, x, y, start, track id, track path and label; returns how many map rows were
+    left out because their segments are no longer in the catalogue (cut again by an import with another window,
+    or their track pruned, since the embed: their vectors go at the next ``embed``); a map with none left is a
+    :class:`LibraryError`."""
     seg = lib.segments()
     pos = {int(i): j for j, i in enumerate(seg["id"])}
     tracks = {t.id: t for t in lib.tracks()}
     table = []
     for sid, x, y in rows:
-        j = pos[int(sid)]
-        t = tracks[int(seg["track_id"][j])]
+        j = pos.get(int(sid))
+        t = None if j is None else tracks.get(int(seg["track_id"][j]))
+        if t is None:
+            continue
         table.append({"segment_id": int(sid), "x": round(float(x), 5), "y": round(float(y), 5),
                       "start_s": float(seg["start_s"][j]), "track_id": t.id, "track": t.path, "label": t.label or ""})
-    write_table(table, out)
+    if not table and len(rows):
+        raise LibraryError(f"{lib.root}: none of the {len(rows)} segments of this map is in the library any more "
+                           "(cut again or removed since the embed); run `musicemb embed`, then draw the map again")
+    write_table(table, out, columns=["segment_id", "x", "y", "start_s", "track_id", "track", "label"])
+    return len(rows) - len(table)
