@@ -365,6 +365,10 @@ def open_qbh_index(lib: Library, model: str = DEFAULT_QBH_MODEL) -> Path:
     return drive(iter_build_qbh_index(lib, model=model))
 
 
+#: The embedding's best tracks aligned exactly beside the coarse pass's (the number the search was tuned with);
+#: their lowest embedding score is the one the other candidates get.
+EMBEDDING_CANDIDATES = 10
+
 class HumSearcher:
     """A QBH index opened for hummed queries (see the module docstring); :meth:`open` opens a library's.
 
@@ -493,9 +497,9 @@ class HumSearcher:
         if method == "melody":
             emb = {int(t): (0.0, -1) for t in self.melodies.track_ids}
         elif method == "embedding":
-            emb = self._by_embedding(self.embed_hum(midi), k)
-        else:
-            emb = self._candidates(query, self.embed_hum(midi), k=k, n=max(k, candidates))
+            emb = self._by_embedding(self.embed_hum(midi), max(k, EMBEDDING_CANDIDATES))
+        else:  # as many embedding candidates whatever k: k says how many results are shown, not how they rank
+            emb = self._candidates(query, self.embed_hum(midi), k=max(k, EMBEDDING_CANDIDATES), n=max(k, candidates))
         fr = self.model.cfg.frame_rate
         out = []
         for t, (e_score, seg_id) in emb.items():

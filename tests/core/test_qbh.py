@@ -241,6 +241,18 @@ def test_shipped_model_finds_the_hummed_song(hum_library):
     assert ids[res[0]["track_id"]] == 2
 
 
+def test_how_many_results_are_asked_does_not_change_their_ranking(hum_library):
+    """`hum -k 1` ranked with one embedding candidate, so its best track's score (and at times the order of the
+    others) differed from `-k 10`'s."""
+    root, _ids, hums = hum_library
+    with Library(root / "lib") as lib:
+        searcher = HumSearcher.open(lib)
+        for y in hums:
+            full = searcher.query(y, SR, k=6)
+            for k in (1, 3):
+                assert searcher.query(y, SR, k=k) == full[:k]
+
+
 def test_a_qbh_index_overwritten_in_place_is_rebuilt(hum_library, tmp_path):
     """Bytes of the stored song vectors overwritten in place keep the file's size, which was all that was checked:
     the damaged vectors were searched, and reused by the next incremental build."""
