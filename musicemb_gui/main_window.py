@@ -73,7 +73,7 @@ class MainWindow(QMainWindow):
         self.evaluation_panel = EvaluationPanel(self.session)
         self.inspection_panel = InspectionPanel()
         self.inspection = InspectionController(self.session, self.inspection_panel)
-        self.map_controller.finding_kinds = self.inspection.kind_by_segment
+        self.map_controller.finding_kinds = self.inspection.kinds_of
         self.hum_panel = HumPanel()
         self.hum = HumController(self.session, self.hum_panel)
         self.jobs_panel = JobsPanel(self.jobs)

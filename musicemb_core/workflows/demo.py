@@ -11,7 +11,7 @@ from musicemb_core.data.ingest import IngestReport, iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.data.synthesis import STYLES, render_demo_corpus
 from musicemb_core.resources import default_model_dir
-from musicemb_core.workflows.ingest_embed import iter_ingest_embed
+from musicemb_core.workflows.ingest_embed import iter_ingest_embed, iter_search_indexes
 
 N_PER_STYLE = 10
 DURATION_S = 20.0
@@ -63,7 +63,8 @@ def iter_build_demo(root: str | Path | None = None, *, n_per_style: int = N_PER_
                     duration_s: float = DURATION_S, with_embeddings: bool = True,
                     cancel: CancelToken | None = None) -> JobGen[IngestReport]:
     """Render the demo songs (skipping those already on disk), import them labelled by style, and embed them with
-    the built-in default model when it is present (so the app opens on a map). Deterministic. Returns the
+    the built-in models when they are present (so the app opens on a map), then build the melody index and the
+    landmarks as an import with ``--embed`` does (the first hum is answered at once). Deterministic. Returns the
     import's report.
     """
     root = Path(root) if root is not None else default_demo_path()
@@ -72,5 +73,8 @@ def iter_build_demo(root: str | Path | None = None, *, n_per_style: int = N_PER_
     render_demo_corpus(root / "audio", n_per_style=n_per_style, duration_s=duration_s, random_state=0)
     with Library(root, create=True) as lib:
         if with_embeddings and (default_model_dir() / "config.json").exists():  # both spaces, in the import's decode
-            return (yield from iter_ingest_embed(lib, [root / "audio"], labels="folders", cancel=cancel)).ingest
+            report = (yield from iter_ingest_embed(lib, [root / "audio"], labels="folders", cancel=cancel)).ingest
+            if not report.cancelled:
+                yield from iter_search_indexes(lib, cancel=cancel)
+            return report
         return (yield from iter_ingest(lib, [root / "audio"], labels="folders", cancel=cancel))

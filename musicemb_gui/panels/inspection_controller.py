@@ -4,6 +4,7 @@ requests."""
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from musicemb_gui.panels.inspection_panel import InspectionPanel
@@ -105,16 +106,25 @@ class InspectionController(QObject):
         edit, which refreshes the session and so reloads the findings."""
         self.session.edits.relabel_finding(finding_id, label or None)
 
-    def kind_by_segment(self) -> dict[int, str]:
-        """Open finding kind per segment id (the most severe); whole-track findings mark all the track's
-        segments."""
-        s, out = self.session, {}
-        if not s.segments:  # no library open
-            return out
-        by_track: dict[int, list[int]] = {}
-        for sid, tid in zip(s.segments["id"].tolist(), s.segments["track_id"].tolist(), strict=True):
-            by_track.setdefault(tid, []).append(sid)
-        for r in sorted((r for r in self.rows if r["status"] == "open"), key=lambda r: r["score"]):
-            for sid in [r["segment_id"]] if r["segment_id"] is not None else by_track.get(r["track_id"], []):
-                out[int(sid)] = r["kind"]
-        return out
+    def kinds_of(self, ids: np.ndarray, tracks: np.ndarray) -> np.ndarray:
+        """The open finding kind of each segment ``ids`` (of the tracks ``tracks``), None where it has none: the
+        highest scored of its own findings and its track's whole-track ones. Per track and per finding, not per
+        segment (a Python loop over 1.6M segments took a second at every recolouring)."""
+        best: dict[tuple[str, int], tuple[float, str]] = {}  # ("track" or "segment", id) -> (score, kind)
+        for r in self.rows:
+            if r["status"] == "open":
+                key = ("track", r["track_id"]) if r["segment_id"] is None else ("segment", r["segment_id"])
+                if key not in best or r["score"] > best[key][0]:
+                    best[key] = (float(r["score"]), r["kind"])
+        score, kind = np.full(len(ids), -np.inf), np.full(len(ids), None, dtype=object)
+        owners, per_point = np.unique(np.asarray(tracks, np.int64), return_inverse=True)
+        of_owner = [best.get(("track", int(t)), (-np.inf, None)) for t in owners]
+        if of_owner:
+            score, kind = np.array([b[0] for b in of_owner])[per_point], np.array([b[1] for b in of_owner],
+                                                                                  dtype=object)[per_point]
+        order = np.argsort(ids, kind="stable")
+        for (what, sid), (sc, k) in best.items():
+            j = np.searchsorted(ids, sid, sorter=order) if what == "segment" else len(ids)
+            if j < len(ids) and ids[order[j]] == sid and sc >= score[order[j]]:
+                score[order[j]], kind[order[j]] = sc, k
+        return kind

@@ -61,7 +61,9 @@ class MapController(QObject):
         self.method = "umap"
         self.mode = "label"  # the colouring asked for last
         self.shown = ""  # the method whose map is on screen
-        self.finding_kinds: Callable[[], dict[int, str]] = dict  # open finding kind per segment id
+        # the open finding kind of each point (segment ids, their tracks), None where there is none
+        self.finding_kinds: Callable[[np.ndarray, np.ndarray], np.ndarray] = lambda ids, _tracks: np.full(
+            len(ids), None, dtype=object)
         self._index = None
         self._spectrogram_of = -1  # the segment whose spectrogram was asked for last
         self._similar = None  # SimilarTracks of the open library, opened on first use
@@ -175,10 +177,10 @@ class MapController(QObject):
             cats = np.unique(tracks, return_inverse=True)[1]
             return cats % len(PALETTE), PALETTE, []
         if mode == "finding":
-            kinds = self.finding_kinds()
-            names = sorted(set(kinds.values()))
+            kinds = self.finding_kinds(ids, tracks)
+            names = sorted({k for k in kinds if k is not None})
             index = {n: i for i, n in enumerate(names)}
-            cats = np.array([index.get(kinds.get(int(i)), len(names)) for i in ids], dtype=np.int64)
+            cats = np.array([index.get(k, len(names)) for k in kinds], dtype=np.int64)
             return cats, [PALETTE[i % len(PALETTE)] for i in range(len(names))] + [NONE_COLOUR], \
                 names + ["(no finding)"]
         if mode in EXTRA_MODES and mode in self._extra:

@@ -134,3 +134,19 @@ def test_real_findings_and_status_round_trip(qtbot, tmp_path):
         panel.table.selectAll()
         panel.accept.click()
         assert {f["status"] for f in lib.findings()} == {"accepted"}
+
+
+def test_the_map_colours_each_segment_by_its_most_severe_open_finding():
+    """Per track and per finding, not per segment: a track's whole-track finding marks its segments unless one of
+    its own findings scores higher; dismissed findings and segments of other libraries do not count."""
+    from types import SimpleNamespace
+
+    from musicemb_gui.panels.inspection_controller import InspectionController
+
+    def row(kind, track, segment, score, status="open"):
+        return {"kind": kind, "track_id": track, "segment_id": segment, "score": score, "status": status}
+    ctl = SimpleNamespace(rows=[row("label", 1, None, 0.5), row("clipping", 1, 11, 0.9), row("hum", 1, 12, 0.2),
+                                row("dead", 2, 21, 0.7), row("noise", 2, 22, 0.8, "dismissed"), row("hum", 3, 99, 1.0)])
+    ids, tracks = np.array([12, 11, 22, 21, 13, 31]), np.array([1, 1, 2, 2, 1, 3])
+    kinds = InspectionController.kinds_of(ctl, ids, tracks)
+    assert kinds.tolist() == ["label", "clipping", None, "dead", "label", None]

@@ -81,6 +81,10 @@ def test_demo_is_built_as_a_job_in_an_open_window(qtbot, tmp_path):
     assert "demo" in win.statusBar().currentMessage()
     qtbot.waitUntil(lambda: win.session.lib_path == (tmp_path / "demo").resolve(), timeout=120000)
     assert win.library_panel.proxy.rowCount() == 5  # one song per style, opened when the job ended
+    from musicemb_core.search.qbh import qbh_index_current
+
+    with Library(tmp_path / "demo") as lib:  # the first hum needs no index built: the demo built it
+        assert qbh_index_current(lib) and (tmp_path / "demo" / "fingerprints").is_dir()
 
 
 def test_import_embeds_both_spaces_in_the_import_job(qtbot, library, tmp_path):

@@ -90,7 +90,7 @@ def test_no_category_colour_is_grey_like_no_finding(window):
     assert min(chroma) >= 30  # no grey (chroma 0), pastels included
     ids = window.map_controller.ids
     kinds = ["clipping", "dead", "hum", "muffled", "noise"]
-    window.map_controller.finding_kinds = lambda: {int(i): kinds[n] for n, i in enumerate(ids[:-1])}
+    window.map_controller.finding_kinds = lambda ids, _tracks: np.array([*kinds, None], dtype=object)
     cats, palette, names = window.map_controller.colours("finding", ids)
     assert names == [*kinds, "(no finding)"] and palette[-1] == NONE_COLOUR
     assert cats.tolist() == [0, 1, 2, 3, 4, 5]
