@@ -31,16 +31,31 @@ class ClassAxis(pg.AxisItem):
         self.rotated = False
 
     def set_labels(self, labels: list[str]) -> None:
-        """Tick every cell with its (abbreviated) label and reserve room for the widest one."""
+        """Tick the cells with their (abbreviated) labels and reserve room for the widest one."""
         labels = [abbreviate(s) for s in labels]
         metrics = QFontMetricsF(self.style["tickFont"])
         widest = int(max((metrics.horizontalAdvance(s) for s in labels), default=0)) + 4
-        self.setTicks([[(i + 0.5, s) for i, s in enumerate(labels)]])
+        self._labels, self._step, self._line = labels, 0, int(metrics.height())
         if self.orientation == "left":
             self.setStyle(tickTextWidth=widest)
+        else:
+            self._widest, self._n = widest, len(labels)
+            self._update_rotation()
+        self._update_ticks()
+
+    def _update_ticks(self) -> None:
+        """Every cell's label where a line of text fits across a cell, else every ``step``-th one (60 labels in
+        a small panel wrote them over each other)."""
+        labels = getattr(self, "_labels", [])
+        view = self.linkedView()
+        if not labels or view is None:
             return
-        self._widest, self._n, self._line = widest, len(labels), int(metrics.height())
-        self._update_rotation()
+        px = view.viewPixelSize()[1 if self.orientation == "left" else 0] if view.width() > 0 else 0.0
+        across = self.orientation == "left" or self.rotated  # the text's line height lies along the axis
+        step = max(1, math.ceil((self._line + 2) * px)) if across and px > 0 else 1
+        if step != self._step:
+            self._step = step
+            self.setTicks([[(i + 0.5, s) for i, s in enumerate(labels) if i % step == 0]])
 
     def _update_rotation(self) -> None:
         """Bottom labels read upwards when the widest does not fit in a cell at the current width."""
@@ -59,6 +74,7 @@ class ClassAxis(pg.AxisItem):
     def linkedViewChanged(self, view, newRange=None):  # noqa: N802 (pyqtgraph override)
         super().linkedViewChanged(view, newRange)
         self._update_rotation()
+        self._update_ticks()
 
     def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):
         if not self.rotated:

@@ -185,6 +185,23 @@ def test_a_hundred_labels_make_no_item_per_cell_and_counts_show_only_where_they_
     assert len(view.plot.items) == items
 
 
+def test_crowded_class_names_are_thinned_so_they_do_not_overlap(qtbot):
+    """60 labels in a small panel wrote their names over each other on both axes; every step-th is named now, all
+    of them where a line fits in a cell."""
+    view = ConfusionView()
+    qtbot.addWidget(view)
+    view.resize(700, 600)
+    view.show()
+    for n, whole in ((60, False), (8, True)):
+        view.set_matrix(np.eye(n, dtype=int), [f"style {i}" for i in range(n)])
+        qtbot.wait(50)
+        for axis in ("left", "bottom"):
+            ticks = view.plot.getAxis(axis)._tickLevels[0]
+            assert (len(ticks) == n) == whole, (n, axis, len(ticks))
+            gaps = set(np.diff([t for t, _ in ticks]).tolist())
+            assert ticks[0][0] == 0.5 and len(gaps) == 1 and (gaps == {1.0}) == whole  # evenly spaced
+
+
 def test_long_class_names_are_rotated_on_the_bottom_axis(qtbot):
     view = ConfusionView()
     qtbot.addWidget(view)
