@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,12 +106,14 @@ def _write(c, kind: str, key: int, value) -> None:
         c.execute("INSERT OR REPLACE INTO segment_labels VALUES (?, ?)", (key, value))
 
 
-def apply_edit(lib: Library, description: str, changes: list[tuple[str, int, str | None]]) -> Edit | None:
+def apply_edit(lib: Library, description: str, changes: list[tuple[str, int, str | None]]
+               | Callable[[], list[tuple[str, int, str | None]]]) -> Edit | None:
     """Set each (kind, id, value) and log the values that changed as one edit; None when nothing changed.
-    An id that does not exist is a :class:`LibraryError` and nothing is changed."""
+    An id that does not exist is a :class:`LibraryError` and nothing is changed. ``changes`` may be a function
+    that lists them inside the edit's transaction (what it reads cannot change before they are made)."""
     with lib.transaction() as c:
         done = []
-        for kind, key, after in changes:
+        for kind, key, after in (changes() if callable(changes) else changes):
             before = _read(c, kind, int(key))
             if before is _GONE:
                 raise LibraryError(f"{lib.root}: no {FIELDS[kind][3]} with id {key}")
@@ -148,8 +151,8 @@ def relabel_tracks(lib: Library, track_ids, label: str | None) -> Edit | None:
     label, track_ids = _label(label), sorted({int(t) for t in track_ids})
     what = f"{len(track_ids)} tracks" if len(track_ids) != 1 else _track_name(lib, track_ids[0])
     return apply_edit(lib, f"label {what} {label!r}" if label else f"clear the label of {what}",
-                      [("track_label", t, label) for t in track_ids] +
-                      [("segment_tag", s, None) for s in _tags_of_tracks(lib, track_ids)])
+                      lambda: [("track_label", t, label) for t in track_ids] +  # the tags as they are in the
+                      [("segment_tag", s, None) for s in _tags_of_tracks(lib, track_ids)])  # transaction
 
 
 def relabel_finding(lib: Library, finding_id: int, label: str | None) -> Edit | None:
@@ -162,13 +165,17 @@ def relabel_finding(lib: Library, finding_id: int, label: str | None) -> Edit | 
     label = _label(label)
     if kind == "label" and segment_id is not None and \
             lib.conn.execute("SELECT 1 FROM segments WHERE id=?", (segment_id,)).fetchone():
-        what, changes = f"segment {segment_id}", [("segment_tag", segment_id, label)]
+        what = f"segment {segment_id}"
+
+        def changes() -> list:
+            return [("segment_tag", segment_id, label)]
     else:
         what = _track_name(lib, track_id)
-        changes = [("track_label", track_id, label)] + [("segment_tag", s, None)
-                                                        for s in _tags_of_tracks(lib, [track_id])]
+
+        def changes() -> list:  # the track's tags as they are in the edit's transaction
+            return [("track_label", track_id, label), *(("segment_tag", s, None) for s in _tags_of_tracks(lib, [track_id]))]
     return apply_edit(lib, f"relabel {what} {label!r} (finding accepted)",
-                      [*changes, ("finding_status", int(finding_id), "accepted")])
+                      lambda: [*changes(), ("finding_status", int(finding_id), "accepted")])
 
 
 def tag_segments(lib: Library, segment_ids, label: str | None) -> Edit | None:

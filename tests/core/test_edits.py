@@ -305,3 +305,27 @@ def test_labels_are_stored_clean_whichever_way_they_come(tmp_path):
     (tmp_path / "twice.csv").write_text("a.wav,rock\nb.wav,jazz\n./a.wav,house\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"twice.csv: line 3 labels a.wav 'house', an earlier line 'rock'"):
         read_label_csv(tmp_path / "twice.csv")
+
+
+def test_a_track_cut_again_while_it_is_relabelled_loses_the_tags_it_has_then(tmp_path, monkeypatch):
+    """The tags a whole-track label removes were read before its transaction: a re-cut in between (an import in
+    another process) made the relabel fail with "no segment with id N". They are read inside it now."""
+    import contextlib
+
+    root = tmp_path / "lib"
+    with _library(root) as lib:
+        seg = lib.segments()
+        edits.tag_segments(lib, seg["id"][seg["track_id"] == 1][:2], "intro")
+        real = lib.transaction
+
+        @contextlib.contextmanager
+        def after_a_recut():  # another process cuts the tracks again just before this edit's transaction
+            with Library(root) as other:
+                other.set_segment_config(SegmentConfig(window_s=2.0, hop_s=2.0), window_starts)
+            monkeypatch.setattr(lib, "transaction", real)
+            with real() as c:
+                yield c
+        monkeypatch.setattr(lib, "transaction", after_a_recut)
+        edit = edits.relabel_tracks(lib, [1], "jazz")
+        assert _labels(lib)[1] == "jazz" and edits.segment_tags(lib) == {}
+        assert sum(ch["kind"] == "segment_tag" for ch in edit.changes) == 2  # the tags moved to the new segments
