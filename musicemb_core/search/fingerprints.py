@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from musicemb_core.audio.decode import load
-from musicemb_core.common.errors import AudioError, LibraryError
+from musicemb_core.common.errors import AudioError, Cancelled, LibraryError
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
@@ -106,7 +106,8 @@ def landmark_folder(lib: Library) -> Path:
 def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobGen[LandmarkIndex]:
     """Landmarks of every track (only tracks not fingerprinted yet, by id and content hash, are decoded; nothing
     is written when no track's landmarks were added or dropped). A track whose file changed since it was imported
-    is left out until it is imported again."""
+    is left out until it is imported again. A cancel stops at the next track and keeps the tracks finished (the
+    next run does the rest), then raises :class:`Cancelled`."""
     cancel = cancel or CancelToken()
     folder = landmark_folder(lib)
     old = LandmarkIndex.load(folder)
@@ -130,16 +131,24 @@ def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobG
         except AudioError:
             return tid, None
 
-    clock = EtaClock()
+    clock, stopped = EtaClock(), None
     yield Progress("landmarks", 0, len(todo), f"{len(todo)} tracks to fingerprint")
     with ThreadPoolExecutor(2) as pool:
-        for i, (tid, res) in enumerate(pool.map(compute, todo), 1):
-            cancel.check()
-            if res is not None:
-                h, t = res
-                parts.append((h, np.full(len(h), tid, np.int32), t))
-                current.add(tid)
-            yield Progress("landmarks", i, len(todo), tracks[tid].path, clock.eta(i, len(todo)))
+        results = pool.map(compute, todo)
+        try:
+            for i, (tid, res) in enumerate(results, 1):
+                if res is not None:
+                    h, t = res
+                    parts.append((h, np.full(len(h), tid, np.int32), t))
+                    current.add(tid)
+                yield Progress("landmarks", i, len(todo), tracks[tid].path, clock.eta(i, len(todo)))
+                cancel.check()
+        except Cancelled as e:  # the finished tracks are kept (hours of them in a large library)
+            stopped = e
+        finally:
+            results.close()  # the tracks not started are not decoded
+    if stopped is not None and current == done:  # cancelled before any track was added
+        raise stopped
     if old is not None and current == done:  # the tracks to do could not be read: nothing added or removed
         return old
     cat = [np.concatenate(p) if p else np.zeros(0, dt) for p, dt in
@@ -147,4 +156,6 @@ def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobG
     index = LandmarkIndex(*cat)
     with layout.landmarks(lib).publish() as gen:
         index.save(gen, {"tracks": {str(t): tracks[t].content_hash for t in current}, "count": len(index)})
+    if stopped is not None:
+        raise stopped
     return index

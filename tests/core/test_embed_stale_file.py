@@ -88,3 +88,35 @@ def test_landmarks_are_not_written_again_for_a_file_that_stays_unreadable(replac
     before = layout.landmarks(lib).current()
     index = drive(iter_fingerprint(lib))
     assert layout.landmarks(lib).current() == before and lib.track_by_path(changed).id not in index.tracks
+
+
+def test_a_cancelled_landmark_build_keeps_the_tracks_it_finished(tmp_path, monkeypatch):
+    """A cancel (the app's Cancel, Ctrl-C) threw away every track fingerprinted so far, hours of them in a large
+    library; the finished ones are kept and the next run decodes only the rest."""
+    from musicemb_core.common.errors import Cancelled
+    from musicemb_core.common.progress import CancelToken
+    from musicemb_core.search import fingerprints
+
+    music = tmp_path / "m"
+    music.mkdir()
+    for i in range(5):
+        _write(music / f"c{i}.wav", 200 + 150 * i, 6.0, seed=i)
+    decoded = []
+    real = fingerprints.load
+    monkeypatch.setattr(fingerprints, "load", lambda path, **kw: decoded.append(path) or real(path, **kw))
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [music], jobs=1, analyse=False))
+        token = CancelToken()
+        job = iter_fingerprint(lib, cancel=token)
+        steps = 0
+        with pytest.raises(Cancelled):
+            for ev in job:
+                steps += ev.done > 0
+                if steps == 2:
+                    token.cancel()
+        kept = set(fingerprints.LandmarkIndex.load(fingerprints.landmark_folder(lib)).meta["tracks"])
+        assert len(kept) == 2
+        decoded.clear()
+        drive(iter_fingerprint(lib))
+        assert len(decoded) == 3
+        assert len(fingerprints.LandmarkIndex.load(fingerprints.landmark_folder(lib)).meta["tracks"]) == 5
