@@ -123,7 +123,7 @@ class HumPanel(QWidget):
         self._timer.timeout.connect(self._drain)
         self.refresh.clicked.connect(self.find_devices)
         self.record.clicked.connect(self.start_recording)
-        self.stop.clicked.connect(self.stop_recording)
+        self.stop.clicked.connect(lambda: self.stop_recording())  # not clicked(checked) as the reason
         self.load.clicked.connect(self._ask_file)
         self.results.cellDoubleClicked.connect(lambda row, _c: self._emit_selected(self.playRequested, row))
         self.play.clicked.connect(lambda: self._emit_selected(self.playRequested))
