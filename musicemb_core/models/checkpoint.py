@@ -163,15 +163,21 @@ def module_state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, tor
     return {k[len(p):]: v for k, v in tensors.items() if k.startswith(p)}
 
 
+def load_module(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str, path: str | Path) -> None:
+    """Load the ``prefix`` tensors into ``module``; tensors that do not fit it (missing or unexpected keys, other
+    shapes) are a :class:`ConfigError` naming ``path``, the file they came from."""
+    try:
+        module.load_state_dict(module_state(tensors, prefix))
+    except RuntimeError as e:
+        reason = " ".join(line.strip() for line in str(e).strip().splitlines()[1:])[:200]  # line 0: a header
+        raise ConfigError(f"{path}: the weights do not fit {CONFIG} ({reason})") from e
+
+
 def load_encoder(folder: str | Path) -> tuple[torch.nn.Module, ModelInfo]:
     """The encoder of a saved model, in eval mode, and its config."""
     info = read_info(folder)
     encoder = build_encoder(info.model.replace(weights=None))
-    try:
-        encoder.load_state_dict(module_state(read_tensors(folder), "encoder"))
-    except RuntimeError as e:  # missing/unexpected keys, shape mismatches
-        reason = str(e).strip().splitlines()[0][:200]
-        raise ConfigError(f"{weights_path(folder)}: the weights do not fit {CONFIG} ({reason})") from e
+    load_module(encoder, read_tensors(folder), "encoder", weights_path(folder))
     return encoder.eval(), info
 
 

@@ -47,7 +47,7 @@ def _evaluate(strategy: Strategy, data: SegmentSet, cancel: CancelToken) -> dict
     sums: dict[str, float] = {}
     n = 0
     with torch.no_grad():
-        for batch in strategy.batches(data, np.random.default_rng(0)):
+        for batch in strategy.batches(data, np.random.default_rng(0), drop_last=False):  # every segment counts
             cancel.check()
             loss, metrics = strategy.loss(data, batch, None)
             for k, v in {"loss": loss.item(), **metrics}.items():
@@ -73,11 +73,20 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     device = pick_device(train.device)
     torch.manual_seed(train.seed)
     base = saved = None
+    if resume:  # the saved state is read (and checked) before the library is decoded
+        state = ckpt.load_resume(folder, keys=("epoch", "step", "history", "best"))
+        if state is None:
+            raise ConfigError(f"{folder}: nothing to resume (no saved training state)")
     if resume and (folder / ckpt.CONFIG).exists():  # the saved run's configs, normalisation stats included
         saved = ckpt.read_info(folder)
         if saved.strategy != train.strategy:  # the saved heads are another strategy's
             raise ConfigError(f"--resume: {name!r} was trained with the {saved.strategy} strategy; resume it with "
                               f"--strategy {saved.strategy}")
+        if saved.train.get("freeze_until") != train.freeze_until:  # the saved optimizer state fixes what trains
+            was = saved.train.get("freeze_until")
+            raise ConfigError(f"--freeze-until {train.freeze_until or '(none)'}: {name!r} was trained with "
+                              + (f"--freeze-until {was}; give it to resume" if was else
+                                 "no --freeze-until; leave it out to resume") + ", or train under another --name")
         if model is not None and model != saved.model:  # the saved weights fix the shape
             key = next(k for k, v in model.to_dict().items() if v != saved.model.to_dict()[k])
             raise ConfigError(f"--{key} {getattr(model, key)}: {name!r} was trained with {key} "
@@ -122,7 +131,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     encoder = build_encoder(model)
     if base is not None:
         base_folder = ckpt.find_model(lib.root / "models", train.from_model)
-        encoder.load_state_dict(ckpt.module_state(ckpt.read_tensors(base_folder), "encoder"))
+        ckpt.load_module(encoder, ckpt.read_tensors(base_folder), "encoder", ckpt.weights_path(base_folder))
     if train.strategy == "transfer":
         encoder.freeze_until(train.freeze_until or encoder.layer_names[-2])
     elif train.freeze_until:
@@ -141,15 +150,16 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     start_epoch, skip_steps, best = 0, 0, {}  # best: the row of the best epoch (none yet)
     losses, sums = [], {}  # the current epoch's step losses and metric sums (a cancel saves them with the state)
     if resume:
-        state = ckpt.load_resume(folder, keys=("epoch", "step", "history", "best"))
-        if state is None:
-            raise ConfigError(f"{folder}: nothing to resume (no saved training state)")
         tensors, opt_state, counters = state
         if saved is not None:
             _check_resumed_labels(strategy, info, saved)
         for key, m in strategy.modules().items():
-            m.load_state_dict(ckpt.module_state(tensors, key))
-        opt.load_state_dict(opt_state)
+            ckpt.load_module(m, tensors, key, folder / "resume")
+        try:
+            opt.load_state_dict(opt_state)
+        except ValueError as e:  # other parameters train now (an autoencoder's labels all removed: no classifier)
+            raise ConfigError(f"--resume: the saved optimizer state of {name!r} does not fit this run ({e}); train "
+                              "again without --resume") from e
         start_epoch, skip_steps = counters["epoch"], counters["step"]
         history, best = counters["history"], counters["best"]
         losses, sums = counters.get("losses", []), counters.get("sums", {})
@@ -158,6 +168,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
         raise ConfigError(f"{lib.root}: none of the {len(tr)} segments to train on (besides the validation tracks) "
                           f"is labelled; the {train.strategy} strategy needs labelled tracks to train on: lower "
                           "val_fraction or label more tracks")
+    strategy.check_train_set(tr)
     run_id = lib.start_run(name, train.strategy, {"train": train.to_dict(), "model": model.to_dict(),
                                                    "features": features.to_dict()})
     steps_per_epoch = train.steps_per_epoch or n_batches
@@ -218,7 +229,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
         if "epoch" not in best:  # no best saved yet (cancelled in the first epoch): keep what was learnt
             ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules())  # else the best stays
     except BaseException:
-        lib.update_run(run_id, "failed", history, finished=True)
+        _failed(lib, run_id, history, best, info)
         raise
     if train.strategy == "transfer" and train.svm_head and status != "cancelled":
         yield Progress("train", total, total, "fitting the SVM head on frozen embeddings")
@@ -228,7 +239,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
         except Cancelled:  # the best model stays, without its SVM head
             status = "cancelled"
         except BaseException:
-            lib.update_run(run_id, "failed", history, finished=True)
+            _failed(lib, run_id, history, best, info)
             raise
         else:
             best |= metrics
@@ -236,6 +247,13 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     lib.update_run(run_id, status, history, finished=True)
     lib.register_model(name, model.arch, train.strategy, model.dim, info.to_dict())
     return FitResult(name, str(folder), status, len(history), history, best)
+
+
+def _failed(lib: Library, run_id: int, history: list[dict], best: dict, info: ckpt.ModelInfo) -> None:
+    """Mark the run failed; a best model it saved stays, and is registered as the model of its name."""
+    lib.update_run(run_id, "failed", history, finished=True)
+    if "epoch" in best:
+        lib.register_model(info.name, info.model.arch, info.strategy, info.model.dim, info.to_dict())
 
 
 def _step_rng(seed: int, epoch: int, step: int) -> np.random.Generator:
@@ -271,7 +289,7 @@ def _with_metrics(info: ckpt.ModelInfo, best: dict, history: list[dict]) -> ckpt
 def _load_best(folder, strategy: Strategy) -> None:
     tensors = ckpt.read_tensors(folder)
     for key, m in strategy.modules().items():
-        m.load_state_dict(ckpt.module_state(tensors, key))
+        ckpt.load_module(m, tensors, key, ckpt.weights_path(folder))
 
 
 def embed_arrays(strategy: Strategy, data: SegmentSet, *, batch_size: int = 64,

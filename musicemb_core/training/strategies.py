@@ -71,14 +71,23 @@ class Strategy:
             S = self.spec_aug(S, rng)
         return S
 
+    def check_train_set(self, data: SegmentSet) -> None:
+        """A :class:`ConfigError` when ``data`` (the segments left to train on) cannot train this strategy."""
+        present = np.unique(data.labels[data.labels >= 0])
+        if self.needs_labels and len(present) < 2:  # the other labels' tracks are all validation tracks
+            raise ConfigError(f"only the label {data.label_names[present[0]]!r} is left to train the {self.name} "
+                              "strategy on (every track of the others is a validation track); lower val_fraction "
+                              "or label more tracks")
+
     def pool(self, data: SegmentSet, rng: np.random.Generator) -> np.ndarray:
         """Indices of ``data`` this strategy trains on in one epoch."""
         return np.arange(len(data))
 
-    def batches(self, data: SegmentSet, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    def batches(self, data: SegmentSet, rng: np.random.Generator, *, drop_last: bool = True) -> Iterator[np.ndarray]:
+        """Index batches of one epoch; ``drop_last`` (training) drops a last, smaller batch (unless it is the
+        only one)."""
         idx = self.pool(data, rng)
-        drop = len(idx) > self.cfg.batch_size
-        for b in shuffled_batches(len(idx), self.cfg.batch_size, rng, drop_last=drop):
+        for b in shuffled_batches(len(idx), self.cfg.batch_size, rng, drop_last=drop_last):
             yield idx[b]
 
     def loss(self, data: SegmentSet, batch: np.ndarray, rng: np.random.Generator | None) -> tuple[torch.Tensor, dict]:
@@ -115,10 +124,16 @@ class Triplet(Strategy):
 
     name = "triplet"
 
-    def batches(self, data, rng):
+    def check_train_set(self, data):
+        if len(np.unique(data.track_ids)) < 2:  # no opposite from another track
+            raise ConfigError(f"the triplet strategy needs at least 2 tracks to train on besides the validation "
+                              f"tracks, found {len(np.unique(data.track_ids))}; lower val_fraction or import more "
+                              "audio")
+
+    def batches(self, data, rng, *, drop_last=True):
         """Batches of (anchor, neighbour, opposite) index rows, shape (b, 3), drawn afresh each epoch."""
         trip = triplets(data.track_ids, data.starts, rng, neighbour_s=self.cfg.neighbour_s)
-        for b in shuffled_batches(len(trip), self.cfg.batch_size, rng, drop_last=len(trip) > self.cfg.batch_size):
+        for b in shuffled_batches(len(trip), self.cfg.batch_size, rng, drop_last=drop_last):
             yield trip[b]
 
     def loss(self, data, batch, rng):
@@ -139,6 +154,11 @@ class Autoencoder(Strategy):
         super().__init__(encoder, logmel, data, cfg)
         if logmel.cfg.normalise != "minmax":
             raise ConfigError("the autoencoder strategy needs features normalised to [0, 1] (normalise='minmax')")
+        frames = int(round(data.window_s * data.sr)) // logmel.cfg.hop_length + 1  # centred STFT frames
+        if frames < cfg.tile_frames:  # the tiles would be shorter than the decoder's
+            raise ConfigError(f"the autoencoder strategy cuts tiles of {cfg.tile_frames} frames; the library's "
+                              f"{data.window_s:g} s segments have {frames}: lower tile_frames (a power of two) or "
+                              "import with a longer --window")
         self.heads["decoder"] = Decoder(encoder.dim, (logmel.cfg.n_mels, cfg.tile_frames))
         self.aux = cfg.aux_weight > 0 and (data.labels >= 0).any()
         if self.aux:

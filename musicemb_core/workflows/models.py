@@ -35,11 +35,10 @@ class ModelEntry:
 
 def validation_figure(metrics: dict) -> str:
     """The headline validation number of a model's stored metrics."""
-    best = metrics.get("best") or {}
+    best, tune = (v if isinstance(v, dict) else {} for v in (metrics.get("best"), metrics.get("tune")))
     for key, name in (("val_acc", "val acc"), ("svm_val_acc", "SVM val acc"), ("val_loss", "val loss")):
         if isinstance(best.get(key), int | float):
             return f"{name} {best[key]:.3f}"
-    tune = metrics.get("tune") or {}
     return f"style 1-NN {tune['tune_style_1nn']:.3f}" if isinstance(tune.get("tune_style_1nn"), float) else ""
 
 
