@@ -12,7 +12,12 @@ def pick_device(name: str) -> torch.device:
     machine lacks is a :class:`ConfigError` naming it."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as e:  # "gpu", "": torch's own long message
+        raise ConfigError(f"--device {name!r}: not a device; use auto, cpu, cuda, cuda:N or mps") from e
+    if device.type not in ("cpu", "cuda", "mps"):  # "meta", "xla"...: nothing this project runs on
+        raise ConfigError(f"--device {name}: not a device this project runs on; use auto, cpu, cuda, cuda:N or mps")
     if device.type == "cuda":
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if n == 0:

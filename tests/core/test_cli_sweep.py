@@ -95,6 +95,11 @@ def test_pick_device_names_what_this_machine_lacks(monkeypatch):
     assert pick_device("auto") == torch.device("cpu")
     with pytest.raises(ConfigError, match="--device mps: Apple's MPS is not available here"):
         pick_device("mps")
+    for bad in ("gpu", ""):  # through the API (the CLI and the app offer a list): torch's RuntimeError before
+        with pytest.raises(ConfigError, match=f"--device {bad!r}: not a device; use auto, cpu"):
+            pick_device(bad)
+    with pytest.raises(ConfigError, match="--device meta: not a device this project runs on"):
+        pick_device("meta")
 
 
 @pytest.mark.parametrize("argv", [["embed", "--device", "cuda"], ["embed", "--device", "auto"],
