@@ -102,7 +102,8 @@ def _print_json(obj) -> None:
     sys.stdout.write("\n")
 
 
-def _print_report(report, *, as_json: bool) -> None:
+def _print_report(report, *, as_json: bool, embedding: bool = False) -> None:
+    """The import report; ``embedding``: vectors are computed next (``ingest --embed``), no hint to embed."""
     if as_json:
         _print_json(report.to_dict())
         return
@@ -115,6 +116,10 @@ def _print_report(report, *, as_json: bool) -> None:
         print(f"  {report.relabelled} known tracks relabelled")
     if report.reanalysed:
         print(f"  {report.reanalysed} known tracks analysed again (this release estimates tempo and key otherwise)")
+    if report.recut:
+        seg = report.segments
+        print(f"  {_count(report.recut, 'track')} cut again (window {seg.window_s:g} s, hop {seg.hop_s:g} s)"
+              + ("" if embedding else ": their new segments need `musicemb embed`"))
     for path, reason in report.failed:
         print(_shown(f"  failed: {path}: {reason}"))
     for path, warning in report.warnings:
@@ -175,7 +180,7 @@ def cmd_ingest(a: argparse.Namespace) -> int:
                                                   "failed": [{"path": p, "error": e} for p, e in embedded.failed],
                                                   "cancelled": embedded.cancelled}})
         return 130 if report.cancelled or embedded.cancelled else 0
-    _print_report(report, as_json=a.json)
+    _print_report(report, as_json=a.json, embedding=embedded is not None)
     if embedded is not None:
         _print_embed(embedded, qbh)
     return 130 if report.cancelled or (embedded is not None and embedded.cancelled) else 0
@@ -211,6 +216,7 @@ def cmd_features(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    from musicemb_core.common.names import model_key
     from musicemb_core.data.library import Library
     from musicemb_core.models import ModelConfig
     from musicemb_core.models import checkpoint as ckpt
@@ -226,7 +232,9 @@ def cmd_train(a: argparse.Namespace) -> int:
                             "weights fix it); leave the option out")
     if not a.from_model or a.arch:
         model = ModelConfig(arch=a.arch or "resnet18", dim=a.dim or 128, width=a.width or 32)
-    name = a.name or ("qbh" if a.strategy == "qbh" else f"{a.strategy}-{model.arch if model else a.from_model}")
+    # the help of --name tells this default
+    name = a.name or ("qbh" if a.strategy == "qbh"
+                      else f"{a.strategy}-{model.arch if model else model_key(a.from_model)}")
     with Library(a.lib) as lib:
         saved = lib.root / "models" / name
         if a.resume and a.strategy != "qbh" and (saved / ckpt.CONFIG).exists():
@@ -305,8 +313,9 @@ def cmd_index(a: argparse.Namespace) -> int:
     return 0
 
 
-def _queries(a: argparse.Namespace, action) -> int:
-    """Run ``action(searcher, query_vectors)`` for each query file; print JSON or a readable list."""
+def _queries(a: argparse.Namespace, action, *, none: str) -> int:
+    """Run ``action(searcher, query_vectors)`` for each query file; print JSON or a readable list (``none``: the
+    line under a query without results)."""
     from musicemb_core.audio.decode import check_query_length
     from musicemb_core.common.errors import AudioError
     from musicemb_core.data.library import Library
@@ -329,6 +338,8 @@ def _queries(a: argparse.Namespace, action) -> int:
     else:
         for q in out:
             print(q["query"])
+            if not q["results"]:
+                print(f"  {none}")
             for rank, r in enumerate(q["results"], 1):
                 what = r.get("path") or r.get("label")
                 extra = f"  [{r['label']}]" if r.get("path") and r.get("label") else ""
@@ -339,11 +350,14 @@ def _queries(a: argparse.Namespace, action) -> int:
 
 
 def cmd_identify(a: argparse.Namespace) -> int:
-    return _queries(a, lambda s, q: s.identify(q, k=a.k, top=a.top or 10))
+    return _queries(a, lambda s, q: s.identify(q, k=a.k, top=a.top or 10),
+                    none="no match: no track scored above 0")
 
 
 def cmd_classify(a: argparse.Namespace) -> int:
-    return _queries(a, lambda s, q: s.classify(q, k=a.k, top=a.top or 2))
+    return _queries(a, lambda s, q: s.classify(q, k=a.k, top=a.top or 2),
+                    none=f"no labelled neighbour: none of the {a.k} nearest segments of its sub-tracks is labelled "
+                         "(ingest --labels or --labels-from-folders labels tracks)")
 
 
 def cmd_search(a: argparse.Namespace) -> int:
@@ -369,9 +383,21 @@ def cmd_similar(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
     from musicemb_core.search.similar import SimilarTracks
 
+    kw = {"k": a.k, "versions": a.versions, "bpm_range": a.bpm_range, "key_compatible": a.key_compatible}
+    out, failed = [], 0
     with Library(a.lib) as lib:
-        out = SimilarTracks(lib, model=a.model).query(a.queries, k=a.k, together=a.together, versions=a.versions,
-                                                      bpm_range=a.bpm_range, key_compatible=a.key_compatible)
+        space = SimilarTracks(lib, model=a.model)
+        if a.together:  # one answer for all: a bad query stops it
+            out = space.query(a.queries, together=True, **kw)
+        else:
+            for query in a.queries:  # a query that cannot be answered is one line; the others are answered
+                try:
+                    out += space.query([query], **kw)
+                except MusicEmbError as e:  # no such file or track, silent, no tempo/key to filter by
+                    print(f"musicemb: error: {e}", file=sys.stderr)
+                    failed += 1
+    if failed and not out:
+        return 1
     if a.json:
         _print_json(out)
         return 0
@@ -630,7 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--from", dest="from_model", metavar="MODEL", type=ca.model_ref,
                     help="start from a saved model (transfer): a name, or a model folder (read only)")
     sp.add_argument("--freeze-until", metavar="LAYER", help="freeze layers up to LAYER (transfer: all but fc)")
-    sp.add_argument("--name", type=ca.model_name, help="model name (default STRATEGY-ARCH)")
+    sp.add_argument("--name", type=ca.model_name, help="model name (default STRATEGY-ARCH, e.g. contrastive-resnet18; "
+                    "with --from MODEL and no --arch, STRATEGY-MODEL, e.g. transfer-mine, a model folder giving its "
+                    "folder's name; qbh: qbh)")
     sp.add_argument("--resume", action="store_true", help="continue the run saved under --name")
     sp.add_argument("--songs", type=ca.count, default=1000,
                     help="qbh: training-collection melodies rendered as songs (default 1000)")

@@ -92,6 +92,8 @@ class IngestReport:
     still_failed: int = 0
     relabelled: int = 0
     reanalysed: int = 0  # unchanged tracks whose tempo and key an older release had estimated
+    recut: int = 0  # known tracks cut again: the import's segmenting (``segments``) differs from the library's
+    segments: SegmentConfig | None = None  # the segmenting of this import
     warnings: list[tuple[str, str]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # tracks under the imported folders whose files are gone
     removed: int = 0  # of those, removed from the library (``prune``)
@@ -104,6 +106,8 @@ class IngestReport:
                 "failed": [{"path": p, "error": e} for p, e in self.failed],
                 "warnings": [{"path": p, "warning": w} for p, w in self.warnings],
                 "still_failed": self.still_failed, "relabelled": self.relabelled, "reanalysed": self.reanalysed,
+                "recut": self.recut, "window_s": getattr(self.segments, "window_s", None),
+                "hop_s": getattr(self.segments, "hop_s", None),
                 "missing": self.missing, "removed": self.removed, "cancelled": self.cancelled}
 
 
@@ -397,10 +401,11 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     with their segments, segment tags and findings; without it they are only listed (``missing``).
     """
     cancel = cancel or CancelToken()
-    report = IngestReport()
     current = lib.segment_config()
     cfg = segments or current or SegmentConfig()
+    report = IngestReport(segments=cfg)
     if cfg != current:
+        report.recut = len(lib.tracks())  # every track of the library, not only those imported here
         lib.set_segment_config(cfg, window_starts)
     roots = [user_path(p).resolve() for p in paths if Path(p).is_dir()]
     label_roots = [*roots, Path.cwd()]  # a relative path in a labels CSV: under an imported folder or the current one

@@ -1,8 +1,8 @@
 """Queries against a library: nearest segments, song re-identification and label votes (kNN).
 
 A query is cut into sub-tracks (windows of the model's length every ``hop_s``); a query shorter than a window is
-zero-padded, not rejected. Sub-tracks quieter than ``SILENCE_DBFS`` carry no evidence, so silent audio gets
-honest zero scores (a wholly silent query file is refused).
+zero-padded, not rejected. Sub-tracks quieter than ``SILENCE_DBFS`` carry no evidence, so silent audio scores
+nothing (a wholly silent query file is refused).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from musicemb_core.common.errors import AudioError, LibraryError
 from musicemb_core.data.library import Library
 from musicemb_core.features import landmarks as lm
 from musicemb_core.index import EmbeddingIndex
-from musicemb_core.inference import DEFAULT_MODEL, library_embedder
+from musicemb_core.inference import DEFAULT_MODEL, library_embedder, load_embeddings
 from musicemb_core.search.fingerprints import LandmarkIndex, landmark_folder
 from musicemb_core.search.library_index import open_index
 
@@ -77,6 +77,7 @@ class Searcher:
     def __init__(self, lib: Library, *, model: str = DEFAULT_MODEL, index: EmbeddingIndex | None = None,
                  use_landmarks: bool = True):
         self.lib = lib
+        self.model = model
         self.embedder = library_embedder(lib, model)
         self.index = index or open_index(lib, model)
         if self.index.ntotal == 0:
@@ -88,6 +89,9 @@ class Searcher:
         self.tracks = {t.id: t for t in lib.tracks()}
         self.marked = (self.landmarks.current_tracks({t: tr.content_hash for t, tr in self.tracks.items()})
                        if self.landmarks is not None else set())  # landmarks of their audio now
+        self.seg_ids = seg["id"]  # sorted
+        # vectors of segments cut again or removed since the embed: passed over, so searches reach further
+        self.stale = int((~np.isin(load_embeddings(lib, model).ids, self.seg_ids)).sum())
 
     def embed_audio(self, y: np.ndarray, *, hop_s: float = 0.5, path: str = "") -> QueryVectors:
         """Sub-track vectors of mono audio ``y`` at the model's rate."""
@@ -138,39 +142,58 @@ class Searcher:
         t = self.tracks[tid]
         return {"track_id": tid, "path": t.path, "label": t.label, "score": round(float(score), 4)}
 
+    def _neighbours(self, vectors: np.ndarray, k: int) -> list[list[tuple[float, int]]]:
+        """Per row of ``vectors``: (cosine, segment id) of its ``k`` nearest segments still in the library, best
+        first. Stale vectors (:attr:`stale`) are passed over: a row short of ``k`` is searched again, 4 times as
+        far, up to ``k + stale``; an index holding no current segment is a :class:`LibraryError`."""
+        n = self.index.ntotal
+        if self.stale >= n:
+            raise LibraryError(f"{self.lib.root}: none of the segments embedded with {self.model!r} is in the library "
+                               "now (cut again or removed since the embed); run `musicemb embed`")
+        out: list = [None] * len(vectors)
+        todo, reach = np.arange(len(vectors)), k
+        while len(todo):
+            reach = min(reach, k + self.stale, n)
+            scores, ids = self.index.search(vectors[todo], reach)
+            pos = np.minimum(np.searchsorted(self.seg_ids, ids), len(self.seg_ids) - 1)
+            current = self.seg_ids[pos] == ids  # not -1, nor a stale vector
+            short = []
+            for r, row_s, row_i, ok in zip(todo, scores, ids, current, strict=True):
+                if ok.sum() < k and reach < min(k + self.stale, n):
+                    short.append(r)
+                else:
+                    out[r] = list(zip(row_s[ok][:k].tolist(), row_i[ok][:k].tolist(), strict=True))
+            todo, reach = np.array(short, dtype=np.int64), 4 * reach
+        return out
+
     def nearest(self, q: QueryVectors, *, k: int = 10) -> list[dict]:
         """Per sub-track: its k nearest segments with track, path, start and cosine score."""
-        scores, ids = self.index.search(q.vectors, k)
-        out = []
-        for start, row_s, row_i in zip(q.starts, scores, ids, strict=True):
-            out.append({"query_start_s": float(start), "neighbours": [
-                {"segment_id": int(i), "track_id": self.seg_track[int(i)], "path": self.tracks[
-                    self.seg_track[int(i)]].path, "start_s": self.seg_start[int(i)], "score": round(float(s), 4)}
-                for s, i in zip(row_s, row_i, strict=True) if int(i) in self.seg_track]})
-        return out
+        return [{"query_start_s": float(start), "neighbours": [
+                    {"segment_id": i, "track_id": self.seg_track[i], "path": self.tracks[self.seg_track[i]].path,
+                     "start_s": self.seg_start[i], "score": round(s, 4)} for s, i in row]}
+                for start, row in zip(q.starts, self._neighbours(q.vectors, k), strict=True)]
 
     def identify(self, q: QueryVectors, *, k: int = 10, top: int = 10) -> list[dict]:
         """Tracks ranked by a score vote: each sub-track gives every track among its k neighbours its best
         cosine; a track's score is the mean over the query's sub-tracks (silent ones give 0); fused with the
         landmark matches (:func:`fuse`) where the library has landmarks. With 15 or more aligned landmarks a result
-        also gives the ``speed`` the query plays at against the library's recording (1.03: 3 % faster)."""
-        scores, ids = self.index.search(q.vectors, k)
+        also gives the ``speed`` the query plays at against the library's recording (1.03: 3 % faster). Tracks
+        with no evidence (score 0: no embedding vote, chance landmark matches only) are left out."""
         votes: dict[int, float] = defaultdict(float)
-        for row_s, row_i, act in zip(scores, ids, q.active, strict=True):
+        for row, act in zip(self._neighbours(q.vectors, k), q.active, strict=True):
             if not act:
                 continue
             best: dict[int, float] = {}
-            for s, i in zip(row_s, row_i, strict=True):
-                if int(i) in self.seg_track:  # not -1, nor a segment cut again since the embed
-                    t = self.seg_track[int(i)]
-                    best[t] = max(best.get(t, -1.0), float(s))
+            for s, i in row:
+                t = self.seg_track[i]
+                best[t] = max(best.get(t, -1.0), s)
             for t, s in best.items():
                 votes[t] += max(s, 0.0)
         n = max(1, len(q.vectors))
         scores_by_track = {t: v / n for t, v in votes.items()}
         matches, speeds = self.landmark_matches(q)
-        ranked = (fuse(scores_by_track, matches) if self.landmarks is not None
-                  else sorted(scores_by_track.items(), key=lambda kv: -kv[1]))[:top]
+        ranked = [(t, v) for t, v in (fuse(scores_by_track, matches) if self.landmarks is not None
+                                      else sorted(scores_by_track.items(), key=lambda kv: -kv[1])) if v > 0][:top]
         return [self._track_result(t, v) | ({"landmarks": matches.get(t, 0)} if self.landmarks is not None else {})
                 | ({"speed": speeds[t]} if matches.get(t, 0) >= LANDMARK_FLOOR + LANDMARK_SPAN // 2 else {})
                 for t, v in ranked]
@@ -178,12 +201,11 @@ class Searcher:
     def classify(self, q: QueryVectors, *, k: int = 10, top: int = 2) -> list[dict]:
         """Labels ranked by a kNN vote: each sub-track spreads weight 1 over its neighbours' labels (weighted by
         cosine); scores are fractions of the query's sub-tracks (silent ones give 0)."""
-        scores, ids = self.index.search(q.vectors, k)
         votes: dict[str, float] = defaultdict(float)
-        for row_s, row_i, act in zip(scores, ids, q.active, strict=True):
+        for row, act in zip(self._neighbours(q.vectors, k), q.active, strict=True):
             if not act:
                 continue
-            w = {int(i): max(float(s), 1e-6) for s, i in zip(row_s, row_i, strict=True) if int(i) in self.seg_track}
+            w = {i: max(s, 1e-6) for s, i in row}
             total = sum(w.values())
             for i, wi in w.items():
                 label = self.tracks[self.seg_track[i]].label

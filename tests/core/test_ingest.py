@@ -115,12 +115,13 @@ def test_changing_segment_config_recuts_existing_tracks(tmp_path):
         run(lib, [a.parent], segments=SEG3)
         assert len(segs(lib, a)) == 3
         report, _ = run(lib, [b.parent], segments=SegmentConfig(window_s=5.0, hop_s=5.0))
-        assert report.added == 1
+        assert report.added == 1 and report.recut == 1  # a, outside the folder imported, cut again too
         assert segs(lib, a) == [(0.0, 5.0), (5.0, 5.0)]
         assert segs(lib, b) == [(0.0, 5.0)]  # 6 s: 1 s tail < 2.5 s
         # No segments given: the library's own config is kept.
         report, _ = run(lib, [a.parent, b.parent])
         assert report.unchanged == 2 and lib.segment_config() == SegmentConfig(window_s=5.0, hop_s=5.0)
+        assert report.recut == 0
 
 
 def test_labels_from_folders(tmp_path):
@@ -331,7 +332,8 @@ def test_second_run_changes_nothing(tmp_path, monkeypatch):
         report, events = run(lib, [d], segments=SEG3)
         assert report.to_dict() == {"added": 0, "updated": 0, "moved": 0, "unchanged": 4, "duplicates": [],
                                     "failed": [], "warnings": [], "still_failed": 0, "relabelled": 0, "reanalysed": 0,
-                                    "missing": [], "removed": 0, "cancelled": False}
+                                    "recut": 0, "window_s": 3.0, "hop_s": 3.0, "missing": [], "removed": 0,
+                                    "cancelled": False}
         assert probed == []  # unchanged size and mtime: not even hashed
         assert [(e.done, e.total) for e in events] == [(0, 0)]
         assert events[0].message == "4 files found, 0 to import"
