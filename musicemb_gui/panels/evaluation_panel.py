@@ -3,6 +3,8 @@ curve and the cluster composition."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -40,7 +42,8 @@ def metrics_html(r: dict) -> str:
         rows.append((f"re-identification ({r['reid']['snippet_s']:g} s snippets)",
                      f"top-1 {r['reid']['top1']:.3f}, top-2 {r['reid']['top2']:.3f} over {r['reid']['n']}"
                      if r["reid"]["n"] else "no snippet could be read (the tracks' files are gone or damaged)"))
-    return "<table cellpadding=3>" + "".join(f"<tr><td><b>{a}</b></td><td>{b}</td></tr>" for a, b in rows) + "</table>"
+    return "<table cellpadding=3>" + "".join(f"<tr><td><b>{a}</b></td><td>{html.escape(str(b))}</td></tr>"
+                                             for a, b in rows) + "</table>"
 
 
 class EvaluationPanel(QWidget):
@@ -52,6 +55,7 @@ class EvaluationPanel(QWidget):
         self.run = QPushButton("Run evaluation")
         self.reid = QSpinBox(minimum=0, maximum=2000, value=50, prefix="re-ID snippets: ")
         self.state = QLabel("")
+        self.state.setTextFormat(Qt.TextFormat.PlainText)  # errors name files
         self.metrics = QTextBrowser()
         self.confusion = ConfusionView(empty_text="Run evaluation on a library with labels: the confusion matrix "
                                                   "shows which labels the model mixes up.")

@@ -4,10 +4,7 @@ selected finding's spectrogram from 20 Hz (linear or logarithmic frequency axis)
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,50 +21,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from musicemb_gui.panels.findings_table import COLUMNS, ROW, FindingsFilter, FindingsTable
+from musicemb_gui.panels.table_rows import row_runs
 from musicemb_gui.widgets.spectrogram_view import SpectrogramView
 
-COLUMNS = ("Kind", "Score", "Reason", "Track", "Time", "Status")
 ALL_KINDS = "All kinds"
-SORT = Qt.ItemDataRole.UserRole
-ROW = Qt.ItemDataRole.UserRole + 1  # the finding's dict, on the first column
 SPECTROGRAM_HINT = "Select a finding to see its spectrogram from 20 Hz"
-
-
-def _item(text: str, sort_key=None) -> QStandardItem:
-    item = QStandardItem(text)
-    item.setEditable(False)
-    item.setData(sort_key if sort_key is not None else text, SORT)
-    return item
 
 
 def play_segment(row: dict) -> int | None:
     """The segment to play or show for a finding: its own, or for a whole track the most telling one."""
     sid = row.get("segment_id")
     return sid if sid is not None else row.get("details", {}).get("example_segment_id")
-
-
-class _Proxy(QSortFilterProxyModel):
-    """Text filter over all columns, plus one kind and, optionally, open findings only."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.kind: str | None = None
-        self.open_only = False
-
-    def refilter(self) -> None:
-        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10 deprecates invalidateFilter()
-            self.beginFilterChange()
-            self.endFilterChange()
-        else:
-            self.invalidateFilter()
-
-    def filterAcceptsRow(self, row: int, parent) -> bool:  # noqa: N802 (Qt override)
-        model = self.sourceModel()
-        if self.kind and model.index(row, 0, parent).data() != self.kind:
-            return False
-        if self.open_only and model.index(row, 5, parent).data() != "open":
-            return False
-        return super().filterAcceptsRow(row, parent)
 
 
 class InspectionPanel(QWidget):
@@ -83,13 +48,9 @@ class InspectionPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.model = QStandardItemModel(0, len(COLUMNS), self)
-        self.model.setHorizontalHeaderLabels(COLUMNS)
-        self.proxy = _Proxy(self)
+        self.model = FindingsTable(self)
+        self.proxy = FindingsFilter(self)
         self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(SORT)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.proxy.setFilterKeyColumn(-1)
         self.run = QPushButton("Run inspection")
         self.run.setToolTip("Find mislabelled tracks, faulty segments, outliers and near-duplicates")
         self.run.clicked.connect(self.runRequested)
@@ -100,7 +61,7 @@ class InspectionPanel(QWidget):
         self.open_only.toggled.connect(self._open_only_changed)
         self.filter = QLineEdit(placeholderText="Filter by reason, track or label…")
         self.filter.setClearButtonEnabled(True)
-        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.filter.textChanged.connect(self._filter_changed)
         self.count = QLabel("")
         self.table = QTableView()
         self.table.setModel(self.proxy)
@@ -111,6 +72,7 @@ class InspectionPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(60)
+        header.setResizeContentsPrecision(500)  # columns fitted to 500 rows, not 1,000, at each fill
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.verticalHeader().hide()
         self.table.doubleClicked.connect(lambda _: self._play())
@@ -137,6 +99,7 @@ class InspectionPanel(QWidget):
         self.evidence.setToolTip("The segments that argue most for the suggested label: click one to hear it")
         self.evidence.itemClicked.connect(self._evidence_clicked)
         self.evidence_title = QLabel("")
+        self.evidence_title.setTextFormat(Qt.TextFormat.PlainText)  # it names a label
         self.evidence_box = QWidget()
         box = QVBoxLayout(self.evidence_box)
         box.setContentsMargins(0, 0, 0, 0)
@@ -170,44 +133,45 @@ class InspectionPanel(QWidget):
 
     # -- content ---------------------------------------------------------------------------------------------
     def set_findings(self, rows: list[dict]) -> None:
-        """Rows with id, kind, segment_id, track_id, path, start_s, end_s, score, reason, status, details. The
-        user's sort, the selected findings still there and the scroll position stay (an Accept or Dismiss reloads
-        them: the table went back to the top, sorted by score, with nothing selected)."""
+        """Rows with id, kind, segment_id, track_id, path, start_s, end_s, score, reason, status, details (a name
+        shown in place of the file name). The user's sort, the selected findings still there and the scroll
+        position stay; the same findings again (an Undo) are updated in place."""
         selected = {int(r["id"]) for r in self.selected()}
         scroll = self.table.verticalScrollBar().value()
-        self.model.setRowCount(0)
-        for r in rows:
-            first = _item(r["kind"])
-            first.setData(r, ROW)
-            track = _item(r.get("name") or Path(r["path"]).name, sort_key=r["path"])
-            track.setToolTip(r["path"] + (f"  [{r['label']}]" if r.get("label") else ""))
-            whole = r.get("segment_id") is None
-            when = "whole track" if whole else f"{r['start_s']:.1f}–{r['end_s']:.1f} s"
-            reason = _item(r["reason"])
-            reason.setToolTip(r["reason"])
-            self.model.appendRow([first, _item(f"{r['score']:.2f}", sort_key=float(r["score"])), reason, track,
-                                  _item(when, sort_key=float(r["start_s"] or 0.0)), _item(r["status"])])
-        for c in (0, 1, 3, 4, 5):
-            self.table.resizeColumnToContents(c)
         current = self.kind.currentText()
         self.kind.blockSignals(True)
         self.kind.clear()
         self.kind.addItem(ALL_KINDS)
-        self.kind.addItems(sorted({r["kind"] for r in rows}))
+        kinds = sorted({r["kind"] for r in rows})
+        self.kind.addItems(kinds)
         self.kind.setCurrentText(current if self.kind.findText(current) >= 0 else ALL_KINDS)
         self.kind.blockSignals(False)
-        self._kind_changed(self.kind.currentText())
-        self._reselect(selected)
-        self.table.verticalScrollBar().setValue(scroll)
+        self.proxy.kind = self._kind_of(self.kind.currentText())  # the fill filters with it
+        same = self.model.set_findings(rows)
+        self._update_count()
+        for c in (0, 1, 3, 4, 5):
+            self.table.resizeColumnToContents(c)
+        for c, texts in ((0, kinds), (4, ["whole track"]), (5, ["accepted", "dismissed"])):  # each of their few
+            width = max(map(self.table.fontMetrics().horizontalAdvance, texts), default=0) + 12  # values, not only
+            self.table.setColumnWidth(c, max(width, self.table.columnWidth(c)))  # those in the rows sampled
+        if not same:
+            self._reselect(selected)
+            self.table.verticalScrollBar().setValue(scroll)
+        if not self.table.selectionModel().hasSelection():
+            self.clear_spectrogram()
+
+    def update_findings(self, rows: list[dict]) -> None:
+        """New values (a status, a track's label) of findings shown, in their rows: the table is not filled
+        again."""
+        self.model.update(rows)
+        self._update_count()
 
     def _reselect(self, ids: set[int]) -> None:
-        """Select the shown findings with these ids (their spectrogram is shown again); none: clear it."""
+        """Select the shown findings with these ids (their spectrogram is shown again)."""
         selection = QItemSelection()
-        for r in range(self.proxy.rowCount() if ids else 0):
-            if int(self.proxy.index(r, 0).data(ROW)["id"]) in ids:
-                selection.select(self.proxy.index(r, 0), self.proxy.index(r, len(COLUMNS) - 1))
-        if selection.isEmpty():
-            self.clear_spectrogram()
+        rows = (self.proxy.mapFromSource(self.model.index(r, 0)).row() for r in self.model.rows_of(ids))
+        for first, last in row_runs(sorted(r for r in rows if r >= 0)):
+            selection.select(self.proxy.index(first, 0), self.proxy.index(last, len(COLUMNS) - 1))
         self.table.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
     def show_spectrogram(self, S, row_hz, hop_s: float, title: str) -> None:
@@ -226,25 +190,33 @@ class InspectionPanel(QWidget):
 
     def shown(self) -> list[dict]:
         """The findings the table shows (its filters and sort applied), top to bottom."""
-        return [self.proxy.index(r, 0).data(ROW) for r in range(self.proxy.rowCount())]
+        return [self._finding(r) for r in range(self.proxy.rowCount())]
 
     def selected(self) -> list[dict]:
         """Finding dicts of the selected rows, in view order."""
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        return [self.proxy.index(r, 0).data(ROW) for r in rows]
+        return [self._finding(r) for r in sorted({i.row() for i in self.table.selectionModel().selectedRows()})]
+
+    def _finding(self, view_row: int) -> dict:
+        return self.model.findings[self.proxy.mapToSource(self.proxy.index(view_row, 0)).row()].row
 
     def _update_count(self) -> None:
         self.count.setText(f"{self.proxy.rowCount()} of {self.model.rowCount()} findings")
 
     # -- filters ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _kind_of(text: str) -> str | None:
+        return None if text in ("", ALL_KINDS) else text
+
     def _kind_changed(self, text: str) -> None:
-        self.proxy.kind = None if text in ("", ALL_KINDS) else text
-        self.proxy.refilter()
+        self.proxy.refilter(kind=self._kind_of(text))
         self._update_count()
 
     def _open_only_changed(self, on: bool) -> None:
-        self.proxy.open_only = on
-        self.proxy.refilter()
+        self.proxy.refilter(open_only=on)
+        self._update_count()
+
+    def _filter_changed(self, text: str) -> None:
+        self.proxy.refilter(needle=text.strip().casefold())
         self._update_count()
 
     # -- actions ---------------------------------------------------------------------------------------------
@@ -285,26 +257,18 @@ class InspectionPanel(QWidget):
 
     def _mark(self, rows: list[dict], status: str, *, ask: bool = True) -> None:
         """Show ``rows`` with ``status``; ``ask``: and ask for it (statusChanged)."""
-        ids = {int(row["id"]) for row in rows}
-        if not ids:
+        if not rows:
             return
-        for r in range(self.model.rowCount()):
-            row = self.model.item(r, 0).data(ROW)
-            if int(row["id"]) in ids:
-                self.model.item(r, 0).setData({**row, "status": status}, ROW)
-                self.model.item(r, 5).setText(status)
-                self.model.item(r, 5).setData(status, SORT)
+        self.update_findings([{**row, "status": status} for row in rows])
         if ask:
-            self.statusChanged.emit(sorted(ids), status)
-        self.proxy.refilter()
-        self._update_count()
+            self.statusChanged.emit(sorted(int(row["id"]) for row in rows), status)
 
     def _relabel(self) -> None:
         rows = self.selected()
         label = self.new_label.text().strip()
         if len(rows) == 1 and label:
-            self.relabelRequested.emit(int(rows[0]["id"]), label)
             self._mark(rows[:1], "accepted", ask=False)  # the relabel accepts it, in the same edit
+            self.relabelRequested.emit(int(rows[0]["id"]), label)
 
     def _play(self) -> None:
         rows = self.selected()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -47,6 +48,7 @@ class JobRow(QWidget):
         self.started = time.monotonic()
         self.error = ""
         self.label = QLabel(job.name)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)  # names models and files
         self.bar = QProgressBar()
         self.bar.setRange(0, 0)  # busy until the first event with a total
         self.eta = QLabel("")

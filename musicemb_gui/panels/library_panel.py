@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from musicemb_gui.panels.library_filters import DjFilterBar
+from musicemb_gui.panels.table_rows import row_runs
 from musicemb_gui.panels.track_table import COLUMNS, LABEL, TRACK_ID, TrackTable
 
 
@@ -186,7 +187,7 @@ class LibraryPanel(QWidget):
         rows = [r for r in range(self.proxy.rowCount()) if self.track_id_at(r) in wanted]
         first = rows[0] if rows else None
         selection = QItemSelection()
-        for a, b in _runs(rows):  # one range per run of rows: Qt checks ranges one by one at every resize
+        for a, b in row_runs(rows):  # one range per run of rows: Qt checks ranges one by one at every resize
             selection.select(self.proxy.index(a, 0), self.proxy.index(b, len(COLUMNS) - 1))
         self._selecting = True
         try:
@@ -258,14 +259,3 @@ class LibraryPanel(QWidget):
         if paths:
             self.addPaths.emit(paths)
             event.acceptProposedAction()
-
-
-def _runs(rows: list[int]) -> list[tuple[int, int]]:
-    """(first, last) of each run of consecutive numbers in the sorted ``rows``."""
-    runs: list[tuple[int, int]] = []
-    for r in rows:
-        if runs and r == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], r)
-        else:
-            runs.append((r, r))
-    return runs

@@ -90,11 +90,13 @@ class MapPanel(QWidget):
         self.label_sel.setEnabled(False)
         self.status = QLabel("")
         self.status.setWordWrap(True)  # long messages take two lines rather than widen the window
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # it names tracks and labels: never HTML
         self.scatter = ScatterView(empty_text=EMPTY_MAP)
         self.scatter.tooltip_fn = controller.tooltip
         self.spectrogram = SpectrogramView(empty_text=SPECTROGRAM_HINT)
         self.neighbours = _table(["#", "cosine", "track", "time (s)"], 2)
         self.similar_title = QLabel("More like this: click a point")
+        self.similar_title.setTextFormat(Qt.TextFormat.PlainText)
         self.similar = _table(["#", "cosine", "track", "label"], 2)
         self.similar.setToolTip("Whole tracks like the clicked point's track (similarity space); versions sharing its "
                                 "audio (edits, remasters: ♪) first; double-click to play")

@@ -21,6 +21,7 @@ class PlayerBar(QWidget):
         self.play.setEnabled(False)
         self.title = QLabel(IDLE)
         self.title.setWordWrap(True)
+        self.title.setTextFormat(Qt.TextFormat.PlainText)  # a track's name
         self.title.setFixedWidth(190)
         self.volume = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=80)
         self.volume.setFixedWidth(100)

@@ -11,6 +11,8 @@ import re
 
 from PySide6.QtCore import QAbstractTableModel, Qt, Signal
 
+from musicemb_gui.panels.table_rows import CELL
+
 COLUMNS = ("Track", "Duration (s)", "Label", "Segments", "Status", "BPM", "Key")
 LABEL = COLUMNS.index("Label")
 SORT = Qt.ItemDataRole.UserRole
@@ -36,8 +38,7 @@ def _wheel_position(key: str | None) -> int:
     return 2 * int(code[:-1]) + (code[-1].upper() == "B")
 
 
-_CELL = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemNeverHasChildren
-_EDITABLE = _CELL | Qt.ItemFlag.ItemIsEditable
+_EDITABLE = CELL | Qt.ItemFlag.ItemIsEditable
 
 
 class _Row:
@@ -150,7 +151,7 @@ class TrackTable(QAbstractTableModel):
         # call into the base class
         if index.column() == LABEL and index.isValid() and self._rows[index.row()].track_id is not None:
             return _EDITABLE
-        return _CELL
+        return CELL
 
     def setData(self, index, value, role=Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802 (Qt override)
         if not (index.isValid() and role == Qt.ItemDataRole.EditRole and self.flags(index)

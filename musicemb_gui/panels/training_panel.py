@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from musicemb_core.common.errors import MusicEmbError
@@ -48,6 +49,7 @@ class TrainingPanel(QWidget):
         self.embed = QPushButton("Embed the library with this model")
         self.embed.setEnabled(False)
         self.state = QLabel("")
+        self.state.setTextFormat(Qt.TextFormat.PlainText)  # names models, errors name files
         self.curves = CurveView(empty_text="Choose a strategy and press Start training: the loss and accuracy "
                                            "curves appear here as the model learns.")
         strategy = self.train_form.editors["strategy"]

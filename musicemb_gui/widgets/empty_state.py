@@ -15,6 +15,7 @@ class EmptyState(QStackedWidget):
         self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.label.setWordWrap(True)
         self.label.setMargin(12)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)  # messages name files and tracks: never HTML
         self.label.setStyleSheet("color: palette(placeholder-text); font-size: 13px;")
         self.content = content
         self.addWidget(self.label)

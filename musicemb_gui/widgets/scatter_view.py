@@ -9,6 +9,7 @@ recomputed on pan/zoom at most every 30 ms (QTimer). Hit-testing goes through a 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 import numpy as np
@@ -161,7 +162,8 @@ class ScatterView(QWidget):
             self._update_shown()
         self.legend.clear()
         for colour, name in zip(palette, names, strict=False):
-            self.legend.addItem(pg.ScatterPlotItem(size=10, pen=None, brush=pg.mkBrush(colour)), name)
+            self.legend.addItem(pg.ScatterPlotItem(size=10, pen=None, brush=pg.mkBrush(colour)),
+                                html.escape(name))  # a legend renders HTML: a label "<b>x</b>" read as written
         for sample, _label in self.legend.items:
             sample.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self.refresh()

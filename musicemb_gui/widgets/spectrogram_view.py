@@ -6,6 +6,8 @@ Static (:meth:`SpectrogramView.set_spectrogram`) or live (:meth:`~SpectrogramVie
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
@@ -172,7 +174,7 @@ class SpectrogramView(QWidget):
         room = self.width() - 220  # beside the frequency axis and the colour bar, with margins
         title = QFontMetrics(self.plot.titleLabel.item.font()).elidedText(self._title, Qt.TextElideMode.ElideMiddle,
                                                                           max(60, room))
-        self.plot.setTitle(title or None)
+        self.plot.setTitle(html.escape(title) or None)  # a plot title renders HTML; a track name is plain text
         self.setToolTip(self._title)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)

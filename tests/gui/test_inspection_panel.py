@@ -77,6 +77,18 @@ def test_table_sorts_and_filters(qtbot):
     assert panel.proxy.index(panel.proxy.rowCount() - 1, 4).data() == "3.0–6.0 s"
 
 
+def test_the_filter_finds_a_findings_path_and_label_and_the_count_follows_it(qtbot):
+    """The filter box says "Filter by reason, track or label…" but read only the cells (the file name, no label),
+    and the count stayed "4 of 4 findings" whatever it hid."""
+    panel = InspectionPanel()
+    qtbot.addWidget(panel)
+    panel.set_findings(ROWS)
+    panel.filter.setText("field")  # in finding 4's path only: its cell shows "c.wav"
+    assert [r["id"] for r in panel.shown()] == [4] and panel.count.text() == "1 of 4 findings"
+    panel.filter.setText("TECHNO")  # finding 1's label (and reason)
+    assert [r["id"] for r in panel.shown()] == [1]
+
+
 def test_actions_emit_signals(qtbot):
     panel = InspectionPanel()
     qtbot.addWidget(panel)

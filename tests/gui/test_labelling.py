@@ -235,3 +235,16 @@ def test_the_label_box_offers_existing_labels_whatever_their_case(qtbot):
         completer.setCompletionPrefix(typed)
         offered[typed] = [completer.completionModel().index(i, 0).data() for i in range(completer.completionCount())]
     assert offered == {"rock": ["Rock"], "house": ["Deep House"], "AMB": ["ambient"]}
+
+
+def test_labelling_whole_tracks_finds_the_tracks_of_all_selected_segments_at_once(qtbot, tmp_path, lib_path,
+                                                                                 monkeypatch):
+    """"Label selection…" as whole tracks looked up each selected segment's track one at a time: 7 s frozen with a
+    million segments selected. Now all of them at once (no segment looked up alone)."""
+    win = _window(qtbot, tmp_path)
+    assert win.open_library(lib_path)
+    picked = _segments_of(win, "c.wav")[::-1] + _segments_of(win, "a.wav")[:1] * 2  # unsorted, repeated
+    monkeypatch.setattr(win.session, "segment", lambda seg_id: pytest.fail(f"segment {seg_id} looked up alone"))
+    win.map_controller.label_segments(np.array(picked), "folk", whole_tracks=True)
+    assert _track_labels(lib_path) == {"a.wav": "folk", "b.wav": "rock", "c.wav": "folk"}
+    assert "label 2 tracks 'folk'" in win.map_panel.status.text()
