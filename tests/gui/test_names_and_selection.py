@@ -117,7 +117,7 @@ def test_tracks_are_named_by_their_tags_with_the_path_on_hover(qtbot, win):
                                "end_s": 9.0, "score": 1.0, "reason": "clipped"}], kinds=["clipping"])
     win.inspection.load()
     model = win.inspection_panel.model
-    assert model.item(0, 3).text() == NAMES["alpha"]
+    assert model.index(0, 3).data() == NAMES["alpha"]
 
 
 def test_table_and_map_share_one_selection_without_echo(qtbot, win):
