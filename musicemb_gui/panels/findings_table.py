@@ -8,7 +8,7 @@ import os
 
 from PySide6.QtCore import QAbstractTableModel, QSortFilterProxyModel, Qt
 
-from musicemb_gui.panels.table_rows import CELL, row_runs
+from musicemb_gui.panels.table_rows import CELL, ordered, relayout, row_runs
 
 COLUMNS = ("Kind", "Score", "Reason", "Track", "Time", "Status")
 REASON, TRACK, STATUS = 2, 3, 5
@@ -50,7 +50,7 @@ class FindingsTable(QAbstractTableModel):
             self.update([r for r in rows if shown[int(r["id"])].row != r])
             return True
         self.beginResetModel()
-        self.findings = self._ordered([_Finding(r) for r in rows], *self._sorted_by)
+        self.findings = ordered([_Finding(r) for r in rows], *self._sorted_by, len(COLUMNS))
         self.endResetModel()
         return False
 
@@ -108,21 +108,8 @@ class FindingsTable(QAbstractTableModel):
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
         """Order the rows by ``column``'s sort keys (stable); persistent indexes follow their rows."""
         self._sorted_by = (column, order)
-        rows = self._ordered(self.findings, column, order)
-        if all(a is b for a, b in zip(rows, self.findings, strict=True)):
-            return
-        self.layoutAboutToBeChanged.emit()
-        where = {id(f): i for i, f in enumerate(rows)}
-        old = self.persistentIndexList()
-        self.changePersistentIndexList(old, [self.index(where[id(self.findings[i.row()])], i.column()) for i in old])
-        self.findings = rows
-        self.layoutChanged.emit()
-
-    @staticmethod
-    def _ordered(rows: list[_Finding], column: int, order: Qt.SortOrder) -> list[_Finding]:
-        if not 0 <= column < len(COLUMNS):
-            return list(rows)
-        return sorted(rows, key=lambda f: f.sort[column], reverse=order == Qt.SortOrder.DescendingOrder)
+        relayout(self, self.findings, ordered(self.findings, column, order, len(COLUMNS)),
+                 lambda rows: setattr(self, "findings", rows))
 
 
 class FindingsFilter(QSortFilterProxyModel):

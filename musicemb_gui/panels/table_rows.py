@@ -3,9 +3,33 @@ change signal each: Qt walks a selection range by range at every resize)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from collections.abc import Callable
+
+from PySide6.QtCore import QAbstractTableModel, Qt
 
 CELL = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemNeverHasChildren
+
+
+def ordered(rows: list, column: int, order: Qt.SortOrder, n_columns: int) -> list:
+    """``rows`` (each with a ``sort`` list of keys, one per column) sorted by ``column`` (stable); unchanged for a
+    column out of range."""
+    if not 0 <= column < n_columns:
+        return list(rows)
+    return sorted(rows, key=lambda r: r.sort[column], reverse=order == Qt.SortOrder.DescendingOrder)
+
+
+def relayout(model: QAbstractTableModel, rows: list, new: list, keep: Callable[[list], None]) -> None:
+    """Show ``new`` (the objects of ``rows``, reordered) in ``model`` as one layout change: ``keep(new)`` stores
+    them; persistent indexes (the view's selection, its current row) follow their rows. Nothing when the order is
+    the same."""
+    if all(a is b for a, b in zip(new, rows, strict=True)):
+        return
+    model.layoutAboutToBeChanged.emit()
+    where = {id(r): i for i, r in enumerate(new)}
+    old = model.persistentIndexList()
+    model.changePersistentIndexList(old, [model.index(where[id(rows[i.row()])], i.column()) for i in old])
+    keep(new)
+    model.layoutChanged.emit()
 
 
 def row_runs(rows: list[int]) -> list[tuple[int, int]]:

@@ -11,7 +11,7 @@ import re
 
 from PySide6.QtCore import QAbstractTableModel, Qt, Signal
 
-from musicemb_gui.panels.table_rows import CELL
+from musicemb_gui.panels.table_rows import CELL, ordered, relayout
 
 COLUMNS = ("Track", "Duration (s)", "Label", "Segments", "Status", "BPM", "Key")
 LABEL = COLUMNS.index("Label")
@@ -102,7 +102,7 @@ class TrackTable(QAbstractTableModel):
             self.sort(*self._sorted_by)
             return
         self.beginResetModel()
-        self._rows = self._ordered(new, *self._sorted_by)
+        self._rows = ordered(new, *self._sorted_by, len(COLUMNS))
         self.endResetModel()
 
     def set_labels(self, labels: dict[int, str | None]) -> None:
@@ -168,18 +168,5 @@ class TrackTable(QAbstractTableModel):
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
         """Order the rows by ``column``'s sort keys (stable); persistent indexes follow their rows."""
         self._sorted_by = (column, order)
-        rows = self._ordered(self._rows, column, order)
-        if all(a is b for a, b in zip(rows, self._rows, strict=True)):
-            return
-        self.layoutAboutToBeChanged.emit()
-        where = {id(r): i for i, r in enumerate(rows)}
-        old = self.persistentIndexList()
-        self.changePersistentIndexList(old, [self.index(where[id(self._rows[i.row()])], i.column()) for i in old])
-        self._rows = rows
-        self.layoutChanged.emit()
-
-    @staticmethod
-    def _ordered(rows: list[_Row], column: int, order: Qt.SortOrder) -> list[_Row]:
-        if not 0 <= column < len(COLUMNS):
-            return list(rows)
-        return sorted(rows, key=lambda r: r.sort[column], reverse=order == Qt.SortOrder.DescendingOrder)
+        relayout(self, self._rows, ordered(self._rows, column, order, len(COLUMNS)),
+                 lambda rows: setattr(self, "_rows", rows))
