@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QAbstractTableModel, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QSortFilterProxyModel, Qt
 
-from musicemb_gui.panels.table_rows import CELL, ordered, relayout, row_runs
+from musicemb_gui.panels.table_rows import CELL, SortedRows, row_runs
 
 COLUMNS = ("Kind", "Score", "Reason", "Track", "Time", "Status")
 REASON, TRACK, STATUS = 2, 3, 5
@@ -30,67 +30,60 @@ class _Finding:
         self.haystack = "\n".join([*self.text, row["path"], row.get("label") or ""]).casefold()
 
 
-class FindingsTable(QAbstractTableModel):
+class FindingsTable(SortedRows):
     """The findings held as plain Python values and sorted here: 40,000 findings as QStandardItems (240,000) took
     2.8 s to fill, and the proxy's sort called back into Python at every comparison. Findings updated in place keep
     their rows, so the view's selection and scroll stay."""
 
+    COLUMNS = COLUMNS
+
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.findings: list[_Finding] = []
-        self._sorted_by: tuple[int, Qt.SortOrder] = (1, Qt.SortOrder.DescendingOrder)
+        super().__init__(parent, sorted_by=(1, Qt.SortOrder.DescendingOrder))  # the most severe first
 
     def set_findings(self, rows: list[dict]) -> bool:
         """Show these findings in the current order. True when they are the ones shown (by id): only those that
         differ are updated, in place, and persistent indexes (the view's selection, its current row) follow their
         rows."""
-        shown = {f.id: f for f in self.findings}
+        shown = {f.id: f for f in self._rows}
         ids = {int(r["id"]) for r in rows}
         if len(ids) == len(rows) == len(shown) and ids.issubset(shown):
             self.update([r for r in rows if shown[int(r["id"])].row != r])
             return True
         self.beginResetModel()
-        self.findings = ordered([_Finding(r) for r in rows], *self._sorted_by, len(COLUMNS))
+        self._rows = self._ordered([_Finding(r) for r in rows])
         self.endResetModel()
         return False
 
     def update(self, rows: list[dict]) -> None:
         """New values of findings shown (by id), in their rows (sorted again if their order changed)."""
         by_id = {int(r["id"]): r for r in rows}
-        changed = [i for i, f in enumerate(self.findings) if f.id in by_id]
+        changed = [i for i, f in enumerate(self._rows) if f.id in by_id]
         for i in changed:
-            self.findings[i] = _Finding(by_id[self.findings[i].id])
+            self._rows[i] = _Finding(by_id[self._rows[i].id])
         for first, last in row_runs(changed):
             self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
         if changed:
             self.sort(*self._sorted_by)
 
+    def finding(self, row: int) -> dict:
+        """The finding's dict shown in ``row``."""
+        return self._rows[row].row
+
     def rows_of(self, ids: set[int]) -> list[int]:
-        return [i for i, f in enumerate(self.findings) if f.id in ids]
+        return [i for i, f in enumerate(self._rows) if f.id in ids]
 
     def accepts(self, row: int, kind: str | None, open_only: bool, needle: str) -> bool:
         """Whether a finding is of ``kind`` (None: any), open if ``open_only``, and holds ``needle`` (casefolded) in
         a cell, its path or its label."""
-        f = self.findings[row]
+        f = self._rows[row]
         return (kind is None or f.text[0] == kind) and (not open_only or f.text[STATUS] == "open") \
             and needle in f.haystack
 
     # -- Qt model interface --------------------------------------------------------------------------------
-    def rowCount(self, parent=None) -> int:  # noqa: N802 (Qt override)
-        return 0 if parent is not None and parent.isValid() else len(self.findings)
-
-    def columnCount(self, parent=None) -> int:  # noqa: N802 (Qt override)
-        return 0 if parent is not None and parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 (Qt override)
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        f, col = self.findings[index.row()], index.column()
+        f, col = self._rows[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return f.text[col]
         if role == ROW and col == 0:
@@ -105,11 +98,6 @@ class FindingsTable(QAbstractTableModel):
     def flags(self, index):
         return CELL
 
-    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
-        """Order the rows by ``column``'s sort keys (stable); persistent indexes follow their rows."""
-        self._sorted_by = (column, order)
-        relayout(self, self.findings, ordered(self.findings, column, order, len(COLUMNS)),
-                 lambda rows: setattr(self, "findings", rows))
 
 
 class FindingsFilter(QSortFilterProxyModel):

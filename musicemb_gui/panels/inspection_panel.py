@@ -197,7 +197,7 @@ class InspectionPanel(QWidget):
         return [self._finding(r) for r in sorted({i.row() for i in self.table.selectionModel().selectedRows()})]
 
     def _finding(self, view_row: int) -> dict:
-        return self.model.findings[self.proxy.mapToSource(self.proxy.index(view_row, 0)).row()].row
+        return self.model.finding(self.proxy.mapToSource(self.proxy.index(view_row, 0)).row())
 
     def _update_count(self) -> None:
         self.count.setText(f"{self.proxy.rowCount()} of {self.model.rowCount()} findings")

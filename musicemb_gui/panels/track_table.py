@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import re
 
-from PySide6.QtCore import QAbstractTableModel, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 
-from musicemb_gui.panels.table_rows import CELL, ordered, relayout
+from musicemb_gui.panels.table_rows import CELL, SortedRows
 
 COLUMNS = ("Track", "Duration (s)", "Label", "Segments", "Status", "BPM", "Key")
 LABEL = COLUMNS.index("Label")
@@ -73,18 +73,17 @@ class _Row:
         self._index_text()
 
 
-class TrackTable(QAbstractTableModel):
+class TrackTable(SortedRows):
     """Rows of (track_id or None, path, duration_s or None, label, n_segments or None, status[, bpm (a number, a
     text like "128.0 (tag 127)", or None), key text like "8A  A minor" or ""[, name[, sounds like]]]); the name
     (default: the file name) is shown, the path and what it sounds like on hover. Labels of tracks are editable:
     an edit emits ``labelEdited``."""
 
     labelEdited = Signal(int, str)  # track id, the label typed (stripped; "" = none)
+    COLUMNS = COLUMNS
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._rows: list[_Row] = []
-        self._sorted_by: tuple[int, Qt.SortOrder] = (0, Qt.SortOrder.AscendingOrder)
         self._made: dict[tuple, _Row] = {}  # the rows shown, by the tuple they were made of
 
     def set_rows(self, rows: list[tuple]) -> None:
@@ -102,7 +101,7 @@ class TrackTable(QAbstractTableModel):
             self.sort(*self._sorted_by)
             return
         self.beginResetModel()
-        self._rows = ordered(new, *self._sorted_by, len(COLUMNS))
+        self._rows = self._ordered(new)
         self.endResetModel()
 
     def set_labels(self, labels: dict[int, str | None]) -> None:
@@ -122,17 +121,6 @@ class TrackTable(QAbstractTableModel):
         return needle in self._rows[row].haystack
 
     # -- Qt model interface --------------------------------------------------------------------------------
-    def rowCount(self, parent=None) -> int:  # noqa: N802 (Qt override)
-        return 0 if parent is not None and parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent=None) -> int:  # noqa: N802 (Qt override)
-        return 0 if parent is not None and parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 (Qt override)
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
@@ -165,8 +153,3 @@ class TrackTable(QAbstractTableModel):
         self.labelEdited.emit(int(r.track_id), text.strip())
         return True
 
-    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
-        """Order the rows by ``column``'s sort keys (stable); persistent indexes follow their rows."""
-        self._sorted_by = (column, order)
-        relayout(self, self._rows, ordered(self._rows, column, order, len(COLUMNS)),
-                 lambda rows: setattr(self, "_rows", rows))
