@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 from musicemb_core.common.errors import ConfigError
@@ -21,8 +22,31 @@ def check_table_path(path: str | Path) -> Path:
     return path
 
 
+#: What makes a spreadsheet run a cell as a formula: CSV we write holds such text after an apostrophe.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def csv_cell(value):
+    """``value`` as a CSV cell: None empty, numbers as they are, text a spreadsheet would run as a formula (or text
+    looking so guarded) after an apostrophe, as spreadsheets mark text: "=1+2" as "'=1+2", "-3.5" kept
+    (:func:`cell_text` reads it back)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.lstrip("'")[:1] in FORMULA_START and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def cell_text(cell: str) -> str:
+    """A CSV cell as it was before :func:`csv_cell` guarded it ("'=1+2": "=1+2")."""
+    return cell[1:] if cell[:1] == "'" and cell.lstrip("'")[:1] in FORMULA_START else cell
+
+
 def write_table(rows: list[dict], path: str | Path, *, columns: list[str] | None = None) -> None:
-    """Write ``rows`` to ``path``: ``.csv`` or ``.parquet`` (pyarrow) by extension. A file name that is not UTF-8
+    """Write ``rows`` to ``path``: ``.csv`` (UTF-8 without a byte-order mark, which R and Python's csv would read
+    into the first column's name; cells as :func:`csv_cell`) or ``.parquet`` (pyarrow, values as they are) by
+    extension. A file name that is not UTF-8
     is written as its own bytes in CSV, with ``\\x..`` escapes in Parquet (whose text must be UTF-8)."""
     path = check_table_path(path)
     columns = columns or (list(rows[0]) if rows else [])
@@ -32,7 +56,7 @@ def write_table(rows: list[dict], path: str | Path, *, columns: list[str] | None
             with open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
                 w = csv.DictWriter(f, fieldnames=columns)
                 w.writeheader()
-                w.writerows(rows)
+                w.writerows({c: csv_cell(r.get(c)) for c in columns} for r in rows)
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq

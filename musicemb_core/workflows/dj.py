@@ -13,6 +13,7 @@ from pathlib import Path
 from musicemb_core.analysis.set_order import bpm_gap_percent, order_set, transition_costs
 from musicemb_core.common.errors import LibraryError, MusicEmbError
 from musicemb_core.common.paths import output_path, user_path
+from musicemb_core.common.tables import csv_cell
 from musicemb_core.data.library import Library, Track
 from musicemb_core.features.camelot import Key, camelot, compatible, parse_key_or_none
 from musicemb_core.features.tempo_key import key_camelot, key_open
@@ -169,11 +170,11 @@ def resolve_tracks(lib: Library, refs: list[str]) -> list[Track]:
 
 # -- exports ---------------------------------------------------------------------------------------------------
 
-def _write_text(out: Path, text: str) -> None:
+def _write_text(out: Path, text: str, encoding: str = "utf-8") -> None:
     """Write ``text`` to ``out`` atomically (:func:`~musicemb_core.common.paths.output_path`: through a symlink,
     keeping the file's permissions); an unwritable place is a one-line error."""
     with output_path(out, "export") as tmp:
-        tmp.write_text(text, encoding="utf-8", newline="\n")
+        tmp.write_text(text, encoding=encoding, newline="\n")
 
 
 def m3u8_text(rows: list[dict]) -> str:
@@ -226,16 +227,17 @@ def rekordbox_xml(rows: list[dict], *, playlist: str = "musicemb") -> str:
 
 
 def csv_text(rows: list[dict]) -> str:
-    """A table (UTF-8, header first, CRLF rows as in RFC 4180, so a field holding either line break is quoted):
-    the position, every field of :func:`track_row`, then the fields the rows carry beyond it (a score, a finding's
-    kind and times, a set's transition cost), in first-seen order."""
+    """A table (header first, CRLF rows as in RFC 4180, so a field holding either line break is quoted; cells
+    guarded by :func:`~musicemb_core.common.tables.csv_cell`): the position, every field of :func:`track_row`, then
+    the fields the rows carry beyond it (a score, a finding's kind and times, a set's transition cost), in
+    first-seen order."""
     fields = ["position", *TRACK_FIELDS]
     fields += list(dict.fromkeys(k for r in rows for k in r if k not in fields))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields)
     writer.writeheader()
     for i, r in enumerate(rows, 1):
-        writer.writerow({"position": i, **{k: "" if v is None else v for k, v in r.items()}})
+        writer.writerow({"position": i, **{k: csv_cell(v) for k, v in r.items()}})
     return buf.getvalue()
 
 
@@ -265,21 +267,26 @@ def export_target(out: str | Path) -> Path:
     folder that is there. Raises :class:`MusicEmbError` naming ``out`` and the problem."""
     out = user_path(out)
     suffix = out.suffix.lower()
-    if out.is_dir():
+    try:
+        folder, there = out.is_dir(), out.parent.is_dir()
+    except OSError as e:  # a name too long for the file system
+        raise MusicEmbError(f"{out}: cannot write the export ({e.strerror or e})") from e
+    if folder:
         raise MusicEmbError(f"{out}: is a folder; give a file name like set.m3u8, set.xml or set.csv")
     if not suffix:  # "set" or ".m3u8" (a name that is all suffix has none)
         raise MusicEmbError(f"{out}: name the file with its format, e.g. set.m3u8 (playlist), set.xml (rekordbox) "
                             "or set.csv (table)")
     if suffix not in EXPORT_SUFFIXES:
         raise MusicEmbError(f"{out}: export to .m3u8 (playlist), .xml (rekordbox) or .csv (table), not {suffix}")
-    if not out.parent.is_dir():
+    if not there:
         raise MusicEmbError(f"{out}: cannot write the export (no folder {out.parent})")
     return out
 
 
 def export(rows: list[dict], out: str | Path, *, playlist: str = "musicemb") -> Path:
     """Write ``rows`` (in order) to ``out`` (:func:`export_target`): ``.m3u8``/``.m3u``, ``.xml`` (rekordbox) or
-    ``.csv`` (every row; the playlists list each track once)."""
+    ``.csv`` (every row, UTF-8 with a byte-order mark, without which Excel reads the accents as Latin-1; the
+    playlists list each track once)."""
     out = export_target(out)
     suffix = out.suffix.lower()
     if suffix == ".csv":
@@ -288,7 +295,7 @@ def export(rows: list[dict], out: str | Path, *, playlist: str = "musicemb") -> 
         text = rekordbox_xml(_unique_tracks(rows), playlist=playlist)
     else:
         text = m3u8_text(_unique_tracks(rows))
-    _write_text(out, text)
+    _write_text(out, text, encoding="utf-8-sig" if suffix == ".csv" else "utf-8")
     return out
 
 

@@ -45,7 +45,7 @@ def test_csv_keeps_every_row_and_its_own_fields(tracks, tmp_path):
              {"track_id": 1, "kind": "noise", "start_s": 0.0, "end_s": 3.0, "score": 0.2},
              {"track_id": 99, "kind": "gone", "start_s": 0.0, "end_s": 3.0, "score": 0.1}]
     out = export(item_rows(tracks, items), tmp_path / "findings.csv")
-    with out.open(encoding="utf-8", newline="") as f:
+    with out.open(encoding="utf-8-sig", newline="") as f:  # the byte-order mark Excel needs
         rows = list(csv.DictReader(f))
     assert [(r["position"], r["track_id"], r["kind"], r["start_s"]) for r in rows] == [
         ("1", "2", "clipping", "3.0"), ("2", "2", "dropouts", "9.0"), ("3", "1", "noise", "0.0")]
