@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from musicemb_core.audio.decode import load
 from musicemb_core.common.config import FeatureConfig
-from musicemb_core.common.errors import MusicEmbError
+from musicemb_core.common.errors import AudioError, MusicEmbError
 from musicemb_core.data.library import Library, Track
 from musicemb_core.inference import (
     SIMILARITY_MODEL,
@@ -253,9 +253,14 @@ class Session(QObject):
                 f"{s['label'] or 'no label'}\n" + (f"{dj}\n" if dj else "") + sounds + s["path"])
 
     def segment_audio(self, seg_id: int) -> tuple[np.ndarray, int]:
-        """Decoded mono audio of a segment at the file's rate (safe to call from a worker thread)."""
+        """Decoded mono audio of a segment at the file's rate (safe to call from a worker thread); AudioError if
+        the file now ends before it (replaced since the import: it played nothing, silently)."""
         s = self.segment(seg_id)
-        return load(s["path"], offset=s["start_s"], duration=s["duration_s"])
+        y, sr = load(s["path"], offset=s["start_s"], duration=s["duration_s"])
+        if not len(y):
+            raise AudioError(s["path"], f"no audio at {s['start_s']:.1f} s: the file is shorter than when it was "
+                                        "imported (changed since?); importing it again brings the library up to date")
+        return y, sr
 
     def embedder(self) -> Embedder:
         """The model in use, loaded again when another model is chosen or its weights change (trained again)."""

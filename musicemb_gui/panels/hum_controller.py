@@ -43,11 +43,10 @@ class HumController(QObject):
             self._searcher.relabel(changed)
 
     def _forget(self) -> None:
-        pending = self._pending
-        self._searcher, self._job, self._pending = None, None, None
-        if pending is not None and self.session.lib_path is not None:  # a hum waiting for the searcher: it was
-            self._pending = pending  # for the library as it was (an import just ended): ask again, not drop it
-            self._open_searcher()
+        """Tracks changed (an import ended): the open searcher is of the library as it was. A melody index job
+        (and the hum waiting for it) is kept: writing jobs run one at a time, so it opens the library after that
+        import (dropped and asked again, the index was built twice, one job waiting behind the other)."""
+        self._searcher = None
 
     def prepare(self) -> None:
         """A recording starts: answers to earlier queries are dropped (a file still decoding would replace the live

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import soxr
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
+    QDockWidget,
     QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
@@ -220,14 +221,31 @@ class HumPanel(QWidget):
         lost = rec.buffer.overflows
         hum = trim_silence(y, rec.samplerate, threshold_dbfs=self.threshold.value())
         self.stop_note = lead = f"{why}\n" if why else ""  # kept above the answers too
-        if len(hum) < MIN_SECONDS * rec.samplerate:
-            self.state.setText(f"{lead}Nothing heard above {self.threshold.value():.0f} dBFS in "
-                               f"{len(y) / rec.samplerate:.1f} s: hum louder or lower the gate.")
+        gate = f"{self.threshold.value():.0f} dBFS"
+        if not len(hum):
+            self.state.setText(f"{lead}Nothing heard above {gate} in {len(y) / rec.samplerate:.1f} s: hum louder or "
+                               "lower the gate.")
+            return
+        if len(hum) < MIN_SECONDS * rec.samplerate:  # heard, but a blip: too short to search
+            self.state.setText(f"{lead}Under {MIN_SECONDS:g} s heard above {gate}: too short to search, hum the "
+                               "tune for a few seconds.")
             return
         note = f" ({lost} blocks lost)" if lost else ""
         self.state.setText(f"{lead}Searching {len(hum) / rec.samplerate:.1f} s of humming{note}…")
         self.stopped_at = time.perf_counter()
         self.queryReady.emit(hum.astype(np.float32), int(rec.samplerate), "recording")
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if isinstance(self.parentWidget(), QDockWidget):  # watched for closing (installed once, however often)
+            self.parentWidget().installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        """The panel's dock closed while recording: stop and search what was heard (it went on recording unseen,
+        the microphone held, for up to 30 s)."""
+        if event.type() == QEvent.Type.Close and self.recorder is not None:
+            self.stop_recording(why="Recording stopped: the Hum panel was closed.")
+        return False
 
     def discard_recording(self) -> None:
         """Stop recording without searching (the window closes): the microphone is let go at once."""

@@ -41,6 +41,11 @@ def duration_text(seconds: float) -> str:
     return f"{m}:{s:02d}" if m < 60 else f"{m // 60} h {m % 60:02d} min"
 
 
+def one_line(message: str) -> str:
+    """``message`` on one line: its lines and runs of spaces joined by one space."""
+    return " ".join(message.split())
+
+
 class JobRow(QWidget):
     def __init__(self, job: Job):
         super().__init__()
@@ -67,11 +72,16 @@ class JobRow(QWidget):
         self.cancel.setText("Cancelling…")
 
     def update_progress(self, ev) -> None:
+        """A known total fills the bar; an unknown one (None, 0) makes it busy again, its message beside it (a
+        busy bar shows no text)."""
         if ev.total:
             self.bar.setRange(0, ev.total)
             self.bar.setValue(min(ev.done, ev.total))
+        else:
+            self.bar.setRange(0, 0)
         self.bar.setFormat(f"%p%  {ev.message[-60:]}" if ev.message else "%p%")
-        self.eta.setText(_eta(ev.eta_s))
+        self.eta.setText(_eta(ev.eta_s) if ev.total else ev.message[-40:])
+        self.eta.setToolTip(ev.message)
 
 
 class JobsPanel(QWidget):
@@ -112,7 +122,7 @@ class JobsPanel(QWidget):
             self.history.insertRow(0)
             for col, text in enumerate((job.name, OUTCOME.get(job.state, job.state), duration_text(took),
                                         row.error)):
-                item = QTableWidgetItem(text)
+                item = QTableWidgetItem(one_line(text))  # a message of several lines: one line, whole on hover
                 item.setToolTip(text)
                 self.history.setItem(0, col, item)
             self.history.setRowCount(min(self.history.rowCount(), HISTORY_ROWS))

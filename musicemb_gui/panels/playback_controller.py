@@ -102,10 +102,10 @@ class PlaybackController(QObject):
         path = self.session.tracks[track_id].path
         generation = self.session.generation
 
-        def show(result):
-            if self.session.is_current(generation) and self._track == track_id:
-                self.bar.waveform.set_envelope(*result)
-        run_in_thread(lambda: overview(path), show, lambda msg: self.bar.waveform.clear(f"No waveform: {msg}"))
+        def still(fn):  # the track still shown: an answer about an earlier one (a slow or broken file) is dropped
+            return lambda arg: fn(arg) if self.session.is_current(generation) and self._track == track_id else None
+        run_in_thread(lambda: overview(path), still(lambda r: self.bar.waveform.set_envelope(*r)),
+                      still(lambda msg: self.bar.waveform.clear(f"No waveform: {msg}")))
 
     def _tick(self) -> None:
         self.bar.waveform.set_playhead(self._offset_s + self.player.position())

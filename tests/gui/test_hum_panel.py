@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 pytest.importorskip("PySide6")
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
 from musicemb_core.audio.devices import AudioDeviceError  # noqa: E402
 from musicemb_core.audio.ringbuffer import RingBuffer  # noqa: E402
@@ -201,3 +201,105 @@ def test_in_the_app_a_hummed_file_finds_its_song(qtbot, tmp_path):
     win.hum_panel.play.click()
     qtbot.waitUntil(lambda: win.player.last_key == rows[0]["segment_id"], timeout=10000)
     win.jobs.wait(30000)
+
+
+class InstantRecorder(FakeRecorder):
+    """Hands over its whole signal at the first read (a recording already made): nothing to wait for."""
+
+    def _pump(self):
+        if self._t0 is not None and self._sent < len(self.signal):
+            self.buffer.write(self.signal[self._sent:, None])
+            self._sent = len(self.signal)
+
+
+def _record(panel, signal):
+    FakeRecorder.signal = signal.astype(np.float32)
+    panel.recorder_factory = InstantRecorder
+    panel.start_recording()
+    panel.stop_recording()
+
+
+def test_a_blip_is_too_short_silence_is_nothing_and_a_clipped_hum_is_searched(qtbot, panel):
+    """A 0.1 s hum was answered "Nothing heard above -45 dBFS: hum louder", though it was heard (and loud)."""
+    quiet = np.zeros(int(0.5 * SR_MIC))
+    blip = 0.9 * np.sin(2 * np.pi * 220 * np.arange(int(0.1 * SR_MIC)) / SR_MIC)
+    with qtbot.assertNotEmitted(panel.queryReady):
+        _record(panel, np.concatenate([quiet, blip, quiet]))
+    assert "too short to search" in panel.state.text() and "Nothing heard" not in panel.state.text()
+    assert panel.record.isEnabled() and panel.recorder is None
+    with qtbot.assertNotEmitted(panel.queryReady):
+        _record(panel, np.zeros(SR_MIC))
+    assert panel.state.text().startswith("Nothing heard above -45 dBFS in 1.0 s")
+    clipped = np.clip(4 * hum_signal(3.0), -1, 1)
+    with qtbot.waitSignal(panel.queryReady, timeout=2000) as got:
+        _record(panel, clipped)
+    assert got.args[2] == "recording" and len(got.args[0]) > 2 * SR_MIC
+
+
+def test_an_import_ending_while_the_melody_index_waits_does_not_build_it_twice(qtbot, tmp_path, monkeypatch):
+    """A hum asked during an import waits for the melody index job queued behind it; the import's end dropped that
+    job and asked a second one, so the index was built twice, one job waiting behind the other."""
+    import threading
+
+    from PySide6.QtCore import QThreadPool
+
+    from musicemb_core.data.library import Library
+    from musicemb_core.search.qbh import HumSearcher
+    from musicemb_gui.panels.hum_controller import HumController
+    from musicemb_gui.session import Session
+    from musicemb_gui.workers import JobManager
+
+    def opened(lib, cancel):  # the melody index job, cut short: this test is about which jobs are asked
+        cancel.check()
+        return None
+        yield
+    monkeypatch.setattr(HumSearcher, "iter_open", staticmethod(opened))
+    Library(tmp_path / "lib", create=True).close()
+    session = Session(JobManager(QThreadPool()))
+    session.open(tmp_path / "lib")
+    panel = HumPanel(recorder_factory=InstantRecorder)
+    qtbot.addWidget(panel)
+    hum = HumController(session, panel)
+    release = threading.Event()
+
+    def import_(lib, token):
+        release.wait(10)
+        return None
+        yield
+    session.library_job("import 1 item(s)", import_, writes=True)
+    panel.queryReady.emit(hum_signal(2.0), SR_MIC, "recording")
+    melody = [j for j in session.jobs.jobs if j.name == "melody index for humming"]
+    assert len(melody) == 1 and hum._pending is not None
+    session.refresh()  # what the import's end does
+    assert [j for j in session.jobs.jobs if j.name == "melody index for humming"] == melody
+    assert hum._job is melody[0] and hum._pending is not None  # the hum still waits for it
+    qtbot.wait(1)
+    session.jobs.cancel_all()
+    release.set()
+    assert session.jobs.wait(10000)
+    qtbot.waitUntil(lambda: "cannot search by humming: the melody index was cancelled" in panel.state.text(),
+                    timeout=5000)
+
+
+def test_closing_the_hum_dock_while_recording_stops_and_searches_what_was_heard(qtbot):
+    """Closing the Hum dock left the microphone recording unseen until the 30 s cap; the panel hidden otherwise
+    (another tab in front) goes on recording."""
+    from PySide6.QtWidgets import QDockWidget, QMainWindow
+
+    win = QMainWindow()
+    qtbot.addWidget(win)
+    panel = HumPanel(recorder_factory=InstantRecorder)
+    dock = QDockWidget("Hum", win)
+    dock.setWidget(panel)
+    win.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+    win.show()
+    qtbot.waitExposed(win)
+    FakeRecorder.signal = hum_signal(2.0)
+    panel.start_recording()
+    panel.hide()
+    panel.show()
+    assert panel.recorder is not None
+    with qtbot.waitSignal(panel.queryReady, timeout=2000) as got:
+        dock.close()
+    assert panel.recorder is None and panel.record.isEnabled() and got.args[2] == "recording"
+    assert panel.stop_note.startswith("Recording stopped: the Hum panel was closed.")
