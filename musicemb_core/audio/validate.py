@@ -13,8 +13,9 @@ from musicemb_core.audio.decode import AudioInfo, info, stream
 from musicemb_core.common.errors import AudioError
 
 # Extensions whose content libsndfile identifies; a mismatch is reported as a warning, not an error.
-_EXPECTED_FORMAT = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".mp3": "MP3",
-                    ".aif": "AIFF", ".aiff": "AIFF"}
+_WAV = ("WAV", "WAVEX", "RF64")  # a field recorder's 24-bit or multichannel WAV is WAVEX, one over 4 GB RF64
+_EXPECTED_FORMAT = {".wav": _WAV, ".flac": ("FLAC",), ".ogg": ("OGG",), ".oga": ("OGG",), ".mp3": ("MP3",),
+                    ".aif": ("AIFF",), ".aiff": ("AIFF",)}
 SILENCE_DBFS = -90.0
 
 
@@ -33,18 +34,24 @@ class AudioScan:
 
 
 def _wav_declared_frames(path: Path, block_align: int) -> int | None:
-    """Frames declared by a RIFF/WAVE 'data' chunk header (libsndfile silently trusts the file size instead)."""
+    """Frames declared by a RIFF/WAVE 'data' chunk header, or by an RF64 file's 'ds64' chunk (libsndfile silently
+    trusts the file size instead)."""
     with open(path, "rb") as f:
         head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
             return None
+        size64 = 0xFFFFFFFF
         while True:
             chunk = f.read(8)
             if len(chunk) < 8:
                 return None
             cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
             if cid == b"data":
+                size = size64 if size == 0xFFFFFFFF else size
                 return None if size in (0, 0xFFFFFFFF) else size // block_align
+            if cid == b"ds64" and size >= 16:  # RIFF size, then data size (64-bit)
+                size64 = struct.unpack("<8xQ", f.read(16))[0]
+                f.seek(-16, 1)
             f.seek(size + (size & 1), 1)
 
 
@@ -85,7 +92,7 @@ def scan(path: str | Path, *, max_duration_s: float | None = 4 * 3600.0,
     if frames == 0:
         raise AudioError(path, "no audio samples (empty stream)")
     declared = head.frames
-    if head.format == "WAV":
+    if head.format in _WAV:
         width = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
         if head.subtype in width:
             declared = _wav_declared_frames(path, width[head.subtype] * head.channels) or declared
@@ -98,6 +105,6 @@ def scan(path: str | Path, *, max_duration_s: float | None = 4 * 3600.0,
         raise AudioError(path, f"silent: {level} over {frames / head.sample_rate:.1f} s")
     expected = _EXPECTED_FORMAT.get(path.suffix.lower())
     warning = ""
-    if expected and expected != head.format.upper():
+    if expected and head.format.upper() not in expected:
         warning = f"extension {path.suffix} but the content is {head.format}; imported anyway"
     return AudioScan(head, frames, peak, warning)

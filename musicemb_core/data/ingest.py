@@ -13,6 +13,7 @@ import hashlib
 import multiprocessing
 import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -35,6 +36,7 @@ from musicemb_core.common.names import clean_label
 from musicemb_core.common.paths import user_path
 from musicemb_core.common.pools import result_unless_cancelled, stop_workers
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.common.tables import cell_text
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library, Track
 
@@ -163,10 +165,12 @@ def _tag_text(value: object, limit: int = 500) -> str:
 
 
 def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, tap: Tap | None = None,
-               segments: SegmentConfig = SegmentConfig()) -> FileProbe:
+               segments: SegmentConfig = SegmentConfig(), known_hash: str = "") -> FileProbe:
     """Hash, decode (digesting the audio: :class:`AudioDigest`) and check one file (runs in a worker process); with
     ``analyse``, tempo and key from the same decode, and ``tap``'s work on it (its result given the starts of
-    ``segments``). Never raises for bad audio, nor for a file that vanished since the scan."""
+    ``segments``). A file whose bytes hash to ``known_hash`` (its track's) is not decoded: its probe has no scan.
+    Never raises for bad audio, nor for a file that vanished since the scan; a file changed while it was read
+    fails (it is read again by the next import)."""
     try:
         st = os.stat(path)
     except OSError as e:
@@ -174,6 +178,9 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, ta
                          if isinstance(e, FileNotFoundError) else f"cannot read: {e.strerror or e}")
     probe = FileProbe(path, st.st_size, st.st_mtime)
     try:
+        if known_hash and stat.S_ISREG(st.st_mode) and content_hash(path) == known_hash:
+            probe.content_hash = known_hash
+            return probe
         analyser = run = None
         if analyse or tap is not None:
             from musicemb_core.audio.decode import info
@@ -208,6 +215,9 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, ta
                 probe.tapped = None
         probe.content_hash = content_hash(path)
         probe.tags = read_tags(path)
+        now = os.stat(path)
+        if (now.st_size, now.st_mtime) != (st.st_size, st.st_mtime):  # what was decoded may not be what was hashed
+            probe.error = "changed while it was read (still being written or copied?); import it again"
     except AudioError as e:
         probe.error = e.reason
     except OSError as e:
@@ -221,23 +231,14 @@ def find_audio(paths: list[str | Path], *, unreadable: list[tuple[str, str]] | N
     taken. Folders that cannot be listed go to ``unreadable`` as (path, reason). Raises :class:`MusicEmbError`
     for a path that does not exist."""
     found: list[Path] = []
-    seen: set[str] = set()
-
-    def note(e: OSError) -> None:
-        if unreadable is not None:
-            unreadable.append((str(e.filename), e.strerror or str(e)))
-    for p in map(Path, paths):
-        p = user_path(p).resolve()
+    seen: set[tuple[int, int]] = set()
+    for given in paths:
+        try:
+            p = user_path(given).resolve()
+        except (RuntimeError, OSError) as e:  # a link looping on itself (RuntimeError before Python 3.13)
+            raise MusicEmbError(f"{given}: no such file or folder ({e})") from e
         if p.is_dir():
-            for dirpath, dirnames, filenames in os.walk(p, onerror=note, followlinks=True):
-                real = os.path.realpath(dirpath)
-                if real in seen:  # a link to a folder already searched (or looping back)
-                    dirnames[:] = []
-                    continue
-                seen.add(real)
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                found += [Path(dirpath) / f for f in sorted(filenames)
-                          if not f.startswith(".") and Path(f).suffix.lower() in AUDIO_EXTENSIONS]
+            found += _walk(p, seen, unreadable)
         elif p.exists():
             found.append(p)
         else:
@@ -245,21 +246,72 @@ def find_audio(paths: list[str | Path], *, unreadable: list[tuple[str, str]] | N
     return list(dict.fromkeys(found))
 
 
+def _walk(top: Path, seen: set[tuple[int, int]], unreadable: list[tuple[str, str]] | None) -> list[Path]:
+    """The audio files under the folder ``top`` in name order, folders (real ones, by device and inode) not in
+    ``seen`` only; without recursion, so a tree deeper than Python's recursion limit is searched too."""
+    found, stack = [], [str(top)]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen:  # a link to a folder already searched (or looping back)
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            with os.scandir(folder) as it:
+                entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+        except OSError as e:
+            if unreadable is not None:
+                unreadable.append((str(e.filename or folder), e.strerror or str(e)))
+            continue
+        subfolders = []
+        for e in entries:
+            try:
+                is_dir = e.is_dir()  # a link to a folder too
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subfolders.append(e.path)
+            elif os.path.splitext(e.name)[1].lower() in AUDIO_EXTENSIONS:
+                found.append(Path(e.path))
+        stack += reversed(subfolders)
+    return found
+
+
+_PATH_HEADERS = ("path", "file", "filename")
+
+
+def _delimiter(sample: str) -> str:
+    """The one of "," ";" and tab (preferred in that order) that splits the most rows of ``sample`` in two or more
+    (a spreadsheet set to a European locale saves "path;label"); quoted as spreadsheets quote, which
+    :class:`csv.Sniffer` misses ("'Til dawn'" is no quoted field; "a;b" quoted not a row of two)."""
+    def rows_split(delimiter: str) -> int:
+        n = 0
+        with contextlib.suppress(csv.Error):  # the sample's last row may be cut in a quoted field
+            for row in csv.reader(sample.splitlines(), delimiter=delimiter):
+                n += len(row) > 1
+        return n
+    return max(",;\t", key=rows_split)
+
+
 def read_label_csv(path: str | Path) -> dict[str, str | None]:
-    """``path,label`` rows (header optional) -> {path or file name: label, None where it is empty}; a CSV without
-    one is a :class:`ConfigError`."""
+    """``path,label`` rows (header optional), or the ``path`` and ``label`` columns of a table with that header
+    (a CSV export of tracks) -> {path or file name: label, None where it is empty}; a CSV without one is a
+    :class:`ConfigError`."""
     labels: dict[str, str | None] = {}
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark (Excel) is skipped
-            try:  # "path;label" as a spreadsheet set to a European locale saves it, or tab-separated
-                dialect = csv.Sniffer().sniff(f.read(1 << 16), delimiters=",;\t")
-            except csv.Error:
-                dialect = csv.excel
+            delimiter = _delimiter(f.read(1 << 16))
             f.seek(0)
-            for line, row in enumerate(csv.reader(f, dialect), 1):
-                if len(row) < 2 or row[0].strip().lower() in ("path", "file", "filename"):
+            cols = (0, 1)
+            for line, row in enumerate(csv.reader(f, delimiter=delimiter), 1):
+                names = [c.strip().lower() for c in row]
+                if line == 1 and "label" in names and any(h in names for h in _PATH_HEADERS):
+                    cols = (next(names.index(h) for h in _PATH_HEADERS if h in names), names.index("label"))
                     continue
-                key, label = os.path.normpath(row[0].strip()), clean_label(row[1])  # ./a.wav, x/../a.wav: a.wav
+                if len(row) <= max(cols) or names[cols[0]] in _PATH_HEADERS:
+                    continue
+                key = os.path.normpath(cell_text(row[cols[0]]).strip())  # ./a.wav, x/../a.wav: a.wav
+                label = clean_label(cell_text(row[cols[1]]))
                 if labels.get(key, label) != label:
                     raise ConfigError(f"{path}: line {line} labels {key} {label!r}, an earlier line "
                                       f"{labels[key]!r}; keep one")
@@ -332,8 +384,8 @@ class _Workers:
     """The import's worker processes. A file whose worker dies (killed for memory, a decoder's crash) is read again
     alone by new workers, and fails with a reason if that one dies too; the files queued with it are read again."""
 
-    def __init__(self, jobs: int, probe_args: tuple):
-        self.jobs, self.probe_args = jobs, probe_args
+    def __init__(self, jobs: int, probe_args: tuple, known: dict[Path, str]):
+        self.jobs, self.probe_args, self.known = jobs, probe_args, known
         self.pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -344,7 +396,7 @@ class _Workers:
     def submit(self, path: Path) -> Future:
         """``path``'s probe, to come (a pool whose worker died fails it: :meth:`result` reads it again)."""
         try:
-            return self.pool.submit(probe_file, str(path), *self.probe_args)
+            return self.pool.submit(probe_file, str(path), *self.probe_args, self.known.get(path, ""))
         except BrokenProcessPool as e:
             future = Future()
             future.set_exception(e)
@@ -407,7 +459,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     if cfg != current:
         report.recut = len(lib.tracks())  # every track of the library, not only those imported here
         lib.set_segment_config(cfg, window_starts)
-    roots = [user_path(p).resolve() for p in paths if Path(p).is_dir()]
+    roots = [user_path(p).resolve() for p in paths if user_path(p).is_dir()]
     label_roots = [*roots, Path.cwd()]  # a relative path in a labels CSV: under an imported folder or the current one
     unreadable: list[tuple[str, str]] = []
     files = find_audio(paths, unreadable=unreadable)
@@ -418,6 +470,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
         report.warnings.append(("--labels", f"none of the {len(labels)} paths in the CSV names one of the "
                                             f"{len(files)} files found; nothing is labelled"))
     todo: list[Path] = []
+    known_hashes: dict[Path, str] = {}  # a track's file, its size kept: not decoded if its bytes are the track's
     stale = 0
     sizes = lib.track_sizes()
     for path in files:
@@ -442,18 +495,21 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             if label is not None and label != known.label:  # labels given again apply to known tracks too
                 lib.set_label(known.id, label)
                 report.relabelled += 1
-        elif known is None and lib.failure_stat(str(path)) == (st.st_size, st.st_mtime):
+        elif lib.failure_stat(str(path)) == (st.st_size, st.st_mtime):  # a track's file that went bad too
             report.still_failed += 1
         elif known is None and st.st_size in sizes and (copy := _copy_of(lib, path)) is not None:
             report.duplicates.append((str(path), copy.path))
         else:
+            if (known is not None and known.size == st.st_size
+                    and not (analyse and (not known.analysed or _analysed_before(known)))):
+                known_hashes[path] = known.content_hash  # touched only? its bytes say, without a decode
             todo.append(path)
     again = f" ({stale} known, to analyse again: tempo and key estimates changed)" if stale else ""
     yield Progress("ingest", 0, len(todo), f"{len(files)} files found, {len(todo)} to import{again}")
     clock = EtaClock()
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     probe_args = (max_duration_s, analyse, tap, cfg)
-    workers = _Workers(jobs, probe_args) if jobs > 1 or (isolate and todo) else None
+    workers = _Workers(jobs, probe_args, known_hashes) if jobs > 1 or (isolate and todo) else None
     pending: deque[tuple[Path, Future | None]] = deque()
     queue = deque(todo)
     changed: list[tuple[FileProbe, str | None]] = []  # new audio at a known track's path: stored last
@@ -466,7 +522,8 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
                 p = queue.popleft()
                 pending.append((p, workers.submit(p) if workers else None))
             path, future = pending.popleft()
-            probe = workers.result(path, future, pending, cancel) if workers else probe_file(str(path), *probe_args)
+            probe = (workers.result(path, future, pending, cancel) if workers
+                     else probe_file(str(path), *probe_args, known_hashes.get(path, "")))
             if probe is None:
                 report.cancelled = True
                 break
@@ -476,9 +533,12 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
         for probe, label in changed if not report.cancelled else ():
             _store(lib, probe, label=label, cfg=cfg, report=report)
         if not report.cancelled:  # after the moves: what is still not found is gone from these folders
+            lib.forget_failures([f["path"] for f in lib.failures() if _under(f["path"], roots)
+                                 and _gone(f["path"], follow=False)])
             gone = _missing_under(lib, roots)
             report.missing = [t.path for t in gone]
-            if prune and gone:
+            if prune:
+                gone = _unless_emptied(gone, roots, files, report)
                 lib.remove_tracks([t.id for t in gone])
                 report.removed = len(gone)
     finally:
@@ -500,6 +560,9 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
         report.failed.append((probe.path, probe.error))
         return
     at_path = lib.track_by_path(probe.path)
+    if probe.scan is None:  # the bytes of the track at its path (a file touched): not decoded
+        _keep(lib, at_path, probe, label=label, report=report)
+        return
     if at_path is not None and _same_audio(at_path, probe):
         _keep(lib, at_path, probe, label=label, report=report)
         return
@@ -536,7 +599,34 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
 
 def _missing_under(lib: Library, roots: list[Path]) -> list[Track]:
     """The library's tracks under the folders ``roots`` whose files are not there."""
-    return [t for t in lib.tracks() if any(Path(t.path).is_relative_to(r) for r in roots) and not os.path.exists(t.path)]
+    return [t for t in lib.tracks() if _under(t.path, roots) and _gone(t.path)]
+
+
+def _unless_emptied(gone: list[Track], roots: list[Path], files: list[Path], report: IngestReport) -> list[Track]:
+    """The tracks of ``gone`` to prune: not those under a folder where nothing was found (a drive not mounted leaves
+    its mount point empty), which get a warning."""
+    empty = [r for r in roots if not any(f.is_relative_to(r) for f in files)]
+    for root in empty:
+        if n := sum(_under(t.path, [root]) for t in gone):
+            report.warnings.append((str(root), f"no audio files found: its {n} missing tracks are kept, not pruned "
+                                               "(a drive not mounted?); --prune with a folder above it removes them"))
+    return [t for t in gone if not _under(t.path, empty)]
+
+
+def _under(path: str, roots: list[Path]) -> bool:
+    return any(Path(path).is_relative_to(r) for r in roots)
+
+
+def _gone(path: str, *, follow: bool = True) -> bool:
+    """Whether nothing is at ``path`` (``follow``: a link to nothing counts as nothing); a file that cannot be looked
+    at (a folder on the way without permission, an I/O error of the drive) is not gone."""
+    try:
+        os.stat(path, follow_symlinks=follow)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _same_audio(track: Track, probe: FileProbe) -> bool:
@@ -567,9 +657,9 @@ def _keep(lib: Library, track: Track, probe: FileProbe, *, label: str | None, re
     """The probed file holds ``track``'s audio: the track keeps its segments (and their tags, findings and
     vectors); its path, file details, tags and tempo and key are refreshed and the label given applied."""
     s = probe.scan
-    fields = {"path": probe.path, "content_hash": probe.content_hash, "audio_hash": probe.audio_hash,
-              "size": probe.size, "mtime": probe.mtime, "format": s.info.format, "tags": probe.tags,
-              "warning": s.warning}
+    fields = {"path": probe.path, "content_hash": probe.content_hash, "size": probe.size, "mtime": probe.mtime}
+    if s is not None:  # decoded (a probe without a scan: the same bytes, only the size and mtime to refresh)
+        fields |= {"audio_hash": probe.audio_hash, "format": s.info.format, "tags": probe.tags, "warning": s.warning}
     if probe.analysis is not None:
         report.reanalysed += _analysed_before(track)
         fields.update(_analysis_fields(probe.analysis))

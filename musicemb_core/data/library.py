@@ -510,6 +510,12 @@ class Library:
         with self.transaction() as c:
             c.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)", (path, error, size, mtime, time.time()))
 
+    def forget_failures(self, paths: list[str]) -> None:
+        """Drop the failures recorded at ``paths`` (their files are gone)."""
+        if paths:
+            with self.transaction() as c:
+                c.executemany("DELETE FROM failures WHERE path=?", [(p,) for p in paths])
+
     def failure_stat(self, path: str) -> tuple[int, float] | None:
         """(size, mtime) of the file when it last failed, or None if it has not failed."""
         row = self.conn.execute("SELECT size, mtime FROM failures WHERE path=?", (path,)).fetchone()
