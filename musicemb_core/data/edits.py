@@ -70,57 +70,80 @@ def label_preview(segments: dict[str, np.ndarray], segment_ids) -> LabelPreview:
     return LabelPreview(int(picked.sum()), len(tracks), int((picked_n < total).sum()), int(total.sum()))
 
 
-def _read(c, kind: str, key: int):
+def _in_range(c, sql: str, keys: list[int]):
+    """Rows of ``sql`` (selecting by ``? <= id <= ?``) for the span of ``keys``: one range scan, where a query per
+    key took 6 s for a million segments and an ``IN (...)`` list is capped at 999 or 32,766 values."""
+    return c.execute(sql, (min(keys), max(keys))) if keys else iter(())
+
+
+def _read_many(c, kind: str, keys: list[int]) -> list:
+    """The values of ``keys``' rows of ``kind``, in order: None for an untagged segment, ``_GONE`` where there is
+    no such row."""
     table, col, idcol, _ = FIELDS[kind]
-    row = c.execute(f"SELECT {col} FROM {table} WHERE {idcol}=?", (key,)).fetchone()
-    if row is not None:
-        return row[0]
-    if kind == "segment_tag" and c.execute("SELECT 1 FROM segments WHERE id=?", (key,)).fetchone():
-        return None  # an untagged segment
-    return _GONE
+    now = dict(_in_range(c, f"SELECT {idcol}, {col} FROM {table} WHERE {idcol} BETWEEN ? AND ?", keys))
+    if kind != "segment_tag":
+        return [now.get(k, _GONE) for k in keys]
+    ids = np.fromiter((r[0] for r in _in_range(c, "SELECT id FROM segments WHERE id BETWEEN ? AND ?", keys)),
+                      np.int64)
+    exists = np.isin(np.asarray(keys, np.int64), ids).tolist()
+    return [now.get(k, None if e else _GONE) for k, e in zip(keys, exists, strict=True)]
 
 
-def _finding(c, key: int) -> list:
-    """What a finding is about (kind, track, start, end): an inspection replacing the findings gives their ids to
-    others."""
-    return list(c.execute("SELECT kind, track_id, start_s, end_s FROM findings WHERE id=?", (key,)).fetchone())
-
-
-def _key_now(c, change: dict) -> int | None:
-    """The id of a logged change's row now: a finding's is that of the finding about the same thing (found again by
-    an inspection since), None when there is none."""
-    if "finding" not in change:
-        return change["id"]
-    row = c.execute("SELECT id FROM findings WHERE kind=? AND track_id=? AND start_s IS ? AND end_s IS ? "
-                    "ORDER BY id != ? LIMIT 1", (*change["finding"], change["id"])).fetchone()
-    return None if row is None else row[0]
-
-
-def _write(c, kind: str, key: int, value) -> None:
+def _write_many(c, kind: str, pairs: list[tuple[int, object]]) -> None:
+    """Set each (key, value) of ``kind``; a segment tag of None is removed."""
     table, col, idcol, _ = FIELDS[kind]
     if kind != "segment_tag":
-        c.execute(f"UPDATE {table} SET {col}=? WHERE {idcol}=?", (value, key))
-    elif value is None:
-        c.execute("DELETE FROM segment_labels WHERE segment_id=?", (key,))
-    else:
-        c.execute("INSERT OR REPLACE INTO segment_labels VALUES (?, ?)", (key, value))
+        c.executemany(f"UPDATE {table} SET {col}=? WHERE {idcol}=?", [(v, k) for k, v in pairs])
+        return
+    c.executemany("DELETE FROM segment_labels WHERE segment_id=?", [(k,) for k, v in pairs if v is None])
+    c.executemany("INSERT OR REPLACE INTO segment_labels VALUES (?, ?)", [(k, v) for k, v in pairs if v is not None])
+
+
+def _findings_about(c, keys: list[int]) -> dict[int, list]:
+    """What findings are about (kind, track, start, end), by id: an inspection replacing the findings gives their
+    ids to others."""
+    wanted = set(keys)
+    return {r[0]: list(r[1:]) for r in _in_range(c, "SELECT id, kind, track_id, start_s, end_s FROM findings "
+                                                    "WHERE id BETWEEN ? AND ?", keys) if r[0] in wanted}
+
+
+def _keys_now(c, changes: list[dict]) -> list[int | None]:
+    """The id of each logged change's row now: a finding's is that of the finding about the same thing (found
+    again by an inspection since; its own id first), None when there is none."""
+    if not any("finding" in ch for ch in changes):
+        return [ch["id"] for ch in changes]
+    ids_of: dict[tuple, list[int]] = {}
+    for fid, *about in c.execute("SELECT id, kind, track_id, start_s, end_s FROM findings ORDER BY id"):
+        ids_of.setdefault(tuple(about), []).append(fid)
+    out = []
+    for ch in changes:
+        ids = ids_of.get(tuple(ch["finding"]), []) if "finding" in ch else [ch["id"]]
+        out.append(ch["id"] if ch["id"] in ids else ids[0] if ids else None)
+    return out
 
 
 def apply_edit(lib: Library, description: str, changes: list[tuple[str, int, str | None]]
                | Callable[[], list[tuple[str, int, str | None]]]) -> Edit | None:
     """Set each (kind, id, value) and log the values that changed as one edit; None when nothing changed.
     An id that does not exist is a :class:`LibraryError` and nothing is changed. ``changes`` may be a function
-    that lists them inside the edit's transaction (what it reads cannot change before they are made)."""
+    that lists them inside the edit's transaction (what it reads cannot change before they are made). An id given
+    twice for one kind is set to its last value."""
     with lib.transaction() as c:
-        done = []
+        wanted: dict[str, dict[int, object]] = {}
         for kind, key, after in (changes() if callable(changes) else changes):
-            before = _read(c, kind, int(key))
-            if before is _GONE:
-                raise LibraryError(f"{lib.root}: no {FIELDS[kind][3]} with id {key}")
-            if before != after:
-                _write(c, kind, int(key), after)
-                done.append({"kind": kind, "id": int(key), "before": before, "after": after} |
-                            ({"finding": _finding(c, int(key))} if kind == "finding_status" else {}))
+            wanted.setdefault(kind, {})[int(key)] = after
+        done = []
+        for kind, values in wanted.items():
+            keys = list(values)
+            before = _read_many(c, kind, keys)
+            gone = [k for k, b in zip(keys, before, strict=True) if b is _GONE]
+            if gone:
+                raise LibraryError(f"{lib.root}: no {FIELDS[kind][3]} with id {gone[0]}")
+            changed = [(k, b, values[k]) for k, b in zip(keys, before, strict=True) if b != values[k]]
+            _write_many(c, kind, [(k, a) for k, _, a in changed])
+            about = _findings_about(c, [k for k, _, _ in changed]) if kind == "finding_status" else {}
+            done += [{"kind": kind, "id": k, "before": b, "after": a} | ({"finding": about[k]} if about else {})
+                     for k, b, a in changed]
         if not done:
             return None
         at = time.time()
@@ -241,10 +264,14 @@ def undo_last(lib: Library, edit_id: int | None = None) -> UndoResult | None:
             return None
         edit = Edit(row[0], row[1], row[2], json.loads(row[3]))
         restored = 0
-        for ch in reversed(edit.changes):
-            key = _key_now(c, ch)
-            if key is not None and _read(c, ch["kind"], key) == ch["after"]:
-                _write(c, ch["kind"], key, ch["before"])
-                restored += 1
+        by_kind: dict[str, list[tuple[int, dict]]] = {}
+        for key, ch in zip(_keys_now(c, edit.changes), edit.changes, strict=True):
+            if key is not None:
+                by_kind.setdefault(ch["kind"], []).append((key, ch))
+        for kind, mine in by_kind.items():
+            now = _read_many(c, kind, [key for key, _ in mine])
+            back = [(key, ch["before"]) for (key, ch), v in zip(mine, now, strict=True) if v == ch["after"]]
+            _write_many(c, kind, back)
+            restored += len(back)
         c.execute("UPDATE edits SET undone_at=? WHERE id=?", (time.time(), edit.id))
     return UndoResult(edit, restored, len(edit.changes) - restored)
