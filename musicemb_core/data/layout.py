@@ -11,6 +11,7 @@
     LIB/index/qbh/<model>/g-.../             query-by-humming index: vectors.faiss(.json), melody.npz, meta.json
     LIB/fingerprints/g-.../                  landmark hashes: hashes.npy, tracks.npy, times.npy, meta.json
     LIB/maps/<model>-<method>/g-.../         map.npy (n, 3): segment id, x, y
+    LIB/cache/segments.npz                   the segment columns as last read (a cache; see Library.segments)
 
 Every derived artefact is an :class:`~musicemb_core.common.store.Artefact`: written as a new generation, made
 current by replacing its ``CURRENT`` pointer (one atomic step), checked against the sizes the pointer records

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from musicemb_core.data import layout
 
 DB_NAME = "library.sqlite"
 #: Folders of data derived from the catalogue (its segment ids): without the catalogue they are meaningless.
-DERIVED = ("models", "embeddings", "index", "fingerprints", "maps")
+DERIVED = ("models", "embeddings", "index", "fingerprints", "maps", "cache")
 BUSY_TIMEOUT_S = 5.0  # SQLite's own wait for a lock, per attempt
 BUSY_RETRY_S = 120.0  # then retried this long in all before "library busy"
 
@@ -36,6 +37,12 @@ BUSY_RETRY_S = 120.0  # then retried this long in all before "library busy"
 #: segments this process read last (see :meth:`Library.segments`).
 _SEGMENTS: dict[tuple[str, str | None], tuple[tuple[int, int], np.ndarray]] = {}
 _SEGMENTS_LOCK = threading.Lock()
+
+
+SEGMENTS_SNAPSHOT = "cache/segments.npz"
+"""The columns of :meth:`Library.segments` as a process last read them, so that the next process (the app opening a
+20,000-track library) reads from the catalogue only the segments added since; a cache, rewritten when a tenth of
+the rows (or 100,000) had to be read from the catalogue."""
 
 
 def _segment_rows(conn: sqlite3.Connection, after_id: int, count: int = -1) -> np.ndarray:
@@ -554,17 +561,52 @@ class Library:
         key = (str(self.root / DB_NAME), self.get_meta("created_at"))
         with _SEGMENTS_LOCK:
             cached = _SEGMENTS.get(key)
+        if cached is None and key[1] is not None:
+            cached = self._segments_snapshot(key[1])
+        read = 0
         if cached is not None and cached[0] != (count, top):
             known = int(cached[1][0][-1]) if cached[1].shape[1] else 0
-            new = _segment_rows(self.conn, known)
-            cached = ((count, top), np.hstack([cached[1], new])) if cached[0][0] + new.shape[1] == count else None
+            new = _segment_rows(self.conn, known) if top >= known else None  # a lower top: a catalogue restored
+            read = 0 if new is None else new.shape[1]
+            cached = ((count, top), np.hstack([cached[1], new])) \
+                if new is not None and cached[0][0] + new.shape[1] == count else None
         if cached is None:
-            cached = ((count, top), _segment_rows(self.conn, 0, count))
+            cached, read = ((count, top), _segment_rows(self.conn, 0, count)), count
         if key[1] is not None:  # a catalogue older than its created_at: not kept
             with _SEGMENTS_LOCK:
                 _SEGMENTS.clear()
                 _SEGMENTS[key] = cached
+            if read and (read >= 0.1 * count or read >= 100_000) and not self.read_only:
+                self._save_segments_snapshot(key[1], cached)
         return cached[1]
+
+    def _segments_snapshot(self, created_at: str) -> tuple[tuple[int, int], np.ndarray] | None:
+        """The :data:`SEGMENTS_SNAPSHOT` of this catalogue, None when there is none (or it is unreadable, or of
+        another catalogue)."""
+        try:
+            with np.load(self.root / SEGMENTS_SNAPSHOT, allow_pickle=False) as z:
+                if str(z["created_at"]) != created_at:
+                    return None
+                count, top = (int(v) for v in z["fingerprint"])
+                cols = z["cols"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
+        ok = cols.ndim == 2 and cols.shape == (4, count) and (not count or int(cols[0][-1]) == top)
+        return ((count, top), np.ascontiguousarray(cols, np.float64)) if ok else None
+
+    def _save_segments_snapshot(self, created_at: str, cached: tuple[tuple[int, int], np.ndarray]) -> None:
+        """Write :data:`SEGMENTS_SNAPSHOT` (atomically; a cache: a failure to write it is ignored)."""
+        path = self.root / SEGMENTS_SNAPSHOT
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            path.parent.mkdir(exist_ok=True)
+            with open(tmp, "wb") as f:
+                np.savez(f, created_at=np.array(created_at), fingerprint=np.array(cached[0], np.int64),
+                         cols=cached[1])
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     # -- failures ------------------------------------------------------------------------------------------
     def failures(self) -> list[dict]:

@@ -284,3 +284,45 @@ def test_segments_kept_between_reads_follow_every_change(tmp_path, monkeypatch):
     with Library(root, create=True) as lib:  # the same path, the same ids, other segments
         lib.save_track(_fields("/m/x.wav", duration_s=9.0, content_hash="x"), cfg=cfg, starts_of=window_starts)
         assert _same_as_catalogue(lib) and len(before["id"]) != 3
+
+
+def test_segments_snapshot_spares_the_next_process_the_whole_read(tmp_path, monkeypatch):
+    """A new process (nothing kept in memory) reads the columns from the library's snapshot and only the segments
+    added since from the catalogue; a snapshot of a restored (older) catalogue, of another library, or a damaged
+    one is not used."""
+    import musicemb_core.data.library as library_module
+
+    cfg = SegmentConfig(window_s=3.0, hop_s=3.0)
+    root = tmp_path / "lib"
+    reads = []
+    real = library_module._segment_rows
+    monkeypatch.setattr(library_module, "_segment_rows",
+                        lambda conn, after, *count: reads.append(after) or real(conn, after, *count))
+
+    def new_process(lib) -> bool:
+        library_module._SEGMENTS.clear()
+        return _same_as_catalogue(lib)
+
+    with Library(root, create=True) as lib:
+        for i in range(12):
+            lib.save_track(_fields(f"/m/{i}.wav", duration_s=9.0, content_hash=f"h{i}"), cfg=cfg,
+                           starts_of=window_starts)
+        assert _same_as_catalogue(lib) and reads == [0] and (root / library_module.SEGMENTS_SNAPSHOT).exists()
+        lib.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copy(root / DB_NAME, tmp_path / "backup.sqlite")
+        assert new_process(lib) and reads == [0]  # all 36 segments from the snapshot
+        lib.save_track(_fields("/m/new.wav", duration_s=6.0, content_hash="new"), cfg=cfg, starts_of=window_starts)
+        assert new_process(lib) and reads == [0, 36]  # only the 2 new ones from the catalogue (not rewritten)
+        lib.remove_tracks([lib.track_by_path("/m/0.wav").id])
+        assert new_process(lib) and reads[-1] == 0  # some removed: read whole (and the snapshot rewritten)
+        lib.save_track(_fields("/m/0.wav", duration_s=9.0, content_hash="h0"), cfg=cfg, starts_of=window_starts)
+    shutil.copy(tmp_path / "backup.sqlite", root / DB_NAME)  # the catalogue restored: the snapshot is newer
+    with Library(root) as lib:
+        n = len(reads)
+        assert new_process(lib) and reads[n:] == [0]
+        (root / library_module.SEGMENTS_SNAPSHOT).write_bytes(b"PK\x03\x04 not a zip")
+        assert new_process(lib) and reads[n + 1:] == [0]
+    (root / DB_NAME).unlink()
+    with Library(root, create=True) as lib:  # another library in the folder: its own segments, not the snapshot's
+        lib.save_track(_fields("/m/x.wav", duration_s=3.0, content_hash="x"), cfg=cfg, starts_of=window_starts)
+        assert new_process(lib) and len(lib.segments()["id"]) == 1
