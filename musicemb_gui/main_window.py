@@ -4,6 +4,7 @@ the traceback and the log path, and the app keeps running."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -15,7 +16,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
 # Everything the app's jobs run is imported here, at start-up: an import holds the GIL (numba's alone 0.3 s), and
 # made inside a job it stalled the window.
 from musicemb_core.audio.decode import load
-from musicemb_core.common.errors import MusicEmbError
+from musicemb_core.common.errors import Cancelled, MusicEmbError
 from musicemb_core.common.paths import data_home
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
@@ -47,6 +48,13 @@ from musicemb_gui.workers import JobManager, run_in_thread
 log = logging.getLogger("musicemb.gui")
 
 
+def _indexes(lib, token):
+    """``iter_search_indexes`` after an import or embed: a cancel there keeps what they did (the job's result is
+    theirs: the tables are read again, the new vectors shown); the next import or embed finishes the indexes."""
+    with contextlib.suppress(Cancelled):
+        yield from iter_search_indexes(lib, cancel=token)
+
+
 def log_path() -> Path:
     return data_home() / "musicemb-gui.log"
 
@@ -58,7 +66,6 @@ class MainWindow(QMainWindow):
         self.jobs = JobManager()
         self.session = Session(self.jobs)
         self.player = player or AudioPlayer()
-        self._wanted = None  # key of the last sound asked for (play_segment / play_track)
         self.player.unavailable.connect(lambda msg: self.statusBar().showMessage(msg, 15000))
         self.setWindowTitle("musicemb")
         self.resize(1400, 900)
@@ -247,10 +254,12 @@ class MainWindow(QMainWindow):
                 return (yield from iter_ingest(lib, paths, labels=labels, jobs=jobs, cancel=token, isolate=True))
             r = yield from iter_ingest_embed(lib, paths, labels=labels, jobs=jobs, cancel=token, isolate=True)
             if not (r.ingest.cancelled or r.embed.cancelled):
-                yield from iter_search_indexes(lib, cancel=token)
+                yield from _indexes(lib, token)
             return r.ingest
-        self.session.library_job(f"import {len(paths)} item(s)", work, writes=True,
-                                 on_done=lambda report: self._imported(report, embedded=one_pass))
+        job = self.session.library_job(f"import {len(paths)} item(s)", work, writes=True,
+                                       on_done=lambda report: self._imported(report, embedded=one_pass))
+        job.cancelled.connect(lambda: job.started or self.statusBar().showMessage(
+            "Import cancelled before it started: nothing changed"))
 
     def _imported(self, report, *, embedded: bool = False) -> None:
         again = f", {report.reanalysed} analysed again (new tempo/key estimates)" if report.reanalysed else ""
@@ -271,7 +280,7 @@ class MainWindow(QMainWindow):
         def work(lib, token):  # a built-in model: both built-in spaces, one decode pass
             r = yield from iter_embed(lib, model=None if builtin else model, cancel=token)
             if builtin and not r.cancelled:
-                yield from iter_search_indexes(lib, cancel=token)
+                yield from _indexes(lib, token)
             return r
         self.session.library_job(f"embed with {model}", work, writes=True,
                                  on_done=lambda _r: self.session.reload_embeddings())
@@ -293,26 +302,23 @@ class MainWindow(QMainWindow):
     # -- audio ---------------------------------------------------------------------------------------------
     def play_segment(self, seg_id: int) -> None:
         """Play a segment now if its audio is cached, else as soon as it is decoded (off the GUI thread)."""
-        cache = self.map_controller.audio
-        self._wanted = seg_id  # of quick requests (arrow keys) the last wins, whichever decode ends first
+        cache, playback = self.map_controller.audio, self.playback
+        playback.want(seg_id)  # of quick requests (arrow keys) the last wins, whichever decode ends first
         audio = cache.peek(seg_id)
         if audio is not None:
-            self.player.play(seg_id, *audio)
+            playback.deliver(seg_id, *audio)
             return
 
         def play(result, key=seg_id):
             cache.put(key, result)
-            if self._wanted == key:
-                self.player.play(key, *result)
-        run_in_thread(lambda: self.session.segment_audio(seg_id), play,
-                      lambda msg: self.statusBar().showMessage(f"cannot play: {msg}"))
+            playback.deliver(key, *result)
+        run_in_thread(lambda: self.session.segment_audio(seg_id), play, lambda msg: playback.cannot_play(seg_id, msg))
 
     def play_track(self, track_id: int) -> None:
-        path, key = self.session.tracks[track_id].path, ("track", track_id)
-        self._wanted = key
-        run_in_thread(lambda: load(path, duration=30.0),
-                      lambda r: self.player.play(key, *r) if self._wanted == key else None,
-                      lambda msg: self.statusBar().showMessage(f"cannot play: {msg}"))
+        path, key, playback = self.session.tracks[track_id].path, ("track", track_id), self.playback
+        playback.want(key)
+        run_in_thread(lambda: load(path, duration=30.0), lambda r: playback.deliver(key, *r),
+                      lambda msg: playback.cannot_play(key, msg))
 
     # -- jobs ----------------------------------------------------------------------------------------------
     def _watch_job(self, job) -> None:

@@ -7,11 +7,12 @@ connection (SQLite connections are not shared between threads). Worker code neve
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 import traceback
 from collections.abc import Callable, Generator
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 
 from musicemb_core.common.errors import Cancelled, MusicEmbError
 from musicemb_core.common.progress import CancelToken, Progress
@@ -27,6 +28,7 @@ class Job(QObject):
     failed = Signal(str, str)          # message, traceback ("" for user errors such as a bad file)
     cancelled = Signal()
     ended = Signal(object)             # self, after any of the three above
+    _skipped = Signal()                # cancelled before it started: ends on the GUI thread's next turn
 
     _ids = itertools.count(1)
 
@@ -39,13 +41,30 @@ class Job(QObject):
         self.token = CancelToken()
         self.last: Progress | None = None
         self.state = "queued"
+        self.started = False  # set by run; a job cancelled while queued ends "cancelled" and never starts
+        self._lock = threading.Lock()  # a cancel and the worker taking the job up are one after the other
+        self._skipped.connect(self._end_skipped, Qt.ConnectionType.QueuedConnection)
 
     def cancel(self) -> None:
+        """Ask the job to stop; one still waiting its turn (or its start) ends at once, cancelled, and never
+        runs. Its signals come from the event loop as a running job's do, never from within this call."""
         self.token.cancel()
+        with self._lock:
+            if self.state != "queued":
+                return
+            self.state = "cancelled"
+        self._skipped.emit()
+
+    def _end_skipped(self) -> None:
+        self.cancelled.emit()
+        self.ended.emit(self)
 
     def run(self) -> None:
-        """Drive the generator to its end (worker thread)."""
-        self.state = "running"
+        """Drive the generator to its end (worker thread); nothing if it was cancelled before."""
+        with self._lock:
+            if self.state != "queued":
+                return
+            self.state, self.started = "running", True
         try:
             gen = self.factory(self.token)
             while True:
@@ -66,8 +85,9 @@ class Job(QObject):
             self.state = "failed"
             self.failed.emit(f"{type(e).__name__}: {e}", traceback.format_exc())
         else:
-            # a job that honours cancel by returning early (import, embed) still hands back its partial result
-            self.state = "cancelled" if self.token.cancelled else "done"
+            # a job that honours cancel by returning early (import, embed) still hands back its partial result; one
+            # cancelled after its work was done (its report says it was not cut short) is done
+            self.state = "cancelled" if getattr(result, "cancelled", self.token.cancelled) else "done"
             self.finished.emit(result)
         self.ended.emit(self)
 
@@ -120,7 +140,8 @@ class JobManager(QObject):
     def _start_pending(self) -> None:
         while self._pending:
             job = self._pending.pop(0)
-            (self.writer_pool if job.writes else self.pool).start(_Runner(job))
+            if job.state == "queued":  # not cancelled meanwhile
+                (self.writer_pool if job.writes else self.pool).start(_Runner(job))
 
     def _ended(self, job: Job) -> None:
         if job in self.jobs:

@@ -119,6 +119,8 @@ class InspectionController(QObject):
         self._job = s.library_job(f"inspect with {model}", work, on_done=self._done, writes=True)
         self.panel.set_busy(True)
         self._job.ended.connect(self._ended)
+        generation = s.generation  # cancelled before it started (its turn or the job ahead): nothing was changed
+        self._job.cancelled.connect(lambda: s.is_current(generation) and self._cancelled())
 
     def _ended(self, _job) -> None:
         self._job = None
@@ -127,11 +129,14 @@ class InspectionController(QObject):
     def _done(self, report) -> None:
         self.load()
         if report.cancelled:  # a cancelled run stores nothing: the last run's findings are still those shown
-            self.session.message.emit(f"inspection cancelled: the {len(self.rows)} findings of the last run are kept")
+            self._cancelled()
             return
         note = f" ({len(report.failed)} files could not be read)" if report.failed else ""
         skipped = "".join(f"; skipped {s}" for s in report.skipped)  # why no label findings, as the CLI warns
         self.session.message.emit(f"inspection done: {len(report.findings)} findings{note}{skipped}")
+
+    def _cancelled(self) -> None:
+        self.session.message.emit(f"inspection cancelled: the {len(self.rows)} findings of the last run are kept")
 
     def set_status(self, finding_ids: list[int], status: str) -> None:
         """Accept, dismiss or reopen findings (one undoable edit)."""

@@ -87,6 +87,7 @@ class JobRow(QWidget):
 class JobsPanel(QWidget):
     def __init__(self, jobs: JobManager):
         super().__init__()
+        self.jobs = jobs
         self.rows: dict[int, JobRow] = {}
         self.running = QVBoxLayout()
         self.empty = QLabel("No jobs running.")
@@ -111,6 +112,7 @@ class JobsPanel(QWidget):
         self.rows[job.id] = row
         self.running.addWidget(row)
         self.empty.hide()
+        self._show_turns()
 
     def remove(self, job: Job) -> None:
         """A job ended: its row leaves the running list and goes on top of the history."""
@@ -127,3 +129,11 @@ class JobsPanel(QWidget):
                 self.history.setItem(0, col, item)
             self.history.setRowCount(min(self.history.rowCount(), HISTORY_ROWS))
         self.empty.setVisible(not self.rows)
+        self._show_turns()
+
+    def _show_turns(self) -> None:
+        """A writing job not started yet says which job it waits for (one job writes to the library at a time)."""
+        writing = [j for j in self.jobs.writing() if j.id in self.rows]
+        for ahead, job in zip([None, *writing], writing, strict=False):
+            if job.last is None:  # no progress shown yet
+                self.rows[job.id].eta.setText("" if ahead is None else f"waits for {ahead.name}")

@@ -39,6 +39,7 @@ class PlaybackController(QObject):
         super().__init__(window)
         self.session, self.player, self.bar = session, player, bar
         self.current = None      # the player's key of the current item: a segment id or ("track", track id)
+        self.pending = None      # key of the sound asked for and still decoding (of quick requests the last wins)
         self._offset_s = 0.0     # where the current item starts in its track
         self._track = None       # track id whose waveform is shown
         self._timer = QTimer(self, interval=30, timeout=self._tick)
@@ -54,13 +55,39 @@ class PlaybackController(QObject):
         session.libraryOpened.connect(self._library_opened)
 
     def toggle(self) -> None:
-        """Stop what plays, else play the current item again."""
-        if self.player.playing:
+        """Stop what plays or is still loading, else play the current item again."""
+        if self.player.playing or self.pending is not None:
+            self.pending = None
             self.player.stop()
+            self._show()
         elif isinstance(self.current, tuple):
             self.playTrack.emit(self.current[1])
         elif self.current is not None:
             self.playSegment.emit(self.current)
+
+    def want(self, key) -> None:
+        """``key`` is asked for and decodes: until it plays, the button (and Space) stops it."""
+        self.pending = key
+        self._show()
+
+    def deliver(self, key, y: np.ndarray, sr: int) -> None:
+        """A decode asked for ``key`` ended: play it if it is still the sound wanted (not stopped, nothing asked
+        since)."""
+        if self.pending == key:
+            self.pending = None
+            self.player.play(key, y, sr)
+
+    def cannot_play(self, key, message: str) -> None:
+        if self.pending == key:
+            self.pending = None
+            self._show()
+        self.session.message.emit(f"cannot play: {message}")
+
+    def _show(self) -> None:
+        """The play button: Stop while a sound plays or loads, else Play (the current item again)."""
+        busy = self.player.playing or self.pending is not None
+        self.bar.play.setEnabled(busy or self.current is not None)
+        self.bar.set_playing(busy)
 
     def _volume(self, percent: int) -> None:
         self.player.volume = percent / 100
@@ -113,9 +140,9 @@ class PlaybackController(QObject):
     def _finished(self, _key) -> None:
         if not self.player.playing:
             self._timer.stop()
-            self.bar.set_playing(False)
+            self._show()
 
     def _library_opened(self) -> None:
         self._timer.stop()
-        self.current, self._track, self._offset_s = None, None, 0.0
+        self.current, self.pending, self._track, self._offset_s = None, None, None, 0.0
         self.bar.reset()

@@ -1,8 +1,9 @@
 """The app's one audio player: click a point, hear its segment; it never blocks the GUI and never crashes it.
 
 Playback runs in PortAudio's thread (a sounddevice OutputStream fed from the array by a callback); the GUI thread
-only opens and closes streams. Without a usable output (no PortAudio, no device) ``unavailable`` is emitted once
-and later plays are silent, still emitting ``started`` and ``finished`` so the UI stays consistent.
+only opens and closes streams. Without a usable output (no PortAudio, no device) ``unavailable`` is emitted and
+plays are silent, still emitting ``started`` and ``finished`` so the UI stays consistent; a device that failed
+is tried again by a play at least ``RETRY_S`` later (it may be back), a missing library never.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Hashable
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
+RETRY_S = 3.0  # after a device failed to start, plays within this are silent: a click flood tries it once
 
 class AudioCache:
     """Least-recently-used store of decoded segments (key -> anything), safe to fill from worker threads."""
@@ -113,7 +115,7 @@ def _message(e: Exception) -> str:
     elif isinstance(e, OSError):
         reason = f"the PortAudio library could not be loaded (install libportaudio2): {e}"
     else:
-        reason = f"no usable audio output: {e}"
+        return f"Sound is off: no usable audio output: {e}. Tried again when you play; everything else keeps working."
     return f"Sound is off: {reason}. Everything else keeps working."
 
 
@@ -137,7 +139,7 @@ class AudioPlayer(QObject):
     last_key : object
         Key of the last :meth:`play` request (what the UI asked to hear), None before any.
     available : bool
-        False once the backend failed: later plays are silent.
+        False while the backend fails: plays are silent, a device tried again ``RETRY_S`` after it failed.
     volume : float
         Gain in [0, 1] applied to every block as it is played (a change is heard at once).
     """
@@ -152,6 +154,7 @@ class AudioPlayer(QObject):
         self.backend = backend or SoundDeviceBackend()
         self.cache = AudioCache(cache_items)
         self.available = True
+        self._retry_at: float | None = 0.0  # time.monotonic() from which a failed output is tried again; None: never
         self.volume = 1.0
         self.last_key = None
         self._token = 0
@@ -172,13 +175,16 @@ class AudioPlayer(QObject):
         def on_finished() -> None:  # PortAudio's thread: hand over to the GUI thread
             self._done.emit(token)
 
-        if self.available and len(data):
+        now = time.monotonic()
+        if len(data) and (self.available or (self._retry_at is not None and now >= self._retry_at)):
             try:
                 handle = self.backend.start(data, int(sr), on_finished, lambda: self.volume)
             except Exception as e:  # no PortAudio, no device, device gone: the sound is off, the app goes on
-                self.available = False
+                self.available = False  # a library missing stays missing; a device may come back
+                self._retry_at = None if isinstance(e, ImportError | OSError) else now + RETRY_S
                 self.unavailable.emit(_message(e))
             else:
+                self.available = True
                 self._playing = (token, key, handle)
                 self._started_at, self._length_s = time.monotonic(), len(data) / sr
                 return

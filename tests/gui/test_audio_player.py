@@ -41,6 +41,48 @@ def test_no_output_is_announced_once_and_plays_stay_consistent(qtbot, error, hin
     assert player.last_key == "c" and not player.available and len(backend.calls) == 1
 
 
+def test_a_device_that_failed_is_tried_again_and_plays_when_it_is_back(qtbot, monkeypatch):
+    """The output device gone (unplugged, the sound server restarting): one failed start turned the sound off for
+    the whole session. A play after ``RETRY_S`` tries the device again, saying so once more if it still fails; a
+    flood of clicks meanwhile tries nothing (each try may block on the device) and says nothing."""
+    from musicemb_gui.widgets import audio_player
+
+    now = [100.0]
+    monkeypatch.setattr(audio_player.time, "monotonic", lambda: now[0])
+    backend = FakeBackend(fail=RuntimeError("Error opening OutputStream: Device unavailable [PaErrorCode -9985]"))
+    player = AudioPlayer(backend=backend)
+    events = _events(player)
+    for key in ("a", "b", "c"):
+        player.play(key, np.zeros(100, np.float32), 16000)
+    messages = [e[1] for e in events if e[0] == "unavailable"]
+    assert len(backend.calls) == 1 and len(messages) == 1 and "Tried again when you play" in messages[0]
+    now[0] += audio_player.RETRY_S
+    player.play("d", np.zeros(100, np.float32), 16000)  # still gone: tried, said again
+    assert len(backend.calls) == 2 and len([e for e in events if e[0] == "unavailable"]) == 2
+    backend.fail = None  # plugged in again
+    player.play("e", np.zeros(100, np.float32), 16000)
+    assert len(backend.calls) == 2 and not player.playing  # too soon after the last try
+    now[0] += audio_player.RETRY_S
+    player.play("f", np.zeros(100, np.float32), 16000)
+    assert len(backend.calls) == 3 and player.playing and player.available
+    player.play("g", np.zeros(100, np.float32), 16000)  # back for good: every play is heard
+    assert len(backend.calls) == 4 and player.playing
+    assert events[-3:] == [("started", "f"), ("finished", "f"), ("started", "g")]
+
+
+def test_a_missing_sound_library_is_never_tried_again(qtbot, monkeypatch):
+    from musicemb_gui.widgets import audio_player
+
+    now = [100.0]
+    monkeypatch.setattr(audio_player.time, "monotonic", lambda: now[0])
+    backend = FakeBackend(fail=OSError("PortAudio library not found"))
+    player = AudioPlayer(backend=backend)
+    for _ in range(3):
+        player.play("a", np.zeros(100, np.float32), 16000)
+        now[0] += 10 * audio_player.RETRY_S
+    assert len(backend.calls) == 1 and not player.available
+
+
 def test_default_backend_without_sounddevice_is_unavailable_not_a_crash(qtbot, monkeypatch):
     monkeypatch.setitem(sys.modules, "sounddevice", None)
     player = AudioPlayer()

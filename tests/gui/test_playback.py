@@ -158,3 +158,51 @@ def test_space_plays_through_the_null_sink(qtbot, tmp_path, tones, pulse_null_si
     sound = trim_silence(rec.read(), sr, pad_s=0.0)
     assert len(sound) / sr == pytest.approx(heard_s, abs=0.5)
     assert dominant_freq(sound, sr) == pytest.approx(440, abs=5)
+
+
+def _held_decode(window, monkeypatch, seg_id: int):
+    """Make ``seg_id``'s decode wait until the returned event is set (a long file, a slow drive)."""
+    import threading
+
+    release, decode = threading.Event(), window.session.segment_audio
+
+    def segment_audio(sid):
+        if sid == seg_id:
+            release.wait(10)
+        return decode(sid)
+    monkeypatch.setattr(window.session, "segment_audio", segment_audio)
+    return release
+
+
+def test_stop_while_a_clicked_segment_still_decodes_cancels_it(qtbot, window, monkeypatch):
+    """Stop pressed while the clicked segment was still decoding stopped the old sound, then the new one started
+    when its decode ended."""
+    first, second = _segment_of(window, "tone440.wav", 0.0), _segment_of(window, "tone660.wav", 3.0)
+    window.play_segment(first)
+    qtbot.waitUntil(lambda: window.player.playing, timeout=10000)
+    release = _held_decode(window, monkeypatch, second)
+    window.play_segment(second)
+    qtbot.mouseClick(window.player_bar.play, Qt.MouseButton.LeftButton)
+    assert not window.player.playing
+    release.set()
+    qtbot.waitUntil(lambda: second in window.map_controller.audio, timeout=10000)  # its decode has ended
+    assert len(window.backend.calls) == 1 and not window.player.playing and window.player.last_key == first
+
+
+def test_space_with_nothing_playing_cancels_the_pending_play_not_replays_the_last(qtbot, window, monkeypatch):
+    first, second = _segment_of(window, "tone440.wav", 0.0), _segment_of(window, "tone660.wav", 3.0)
+    window.play_segment(first)
+    qtbot.waitUntil(lambda: window.player.playing, timeout=10000)
+    window.backend.handles[-1].on_finished()  # it played to its end
+    qtbot.waitUntil(lambda: not window.player.playing, timeout=5000)
+    release = _held_decode(window, monkeypatch, second)
+    window.play_segment(second)
+    assert window.player_bar.play.text() == "■ Stop"  # it loads: the button stops it
+    _space(window, qtbot)
+    assert not window.player.playing and len(window.backend.calls) == 1  # not the last item again
+    assert window.player_bar.play.text() == "▶ Play"
+    release.set()
+    qtbot.waitUntil(lambda: second in window.map_controller.audio, timeout=10000)
+    assert len(window.backend.calls) == 1 and not window.player.playing
+    _space(window, qtbot)  # nothing pending now: Space plays the current item again
+    assert window.player.playing and window.player.last_key == first
