@@ -25,6 +25,11 @@ from musicemb_gui.session import Session
 from musicemb_gui.widgets.confusion_view import ConfusionView
 from musicemb_gui.widgets.empty_state import EmptyState
 
+EMPTY_METRICS = ("Run evaluation to score the model chosen on the map's toolbar: label probes, kNN votes per track, "
+                 "k-means clusters and re-identification of short snippets appear here.")
+
+EMPTY_METRICS_HTML = f"<p style='color: gray'>{EMPTY_METRICS}</p>"
+
 
 def metrics_html(r: dict) -> str:
     """The evaluation's headline numbers as a small HTML table."""
@@ -57,6 +62,7 @@ class EvaluationPanel(QWidget):
         self.state = QLabel("")
         self.state.setTextFormat(Qt.TextFormat.PlainText)  # errors name files
         self.metrics = QTextBrowser()
+        self.metrics.setHtml(EMPTY_METRICS_HTML)  # wrapped, unlike a placeholder (cut off at the box's width)
         self.confusion = ConfusionView(empty_text="Run evaluation on a library with labels: the confusion matrix "
                                                   "shows which labels the model mixes up.")
         self.silhouette = pg.PlotWidget(title="k-means: silhouette by k")
@@ -67,6 +73,8 @@ class EvaluationPanel(QWidget):
         self.composition.setHorizontalHeaderLabels(["cluster", "size", "labels"])
         self.composition.horizontalHeader().setStretchLastSection(True)
         self.composition.verticalHeader().hide()
+        self.composition.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)  # results: a double-click
+        self.composition.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)  # edited them
         top = QHBoxLayout()
         for w in (self.run, self.reid, self.state):
             top.addWidget(w)
@@ -95,7 +103,7 @@ class EvaluationPanel(QWidget):
             self.job.cancel()
         self.result = None
         self.state.setText("")
-        self.metrics.clear()
+        self.metrics.setHtml(EMPTY_METRICS_HTML)
         self.confusion.clear()
         self.silhouette.clear()
         self.silhouette_box.set_empty(True)

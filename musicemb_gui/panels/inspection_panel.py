@@ -87,6 +87,7 @@ class InspectionPanel(QWidget):
         self.accept.clicked.connect(lambda: self._set_status("accepted"))
         self.dismiss.clicked.connect(lambda: self._set_status("dismissed"))
         self.relabel.clicked.connect(self._relabel)
+        self.new_label.textChanged.connect(self._relabel_state)
         self.play.clicked.connect(self._play)
         self.show_map.clicked.connect(self._show_map)
         self.spectrogram = SpectrogramView(empty_text=SPECTROGRAM_HINT)
@@ -225,7 +226,6 @@ class InspectionPanel(QWidget):
         one = rows[0] if len(rows) == 1 else None
         for b in (self.accept, self.dismiss):
             b.setEnabled(bool(rows))
-        self.relabel.setEnabled(one is not None)
         self.new_label.setEnabled(one is not None)
         self.play.setEnabled(one is not None and play_segment(one) is not None)
         self.show_map.setEnabled(self.play.isEnabled())
@@ -234,6 +234,16 @@ class InspectionPanel(QWidget):
             self.new_label.setText(one.get("details", {}).get("suggested") or one.get("label") or "")
             if (sid := play_segment(one)) is not None:
                 self.segmentSelected.emit(int(sid))
+        self._relabel_state()
+
+    def _relabel_state(self, *_) -> None:
+        """Relabel is on for one finding and a label other than its track's now (an outlier's box holds its own
+        label: relabelling to it changed nothing yet marked the finding accepted)."""
+        rows = self.selected()
+        text = self.new_label.text().strip()
+        self.relabel.setEnabled(len(rows) == 1 and bool(text) and text != (rows[0].get("label") or ""))
+        self.relabel.setToolTip("" if self.relabel.isEnabled() or len(rows) != 1 else
+                                "Type a label other than the track's own to relabel it")
 
     def _show_evidence(self, row: dict | None) -> None:
         """List a track label finding's arguing segments (time and probability of the suggested label)."""

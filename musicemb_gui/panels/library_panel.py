@@ -5,12 +5,21 @@ this" for the selected track, a set built from the selection, export."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelection,
+    QItemSelectionModel,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QLineEdit,
     QPushButton,
     QTableView,
@@ -21,6 +30,10 @@ from PySide6.QtWidgets import (
 from musicemb_gui.panels.library_filters import DjFilterBar
 from musicemb_gui.panels.table_rows import row_runs
 from musicemb_gui.panels.track_table import COLUMNS, LABEL, TRACK_ID, TrackTable
+
+NO_TRACKS = ("No tracks yet. Add files… or Add folder… (or drop files here) to import music; File ▸ Open library… "
+             "opens a library you already have.")
+TRACK_MIN_PX = 160  # the track's name stays readable however narrow the dock: the other columns scroll instead
 
 
 class _PathFilter(QSortFilterProxyModel):
@@ -106,9 +119,9 @@ class LibraryPanel(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # by name until the user clicks another header
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
-        for col in range(len(COLUMNS)):
-            self.table.horizontalHeader().setSectionResizeMode(
-                col, QHeaderView.ResizeMode.Stretch if col == 0 else QHeaderView.ResizeMode.Interactive)
+        # every column sized by hand (_fit_track_column): the name takes the spare width, but never less than
+        # TRACK_MIN_PX (stretched, it was squeezed to "…" in a 1280 px window by the other columns' widths)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setResizeContentsPrecision(500)  # fitted to the first 500 rows at each fill:
         # kept fitted (ResizeToContents) the header read 1,000 rows at every change of a cell, 0.2 s at 20,000 tracks
         self.table.resizeColumnsToContents()  # empty: the headers' widths (not 100 px each, wider than the dock)
@@ -119,6 +132,16 @@ class LibraryPanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)  # compact: more rows
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.viewport().installEventFilter(self)
+        self.empty = QLabel(NO_TRACKS, self.table.viewport())  # over the rows: what to do while none is shown
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setTextFormat(Qt.TextFormat.PlainText)  # it quotes the filter typed
+        self.empty.setMargin(12)
+        self.empty.setStyleSheet("color: palette(placeholder-text); font-size: 13px;")
+        self.empty.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)  # drops and clicks reach the table
+        self.count = QLabel("")
+        self.count.setToolTip("Tracks the filters show, of all in the library")
         self.table.doubleClicked.connect(self._double_clicked)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self._shown_timer = QTimer(self, singleShot=True, interval=100)  # one signal per burst of filtering
@@ -126,10 +149,12 @@ class LibraryPanel(QWidget):
         for signal in (self.proxy.layoutChanged, self.proxy.rowsInserted, self.proxy.rowsRemoved,
                        self.proxy.modelReset):
             signal.connect(lambda *_: self._filling or self._shown_timer.start())
+            signal.connect(lambda *_: self._update_count())
         imports = QHBoxLayout()  # two short rows rather than one wide one: the dock fits beside the map at 1280 px
         for w in (self.add_files, self.add_folder, self.folder_labels):
             imports.addWidget(w)
         imports.addStretch(1)
+        imports.addWidget(self.count)
         actions = QHBoxLayout()  # the filter, then what acts on the rows it leaves
         actions.addWidget(self.filter, 1)
         for w in (self.more_like, self.build_set, self.export):
@@ -139,6 +164,35 @@ class LibraryPanel(QWidget):
         layout.addLayout(actions)
         layout.addWidget(self.dj_filters)
         layout.addWidget(self.table)
+        self._update_count()
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt override)
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self.empty.setGeometry(self.table.viewport().rect())
+            self._fit_track_column()
+        return super().eventFilter(watched, event)
+
+    def _fit_track_column(self) -> None:
+        """The track column takes the width the others leave, at least TRACK_MIN_PX."""
+        head = self.table.horizontalHeader()
+        others = sum(head.sectionSize(c) for c in range(1, len(COLUMNS)))
+        head.resizeSection(0, max(TRACK_MIN_PX, self.table.viewport().width() - others))
+
+    def _update_count(self) -> None:
+        """"50 tracks" / "10 of 50 tracks"; in place of the empty rows, what to do."""
+        total, shown = self.model.rowCount(), self.proxy.rowCount()
+        plural = "s" * (total != 1)
+        self.count.setText("" if not total else f"{total:,} track{plural}" if shown == total else
+                           f"{shown:,} of {total:,} track{plural}")
+        if not total:
+            self.empty.setText(NO_TRACKS)
+        elif not shown:
+            what = [f"“{self.filter.text().strip()}”"] if self.proxy.needle else []
+            if self.dj_filters.active():
+                what.append("the BPM/key filters")
+            self.empty.setText(f"No track matches {' and '.join(what) or 'the filters'}: clear "
+                               f"{'them' if len(what) > 1 else 'it'} to see all {total:,} track{plural}.")
+        self.empty.setVisible(not shown)
 
     def set_rows(self, rows: list[tuple]) -> None:
         """Rows as :class:`TrackTable` takes them; the same tracks as shown keep their selection and scroll."""
@@ -148,6 +202,8 @@ class LibraryPanel(QWidget):
         finally:
             self._filling = False
         self.table.resizeColumnsToContents()
+        self._fit_track_column()
+        self._update_count()
         self._shown_timer.start()
 
     def set_labels(self, labels: dict[int, str | None]) -> None:
@@ -158,6 +214,7 @@ class LibraryPanel(QWidget):
         finally:
             self._filling = False
         self.table.resizeColumnToContents(LABEL)  # a longer label is not elided
+        self._fit_track_column()
 
     def track_id_at(self, proxy_row: int) -> int | None:
         return self.proxy.index(proxy_row, 0).data(TRACK_ID)

@@ -186,7 +186,10 @@ class MapController(QObject):
         if mode in EXTRA_MODES and mode in self._extra:
             cats = self._extra[mode]
             names = self._extra_names.get(mode, [])
-            return cats, (PALETTE * (1 + len(names) // len(PALETTE)))[: max(1, len(names))], names
+            palette = [PALETTE[i % len(PALETTE)] for i in range(max(1, len(names)))]
+            if mode == "predicted label" and names:  # the label names and "(none)": grey, as when coloured by label
+                palette[-1] = NONE_COLOUR
+            return cats, palette, names
         cats, names = label_categories(ids, tracks, {t: tr.label for t, tr in s.tracks.items()}, s.edits.tags)
         return cats, [PALETTE[i % len(PALETTE)] for i in range(len(names))] + [NONE_COLOUR], names + ["(none)"]
 

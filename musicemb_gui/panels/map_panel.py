@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -37,6 +37,21 @@ EMPTY_MAP = ("No map yet. Add music with File ▸ Add folder… or by dropping f
              "and mapped by itself (Library ▸ Embed does it again).")
 COLOUR_BY = ("label", "cluster", "predicted label", "track", "finding", "BPM", "key")
 SPECTROGRAM_HINT = "Click a point to see its log-mel spectrogram as the model sees it."
+
+
+class _ColourBox(QComboBox):
+    """As wide as its choice where the toolbar has room ("predicted label" showed as "predicted la" at any width),
+    as narrow as 6 characters where it has not (a 1280 px window)."""
+
+    def __init__(self):
+        super().__init__()
+        self.currentIndexChanged.connect(lambda _i: self.updateGeometry())
+
+    def sizeHint(self):  # noqa: N802 (Qt override)
+        hint = super().sizeHint()
+        fm = self.fontMetrics()
+        frame = super().minimumSizeHint().width() - fm.horizontalAdvance("x" * self.minimumContentsLength())
+        return hint.expandedTo(QSize(fm.horizontalAdvance(self.currentText()) + frame, hint.height()))
 
 
 def _table(headers: list[str], stretch: int) -> QTableWidget:
@@ -68,7 +83,7 @@ class MapPanel(QWidget):
         self.method.addItems(list(METHODS))
         self.method.setCurrentText("UMAP")
         self.method.setToolTip("How the map is drawn from the embeddings")
-        self.colour = QComboBox()
+        self.colour = _ColourBox()
         self.colour.addItems(list(COLOUR_BY))
         self.colour.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.colour.setMinimumContentsLength(6)
@@ -165,7 +180,8 @@ class MapPanel(QWidget):
         controller.similarTracksReady.connect(self._show_similar)
         controller.spectrogramReady.connect(self._show_spectrogram)
         controller.spectrogramFailed.connect(self._no_spectrogram)
-        controller.status.connect(self.status.setText)
+        self._map_status = ""  # what the map shown is and how to use it: the status line when nothing else is said
+        controller.status.connect(self._set_status)
         controller.cleared.connect(self.clear)
         controller.listsCleared.connect(self.clear_lists)
 
@@ -176,9 +192,15 @@ class MapPanel(QWidget):
         self.show_selection(self.selected_ids[np.isin(self.selected_ids, ids)])  # not the segments gone since
         self._count()
         unplaced = len(xy) - int(np.isfinite(xy).all(1).sum())
-        self.status.setText(f"{method.upper()} map of {len(ids):,} segments in the {self.ctl.session.model!r} space — "
+        self._set_status(f"{method.upper()} map of {len(ids):,} segments in the {self.ctl.session.model!r} space — "
                             + (f"{unplaced:,} without a position (NaN) are not drawn; " if unplaced else "")
-                            + "click a point to listen, Shift+drag: box, Ctrl+drag: lasso")
+                            + "click a point to listen, Shift+drag: box, Ctrl+drag: lasso", summary=True)
+
+    def _set_status(self, text: str, *, summary: bool = False) -> None:
+        """Say ``text`` under the map; "" (a colouring done, say) brings back the map's own line, which it wiped."""
+        if summary:
+            self._map_status = text
+        self.status.setText(text or self._map_status)
 
     def _show_colours(self, cats: np.ndarray, palette: list[str], names: list[str]) -> None:
         self.scatter.set_categories(cats, palette, names)
@@ -196,6 +218,7 @@ class MapPanel(QWidget):
 
     def clear(self) -> None:
         """Show nothing: another library was opened, or this one has no embeddings yet."""
+        self._map_status = ""
         self.scatter.set_points(np.zeros((0, 2), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64),
                                 ["#9a9a9a"], [])
         self.clear_lists()

@@ -27,6 +27,15 @@ STRATEGY_FIELDS = {
 SPECIFIC = set().union(*STRATEGY_FIELDS.values())
 
 
+def finished_text(result, planned: int | None) -> str:
+    """"mine: cancelled after 1 of 20 epochs (loss 1.604, val loss 1.585)": the figures named as the curves are."""
+    done = result.epochs_done
+    of = f"{done} of {planned}" if planned and result.status != "done" else f"{done}"
+    best = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in result.best.items() if isinstance(v, float))
+    return (f"{result.name}: {result.status} after {of} epoch{'s' * ((planned or done) != 1)}"
+            + (f" ({best})" if best else ""))
+
+
 class TrainingPanel(QWidget):
     def __init__(self, session: Session):
         super().__init__()
@@ -35,6 +44,7 @@ class TrainingPanel(QWidget):
         self.trained: str | None = None
         self.may_embed: Callable[[str], bool] = lambda name: True  # the window asks before a partly trained one
         self._generation, self._strategy = session.generation, ""  # the library and strategy of the current run
+        self._planned: int | None = None  # its epochs asked for
         session.libraryOpened.connect(self._library_opened)
         self.train_form = ConfigForm(TrainConfig, choices={"strategy": list(STRATEGIES),
                                                            "device": ["auto", "cpu", "cuda"]},
@@ -96,6 +106,7 @@ class TrainingPanel(QWidget):
             return
         name = self.name.text().strip() or "my-model"
         self._generation, self._strategy = self.session.generation, train.strategy
+        self._planned = train.epochs
 
         def work(lib, token):
             from musicemb_core.training.entry import iter_train
@@ -143,9 +154,7 @@ class TrainingPanel(QWidget):
         if not self._idle():
             return
         self.trained = result.name
-        best = ", ".join(f"{k} {v:.3f}" for k, v in result.best.items() if isinstance(v, float))
-        self.state.setText(f"{result.name}: {result.status} after {result.epochs_done} epochs"
-                           + (f" ({best})" if best else ""))
+        self.state.setText(finished_text(result, self._planned))
         self.embed.setEnabled(self._strategy != "qbh")  # a QBH model embeds hums, not segments
 
     def _failed(self, *args) -> None:

@@ -26,6 +26,21 @@ from musicemb_gui.widgets.scatter_items import MapViewBox, SharedStyleScatter
 SELECT_MODES = ("box", "lasso", "none")
 
 
+MAX_LEGEND = 12  # entries: a legend of 300 genres covered the whole map
+
+
+def legend_entries(palette: list[str], names: list[str], counts: np.ndarray) -> list[tuple[str, str]]:
+    """(colour, name) of the categories, at most ``MAX_LEGEND``: the largest, in their own order, and a last line
+    counting the others. A "(none)", "(no tempo)"... with no point is left out (every track labelled listed
+    "(none)"); an empty band of a ramp (BPM) stays, the scale reads on."""
+    shown = [i for i in range(min(len(palette), len(names))) if counts[i] > 0 or not names[i].startswith("(")]
+    if len(shown) <= MAX_LEGEND:
+        return [(palette[i], names[i]) for i in shown]
+    keep = set(sorted(shown, key=lambda i: -counts[i])[: MAX_LEGEND - 1])
+    rest = len(shown) - len(keep)
+    return [(palette[i], names[i]) for i in shown if i in keep] + [("#00000000", f"… {rest} more (hover a point)")]
+
+
 def _as_categories(categories, palette: list[str], n: int) -> np.ndarray:
     cat = np.asarray(categories, dtype=np.int64)
     if cat.shape != (n,):
@@ -161,7 +176,7 @@ class ScatterView(QWidget):
             self._cat = cat
             self._update_shown()
         self.legend.clear()
-        for colour, name in zip(palette, names, strict=False):
+        for colour, name in legend_entries(palette, names, np.bincount(cat, minlength=len(palette))):
             self.legend.addItem(pg.ScatterPlotItem(size=10, pen=None, brush=pg.mkBrush(colour)),
                                 html.escape(name))  # a legend renders HTML: a label "<b>x</b>" read as written
         for sample, _label in self.legend.items:
