@@ -56,7 +56,10 @@ class LabelPreview:
     track_segments: int  # all segments of those tracks (what a whole-track label covers)
 
     def describe(self) -> str:
-        text = f"relabel {self.tracks:,} track{'s' * (self.tracks != 1)} / {self.segments:,} segments"
+        """What is selected ("4 segments of 2 tracks selected; ..."): whether the tracks or the segments get the
+        label is the dialog's choice."""
+        text = (f"{self.segments:,} segment{'s' * (self.segments != 1)} of {self.tracks:,} "
+                f"track{'s' * (self.tracks != 1)} selected")
         return text + (f"; {self.partial_tracks:,} track{'s' * (self.partial_tracks != 1)} only partly selected"
                        if self.partial_tracks else "")
 

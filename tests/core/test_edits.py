@@ -49,9 +49,9 @@ def test_preview_counts_tracks_segments_and_partly_selected_tracks(tmp_path):
         assert [len(v) for v in by_track.values()] == [4, 3, 2]
         p = edits.label_preview(seg, by_track[1] + by_track[2][:1])
         assert (p.segments, p.tracks, p.partial_tracks, p.track_segments) == (5, 2, 1, 7)
-        assert p.describe() == "relabel 2 tracks / 5 segments; 1 track only partly selected"
+        assert p.describe() == "5 segments of 2 tracks selected; 1 track only partly selected"
         whole = edits.label_preview(seg, by_track[3])
-        assert whole.describe() == "relabel 1 track / 2 segments" and whole.partial_tracks == 0
+        assert whole.describe() == "2 segments of 1 track selected" and whole.partial_tracks == 0
         assert edits.label_preview(seg, [999]).tracks == 0
 
 

@@ -96,7 +96,7 @@ def test_preview_then_tags_or_whole_tracks_and_ctrl_z_undoes_each(qtbot, tmp_pat
     picked = a + b[:1]
     dialog = _label(qtbot, win, picked, "solo")
     summary = dialog.findChildren(type(win.map_panel.status))[0].text()
-    assert "Relabel 2 tracks / 4 segments; 1 track only partly selected" in summary
+    assert "4 segments of 2 tracks selected; 1 track only partly selected" in summary
     assert "all 6 segments of the 2 tracks" in dialog.whole.text()
     assert dialog.segments.isChecked()  # a partly selected track: segments by default
     assert _tags(lib_path) == dict.fromkeys(picked, "solo")
