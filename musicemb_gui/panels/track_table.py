@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, Signal
 
 from musicemb_gui.panels.table_rows import CELL, SortedRows
 
-COLUMNS = ("Track", "Duration (s)", "Label", "Segments", "Status", "BPM", "Key")
+COLUMNS = ("Track", "Length", "Label", "Segments", "Status", "BPM", "Key")
 LABEL = COLUMNS.index("Label")
 SORT = Qt.ItemDataRole.UserRole
 TRACK_ID = Qt.ItemDataRole.UserRole + 1
@@ -28,6 +28,16 @@ def _bpm_cell(bpm: float | str | None) -> tuple[str, float]:
     text = bpm if isinstance(bpm, str) else "" if bpm is None else f"{bpm:.1f}"
     number = re.search(r"\d+(\.\d+)?", text)
     return text, float(number.group()) if number else -1.0
+
+
+def length_text(seconds: float | None) -> str:
+    """A track's length as players show it: "4:03", "1:02:05"; tenths under 10 s ("0:04.5"); "" for none."""
+    if seconds is None:
+        return ""
+    if round(seconds, 1) < 10:
+        return f"0:{seconds:04.1f}"
+    h, rest = divmod(int(round(seconds)), 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
 
 def _wheel_position(key: str | None) -> int:
@@ -58,7 +68,7 @@ class _Row:
         self.tooltip = ("\n".join([path] if name == base else [name, path])
                         + (f"\nsounds like: {self.sounds}" if self.sounds else ""))
         bpm_text, bpm_sort = _bpm_cell(bpm)
-        self.text = [name, "" if dur is None else f"{dur:.1f}", label or "", "" if n_seg is None else str(n_seg),
+        self.text = [name, length_text(dur), label or "", "" if n_seg is None else str(n_seg),
                      status, bpm_text, key or ""]
         self.sort = [name.casefold(), -1.0 if dur is None else float(dur), label or "",
                      -1 if n_seg is None else int(n_seg), status, bpm_sort, _wheel_position(key)]

@@ -35,7 +35,7 @@ def panel(qtbot):
 def test_filling_again_with_the_same_tracks_keeps_selection_sort_and_scroll(panel, qtbot):
     panel.set_rows(rows(300))
     panel.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # longest first
-    assert shown(panel, 1)[:2] == ["400.0", "399.0"]
+    assert shown(panel, 1)[:2] == ["6:40", "6:39"]
     panel.select_tracks([5, 150])
     panel.table.scrollTo(panel.proxy.index(150, 0))
     scroll = panel.table.verticalScrollBar().value()
@@ -44,11 +44,11 @@ def test_filling_again_with_the_same_tracks_keeps_selection_sort_and_scroll(pane
     panel.tracksSelected.connect(sent.append)
     panel.set_rows(rows(300, labels={5: "disco"}))  # a label changed elsewhere: the same tracks
     assert sorted(panel.selected_tracks()) == [5, 150] and sent == []
-    assert shown(panel, 1)[:2] == ["400.0", "399.0"]  # still the user's sort, not back to names
+    assert shown(panel, 1)[:2] == ["6:40", "6:39"]  # still the user's sort, not back to names
     assert panel.table.verticalScrollBar().value() == scroll
-    assert panel.proxy.index(shown(panel, 1).index("105.0"), LABEL).data() == "disco"
+    assert panel.proxy.index(shown(panel, 1).index("1:45"), LABEL).data() == "disco"
     panel.set_rows(rows(301))  # another track: filled anew, still in the user's order
-    assert shown(panel, 1)[0] == "401.0"
+    assert shown(panel, 1)[0] == "6:41"
 
 
 def test_sorting_is_by_value_and_stable_and_keeps_the_selection(panel):
@@ -117,3 +117,10 @@ def test_selecting_many_tracks_makes_one_range_per_run_of_rows(panel):
     assert panel.table.selectionModel().selection().count() == 1 and len(panel.selected_tracks()) == 300
     panel.select_tracks([*range(10, 20), 40, *range(100, 151)])
     assert panel.table.selectionModel().selection().count() == 3 and len(panel.selected_tracks()) == 62
+
+
+def test_lengths_read_as_players_show_them():
+    from musicemb_gui.panels.track_table import length_text
+
+    assert [length_text(s) for s in (None, 0.3, 9.96, 10.0, 243.4, 599.6, 3725.0)] == [
+        "", "0:00.3", "0:10", "0:10", "4:03", "10:00", "1:02:05"]
