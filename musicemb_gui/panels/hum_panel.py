@@ -36,6 +36,7 @@ from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.features.streaming import StreamingLogMel
 from musicemb_gui.widgets.level_meter import LevelMeter
+from musicemb_gui.widgets.plain_text import tooltip
 from musicemb_gui.widgets.spectrogram_view import SpectrogramView
 
 LIVE = FeatureConfig(sr=16000, n_fft=512, hop_length=160, n_mels=64, fmin=50.0, fmax=4000.0)
@@ -70,6 +71,7 @@ class HumPanel(QWidget):
         self.device = QComboBox()
         self.refresh = QPushButton("↻")
         self.refresh.setToolTip("Look for microphones again")
+        self.refresh.setFixedWidth(self.refresh.fontMetrics().horizontalAdvance("↻") + 24)  # not a wide button
         self.threshold = QDoubleSpinBox(minimum=-90.0, maximum=-10.0, value=-45.0, suffix=" dBFS", decimals=0)
         self.threshold.setToolTip("Silence gate: quieter audio at the start and end is cut before searching")
         self.record = QPushButton("● Record")
@@ -81,6 +83,7 @@ class HumPanel(QWidget):
         self.state = QLabel(HINT)
         self.confident = False  # whether the results shown hold a confident match
         self.state.setWordWrap(True)
+        self.state.setTextFormat(Qt.TextFormat.PlainText)  # errors name files
         self.spectrogram = SpectrogramView(max_frames=int(10 * LIVE.sr / LIVE.hop_length),
                                            empty_text="Press ● Record and hum: the live spectrogram scrolls here.")
         self.results = QTableWidget(0, 5)
@@ -93,7 +96,7 @@ class HumPanel(QWidget):
         self.results.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.results.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.results.setWordWrap(False)
-        self.results.setTextElideMode(Qt.TextElideMode.ElideLeft)
+        self.results.setTextElideMode(Qt.TextElideMode.ElideRight)  # a title's start reads
         self.play = QPushButton("Play match")
         self.show_map = QPushButton("Show on map")
 
@@ -285,7 +288,7 @@ class HumPanel(QWidget):
                 if c == 1 and row.get("confidence") is not None:
                     item.setToolTip(f"confidence {row['confidence']:.0%}")
                 if c == 2:
-                    item.setToolTip(row["path"])
+                    item.setToolTip(tooltip(row["path"]))
                 self.results.setItem(r, c, item)
         if rows:
             self.results.selectRow(0)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from musicemb_gui.widgets.plain_text import tooltip
 from musicemb_gui.workers import Job, JobManager
 
 HISTORY_ROWS = 200
@@ -81,7 +82,7 @@ class JobRow(QWidget):
             self.bar.setRange(0, 0)
         self.bar.setFormat(f"%p%  {ev.message[-60:]}" if ev.message else "%p%")
         self.eta.setText(_eta(ev.eta_s) if ev.total else ev.message[-40:])
-        self.eta.setToolTip(ev.message)
+        self.eta.setToolTip(tooltip(ev.message))
 
 
 class JobsPanel(QWidget):
@@ -125,7 +126,7 @@ class JobsPanel(QWidget):
             for col, text in enumerate((job.name, OUTCOME.get(job.state, job.state), duration_text(took),
                                         row.error)):
                 item = QTableWidgetItem(one_line(text))  # a message of several lines: one line, whole on hover
-                item.setToolTip(text)
+                item.setToolTip(tooltip(text))
                 self.history.setItem(0, col, item)
             self.history.setRowCount(min(self.history.rowCount(), HISTORY_ROWS))
         self.empty.setVisible(not self.rows)

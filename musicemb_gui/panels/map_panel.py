@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from musicemb_gui.panels.label_dialog import LabelDialog
 from musicemb_gui.panels.map_controller import MapController
+from musicemb_gui.widgets.plain_text import tooltip
 from musicemb_gui.widgets.scatter_view import ScatterView
 from musicemb_gui.widgets.spectrogram_view import SpectrogramView
 
@@ -212,7 +213,7 @@ class MapPanel(QWidget):
             for c, v in enumerate((r + 1, f"{n['score']:.3f}", name, f"{n['start_s']:.1f}")):
                 item = QTableWidgetItem(str(v))
                 item.setData(Qt.ItemDataRole.UserRole, n["segment_id"])
-                item.setToolTip(n["path"])
+                item.setToolTip(tooltip(n["path"]))
                 self.neighbours.setItem(r, c, item)
         self.scatter.show_links(src, np.array([n["segment_id"] for n in rows], dtype=np.int64))
 
@@ -247,8 +248,8 @@ class MapPanel(QWidget):
             for c, v in enumerate((r + 1, f"{t['score']:.3f}", title, t["label"] or "")):
                 item = QTableWidgetItem(str(v))
                 item.setData(Qt.ItemDataRole.UserRole, t["track_id"])
-                item.setToolTip(f"{t['path']}\nanother version: it shares this track's audio (an edit, a remaster)"
-                                if version else t["path"])
+                item.setToolTip(tooltip(f"{t['path']}\nanother version: it shares this track's audio (an edit, "
+                                        "a remaster)" if version else t["path"]))
                 self.similar.setItem(r, c, item)
 
     def _similar_clicked(self, row: int, _col: int) -> None:

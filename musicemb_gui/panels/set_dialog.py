@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from musicemb_gui.widgets.plain_text import tooltip
+
 COLUMNS = ("#", "Track", "BPM", "Key", "Transition cost")
 ROUGH = 0.5  # a transition at least this costly (a key clash, a big tempo jump) is marked
 
@@ -63,7 +65,7 @@ class SetDialog(QDialog):
             for c, v in enumerate(values):
                 item = QTableWidgetItem(str(v))
                 item.setData(Qt.ItemDataRole.UserRole, tid)
-                item.setToolTip(path)
+                item.setToolTip(tooltip(path))
                 if c == 4 and cost is not None and cost >= ROUGH:
                     item.setForeground(QColor("#d62728"))
                 self.table.setItem(r, c, item)

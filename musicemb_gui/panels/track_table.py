@@ -12,6 +12,7 @@ import re
 from PySide6.QtCore import Qt, Signal
 
 from musicemb_gui.panels.table_rows import CELL, SortedRows
+from musicemb_gui.widgets.plain_text import tooltip
 
 COLUMNS = ("Track", "Length", "Label", "Segments", "Status", "BPM", "Key")
 LABEL = COLUMNS.index("Label")
@@ -141,7 +142,7 @@ class TrackTable(SortedRows):
             return r.sort[col]
         if col == 0:
             return {TRACK_ID: r.track_id, PATH: r.path, SOUNDS: r.sounds,
-                    Qt.ItemDataRole.ToolTipRole: r.tooltip}.get(role)
+                    Qt.ItemDataRole.ToolTipRole: tooltip(r.tooltip)}.get(role)
         return None
 
     def flags(self, index):

@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from musicemb_gui.widgets.empty_state import EmptyState
+from musicemb_gui.widgets.plain_text import tooltip
 
 HINT = "hover a cell for its count"
 MAX_CHARS = 24  # longer class names are cut, with an ellipsis (the readout shows them whole)
@@ -232,4 +233,4 @@ class ConfusionView(QWidget):
         i, j = math.floor(pos.y()), math.floor(pos.x())
         text = self.hover_text(i, j) if k and 0 <= i < k and 0 <= j < k else ""
         self.readout.setText(text or self._idle)
-        self.plot_widget.setToolTip(text)
+        self.plot_widget.setToolTip(tooltip(text))

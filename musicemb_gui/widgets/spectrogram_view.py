@@ -15,6 +15,7 @@ from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from musicemb_gui.widgets.empty_state import EmptyState
+from musicemb_gui.widgets.plain_text import tooltip
 
 TICK_HZ = (1000, 100, 4000, 500, 2000, 8000, 200, 16000, 50, 20)  # by priority: rounder values win crowded rows
 
@@ -175,7 +176,7 @@ class SpectrogramView(QWidget):
         title = QFontMetrics(self.plot.titleLabel.item.font()).elidedText(self._title, Qt.TextElideMode.ElideMiddle,
                                                                           max(60, room))
         self.plot.setTitle(html.escape(title) or None)  # a plot title renders HTML; a track name is plain text
-        self.setToolTip(self._title)
+        self.setToolTip(tooltip(self._title))
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().resizeEvent(event)

@@ -72,3 +72,41 @@ def test_the_map_status_line_and_more_like_this_title_and_the_player_show_names_
 def test_the_evaluation_figures_name_the_model_as_written():
     html = metrics_html({"model": "<b>m</b>", "segments": 3, "tracks": 2, "clustering": {"k": 2, "purity": None}})
     assert "&lt;b&gt;m&lt;/b&gt;" in html and "<b>m</b>" not in html
+
+
+def _as_shown(tip: str) -> str:
+    """What a tooltip shows: Qt renders it as HTML when it looks like HTML."""
+    from PySide6.QtGui import Qt as G
+    from PySide6.QtGui import QTextDocument
+
+    if not G.mightBeRichText(tip):
+        return tip
+    doc = QTextDocument()
+    doc.setHtml(tip)
+    return doc.toPlainText().replace("\u2028", "\n")
+
+
+def test_tooltips_show_paths_and_messages_as_written(qtbot):
+    """A file "<b>x</b>.mp3" showed "x.mp3" in bold on hover in the library table, the hum results, the set and the
+    spectrogram; a job's message likewise."""
+    from musicemb_gui.panels.hum_panel import HumPanel
+    from musicemb_gui.panels.library_panel import LibraryPanel
+    from musicemb_gui.widgets.plain_text import tooltip
+
+    odd = "/music/<b>x</b> & <i>y</i>.mp3"
+    assert _as_shown(tooltip(odd)) == odd and _as_shown(tooltip(odd + "\nsounds like: rock")) == odd + "\nsounds like: rock"
+    assert tooltip("/music/plain.mp3") == "/music/plain.mp3"  # plain text stays as it was
+    library = LibraryPanel()
+    qtbot.addWidget(library)
+    library.set_rows([(1, odd, 200.0, "", 3, "ok")])
+    assert _as_shown(library.proxy.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)) == odd
+    hum = HumPanel(recorder_factory=lambda **kw: None)
+    qtbot.addWidget(hum)
+    hum.set_results([{"track_id": 1, "path": odd, "label": "", "score": 0.9, "segment_id": 3, "start_s": 1.0}])
+    assert _as_shown(hum.results.item(0, 2).toolTip()) == odd
+    hum.state.setText("cannot read <b>x</b>.mp3")
+    assert hum.state.textFormat() == Qt.TextFormat.PlainText
+    view = SpectrogramView()
+    qtbot.addWidget(view)
+    view.set_image(np.zeros((8, 10), np.float32), hop_s=0.01, row_hz=np.geomspace(20, 8000, 8), unit="dB", title=odd)
+    assert _as_shown(view.toolTip()) == odd
