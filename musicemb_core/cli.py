@@ -25,8 +25,9 @@ from musicemb_core.resources import package_version
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SHOWN = ("loss", "acc", "mae", "val_loss", "val_acc", "val_mae")
-_UNITS = {"ingest": "file", "features": "file", "load": "track", "train": "step", "embed": "track",
-          "landmarks": "track", "qbh-index": "track"}
+_UNITS = {"scan": "file", "check": "file", "ingest": "file", "features": "file", "load": "track", "train": "step",
+          "embed": "track", "landmarks": "track", "qbh-index": "track"}
+_SAID = ("train", "scan", "check")  # stages whose message is shown whole (the others': a file's name)
 
 
 @contextlib.contextmanager
@@ -81,7 +82,7 @@ def _drive(job: JobGen, *, quiet: bool):
                 bar.total = ev.total
             bar.n = ev.done
             stats = ", ".join(f"{k} {v:.3f}" for k, v in ev.info.items() if k in _SHOWN and isinstance(v, float))
-            label = _shown(ev.message if ev.stage == "train" else Path(ev.message).name if ev.message else "")
+            label = _shown(ev.message if ev.stage in _SAID else Path(ev.message).name if ev.message else "")
             bar.set_postfix_str(f"{label} {stats}".strip(), refresh=False)
             if ev.info.get("epoch_end"):
                 tqdm.write(f"epoch {ev.info['epoch']}: {stats}", file=sys.stderr)

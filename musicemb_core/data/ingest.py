@@ -19,6 +19,7 @@ import threading
 import time
 import unicodedata
 from collections import deque
+from collections.abc import Collection, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from musicemb_core.common.errors import AudioError, ConfigError, MusicEmbError
 from musicemb_core.common.names import clean_label
 from musicemb_core.common.paths import user_path
 from musicemb_core.common.pools import result_unless_cancelled, stop_workers
-from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
+from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress, drive
 from musicemb_core.common.tables import cell_text
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library, Track
@@ -48,6 +49,8 @@ ANALYSIS_VERSION = 2
 analysis; an import analyses again the tracks an older one analysed. 2: the comb's tempo prior centred on 140 BPM,
 1.75 octaves wide, nothing above 200 BPM. Kept here, not there: importing the estimators in an app's job thread
 would hold the interpreter for a moment (the GUI stalled 130 ms)."""
+TICK_S = 0.2
+"""The scan's progress (folders searched, files checked): at most one event this often."""
 
 
 @dataclass
@@ -165,10 +168,12 @@ def _tag_text(value: object, limit: int = 500) -> str:
 
 
 def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, tap: Tap | None = None,
-               segments: SegmentConfig = SegmentConfig(), known_hash: str = "") -> FileProbe:
+               segments: SegmentConfig = SegmentConfig(), known_hash: str = "",
+               copies: Collection[str] = ()) -> FileProbe:
     """Hash, decode (digesting the audio: :class:`AudioDigest`) and check one file (runs in a worker process); with
     ``analyse``, tempo and key from the same decode, and ``tap``'s work on it (its result given the starts of
-    ``segments``). A file whose bytes hash to ``known_hash`` (its track's) is not decoded: its probe has no scan.
+    ``segments``). A file whose bytes hash to ``known_hash`` (its track's) or to one of ``copies`` (of the tracks a
+    new file may copy) is not decoded: its probe has no scan.
     Never raises for bad audio, nor for a file that vanished since the scan; a file changed while it was read
     fails (it is read again by the next import)."""
     try:
@@ -178,8 +183,9 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, ta
                          if isinstance(e, FileNotFoundError) else f"cannot read: {e.strerror or e}")
     probe = FileProbe(path, st.st_size, st.st_mtime)
     try:
-        if known_hash and stat.S_ISREG(st.st_mode) and content_hash(path) == known_hash:
-            probe.content_hash = known_hash
+        hashed = content_hash(path) if (known_hash or copies) and stat.S_ISREG(st.st_mode) else ""
+        if hashed and (hashed == known_hash or hashed in copies):
+            probe.content_hash = hashed
             return probe
         analyser = run = None
         if analyse or tap is not None:
@@ -213,7 +219,7 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, ta
                 probe.tapped = run.result(window_starts(probe.scan.duration_s, segments))
             except Exception:  # noqa: BLE001 - no result: what the tap computes is computed later without it
                 probe.tapped = None
-        probe.content_hash = content_hash(path)
+        probe.content_hash = hashed or content_hash(path)  # hashed before the decode: the stat below tells a change
         probe.tags = read_tags(path)
         now = os.stat(path)
         if (now.st_size, now.st_mtime) != (st.st_size, st.st_mtime):  # what was decoded may not be what was hashed
@@ -230,15 +236,29 @@ def find_audio(paths: list[str | Path], *, unreadable: list[tuple[str, str]] | N
     folders followed, each real folder once, so a link looping back ends there); files named directly are always
     taken. Folders that cannot be listed go to ``unreadable`` as (path, reason). Raises :class:`MusicEmbError`
     for a path that does not exist."""
+    return drive(iter_find_audio(paths, unreadable=unreadable))
+
+
+def iter_find_audio(paths: list[str | Path], *, unreadable: list[tuple[str, str]] | None = None,
+                    cancel: CancelToken | None = None) -> JobGen[list[Path]]:
+    """:func:`find_audio` as a job: yields ``Progress("scan", files found, None)`` at most every :data:`TICK_S`;
+    once ``cancel`` is set, stops at the next folder, returning what it found so far."""
+    cancel = cancel or CancelToken()
     found: list[Path] = []
     seen: set[tuple[int, int]] = set()
+    last = time.monotonic()
     for given in paths:
         try:
             p = user_path(given).resolve()
         except (RuntimeError, OSError) as e:  # a link looping on itself (RuntimeError before Python 3.13)
             raise MusicEmbError(f"{given}: no such file or folder ({e})") from e
         if p.is_dir():
-            found += _walk(p, seen, unreadable)
+            for _ in _walk(p, seen, unreadable, found):
+                if cancel.cancelled:
+                    return found
+                if (now := time.monotonic()) - last >= TICK_S:
+                    last = now
+                    yield Progress("scan", len(found), None, f"{len(found)} audio files in {len(seen)} folders")
         elif p.exists():
             found.append(p)
         else:
@@ -246,12 +266,15 @@ def find_audio(paths: list[str | Path], *, unreadable: list[tuple[str, str]] | N
     return list(dict.fromkeys(found))
 
 
-def _walk(top: Path, seen: set[tuple[int, int]], unreadable: list[tuple[str, str]] | None) -> list[Path]:
-    """The audio files under the folder ``top`` in name order, folders (real ones, by device and inode) not in
-    ``seen`` only; without recursion, so a tree deeper than Python's recursion limit is searched too."""
-    found, stack = [], [str(top)]
+def _walk(top: Path, seen: set[tuple[int, int]], unreadable: list[tuple[str, str]] | None,
+          found: list[Path]) -> Iterator[None]:
+    """Adds the audio files under the folder ``top`` to ``found`` in name order, folders (real ones, by device and
+    inode) not in ``seen`` only, yielding after each folder; without recursion, so a tree deeper than Python's
+    recursion limit is searched too."""
+    stack = [str(top)]
     while stack:
         folder = stack.pop()
+        yield
         try:
             st = os.stat(folder)
             if (st.st_dev, st.st_ino) in seen:  # a link to a folder already searched (or looping back)
@@ -274,7 +297,6 @@ def _walk(top: Path, seen: set[tuple[int, int]], unreadable: list[tuple[str, str
             elif os.path.splitext(e.name)[1].lower() in AUDIO_EXTENSIONS:
                 found.append(Path(e.path))
         stack += reversed(subfolders)
-    return found
 
 
 _PATH_HEADERS = ("path", "file", "filename")
@@ -369,9 +391,20 @@ def _die_with(parent: int, pdeathsig: bool) -> None:
     threading.Thread(target=watch, name="musicemb-parent-watch", daemon=True).start()
 
 
-def _worker_init(parent: int | None = None, pdeathsig: bool = False) -> None:
+_COPIES: frozenset[str] = frozenset()
+"""In an import's worker: the content hashes of the tracks a new file may copy (:func:`probe_file`'s ``copies``)."""
+
+
+def _probe_copy(path: str, *probe_args: Any) -> FileProbe:
+    """:func:`probe_file` in a worker for a new file of a track's size: not decoded if it copies a track."""
+    return probe_file(path, *probe_args, "", _COPIES)
+
+
+def _worker_init(parent: int | None = None, pdeathsig: bool = False, copies: frozenset[str] = frozenset()) -> None:
     """Workers die with the parent, leave Ctrl-C to it, and the C decoders' chatter on stderr is dropped
-    (reasons are kept)."""
+    (reasons are kept); ``copies``: :data:`_COPIES`."""
+    global _COPIES
+    _COPIES = copies
     if parent is not None:
         _die_with(parent, pdeathsig)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -384,18 +417,23 @@ class _Workers:
     """The import's worker processes. A file whose worker dies (killed for memory, a decoder's crash) is read again
     alone by new workers, and fails with a reason if that one dies too; the files queued with it are read again."""
 
-    def __init__(self, jobs: int, probe_args: tuple, known: dict[Path, str]):
+    def __init__(self, jobs: int, probe_args: tuple, known: dict[Path, str], maybe_copies: set[Path],
+                 copies: frozenset[str]):
         self.jobs, self.probe_args, self.known = jobs, probe_args, known
+        self.maybe_copies, self.copies = maybe_copies, copies
         self.pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_worker_init,
-                                   initargs=(os.getpid(), threading.current_thread() is threading.main_thread()))
+                                   initargs=(os.getpid(), threading.current_thread() is threading.main_thread(),
+                                             self.copies))
 
     def submit(self, path: Path) -> Future:
         """``path``'s probe, to come (a pool whose worker died fails it: :meth:`result` reads it again)."""
         try:
+            if path in self.maybe_copies:  # ``copies``, too many to send with each file, are the worker's
+                return self.pool.submit(_probe_copy, str(path), *self.probe_args)
             return self.pool.submit(probe_file, str(path), *self.probe_args, self.known.get(path, ""))
         except BrokenProcessPool as e:
             future = Future()
@@ -439,6 +477,8 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
                 jobs: int | None = None, analyse: bool = True, tap: Tap | None = None,
                 cancel: CancelToken | None = None, isolate: bool = False, prune: bool = False) -> JobGen[IngestReport]:
     """Import audio files into ``lib``, yielding :class:`Progress` per file; returns an :class:`IngestReport`.
+    Before the files are read, the folders are searched ("scan") and each file found is checked against the
+    library ("check"), with progress at most every :data:`TICK_S`; a cancel then stores nothing.
 
     ``jobs``: worker processes (default: one per core); with one, files are read in this process unless
     ``isolate`` (a GUI's job thread: decoders, Essentia and the encoders hold the interpreter's lock for up to a
@@ -456,13 +496,12 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     current = lib.segment_config()
     cfg = segments or current or SegmentConfig()
     report = IngestReport(segments=cfg)
-    if cfg != current:
-        report.recut = len(lib.tracks())  # every track of the library, not only those imported here
-        lib.set_segment_config(cfg, window_starts)
     roots = [user_path(p).resolve() for p in paths if user_path(p).is_dir()]
     label_roots = [*roots, Path.cwd()]  # a relative path in a labels CSV: under an imported folder or the current one
     unreadable: list[tuple[str, str]] = []
-    files = find_audio(paths, unreadable=unreadable)
+    files = yield from iter_find_audio(paths, unreadable=unreadable, cancel=cancel)
+    if cancel.cancelled:
+        return IngestReport(segments=cfg, cancelled=True)
     report.warnings += [(where, f"folder not searched: {why}") for where, why in unreadable]
     if not files:
         report.warnings.append((", ".join(map(str, paths)), "no audio files found"))
@@ -472,8 +511,20 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     todo: list[Path] = []
     known_hashes: dict[Path, str] = {}  # a track's file, its size kept: not decoded if its bytes are the track's
     stale = 0
-    sizes = lib.track_sizes()
-    for path in files:
+    tracks = lib.tracks()
+    by_path = {t.path: t for t in tracks}
+    kept = [t for t in tracks if not _needs_analysis(t, analyse)]
+    copies, copy_sizes = frozenset(t.content_hash for t in kept), {t.size for t in kept}
+    maybe_copies: set[Path] = set()  # new files of one of these tracks' size: not decoded if their bytes are its
+    broken: list[tuple[str, str]] = []  # failures and labels written once all is checked: a cancel stores nothing
+    relabels: list[tuple[int, str]] = []
+    clock, last = EtaClock(), time.monotonic()
+    for i, path in enumerate(files):
+        if cancel.cancelled:
+            return IngestReport(segments=cfg, cancelled=True)
+        if (now := time.monotonic()) - last >= TICK_S:
+            last = now
+            yield Progress("check", i, len(files), "checking which files are new or changed", clock.eta(i, len(files)))
         if not _utf8(str(path)):  # the catalogue keeps UTF-8 text: this file only, and not recorded there
             report.failed.append((str(path), "its name is not valid UTF-8 (a legacy encoding?); rename the file"))
             continue
@@ -481,10 +532,10 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             st = path.stat()
         except OSError as e:  # a dangling or looping link, a file removed since the scan: this file only
             reason = f"cannot read: {e.strerror or e}" + (" (a broken or looping link)" if path.is_symlink() else "")
-            lib.record_failure(str(path), reason, size=None, mtime=None)
+            broken.append((str(path), reason))
             report.failed.append((str(path), reason))
             continue
-        known = lib.track_by_path(str(path))
+        known = by_path.get(str(path))
         same = known is not None and known.size == st.st_size and known.mtime == st.st_mtime
         if same and analyse and _analysed_before(known):
             todo.append(path)  # analysed by an older release: its tempo and key are estimated again
@@ -493,23 +544,30 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             report.unchanged += 1
             label = _label_for(path, label_roots, labels)
             if label is not None and label != known.label:  # labels given again apply to known tracks too
-                lib.set_label(known.id, label)
+                relabels.append((known.id, label))
                 report.relabelled += 1
         elif lib.failure_stat(str(path)) == (st.st_size, st.st_mtime):  # a track's file that went bad too
             report.still_failed += 1
-        elif known is None and st.st_size in sizes and (copy := _copy_of(lib, path)) is not None:
-            report.duplicates.append((str(path), copy.path))
         else:
-            if (known is not None and known.size == st.st_size
-                    and not (analyse and (not known.analysed or _analysed_before(known)))):
+            if known is not None and known.size == st.st_size and not _needs_analysis(known, analyse):
                 known_hashes[path] = known.content_hash  # touched only? its bytes say, without a decode
+            elif known is None and st.st_size in copy_sizes:
+                maybe_copies.add(path)  # a copy? its worker's hash says, without a decode
             todo.append(path)
+    if cfg != current:
+        report.recut = len(tracks)  # every track of the library, not only those imported here
+        lib.set_segment_config(cfg, window_starts)
+    for where, reason in broken:
+        lib.record_failure(where, reason, size=None, mtime=None)
+    for track_id, label in relabels:
+        lib.set_label(track_id, label)
     again = f" ({stale} known, to analyse again: tempo and key estimates changed)" if stale else ""
     yield Progress("ingest", 0, len(todo), f"{len(files)} files found, {len(todo)} to import{again}")
     clock = EtaClock()
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     probe_args = (max_duration_s, analyse, tap, cfg)
-    workers = _Workers(jobs, probe_args, known_hashes) if jobs > 1 or (isolate and todo) else None
+    workers = (_Workers(jobs, probe_args, known_hashes, maybe_copies, copies) if jobs > 1 or (isolate and todo)
+               else None)
     pending: deque[tuple[Path, Future | None]] = deque()
     queue = deque(todo)
     changed: list[tuple[FileProbe, str | None]] = []  # new audio at a known track's path: stored last
@@ -523,10 +581,13 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
                 pending.append((p, workers.submit(p) if workers else None))
             path, future = pending.popleft()
             probe = (workers.result(path, future, pending, cancel) if workers
-                     else probe_file(str(path), *probe_args, known_hashes.get(path, "")))
+                     else probe_file(str(path), *probe_args, known_hashes.get(path, ""),
+                                     copies if path in maybe_copies else ()))
             if probe is None:
                 report.cancelled = True
                 break
+            if probe.scan is None and not probe.error and not lib.tracks_by_hash(probe.content_hash):
+                probe = probe_file(str(path), *probe_args)  # its bytes' track changed meanwhile: decoded here
             _store(lib, probe, label=_label_for(Path(probe.path), label_roots, labels), cfg=cfg, report=report,
                    later=changed)
             yield Progress("ingest", done, len(todo), probe.path, clock.eta(done, len(todo)))
@@ -560,8 +621,13 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
         report.failed.append((probe.path, probe.error))
         return
     at_path = lib.track_by_path(probe.path)
-    if probe.scan is None:  # the bytes of the track at its path (a file touched): not decoded
-        _keep(lib, at_path, probe, label=label, report=report)
+    if probe.scan is None:  # not decoded: the bytes of the track at its path (a file touched) or of another track
+        twins = lib.tracks_by_hash(probe.content_hash)
+        copied = next((t for t in twins if _holds(t)), None) if at_path is None else None
+        if copied is not None:
+            report.duplicates.append((probe.path, copied.path))
+        else:  # touched, or moved (its track's file gone or changed)
+            _keep(lib, at_path or twins[0], probe, label=label, report=report)
         return
     if at_path is not None and _same_audio(at_path, probe):
         _keep(lib, at_path, probe, label=label, report=report)
@@ -634,16 +700,6 @@ def _same_audio(track: Track, probe: FileProbe) -> bool:
     return track.content_hash == probe.content_hash or bool(probe.audio_hash) and track.audio_hash == probe.audio_hash
 
 
-def _copy_of(lib: Library, path: Path) -> Track | None:
-    """The track whose file ``path`` copies byte for byte, that file still in place: found from the bytes alone, so
-    a copy known from an earlier import is not decoded again at every import (a duplicate is not stored)."""
-    try:
-        digest = content_hash(path)
-    except OSError:  # unreadable: decoding says why
-        return None
-    return next((t for t in lib.tracks_by_hash(digest) if _holds(t)), None)
-
-
 def _holds(track: Track) -> bool:
     """Whether the track's file is still the one imported: the same size and mtime, or else the same bytes."""
     try:
@@ -673,6 +729,11 @@ def _keep(lib: Library, track: Track, probe: FileProbe, *, label: str | None, re
         report.updated += 1
     else:
         report.unchanged += 1
+
+
+def _needs_analysis(track: Track, analyse: bool) -> bool:
+    """Whether an import with ``analyse`` estimates the track's tempo and key (again): its file is decoded."""
+    return analyse and (not track.analysed or _analysed_before(track))
 
 
 def _analysed_before(track: Track) -> bool:

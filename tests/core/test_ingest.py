@@ -455,7 +455,7 @@ def test_copy_is_a_duplicate_not_added(tmp_path):
 def test_a_known_copy_is_not_decoded_again_at_each_import(tmp_path, monkeypatch):
     """Copies were never recorded: each import decoded (and analysed) every copy again, to find it a duplicate
     again. A copy of a track whose file is in place is now told by its bytes; a copy of a moved track still takes
-    it over."""
+    it over (told by its bytes too: not decoded)."""
     a = tone(tmp_path / "m" / "a.wav", 4.0)
     with Library(tmp_path / "lib", create=True) as lib:
         run(lib, [a.parent])
@@ -464,17 +464,17 @@ def test_a_known_copy_is_not_decoded_again_at_each_import(tmp_path, monkeypatch)
         other.mkdir()
         copy.write_bytes(a.read_bytes())
         b = tone(other / "b.wav", 4.0, freq=660)  # the size of a.wav: its bytes tell it apart
-        probed = []
-        real = ingest_mod.probe_file
-        monkeypatch.setattr(ingest_mod, "probe_file", lambda p, *a: probed.append(p) or real(p, *a))
+        decoded = []
+        real = ingest_mod.scan
+        monkeypatch.setattr(ingest_mod, "scan", lambda p, **kw: decoded.append(p) or real(p, **kw))
         report, _ = run(lib, [a.parent, other])
         assert b.stat().st_size == a.stat().st_size
-        assert probed == [str(b)] and report.duplicates == [(str(copy), str(a))] and report.added == 1
+        assert decoded == [str(b)] and report.duplicates == [(str(copy), str(a))] and report.added == 1
         report, _ = run(lib, [a.parent, other])
-        assert probed == [str(b)] and report.duplicates == [(str(copy), str(a))] and report.unchanged == 2
+        assert decoded == [str(b)] and report.duplicates == [(str(copy), str(a))] and report.unchanged == 2
         a.rename(tmp_path / "m" / "a moved away.wav.bak")
         report, _ = run(lib, [other])
-        assert probed == [str(b), str(copy)] and report.moved == 1 and report.duplicates == []
+        assert decoded == [str(b)] and report.moved == 1 and report.duplicates == []
         assert lib.track_by_path(str(copy)) is not None
 
 
