@@ -105,8 +105,11 @@ def weights_digest(folder: Path) -> str:
     """A digest of a model's weights: stored vectors made with other weights are recomputed. Read once per weights
     file (path, size and modification time): the app asks on every refresh."""
     path = ckpt.weights_path(folder)
-    st = path.stat()
-    return _file_digest(str(path), st.st_size, st.st_mtime_ns)
+    try:
+        st = path.stat()
+        return _file_digest(str(path), st.st_size, st.st_mtime_ns)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read model weights ({e.strerror or e})") from e
 
 
 @functools.lru_cache(maxsize=64)
@@ -149,9 +152,12 @@ def load_embeddings(lib: Library, model: str = DEFAULT_MODEL, *, deep: bool = Fa
 
 
 def check_weights(lib: Library, model: str) -> None:
-    """Raise :class:`StaleEmbeddings` if ``lib``'s stored vectors of ``model`` were made by other weights of it."""
+    """Raise :class:`StaleEmbeddings` if ``lib``'s stored vectors of ``model`` were made by other weights of it
+    (a :class:`ConfigError` naming the file if its weights are damaged: embedding again would not help)."""
     stored = layout.stored_digest(read_embeddings_meta(lib, model) or {})
-    if stored and stored != weights_digest(model_folder(lib, model)):
+    folder = model_folder(lib, model)
+    if stored and stored != weights_digest(folder):
+        ckpt.read_tensors(folder)
         raise StaleEmbeddings(f"{lib.root}: the embeddings of {model!r} were made by other weights of the model "
                               f"(trained again since?); run `musicemb embed --model {model}`")
 

@@ -9,19 +9,22 @@ During training a ``resume/`` subfolder keeps the latest state (weights, optimiz
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from musicemb_core.common.config import FeatureConfig
-from musicemb_core.common.errors import ConfigError
+from musicemb_core.common.errors import ConfigError, LibraryError
 from musicemb_core.common.names import is_path_like, model_key
 from musicemb_core.common.paths import atomic_write_text, user_path
 from musicemb_core.common.store import kill_point
@@ -30,6 +33,9 @@ from musicemb_core.models.registry import build_encoder
 from musicemb_core.resources import builtin_model_dir
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
+FORMAT = 1
+"""The version of the model files this code writes and the newest it reads (``format`` in ``config.json``; absent:
+1)."""
 
 
 @dataclass
@@ -50,7 +56,8 @@ class ModelInfo:
     def to_dict(self) -> dict:
         d = {"name": self.name, "model": None if self.model is None else self.model.to_dict(),
              "features": None if self.features is None else self.features.to_dict(), "window_s": self.window_s,
-             "strategy": self.strategy, "labels": self.labels, "train": self.train, "metrics": self.metrics}
+             "strategy": self.strategy, "labels": self.labels, "train": self.train, "metrics": self.metrics,
+             "format": FORMAT}
         return d | ({"settings": self.settings} if self.settings else {})
 
     @classmethod
@@ -58,6 +65,12 @@ class ModelInfo:
         """Schema-checked: a missing key or a value of the wrong type is a :class:`ConfigError` naming it."""
         if not isinstance(d, dict):
             raise ConfigError(f"expected a JSON object, got {type(d).__name__}")
+        fmt = d.get("format", 1)
+        if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt < 1:
+            raise ConfigError(f"format must be a positive integer, got {fmt!r}"[:200])
+        if fmt > FORMAT:
+            raise ConfigError(f"written by a newer musicemb (model file format {fmt}; this version reads up to "
+                              f"{FORMAT}); update musicemb to use this model")
         missing = [k for k in ("name", "model", "features", "window_s") if k not in d]
         if missing:
             raise ConfigError(f"missing key(s) {', '.join(missing)}")
@@ -96,33 +109,53 @@ def save_model(folder: str | Path, info: ModelInfo, modules: dict[str, torch.nn.
     whole; weights files no config names any more are then removed. ``extra`` tensors (e.g. an SVM head) go in
     the weights file."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     tensors = _flat_state(modules) | {k: v.detach().cpu().contiguous() for k, v in (extra or {}).items()}
     tmp = folder / f".weights-{os.getpid()}.tmp"
-    save_file(tensors, str(tmp))
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    digest = hashlib.blake2b(tmp.read_bytes(), digest_size=8).hexdigest()
-    name = f"model-{digest}.safetensors"
-    os.replace(tmp, folder / name)
-    kill_point("publish")
-    atomic_write_text(folder / CONFIG, json.dumps(info.to_dict() | {WEIGHTS_KEY: name}, indent=2))
+    with _saving(folder, "the model", tmp):
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        digest = hashlib.blake2b(tmp.read_bytes(), digest_size=8).hexdigest()
+        name = f"model-{digest}.safetensors"
+        os.replace(tmp, folder / name)
+        kill_point("publish")
+        atomic_write_text(folder / CONFIG, json.dumps(info.to_dict() | {WEIGHTS_KEY: name}, indent=2))
     kill_point("publish")
     for old in [*folder.glob("model-*.safetensors"), folder / WEIGHTS, *folder.glob(".weights-*.tmp")]:
         if old.name != name:
             old.unlink(missing_ok=True)
 
 
-def weights_path(folder: str | Path) -> Path:
-    """The weights file that ``folder``'s ``config.json`` names (``model.safetensors`` in older folders)."""
-    folder = Path(folder)
+@contextlib.contextmanager
+def _saving(folder: Path, what: str, tmp: Path) -> Iterator[None]:
+    """Remove ``tmp`` (a file or folder) if the block fails; a failed write (disk full, file too large) is a
+    :class:`LibraryError` naming ``folder``: what was saved before stays the current one."""
     try:
-        name = json.loads((folder / CONFIG).read_text("utf-8")).get(WEIGHTS_KEY)
-    except (OSError, ValueError, AttributeError):
-        name = None
-    if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
-        name = WEIGHTS
-    return folder / name
+        yield
+    except BaseException as e:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError | SafetensorError):
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise LibraryError(f"{folder}: cannot save {what} ({reason}); what was saved before is kept") from e
+        raise
+
+
+def weights_path(folder: str | Path) -> Path:
+    """The weights file that ``folder``'s ``config.json`` names (``model.safetensors`` in older folders); a
+    config that cannot be read, or names no plain file, is a :class:`ConfigError` naming it."""
+    path = Path(folder) / CONFIG
+    try:
+        config = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: not a readable model config ({e})") from e
+    name = config.get(WEIGHTS_KEY, WEIGHTS) if isinstance(config, dict) else None
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
+        raise ConfigError(f"{path}: bad model config: {WEIGHTS_KEY} must name a file beside it, got {name!r}"[:300])
+    return path.parent / name
 
 
 def read_info(folder: str | Path, *, encoder: bool = True) -> ModelInfo:
@@ -158,6 +191,27 @@ def _check_digest(path: Path) -> None:
                           "train the model again")
 
 
+def check_files(folder: str | Path) -> ModelInfo:
+    """``folder``'s config, once its weights file was checked without reading the tensors: a :class:`ConfigError`
+    naming the file when it is missing, truncated or no safetensors, or (an encoder's) its tensors' shapes do not
+    fit the config."""
+    info, path = read_info(folder, encoder=False), weights_path(folder)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            shapes = {k[len("encoder."):]: tuple(f.get_slice(k).get_shape()) for k in f.keys()  # noqa: SIM118 (not a dict)
+                      if k.startswith("encoder.")}
+    except (OSError, SafetensorError) as e:
+        raise ConfigError(f"{path}: cannot read model weights ({e})") from e
+    if info.model is not None:
+        with torch.device("meta"):  # the shapes alone, no memory
+            want = {k: tuple(v.shape) for k, v in build_encoder(info.model.replace(weights=None)).state_dict().items()}
+        if bad := sorted(k for k in want.keys() | shapes.keys() if want.get(k) != shapes.get(k)):
+            k = bad[0]
+            raise ConfigError(f"{path}: the weights do not fit {CONFIG} ({len(bad)} tensors differ, e.g. {k}: "
+                              f"{shapes.get(k, 'missing')} in the weights, {want.get(k, 'none')} in the model)")
+    return info
+
+
 def module_state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     p = prefix + "."
     return {k[len(p):]: v for k, v in tensors.items() if k.startswith(p)}
@@ -186,17 +240,17 @@ def save_resume(folder: str | Path, modules: dict[str, torch.nn.Module], optimiz
     """Latest training state for ``resume``: weights, optimizer (safetensors + JSON, no pickle) and
     counters. Written to a temp folder then swapped in, so a kill leaves the previous state intact."""
     folder = Path(folder)
-    tmp, final = folder / "resume.tmp", folder / "resume"
+    tmp, final, old = folder / "resume.tmp", folder / "resume", folder / "resume.old"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(_flat_state(modules), str(tmp / WEIGHTS))
-    save_optimizer_state(optimizer.state_dict(), tmp)
-    (tmp / "state.json").write_text(json.dumps(state))
-    old = folder / "resume.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
+    with _saving(folder, "the training state", tmp):
+        tmp.mkdir(parents=True)
+        save_file(_flat_state(modules), str(tmp / WEIGHTS))
+        save_optimizer_state(optimizer.state_dict(), tmp)
+        (tmp / "state.json").write_text(json.dumps(state))
+        if final.exists():  # else resume.old may be the only state left (killed between the renames)
+            shutil.rmtree(old, ignore_errors=True)
+            final.rename(old)
+        tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -289,11 +343,12 @@ def find_model(models_dir: Path, name: str, builtin: tuple[str, ...] = BUILTIN_E
         if (folder / CONFIG).exists():
             return folder
         raise ConfigError(f"no model folder at {folder} (it has no {CONFIG})")
-    if (models_dir / name / CONFIG).exists():
-        return models_dir / name
+    own = models_dir / name
+    if (own / CONFIG).exists() or own.is_symlink() or (own / CONFIG).is_symlink():  # a broken link: said on read
+        return own
     if name in builtin and (builtin_model_dir(name) / CONFIG).exists():
         return builtin_model_dir(name)
-    own = sorted(p.name for p in models_dir.glob("*") if (p / CONFIG).exists())
+    names = sorted(p.name for p in models_dir.glob("*") if (p / CONFIG).exists())
     raise ConfigError(f"no model {name!r} in {models_dir}; built-in: {', '.join(builtin)}; this library's: "
-                      f"{', '.join(own) or 'none (train one with `musicemb train`)'}"
+                      f"{', '.join(names) or 'none (train one with `musicemb train`)'}"
                       + (f"; the built-in model is missing at {builtin_model_dir(name)}" if name in builtin else ""))

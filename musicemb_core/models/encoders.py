@@ -140,6 +140,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise ConfigError(f"{path}: cannot read weights: {e}") from e
     if not isinstance(state, dict):
         raise ConfigError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
+    if odd := next((k for k, v in state.items() if not isinstance(v, torch.Tensor)), None):
+        raise ConfigError(f"{path}: expected a state dict of tensors, {odd!r} is a {type(state[odd]).__name__}")
     return state
 
 

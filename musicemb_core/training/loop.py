@@ -223,11 +223,15 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
                 break
     except Cancelled:
         status = "cancelled"
-        ckpt.save_resume(folder, strategy.modules(), opt,
-                         {"epoch": epoch, "step": step, "history": history, "best": best, "losses": losses,
-                          "sums": sums})
-        if "epoch" not in best:  # no best saved yet (cancelled in the first epoch): keep what was learnt
-            ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules())  # else the best stays
+        try:
+            ckpt.save_resume(folder, strategy.modules(), opt,
+                             {"epoch": epoch, "step": step, "history": history, "best": best, "losses": losses,
+                              "sums": sums})
+            if "epoch" not in best:  # no best saved yet (cancelled in the first epoch): keep what was learnt
+                ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules())  # else the best stays
+        except BaseException:  # the state could not be saved (a full disk): the run failed
+            _failed(lib, run_id, history, best, info)
+            raise
     except BaseException:
         _failed(lib, run_id, history, best, info)
         raise

@@ -1,5 +1,5 @@
 """What the model picker asks of the core: the library's models, the active one (kept in the catalogue), and
-a confirmation before the library is embedded with a partly trained model."""
+a confirmation before the library is embedded with a partly trained model (a damaged one is refused, saying why)."""
 
 from __future__ import annotations
 
@@ -51,9 +51,13 @@ class ModelController(QObject):
 
     def may_embed(self, name: str) -> bool:
         """Whether the library may be embedded with ``name``: at once for a finished model or one the library is
-        already embedded with (new tracks), else only if the user confirms."""
+        already embedded with (new tracks), never for one whose files are damaged (said), else only if the user
+        confirms."""
         self.reload()
         entry = self.picker.entry(name)
+        if entry is not None and entry.problem:
+            self.session.message.emit(f"cannot embed with {name}: {entry.problem}")
+            return False
         if entry is None or not entry.partial or entry.embedded:
             return True
         box = QMessageBox(QMessageBox.Icon.Warning, "Partly trained model",

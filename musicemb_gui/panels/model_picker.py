@@ -1,5 +1,5 @@
 """The model picker on the map's toolbar: the active model by name; its list shows each model's strategy, date,
-validation figure, whether the library is embedded with it, and marks partly trained models."""
+validation figure, whether the library is embedded with it, and marks partly trained and damaged models."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from musicemb_core.workflows.models import ModelEntry
 
 COLUMNS = ("model", "strategy", "trained", "validation", "embedded", "state")
 PARTIAL_COLOUR = "#b35c00"
+DAMAGED_COLOUR = "#c00000"
 ABOUT = "The model whose space the map, neighbours, evaluation, inspection and \"more like this\" use (kept per library)"
 
 
 def row_texts(e: ModelEntry) -> tuple[str, ...]:
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created_at)) if e.created_at else "shipped"
-    state = f"⚠ partly trained: {e.partial}" if e.partial else "ok"
+    state = f"✖ damaged: {e.problem}" if e.problem else f"⚠ partly trained: {e.partial}" if e.partial else "ok"
     return e.name, e.strategy, when, e.validation or "—", "yes" if e.embedded else "no", state
 
 
@@ -50,7 +51,10 @@ class ModelPicker(QComboBox):
             row = [QStandardItem(t) for t in row_texts(e)]
             for item in row:
                 item.setEditable(False)
-                if e.partial:
+                if e.problem:
+                    item.setForeground(QBrush(QColor(DAMAGED_COLOUR)))
+                    item.setToolTip(f"{e.name} cannot be used: {e.problem}")
+                elif e.partial:
                     item.setForeground(QBrush(QColor(PARTIAL_COLOUR)))
                     item.setToolTip(f"{e.name}: {e.partial}; embedding with it asks first")
             self.items.appendRow(row)

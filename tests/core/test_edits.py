@@ -4,6 +4,7 @@ finding reviews, undo that survives a reopen, and the active model remembered pe
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -155,6 +156,7 @@ def test_models_are_listed_with_strategy_validation_and_partial_training_and_the
             info.name, info.train = name, {**info.train, "epochs": 5}
             info.metrics = {"best": {"val_loss": 0.5, "val_acc": 0.75}, "epochs": epochs}
             (folder / ckpt.CONFIG).write_text(json.dumps(info.to_dict()))
+            shutil.copy(ckpt.weights_path(builtin_model_dir("default")), folder / ckpt.WEIGHTS)
             run = lib.start_run(name, "contrastive", {})
             lib.update_run(run, status, [{"epoch": e + 1} for e in range(epochs)], finished=True)
             lib.register_model(name, "resnet18", "contrastive", 128, info.to_dict())

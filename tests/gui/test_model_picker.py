@@ -155,3 +155,39 @@ def test_another_model_empties_the_neighbour_and_more_like_this_lists(qtbot, win
     qtbot.wait(50)  # the answers delivered
     assert panel.neighbours.rowCount() == panel.similar.rowCount() == 0
     assert exports.items("neighbours") == exports.items("similar") == []
+
+
+def test_a_damaged_model_is_listed_with_its_problem_and_neither_chosen_nor_embedded(qtbot, tmp_path):
+    """A model whose weights were cut short was left out of the list without a word (or, with weights of another
+    shape, listed as fine); now its row says what is wrong, and choosing or embedding it says so and changes
+    nothing."""
+    from musicemb_core.common.config import FeatureConfig
+    from musicemb_core.models import ModelConfig, build_encoder
+    from musicemb_gui.panels.model_controller import ModelController
+    from musicemb_gui.panels.model_picker import DAMAGED_COLOUR, ModelPicker
+    from musicemb_gui.session import Session
+
+    write_tone(tmp_path / "audio" / "a.wav", 440, seconds=4.0, sr=16000)
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [tmp_path / "audio"], jobs=1))
+        folder = lib.root / "models" / "cut"
+        cfg = ModelConfig(arch="cnn2", dim=8)
+        ckpt.save_model(folder, ckpt.ModelInfo("cut", cfg, FeatureConfig(), 3.0, "contrastive"),
+                        {"encoder": build_encoder(cfg)})
+        weights = ckpt.weights_path(folder)
+        weights.write_bytes(weights.read_bytes()[:-100])
+    session, picker = Session(), ModelPicker()
+    qtbot.addWidget(picker)
+    controller = ModelController(session, picker)
+    messages: list[str] = []
+    session.message.connect(messages.append)
+    session.open(tmp_path / "lib")
+    row = [e.name for e in picker.entries].index("cut")
+    state = picker.row_text(row, "state")
+    assert state.startswith(f"✖ damaged: {weights}: cannot read model weights")
+    assert picker.items.item(row, 0).foreground().color().name() == DAMAGED_COLOUR
+    picker.activated.emit(row)
+    assert session.model == "similarity" and picker.currentText() == "similarity"
+    assert messages[-1].startswith(f"{weights}: cannot read model weights")
+    assert not controller.may_embed("cut")
+    assert messages[-1].startswith(f"cannot embed with cut: {weights}: cannot read model weights")
