@@ -201,8 +201,13 @@ def iter_build_qbh_index(lib: Library, *, model: str = DEFAULT_QBH_MODEL,
 
 
 def _weights_key(model_folder: Path) -> str:
-    """The model's weights and the stored melody's rule (an index built otherwise is not reused)."""
-    h = hashlib.blake2b(ckpt.weights_path(model_folder).read_bytes(), digest_size=12)
+    """The model's weights and the stored melody's rule (an index built otherwise is not reused); weights that
+    cannot be read are a :class:`ConfigError` naming the file."""
+    path = ckpt.weights_path(model_folder)
+    try:
+        h = hashlib.blake2b(path.read_bytes(), digest_size=12)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the query-by-humming model's weights ({e.strerror or e})") from e
     h.update(b"top-voice 1")
     return h.hexdigest()
 

@@ -121,3 +121,16 @@ def test_qbh_training_refuses_a_device_it_would_not_use(tmp_path):
     """--device cuda trained on the CPU without a word; it says so before any work."""
     with Library(tmp_path / "lib", create=True) as lib, pytest.raises(ConfigError, match="trains on the CPU"):
         drive(iter_train(lib, name="hums", train=TrainConfig(strategy="qbh", device="cuda")))
+
+
+def test_missing_weights_of_a_qbh_model_are_named(trained, tmp_path):
+    """Indexing with a QBH model whose weights file is gone was a bare OSError."""
+    import shutil
+
+    from musicemb_core.search.qbh import _weights_key
+
+    folder = tmp_path / "m"
+    shutil.copytree(trained[0], folder)
+    ckpt.weights_path(folder).unlink()
+    with pytest.raises(ConfigError, match=r"model\.safetensors|model-.*\.safetensors: cannot read the query-by-hum"):
+        _weights_key(folder)
