@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 
 from musicemb_core.common.errors import MusicEmbError
@@ -37,13 +37,21 @@ class EditLog(QObject):
         self.last_id = last.id if last else None
         self.changed.emit(last.description if last else "")
 
-    def _run(self, fn, *args):
-        """``fn(lib, *args)``, then what it changed re-read; a user-level error goes to the status bar."""
+    def _run(self, fn, *args, findings=()):
+        """``fn(lib, *args)``, then what it changed re-read; a user-level error goes to the status bar. One caused by
+        another program's change (ids read here name nothing now; ``findings``: the finding ids asked for) reads
+        the library again and says so."""
         try:
             with self.session.library() as lib:
                 result = fn(lib, *args)
         except MusicEmbError as e:
-            self.session.message.emit(str(e))
+            note = ""
+            with contextlib.suppress(MusicEmbError):
+                if self.session.changed_elsewhere(findings):
+                    QTimer.singleShot(0, self._refresh)  # not within the slot of the view that asked (a table edit)
+                    note = ("; another program changed the library since the window read it (an import cut its tracks "
+                            "again, removed some, or an inspection replaced the findings): it is read again")
+            self.session.message.emit(f"{e}{note}")
             return None
         edit = getattr(result, "edit", result)
         if edit is not None and any(c["kind"] != "finding_status" for c in edit.changes):
@@ -53,6 +61,12 @@ class EditLog(QObject):
             self.findingsChanged.emit()
         return result
 
+    def _refresh(self) -> None:
+        try:
+            self.session.refresh()
+        except MusicEmbError as e:
+            self.session.message.emit(str(e))
+
     def relabel_tracks(self, track_ids, label: str | None) -> edits.Edit | None:
         return self._run(edits.relabel_tracks, list(track_ids), label)
 
@@ -60,18 +74,19 @@ class EditLog(QObject):
         return self._run(edits.tag_segments, list(segment_ids), label)
 
     def relabel_finding(self, finding_id: int, label: str | None) -> edits.Edit | None:
-        return self._run(edits.relabel_finding, int(finding_id), label)
+        return self._run(edits.relabel_finding, int(finding_id), label, findings=[finding_id])
 
     def review_findings(self, finding_ids, status: str) -> edits.Edit | None:
-        return self._run(edits.review_findings, [int(i) for i in finding_ids], status)
+        ids = [int(i) for i in finding_ids]
+        return self._run(edits.review_findings, ids, status, findings=ids)
 
     def undo(self) -> None:
         """Undo the edit the menu names; one made or undone by another process since is said and not undone, and
         the menu then names the edit Undo takes back now."""
         result = self._run(edits.undo_last, self.last_id)
-        if result is None:
+        if result is None:  # refused: the labels as they are now (another process's edit), Undo naming its edit
             with contextlib.suppress(MusicEmbError):  # the library itself gone: said by _run already
-                self._reload()
+                self.session.refresh_labels()
             return
         note = f" ({result.skipped} changed since or gone, kept)" if result.skipped else ""
         self.session.message.emit(f"undone: {result.edit.description}{note}")

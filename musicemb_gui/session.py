@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from musicemb_core.audio.decode import load
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import AudioError, MusicEmbError
-from musicemb_core.data.library import Library, Track
+from musicemb_core.data.library import DB_NAME, Library, Track
 from musicemb_core.inference import (
     SIMILARITY_MODEL,
     Embedder,
@@ -31,6 +31,21 @@ from musicemb_gui.edits import EditLog
 from musicemb_gui.workers import Job, JobManager
 
 BUSY_S = 1.0  # a change made in the window waits this long for another process's write, not the core's 2 min
+
+
+def _connect(path: Path, created_at: str | None, **kwargs) -> Library:
+    """The library open in the window, at ``path``: a one-line :class:`MusicEmbError` when it is not there any more
+    (moved, deleted, its drive unmounted: the mount point left empty) or another library took its place (another
+    drive mounted there: its ids name other tracks)."""
+    if not (path / DB_NAME).is_file():
+        raise MusicEmbError(f"{path}: the open library is not there any more (moved, deleted or on a drive "
+                            "unplugged); File ▸ Open library… opens it again")
+    lib = Library(path, **kwargs)
+    if created_at is not None and lib.get_meta("created_at") != created_at:
+        lib.close()
+        raise MusicEmbError(f"{path}: another library is there now, not the one open in the window (its drive or "
+                            "folder was replaced); File ▸ Open library… opens it")
+    return lib
 
 
 class SegmentRows(Mapping):
@@ -85,6 +100,7 @@ class Session(QObject):
         super().__init__()
         self.jobs = jobs or JobManager()
         self.lib_path: Path | None = None
+        self._created_at: str | None = None  # the open library's, to tell another library put in its place
         self.model = SIMILARITY_MODEL  # the space of the map, neighbours and "more like this"
         self.tracks: dict[int, Track] = {}
         self.sounds: dict[int, list[tuple[str, float]]] = {}  # what each track sounds like (the tagger's tags)
@@ -112,10 +128,10 @@ class Session(QObject):
         ``on_failed(message)`` run on the GUI thread only while that library is still open: a result of a
         library closed since is dropped. A job that ``writes`` (takes the library's writer lock) waits for the
         writing jobs before it (said in the status bar)."""
-        lib_path, generation = self.lib_path, self.generation
+        lib_path, created_at, generation = self.lib_path, self._created_at, self.generation
 
         def factory(token):
-            with Library(lib_path) as lib:
+            with _connect(lib_path, created_at) as lib:
                 return (yield from work(lib, token))
         ahead = self.jobs.writing() if writes else []
         job = self.jobs.submit(name, factory, writes=writes)
@@ -133,7 +149,8 @@ class Session(QObject):
         with Library(path) as lib:
             summary = lib.summary()
             model = active_model(lib)
-        self.lib_path = Path(summary["path"])
+            created_at = lib.get_meta("created_at")
+        self.lib_path, self._created_at = Path(summary["path"]), created_at
         self.generation += 1
         self.model = model
         self._embedder, self._embedder_key = None, None
@@ -149,10 +166,19 @@ class Session(QObject):
         """A new connection for this thread (close it after use)."""
         if self.lib_path is None:
             raise MusicEmbError("no library is open")
-        if not self.lib_path.is_dir():
-            raise MusicEmbError(f"{self.lib_path}: the open library is not there any more (moved, deleted or on a "
-                                "drive unplugged); File ▸ Open library… opens it again")
-        return Library(self.lib_path, busy_s=BUSY_S)
+        return _connect(self.lib_path, self._created_at, busy_s=BUSY_S)
+
+    def changed_elsewhere(self, finding_ids=()) -> bool:
+        """Whether another program changed the library's tracks or segments since they were read here, or removed
+        any of ``finding_ids`` (an import cut tracks again, ``--prune`` removed some, an inspection replaced the
+        findings): ids read before may name nothing now."""
+        with self.library() as lib:
+            count, top = lib.conn.execute("SELECT count(*), coalesce(max(id), 0) FROM segments").fetchone()
+            tracks = set(lib.labels())
+            gone = any(lib.conn.execute("SELECT 1 FROM findings WHERE id=?", (int(i),)).fetchone() is None
+                       for i in finding_ids)
+        ids = self.segments.get("id", np.zeros(0, np.int64))
+        return gone or tracks != set(self.tracks) or (count, top) != (len(ids), int(ids[-1]) if len(ids) else 0)
 
     def refresh(self) -> None:
         """Re-read tracks, segments and embeddings from disk, then tell the panels."""

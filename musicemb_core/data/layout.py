@@ -25,6 +25,7 @@ Writers hold :func:`write_lock` (decorate a job generator with :func:`writes_lib
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -38,6 +39,7 @@ from musicemb_core.common.names import RESERVED_SUFFIXES
 from musicemb_core.common.store import Artefact, try_writer_lock, writer_lock
 
 LOCK_NAME = "library.lock"
+CATALOGUE = "library.sqlite"
 
 
 def root_of(lib) -> Path:
@@ -194,8 +196,18 @@ def map_names(lib) -> list[str]:
 
 # -- writing ---------------------------------------------------------------------------------------------------
 def writable(lib) -> bool:
-    """Whether this process may write to the library folder."""
-    return os.access(root_of(lib), os.W_OK)
+    """Whether this process may write to the library folder and its catalogue (not: a read-only mount, chmod a-w)."""
+    root = root_of(lib)
+    return os.access(root, os.W_OK) and (not (root / CATALOGUE).exists() or os.access(root / CATALOGUE, os.W_OK))
+
+
+def _not_writable(root: Path) -> str:
+    """Why the library cannot be written, as the OS says it: a read-only file system, else no permission."""
+    try:
+        read_only_fs = bool(os.statvfs(root).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only_fs = False
+    return os.strerror(errno.EROFS if read_only_fs else errno.EACCES)
 
 
 def write_lock(lib, command: str, *, wait_s: float | None = None):
@@ -205,6 +217,8 @@ def write_lock(lib, command: str, *, wait_s: float | None = None):
     root = root_of(lib)
     if not root.is_dir():
         raise LibraryError(f"{root}: not a musicemb library folder")
+    if not writable(root):  # the lock file itself may still be writable (chmod a-w on the folder only)
+        raise LibraryError(f"{root}: cannot write to this library ({_not_writable(root)})")
     return writer_lock(root / LOCK_NAME, command, wait_s=wait_s, on_acquire=lambda: sweep(root))
 
 

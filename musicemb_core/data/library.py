@@ -26,7 +26,7 @@ from musicemb_core.common.paths import user_path
 from musicemb_core.common.store import kill_point
 from musicemb_core.data import layout
 
-DB_NAME = "library.sqlite"
+DB_NAME = layout.CATALOGUE
 #: Folders of data derived from the catalogue (its segment ids): without the catalogue they are meaningless.
 DERIVED = ("models", "embeddings", "index", "fingerprints", "maps", "cache")
 BUSY_TIMEOUT_S = 5.0  # SQLite's own wait for a lock, per attempt
@@ -282,7 +282,7 @@ class Library:
             raise LibraryError(f"{db}: empty (0 bytes) beside the library's models, embeddings or indexes: the "
                                "catalogue was damaged; restore it from a backup (a new one would not match them)")
         # A folder or catalogue this process may not write (a mounted backup, chmod a-w) opens read-only.
-        self.read_only = db.exists() and not (os.access(self.root, os.W_OK) and os.access(db, os.W_OK))
+        self.read_only = db.exists() and not layout.writable(self.root)
         self.conn = None
         try:
             if self.read_only:
@@ -305,9 +305,14 @@ class Library:
 
     def _connect_read_only(self, db: Path) -> sqlite3.Connection:
         """Queries only. ``mode=ro`` first (sees a live writer's WAL); where even that cannot open (the folder is
-        not writable, so SQLite cannot make its shared-memory file), ``immutable=1``."""
+        not writable, so SQLite cannot make its shared-memory file), ``immutable=1``, which would not see changes
+        still in the ``-wal`` file (a copy made while a program had the library open, without its ``-shm``)."""
         last = None
         for params in ("mode=ro", "immutable=1"):
+            wal = db.with_name(f"{db.name}-wal")
+            if params == "immutable=1" and wal.exists() and wal.stat().st_size:
+                raise LibraryError(f"{self.root}: read-only library whose last changes are in {wal.name}, which "
+                                   f"cannot be read here without {db.name}-shm; open it once where it is writable")
             conn = None
             try:
                 conn = sqlite3.connect(f"{db.as_uri()}?{params}", uri=True, timeout=BUSY_TIMEOUT_S,
