@@ -242,7 +242,8 @@ def cmd_train(a: argparse.Namespace) -> int:
             # the saved run's shape, but for the options given: iter_fit refuses those that differ from it
             given = {k: v for k, v in (("arch", a.arch), ("dim", a.dim), ("width", a.width)) if v}
             model = ckpt.read_info(saved).model.replace(**given) if given else None
-        result = _run(iter_train(lib, name=name, train=train, model=model, resume=a.resume), quiet=a.quiet)
+        result = _run(iter_train(lib, name=name, train=train, model=model, resume=a.resume, replace=a.replace),
+                      quiet=a.quiet)
     best = ", ".join(f"{k} {v:.4f}" for k, v in result.best.items() if isinstance(v, float))
     print(f"model {result.name!r} {result.status} after {result.epochs_done} epochs; best: {best}")
     print(f"  saved in {result.folder}")
@@ -661,6 +662,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "with --from MODEL and no --arch, STRATEGY-MODEL, e.g. transfer-mine, a model folder giving its "
                     "folder's name; qbh: qbh)")
     sp.add_argument("--resume", action="store_true", help="continue the run saved under --name")
+    sp.add_argument("--replace", action="store_true", help="train again from scratch a model already saved under "
+                    "--name (it is replaced once the new run saves its first epoch)")
     sp.add_argument("--songs", type=ca.count, default=1000,
                     help="qbh: training-collection melodies rendered as songs (default 1000)")
     sp.add_argument("--device", type=ca.device, default="auto", help="cpu, cuda or auto")

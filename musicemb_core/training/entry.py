@@ -13,6 +13,7 @@ from musicemb_core.common.names import check_model_name
 from musicemb_core.common.progress import CancelToken, JobGen
 from musicemb_core.data.library import Library
 from musicemb_core.models import ModelConfig
+from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.resources import builtin_model_dir
 from musicemb_core.training.config import FitResult, TrainConfig
 from musicemb_core.training.loop import iter_fit
@@ -20,16 +21,22 @@ from musicemb_core.training.qbh_fit import iter_fit_qbh
 
 
 def iter_train(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), model: ModelConfig | None = None,
-               features: FeatureConfig | None = None, resume: bool = False,
+               features: FeatureConfig | None = None, resume: bool = False, replace: bool = False,
                cancel: CancelToken | None = None) -> JobGen[FitResult]:
     """Train ``train.strategy`` and save the model as ``models/<name>`` of ``lib``; returns a :class:`FitResult`.
 
     ``model``, ``features`` and ``resume`` apply to the embedding strategies; ``qbh`` has its own networks
     (``model``/``features`` are ignored), trains on the CPU and cannot resume. The built-in models' names are refused: a library's
-    own model of that name would take the built-in's place in every command, beside vectors the built-in made.
+    own model of that name would take the built-in's place in every command, beside vectors the built-in made. A
+    model already saved under ``name`` is trained again from scratch only with ``replace`` (its weights are
+    replaced once the new run saves its first epoch: a run cancelled then would leave a barely trained model).
     """
     if builtin_model_dir(check_model_name(name)).is_dir():
         raise ConfigError(f"--name {name!r} is a built-in model's; choose another name")
+    folder = lib.root / "models" / name
+    if not (resume or replace) and (folder / ckpt.CONFIG).exists():
+        raise ConfigError(f"{folder}: a model {name!r} is already saved there; --replace trains it again from "
+                          "scratch, --resume continues its run, or choose another --name")
     if train.strategy != "qbh":
         return (yield from iter_fit(lib, name=name, train=train, model=model, features=features, resume=resume,
                                     cancel=cancel))

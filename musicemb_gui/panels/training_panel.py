@@ -6,7 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.models import ENCODERS, ModelConfig
@@ -105,13 +114,17 @@ class TrainingPanel(QWidget):
             self.state.setText("⚠ open a library first")
             return
         name = self.name.text().strip() or "my-model"
+        replace = (self.session.lib_path / "models" / name / "config.json").exists()
+        if replace and not self.confirm_replace(name):
+            self.state.setText(f"{name} kept: choose another name to train a new model")
+            return
         self._generation, self._strategy = self.session.generation, train.strategy
         self._planned = train.epochs
 
         def work(lib, token):
             from musicemb_core.training.entry import iter_train
 
-            return (yield from iter_train(lib, name=name, train=train, model=model, cancel=token))
+            return (yield from iter_train(lib, name=name, train=train, model=model, replace=replace, cancel=token))
         self.curves.clear("Waiting for the first training steps…")
         self.job = self.session.library_job(f"train {name} ({train.strategy})", work, writes=True)
         self.job.progress.connect(self._progress)
@@ -123,6 +136,18 @@ class TrainingPanel(QWidget):
         self.cancel.setEnabled(True)
         self.embed.setEnabled(False)
         self.state.setText(f"training {name}…")
+
+    def confirm_replace(self, name: str) -> bool:
+        """Whether to train the library's model ``name`` again from scratch (asked: it replaces the one saved)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Replace the model?",
+                          f"The library already has a model named {name!r}. Training replaces it from scratch once "
+                          "the new run saves its first epoch (its embeddings then need embedding again).",
+                          QMessageBox.StandardButton.Cancel, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # the name as written
+        replace = box.addButton("Replace it", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is replace
 
     def _progress(self, ev) -> None:
         if not self.session.is_current(self._generation):  # a run of the library open before goes on

@@ -167,6 +167,12 @@ def test_training_the_model_in_use_again_says_its_vectors_are_old(qtbot, window,
     panel.name.setText("mine")
     for field, value in (("epochs", 1), ("steps_per_epoch", 1), ("batch_size", 4)):
         panel.train_form.set_value(field, value)
+    asked = []
+    panel.confirm_replace = lambda name: asked.append(name) or False  # kept: nothing starts
+    panel.start.click()
+    assert asked == ["mine"] and not [j for j in window.jobs.jobs if j.name.startswith("train")]
+    assert "mine kept" in panel.state.text()
+    panel.confirm_replace = lambda name: asked.append(name) or True
     panel.start.click()
     qtbot.waitSignal(panel.job.ended, timeout=120000).wait()
     assert panel.job.state == "done"
