@@ -51,6 +51,15 @@ def test_resume_refuses_a_shape_option_that_differs_from_the_saved_run(tmp_path,
                        f"{option} to resume it, or train under another --name")
     assert main([*base, "--arch", "resnet18", "--dim", "16", "--epochs", "2", "--resume"]) == 0
     assert "model 'toy' done after 2 epochs" in capsys.readouterr().out
+    # trained again under its name: refused without --replace (the finished model was replaced without a word)
+    weights = sorted((tmp_path / "lib" / "models" / "toy").glob("model-*.safetensors"))
+    assert main([*base, "--width", "8", "--dim", "16", "--epochs", "1"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"musicemb: error: {tmp_path / 'lib' / 'models' / 'toy'}: a model 'toy' is already saved there; --replace "
+        "trains it again from scratch, --resume continues its run, or choose another --name")
+    assert sorted((tmp_path / "lib" / "models" / "toy").glob("model-*.safetensors")) == weights
+    assert main([*base, "--width", "8", "--dim", "16", "--epochs", "1", "--replace"]) == 0
+    assert "model 'toy' done after 1 epochs" in capsys.readouterr().out
 
 
 def test_train_errors_exit_1_with_a_reason(tmp_path, capsys):
