@@ -568,6 +568,8 @@ class Library:
             cached = _SEGMENTS.get(key)
         if cached is None and key[1] is not None:
             cached = self._segments_snapshot(key[1])
+        if cached is not None and not self._holds_last(cached[1]):  # a catalogue restored, then changed otherwise:
+            cached = None  # its ids given again to other segments
         read = 0
         if cached is not None and cached[0] != (count, top):
             known = int(cached[1][0][-1]) if cached[1].shape[1] else 0
@@ -584,6 +586,15 @@ class Library:
             if read and (read >= 0.1 * count or read >= 100_000) and not self.read_only:
                 self._save_segments_snapshot(key[1], cached)
         return cached[1]
+
+    def _holds_last(self, cols: np.ndarray) -> bool:
+        """Whether the catalogue still holds the last of the kept segments as it was (ids are never given again,
+        unless an older catalogue was restored and added to: then that id names another segment, or none)."""
+        if not cols.shape[1]:
+            return True
+        row = self.conn.execute("SELECT track_id, start_s, duration_s FROM segments WHERE id=?",
+                                (int(cols[0][-1]),)).fetchone()
+        return row is not None and tuple(map(float, row)) == tuple(cols[1:, -1])
 
     def _segments_snapshot(self, created_at: str) -> tuple[tuple[int, int], np.ndarray] | None:
         """The :data:`SEGMENTS_SNAPSHOT` of this catalogue, None when there is none (or it is unreadable, or of

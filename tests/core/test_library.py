@@ -326,3 +326,27 @@ def test_segments_snapshot_spares_the_next_process_the_whole_read(tmp_path, monk
     with Library(root, create=True) as lib:  # another library in the folder: its own segments, not the snapshot's
         lib.save_track(_fields("/m/x.wav", duration_s=3.0, content_hash="x"), cfg=cfg, starts_of=window_starts)
         assert new_process(lib) and len(lib.segments()["id"]) == 1
+
+
+def test_a_segments_snapshot_is_not_taken_for_a_restored_catalogue_changed_otherwise(tmp_path):
+    """A catalogue restored from a backup and then added to gives the ids of the snapshot's last segments to other
+    segments: count and largest id may match the snapshot, its rows do not."""
+    import musicemb_core.data.library as library_module
+
+    cfg = SegmentConfig(window_s=3.0, hop_s=3.0)
+    root = tmp_path / "lib"
+    with Library(root, create=True) as lib:
+        for i in range(10):
+            lib.save_track(_fields(f"/m/{i}.wav", duration_s=9.0, content_hash=f"h{i}"), cfg=cfg,
+                           starts_of=window_starts)
+        lib.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copy(root / DB_NAME, tmp_path / "backup.sqlite")
+        for i in (10, 11):  # two 9 s tracks: segments 31-36
+            lib.save_track(_fields(f"/m/{i}.wav", duration_s=9.0, content_hash=f"h{i}"), cfg=cfg,
+                           starts_of=window_starts)
+        assert _same_as_catalogue(lib) and (root / library_module.SEGMENTS_SNAPSHOT).exists()
+    shutil.copy(tmp_path / "backup.sqlite", root / DB_NAME)
+    with Library(root) as lib:  # restored, then one 18 s track: segments 31-36 again, other ones
+        lib.save_track(_fields("/m/long.wav", duration_s=18.0, content_hash="long"), cfg=cfg, starts_of=window_starts)
+        library_module._SEGMENTS.clear()
+        assert len(lib.segments()["id"]) == 36 and _same_as_catalogue(lib)
