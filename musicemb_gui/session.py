@@ -168,6 +168,14 @@ class Session(QObject):
             raise MusicEmbError("no library is open")
         return _connect(self.lib_path, self._created_at, busy_s=BUSY_S)
 
+    def opener(self) -> Callable[[], Library]:
+        """A function opening the library open now, for a worker thread: one opened in the window meanwhile is not
+        it, and a library gone or replaced is said as :meth:`library` says it."""
+        if self.lib_path is None:
+            raise MusicEmbError("no library is open")
+        path, created_at = self.lib_path, self._created_at
+        return lambda: _connect(path, created_at)
+
     def changed_elsewhere(self, finding_ids=()) -> bool:
         """Whether another program changed the library's tracks or segments since they were read here, or removed
         any of ``finding_ids`` (an import cut tracks again, ``--prune`` removed some, an inspection replaced the

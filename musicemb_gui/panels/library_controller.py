@@ -9,7 +9,6 @@ from collections.abc import Callable
 import numpy as np
 from PySide6.QtCore import QObject
 
-from musicemb_core.data.library import Library
 from musicemb_core.features.camelot import camelot, key_name, parse_key
 from musicemb_core.workflows.dj import bpm_text, keep, key_text, plan_set, row_bpm, row_key, track_row
 from musicemb_gui.panels.library_panel import LibraryPanel
@@ -121,10 +120,10 @@ class LibraryController(QObject):
         if len(ids) > MAX_SET:
             s.message.emit(f"a set is ordered from at most {MAX_SET} tracks; {len(ids)} are selected")
             return
-        lib_path, generation = s.lib_path, s.generation
+        open_library, generation = s.opener(), s.generation
 
         def plan():
-            with Library(lib_path) as lib:
+            with open_library() as lib:
                 return plan_set(lib, [lib.track(t) for t in ids])
         s.message.emit(f"ordering {len(ids)} tracks into a set…")
         run_in_thread(plan, lambda p: s.is_current(generation) and self._show_set(p),

@@ -277,15 +277,14 @@ class MapController(QObject):
             self.status.emit(f"more like this: {s.track_name(track_id)} is not embedded with {s.model!r} yet, so "
                              "there is nothing to compare it with (Library ▸ Embed computes it)")
             return
-        lib_path, generation, model = s.lib_path, s.generation, s.model
+        open_library, generation, model = s.opener(), s.generation, s.model
 
         def search():
             space = self._similar
             if space is None:
-                from musicemb_core.data.library import Library
                 from musicemb_core.search.similar import SimilarTracks
 
-                with Library(lib_path) as lib:
+                with open_library() as lib:
                     space = SimilarTracks(lib, model=model)
                 if s.is_current(generation, model):
                     self._similar = space

@@ -123,3 +123,18 @@ def test_undo_refused_after_another_windows_edit_shows_that_edit(session):
     assert session.edits.last_id is not None
     session.edits.undo()  # now the other window's edit, as the menu names it
     assert session.said[-1].startswith("undone: label") and session.tracks[b].label is None
+
+
+def test_worker_reads_name_a_library_gone_from_its_place(qtbot, session, tmp_path):
+    """"More like this" and Build set read the library in a thread: theirs said "not a musicemb library ...; create
+    one with `musicemb ingest`" for a drive unmounted."""
+    from musicemb_gui.workers import run_in_thread
+
+    lib = session.lib_path
+    open_library = session.opener()
+    shutil.move(lib, tmp_path / "unmounted")
+    lib.mkdir()
+    failed = []
+    run_in_thread(lambda: open_library().close(), lambda _r: None, failed.append)
+    qtbot.waitUntil(lambda: bool(failed), timeout=5000)
+    assert failed[0].startswith(f"{lib}{GONE}")
