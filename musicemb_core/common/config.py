@@ -163,6 +163,9 @@ class FeatureConfig(Config):
     def __post_init__(self) -> None:
         for name in ("sr", "n_fft", "hop_length", "n_mels", "power", "std"):
             _positive(name, getattr(self, name))
+        for name, top in (("sr", 384_000), ("n_fft", 1 << 16), ("n_mels", 1024)):  # beyond: a typo that would
+            if getattr(self, name) > top:  # ask for gigabytes ("out of memory" named no config)
+                raise ConfigError(f"{name} must be at most {top:,}, got {getattr(self, name)!r}"[:200])
         if self.win_length is not None and not 0 < self.win_length <= self.n_fft:
             raise ConfigError(f"win_length must be in (0, n_fft={self.n_fft}], got {self.win_length}")
         fmax = self.sr / 2 if self.fmax is None else self.fmax

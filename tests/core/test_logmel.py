@@ -115,3 +115,7 @@ def test_config_round_trips_and_validates(tmp_path):
         FeatureConfig(sr=16000, fmax=9000.0)
     with pytest.raises(ConfigError, match="normalise"):
         FeatureConfig(normalise="zscore")
+    for field, typo in (("sr", 10**12), ("n_fft", 2**30), ("n_mels", 10**6)):  # asked for gigabytes: "out of memory"
+        with pytest.raises(ConfigError, match=f"{field} must be at most"):
+            FeatureConfig.from_dict({field: typo})
+    assert FeatureConfig(sr=384_000, n_fft=65_536, n_mels=1024, fmax=20_000.0).sr == 384_000  # the largest allowed
