@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow
 
 LIBRARY_WIDTH = (0.4, 460, 760)  # share of the window's width, least and most pixels
 BOTTOM_HEIGHT = (0.4, 270)       # share of the window's height, least pixels
-JOBS_HEIGHT = (0.16, 110)        # share of the window's height under the library, least pixels
+JOBS_HEIGHT = (0.13, 94)         # share of the window's height under the library, least pixels
 
 
 def fit_docks(win: QMainWindow, docks: dict[str, QDockWidget]) -> None:

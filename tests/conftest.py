@@ -12,6 +12,10 @@ import pytest
 import soundfile as sf
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# OpenMP threads (torch, faiss) sleep instead of spinning while they wait: on busy shared cores a spinning
+# thread holds the core its partner needs, and a tiny training step took 10x as long (2.7 s -> 21-35 s).
+# Set before torch loads; the CLI subprocesses inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def sine(freq: float = 440.0, *, sr: int = 16000, seconds: float = 1.0, amp: float = 0.5,

@@ -102,6 +102,7 @@ class JobsPanel(QWidget):
         self.history.verticalHeader().hide()
         self.history.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.history.setWordWrap(False)
+        self.history.setMinimumHeight(48)  # its header and a row: at 1280x720 the library keeps its rows
         layout = QVBoxLayout(self)
         layout.addLayout(self.running)
         layout.addWidget(self.history, 1)

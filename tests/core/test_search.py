@@ -189,7 +189,7 @@ def test_queries_refuse_vectors_of_weights_trained_again(tmp_path, capsys):
     assert main(["ingest", lib, str(tmp_path / "music"), "-q"]) == 0
     assert main(train) == 0 and main(["embed", lib, "--model", "mine", "-q"]) == 0
     assert main(["identify", lib, query, "--model", "mine"]) == 0
-    assert main([*train, "--dim", "64"]) == 0
+    assert main([*train, "--dim", "64", "--replace"]) == 0
     capsys.readouterr()
     for argv in (["identify", lib, query], ["search", lib, query], ["similar", lib, query, "--no-versions"]):
         assert main([*argv, "--model", "mine"]) == 1

@@ -39,7 +39,7 @@ def test_open_library_fills_the_table(qtbot, library, tmp_path):
     win.jobs.wait(10000)
     assert len(rows) == 3
     birds = next(v for k, v in rows.items() if k.endswith("birds.wav"))
-    assert birds[1:4] == ["7.0", "birds", "2"]  # 7 s -> windows at 0 and 3 (1 s tail dropped)
+    assert birds[1:4] == ["0:07.0", "birds", "2"]  # 7 s -> windows at 0 and 3 (1 s tail dropped)
     broken = next(v for k, v in rows.items() if k.endswith("broken.wav"))
     assert broken[4].startswith("failed: not a readable audio file")
     assert "2 tracks" in win.statusBar().currentMessage()
