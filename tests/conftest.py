@@ -105,3 +105,14 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MUSICEMB_HOME", str(tmp_path_factory.mktemp("home")))
 
 pytest_plugins = ["tests.audio_device"]
+
+
+@pytest.fixture
+def decoded(monkeypatch) -> list[str]:
+    """The files an import decodes (in this process: ``jobs=1``), in order."""
+    import musicemb_core.data.ingest as ingest_mod
+
+    paths: list[str] = []
+    real = ingest_mod.scan
+    monkeypatch.setattr(ingest_mod, "scan", lambda path, **kw: paths.append(str(path)) or real(path, **kw))
+    return paths

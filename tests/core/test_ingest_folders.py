@@ -42,15 +42,6 @@ def run(lib: Library, paths, **kw) -> IngestReport:
     return drive(iter_ingest(lib, [str(p) for p in paths], segments=SEG1, jobs=1, analyse=False, **kw))
 
 
-@pytest.fixture
-def decoded(monkeypatch) -> list[str]:
-    """The files the import decodes (in this process: ``jobs=1``)."""
-    paths: list[str] = []
-    real = ingest_mod.scan
-    monkeypatch.setattr(ingest_mod, "scan", lambda path, **kw: paths.append(str(path)) or real(path, **kw))
-    return paths
-
-
 def test_a_tree_deeper_than_the_recursion_limit_is_searched(tmp_path):
     """os.walk recurses once per level: a tree deeper than Python's recursion limit stopped the whole import with a
     RecursionError. The walk has its own stack now."""

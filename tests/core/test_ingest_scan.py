@@ -27,15 +27,6 @@ def _home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def decoded(monkeypatch) -> list[str]:
-    """The files the import decodes (in this process: ``jobs=1``)."""
-    paths: list[str] = []
-    real = ingest_mod.scan
-    monkeypatch.setattr(ingest_mod, "scan", lambda path, **kw: paths.append(str(path)) or real(path, **kw))
-    return paths
-
-
-@pytest.fixture
 def every_step(monkeypatch):
     """A progress event at every folder and file of the scan (not at most one per 0.2 s)."""
     monkeypatch.setattr(ingest_mod, "TICK_S", 0.0)
