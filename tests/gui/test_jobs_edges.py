@@ -7,24 +7,8 @@ import threading
 import pytest
 
 pytest.importorskip("PySide6")
-from PySide6.QtCore import QThreadPool  # noqa: E402
 
 from musicemb_core.common.progress import Progress  # noqa: E402
-from musicemb_gui.panels.jobs_panel import JobsPanel  # noqa: E402
-from musicemb_gui.workers import JobManager  # noqa: E402
-
-
-@pytest.fixture
-def jobs(qtbot):
-    pool = QThreadPool()
-    pool.setMaxThreadCount(2)
-    manager = JobManager(pool)
-    panel = JobsPanel(manager)
-    qtbot.addWidget(panel)
-    manager.panel = panel
-    yield manager
-    manager.cancel_all()
-    manager.wait(10000)
 
 
 def test_progress_without_a_total_shows_a_busy_bar_and_its_message(qtbot, jobs):

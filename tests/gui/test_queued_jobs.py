@@ -10,12 +10,10 @@ from types import SimpleNamespace
 import pytest
 
 pytest.importorskip("PySide6")
-from PySide6.QtCore import Qt, QThreadPool  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 
 from musicemb_core.common.progress import Progress  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
-from musicemb_gui.panels.jobs_panel import JobsPanel  # noqa: E402
-from musicemb_gui.workers import JobManager  # noqa: E402
 from tests.conftest import write_tone  # noqa: E402
 
 
@@ -25,19 +23,6 @@ def _blocker(release: threading.Event):
         yield Progress("hold", 0, None, "holding the writer's turn")
         release.wait(30)
     return factory
-
-
-@pytest.fixture
-def jobs(qtbot):
-    pool = QThreadPool()
-    pool.setMaxThreadCount(2)
-    manager = JobManager(pool)
-    panel = JobsPanel(manager)
-    qtbot.addWidget(panel)
-    manager.panel = panel
-    yield manager
-    manager.cancel_all()
-    manager.wait(10000)
 
 
 def test_a_queued_job_cancelled_ends_at_once_and_never_runs(qtbot, jobs):
