@@ -228,6 +228,8 @@ def cmd_train(a: argparse.Namespace) -> int:
                         steps_per_epoch=a.steps_per_epoch, patience=a.patience, from_model=a.from_model,
                         freeze_until=a.freeze_until, songs=a.songs, device=a.device)
     model = None
+    if a.resume and a.replace:
+        raise MusicEmbError("--resume continues the saved run, --replace trains it again from scratch: give one")
     if a.from_model and not a.arch and (a.dim or a.width):
         raise MusicEmbError(f"--{'dim' if a.dim else 'width'}: --from {a.from_model} keeps that model's shape (its "
                             "weights fix it); leave the option out")

@@ -554,6 +554,8 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             elif known is None and st.st_size in copy_sizes:
                 maybe_copies.add(path)  # a copy? its worker's hash says, without a decode
             todo.append(path)
+    if cancel.cancelled:  # during the last file's check event: still nothing stored
+        return IngestReport(segments=cfg, cancelled=True)
     if cfg != current:
         report.recut = len(tracks)  # every track of the library, not only those imported here
         lib.set_segment_config(cfg, window_starts)
@@ -670,8 +672,10 @@ def _missing_under(lib: Library, roots: list[Path]) -> list[Track]:
 
 def _unless_emptied(gone: list[Track], roots: list[Path], files: list[Path], report: IngestReport) -> list[Track]:
     """The tracks of ``gone`` to prune: not those under a folder where nothing was found (a drive not mounted leaves
-    its mount point empty), which get a warning."""
+    its mount point empty), which get a warning, unless a folder above it where files were found was given too."""
     empty = [r for r in roots if not any(f.is_relative_to(r) for f in files)]
+    searched = [r for r in roots if r not in empty]
+    empty = [r for r in empty if not _under(str(r), searched)]  # a folder above it given too, where files were found
     for root in empty:
         if n := sum(_under(t.path, [root]) for t in gone):
             report.warnings.append((str(root), f"no audio files found: its {n} missing tracks are kept, not pruned "

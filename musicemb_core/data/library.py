@@ -12,7 +12,6 @@ import os
 import sqlite3
 import threading
 import time
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -604,11 +603,11 @@ class Library:
                 if str(z["created_at"]) != created_at:
                     return None
                 count, top = (int(v) for v in z["fingerprint"])
-                cols = z["cols"]
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                cols = np.ascontiguousarray(z["cols"], np.float64)
+        except Exception:  # noqa: BLE001 - a cache: damaged in any way (zipfile and numpy raise many kinds), not used
             return None
         ok = cols.ndim == 2 and cols.shape == (4, count) and (not count or int(cols[0][-1]) == top)
-        return ((count, top), np.ascontiguousarray(cols, np.float64)) if ok else None
+        return ((count, top), cols) if ok else None
 
     def _save_segments_snapshot(self, created_at: str, cached: tuple[tuple[int, int], np.ndarray]) -> None:
         """Write :data:`SEGMENTS_SNAPSHOT` (atomically; a cache: a failure to write it is ignored)."""

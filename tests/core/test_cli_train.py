@@ -58,6 +58,9 @@ def test_resume_refuses_a_shape_option_that_differs_from_the_saved_run(tmp_path,
         f"musicemb: error: {tmp_path / 'lib' / 'models' / 'toy'}: a model 'toy' is already saved there; --replace "
         "trains it again from scratch, --resume continues its run, or choose another --name")
     assert sorted((tmp_path / "lib" / "models" / "toy").glob("model-*.safetensors")) == weights
+    assert main([*base, "--epochs", "2", "--resume", "--replace"]) == 1
+    assert capsys.readouterr().err.strip() == ("musicemb: error: --resume continues the saved run, --replace trains it "
+                                               "again from scratch: give one")
     assert main([*base, "--width", "8", "--dim", "16", "--epochs", "1", "--replace"]) == 0
     assert "model 'toy' done after 1 epochs" in capsys.readouterr().out
 
