@@ -10,6 +10,7 @@ During training a ``resume/`` subfolder keeps the latest state (weights, optimiz
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -194,22 +195,36 @@ def _check_digest(path: Path) -> None:
 def check_files(folder: str | Path) -> ModelInfo:
     """``folder``'s config, once its weights file was checked without reading the tensors: a :class:`ConfigError`
     naming the file when it is missing, truncated or no safetensors, or (an encoder's) its tensors' shapes do not
-    fit the config."""
+    fit the config. A check that passed is not made again while the weights file and the model shape stay the same
+    (the app lists the models each time its picker opens)."""
     info, path = read_info(folder, encoder=False), weights_path(folder)
     try:
-        with safe_open(str(path), framework="pt") as f:
+        st = path.stat()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read model weights ({e.strerror or e})") from e
+    _check_weights_file(str(path), st.st_size, st.st_mtime_ns,
+                        None if info.model is None else json.dumps(info.model.to_dict(), sort_keys=True))
+    return info
+
+
+@functools.lru_cache(maxsize=64)
+def _check_weights_file(path: str, _size: int, _mtime_ns: int, model: str | None) -> None:
+    """:func:`check_files`'s check of one weights file (as of its size and modification time) against the model
+    config ``model`` (JSON; None: no encoder to fit); only checks that passed are kept."""
+    try:
+        with safe_open(path, framework="pt") as f:
             shapes = {k[len("encoder."):]: tuple(f.get_slice(k).get_shape()) for k in f.keys()  # noqa: SIM118 (not a dict)
                       if k.startswith("encoder.")}
     except (OSError, SafetensorError) as e:
         raise ConfigError(f"{path}: cannot read model weights ({e})") from e
-    if info.model is not None:
+    if model is not None:
         with torch.device("meta"):  # the shapes alone, no memory
-            want = {k: tuple(v.shape) for k, v in build_encoder(info.model.replace(weights=None)).state_dict().items()}
+            cfg = ModelConfig.from_dict(json.loads(model)).replace(weights=None)
+            want = {k: tuple(v.shape) for k, v in build_encoder(cfg).state_dict().items()}
         if bad := sorted(k for k in want.keys() | shapes.keys() if want.get(k) != shapes.get(k)):
             k = bad[0]
             raise ConfigError(f"{path}: the weights do not fit {CONFIG} ({len(bad)} tensors differ, e.g. {k}: "
                               f"{shapes.get(k, 'missing')} in the weights, {want.get(k, 'none')} in the model)")
-    return info
 
 
 def module_state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
