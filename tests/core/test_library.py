@@ -247,18 +247,25 @@ def _same_as_catalogue(lib: Library) -> bool:
     return all(np.array_equal(got[k], want[k]) for k in want)
 
 
-def test_segments_kept_between_reads_follow_every_change(tmp_path, monkeypatch):
+@pytest.fixture
+def reads(monkeypatch) -> list[int]:
+    """The ``after`` id of each read of segment rows from the catalogue (0: every segment read)."""
+    import musicemb_core.data.library as library_module
+
+    calls: list[int] = []
+    real = library_module._segment_rows
+    monkeypatch.setattr(library_module, "_segment_rows",
+                        lambda conn, after, *count: calls.append(after) or real(conn, after, *count))
+    return calls
+
+
+def test_segments_kept_between_reads_follow_every_change(tmp_path, reads):
     """The columns a process keeps (read again only where segments were added) match the catalogue after inserts,
     deletions, a re-cut, writes by another connection, a rolled-back transaction and another library made at the
     same path."""
-    import musicemb_core.data.library as library_module
 
     cfg = SegmentConfig(window_s=3.0, hop_s=3.0)
     root = tmp_path / "lib"
-    reads = []
-    real = library_module._segment_rows
-    monkeypatch.setattr(library_module, "_segment_rows",
-                        lambda conn, after, *count: reads.append(after) or real(conn, after, *count))
     with Library(root, create=True) as lib:
         a = lib.save_track(_fields("/m/a.wav", duration_s=9.0, content_hash="a"), cfg=cfg, starts_of=window_starts)
         assert _same_as_catalogue(lib) and reads == [0]
@@ -286,7 +293,7 @@ def test_segments_kept_between_reads_follow_every_change(tmp_path, monkeypatch):
         assert _same_as_catalogue(lib) and len(before["id"]) != 3
 
 
-def test_segments_snapshot_spares_the_next_process_the_whole_read(tmp_path, monkeypatch):
+def test_segments_snapshot_spares_the_next_process_the_whole_read(tmp_path, reads):
     """A new process (nothing kept in memory) reads the columns from the library's snapshot and only the segments
     added since from the catalogue; a snapshot of a restored (older) catalogue, of another library, or a damaged
     one is not used."""
@@ -294,10 +301,6 @@ def test_segments_snapshot_spares_the_next_process_the_whole_read(tmp_path, monk
 
     cfg = SegmentConfig(window_s=3.0, hop_s=3.0)
     root = tmp_path / "lib"
-    reads = []
-    real = library_module._segment_rows
-    monkeypatch.setattr(library_module, "_segment_rows",
-                        lambda conn, after, *count: reads.append(after) or real(conn, after, *count))
 
     def new_process(lib) -> bool:
         library_module._SEGMENTS.clear()

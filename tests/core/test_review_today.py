@@ -61,31 +61,33 @@ def test_a_cancel_at_the_last_check_event_stores_nothing(tmp_path, monkeypatch):
         assert lib.segment_config() == SEG1 and len(lib.tracks()) == 4
 
 
-def test_prune_from_a_folder_above_an_emptied_one_given_too(tmp_path):
+@pytest.fixture
+def emptied_drive(tmp_path):
+    """(library, music folder, a, b): a and music/drive/b imported, then b gone and its folder left empty."""
+    music = tmp_path / "music"
+    a = wav(music / "a.wav", 300)
+    b = wav(music / "drive" / "b.wav", 500)
+    with Library(tmp_path / "lib", create=True) as lib:
+        assert run(lib, [music]).added == 2
+        b.unlink()
+        yield lib, music, a, b
+
+
+def test_prune_from_a_folder_above_an_emptied_one_given_too(emptied_drive):
     """--prune MUSIC MUSIC/drive, the drive's folder emptied: its gone tracks were kept with a warning saying that
     a folder above it removes them, though that folder was given (--prune MUSIC alone removed them)."""
-    music = tmp_path / "music"
-    a = wav(music / "a.wav", 300)
-    b = wav(music / "drive" / "b.wav", 500)
-    with Library(tmp_path / "lib", create=True) as lib:
-        assert run(lib, [music]).added == 2
-        b.unlink()
-        report = run(lib, [music, music / "drive"], prune=True)
-        assert (report.missing, report.removed, report.warnings) == ([str(b)], 1, [])
-        assert [t.path for t in lib.tracks()] == [str(a)]
+    lib, music, a, b = emptied_drive
+    report = run(lib, [music, music / "drive"], prune=True)
+    assert (report.missing, report.removed, report.warnings) == ([str(b)], 1, [])
+    assert [t.path for t in lib.tracks()] == [str(a)]
 
 
-def test_prune_keeps_the_tracks_of_an_emptied_folder_given_alone(tmp_path):
-    music = tmp_path / "music"
-    a = wav(music / "a.wav", 300)
-    b = wav(music / "drive" / "b.wav", 500)
-    with Library(tmp_path / "lib", create=True) as lib:
-        assert run(lib, [music]).added == 2
-        b.unlink()
-        report = run(lib, [music / "drive", a], prune=True)
-        assert (report.missing, report.removed) == ([str(b)], 0)
-        assert [w for w, _ in report.warnings] == [str(music / "drive")]
-        assert len(lib.tracks()) == 2
+def test_prune_keeps_the_tracks_of_an_emptied_folder_given_alone(emptied_drive):
+    lib, music, a, b = emptied_drive
+    report = run(lib, [music / "drive", a], prune=True)
+    assert (report.missing, report.removed) == ([str(b)], 0)
+    assert [w for w, _ in report.warnings] == [str(music / "drive")]
+    assert len(lib.tracks()) == 2
 
 
 def _damaged_snapshots(good: bytes) -> dict[str, bytes]:
