@@ -66,12 +66,16 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 def check_output_folder(target: str | os.PathLike, what: str) -> None:
     """Refuse, before the work that fills it, a file the user named (``what``: "table"...) whose nearest existing
-    folder above is a file or not writable (missing folders are made when it is written)."""
+    folder above is a file or not writable (missing folders are made when it is written). Writable is tried by
+    making a file there: permission bits do not stop root, a read-only file system does."""
     above = next(p for p in Path(target).absolute().parents if p.exists())
     if not above.is_dir():
         raise ConfigError(f"{target}: cannot write the {what} there, {above} is a file, not a folder")
-    if not os.access(above, os.W_OK | os.X_OK):
-        raise ConfigError(f"{target}: cannot write the {what} there, {above} is not writable")
+    try:
+        tempfile.TemporaryFile(dir=above).close()
+    except OSError as e:
+        raise ConfigError(f"{target}: cannot write the {what} there, {above} is not writable "
+                          f"({e.strerror or e})") from e
 
 
 @contextlib.contextmanager

@@ -17,6 +17,9 @@ _NAME = re.compile(r"([A-Ga-g])\s*([#♯b♭]?)\s*(.*)")
 _MINOR = {"m", "min", "minor", "moll", "-", "mi"}
 _MAJOR = {"", "maj", "major", "dur", "ma", "M"}
 _ACCIDENTAL_WORD = re.compile(r"(?<=[A-Ga-g])[\s-]*(flat|sharp)\b", re.IGNORECASE)  # "E flat minor", "F-sharp"
+# German: "a-Moll", "Fis-Dur", "es-moll"; B is B flat and H is B
+_GERMAN = re.compile(r"([A-Ha-h])(is|es|s)?\s*-?\s*(moll|dur)", re.IGNORECASE)
+_GERMAN_PC = {**_PC, "B": 10, "H": 11}
 _KEY_PARTS = re.compile(r"\s*[/|,;]\s*|\s+-\s+")  # "8A/Am", "4A - Fm" ("A-" alone is A minor)
 
 Key = tuple[int, str]
@@ -50,7 +53,8 @@ def _from_wheel(n: int, minor: bool) -> Key:
 
 
 def parse_key(text: str) -> Key:
-    """A key from a name ("A minor", "Am", "F# maj", "Bb"), a Camelot code ("8A") or an Open Key code ("1m").
+    """A key from a name ("A minor", "Am", "F# maj", "Bb", German "fis-Moll"), a Camelot code ("8A") or an Open
+    Key code ("1m").
 
     Raises :class:`ConfigError` with the accepted forms for anything else.
     """
@@ -63,11 +67,15 @@ def parse_key(text: str) -> Key:
         if not 1 <= n <= 12:
             return _from_wheel(n, False)  # the range error
         return _from_wheel((n + 6) % 12 + 1, letter.lower() == "m")
+    m = _GERMAN.fullmatch(s)
+    if m:
+        pc = _GERMAN_PC[m.group(1).upper()] + {"is": 1, "es": -1, "s": -1}.get((m.group(2) or "").lower(), 0)
+        return pc % 12, "minor" if m.group(3).lower() == "moll" else "major"
     m = _NAME.fullmatch(s)
     if m:
         pc = _PC[m.group(1).upper()] + {"#": 1, "♯": 1, "b": -1, "♭": -1}.get(m.group(2), 0)
         rest = m.group(3).strip()
-        if rest.startswith("-") and rest != "-":  # German "a-Moll", "C-Dur"
+        if rest.startswith("-") and rest != "-":  # "C#-Moll"
             rest = rest[1:].strip()
         mode = "minor" if rest in _MINOR or rest.lower() in ("min", "minor", "moll") else (
             "major" if rest in _MAJOR or rest.lower() in ("maj", "major", "dur") else None)

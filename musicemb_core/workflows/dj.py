@@ -12,7 +12,7 @@ from pathlib import Path
 
 from musicemb_core.analysis.set_order import bpm_gap_percent, order_set, transition_costs
 from musicemb_core.common.errors import LibraryError, MusicEmbError
-from musicemb_core.common.paths import output_path, user_path
+from musicemb_core.common.paths import check_output_folder, output_path, user_path
 from musicemb_core.common.tables import csv_cell
 from musicemb_core.data.library import Library, Track
 from musicemb_core.features.camelot import Key, camelot, compatible, parse_key_or_none
@@ -264,7 +264,7 @@ def _unique_tracks(rows: list[dict]) -> list[dict]:
 
 def export_target(out: str | Path) -> Path:
     """``out`` as a file to export to, checked before any work: a known format's suffix, not a folder, in a
-    folder that is there. Raises :class:`MusicEmbError` naming ``out`` and the problem."""
+    folder that is there and writable. Raises :class:`MusicEmbError` naming ``out`` and the problem."""
     out = user_path(out)
     suffix = out.suffix.lower()
     try:
@@ -280,6 +280,7 @@ def export_target(out: str | Path) -> Path:
         raise MusicEmbError(f"{out}: export to .m3u8 (playlist), .xml (rekordbox) or .csv (table), not {suffix}")
     if not there:
         raise MusicEmbError(f"{out}: cannot write the export (no folder {out.parent})")
+    check_output_folder(out, "export")
     return out
 
 
