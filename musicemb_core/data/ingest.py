@@ -141,23 +141,42 @@ class AudioDigest:
         return h.hexdigest()[:32]
 
 
+_ID3_FRAMES = {"title": "TIT2", "artist": "TPE1", "album": "TALB", "genre": "TCON", "date": "TDRC",
+               "tracknumber": "TRCK", "bpm": "TBPM", "initialkey": "TKEY"}
+_JOINED = ("title", "artist", "album", "genre")
+"""Tags whose several values are all kept, joined by "; " (two artists); the others keep their first value."""
+
+
 def read_tags(path: str | Path) -> dict:
     """Common tags (title, artist, album, genre, date, tracknumber, and a DJ tool's bpm and initialkey/key) read
-    with mutagen; {} when there are none."""
+    with mutagen, from any of its formats: ID3 in MP3, WAV and AIFF, Vorbis comments, MP4 atoms (a DJ tool's key
+    as ``----:com.apple.iTunes:initialkey``); {} when there are none."""
     try:
         import mutagen
         from mutagen.easyid3 import EasyID3
+        from mutagen.easymp4 import EasyMP4Tags
+        from mutagen.id3 import ID3
 
         if "initialkey" not in EasyID3.valid_keys:
             EasyID3.RegisterTextKey("initialkey", "TKEY")
+        if "initialkey" not in EasyMP4Tags.Get:
+            EasyMP4Tags.RegisterFreeformKey("initialkey", "initialkey")
 
         f = mutagen.File(str(path), easy=True)
     except Exception:  # mutagen raises many kinds on odd files; tags are optional
         return {}
     if f is None or not f.tags:
         return {}
-    out = {k: _tag_text(f.tags[k][0]) for k in TAG_KEYS if k in f.tags and f.tags[k]}
-    return {k: v for k, v in out.items() if v}
+    tags = f.tags
+    if isinstance(tags, ID3):  # WAV and AIFF: mutagen gives their ID3 chunk without the easy names
+        tags = {k: [str(v) for fr in tags.getall(fid) for v in (fr.genres if fid == "TCON" else fr.text)]
+                for k, fid in _ID3_FRAMES.items()}
+    out = {}
+    for k in TAG_KEYS:
+        values = [t for v in tags.get(k) or [] if (t := _tag_text(v))]
+        if values:
+            out[k] = "; ".join(dict.fromkeys(values)) if k in _JOINED else values[0]
+    return out
 
 
 def _tag_text(value: object, limit: int = 500) -> str:
