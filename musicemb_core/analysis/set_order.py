@@ -148,7 +148,8 @@ def _held_karp(C, start):  # pragma: no cover - compiled
 def order_set(C: np.ndarray, *, start: int | None = None, random_state: int = 0) -> dict:
     """The smooth order of the tracks costed by ``C``, with the given order's and a random order's costs.
 
-    Returns {"order": [indices], "cost", "given_cost", "random_cost"} (the random order: mean over 20 shuffles).
+    Returns {"order": [indices], "cost", "given_cost", "random_cost"} (the random order: mean over 20 shuffles,
+    each from ``start`` when one is given).
     ``start``: the index to begin with; None: any. Up to :data:`EXACT_UP_TO` tracks the order is the cheapest there
     is; above, every track is tried as the start (at most :data:`MAX_STARTS`, spread over the crate) and the best
     path kept.
@@ -163,7 +164,8 @@ def order_set(C: np.ndarray, *, start: int | None = None, random_state: int = 0)
         if best is None or path_cost(C, o) < path_cost(C, best) - 1e-12:
             best = o
     rng = np.random.default_rng(random_state)
-    shuffles = [rng.permutation(n) for _ in range(20)]
+    rest = np.array([i for i in range(n) if i != start])
+    shuffles = [([start] if start is not None else []) + rng.permutation(rest).tolist() for _ in range(20)]
     return {"order": [int(i) for i in best], "cost": round(path_cost(C, best), 4),
             "given_cost": round(path_cost(C, list(range(n))), 4),
             "random_cost": round(float(np.mean([path_cost(C, p) for p in shuffles])), 4)}
