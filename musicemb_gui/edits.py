@@ -4,6 +4,8 @@ Edit ▸ Undo action (Ctrl+Z) names the change it would undo, also one made befo
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -11,9 +13,19 @@ from PySide6.QtGui import QAction, QKeySequence
 
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.data import edits
+from musicemb_core.data.library import DB_NAME, Library
 
 if TYPE_CHECKING:
     from musicemb_gui.session import Session
+
+
+def finding_is(lib: Library, finding_id: int, about: tuple | None, *, gone: bool = False) -> bool:
+    """Whether ``finding_id`` still names the finding read as ``about`` (kind, track id, start, end; None: any):
+    finding ids are given again to other findings when an inspection replaces them. ``gone``: what a finding no
+    longer there counts as (the core's edits say "no finding with id N" themselves)."""
+    row = lib.conn.execute("SELECT kind, track_id, start_s, end_s FROM findings WHERE id=?", (int(finding_id),))
+    row = row.fetchone()
+    return gone if row is None else about is None or tuple(row) == tuple(about)
 
 
 class EditLog(QObject):
@@ -25,6 +37,7 @@ class EditLog(QObject):
         self.session = session
         self.tags: dict[int, str] = {}  # segment id -> its own label
         self.last_id: int | None = None  # the edit Undo names (another process may add or undo edits meanwhile)
+        self.error = ""  # why the last change asked was not stored ("": stored, or nothing to change)
         session.libraryOpened.connect(self._reload)  # connected first: others read the tags on these signals
         session.libraryChanged.connect(self._reload)
         session.labelsChanged.connect(lambda _changed: self._reload())
@@ -37,12 +50,17 @@ class EditLog(QObject):
         self.last_id = last.id if last else None
         self.changed.emit(last.description if last else "")
 
-    def _run(self, fn, *args, findings=()):
+    def _run(self, fn, *args, findings: Mapping[int, tuple | None] | None = None):
         """``fn(lib, *args)``, then what it changed re-read; a user-level error goes to the status bar. One caused by
-        another program's change (ids read here name nothing now; ``findings``: the finding ids asked for) reads
-        the library again and says so."""
+        another program's change (ids read here name nothing now; ``findings``: the finding ids asked for, each
+        with what the window read of it, see :func:`finding_is`) reads the library again and says so."""
+        findings, self.error = findings or {}, ""
         try:
             with self.session.library() as lib:
+                for fid, about in findings.items():  # ids an inspection since gave to other findings: not those
+                    if not finding_is(lib, fid, about, gone=True):  # shown (another track relabelled, accepted)
+                        raise MusicEmbError(f"{lib.root}: the {about[0]} finding on "
+                                            f"{self.session.track_name(about[1])} is not in the library any more")
                 result = fn(lib, *args)
         except MusicEmbError as e:
             note = ""
@@ -51,7 +69,13 @@ class EditLog(QObject):
                     QTimer.singleShot(0, self._refresh)  # not within the slot of the view that asked (a table edit)
                     note = ("; another program changed the library since the window read it (an import cut its tracks "
                             "again, removed some, or an inspection replaced the findings): it is read again")
-            self.session.message.emit(f"{e}{note}")
+            self.error = f"{e}{note}"
+        except sqlite3.DatabaseError as e:  # a full disk mid-change: SQLite rolled it back, the core's own rollback
+            while isinstance(e.__context__, sqlite3.Error):  # then failed ("no transaction is active")
+                e = e.__context__
+            self.error = f"{self.session.lib_path / DB_NAME}: cannot write the catalogue ({e})"
+        if self.error:
+            self.session.message.emit(self.error)
             return None
         edit = getattr(result, "edit", result)
         if edit is not None and any(c["kind"] != "finding_status" for c in edit.changes):
@@ -73,12 +97,18 @@ class EditLog(QObject):
     def tag_segments(self, segment_ids, label: str | None) -> edits.Edit | None:
         return self._run(edits.tag_segments, list(segment_ids), label)
 
-    def relabel_finding(self, finding_id: int, label: str | None) -> edits.Edit | None:
-        return self._run(edits.relabel_finding, int(finding_id), label, findings=[finding_id])
+    def relabel_finding(self, finding_id: int, label: str | None, about: tuple | None = None) -> edits.Edit | None:
+        """``about``: what the window read of the finding (kind, track id, start, end); refused if the id names
+        another finding now."""
+        return self._run(edits.relabel_finding, int(finding_id), label, findings={int(finding_id): about})
 
-    def review_findings(self, finding_ids, status: str) -> edits.Edit | None:
+    def review_findings(self, finding_ids, status: str, about: Mapping[int, tuple] | None = None
+                        ) -> edits.Edit | None:
+        """``about``: what the window read of these findings (kind, track id, start, end), as for
+        :meth:`relabel_finding`."""
         ids = [int(i) for i in finding_ids]
-        return self._run(edits.review_findings, ids, status, findings=ids)
+        about = about or {}
+        return self._run(edits.review_findings, ids, status, findings={i: about.get(i) for i in ids})
 
     def undo(self) -> None:
         """Undo the edit the menu names; one made or undone by another process since is said and not undone, and

@@ -27,7 +27,7 @@ from musicemb_core.inference import (
 )
 from musicemb_core.workflows.dj import bpm_text, key_text, library_sounds, track_row
 from musicemb_core.workflows.models import active_model, set_active_model
-from musicemb_gui.edits import EditLog
+from musicemb_gui.edits import EditLog, finding_is
 from musicemb_gui.workers import Job, JobManager
 
 BUSY_S = 1.0  # a change made in the window waits this long for another process's write, not the core's 2 min
@@ -114,6 +114,7 @@ class Session(QObject):
         self.generation = 0  # counts library openings: results computed for an older one are dropped
         self.vectors_version = 0  # counts changes of the vectors: a map of vectors read before is dropped
         self._vectors_of: tuple[str, str] | None = None  # (model, stored generation) of the vectors held
+        self._rereading = False  # the library is read again for vectors of segments imported by another program
         self.track_filter: frozenset[int] | None = None
         self.edits = EditLog(self)  # labels, segment tags and reviews, with undo
 
@@ -176,17 +177,24 @@ class Session(QObject):
         path, created_at = self.lib_path, self._created_at
         return lambda: _connect(path, created_at)
 
-    def changed_elsewhere(self, finding_ids=()) -> bool:
+    def changed_elsewhere(self, findings: Mapping[int, tuple | None] | None = None) -> bool:
         """Whether another program changed the library's tracks or segments since they were read here, or removed
-        any of ``finding_ids`` (an import cut tracks again, ``--prune`` removed some, an inspection replaced the
-        findings): ids read before may name nothing now."""
+        any of ``findings`` (finding id -> what was read of it, see :func:`~musicemb_gui.edits.finding_is`) or gave
+        its id to another (an import cut tracks again, ``--prune`` removed some, an inspection replaced the
+        findings): ids read before may name nothing, or something else, now."""
         with self.library() as lib:
             count, top = lib.conn.execute("SELECT count(*), coalesce(max(id), 0) FROM segments").fetchone()
             tracks = set(lib.labels())
-            gone = any(lib.conn.execute("SELECT 1 FROM findings WHERE id=?", (int(i),)).fetchone() is None
-                       for i in finding_ids)
+            gone = not all(finding_is(lib, i, about) for i, about in (findings or {}).items())
         ids = self.segments.get("id", np.zeros(0, np.int64))
         return gone or tracks != set(self.tracks) or (count, top) != (len(ids), int(ids[-1]) if len(ids) else 0)
+
+    def _changed(self) -> bool:
+        """:meth:`changed_elsewhere`, False where the library cannot be read (said at the next action)."""
+        try:
+            return self.changed_elsewhere()
+        except MusicEmbError:
+            return False
 
     def refresh(self) -> None:
         """Re-read tracks, segments and embeddings from disk, then tell the panels."""
@@ -227,6 +235,13 @@ class Session(QObject):
             self.embedding_ids, self.vectors = None, None
         else:
             keep = np.isin(self.embedding_ids, self.segments["id"])
+            if not keep.all() and not self._rereading and self._changed():  # vectors of segments another program
+                self._rereading = True  # imported (and embedded) since the window read them: "no longer in the
+                try:  # library", new tracks not shown, and every Embed said so again
+                    self.refresh()  # the tracks, segments and these vectors read again
+                finally:
+                    self._rereading = False
+                return
             if not keep.all():  # segments cut again since the embed (their file changed and was imported again)
                 self.embedding_ids, self.vectors = self.embedding_ids[keep], self.vectors[keep]
                 note = (f"{int((~keep).sum())} embedded segments are no longer in the library (their files changed): "

@@ -23,6 +23,7 @@ class InspectionController(QObject):
         self._job = None  # the inspection job, while it runs
         self._editing = False  # a review or relabel asked here is being stored
         self._stored: dict | None = None  # what it changed once stored: {track id: new label}
+        self._reading = False  # the library is read again for findings of tracks the window had not read
         panel.runRequested.connect(self.run)
         panel.segmentSelected.connect(self.show_spectrogram)
         panel.logFrequencyToggled.connect(lambda _: self._shown is not None and self.show_spectrogram(self._shown))
@@ -34,12 +35,24 @@ class InspectionController(QObject):
         session.edits.findingsChanged.connect(lambda: self._edited({}))
 
     def load(self) -> None:
-        """Show the stored findings of the open library."""
-        if self.session.lib_path is None:
+        """Show the stored findings of the open library. Findings of tracks or segments the window has not read
+        (imported or cut again by another program since: shown as "track 17", selecting one raised KeyError) read
+        the library again first."""
+        s = self.session
+        if s.lib_path is None:
             return
-        with self.session.library() as lib:
+        with s.library() as lib:
             rows = lib.findings()
-        names = {t: self.session.track_name(t) for t in {r["track_id"] for r in rows}}
+        segs = np.array([r["segment_id"] for r in rows if r["segment_id"] is not None], np.int64)
+        if not self._reading and (any(r["track_id"] not in s.tracks for r in rows)
+                                  or not np.isin(segs, s.segments.get("id", segs[:0])).all()):
+            self._reading = True
+            try:
+                s.refresh()  # libraryChanged: loaded again, of the tracks and segments read now
+            finally:
+                self._reading = False
+            return
+        names = {t: s.track_name(t) for t in {r["track_id"] for r in rows}}
         self.rows = [dict(r, name=names[r["track_id"]]) for r in rows]
         self.panel.set_findings(self.rows)
         if len(self.panel.table.selectionModel().selectedRows()) != 1:  # no finding's spectrogram on show
@@ -138,14 +151,23 @@ class InspectionController(QObject):
     def _cancelled(self) -> None:
         self.session.message.emit(f"inspection cancelled: the {len(self.rows)} findings of the last run are kept")
 
+    def _about(self, finding_ids) -> dict[int, tuple]:
+        """What the table shows of these findings (kind, track id, start, end): their ids may name other findings
+        once another program's inspection replaced them, which an edit must not change."""
+        ids = {int(i) for i in finding_ids}
+        return {r["id"]: (r["kind"], r["track_id"], r["start_s"], r["end_s"]) for r in self.rows if r["id"] in ids}
+
     def set_status(self, finding_ids: list[int], status: str) -> None:
         """Accept, dismiss or reopen findings (one undoable edit)."""
-        self._edit(lambda: self.session.edits.review_findings(finding_ids, status), finding_ids, status)
+        about = self._about(finding_ids)
+        self._edit(lambda: self.session.edits.review_findings(finding_ids, status, about), finding_ids, status)
 
     def relabel(self, finding_id: int, label: str) -> None:
         """Relabel the finding's track (or, for a mixed track's segment, that segment) and accept it: one undoable
         edit."""
-        self._edit(lambda: self.session.edits.relabel_finding(finding_id, label or None), [finding_id], "accepted")
+        about = self._about([finding_id]).get(int(finding_id))
+        self._edit(lambda: self.session.edits.relabel_finding(finding_id, label or None, about), [finding_id],
+                   "accepted")
 
     def kinds_of(self, ids: np.ndarray, tracks: np.ndarray) -> np.ndarray:
         """The open finding kind of each segment ``ids`` (of the tracks ``tracks``), None where it has none: the

@@ -314,4 +314,5 @@ class MapController(QObject):
             edit = edits.relabel_tracks(np.unique(self.session.segment_tracks(ids)).tolist(), label)
         else:
             edit = edits.tag_segments(ids, label)
-        self.status.emit(f"{edit.description} (Ctrl+Z undoes it)" if edit else "no label changed")
+        self.status.emit(f"{edit.description} (Ctrl+Z undoes it)" if edit else
+                         f"not labelled: {edits.error}" if edits.error else "no label changed")
