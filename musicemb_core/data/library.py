@@ -368,8 +368,12 @@ class Library:
         _retry_busy(lambda: self.conn.execute("BEGIN IMMEDIATE"), what=self.root / DB_NAME, retry_s=self.busy_s)
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+        except BaseException as e:
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back itself (a full disk)
+                self.conn.execute("ROLLBACK")
+            msg = str(e).lower()
+            if isinstance(e, sqlite3.OperationalError) and ("disk" in msg and "full" in msg or "disk i/o" in msg):
+                raise LibraryError(f"{self.root / DB_NAME}: cannot write the catalogue ({e})") from e
             raise
         try:
             _retry_busy(lambda: self.conn.execute("COMMIT"), what=self.root / DB_NAME, retry_s=self.busy_s)

@@ -224,5 +224,9 @@ class TrainingPanel(QWidget):
         self.session.library_job(f"embed with {name}", work, on_done=self._embedded, writes=True)
 
     def _embedded(self, _report) -> None:
-        self.session.set_model(self.trained)
+        try:
+            self.session.set_model(self.trained)
+        except MusicEmbError as e:  # the library gone or its catalogue busy since the embed
+            self.state.setText(f"library embedded with {self.trained}; not shown: {e}")
+            return
         self.state.setText(f"library embedded with {self.trained}; the map shows it")

@@ -156,3 +156,23 @@ def test_training_cancelled_before_its_first_step_says_so_and_waits_for_nothing(
     assert panel.state.text() == "training cancelled before its first step: nothing was trained"
     assert panel.curves.stack.empty and panel.curves.stack.label.text() == "No training step ran."
     assert panel.start.isEnabled() and not panel.embed.isEnabled()
+
+
+def test_an_embed_that_ends_after_its_library_went_says_so(qtbot, tmp_path):
+    """Training's embed job ended, then showing the new model in a library gone since (its drive unplugged) raised
+    in the job's slot: a traceback instead of a line."""
+    import shutil
+
+    from musicemb_core.data.library import Library
+
+    with Library(tmp_path / "lib", create=True):
+        pass
+    session = Session()
+    session.open(tmp_path / "lib")
+    panel = TrainingPanel(session)
+    qtbot.addWidget(panel)
+    panel.trained = "m"
+    shutil.rmtree(tmp_path / "lib")
+    panel._embedded(None)
+    assert panel.state.text().startswith("library embedded with m; not shown: ")
+    assert "tmp" in panel.state.text() and session.model != "m"
