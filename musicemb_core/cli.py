@@ -117,6 +117,8 @@ def _print_report(report, *, as_json: bool, embedding: bool = False) -> None:
         print(f"  {report.relabelled} known tracks relabelled")
     if report.reanalysed:
         print(f"  {report.reanalysed} known tracks analysed again (this release estimates tempo and key otherwise)")
+    if report.retagged:
+        print(f"  {report.retagged} known tracks' tags read again (this release reads more of them)")
     if report.recut:
         seg = report.segments
         print(f"  {_count(report.recut, 'track')} cut again (window {seg.window_s:g} s, hop {seg.hop_s:g} s)"

@@ -45,6 +45,10 @@ AUDIO_EXTENSIONS = frozenset(
     [".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".m4b", ".mp4", ".aac", ".wma", ".aif", ".aiff", ".aifc", ".au", ".snd", ".caf", ".webm", ".mka", ".wv", ".ape", ".ac3", ".amr", ".3gp", ".w64", ".rf64"])
 TAG_KEYS = ("title", "artist", "album", "genre", "date", "tracknumber", "bpm", "initialkey", "key")
 ANALYSIS_VERSION = 2
+TAGS_VERSION = 2
+"""Version of :func:`read_tags` (2: the ID3 chunk of WAV and AIFF files, MP4 freeform keys, several values of a
+name). The first import that checks every known track's file with a newer one reads their tags again (no decode)
+and records it in the library's meta."""
 """Version of the tempo and key estimates (:mod:`musicemb_core.features.tempo_key`), stored with each track's
 analysis; an import analyses again the tracks an older one analysed. 2: the comb's tempo prior centred on 140 BPM,
 1.75 octaves wide, nothing above 200 BPM. Kept here, not there: importing the estimators in an app's job thread
@@ -97,6 +101,7 @@ class IngestReport:
     still_failed: int = 0
     relabelled: int = 0
     reanalysed: int = 0  # unchanged tracks whose tempo and key an older release had estimated
+    retagged: int = 0  # unchanged tracks whose tags a newer read_tags reads otherwise
     recut: int = 0  # known tracks cut again: the import's segmenting (``segments``) differs from the library's
     segments: SegmentConfig | None = None  # the segmenting of this import
     warnings: list[tuple[str, str]] = field(default_factory=list)
@@ -111,6 +116,7 @@ class IngestReport:
                 "failed": [{"path": p, "error": e} for p, e in self.failed],
                 "warnings": [{"path": p, "warning": w} for p, w in self.warnings],
                 "still_failed": self.still_failed, "relabelled": self.relabelled, "reanalysed": self.reanalysed,
+                "retagged": self.retagged,
                 "recut": self.recut, "window_s": getattr(self.segments, "window_s", None),
                 "hop_s": getattr(self.segments, "hop_s", None),
                 "missing": self.missing, "removed": self.removed, "cancelled": self.cancelled}
@@ -537,6 +543,8 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     maybe_copies: set[Path] = set()  # new files of one of these tracks' size: not decoded if their bytes are its
     broken: list[tuple[str, str]] = []  # failures and labels written once all is checked: a cancel stores nothing
     relabels: list[tuple[int, str]] = []
+    retag = lib.get_meta("tags_version", "1") != str(TAGS_VERSION)
+    retags: list[tuple[int, dict]] = []  # unchanged tracks' tags as this release reads them, where they differ
     clock, last = EtaClock(), time.monotonic()
     for i, path in enumerate(files):
         if cancel.cancelled:
@@ -561,6 +569,8 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             stale += 1
         elif same and (known.analysed or not analyse):
             report.unchanged += 1
+            if retag and (tags := read_tags(path)) != known.tags:
+                retags.append((known.id, tags))
             label = _label_for(path, label_roots, labels)
             if label is not None and label != known.label:  # labels given again apply to known tracks too
                 relabels.append((known.id, label))
@@ -582,6 +592,11 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
         lib.record_failure(where, reason, size=None, mtime=None)
     for track_id, label in relabels:
         lib.set_label(track_id, label)
+    if retag:
+        lib.set_tags(retags)
+        report.retagged = len(retags)
+        if by_path.keys() <= {str(p) for p in files}:  # every known track's file checked: none left to read again
+            lib.set_meta("tags_version", str(TAGS_VERSION))
     again = f" ({stale} known, to analyse again: tempo and key estimates changed)" if stale else ""
     yield Progress("ingest", 0, len(todo), f"{len(files)} files found, {len(todo)} to import{again}")
     clock = EtaClock()

@@ -506,6 +506,12 @@ class Library:
                 raise LibraryError(f"{self.root}: no track with id {track_id}")
             c.execute("DELETE FROM failures WHERE path=(SELECT path FROM tracks WHERE id=?)", (track_id,))
 
+    def set_tags(self, tags: list[tuple[int, dict]]) -> None:
+        """Store the tags of tracks, (track id, tags) each (one transaction)."""
+        if tags:
+            with self.transaction() as c:
+                c.executemany("UPDATE tracks SET tags=? WHERE id=?", [(json.dumps(t), int(i)) for i, t in tags])
+
     def remove_tracks(self, track_ids: list[int]) -> None:
         """Remove tracks with their segments, segment tags and findings (one transaction). Their vectors stay in
         the embeddings until the next ``embed`` drops them; readers skip vectors of segments not in the library."""

@@ -350,7 +350,7 @@ def test_second_run_changes_nothing(tmp_path, monkeypatch):
         monkeypatch.setattr(ingest_mod, "probe_file", lambda p, *a: probed.append(p))
         report, events = run(lib, [d], segments=SEG3)
         assert report.to_dict() == {"added": 0, "updated": 0, "moved": 0, "unchanged": 4, "duplicates": [],
-                                    "failed": [], "warnings": [], "still_failed": 0, "relabelled": 0, "reanalysed": 0,
+                                    "failed": [], "warnings": [], "still_failed": 0, "relabelled": 0, "reanalysed": 0, "retagged": 0,
                                     "recut": 0, "window_s": 3.0, "hop_s": 3.0, "missing": [], "removed": 0,
                                     "cancelled": False}
         assert probed == []  # unchanged size and mtime: not even hashed

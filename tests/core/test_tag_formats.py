@@ -71,3 +71,30 @@ def test_several_values_of_a_name_are_joined_and_of_a_number_the_first_kept(tmp_
     f["bpm"] = ["128", "64"]
     f.save()
     assert read_tags(path) == {"artist": "Ann; Bo", "bpm": "128"}
+
+
+def test_tracks_imported_before_get_their_tags_at_the_next_import_of_them_all(tmp_path, monkeypatch):
+    """A WAV library imported by a release that could not read its tags: the next import of every file reads them
+    again (no decode), once; an import of part of the library leaves the rest for later."""
+    from musicemb_core.data import ingest
+
+    for i, name in enumerate("ab"):
+        f = WAVE(write_tone(tmp_path / "m" / name / f"{name}.wav", 440.0 + 110 * i, seconds=3.0, seed=i))
+        f.add_tags()
+        _id3(f.tags)
+        f.save()
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [tmp_path / "m"], jobs=1, analyse=False))
+        assert lib.get_meta("tags_version") == str(ingest.TAGS_VERSION)
+        lib.set_tags([(t.id, {}) for t in lib.tracks()])  # as the older release stored them
+        lib.set_meta("tags_version", "1")
+        part = drive(iter_ingest(lib, [tmp_path / "m" / "a"], jobs=1, analyse=False))
+        assert part.retagged == 1 and part.unchanged == 1 and lib.get_meta("tags_version") == "1"
+        reads, original = [], ingest.read_tags
+        monkeypatch.setattr(ingest, "read_tags", lambda p: reads.append(p) or original(p))
+        report = drive(iter_ingest(lib, [tmp_path / "m"], jobs=1, analyse=False))
+        assert report.retagged == 1 and report.unchanged == 2 and len(reads) == 2
+        assert all(t.tags["title"] == "Night Drive" for t in lib.tracks())
+        assert lib.get_meta("tags_version") == str(ingest.TAGS_VERSION)
+        reads.clear()
+        assert drive(iter_ingest(lib, [tmp_path / "m"], jobs=1, analyse=False)).retagged == 0 and reads == []
