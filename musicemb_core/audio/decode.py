@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from musicemb_core.audio.resample import downmix, resample
+from musicemb_core.audio.resample import StreamResampler, downmix, resample
 from musicemb_core.common.errors import AudioError
+from musicemb_core.common.progress import CancelToken
 
 BLOCK_FRAMES = 1 << 16
 
@@ -289,8 +290,11 @@ def _stream_av(path: Path, offset: float, duration: float | None, block_frames: 
 
 
 def load(path: str | Path, *, sr: int | None = None, mono: bool = True, offset: float = 0.0,
-         duration: float | None = None) -> tuple[np.ndarray, int]:
+         duration: float | None = None, cancel: CancelToken | None = None) -> tuple[np.ndarray, int]:
     """Decode ``duration`` seconds from ``offset`` (all by default); NaN/Inf samples are an :class:`AudioError`.
+    Mono audio is downmixed and resampled block by block as it is decoded: only the result is held (a 1-hour
+    48 kHz stereo file at 16 kHz: 0.22 GB of output, 0.5 GB at the peak instead of 2.1 GB). ``cancel`` is
+    checked before each block (raises :class:`Cancelled`): a long file's decode stops at once.
 
     Returns
     -------
@@ -299,16 +303,25 @@ def load(path: str | Path, *, sr: int | None = None, mono: bool = True, offset: 
     """
     path = Path(path)
     head = info(path)
-    blocks = [downmix(b) if mono else b for b in stream(path, offset=offset, duration=duration)]
+    rs = StreamResampler(head.sample_rate, sr) if mono and sr is not None else None
+    blocks, done = [], 0
+    for b in stream(path, offset=offset, duration=duration):
+        if cancel is not None:
+            cancel.check()
+        bad = ~np.isfinite(b)
+        if bad.any():
+            first = done + int(bad.any(axis=1).argmax())
+            raise AudioError(path, f"contains NaN/Inf samples (first at {offset + first / head.sample_rate:.2f} s)")
+        done += len(b)
+        blocks.append(rs(downmix(b)) if rs is not None else downmix(b) if mono else b)
+    if rs is not None:
+        blocks.append(rs.flush())
     if mono:
         y = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     else:
         y = np.concatenate(blocks).T if blocks else np.zeros((head.channels, 0), np.float32)
-    bad = ~np.isfinite(y)
-    if bad.any():
-        first = int(bad.reshape(-1, bad.shape[-1]).any(axis=0).argmax())
-        raise AudioError(path, f"contains NaN/Inf samples (first at {offset + first / head.sample_rate:.2f} s)")
-    if sr is not None and sr != head.sample_rate:
+    del blocks
+    if rs is None and sr is not None and sr != head.sample_rate:
         y = resample(y, head.sample_rate, sr)
     return np.ascontiguousarray(y), (sr or head.sample_rate)
 

@@ -18,13 +18,19 @@ import numpy as np
 import torch
 
 from musicemb_core.audio.resample import StreamResampler
-from musicemb_core.audio.segment import cut
 from musicemb_core.common.errors import ConfigError
-from musicemb_core.common.progress import CancelToken, JobGen
+from musicemb_core.common.progress import CancelToken, JobGen, drive
 from musicemb_core.data import layout
 from musicemb_core.data.ingest import IngestReport, iter_ingest
 from musicemb_core.data.library import Library
-from musicemb_core.inference import Embedder, EmbedReport, builtin_models, iter_embed, model_folder
+from musicemb_core.inference import (
+    Embedder,
+    EmbedReport,
+    builtin_models,
+    embed_clips,
+    iter_embed,
+    model_folder,
+)
 from musicemb_core.models import checkpoint as ckpt
 
 
@@ -76,16 +82,13 @@ class _EmbedRun:
         "<name>#tag": its raw values of the file's clips (:meth:`~musicemb_core.inference.Embedder.tag`)}."""
         y = np.concatenate([*self._parts, self._resample.flush()])
         self._parts = []
-        out, clips = {"starts": starts}, {}
+        out = {"starts": starts}
         for name, folder in self.tap.models:
             emb = _embedder(self.tap, folder)
-            if emb.window_s not in clips:  # the built-in models read the same 3 s clips
-                clips[emb.window_s] = cut(y, self.tap.sr, starts, window_s=emb.window_s)
-            b = self.tap.batch_size
-            x = clips[emb.window_s]
-            out[name] = np.concatenate([emb(x[a:a + b]) for a in range(0, len(x), b)])
-            if emb.has_tagger:
-                out[f"{name}#tag"] = emb.tag(x)
+            vecs, tags = drive(embed_clips(emb, y, self.tap.sr, starts, self.tap.batch_size))
+            out[name] = np.concatenate(vecs) if vecs else np.zeros((0, emb.encoder.dim), np.float32)
+            if tags is not None:
+                out[f"{name}#tag"] = tags
         return out
 
 
@@ -127,6 +130,7 @@ def iter_ingest_embed(lib: Library, paths: list[str | Path], *, models: tuple[st
     tap = EmbedTap(tuple((n, str(f)) for n, f in zip(names, folders, strict=True)), srs.pop(),
                    threads=max(1, (os.cpu_count() or 1) // workers))
     report = yield from iter_ingest(lib, paths, jobs=jobs, tap=tap, cancel=cancel, **ingest)
+    report.cancelled |= cancel.cancelled  # a cancel while the last file was read: kept, but no more work after it
     done = _by_segment(lib.segments(), report.tapped, names)
     report.tapped.clear()
     embedded = yield from iter_embed(lib, model=names, precomputed=done, cancel=cancel)
