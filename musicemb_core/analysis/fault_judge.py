@@ -13,7 +13,8 @@ Context rules:
   muffled, noisy, humming or crackling, and a digital silence touching the track's first or last sample is no
   dropout.
 - ``dead`` is a dead recording (even the track's loud passages, :data:`LOUD_PERCENTILE`, at or below the
-  threshold), a dead channel, or digital silence inside the track. A quiet passage inside music is not a fault.
+  threshold, and none of it more than :data:`EVENT_DB` above: a quiet field recording with a few loud events
+  is not dead), a dead channel, or digital silence inside the track. A quiet passage inside music is not a fault.
 - Steady faults are pooled over the segments within ``pool_s``: hum on the mean harmonic prominence,
   crackle on the mean click rate, so one drum fill or one sustained bass note is not a fault.
 - **Recording faults last**; the music's own passages do not. Below twice its threshold, hum, DC offset,
@@ -47,6 +48,7 @@ from musicemb_core.analysis.faults import (
 )
 
 LOUD_PERCENTILE = 90    # a track's loud passages: this percentile of its segments' levels (dead below the threshold)
+EVENT_DB = 20.0         # a segment this far above the dead threshold: the recording is not dead (a loud event)
 EDGE_DB = 20.0          # an opening/closing segment this far below the track's median level is a fade or an intro
 SILENCE_DB = -80.0      # digital silence (dBFS RMS)
 CRACKLE_DISPERSION = 3.0  # crackle's click counts per segment vary like random events: variance <= this x mean
@@ -83,6 +85,12 @@ def _edges(quiet: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return edge
 
 
+def dead_recording(loud_db: float, peak_db: float, dead_db: float) -> bool:
+    """Whether a recording is dead: its loud passages (``loud_db``) at or below the threshold and not one segment
+    (``peak_db``) :data:`EVENT_DB` above it."""
+    return loud_db <= dead_db and peak_db <= dead_db + EVENT_DB
+
+
 def track_values(measures: list[dict], *, starts: np.ndarray | None = None, pool_s: float = 12.0,
                  dead_db: float = THRESHOLDS["dead"]) -> dict:
     """One track's per-segment numbers in the track's context (arrays of length ``len(measures)``).
@@ -96,9 +104,10 @@ def track_values(measures: list[dict], *, starts: np.ndarray | None = None, pool
     sounding = measured & (level > dead_db)
     track_db = float(np.median(level)) if n else -np.inf
     loud_db = float(np.percentile(level, LOUD_PERCENTILE)) if n else -np.inf
+    peak_db = float(level.max()) if n else -np.inf
     quiet = level <= max(dead_db, track_db - EDGE_DB)
     edge = _edges(quiet, np.asarray(starts)) if starts is not None else np.zeros(n, bool)
-    edge &= loud_db > dead_db  # a dead recording is dead throughout
+    edge &= not dead_recording(loud_db, peak_db, dead_db)  # a dead recording is dead throughout
     body = sounding & ~edge
 
     def get(key, default=0.0):
@@ -121,7 +130,7 @@ def track_values(measures: list[dict], *, starts: np.ndarray | None = None, pool
     track_hf = float(np.median(hf[body])) if body.sum() >= 4 else None
     chans = [np.asarray(m["channel_db"], float) for m in measures]
     return {"n": n, "starts": None if starts is None else np.asarray(starts, float), "measured": measured, "level": level, "track_db": track_db,
-            "loud_db": loud_db, "edge": edge, "body": body,
+            "loud_db": loud_db, "peak_db": peak_db, "edge": edge, "body": body,
             "sounding": sounding, "clip_frac": get("clip_frac"), "dropout_s": np.maximum(dropout_s, 0.0),
             "dropout_n": get("dropout_n"), "dc": np.array([m["dc"] for m in measures], float),
             "hum": hum, "hum_f0": hum_f0, "hum_lines": hum_lines,
@@ -182,11 +191,12 @@ def decide(v: dict, *, reference: LibraryReference = NO_REFERENCE, thresholds: d
     h = _hits(v, th, t)
     out: list[list[Fault]] = []
     for i in range(v["n"]):
-        if v["loud_db"] <= t["dead"] or not v["measured"][i]:
+        if dead_recording(v["loud_db"], v["peak_db"], t["dead"]) or not v["measured"][i]:
             lvl = v["level"][i]
             out.append([_fault("dead", 1 + (t["dead"] - lvl) / 10, lvl, t["dead"],
-                               f"dead: the recording is near-silent ({v['loud_db']:.0f} dBFS RMS in its loudest "
-                               f"passages, this segment {lvl:.0f})")])
+                               f"dead: the recording is near-silent ({LOUD_PERCENTILE} % of it at or below "
+                               f"{v['loud_db']:.0f} dBFS RMS, its loudest segment {v['peak_db']:.0f}, this one "
+                               f"{lvl:.0f})")])
             continue
         if v["edge"][i]:
             out.append([])

@@ -178,3 +178,20 @@ def test_thresholds_follow_the_library():
 def test_small_libraries_keep_fixed_thresholds():
     ref = J.LibraryReference.fit(_library(3.0, n=J.MIN_LIBRARY_TRACKS - 1))
     assert ref.threshold("snr_db", 5.0) == 5.0 and ref.stats == {}
+
+
+def test_a_quiet_field_recording_with_a_loud_event_is_not_dead():
+    """A minute of -70 dBFS ambience with one call at -18 dBFS (a field recording): every segment was 'dead',
+    the call included, 'the recording is near-silent (-70 dBFS RMS in its loudest passages)'."""
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal(60 * SR) * 10 ** (-70 / 20)
+    t = np.arange(3 * SR) / SR
+    y[30 * SR:33 * SR] += np.sqrt(2) * 10 ** (-18 / 20) * np.sin(2 * np.pi * (2000 + 500 * np.sin(8 * t)) * t)
+    assert sum(found(y), Counter())["dead"] == 0
+    y[30 * SR:33 * SR] *= 10 ** (-40 / 20)  # the call 40 dB down, at -58 dBFS: nothing but a near-silent recording
+    res = found(y)
+    assert all(r["dead"] == 1 for r in res)
+    ms, starts = measures(y)
+    reason = J.judge(ms, starts=starts)[0][0].reason
+    assert reason.startswith("dead: the recording is near-silent (90 % of it at or below -70 dBFS RMS, its loudest "
+                             "segment -5")
