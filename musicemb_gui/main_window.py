@@ -11,7 +11,16 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QSplitter
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSizePolicy,
+    QSplitter,
+    QToolBar,
+)
 
 # Everything the app's jobs run is imported here, at start-up: an import holds the GIL (numba's alone 0.3 s), and
 # made inside a job it stalled the window.
@@ -46,6 +55,7 @@ from musicemb_gui.widgets.audio_player import AudioPlayer
 from musicemb_gui.workers import JobManager, run_in_thread
 
 log = logging.getLogger("musicemb.gui")
+CHECK_MS = 2500  # how often the window looks for other programs' changes to the open library (a few stats)
 
 
 def _indexes(lib, token):
@@ -116,6 +126,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.docks["Library"], self.docks["Jobs"], Qt.Orientation.Vertical)
         fit_docks(self, self.docks)
         self._menus()
+        self._notice_bar()
 
         self.library_panel.addPaths.connect(self.import_paths)
         self.library_panel.labelEdited.connect(self._label_edited)
@@ -141,6 +152,7 @@ class MainWindow(QMainWindow):
         if not self._fit_on_show:
             self.restoreGeometry(self.settings.value("geometry"))
             self.restoreState(self.settings.value("window_state"))
+        self.notice.hide()  # shown again by restoreState if the window closed with it
         self.statusBar().showMessage("No library open — File ▸ Open library…")
 
     # -- menus ---------------------------------------------------------------------------------------------
@@ -172,6 +184,54 @@ class MainWindow(QMainWindow):
             view.addAction(dock.toggleViewAction())
         jobs = self.menuBar().addMenu("&Jobs")
         action(jobs, "&Cancel all", self.jobs.cancel_all)
+
+    def _notice_bar(self) -> None:
+        """The bar saying that another program changed the library (a cron import, `musicemb inspect`), with
+        Reload; a timer looks for such changes while a library is open."""
+        bar = self.notice = QToolBar("Changed by another program", self)
+        bar.setObjectName("changed_elsewhere")
+        bar.setMovable(False)
+        bar.setFloatable(False)
+        bar.toggleViewAction().setVisible(False)
+        bar.setStyleSheet("QToolBar { background: #fff4c2; border-bottom: 1px solid #d9c36c; spacing: 8px; "
+                          "padding: 3px 8px; } QToolButton { border: 1px solid #b59f3b; border-radius: 3px; "
+                          "padding: 2px 12px; background: #fffbe8; }")
+        self.notice_text = QLabel()
+        self.notice_text.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar.addWidget(self.notice_text)
+        self.reload_action = bar.addAction("Reload", self.reload_library)
+        self.reload_action.setToolTip("Read the library again: the other program's changes are shown")
+        self.dismiss_action = bar.addAction("Dismiss", bar.hide)
+        self.dismiss_action.setToolTip("Keep working on the library as the window shows it")
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        bar.hide()
+        self._changes: list[str] = []  # what the notice says (also when dismissed)
+        self.watch = QTimer(self)
+        self.watch.setInterval(CHECK_MS)
+        self.watch.timeout.connect(self.check_elsewhere)
+
+    def check_elsewhere(self) -> None:
+        """Show what other programs changed in the library (not while the app's own jobs run: they read again
+        what they change when they end); changes dismissed are not said again, more changes are."""
+        if self.jobs.jobs:
+            return
+        changes = self.session.changes_elsewhere({r["id"]: r["status"] for r in self.inspection.rows})
+        if changes is None or changes == self._changes:
+            return
+        self._changes = changes
+        self.notice_text.setText(f"The library was changed by another program ({', '.join(changes)}).")
+        self.notice.setVisible(bool(changes))
+
+    def reload_library(self) -> None:
+        """Read the open library again (Reload of the notice)."""
+        self.notice.hide()
+        self._changes = []
+        try:
+            self.session.refresh()
+        except MusicEmbError as e:
+            self.statusBar().showMessage(str(e))
+            return
+        self.statusBar().showMessage(f"library read again: {len(self.session.tracks)} tracks", 10000)
 
     def _ask_open(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a musicemb library")
@@ -227,6 +287,9 @@ class MainWindow(QMainWindow):
         """Another library: stop the old one's sound and results (panels with state reset themselves)."""
         self.player.stop()
         self.hum_panel.clear_results()
+        self.notice.hide()
+        self._changes = []
+        self.watch.start()
 
     def _label_edited(self, track_id: int, label: str) -> None:
         try:
@@ -346,6 +409,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.hum_panel.discard_recording()
+        self.watch.stop()
         self.jobs.shutdown(5000)
         self.player.stop()
         super().closeEvent(event)
