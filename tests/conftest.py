@@ -37,6 +37,25 @@ def write_tone(path: Path, freq: float, *, seconds: float = 5.0, sr: int = 8000,
     return path
 
 
+def catalogued_tones(root: Path, music: Path, rows: list[dict]) -> Path:
+    """``root``: a real catalogue of 1 s tones written in ``music`` and never decoded, track i catalogued with the
+    fields of ``rows[i]`` (its file ``name``; ``tags``, ``bpm``, ``key``, ...: unknown when left out), 180 + i s
+    long; no analysis, as after ``ingest --no-analysis``."""
+    from musicemb_core.common.config import SegmentConfig
+    from musicemb_core.data.library import Library
+
+    with Library(root, create=True) as library:
+        for i, row in enumerate(rows):
+            path = write_tone(music / row["name"], 220.0 * (i + 1), seconds=1.0, seed=i)
+            fields = {"path": str(path.resolve()), "content_hash": f"h{i}", "size": 1, "mtime": 1.0,
+                      "duration_s": 180.0 + i, "sample_rate": 8000, "channels": 1, "format": "WAV", "label": None,
+                      "tags": {}, "warning": "", "bpm": None, "bpm_confidence": None, "key": None,
+                      "key_confidence": None, "analysis": {}}
+            library.save_track({**fields, **{k: v for k, v in row.items() if k != "name"}}, cfg=SegmentConfig(),
+                               starts_of=lambda d, cfg: [0.0])
+    return root
+
+
 def embedded_tones(root: Path, freqs=(440, 550, 660, 880)) -> Path:
     """``root/lib``: 9 s tones of ``freqs`` (3 segments each, in ``root/audio``), imported and embedded with the
     built-in spaces, no labels."""

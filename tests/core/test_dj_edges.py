@@ -12,11 +12,9 @@ import pytest
 
 from musicemb_core import cli
 from musicemb_core.analysis.set_order import order_set, transition_costs
-from musicemb_core.common.config import SegmentConfig
-from musicemb_core.data.library import Library
 from musicemb_core.features.camelot import parse_key
 from musicemb_core.workflows import dj
-from tests.conftest import write_tone
+from tests.conftest import catalogued_tones
 
 # (file name, tag bpm, tag key): no estimates, as after `ingest --no-analysis` of files a DJ tool has tagged
 TAGGED = [("one.wav", "126", "8A"), ("two.wav", "124", "Em"), ("three.wav", "", "")]
@@ -24,17 +22,9 @@ TAGGED = [("one.wav", "126", "8A"), ("two.wav", "124", "Em"), ("three.wav", "", 
 
 @pytest.fixture
 def lib(tmp_path) -> Path:
-    root = tmp_path / "lib"
-    with Library(root, create=True) as library:
-        for i, (name, bpm, key) in enumerate(TAGGED):
-            path = write_tone(tmp_path / "music" / name, 220.0 * (i + 1), seconds=1.0, seed=i)
-            tags = {k: v for k, v in (("bpm", bpm), ("initialkey", key)) if v}
-            library.save_track({"path": str(path.resolve()), "content_hash": f"h{i}", "size": 1, "mtime": 1.0,
-                                "duration_s": 180.0 + i, "sample_rate": 8000, "channels": 1, "format": "WAV",
-                                "label": None, "tags": tags, "warning": "", "bpm": None, "bpm_confidence": None,
-                                "key": None, "key_confidence": None, "analysis": {}},
-                               cfg=SegmentConfig(), starts_of=lambda d, cfg: [0.0])
-    return root
+    return catalogued_tones(tmp_path / "lib", tmp_path / "music", [
+        {"name": name, "tags": {k: v for k, v in (("bpm", bpm), ("initialkey", key)) if v}}
+        for name, bpm, key in TAGGED])
 
 
 def test_set_and_tracks_list_the_tag_tempo_and_key_they_use(lib, capsys):

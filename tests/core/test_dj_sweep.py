@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 
 from musicemb_core import cli
-from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.paths import user_path
 from musicemb_core.data.library import Library
 from musicemb_core.features.camelot import NAMES
 from musicemb_core.workflows import dj
-from tests.conftest import write_tone
+from tests.conftest import catalogued_tones
 
 # (file name, bpm, key); the second holds a carriage return, which a file name may
 TRACKS = [("one.wav", 124.0, "C# minor"), ("two\rlines.wav", 126.0, "C# major"), ("three.wav", 125.0, "A minor")]
@@ -30,15 +29,9 @@ RB_KEYS = {"C", "Am", "G", "Em", "D", "Bm", "A", "F#m", "E", "Dbm", "B", "Abm", 
 @pytest.fixture
 def lib(tmp_path, monkeypatch) -> Path:
     """Three tracks in a real catalogue (no decoding), with what they sound like as if embedded."""
-    root = tmp_path / "lib"
-    with Library(root, create=True) as library:
-        for i, (name, bpm, key) in enumerate(TRACKS):
-            path = write_tone(tmp_path / "music" / name, 220.0 * (i + 1), seconds=1.0, seed=i)
-            library.save_track({"path": str(path.resolve()), "content_hash": f"h{i}", "size": 1, "mtime": 1.0,
-                                "duration_s": 180.0 + i, "sample_rate": 8000, "channels": 1, "format": "WAV",
-                                "label": None, "tags": {}, "warning": "", "bpm": bpm, "bpm_confidence": 0.9,
-                                "key": key, "key_confidence": 0.8, "analysis": {}},
-                               cfg=SegmentConfig(), starts_of=lambda d, cfg: [0.0])
+    root = catalogued_tones(tmp_path / "lib", tmp_path / "music", [
+        {"name": name, "bpm": bpm, "bpm_confidence": 0.9, "key": key, "key_confidence": 0.8}
+        for name, bpm, key in TRACKS])
     monkeypatch.setattr(dj, "library_sounds", lambda _lib: SOUNDS)
     return root
 

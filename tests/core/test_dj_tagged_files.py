@@ -11,13 +11,11 @@ from pathlib import Path
 import pytest
 
 from musicemb_core import cli
-from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.common.paths import check_output_folder
-from musicemb_core.data.library import Library
 from musicemb_core.features.camelot import camelot, parse_key, parse_key_or_none
 from musicemb_core.workflows import dj
-from tests.conftest import write_tone
+from tests.conftest import catalogued_tones
 
 # (file name, tag bpm, tag key) as rekordbox, Serato, Traktor and Mixed In Key write them
 TAGGED = [("a.wav", "128,5", "G#m"), ("b.wav", "128.00", "8A/Am"), ("c.wav", "0", "08A"), ("d.wav", "999", "h-moll")]
@@ -25,17 +23,9 @@ TAGGED = [("a.wav", "128,5", "G#m"), ("b.wav", "128.00", "8A/Am"), ("c.wav", "0"
 
 @pytest.fixture
 def lib(tmp_path) -> Path:
-    root = tmp_path / "lib"
-    with Library(root, create=True) as library:
-        for i, (name, bpm, key) in enumerate(TAGGED):
-            path = write_tone(tmp_path / "music" / name, 220.0 * (i + 1), seconds=1.0, seed=i)
-            library.save_track({"path": str(path.resolve()), "content_hash": f"h{i}", "size": 1, "mtime": 1.0,
-                                "duration_s": 180.4 + i, "sample_rate": 8000, "channels": 1, "format": "WAV",
-                                "label": None, "tags": {"bpm": bpm, "initialkey": key}, "warning": "",
-                                "bpm": None, "bpm_confidence": None, "key": None, "key_confidence": None,
-                                "analysis": {}},
-                               cfg=SegmentConfig(), starts_of=lambda d, cfg: [0.0])
-    return root
+    return catalogued_tones(tmp_path / "lib", tmp_path / "music", [
+        {"name": name, "tags": {"bpm": bpm, "initialkey": key}, "duration_s": 180.4 + i}
+        for i, (name, bpm, key) in enumerate(TAGGED)])
 
 
 def _cannot_write(folder: Path) -> bool:
