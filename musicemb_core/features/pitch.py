@@ -17,6 +17,7 @@ from musicemb_core.audio.resample import resample
 from musicemb_core.common.errors import ConfigError
 
 TRACKER_SR = 16000
+CHUNK_S = 60.0  # long signals' spectra are computed this many seconds of frames at a time
 _DETECTOR = None
 
 
@@ -136,14 +137,38 @@ class HarmonicSalience(torch.nn.Module):
         """Chroma bin (``12 * bins_per_semitone`` per octave, 0 = C) of salience bins ``b``."""
         return (self.midi_lo * self.bins_per_semitone + np.asarray(b)) % (12 * self.bins_per_semitone)
 
+    def _unscaled(self, y: torch.Tensor, center: bool = True) -> torch.Tensor:
+        spec = torch.stft(y.float(), self.n_fft, self.hop_length, window=self.window, center=center,
+                          pad_mode="constant", return_complex=True).abs().sqrt()
+        return torch.log1p(10 * torch.matmul(self.W, spec))
+
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         squeeze = y.dim() == 1
         y = y.unsqueeze(0) if squeeze else y
-        spec = torch.stft(y.float(), self.n_fft, self.hop_length, window=self.window, center=True,
-                          pad_mode="constant", return_complex=True).abs().sqrt()
-        S = torch.log1p(10 * torch.matmul(self.W, spec))
+        S = self._unscaled(y)
         S = S / S.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
         return S[0] if squeeze else S
+
+    def long(self, y: np.ndarray, *, chunk_s: float = CHUNK_S) -> torch.Tensor:
+        """:meth:`forward` of one long signal ``y`` (n,), its spectrum computed ``chunk_s`` seconds of frames at a
+        time (the same salience; a whole hour's spectrum would take 0.7 GB)."""
+        n = self.n_frames(len(y))
+        step = max(1, int(chunk_s * self.sr / self.hop_length))
+        S = torch.empty((self.n_bins, n))
+        for a in range(0, n, step):
+            b = min(n, a + step)
+            S[:, a:b] = self._unscaled(torch.from_numpy(centred_frames(y, a, b, self.n_fft, self.hop_length)), False)
+        return S.div_(S.amax().clamp_min(1e-6))
+
+
+def centred_frames(y: np.ndarray, start: int, stop: int, n_fft: int, hop_length: int) -> np.ndarray:
+    """The samples of frames ``start..stop-1`` of a centred STFT of ``y`` (zero-padded by ``n_fft // 2`` at both
+    ends, as ``torch.stft(center=True, pad_mode="constant")``): their STFT with ``center=False`` is those frames."""
+    a = start * hop_length - n_fft // 2
+    b = (stop - 1) * hop_length + n_fft - n_fft // 2
+    seg = np.asarray(y[max(a, 0):max(min(b, len(y)), 0)], np.float32)
+    left = max(0, -a)
+    return np.pad(seg, (left, b - a - left - len(seg)))
 
 
 def fold_chroma(S: np.ndarray | torch.Tensor, *, midi_lo: int, bins_per_semitone: int):

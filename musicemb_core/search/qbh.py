@@ -34,7 +34,7 @@ from musicemb_core.common.names import is_path_like, model_key
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress, drive
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
-from musicemb_core.features.pitch import pitch_contour
+from musicemb_core.features.pitch import CHUNK_S, pitch_contour
 from musicemb_core.index import EmbeddingIndex
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.qbh import N_CHROMA, QBHModel, contour_chromagram
@@ -89,11 +89,11 @@ def sparse_melody(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return top.astype(np.uint8), np.round(prob * 255).astype(np.uint8)
 
 
-def top_voice_melody(y: np.ndarray, cfg, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+def top_voice_melody(y: np.ndarray, cfg, n_frames: int, *, chunk_s: float = CHUNK_S) -> tuple[np.ndarray, np.ndarray]:
     """A track's top voice (at the model's rate ``cfg.sr``) in the sparse layout of :func:`sparse_melody` with one
     pitch class per frame (the lower-numbered of two at a note change): (frames, 1) pitch classes and (frames, 1)
     probabilities (255 voiced, 0 silent)."""
-    T = top_voice_chroma(y, cfg.sr, hop_length=cfg.hop_length, pool=cfg.pool, n_frames=n_frames)
+    T = top_voice_chroma(y, cfg.sr, hop_length=cfg.hop_length, pool=cfg.pool, n_frames=n_frames, chunk_s=chunk_s)
     return (np.argmax(T, axis=1)[:, None].astype(np.uint8),
             np.round(T.max(axis=1)[:, None] * 255).astype(np.uint8))
 
@@ -167,11 +167,30 @@ def _source_key(lib: Library, model_folder: Path) -> str:
 
 
 @torch.inference_mode()
-def song_features(model: QBHModel, y: np.ndarray, starts_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A track at the model's rate -> (melody chromagram (13, frames), song embeddings of windows at ``starts_s``)."""
+def melody_chromagram(model: QBHModel, S: torch.Tensor, *, chunk_s: float = CHUNK_S) -> torch.Tensor:
+    """The extractor's chromagram (13, frames // pool) of a track's salience (n_bins, frames), run on
+    ``chunk_s`` seconds at a time with the convolutions' context on both sides (the same frames as one run)."""
+    ext, p = model.extractor, model.cfg.pool
+    reach = sum(m.dilation[1] * (m.kernel_size[1] // 2) for m in ext.modules() if isinstance(m, torch.nn.Conv2d))
+    reach = -(-reach // p) * p  # whole pooled frames
+    n = S.shape[1] // p
+    step = max(1, int(chunk_s * model.cfg.frame_rate))
+    P = torch.empty((N_CHROMA + 1, n))
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        lo = max(0, a * p - reach)
+        P[:, a:b] = ext.chromagram(S[None, :, lo:b * p + reach])[0, :, a - lo // p:b - lo // p]
+    return P
+
+
+@torch.inference_mode()
+def song_features(model: QBHModel, y: np.ndarray, starts_s: np.ndarray, *,
+                  chunk_s: float = CHUNK_S) -> tuple[np.ndarray, np.ndarray]:
+    """A track at the model's rate -> (melody chromagram (13, frames), song embeddings of windows at ``starts_s``);
+    the salience and the chromagram are computed ``chunk_s`` seconds at a time (a long file's whole spectrum is
+    never held)."""
     cfg = model.cfg
-    S = cfg.salience()(torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)))
-    P = model.extractor.chromagram(S[None])[0]
+    P = melody_chromagram(model, cfg.salience().long(y, chunk_s=chunk_s), chunk_s=chunk_s)
     W = int(round(cfg.window_s * cfg.frame_rate))
     wins = torch.zeros((len(starts_s), N_CHROMA + 1, W))
     wins[:, N_CHROMA] = 1.0
@@ -182,6 +201,16 @@ def song_features(model: QBHModel, y: np.ndarray, starts_s: np.ndarray) -> tuple
     Z = torch.cat([model.song(wins[i:i + 64]) for i in range(0, len(wins), 64)]) if len(wins) else torch.zeros(
         (0, cfg.dim))
     return P.numpy(), Z.numpy()
+
+
+def track_melody(model: QBHModel, y: np.ndarray, starts_s: np.ndarray, *,
+                 chunk_s: float = CHUNK_S) -> tuple[np.ndarray, ...]:
+    """What the index keeps of a track at the model's rate: its melody (:func:`sparse_melody`), the song
+    embeddings of windows at ``starts_s`` and its top voice (:func:`top_voice_melody`), each computed ``chunk_s``
+    seconds at a time."""
+    P, Z = song_features(model, y, starts_s, chunk_s=chunk_s)
+    b, p = sparse_melody(P)
+    return (b, p, Z, *top_voice_melody(y, model.cfg, P.shape[1], chunk_s=chunk_s))
 
 
 @layout.writes_library("qbh-index")
@@ -267,9 +296,7 @@ def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelTo
             if why:
                 failed.append((t.path, why))
                 continue
-            P, Z = song_features(net, y, seg["start_s"][rows])
-            b, p = sparse_melody(P)
-            tb, tp = top_voice_melody(y, net.cfg, P.shape[1])
+            b, p, Z, tb, tp = track_melody(net, y, seg["start_s"][rows])
         hashes.append(str(t.content_hash))
         ids.append(seg["id"][rows])
         vecs.append(Z)

@@ -22,22 +22,41 @@ import numpy as np
 import torch
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
+from musicemb_core.features.pitch import CHUNK_S, centred_frames
+
 N_PC = 12
 
 
-def _whitened(y: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
+def _whitened(y: np.ndarray, n_fft: int, hop_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Step 1 on the frames of ``y`` (an uncentred STFT): the whitened spectrum (frames, bins) and each frame's
+    summed magnitude."""
     X = torch.stft(torch.from_numpy(np.ascontiguousarray(y, np.float32)), n_fft, hop_length,
-                   window=torch.hann_window(n_fft), center=True, pad_mode="constant",
+                   window=torch.hann_window(n_fft), center=False,
                    return_complex=True).abs().numpy().T  # (frames, bins) float32: as exact here, 1.4x faster
     env = np.sqrt(np.maximum(uniform_filter1d(X * X, 41, axis=1), 0.0)) + 1e-9
     return X * env ** (0.33 - 1.0), X.sum(axis=1, dtype=np.float64)
 
 
 def voice_candidates(y: np.ndarray, sr: int, *, hop_length: int, n_fft: int = 4096, lo: float = 45.0,
-                     hi: float = 92.0, harmonics: int = 10, voices: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     hi: float = 92.0, harmonics: int = 10, voices: int = 4,
+                     chunk_s: float = CHUNK_S) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Steps 1-2 of the module docstring: (found, salience, silent), the ``voices`` pitches (MIDI, in the order
-    found) and their saliences per frame (frames, voices), and the frames where the mix is silent (frames,)."""
-    Y, loud = _whitened(y, n_fft, hop_length)
+    found) and their saliences per frame (frames, voices), and the frames where the mix is silent (frames,).
+    Every step is per frame: frames are computed ``chunk_s`` seconds at a time (a long file's whole spectrum
+    is never held)."""
+    n = 1 + len(y) // hop_length
+    step = max(1, int(chunk_s * sr / hop_length))
+    found, sal, loud = np.full((n, voices), np.nan), np.zeros((n, voices)), np.zeros(n)
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        Y, loud[a:b] = _whitened(centred_frames(y, a, b, n_fft, hop_length), n_fft, hop_length)
+        found[a:b], sal[a:b] = _cancel_voices(Y, sr, n_fft, lo, hi, harmonics, voices)
+    return found, sal, loud < 1e-3 * max(float(loud.max()), 1e-12)
+
+
+def _cancel_voices(Y: np.ndarray, sr: int, n_fft: int, lo: float, hi: float, harmonics: int,
+                   voices: int) -> tuple[np.ndarray, np.ndarray]:
+    """Step 2 on whitened frames ``Y`` (changed in place): the found pitches and their saliences (frames, voices)."""
     T, n_bins = Y.shape
     cands = np.arange(lo, hi + 0.01, 0.5)
     f0 = 440.0 * 2.0 ** ((cands - 69.0) / 12.0)
@@ -60,7 +79,7 @@ def voice_candidates(y: np.ndarray, sr: int, *, hop_length: int, n_fft: int = 40
         for j in range(-2, 3):
             idx = np.clip(b + j, 0, n_bins - 1)
             Y[rows, idx] = np.maximum(Y[rows, idx] - cut, 0.0)
-    return found, sal, loud < 1e-3 * max(float(loud.max()), 1e-12)
+    return found, sal
 
 
 def top_voice(y: np.ndarray, sr: int, *, hop_length: int, ratio: float = 0.55, smooth: int = 5, **kw) -> np.ndarray:
