@@ -1,8 +1,8 @@
 """Import: scan folders, decode and check every file in parallel processes, write tracks and segments.
 
 Incremental (unchanged files are skipped by size and mtime, then by content hash; a file whose decoded audio is
-unchanged keeps its track and segments; moved files are re-linked), cancellable between files, and crash-safe (each
-file is one transaction).
+unchanged keeps its track and segments; moved files are re-linked), cancellable (within a block of the file being
+read: nothing of it is stored), and crash-safe (each file is one transaction).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from musicemb_core.audio.resample import downmix
 from musicemb_core.audio.segment import window_starts
 from musicemb_core.audio.validate import AudioScan, scan
 from musicemb_core.common.config import SegmentConfig
-from musicemb_core.common.errors import AudioError, ConfigError, MusicEmbError
+from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, MusicEmbError
 from musicemb_core.common.names import clean_label
 from musicemb_core.common.paths import user_path
 from musicemb_core.common.pools import result_unless_cancelled, stop_workers
@@ -122,11 +122,13 @@ class IngestReport:
                 "missing": self.missing, "removed": self.removed, "cancelled": self.cancelled}
 
 
-def content_hash(path: str | Path, *, chunk: int = 1 << 20) -> str:
-    """BLAKE2b-128 of the file's bytes."""
+def content_hash(path: str | Path, *, chunk: int = 1 << 20, cancel: CancelToken | None = None) -> str:
+    """BLAKE2b-128 of the file's bytes; ``cancel`` is checked between chunks (raises :class:`Cancelled`)."""
     h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as f:
         while block := f.read(chunk):
+            if cancel is not None:
+                cancel.check()
             h.update(block)
     return h.hexdigest()
 
@@ -194,13 +196,14 @@ def _tag_text(value: object, limit: int = 500) -> str:
 
 def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, tap: Tap | None = None,
                segments: SegmentConfig = SegmentConfig(), known_hash: str = "",
-               copies: Collection[str] = ()) -> FileProbe:
+               copies: Collection[str] = (), cancel: CancelToken | None = None) -> FileProbe:
     """Hash, decode (digesting the audio: :class:`AudioDigest`) and check one file (runs in a worker process); with
     ``analyse``, tempo and key from the same decode, and ``tap``'s work on it (its result given the starts of
     ``segments``). A file whose bytes hash to ``known_hash`` (its track's) or to one of ``copies`` (of the tracks a
     new file may copy) is not decoded: its probe has no scan.
     Never raises for bad audio, nor for a file that vanished since the scan; a file changed while it was read
-    fails (it is read again by the next import)."""
+    fails (it is read again by the next import). ``cancel`` (read in this process) is checked before each block
+    decoded or hashed: raises :class:`Cancelled` (a 2-hour file went on for tens of seconds)."""
     try:
         st = os.stat(path)
     except OSError as e:
@@ -208,7 +211,7 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, ta
                          if isinstance(e, FileNotFoundError) else f"cannot read: {e.strerror or e}")
     probe = FileProbe(path, st.st_size, st.st_mtime)
     try:
-        hashed = content_hash(path) if (known_hash or copies) and stat.S_ISREG(st.st_mode) else ""
+        hashed = content_hash(path, cancel=cancel) if (known_hash or copies) and stat.S_ISREG(st.st_mode) else ""
         if hashed and (hashed == known_hash or hashed in copies):
             probe.content_hash = hashed
             return probe
@@ -224,6 +227,8 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, ta
         digest = AudioDigest()
 
         def on_block(block: np.ndarray) -> None:
+            if cancel is not None:
+                cancel.check()
             digest(block)
             if feeds:
                 mono = downmix(block)
@@ -244,7 +249,8 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, ta
                 probe.tapped = run.result(window_starts(probe.scan.duration_s, segments))
             except Exception:  # noqa: BLE001 - no result: what the tap computes is computed later without it
                 probe.tapped = None
-        probe.content_hash = hashed or content_hash(path)  # hashed before the decode: the stat below tells a change
+        # hashed before the decode: the stat below tells a change
+        probe.content_hash = hashed or content_hash(path, cancel=cancel)
         probe.tags = read_tags(path)
         now = os.stat(path)
         if (now.st_size, now.st_mtime) != (st.st_size, st.st_mtime):  # what was decoded may not be what was hashed
@@ -616,14 +622,18 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
                 p = queue.popleft()
                 pending.append((p, workers.submit(p) if workers else None))
             path, future = pending.popleft()
-            probe = (workers.result(path, future, pending, cancel) if workers
-                     else probe_file(str(path), *probe_args, known_hashes.get(path, ""),
-                                     copies if path in maybe_copies else ()))
-            if probe is None:
+            try:
+                probe = (workers.result(path, future, pending, cancel) if workers
+                         else probe_file(str(path), *probe_args, known_hashes.get(path, ""),
+                                         copies if path in maybe_copies else (), cancel))
+                if probe is not None and probe.scan is None and not probe.error and not lib.tracks_by_hash(
+                        probe.content_hash):
+                    probe = probe_file(str(path), *probe_args, "", (), cancel)  # its bytes' track changed: decoded here
+            except Cancelled:
+                probe = None
+            if probe is None or cancel.cancelled:  # cancelled while the file was read: nothing of it is stored
                 report.cancelled = True
                 break
-            if probe.scan is None and not probe.error and not lib.tracks_by_hash(probe.content_hash):
-                probe = probe_file(str(path), *probe_args)  # its bytes' track changed meanwhile: decoded here
             _store(lib, probe, label=_label_for(Path(probe.path), label_roots, labels), cfg=cfg, report=report,
                    later=changed)
             yield Progress("ingest", done, len(todo), probe.path, clock.eta(done, len(todo)))

@@ -14,6 +14,7 @@ from musicemb_core.analysis.set_order import bpm_gap_percent
 from musicemb_core.analysis.track_vectors import aggregate, relative_to_library, tagged_track_vectors
 from musicemb_core.audio.decode import info, load
 from musicemb_core.audio.segment import cut, window_starts
+from musicemb_core.audio.validate import SILENCE_DBFS as IMPORT_SILENCE_DBFS
 from musicemb_core.common.config import MAX_QUERY_S, SegmentConfig
 from musicemb_core.common.errors import AudioError, LibraryError, MusicEmbError
 from musicemb_core.common.paths import user_path
@@ -33,6 +34,7 @@ from musicemb_core.search.fingerprints import landmark_folder
 from musicemb_core.search.versions import VersionFinder, versions_first
 
 SILENCE_DBFS = -60.0
+"""A query's segments at or below this RMS level are left out of its vector where it has louder ones."""
 
 
 def track_title(tags: dict, path: str) -> str:
@@ -80,15 +82,20 @@ class SimilarTracks:
         return (train.get("aggregation") if isinstance(train, dict) else None) or "mean+std"
 
     def audio_vector(self, y: np.ndarray, *, path: str = "") -> np.ndarray:
-        """The track vector of mono audio ``y`` at the model's rate; a silent query is an :class:`AudioError`."""
+        """The track vector of mono audio ``y`` at the model's rate, from its segments above :data:`SILENCE_DBFS`,
+        else (a quiet field recording) from all of them, as ``embed`` made its track's; a query silent by the
+        import's rule (peak at or below :data:`~musicemb_core.audio.validate.SILENCE_DBFS`) is an
+        :class:`AudioError`."""
         sr, w = self.embedder.sr, self.embedder.window_s
+        peak = float(np.abs(y).max()) if len(y) else 0.0
+        if peak <= 10 ** (IMPORT_SILENCE_DBFS / 20):
+            level = "digital silence" if peak == 0 else f"peak {20 * np.log10(peak):.0f} dBFS"
+            raise AudioError(path or "query", f"silent ({level}, not above {IMPORT_SILENCE_DBFS:g} dBFS): "
+                                              "nothing to compare")
         starts = window_starts(len(y) / sr, SegmentConfig(w, w))
         clips = cut(y, sr, starts, window_s=w)
-        rms = np.sqrt((clips**2).mean(axis=1)) if len(clips) else np.zeros(0)
-        loud = 20 * np.log10(np.maximum(rms, 1e-12)) > SILENCE_DBFS
-        if not loud.any():
-            raise AudioError(path or "query", "silent (no segment above -60 dBFS): nothing to compare")
-        clips = clips[loud]
+        loud = 20 * np.log10(np.maximum(np.sqrt((clips**2).mean(axis=1)), 1e-12)) > SILENCE_DBFS
+        clips = clips[loud] if loud.any() else clips
         X = np.concatenate([self.embedder(clips[a:a + 64]) for a in range(0, len(clips), 64)])
         V = aggregate(X, np.zeros(len(X), np.int64), method=self._method())[1]
         V = V if self._relative is None else relative_to_library(V, *self._relative)

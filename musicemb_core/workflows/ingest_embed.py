@@ -130,7 +130,7 @@ def iter_ingest_embed(lib: Library, paths: list[str | Path], *, models: tuple[st
     tap = EmbedTap(tuple((n, str(f)) for n, f in zip(names, folders, strict=True)), srs.pop(),
                    threads=max(1, (os.cpu_count() or 1) // workers))
     report = yield from iter_ingest(lib, paths, jobs=jobs, tap=tap, cancel=cancel, **ingest)
-    report.cancelled |= cancel.cancelled  # a cancel while the last file was read: kept, but no more work after it
+    report.cancelled |= cancel.cancelled  # a cancel at the very end: no more work after it
     done = _by_segment(lib.segments(), report.tapped, names)
     report.tapped.clear()
     embedded = yield from iter_embed(lib, model=names, precomputed=done, cancel=cancel)

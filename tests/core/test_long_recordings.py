@@ -114,7 +114,8 @@ def test_a_long_track_shows_progress_between_batches_and_gives_the_same_vectors(
 
 def test_ctrl_c_during_the_only_file_of_an_ingest_embed_is_a_cancel(tmp_path, monkeypatch):
     """Ctrl-C while `ingest --embed` read its one (2-hour) file: once the file was in, the melody index and the
-    landmarks were built too (3 more minutes) and the exit status said all was done."""
+    landmarks were built too (3 more minutes) and the exit status said all was done. Now the read stops, storing
+    nothing of the file, and nothing more runs."""
     from musicemb_core.data import ingest
     from musicemb_core.workflows.ingest_embed import iter_ingest_embed
 
@@ -128,6 +129,5 @@ def test_ctrl_c_during_the_only_file_of_an_ingest_embed_is_a_cancel(tmp_path, mo
     monkeypatch.setattr(ingest, "probe_file", interrupted)
     with Library(tmp_path / "lib", create=True) as lib:
         r = drive(iter_ingest_embed(lib, [tmp_path / "a"], jobs=1, analyse=False, cancel=token))
-        assert r.ingest.cancelled and r.ingest.added == 1
-        assert r.embed.computed == 2 * 3  # the file's vectors are kept, as a cancel keeps what is finished
-        assert len(load_embeddings(lib, "default").ids) == 3
+        assert r.ingest.cancelled and r.ingest.added == 0  # the file unfinished: nothing of it stored
+        assert r.embed.computed == 0 and lib.tracks() == []
