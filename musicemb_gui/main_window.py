@@ -147,6 +147,13 @@ class MainWindow(QMainWindow):
         self.inspection.findingsChanged.connect(self._findings_changed)
         self.session.libraryOpened.connect(self._library_opened)
         self.session.message.connect(self.statusBar().showMessage)
+        self.read_only_label = QLabel()  # a permanent widget: not covered by the status bar's messages
+        self.read_only_label.setStyleSheet("QLabel { background: #fff4c2; border: 1px solid #d9c36c; "
+                                           "border-radius: 3px; padding: 1px 8px; }")
+        self.statusBar().addPermanentWidget(self.read_only_label)
+        self.read_only_label.hide()
+        self.session.readOnlyChanged.connect(self._read_only_changed)
+        self.session.edits.changed.connect(lambda _description: self._undo_state())  # after the action's own slot
         self.jobs.jobAdded.connect(self._watch_job)
         self._fit_on_show = not self.settings.value("geometry")  # a first run: docks sized for the shown window
         if not self._fit_on_show:
@@ -168,17 +175,22 @@ class MainWindow(QMainWindow):
         file = self.menuBar().addMenu("&File")
         action(file, "&Open library…", self._ask_open, QKeySequence.StandardKey.Open)
         action(file, "&New library…", self._ask_new, QKeySequence.StandardKey.New)
-        action(file, "Add &files…", self.library_panel._ask_files)
-        action(file, "Add f&older…", self.library_panel._ask_folder)
+        # the actions that write to the library: off while it is read-only, saying why (see _read_only_changed)
+        self.writers = [action(file, "Add &files…", self.library_panel._ask_files),
+                        action(file, "Add f&older…", self.library_panel._ask_folder)]
         file.addMenu(self.exports.menu())
         file.addSeparator()
         action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.menuBar().addMenu("&Edit").addAction(self.session.edits.undo_action(self))
+        edit = self.menuBar().addMenu("&Edit")
+        self.undo_action = self.session.edits.undo_action(self)
+        edit.addAction(self.undo_action)
         lib = self.menuBar().addMenu("&Library")
-        action(lib, "&Embed with the current model", self.embed_library)
+        self.writers.append(action(lib, "&Embed with the current model", self.embed_library))
         action(lib, "E&valuate", self.evaluation_panel.start)
-        action(lib, "&Inspect", self.inspection.run)
+        self.writers.append(action(lib, "&Inspect", self.inspection.run))
         action(lib, "Build a &set from the selection", self.library_controller.build_set)
+        for menu in (file, edit, lib):
+            menu.setToolTipsVisible(True)  # why an action is off
         view = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
@@ -213,6 +225,7 @@ class MainWindow(QMainWindow):
     def check_elsewhere(self) -> None:
         """Show what other programs changed in the library (not while the app's own jobs run: they read again
         what they change when they end); changes dismissed are not said again, more changes are."""
+        self.session.check_writable()
         if self.jobs.jobs:
             return
         changes = self.session.changes_elsewhere({r["id"]: r["status"] for r in self.inspection.rows})
@@ -278,10 +291,42 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Cannot open library", str(e))
             return False
         self.settings.setValue("last_library", summary["path"])
-        self.setWindowTitle(f"musicemb — {Path(summary['path']).name}")
+        self._show_title()
         self.statusBar().showMessage(f"{summary['tracks']} tracks, {summary['segments']} segments, "
                                      f"{summary['duration_s'] / 3600:.2f} h, {len(summary['failed'])} failed")
         return True
+
+    def _show_title(self) -> None:
+        name = self.session.lib_path.name
+        self.setWindowTitle(f"musicemb — {name} (read-only)" if self.session.read_only else f"musicemb — {name}")
+
+    def read_only_note(self) -> str:
+        """Why the actions that write are off ("" when the open library may be written)."""
+        why = self.session.read_only
+        return f"The library is read-only here ({why}): {self.session.lib_path}" if why else ""
+
+    def _read_only_changed(self, why: str) -> None:
+        """The open library cannot be written (a read-only mount, a folder this user may not write), or may be
+        again: said once, in the title and the status bar, and every action that would write is off meanwhile,
+        its tooltip saying why. Reading (play, maps, neighbours, sets, evaluation, humming) works either way."""
+        note = self.read_only_note()
+        self._show_title()
+        self.read_only_label.setText(f"Read-only library: {why}")
+        self.read_only_label.setToolTip(
+            f"{note}.\nImporting, embedding, training, inspecting and editing labels or findings are off; the map, "
+            "neighbours, “More like this”, sets, evaluation and humming work (a map or index computed is not kept).")
+        self.read_only_label.setVisible(bool(why))
+        for act in self.writers:
+            act.setEnabled(not why)
+            act.setToolTip(note)
+        self._undo_state()
+        for panel in (self.library_panel, self.map_panel, self.training_panel, self.inspection_panel):
+            panel.set_read_only(note)
+
+    def _undo_state(self) -> None:
+        """Undo is on when there is an edit to undo and the library may be written."""
+        self.undo_action.setEnabled(self.session.edits.last_id is not None and not self.session.read_only)
+        self.undo_action.setToolTip(self.read_only_note())
 
     def _library_opened(self) -> None:
         """Another library: stop the old one's sound and results (panels with state reset themselves)."""
@@ -308,6 +353,10 @@ class MainWindow(QMainWindow):
             self._ask_new()
             if self.session.lib_path is None:
                 return
+        if self.session.read_only:
+            self.statusBar().showMessage(f"nothing imported: {self.session.lib_path} is read-only here "
+                                         f"({self.session.read_only})")
+            return
         labels = "folders" if self.library_panel.folder_labels.isChecked() else None
         one_pass = self.session.model in builtin_models()
         jobs = max(1, (os.cpu_count() or 2) - 1)  # a core left to the window: the map stays live meanwhile

@@ -99,12 +99,14 @@ class Session(QObject):
     segmentSelected = Signal(int)      # segment id
     trackFilterChanged = Signal(object)  # the track ids the library's filters let through, None: no filter
     message = Signal(str)              # for the status bar
+    readOnlyChanged = Signal(str)      # why the open library cannot be written now ("": it can)
 
     def __init__(self, jobs: JobManager | None = None):
         super().__init__()
         self.jobs = jobs or JobManager()
         self.lib_path: Path | None = None
         self._created_at: str | None = None  # the open library's, to tell another library put in its place
+        self.read_only = ""  # why the open library cannot be written, as the OS says it ("": it can)
         self.model = SIMILARITY_MODEL  # the space of the map, neighbours and "more like this"
         self.tracks: dict[int, Track] = {}
         self.sounds: dict[int, list[tuple[str, float]]] = {}  # what each track sounds like (the tagger's tags)
@@ -160,7 +162,9 @@ class Session(QObject):
             summary = lib.summary()
             model = active_model(lib)
             created_at = lib.get_meta("created_at")
+            read_only = layout.not_writable(lib.root) if lib.read_only else ""  # the OS's words
         self.lib_path, self._created_at = Path(summary["path"]), created_at
+        self.read_only = read_only
         self._seen, self._files_seen = None, (None, None)
         self.generation += 1
         self.model = model
@@ -170,6 +174,7 @@ class Session(QObject):
         self.embedding_ids, self.vectors = None, None
         self.track_filter = None
         self.libraryOpened.emit()
+        self.readOnlyChanged.emit(read_only)  # also when as before: another library's path
         self.refresh()
         return summary
 
@@ -205,6 +210,17 @@ class Session(QObject):
             return self.changed_elsewhere()
         except MusicEmbError:
             return False
+
+    def check_writable(self) -> None:
+        """Look again whether the open library may be written (its drive remounted, its permissions changed):
+        ``readOnlyChanged`` when that changed. A catalogue not there (moved, unplugged) changes nothing: the next
+        action says so."""
+        if self.lib_path is None or not (self.lib_path / DB_NAME).is_file():
+            return
+        why = "" if layout.writable(self.lib_path) else layout.not_writable(self.lib_path)
+        if why != self.read_only:
+            self.read_only = why
+            self.readOnlyChanged.emit(why)
 
     # -- other programs' changes ---------------------------------------------------------------------------
     def changes_elsewhere(self, findings: Mapping[int, str] | None = None) -> list[str] | None:

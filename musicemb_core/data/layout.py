@@ -201,7 +201,7 @@ def writable(lib) -> bool:
     return os.access(root, os.W_OK) and (not (root / CATALOGUE).exists() or os.access(root / CATALOGUE, os.W_OK))
 
 
-def _not_writable(root: Path) -> str:
+def not_writable(root: Path) -> str:
     """Why the library cannot be written, as the OS says it: a read-only file system, else no permission."""
     try:
         read_only_fs = bool(os.statvfs(root).f_flag & os.ST_RDONLY)
@@ -218,7 +218,7 @@ def write_lock(lib, command: str, *, wait_s: float | None = None):
     if not root.is_dir():
         raise LibraryError(f"{root}: not a musicemb library folder")
     if not writable(root):  # the lock file itself may still be writable (chmod a-w on the folder only)
-        raise LibraryError(f"{root}: cannot write to this library ({_not_writable(root)})")
+        raise LibraryError(f"{root}: cannot write to this library ({not_writable(root)})")
     return writer_lock(root / LOCK_NAME, command, wait_s=wait_s, on_acquire=lambda: sweep(root))
 
 

@@ -27,6 +27,7 @@ from musicemb_gui.widgets.spectrogram_view import SpectrogramView
 
 ALL_KINDS = "All kinds"
 SPECTROGRAM_HINT = "Select a finding to see its spectrogram from 20 Hz"
+RUN_TIP = "Find mislabelled tracks, faulty segments, outliers and near-duplicates"
 
 
 def play_segment(row: dict) -> int | None:
@@ -51,8 +52,10 @@ class InspectionPanel(QWidget):
         self.model = FindingsTable(self)
         self.proxy = FindingsFilter(self)
         self.proxy.setSourceModel(self.model)
+        self.read_only = ""  # why the open library cannot be written ("": it can): no run, no review
+        self._busy = False
         self.run = QPushButton("Run inspection")
-        self.run.setToolTip("Find mislabelled tracks, faulty segments, outliers and near-duplicates")
+        self.run.setToolTip(RUN_TIP)
         self.run.clicked.connect(self.runRequested)
         self.kind = QComboBox()
         self.kind.addItem(ALL_KINDS)
@@ -186,7 +189,8 @@ class InspectionPanel(QWidget):
         self.spectrogram.stack.set_empty(True, message)
 
     def set_busy(self, busy: bool) -> None:
-        self.run.setEnabled(not busy)
+        self._busy = busy
+        self.run.setEnabled(not busy and not self.read_only)
         self.run.setText("Inspecting…" if busy else "Run inspection")
 
     def shown(self) -> list[dict]:
@@ -220,12 +224,27 @@ class InspectionPanel(QWidget):
         self.proxy.refilter(needle=text.strip().casefold())
         self._update_count()
 
+    def set_read_only(self, note: str) -> None:
+        """``note``: why the open library cannot be written ("": it can). Meanwhile running an inspection and
+        accepting, dismissing or relabelling findings are off, the buttons saying why; reading them is not."""
+        self.read_only = note
+        self.run.setToolTip(note or RUN_TIP)
+        self.set_busy(self._busy)
+        self._review_state()
+        self._relabel_state()
+
     # -- actions ---------------------------------------------------------------------------------------------
+    def _review_state(self) -> None:
+        """Accept and Dismiss are on for a selection, in a library that may be written."""
+        rows = bool(self.selected())
+        for b in (self.accept, self.dismiss):
+            b.setEnabled(rows and not self.read_only)
+            b.setToolTip(self.read_only)
+
     def _selection_changed(self, *_) -> None:
         rows = self.selected()
         one = rows[0] if len(rows) == 1 else None
-        for b in (self.accept, self.dismiss):
-            b.setEnabled(bool(rows))
+        self._review_state()
         self.new_label.setEnabled(one is not None)
         self.play.setEnabled(one is not None and play_segment(one) is not None)
         self.show_map.setEnabled(self.play.isEnabled())
@@ -241,9 +260,10 @@ class InspectionPanel(QWidget):
         label: relabelling to it changed nothing yet marked the finding accepted)."""
         rows = self.selected()
         text = self.new_label.text().strip()
-        self.relabel.setEnabled(len(rows) == 1 and bool(text) and text != (rows[0].get("label") or ""))
-        self.relabel.setToolTip("" if self.relabel.isEnabled() or len(rows) != 1 else
-                                "Type a label other than the track's own to relabel it")
+        self.relabel.setEnabled(len(rows) == 1 and bool(text) and text != (rows[0].get("label") or "")
+                                and not self.read_only)
+        self.relabel.setToolTip(self.read_only or ("" if self.relabel.isEnabled() or len(rows) != 1 else
+                                                   "Type a label other than the track's own to relabel it"))
 
     def _show_evidence(self, row: dict | None) -> None:
         """List a track label finding's arguing segments (time and probability of the suggested label)."""

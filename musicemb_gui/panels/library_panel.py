@@ -88,6 +88,7 @@ class LibraryPanel(QWidget):
         self._selecting = False  # rows selected by select_tracks(), not by the user
         self._filtering = False  # a filter changing: the selected rows it hides are signalled once, after
         self._hid_selected = False
+        self.read_only = ""  # why the open library cannot be written ("": it can): no imports, no label edits
         self.model = TrackTable(self)
         self.model.labelEdited.connect(self._label_edited)
         self.proxy = _PathFilter(self)
@@ -119,6 +120,7 @@ class LibraryPanel(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # by name until the user clicks another header
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self._edit_triggers = self.table.editTriggers()  # labels are typed in place, unless read-only
         # every column sized by hand (_fit_track_column): the name takes the spare width, but never less than
         # TRACK_MIN_PX (stretched, it was squeezed to "…" in a 1280 px window by the other columns' widths)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -193,6 +195,15 @@ class LibraryPanel(QWidget):
             self.empty.setText(f"No track matches {' and '.join(what) or 'the filters'}: clear "
                                f"{'them' if len(what) > 1 else 'it'} to see all {total:,} track{plural}.")
         self.empty.setVisible(not shown)
+
+    def set_read_only(self, note: str) -> None:
+        """``note``: why the open library cannot be written ("": it can). Meanwhile adding files (buttons, drops)
+        and typing labels are off, the buttons saying why."""
+        self.read_only = note
+        for b in (self.add_files, self.add_folder):
+            b.setEnabled(not note)
+            b.setToolTip(note)
+        self.table.setEditTriggers(QTableView.EditTrigger.NoEditTriggers if note else self._edit_triggers)
 
     def set_rows(self, rows: list[tuple]) -> None:
         """Rows as :class:`TrackTable` takes them; the same tracks as shown keep their selection and scroll."""
@@ -308,11 +319,11 @@ class LibraryPanel(QWidget):
             self.addPaths.emit([folder])
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        if event.mimeData().hasUrls():
+        if event.mimeData().hasUrls() and not self.read_only:  # read-only: the cursor says no
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:  # noqa: N802 (Qt override)
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
+        if paths and not self.read_only:
             self.addPaths.emit(paths)
             event.acceptProposedAction()

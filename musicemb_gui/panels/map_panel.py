@@ -161,6 +161,7 @@ class MapPanel(QWidget):
         self._hovered = -1
         self.selected_ids = np.zeros(0, np.int64)
         self.label_dialog: LabelDialog | None = None
+        self.read_only = ""  # why the open library cannot be written ("": it can): no labelling
         self.method.currentTextChanged.connect(lambda name: controller.request_map(METHODS[name]))
         self.colour.currentTextChanged.connect(controller.request_colours)
         controller.session.libraryOpened.connect(self.search.clear)
@@ -302,9 +303,16 @@ class MapPanel(QWidget):
 
     def _on_selection(self, ids) -> None:
         self.selected_ids = np.asarray(ids, dtype=np.int64)
-        self.label_sel.setEnabled(len(self.selected_ids) > 0)
+        self.label_sel.setEnabled(len(self.selected_ids) > 0 and not self.read_only)
         self.label_sel.setText(f"Label {len(self.selected_ids)} selected…" if len(self.selected_ids) else
                                "Label selection…")
+
+    def set_read_only(self, note: str) -> None:
+        """``note``: why the open library cannot be written ("": it can); labelling the selection is off meanwhile,
+        its button saying why. The map itself is drawn (a UMAP or t-SNE map is then not kept)."""
+        self.read_only = note
+        self.label_sel.setToolTip(note)
+        self._on_selection(self.selected_ids)
 
     def show_selection(self, ids) -> None:
         """Ring and select these segments (chosen elsewhere: the library table) without a ``selectionChanged``."""

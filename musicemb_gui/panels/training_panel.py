@@ -51,6 +51,8 @@ class TrainingPanel(QWidget):
         self.session = session
         self.job = None
         self.trained: str | None = None
+        self.read_only = ""  # why the open library cannot be written ("": it can): no training, no embedding
+        self._embeddable = False  # the model just trained may embed the library (Embed is on where it is writable)
         self.may_embed: Callable[[str], bool] = lambda name: True  # the window asks before a partly trained one
         self._generation, self._strategy = session.generation, ""  # the library and strategy of the current run
         self._planned: int | None = None  # its epochs asked for
@@ -134,7 +136,7 @@ class TrainingPanel(QWidget):
         self.job.ended.connect(lambda _job: self._trained_again(name))
         self.start.setEnabled(False)
         self.cancel.setEnabled(True)
-        self.embed.setEnabled(False)
+        self._set_embeddable(False)
         self.state.setText(f"training {name}…")
 
     def confirm_replace(self, name: str) -> bool:
@@ -170,7 +172,7 @@ class TrainingPanel(QWidget):
         """Another library: its models are not this one's (a run still going ends without offering to embed, its
         curves and state are no longer shown)."""
         self.trained = None
-        self.embed.setEnabled(False)
+        self._set_embeddable(False)
         self.curves.clear()
         self.state.setText("the run in the library open before goes on (Cancel stops it)" if self.cancel.isEnabled()
                            else "")
@@ -180,7 +182,7 @@ class TrainingPanel(QWidget):
             return
         self.trained = result.name
         self.state.setText(finished_text(result, self._planned))
-        self.embed.setEnabled(self._strategy != "qbh")  # a QBH model embeds hums, not segments
+        self._set_embeddable(self._strategy != "qbh")  # a QBH model embeds hums, not segments
 
     def _failed(self, *args) -> None:
         """Failed (message, traceback), or cancelled (no arguments) before training began: a cancel within the
@@ -199,12 +201,25 @@ class TrainingPanel(QWidget):
 
     def _idle(self) -> bool:
         """Start may be pressed again; whether the run that ended was the open library's (else its state goes)."""
-        self.start.setEnabled(True)
+        self.start.setEnabled(not self.read_only)
         self.cancel.setEnabled(False)
         if self.session.is_current(self._generation):
             return True
         self.state.setText("")
         return False
+
+    def set_read_only(self, note: str) -> None:
+        """``note``: why the open library cannot be written ("": it can). Meanwhile Start training and Embed are
+        off, saying why; a run going on may still be cancelled."""
+        self.read_only = note
+        self.start.setEnabled(not note and not self.cancel.isEnabled())  # Cancel is on while a run goes on
+        self._set_embeddable(self._embeddable)
+        for b in (self.start, self.embed):
+            b.setToolTip(note)
+
+    def _set_embeddable(self, on: bool) -> None:
+        self._embeddable = on
+        self.embed.setEnabled(on and not self.read_only)
 
     def _cancel(self) -> None:
         if self.job is not None:
