@@ -23,6 +23,7 @@ from musicemb_core.common.errors import AudioError
 from musicemb_core.common.progress import CancelToken
 
 BLOCK_FRAMES = 1 << 16
+MAX_BUFFER = 1 << 28  # samples (1 GiB of float32, 4.6 h at 16 kHz) a header's length may reserve up front
 
 
 @dataclass(frozen=True)
@@ -306,7 +307,7 @@ def load(path: str | Path, *, sr: int | None = None, mono: bool = True, offset: 
     rs = StreamResampler(head.sample_rate, sr) if mono and sr is not None else None
     frames = max(0, head.frames - int(offset * head.sample_rate))
     frames = frames if duration is None else min(frames, int(duration * head.sample_rate) + 1)
-    out = _Output(int(frames * (sr or head.sample_rate) / head.sample_rate * 1.01) + 4096 if mono else 0)
+    out = SampleBuffer(int(frames * (sr or head.sample_rate) / head.sample_rate * 1.01) + 4096 if mono else 0)
     blocks, done = [], 0
     for b in stream(path, offset=offset, duration=duration):
         if cancel is not None:
@@ -332,13 +333,13 @@ def load(path: str | Path, *, sr: int | None = None, mono: bool = True, offset: 
     return np.ascontiguousarray(y), (sr or head.sample_rate)
 
 
-class _Output:
-    """Mono float32 blocks written into one array sized up front (the header's length): a long file's samples are
-    never held twice, as a list joined at the end would; blocks past that size (a header that under-counts) are
-    joined on."""
+class SampleBuffer:
+    """Mono float32 blocks written into one array sized up front (the header's length, at most :data:`MAX_BUFFER`
+    samples: a damaged header may claim anything): a long file's samples are never held twice, as a list joined
+    at the end would; blocks past that size (a header that under-counts) are joined on."""
 
     def __init__(self, size: int):
-        self.buf, self.n, self.more = np.empty(size, np.float32), 0, []
+        self.buf, self.n, self.more = np.empty(min(max(size, 0), MAX_BUFFER), np.float32), 0, []
 
     def add(self, x: np.ndarray) -> None:
         if not self.more and self.n + len(x) <= len(self.buf):

@@ -83,7 +83,10 @@ class Tap(Protocol):
     """More work on each file's audio within the import's one decode, in the worker process (picklable):
     ``start(sr)`` gives a :class:`TapRun` fed every decoded block downmixed to mono float32 at ``sr``; its
     ``result(starts)`` (the track's segment start times, seconds) is kept in :attr:`IngestReport.tapped` when
-    the import saves the track. A tap that fails costs the file its result, not its import."""
+    the import saves the track. A run with a ``begin(frames, cancel)`` method is first given the header's length
+    (frames at ``sr``, an estimate for compressed formats) and the import's cancel token (None in a worker process:
+    a cancel ends the worker); its :class:`Cancelled` stops the file as a cancel does. A tap that fails otherwise
+    costs the file its result, not its import."""
 
     def start(self, sr: int) -> TapRun: ...
 
@@ -220,9 +223,12 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, ta
             from musicemb_core.audio.decode import info
             from musicemb_core.features.tempo_key import Analyser
 
-            sr = info(path).sample_rate
+            head = info(path)
+            sr = head.sample_rate
             analyser = Analyser(sr) if analyse else None
             run = tap.start(sr) if tap is not None else None
+            if hasattr(run, "begin"):
+                run.begin(head.frames, cancel)
         feeds = [f for f in (analyser, run) if f is not None]
         digest = AudioDigest()
 
@@ -247,6 +253,8 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, ta
         if run is not None:
             try:
                 probe.tapped = run.result(window_starts(probe.scan.duration_s, segments))
+            except Cancelled:
+                raise
             except Exception:  # noqa: BLE001 - no result: what the tap computes is computed later without it
                 probe.tapped = None
         # hashed before the decode: the stat below tells a change

@@ -132,3 +132,13 @@ def test_ctrl_c_during_the_only_file_of_an_ingest_embed_is_a_cancel(tmp_path, mo
         r = drive(iter_ingest_embed(lib, [tmp_path / "a"], jobs=1, analyse=False, cancel=token))
         assert r.ingest.cancelled and r.ingest.added == 0  # the file unfinished: nothing of it stored
         assert r.embed.computed == 0 and lib.tracks() == []
+
+
+def test_a_header_that_claims_too_much_or_too_little_reserves_at_most_the_cap(tmp_path, monkeypatch):
+    """The output array is sized from the header, at most MAX_BUFFER samples (a damaged header may claim a year);
+    what does not fit is joined on, the same samples."""
+    p = _noise(tmp_path / "rec.wav", 2.0)
+    whole = decode.load(p)[0]
+    monkeypatch.setattr(decode, "MAX_BUFFER", 1000)
+    assert len(decode.SampleBuffer(10**15).buf) == 1000
+    np.testing.assert_array_equal(decode.load(p)[0], whole)
