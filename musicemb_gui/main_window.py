@@ -228,7 +228,7 @@ class MainWindow(QMainWindow):
         self.session.check_writable()
         if self.jobs.jobs:
             return
-        changes = self.session.changes_elsewhere({r["id"]: r["status"] for r in self.inspection.rows})
+        changes = self.session.watch.changes({r["id"]: r["status"] for r in self.inspection.rows})
         if changes is None or changes == self._changes:
             return
         self._changes = changes

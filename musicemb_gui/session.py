@@ -4,7 +4,6 @@ and maps; signals tell panels what changed. Reads here are short; long work goes
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -16,8 +15,6 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from musicemb_core.audio.decode import load
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import AudioError, MusicEmbError
-from musicemb_core.common.names import model_key
-from musicemb_core.common.store import POINTER
 from musicemb_core.data import layout
 from musicemb_core.data.library import DB_NAME, Library, Track
 from musicemb_core.inference import (
@@ -31,6 +28,7 @@ from musicemb_core.inference import (
 )
 from musicemb_core.workflows.dj import bpm_text, key_text, library_sounds, track_row
 from musicemb_core.workflows.models import active_model, set_active_model
+from musicemb_gui.change_watch import ChangeWatch
 from musicemb_gui.edits import EditLog, finding_is
 from musicemb_gui.workers import Job, JobManager
 
@@ -123,11 +121,7 @@ class Session(QObject):
         self._rereading = False  # the library is read again for vectors of segments imported by another program
         self.track_filter: frozenset[int] | None = None
         self.edits = EditLog(self)  # labels, segment tags and reviews, with undo
-        # noticing other programs' changes (see :meth:`changes_elsewhere`)
-        self._seen: tuple | None = None  # the library's files at the last comparison; None: compare again
-        self._segments_seq = 0  # the catalogue's last segment id ever given when the segments were read
-        self._files_seen: tuple = (None, None)  # the pointers of the embeddings read and the maps read or drawn here
-        self.jobs.jobEnded.connect(self._files_read)  # maps drawn by the app's own jobs
+        self.watch = ChangeWatch(self)  # other programs' changes
 
     def is_current(self, generation: int, model: str | None = None) -> bool:
         """Whether work started at ``generation`` (with ``model`` in use, if given) still belongs to the open
@@ -165,7 +159,7 @@ class Session(QObject):
             read_only = layout.not_writable(lib.root) if lib.read_only else ""  # the OS's words
         self.lib_path, self._created_at = Path(summary["path"]), created_at
         self.read_only = read_only
-        self._seen, self._files_seen = None, (None, None)
+        self.watch.reset()
         self.generation += 1
         self.model = model
         self._embedder, self._embedder_key = None, None
@@ -222,104 +216,16 @@ class Session(QObject):
             self.read_only = why
             self.readOnlyChanged.emit(why)
 
-    # -- other programs' changes ---------------------------------------------------------------------------
-    def changes_elsewhere(self, findings: Mapping[int, str] | None = None) -> list[str] | None:
-        """What other programs changed in the open library that the window does not show ("2 tracks added",
-        "labels of 1 track changed"...; [] when nothing), compared with what it read: the app's own edits and jobs
-        read again what they change, so they count only until then. None when the catalogue, its WAL and the
-        pointers of the embeddings and maps in use are as at the last look (a few stats; no file is held open,
-        which would keep a drive from being unplugged), or the library cannot be read now (gone, replaced, locked:
-        the next action says so). Never waits for a lock. ``findings``: finding id -> status, as shown."""
-        if self.lib_path is None:
-            return None
-        stamp = self._stamp()
-        if stamp is None or stamp == self._seen:
-            return None
-        db = self.lib_path / DB_NAME
-        try:
-            conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=0, isolation_level=None)
-        except sqlite3.Error:
-            self._seen = stamp  # not to be read here (a read-only folder without the WAL's index): not tried again
-            return None
-        try:
-            conn.execute("BEGIN")  # one snapshot
-            created = conn.execute("SELECT value FROM meta WHERE key='created_at'").fetchall()
-            tracks = conn.execute("SELECT id, label, content_hash, mtime FROM tracks").fetchall()
-            seq = _segments_seq(conn)
-            tags = dict(conn.execute("SELECT segment_id, label FROM segment_labels").fetchall())
-            stored = dict(conn.execute("SELECT id, status FROM findings").fetchall())
-            conn.execute("COMMIT")
-        except sqlite3.Error as e:
-            if "locked" not in str(e) and "busy" not in str(e):  # locked: tried again at the next look
-                self._seen = stamp
-            return None
-        finally:
-            conn.close()
-        self._seen = stamp
-        if (created[0][0] if created else None) != self._created_at:  # another library put in its place
-            return None
-        held, labels, again = self.tracks, 0, 0
-        for i, label, content, mtime in tracks:  # one pass: some 30 ms at 20,000 tracks, after a commit only
-            t = held.get(i)
-            if t is not None:
-                labels += t.label != label
-                again += t.content_hash != content or t.mtime != mtime
-        now = {t[0] for t in tracks}
-        added, removed = len(now - held.keys()), len(held.keys() - now)
-        said = [f"{_n(added, 'track')} added" if added else "", f"{_n(removed, 'track')} removed" if removed else "",
-                f"{_n(again, 'track')} imported again" if again else ""]
-        if seq != self._segments_seq and not (added or again):
-            said.append("segments cut again")
-        retagged = sum(tags.get(s) != self.edits.tags.get(s) for s in tags.keys() | self.edits.tags.keys())
-        said += [f"labels of {_n(labels, 'track')} changed" if labels else "",
-                 f"tags of {_n(retagged, 'segment')} changed" if retagged else ""]
-        if findings is not None and stored.keys() != findings.keys():
-            said.append("findings of another inspection")
-        elif findings is not None:
-            reviewed = sum(stored[i] != status for i, status in findings.items())
-            said.append(f"{_n(reviewed, 'finding')} reviewed" if reviewed else "")
-        said += ["new embeddings" if stamp[2] != self._files_seen[0] else "",
-                 "new map" if stamp[3] != self._files_seen[1] else ""]
-        return [s for s in said if s]
-
-    def _stamp(self) -> tuple | None:
-        """Stats of the catalogue and its WAL (a commit writes it) and of the pointers of the current embeddings of
-        the model in use and of its maps (``musicemb embed`` and ``musicemb map`` replace one); None when the
-        catalogue is not there."""
-        def stat(path: Path) -> tuple | None:
-            try:
-                st = path.stat()
-            except OSError:
-                return None
-            return st.st_ino, st.st_size, st.st_mtime_ns
-        db = self.lib_path / DB_NAME
-        catalogue = stat(db)
-        if catalogue is None:
-            return None
-        key, maps = model_key(self.model), self.lib_path / "maps"
-        try:
-            names = sorted(e.name for e in os.scandir(maps) if e.name.startswith(f"{key}-"))
-        except OSError:
-            names = []
-        return (catalogue, stat(db.with_name(f"{DB_NAME}-wal")), stat(layout.embeddings(self.lib_path, key).folder /
-                POINTER), tuple((n, stat(maps / n / POINTER)) for n in names))
-
-    def _files_read(self, _job=None, *, embeddings: bool = False) -> None:
-        """The maps (and the ``embeddings``) as they are now count as the window's: read again, or drawn by its
-        own job (which may end after another program's embed: its vectors are not the window's)."""
-        if self.lib_path is not None and (stamp := self._stamp()) is not None:
-            self._files_seen, self._seen = (stamp[2] if embeddings else self._files_seen[0], stamp[3]), None
-
     def refresh(self) -> None:
         """Re-read tracks, segments and embeddings from disk, then tell the panels."""
         with self.library() as lib:
-            self._segments_seq = _segments_seq(lib.conn)  # before the segments: a cut meanwhile is noticed
+            self.watch.segments_read(lib.conn)  # before the segments: a cut meanwhile is noticed
             self.tracks = {t.id: t for t in lib.tracks()}
             self.failures = lib.failures()
             self.segments = lib.segments()
             self.sounds = library_sounds(lib)
         self.seg_row = SegmentRows(self.segments["id"])
-        self._seen = None
+        self.watch.look_again()
         self.libraryChanged.emit()
         self.reload_embeddings()
 
@@ -332,12 +238,12 @@ class Session(QObject):
         changed = {t: labels[t] for t, track in self.tracks.items() if t in labels and labels[t] != track.label}
         for t, label in changed.items():
             self.tracks[t] = replace(self.tracks[t], label=label)
-        self._seen = None
+        self.watch.look_again()
         self.labelsChanged.emit(changed)
 
     def reload_embeddings(self) -> None:
         before, source = (self._vectors_of, self.embedding_ids), None
-        self._files_read(embeddings=True)  # before reading them: ones published meanwhile are said
+        self.watch.files_read(embeddings=True)  # before reading them: ones published meanwhile are said
         try:
             with self.library() as lib:
                 check_weights(lib, self.model)
@@ -450,13 +356,3 @@ class Session(QObject):
 
 def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     return a is b or (a is not None and b is not None and np.array_equal(a, b))
-
-
-def _segments_seq(conn: sqlite3.Connection) -> int:
-    """The last segment id the catalogue gave (ids are never reused: a cut or an import raises it)."""
-    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='segments'").fetchall()
-    return int(row[0][0]) if row else 0
-
-
-def _n(count: int, thing: str) -> str:
-    return f"{count} {thing}{'' if count == 1 else 's'}"
