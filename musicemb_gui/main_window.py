@@ -218,9 +218,9 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
         bar.hide()
         self._changes: list[str] = []  # what the notice says (also when dismissed)
-        self.watch = QTimer(self)
-        self.watch.setInterval(CHECK_MS)
-        self.watch.timeout.connect(self.check_elsewhere)
+        self.check_timer = QTimer(self)
+        self.check_timer.setInterval(CHECK_MS)
+        self.check_timer.timeout.connect(self.check_elsewhere)
 
     def check_elsewhere(self) -> None:
         """Show what other programs changed in the library (not while the app's own jobs run: they read again
@@ -334,7 +334,7 @@ class MainWindow(QMainWindow):
         self.hum_panel.clear_results()
         self.notice.hide()
         self._changes = []
-        self.watch.start()
+        self.check_timer.start()
 
     def _label_edited(self, track_id: int, label: str) -> None:
         try:
@@ -458,7 +458,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.hum_panel.discard_recording()
-        self.watch.stop()
+        self.check_timer.stop()
         self.jobs.shutdown(5000)
         self.player.stop()
         super().closeEvent(event)

@@ -307,7 +307,7 @@ def load(path: str | Path, *, sr: int | None = None, mono: bool = True, offset: 
     rs = StreamResampler(head.sample_rate, sr) if mono and sr is not None else None
     frames = max(0, head.frames - int(offset * head.sample_rate))
     frames = frames if duration is None else min(frames, int(duration * head.sample_rate) + 1)
-    out = SampleBuffer(int(frames * (sr or head.sample_rate) / head.sample_rate * 1.01) + 4096 if mono else 0)
+    out = SampleBuffer.for_frames(frames, head.sample_rate, sr or head.sample_rate) if mono else SampleBuffer(0)
     blocks, done = [], 0
     for b in stream(path, offset=offset, duration=duration):
         if cancel is not None:
@@ -340,6 +340,11 @@ class SampleBuffer:
 
     def __init__(self, size: int):
         self.buf, self.n, self.more = np.empty(min(max(size, 0), MAX_BUFFER), np.float32), 0, []
+
+    @classmethod
+    def for_frames(cls, frames: int, from_sr: int, to_sr: int) -> SampleBuffer:
+        """A buffer for a header's ``frames`` at ``from_sr`` read at ``to_sr`` (1 % and a block spare)."""
+        return cls(int(frames * to_sr / from_sr * 1.01) + 4096)
 
     def add(self, x: np.ndarray) -> None:
         if not self.more and self.n + len(x) <= len(self.buf):

@@ -84,7 +84,7 @@ class _EmbedRun:
 
     def __call__(self, mono: np.ndarray) -> None:
         if self._out is None:  # at the first block: a file too long by its header has failed before
-            self._out = SampleBuffer(int(self._frames * self.tap.sr / self.sr * 1.01) + 4096)
+            self._out = SampleBuffer.for_frames(self._frames, self.sr, self.tap.sr)
         self._out.add(self._resample(mono))
 
     def result(self, starts: np.ndarray) -> dict[str, np.ndarray]:
