@@ -19,13 +19,12 @@ if TYPE_CHECKING:
     from musicemb_gui.session import Session
 
 
-def finding_is(lib: Library, finding_id: int, about: tuple | None, *, gone: bool = False) -> bool:
+def finding_is(lib: Library, finding_id: int, about: tuple | None) -> bool:
     """Whether ``finding_id`` still names the finding read as ``about`` (kind, track id, start, end; None: any):
-    finding ids are given again to other findings when an inspection replaces them. ``gone``: what a finding no
-    longer there counts as (the core's edits say "no finding with id N" themselves)."""
+    finding ids are given again to other findings when an inspection replaces them."""
     row = lib.conn.execute("SELECT kind, track_id, start_s, end_s FROM findings WHERE id=?", (int(finding_id),))
     row = row.fetchone()
-    return gone if row is None else about is None or tuple(row) == tuple(about)
+    return row is not None and (about is None or tuple(row) == tuple(about))
 
 
 class EditLog(QObject):
@@ -50,18 +49,15 @@ class EditLog(QObject):
         self.last_id = last.id if last else None
         self.changed.emit(last.description if last else "")
 
-    def _run(self, fn, *args, findings: Mapping[int, tuple | None] | None = None):
-        """``fn(lib, *args)``, then what it changed re-read; a user-level error goes to the status bar. One caused by
-        another program's change (ids read here name nothing now; ``findings``: the finding ids asked for, each
-        with what the window read of it, see :func:`finding_is`) reads the library again and says so."""
+    def _run(self, fn, *args, findings: Mapping[int, tuple | None] | None = None, **kwargs):
+        """``fn(lib, *args, **kwargs)``, then what it changed re-read; a user-level error goes to the status bar.
+        One caused by another program's change (ids read here name nothing now; ``findings``: the finding ids asked
+        for, each with what the window read of it, checked by the core inside the edit's transaction) reads the
+        library again and says so."""
         findings, self.error = findings or {}, ""
         try:
             with self.session.library() as lib:
-                for fid, about in findings.items():  # ids an inspection since gave to other findings: not those
-                    if not finding_is(lib, fid, about, gone=True):  # shown (another track relabelled, accepted)
-                        raise MusicEmbError(f"{lib.root}: the {about[0]} finding on "
-                                            f"{self.session.track_name(about[1])} is not in the library any more")
-                result = fn(lib, *args)
+                result = fn(lib, *args, **kwargs)
         except MusicEmbError as e:
             note = ""
             with contextlib.suppress(MusicEmbError):
@@ -100,7 +96,7 @@ class EditLog(QObject):
     def relabel_finding(self, finding_id: int, label: str | None, about: tuple | None = None) -> edits.Edit | None:
         """``about``: what the window read of the finding (kind, track id, start, end); refused if the id names
         another finding now."""
-        return self._run(edits.relabel_finding, int(finding_id), label, findings={int(finding_id): about})
+        return self._run(edits.relabel_finding, int(finding_id), label, about=about, findings={int(finding_id): about})
 
     def review_findings(self, finding_ids, status: str, about: Mapping[int, tuple] | None = None
                         ) -> edits.Edit | None:
@@ -108,7 +104,7 @@ class EditLog(QObject):
         :meth:`relabel_finding`."""
         ids = [int(i) for i in finding_ids]
         about = about or {}
-        return self._run(edits.review_findings, ids, status, findings={i: about.get(i) for i in ids})
+        return self._run(edits.review_findings, ids, status, about=about, findings={i: about.get(i) for i in ids})
 
     def undo(self) -> None:
         """Undo the edit the menu names; one made or undone by another process since is said and not undone, and

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +110,17 @@ def _findings_about(c, keys: list[int]) -> dict[int, list]:
                                                     "WHERE id BETWEEN ? AND ?", keys) if r[0] in wanted}
 
 
+def _check_findings(lib: Library, c, expected: Mapping[int, tuple | None]) -> None:
+    """Raise a :class:`LibraryError` if a finding id read as about something (kind, track id, start, end) names
+    nothing or something else now (None: not read, not checked)."""
+    about = _findings_about(c, [int(i) for i, read in expected.items() if read is not None])
+    for fid, read in expected.items():
+        now = about.get(int(fid))
+        if read is not None and (now is None or tuple(now) != tuple(read)):
+            raise LibraryError(f"{lib.root}: the {read[0]} finding on {_track_name(lib, read[1])} is not in the "
+                               "library any more")
+
+
 def _keys_now(c, changes: list[dict]) -> list[int | None]:
     """The id of each logged change's row now: a finding's is that of the finding about the same thing (found
     again by an inspection since; its own id first), None when there is none."""
@@ -126,12 +137,16 @@ def _keys_now(c, changes: list[dict]) -> list[int | None]:
 
 
 def apply_edit(lib: Library, description: str, changes: list[tuple[str, int, str | None]]
-               | Callable[[], list[tuple[str, int, str | None]]]) -> Edit | None:
+               | Callable[[], list[tuple[str, int, str | None]]], *,
+               findings: Mapping[int, tuple | None] | None = None) -> Edit | None:
     """Set each (kind, id, value) and log the values that changed as one edit; None when nothing changed.
     An id that does not exist is a :class:`LibraryError` and nothing is changed. ``changes`` may be a function
     that lists them inside the edit's transaction (what it reads cannot change before they are made). An id given
-    twice for one kind is set to its last value."""
+    twice for one kind is set to its last value. ``findings``: finding id -> what the caller read it to be about
+    (kind, track id, start, end), checked inside the transaction (an inspection gives finding ids to other
+    findings): one about something else now is a :class:`LibraryError` and nothing is changed."""
     with lib.transaction() as c:
+        _check_findings(lib, c, findings or {})
         wanted: dict[str, dict[int, object]] = {}
         for kind, key, after in (changes() if callable(changes) else changes):
             wanted.setdefault(kind, {})[int(key)] = after
@@ -181,13 +196,17 @@ def relabel_tracks(lib: Library, track_ids, label: str | None) -> Edit | None:
                       [("segment_tag", s, None) for s in _tags_of_tracks(lib, track_ids)])  # transaction
 
 
-def relabel_finding(lib: Library, finding_id: int, label: str | None) -> Edit | None:
+def relabel_finding(lib: Library, finding_id: int, label: str | None, *, about: tuple | None = None
+                    ) -> Edit | None:
     """Relabel what a finding is about and accept it, as one edit (one undo): its track, or for a label finding
-    on one segment of a mixed track, that segment (as a tag)."""
-    row = lib.conn.execute("SELECT kind, track_id, segment_id FROM findings WHERE id=?", (int(finding_id),)).fetchone()
+    on one segment of a mixed track, that segment (as a tag). ``about``: what the caller read the finding to be
+    about (kind, track id, start, end); refused if it is about something else now."""
+    query = "SELECT kind, track_id, segment_id, start_s, end_s FROM findings WHERE id=?"
+    row = lib.conn.execute(query, (int(finding_id),)).fetchone()
     if row is None:
         raise LibraryError(f"{lib.root}: no finding with id {int(finding_id)}")
-    kind, track_id, segment_id = row
+    kind, track_id, segment_id = row[:3]
+    about = about or (kind, track_id, *row[3:])  # what is changed is what was described, whatever happens between
     label = _label(label)
     if kind == "label" and segment_id is not None and \
             lib.conn.execute("SELECT 1 FROM segments WHERE id=?", (segment_id,)).fetchone():
@@ -201,7 +220,8 @@ def relabel_finding(lib: Library, finding_id: int, label: str | None) -> Edit | 
         def changes() -> list:  # the track's tags as they are in the edit's transaction
             return [("track_label", track_id, label), *(("segment_tag", s, None) for s in _tags_of_tracks(lib, [track_id]))]
     return apply_edit(lib, f"relabel {what} {label!r} (finding accepted)",
-                      lambda: [*changes(), ("finding_status", int(finding_id), "accepted")])
+                      lambda: [*changes(), ("finding_status", int(finding_id), "accepted")],
+                      findings={int(finding_id): about})
 
 
 def tag_segments(lib: Library, segment_ids, label: str | None) -> Edit | None:
@@ -212,8 +232,10 @@ def tag_segments(lib: Library, segment_ids, label: str | None) -> Edit | None:
                       [("segment_tag", s, label) for s in segment_ids])
 
 
-def review_findings(lib: Library, finding_ids, status: str) -> Edit | None:
-    """Accept, dismiss or reopen findings: one edit (one undo) however many."""
+def review_findings(lib: Library, finding_ids, status: str, *, about: Mapping[int, tuple] | None = None
+                    ) -> Edit | None:
+    """Accept, dismiss or reopen findings: one edit (one undo) however many. ``about``: what the caller read
+    findings to be about (id -> kind, track id, start, end); refused if one is about something else now."""
     if status not in Library.FINDING_STATUSES:
         raise LibraryError(f"finding status must be one of {', '.join(Library.FINDING_STATUSES)}, got {status!r}")
     ids = list(dict.fromkeys(int(i) for i in finding_ids))
@@ -226,7 +248,8 @@ def review_findings(lib: Library, finding_ids, status: str) -> Edit | None:
         row = lib.conn.execute("SELECT f.kind, t.path FROM findings f JOIN tracks t ON t.id = f.track_id "
                                "WHERE f.id=?", (ids[0],)).fetchone()
         what = f"the {row[0]} finding on {Path(row[1]).name}" if row else f"finding {ids[0]}"
-    return apply_edit(lib, f"{verb} {what}", [("finding_status", i, status) for i in ids])
+    return apply_edit(lib, f"{verb} {what}", [("finding_status", i, status) for i in ids],
+                      findings={i: (about or {}).get(i) for i in ids})
 
 
 def segment_tags(lib: Library) -> dict[int, str]:

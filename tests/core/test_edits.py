@@ -331,3 +331,37 @@ def test_a_track_cut_again_while_it_is_relabelled_loses_the_tags_it_has_then(tmp
         edit = edits.relabel_tracks(lib, [1], "jazz")
         assert _labels(lib)[1] == "jazz" and edits.segment_tags(lib) == {}
         assert sum(ch["kind"] == "segment_tag" for ch in edit.changes) == 2  # the tags moved to the new segments
+
+
+@pytest.mark.parametrize("action", ["accept", "relabel"])
+def test_a_finding_replaced_just_before_the_edit_is_not_the_one_changed(tmp_path, monkeypatch, action):
+    """Another program's inspection gives the finding's id to a finding on another track in the moment between
+    the caller reading the finding and the edit's transaction: the app checked the finding just before the edit,
+    leaving that moment open, and Relabel read the finding's track outside the transaction. Now what the finding
+    was read as is checked inside the edit's transaction, and the edit is refused."""
+    def clip(track_id):
+        return {"kind": "clipping", "segment_id": None, "track_id": track_id, "start_s": 0.0, "end_s": 6.0,
+                "score": 1.0, "reason": "r"}
+
+    with _library(tmp_path / "lib") as lib:
+        lib.replace_findings([clip(1)], kinds=["clipping"])
+        [shown] = lib.findings()
+        about = (shown["kind"], shown["track_id"], shown["start_s"], shown["end_s"])
+        real = lib.transaction
+
+        def inspected_meanwhile():
+            with Library(tmp_path / "lib") as other:  # another program, its own connection
+                other.replace_findings([clip(2)], kinds=["clipping"])
+            monkeypatch.setattr(lib, "transaction", real)
+            return real()
+
+        monkeypatch.setattr(lib, "transaction", inspected_meanwhile)
+        with pytest.raises(LibraryError, match="the clipping finding on 0.wav is not in the library any more"):
+            if action == "accept":
+                edits.review_findings(lib, [shown["id"]], "accepted", about={shown["id"]: about})
+            else:
+                edits.relabel_finding(lib, shown["id"], "jazz")
+        [now] = lib.findings()
+        assert (now["id"], now["track_id"], now["status"]) == (shown["id"], 2, "open")
+        assert _labels(lib) == {1: "rock", 2: "rock", 3: None}
+        assert edits.last_edit(lib) is None
