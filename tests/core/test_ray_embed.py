@@ -104,6 +104,7 @@ def test_an_address_that_does_not_answer_is_refused_at_once():
         assert time.perf_counter() - t0 < 10
 
 
+@pytest.mark.slow  # the local path's own test covers it; Ray's is 15-20 s (pytest -m slow)
 def test_a_file_changed_since_import_is_not_embedded_on_ray_either(cluster, tmp_path):
     """As ``iter_embed``: a file replaced since its import fails, named, and the other tracks are embedded."""
     lib = _library(tmp_path, n=3)
@@ -117,6 +118,7 @@ def test_a_file_changed_since_import_is_not_embedded_on_ray_either(cluster, tmp_
     lib.close()
 
 
+@pytest.mark.slow  # the local path's own test covers it; Ray's is 15-20 s (pytest -m slow)
 def test_a_track_the_model_gives_nan_for_fails_and_none_of_its_vectors_are_stored(cluster, tmp_path, monkeypatch):
     """As ``iter_embed``: NaN vectors were stored like any others and broke every later search. Here the model
     overflows on one segment of a track, after its first segment came back finite in an earlier batch."""
@@ -155,6 +157,7 @@ def test_the_similarity_space_is_refused_not_stored_unfinished(tmp_path):
     lib.close()
 
 
+@pytest.mark.slow  # the local path's own test covers it; Ray's is 15-20 s (pytest -m slow)
 def test_damaged_vectors_are_recomputed_on_ray_too(cluster, tmp_path):
     """`embed --ray` stopped at damaged stored vectors, telling to run `musicemb embed`, which it is: as the local
     path, it now recomputes them."""
