@@ -1,8 +1,9 @@
 """Queries against a library: nearest segments, song re-identification and label votes (kNN).
 
 A query is cut into sub-tracks (windows of the model's length every ``hop_s``); a query shorter than a window is
-zero-padded, not rejected. Sub-tracks quieter than ``SILENCE_DBFS`` carry no evidence, so silent audio scores
-nothing (a wholly silent query file is refused).
+zero-padded, not rejected. Sub-tracks quieter than ``SILENCE_DBFS`` carry no evidence, so silent passages score
+nothing; a query file silent by import's rule is refused, and in a quiet one with no sub-track above it (a field
+recording's ambience) every sub-track counts.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import numpy as np
 
 from musicemb_core.audio.decode import load
 from musicemb_core.audio.segment import cut
-from musicemb_core.common.errors import AudioError, LibraryError
+from musicemb_core.audio.validate import check_not_silent
+from musicemb_core.common.errors import LibraryError
 from musicemb_core.data.library import Library
 from musicemb_core.features import landmarks as lm
 from musicemb_core.index import EmbeddingIndex
@@ -130,12 +132,14 @@ class Searcher:
         return best, speed
 
     def embed_file(self, path: str | Path, *, hop_s: float = 0.5) -> QueryVectors:
-        """The query file's sub-track vectors; a file without a sub-track above ``SILENCE_DBFS`` is an
-        :class:`AudioError` (it has nothing to compare)."""
+        """The query file's sub-track vectors. A file silent by import's rule is an :class:`AudioError` (it has
+        nothing to compare); in a quiet one (a field recording's ambience) without a sub-track above
+        ``SILENCE_DBFS``, every sub-track counts, as import took the library's own quiet recordings."""
         y, _ = load(path, sr=self.embedder.sr)
+        check_not_silent(y, path)
         q = self.embed_audio(y, hop_s=hop_s, path=str(path))
         if not q.active.any():
-            raise AudioError(path, f"silent (no segment above {SILENCE_DBFS:g} dBFS): nothing to compare")
+            q.active[:] = True
         return q
 
     def _track_result(self, tid: int, score: float) -> dict:

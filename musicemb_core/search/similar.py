@@ -14,7 +14,7 @@ from musicemb_core.analysis.set_order import bpm_gap_percent
 from musicemb_core.analysis.track_vectors import aggregate, relative_to_library, tagged_track_vectors
 from musicemb_core.audio.decode import info, load
 from musicemb_core.audio.segment import cut, window_starts
-from musicemb_core.audio.validate import SILENCE_DBFS as IMPORT_SILENCE_DBFS
+from musicemb_core.audio.validate import check_not_silent
 from musicemb_core.common.config import MAX_QUERY_S, SegmentConfig
 from musicemb_core.common.errors import AudioError, LibraryError, MusicEmbError
 from musicemb_core.common.paths import user_path
@@ -87,11 +87,7 @@ class SimilarTracks:
         import's rule (peak at or below :data:`~musicemb_core.audio.validate.SILENCE_DBFS`) is an
         :class:`AudioError`."""
         sr, w = self.embedder.sr, self.embedder.window_s
-        peak = float(np.abs(y).max()) if len(y) else 0.0
-        if peak <= 10 ** (IMPORT_SILENCE_DBFS / 20):
-            level = "digital silence" if peak == 0 else f"peak {20 * np.log10(peak):.0f} dBFS"
-            raise AudioError(path or "query", f"silent ({level}, not above {IMPORT_SILENCE_DBFS:g} dBFS): "
-                                              "nothing to compare")
+        check_not_silent(y, path or "query")
         starts = window_starts(len(y) / sr, SegmentConfig(w, w))
         clips = cut(y, sr, starts, window_s=w)
         loud = 20 * np.log10(np.maximum(np.sqrt((clips**2).mean(axis=1)), 1e-12)) > SILENCE_DBFS
