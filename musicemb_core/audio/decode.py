@@ -336,10 +336,12 @@ def load(path: str | Path, *, sr: int | None = None, mono: bool = True, offset: 
 class SampleBuffer:
     """Mono float32 blocks written into one array sized up front (the header's length, at most :data:`MAX_BUFFER`
     samples: a damaged header may claim anything): a long file's samples are never held twice, as a list joined
-    at the end would; blocks past that size (a header that under-counts) are joined on."""
+    at the end would. Past that size (a header that under-counts, or gives no length) the array grows in place by
+    a quarter (``realloc``: a large one is remapped, not copied; numpy zeroes the new part, so at most a quarter
+    more than the samples is held)."""
 
     def __init__(self, size: int):
-        self.buf, self.n, self.more = np.empty(min(max(size, 0), MAX_BUFFER), np.float32), 0, []
+        self.buf, self.n = np.empty(min(max(size, 0), MAX_BUFFER), np.float32), 0
 
     @classmethod
     def for_frames(cls, frames: int, from_sr: int, to_sr: int) -> SampleBuffer:
@@ -347,15 +349,16 @@ class SampleBuffer:
         return cls(int(frames * to_sr / from_sr * 1.01) + 4096)
 
     def add(self, x: np.ndarray) -> None:
-        if not self.more and self.n + len(x) <= len(self.buf):
-            self.buf[self.n:self.n + len(x)] = x
-            self.n += len(x)
-        else:
-            self.more.append(np.asarray(x, np.float32))
+        end = self.n + len(x)
+        if end > len(self.buf):
+            self.buf.resize(max(end, len(self.buf) * 5 // 4, 1 << 16), refcheck=False)  # no view of it is out yet
+        self.buf[self.n:end] = x
+        self.n = end
 
     def array(self) -> np.ndarray:
-        y = self.buf[:self.n]
-        return np.concatenate([y, *self.more]) if self.more else (y if self.n > 0.9 * len(self.buf) else y.copy())
+        """The samples (the buffer's own array, cut to them in place: use the buffer no further)."""
+        self.buf.resize(self.n, refcheck=False)
+        return self.buf
 
 
 def check_query_length(path: str, limit_s: float, what: str) -> None:

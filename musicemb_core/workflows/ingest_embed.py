@@ -94,7 +94,6 @@ class _EmbedRun:
         buf, self._out = self._out or SampleBuffer(0), None
         buf.add(self._resample.flush())
         y = buf.array()
-        del buf  # a header that over-counted: y is a copy, the buffer freed
         out = {"starts": starts}
         for name, folder in self.tap.models:
             emb = _embedder(self.tap, folder)

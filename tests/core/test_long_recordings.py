@@ -3,6 +3,7 @@ library), a cancel stops a long file's decode within a block, and a long track's
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import tracemalloc
 
@@ -134,9 +135,29 @@ def test_ctrl_c_during_the_only_file_of_an_ingest_embed_is_a_cancel(tmp_path, mo
         assert r.embed.computed == 0 and lib.tracks() == []
 
 
+def test_a_file_whose_header_gives_no_length_is_held_once(tmp_path, monkeypatch):
+    """A stream without a length in its header (frames 0): its blocks were gathered in a list and joined at the end,
+    holding the recording twice. Now the array grows in place, a quarter at a time."""
+    p = _noise(tmp_path / "rec.wav", 60.0, sr=48000, channels=2)
+    whole = decode.load(p, sr=16000)[0]
+    header = decode.info
+
+    def no_length(path):
+        return dataclasses.replace(header(path), frames=0)
+    monkeypatch.setattr(decode, "info", no_length)
+    tracemalloc.start()
+    try:
+        y, _ = decode.load(p, sr=16000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(y, whole)
+    assert peak < 1.5 * y.nbytes, peak / y.nbytes
+
+
 def test_a_header_that_claims_too_much_or_too_little_reserves_at_most_the_cap(tmp_path, monkeypatch):
     """The output array is sized from the header, at most MAX_BUFFER samples (a damaged header may claim a year);
-    what does not fit is joined on, the same samples."""
+    what does not fit is added on, the same samples."""
     p = _noise(tmp_path / "rec.wav", 2.0)
     whole = decode.load(p)[0]
     monkeypatch.setattr(decode, "MAX_BUFFER", 1000)
