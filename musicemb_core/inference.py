@@ -429,17 +429,19 @@ def embed_clips(emb: Embedder, y: np.ndarray, sr: int, starts: np.ndarray, batch
                 ) -> JobGen[tuple[list[np.ndarray], np.ndarray | None]]:
     """``emb``'s vectors (one array per batch) of the clips of mono ``y`` at ``starts`` (seconds), and its tagger's
     raw values (None without a tagger). Clips are cut a batch at a time: a long file's clips are never all held
-    (a 1-hour track: 0.23 GB at 16 kHz). ``cancel`` is checked before each batch; ``step(clips done)``, if given,
-    is yielded after each batch but the last."""
+    (a 1-hour track: 0.23 GB at 16 kHz). ``step(clips done)``, if given, is yielded after each batch but the last.
+    ``cancel`` is checked before each batch (after its step: a cancel asked there runs no batch more) and before
+    the tagger (a cancel asked during the last batch does not run it)."""
+    cancel = cancel or CancelToken()
     vecs = []
     for a in range(0, len(starts), batch_size):
-        if cancel is not None:
-            cancel.check()
         if a and step is not None:
             yield step(a)
+        cancel.check()
         vecs.append(emb(cut(y, sr, starts[a:a + batch_size], window_s=emb.window_s)))
     if not emb.has_tagger:
         return vecs, None
+    cancel.check()
     return vecs, emb.tag(cut(y, sr, starts[tag_clip_rows(len(starts), emb.tag_clips)], window_s=emb.window_s))
 
 

@@ -90,7 +90,8 @@ class _EmbedRun:
     def result(self, starts: np.ndarray) -> dict[str, np.ndarray]:
         """{"starts": ``starts``, model name: (len(starts), dim) raw vectors, and for a model with a tagger,
         "<name>#tag": its raw values of the file's clips (:meth:`~musicemb_core.inference.Embedder.tag`)}.
-        Raises :class:`~musicemb_core.common.errors.Cancelled` at a cancel (checked before each batch)."""
+        Raises :class:`~musicemb_core.common.errors.Cancelled` at a cancel (checked before each batch and before the
+        tagger)."""
         buf, self._out = self._out or SampleBuffer(0), None
         buf.add(self._resample.flush())
         y = buf.array()

@@ -20,14 +20,17 @@ class ModelController(QObject):
         picker.aboutToShow.connect(self.reload)
         for signal in (session.libraryOpened, session.modelChanged, session.embeddingsChanged):
             signal.connect(self.reload)
+        session.jobs.jobEnded.connect(lambda _job: self.reload())  # a model the app's own run trained is listed
         picker.set_entries([], "")
 
     def reload(self) -> None:
-        """List the open library's models, the active one shown."""
+        """List the open library's models, the active one shown (a model another program trains after this is
+        said by the session's notice of other programs' changes)."""
         if self.session.lib_path is None:
             return
         try:
             with self.session.library() as lib:
+                self.session.watch.models_read(lib.conn)  # before they are listed: one registered meanwhile is said
                 entries = list_models(lib)
         except MusicEmbError as e:  # the library's folder is gone (moved, its drive unplugged)
             self.session.message.emit(str(e))

@@ -187,3 +187,107 @@ def test_a_library_gone_or_replaced_is_not_said_by_the_timer(qtbot, window, lib_
     relabel_elsewhere(lib_path, min(window.session.tracks), "calm")
     window.check_elsewhere()
     assert notice(window) == "The library was changed by another program (labels of 1 track changed)."
+
+
+TRAIN = ("--strategy", "contrastive", "--arch", "cnn2", "--dim", "8", "--epochs", "1", "--batch-size", "4",
+         "--steps-per-epoch", "1", "--device", "cpu")
+
+
+def listed(win) -> list[str]:
+    """The models the picker lists."""
+    return [e.name for e in win.models.picker.entries]
+
+
+def test_a_model_trained_by_another_program_is_noticed_and_listed(qtbot, window, lib_path):
+    """`musicemb train` run beside the window: its picker went on listing the models it had, with no notice."""
+    assert window.open_library(lib_path)
+    before = listed(window)
+    cli("train", str(lib_path), *TRAIN, "--name", "theirs")
+    window.check_elsewhere()
+    assert notice(window) == "The library was changed by another program (1 model trained)."
+    assert listed(window) == before  # until asked
+    window.reload_action.trigger()
+    assert listed(window) == [*before, "theirs"]
+    window.check_elsewhere()
+    assert notice(window) is None
+    cli("train", str(lib_path), *TRAIN, "--name", "theirs", "--replace")  # trained again: said again
+    window.check_elsewhere()
+    assert notice(window) == "The library was changed by another program (1 model trained)."
+
+
+def test_the_windows_own_training_does_not_raise_the_notice(qtbot, window, lib_path):
+    """A model the window trains is listed when its run ends; another program's, trained meanwhile, is still said."""
+    from musicemb_core.models import ModelConfig
+    from musicemb_core.training.config import TrainConfig
+    from musicemb_core.training.entry import iter_train
+
+    assert window.open_library(lib_path)
+    before = listed(window)
+    train = TrainConfig(epochs=1, batch_size=4, steps_per_epoch=1, device="cpu")
+    model = ModelConfig(arch="cnn2", dim=8)
+    window.session.library_job("train mine", lambda lib, token: (yield from iter_train(
+        lib, name="mine", train=train, model=model, cancel=token)), writes=True)
+    qtbot.waitUntil(lambda: not window.jobs.jobs, timeout=120000)
+    window.check_elsewhere()
+    assert notice(window) is None
+    assert listed(window) == [*before, "mine"]
+    cli("train", str(lib_path), *TRAIN, "--name", "theirs")
+    window.check_elsewhere()
+    assert notice(window) == "The library was changed by another program (1 model trained)."
+
+
+def test_files_that_failed_in_another_programs_import_are_noticed(qtbot, window, lib_path, tmp_path):
+    """A cron import of a folder whose files are all broken adds no track: its failures were not said."""
+    assert window.open_library(lib_path)
+    for name in ("a.wav", "b.flac"):
+        (tmp_path / "bad" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "bad" / name).write_bytes(b"not audio" * 100)
+    cli("ingest", str(lib_path), str(tmp_path / "bad"))
+    window.check_elsewhere()
+    assert notice(window) == "The library was changed by another program (2 files failed to import)."
+    assert window.session.failures == []  # until asked
+    window.reload_action.trigger()
+    assert sorted(Path(f["path"]).name for f in window.session.failures) == ["a.wav", "b.flac"]
+    assert window.library_panel.model.rowCount() == 4  # the two tracks and the two failures
+    window.check_elsewhere()
+    assert notice(window) is None
+
+
+def test_the_windows_own_failed_import_does_not_raise_the_notice(qtbot, window, lib_path, tmp_path):
+    assert window.open_library(lib_path)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "a.wav").write_bytes(b"not audio" * 100)
+    window.import_paths([str(tmp_path / "bad")])
+    qtbot.waitUntil(lambda: len(window.session.failures) == 1 and not window.jobs.jobs, timeout=120000)
+    window.check_elsewhere()
+    assert notice(window) is None
+
+
+def test_tempo_and_key_analysed_again_by_another_program_are_noticed(qtbot, window, lib_path, tmp_path):
+    """A cron import analyses again the tracks an older release analysed, and another program reads a file's tags
+    again: no file changes, so nothing was said and the window went on showing the old tempo, key and tags."""
+    with Library(lib_path) as lib:  # as an older release estimated them
+        for t in lib.tracks():
+            lib.set_analysis(t.id, bpm=100.0, bpm_confidence=0.9, key="C major", key_confidence=0.8,
+                             analysis={"bpm_reason": "", "key_reason": "", "analysed": True, "version": 1})
+    assert window.open_library(lib_path)
+    assert {t.bpm for t in window.session.tracks.values()} == {100.0}
+    cli("ingest", str(lib_path), str(tmp_path / "audio"))
+    window.check_elsewhere()
+    assert notice(window) == "The library was changed by another program (tempo/key of 2 tracks changed)."
+    window.reload_action.trigger()
+    with Library(lib_path) as lib:
+        stored = {t.id: (t.bpm, t.key, t.analysis["bpm_reason"]) for t in lib.tracks()}
+    assert {i: (t.bpm, t.key, t.analysis["bpm_reason"]) for i, t in window.session.tracks.items()} == stored
+    assert all(bpm != 100.0 and reason for bpm, _key, reason in stored.values())
+    window.check_elsewhere()
+    assert notice(window) is None
+    tid = ids(window)["tone440.wav"]
+    with Library(lib_path) as lib:
+        lib.set_tags([(tid, {"title": "Concert A", "bpm": "120"})])
+    window.check_elsewhere()
+    assert notice(window) == "The library was changed by another program (file tags of 1 track changed)."
+    window.reload_action.trigger()
+    assert window.session.tracks[tid].tags == {"title": "Concert A", "bpm": "120"}
+    window.check_elsewhere()
+    assert notice(window) is None
