@@ -109,11 +109,11 @@ def test_live_updates_are_cheap(qtbot):
     view.show()
     view.start_live(64, sr=SR, hop_length=HOP, fmin=0, fmax=8000, levels=(-80, 0))
     cols = np.random.default_rng(3).uniform(-80, 0, (64, 4)).astype(np.float32)
-    t0 = time.perf_counter()
+    t0 = time.thread_time()  # this thread's CPU time (offscreen Qt draws here): other programs' load not counted
     for _ in range(100):
         view.append_columns(cols)
         view.plot_widget.viewport().repaint()  # render each update, as a 25/s timer would
-    assert (time.perf_counter() - t0) / 100 < 0.02  # well under the 40 ms a 25/s refresh allows
+    assert (time.thread_time() - t0) / 100 < 0.02  # well under the 40 ms a 25/s refresh allows
 
 
 def test_curves_receive_points(qtbot):
