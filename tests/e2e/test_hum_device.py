@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from musicemb_core.audio import devices
 from musicemb_core.audio.devices import play
 from musicemb_core.cli import main as cli
 from musicemb_core.common.progress import drive
@@ -24,7 +25,7 @@ SR = 16000
 
 
 @pytest.mark.audio_device
-def test_recorded_hum_finds_its_song(tmp_path, pulse_null_sink, capsys):
+def test_recorded_hum_finds_its_song(tmp_path, pulse_null_sink, capsys, monkeypatch):
     tunes = [_tune(name) for name in list(TUNES)[:4]]
     timelines = []
     for i, m in enumerate(tunes):
@@ -39,9 +40,17 @@ def test_recorded_hum_finds_its_song(tmp_path, pulse_null_sink, capsys):
     hum = render_hum(np.stack([sel[:, 0] - sel[0, 0], sel[:, 1], sel[:, 2]], 1), seed=4242, sr=SR)
     assert len(hum.y) / SR < 11.0
 
-    def later():
-        time.sleep(0.8)  # the recorder is running by then
-        play(hum.y, SR, blocking=True)
+    started, start = threading.Event(), devices.Recorder.start
+
+    def start_then_say(self):
+        start(self)
+        started.set()
+    monkeypatch.setattr(devices.Recorder, "start", start_then_say)
+
+    def later():  # once the recorder runs (the CLI builds the melody index first: seconds on a loaded machine)
+        if started.wait(120):
+            time.sleep(0.3)
+            play(hum.y, SR, blocking=True)
 
     player = threading.Thread(target=later)
     player.start()
