@@ -52,6 +52,7 @@ from musicemb_gui.panels.selection_sync import SelectionSync
 from musicemb_gui.panels.training_panel import TrainingPanel
 from musicemb_gui.session import Session
 from musicemb_gui.widgets.audio_player import AudioPlayer
+from musicemb_gui.widgets.plain_text import tooltip
 from musicemb_gui.workers import JobManager, run_in_thread
 
 log = logging.getLogger("musicemb.gui")
@@ -147,6 +148,8 @@ class MainWindow(QMainWindow):
         self.inspection.findingsChanged.connect(self._findings_changed)
         self.session.libraryOpened.connect(self._library_opened)
         self.session.message.connect(self.statusBar().showMessage)
+        # a message wider than the bar (a path, beside the read-only note) is cut: whole on hover
+        self.statusBar().messageChanged.connect(lambda text: self.statusBar().setToolTip(tooltip(text)))
         self.read_only_label = QLabel()  # a permanent widget: not covered by the status bar's messages
         self.read_only_label.setStyleSheet("QLabel { background: #fff4c2; border: 1px solid #d9c36c; "
                                            "border-radius: 3px; padding: 1px 8px; }")

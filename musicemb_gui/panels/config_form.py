@@ -5,7 +5,16 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
 
 
 class ConfigForm(QWidget):
@@ -13,11 +22,13 @@ class ConfigForm(QWidget):
 
     ``choices`` maps a field name to its allowed values (a combo box); optional fields use a line edit where
     empty means None; ``hidden`` fields are left out (they keep their defaults); ``first`` fields come first,
-    in that order, the others in the dataclass's order.
+    in that order, the others in the dataclass's order. ``texts`` maps a field name to (label, tooltip): the label
+    in place of the field's name, the tooltip on both (naming the field, as errors do); else the name is shown.
     """
 
     def __init__(self, cls: type, *, choices: dict[str, list] | None = None, hidden: tuple[str, ...] = (),
-                 defaults: dict | None = None, first: tuple[str, ...] = ()):
+                 defaults: dict | None = None, first: tuple[str, ...] = (),
+                 texts: dict[str, tuple[str, str]] | None = None):
         super().__init__()
         self.cls = cls
         self.editors: dict[str, QWidget] = {}
@@ -31,7 +42,17 @@ class ConfigForm(QWidget):
             value = defaults.get(f.name, f.default)
             editor = self._editor(f.name, hints[f.name], value, (choices or {}).get(f.name))
             self.editors[f.name] = editor
-            layout.addRow(f.name.replace("_", " "), editor)
+            layout.addRow(*self._row(f.name, editor, (texts or {}).get(f.name)))
+
+    @staticmethod
+    def _row(name: str, editor: QWidget, text: tuple[str, str] | None) -> tuple[QLabel, QWidget]:
+        """The row's label and editor, both with the field's tooltip."""
+        label = QLabel(text[0] if text else name.replace("_", " "))
+        if text:
+            for w in (label, editor):
+                w.setToolTip(f"{name}: {text[1]}")
+        label.setBuddy(editor)
+        return label, editor
 
     @staticmethod
     def _editor(name: str, hint, value, choices) -> QWidget:

@@ -62,14 +62,15 @@ class HumController(QObject):
         if s.lib_path is None:
             self.panel.set_results([], "Open a library first.")
             return
-        t0 = self.panel.stopped_at if what == "recording" else time.perf_counter()
+        recorded = what == "recording"
+        t0 = self.panel.stopped_at if recorded else time.perf_counter()
         if self._searcher is None:
             self._asked += 1  # an answer to an earlier query still on its way is not shown over this one
-            self._pending = (y, sr, t0)
+            self._pending = (y, sr, t0, recorded)
             if self._job is None:
                 self._open_searcher()
             return
-        self._query(y, sr, t0)
+        self._query(y, sr, t0, recorded)
 
     def _latest(self):
         """A guard for one new query or file load: ``guard(fn)`` runs ``fn`` only if no other was asked since and
@@ -78,9 +79,10 @@ class HumController(QObject):
         asked, generation = self._asked, self.session.generation
         return lambda fn: lambda *a: fn(*a) if asked == self._asked and self.session.is_current(generation) else None
 
-    def _query(self, y, sr: int, t0: float) -> None:
+    def _query(self, y, sr: int, t0: float, recorded: bool) -> None:
         searcher, guard = self._searcher, self._latest()
-        run_in_thread(lambda: searcher.query(y, sr, k=self.k), guard(lambda rows: self._show(rows, t0, searcher)),
+        run_in_thread(lambda: searcher.query(y, sr, k=self.k),
+                      guard(lambda rows: self._show(rows, t0, searcher, recorded=recorded)),
                       guard(lambda msg: self.panel.set_results([], f"⚠ search failed: {msg}")))
 
     def search_file(self, path: str) -> None:
@@ -133,18 +135,19 @@ class HumController(QObject):
             return
         self._searcher, self._job = searcher, None
         if self._pending is not None:
-            (y, sr, t0), self._pending = self._pending, None
-            self._query(y, sr, t0)
+            query, self._pending = self._pending, None
+            self._query(*query)
 
-    def _show(self, rows: list[dict], t0: float, searcher) -> None:
+    def _show(self, rows: list[dict], t0: float, searcher, *, recorded: bool = True) -> None:
+        """Show the answer and how long it took: from the stop of a recording, from the search of a file (it was
+        never recorded nor stopped)."""
         confident = searcher.is_confident(rows)  # the searcher that answered: the open one may be gone since
         rows = [dict(r, name=self.session.track_name(r["track_id"])) for r in rows]
         self.panel.set_results(rows, confident=confident)
         latency = time.perf_counter() - t0
+        took = f"{latency:.2f} s after you stopped" if recorded else f"searched in {latency:.2f} s"
         if rows and confident:
-            self.panel.state.setText(f"{self.panel.stop_note}{len(rows)} songs, best first ({latency:.2f} s after "
-                                     "you stopped).")
+            self.panel.state.setText(f"{self.panel.stop_note}{len(rows)} songs, best first ({took}).")
         elif rows:
-            self.panel.state.setText(f"{self.panel.stop_note}{NO_CONFIDENT_MATCH} ({latency:.2f} s after you "
-                                     "stopped)")
+            self.panel.state.setText(f"{self.panel.stop_note}{NO_CONFIDENT_MATCH} ({took})")
         self.resultsShown.emit(rows, latency)

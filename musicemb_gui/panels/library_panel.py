@@ -33,6 +33,9 @@ from musicemb_gui.panels.track_table import COLUMNS, LABEL, TRACK_ID, TrackTable
 
 NO_TRACKS = ("No tracks yet. Add files… or Add folder… (or drop files here) to import music; File ▸ Open library… "
              "opens a library you already have.")
+# shown after BPM and Key: in a 1366 px window those were behind a horizontal scroll, and a failed file's status
+# ("failed: not a readable audio file …") pushed them further off
+LAST_COLUMNS = ("Segments", "Status")
 TRACK_MIN_PX = 160  # the track's name stays readable however narrow the dock: the other columns scroll instead
 
 
@@ -130,6 +133,7 @@ class LibraryPanel(QWidget):
         # a header highlighting a column whose every row is selected asks each row whether it is (140,000 calls
         # into the model at every repaint or resize with 20,000 rows selected: 2.4 s)
         self.table.horizontalHeader().setHighlightSections(False)
+        self._show_last(LAST_COLUMNS)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)  # compact: more rows
         self.table.setWordWrap(False)
@@ -167,6 +171,12 @@ class LibraryPanel(QWidget):
         layout.addWidget(self.dj_filters)
         layout.addWidget(self.table)
         self._update_count()
+
+    def _show_last(self, names: tuple[str, ...]) -> None:
+        """Move these columns to the right end, in this order (the model's columns keep their numbers)."""
+        head = self.table.horizontalHeader()
+        for name in names:
+            head.moveSection(head.visualIndex(COLUMNS.index(name)), len(COLUMNS) - 1)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt override)
         if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:

@@ -95,14 +95,14 @@ class PlaybackController(QObject):
             self.settings.setValue("volume", percent)
 
     def _started(self, key) -> None:
-        track_id, start, end, title = self._describe(key)
+        track_id, start, end, name, detail = self._describe(key)
         if track_id is None:
             return
         self.current = key
         self._offset_s = start
         self.bar.play.setEnabled(True)
         self.bar.set_playing(True)
-        self.bar.title.setText(title)
+        self.bar.show_title(name, detail)
         if track_id != self._track:
             self._track = track_id
             self._load_waveform(track_id)
@@ -110,20 +110,21 @@ class PlaybackController(QObject):
         self.bar.waveform.set_playhead(start)
         self._timer.start()
 
-    def _describe(self, key) -> tuple[int | None, float, float, str]:
-        """Track id, start and end (s) in the track, and a title of a player key; (None, …) if unknown."""
+    def _describe(self, key) -> tuple[int | None, float, float, str, str]:
+        """Track id, start and end (s) in the track, the track's name and the part played of a player key; (None,
+        …) if unknown."""
         s = self.session
         if isinstance(key, tuple) and key[0] == "track" and key[1] in s.tracks:
             t = s.tracks[key[1]]
             end = min(t.duration_s, TRACK_PREVIEW_S)
-            return t.id, 0.0, end, f"{s.track_name(t.id)}\n0–{end:.1f} s of {t.duration_s:.1f} s"
+            return t.id, 0.0, end, s.track_name(t.id), f"0–{end:.1f} s of {t.duration_s:.1f} s"
         if isinstance(key, int) and key in s.seg_row:
             g = s.segment(key)
             end = g["start_s"] + g["duration_s"]
             length = s.tracks[g["track_id"]].duration_s
-            return g["track_id"], g["start_s"], end, (f"{s.track_name(g['track_id'])}\n{g['start_s']:.1f}–"
-                                                      f"{end:.1f} s of {length:.1f} s")
-        return None, 0.0, 0.0, ""
+            return (g["track_id"], g["start_s"], end, s.track_name(g["track_id"]),
+                    f"{g['start_s']:.1f}–{end:.1f} s of {length:.1f} s")
+        return None, 0.0, 0.0, "", ""
 
     def _load_waveform(self, track_id: int) -> None:
         path = self.session.tracks[track_id].path

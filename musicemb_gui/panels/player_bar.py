@@ -7,6 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
+from musicemb_gui.widgets.plain_text import tooltip
 from musicemb_gui.widgets.waveform_view import WaveformView
 
 IDLE = "Click a point or double-click a track to listen; Space plays or stops it."
@@ -36,6 +37,14 @@ class PlayerBar(QWidget):
                            (self.volume, 0), (self.volume_label, 0)):
             layout.addWidget(w, stretch)
 
+    def show_title(self, name: str, detail: str) -> None:
+        """A track's ``name`` on one line, elided ("…") where wider than the title's room, ``detail`` (the part
+        playing) under it, both whole on hover: a long name wrapped over four lines in the bar's two, its start and
+        the part playing cut off."""
+        shown = self.title.fontMetrics().elidedText(name, Qt.TextElideMode.ElideRight, self.title.width())
+        self.title.setText(f"{shown}\n{detail}")
+        self.title.setToolTip(tooltip(f"{name}\n{detail}"))
+
     def set_playing(self, playing: bool) -> None:
         self.play.setText("■ Stop" if playing else "▶ Play")
 
@@ -44,4 +53,5 @@ class PlayerBar(QWidget):
         self.set_playing(False)
         self.play.setEnabled(False)
         self.title.setText(IDLE)
+        self.title.setToolTip("")
         self.waveform.clear()

@@ -34,6 +34,40 @@ STRATEGY_FIELDS = {
     "qbh": {"temperature", "songs"},
 }
 SPECIFIC = set().union(*STRATEGY_FIELDS.values())
+# What each field is (label, tooltip): bare field names ("lr", "shift s", "dim") said neither meaning nor unit.
+TRAIN_TEXTS = {
+    "strategy": ("strategy", "how the model learns: supervised (from labels), transfer (a saved model adapted), "
+                             "triplet (nearby seconds of a track alike), autoencoder (rebuilding the spectrogram), "
+                             "contrastive (two altered copies of a segment alike), qbh (query by humming)"),
+    "epochs": ("epochs", "passes over the training data (qbh: 100 steps each)"),
+    "batch_size": ("batch size", "segments per training step"),
+    "lr": ("learning rate", "the optimiser's step size; lower it if the loss jumps about"),
+    "weight_decay": ("weight decay", "pull of the weights towards 0 (regularisation)"),
+    "val_fraction": ("val fraction", "share of the tracks held out to score each epoch (0 to under 1)"),
+    "patience": ("patience (epochs)", "stop after this many epochs without progress; 0: never stop early"),
+    "seed": ("seed", "random seed: the same seed and settings, the same run"),
+    "steps_per_epoch": ("steps per epoch", "a cap on the steps of an epoch; empty: one pass over the data"),
+    "max_per_class": ("max per label", "at most this many segments of each label per epoch"),
+    "from_model": ("from model", "a saved model to start from (transfer needs one); empty: a new model"),
+    "freeze_until": ("freeze until", "a layer: it and those before it are not trained (transfer: all but fc)"),
+    "svm_head": ("SVM head", "transfer: fit a linear SVM on the frozen embeddings at the end"),
+    "margin": ("margin", "triplet loss margin: how much nearer the neighbour must be than the other track"),
+    "neighbour_s": ("neighbour (s)", "a segment's neighbour starts within this many seconds of it, same track"),
+    "temperature": ("temperature", "softmax temperature of the loss: lower is stricter"),
+    "shift_s": ("shift (s)", "the two views of a segment are shifted in time by up to this many seconds"),
+    "tile_frames": ("tile (frames)", "spectrogram frames per tile, a power of two (100 frames: 1 s)"),
+    "recon_weight": ("recon weight", "weight of the spectrogram reconstruction loss"),
+    "aux_weight": ("label weight", "weight of the label classifier loss on labelled segments (0: none)"),
+    "spec_augment": ("SpecAugment", "mask random frequency bands and time spans of the inputs while training"),
+    "songs": ("songs", "melodies of the training collections rendered as songs"),
+    "device": ("device", "where to train: auto (a GPU when there is one), cpu or cuda"),
+}
+MODEL_TEXTS = {
+    "arch": ("architecture", "the encoder network: resnet18, cnn2 (small, fast) or vgg"),
+    "dim": ("embedding size", "numbers in each embedding"),
+    "width": ("width", "resnet18: base channels (64: a full ResNet18); smaller trains faster"),
+    "dropout": ("dropout", "dropout probability before the last layer, 0 to under 1"),
+}
 
 
 def finished_text(result, planned: int | None) -> str:
@@ -60,9 +94,11 @@ class TrainingPanel(QWidget):
         self.train_form = ConfigForm(TrainConfig, choices={"strategy": list(STRATEGIES),
                                                            "device": ["auto", "cpu", "cuda"]},
                                      defaults={"epochs": 5, "strategy": "contrastive"},
-                                     first=("strategy", *sorted(SPECIFIC)))  # its own fields under the strategy
+                                     first=("strategy", *sorted(SPECIFIC)),  # its own fields under the strategy
+                                     texts=TRAIN_TEXTS)
         self.model_form = ConfigForm(ModelConfig, choices={"arch": sorted(set(ENCODERS) - {"simstats"})},
-                                     hidden=("in_channels", "vgg_rgb", "weights"), defaults={"width": 16})
+                                     hidden=("in_channels", "vgg_rgb", "weights"), defaults={"width": 16},
+                                     texts=MODEL_TEXTS)
         self.name = QLineEdit("my-model")
         self.start = QPushButton("Start training")
         self.cancel = QPushButton("Cancel")

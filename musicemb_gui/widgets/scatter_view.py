@@ -27,16 +27,18 @@ SELECT_MODES = ("box", "lasso", "none")
 
 
 MAX_LEGEND = 12  # entries: a legend of 300 genres covered the whole map
+LEGEND_OFFSET = 10  # pixels between the legend and the view's top left corner
 
 
-def legend_entries(palette: list[str], names: list[str], counts: np.ndarray) -> list[tuple[str, str]]:
-    """(colour, name) of the categories, at most ``MAX_LEGEND``: the largest, in their own order, and a last line
+def legend_entries(palette: list[str], names: list[str], counts: np.ndarray,
+                   most: int = MAX_LEGEND) -> list[tuple[str, str]]:
+    """(colour, name) of the categories, at most ``most``: the largest, in their own order, and a last line
     counting the others. A "(none)", "(no tempo)"... with no point is left out (every track labelled listed
     "(none)"); an empty band of a ramp (BPM) stays, the scale reads on."""
     shown = [i for i in range(min(len(palette), len(names))) if counts[i] > 0 or not names[i].startswith("(")]
-    if len(shown) <= MAX_LEGEND:
+    if len(shown) <= most:
         return [(palette[i], names[i]) for i in shown]
-    keep = set(sorted(shown, key=lambda i: -counts[i])[: MAX_LEGEND - 1])
+    keep = set(sorted(shown, key=lambda i: -counts[i])[: most - 1])
     rest = len(shown) - len(keep)
     return [(palette[i], names[i]) for i in shown if i in keep] + [("#00000000", f"… {rest} more (hover a point)")]
 
@@ -101,8 +103,11 @@ class ScatterView(QWidget):
                                   self.hover_label)):
             item.setZValue(100 * z - 10)  # the density image below the points, overlays above
             self.vb.addItem(item, ignoreBounds=True)
-        self.legend = pg.LegendItem(offset=(10, 10))
+        self.legend = pg.LegendItem(offset=(LEGEND_OFFSET, LEGEND_OFFSET))
         self.legend.setParentItem(self.vb)
+        self._legend_of: tuple = ([], [], np.zeros(0, np.int64))  # palette, names, counts of the categories
+        self._legend_shown: list[tuple[str, str]] = []
+        self.vb.sigResized.connect(lambda *_: self._fit_legend())
         self.plot.getPlotItem().hideButtons()  # auto-range ignores our items; use reset_view()
         self._timer = QTimer(self, singleShot=True, interval=30, timeout=self.refresh)
         self.vb.sigRangeChanged.connect(self._schedule_refresh)
@@ -175,13 +180,31 @@ class ScatterView(QWidget):
                     item.reserve(min(count, 2 * self.lod_threshold))
             self._cat = cat
             self._update_shown()
+        self._legend_of = (palette, names, np.bincount(cat, minlength=len(palette)))
+        self._show_legend(legend_entries(*self._legend_of))
+        self._fit_legend()
+        self.refresh()
+
+    def _show_legend(self, entries: list[tuple[str, str]]) -> None:
+        self._legend_shown = entries
         self.legend.clear()
-        for colour, name in legend_entries(palette, names, np.bincount(cat, minlength=len(palette))):
+        for colour, name in entries:
             self.legend.addItem(pg.ScatterPlotItem(size=10, pen=None, brush=pg.mkBrush(colour)),
                                 html.escape(name))  # a legend renders HTML: a label "<b>x</b>" read as written
         for sample, _label in self.legend.items:
             sample.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-        self.refresh()
+
+    def _fit_legend(self) -> None:
+        """As many legend rows as the view's height holds, the last counting the others (a dozen overflowed the
+        map of a 1366x768 window: that count and the last entries were cut off)."""
+        entries = legend_entries(*self._legend_of)
+        rows, room = len(self.legend.items), self.vb.height() - 2 * LEGEND_OFFSET
+        if rows and room > 0:
+            row_px = self.legend.geometry().height() / rows
+            if len(entries) * row_px > room:
+                entries = legend_entries(*self._legend_of, most=max(2, int(room // row_px)))
+        if entries != self._legend_shown:
+            self._show_legend(entries)
 
     def set_visible_mask(self, mask: np.ndarray | None) -> None:
         """Show only points where ``mask`` (n,) bool is true (None shows all); hidden points are not hit."""
