@@ -226,9 +226,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     from musicemb_core.training.config import TrainConfig
     from musicemb_core.training.entry import iter_train
 
-    train = TrainConfig(strategy=a.strategy, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
-                        steps_per_epoch=a.steps_per_epoch, patience=a.patience, from_model=a.from_model,
-                        freeze_until=a.freeze_until, songs=a.songs, device=a.device)
+    options = dict(strategy=a.strategy, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed,
+                   steps_per_epoch=a.steps_per_epoch, patience=a.patience, from_model=a.from_model,
+                   freeze_until=a.freeze_until, songs=a.songs, device=a.device)
     model = None
     if a.resume and a.replace:
         raise MusicEmbError("--resume continues the saved run, --replace trains it again from scratch: give one")
@@ -242,12 +242,16 @@ def cmd_train(a: argparse.Namespace) -> int:
                       else f"{a.strategy}-{model.arch if model else model_key(a.from_model)}")
     with Library(a.lib) as lib:
         saved = lib.root / "models" / name
+        lr = a.lr or 1e-3
         if a.resume and a.strategy != "qbh" and (saved / ckpt.CONFIG).exists():
-            # the saved run's shape, but for the options given: iter_fit refuses those that differ from it
+            # the saved run's shape and rate, but for the options given: iter_fit refuses those that differ from it
+            info = ckpt.read_info(saved)
             given = {k: v for k, v in (("arch", a.arch), ("dim", a.dim), ("width", a.width)) if v}
-            model = ckpt.read_info(saved).model.replace(**given) if given else None
-        result = _run(iter_train(lib, name=name, train=train, model=model, resume=a.resume, replace=a.replace),
-                      quiet=a.quiet)
+            model = info.model.replace(**given) if given else None
+            lr = a.lr or info.train.get("lr", lr)
+        cancel = CancelToken()  # Ctrl-C cancels: the run keeps its last checkpoint and can be resumed
+        result = _run(iter_train(lib, name=name, train=TrainConfig(lr=lr, **options), model=model, resume=a.resume,
+                                 replace=a.replace, cancel=cancel), quiet=a.quiet, cancel=cancel)
     best = ", ".join(f"{k} {v:.4f}" for k, v in result.best.items() if isinstance(v, float))
     print(f"model {result.name!r} {result.status} after {result.epochs_done} epochs; best: {best}")
     print(f"  saved in {result.folder}")
@@ -654,7 +658,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--width", type=ca.integer(1, 1024), help="resnet18 base width (64 = full ResNet18; default 32)")
     sp.add_argument("--epochs", type=ca.integer(1, 100_000), default=10)
     sp.add_argument("--batch-size", type=ca.integer(1, 65_536), default=32)
-    sp.add_argument("--lr", type=ca.number(0, 10, lo_open=True), default=1e-3)
+    sp.add_argument("--lr", type=ca.number(0, 10, lo_open=True),
+                    help="learning rate (default 1e-3; --resume: the saved run's)")
     sp.add_argument("--steps-per-epoch", type=ca.positive, help="cap the steps per epoch")
     sp.add_argument("--patience", type=ca.count, default=5,
                     help="early stopping after N epochs without progress (0=off)")

@@ -63,13 +63,15 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     """Train an embedding strategy on the library's segments and save the model as ``name`` (``qbh`` is trained
     by :func:`musicemb_core.training.entry.iter_train`).
 
-    ``resume`` continues from ``models/<name>/resume`` with the saved configs (a ``model`` that differs is a
-    :class:`ConfigError`). Returns a :class:`FitResult`.
+    ``resume`` continues from ``models/<name>/resume`` with the saved configs (a ``model`` or an ``lr`` that differs
+    is a :class:`ConfigError`). A model saved under ``name`` before is replaced once this run saves its first epoch:
+    a run cancelled before that keeps nothing and leaves it whole. Returns a :class:`FitResult`.
     """
     cancel = cancel or CancelToken()
     if train.strategy not in STRATEGY_CLASSES:
         raise ConfigError(f"strategy {train.strategy!r} does not train on segments; use training.entry.iter_train")
     folder = lib.folder("models") / check_model_name(name)
+    replacing = not resume and (folder / ckpt.CONFIG).exists()
     device = pick_device(train.device)
     torch.manual_seed(train.seed)
     base = saved = None
@@ -87,6 +89,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
             raise ConfigError(f"--freeze-until {train.freeze_until or '(none)'}: {name!r} was trained with "
                               + (f"--freeze-until {was}; give it to resume" if was else
                                  "no --freeze-until; leave it out to resume") + ", or train under another --name")
+        _check_resumed_lr(saved, train, name)
         if model is not None and model != saved.model:  # the saved weights fix the shape
             key = next(k for k, v in model.to_dict().items() if v != saved.model.to_dict()[k])
             raise ConfigError(f"--{key} {getattr(model, key)}: {name!r} was trained with {key} "
@@ -171,6 +174,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     strategy.check_train_set(tr)
     run_id = lib.start_run(name, train.strategy, {"train": train.to_dict(), "model": model.to_dict(),
                                                    "features": features.to_dict()})
+    info.metrics = {"run": run_id}  # which run saved the model (its list says whether that run finished)
     steps_per_epoch = train.steps_per_epoch or n_batches
     total = train.epochs * steps_per_epoch
     remaining = total - (start_epoch * steps_per_epoch + skip_steps)
@@ -223,6 +227,9 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
                 break
     except Cancelled:
         status = "cancelled"
+        if replacing and "epoch" not in best:  # the model saved before stays whole, this run's state is not kept
+            lib.update_run(run_id, status, history, finished=True)
+            return FitResult(name, str(folder), status, 0)
         try:
             ckpt.save_resume(folder, strategy.modules(), opt,
                              {"epoch": epoch, "step": step, "history": history, "best": best, "losses": losses,
@@ -275,6 +282,15 @@ def _check_finite(loss: float | None, where: str, train: TrainConfig) -> None:
                           f"{train.lr:g}) and train again")
 
 
+def _check_resumed_lr(saved: ckpt.ModelInfo, train: TrainConfig, name: str) -> None:
+    """Another ``lr`` than the saved run's is a :class:`ConfigError`: the saved optimizer state steps with its own
+    (``--resume --lr`` trained on at the old rate while the model's config recorded the new one)."""
+    was = saved.train.get("lr")
+    if isinstance(was, int | float) and not isinstance(was, bool) and was != train.lr:
+        raise ConfigError(f"--lr {train.lr:g}: {name!r} was trained with --lr {was:g}; give it to resume, or "
+                          "train under another --name (--from it to start from its weights)")
+
+
 def _check_resumed_labels(strategy: Strategy, info: ckpt.ModelInfo, saved: ckpt.ModelInfo) -> None:
     """A classifier resumed keeps the labels of its rows: labels the library has gained since the run was saved
     (added, or renamed) are a :class:`ConfigError` (the segments are loaded in the saved order otherwise)."""
@@ -286,7 +302,7 @@ def _check_resumed_labels(strategy: Strategy, info: ckpt.ModelInfo, saved: ckpt.
 
 
 def _with_metrics(info: ckpt.ModelInfo, best: dict, history: list[dict]) -> ckpt.ModelInfo:
-    info.metrics = {"best": best, "epochs": len(history)}
+    info.metrics |= {"best": best, "epochs": len(history)}
     return info
 
 

@@ -153,7 +153,9 @@ class Autoencoder(Strategy):
     def __init__(self, encoder, logmel, data, cfg):
         super().__init__(encoder, logmel, data, cfg)
         if logmel.cfg.normalise != "minmax":
-            raise ConfigError("the autoencoder strategy needs features normalised to [0, 1] (normalise='minmax')")
+            raise ConfigError("the autoencoder strategy needs features normalised to [0, 1] (normalise='minmax')"
+                              + (f"; --from {cfg.from_model}'s are normalised {logmel.cfg.normalise!r}: start from an "
+                                 "autoencoder model, or train from scratch (no --from)" if cfg.from_model else ""))
         frames = int(round(data.window_s * data.sr)) // logmel.cfg.hop_length + 1  # centred STFT frames
         if frames < cfg.tile_frames:  # the tiles would be shorter than the decoder's
             raise ConfigError(f"the autoencoder strategy cuts tiles of {cfg.tile_frames} frames; the library's "

@@ -47,10 +47,13 @@ def validation_figure(metrics: dict) -> str:
 
 
 def _partial(lib: Library, name: str, info: ckpt.ModelInfo) -> str:
+    """Why the run that saved the model did not finish ("" if it did): the run its metrics name, else (a model saved
+    before they named it) the last run of its name; a later run that saved nothing (cancelled, failed) is not it."""
     runs = lib.runs(name)
-    if not runs or runs[-1]["status"] not in UNFINISHED:
+    run = next((r for r in runs if r["id"] == info.metrics.get("run")), runs[-1] if runs else None)
+    if run is None or run["status"] not in UNFINISHED:
         return ""
-    status, done, planned = runs[-1]["status"], len(runs[-1]["history"]), info.train.get("epochs")
+    status, done, planned = run["status"], len(run["history"]), info.train.get("epochs")
     if status == "running":
         return f"training not finished ({done} of {planned} epochs)"
     return f"{status} after {done} of {planned} epochs" if planned else status

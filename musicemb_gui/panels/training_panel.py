@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -68,15 +69,19 @@ MODEL_TEXTS = {
     "width": ("width", "resnet18: base channels (64: a full ResNet18); smaller trains faster"),
     "dropout": ("dropout", "dropout probability before the last layer, 0 to under 1"),
 }
+# The command line's bounds: a width of 10 million failed in torch's allocator (a traceback), a dim of millions
+# made vectors of megabytes each.
+MAXIMA = {"epochs": 100_000, "batch_size": 65_536, "width": 1024, "dim": 8192}
 
 
-def finished_text(result, planned: int | None) -> str:
-    """"mine: cancelled after 1 of 20 epochs (loss 1.604, val loss 1.585)": the figures named as the curves are."""
+def finished_text(result, planned: int | None, replacing: bool = False) -> str:
+    """"mine: cancelled after 1 of 20 epochs (loss 1.604, val loss 1.585)": the figures named as the curves are;
+    ``replacing`` a saved model, a run that ended before its first epoch says that model is kept."""
     done = result.epochs_done
     of = f"{done} of {planned}" if planned and result.status != "done" else f"{done}"
     best = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in result.best.items() if isinstance(v, float))
     return (f"{result.name}: {result.status} after {of} epoch{'s' * ((planned or done) != 1)}"
-            + (f" ({best})" if best else ""))
+            + (f" ({best})" if best else "") + ("; the model saved before is kept" if replacing and not done else ""))
 
 
 class TrainingPanel(QWidget):
@@ -90,6 +95,7 @@ class TrainingPanel(QWidget):
         self.may_embed: Callable[[str], bool] = lambda name: True  # the window asks before a partly trained one
         self._generation, self._strategy = session.generation, ""  # the library and strategy of the current run
         self._planned: int | None = None  # its epochs asked for
+        self._replacing = False  # it replaces a saved model (kept until the run's first epoch is saved)
         session.libraryOpened.connect(self._library_opened)
         self.train_form = ConfigForm(TrainConfig, choices={"strategy": list(STRATEGIES),
                                                            "device": ["auto", "cpu", "cuda"]},
@@ -99,6 +105,12 @@ class TrainingPanel(QWidget):
         self.model_form = ConfigForm(ModelConfig, choices={"arch": sorted(set(ENCODERS) - {"simstats"})},
                                      hidden=("in_channels", "vgg_rgb", "weights"), defaults={"width": 16},
                                      texts=MODEL_TEXTS)
+        for form in (self.train_form, self.model_form):
+            for name in MAXIMA.keys() & form.editors.keys():
+                form.editors[name].setMaximum(MAXIMA[name])
+        for name in ("lr", "weight_decay"):  # 5 decimals made a fine-tuning lr of 3e-6 "lr must be > 0, got 0.0"
+            self.train_form.editors[name].setDecimals(8)
+            self.train_form.editors[name].setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
         self.name = QLineEdit("my-model")
         self.start = QPushButton("Start training")
         self.cancel = QPushButton("Cancel")
@@ -157,7 +169,7 @@ class TrainingPanel(QWidget):
             self.state.setText(f"{name} kept: choose another name to train a new model")
             return
         self._generation, self._strategy = self.session.generation, train.strategy
-        self._planned = train.epochs
+        self._planned, self._replacing = train.epochs, replace
 
         def work(lib, token):
             from musicemb_core.training.entry import iter_train
@@ -217,7 +229,7 @@ class TrainingPanel(QWidget):
         if not self._idle():
             return
         self.trained = result.name
-        self.state.setText(finished_text(result, self._planned))
+        self.state.setText(finished_text(result, self._planned, self._replacing))
         self._set_embeddable(self._strategy != "qbh")  # a QBH model embeds hums, not segments
 
     def _failed(self, *args) -> None:
