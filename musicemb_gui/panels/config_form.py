@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import typing
 
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -15,6 +17,33 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QWidget,
 )
+
+
+class NumberBox(QDoubleSpinBox):
+    """A float field shown as written ("0.001", "3e-06", "0.75": fixed decimals showed "0.00100000", or rounded a
+    fine-tuning learning rate of 3e-6 to 0.0), stepping a tenth of its value's own decimal."""
+
+    def __init__(self, value: float):
+        super().__init__(minimum=0.0, maximum=1e6, decimals=12)
+        self.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+        self.setValue(value)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt override)
+        return f"{value:.6g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 (Qt override)
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):  # noqa: D102 (Qt override)
+        try:
+            ok = self.minimum() <= float(text) <= self.maximum()
+        except ValueError:
+            ok = None  # "", "1e", "0." while typing
+        state = QValidator.State
+        return (state.Acceptable if ok else state.Intermediate if ok is None else state.Invalid), text, pos
 
 
 class ConfigForm(QWidget):
@@ -71,8 +100,7 @@ class ConfigForm(QWidget):
             w = QSpinBox(minimum=0, maximum=10_000_000)
             w.setValue(int(value))
         elif base is float and not optional:
-            w = QDoubleSpinBox(minimum=0.0, maximum=1e6, decimals=5, singleStep=0.1)
-            w.setValue(float(value))
+            w = NumberBox(float(value))
         else:
             w = QLineEdit("" if value is None else str(value))
             w.setPlaceholderText("(none)" if optional else "")

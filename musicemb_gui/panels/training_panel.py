@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractSpinBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -108,9 +107,6 @@ class TrainingPanel(QWidget):
         for form in (self.train_form, self.model_form):
             for name in MAXIMA.keys() & form.editors.keys():
                 form.editors[name].setMaximum(MAXIMA[name])
-        for name in ("lr", "weight_decay"):  # 5 decimals made a fine-tuning lr of 3e-6 "lr must be > 0, got 0.0"
-            self.train_form.editors[name].setDecimals(8)
-            self.train_form.editors[name].setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
         self.name = QLineEdit("my-model")
         self.start = QPushButton("Start training")
         self.cancel = QPushButton("Cancel")

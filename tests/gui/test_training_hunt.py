@@ -72,3 +72,11 @@ def test_a_fine_tuning_learning_rate_is_kept(qtbot):
     assert (panel.train_form.values()["lr"], panel.train_form.values()["weight_decay"]) == (3e-6, 1e-6)
     panel.train_form.editors["lr"].stepBy(1)  # one step up from 3e-6 is a small one, not 0.1
     assert 3e-6 < panel.train_form.values()["lr"] < 1e-5
+    lr = panel.train_form.editors["lr"]
+    panel.train_form.set_value("lr", 1e-3)
+    assert lr.text() == "0.001"  # as written: 8 fixed decimals showed "0.00100000"
+    lr.lineEdit().selectAll()
+    qtbot.keyClicks(lr, "2e-5")
+    lr.interpretText()
+    assert panel.train_form.values()["lr"] == 2e-5 and lr.text() == "2e-05"
+    assert panel.train_form.editors["temperature"].text() == "0.1"
