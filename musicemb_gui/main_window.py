@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QPushButton,
     QSizePolicy,
     QSplitter,
     QToolBar,
@@ -156,6 +157,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.read_only_label)
         self.read_only_label.hide()
         self.session.readOnlyChanged.connect(self._read_only_changed)
+        self._jobs_indicator()
         self.session.edits.changed.connect(lambda _description: self._undo_state())  # after the action's own slot
         self.jobs.jobAdded.connect(self._watch_job)
         self._fit_on_show = not self.settings.value("geometry")  # a first run: docks sized for the shown window
@@ -224,6 +226,31 @@ class MainWindow(QMainWindow):
         self.check_timer = QTimer(self)
         self.check_timer.setInterval(CHECK_MS)
         self.check_timer.timeout.connect(self.check_elsewhere)
+
+    def _jobs_indicator(self) -> None:
+        """A button in the status bar naming the jobs running while the Jobs dock is out of sight (a bottom tab
+        behind another in a laptop's window, or closed); it brings the dock forward."""
+        self.jobs_button = QPushButton()
+        self.jobs_button.setFlat(True)
+        self.jobs_button.setToolTip("Show the Jobs tab: each job's progress, time left and Cancel")
+        self.jobs_button.clicked.connect(self.show_jobs)
+        self.statusBar().addPermanentWidget(self.jobs_button)
+        self.jobs_button.hide()
+        self.jobs.jobAdded.connect(self._jobs_state)
+        self.jobs.jobEnded.connect(self._jobs_state)
+        self.docks["Jobs"].visibilityChanged.connect(self._jobs_state)
+
+    def _jobs_state(self, *_) -> None:
+        """"Running: import 3 item(s) ▸" / "Running: 2 jobs ▸", shown while jobs run and the Jobs dock is out of sight."""
+        running, dock = self.jobs.jobs, self.docks["Jobs"]
+        self.jobs_button.setText(f"Running: {running[0].name} ▸" if len(running) == 1 else
+                                 f"Running: {len(running)} jobs ▸")
+        self.jobs_button.setVisible(bool(running) and (dock.isHidden() or dock.visibleRegion().isEmpty()))
+
+    def show_jobs(self) -> None:
+        """Bring the Jobs dock forward (opened again if closed)."""
+        self.docks["Jobs"].show()
+        self.docks["Jobs"].raise_()
 
     def check_elsewhere(self) -> None:
         """Show what other programs changed in the library (not while the app's own jobs run: they read again

@@ -4,7 +4,7 @@ selected finding's spectrogram from 20 Hz (linear or logarithmic frequency axis)
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelection, QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -16,18 +16,29 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QSplitter,
+    QStyledItemDelegate,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from musicemb_gui.panels.findings_table import COLUMNS, ROW, FindingsFilter, FindingsTable
+from musicemb_gui.panels.findings_table import COLUMNS, REASON, ROW, FindingsFilter, FindingsTable
 from musicemb_gui.panels.table_rows import row_runs
 from musicemb_gui.widgets.spectrogram_view import SpectrogramView
 
 ALL_KINDS = "All kinds"
 SPECTROGRAM_HINT = "Select a finding to see its spectrogram from 20 Hz"
 RUN_TIP = "Find mislabelled tracks, faulty segments, outliers and near-duplicates"
+REASON_LINES = 3  # a row shows this many lines of its reason at most; a longer one ends in "…" (its tooltip: all)
+ROW_PADDING = 6  # pixels above and below a row's lines together: rows of two or three lines read apart
+
+
+class _ReasonDelegate(QStyledItemDelegate):
+    """A reason cut short ends in "…" (the table elides file names in the middle)."""
+
+    def initStyleOption(self, option, index) -> None:  # noqa: N802 (Qt override)
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideRight
 
 
 def play_segment(row: dict) -> int | None:
@@ -77,7 +88,14 @@ class InspectionPanel(QWidget):
         header.setMinimumSectionSize(60)
         header.setResizeContentsPrecision(500)  # columns fitted to 500 rows, not 1,000, at each fill
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setItemDelegateForColumn(REASON, _ReasonDelegate(self.table))
         self.table.verticalHeader().hide()
+        self._fit_timer = QTimer(self, singleShot=True, interval=0)  # once per burst of scrolls and resizes
+        self._fit_timer.timeout.connect(self._fit_rows)
+        for signal in (self.table.verticalScrollBar().valueChanged, header.sectionResized, self.proxy.modelReset,
+                       self.proxy.layoutChanged, self.proxy.rowsInserted, self.proxy.rowsRemoved):
+            signal.connect(lambda *_: self._fit_timer.start())
+        self.table.viewport().installEventFilter(self)  # taller: more rows in view to fit
         self.table.doubleClicked.connect(lambda _: self._play())
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.accept = QPushButton("Accept")
@@ -136,6 +154,20 @@ class InspectionPanel(QWidget):
         self._selection_changed()
 
     # -- content ---------------------------------------------------------------------------------------------
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt override)
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_timer.start()
+        return super().eventFilter(watched, event)
+
+    def _fit_rows(self) -> None:
+        """The rows in view as tall as their reason needs at the Reason column's width, REASON_LINES lines at most
+        (at 1280 px a third line was cut off). Only those in view: fitting 40,000 rows reads every cell of each."""
+        table, most = self.table, REASON_LINES * self.table.fontMetrics().lineSpacing() + ROW_PADDING
+        row = max(table.rowAt(0), 0)
+        while row < self.proxy.rowCount() and table.rowViewportPosition(row) < table.viewport().height():
+            table.setRowHeight(row, min(table.sizeHintForRow(row) + ROW_PADDING, most))
+            row += 1
+
     def set_findings(self, rows: list[dict]) -> None:
         """Rows with id, kind, segment_id, track_id, path, start_s, end_s, score, reason, status, details (a name
         shown in place of the file name). The user's sort, the selected findings still there and the scroll

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from musicemb_gui.panels.label_dialog import LabelDialog
 from musicemb_gui.panels.map_controller import MapController
+from musicemb_gui.widgets.empty_state import EmptyState
 from musicemb_gui.widgets.plain_text import tooltip
 from musicemb_gui.widgets.scatter_view import ScatterView
 from musicemb_gui.widgets.spectrogram_view import SpectrogramView
@@ -38,6 +39,9 @@ EMPTY_MAP = ("No map yet. Add music with File ▸ Add folder… or by dropping f
              "and mapped by itself (Library ▸ Embed does it again).")
 COLOUR_BY = ("label", "cluster", "predicted label", "track", "finding", "BPM", "key")
 SPECTROGRAM_HINT = "Click a point to see its log-mel spectrogram as the model sees it."
+NEIGHBOURS_HINT = "Click a point on the map: the segments that sound most like it are listed here."
+NO_NEIGHBOURS = ("Nothing to list: the library holds no other segment (of another track, with “segments of other "
+                 "tracks only”).")
 
 
 class _ColourBox(QComboBox):
@@ -129,7 +133,8 @@ class MapPanel(QWidget):
             options.addWidget(w)
         options.addStretch(1)
         nl.addLayout(options)
-        nl.addWidget(self.neighbours)
+        self.neighbours_box = EmptyState(self.neighbours, NEIGHBOURS_HINT)  # what the empty list is for
+        nl.addWidget(self.neighbours_box)
         similar_box = QWidget()
         similar_layout = QVBoxLayout(similar_box)
         similar_layout.setContentsMargins(0, 0, 0, 0)
@@ -208,6 +213,7 @@ class MapPanel(QWidget):
         self.scatter.set_categories(cats, palette, names)
 
     def _show_neighbours(self, src: int, rows: list[dict]) -> None:
+        self.neighbours_box.set_empty(not rows, NO_NEIGHBOURS)
         self.neighbours.setRowCount(len(rows))
         for r, n in enumerate(rows):
             name = n.get("name") or Path(n["path"]).name
@@ -236,6 +242,7 @@ class MapPanel(QWidget):
         scores were its)."""
         for table in (self.neighbours, self.similar):
             table.setRowCount(0)
+        self.neighbours_box.set_empty(True, NEIGHBOURS_HINT)
         self.scatter.clear_links()
         self.similar_title.setText("More like this: click a point")
 

@@ -15,6 +15,8 @@ COLUMNS = ("model", "strategy", "trained", "validation", "embedded", "state")
 PARTIAL_COLOUR = "#b35c00"
 DAMAGED_COLOUR = "#c00000"
 ABOUT = "The model whose space the map, neighbours, evaluation, inspection and \"more like this\" use (kept per library)"
+NO_LIBRARY = "Model: open a library"  # the empty box says what it is until there are models to pick
+OPEN_FIRST = "\n\nOpen a library (File ▸ Open library…) to pick one of its models."
 
 
 def row_texts(e: ModelEntry) -> tuple[str, ...]:
@@ -41,6 +43,7 @@ class ModelPicker(QComboBox):
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.entries: list[ModelEntry] = []
         self.activated.connect(lambda row: self.chosen.emit(self.entries[row].name))
+        self.set_entries([], "")
 
     def set_entries(self, entries: list[ModelEntry], active: str) -> None:
         """List ``entries`` and show ``active`` (no signal is emitted)."""
@@ -59,13 +62,19 @@ class ModelPicker(QComboBox):
                     item.setToolTip(f"{e.name}: {e.partial}; embedding with it asks first")
             self.items.appendRow(row)
         names = [e.name for e in entries]
+        self.setPlaceholderText("" if entries else NO_LIBRARY)  # with models: as narrow as their names
         self.setCurrentIndex(names.index(active) if active in names else -1)
         current = self.entry(active)
         facts = [current.strategy, current.validation, current.partial and f"⚠ partly trained: {current.partial}"
                  ] if current else []
-        self.setToolTip((f"{active}: {', '.join(f for f in facts if f)}\n\n" if current else "") + ABOUT)
+        self.setToolTip((f"{active}: {', '.join(f for f in facts if f)}\n\n" if current else "") + ABOUT
+                        + ("" if entries else OPEN_FIRST))
         self.blockSignals(False)
         self.setEnabled(bool(entries))
+
+    def minimumSizeHint(self):  # noqa: N802 (Qt override)
+        """The width of what the box shows now: Qt keeps the placeholder's width in its minimum once computed."""
+        return self.sizeHint()
 
     def showPopup(self) -> None:  # noqa: N802 (Qt override)
         self.aboutToShow.emit()
