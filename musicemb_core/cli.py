@@ -343,6 +343,8 @@ def _queries(a: argparse.Namespace, action, *, none: str) -> int:
                 failed += 1
                 continue
             out.append({"query": str(path), "results": results})
+    if failed and not out:  # every query failed: said on stderr, no answer to print
+        return 1
     if a.json:
         _print_json(out)
     else:
@@ -356,7 +358,7 @@ def _queries(a: argparse.Namespace, action, *, none: str) -> int:
                 if r.get("speed", 1.0) != 1.0:
                     extra += f"  (plays {100 * (r['speed'] - 1):+.0f} %)"
                 print(f"  {rank:2d}. {r['score']:.3f}  {what}{extra}")
-    return 1 if failed and not out else 0
+    return 0
 
 
 def cmd_identify(a: argparse.Namespace) -> int:
@@ -426,16 +428,18 @@ def cmd_similar(a: argparse.Namespace) -> int:
 
 
 def cmd_hum(a: argparse.Namespace) -> int:
-    from musicemb_core.audio.decode import check_query_length
+    from musicemb_core.audio.decode import load
     from musicemb_core.audio.devices import record, trim_silence
+    from musicemb_core.audio.validate import check_not_silent
     from musicemb_core.common.errors import AudioError
     from musicemb_core.data.library import Library
     from musicemb_core.search.qbh import HumSearcher
 
     if not a.queries and not a.record:
-        raise MusicEmbError("give QUERY_AUDIO files or --record SECONDS")
-    for path in a.queries:
-        check_query_length(path, ca.MAX_HUM_S, "hums")
+        raise ca.UsageError("give QUERY_AUDIO files or --record SECONDS")
+    queries, failed = _usable_hums(a.queries)
+    if failed and not queries and not a.record:  # before the melody index is opened (or built)
+        return 1
     with Library(a.lib) as lib:
         searcher = HumSearcher.open(lib, model=a.model)
         out = []
@@ -446,10 +450,11 @@ def cmd_hum(a: argparse.Namespace) -> int:
             if len(y) == 0:
                 raise MusicEmbError("the recording is silent: check the microphone and its level")
             out.append({"query": "(recording)", "results": searcher.query(y, sr, k=a.k, method=a.method)})
-        failed = 0
-        for path in a.queries:  # a file that cannot be used is one line; the other queries are answered
+        for path in queries:  # a file that cannot be used is one line; the other queries are answered
             try:
-                out.append({"query": str(path), "results": searcher.query_file(path, k=a.k, method=a.method)})
+                y, sr = load(path)
+                check_not_silent(y, path)  # as every query command: a silent file has nothing to compare
+                out.append({"query": str(path), "results": searcher.query(y, sr, k=a.k, method=a.method)})
             except AudioError as e:
                 print(f"musicemb: error: {e}", file=sys.stderr)
                 failed += 1
@@ -469,6 +474,22 @@ def cmd_hum(a: argparse.Namespace) -> int:
             print(_shown(f"  {rank:2d}. {r['score']:.3f}  confidence {r['confidence']:.2f}  {r['path']} @ "
                          f"{r['start_s']:.1f} s{label}"))
     return 0
+
+
+def _usable_hums(paths: list[str]) -> tuple[list[str], int]:
+    """The hum files not refused from their header (longer than :data:`MAX_HUM_S`: one error line each, the
+    others are answered) and how many were refused."""
+    from musicemb_core.audio.decode import check_query_length
+    from musicemb_core.common.errors import AudioError
+
+    usable = []
+    for path in paths:
+        try:
+            check_query_length(path, ca.MAX_HUM_S, "hums")
+            usable.append(path)
+        except AudioError as e:
+            print(f"musicemb: error: {e}", file=sys.stderr)
+    return usable, len(paths) - len(usable)
 
 
 def cmd_map(a: argparse.Namespace) -> int:
@@ -643,10 +664,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("features", cmd_features, "handcrafted descriptor table (chroma, rms, spectral, zcr, MFCC)")
     sp.add_argument("paths", type=ca.path, nargs="+", metavar="PATH")
     sp.add_argument("--out", type=ca.path, required=True, metavar="TABLE", help="output .csv or .parquet")
-    sp.add_argument("--per", choices=("track", "segment"), default="track")
-    sp.add_argument("--window", type=ca.window_s, default=3.0, help="segment length (with --per segment)")
+    sp.add_argument("--per", choices=("track", "segment"), default="track",
+                    help="one row per track (default) or per segment")
+    sp.add_argument("--window", type=ca.window_s, default=3.0, help="segment length in seconds with --per segment "
+                    "(default 3)")
     sp.add_argument("--hop", type=ca.hop_s, help="segment hop (default: the window)")
-    sp.add_argument("--sr", type=ca.integer(1000, 192000, unit=" Hz"), default=22050, help="analysis sample rate")
+    sp.add_argument("--sr", type=ca.integer(1000, 192000, unit=" Hz"), default=22050,
+                    help="analysis sample rate (default 22050)")
 
     sp = add("train", cmd_train, "train an encoder on the library's segments")
     sp.add_argument("lib", type=ca.path)
@@ -656,14 +680,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--arch", choices=("resnet18", "cnn2", "vgg"), help="encoder (default resnet18)")
     sp.add_argument("--dim", type=ca.integer(1, 8192), help="embedding size (default 128)")
     sp.add_argument("--width", type=ca.integer(1, 1024), help="resnet18 base width (64 = full ResNet18; default 32)")
-    sp.add_argument("--epochs", type=ca.integer(1, 100_000), default=10)
-    sp.add_argument("--batch-size", type=ca.integer(1, 65_536), default=32)
+    sp.add_argument("--epochs", type=ca.integer(1, 100_000), default=10, help="default 10")
+    sp.add_argument("--batch-size", type=ca.integer(1, 65_536), default=32, help="default 32")
     sp.add_argument("--lr", type=ca.number(0, 10, lo_open=True),
                     help="learning rate (default 1e-3; --resume: the saved run's)")
     sp.add_argument("--steps-per-epoch", type=ca.positive, help="cap the steps per epoch")
     sp.add_argument("--patience", type=ca.count, default=5,
-                    help="early stopping after N epochs without progress (0=off)")
-    sp.add_argument("--seed", type=ca.integer(0, 2**63 - 1), default=0)
+                    help="early stopping after N epochs without progress (default 5; 0 = off)")
+    sp.add_argument("--seed", type=ca.integer(0, 2**63 - 1), default=0, help="default 0")
     sp.add_argument("--from", dest="from_model", metavar="MODEL", type=ca.model_ref,
                     help="start from a saved model (transfer): a name, or a model folder (read only)")
     sp.add_argument("--freeze-until", metavar="LAYER", help="freeze layers up to LAYER (transfer: all but fc)")
@@ -675,15 +699,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "--name (it is replaced once the new run saves its first epoch)")
     sp.add_argument("--songs", type=ca.count, default=1000,
                     help="qbh: training-collection melodies rendered as songs (default 1000)")
-    sp.add_argument("--device", type=ca.device, default="auto", help="cpu, cuda or auto")
+    sp.add_argument("--device", type=ca.device, default="auto",
+                    help="auto (default: CUDA if there is a GPU, else the CPU), cpu, cuda, cuda:N or mps")
 
     sp = add("embed", cmd_embed, "embed every segment of the library (only those not embedded yet)")
     sp.add_argument("lib", type=ca.path)
     sp.add_argument("--model", type=ca.model_ref, help="model name or model folder (read only) (default: both "
                     "built-in models, fingerprint `default` and `similarity`, in one decode pass)")
-    sp.add_argument("--batch-size", type=ca.integer(1, 65_536), default=64)
+    sp.add_argument("--batch-size", type=ca.integer(1, 65_536), default=64, help="default 64")
     sp.add_argument("--device", type=ca.device, default="cpu",
-                    help="cpu or cuda (with --ray: the device of each actor)")
+                    help="cpu (default), cuda, cuda:N, mps or auto (with --ray: the device of each actor)")
     sp.add_argument("--ray", metavar="ADDRESS", help="distribute with Ray Data: local (a private local cluster), "
                     "auto (the cluster `ray start` runs here) or HOST:PORT; needs musicemb[cluster]")
     sp.add_argument("--actors", type=ca.integer(1, 4096), help="with --ray: encoder actors (default: one per GPU, or CPUs / 2)")
@@ -691,7 +716,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("index", cmd_index, "build the FAISS index of a model's embeddings")
     sp.add_argument("lib", type=ca.path)
     sp.add_argument("--model", type=ca.model_ref, help="model name (default: both built-in models)")
-    sp.add_argument("--kind", default="auto", choices=("auto", "flat", "hnsw", "ivfpq"))
+    sp.add_argument("--kind", default="auto", choices=("auto", "flat", "hnsw", "ivfpq"),
+                    help="auto (default): flat below 50k vectors, HNSW below 2M, IVF-PQ above")
     sp.add_argument("--no-landmarks", dest="landmarks", action="store_false",
                     help="skip the landmark fingerprints that confirm exact recordings in `identify`")
 
@@ -714,9 +740,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", help="input device (index or name substring; default: the system's)")
     sp.add_argument("-k", type=ca.k_neighbours, default=10, help="results per query (default 10)")
     sp.add_argument("--method", default="rerank", choices=("rerank", "embedding", "melody"),
-                    help="embedding search re-ranked by melody alignment (default), embedding only, or "
-                         "alignment against every track")
-    sp.add_argument("--model", type=ca.model_ref, default="qbh-default")
+                    help="rerank (default): embedding search re-ranked by melody alignment; embedding: the "
+                         "embedding only; melody: alignment against every track")
+    sp.add_argument("--model", type=ca.model_ref, default="qbh-default",
+                    help="query-by-humming model (default: the built-in qbh-default)")
     sp.add_argument("--json", action="store_true")
 
     sp = add("similar", cmd_similar, "ranked tracks like the query (the similarity space, track level)")
@@ -739,14 +766,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("search", cmd_search, "nearest segments to each segment of the query")
     sp.add_argument("lib", type=ca.path)
     sp.add_argument("query", type=ca.path, metavar="QUERY_AUDIO")
-    sp.add_argument("-k", type=ca.k_neighbours, default=10)
+    sp.add_argument("-k", type=ca.k_neighbours, default=10, help="neighbours per window of the query (default 10)")
     sp.add_argument("--model", type=ca.model_ref, default="similarity",
                     help="embedding space (default: the similarity model)")
     sp.add_argument("--json", action="store_true")
 
     sp = add("map", cmd_map, "2-D map of the embeddings (cached in the library)")
     sp.add_argument("lib", type=ca.path)
-    sp.add_argument("--method", default="umap", choices=("umap", "tsne", "pca"))
+    sp.add_argument("--method", default="umap", choices=("umap", "tsne", "pca"), help="default umap")
     sp.add_argument("--model", type=ca.model_ref, default="similarity",
                     help="embedding space (default: the similarity model)")
     sp.add_argument("--out", type=ca.path, metavar="FILE", help="export .csv or .parquet: segment id, x, y, track, label")
@@ -758,8 +785,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--plots", type=ca.path, metavar="DIR", help="write confusion.png/json, kmeans.png, training.png")
     sp.add_argument("--reid", type=ca.integer(0, 1_000_000), default=100,
-                    help="random snippets for re-identification (0 = skip)")
-    sp.add_argument("--snippet", type=ca.number(0.1, 600, unit=" s"), default=3.0, help="snippet length in seconds")
+                    help="random snippets for re-identification (default 100; 0 = skip)")
+    sp.add_argument("--snippet", type=ca.number(0.1, 600, unit=" s"), default=3.0,
+                    help="snippet length in seconds (default 3)")
 
     sp = add("inspect", cmd_inspect, "mislabel candidates, faulty segments, outliers, near-duplicates")
     sp.add_argument("lib", type=ca.path)
@@ -770,7 +798,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "dropouts dc_offset hum crackle dead noise muffled")
     sp.add_argument("--json", action="store_true", help='print {"findings": [...]}')
     sp.add_argument("--out", type=ca.path, metavar="FILE", help="also write the findings to .csv or .json")
-    sp.add_argument("--top", type=ca.count, default=10, help="findings shown per kind in the text listing")
+    sp.add_argument("--top", type=ca.count, default=10,
+                    help="findings shown per kind in the text listing (default 10)")
 
     from musicemb_core.cli_dj import add_parsers as add_dj_parsers
 
@@ -786,8 +815,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Every error ends as one line on stderr (exit 1; 2 for usage, 130 for Ctrl-C); the
     traceback of an unexpected one goes to the log named in that line, or to stderr with ``--debug``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if sys.stdout is None:  # started with standard output closed: its output goes nowhere, as asked
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (open until exit)
+    ca.open_closed_streams()  # started with stdout or stderr closed: what goes there goes nowhere, as asked
     if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8 is printed as its own bytes
         sys.stdout.reconfigure(errors="surrogateescape")
     if hasattr(sys.stderr, "reconfigure"):  # ... and in messages with escapes, as Python's stderr does
@@ -795,7 +823,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv or os.environ.get("MUSICEMB_DEBUG", "") not in ("", "0")
     args = build_parser().parse_args([x for x in argv if x != "--debug"])
     lib = getattr(args, "lib", None)
-    out, sys.stdout = sys.stdout, ca.GuardedOutput(sys.stdout)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = ca.GuardedOutput(out), ca.Diagnostics(err)
     try:
         if lib is not None and Path(lib).exists() and not Path(lib).is_dir():
             raise MusicEmbError(f"{lib}: is a file, not a library folder")
@@ -803,13 +832,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # output that cannot be written fails here, not in the interpreter's last flush
         return status
     except (Exception, KeyboardInterrupt) as e:
+        if isinstance(e, ca.UsageError):
+            ca.usage_error(args.command, e)
         if isinstance(e, ca.OutputError):
             ca.drop_output(out)
             if e.pipe:  # the reader went away (`| head`): nothing to say
                 return 141
         return ca.report(e, argv, lib=lib, debug=debug)
     finally:
-        sys.stdout = out
+        sys.stdout, sys.stderr = out, err
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ line pointing at the log; ``--debug`` prints the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import math
 import os
@@ -20,6 +21,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from musicemb_core.common.config import MAX_HUM_S, MAX_QUERY_S  # noqa: F401 (used as ca.MAX_QUERY_S)
 from musicemb_core.common.errors import ConfigError, MusicEmbError
@@ -39,12 +41,24 @@ class UsageParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+class UsageError(MusicEmbError):
+    """Arguments that argparse cannot check together (``hum`` with neither files nor ``--record``): reported as a
+    usage error, exit status 2."""
+
+
+def usage_error(command: str, error: UsageError) -> NoReturn:
+    """Say ``error`` as ``command``'s parser says its own errors, and exit with status 2."""
+    UsageParser(prog=f"musicemb {command}").error(str(error))
+
+
 class IntermixedParser(UsageParser):
     """A subcommand's parser: options may stand anywhere among the positionals (``musicemb hum LIB --json a.wav
     b.wav``), as :meth:`argparse.ArgumentParser.parse_intermixed_args` parses them; errors stay one line.
 
     The subparsers action calls ``parse_known_args`` of the subcommand's parser, so that is where intermixed parsing
     is switched on (``parse_known_intermixed_args`` calls ``parse_known_args`` itself: the flag stops the recursion).
+    An argument it does not know is its error, naming its own help (``musicemb hum: error: unrecognized arguments:
+    --bogus (see `musicemb hum --help`)``), not the top-level parser's.
     """
 
     _intermixing = False
@@ -54,9 +68,12 @@ class IntermixedParser(UsageParser):
             return super().parse_known_args(args, namespace)
         self._intermixing = True
         try:
-            return self.parse_known_intermixed_args(args, namespace)
+            namespace, extras = self.parse_known_intermixed_args(args, namespace)
         finally:
             self._intermixing = False
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
 
 
 def _number(text: str, kind: type) -> float | int:
@@ -271,6 +288,44 @@ class GuardedOutput:
 
     def __getattr__(self, name: str):
         return getattr(self.stream, name)
+
+
+class Diagnostics:
+    """Standard error while a command runs: progress, warnings and error lines are best effort. One that cannot be
+    written (a full disk under ``2>file``, a reader gone) is dropped rather than failing the command and losing
+    its results on standard output."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except (OSError, ValueError):
+            return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def open_closed_streams() -> None:
+    """Point a standard output or error that the command was started without (``>&-``, ``2>&-``) at the null
+    device: what goes there is dropped, instead of error lines landing on standard output (``print`` to a missing
+    stderr writes to stdout) and progress bars failing; a descriptor left closed would also be taken by the next
+    file opened, and C code's prints would land in it."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is not None:
+            continue
+        stream = open(os.devnull, "w")  # noqa: SIM115 (open until exit)
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.dup2(stream.fileno(), fd)
+        setattr(sys, name, stream)
 
 
 def drop_output(stream) -> None:

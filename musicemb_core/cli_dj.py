@@ -68,8 +68,6 @@ def _selection(lib, a: argparse.Namespace) -> list[dict]:
     if a.similar_to:
         from musicemb_core.search.similar import SimilarTracks
 
-        if a.tracks:
-            raise MusicEmbError("give track ids/paths or --similar-to, not both")
         space = SimilarTracks(lib, model=a.model)
         own = space.resolve(a.similar_to)[1]
         ids = own + [r["track_id"] for r in space.query([a.similar_to], k=a.k)[0]["results"]]
@@ -84,11 +82,13 @@ def cmd_export(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
     from musicemb_core.workflows.dj import export, export_target
 
+    if a.similar_to and a.tracks:
+        raise ca.UsageError("give track ids/paths or --similar-to, not both")
     export_target(a.out)  # a wrong name is said before the selection is made
     with Library(a.lib) as lib:
         rows = _selection(lib, a)
     if not rows:
-        raise MusicEmbError("no track matches the selection; nothing exported")
+        raise MusicEmbError(f"{a.lib}: no track matches the selection; nothing exported")
     out = export(rows, a.out, playlist=a.name)
     print(f"{len(rows)} tracks -> {out}")
     _warn_missing(rows)
@@ -163,7 +163,7 @@ def add_parsers(add) -> None:
     sp.add_argument("--start", type=ca.path, metavar="TRACK", help="the track to open with (default: the best start)")
     sp.add_argument("--out", type=ca.path, metavar="FILE", help="write the set as FILE.m3u8, FILE.xml (rekordbox) or FILE.csv (with "
                     "each transition's cost)")
-    sp.add_argument("--name", default="musicemb set", help="playlist name in the XML")
+    sp.add_argument("--name", default="musicemb set", help="playlist name in the XML (default \"musicemb set\")")
     sp.add_argument("--model", type=ca.model_ref, default="similarity",
                     help="embedding space for the similarity part of the cost (default: the similarity model)")
     sp.add_argument("--json", action="store_true")

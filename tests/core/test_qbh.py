@@ -281,8 +281,9 @@ def test_cli_hum_json(hum_library, capsys):
     assert [q["query"] for q in out] == [str(root / "hum1.wav"), str(root / "hum3.wav")]
     assert [ids[q["results"][0]["track_id"]] for q in out] == [1, 3]
     assert len(out[0]["results"]) == 3 and {"track_id", "path", "label", "score"} <= set(out[0]["results"][0])
-    assert cli(["hum", str(root / "lib")]) == 1
-    assert "QUERY_AUDIO" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # neither files nor --record: a usage error, as `identify LIB` alone
+        cli(["hum", str(root / "lib")])
+    assert usage.value.code == 2 and "QUERY_AUDIO" in capsys.readouterr().err
 
 
 def test_coarse_pass_ranks_like_the_exact_alignment():
