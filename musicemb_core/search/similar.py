@@ -61,7 +61,7 @@ class SimilarTracks:
         self._embedder: Embedder | None = None
         self._versions: VersionFinder | None | bool = False  # opened on first use; None: no landmarks
         self._landmarks = landmark_folder(lib)
-        self._query_mix: dict[str, tuple[float | None, Key | None, str]] = {}
+        self._query_mix: dict[str, tuple[float | None, Key | None, str, str]] = {}  # bpm, key and why not
 
     @property
     def embedder(self) -> Embedder:
@@ -124,7 +124,7 @@ class SimilarTracks:
             raise AudioError(text, f"longer than {MAX_QUERY_S / 60:.0f} min: import it and query it by track id")
         y, _ = load(path, sr=self.embedder.sr)
         tk = analyse(y, self.embedder.sr)
-        self._query_mix[text] = (tk.bpm, parse_key_or_none(tk.key), tk.bpm_reason or tk.key_reason)
+        self._query_mix[text] = (tk.bpm, parse_key_or_none(tk.key), tk.bpm_reason, tk.key_reason)
         return self.audio_vector(y, path=text), []
 
     def _track_of_file(self, path: Path) -> int | None:
@@ -193,14 +193,15 @@ class SimilarTracks:
         for q, own in queries:
             if own:
                 bpm, key = self._mix(own[0])
-                t = self.tracks[own[0]]
-                why = (t.analysis or {}).get("bpm_reason" if bpm is None else "key_reason") or "not analysed"
+                said = self.tracks[own[0]].analysis or {}
+                why_bpm, why_key = (said.get(k) or "not analysed" for k in ("bpm_reason", "key_reason"))
             else:
-                bpm, key, why = self._query_mix.get(str(q).strip(), (None, None, "not analysed"))
+                bpm, key, *reasons = self._query_mix.get(str(q).strip(), (None, None, None, None))
+                why_bpm, why_key = (r or "not analysed" for r in reasons)
             if bpm_range is not None and bpm is None:
-                raise MusicEmbError(f"{q}: no tempo to filter by ({why}); leave out --bpm-range")
+                raise MusicEmbError(f"{q}: no tempo to filter by ({why_bpm}); leave out --bpm-range")
             if key_compatible and key is None:
-                raise MusicEmbError(f"{q}: no key to filter by ({why}); leave out --key-compatible")
+                raise MusicEmbError(f"{q}: no key to filter by ({why_key}); leave out --key-compatible")
             refs.append((bpm, key))
 
         def ok(tid: int) -> bool:

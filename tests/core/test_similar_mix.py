@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from musicemb_core.cli import main
 from musicemb_core.common.progress import drive
 from musicemb_core.data.library import Library
 from musicemb_core.inference import iter_embed
-from tests.core.dj_audio import song, write
+from tests.core.dj_audio import SR, song, write
 
 # name -> (bpm, tonic MIDI, minor)
 SONGS = {"q_120_Am": (120.0, 57, True), "half_61_Am": (61.0, 57, True), "near_123_Em": (123.0, 64, True),
@@ -104,3 +105,15 @@ def test_export_similar_to(lib, tmp_path, capsys):
                  "--out", str(out)]) == 0
     stems = {Path(p).stem for p in out.read_text().splitlines() if not p.startswith("#")}
     assert "clash_121_Ebm" not in stems and "q_120_Am" in stems
+
+
+def test_a_query_without_tempo_or_key_names_the_reason_of_the_filter_asked(lib, capsys):
+    """--key-compatible on a query with neither tempo nor key gave the tempo's reason ("no steady beat")."""
+    root, _ = lib
+    noise = root.parent / "music" / "noise.wav"
+    write(noise, (0.2 * np.random.default_rng(5).standard_normal(8 * SR)).astype(np.float32))
+    assert main(["similar", str(root), str(noise), "--key-compatible"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"{noise}: no key to filter by (no clear tonal centre); leave out --key-compatible"), err
+    assert main(["similar", str(root), str(noise), "--bpm-range", "5"]) == 1
+    assert "no tempo to filter by (no steady beat)" in capsys.readouterr().err
