@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from musicemb_core.analysis.projection import Projector
-from musicemb_core.common.errors import LibraryError
+from musicemb_core.common.errors import ConfigError, LibraryError
 from musicemb_core.common.names import model_key
 from musicemb_core.common.progress import CancelToken, JobGen, Progress, drive
 from musicemb_core.common.tables import write_table
@@ -78,6 +78,9 @@ def iter_map(lib: Library, *, model: str = DEFAULT_MODEL, method: str = "umap", 
     cached = load_map(lib, model, method)
     if cached is not None and np.array_equal(cached[:, 0].astype(np.int64), emb.ids):
         return cached
+    if len(emb.ids) < 3:
+        raise ConfigError(f"{lib.root}: a map needs at least 3 embedded segments; {model!r} has {len(emb.ids)} "
+                          "(import more audio and embed it)")
     check_finite(lib, model, emb.ids, np.asarray(emb.vectors))
     args = (method, random_state, max_fit, chunk)
     if isolate:

@@ -192,3 +192,21 @@ def test_help_texts_say_every_default():
             if default not in (action.help or ""):
                 missing.append(f"{name} {action.option_strings[-1]} {default}")
     assert missing == []
+
+
+def test_a_map_of_too_few_segments_names_the_library(tmp_path, capsys):
+    """"musicemb: error: a map needs at least 3 points, got 1" named neither the library nor what to do."""
+    from musicemb_core.common.progress import drive
+    from musicemb_core.data.ingest import iter_ingest
+    from musicemb_core.data.library import Library
+    from musicemb_core.inference import iter_embed
+    from tests.conftest import write_tone
+
+    write_tone(tmp_path / "music" / "short.wav", 440.0, seconds=3.0)
+    with Library(tmp_path / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [tmp_path / "music"], jobs=1))
+        drive(iter_embed(lib))
+    assert cli.main(["map", str(tmp_path / "lib"), "--method", "pca"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"musicemb: error: {tmp_path / 'lib'}: a map needs at least 3 embedded segments; 'similarity' has 1 (import "
+        "more audio and embed it)")
