@@ -176,7 +176,11 @@ def test_player_plays_a_segment_through_the_null_sink(qtbot, pulse_null_sink):
     recorded = rec.read()
     assert events == [("started", "seg"), ("finished", "seg")] and player.last_key == "seg"
     assert len(recorded) > 1.5 * rec_sr
-    assert _ncc_peak(recorded, resample(y, sr, rec_sr)) > 0.5
+    # every half second of the segment came through, each found at its own lag: an underrun of the sound server
+    # on a loaded machine leaves a gap that shifts what follows (one lag for the whole: 0.41 once)
+    sent = resample(y, sr, rec_sr)
+    part = len(sent) // 3
+    assert min(_ncc_peak(recorded, sent[i * part:(i + 1) * part]) for i in range(3)) > 0.5
 
 
 @pytest.mark.audio_device
