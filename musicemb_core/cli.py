@@ -178,7 +178,8 @@ def cmd_ingest(a: argparse.Namespace) -> int:
         else:
             report = _run(iter_ingest(lib, a.paths, cancel=cancel, **kw), quiet=a.quiet, cancel=cancel)
     if a.json and embedded is not None:
-        _print_json(report.to_dict() | {"embed": {"models": embedded.model, "computed": embedded.computed,
+        models = [m.strip() for m in embedded.model.split(",")]  # the report names them as one phrase
+        _print_json(report.to_dict() | {"embed": {"models": models, "computed": embedded.computed,
                                                   "kept": embedded.kept, "dropped": embedded.dropped,
                                                   "failed": [{"path": p, "error": e} for p, e in embedded.failed],
                                                   "cancelled": embedded.cancelled}})

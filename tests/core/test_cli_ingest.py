@@ -340,7 +340,7 @@ def test_ingest_embed_computes_both_spaces_in_the_import(tmp_path, capsys):
     assert cli.main(["ingest", str(lib), str(d), "--embed", "--json", "-q", "-j", "1"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["added"] == 2 and [Path(f["path"]).name for f in rep["failed"]] == ["broken.mp3"]
-    assert rep["embed"] == {"models": "default, similarity", "computed": 6, "kept": 0, "dropped": 0, "failed": [],
+    assert rep["embed"] == {"models": ["default", "similarity"], "computed": 6, "kept": 0, "dropped": 0, "failed": [],
                             "cancelled": False}  # 3 segments of 3 s, in both spaces
     assert cli.main(["info", str(lib), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["embeddings"] == {"default": 3, "similarity": 3}
