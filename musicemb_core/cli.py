@@ -438,6 +438,8 @@ def cmd_hum(a: argparse.Namespace) -> int:
 
     if not a.queries and not a.record:
         raise ca.UsageError("give QUERY_AUDIO files or --record SECONDS")
+    if a.device is not None and not a.record:
+        raise ca.UsageError("--device is the microphone --record SECONDS records from; give --record too")
     queries, failed = _usable_hums(a.queries)
     if failed and not queries and not a.record:  # before the melody index is opened (or built)
         return 1

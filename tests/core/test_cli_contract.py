@@ -122,6 +122,10 @@ def test_usage_errors_of_arguments_that_argparse_cannot_check(work, capsys):
     assert usage(capsys, "export", work["lib"], "1", "--similar-to", "2", "--out", work["root"] / "x.m3u8") == [
         "musicemb export: error: give track ids/paths or --similar-to, not both (see `musicemb export --help`)"]
     assert not (work["root"] / "x.m3u8").exists()
+    # a microphone named for hum files was silently ignored
+    assert usage(capsys, "hum", work["lib"], work["query"], "--device", "mic") == [
+        "musicemb hum: error: --device is the microphone --record SECONDS records from; give --record too (see "
+        "`musicemb hum --help`)"]
 
 
 def test_an_unknown_argument_names_its_subcommand(work, capsys):
