@@ -30,6 +30,7 @@ class InspectionController(QObject):
         panel.statusChanged.connect(self.set_status)
         panel.relabelRequested.connect(self.relabel)
         session.libraryOpened.connect(panel.table.clearSelection)  # the ids of the findings of another library
+        session.libraryOpened.connect(panel.forget_heard)
         session.libraryChanged.connect(self.load)
         session.labelsChanged.connect(self._edited)  # findings show labels
         session.edits.findingsChanged.connect(lambda: self._edited({}))

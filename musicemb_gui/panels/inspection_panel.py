@@ -1,6 +1,7 @@
 """Inspection panel: the findings of ``musicemb inspect`` (mislabelled tracks, faulty segments, outliers,
-near-duplicates) in a sortable, filterable table, with accept / relabel / dismiss / play / show on map, and the
-selected finding's spectrogram from 20 Hz (linear or logarithmic frequency axis) so hum and rumble show."""
+near-duplicates) in a sortable, filterable table, with accept / dismiss / reopen / relabel / play / show on map, and
+the selected finding's spectrogram from 20 Hz (linear or logarithmic frequency axis) so hum and rumble show.
+Reviewing runs from the keyboard too (see KEYS_TIP), through the same buttons."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QStyledItemDelegate,
     QTableView,
@@ -31,6 +33,17 @@ SPECTROGRAM_HINT = "Select a finding to see its spectrogram from 20 Hz"
 RUN_TIP = "Find mislabelled tracks, faulty segments, outliers and near-duplicates"
 REASON_LINES = 3  # a row shows this many lines of its reason at most; a longer one ends in "…" (its tooltip: all)
 ROW_PADDING = 6  # pixels above and below a row's lines together: rows of two or three lines read apart
+KEYS_HINT = "Keys: A accept · D dismiss · O reopen · R relabel · Space play"
+KEYS_TIP = ("In the findings table: A accepts and D dismisses the selected findings, then selects the next open "
+            "finding (playing it if you played the one reviewed); O reopens them; R or L types a label for the "
+            "finding (Enter relabels and goes on, Esc goes back); Space plays the finding or stops it")
+REVIEW_TIPS = {"accepted": "Accept the selected findings (A)", "dismissed": "Dismiss the selected findings (D)",
+               "open": "Reopen the selected findings: open again, to be reviewed (O)"}
+RELABEL_TIP = "Give the track this label and accept the finding (R or L types it, Enter stores it)"
+REVIEW_KEYS = {Qt.Key.Key_A: "accepted", Qt.Key.Key_D: "dismissed", Qt.Key.Key_O: "open"}
+LABEL_KEYS = (Qt.Key.Key_R, Qt.Key.Key_L)
+COMMAND_MODIFIERS = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier | \
+    Qt.KeyboardModifier.MetaModifier  # with one of them a letter is not a review key (Ctrl+A selects all)
 
 
 class _ReasonDelegate(QStyledItemDelegate):
@@ -65,6 +78,7 @@ class InspectionPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self.read_only = ""  # why the open library cannot be written ("": it can): no run, no review
         self._busy = False
+        self._heard: int | None = None  # the finding this panel played last (a review of it plays the next one)
         self.run = QPushButton("Run inspection")
         self.run.setToolTip(RUN_TIP)
         self.run.clicked.connect(self.runRequested)
@@ -96,19 +110,26 @@ class InspectionPanel(QWidget):
                        self.proxy.layoutChanged, self.proxy.rowsInserted, self.proxy.rowsRemoved):
             signal.connect(lambda *_: self._fit_timer.start())
         self.table.viewport().installEventFilter(self)  # taller: more rows in view to fit
+        self.table.installEventFilter(self)  # the review keys
         self.table.doubleClicked.connect(lambda _: self._play())
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.accept = QPushButton("Accept")
         self.dismiss = QPushButton("Dismiss")
+        self.reopen = QPushButton("Reopen")
+        self._review_buttons = {"accepted": self.accept, "dismissed": self.dismiss, "open": self.reopen}
         self.new_label = QLineEdit(placeholderText="label")
-        self.new_label.setToolTip("The label to give the track (the suggested one; edit it if you know better)")
+        self.new_label.setToolTip("The label to give the track (the suggested one; edit it if you know better). "
+                                  "R or L in the table types here; Enter relabels, Esc goes back")
         self.relabel = QPushButton("Relabel")
         self.play = QPushButton("Play")
+        self.play.setToolTip("Play the finding's segment (Space in the table)")
         self.show_map = QPushButton("Show on map")
-        self.accept.clicked.connect(lambda: self._set_status("accepted"))
-        self.dismiss.clicked.connect(lambda: self._set_status("dismissed"))
+        for status, button in self._review_buttons.items():
+            button.clicked.connect(lambda _=False, status=status: self._set_status(status))
         self.relabel.clicked.connect(self._relabel)
         self.new_label.textChanged.connect(self._relabel_state)
+        self.new_label.returnPressed.connect(lambda: self._review_key(self.relabel, "accepted"))
+        self.new_label.installEventFilter(self)  # Esc: back to the table
         self.play.clicked.connect(self._play)
         self.show_map.clicked.connect(self._show_map)
         self.spectrogram = SpectrogramView(empty_text=SPECTROGRAM_HINT)
@@ -136,10 +157,14 @@ class InspectionPanel(QWidget):
         top.addWidget(self.filter, 1)
         top.addWidget(self.count)
         bottom = QHBoxLayout()
-        for w in (self.accept, self.dismiss, QLabel("Relabel to:"), self.new_label, self.relabel, self.play,
-                  self.show_map):
+        for w in (self.accept, self.dismiss, self.reopen, QLabel("Relabel to:"), self.new_label, self.relabel,
+                  self.play, self.show_map):
             bottom.addWidget(w)
-        bottom.addStretch(1)
+        self.hint = QLabel(KEYS_HINT)
+        self.hint.setToolTip(KEYS_TIP)
+        self.hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # cut, not widening the dock
+        self.hint.setEnabled(False)  # greyed: a hint, not a control
+        bottom.addWidget(self.hint, 1)
         bottom.addWidget(self.log_freq)
         self.split = QSplitter(Qt.Orientation.Horizontal)  # side by side: the dock is wide and short
         for w in (self.table, self.evidence_box, self.spectrogram):
@@ -157,6 +182,12 @@ class InspectionPanel(QWidget):
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt override)
         if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
             self._fit_timer.start()
+        elif watched is self.table and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            return self._table_key(event) or super().eventFilter(watched, event)
+        elif watched is self.new_label and event.type() == QEvent.Type.KeyPress \
+                and event.key() == Qt.Key.Key_Escape:
+            self._back_to_table()
+            return True
         return super().eventFilter(watched, event)
 
     def _fit_rows(self) -> None:
@@ -202,6 +233,10 @@ class InspectionPanel(QWidget):
         self.model.update(rows)
         self._update_count()
 
+    def forget_heard(self) -> None:
+        """No finding was played here (another library is open: its ids name other findings)."""
+        self._heard = None
+
     def _reselect(self, ids: set[int]) -> None:
         """Select the shown findings with these ids (their spectrogram is shown again)."""
         selection = QItemSelection()
@@ -231,7 +266,10 @@ class InspectionPanel(QWidget):
 
     def selected(self) -> list[dict]:
         """Finding dicts of the selected rows, in view order."""
-        return [self._finding(r) for r in sorted({i.row() for i in self.table.selectionModel().selectedRows()})]
+        return [self._finding(r) for r in self._selected_rows()]
+
+    def _selected_rows(self) -> list[int]:
+        return sorted({i.row() for i in self.table.selectionModel().selectedRows()})
 
     def _finding(self, view_row: int) -> dict:
         return self.model.finding(self.proxy.mapToSource(self.proxy.index(view_row, 0)).row())
@@ -267,11 +305,12 @@ class InspectionPanel(QWidget):
 
     # -- actions ---------------------------------------------------------------------------------------------
     def _review_state(self) -> None:
-        """Accept and Dismiss are on for a selection, in a library that may be written."""
+        """Accept, Dismiss and Reopen are on for a selection, in a library that may be written; the keys follow
+        them."""
         rows = bool(self.selected())
-        for b in (self.accept, self.dismiss):
-            b.setEnabled(rows and not self.read_only)
-            b.setToolTip(self.read_only)
+        for status, button in self._review_buttons.items():
+            button.setEnabled(rows and not self.read_only)
+            button.setToolTip(self.read_only or REVIEW_TIPS[status])
 
     def _selection_changed(self, *_) -> None:
         rows = self.selected()
@@ -282,7 +321,7 @@ class InspectionPanel(QWidget):
         self.show_map.setEnabled(self.play.isEnabled())
         self._show_evidence(one)
         if one is not None:
-            self.new_label.setText(one.get("details", {}).get("suggested") or one.get("label") or "")
+            self.new_label.setText(self._label_for(one))
             if (sid := play_segment(one)) is not None:
                 self.segmentSelected.emit(int(sid))
         self._relabel_state()
@@ -294,8 +333,13 @@ class InspectionPanel(QWidget):
         text = self.new_label.text().strip()
         self.relabel.setEnabled(len(rows) == 1 and bool(text) and text != (rows[0].get("label") or "")
                                 and not self.read_only)
-        self.relabel.setToolTip(self.read_only or ("" if self.relabel.isEnabled() or len(rows) != 1 else
+        self.relabel.setToolTip(self.read_only or (RELABEL_TIP if self.relabel.isEnabled() or len(rows) != 1 else
                                                    "Type a label other than the track's own to relabel it"))
+
+    @staticmethod
+    def _label_for(row: dict) -> str:
+        """What the label box offers for a finding: the suggested label, else its track's own."""
+        return row.get("details", {}).get("suggested") or row.get("label") or ""
 
     def _show_evidence(self, row: dict | None) -> None:
         """List a track label finding's arguing segments (time and probability of the suggested label)."""
@@ -311,6 +355,7 @@ class InspectionPanel(QWidget):
 
     def _evidence_clicked(self, item: QListWidgetItem) -> None:
         sid = int(item.data(ROW))
+        self._heard = int(self.selected()[0]["id"])  # the list shows the one selected finding's segments
         self.playRequested.emit(sid)
         self.segmentSelected.emit(sid)
 
@@ -335,9 +380,93 @@ class InspectionPanel(QWidget):
     def _play(self) -> None:
         rows = self.selected()
         if len(rows) == 1 and (sid := play_segment(rows[0])) is not None:
+            self._heard = int(rows[0]["id"])
             self.playRequested.emit(int(sid))
 
     def _show_map(self) -> None:
         rows = self.selected()
         if len(rows) == 1 and (sid := play_segment(rows[0])) is not None:
             self.showOnMap.emit(int(sid))
+
+    # -- keys ------------------------------------------------------------------------------------------------
+    def _table_key(self, event) -> bool:
+        """A, D, O, R or L and Space in the focused table (see KEYS_TIP); True when the key was this panel's.
+        Space plays the selected finding unless it is the one played here last: then the window's Space plays or
+        stops it as everywhere."""
+        key, press = event.key(), event.type() == QEvent.Type.KeyPress
+        if event.modifiers() & COMMAND_MODIFIERS:
+            return False
+        if key == Qt.Key.Key_Space:
+            if not self._plays_selection():
+                return False
+            event.accept()  # the override: not the window's Space
+            if press:
+                self._play()
+            return True
+        if not press or key not in (*REVIEW_KEYS, *LABEL_KEYS):
+            return False
+        if event.isAutoRepeat():  # a key held down reviews one finding, not a run of them
+            return True
+        if key in LABEL_KEYS:
+            self._type_label()
+        else:
+            self._review_key(self._review_buttons[REVIEW_KEYS[key]], REVIEW_KEYS[key])
+        return True
+
+    def _plays_selection(self) -> bool:
+        rows = self.selected()
+        return len(rows) == 1 and play_segment(rows[0]) is not None and int(rows[0]["id"]) != self._heard
+
+    def _review_key(self, button: QPushButton, status: str) -> None:
+        """Click ``button`` (greyed: nothing happens) for a key, back in the table; once stored, an accept or
+        dismiss goes on to the next open finding, and plays it if the one reviewed was played here (a reopen
+        stays)."""
+        if not button.isEnabled():
+            return
+        view_rows = self._selected_rows()
+        ids, following = {int(self._finding(r)["id"]) for r in view_rows}, self._next_open(view_rows)
+        button.click()
+        self.table.setFocus()
+        stored = all(self.model.finding(r)["status"] == status for r in self.model.rows_of(ids))
+        if status == "open" or not stored or following is None:  # refused: the finding stays selected
+            return
+        self._select(following)
+        if self._heard in ids:
+            self._play()
+
+    def _next_open(self, view_rows: list[int]) -> int | None:
+        """Id of the first open finding below the selected ``view_rows`` (sorted) in the table's order (its sort
+        and filters), else the first open one above them; None when no other is open."""
+        if not view_rows:
+            return None
+        chosen, last = set(view_rows), view_rows[-1]
+        for r in (*range(last + 1, self.proxy.rowCount()), *range(last)):
+            if r not in chosen and (f := self._finding(r))["status"] == "open":
+                return int(f["id"])
+        return None
+
+    def _select(self, finding_id: int) -> None:
+        """Select the finding, as the current row (Up and Down go on from it), scrolled into view."""
+        [row] = self.model.rows_of({finding_id})
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        if index.isValid():  # a filter may hide it now
+            flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+            self.table.selectionModel().setCurrentIndex(index, flags)
+            self.table.scrollTo(index)
+
+    def _type_label(self) -> None:
+        """R or L: the label box focused for the one selected finding, its suggested label written in (else its
+        track's) and selected, so typing replaces it."""
+        rows = self.selected()
+        if len(rows) != 1 or self.read_only:
+            return
+        self.new_label.setText(self._label_for(rows[0]))
+        self.new_label.setFocus()
+        self.new_label.selectAll()
+
+    def _back_to_table(self) -> None:
+        """Esc in the label box: what was typed is dropped, the table focused again."""
+        rows = self.selected()
+        if len(rows) == 1:
+            self.new_label.setText(self._label_for(rows[0]))
+        self.table.setFocus()
