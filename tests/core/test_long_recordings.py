@@ -34,19 +34,26 @@ def _library(tmp_path, *seconds) -> Library:
     return lib
 
 
+def _traced_load(path) -> tuple[np.ndarray, int]:
+    """``path`` read at 16 kHz, and the peak of the memory traced meanwhile (bytes)."""
+    tracemalloc.start()
+    try:
+        y, sr = decode.load(path, sr=16000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sr == 16000
+    return y, peak
+
+
 def test_load_resamples_as_it_decodes_and_holds_only_its_output(tmp_path):
     """A 48 kHz stereo recording read at 16 kHz: the whole file was gathered at 48 kHz, concatenated, checked and
     then resampled (8x the output at the peak: 1.8 GB for an hour). Now each block is downmixed and resampled as
     it comes into one array sized from the header: the output once, little more (a list of blocks joined at the
     end held it twice)."""
     p = _noise(tmp_path / "rec.wav", 60.0, sr=48000, channels=2)
-    tracemalloc.start()
-    try:
-        y, sr = decode.load(p, sr=16000)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert sr == 16000 and y.shape == (960000,)
+    y, peak = _traced_load(p)
+    assert y.shape == (960000,)
     assert peak < 1.5 * y.nbytes, peak / y.nbytes
     ref = decode.resample(sf.read(p, dtype="float32")[0].mean(axis=1, dtype=np.float32), 48000, 16000)
     np.testing.assert_allclose(y, ref, atol=1e-6)
@@ -145,12 +152,7 @@ def test_a_file_whose_header_gives_no_length_is_held_once(tmp_path, monkeypatch)
     def no_length(path):
         return dataclasses.replace(header(path), frames=0)
     monkeypatch.setattr(decode, "info", no_length)
-    tracemalloc.start()
-    try:
-        y, _ = decode.load(p, sr=16000)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    y, peak = _traced_load(p)
     np.testing.assert_array_equal(y, whole)
     assert peak < 1.5 * y.nbytes, peak / y.nbytes
 
