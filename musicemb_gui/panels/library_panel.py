@@ -139,6 +139,8 @@ class LibraryPanel(QWidget):
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.viewport().installEventFilter(self)
+        self.table.installEventFilter(self)  # Space plays the selected track
+        self._heard: int | None = None  # the track this panel asked to play last
         self.empty = QLabel(NO_TRACKS, self.table.viewport())  # over the rows: what to do while none is shown
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -182,7 +184,25 @@ class LibraryPanel(QWidget):
         if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
             self.empty.setGeometry(self.table.viewport().rect())
             self._fit_track_column()
+        elif watched is self.table and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            return self._space(event) or super().eventFilter(watched, event)
         return super().eventFilter(watched, event)
+
+    def _space(self, event) -> bool:
+        """Space in the table plays the one selected track, unless this panel played it last: then the window's
+        Space stops or plays it again, as everywhere (it replayed whatever was heard last, a map point say)."""
+        tid = self.selected_track() if len(self._selected_rows()) == 1 else None
+        if event.key() != Qt.Key.Key_Space or event.modifiers() != Qt.KeyboardModifier.NoModifier \
+                or tid is None or int(tid) == self._heard:
+            return False
+        event.accept()  # the override: not the window's Space
+        if event.type() == QEvent.Type.KeyPress and not event.isAutoRepeat():
+            self._play(int(tid))
+        return True
+
+    def _play(self, track_id: int) -> None:
+        self._heard = track_id
+        self.playRequested.emit(track_id)
 
     def _fit_track_column(self) -> None:
         """The track column takes the width the others leave, at least TRACK_MIN_PX."""
@@ -217,8 +237,8 @@ class LibraryPanel(QWidget):
 
     def set_rows(self, rows: list[tuple]) -> None:
         """Rows as :class:`TrackTable` takes them; the same tracks as shown keep their selection and scroll."""
-        self._filling = True  # not blockSignals: the proxy must see the changed rows
-        try:
+        self._filling, self._heard = True, None  # not blockSignals: the proxy must see the changed rows
+        try:  # (a track id of another library's may name another track)
             self.model.set_rows(rows)
         finally:
             self._filling = False
@@ -316,7 +336,7 @@ class LibraryPanel(QWidget):
     def _double_clicked(self, index) -> None:
         tid = self.track_id_at(index.row())
         if tid is not None and index.column() != LABEL:
-            self.playRequested.emit(int(tid))
+            self._play(int(tid))
 
     def _ask_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Add audio files")
