@@ -169,7 +169,17 @@ def test_an_autoencoder_from_a_model_of_standardised_features_says_what_to_do(li
                               "from scratch (no --from)")
 
 
-def test_ctrl_c_during_cli_train_is_a_cancel_and_resume_keeps_the_runs_learning_rate(lib_dir, monkeypatch, capsys):
+@pytest.fixture
+def python_ctrl_c():
+    """Python's own Ctrl-C handler, as a shell starts the CLI with: a library an earlier test loaded may have put
+    its own in place (the CLI then leaves Ctrl-C to it)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_ctrl_c_during_cli_train_is_a_cancel_and_resume_keeps_the_runs_learning_rate(lib_dir, monkeypatch, capsys,
+                                                                                      python_ctrl_c):
     """Ctrl-C in `musicemb train` raised KeyboardInterrupt: the run was marked failed and, in its first epoch,
     nothing was kept. Now it is a cancel (exit 130) that keeps its checkpoint, and `--resume` without `--lr`
     continues at the rate the run was started with (the CLI's default 1e-3 was passed and refused)."""
