@@ -178,8 +178,9 @@ def cmd_ingest(a: argparse.Namespace) -> int:
         else:
             report = _run(iter_ingest(lib, a.paths, cancel=cancel, **kw), quiet=a.quiet, cancel=cancel)
     if a.json and embedded is not None:
-        models = [m.strip() for m in embedded.model.split(",")]  # the report names them as one phrase
-        _print_json(report.to_dict() | {"embed": {"models": models, "computed": embedded.computed,
+        from musicemb_core.inference import builtin_models
+
+        _print_json(report.to_dict() | {"embed": {"models": list(builtin_models()), "computed": embedded.computed,
                                                   "kept": embedded.kept, "dropped": embedded.dropped,
                                                   "failed": [{"path": p, "error": e} for p, e in embedded.failed],
                                                   "cancelled": embedded.cancelled}})
@@ -429,9 +430,7 @@ def cmd_similar(a: argparse.Namespace) -> int:
 
 
 def cmd_hum(a: argparse.Namespace) -> int:
-    from musicemb_core.audio.decode import load
     from musicemb_core.audio.devices import record, trim_silence
-    from musicemb_core.audio.validate import check_not_silent
     from musicemb_core.common.errors import AudioError
     from musicemb_core.data.library import Library
     from musicemb_core.search.qbh import HumSearcher
@@ -455,9 +454,7 @@ def cmd_hum(a: argparse.Namespace) -> int:
             out.append({"query": "(recording)", "results": searcher.query(y, sr, k=a.k, method=a.method)})
         for path in queries:  # a file that cannot be used is one line; the other queries are answered
             try:
-                y, sr = load(path)
-                check_not_silent(y, path)  # as every query command: a silent file has nothing to compare
-                out.append({"query": str(path), "results": searcher.query(y, sr, k=a.k, method=a.method)})
+                out.append({"query": str(path), "results": searcher.query_file(path, k=a.k, method=a.method)})
             except AudioError as e:
                 print(f"musicemb: error: {e}", file=sys.stderr)
                 failed += 1

@@ -29,6 +29,7 @@ import torch
 from musicemb_core.audio.decode import load
 from musicemb_core.audio.devices import trim_silence
 from musicemb_core.audio.resample import resample
+from musicemb_core.audio.validate import check_not_silent
 from musicemb_core.common.errors import AudioError, ConfigError, LibraryError
 from musicemb_core.common.names import is_path_like, model_key
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress, drive
@@ -589,7 +590,9 @@ class HumSearcher:
         return self
 
     def query_file(self, path: str | Path, **kw) -> list[dict]:
+        """:meth:`query` of a hum file; one silent by import's rule is an :class:`AudioError`, as for every query."""
         y, sr = load(path)
+        check_not_silent(y, path)
         return self.query(y, sr, **kw)
 
 

@@ -191,9 +191,11 @@ class LibraryPanel(QWidget):
     def _space(self, event) -> bool:
         """Space in the table plays the one selected track, unless this panel played it last: then the window's
         Space stops or plays it again, as everywhere (it replayed whatever was heard last, a map point say)."""
-        tid = self.selected_track() if len(self._selected_rows()) == 1 else None
-        if event.key() != Qt.Key.Key_Space or event.modifiers() != Qt.KeyboardModifier.NoModifier \
-                or tid is None or int(tid) == self._heard:
+        if event.key() != Qt.Key.Key_Space or event.modifiers() != Qt.KeyboardModifier.NoModifier:
+            return False  # before the selection is read: every key of the table passes here
+        rows = self._selected_rows()
+        tid = self.track_id_at(rows[0]) if len(rows) == 1 else None
+        if tid is None or int(tid) == self._heard:
             return False
         event.accept()  # the override: not the window's Space
         if event.type() == QEvent.Type.KeyPress and not event.isAutoRepeat():
