@@ -64,7 +64,13 @@ class DamagedEmbeddings(LibraryError):
 
 
 class StaleEmbeddings(LibraryError):
-    """Stored vectors made by other weights of their model (trained again since): they compare with nothing."""
+    """Stored vectors made by other weights or settings of their model (trained again, or its ``config.json``
+    edited, since): they compare with nothing. ``why`` says which, in a phrase ("made by other weights of the
+    model (trained again since?)")."""
+
+    def __init__(self, message: str, why: str = "") -> None:
+        super().__init__(message)
+        self.why = why
 
 
 class NonFiniteEmbeddings(LibraryError):
@@ -119,6 +125,48 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     return hashlib.blake2b(Path(path).read_bytes(), digest_size=12).hexdigest()
 
 
+VECTOR_SETTINGS = ("model", "features", "window_s", "settings")
+"""The parts of a model's ``config.json`` that shape its vectors (with the training recipe's ``aggregation``)."""
+
+
+def settings_digest(folder: Path) -> str:
+    """A digest of the settings in a model's ``config.json`` that shape its vectors (network, log-mel, window,
+    track aggregation): vectors stored before a hand edit of them are recomputed, as after new weights."""
+    path = folder / ckpt.CONFIG
+    try:
+        st = path.stat()
+        return _settings_digest(str(path), st.st_size, st.st_mtime_ns)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the model's settings ({e.strerror or e})") from e
+
+
+@functools.lru_cache(maxsize=64)
+def _settings_digest(path: str, size: int, mtime_ns: int) -> str:
+    try:
+        cfg = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ConfigError(f"{path}: damaged model settings ({e})") from e
+    train = cfg.get("train") if isinstance(cfg, dict) else None
+    part = {k: cfg.get(k) for k in VECTOR_SETTINGS} | {"aggregation": (train or {}).get("aggregation")
+                                                       if isinstance(train, dict) else None}
+    return hashlib.blake2b(json.dumps(part, sort_keys=True).encode(), digest_size=12).hexdigest()
+
+
+def vector_digests(folder: Path) -> dict[str, str]:
+    """What stored vectors record of the model that made them (``meta.json``): its weights' and settings' digests."""
+    return {"weights_digest": weights_digest(folder), "settings_digest": settings_digest(folder)}
+
+
+def stale_reason(meta: dict, folder: Path) -> str | None:
+    """Why vectors stored with ``meta`` are not ``folder``'s model's as it is now, in a phrase; None if they are.
+    Vectors stored before settings were recorded are judged by their weights alone."""
+    if layout.stored_digest(meta) != weights_digest(folder):
+        return "made by other weights of the model (trained again since?)"
+    if meta.get("settings_digest", settings_digest(folder)) != settings_digest(folder):
+        return "made with other settings of the model (its config.json was edited since)"
+    return None
+
+
 def load_embeddings(lib: Library, model: str = DEFAULT_MODEL, *, deep: bool = False) -> Embeddings:
     """Stored vectors of ``model`` (its current generation, checked against the sizes recorded when it was
     published, and the checksum of its ids, read whole; ``deep``: of the vectors too, for a caller that reads
@@ -154,14 +202,16 @@ def load_embeddings(lib: Library, model: str = DEFAULT_MODEL, *, deep: bool = Fa
 
 
 def check_weights(lib: Library, model: str) -> None:
-    """Raise :class:`StaleEmbeddings` if ``lib``'s stored vectors of ``model`` were made by other weights of it
-    (a :class:`ConfigError` naming the file if its weights are damaged: embedding again would not help)."""
-    stored = layout.stored_digest(read_embeddings_meta(lib, model) or {})
+    """Raise :class:`StaleEmbeddings` if ``lib``'s stored vectors of ``model`` were made by other weights or
+    settings of it (a :class:`ConfigError` naming the file if its weights are damaged: embedding again would not
+    help)."""
+    meta = read_embeddings_meta(lib, model) or {}
     folder = model_folder(lib, model)
-    if stored and stored != weights_digest(folder):
+    why = stale_reason(meta, folder) if layout.stored_digest(meta) else None
+    if why:
         ckpt.read_tensors(folder)
-        raise StaleEmbeddings(f"{lib.root}: the embeddings of {model!r} were made by other weights of the model "
-                              f"(trained again since?); run `musicemb embed --model {model}`")
+        raise StaleEmbeddings(f"{lib.root}: the embeddings of {model!r} were {why}; "
+                              f"run `musicemb embed --model {model}`", why)
 
 
 def read_embeddings_meta(lib: Library, model: str = DEFAULT_MODEL) -> dict | None:
@@ -369,7 +419,7 @@ def _plan(lib: Library, name: str, seg: np.ndarray, device: str,
         meta = read_embeddings_meta(lib, name)
     except LibraryError:  # a damaged pointer: everything is recomputed, and publishing replaces it
         meta = None
-    if meta is not None and layout.stored_digest(meta) == weights_digest(folder):
+    if meta is not None and stale_reason(meta, folder) is None:
         with contextlib.suppress(DamagedEmbeddings):  # damaged vectors are recomputed
             stored = load_embeddings(lib, name, deep=True)  # read whole and kept: never damaged ones
             old_ids, old_vecs = stored.ids, np.asarray(stored.vectors)
@@ -551,6 +601,6 @@ def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_
         if computed or (~p.keep).any() or not out_dir.exists():
             ids = ids[order]
             vecs, extra = _finish(p, seg, ids, vecs[order])
-            _write(out_dir, ids, vecs, {"model": p.name, "weights_digest": weights_digest(p.folder),
+            _write(out_dir, ids, vecs, {"model": p.name, **vector_digests(p.folder),
                                         "dim": p.emb.encoder.dim, "source": str(p.folder)}, extra=extra)
     return report

@@ -35,7 +35,6 @@ from musicemb_core.common.names import model_key
 from musicemb_core.common.paths import atomic_path
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress
 from musicemb_core.data import layout
-from musicemb_core.data.layout import stored_digest
 from musicemb_core.data.library import Library
 from musicemb_core.features.logmel import LogMel
 from musicemb_core.inference import (
@@ -46,7 +45,8 @@ from musicemb_core.inference import (
     model_folder,
     nonfinite_reason,
     read_embeddings_meta,
-    weights_digest,
+    stale_reason,
+    vector_digests,
 )
 from musicemb_core.models import checkpoint as ckpt
 
@@ -244,7 +244,7 @@ def iter_embed_ray(lib: Library, *, model: str = DEFAULT_MODEL, address: str | N
     info = ckpt.read_info(folder)
     if isinstance(info.train, dict) and info.train.get("aggregation"):  # per-track vectors, library statistics
         raise ConfigError(f"{model!r} is finished over the whole library, which --ray does not do: embed it without --ray")
-    dim, fp = info.model.dim, weights_digest(folder)
+    dim, fp = info.model.dim, "-".join(vector_digests(folder).values())  # shards of other weights/settings: stale
     out_dir, shards = lib.root / "embeddings" / model_key(model), shard_folder(lib, model) / fp
     for stale in shards.parent.glob("*"):  # shards of other weights can never be used
         if stale != shards:
@@ -256,7 +256,7 @@ def iter_embed_ray(lib: Library, *, model: str = DEFAULT_MODEL, address: str | N
         meta = read_embeddings_meta(lib, model)
     except LibraryError:  # a damaged pointer: everything is recomputed, and publishing replaces it (as iter_embed)
         meta = None
-    if stored_digest(meta or {}) == fp:
+    if meta is not None and stale_reason(meta, folder) is None:
         with contextlib.suppress(DamagedEmbeddings):  # damaged vectors are recomputed
             stored = load_embeddings(lib, model)
             old_ids, old_vecs = stored.ids, stored.vectors
@@ -324,6 +324,6 @@ def iter_embed_ray(lib: Library, *, model: str = DEFAULT_MODEL, address: str | N
         parts.append((ids[use], lambda f=f, use=use: np.load(f)["vectors"][use]))
     report.computed = int(sum(len(ids) for ids, _ in parts[1:]))
     if report.computed or report.dropped or not out_dir.exists():
-        _merge(out_dir, parts, dim, {"model": model, "weights_digest": fp, "dim": dim, "source": str(folder)})
+        _merge(out_dir, parts, dim, {"model": model, **vector_digests(folder), "dim": dim, "source": str(folder)})
     shutil.rmtree(shards.parent, ignore_errors=True)
     return report

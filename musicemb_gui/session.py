@@ -24,7 +24,7 @@ from musicemb_core.inference import (
     check_weights,
     load_embeddings,
     model_folder,
-    weights_digest,
+    vector_digests,
 )
 from musicemb_core.workflows.dj import bpm_text, key_text, library_sounds, track_row
 from musicemb_core.workflows.models import active_model, set_active_model
@@ -114,7 +114,7 @@ class Session(QObject):
         self.embedding_ids: np.ndarray | None = None
         self.vectors: np.ndarray | None = None
         self._embedder: Embedder | None = None
-        self._embedder_key: tuple[Path, str] | None = None  # its folder and weights digest
+        self._embedder_key: tuple | None = None  # its folder and the digests of its weights and settings
         self.generation = 0  # counts library openings: results computed for an older one are dropped
         self.vectors_version = 0  # counts changes of the vectors: a map of vectors read before is dropped
         self._vectors_of: tuple[str, str] | None = None  # (model, stored generation) of the vectors held
@@ -250,10 +250,9 @@ class Session(QObject):
                 emb = load_embeddings(lib, self.model)
             self.embedding_ids, self.vectors = emb.ids, np.asarray(emb.vectors)
             source = (emb.model, emb.generation)
-        except StaleEmbeddings:  # the model was trained again since: they compare with nothing
+        except StaleEmbeddings as e:  # the model was trained again (or edited) since: they compare with nothing
             self.embedding_ids, self.vectors = None, None
-            stale = (f"the embeddings of {self.model!r} were made by other weights of the model (trained again "
-                     "since): Library ▸ Embed brings them up to date")
+            stale = f"the embeddings of {self.model!r} were {e.why}: Library ▸ Embed brings them up to date"
             QTimer.singleShot(0, lambda: self.message.emit(stale))
         except MusicEmbError:
             self.embedding_ids, self.vectors = None, None
@@ -336,10 +335,11 @@ class Session(QObject):
         return y, sr
 
     def embedder(self) -> Embedder:
-        """The model in use, loaded again when another model is chosen or its weights change (trained again)."""
+        """The model in use, loaded again when another model is chosen, its weights change (trained again) or its
+        settings do."""
         with self.library() as lib:
             folder = model_folder(lib, self.model)
-        key = (folder, weights_digest(folder))
+        key = (folder, *vector_digests(folder).values())
         if self._embedder_key != key:
             self._embedder, self._embedder_key = Embedder(folder), key
         return self._embedder

@@ -276,8 +276,7 @@ def iter_inspect(lib: Library, *, model: str = SIMILARITY_MODEL, kinds: list[str
             except LibraryError as e:
                 model_folder(lib, model)  # a model that does not exist at all is an error, not a skip
                 emb = None
-                why = ("its embeddings were made by other weights of it (trained again since)"
-                       if isinstance(e, StaleEmbeddings) else "no embeddings")
+                why = f"its embeddings were {e.why}" if isinstance(e, StaleEmbeddings) else "no embeddings"
                 report.skipped.append(f"{'/'.join(emb_kinds)}: {why} for model {model!r}; run `musicemb embed` first")
                 report.kinds = [k for k in kinds if k not in EMBEDDING_KINDS]
             if emb is not None:

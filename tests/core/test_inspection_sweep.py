@@ -76,6 +76,6 @@ def test_inspect_and_evaluate_refuse_vectors_of_weights_trained_over(lib_path, c
     save_file({k: v + 1e-3 if v.is_floating_point() else v for k, v in weights.items()}, weights_path(folder))
     assert main(["inspect", str(lib_path), "--model", "mine", "--json"]) == 0
     out = capsys.readouterr()
-    assert "made by other weights of it (trained again since) for model 'mine'; run `musicemb embed`" in out.err
+    assert "made by other weights of the model (trained again since?) for model 'mine'; run `musicemb embed`" in out.err
     assert main(["evaluate", str(lib_path), "--model", "mine", "--reid", "0", "--quiet"]) == 1
     assert "were made by other weights of the model" in capsys.readouterr().err

@@ -103,6 +103,37 @@ def test_damaged_weights_of_an_embedded_model_are_said_not_taken_for_retrained(e
     assert err.startswith(f"musicemb: error: {path}: cannot read model weights") and "\n" not in err
 
 
+def test_vectors_of_a_model_whose_settings_were_edited_since_are_recomputed(embedded, tmp_path, capsys):
+    """A hand edit of a model's log-mel settings in its config.json left the vectors embedded before it in place:
+    `embed` reused them (only the weights' digest was compared) and searches mixed the two. A change of its name
+    or metrics still keeps them, as do vectors stored before the settings' digest was recorded."""
+    lib_dir = tmp_path / "lib"
+    shutil.copytree(embedded / "lib", lib_dir, symlinks=True)
+    folder = lib_dir / "models" / "tiny"
+    config = json.loads((folder / ckpt.CONFIG).read_text())
+    _edit(folder, name="renamed", metrics={"note": "hand edit"})
+    with Library(lib_dir) as lib:
+        check_weights(lib, "tiny")
+        report = drive(iter_embed(lib, model="tiny"))
+        assert report.computed == 0 and report.kept > 0
+    _edit(folder, features={**config["features"], "n_mels": 32})
+    with Library(lib_dir) as lib, pytest.raises(StaleEmbeddings, match="other settings .*config.json was edited"):
+        check_weights(lib, "tiny")
+    assert cli.main(["search", str(lib_dir), str(embedded / "audio" / "t0.wav"), "--model", "tiny"]) == 1
+    assert "were made with other settings of the model" in capsys.readouterr().err
+    with Library(lib_dir) as lib:
+        report = drive(iter_embed(lib, model="tiny"))
+        assert report.computed > 0 and report.kept == 0
+        check_weights(lib, "tiny")
+        meta_path = lib.root / "embeddings" / "tiny"
+    meta_file = next(meta_path.rglob("meta.json"))
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({k: v for k, v in meta.items() if k != "settings_digest"}))  # an older library
+    _edit(folder, features={**config["features"], "n_mels": 48})
+    with Library(lib_dir) as lib:
+        check_weights(lib, "tiny")  # judged by its weights alone, as before
+
+
 def test_a_model_whose_config_is_a_symlink_loop_is_named(tmp_path):
     """Said to be "no model 'loop'" beside a listing of the library's models naming others."""
     (tmp_path / "loop").mkdir()
