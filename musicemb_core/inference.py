@@ -125,36 +125,9 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     return hashlib.blake2b(Path(path).read_bytes(), digest_size=12).hexdigest()
 
 
-VECTOR_SETTINGS = ("model", "features", "window_s", "settings")
-"""The parts of a model's ``config.json`` that shape its vectors (with the training recipe's ``aggregation``)."""
-
-
-def settings_digest(folder: Path) -> str:
-    """A digest of the settings in a model's ``config.json`` that shape its vectors (network, log-mel, window,
-    track aggregation): vectors stored before a hand edit of them are recomputed, as after new weights."""
-    path = folder / ckpt.CONFIG
-    try:
-        st = path.stat()
-        return _settings_digest(str(path), st.st_size, st.st_mtime_ns)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the model's settings ({e.strerror or e})") from e
-
-
-@functools.lru_cache(maxsize=64)
-def _settings_digest(path: str, size: int, mtime_ns: int) -> str:
-    try:
-        cfg = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ConfigError(f"{path}: damaged model settings ({e})") from e
-    train = cfg.get("train") if isinstance(cfg, dict) else None
-    part = {k: cfg.get(k) for k in VECTOR_SETTINGS} | {"aggregation": (train or {}).get("aggregation")
-                                                       if isinstance(train, dict) else None}
-    return hashlib.blake2b(json.dumps(part, sort_keys=True).encode(), digest_size=12).hexdigest()
-
-
 def vector_digests(folder: Path) -> dict[str, str]:
     """What stored vectors record of the model that made them (``meta.json``): its weights' and settings' digests."""
-    return {"weights_digest": weights_digest(folder), "settings_digest": settings_digest(folder)}
+    return {"weights_digest": weights_digest(folder), "settings_digest": ckpt.settings_digest(folder)}
 
 
 def stale_reason(meta: dict, folder: Path) -> str | None:
@@ -162,7 +135,7 @@ def stale_reason(meta: dict, folder: Path) -> str | None:
     Vectors stored before settings were recorded are judged by their weights alone."""
     if layout.stored_digest(meta) != weights_digest(folder):
         return "made by other weights of the model (trained again since?)"
-    if meta.get("settings_digest", settings_digest(folder)) != settings_digest(folder):
+    if meta.get("settings_digest", ckpt.settings_digest(folder)) != ckpt.settings_digest(folder):
         return "made with other settings of the model (its config.json was edited since)"
     return None
 

@@ -367,3 +367,32 @@ def find_model(models_dir: Path, name: str, builtin: tuple[str, ...] = BUILTIN_E
     raise ConfigError(f"no model {name!r} in {models_dir}; built-in: {', '.join(builtin)}; this library's: "
                       f"{', '.join(names) or 'none (train one with `musicemb train`)'}"
                       + (f"; the built-in model is missing at {builtin_model_dir(name)}" if name in builtin else ""))
+
+
+VECTOR_SETTINGS = ("model", "features", "window_s", "settings")
+"""The parts of a model's ``config.json`` that shape its vectors (with the training recipe's ``aggregation``)."""
+
+
+def settings_digest(folder: Path) -> str:
+    """A digest of the settings in a model's ``config.json`` that shape its outputs (network, log-mel, window,
+    track aggregation, a QBH model's settings): what was stored before a hand edit of them is recomputed, as after
+    new weights."""
+    path = folder / CONFIG
+    try:
+        st = path.stat()
+        return _settings_digest(str(path), st.st_size, st.st_mtime_ns)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the model's settings ({e.strerror or e})") from e
+
+
+@functools.lru_cache(maxsize=64)
+def _settings_digest(path: str, size: int, mtime_ns: int) -> str:
+    try:
+        cfg = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ConfigError(f"{path}: damaged model settings ({e})") from e
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: damaged model settings (not a JSON object)")
+    train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+    part = {k: cfg.get(k) for k in VECTOR_SETTINGS} | {"aggregation": train.get("aggregation")}
+    return hashlib.blake2b(json.dumps(part, sort_keys=True).encode(), digest_size=12).hexdigest()

@@ -224,7 +224,8 @@ def iter_build_qbh_index(lib: Library, *, model: str = DEFAULT_QBH_MODEL,
         earlier = art.verify(deep=True)  # the song vectors of unchanged tracks are reused: never damaged ones
     except LibraryError:  # damaged: every track is indexed again, and publishing replaces it
         earlier = None
-    previous = _previous_tracks(earlier, _weights_key(qbh_model_folder(lib, model)))
+    mfolder = qbh_model_folder(lib, model)
+    previous = _previous_tracks(earlier, _weights_key(mfolder), ckpt.settings_digest(mfolder))
     with art.publish() as gen:
         yield from _iter_build_into(lib, gen, model=model, cancel=cancel, previous=previous)
     return art.current()
@@ -242,13 +243,14 @@ def _weights_key(model_folder: Path) -> str:
     return h.hexdigest()
 
 
-def _previous_tracks(folder: Path | None, weights: str) -> dict[int, tuple]:
+def _previous_tracks(folder: Path | None, weights: str, settings: str) -> dict[int, tuple]:
     """Track id -> (content hash, segment ids, melody bins, probs, song vectors, top-voice bins, probs) of an earlier
-    index built with the same model weights and melody rule, to be reused for tracks whose audio and segments did not change (incremental build);
-    empty when there is none, it was built otherwise, or it predates the stored vectors."""
+    index built with the same model weights, settings and melody rule, to be reused for tracks whose audio and
+    segments did not change (incremental build); empty when there is none, it was built otherwise, or it predates
+    the stored vectors (an index built before settings were recorded is judged by its weights)."""
     try:
         meta = layout.read_json(folder / "meta.json") if folder is not None else None
-        if not meta or meta.get("weights") != weights:
+        if not meta or meta.get("weights") != weights or meta.get("settings", settings) != settings:
             return {}
         with np.load(folder / "melody.npz") as z:
             if "vectors" not in z or "top_bins" not in z:
@@ -320,7 +322,7 @@ def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelTo
                  top_bins=np.concatenate(top_bins), top_probs=np.concatenate(top_probs))
     (folder / "meta.json").write_text(json.dumps({
         "model": str(model), "source": _source_key(lib, mfolder), "weights": _weights_key(mfolder),
-        "frame_rate": net.cfg.frame_rate, "failed": failed, "reused_tracks": reused}))
+        "settings": ckpt.settings_digest(mfolder), "frame_rate": net.cfg.frame_rate, "failed": failed, "reused_tracks": reused}))
     return folder
 
 
@@ -371,13 +373,16 @@ class MelodyStore:
 
 
 def qbh_index_current(lib: Library, model: str = DEFAULT_QBH_MODEL) -> bool:
-    """Whether the library's QBH index exists and matches its tracks, segments and the model's weights."""
+    """Whether the library's QBH index exists and matches its tracks, segments and the model's weights and
+    settings (an index built before settings were recorded: its weights)."""
     try:
         meta = layout.qbh_index(lib, model_key(model)).read(lambda gen: layout.read_json(gen / "meta.json"),
                                                              deep=True)  # all read whole when searched
     except LibraryError:  # damaged, even in place (same size): rebuilt
         return False
-    return meta is not None and meta.get("source") == _source_key(lib, qbh_model_folder(lib, model))
+    mfolder = qbh_model_folder(lib, model)
+    return (meta is not None and meta.get("source") == _source_key(lib, mfolder)
+            and meta.get("settings", ckpt.settings_digest(mfolder)) == ckpt.settings_digest(mfolder))
 
 
 def iter_update_qbh_index(lib: Library, *, model: str = DEFAULT_QBH_MODEL,

@@ -116,3 +116,36 @@ def test_embed_builds_the_melody_index(hum_library, tmp_path, capsys):  # noqa: 
             for key in ("track_ids", "bounds", "bins", "probs", "vector_ids", "top_bins", "top_probs"):
                 np.testing.assert_array_equal(a[key], b[key])
             np.testing.assert_allclose(a["vectors"], b["vectors"], atol=1e-5)
+
+
+def test_a_hand_edit_of_the_qbh_models_settings_rebuilds_its_melody_index(hum_library, tmp_path):  # noqa: F811
+    """Only the QBH model's weights were compared: after a hand edit of its settings in config.json the melody
+    index stayed "current" and an incremental build reused every track's melody and vectors of the old settings.
+    An index built before settings were recorded is still judged by its weights alone."""
+    import shutil
+
+    from musicemb_core.resources import builtin_model_dir
+
+    root, _, _ = hum_library
+    lib_dir = tmp_path / "lib"
+    with Library(lib_dir, create=True) as lib:
+        drive(iter_ingest(lib, [root / "song0.wav", root / "song1.wav"]))
+        folder = lib.root / "models" / "mine"
+        shutil.copytree(builtin_model_dir(qbh.DEFAULT_QBH_MODEL), folder)
+        drive(qbh.iter_update_qbh_index(lib, model="mine"))
+        assert qbh_index_current(lib, "mine")
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, "name": "renamed", "metrics": {}}))
+        assert qbh_index_current(lib, "mine")  # name and metrics shape nothing
+        (folder / "config.json").write_text(json.dumps({**config, "window_s": 5.0}))
+        assert not qbh_index_current(lib, "mine")
+        drive(qbh.iter_update_qbh_index(lib, model="mine"))
+        meta_path = qbh.index_folder(lib, "mine") / "meta.json"
+        meta = json.loads(meta_path.read_text())
+        assert meta["reused_tracks"] == 0 and qbh_index_current(lib, "mine")
+    older = tmp_path / "older"  # an index built before settings were recorded: its melodies are reused
+    older.mkdir()
+    shutil.copy(meta_path.parent / "melody.npz", older)
+    (older / "meta.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "settings"}))
+    assert len(qbh._previous_tracks(older, meta["weights"], "other settings")) == 2
+    assert not qbh._previous_tracks(meta_path.parent, meta["weights"], "other settings")
