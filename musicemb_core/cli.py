@@ -820,8 +820,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="surrogateescape")
     if hasattr(sys.stderr, "reconfigure"):  # ... and in messages with escapes, as Python's stderr does
         sys.stderr.reconfigure(errors="backslashreplace")
-    debug = "--debug" in argv or os.environ.get("MUSICEMB_DEBUG", "") not in ("", "0")
-    args = build_parser().parse_args([x for x in argv if x != "--debug"])
+    debug, argv = ca.take_debug(argv)
+    debug = debug or os.environ.get("MUSICEMB_DEBUG", "") not in ("", "0")
+    args = build_parser().parse_args(argv)
     lib = getattr(args, "lib", None)
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = ca.GuardedOutput(out), ca.Diagnostics(err)

@@ -59,21 +59,45 @@ class IntermixedParser(UsageParser):
     is switched on (``parse_known_intermixed_args`` calls ``parse_known_args`` itself: the flag stops the recursion).
     An argument it does not know is its error, naming its own help (``musicemb hum: error: unrecognized arguments:
     --bogus (see `musicemb hum --help`)``), not the top-level parser's.
+
+    ``--`` ends the options: every word after it is a positional (``musicemb identify LIB -- -a.wav``). The
+    options pass (the first of ``parse_known_intermixed_args``) sees only the words before it; the words after it
+    join the positionals that pass leaves, behind a ``--``, for the positionals pass.
     """
 
     _intermixing = False
+    _after_marker: list[str] = []  # the words after ``--``, until the options pass hands them on
 
     def parse_known_args(self, args=None, namespace=None):
         if self._intermixing:
-            return super().parse_known_args(args, namespace)
-        self._intermixing = True
+            return self._parse_pass(args, namespace)
+        words = list(sys.argv[1:] if args is None else args)
+        marker = words.index("--") if "--" in words else len(words)
+        self._intermixing, self._after_marker = True, words[marker + 1:]
         try:
-            namespace, extras = self.parse_known_intermixed_args(args, namespace)
+            namespace, extras = self.parse_known_intermixed_args(words[:marker], namespace)
         finally:
-            self._intermixing = False
+            self._intermixing, self._after_marker = False, []
+        if "--" in extras:
+            extras.remove("--")  # the end-of-options marker, not an argument
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return namespace, extras
+
+    def _parse_pass(self, args, namespace):
+        """One pass of intermixed parsing; the options pass hands the words after ``--`` on to the next."""
+        namespace, rest = super().parse_known_args(args, namespace)
+        if self._after_marker:
+            rest = [*rest, "--", *self._after_marker]
+        self._after_marker = []
+        return namespace, rest
+
+
+def take_debug(argv: list[str]) -> tuple[bool, list[str]]:
+    """Whether ``--debug`` stands among the options of ``argv`` (anywhere before a ``--``), and ``argv`` without it:
+    after ``--`` it is a file name."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    return "--debug" in argv[:end], [w for w in argv[:end] if w != "--debug"] + argv[end:]
 
 
 def _number(text: str, kind: type) -> float | int:

@@ -135,6 +135,10 @@ class MainWindow(QMainWindow):
         self.library_panel.playRequested.connect(self.play_track)
         self.library_panel.moreLikeRequested.connect(self.more_like_track)
         self.library_controller.set_dialog.playRequested.connect(self.play_track)
+        self.library_controller.set_dialog.toggleRequested.connect(self.playback.toggle)
+        for panel in (self.library_panel, self.library_controller.set_dialog, self.map_panel, self.hum_panel,
+                      self.inspection_panel):  # Space in their lists: the selected row, unless the player holds it
+            panel.now_playing = self.playback.holds
         self.map_panel.playRequested.connect(self.play_segment)
         self.playback.playSegment.connect(self.play_segment)
         self.playback.playTrack.connect(self.play_track)

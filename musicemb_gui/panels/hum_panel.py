@@ -37,6 +37,7 @@ from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.features.streaming import StreamingLogMel
 from musicemb_gui.widgets.level_meter import LevelMeter
 from musicemb_gui.widgets.plain_text import tooltip
+from musicemb_gui.widgets.space_play import SpacePlays
 from musicemb_gui.widgets.spectrogram_view import SpectrogramView
 
 LIVE = FeatureConfig(sr=16000, n_fft=512, hop_length=160, n_mels=64, fmin=50.0, fmax=4000.0)
@@ -129,9 +130,11 @@ class HumPanel(QWidget):
         self.record.clicked.connect(self.start_recording)
         self.stop.clicked.connect(lambda: self.stop_recording())  # not clicked(checked) as the reason
         self.load.clicked.connect(self._ask_file)
-        self.results.cellDoubleClicked.connect(lambda row, _c: self._emit_selected(self.playRequested, row))
-        self.play.clicked.connect(lambda: self._emit_selected(self.playRequested))
-        self.show_map.clicked.connect(lambda: self._emit_selected(self.showOnMap))
+        self.now_playing: Callable[[], object] = lambda: None  # what the window's player holds (a player key)
+        self.results.cellDoubleClicked.connect(lambda row, _c: self._play(row))
+        self.play.clicked.connect(lambda: self._play(self._selected_row()))
+        self.show_map.clicked.connect(self._show_on_map)
+        SpacePlays(self.results, self._segment_at, self._play, lambda: self.now_playing())
         self.results.itemSelectionChanged.connect(self._selection_changed)
         self._selection_changed()
         self.updates = 0          # spectrogram updates of the current recording
@@ -306,12 +309,19 @@ class HumPanel(QWidget):
         self.play.setEnabled(ok)
         self.show_map.setEnabled(ok)
 
-    def _emit_selected(self, signal, row: int | None = None) -> None:
-        if row is None:
-            rows = self.results.selectionModel().selectedRows()
-            if not rows:
-                return
-            row = rows[0].row()
-        seg = self.results.item(row, 0).data(Qt.ItemDataRole.UserRole)
-        if seg is not None and seg >= 0:
-            signal.emit(int(seg))
+    def _selected_row(self) -> int | None:
+        rows = self.results.selectionModel().selectedRows()
+        return rows[0].row() if rows else None
+
+    def _segment_at(self, row: int | None) -> int | None:
+        """The segment id of the match in ``row``; None for no row or a match without one."""
+        seg = None if row is None else self.results.item(row, 0).data(Qt.ItemDataRole.UserRole)
+        return int(seg) if seg is not None and seg >= 0 else None
+
+    def _play(self, row: int | None) -> None:
+        if (seg := self._segment_at(row)) is not None:
+            self.playRequested.emit(seg)
+
+    def _show_on_map(self) -> None:
+        if (seg := self._segment_at(self._selected_row())) is not None:
+            self.showOnMap.emit(seg)

@@ -5,6 +5,8 @@ Reviewing runs from the keyboard too (see KEYS_TIP), through the same buttons.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QEvent, QItemSelection, QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from musicemb_gui.panels.findings_table import COLUMNS, REASON, ROW, FindingsFilter, FindingsTable
 from musicemb_gui.panels.table_rows import row_runs
+from musicemb_gui.widgets.space_play import SpacePlays
 from musicemb_gui.widgets.spectrogram_view import SpectrogramView
 
 ALL_KINDS = "All kinds"
@@ -79,6 +82,7 @@ class InspectionPanel(QWidget):
         self.read_only = ""  # why the open library cannot be written ("": it can): no run, no review
         self._busy = False
         self._heard: int | None = None  # the finding this panel played last (a review of it plays the next one)
+        self.now_playing: Callable[[], object] = lambda: None  # what the window's player holds (a player key)
         self.run = QPushButton("Run inspection")
         self.run.setToolTip(RUN_TIP)
         self.run.clicked.connect(self.runRequested)
@@ -139,8 +143,11 @@ class InspectionPanel(QWidget):
                                  "harmonics, rumble) get room")
         self.log_freq.toggled.connect(self.logFrequencyToggled)
         self.evidence = QListWidget()
-        self.evidence.setToolTip("The segments that argue most for the suggested label: click one to hear it")
+        self.evidence.setToolTip("The segments that argue most for the suggested label: click one, or Space, to "
+                                 "hear it")
         self.evidence.itemClicked.connect(self._evidence_clicked)
+        SpacePlays(self.evidence, lambda row: int(self.evidence.item(row).data(ROW)),
+                   lambda row: self._evidence_clicked(self.evidence.item(row)), lambda: self.now_playing())
         self.evidence_title = QLabel("")
         self.evidence_title.setTextFormat(Qt.TextFormat.PlainText)  # it names a label
         self.evidence_box = QWidget()

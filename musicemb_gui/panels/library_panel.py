@@ -5,6 +5,8 @@ this" for the selected track, a set built from the selection, export."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import (
     QEvent,
     QItemSelection,
@@ -140,7 +142,7 @@ class LibraryPanel(QWidget):
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.viewport().installEventFilter(self)
         self.table.installEventFilter(self)  # Space plays the selected track
-        self._heard: int | None = None  # the track this panel asked to play last
+        self.now_playing: Callable[[], object] = lambda: None  # what the window's player holds (a player key)
         self.empty = QLabel(NO_TRACKS, self.table.viewport())  # over the rows: what to do while none is shown
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -189,13 +191,13 @@ class LibraryPanel(QWidget):
         return super().eventFilter(watched, event)
 
     def _space(self, event) -> bool:
-        """Space in the table plays the one selected track, unless this panel played it last: then the window's
-        Space stops or plays it again, as everywhere (it replayed whatever was heard last, a map point say)."""
+        """Space in the table plays the one selected track, unless the player holds it: then the window's Space
+        stops or plays it again, as everywhere (it replayed whatever was heard last, a map point say)."""
         if event.key() != Qt.Key.Key_Space or event.modifiers() != Qt.KeyboardModifier.NoModifier:
             return False  # before the selection is read: every key of the table passes here
         rows = self._selected_rows()
         tid = self.track_id_at(rows[0]) if len(rows) == 1 else None
-        if tid is None or int(tid) == self._heard:
+        if tid is None or ("track", int(tid)) == self.now_playing():
             return False
         event.accept()  # the override: not the window's Space
         if event.type() == QEvent.Type.KeyPress and not event.isAutoRepeat():
@@ -203,7 +205,6 @@ class LibraryPanel(QWidget):
         return True
 
     def _play(self, track_id: int) -> None:
-        self._heard = track_id
         self.playRequested.emit(track_id)
 
     def _fit_track_column(self) -> None:
@@ -239,8 +240,8 @@ class LibraryPanel(QWidget):
 
     def set_rows(self, rows: list[tuple]) -> None:
         """Rows as :class:`TrackTable` takes them; the same tracks as shown keep their selection and scroll."""
-        self._filling, self._heard = True, None  # not blockSignals: the proxy must see the changed rows
-        try:  # (a track id of another library's may name another track)
+        self._filling = True  # not blockSignals: the proxy must see the changed rows
+        try:
             self.model.set_rows(rows)
         finally:
             self._filling = False

@@ -5,6 +5,7 @@ log-mel spectrogram exactly as the model sees it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ from musicemb_gui.panels.map_controller import MapController
 from musicemb_gui.widgets.empty_state import EmptyState
 from musicemb_gui.widgets.plain_text import tooltip
 from musicemb_gui.widgets.scatter_view import ScatterView
+from musicemb_gui.widgets.space_play import SpacePlays
 from musicemb_gui.widgets.spectrogram_view import SpectrogramView
 
 METHODS = {"PCA": "pca", "UMAP": "umap", "t-SNE": "tsne"}
@@ -119,7 +121,7 @@ class MapPanel(QWidget):
         self.similar_title.setTextFormat(Qt.TextFormat.PlainText)
         self.similar = _table(["#", "cosine", "track", "label"], 2)
         self.similar.setToolTip("Whole tracks like the clicked point's track (similarity space); versions sharing its "
-                                "audio (edits, remasters: ♪) first; double-click to play")
+                                "audio (edits, remasters: ♪) first; double-click or Space to play")
 
         self.bar = bar = QHBoxLayout()  # the window puts the model picker first
         for w in (self.method, QLabel("Colour:"), self.colour, self.search,
@@ -164,6 +166,11 @@ class MapPanel(QWidget):
         self._hover_timer = QTimer(self, singleShot=True, interval=250)
         self._hover_timer.timeout.connect(self._hover_audition)
         self._hovered = -1
+        self.now_playing: Callable[[], object] = lambda: None  # what the window's player holds (a player key)
+        SpacePlays(self.neighbours, self._neighbour_at, lambda row: self._neighbour_clicked(row, 0),
+                   lambda: self.now_playing())
+        SpacePlays(self.similar, lambda row: ("track", self._similar_at(row)),
+                   lambda row: self._similar_clicked(row, 0), lambda: self.now_playing())
         self.selected_ids = np.zeros(0, np.int64)
         self.label_dialog: LabelDialog | None = None
         self.read_only = ""  # why the open library cannot be written ("": it can): no labelling
@@ -260,8 +267,11 @@ class MapPanel(QWidget):
                                         "a remaster)" if version else t["path"]))
                 self.similar.setItem(r, c, item)
 
+    def _similar_at(self, row: int) -> int:
+        return int(self.similar.item(row, 0).data(Qt.ItemDataRole.UserRole))
+
     def _similar_clicked(self, row: int, _col: int) -> None:
-        self.trackPlayRequested.emit(int(self.similar.item(row, 0).data(Qt.ItemDataRole.UserRole)))
+        self.trackPlayRequested.emit(self._similar_at(row))
 
     def more_like_track(self, track_id: int) -> None:
         """List the tracks most like ``track_id`` and bring their list forward (the library panel asks)."""
@@ -335,10 +345,13 @@ class MapPanel(QWidget):
             lambda d=self.label_dialog: self.ctl.label_segments(ids, d.choice()[0], whole_tracks=d.choice()[1]))
         self.label_dialog.open()
 
+    def _neighbour_at(self, row: int) -> int:
+        return int(self.neighbours.item(row, 0).data(Qt.ItemDataRole.UserRole))
+
     def _neighbour_clicked(self, row: int, _col: int) -> None:
-        seg_id = self.neighbours.item(row, 0).data(Qt.ItemDataRole.UserRole)
-        self.playRequested.emit(int(seg_id))
-        self.scatter.center_on(int(seg_id))
+        seg_id = self._neighbour_at(row)
+        self.playRequested.emit(seg_id)
+        self.scatter.center_on(seg_id)
 
     def _neighbour_current(self, row: int, _col: int, old_row: int, _old_col: int) -> None:
         """Up/Down in the focused neighbour list: play the next or previous neighbour."""

@@ -65,6 +65,11 @@ class PlaybackController(QObject):
         elif self.current is not None:
             self.playSegment.emit(self.current)
 
+    def holds(self):
+        """The player key of the sound loading, else of the current item (None: nothing yet): what Space in a
+        list compares its selected row with."""
+        return self.pending if self.pending is not None else self.current
+
     def want(self, key) -> None:
         """``key`` is asked for and decodes: until it plays, the button (and Space) stops it."""
         self.pending = key

@@ -1,10 +1,12 @@
 """A built set: the tracks in play order with tempo, key and the cost of the transition into each (smaller is
-smoother), the order's total against the given and a random order, double-click to play, export."""
+smoother), the order's total against the given and a random order, double-click or Space to play, export."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from musicemb_gui.widgets.plain_text import tooltip
+from musicemb_gui.widgets.space_play import SpacePlays
 
 COLUMNS = ("#", "Track", "BPM", "Key", "Transition cost")
 ROUGH = 0.5  # a transition at least this costly (a key clash, a big tempo jump) is marked
@@ -25,6 +28,7 @@ ROUGH = 0.5  # a transition at least this costly (a key clash, a big tempo jump)
 
 class SetDialog(QDialog):
     playRequested = Signal(int)  # track id
+    toggleRequested = Signal()   # Space: stop what plays, or play it again (the main window's Space)
     exportRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None):
@@ -42,8 +46,12 @@ class SetDialog(QDialog):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.table.setToolTip("Play order; the cost is of the transition from the track above (double-click: play)")
-        self.table.cellDoubleClicked.connect(lambda row, _c: self.playRequested.emit(self.track_ids()[row]))
+        self.table.setToolTip("Play order; the cost is of the transition from the track above (double-click or "
+                              "Space: play)")
+        self.now_playing: Callable[[], object] = lambda: None  # what the window's player holds (a player key)
+        self.table.cellDoubleClicked.connect(lambda row, _c: self._play(row))
+        SpacePlays(self.table, lambda row: ("track", self.track_ids()[row]), self._play, lambda: self.now_playing())
+        QShortcut(QKeySequence(Qt.Key.Key_Space), self, self.toggleRequested.emit)  # the window's does not reach
         self.export = QPushButton("Export…")
         self.export.clicked.connect(self.exportRequested)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -69,6 +77,9 @@ class SetDialog(QDialog):
                 if c == 4 and cost is not None and cost >= ROUGH:
                     item.setForeground(QColor("#d62728"))
                 self.table.setItem(r, c, item)
+
+    def _play(self, row: int) -> None:
+        self.playRequested.emit(self.track_ids()[row])
 
     def track_ids(self) -> list[int]:
         return [int(self.table.item(r, 0).data(Qt.ItemDataRole.UserRole)) for r in range(self.table.rowCount())]

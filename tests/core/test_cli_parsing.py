@@ -69,6 +69,51 @@ def test_options_anywhere(command):
                                                               for w in v}, p
 
 
+def marked(positionals: list[str], options: list[tuple[str, ...]]) -> dict[str, list[str]]:
+    """The same line with an end-of-options ``--`` before, between and after the positionals."""
+    flat = [w for o in options for w in o]
+    return {"before": [*flat, "--", *positionals], "between": [*flat, *positionals[:1], "--", *positionals[1:]],
+            "after": [*positionals[:1], *flat, "--", *positionals[1:]], "end": [*positionals, *flat, "--"]}
+
+
+def dashed(namespace: dict, word: str) -> dict:
+    """``namespace`` with positional ``word`` spelled as ``-word``."""
+    def swap(v):
+        return [swap(w) for w in v] if isinstance(v, list) else f"-{v}" if v == word else v
+    return {k: swap(v) for k, v in namespace.items()}
+
+
+@pytest.mark.parametrize("command", sorted(CASES))
+def test_double_dash_ends_the_options(command):
+    """After ``--`` every word is a positional, even one that starts with ``-``; ``--`` itself is no argument."""
+    positionals, options = CASES[command]
+    reference = parsed([command, *positionals, *[w for o in options for w in o]])
+    for where, argv in marked(positionals, options).items():
+        assert parsed([command, *argv]) == reference, where
+    if positionals:
+        flat = [w for o in options for w in o]
+        last = positionals[-1]
+        assert parsed([command, *flat, "--", *positionals[:-1], f"-{last}"]) == dashed(reference, last)
+
+
+def test_double_dash_lines_of_the_issue():
+    """A query file named ``-a.wav``; an option's spelling after ``--`` is a file name, not the option."""
+    a = parsed(["identify", "--json", "--", "LIB", "-a.wav"])
+    assert (a["lib"], a["queries"], a["json"]) == ("LIB", ["-a.wav"], True)
+    a = parsed(["hum", "LIB", "--", "--json", "-k"])
+    assert (a["queries"], a["json"], a["k"]) == (["--json", "-k"], False, 10)
+    a = parsed(["hum", "LIB", "a.wav", "--", "--", "-b.wav"])  # a second ``--`` is a file name
+    assert a["queries"] == ["a.wav", "--", "-b.wav"]
+
+
+def test_debug_after_double_dash_is_a_file_name(tmp_path, monkeypatch, capsys):
+    """``main`` takes ``--debug`` out of the line only among the options: after ``--`` it is the library's name."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MUSICEMB_DEBUG", raising=False)
+    assert cli.main(["info", "--json", "--", "--debug"]) == 1
+    assert f"{tmp_path / '--debug'}: not a musicemb library" in capsys.readouterr().err
+
+
 def test_hum_options_between_the_library_and_its_queries():
     """The line of the issue: a positional list that may be empty, after an option."""
     a = parsed(["hum", "LIB", "--json", "a.wav", "b.wav"])
@@ -84,6 +129,11 @@ def test_hum_options_between_the_library_and_its_queries():
     (["features", "a.wav", "--per", "track"], "the following arguments are required: --out"),
     (["ingest", "--json", "LIB", "a.wav", "--labels", "x.csv", "--labels-from-folders"], "not allowed with"),
     (["train", "LIB", "--epochs", "x", "--strategy", "triplet"], "argument --epochs: an integer is needed"),
+    (["identify", "--json", "--", "LIB"], "musicemb identify: error: the following arguments are required: "
+                                          "QUERY_AUDIO"),
+    (["info", "LIB", "--", "-x.wav"], "musicemb info: error: unrecognized arguments: -x.wav (see"),
+    (["demo", "--", "--no-gui"], "musicemb demo: error: unrecognized arguments: --no-gui (see"),
+    (["search", "LIB", "--", "--json", "q.wav"], "unrecognized arguments: q.wav"),
 ])
 def test_usage_errors_stay_one_line(argv, needle, capsys):
     with pytest.raises(SystemExit) as e:
