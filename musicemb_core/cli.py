@@ -233,7 +233,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                    freeze_until=a.freeze_until, songs=a.songs, device=a.device)
     model = None
     if a.resume and a.replace:
-        raise MusicEmbError("--resume continues the saved run, --replace trains it again from scratch: give one")
+        raise ca.UsageError("--resume continues the saved run, --replace trains it again from scratch: give one")
     if a.from_model and not a.arch and (a.dim or a.width):
         raise MusicEmbError(f"--{'dim' if a.dim else 'width'}: --from {a.from_model} keeps that model's shape (its "
                             "weights fix it); leave the option out")
@@ -549,12 +549,22 @@ def _count(n: int, noun: str) -> str:
 
 def cmd_inspect(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
-    from musicemb_core.workflows.inspect import as_json, check_findings_path, export_findings, iter_inspect
+    from musicemb_core.workflows.inspect import (
+        KINDS,
+        as_json,
+        check_findings_path,
+        export_findings,
+        iter_inspect,
+    )
 
+    kinds = [k for item in a.kinds for k in item.split(",") if k] if a.kinds is not None else None  # label,outlier
+    unknown = [k for k in kinds or () if k not in KINDS]
+    if kinds == [] or unknown:  # a usage error: before the library is opened
+        what = f"unknown finding kind {unknown[0]!r}" if unknown else "no finding kind named"
+        raise ca.UsageError(f"--kinds: {what}; kinds: {', '.join(KINDS)}")
     if a.out:
         check_findings_path(a.out)
     with Library(a.lib) as lib:
-        kinds = [k for item in a.kinds for k in item.split(",") if k] if a.kinds else None  # also label,outlier
         r = _run(iter_inspect(lib, model=a.model, kinds=kinds), quiet=a.quiet)
     if r.cancelled:
         print("musicemb: inspect cancelled; no findings stored", file=sys.stderr)

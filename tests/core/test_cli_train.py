@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from musicemb_core.cli import main
@@ -58,9 +59,10 @@ def test_resume_refuses_a_shape_option_that_differs_from_the_saved_run(tmp_path,
         f"musicemb: error: {tmp_path / 'lib' / 'models' / 'toy'}: a model 'toy' is already saved there; --replace "
         "trains it again from scratch, --resume continues its run, or choose another --name")
     assert sorted((tmp_path / "lib" / "models" / "toy").glob("model-*.safetensors")) == weights
-    assert main([*base, "--epochs", "2", "--resume", "--replace"]) == 1
-    assert capsys.readouterr().err.strip() == ("musicemb: error: --resume continues the saved run, --replace trains it "
-                                               "again from scratch: give one")
+    with pytest.raises(SystemExit) as e:  # a usage error
+        main([*base, "--epochs", "2", "--resume", "--replace"])
+    assert e.value.code == 2 and capsys.readouterr().err.strip() == ("musicemb train: error: --resume continues the saved run, --replace "
+                                               "trains it again from scratch: give one (see `musicemb train --help`)")
     assert main([*base, "--width", "8", "--dim", "16", "--epochs", "1", "--replace"]) == 0
     assert "model 'toy' done after 1 epochs" in capsys.readouterr().out
 

@@ -301,10 +301,10 @@ def test_cli_inspect_json_and_exports(library, capsys, tmp_path):
     assert main(["inspect", str(lib.root), "-q", "--kinds", "clipping", "--out", str(tmp_path / "f.json")]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{len(json.loads((tmp_path / 'f.json').read_text())['findings'])} findings: clipping")
-    assert main(["inspect", str(lib.root), "-q", "--kinds", "nope"]) == 1
-    capsys.readouterr()
-    assert main(["inspect", str(lib.root), "-q", "--kinds", ""]) == 1  # no kind named: not every kind
-    assert "no finding kind named" in capsys.readouterr().err
+    for kinds, said in (("nope", "unknown finding kind 'nope'; kinds: label"), ("", "no finding kind named")):
+        with pytest.raises(SystemExit) as e:  # a usage error ("": not every kind), before the library is read
+            main(["inspect", str(lib.root), "-q", "--kinds", kinds])
+        assert e.value.code == 2 and f"musicemb inspect: error: --kinds: {said}" in capsys.readouterr().err
     assert main(["inspect", str(lib.root), "-q", "--kinds", "clipping,dead", "dropouts"]) == 0  # commas too
     assert re.match(r"\d+ findings: clipping \d+, dead \d+, dropouts \d+$", capsys.readouterr().out.split("\n")[0])
     assert main(["inspect", str(lib.root), "-q", "--kinds", "label", "--model", "nope"]) == 1  # unknown: an error
