@@ -47,14 +47,19 @@ def _space_plays(qtbot, win, table, row: int, key) -> None:
     assert not win.player.playing and win.playback.current == key
 
 
-def test_space_in_the_map_lists_plays_the_selected_row_then_stops_it(qtbot, opened):
-    win, tracks, segments = opened
-    mp = win.map_panel
+def _show_neighbours(win, segments) -> list[int]:
+    """The map's nearest-segments list in front, holding tone660.wav's segments (returned) as tone440's neighbours."""
     other = segments["tone660.wav"]
-    mp._show_neighbours(segments["tone440.wav"][0], [
+    win.map_panel._show_neighbours(segments["tone440.wav"][0], [
         {"segment_id": seg, "score": 0.9 - i / 10, "path": "tone660.wav", "start_s": 3.0 * i, "name": "tone660.wav"}
         for i, seg in enumerate(other)])
-    mp.lists.setCurrentIndex(0)
+    win.map_panel.lists.setCurrentIndex(0)
+    return other
+
+
+def test_space_in_the_map_lists_plays_the_selected_row_then_stops_it(qtbot, opened):
+    win, tracks, segments = opened
+    mp, other = win.map_panel, _show_neighbours(win, segments)
     _space_plays(qtbot, win, mp.neighbours, 1, other[1])
     _space_plays(qtbot, win, mp.neighbours, 2, other[2])  # another row: that one, not the one heard last
     mp._show_similar(tracks["tone440.wav"], [
@@ -117,12 +122,7 @@ def test_space_plays_the_selected_row_after_another_panel_played(qtbot, opened):
     from the library table, Space on that neighbour (still selected) stopped the library's track instead of
     playing it. Space now compares the row with what the player holds."""
     win, tracks, segments = opened
-    mp = win.map_panel
-    other = segments["tone660.wav"]
-    mp._show_neighbours(segments["tone440.wav"][0], [
-        {"segment_id": seg, "score": 0.9 - i / 10, "path": "tone660.wav", "start_s": 3.0 * i, "name": "tone660.wav"}
-        for i, seg in enumerate(other)])
-    mp.lists.setCurrentIndex(0)
+    mp, other = win.map_panel, _show_neighbours(win, segments)
     _space_plays(qtbot, win, mp.neighbours, 1, other[1])
     win.play_track(tracks["tone440.wav"])
     qtbot.waitUntil(lambda: win.player.playing and win.playback.current == ("track", tracks["tone440.wav"]),
