@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
+from scipy.ndimage import uniform_filter1d
 
 from musicemb_core.features.pitch import CHUNK_S, centred_frames
 
@@ -65,16 +65,18 @@ def _cancel_voices(Y: np.ndarray, sr: int, n_fft: int, lo: float, hi: float, har
     w = ((f0[:, None] + 52.0) / (np.outer(f0, h) + 320.0)).astype(Y.dtype)
     w[hb >= n_bins - 3] = 0.0
     hb = np.minimum(hb, n_bins - 3)
+    used, at = np.unique(hb, return_inverse=True)  # the bins harmonics fall on: only these are searched
+    at, below = at.reshape(hb.shape), np.maximum(used - 1, 0)  # (at bin 0 the filter's reflection is bin 0)
     found = np.full((T, voices), np.nan)
     sal = np.zeros((T, voices))
     rows = np.arange(T)[:, None]
     for k in range(voices):
-        Ym = maximum_filter1d(Y, 3, axis=1)
-        S = np.einsum("tch,ch->tc", Ym[:, hb], w)
+        Ym = np.maximum(np.maximum(Y[:, below], Y[:, used]), Y[:, used + 1])  # a 3-bin maximum at those bins
+        S = np.einsum("tch,ch->tc", Ym[:, at], w)
         c = S.argmax(axis=1)
         found[:, k], sal[:, k] = cands[c], S[rows[:, 0], c]
         b = hb[c]  # (T, harmonics)
-        a = Ym[rows, b]
+        a = Ym[rows, at[c]]
         cut = np.minimum(a, uniform_filter1d(a, 3, axis=1, mode="nearest"))
         for j in range(-2, 3):
             idx = np.clip(b + j, 0, n_bins - 1)

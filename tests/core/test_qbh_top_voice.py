@@ -63,3 +63,42 @@ def test_top_voice_chroma_and_its_place_beside_the_stored_melody():
     assert np.argmax(store.top_chroma(7)[3]) == soprano[0] % 12
     assert store.coarse.C_.max() == 255  # the coarse pass sees the top voice too
     assert MelodyStore(np.array([7]), np.array([0, n_frames]), bins, probs).top_chroma(7) is None
+
+
+def test_the_voice_search_reads_only_the_harmonic_bins_yet_finds_what_the_whole_spectrum_gives():
+    """The search takes each harmonic bin's 3-bin maximum at the bins harmonics fall on only (2.4x faster than
+    filtering the whole spectrum); pitches and saliences must stay those of the whole-spectrum maximum filter,
+    written out here as it was."""
+    from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
+    from musicemb_core.search.top_voice import _cancel_voices
+
+    def reference(Y, sr, n_fft, lo, hi, harmonics, voices):
+        T, n_bins = Y.shape
+        cands = np.arange(lo, hi + 0.01, 0.5)
+        f0 = 440.0 * 2.0 ** ((cands - 69.0) / 12.0)
+        hb = np.rint(np.outer(f0, np.arange(1, harmonics + 1)) * n_fft / sr).astype(np.int64)
+        w = ((f0[:, None] + 52.0) / (np.outer(f0, np.arange(1, harmonics + 1)) + 320.0)).astype(Y.dtype)
+        w[hb >= n_bins - 3] = 0.0
+        hb = np.minimum(hb, n_bins - 3)
+        found, sal, rows = np.full((T, voices), np.nan), np.zeros((T, voices)), np.arange(T)[:, None]
+        for k in range(voices):
+            Ym = maximum_filter1d(Y, 3, axis=1)
+            S = np.einsum("tch,ch->tc", Ym[:, hb], w)
+            c = S.argmax(axis=1)
+            found[:, k], sal[:, k] = cands[c], S[rows[:, 0], c]
+            b = hb[c]
+            a = Ym[rows, b]
+            cut = np.minimum(a, uniform_filter1d(a, 3, axis=1, mode="nearest"))
+            for j in range(-2, 3):
+                idx = np.clip(b + j, 0, n_bins - 1)
+                Y[rows, idx] = np.maximum(Y[rows, idx] - cut, 0.0)
+        return found, sal
+
+    rng = np.random.default_rng(3)
+    Y = (rng.random((40, 2049)) ** 8).astype(np.float32)  # peaky spectra, partials everywhere
+    for args in ((16000, 4096, 45.0, 92.0, 10, 4), (22050, 2048, 40.0, 100.0, 6, 3)):
+        Yb = Y[:, :args[1] // 2 + 1]
+        got, want = _cancel_voices(Yb.copy(), *args), reference(Yb.copy(), *args)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
