@@ -448,8 +448,12 @@ class MainWindow(QMainWindow):
     # -- audio ---------------------------------------------------------------------------------------------
     def play_segment(self, seg_id: int) -> None:
         """Play a segment now if its audio is cached, else as soon as it is decoded (off the GUI thread)."""
-        cache, playback = self.map_controller.audio, self.playback
+        s, playback = self.session, self.playback
         playback.want(seg_id)  # of quick requests (arrow keys) the last wins, whichever decode ends first
+        if seg_id not in s.seg_row:  # a row of a list made before another program removed its track
+            playback.cannot_play(seg_id, f"segment {seg_id} is no longer in the library (its track was removed)")
+            return
+        cache, live = self.map_controller.audio, self._live_slot()
         audio = cache.peek(seg_id)
         if audio is not None:
             playback.deliver(seg_id, *audio)
@@ -458,13 +462,24 @@ class MainWindow(QMainWindow):
         def play(result, key=seg_id):
             cache.put(key, result)
             playback.deliver(key, *result)
-        run_in_thread(lambda: self.session.segment_audio(seg_id), play, lambda msg: playback.cannot_play(seg_id, msg))
+        run_in_thread(lambda: s.segment_audio(seg_id), live(play),
+                      live(lambda msg: playback.cannot_play(seg_id, msg)))
 
     def play_track(self, track_id: int) -> None:
-        path, key, playback = self.session.tracks[track_id].path, ("track", track_id), self.playback
+        key, playback, track = ("track", track_id), self.playback, self.session.tracks.get(track_id)
         playback.want(key)
-        run_in_thread(lambda: load(path, duration=30.0), lambda r: playback.deliver(key, *r),
-                      lambda msg: playback.cannot_play(key, msg))
+        if track is None:  # a row of a list ("more like this", a set) made before another program removed it
+            playback.cannot_play(key, f"track {track_id} is no longer in the library (removed since it was listed)")
+            return
+        live = self._live_slot()
+        run_in_thread(lambda: load(track.path, duration=30.0), live(lambda r: playback.deliver(key, *r)),
+                      live(lambda msg: playback.cannot_play(key, msg)))
+
+    def _live_slot(self):
+        """``live(slot)``: ``slot`` run only while the library open now still is (ids start at 1 in every library:
+        a decode of the one before, ending after a point of the next with its id was clicked, played for it)."""
+        s, generation = self.session, self.session.generation
+        return lambda slot: lambda *args: slot(*args) if s.is_current(generation) else None
 
     # -- jobs ----------------------------------------------------------------------------------------------
     def _watch_job(self, job) -> None:

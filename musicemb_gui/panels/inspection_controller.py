@@ -31,6 +31,7 @@ class InspectionController(QObject):
         panel.relabelRequested.connect(self.relabel)
         session.libraryOpened.connect(panel.table.clearSelection)  # the ids of the findings of another library
         session.libraryOpened.connect(panel.forget_heard)
+        session.libraryOpened.connect(self._library_opened)
         session.libraryChanged.connect(self.load)
         session.labelsChanged.connect(self._edited)  # findings show labels
         session.edits.findingsChanged.connect(lambda: self._edited({}))
@@ -136,9 +137,16 @@ class InspectionController(QObject):
         generation = s.generation  # cancelled before it started (its turn or the job ahead): nothing was changed
         self._job.cancelled.connect(lambda: s.is_current(generation) and self._cancelled())
 
-    def _ended(self, _job) -> None:
+    def _library_opened(self) -> None:
+        """Another library: an inspection of the one before goes on (its findings are stored there; Jobs ▸ Cancel
+        stops it), and this one's panel is free (it showed "Inspecting…" and refused Run until that one ended)."""
         self._job = None
         self.panel.set_busy(False)
+
+    def _ended(self, job) -> None:
+        if job is self._job:  # not one of the library open before
+            self._job = None
+            self.panel.set_busy(False)
 
     def _done(self, report) -> None:
         self.load()

@@ -16,7 +16,7 @@ from musicemb_core.workflows.maps import iter_map, load_map
 from musicemb_gui.panels.dj_colours import DJ_MODES, dim_filtered, track_colours
 from musicemb_gui.session import Session
 from musicemb_gui.widgets.audio_player import AudioCache
-from musicemb_gui.workers import run_in_thread
+from musicemb_gui.workers import Job, run_in_thread
 
 # tab20 without its two greys: grey means "none" (NONE_COLOUR), never a category
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#393b79", "#bcbd22",
@@ -69,6 +69,7 @@ class MapController(QObject):
         self._similar = None  # SimilarTracks of the open library, opened on first use
         self._extra: dict[str, np.ndarray] = {}   # cluster / predicted label per embedded segment
         self._extra_names: dict[str, list[str]] = {}
+        self._map_jobs: dict[str, tuple[Job, tuple]] = {}  # method -> its map job running, and what it maps
         session.embeddingsChanged.connect(self._embeddings_changed)
         session.labelsChanged.connect(self._labels_changed)
         session.libraryOpened.connect(self._library_opened)
@@ -76,6 +77,7 @@ class MapController(QObject):
         session.trackFilterChanged.connect(lambda _ids: self.coloursReady.emit(*self.colours(self.mode, self.ids)))
 
     def _library_opened(self) -> None:
+        self._cancel_maps()
         self.ids, self.shown = np.zeros(0, np.int64), ""
         self._index, self._similar, self._extra, self._extra_names = None, None, {}, {}
         self.audio.clear()
@@ -91,6 +93,7 @@ class MapController(QObject):
 
     # -- maps ----------------------------------------------------------------------------------------------
     def _embeddings_changed(self) -> None:
+        self._cancel_maps(keep=("pca", self.method))  # of vectors (or a model) not shown any more
         self._index, self._similar, self._extra, self._extra_names = None, None, {}, {}
         if self.session.embedding_ids is None:
             self.ids, self.shown = np.zeros(0, np.int64), ""
@@ -111,6 +114,7 @@ class MapController(QObject):
     def request_map(self, method: str) -> None:
         """Show ``method``'s map: from the cache at once, else PCA now and ``method`` when its job ends."""
         self.method = method
+        self._cancel_maps(keep=("pca", method))  # a method picked before, its map no longer wanted
         s = self.session
         if s.embedding_ids is None:
             return
@@ -136,14 +140,32 @@ class MapController(QObject):
         if method != "pca":
             self._submit_map(method)
 
+    def _mapping(self) -> tuple:
+        """What a map job started now maps: the library, model and vectors in use."""
+        s = self.session
+        return s.generation, s.model, s.vectors_version
+
+    def _cancel_maps(self, *, keep: tuple[str, ...] = ()) -> None:
+        """Cancel the map jobs whose map would not be shown: of a method not in ``keep``, or of another library,
+        model or vectors (a UMAP runs for minutes: methods picked in turn piled up jobs that ran one after another,
+        each a child process, before the map picked last)."""
+        for method, (job, of) in list(self._map_jobs.items()):
+            if method not in keep or of != self._mapping():
+                del self._map_jobs[method]
+                job.cancel()
+
     def _submit_map(self, method: str) -> None:
+        if method in self._map_jobs:  # asked again while it runs (the method picked again, the embeddings re-read)
+            return
         model = self.session.model
         # in a child process: UMAP's numba compilation would hold the GIL and stall the window
-        self.session.library_job(
+        job = self.session.library_job(
             f"{method.upper()} map",
             lambda lib, token: iter_map(lib, model=model, method=method, isolate=method != "pca", cancel=token),
             on_done=self._live(lambda rows, m=method: self._map_done(rows, m)),  # not for other vectors since
             on_failed=lambda msg: self.status.emit(f"map failed: {msg}"))
+        self._map_jobs[method] = (job, self._mapping())
+        job.ended.connect(lambda _job: self._map_jobs.get(method, (None,))[0] is job and self._map_jobs.pop(method))
 
     def _map_done(self, rows: np.ndarray, method: str) -> None:
         # the quick PCA stands in only until the chosen method's map is there, whichever job ends first
@@ -229,9 +251,11 @@ class MapController(QObject):
         return self.session.tooltip(seg_id) if seg_id in self.session.seg_row else ""
 
     def prefetch(self, seg_id: int) -> None:
-        """Decode a segment's audio into the cache ahead of a click."""
+        """Decode a segment's audio into the cache ahead of a click; not kept once another library is open (segment
+        ids start at 1 in every library: it played for the point of that id there)."""
         if self.audio.peek(seg_id) is None:
-            run_in_thread(lambda: self.session.segment_audio(seg_id), lambda r: self.audio.put(seg_id, r))
+            run_in_thread(lambda: self.session.segment_audio(seg_id),
+                          self._live(lambda audio: self.audio.put(seg_id, audio), of_vectors=False))
 
     def request_neighbours(self, seg_id: int, k: int, *, other_tracks: bool = False) -> None:
         """The ``k`` nearest segments of ``seg_id`` (FAISS), or of other tracks only with ``other_tracks``."""
@@ -308,8 +332,14 @@ class MapController(QObject):
 
     def label_segments(self, ids: np.ndarray, label: str, *, whole_tracks: bool) -> None:
         """Label the tracks of segments ``ids`` whole, or tag only these segments (undoable: Edit ▸ Undo). The
-        tracks are found vectorised: one lookup per segment froze the window for 7 s with a million selected."""
-        edits = self.session.edits
+        tracks are found vectorised: one lookup per segment froze the window for 7 s with a million selected.
+        Segments gone since they were selected (the library read again while the label dialog was open) are left
+        out: one raised KeyError, or failed the whole edit."""
+        edits, ids = self.session.edits, np.asarray(ids, np.int64)
+        ids = ids[np.isin(ids, self.session.segments.get("id", ids[:0]))]
+        if not len(ids):
+            self.status.emit("not labelled: the segments selected are no longer in the library")
+            return
         if whole_tracks:
             edit = edits.relabel_tracks(np.unique(self.session.segment_tracks(ids)).tolist(), label)
         else:

@@ -28,6 +28,7 @@ SELECT_MODES = ("box", "lasso", "none")
 
 MAX_LEGEND = 12  # entries: a legend of 300 genres covered the whole map
 LEGEND_OFFSET = 10  # pixels between the legend and the view's top left corner
+LEGEND_CHARS = 32  # a longer name is cut ("…"; whole in a point's tooltip): a long label's legend covered the map
 
 
 def legend_entries(palette: list[str], names: list[str], counts: np.ndarray,
@@ -189,8 +190,9 @@ class ScatterView(QWidget):
         self._legend_shown = entries
         self.legend.clear()
         for colour, name in entries:
+            short = name if len(name) <= LEGEND_CHARS else f"{name[:LEGEND_CHARS - 1]}…"
             self.legend.addItem(pg.ScatterPlotItem(size=10, pen=None, brush=pg.mkBrush(colour)),
-                                html.escape(name))  # a legend renders HTML: a label "<b>x</b>" read as written
+                                html.escape(short))  # a legend renders HTML: a label "<b>x</b>" read as written
         for sample, _label in self.legend.items:
             sample.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
 
