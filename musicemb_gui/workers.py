@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 
 from musicemb_core.common.errors import Cancelled, MusicEmbError
 from musicemb_core.common.progress import CancelToken, Progress
+from musicemb_gui.app_words import in_app_words
 
 JobFactory = Callable[[CancelToken], Generator]
 
@@ -80,7 +81,7 @@ class Job(QObject):
             self.cancelled.emit()
         except MusicEmbError as e:
             self.state = "failed"
-            self.failed.emit(str(e), "")
+            self.failed.emit(in_app_words(str(e)), "")
         except Exception as e:  # a bug: show the traceback, keep the app running
             self.state = "failed"
             self.failed.emit(f"{type(e).__name__}: {e}", traceback.format_exc())
@@ -197,7 +198,7 @@ class _CallRunner(QRunnable):
         try:
             result = self.fn()
         except MusicEmbError as e:  # a user-level problem (a file gone or unreadable): its own one-line message
-            self.call.error.emit(str(e))
+            self.call.error.emit(in_app_words(str(e)))
         except Exception as e:  # reported to the caller's error slot; the app keeps running
             self.call.error.emit(f"{type(e).__name__}: {e}")
         else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from musicemb_gui.app_words import in_app_words
 from musicemb_gui.panels.inspection_panel import InspectionPanel
 from musicemb_gui.session import Session
 from musicemb_gui.workers import run_in_thread
@@ -154,7 +155,7 @@ class InspectionController(QObject):
             self._cancelled()
             return
         note = f" ({len(report.failed)} files could not be read)" if report.failed else ""
-        skipped = "".join(f"; skipped {s}" for s in report.skipped)  # why no label findings, as the CLI warns
+        skipped = "".join(f"; skipped {in_app_words(s)}" for s in report.skipped)  # why no label findings
         self.session.message.emit(f"inspection done: {len(report.findings)} findings{note}{skipped}")
 
     def _cancelled(self) -> None:
