@@ -267,8 +267,8 @@ class Session(QObject):
                 return
             if not keep.all():  # segments cut again since the embed (their file changed and was imported again)
                 self.embedding_ids, self.vectors = self.embedding_ids[keep], self.vectors[keep]
-                note = (f"{int((~keep).sum())} embedded segments are no longer in the library (their files changed): "
-                        "Library ▸ Embed brings the embeddings up to date")
+                note = (f"{int((~keep).sum())} embedded segments are no longer in the library (their tracks were "
+                        "removed, or cut again after a change): Library ▸ Embed brings the embeddings up to date")
                 QTimer.singleShot(0, lambda: self.message.emit(note))  # after the summary of a library opened
         # another generation (or none), or fewer of its segments: other vectors (same ones: compared by their
         # source, not read again from disk at every refresh)

@@ -440,8 +440,8 @@ def test_a_library_whose_embeddings_are_older_than_its_segments(qtbot, window, l
     s = window.session
     assert set(window.map_controller.ids.tolist()) <= set(s.seg_row) and set(s.embedding_ids.tolist()) <= set(s.seg_row)
     qtbot.waitUntil(lambda: any("no longer in the library" in m for m in said))
-    assert "3 embedded segments are no longer in the library (their files changed): Library ▸ Embed brings the " \
-           "embeddings up to date" in said
+    assert "3 embedded segments are no longer in the library (their tracks were removed, or cut again after a " \
+           "change): Library ▸ Embed brings the embeddings up to date" in said
     for mode in ("label", "track", "finding", "BPM", "key"):
         window.map_panel.colour.setCurrentText(mode)
     window.show_on_map(int(window.map_controller.ids[0]))
