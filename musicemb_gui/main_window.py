@@ -54,7 +54,7 @@ from musicemb_gui.panels.training_panel import TrainingPanel
 from musicemb_gui.session import Session
 from musicemb_gui.widgets.audio_player import AudioPlayer
 from musicemb_gui.widgets.plain_text import tooltip
-from musicemb_gui.workers import JobManager, run_in_thread
+from musicemb_gui.workers import Job, JobManager, run_in_thread
 
 log = logging.getLogger("musicemb.gui")
 CHECK_MS = 2500  # how often the window looks for other programs' changes to the open library (a few stats)
@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
         self.selection = SelectionSync(self.session, self.library_panel, self.map_panel)
         self.player_bar = PlayerBar()
         self.playback = PlaybackController(self.session, self.player, self.player_bar, self, self.settings)
+        self._embed_jobs: dict[tuple, Job] = {}  # (library opening, model) -> the last embed job asked for
         centre = QSplitter(Qt.Orientation.Vertical)
         centre.addWidget(self.map_panel)
         centre.addWidget(self.player_bar)
@@ -421,6 +422,10 @@ class MainWindow(QMainWindow):
         if self.session.lib_path is None or not self.models.may_embed(self.session.model):
             return
         model = self.session.model
+        ahead = self._embed_jobs.get((self.session.generation, model))
+        if ahead is not None and ahead.state in ("queued", "running"):  # a second would find nothing left to embed
+            self.statusBar().showMessage(f"{ahead.name} is already {ahead.state} (see Jobs)")
+            return
         builtin = model in builtin_models()
 
         def work(lib, token):  # a built-in model: both built-in spaces, one decode pass
@@ -428,8 +433,9 @@ class MainWindow(QMainWindow):
             if builtin and not r.cancelled:
                 yield from _indexes(lib, token)
             return r
-        self.session.library_job(f"embed with {model}", work, writes=True,
-                                 on_done=lambda _r: self.session.reload_embeddings())
+        key = (self.session.generation, model)
+        self._embed_jobs = {key: self.session.library_job(f"embed with {model}", work, writes=True,
+                                                          on_done=lambda _r: self.session.reload_embeddings())}
 
     def more_like_track(self, track_id: int) -> None:
         """List the tracks most like ``track_id`` beside the map and bring the map forward."""

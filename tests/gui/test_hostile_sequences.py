@@ -254,3 +254,19 @@ def test_a_label_dialog_accepted_after_its_tracks_were_removed_labels_the_rest(q
     else:
         assert sorted(tags) == sorted(s.seg_row) and set(tags.values()) == {"techno"}
         assert panel.status.text().startswith("tag 9 segments 'techno'")
+
+
+def test_embed_asked_again_while_it_is_queued_or_runs_is_not_queued_twice(qtbot, window, tmp_path):  # noqa: F811
+    """Library ▸ Embed pressed twice queued two embed jobs, the second finding nothing left to embed; now the
+    second press says the first is queued or running. Once it ended, Embed runs again."""
+    from tests.gui.helpers import tone_library
+
+    assert window.open_library(tone_library(tmp_path))
+    names = lambda: [j.name for j in window.jobs.jobs if j.name.startswith("embed with")]  # noqa: E731
+    window.embed_library()
+    window.embed_library()
+    assert len(names()) == 1
+    assert "is already" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: not names(), timeout=120000)  # ended: the manager lists running and queued jobs
+    window.embed_library()
+    assert len(names()) == 1
