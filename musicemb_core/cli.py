@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,7 +22,6 @@ from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.common.progress import CancelToken, JobGen, Progress
 from musicemb_core.resources import package_version
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SHOWN = ("loss", "acc", "mae", "val_loss", "val_acc", "val_mae")
 _UNITS = {"scan": "file", "check": "file", "ingest": "file", "features": "file", "load": "track", "train": "step",
           "embed": "track", "landmarks": "track", "qbh-index": "track"}
@@ -82,7 +80,7 @@ def _drive(job: JobGen, *, quiet: bool):
                 bar.total = ev.total
             bar.n = ev.done
             stats = ", ".join(f"{k} {v:.3f}" for k, v in ev.info.items() if k in _SHOWN and isinstance(v, float))
-            label = _shown(ev.message if ev.stage in _SAID else Path(ev.message).name if ev.message else "")
+            label = ca.shown(ev.message if ev.stage in _SAID else Path(ev.message).name if ev.message else "")
             bar.set_postfix_str(f"{label} {stats}".strip(), refresh=False)
             if ev.info.get("epoch_end"):
                 tqdm.write(f"epoch {ev.info['epoch']}: {stats}", file=sys.stderr)
@@ -91,11 +89,6 @@ def _drive(job: JobGen, *, quiet: bool):
         if bar is not None:
             bar.close()
         job.close()
-
-
-def _shown(text: str) -> str:
-    """``text`` with control characters escaped (``\\n``): a file name holding a newline stays on its line."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _print_json(obj) -> None:
@@ -124,11 +117,11 @@ def _print_report(report, *, as_json: bool, embedding: bool = False) -> None:
         print(f"  {_count(report.recut, 'track')} cut again (window {seg.window_s:g} s, hop {seg.hop_s:g} s)"
               + ("" if embedding else ": their new segments need `musicemb embed`"))
     for path, reason in report.failed:
-        print(_shown(f"  failed: {path}: {reason}"))
+        print(ca.shown(f"  failed: {path}: {reason}"))
     for path, warning in report.warnings:
-        print(_shown(f"  warning: {path}: {warning}"))
+        print(ca.shown(f"  warning: {path}: {warning}"))
     for path, of in report.duplicates:
-        print(_shown(f"  duplicate: {path} (same content as {of})"))
+        print(ca.shown(f"  duplicate: {path} (same content as {of})"))
     if report.removed:
         print(f"  {report.removed} tracks whose files are gone removed from the library")
     elif report.missing:
@@ -147,9 +140,9 @@ def _print_summary(s: dict) -> None:
     if s["embeddings"]:
         print("  embeddings: " + ", ".join(f"{k} ({v} vectors)" for k, v in s["embeddings"].items()))
     for f in s["failed"]:
-        print(_shown(f"  failed: {f['path']}: {f['error']}"))
+        print(ca.shown(f"  failed: {f['path']}: {f['error']}"))
     for w in s["warnings"]:
-        print(_shown(f"  warning: {w['path']}: {w['warning']}"))
+        print(ca.shown(f"  warning: {w['path']}: {w['warning']}"))
 
 
 def cmd_ingest(a: argparse.Namespace) -> int:
@@ -212,7 +205,7 @@ def cmd_features(a: argparse.Namespace) -> int:
     rows, failed = _run(iter_describe(files, per=a.per, sr=a.sr, window_s=a.window, hop_s=a.hop or a.window),
                         quiet=a.quiet)
     for path, reason in failed:
-        print(_shown(f"failed: {path}: {reason}"), file=sys.stderr)
+        print(ca.shown(f"failed: {path}: {reason}"), file=sys.stderr)
     if not rows:
         raise MusicEmbError(f"no descriptors computed: {len(failed)} of {len(files)} files failed")
     write_table(rows, a.out)
@@ -232,11 +225,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                    steps_per_epoch=a.steps_per_epoch, patience=a.patience, from_model=a.from_model,
                    freeze_until=a.freeze_until, songs=a.songs, device=a.device)
     model = None
-    if a.resume and a.replace:
-        raise ca.UsageError("--resume continues the saved run, --replace trains it again from scratch: give one")
-    if a.from_model and not a.arch and (a.dim or a.width):
-        raise MusicEmbError(f"--{'dim' if a.dim else 'width'}: --from {a.from_model} keeps that model's shape (its "
-                            "weights fix it); leave the option out")
+    _check_train_options(a)
     if not a.from_model or a.arch:
         model = ModelConfig(arch=a.arch or "resnet18", dim=a.dim or 128, width=a.width or 32)
     # the help of --name tells this default
@@ -260,10 +249,34 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 130 if result.status == "cancelled" else 0
 
 
+def _check_train_options(a: argparse.Namespace) -> None:
+    """Options that contradict each other or the strategy: usage errors, before the library is read."""
+    if a.resume and a.replace:
+        raise ca.UsageError("--resume continues the saved run, --replace trains it again from scratch: give one")
+    if a.from_model and not a.arch and (a.dim or a.width):
+        raise ca.UsageError(f"--{'dim' if a.dim else 'width'}: --from {a.from_model} keeps that model's shape (its "
+                            "weights fix it); leave the option out")
+    if a.strategy == "transfer" and not a.from_model:
+        raise ca.UsageError("--strategy transfer fine-tunes a saved model: give --from MODEL")
+    if a.strategy != "qbh":
+        return
+    if a.resume:
+        raise ca.UsageError("--resume: the qbh strategy cannot resume a run; train again")
+    ignored = [o for o, v in (("--from", a.from_model), ("--arch", a.arch), ("--dim", a.dim), ("--width", a.width),
+                              ("--freeze-until", a.freeze_until)) if v]
+    if ignored:
+        raise ca.UsageError(f"{ignored[0]}: the qbh strategy trains its own networks from scratch; leave it out")
+    if a.device not in ("auto", "cpu"):
+        raise ca.UsageError(f"--device {a.device}: the qbh strategy trains on the CPU (about half an hour); "
+                            "use --device cpu")
+
+
 def cmd_embed(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
     from musicemb_core.inference import iter_embed
 
+    if a.actors and not a.ray:
+        raise ca.UsageError("--actors is the number of Ray actors: give --ray ADDRESS too")
     cancel = None if a.ray else CancelToken()  # Ctrl-C cancels a local run; a Ray run keeps its finished shards
     with Library(a.lib) as lib:
         if a.ray:
@@ -302,7 +315,7 @@ def _print_embed(r, qbh) -> None:
     if qbh is not None:
         print(f"melody index for humming -> {qbh}")
     for path, reason in r.failed:
-        print(_shown(f"  failed: {path}: {reason}"))
+        print(ca.shown(f"  failed: {path}: {reason}"))
 
 
 def cmd_index(a: argparse.Namespace) -> int:
@@ -341,7 +354,7 @@ def _queries(a: argparse.Namespace, action, *, none: str) -> int:
                 check_query_length(path, ca.MAX_QUERY_S, "queries")
                 results = action(searcher, searcher.embed_file(path))
             except AudioError as e:
-                print(f"musicemb: error: {e}", file=sys.stderr)
+                print(ca.error_line(e), file=sys.stderr)
                 failed += 1
                 continue
             out.append({"query": str(path), "results": results})
@@ -351,7 +364,7 @@ def _queries(a: argparse.Namespace, action, *, none: str) -> int:
         _print_json(out)
     else:
         for q in out:
-            print(q["query"])
+            print(ca.shown(q["query"]))
             if not q["results"]:
                 print(f"  {none}")
             for rank, r in enumerate(q["results"], 1):
@@ -359,7 +372,7 @@ def _queries(a: argparse.Namespace, action, *, none: str) -> int:
                 extra = f"  [{r['label']}]" if r.get("path") and r.get("label") else ""
                 if r.get("speed", 1.0) != 1.0:
                     extra += f"  (plays {100 * (r['speed'] - 1):+.0f} %)"
-                print(f"  {rank:2d}. {r['score']:.3f}  {what}{extra}")
+                print(ca.shown(f"  {rank:2d}. {r['score']:.3f}  {what}{extra}"))
     return 0
 
 
@@ -389,7 +402,7 @@ def cmd_search(a: argparse.Namespace) -> int:
     for w in windows:
         print(f"query at {w['query_start_s']:.1f} s:")
         for n in w["neighbours"]:
-            print(_shown(f"  {n['score']:.3f}  {n['path']} @ {n['start_s']:.1f} s (segment {n['segment_id']})"))
+            print(ca.shown(f"  {n['score']:.3f}  {n['path']} @ {n['start_s']:.1f} s (segment {n['segment_id']})"))
     return 0
 
 
@@ -408,7 +421,7 @@ def cmd_similar(a: argparse.Namespace) -> int:
                 try:
                     out += space.query([query], **kw)
                 except MusicEmbError as e:  # no such file or track, silent, no tempo/key to filter by
-                    print(f"musicemb: error: {e}", file=sys.stderr)
+                    print(ca.error_line(e), file=sys.stderr)
                     failed += 1
     if failed and not out:
         return 1
@@ -416,7 +429,7 @@ def cmd_similar(a: argparse.Namespace) -> int:
         _print_json(out)
         return 0
     for q in out:
-        print(f"{q['query']}: tracks like it in the {a.model!r} space")
+        print(ca.shown(f"{q['query']}: tracks like it in the {a.model!r} space"))
         if not q["results"]:
             filters = ([f"--bpm-range {a.bpm_range:g}"] if a.bpm_range is not None else []) + (
                 ["--key-compatible"] if a.key_compatible else [])
@@ -425,7 +438,7 @@ def cmd_similar(a: argparse.Namespace) -> int:
             who = f"{r['artist']} - " if r["artist"] else ""
             label = f"  [{r['label']}]" if r["label"] else ""
             version = "  (another version: shares its audio)" if r.get("version") else ""
-            print(_shown(f"  {rank:2d}. {r['score']:.3f}  {who}{r['title']}{label}{version}  ({r['path']})"))
+            print(ca.shown(f"  {rank:2d}. {r['score']:.3f}  {who}{r['title']}{label}{version}  ({r['path']})"))
     return 0
 
 
@@ -456,7 +469,7 @@ def cmd_hum(a: argparse.Namespace) -> int:
             try:
                 out.append({"query": str(path), "results": searcher.query_file(path, k=a.k, method=a.method)})
             except AudioError as e:
-                print(f"musicemb: error: {e}", file=sys.stderr)
+                print(ca.error_line(e), file=sys.stderr)
                 failed += 1
     if failed and not out:
         return 1
@@ -467,11 +480,11 @@ def cmd_hum(a: argparse.Namespace) -> int:
         return 0
     for q in out:
         heard = "" if q["results"] else "  (no pitched sound heard)"
-        print(q["query"] + (heard or ("" if q["confident"] else "  (no confident match: the tune may not be in "
-                                                                   "the library; closest tracks below)")))
+        print(ca.shown(q["query"]) + (heard or ("" if q["confident"] else "  (no confident match: the tune may not "
+                                                                          "be in the library; closest tracks below)")))
         for rank, r in enumerate(q["results"], 1):
             label = f"  [{r['label']}]" if r.get("label") else ""
-            print(_shown(f"  {rank:2d}. {r['score']:.3f}  confidence {r['confidence']:.2f}  {r['path']} @ "
+            print(ca.shown(f"  {rank:2d}. {r['score']:.3f}  confidence {r['confidence']:.2f}  {r['path']} @ "
                          f"{r['start_s']:.1f} s{label}"))
     return 0
 
@@ -488,7 +501,7 @@ def _usable_hums(paths: list[str]) -> tuple[list[str], int]:
             check_query_length(path, ca.MAX_HUM_S, "hums")
             usable.append(path)
         except AudioError as e:
-            print(f"musicemb: error: {e}", file=sys.stderr)
+            print(ca.error_line(e), file=sys.stderr)
     return usable, len(paths) - len(usable)
 
 
@@ -536,7 +549,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         print("  re-identification: no snippet could be read (every track drawn is unreadable now)")
     if "reid" in r:
         for path in r["reid"]["unreadable"]:
-            print(_shown(f"musicemb: warning: re-identification left out {path}: it cannot be read now"), file=sys.stderr)
+            print(ca.shown(f"musicemb: warning: re-identification left out {path}: it cannot be read now"), file=sys.stderr)
     if a.plots:
         print(f"  plots in {a.plots}")
     return 0
@@ -572,7 +585,7 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     for s in r.skipped:
         print(f"musicemb: warning: skipped {s}", file=sys.stderr)
     for path, reason in r.failed:
-        print(_shown(f"musicemb: warning: {path}: {reason}"), file=sys.stderr)
+        print(ca.shown(f"musicemb: warning: {path}: {reason}"), file=sys.stderr)
     rows = [as_json(f) for f in r.findings]
     if a.out:
         export_findings(rows, a.out)
@@ -584,7 +597,7 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     for kind in r.kinds:
         mine = [f for f in rows if f["kind"] == kind]
         for f in mine[:a.top]:
-            print(_shown(f"  {kind:9s} {f['score']:6.2f}  {f['path']} @ {f['start_s']:.1f}-{f['end_s']:.1f} s: "
+            print(ca.shown(f"  {kind:9s} {f['score']:6.2f}  {f['path']} @ {f['start_s']:.1f}-{f['end_s']:.1f} s: "
                          f"{f['reason']}"))
         if len(mine) > a.top:
             print(f"  {kind:9s} ... {len(mine) - a.top} more")
@@ -826,8 +839,8 @@ def main(argv: list[str] | None = None) -> int:
     traceback of an unexpected one goes to the log named in that line, or to stderr with ``--debug``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     ca.open_closed_streams()  # started with stdout or stderr closed: what goes there goes nowhere, as asked
-    if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8 is printed as its own bytes
-        sys.stdout.reconfigure(errors="surrogateescape")
+    if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8 is printed as its own bytes, a
+        sys.stdout.reconfigure(errors=ca.OUTPUT_ERRORS)  # character the terminal lacks as its escape
     if hasattr(sys.stderr, "reconfigure"):  # ... and in messages with escapes, as Python's stderr does
         sys.stderr.reconfigure(errors="backslashreplace")
     debug, argv = ca.take_debug(argv)

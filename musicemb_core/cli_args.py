@@ -9,6 +9,7 @@ line pointing at the log; ``--debug`` prints the traceback instead.
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import errno
 import math
@@ -245,6 +246,19 @@ def one_line(text: object, limit: int = 400) -> str:
     return s if len(s) <= limit else s[:limit - 3] + "..."
 
 
+def error_line(exc: BaseException) -> str:
+    """The line saying a :class:`MusicEmbError` (a file name holding a newline does not split it)."""
+    return f"musicemb: error: {one_line(exc, 1000)}"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def shown(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``): a file name holding a newline stays on its line."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def describe(exc: BaseException, *, lib: str | None = None) -> str:
     """One line saying what went wrong, for an exception that is not a :class:`MusicEmbError`."""
     if isinstance(exc, OSError):
@@ -274,7 +288,7 @@ def report(exc: BaseException, argv: list[str], *, lib: str | None = None, debug
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
     if isinstance(exc, MusicEmbError):
-        print(f"musicemb: error: {one_line(exc, 1000)}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 1
     log = None if debug else write_log(exc, argv)
     where = f" (details in {log})" if log else "" if debug else " (no log could be written)"
@@ -334,6 +348,25 @@ class Diagnostics:
 
     def __getattr__(self, name: str):
         return getattr(self.stream, name)
+
+
+#: The encoding error handler of standard output (:func:`_escape_unencodable`).
+OUTPUT_ERRORS = "musicemb-output"
+
+
+def _escape_unencodable(exc: UnicodeError) -> tuple[str | bytes, int]:
+    """A character standard output cannot encode: a file name's byte that is not UTF-8 (a surrogate) as that byte,
+    as ``surrogateescape`` does; another (``ü`` on an ASCII or Latin-1 terminal, a Windows console) as its escape
+    (``\\xfc``), instead of an error that loses every answer."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    char = exc.object[exc.start]
+    if "\udc80" <= char <= "\udcff":
+        return bytes([ord(char) - 0xDC00]), exc.start + 1
+    return char.encode("ascii", "backslashreplace").decode("ascii"), exc.start + 1
+
+
+codecs.register_error(OUTPUT_ERRORS, _escape_unencodable)
 
 
 def open_closed_streams() -> None:

@@ -43,8 +43,8 @@ def _print_rows(rows: list[dict]) -> None:
         why = "; ".join(dict.fromkeys(x for x in (r["bpm_reason"] and f"no bpm: {r['bpm_reason']}",
                                                     r["key_reason"] and f"no key: {r['key_reason']}") if x))
         sounds = f"  {{{r['sounds_like']}}}" if r.get("sounds_like") else ""
-        print(f"{r['track_id']:>5}  {_bpm_text(r)}  {key:<9} {_camelot_text(r):>3}  {who}{label}{sounds}"
-              + (f"  ({why})" if why else ""))
+        print(ca.shown(f"{r['track_id']:>5}  {_bpm_text(r)}  {key:<9} {_camelot_text(r):>3}  {who}{label}{sounds}"
+                       + (f"  ({why})" if why else "")))
 
 
 def cmd_tracks(a: argparse.Namespace) -> int:
@@ -132,7 +132,7 @@ def cmd_set(a: argparse.Namespace) -> int:
     for i, r in enumerate(plan["tracks"]):
         step = f"+{plan['steps'][i - 1]:.3f}" if i else "      "
         who = f"{r['artist']} - {r['title']}" if r["artist"] else r["title"]
-        print(f"{i + 1:3d}. {step}  {_bpm_text(r)} {_camelot_text(r):>3}  {who}")
+        print(ca.shown(f"{i + 1:3d}. {step}  {_bpm_text(r)} {_camelot_text(r):>3}  {who}"))
     print(f"set cost {plan['cost']:.3f} (given order {plan['given_cost']:.3f}, random order "
           f"{plan['random_cost']:.3f}; similarity: {plan['similarity']})" + (f" -> {a.out}" if a.out else ""))
     return 0

@@ -126,11 +126,19 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
     return out
 
 
+#: The files ``--plots`` writes.
+PLOT_FILES = ("confusion.png", "confusion.json", "training.png", "kmeans.png")
+
+
 def _plots_folder(plots: str | Path) -> Path:
-    """The plots folder, made before the evaluation runs: a file there, or a place it cannot be made, is an error."""
+    """The plots folder, made before the evaluation runs: a file there, a folder taking a plot's name, or a place
+    it cannot be made, is an error."""
     plots = Path(plots)
     if plots.exists() and not plots.is_dir():
         raise ConfigError(f"{plots}: is a file; give a folder for the plots")
+    taken = [name for name in PLOT_FILES if (plots / name).is_dir()]
+    if taken:
+        raise ConfigError(f"{plots / taken[0]}: is a folder; the plot {taken[0]} cannot be written there")
     try:
         plots.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -311,9 +311,11 @@ def test_transfer_from_a_built_in_model(tmp_path, capsys):  # embeddings; now fi
     assert cli.main(["train", lib, "--strategy", "transfer", "--from", "default", "--arch", "cnn2", "-q"]) == 1
     assert capsys.readouterr().err == ("musicemb: error: --from default: its weights are a resnet18 of dim 128, width "
                                        "32; they cannot start a cnn2 of dim 128, width 32 (leave out --arch)\n")
-    assert cli.main(["train", lib, "--strategy", "transfer", "--from", "default", "--dim", "64", "-q"]) == 1
-    assert capsys.readouterr().err == ("musicemb: error: --dim: --from default keeps that model's shape (its weights "
-                                       "fix it); leave the option out\n")  # it was ignored without a word
+    with pytest.raises(SystemExit) as e:  # a usage error: it was ignored without a word
+        cli.main(["train", lib, "--strategy", "transfer", "--from", "default", "--dim", "64", "-q"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == ("musicemb train: error: --dim: --from default keeps that model's shape (its "
+                                       "weights fix it); leave the option out (see `musicemb train --help`)\n")
     assert cli.main(["train", lib, "--strategy", "transfer", "--from", "default", "--epochs", "1",
                      "--steps-per-epoch", "1", "--name", "tuned", "-q"]) == 0
     with Library(lib) as opened:

@@ -69,8 +69,9 @@ def test_resume_refuses_a_shape_option_that_differs_from_the_saved_run(tmp_path,
 
 def test_train_errors_exit_1_with_a_reason(tmp_path, capsys):
     lib = _lib(tmp_path, capsys)
-    assert main(["train", lib, "--strategy", "transfer", "-q"]) == 1
-    assert "--from" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # a usage error: --from is needed with transfer, as argparse's required
+        main(["train", lib, "--strategy", "transfer", "-q"])
+    assert e.value.code == 2 and "--from" in capsys.readouterr().err
     assert main(["train", lib, "--strategy", "transfer", "--from", "missing", "-q"]) == 1
     assert "no model 'missing'" in capsys.readouterr().err
     assert main(["embed", lib, "--model", "missing", "-q"]) == 1

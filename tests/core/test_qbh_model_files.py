@@ -92,8 +92,9 @@ def test_train_config_maps_to_the_qbh_recipe():
 def test_cli_trains_qbh_through_the_entry_point(tmp_path, capsys):
     lib = tmp_path / "lib"
     Library(lib, create=True).close()
-    assert cli(["train", str(lib), "--strategy", "qbh", "--resume", "-q"]) == 1
-    assert "cannot resume" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # a usage error, before the library is read
+        cli(["train", str(lib), "--strategy", "qbh", "--resume", "-q"])
+    assert e.value.code == 2 and "cannot resume" in capsys.readouterr().err
     assert cli(["train", str(lib), "--songs", "0", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "4",
                 "--strategy", "qbh", "--name", "hums", "-q"]) == 0
     assert "model 'hums' done" in capsys.readouterr().out

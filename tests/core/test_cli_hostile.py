@@ -1,0 +1,119 @@
+"""Hostile input found by a hunt over every ``musicemb`` subcommand: file names holding newlines or characters the
+terminal lacks, options that contradict each other or the strategy, plot names taken by folders. Each is one line
+(exit 1, or 2 for usage) or an answer that keeps one line per entry; never a traceback or lost answers."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+
+from musicemb_core import cli
+from musicemb_core import cli_args as ca
+from tests.conftest import write_tone
+
+NEWLINE = "new\nline.wav"
+
+
+@pytest.fixture(scope="module")
+def odd(tmp_path_factory) -> dict:
+    """A library embedded with the built-in spaces (and its melody index) whose files are named with a newline and
+    with characters outside Latin-1, labelled by folder."""
+    root = tmp_path_factory.mktemp("hostile")
+    music = root / "music"
+    for i, name in enumerate(("a/" + NEWLINE, "a/ü 日本.wav", "b/x.wav", "b/y.wav")):
+        write_tone(music / name, 220.0 + 110 * i, seconds=6.0, sr=16000, seed=i)
+    lib = root / "lib"
+    assert cli.main(["ingest", str(lib), str(music), "--labels-from-folders", "--window", "2", "--embed", "-q"]) == 0
+    return {"root": root, "music": music, "lib": str(lib), "newline": str(music / "a" / NEWLINE)}
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("argv", [
+    ["identify", "{lib}", "{newline}", "-k", "2", "--top", "2"],
+    ["classify", "{lib}", "{newline}"],
+    ["hum", "{lib}", "{newline}", "-k", "2"],
+    ["similar", "{lib}", "{newline}", "-k", "2"],
+    ["tracks", "{lib}"],
+    ["set", "{lib}", "1", "3"],
+], ids=lambda a: a[0])
+def test_a_name_with_a_newline_stays_on_its_line_in_answers(odd, argv, capsys):
+    """identify/classify/hum printed the query's name and the tracks' paths raw, tracks and set the titles: the
+    second half of the name stood on a line of its own, like another entry."""
+    capsys.readouterr()
+    assert cli.main([w.format(**odd) for w in argv] + ["-q"]) == 0
+    out = capsys.readouterr().out
+    assert "new\\nline" in out
+    assert not [line for line in out.splitlines() if line.startswith("line")], out
+
+
+@pytest.mark.parametrize("command", ["identify", "hum", "similar"])
+def test_a_failed_query_named_with_a_newline_is_one_line(odd, command, capsys):
+    """The error line of one query among others was printed raw: two lines on stderr."""
+    capsys.readouterr()
+    missing = str(odd["root"] / "no\nfile.wav")
+    assert cli.main([command, odd["lib"], missing, odd["newline"], "-q"]) == 0
+    err = _lines(capsys.readouterr().err)
+    assert len(err) == 1 and err[0].startswith("musicemb: error: ") and "no file.wav" in err[0], err
+
+
+def test_characters_the_output_cannot_encode_are_escaped(odd, monkeypatch, capsys):
+    """On an ASCII or Latin-1 standard output (a terminal, a Windows console) `ü` in a title was an "unexpected
+    UnicodeEncodeError" that lost every row."""
+    capsys.readouterr()
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="ascii"))
+    assert cli.main(["tracks", odd["lib"], "-q"]) == 0
+    sys.stdout.flush()
+    rows = raw.getvalue().decode("ascii").splitlines()
+    assert len(rows) == 5 and any("  \\xfc \\u65e5\\u672c  [a]" in r for r in rows), rows
+    assert capsys.readouterr().err == "4 tracks\n"
+
+
+def test_the_output_handler_keeps_a_file_names_own_bytes():
+    """Bytes of a name that is not UTF-8 (surrogates) are written as themselves, as before; the rest escaped."""
+    assert "a\udcffü€".encode("ascii", ca.OUTPUT_ERRORS) == b"a\xff\\xfc\\u20ac"
+    assert "a\udcffü€".encode("latin-1", ca.OUTPUT_ERRORS) == b"a\xff\xfc\\u20ac"
+
+
+CONFLICTS = [
+    (["train", "LIB", "--strategy", "qbh", "--arch", "cnn2"], "--arch: the qbh strategy trains its own networks"),
+    (["train", "LIB", "--strategy", "qbh", "--dim", "8"], "--dim: the qbh strategy trains its own networks"),
+    (["train", "LIB", "--strategy", "qbh", "--freeze-until", "fc"], "--freeze-until: the qbh strategy"),
+    (["train", "LIB", "--strategy", "qbh", "--from", "default"], "--from: the qbh strategy"),
+    (["train", "LIB", "--strategy", "qbh", "--resume"], "--resume: the qbh strategy cannot resume a run"),
+    (["train", "LIB", "--strategy", "qbh", "--device", "cuda"], "--device cuda: the qbh strategy trains on the CPU"),
+    (["train", "LIB", "--strategy", "transfer"], "--strategy transfer fine-tunes a saved model: give --from MODEL"),
+    (["train", "LIB", "--strategy", "supervised", "--from", "default", "--width", "8"],
+     "--width: --from default keeps that model's shape"),
+    (["embed", "LIB", "--actors", "2"], "--actors is the number of Ray actors: give --ray ADDRESS too"),
+]
+
+
+@pytest.mark.parametrize(("argv", "needle"), CONFLICTS, ids=[" ".join(a[2:]) for a, _ in CONFLICTS])
+def test_options_that_contradict_the_strategy_are_usage_errors(argv, needle, tmp_path, capsys):
+    """These exited 1 once the library was read (the qbh shape options and --actors without --ray were ignored
+    without a word); a usage error is exit 2, naming the subcommand, before the library is read."""
+    lib = tmp_path / "lib"
+    with pytest.raises(SystemExit) as e:
+        cli.main([str(lib) if w == "LIB" else w for w in argv] + ["-q"])
+    assert e.value.code == 2
+    err = _lines(capsys.readouterr().err)
+    assert len(err) == 1 and err[0].startswith(f"musicemb {argv[0]}: error: ") and needle in err[0], err
+    assert not lib.exists()
+
+
+def test_a_plot_name_taken_by_a_folder_is_said_before_the_evaluation(odd, tmp_path, capsys):
+    """`kmeans.png` being a folder failed after the whole evaluation (an OSError pointing at the log), with
+    confusion.png already written and the results lost."""
+    plots = tmp_path / "plots"
+    (plots / "kmeans.png").mkdir(parents=True)
+    capsys.readouterr()
+    assert cli.main(["evaluate", odd["lib"], "--plots", str(plots), "--reid", "0", "-q"]) == 1
+    assert capsys.readouterr().err == (f"musicemb: error: {plots / 'kmeans.png'}: is a folder; the plot kmeans.png "
+                                       "cannot be written there\n")
+    assert sorted(p.name for p in plots.iterdir()) == ["kmeans.png"]
