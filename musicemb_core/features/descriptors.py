@@ -38,7 +38,9 @@ def describe(y: np.ndarray, sr: int, *, n_fft: int = 2048, hop_length: int = 512
     if len(y) < n_fft:
         y = np.pad(y, (0, n_fft - len(y)))
     S = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length))
-    mel = librosa.feature.melspectrogram(S=S**2, sr=sr)
+    with warnings.catch_warnings():  # at 192 kHz the lowest mel bands fall between FFT bins: empty, and said so
+        warnings.filterwarnings("ignore", "Empty filters detected", UserWarning)  # twice a file, on stderr
+        mel = librosa.feature.melspectrogram(S=S**2, sr=sr)
     with warnings.catch_warnings():  # silence has no tuning to estimate: librosa warns, its chroma is 0
         warnings.filterwarnings("ignore", "Trying to estimate tuning", UserWarning)
         chroma = librosa.feature.chroma_stft(S=S**2, sr=sr)

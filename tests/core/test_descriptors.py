@@ -37,3 +37,14 @@ def test_known_signals():
 
 def test_short_input_is_padded():
     assert np.isfinite(describe(sine(440, sr=SR, seconds=0.01), SR)).all()
+
+
+def test_descriptors_at_192_khz_say_no_warning(recwarn):
+    """At 192 kHz the lowest mel bands fall between FFT bins: librosa's "Empty filters detected" warning was
+    printed twice per file by `musicemb features --sr 192000`, though the descriptors are fine."""
+    from musicemb_core.features.descriptors import describe
+
+    y = np.random.default_rng(0).standard_normal(192000 * 2).astype(np.float32) * 0.1
+    d = describe(y, 192000)
+    assert np.isfinite(d).all()
+    assert not [w for w in recwarn if "Empty filters" in str(w.message)]
