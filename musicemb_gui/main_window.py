@@ -45,6 +45,7 @@ from musicemb_gui.panels.library_controller import LibraryController
 from musicemb_gui.panels.library_panel import LibraryPanel
 from musicemb_gui.panels.map_controller import MapController
 from musicemb_gui.panels.map_panel import MapPanel
+from musicemb_gui.panels.missing_tracks import MissingTracks
 from musicemb_gui.panels.model_controller import ModelController
 from musicemb_gui.panels.model_picker import ModelPicker
 from musicemb_gui.panels.playback_controller import PlaybackController
@@ -105,6 +106,7 @@ class MainWindow(QMainWindow):
         self.player_bar = PlayerBar()
         self.playback = PlaybackController(self.session, self.player, self.player_bar, self, self.settings)
         self._embed_jobs: dict[tuple, Job] = {}  # (library opening, model) -> the last embed job asked for
+        self.missing_tracks = MissingTracks(self.session, self)
         centre = QSplitter(Qt.Orientation.Vertical)
         centre.addWidget(self.map_panel)
         centre.addWidget(self.player_bar)
@@ -198,6 +200,7 @@ class MainWindow(QMainWindow):
         self.writers.append(action(lib, "&Embed with the current model", self.embed_library))
         action(lib, "E&valuate", self.evaluation_panel.start)
         self.writers.append(action(lib, "&Inspect", self.inspection.run))
+        self.writers.append(action(lib, "&Remove missing tracks…", self.missing_tracks.ask))
         action(lib, "Build a &set from the selection", self.library_controller.build_set)
         for menu in (file, edit, lib):
             menu.setToolTipsVisible(True)  # why an action is off
@@ -410,8 +413,8 @@ class MainWindow(QMainWindow):
 
     def _imported(self, report, *, embedded: bool = False) -> None:
         again = f", {report.reanalysed} analysed again (new tempo/key estimates)" if report.reanalysed else ""
-        gone = (f", {len(report.missing)} tracks whose files are gone (kept; `musicemb ingest --prune` removes them)"
-                if report.missing else "")
+        gone = (f", {len(report.missing)} tracks whose files are gone (kept; Library ▸ Remove missing tracks "
+                "removes them)" if report.missing else "")
         self.statusBar().showMessage(f"import {'cancelled' if report.cancelled else 'done'}: {report.added} added, "
                                      f"{report.updated} updated, {len(report.failed)} failed{again}{gone}")
         self.session.refresh()  # the tables and, embedded in the import's own decode, the new vectors

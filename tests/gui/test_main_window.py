@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -105,9 +107,12 @@ def test_import_embeds_both_spaces_in_the_import_job(qtbot, library, tmp_path):
             assert np.array_equal(load_embeddings(lib, m).ids, lib.segments()["id"])
 
 
-def test_an_import_says_which_tracks_lost_their_files(qtbot, library, tmp_path):
+def test_an_import_says_which_tracks_lost_their_files(qtbot, library, tmp_path, monkeypatch):
     """A file deleted from an imported folder: the import done from the app says its track is kept and how to
-    remove it."""
+    remove it (it named the command line's `musicemb ingest --prune`: the app could not remove it). Library ▸
+    Remove missing tracks lists it and, confirmed, removes it; the files in place keep their tracks."""
+    from PySide6.QtWidgets import QMessageBox
+
     win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(win)
     assert win.open_library(library)
@@ -115,6 +120,23 @@ def test_an_import_says_which_tracks_lost_their_files(qtbot, library, tmp_path):
     (tmp_path / "audio" / "rain" / "rain.wav").unlink()
     win.import_paths([str(tmp_path / "audio")])
     qtbot.waitUntil(lambda: "import done" in win.statusBar().currentMessage(), timeout=120000)
-    assert "1 tracks whose files are gone (kept; `musicemb ingest --prune` removes them)" in \
+    assert "1 tracks whose files are gone (kept; Library ▸ Remove missing tracks removes them)" in \
         win.statusBar().currentMessage()
     assert len(win.session.tracks) == 2
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(
+        lambda _parent, _title, text, *a: asked.append(text) or QMessageBox.StandardButton.No))
+    win.missing_tracks.ask()
+    qtbot.waitUntil(lambda: bool(asked), timeout=10000)
+    assert asked[0].startswith("1 of 2 tracks have files that are gone") and "rain.wav" in asked[0]
+    win.jobs.wait(10000)
+    assert len(win.session.tracks) == 2  # No: nothing removed
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: QMessageBox.StandardButton.Yes))
+    win.missing_tracks.ask()
+    qtbot.waitUntil(lambda: "1 missing tracks removed" in win.statusBar().currentMessage(), timeout=30000)
+    assert len(win.session.tracks) == 1 and all(Path(t.path).exists() for t in win.session.tracks.values())
+    with Library(library) as lib:
+        assert len(lib.tracks()) == 1 and Path(lib.tracks()[0].path).exists()
+    win.missing_tracks.ask()
+    qtbot.waitUntil(lambda: "every track's file is in place (1 tracks)" in win.statusBar().currentMessage(),
+                    timeout=10000)
