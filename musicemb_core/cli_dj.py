@@ -70,7 +70,10 @@ def _selection(lib, a: argparse.Namespace) -> list[dict]:
 
         space = SimilarTracks(lib, model=a.model)
         own = space.resolve(a.similar_to)[1]
-        ids = own + [r["track_id"] for r in space.query([a.similar_to], k=a.k)[0]["results"]]
+        filtered = a.bpm is not None or a.key_compatible is not None or a.label is not None
+        k = len(lib.tracks()) if filtered else a.k  # every track ranked: the k nearest of those the filters keep
+        ranked = space.query([a.similar_to], k=k)[0]["results"]
+        ids = own + [r["track_id"] for r in ranked if r["track_id"] in rows][:a.k]
     elif a.tracks:
         ids = [t.id for t in resolve_tracks(lib, a.tracks)]
     else:
@@ -112,7 +115,7 @@ def cmd_set(a: argparse.Namespace) -> int:
     from musicemb_core.workflows.dj import export, export_target, plan_set, resolve_tracks
 
     if a.out:
-        export_target(a.out)  # a wrong name is said before the ordering (25 s for 2,000 tracks), not after
+        export_target(a.out)  # a wrong name is said before the ordering (6 s for 2,000 tracks), not after
     with Library(a.lib) as lib:
         tracks = resolve_tracks(lib, a.tracks)
         start = None
