@@ -82,6 +82,16 @@ class TempoKey:
         return asdict(self)
 
 
+def tag_bpm(tags: dict) -> float | None:
+    """The tempo a file's tags give (``bpm``, a decimal comma allowed), None unless a number in 20-400 (NaN, 0 or a
+    typo is no tempo)."""
+    try:
+        v = float(str(tags.get("bpm", "")).replace(",", "."))
+    except ValueError:
+        return None
+    return v if 20 <= v <= 400 else None
+
+
 def key_camelot(name: str | None) -> str | None:
     """"A minor" -> "8A" (None for None)."""
     if not name:

@@ -20,7 +20,7 @@ from musicemb_core.common.errors import AudioError, LibraryError, MusicEmbError
 from musicemb_core.common.paths import user_path
 from musicemb_core.data.library import Library
 from musicemb_core.features.camelot import Key, compatible, parse_key_or_none
-from musicemb_core.features.tempo_key import analyse, key_camelot
+from musicemb_core.features.tempo_key import analyse, key_camelot, tag_bpm
 from musicemb_core.index import EmbeddingIndex
 from musicemb_core.inference import (
     SIMILARITY_MODEL,
@@ -140,12 +140,7 @@ class SimilarTracks:
     def _mix(self, tid: int) -> tuple[float | None, Key | None]:
         """A library track's tempo and key: our estimate, else its tags'."""
         t = self.tracks[tid]
-        bpm = t.bpm
-        if bpm is None:
-            try:
-                bpm = float((t.tags or {}).get("bpm", "")) or None
-            except ValueError:
-                bpm = None
+        bpm = t.bpm if t.bpm is not None else tag_bpm(t.tags or {})  # as `tracks` lists it ("nan" is no tempo)
         return bpm, parse_key_or_none(t.key or (t.tags or {}).get("initialkey") or (t.tags or {}).get("key"))
 
     def result(self, tid: int, score: float, *, version: bool = False) -> dict:

@@ -16,7 +16,7 @@ from musicemb_core.common.paths import check_output_folder, output_path, user_pa
 from musicemb_core.common.tables import csv_cell
 from musicemb_core.data.library import Library, Track
 from musicemb_core.features.camelot import Key, camelot, compatible, parse_key_or_none
-from musicemb_core.features.tempo_key import key_camelot, key_open
+from musicemb_core.features.tempo_key import key_camelot, key_open, tag_bpm
 from musicemb_core.inference import model_folder, sounds_like
 from musicemb_core.search.similar import track_title
 
@@ -25,21 +25,13 @@ EXPORT_SUFFIXES = (".m3u8", ".m3u", ".xml", ".csv")
 MAX_SET = 5000
 
 
-def _tag_bpm(tags: dict) -> float | None:
-    try:
-        v = float(str(tags.get("bpm", "")).replace(",", "."))
-    except ValueError:
-        return None
-    return v if 20 <= v <= 400 else None
-
-
 def _tag_key(tags: dict) -> Key | None:
     return parse_key_or_none(tags.get("initialkey") or tags.get("key"))
 
 
 def track_bpm(t: Track) -> float | None:
     """Our tempo estimate of ``t``, else its tag's (:func:`row_bpm` without making the row)."""
-    return t.bpm or _tag_bpm(t.tags or {})
+    return t.bpm or tag_bpm(t.tags or {})
 
 
 def track_key(t: Track) -> Key | None:
@@ -61,7 +53,7 @@ def track_row(t: Track, sounds: list[tuple[str, float]] | None = None) -> dict:
             "open_key": key_open(t.key), "key_confidence": t.key_confidence,
             "bpm_reason": a.get("bpm_reason", "" if t.analysed else "not analysed"),
             "key_reason": a.get("key_reason", "" if t.analysed else "not analysed"),
-            "tag_bpm": _tag_bpm(tags), "tag_key": _key_text(tag_key),
+            "tag_bpm": tag_bpm(tags), "tag_key": _key_text(tag_key),
             "sounds_like": ", ".join(name for name, _ in sounds or ())}
 
 

@@ -117,3 +117,22 @@ def test_a_query_without_tempo_or_key_names_the_reason_of_the_filter_asked(lib, 
     assert err.endswith(f"{noise}: no key to filter by (no clear tonal centre); leave out --key-compatible"), err
     assert main(["similar", str(root), str(noise), "--bpm-range", "5"]) == 1
     assert "no tempo to filter by (no steady beat)" in capsys.readouterr().err
+
+
+def test_tag_tempos_are_read_as_the_listing_reads_them(lib, capsys, tmp_path):
+    """Without our estimate, `similar --bpm-range` read a tag "nan" as a tempo that passed every range, and a
+    tag "120,5" (a decimal comma) as none, where `tracks` lists no tempo and 120.5."""
+    import shutil
+
+    root, ids = lib
+    copy = tmp_path / "lib"
+    shutil.copytree(root, copy)
+    with Library(copy) as lib_:
+        for name, tag in (("far_140_Am", "nan"), ("clash_121_Ebm", "120,5")):
+            t = lib_.track(ids[name])
+            lib_.set_analysis(t.id, bpm=None, bpm_confidence=None, key=t.key, key_confidence=t.key_confidence,
+                              analysis={"bpm_reason": "no clear beat"})
+            lib_.set_tags([(t.id, {**(t.tags or {}), "bpm": tag})])
+    assert main(["similar", str(copy), str(ids["q_120_Am"]), "--json", "--bpm-range", "4"]) == 0
+    assert set(names(json.loads(capsys.readouterr().out))) == {"half_61_Am", "near_123_Em", "clash_121_Ebm",
+                                                                "rel_119_C"}
