@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -90,6 +91,86 @@ def _mpg123_quiet():
 
 SF_COUNT_MAX = (1 << 63) - 1
 """The frame count libsndfile gives a file whose header leaves its length open."""
+WAV_WIDTH = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+"""Bytes per sample of the WAV subtypes libsndfile reads as plain samples."""
+
+
+def wav_data(path: Path) -> tuple[int, int] | None:
+    """Where a RIFF/RF64 WAVE file's samples start and how many bytes its 'data' chunk holds (an RF64 file's size
+    from its 'ds64' chunk); None if it is no WAVE file or its header gives no size. A RIFF file over 4 GB, whose
+    32-bit size wrapped around, gets the 4 GiB it lost back: libsndfile and FFmpeg trust the wrapped size (a
+    6-minute 384 kHz 8-channel recording was read as its first 17 s)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+            return None
+        size64 = 0xFFFFFFFF
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"data":
+                size = size64 if size == 0xFFFFFFFF else size
+                if size in (0, 0xFFFFFFFF):
+                    return None
+                start = f.tell()
+                room = os.fstat(f.fileno()).st_size - start  # its samples and any chunks after them
+                if head[:4] == b"RIFF" and room > size:
+                    size += (room - size) >> 32 << 32
+                return start, size
+            if cid == b"ds64" and size >= 16:  # RIFF size, then data size (64-bit)
+                size64 = struct.unpack("<8xQ", f.read(16))[0]
+                f.seek(-16, 1)
+            f.seek(size + (size & 1), 1)
+
+
+class _Span:
+    """The bytes ``[start, start + size)`` of a file, as a file of their own (for libsndfile's RAW reader)."""
+
+    def __init__(self, path: Path, start: int, size: int):
+        self._f, self._start, self._size = open(path, "rb"), start, size  # noqa: SIM115 (closed with the reader)
+        self._f.seek(start)
+
+    def read(self, n: int = -1) -> bytes:
+        left = max(0, self._size - self.tell())
+        return self._f.read(left if n < 0 else min(n, left))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (0, self.tell(), self._size)[whence]
+        return self._f.seek(self._start + base + offset) - self._start
+
+    def tell(self) -> int:
+        return self._f.tell() - self._start
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class _WrappedWav(sf.SoundFile):
+    """A RIFF WAV over 4 GB read as RAW samples from its 'data' chunk (see :func:`wav_data`)."""
+
+    format = "WAV"
+
+    def __init__(self, f: sf.SoundFile, path: Path, start: int, size: int):
+        self._span = _Span(path, start, size)
+        super().__init__(self._span, samplerate=f.samplerate, channels=f.channels, subtype=f.subtype,
+                         endian="LITTLE", format="RAW")
+
+    def close(self) -> None:
+        super().close()
+        self._span.close()
+
+
+def _unwrapped(f: sf.SoundFile, path: Path) -> sf.SoundFile:
+    """``f``, or where it is a RIFF WAV over 4 GB whose size wrapped, a reader of all its samples."""
+    if f.format != "WAV" or f.subtype not in WAV_WIDTH or os.path.getsize(path) <= 0xFFFFFFFF:
+        return f
+    data = wav_data(path)
+    if data is None or data[1] // (WAV_WIDTH[f.subtype] * f.channels) <= f.frames:
+        return f
+    f.close()
+    return _WrappedWav(f, path, *data)
 
 
 def _sf_open(path: Path) -> sf.SoundFile | None:
@@ -103,10 +184,23 @@ def _sf_open(path: Path) -> sf.SoundFile | None:
             f = sf.SoundFile(name)
     except (sf.LibsndfileError, RuntimeError, TypeError):
         return None
-    if f.frames == SF_COUNT_MAX or (f.frames == 0 and f.format == "WAV"):  # no length in the header (a FLAC
-        f.close()  # encoded to a pipe, a WAV whose recorder never wrote its data size): FFmpeg reads to the end
+    # no length in the header (a FLAC encoded to a pipe, a WAV whose recorder never wrote its data size)
+    no_length = f.frames == SF_COUNT_MAX or (f.frames == 0 and f.format == "WAV")
+    if no_length or (f.format == "OGG" and _ogg_chained(path)):  # FFmpeg reads to the end, every stream chained
+        f.close()
         return None
-    return f
+    return _unwrapped(f, path)
+
+
+def _ogg_chained(path: Path) -> bool:
+    """Whether an Ogg file's last page is of another stream than its first: streams chained one after another (a
+    radio stream's recording, Opus files joined), of which libsndfile reads the first only."""
+    with open(path, "rb") as f:
+        first = f.read(18)
+        f.seek(max(0, os.fstat(f.fileno()).st_size - (1 << 16)))  # an Ogg page is at most 65,307 bytes
+        tail = f.read()
+    at = tail.rfind(b"OggS\x00")
+    return first[:4] == b"OggS" and 0 <= at <= len(tail) - 18 and tail[at + 14:at + 18] != first[14:18]
 
 
 PROBE_BYTES = 64 << 20
@@ -139,8 +233,9 @@ class _ProbeBudget:
 
 @contextmanager
 def _av_open(path: Path):
-    """The file opened with PyAV (the open reads at most :data:`PROBE_BYTES`); raises :class:`AudioError` if it
-    holds no audio stream."""
+    """The file opened with PyAV (the open reads at most :data:`PROBE_BYTES`) and its first audio stream FFmpeg
+    can decode; raises :class:`AudioError` if it holds none (a WAV of a codec FFmpeg lacks has a stream without
+    a decoder)."""
     import av  # imported lazily: only needed for formats libsndfile cannot read
 
     with ExitStack() as stack:
@@ -152,7 +247,10 @@ def _av_open(path: Path):
         budget.lift()
         if not container.streams.audio:
             raise AudioError(path, "no audio stream in file")
-        yield container
+        st = next((st for st in container.streams.audio if st.codec_context is not None), None)
+        if st is None:
+            raise AudioError(path, "its audio is in a codec FFmpeg cannot decode")
+        yield container, st
 
 
 def _short(e: Exception) -> str:
@@ -181,8 +279,7 @@ def info(path: str | Path) -> AudioInfo:
     if f is not None:
         with f:
             return AudioInfo(str(path), f.format, "soundfile", f.samplerate, f.channels, f.frames, f.subtype)
-    with _av_open(path) as container:
-        st = container.streams.audio[0]
+    with _av_open(path) as (container, st):
         sr = st.codec_context.sample_rate or st.rate or 0
         channels = st.codec_context.channels or 1
         if st.duration is not None and st.time_base is not None:
@@ -246,14 +343,14 @@ def _stream_av(path: Path, offset: float, duration: float | None, block_frames: 
     ``to_ndarray`` per frame (Ogg Vorbis)."""
     import av
 
-    with _av_open(path) as container:
-        st = container.streams.audio[0]
+    with _av_open(path) as (container, st):
         sr = st.codec_context.sample_rate
         resampler = av.AudioResampler(format="fltp", rate=sr)
         skip = int(round(offset * sr))
         remaining = None if duration is None else int(round(duration * sr))
         pos = 0  # samples decoded from the start of the stream, or from the seek point
-        if offset > 1.0:
+        # seek, unless Ogg streams are chained: their timestamps restart with each (read from the start instead)
+        if offset > 1.0 and not (container.format.name == "ogg" and _ogg_chained(path)):
             container.seek(int(offset * 1_000_000), any_frame=False)
             pos = None  # unknown until the first frame's timestamp
         parts: list[list[np.ndarray]] = []  # per frame, one array per channel

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import struct
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from musicemb_core.audio.decode import AudioInfo, info, stream
+from musicemb_core.audio.decode import WAV_WIDTH, AudioInfo, info, stream, wav_data
 from musicemb_core.common.errors import AudioError
 
 # Extensions whose content libsndfile identifies; a mismatch is reported as a warning, not an error.
@@ -17,6 +17,7 @@ _WAV = ("WAV", "WAVEX", "RF64")  # a field recorder's 24-bit or multichannel WAV
 _EXPECTED_FORMAT = {".wav": _WAV, ".flac": ("FLAC",), ".ogg": ("OGG",), ".oga": ("OGG",), ".mp3": ("MP3",),
                     ".aif": ("AIFF",), ".aiff": ("AIFF",)}
 SILENCE_DBFS = -90.0
+_SILENT = 10 ** (SILENCE_DBFS / 20)
 
 
 def check_not_silent(y: np.ndarray, path: str | Path) -> None:
@@ -42,26 +43,37 @@ class AudioScan:
         return self.frames / self.info.sample_rate
 
 
-def _wav_declared_frames(path: Path, block_align: int) -> int | None:
-    """Frames declared by a RIFF/WAVE 'data' chunk header, or by an RF64 file's 'ds64' chunk (libsndfile silently
-    trusts the file size instead)."""
+_RAW_STREAMS = ("AAC", "AC3", "EAC3", "DTS", "DTSHD", "AMR", "MLP", "TRUEHD", "LOAS")
+"""FFmpeg formats of bare codec frames: no header holds their length, FFmpeg estimates it from the bitrate."""
+_MP3_SYNC = re.compile(rb"\xff[\xe0-\xff]")
+
+
+def _length_declared(head: AudioInfo, path: Path) -> bool:
+    """Whether the header's length is one the file states, not an estimate from its size and bitrate (raw AAC
+    or AC3 streams, an MP3 without a Xing, Info or VBRI frame: a VBR one starting quietly was estimated 8x too
+    long, then refused as truncated)."""
+    if head.format == "MP3":
+        return _mp3_counts_frames(path)
+    return head.format not in _RAW_STREAMS
+
+
+def _mp3_counts_frames(path: Path) -> bool:
+    """Whether an MP3's first frame (after its ID3v2 tags) is a Xing/Info frame giving the frame count, or VBRI."""
     with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-            return None
-        size64 = 0xFFFFFFFF
-        while True:
-            chunk = f.read(8)
-            if len(chunk) < 8:
-                return None
-            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if cid == b"data":
-                size = size64 if size == 0xFFFFFFFF else size
-                return None if size in (0, 0xFFFFFFFF) else size // block_align
-            if cid == b"ds64" and size >= 16:  # RIFF size, then data size (64-bit)
-                size64 = struct.unpack("<8xQ", f.read(16))[0]
-                f.seek(-16, 1)
-            f.seek(size + (size & 1), 1)
+        data = f.read(10)
+        while len(data) == 10 and data[:3] == b"ID3":  # a tag holding cover art can be megabytes long
+            size = (data[6] & 0x7F) << 21 | (data[7] & 0x7F) << 14 | (data[8] & 0x7F) << 7 | data[9] & 0x7F
+            f.seek(size + (10 if data[5] & 0x10 else 0), 1)
+            data = f.read(10)
+        data += f.read(1 << 16)
+    for sync in _MP3_SYNC.finditer(data):
+        h = data[sync.start():sync.start() + 4]
+        if len(h) < 4 or h[1] & 0x18 == 0x08 or h[1] & 0x06 == 0 or h[2] >> 4 == 15 or h[2] & 0x0C == 0x0C:
+            continue  # not a frame header: reserved version or layer, bad bitrate or sample rate
+        frame = data[sync.start() + 4:sync.start() + 50]
+        at = max(frame.find(b"Xing"), frame.find(b"Info"))
+        return frame.find(b"VBRI") >= 0 or at >= 0 and len(frame) >= at + 8 and bool(frame[at + 7] & 1)
+    return False
 
 
 def _hms(seconds: float) -> str:
@@ -82,10 +94,12 @@ def scan(path: str | Path, *, max_duration_s: float | None = 4 * 3600.0,
     head = info(path)
     if head.frames <= 0 and head.backend == "soundfile":
         raise AudioError(path, "no audio samples (empty stream)")
-    if max_duration_s is not None and head.duration_s > max_duration_s:
+    declared = head.frames if _length_declared(head, path) else None
+    if max_duration_s is not None and declared is not None and head.duration_s > max_duration_s:
         raise AudioError(path, f"too long: {_hms(head.duration_s)} exceeds the limit of "
                                f"{_hms(max_duration_s)} (raise it with --max-duration)")
     frames, peak = 0, 0.0
+    level = None  # each channel's first sample, while every sample so far is within the silence threshold of it
     limit = None if max_duration_s is None else max_duration_s * head.sample_rate  # a header may not say
     for block in stream(path):
         if not np.isfinite(block).all():
@@ -98,20 +112,21 @@ def scan(path: str | Path, *, max_duration_s: float | None = 4 * 3600.0,
         if on_block is not None:
             on_block(block)
         peak = max(peak, float(np.abs(block).max()))
+        if frames == len(block) > 0:
+            level = block[0]
+        if level is not None and float(np.abs(block - level).max()) > _SILENT:
+            level = None  # not a constant level (DC): a file of sound knows it after its first block
     if frames == 0:
         raise AudioError(path, "no audio samples (empty stream)")
-    declared = head.frames
-    if head.format in _WAV:
-        width = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
-        if head.subtype in width:
-            declared = _wav_declared_frames(path, width[head.subtype] * head.channels) or declared
-    missing = declared - frames
-    if missing > max(0.05 * head.sample_rate, 0.01 * declared):
+    if head.format in _WAV and head.subtype in WAV_WIDTH and (data := wav_data(path)):
+        declared = data[1] // (WAV_WIDTH[head.subtype] * head.channels)  # libsndfile trusts the file's size instead
+    if declared is not None and declared - frames > max(0.05 * head.sample_rate, 0.01 * declared):
         raise AudioError(path, f"truncated: header declares {declared / head.sample_rate:.2f} s but only "
                                f"{frames / head.sample_rate:.2f} s could be decoded")
-    if peak <= 10 ** (SILENCE_DBFS / 20):
-        level = "digital silence" if peak == 0 else f"peak {20 * np.log10(peak):.0f} dBFS"
-        raise AudioError(path, f"silent: {level} over {frames / head.sample_rate:.1f} s")
+    if peak <= _SILENT or level is not None:
+        what = ("digital silence" if peak == 0 else f"peak {20 * np.log10(peak):.0f} dBFS" if peak <= _SILENT
+                else f"a constant level (DC) at {20 * np.log10(peak):.0f} dBFS")
+        raise AudioError(path, f"silent: {what} over {frames / head.sample_rate:.1f} s")
     expected = _EXPECTED_FORMAT.get(path.suffix.lower())
     warning = ""
     if expected and head.format.upper() not in expected:

@@ -267,6 +267,10 @@ def probe_file(path: str, max_duration_s: float | None, analyse: bool = True, ta
         probe.error = e.reason
     except OSError as e:
         probe.error = f"cannot read: {e.strerror or e}"
+    except Cancelled:
+        raise
+    except Exception as e:  # noqa: BLE001 - a decoder's unforeseen failure costs its file, not every import's end
+        probe.error = " ".join(f"cannot decode: {type(e).__name__}: {e}".split())[:200]
     return probe
 
 
