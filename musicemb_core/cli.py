@@ -341,7 +341,7 @@ def cmd_index(a: argparse.Namespace) -> int:
 def _queries(a: argparse.Namespace, action, *, none: str) -> int:
     """Run ``action(searcher, query_vectors)`` for each query file; print JSON or a readable list (``none``: the
     line under a query without results)."""
-    from musicemb_core.audio.decode import check_query_length
+    from musicemb_core.audio.validate import check_query_length
     from musicemb_core.common.errors import AudioError
     from musicemb_core.data.library import Library
     from musicemb_core.search.knn import Searcher
@@ -388,7 +388,7 @@ def cmd_classify(a: argparse.Namespace) -> int:
 
 
 def cmd_search(a: argparse.Namespace) -> int:
-    from musicemb_core.audio.decode import check_query_length
+    from musicemb_core.audio.validate import check_query_length
     from musicemb_core.data.library import Library
     from musicemb_core.search.knn import Searcher
 
@@ -492,7 +492,7 @@ def cmd_hum(a: argparse.Namespace) -> int:
 def _usable_hums(paths: list[str]) -> tuple[list[str], int]:
     """The hum files not refused from their header (longer than :data:`MAX_HUM_S`: one error line each, the
     others are answered) and how many were refused."""
-    from musicemb_core.audio.decode import check_query_length
+    from musicemb_core.audio.validate import check_query_length
     from musicemb_core.common.errors import AudioError
 
     usable = []

@@ -456,15 +456,3 @@ class SampleBuffer:
         """The samples (the buffer's own array, cut to them in place: use the buffer no further)."""
         self.buf.resize(self.n, refcheck=False)
         return self.buf
-
-
-def check_query_length(path: str, limit_s: float, what: str) -> None:
-    """Refuse a query file longer than ``limit_s`` from its header, before it is decoded (a 2-hour "hum" would
-    take minutes and gigabytes). Unreadable files pass: decoding reports them."""
-    try:
-        seconds = info(path).duration_s
-    except AudioError:
-        return
-    if seconds > limit_s:
-        raise AudioError(path, f"{seconds / 60:.1f} min long; {what} may be at most {limit_s / 60:g} min "
-                               "(trim it first)")

@@ -132,3 +132,25 @@ def scan(path: str | Path, *, max_duration_s: float | None = 4 * 3600.0,
     if expected and head.format.upper() not in expected:
         warning = f"extension {path.suffix} but the content is {head.format}; imported anyway"
     return AudioScan(head, frames, peak, warning)
+
+
+def check_query_length(path: str | Path, limit_s: float, what: str) -> None:
+    """Refuse a query file longer than ``limit_s`` before it is decoded whole (a 2-hour "hum" would take minutes
+    and gigabytes): by its header where the header states the length; where it only estimates it (an MP3 without
+    a Xing header starting quietly, a raw AAC stream: often several times too long), by decoding up to the limit.
+    Unreadable files pass: decoding reports them."""
+    try:
+        head = info(path)
+        seconds = head.duration_s
+        if seconds > limit_s and not _length_declared(head, Path(path)):
+            frames = 0
+            for block in stream(path):
+                frames += len(block)
+                if frames > limit_s * head.sample_rate:
+                    break
+            seconds = frames / head.sample_rate
+    except (AudioError, OSError):
+        return
+    if seconds > limit_s:
+        raise AudioError(path, f"{seconds / 60:.1f} min long; {what} may be at most {limit_s / 60:g} min "
+                               "(trim it first)")

@@ -88,7 +88,8 @@ class HumController(QObject):
     def search_file(self, path: str) -> None:
         """Decode a hum file (at most ``MAX_HUM_S``, as ``musicemb hum``) and its spectrogram off the GUI thread,
         then search it."""
-        from musicemb_core.audio.decode import check_query_length, load
+        from musicemb_core.audio.decode import load
+        from musicemb_core.audio.validate import check_query_length
         from musicemb_core.common.config import MAX_HUM_S
 
         self.panel.stop_note = ""  # a file: not the recording that stopped by itself

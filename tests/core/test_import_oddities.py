@@ -12,6 +12,7 @@ import soundfile as sf
 
 import musicemb_core.data.ingest as ingest_mod
 from musicemb_core.audio.decode import info, load
+from musicemb_core.common.errors import AudioError
 from musicemb_core.common.progress import drive
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
@@ -176,3 +177,19 @@ def test_chained_ogg_streams_are_read_to_the_end(tmp_path):
     assert segments["joined.opus"] == 3  # at 0, 3 and 5 s
     y, sr = load(joined, sr=16000, offset=first + 0.5, duration=1.0)
     assert len(y) == sr and abs(dominant_freq(y, sr) - 660) < 5
+
+
+def test_a_query_is_measured_where_its_header_only_estimates_its_length(tmp_path):
+    """A 4 s VBR MP3 without a Xing frame, estimated 22 s long, was refused as a query or hum longer than the
+    limit (here 10 s) from that estimate; now it is measured by decoding up to the limit. A file whose header
+    states its length is still refused from the header alone."""
+    from musicemb_core.audio.validate import check_query_length
+
+    path = _vbr_mp3_without_xing(tmp_path / "hum.mp3")
+    assert info(path).duration_s > 10.0
+    check_query_length(str(path), 10.0, "hums")
+    with pytest.raises(AudioError, match="0.1 min long; hums may be at most 0.05 min"):
+        check_query_length(str(path), 3.0, "hums")
+    write_tone(tmp_path / "long.wav", 440, seconds=12.0)
+    with pytest.raises(AudioError, match="0.2 min long; queries may be at most 0.166667 min"):
+        check_query_length(str(tmp_path / "long.wav"), 10.0, "queries")
