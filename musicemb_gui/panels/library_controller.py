@@ -133,7 +133,7 @@ class LibraryController(QObject):
         self.plan = plan
         steps = [None, *plan["steps"]]
         rows = [(r["track_id"], self.session.track_name(r["track_id"]), r["path"],
-                 row_bpm(r), key_text(r), cost)
+                 bpm_text(r), key_text(r), cost)  # as the library table shows them ("tag 127" without an estimate)
                 for r, cost in zip(plan["tracks"], steps, strict=True)]
         similarity = plan["similarity"]
         note = "" if not similarity.startswith("none") else f"; tempo and key only ({similarity})"

@@ -63,13 +63,12 @@ class SetDialog(QDialog):
         layout.addWidget(buttons)
 
     def show_set(self, rows: list[tuple], summary: str) -> None:
-        """Rows of (track id, title, path, bpm or None, key text, cost of the transition into it or None)."""
+        """Rows of (track id, title, path, tempo text, key text, cost of the transition into it or None)."""
         note = " — a red cost marks a rough transition (a key clash or a tempo jump)" if rows else ""
         self.summary.setText(summary + note)
         self.table.setRowCount(len(rows))
         for r, (tid, title, path, bpm, key, cost) in enumerate(rows):
-            values = (r + 1, title, "" if bpm is None else f"{bpm:.1f}", key, "start" if cost is None else
-                      f"{cost:.3f}")
+            values = (r + 1, title, bpm or "", key, "start" if cost is None else f"{cost:.3f}")
             for c, v in enumerate(values):
                 item = QTableWidgetItem(str(v))
                 item.setData(Qt.ItemDataRole.UserRole, tid)
