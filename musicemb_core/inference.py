@@ -112,12 +112,7 @@ def model_folder(lib: Library, name: str = DEFAULT_MODEL) -> Path:
 def weights_digest(folder: Path) -> str:
     """A digest of a model's weights: stored vectors made with other weights are recomputed. Read once per weights
     file (path, size and modification time): the app asks on every refresh."""
-    path = ckpt.weights_path(folder)
-    try:
-        st = path.stat()
-        return _file_digest(str(path), st.st_size, st.st_mtime_ns)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read model weights ({e.strerror or e})") from e
+    return ckpt.file_digest(ckpt.weights_path(folder), _file_digest, "model weights")
 
 
 @functools.lru_cache(maxsize=64)

@@ -653,7 +653,7 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
             _store(lib, probe, label=label, cfg=cfg, report=report)
         if not report.cancelled:  # after the moves: what is still not found is gone from these folders
             lib.forget_failures([f["path"] for f in lib.failures() if _under(f["path"], roots)
-                                 and _gone(f["path"], follow=False)])
+                                 and file_gone(f["path"], follow=False)])
             gone = _missing_under(lib, roots)
             report.missing = [t.path for t in gone]
             if prune:
@@ -723,7 +723,7 @@ def _store(lib: Library, probe: FileProbe, *, label: str | None, cfg: SegmentCon
 
 def _missing_under(lib: Library, roots: list[Path]) -> list[Track]:
     """The library's tracks under the folders ``roots`` whose files are not there."""
-    return [t for t in lib.tracks() if _under(t.path, roots) and _gone(t.path)]
+    return [t for t in lib.tracks() if _under(t.path, roots) and file_gone(t.path)]
 
 
 def _unless_emptied(gone: list[Track], roots: list[Path], files: list[Path], report: IngestReport) -> list[Track]:
@@ -743,7 +743,7 @@ def _under(path: str, roots: list[Path]) -> bool:
     return any(Path(path).is_relative_to(r) for r in roots)
 
 
-def _gone(path: str, *, follow: bool = True) -> bool:
+def file_gone(path: str, *, follow: bool = True) -> bool:
     """Whether nothing is at ``path`` (``follow``: a link to nothing counts as nothing); a file that cannot be looked
     at (a folder on the way without permission, an I/O error of the drive) is not gone."""
     try:

@@ -377,12 +377,17 @@ def settings_digest(folder: Path) -> str:
     """A digest of the settings in a model's ``config.json`` that shape its outputs (network, log-mel, window,
     track aggregation, a QBH model's settings): what was stored before a hand edit of them is recomputed, as after
     new weights."""
-    path = folder / CONFIG
+    return file_digest(folder / CONFIG, _settings_digest, "the model's settings")
+
+
+def file_digest(path: Path, digest, what: str) -> str:
+    """``digest(path, size, mtime_ns)`` (an ``lru_cache``'d function: a file is read once per version of it, though
+    the app asks on every refresh); a file that cannot be read is a :class:`ConfigError` saying ``what`` it holds."""
     try:
         st = path.stat()
-        return _settings_digest(str(path), st.st_size, st.st_mtime_ns)
+        return digest(str(path), st.st_size, st.st_mtime_ns)
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read the model's settings ({e.strerror or e})") from e
+        raise ConfigError(f"{path}: cannot read {what} ({e.strerror or e})") from e
 
 
 @functools.lru_cache(maxsize=64)

@@ -10,26 +10,16 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from musicemb_core.common.progress import Progress
+from musicemb_core.data.ingest import file_gone
 from musicemb_gui.session import Session
 from musicemb_gui.workers import run_in_thread
 
 SHOWN = 5  # folders named in the confirmation
 
 
-def gone(path: str) -> bool:
-    """Whether nothing is at ``path``; a file that cannot be looked at (no permission, an I/O error) is not gone."""
-    try:
-        Path(path).stat()
-    except (FileNotFoundError, NotADirectoryError):
-        return True
-    except OSError:
-        return False
-    return False
-
-
 def missing(paths: dict[int, str]) -> list[int]:
-    """The track ids of ``paths`` (id -> path) whose files are gone."""
-    return [tid for tid, path in paths.items() if gone(path)]
+    """The track ids of ``paths`` (id -> path) whose files are gone (as ``ingest --prune`` judges them)."""
+    return [tid for tid, path in paths.items() if file_gone(path)]
 
 
 def folders(paths: list[str]) -> list[tuple[str, int, str]]:
@@ -43,7 +33,8 @@ def folders(paths: list[str]) -> list[tuple[str, int, str]]:
 def iter_remove(lib, ids: list[int]):
     """Remove the tracks of ``ids`` whose files are still gone now (a drive mounted since keeps its tracks)."""
     yield Progress("remove", 0, 1, f"{len(ids)} tracks")
-    still = [t.id for t in lib.tracks() if t.id in set(ids) and gone(t.path)]
+    wanted = set(ids)
+    still = [t.id for t in lib.tracks() if t.id in wanted and file_gone(t.path)]
     lib.remove_tracks(still)
     yield Progress("remove", 1, 1, f"{len(still)} tracks")
     return len(still)

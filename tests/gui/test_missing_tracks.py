@@ -7,8 +7,9 @@ import pytest
 pytest.importorskip("PySide6")
 
 from musicemb_core.common.progress import drive  # noqa: E402
+from musicemb_core.data.ingest import file_gone as gone  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
-from musicemb_gui.panels.missing_tracks import folders, gone, iter_remove, missing  # noqa: E402
+from musicemb_gui.panels.missing_tracks import folders, iter_remove, missing  # noqa: E402
 from tests.gui.helpers import tone_library  # noqa: E402
 
 
