@@ -17,7 +17,7 @@ def test_a_tag_only_tempo_is_marked_in_the_set(qtbot, window, tmp_path):  # noqa
     lib_dir = tone_library(tmp_path)
     with Library(lib_dir) as lib:
         for t in lib.tracks():
-            lib.set_analysis(t.id, bpm=None if "440" in t.path else 126.0, bpm_confidence=None, key=None,
+            lib.set_analysis(t.id, bpm=None if t.path.endswith("tone440.wav") else 126.0, bpm_confidence=None, key=None,
                              key_confidence=None, analysis={})
             lib.set_tags([(t.id, {"bpm": "127"})])
     assert window.open_library(lib_dir)
