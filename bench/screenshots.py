@@ -109,6 +109,7 @@ def prepare(app: QApplication, win, *, jobs: bool) -> None:
             tp.train_form.set_value(name, value)
         tp.model_form.set_value("arch", "cnn2")
         tp.name.setText("screenshot-cnn2")
+        tp.confirm_replace = lambda name: True  # a rerun replaces the last run's model without a modal question
         tp.start_training()
         wait(app, lambda: len(tp.curves.series_data("train loss")[0]) > 5, 300, "training curves")
         wait(app, lambda: tp.start.isEnabled(), 900, "training to end")
