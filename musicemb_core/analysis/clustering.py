@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from musicemb_core.analysis.checks import check_vectors
 from musicemb_core.common.errors import ConfigError
 from musicemb_core.index.faiss_index import normalise as _unit
 
@@ -23,7 +24,7 @@ def kmeans_select(X: np.ndarray, *, ks: range | list[int] = range(2, 11), random
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import silhouette_score
 
-    X = _unit(np.asarray(X, dtype=np.float32))
+    X = _unit(check_vectors(X))
     ks = [k for k in ks if 2 <= k < len(X)]
     if not ks:
         raise ConfigError(f"need more points than clusters: {len(X)} points")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from musicemb_core.analysis.checks import check_count, check_per_row, check_vectors
 from musicemb_core.index import EmbeddingIndex
 
 
@@ -19,6 +20,9 @@ def knn_track_votes(X: np.ndarray, labels: np.ndarray, track_ids: np.ndarray, *,
     -------
     dict: ``top1``, ``top2`` accuracy over labelled tracks, ``n_tracks``, and ``ranked`` {track: [label...]}.
     """
+    X, k = check_vectors(X, dtype=None), check_count(k)
+    labels = check_per_row(labels, len(X), "labels", integers=True)
+    track_ids = check_per_row(track_ids, len(X), "track_ids")
     voters = np.flatnonzero(labels >= 0)
     nn = _nearest_voters(X, voters, track_ids, k)
     ranked, hits1, hits2, n = {}, 0, 0, 0

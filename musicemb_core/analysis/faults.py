@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import linalg, ndimage, signal
 
+from musicemb_core.audio.resample import samples
 from musicemb_core.common.errors import ConfigError
 from musicemb_core.features.spectrogram import power_frames
 
@@ -253,10 +254,13 @@ def _dc(ch: np.ndarray, sr: int) -> float:
 
 def measure(y: np.ndarray, sr: int) -> dict:
     """Raw measures of one segment: ``y`` (n,) or (channels, n) float at the file's rate ``sr`` (at least
-    :data:`MIN_SR`)."""
-    if sr < MIN_SR:
+    :data:`MIN_SR`; ``y`` checked by :func:`~musicemb_core.audio.resample.samples`)."""
+    if not sr >= MIN_SR:
         raise ConfigError(f"the fault checks need a sample rate of at least {MIN_SR} Hz, got {sr} Hz")
-    ch = np.atleast_2d(np.asarray(y, dtype=np.float64))
+    if sr != int(sr):
+        raise ConfigError(f"the fault checks need a whole number of Hz, got {sr} Hz")
+    sr = int(sr)
+    ch = np.atleast_2d(samples(y)).astype(np.float64)
     n = ch.shape[1]
     x = ch.mean(axis=0)
     ch_rms = _db(np.mean(ch ** 2, axis=1)) / 1.0

@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 
+from musicemb_core.analysis.checks import check_per_row, check_vectors
 from musicemb_core.common.errors import ConfigError
 from musicemb_core.index.faiss_index import EmbeddingIndex, normalise
 
@@ -184,12 +185,13 @@ def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, metho
     whose argmax is another label), ``track_segment_probs`` (the mean of its segments' probabilities, whatever
     decided ``track_probs``).
     """
-    labels, groups = np.asarray(labels), np.asarray(groups)
+    X = check_vectors(X, dtype=None)
+    labels, groups = check_per_row(labels, len(X), "labels", integers=True), check_per_row(groups, len(X), "groups")
     rows = np.flatnonzero(labels >= 0)
     y, g = labels[rows], groups[rows]
     if method not in ("logistic", "knn", "ensemble"):
         raise ConfigError(f"label issue method must be logistic, knn or ensemble, got {method!r}")
-    Xl = np.asarray(X)[rows]
+    Xl = X[rows]
     parts = []
     if method != "knn":
         parts.append(out_of_fold_probs(Xl, y, g, n_splits=n_splits, random_state=random_state))
@@ -295,8 +297,8 @@ def rows_by_track(track_ids: np.ndarray, tracks: np.ndarray) -> list[np.ndarray]
 def track_outliers(X: np.ndarray, groups: np.ndarray, *, z: float = 4.0, min_segments: int = 5) -> dict:
     """Segments far from their own track's centroid: cosine distance, z against the track's own median and
     MAD (floored at half the library's median MAD, so a very uniform track does not flag every wobble)."""
-    V = normalise(X)
-    groups = np.asarray(groups)
+    V = normalise(check_vectors(X, dtype=None))
+    groups = check_per_row(groups, len(V), "groups")
     tracks, inv = np.unique(groups, return_inverse=True)
     cent = np.zeros((len(tracks), V.shape[1]))
     np.add.at(cent, inv, V)

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from musicemb_core.analysis.checks import check_count, check_per_row, check_vectors
 from musicemb_core.common.errors import ConfigError
 
 
@@ -30,9 +31,11 @@ def probe_scores(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, kind:
     from sklearn.svm import LinearSVC
     from threadpoolctl import threadpool_limits
 
-    known = np.flatnonzero(np.asarray(labels) >= 0)
-    y, g = np.asarray(labels)[known], np.asarray(groups)[known]
-    n_splits = min(n_splits, len(np.unique(g)))
+    X = check_vectors(X, dtype=None)
+    labels, groups = check_per_row(labels, len(X), "labels", integers=True), check_per_row(groups, len(X), "groups")
+    known = np.flatnonzero(labels >= 0)
+    y, g = labels[known], groups[known]
+    n_splits = min(check_count(n_splits, "n_splits", least=2), len(np.unique(g)))
     if n_splits < 2 or len(np.unique(y)) < 2:
         raise ConfigError("a probe needs at least 2 labels and 2 labelled tracks")
     clf = {"logistic": lambda: LogisticRegression(max_iter=2000),

@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
+from musicemb_core.analysis.checks import check_count, check_vectors
 from musicemb_core.common.errors import ConfigError
 from musicemb_core.index.faiss_index import normalise as _unit  # cosine geometry for PCA
 
@@ -34,17 +35,19 @@ def umap_init(n: int, n_components: int = 2) -> str:
 
 class Projector:
     """Parameters: ``method``, ``n_components`` (2), ``random_state``, ``n_neighbors`` (UMAP), ``perplexity``
-    (t-SNE), ``metric`` (cosine). Fitted: ``embedding_`` (n, n_components) float32, ``model_``."""
+    (t-SNE), ``metric`` (cosine). Fitted: ``embedding_`` (n, n_components) float32, ``model_``, ``n_features_in_``."""
 
     def __init__(self, method: str = "umap", *, n_components: int = 2, random_state: int = 0,
                  n_neighbors: int = 15, perplexity: float = 30.0, metric: str = "cosine"):
         if method not in METHODS:
             raise ConfigError(f"map method must be one of {', '.join(METHODS)}, got {method!r}")
-        self.method, self.n_components, self.random_state = method, n_components, random_state
+        self.method, self.n_components = method, check_count(n_components, "n_components")
+        self.random_state = random_state
         self.n_neighbors, self.perplexity, self.metric = n_neighbors, perplexity, metric
 
     def fit(self, X: np.ndarray) -> Projector:
-        X = np.asarray(X, dtype=np.float32)
+        X = check_vectors(X)
+        self.n_features_in_ = X.shape[1]
         if len(X) < 3:
             raise ConfigError(f"a map needs at least 3 points, got {len(X)}")
         if not np.ptp(X, axis=0).any():  # t-SNE would crash the process (a segmentation fault)
@@ -71,5 +74,9 @@ class Projector:
         """Place new points on the fitted map (UMAP, PCA)."""
         if self.method == "tsne":
             raise ConfigError("t-SNE cannot place new points; recompute the map or use umap/pca")
-        X = np.asarray(X, dtype=np.float32)
+        if not hasattr(self, "model_"):
+            raise ConfigError("fit the map before placing new points on it")
+        X = check_vectors(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ConfigError(f"X has {X.shape[1]} dims, the map was fitted on {self.n_features_in_}")
         return np.asarray(self.model_.transform(_unit(X) if self.method == "pca" else X), dtype=np.float32)

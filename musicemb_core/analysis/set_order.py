@@ -11,6 +11,8 @@ import math
 import numba
 import numpy as np
 
+from musicemb_core.analysis.checks import check_count
+from musicemb_core.common.errors import ConfigError
 from musicemb_core.features.camelot import Key, compatible
 
 BPM_WEIGHT = 0.05  # cost per percent of tempo difference (6 % costs as much as a cosine distance of 0.3)
@@ -33,6 +35,10 @@ def transition_costs(vectors: np.ndarray | None, bpms: list[float | None], keys:
     None: 0) + ``bpm_weight`` x tempo difference in percent + ``key_penalty`` for incompatible keys. A tempo that
     is None, not positive or not finite (NaN) counts as unknown."""
     n = len(bpms)
+    m = 0 if vectors is None else len(vectors)
+    if len(keys) != n or m not in (0, n):
+        raise ConfigError(f"vectors, bpms and keys must have one entry per track, got {m} vectors, {n} bpms, "
+                          f"{len(keys)} keys")
     C = np.zeros((n, n))
     if vectors is not None and len(vectors):
         V = np.asarray(vectors, np.float64)
@@ -183,11 +189,17 @@ def order_set(C: np.ndarray, *, start: int | None = None, random_state: int = 0)
 
     Returns {"order": [indices], "cost", "given_cost", "random_cost"} (the random order: mean over 20 shuffles,
     each from ``start`` when one is given).
-    ``start``: the index to begin with; None: any. Up to :data:`EXACT_UP_TO` tracks the order is the cheapest there
-    is; above, every track is tried as the start (at most :data:`MAX_STARTS`, spread over the crate) and the best
-    path kept (:func:`_refined_best`).
+    ``C``: square, without NaN. ``start``: the index to begin with (0..n-1); None: any. Up to :data:`EXACT_UP_TO`
+    tracks the order is the cheapest there is; above, every track is tried as the start (at most
+    :data:`MAX_STARTS`, spread over the crate) and the best path kept (:func:`_refined_best`).
     """
+    C = np.asarray(C, np.float64)
     n = len(C)
+    if C.size and (C.shape != (n, n) or np.isnan(C).any()):
+        raise ConfigError(f"C must be a square matrix of costs without NaN, got shape {C.shape}"
+                          + (" with NaN" if np.isnan(C).any() else ""))
+    if start is not None and check_count(start, "start", least=0) >= n:
+        raise ConfigError(f"start must be a track index below {n}, got {start}")
     if n == 0:
         return {"order": [], "cost": 0.0, "given_cost": 0.0, "random_cost": 0.0}
     starts = [start] if start is not None else sorted({int(i) for i in np.linspace(0, n - 1, min(n, MAX_STARTS))})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from musicemb_core.analysis.checks import check_count
 from musicemb_core.models.similarity import library_statistics
 
 AGGREGATIONS = ("mean", "mean+std")
@@ -76,7 +77,7 @@ def neighbour_order(V: np.ndarray) -> np.ndarray:
 def style_scores(V: np.ndarray, labels: np.ndarray, *, k: int = 5) -> dict[str, float]:
     """Leave-one-out ``nn1`` (nearest other row has the same label) and ``p_at_k`` (mean share of the k nearest
     with the same label), over rows whose label occurs at least twice."""
-    labels = np.asarray(labels)
+    labels, k = np.asarray(labels), check_count(k)
     order = neighbour_order(V)
     same = labels[order] == labels[:, None]
     ok = (labels[:, None] == labels[None, :]).sum(1) > 1

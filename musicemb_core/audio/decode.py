@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from musicemb_core.audio.resample import StreamResampler, downmix, resample
-from musicemb_core.common.errors import AudioError
+from musicemb_core.common.errors import AudioError, ConfigError
 from musicemb_core.common.progress import CancelToken
 
 BLOCK_FRAMES = 1 << 16
@@ -294,12 +294,19 @@ def info(path: str | Path) -> AudioInfo:
         return AudioInfo(str(path), fmt, "pyav", int(sr), int(channels), round(seconds * sr), st.codec_context.name)
 
 
+def _check_offset(offset: float) -> None:
+    if not offset >= 0:  # else libsndfile's seek fails and the file is called corrupt
+        raise ConfigError(f"offset must be >= 0 seconds, got {offset!r}")
+
+
 def stream(path: str | Path, *, offset: float = 0.0, duration: float | None = None,
            block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
     """Yield float32 blocks of shape (frames, channels) from ``offset`` seconds for ``duration`` seconds.
 
-    Raises :class:`AudioError` naming the file when decoding fails part-way.
+    Raises :class:`AudioError` naming the file when decoding fails part-way, :class:`ConfigError` for a negative
+    ``offset``.
     """
+    _check_offset(offset)
     path = Path(path)
     _check_exists(path)
     f = _sf_open(path)
@@ -399,6 +406,7 @@ def load(path: str | Path, *, sr: int | None = None, mono: bool = True, offset: 
     y : np.ndarray, float32, shape (n,) if ``mono`` else (channels, n)
     sr : int, the file's rate if ``sr`` is None, else ``sr`` (resampled with soxr)
     """
+    _check_offset(offset)
     path = Path(path)
     head = info(path)
     rs = StreamResampler(head.sample_rate, sr) if mono and sr is not None else None

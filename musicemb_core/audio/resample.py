@@ -7,10 +7,46 @@ import soxr
 
 from musicemb_core.common.errors import ConfigError
 
+MAX_CHANNELS = 64
+"""More rows than this (and than columns) in a 2-d array of audio are samples, not channels."""
+
+
+def samples(y, name: str = "y") -> np.ndarray:
+    """``y`` as float32 audio, (n,) or (channels, n); a :class:`ConfigError` naming ``name`` for what is not:
+    integer or boolean samples (unscaled: int16 full scale would read as 32767), a scalar or 3-d array, a
+    (samples, channels) array as soundfile reads it (more rows than columns and than :data:`MAX_CHANNELS`, or none),
+    NaN or Inf samples."""
+    a = np.asarray(y)
+    if a.dtype.kind != "f":
+        hint = f" (int16: {name} / 32768)" if a.dtype.kind in "iu" else ""
+        raise ConfigError(f"{name}: {a.dtype} samples; give float audio in [-1, 1]{hint}")
+    if a.ndim not in (1, 2):
+        raise ConfigError(f"{name}: a {a.ndim}-d array; audio is (samples,) or (channels, samples)")
+    if a.ndim == 2 and (a.shape[0] > max(a.shape[1], MAX_CHANNELS) or a.shape[0] == 0 < a.shape[1]):
+        raise ConfigError(f"{name}: shape {a.shape} is (samples, channels), as soundfile reads it; "
+                          f"give {name}.T (channels, samples)")
+    a = a.astype(np.float32, copy=False)
+    finite = np.isfinite(a) if a.ndim == 1 else np.isfinite(a).all(axis=0)
+    if not finite.all():
+        raise ConfigError(f"{name}: NaN/Inf samples (first at sample {int(finite.argmin())})")
+    return a
+
+
+def mono_samples(y, name: str = "y") -> np.ndarray:
+    """``y`` as mono float32 audio (n,), checked as by :func:`samples`; one channel as (1, n) or (n, 1) is taken,
+    several are a :class:`ConfigError` (downmix them first)."""
+    a = np.asarray(y)
+    if a.ndim == 2 and 1 in a.shape:
+        a = a.reshape(-1)
+    if a.ndim == 2 and a.dtype.kind == "f":
+        how = f"to_mono({name}.T)" if a.shape[0] > a.shape[1] or not a.shape[0] else f"to_mono({name})"
+        raise ConfigError(f"{name}: shape {a.shape} is not mono; downmix it first (musicemb_core.audio.{how})")
+    return samples(a, name)
+
 
 def to_mono(y: np.ndarray) -> np.ndarray:
-    """Average channels. ``y``: (n,) or (channels, n) -> (n,) float32."""
-    y = np.asarray(y, dtype=np.float32)
+    """Average channels. ``y``: (n,) or (channels, n) -> (n,) float32 (checked by :func:`samples`)."""
+    y = samples(y)
     return y if y.ndim == 1 else y.mean(axis=0, dtype=np.float32)
 
 
@@ -25,7 +61,7 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int, *, quality: str = "HQ"
     """Resample ``y`` ((n,) or (channels, n)) from ``orig_sr`` to ``target_sr`` Hz with soxr."""
     if orig_sr <= 0 or target_sr <= 0:
         raise ConfigError(f"sample rates must be > 0, got {orig_sr} -> {target_sr}")
-    y = np.asarray(y, dtype=np.float32)
+    y = samples(y)
     if orig_sr == target_sr or y.shape[-1] == 0:
         return y
     if y.ndim == 1:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from musicemb_core.common.errors import ConfigError
 
 NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -25,20 +27,36 @@ _KEY_PARTS = re.compile(r"\s*[/|,;]\s*|\s+-\s+")  # "8A/Am", "4A - Fm" ("A-" alo
 Key = tuple[int, str]
 
 
-def key_name(key: Key) -> str:
+def as_key(key: Key | str) -> Key:
+    """``key`` as a :data:`Key`: a (pitch class, "major" | "minor") pair as it is, text through :func:`parse_key`;
+    a :class:`ConfigError` for anything else (another mode, a pitch class that is not a whole number)."""
+    if isinstance(key, str):
+        return parse_key(key)
+    try:
+        pc, mode = key
+    except (TypeError, ValueError):
+        pc = mode = None
+    if mode not in ("major", "minor") or isinstance(pc, bool) or not isinstance(pc, int | np.integer):
+        raise ConfigError(f"not a key: {key!r} (give (pitch class 0-11, 'major' or 'minor'), or a name or code "
+                          "such as 'A minor' or '8A')")
+    return int(pc), mode
+
+
+def key_name(key: Key | str) -> str:
     """(9, "minor") -> "A minor"."""
-    return f"{NAMES[key[0] % 12]} {key[1]}"
+    pc, mode = as_key(key)
+    return f"{NAMES[pc % 12]} {mode}"
 
 
-def camelot(key: Key) -> str:
-    """(9, "minor") -> "8A"; (0, "major") -> "8B"."""
-    pc, mode = key
+def camelot(key: Key | str) -> str:
+    """(9, "minor") -> "8A"; (0, "major") -> "8B"; "Am" -> "8A"."""
+    pc, mode = as_key(key)
     major_pc = pc % 12 if mode == "major" else (pc + 3) % 12
     n = (8 + 7 * major_pc) % 12 or 12
     return f"{n}{'B' if mode == 'major' else 'A'}"
 
 
-def open_key(key: Key) -> str:
+def open_key(key: Key | str) -> str:
     """(9, "minor") -> "1m"; (0, "major") -> "1d"."""
     code = camelot(key)
     n = (int(code[:-1]) - 8) % 12 + 1
@@ -100,7 +118,7 @@ def parse_key_or_none(text: str | None) -> Key | None:
     return keys.pop() if len(keys) == 1 else None
 
 
-def compatible(a: Key, b: Key) -> bool:
+def compatible(a: Key | str, b: Key | str) -> bool:
     """Harmonically mixable: same Camelot code, one step either way on the wheel with the same letter, or the
     relative major/minor (same number, other letter)."""
     ca, cb = camelot(a), camelot(b)
@@ -110,7 +128,7 @@ def compatible(a: Key, b: Key) -> bool:
     return na == nb
 
 
-def compatible_codes(key: Key) -> list[str]:
+def compatible_codes(key: Key | str) -> list[str]:
     """The Camelot codes compatible with ``key`` (itself first)."""
     code = camelot(key)
     n, letter = int(code[:-1]), code[-1]

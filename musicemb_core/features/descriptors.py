@@ -5,11 +5,13 @@ Each frame-level descriptor is summarised by its mean and std over a track or a 
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
 
 from musicemb_core.audio.decode import load
+from musicemb_core.audio.resample import mono_samples
 from musicemb_core.audio.segment import window_starts
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import AudioError, ConfigError
@@ -26,7 +28,7 @@ def descriptor_names() -> list[str]:
 
 
 def describe(y: np.ndarray, sr: int, *, n_fft: int = 2048, hop_length: int = 512) -> np.ndarray:
-    """Descriptor vector of mono ``y``.
+    """Descriptor vector of mono float ``y`` (checked by :func:`~musicemb_core.audio.resample.mono_samples`).
 
     Returns
     -------
@@ -34,7 +36,9 @@ def describe(y: np.ndarray, sr: int, *, n_fft: int = 2048, hop_length: int = 512
     """
     import librosa  # heavy import (numba); only this module needs it
 
-    y = np.asarray(y, dtype=np.float32)
+    y = mono_samples(y)
+    if not sr > 0:
+        raise ConfigError(f"sr must be > 0, got {sr!r}")
     if len(y) < n_fft:
         y = np.pad(y, (0, n_fft - len(y)))
     S = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length))
@@ -64,7 +68,10 @@ def iter_describe(files: list, *, per: str = "track", sr: int = 22050, window_s:
 
     Yields :class:`Progress` per file; returns ``(rows, failed)``: rows are dicts with ``path``, ``start_s``,
     ``duration_s`` and the descriptor columns; failed lists (path, reason). A bad file never stops the run.
+    One file may be given alone, not in a list.
     """
+    if isinstance(files, str | os.PathLike):
+        files = [files]
     if per not in ("track", "segment"):
         raise ConfigError(f"per must be 'track' or 'segment', got {per!r}")
     names = descriptor_names()

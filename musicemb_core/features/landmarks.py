@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import maximum_filter
 
-from musicemb_core.audio.resample import resample
+from musicemb_core.audio.resample import mono_samples, resample
 
 SR = 8000
 N_FFT, HOP = 1024, 256          # 32 ms hop at 8 kHz
@@ -39,7 +39,8 @@ def peaks(y: np.ndarray, sr: int, *, chunk_s: float = CHUNK_S) -> tuple[np.ndarr
     """Spectral peaks of mono ``y``: (bins, frames) int arrays sorted by frame, about ``PEAKS_PER_S`` per second.
     Computed ``chunk_s`` seconds (whole 1-s blocks) at a time with the peak neighbourhood's frames on both sides:
     the same peaks as at once, without a long file's whole spectrogram in memory."""
-    y = resample(np.asarray(y, dtype=np.float32), sr, SR) if sr != SR else np.asarray(y, dtype=np.float32)
+    y = mono_samples(y)
+    y = resample(y, sr, SR) if sr != SR else y
     if len(y) < N_FFT:
         y = np.pad(y, (0, N_FFT - len(y)))
     block = max(1, int(round(SR / HOP)))

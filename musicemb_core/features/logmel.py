@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from musicemb_core.audio.resample import samples
 from musicemb_core.common.config import FeatureConfig
+from musicemb_core.common.errors import ConfigError
 
 
 def hz_to_mel(f: np.ndarray, *, htk: bool = False) -> np.ndarray:
@@ -107,12 +109,13 @@ _CACHE: dict[FeatureConfig, LogMel] = {}
 
 
 def log_mel(y: np.ndarray, cfg: FeatureConfig = FeatureConfig()) -> np.ndarray:
-    """NumPy convenience: ``y`` (samples,) or (batch, samples) at ``cfg.sr`` -> float32 log-mel."""
+    """NumPy convenience: float ``y`` (samples,) or (batch, samples) at ``cfg.sr`` -> float32 log-mel (``y`` checked
+    by :func:`~musicemb_core.audio.resample.samples`)."""
     module = _CACHE.get(cfg)
     if module is None:
         module = _CACHE[cfg] = LogMel(cfg)
     with torch.inference_mode():
-        return module(torch.as_tensor(np.asarray(y, dtype=np.float32))).numpy()
+        return module(torch.as_tensor(samples(y))).numpy()
 
 
 def tiles(S: np.ndarray, *, size: int = 64, hop: int | None = None) -> np.ndarray:
@@ -122,6 +125,9 @@ def tiles(S: np.ndarray, *, size: int = 64, hop: int | None = None) -> np.ndarra
     -------
     np.ndarray, shape (n_tiles, n_mels, size); a spectrogram shorter than one tile gives one zero-padded tile.
     """
+    whole = (int, np.integer)
+    if not (isinstance(size, whole) and size >= 1 and (hop is None or isinstance(hop, whole) and hop >= 1)):
+        raise ConfigError(f"tiles: size and hop must be whole numbers >= 1, got size={size!r}, hop={hop!r}")
     hop = hop or size
     n_mels, frames = S.shape
     if frames < size:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from musicemb_core.audio.resample import resample
+from musicemb_core.audio.resample import mono_samples, resample
 from musicemb_core.common.errors import ConfigError
 
 TRACKER_SR = 16000
@@ -86,10 +86,12 @@ def pitch_contour(y: np.ndarray, sr: int, *, fmin: float = 65.0, fmax: float = 1
         method = available_trackers()[0]
     if method not in ("swift-f0", "pyin"):
         raise ConfigError(f"pitch method must be 'auto', 'swift-f0' or 'pyin', got {method!r}")
-    y = resample(np.asarray(y, dtype=np.float32), sr, TRACKER_SR)
-    peak = float(np.abs(y).max()) if len(y) else 0.0
-    if peak > 0:
-        y = y * (0.5 / peak)  # swift-f0 does not normalise levels
+    y = resample(mono_samples(y), sr, TRACKER_SR)
+    if not len(y):
+        return Contour(np.zeros(0), np.zeros(0), np.zeros(0))
+    peak = float(np.abs(y).max())
+    if peak > 0:  # swift-f0 does not normalise levels; y / peak first: 0.5 / peak overflows float32 when tiny
+        y = 0.5 * (y / np.float32(peak))
     if method == "swift-f0":
         r = _swift().detect(y, TRACKER_SR, fmin=fmin, fmax=fmax)
         times, hz, conf = r.timestamps, r.pitch_hz, r.confidence

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from musicemb_core.audio.resample import mono_samples
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import ConfigError
 from musicemb_core.features.logmel import LogMel
@@ -58,10 +59,11 @@ class StreamingLogMel:
         self._flushed = False
 
     def push(self, block: np.ndarray) -> np.ndarray:
-        """Append mono samples at ``config.sr``; returns the new columns, shape (n_mels, n_new) float32."""
+        """Append mono float samples at ``config.sr`` (checked by
+        :func:`~musicemb_core.audio.resample.mono_samples`); returns the new columns, shape (n_mels, n_new) float32."""
         if self._flushed:
             raise ConfigError("StreamingLogMel: push after flush; call reset() to start a new stream")
-        block = np.asarray(block, dtype=np.float32).reshape(-1)
+        block = mono_samples(block, "block")
         self.samples_seen += len(block)
         self._buf = np.concatenate([self._buf, block])
         return self._emit(limit=None)

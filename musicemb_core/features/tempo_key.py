@@ -261,10 +261,10 @@ def essentia_key(y: np.ndarray, *, profile: str = "bgate") -> tuple[int, str]:
 
 
 def resample_to_analysis(y: np.ndarray, sr: int) -> np.ndarray:
-    """Mono float32 ``y`` at :data:`SR`."""
-    from musicemb_core.audio.resample import resample
+    """Mono float32 ``y`` at :data:`SR` (checked by :func:`~musicemb_core.audio.resample.mono_samples`)."""
+    from musicemb_core.audio.resample import mono_samples, resample
 
-    y = np.asarray(y, np.float32)
+    y = mono_samples(y)
     return y if sr == SR else resample(y, sr, SR, quality="MQ")
 
 

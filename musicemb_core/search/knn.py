@@ -14,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from musicemb_core.analysis.checks import check_count
 from musicemb_core.audio.decode import load
+from musicemb_core.audio.resample import mono_samples
 from musicemb_core.audio.segment import cut
 from musicemb_core.audio.validate import check_not_silent
-from musicemb_core.common.errors import LibraryError
+from musicemb_core.common.errors import ConfigError, LibraryError
 from musicemb_core.data.library import Library
 from musicemb_core.features import landmarks as lm
 from musicemb_core.index import EmbeddingIndex
@@ -96,16 +98,22 @@ class Searcher:
         self.stale = int((~np.isin(load_embeddings(lib, model).ids, self.seg_ids)).sum())
 
     def embed_audio(self, y: np.ndarray, *, hop_s: float = 0.5, path: str = "") -> QueryVectors:
-        """Sub-track vectors of mono audio ``y`` at the model's rate."""
+        """Sub-track vectors of mono float audio ``y`` at the model's rate (checked by :func:`mono_samples`)."""
+        y = mono_samples(y)
+        if not hop_s > 0:
+            raise ConfigError(f"hop_s must be > 0 seconds, got {hop_s!r}")
         sr, w = self.embedder.sr, self.embedder.window_s
         dur = len(y) / sr
         starts = np.arange(0.0, max(dur - w, 0.0) + 1e-9, hop_s)
-        clips = cut(y, sr, starts, window_s=w)
-        n_win = clips.shape[1]
-        valid = np.minimum(n_win, np.maximum(1, len(y) - np.round(starts * sr).astype(int)))
-        rms = np.sqrt((clips**2).sum(axis=1) / valid)
-        active = 20 * np.log10(np.maximum(rms, 1e-12)) > SILENCE_DBFS
-        vectors = np.concatenate([self.embedder(clips[a:a + 64]) for a in range(0, len(clips), 64)])
+        vectors, active = [], []
+        for a in range(0, len(starts), 64):  # 64 windows at a time: an hour's 7,200 would take 1.4 GB at once
+            part = starts[a:a + 64]
+            clips = cut(y, sr, part, window_s=w)
+            valid = np.minimum(clips.shape[1], np.maximum(1, len(y) - np.round(part * sr).astype(int)))
+            rms = np.sqrt((clips**2).sum(axis=1) / valid)
+            active.append(20 * np.log10(np.maximum(rms, 1e-12)) > SILENCE_DBFS)
+            vectors.append(self.embedder(clips))
+        vectors, active = np.concatenate(vectors), np.concatenate(active)
         marks = None
         if self.landmarks is not None:
             head = y[: int(SPEED_SEARCH_S * sr)]
@@ -150,6 +158,7 @@ class Searcher:
         """Per row of ``vectors``: (cosine, segment id) of its ``k`` nearest segments still in the library, best
         first. Stale vectors (:attr:`stale`) are passed over: a row short of ``k`` is searched again, 4 times as
         far, up to ``k + stale``; an index holding no current segment is a :class:`LibraryError`."""
+        k = check_count(k)
         n = self.index.ntotal
         if self.stale >= n:
             raise LibraryError(f"{self.lib.root}: none of the segments embedded with {self.model!r} is in the library "
@@ -183,6 +192,7 @@ class Searcher:
         landmark matches (:func:`fuse`) where the library has landmarks. With 15 or more aligned landmarks a result
         also gives the ``speed`` the query plays at against the library's recording (1.03: 3 % faster). Tracks
         with no evidence (score 0: no embedding vote, chance landmark matches only) are left out."""
+        top = check_count(top, "top", least=0)
         votes: dict[int, float] = defaultdict(float)
         for row, act in zip(self._neighbours(q.vectors, k), q.active, strict=True):
             if not act:
@@ -205,6 +215,7 @@ class Searcher:
     def classify(self, q: QueryVectors, *, k: int = 10, top: int = 2) -> list[dict]:
         """Labels ranked by a kNN vote: each sub-track spreads weight 1 over its neighbours' labels (weighted by
         cosine); scores are fractions of the query's sub-tracks (silent ones give 0)."""
+        top = check_count(top, "top", least=0)
         votes: dict[str, float] = defaultdict(float)
         for row, act in zip(self._neighbours(q.vectors, k), q.active, strict=True):
             if not act:

@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from musicemb_core.analysis.checks import check_count
 from musicemb_core.audio.decode import load
 from musicemb_core.audio.devices import trim_silence
-from musicemb_core.audio.resample import resample
+from musicemb_core.audio.resample import mono_samples, resample
 from musicemb_core.audio.validate import check_not_silent
 from musicemb_core.common.errors import AudioError, ConfigError, LibraryError
 from musicemb_core.common.names import is_path_like, model_key
@@ -471,7 +472,7 @@ class HumSearcher:
 
     def hum_contour(self, y: np.ndarray, sr: int) -> np.ndarray:
         """The hum's f0 (fractional MIDI, NaN unvoiced) on the model's chromagram frame grid."""
-        y = trim_silence(np.asarray(y, dtype=np.float32), sr, threshold_dbfs=-50.0)
+        y = trim_silence(mono_samples(y), sr, threshold_dbfs=-50.0)
         if len(y) < 0.5 * sr:
             return np.zeros(0)
         y = resample(y, sr, self.model.cfg.sr)
@@ -528,6 +529,7 @@ class HumSearcher:
         confidence."""
         if method not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        k, candidates = check_count(k), check_count(candidates, "candidates")
         midi = self.hum_contour(y, sr)
         query = prepare_query(midi)
         if query is None:

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
+from musicemb_core.analysis.checks import check_count
 from musicemb_core.analysis.set_order import bpm_gap_percent
 from musicemb_core.analysis.track_vectors import aggregate, relative_to_library, tagged_track_vectors
 from musicemb_core.audio.decode import info, load
+from musicemb_core.audio.resample import mono_samples
 from musicemb_core.audio.segment import cut, window_starts
 from musicemb_core.audio.validate import check_not_silent
 from musicemb_core.common.config import MAX_QUERY_S, SegmentConfig
-from musicemb_core.common.errors import AudioError, LibraryError, MusicEmbError
+from musicemb_core.common.errors import AudioError, ConfigError, LibraryError, MusicEmbError
 from musicemb_core.common.paths import user_path
 from musicemb_core.data.library import Library
 from musicemb_core.features.camelot import Key, compatible, parse_key_or_none
@@ -82,11 +84,12 @@ class SimilarTracks:
         return (train.get("aggregation") if isinstance(train, dict) else None) or "mean+std"
 
     def audio_vector(self, y: np.ndarray, *, path: str = "") -> np.ndarray:
-        """The track vector of mono audio ``y`` at the model's rate, from its segments above :data:`SILENCE_DBFS`,
-        else (a quiet field recording) from all of them, as ``embed`` made its track's; a query silent by the
+        """The track vector of mono float audio ``y`` (checked by :func:`mono_samples`) at the model's rate, from
+        its segments above :data:`SILENCE_DBFS`, else (a quiet field recording) from all of them, as ``embed`` made its track's; a query silent by the
         import's rule (peak at or below :data:`~musicemb_core.audio.validate.SILENCE_DBFS`) is an
         :class:`AudioError`."""
         sr, w = self.embedder.sr, self.embedder.window_s
+        y = mono_samples(y)
         check_not_silent(y, path or "query")
         starts = window_starts(len(y) / sr, SegmentConfig(w, w))
         clips = cut(y, sr, starts, window_s=w)
@@ -154,20 +157,29 @@ class SimilarTracks:
         """The ``k`` tracks nearest ``vector`` (cosine), best first, ``exclude`` left out; with ``mixable``
         (track id -> bool) only those it keeps, from a ranking of every track (filters apply after ranking).
         ``versions`` (track id -> shared audio, :mod:`musicemb_core.search.versions`) come first, marked
-        ``"version": True``."""
+        ``"version": True``. ``vector``: one finite track vector of this space."""
+        k, vector = check_count(k, least=0), self._check_vector(vector)
         skip = set(exclude)
         found = {t: v for t, v in (versions or {}).items()
                  if t in self.row and t not in skip and (mixable is None or mixable(t))}
         n = min(len(self.track_ids), len(self.track_ids) if mixable else k + len(skip))
         if n == 0:
             return []
-        scores, ids = self.index.search(np.asarray(vector, np.float32)[None, :], n)
+        scores, ids = self.index.search(vector[None, :], n)
         ranked = {int(t): float(s) for s, t in zip(scores[0], ids[0], strict=True)
                   if t >= 0 and int(t) not in skip and (mixable is None or mixable(int(t)))}
         for t in found:  # a version further away than the k nearest
-            ranked.setdefault(t, float(self.vectors[self.row[t]] @ np.asarray(vector, np.float32)))
+            ranked.setdefault(t, float(self.vectors[self.row[t]] @ vector))
         order = versions_first(list(ranked), found)[:k]
         return [self.result(t, ranked[t], version=t in found) for t in order]
+
+    def _check_vector(self, vector) -> np.ndarray:
+        """``vector`` as float32, a :class:`ConfigError` unless it is a finite track vector of this space."""
+        v = np.asarray(vector, np.float32)
+        if v.shape != self.vectors.shape[1:] or not np.isfinite(v).all():
+            raise ConfigError(f"vector: a track vector of {self.model!r} is {self.vectors.shape[1:]} finite values, "
+                              f"got shape {v.shape}{'' if np.isfinite(v).all() else ' with NaN/Inf'}")
+        return v
 
     def versions_of(self, query: str, own: list[int]) -> dict[int, float]:
         """Tracks sharing audio with a query (a library track's file, or any audio file), its own left out; {}
@@ -217,7 +229,11 @@ class SimilarTracks:
         ``versions`` the tracks sharing a query's audio come first (:meth:`versions_of`).
 
         ``bpm_range`` (percent) and ``key_compatible`` keep only tracks mixable with the query (see
-        :meth:`_mixable`), applied after ranking."""
+        :meth:`_mixable`), applied after ranking. One query may be given alone, not in a list."""
+        if isinstance(queries, str | int | os.PathLike):
+            queries = [queries]
+        if together and not queries:
+            raise ConfigError("together needs at least one query")
         resolved = [(q, *self.resolve(q)) for q in queries]
         if together:
             centre = np.mean([v for _, v, _ in resolved], axis=0)
