@@ -176,7 +176,9 @@ def test_play_tone_and_record_it_back(pulse_null_sink):
     assert -20 < level <= 0
     assert rec.buffer.overflows == 0
     tone = trim_silence(y, sr, pad_s=0.0)
-    assert 0.8 * sr < len(tone) < 1.2 * sr
+    # the tone's 10 ms frames heard: an underrun of the sound server on a loaded machine leaves a gap of silence
+    frames = tone[:len(tone) // (sr // 100) * (sr // 100)].reshape(-1, sr // 100)
+    assert 0.8 < np.count_nonzero(np.sqrt((frames ** 2).mean(axis=1)) > 0.05) / 100 < 1.2
     assert abs(dominant_freq(tone, sr) - 440) <= 5
 
 

@@ -33,7 +33,7 @@ def quiet_library(tmp_path_factory):
     with Library(lib) as opened:
         tracks = {t.path: t.id for t in opened.tracks()}
         edits.relabel_tracks(opened, [tracks[str(root / "audio" / "field.wav")]], "field")
-        edits.relabel_tracks(opened, [i for p, i in tracks.items() if "tone" in p], "tone")
+        edits.relabel_tracks(opened, [i for p, i in tracks.items() if p.rsplit("/", 1)[-1].startswith("tone")], "tone")
     outside = root / "elsewhere" / "field copy.wav"
     outside.parent.mkdir()
     shutil.copy(root / "audio" / "field.wav", outside)

@@ -128,6 +128,7 @@ class SlowLongSearcher(StubSearcher):
 
         long = len(y) > sr
         time.sleep(0.6 if long else 0.0)
+        self.queries += 1
         return [dict(ROWS[0 if long else 1], score=0.9)]
 
 
@@ -140,7 +141,8 @@ def test_only_the_latest_query_and_library_get_results(qtbot, hum):
     controller.resultsShown.connect(lambda rows, _lat: shown.append(rows[0]["track_id"]))
     controller.search(np.zeros(20 * 16000), 16000, "long.wav")
     controller.search(np.zeros(16000), 16000, "short.wav")
-    qtbot.wait(1200)
+    qtbot.waitUntil(lambda: controller._searcher.queries == 2 and bool(shown), timeout=10000)  # both answered
+    qtbot.wait(300)  # the long one's answer delivered too
     assert shown == [ROWS[1]["track_id"]] and panel.results.item(0, 2).text() == "song1.wav"
     controller.search(np.zeros(16000), 16000, "again.wav")
     controller.session.generation += 1  # another library opened before the answer came
