@@ -16,7 +16,7 @@ import numpy as np
 
 from musicemb_core.analysis.checks import check_count
 from musicemb_core.audio.decode import load
-from musicemb_core.audio.resample import mono_samples
+from musicemb_core.audio.resample import mono_samples, resample
 from musicemb_core.audio.segment import cut
 from musicemb_core.audio.validate import check_not_silent
 from musicemb_core.common.errors import ConfigError, LibraryError
@@ -97,9 +97,12 @@ class Searcher:
         # vectors of segments cut again or removed since the embed: passed over, so searches reach further
         self.stale = int((~np.isin(load_embeddings(lib, model).ids, self.seg_ids)).sum())
 
-    def embed_audio(self, y: np.ndarray, *, hop_s: float = 0.5, path: str = "") -> QueryVectors:
-        """Sub-track vectors of mono float audio ``y`` at the model's rate (checked by :func:`mono_samples`)."""
+    def embed_audio(self, y: np.ndarray, *, sr: int | None = None, hop_s: float = 0.5, path: str = "") -> QueryVectors:
+        """Sub-track vectors of mono float audio ``y`` (checked by :func:`mono_samples`) at ``sr`` Hz, resampled
+        to the model's rate; None: ``y`` is at the model's rate."""
         y = mono_samples(y)
+        if sr is not None and sr != self.embedder.sr:
+            y = resample(y, sr, self.embedder.sr)
         if not hop_s > 0:
             raise ConfigError(f"hop_s must be > 0 seconds, got {hop_s!r}")
         sr, w = self.embedder.sr, self.embedder.window_s

@@ -14,7 +14,7 @@ from musicemb_core.analysis.checks import check_count
 from musicemb_core.analysis.set_order import bpm_gap_percent
 from musicemb_core.analysis.track_vectors import aggregate, relative_to_library, tagged_track_vectors
 from musicemb_core.audio.decode import info, load
-from musicemb_core.audio.resample import mono_samples
+from musicemb_core.audio.resample import mono_samples, resample
 from musicemb_core.audio.segment import cut, window_starts
 from musicemb_core.audio.validate import check_not_silent
 from musicemb_core.common.config import MAX_QUERY_S, SegmentConfig
@@ -83,13 +83,16 @@ class SimilarTracks:
         train = self.embedder.info.train
         return (train.get("aggregation") if isinstance(train, dict) else None) or "mean+std"
 
-    def audio_vector(self, y: np.ndarray, *, path: str = "") -> np.ndarray:
-        """The track vector of mono float audio ``y`` (checked by :func:`mono_samples`) at the model's rate, from
-        its segments above :data:`SILENCE_DBFS`, else (a quiet field recording) from all of them, as ``embed`` made its track's; a query silent by the
+    def audio_vector(self, y: np.ndarray, *, sr: int | None = None, path: str = "") -> np.ndarray:
+        """The track vector of mono float audio ``y`` (checked by :func:`mono_samples`) at ``sr`` Hz (None: the
+        model's rate), from its segments above :data:`SILENCE_DBFS`, else (a quiet field recording) from all of
+        them, as ``embed`` made its track's; a query silent by the
         import's rule (peak at or below :data:`~musicemb_core.audio.validate.SILENCE_DBFS`) is an
         :class:`AudioError`."""
-        sr, w = self.embedder.sr, self.embedder.window_s
         y = mono_samples(y)
+        if sr is not None and sr != self.embedder.sr:
+            y = resample(y, sr, self.embedder.sr)
+        sr, w = self.embedder.sr, self.embedder.window_s
         check_not_silent(y, path or "query")
         starts = window_starts(len(y) / sr, SegmentConfig(w, w))
         clips = cut(y, sr, starts, window_s=w)

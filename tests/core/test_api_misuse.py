@@ -308,3 +308,20 @@ def test_projector_arguments():
     umap = Projector("umap", n_neighbors=5).fit(X)
     with pytest.raises(ConfigError, match="X has 4 dims, the map was fitted on 8"):
         umap.transform(X[:, :4])  # before: placed anyway, silently
+
+
+def test_query_audio_at_another_rate_is_resampled_when_its_rate_is_given(lib):
+    """A notebook's ``librosa.load`` gives 22,050 Hz: ``sr=`` resamples it to the model's rate (without it, the
+    audio would be read as the model's rate, a 440 Hz tone as 319 Hz)."""
+    from musicemb_core.audio.resample import resample
+    from musicemb_core.search.knn import Searcher
+    from musicemb_core.search.similar import SimilarTracks
+
+    s, space = Searcher(lib, use_landmarks=False), SimilarTracks(lib)
+    rate = s.embedder.sr
+    y = sine(440.0, sr=22050, seconds=5.0).astype(np.float32)
+    at_model_rate = resample(y, 22050, rate)
+    assert np.allclose(s.embed_audio(y, sr=22050).vectors, s.embed_audio(at_model_rate).vectors, atol=1e-6)
+    assert s.identify(s.embed_audio(y, sr=22050))[0]["path"].endswith("tone440.wav")
+    assert np.allclose(space.audio_vector(y, sr=22050), space.audio_vector(at_model_rate), atol=1e-6)
+    assert np.allclose(space.audio_vector(at_model_rate, sr=rate), space.audio_vector(at_model_rate))
