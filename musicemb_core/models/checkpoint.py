@@ -28,7 +28,7 @@ from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import ConfigError, LibraryError
 from musicemb_core.common.names import is_path_like, model_key
 from musicemb_core.common.paths import atomic_write_text, user_path
-from musicemb_core.common.store import kill_point
+from musicemb_core.common.store import fsync_dir, kill_point
 from musicemb_core.models.config import ModelConfig
 from musicemb_core.models.registry import build_encoder
 from musicemb_core.resources import builtin_model_dir
@@ -262,11 +262,34 @@ def save_resume(folder: str | Path, modules: dict[str, torch.nn.Module], optimiz
         save_file(_flat_state(modules), str(tmp / WEIGHTS))
         save_optimizer_state(optimizer.state_dict(), tmp)
         (tmp / "state.json").write_text(json.dumps(state))
+        _flush_folder(tmp)
         if final.exists():  # else resume.old may be the only state left (killed between the renames)
             shutil.rmtree(old, ignore_errors=True)
             final.rename(old)
         tmp.rename(final)
+        fsync_dir(folder)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _flush_folder(folder: Path) -> None:
+    """Flush ``folder``'s files and names to disk, so that a power cut after it is renamed into place does not
+    leave the names with empty or partial files."""
+    for path in folder.iterdir():
+        with open(path, "rb+") as f:
+            os.fsync(f.fileno())
+    fsync_dir(folder)
+
+
+def remove_resume(folder: str | Path) -> None:
+    """Remove the saved training state: moved aside in one rename first, so a kill while it is removed leaves no
+    half-removed state that ``--resume`` would read."""
+    folder = Path(folder)
+    tmp = folder / "resume.tmp"
+    shutil.rmtree(folder / "resume.old", ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        (folder / "resume").rename(tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load_resume(folder: str | Path,

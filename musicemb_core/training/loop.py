@@ -150,7 +150,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     info = ckpt.ModelInfo(name, model, features, window_s, train.strategy, data.label_names, train.to_dict())
 
     history: list[dict] = []
-    start_epoch, skip_steps, best = 0, 0, {}  # best: the row of the best epoch (none yet)
+    start_epoch, skip_steps, best, saved_run = 0, 0, {}, None  # best: the row of the best epoch (none yet)
     losses, sums = [], {}  # the current epoch's step losses and metric sums (a cancel saves them with the state)
     if resume:
         tensors, opt_state, counters = state
@@ -165,6 +165,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
                               "again without --resume") from e
         start_epoch, skip_steps = counters["epoch"], counters["step"]
         history, best = counters["history"], counters["best"]
+        saved_run = counters.get("run", saved.metrics.get("run") if saved is not None else None)
         losses, sums = counters.get("losses", []), counters.get("sums", {})
     n_batches = sum(1 for _ in strategy.batches(tr, np.random.default_rng(0)))
     if n_batches == 0:  # supervised: every labelled track is a validation track
@@ -172,8 +173,9 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
                           f"is labelled; the {train.strategy} strategy needs labelled tracks to train on: lower "
                           "val_fraction or label more tracks")
     strategy.check_train_set(tr)
-    run_id = lib.start_run(name, train.strategy, {"train": train.to_dict(), "model": model.to_dict(),
-                                                   "features": features.to_dict()})
+    run_id = _continued_run(lib, name, saved_run, history) or \
+        lib.start_run(name, train.strategy, {"train": train.to_dict(), "model": model.to_dict(),
+                                             "features": features.to_dict()})
     info.metrics = {"run": run_id}  # which run saved the model (its list says whether that run finished)
     steps_per_epoch = train.steps_per_epoch or n_batches
     total = train.epochs * steps_per_epoch
@@ -214,11 +216,13 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
             _check_finite(score, f"in the validation of epoch {epoch + 1}", train)
             if score is not None and score < best.get("val_loss", best.get("loss", math.inf)):
                 best, bad_epochs = dict(row), 0
+                if replacing and len(history) == 1:  # the replaced run's state must not outlive its model
+                    ckpt.remove_resume(folder)
                 ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules())
             else:
                 bad_epochs += 1
             ckpt.save_resume(folder, strategy.modules(), opt,
-                             {"epoch": epoch + 1, "step": 0, "history": history, "best": best})
+                             {"epoch": epoch + 1, "step": 0, "history": history, "best": best, "run": run_id})
             lib.update_run(run_id, "running", history)
             yield Progress("train", (epoch + 1) * steps_per_epoch, total, f"epoch {epoch + 1} done", None,
                            {"epoch_end": True, **row})
@@ -233,7 +237,7 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
         try:
             ckpt.save_resume(folder, strategy.modules(), opt,
                              {"epoch": epoch, "step": step, "history": history, "best": best, "losses": losses,
-                              "sums": sums})
+                              "sums": sums, "run": run_id})
             if "epoch" not in best:  # no best saved yet (cancelled in the first epoch): keep what was learnt
                 ckpt.save_model(folder, _with_metrics(info, best, history), strategy.modules())  # else the best stays
         except BaseException:  # the state could not be saved (a full disk): the run failed
@@ -258,6 +262,16 @@ def iter_fit(lib: Library, *, name: str, train: TrainConfig = TrainConfig(), mod
     lib.update_run(run_id, status, history, finished=True)
     lib.register_model(name, model.arch, train.strategy, model.dim, info.to_dict())
     return FitResult(name, str(folder), status, len(history), history, best)
+
+
+def _continued_run(lib: Library, name: str, run: object, history: list[dict]) -> int | None:
+    """The saved run a resume goes on with (its row marked running again, as an uninterrupted run's would be), so
+    that the model it saved is that of a finished run once the resume ends; None (a new run is started) when
+    ``run`` is none of ``name``'s runs (no run recorded, or a catalogue restored from before it)."""
+    if not isinstance(run, int) or isinstance(run, bool) or run not in {r["id"] for r in lib.runs(name)}:
+        return None
+    lib.update_run(run, "running", history)
+    return run
 
 
 def _failed(lib: Library, run_id: int, history: list[dict], best: dict, info: ckpt.ModelInfo) -> None:
