@@ -68,12 +68,38 @@ def _mp3_counts_frames(path: Path) -> bool:
         data += f.read(1 << 16)
     for sync in _MP3_SYNC.finditer(data):
         h = data[sync.start():sync.start() + 4]
-        if len(h) < 4 or h[1] & 0x18 == 0x08 or h[1] & 0x06 == 0 or h[2] >> 4 == 15 or h[2] & 0x0C == 0x0C:
+        if len(h) < 4 or h[1] & 0x06 == 0 or not _frame_header(h):
             continue  # not a frame header: reserved version or layer, bad bitrate or sample rate
         frame = data[sync.start() + 4:sync.start() + 50]
         at = max(frame.find(b"Xing"), frame.find(b"Info"))
         return frame.find(b"VBRI") >= 0 or at >= 0 and len(frame) >= at + 8 and bool(frame[at + 7] & 1)
     return False
+
+
+_MAGIC = (b"RIFF", b"RF64", b"BW64", b"fLaC", b"OggS", b"ID3", b"FORM", b".snd", b"caff", b"wvpk", b"MAC ",
+          b"\x1a\x45\xdf\xa3", b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", b"#!AMR")
+"""How the audio containers import reads begin (WAV, FLAC, Ogg, MP3's ID3, AIFF, AU, CAF, WavPack, APE,
+Matroska/WebM, ASF/WMA, AMR)."""
+
+
+def looks_like_audio(path: str | Path) -> bool:
+    """Whether the file's first bytes are those of an audio container or an MPEG audio frame (for files without
+    an extension: a recorder's or a download's ``take1``); False for anything unreadable."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return (head.startswith(_MAGIC) or head[4:8] == b"ftyp"  # MP4/M4A
+            or len(head) >= 4 and _MP3_SYNC.match(head) is not None and head[1] & 0x06 != 0x06  # not layer I:
+            and _frame_header(head[:4]))  # a UTF-16 text's byte-order mark reads as one
+
+
+def _frame_header(h: bytes) -> bool:
+    """Whether the 4 bytes ``h`` (starting with an MPEG sync) are a valid MPEG audio or ADTS frame header."""
+    if h[1] & 0x06 == 0:  # layer 0: ADTS (AAC) when its version bits say so
+        return h[1] & 0xF6 == 0xF0
+    return not (h[1] & 0x18 == 0x08 or h[2] >> 4 == 15 or h[2] & 0x0C == 0x0C)
 
 
 def _hms(seconds: float) -> str:

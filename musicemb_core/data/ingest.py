@@ -30,7 +30,7 @@ import numpy as np
 
 from musicemb_core.audio.resample import downmix
 from musicemb_core.audio.segment import window_starts
-from musicemb_core.audio.validate import AudioScan, scan
+from musicemb_core.audio.validate import AudioScan, looks_like_audio, scan
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, MusicEmbError
 from musicemb_core.common.names import clean_label
@@ -311,7 +311,8 @@ def iter_find_audio(paths: list[str | Path], *, unreadable: list[tuple[str, str]
 
 def _walk(top: Path, seen: set[tuple[int, int]], unreadable: list[tuple[str, str]] | None,
           found: list[Path]) -> Iterator[None]:
-    """Adds the audio files under the folder ``top`` to ``found`` in name order, folders (real ones, by device and
+    """Adds the audio files under the folder ``top`` (by extension; by their first bytes when they have none) to
+    ``found`` in name order, folders (real ones, by device and
     inode) not in ``seen`` only, yielding after each folder; without recursion, so a tree deeper than Python's
     recursion limit is searched too."""
     stack = [str(top)]
@@ -337,7 +338,7 @@ def _walk(top: Path, seen: set[tuple[int, int]], unreadable: list[tuple[str, str
                 is_dir = False
             if is_dir:
                 subfolders.append(e.path)
-            elif os.path.splitext(e.name)[1].lower() in AUDIO_EXTENSIONS:
+            elif (ext := os.path.splitext(e.name)[1].lower()) in AUDIO_EXTENSIONS or not ext and looks_like_audio(e.path):
                 found.append(Path(e.path))
         stack += reversed(subfolders)
 
