@@ -28,28 +28,58 @@ _UNITS = {"scan": "file", "check": "file", "ingest": "file", "features": "file",
 _SAID = ("train", "scan", "check")  # stages whose message is shown whole (the others': a file's name)
 
 
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+"""Signals that stop a command as Ctrl-C does: a terminal's Ctrl-C, ``kill``/a shutdown/``timeout``, a closed
+terminal (each only where Python's default handles it: ``nohup`` and other ignored signals stay ignored)."""
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt():
+    """SIGTERM and SIGHUP raise :class:`KeyboardInterrupt`, as Ctrl-C does, so a command stopped by ``kill`` or a
+    closed terminal says so, releases the library and keeps what it finished (they ended the process at once)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    taken = {s: signal.getsignal(s) for s in STOP_SIGNALS
+             if s != signal.SIGINT and signal.getsignal(s) is signal.SIG_DFL}
+    for s in taken:
+        signal.signal(s, _interrupt)
+    try:
+        yield
+    finally:
+        for s, handler in taken.items():
+            signal.signal(s, handler)
+
+
 @contextlib.contextmanager
 def _ctrl_c_cancels(cancel: CancelToken | None):
-    """While a job runs, a first Ctrl-C (SIGINT) sets ``cancel``: the job stops at its next check and keeps what it
-    finished, as a cancel does; a second one interrupts at once. Nothing changes when SIGINT is not Python's
-    default (ignored, or another handler) or off the main thread."""
-    if (cancel is None or threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    """While a job runs, a first Ctrl-C (SIGINT), SIGTERM or SIGHUP sets ``cancel``: the job stops at its next
+    check and keeps what it finished, as a cancel does; a second one interrupts at once. Signals that are not
+    Python's default or :func:`_stop_signals_interrupt`'s (ignored, or another handler) are left alone, as is a
+    job off the main thread."""
+    if cancel is None or threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def on_sigint(signum, frame):
+    def on_stop(signum, frame):
         if cancel.cancelled:
             raise KeyboardInterrupt
         cancel.cancel()
         with contextlib.suppress(OSError):
             os.write(2, b"\nmusicemb: stopping; what is finished is kept (Ctrl-C again stops at once, without storing it)\n")
 
-    signal.signal(signal.SIGINT, on_sigint)
+    taken = {s: h for s in STOP_SIGNALS if (h := signal.getsignal(s)) in (signal.default_int_handler, _interrupt)}
+    for s in taken:
+        signal.signal(s, on_stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for s, handler in taken.items():
+            signal.signal(s, handler)
 
 
 def _run(job: JobGen, *, quiet: bool = False, cancel: CancelToken | None = None):
@@ -835,8 +865,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command. Every error ends as one line on stderr (exit 1; 2 for usage, 130 for Ctrl-C); the
-    traceback of an unexpected one goes to the log named in that line, or to stderr with ``--debug``."""
+    """Run one command. Every error ends as one line on stderr (exit 1; 2 for usage, 130 for Ctrl-C, SIGTERM or
+    SIGHUP); the traceback of an unexpected one goes to the log named in that line, or to stderr with
+    ``--debug``."""
+    try:
+        with _stop_signals_interrupt():
+            return _main(argv)
+    except KeyboardInterrupt:  # before the command ran (its options were being read)
+        print("musicemb: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ca.open_closed_streams()  # started with stdout or stderr closed: what goes there goes nowhere, as asked
     if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8 is printed as its own bytes, a

@@ -43,12 +43,13 @@ def _musicemb(*args) -> list[str]:
     return [*cmd, *map(str, args)]
 
 
-def _default_sigint():  # a test run in the background of a shell would pass SIGINT ignored
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def _default_sigint():  # a test run in the background of a shell (or under nohup) would pass them ignored
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
 
 
-def _interrupt(args: tuple, stage: str, err: Path) -> subprocess.CompletedProcess:
-    """Run ``musicemb *args``, send SIGINT once its ``stage`` progress shows a unit done, wait for it to end."""
+def _interrupt(args: tuple, stage: str, err: Path, sig: int = signal.SIGINT) -> subprocess.CompletedProcess:
+    """Run ``musicemb *args``, send ``sig`` once its ``stage`` progress shows a unit done, wait for it to end."""
     done = re.compile(rf"{stage}:.*\b[1-9]\d*/{TRACKS}\b")
     with err.open("w") as stderr:
         proc = subprocess.Popen(_musicemb(*args), stdout=subprocess.PIPE, stderr=stderr, text=True,
@@ -58,7 +59,7 @@ def _interrupt(args: tuple, stage: str, err: Path) -> subprocess.CompletedProces
             while not done.search(err.read_text()) and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert proc.poll() is None, f"ended before it could be interrupted: {err.read_text()}"
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(sig)
             out, _ = proc.communicate(timeout=60)
         finally:
             if proc.poll() is None:
@@ -102,3 +103,17 @@ def test_ctrl_c_during_ingest_embed_keeps_the_vectors_of_the_files_imported(musi
     assert 0 < len(imported) < 3 * TRACKS
     assert all(ids == imported for ids in _stored(lib).values())
     assert "import cancelled" in r.stdout and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_kill_or_a_closed_terminal_stops_embed_as_ctrl_c_does(music, tmp_path, sig):
+    """``kill`` (a shutdown, ``timeout``) and a closed terminal ended the process at once, without a word and
+    without the vectors it had finished; they now stop it as Ctrl-C does."""
+    lib = tmp_path / "lib"
+    with Library(lib, create=True) as L:
+        drive(iter_ingest(L, [music], jobs=1, analyse=False))
+    r = _interrupt(("embed", lib, "--batch-size", "1"), "embed", tmp_path / "embed.err", sig)
+    assert r.returncode == 130, r.stderr
+    assert "musicemb: stopping; what is finished is kept" in r.stderr and "Traceback" not in r.stderr
+    kept = sum(len(ids) for ids in _stored(lib).values())
+    assert 0 < kept < 2 * 3 * TRACKS and "embed cancelled" in r.stdout
