@@ -324,10 +324,18 @@ class Session(QObject):
         return (f"{self.track_name(s['track_id'])}\n{s['start_s']:.1f}-{s['start_s'] + s['duration_s']:.1f} s\n"
                 f"{s['label'] or 'no label'}\n" + (f"{dj}\n" if dj else "") + sounds + s["path"])
 
+    def _segment_still_there(self, seg_id: int) -> dict:
+        """``segment`` for a worker: the library may have been read again since the segment was asked for (its track
+        removed meanwhile raised KeyError, shown as "cannot play: KeyError: 7")."""
+        try:
+            return self.segment(seg_id)
+        except KeyError:
+            raise MusicEmbError(f"segment {seg_id} is no longer in the library (its track was removed)") from None
+
     def segment_audio(self, seg_id: int) -> tuple[np.ndarray, int]:
         """Decoded mono audio of a segment at the file's rate (safe to call from a worker thread); AudioError if
         the file now ends before it (replaced since the import: it played nothing, silently)."""
-        s = self.segment(seg_id)
+        s = self._segment_still_there(seg_id)
         y, sr = load(s["path"], offset=s["start_s"], duration=s["duration_s"])
         if not len(y):
             raise AudioError(s["path"], f"no audio at {s['start_s']:.1f} s: the file is shorter than when it was "
@@ -347,7 +355,7 @@ class Session(QObject):
     def segment_logmel(self, seg_id: int) -> tuple[np.ndarray, FeatureConfig]:
         """The log-mel the model sees for this segment (n_mels, frames), and the model's feature config."""
         emb = self.embedder()
-        s = self.segment(seg_id)
+        s = self._segment_still_there(seg_id)
         y, _ = load(s["path"], sr=emb.sr, offset=s["start_s"], duration=emb.window_s)
         y = np.pad(y, (0, max(0, int(round(emb.window_s * emb.sr)) - len(y))))
         with torch.inference_mode():

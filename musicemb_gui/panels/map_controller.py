@@ -73,6 +73,7 @@ class MapController(QObject):
         session.embeddingsChanged.connect(self._embeddings_changed)
         session.labelsChanged.connect(self._labels_changed)
         session.libraryOpened.connect(self._library_opened)
+        session.libraryChanged.connect(self._drop_gone_points)  # before the panels read again (colour the map)
         session.modelChanged.connect(lambda _name: self.listsCleared.emit())
         session.trackFilterChanged.connect(lambda _ids: self.coloursReady.emit(*self.colours(self.mode, self.ids)))
 
@@ -100,9 +101,16 @@ class MapController(QObject):
             self.cleared.emit()
             self.status.emit(f"No embeddings for model {self.session.model!r} yet: run Library ▸ Embed.")
             return
-        if not np.isin(self.ids, self.session.segments["id"]).all():  # segments cut again (a file changed and was
-            self._emit_map(self._rows, self.shown)  # imported again): gone from the map now, not when the new one is
+        self._drop_gone_points()
         self.request_map(self.method)
+
+    def _drop_gone_points(self) -> None:
+        """Segments no longer in the library (cut again: a file changed and was imported again; their tracks
+        removed) leave the map at once, not when the next map is drawn: colouring the map shown raised KeyError
+        for them. Clusters and predicted labels, one per point of the map before, are computed again."""
+        if not np.isin(self.ids, self.session.segments.get("id", self.ids[:0])).all():
+            self._extra, self._extra_names = {}, {}
+            self._emit_map(self._rows, self.shown)
 
     def _labels_changed(self, _changed: dict) -> None:
         """Colour the map shown by the new labels (predicted labels are computed again from them)."""
