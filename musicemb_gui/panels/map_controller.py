@@ -334,8 +334,10 @@ class MapController(QObject):
             self.status.emit(f"spectrogram: {msg}")
             if seg_id == self._spectrogram_of:  # not one asked for before, failing after the last was shown
                 self.spectrogramFailed.emit(seg_id, f"No spectrogram of {title}: {msg}")
-        run_in_thread(lambda: self.session.segment_logmel(seg_id),
-                      self._live(lambda r: self.spectrogramReady.emit(seg_id, r[0], r[1], title), of_vectors=False),
+        def done(r) -> None:
+            if seg_id == self._spectrogram_of:  # a point clicked before, ending after the last: not shown
+                self.spectrogramReady.emit(seg_id, r[0], r[1], title)
+        run_in_thread(lambda: self.session.segment_logmel(seg_id), self._live(done, of_vectors=False),
                       self._live(failed, of_vectors=False))
 
     def label_segments(self, ids: np.ndarray, label: str, *, whole_tracks: bool) -> None:
