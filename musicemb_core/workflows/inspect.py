@@ -248,7 +248,7 @@ def _neighbour_rows(lib, X, ids, track_ids, seg_pos, seg, kinds, model, skipped)
 
 
 @layout.writes_library("inspect")
-def iter_inspect(lib: Library, *, model: str = SIMILARITY_MODEL, kinds: list[str] | tuple[str, ...] | None = None,
+def iter_inspect(lib: Library, *, model: str = SIMILARITY_MODEL, kinds: str | list[str] | tuple[str, ...] | None = None,
                  thresholds: dict | None = None, cancel: CancelToken | None = None) -> JobGen[InspectReport]:
     """Compute the findings of ``kinds`` (default all of :data:`KINDS`) and store them; yields progress per track.
 
@@ -256,7 +256,7 @@ def iter_inspect(lib: Library, *, model: str = SIMILARITY_MODEL, kinds: list[str
     in the report's ``skipped``. ``thresholds`` overrides :data:`faults.THRESHOLDS`.
     """
     cancel = cancel or CancelToken()
-    kinds = list(KINDS if kinds is None else kinds)
+    kinds = list(KINDS if kinds is None else [kinds] if isinstance(kinds, str) else kinds)  # one kind alone
     if not kinds:
         raise ConfigError(f"no finding kind named; kinds: {', '.join(KINDS)}")
     unknown = [k for k in kinds if k not in KINDS]

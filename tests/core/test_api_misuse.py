@@ -8,7 +8,7 @@ import pytest
 
 from musicemb_core.audio.segment import cut as knn_cut
 from musicemb_core.common.errors import ConfigError
-from tests.conftest import embedded_tones, sine
+from tests.conftest import embedded_tones, sine, write_tone
 
 SR = 16000
 
@@ -325,3 +325,17 @@ def test_query_audio_at_another_rate_is_resampled_when_its_rate_is_given(lib):
     assert s.identify(s.embed_audio(y, sr=22050))[0]["path"].endswith("tone440.wav")
     assert np.allclose(space.audio_vector(y, sr=22050), space.audio_vector(at_model_rate), atol=1e-6)
     assert np.allclose(space.audio_vector(at_model_rate, sr=rate), space.audio_vector(at_model_rate))
+
+
+def test_inspect_takes_one_kind_alone(tmp_path):
+    """``iter_inspect(lib, kinds="clipping")`` split the name into letters ("unknown finding kind 'c'")."""
+    from musicemb_core.common.progress import drive
+    from musicemb_core.data.ingest import iter_ingest
+    from musicemb_core.data.library import Library
+    from musicemb_core.workflows.inspect import iter_inspect
+
+    write_tone(tmp_path / "music" / "a.wav", 440.0, seconds=6.0)
+    with Library(tmp_path / "lib", create=True) as library:
+        drive(iter_ingest(library, [tmp_path / "music"], jobs=1, analyse=False))
+        report = drive(iter_inspect(library, kinds="clipping"))
+    assert report.kinds == ["clipping"]
