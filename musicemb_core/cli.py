@@ -38,21 +38,28 @@ def _interrupt(signum, frame):
 
 
 @contextlib.contextmanager
+def _handling(signals: list[int], handler):
+    """``handler`` for ``signals`` in the block, their previous handlers restored after it."""
+    previous = {s: signal.getsignal(s) for s in signals}
+    for s in previous:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
 def _stop_signals_interrupt():
     """SIGTERM and SIGHUP raise :class:`KeyboardInterrupt`, as Ctrl-C does, so a command stopped by ``kill`` or a
     closed terminal says so, releases the library and keeps what it finished (they ended the process at once)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    taken = {s: signal.getsignal(s) for s in STOP_SIGNALS
-             if s != signal.SIGINT and signal.getsignal(s) is signal.SIG_DFL}
-    for s in taken:
-        signal.signal(s, _interrupt)
-    try:
+    with _handling([s for s in STOP_SIGNALS if s != signal.SIGINT and signal.getsignal(s) is signal.SIG_DFL],
+                   _interrupt):
         yield
-    finally:
-        for s, handler in taken.items():
-            signal.signal(s, handler)
 
 
 @contextlib.contextmanager
@@ -72,14 +79,9 @@ def _ctrl_c_cancels(cancel: CancelToken | None):
         with contextlib.suppress(OSError):
             os.write(2, b"\nmusicemb: stopping; what is finished is kept (Ctrl-C again stops at once, without storing it)\n")
 
-    taken = {s: h for s in STOP_SIGNALS if (h := signal.getsignal(s)) in (signal.default_int_handler, _interrupt)}
-    for s in taken:
-        signal.signal(s, on_stop)
-    try:
+    with _handling([s for s in STOP_SIGNALS if signal.getsignal(s) in (signal.default_int_handler, _interrupt)],
+                   on_stop):
         yield
-    finally:
-        for s, handler in taken.items():
-            signal.signal(s, handler)
 
 
 def _run(job: JobGen, *, quiet: bool = False, cancel: CancelToken | None = None):

@@ -72,6 +72,24 @@ def embedded_tones(root: Path, freqs=(440, 550, 660, 880)) -> Path:
     return root / "lib"
 
 
+def labelled_tones(root: Path) -> Path:
+    """``root/lib``: four 6 s noisy tones (2 segments each, in ``root/audio``), imported, labelled "low" (220 and
+    620 Hz) and "high"; not embedded."""
+    from musicemb_core.common.progress import drive
+    from musicemb_core.data.ingest import iter_ingest
+    from musicemb_core.data.library import Library
+
+    (root / "audio").mkdir(parents=True, exist_ok=True)
+    labels, t = {}, np.arange(6 * 16000) / 16000
+    for i in range(4):
+        y = 0.3 * np.sin(2 * np.pi * (220 + 400 * i) * t) + 0.03 * np.random.default_rng(i).standard_normal(len(t))
+        sf.write(root / "audio" / f"t{i}.wav", y.astype(np.float32), 16000)
+        labels[f"t{i}.wav"] = "low" if i < 2 else "high"
+    with Library(root / "lib", create=True) as lib:
+        drive(iter_ingest(lib, [root / "audio"], labels=labels, jobs=1))
+    return root / "lib"
+
+
 def dominant_freq(y: np.ndarray, sr: int) -> float:
     spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
     return float(np.fft.rfftfreq(len(y), 1 / sr)[np.argmax(spec)])

@@ -290,7 +290,7 @@ def _alive(pid: int) -> bool:
 def test_train_killed_at_each_step_leaves_a_library_that_opens_and_a_rerun_finishes(base, tmp_path):
     lib = _copy(base, tmp_path)
     args = ("train", lib, "--strategy", "supervised", "--arch", "cnn2", "--dim", "16", "--epochs", "1",
-            "--name", "toy")
+            "--name", "toy", "--replace")  # a kill after the first epoch leaves a model a plain rerun would refuse
 
     def check(lib):
         with Library(lib) as L:

@@ -9,13 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from musicemb_core.common.errors import ConfigError
 from musicemb_core.common.progress import CancelToken, drive
-from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.models import ModelConfig
 from musicemb_core.models import checkpoint as ckpt
@@ -23,6 +20,7 @@ from musicemb_core.training import loop
 from musicemb_core.training.config import TrainConfig
 from musicemb_core.training.entry import iter_train
 from musicemb_core.workflows.models import list_models
+from tests.conftest import labelled_tones
 
 SR = 16000
 TINY = ModelConfig(arch="cnn2", width=8, dim=16)
@@ -51,17 +49,7 @@ with Library(lib_dir) as lib:
 @pytest.fixture(scope="module")
 def lib_dir(tmp_path_factory):
     """Four 6 s tones (2 segments each), two labels."""
-    root = tmp_path_factory.mktemp("torture")
-    (root / "audio").mkdir()
-    labels = {}
-    for i in range(4):
-        t = np.arange(6 * SR) / SR
-        y = 0.3 * np.sin(2 * np.pi * (220 + 400 * i) * t) + 0.03 * np.random.default_rng(i).standard_normal(len(t))
-        sf.write(root / "audio" / f"t{i}.wav", y.astype(np.float32), SR)
-        labels[f"t{i}.wav"] = "low" if i < 2 else "high"
-    with Library(root / "lib", create=True) as lib:
-        drive(iter_ingest(lib, [root / "audio"], labels=labels, jobs=1))
-    return root / "lib"
+    return labelled_tones(tmp_path_factory.mktemp("torture"))
 
 
 def _scored(monkeypatch, scores):
