@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from musicemb_gui.panels.library_filters import DjFilterBar
 from musicemb_gui.panels.table_rows import row_runs
-from musicemb_gui.panels.track_table import COLUMNS, LABEL, TRACK_ID, TrackTable
+from musicemb_gui.panels.track_table import COLUMNS, LABEL, TrackTable
 
 NO_TRACKS = ("No tracks yet. Add files… or Add folder… (or drop files here) to import music; File ▸ Open library… "
              "opens a library you already have.")
@@ -261,7 +261,10 @@ class LibraryPanel(QWidget):
         self._fit_track_column()
 
     def track_id_at(self, proxy_row: int) -> int | None:
-        return self.proxy.index(proxy_row, 0).data(TRACK_ID)
+        """The track of a shown row, from the model's rows (``data()`` made a cell's roles and tooltip for each:
+        half the window's freeze when a lasso or Select All picked 20,000 tracks)."""
+        source = self.proxy.mapToSource(self.proxy.index(proxy_row, 0))
+        return self.model.track_id(source.row()) if source.isValid() else None
 
     def _selected_rows(self) -> list[int]:
         """The selected rows, top to bottom, from the selection's ranges (``selectedRows()`` is quadratic in them:
