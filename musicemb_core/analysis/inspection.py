@@ -239,42 +239,109 @@ def other_track_neighbours(X: np.ndarray, groups: np.ndarray, *, k: int = 10, pe
                            index: EmbeddingIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Cosine distances (n, k) and row indices (n, k) of each row's k nearest rows of *other* groups, nearest
     first (-1 / inf where fewer exist); ``per_group``: at most that many rows from any one group.
-    ``index``: a fitted index over ``X`` with ids 0..n-1 (else a new one; past 50,000 rows an HNSW graph built
-    with a breadth of 64: on 60,000 clustered 182-d vectors recall@10 1.000 against exact search, as with a
-    search index's 200, and 3.8x quicker to build)."""
+    ``index``: a fitted flat or HNSW index over ``X`` with ids 0..n-1 (else a new one; past 50,000 rows an HNSW
+    graph built with a breadth of 64: on 60,000 clustered 182-d vectors recall@10 1.000 against exact search, as
+    with a search index's 200, and 3.8x quicker to build).
+
+    Rows whose nearest hits are all of their own group (a long field recording's segments are nearest each
+    other) are searched again passing over that group, then over the groups that already gave each of them
+    ``per_group`` hits: widening the search instead asked for thousands of hits per row of a library of
+    hour-long tracks (21 GB for 245,000 segments)."""
     groups = np.asarray(groups)
     n = len(X)
     index = index or EmbeddingIndex(ef_construction=64).fit(X, np.arange(n))
     dist = np.full((n, k), np.inf)
     nbr = np.full((n, k), -1, dtype=np.int64)
-    todo = np.arange(n)
     kk = min(n, k + 64)
-    while len(todo):
-        short = []
-        for a in range(0, len(todo), 4096):
-            rows = todo[a:a + 4096]
-            sims, ids = index.search(X[rows], kk)
-            g = groups[np.maximum(ids, 0)]
-            ok = (ids >= 0) & (g != groups[rows][:, None])
-            if per_group:  # the nearest few hits of each group: a hit's rank among the earlier hits of its group
-                key = np.where(ok, np.unique(g, return_inverse=True)[1].reshape(g.shape), -1)
-                order = np.argsort(key, axis=1, kind="stable")
-                sk = np.take_along_axis(key, order, axis=1)
-                pos = np.arange(kk)[None, :].repeat(len(rows), 0)
-                start = np.maximum.accumulate(np.where(np.diff(sk, axis=1, prepend=-2) != 0, pos, 0), axis=1)
-                rank = np.empty_like(pos)
-                np.put_along_axis(rank, order, pos - start, axis=1)
-                ok &= rank < per_group
-            got = np.cumsum(ok, axis=1)
-            keep = ok & (got <= k)
-            done = (got[:, -1] >= k) | (kk >= n)  # else searched again, wider
-            r, c = np.nonzero(keep & done[:, None])
-            dist[rows[r], got[r, c] - 1] = 1.0 - sims[r, c]
-            nbr[rows[r], got[r, c] - 1] = ids[r, c]
-            short.append(rows[~done])
-        todo = np.concatenate(short)
-        kk = min(n, kk * 4)
+    short = [np.zeros(0, np.int64)]
+    for a in range(0, n, 4096):
+        rows = np.arange(a, min(n, a + 4096))
+        sims, ids = index.search(X[rows], kk)
+        short.append(_keep_nearest(rows, sims, ids, groups, k, per_group, dist, nbr, exhausted=kk >= n))
+    short = np.concatenate(short)
+    order = np.argsort(groups, kind="stable")
+    sorted_groups = groups[order]
+    for g in np.unique(groups[short]):
+        members = order[np.searchsorted(sorted_groups, g):np.searchsorted(sorted_groups, g, side="right")]
+        mine = short[groups[short] == g]
+        for a in range(0, len(mine), 4096):
+            _search_past_groups(index, X, mine[a:a + 4096], members, groups, k, per_group, kk, dist, nbr)
     return dist, nbr
+
+
+def _keep_nearest(rows: np.ndarray, sims: np.ndarray, ids: np.ndarray, groups: np.ndarray, k: int,
+                  per_group: int | None, dist: np.ndarray, nbr: np.ndarray, *, exhausted) -> np.ndarray:
+    """Write into ``dist``/``nbr`` the k nearest hits of other groups (at most ``per_group`` of each) of each of
+    ``rows`` from its hits ``sims``/``ids`` (best first) that has k of them, or whose search is ``exhausted``;
+    returns the other rows (to be searched again)."""
+    kk = ids.shape[1]
+    g = groups[np.maximum(ids, 0)]
+    ok = (ids >= 0) & (g != groups[rows][:, None])
+    if per_group:  # the nearest few hits of each group: a hit's rank among the earlier hits of its group
+        key = np.where(ok, np.unique(g, return_inverse=True)[1].reshape(g.shape), -1)
+        order = np.argsort(key, axis=1, kind="stable")
+        sk = np.take_along_axis(key, order, axis=1)
+        pos = np.arange(kk)[None, :].repeat(len(rows), 0)
+        start = np.maximum.accumulate(np.where(np.diff(sk, axis=1, prepend=-2) != 0, pos, 0), axis=1)
+        rank = np.empty_like(pos)
+        np.put_along_axis(rank, order, pos - start, axis=1)
+        ok &= rank < per_group
+    got = np.cumsum(ok, axis=1)
+    keep = ok & (got <= k)
+    done = (got[:, -1] >= k) | exhausted
+    r, c = np.nonzero(keep & done[:, None])
+    dist[rows[r], got[r, c] - 1] = 1.0 - sims[r, c]
+    nbr[rows[r], got[r, c] - 1] = ids[r, c]
+    return rows[~done]
+
+
+def _search_past_groups(index: EmbeddingIndex, X: np.ndarray, rows: np.ndarray, members: np.ndarray,
+                        groups: np.ndarray, k: int, per_group: int | None, kk: int, dist: np.ndarray,
+                        nbr: np.ndarray, pool: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """:func:`other_track_neighbours` for ``rows`` of one group, passing over ``members`` (the group's rows).
+    With ``per_group``, a group that gave every row still short its ``per_group`` hits is passed over next, its
+    hits kept in ``pool`` (rows where one group did and others where none did are searched apart); else (or
+    when no group did, or an HNSW search returned too few) the search widens 4 times."""
+    pool_s, pool_i = pool or (np.zeros((len(rows), 0), np.float32), np.zeros((len(rows), 0), np.int64))
+    while len(rows):
+        sims, ids = index.search(X[rows], kk, exclude=members)
+        exhausted = kk >= len(X) - len(members)  # not a -1: HNSW held in a big group returns some early
+        sims, ids = np.hstack([pool_s, sims]), np.hstack([pool_i, ids])
+        best = np.argsort(-np.where(ids >= 0, sims, -np.inf), axis=1, kind="stable")
+        sims, ids = np.take_along_axis(sims, best, 1), np.take_along_axis(ids, best, 1)
+        still = np.isin(rows, _keep_nearest(rows, sims, ids, groups, k, per_group, dist, nbr, exhausted=exhausted))
+        rows, sims, ids = rows[still], sims[still], ids[still]
+        passed = (ids >= 0) & np.isin(ids, members)  # hits of groups passed over: kept
+        counts = _group_counts(ids, groups, passed) if per_group and len(rows) else None
+        if counts is None or not (counts[1] >= per_group).any():
+            (pool_s, pool_i), kk = _pooled(sims, ids, passed), min(len(X), 4 * kk)
+            continue
+        full = (counts[1] >= per_group).all(axis=0)
+        if not full.any():  # no group gave every row its hits: the rows of the group most did go apart
+            apart = counts[1][:, np.argmax((counts[1] >= per_group).sum(axis=0))] >= per_group
+            pool_s, pool_i = _pooled(sims, ids, passed)
+            _search_past_groups(index, X, rows[apart], members, groups, k, per_group, kk, dist, nbr,
+                                (pool_s[apart], pool_i[apart]))
+            rows, pool_s, pool_i = rows[~apart], pool_s[~apart], pool_i[~apart]
+            continue
+        pool_s, pool_i = _pooled(sims, ids, passed | (ids >= 0) & np.isin(groups[np.maximum(ids, 0)], counts[0][full]))
+        members = np.concatenate([members, np.flatnonzero(np.isin(groups, counts[0][full]))])
+
+
+def _pooled(sims: np.ndarray, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The hits where ``mask``, first in each row (best first), padded with -inf / -1."""
+    keep = np.argsort(~mask, axis=1, kind="stable")[:, :int(mask.sum(axis=1).max(initial=0))]
+    return (np.take_along_axis(np.where(mask, sims, -np.inf), keep, 1),
+            np.take_along_axis(np.where(mask, ids, -1), keep, 1))
+
+
+def _group_counts(ids: np.ndarray, groups: np.ndarray, passed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(groups, hits of each per row (rows, groups)) of the hits ``ids`` (-1: none) but those ``passed``."""
+    live = (ids >= 0) & ~passed
+    names, inv = np.unique(groups[np.maximum(ids, 0)], return_inverse=True)
+    counts = np.zeros((len(ids), len(names)), np.int64)
+    np.add.at(counts, (np.repeat(np.arange(len(ids)), ids.shape[1]), inv.ravel()), live.ravel())
+    return names, counts
 
 
 def outliers(dist: np.ndarray, *, z: float = 3.5) -> dict:

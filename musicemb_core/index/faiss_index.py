@@ -138,24 +138,41 @@ class EmbeddingIndex:
         self._not_ondisk("delete vectors")
         return int(self.index_.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64))))
 
-    def search(self, Q: np.ndarray, k: int = 10, *, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, Q: np.ndarray, k: int = 10, *, threads: int | None = None,
+               exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Cosine similarities (nq, k) and ids (nq, k), best first; id -1 where fewer than k exist.
 
         ``threads``: OpenMP threads for this call (default 1 for up to 16 queries, where more threads only add
-        overhead, else all).
+        overhead, else all). ``exclude``: ids passed over (flat and HNSW indexes only), e.g. a query's own track.
         """
         import faiss
 
         if self.index_ is None:
             raise LibraryError("the index is empty; build it with `musicemb index`")
         Q = normalise(np.atleast_2d(Q))
+        params = None if exclude is None else self._excluding(exclude, int(k))
         prev = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(threads or (1 if len(Q) <= 16 else prev))
         try:
-            scores, ids = self.index_.search(Q, int(k) * (self.refine_[2] if self.refine_ else 1))
+            scores, ids = self.index_.search(Q, int(k) * (self.refine_[2] if self.refine_ else 1),
+                                             params=params and params[0])
         finally:
             faiss.omp_set_num_threads(prev)
         return self._rerank(Q, ids, int(k)) if self.refine_ else (scores, ids)
+
+    def _excluding(self, ids: np.ndarray, k: int) -> tuple:
+        """FAISS search parameters passing over ``ids`` (with the selectors they point to: kept alive by the caller)."""
+        import faiss
+
+        if self.kind_ not in ("flat", "hnsw") or self.refine_:
+            raise ConfigError(f"a {self.kind_} index cannot pass over ids in a search")
+        batch = faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
+        params = faiss.SearchParametersHNSW() if self.kind_ == "hnsw" else faiss.SearchParameters()
+        if self.kind_ == "hnsw":  # a breadth past the ids passed over: the search must be able to leave them
+            params.efSearch = max(self.ef_search, k + len(ids))  # (a query's own long track) to find the others
+        sel = faiss.IDSelectorNot(batch)  # the Python objects own the C++ ones params points to
+        params.sel = sel
+        return params, sel, batch
 
     def refine_with(self, vectors: np.ndarray, ids: np.ndarray, *, factor: int = 16) -> EmbeddingIndex:
         """Re-rank approximate candidates (``factor * k`` per query) by their exact cosine, reading their rows
