@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from musicemb_core.features import onsets
-from musicemb_core.features.camelot import NAMES, camelot, key_name, open_key
+from musicemb_core.features.camelot import NAMES, camelot, key_name, open_key, parse_key_or_none
 
 SR = 11025  # analysis rate: chroma up to 5.5 kHz and onsets need no more
 HOP = 256  # onset envelope: 43 frames per second
@@ -93,19 +93,16 @@ def tag_bpm(tags: dict) -> float | None:
 
 
 def key_camelot(name: str | None) -> str | None:
-    """"A minor" -> "8A" (None for None)."""
-    if not name:
-        return None
-    tonic, mode = name.rsplit(" ", 1)
-    return camelot((NAMES.index(tonic), mode))
+    """"A minor" -> "8A"; None for None or a name that is no key (a catalogue edited by hand: "A# minor" is read,
+    "Dorian" is None; it raised, and the app's table showed no rows)."""
+    key = parse_key_or_none(name)
+    return None if key is None else camelot(key)
 
 
 def key_open(name: str | None) -> str | None:
-    """"A minor" -> "1m" (None for None)."""
-    if not name:
-        return None
-    tonic, mode = name.rsplit(" ", 1)
-    return open_key((NAMES.index(tonic), mode))
+    """"A minor" -> "1m"; None as :func:`key_camelot`."""
+    key = parse_key_or_none(name)
+    return None if key is None else open_key(key)
 
 
 def spectrogram(y: np.ndarray) -> np.ndarray:

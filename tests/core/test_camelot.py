@@ -58,3 +58,12 @@ def test_a_tag_holding_the_key_twice_is_read_when_its_parts_agree(tag, code):
     """DJ tools write "8A/Am" or "4A - Fm"; such tags had no key at all."""
     key = cm.parse_key_or_none(tag)
     assert (None if key is None else cm.camelot(key)) == code
+
+
+def test_key_codes_of_a_hand_edited_catalogue_key():
+    """A key stored otherwise than the estimator spells it raised ValueError (the app's track table then showed no
+    rows at all); a name that is no key is no code."""
+    from musicemb_core.features.tempo_key import key_camelot, key_open
+
+    assert key_camelot("A# minor") == key_camelot("Bb minor") == "3A" and key_open("A# minor") == "8m"
+    assert key_camelot("Dorian") is key_open("Dorian") is key_camelot("") is None
