@@ -52,7 +52,7 @@ from musicemb_gui.panels.playback_controller import PlaybackController
 from musicemb_gui.panels.player_bar import PlayerBar
 from musicemb_gui.panels.selection_sync import SelectionSync
 from musicemb_gui.panels.training_panel import TrainingPanel
-from musicemb_gui.session import Session
+from musicemb_gui.session import Session, segment_gone
 from musicemb_gui.widgets.audio_player import AudioPlayer
 from musicemb_gui.widgets.plain_text import tooltip
 from musicemb_gui.workers import Job, JobManager, run_in_thread
@@ -460,7 +460,7 @@ class MainWindow(QMainWindow):
         s, playback = self.session, self.playback
         playback.want(seg_id)  # of quick requests (arrow keys) the last wins, whichever decode ends first
         if seg_id not in s.seg_row:  # a row of a list made before another program removed its track
-            playback.cannot_play(seg_id, f"segment {seg_id} is no longer in the library (its track was removed)")
+            playback.cannot_play(seg_id, segment_gone(seg_id))
             return
         cache, live = self.map_controller.audio, self._live_slot()
         audio = cache.peek(seg_id)

@@ -330,7 +330,7 @@ class Session(QObject):
         try:
             return self.segment(seg_id)
         except KeyError:
-            raise MusicEmbError(f"segment {seg_id} is no longer in the library (its track was removed)") from None
+            raise MusicEmbError(segment_gone(seg_id)) from None
 
     def segment_audio(self, seg_id: int) -> tuple[np.ndarray, int]:
         """Decoded mono audio of a segment at the file's rate (safe to call from a worker thread); AudioError if
@@ -364,3 +364,8 @@ class Session(QObject):
 
 def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     return a is b or (a is not None and b is not None and np.array_equal(a, b))
+
+
+def segment_gone(seg_id: int) -> str:
+    """What is said of a segment asked for after its track was removed from the library."""
+    return f"segment {seg_id} is no longer in the library (its track was removed)"

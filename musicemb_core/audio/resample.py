@@ -44,6 +44,12 @@ def mono_samples(y, name: str = "y") -> np.ndarray:
     return samples(a, name)
 
 
+def mono_at(y, sr: int | None, rate: int, name: str = "y") -> np.ndarray:
+    """``y`` checked by :func:`mono_samples`, resampled from ``sr`` to ``rate`` Hz (None: ``y`` is at ``rate``)."""
+    y = mono_samples(y, name)
+    return y if sr is None or sr == rate else resample(y, sr, rate)
+
+
 def to_mono(y: np.ndarray) -> np.ndarray:
     """Average channels. ``y``: (n,) or (channels, n) -> (n,) float32 (checked by :func:`samples`)."""
     y = samples(y)

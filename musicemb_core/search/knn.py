@@ -16,7 +16,7 @@ import numpy as np
 
 from musicemb_core.analysis.checks import check_count
 from musicemb_core.audio.decode import load
-from musicemb_core.audio.resample import mono_samples, resample
+from musicemb_core.audio.resample import mono_at
 from musicemb_core.audio.segment import cut
 from musicemb_core.audio.validate import check_not_silent
 from musicemb_core.common.errors import ConfigError, LibraryError
@@ -100,9 +100,7 @@ class Searcher:
     def embed_audio(self, y: np.ndarray, *, sr: int | None = None, hop_s: float = 0.5, path: str = "") -> QueryVectors:
         """Sub-track vectors of mono float audio ``y`` (checked by :func:`mono_samples`) at ``sr`` Hz, resampled
         to the model's rate; None: ``y`` is at the model's rate."""
-        y = mono_samples(y)
-        if sr is not None and sr != self.embedder.sr:
-            y = resample(y, sr, self.embedder.sr)
+        y = mono_at(y, sr, self.embedder.sr)
         if not hop_s > 0:
             raise ConfigError(f"hop_s must be > 0 seconds, got {hop_s!r}")
         sr, w = self.embedder.sr, self.embedder.window_s

@@ -14,7 +14,7 @@ from musicemb_core.analysis.checks import check_count
 from musicemb_core.analysis.set_order import bpm_gap_percent
 from musicemb_core.analysis.track_vectors import aggregate, relative_to_library, tagged_track_vectors
 from musicemb_core.audio.decode import info, load
-from musicemb_core.audio.resample import mono_samples, resample
+from musicemb_core.audio.resample import mono_at
 from musicemb_core.audio.segment import cut, window_starts
 from musicemb_core.audio.validate import check_not_silent
 from musicemb_core.common.config import MAX_QUERY_S, SegmentConfig
@@ -89,9 +89,7 @@ class SimilarTracks:
         them, as ``embed`` made its track's; a query silent by the
         import's rule (peak at or below :data:`~musicemb_core.audio.validate.SILENCE_DBFS`) is an
         :class:`AudioError`."""
-        y = mono_samples(y)
-        if sr is not None and sr != self.embedder.sr:
-            y = resample(y, sr, self.embedder.sr)
+        y = mono_at(y, sr, self.embedder.sr)
         sr, w = self.embedder.sr, self.embedder.window_s
         check_not_silent(y, path or "query")
         starts = window_starts(len(y) / sr, SegmentConfig(w, w))
