@@ -245,9 +245,9 @@ def track_statistics(lib: Library, model: str = SIMILARITY_MODEL) -> tuple[np.nd
 
 def _tracks_of(seg: dict, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Which of the segment ``ids`` the catalogue ``seg`` knows (mask), and their tracks."""
-    track_of = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
-    known = np.array([i in track_of for i in ids.tolist()], dtype=bool)
-    return known, np.array([track_of[i] for i in ids[known].tolist()], dtype=np.int64)
+    at = np.minimum(np.searchsorted(seg["id"], ids), max(len(seg["id"]) - 1, 0))  # seg["id"] is sorted
+    known = seg["id"][at] == ids if len(seg["id"]) else np.zeros(len(ids), bool)
+    return known, seg["track_id"][at[known]].astype(np.int64)
 
 
 def _write(folder: Path, ids: np.ndarray, vectors: np.ndarray, meta: dict,
@@ -441,7 +441,7 @@ def _finish(plan: _Plan, seg: np.ndarray, ids: np.ndarray, vecs: np.ndarray) -> 
     extra = {}
     if _finishes(plan.emb):
         mean, std = library_statistics(vecs)
-        extra = {"raw_vectors": vecs.astype(np.float32), "library_mean": mean, "library_std": std}
+        extra = {"raw_vectors": np.asarray(vecs, np.float32), "library_mean": mean, "library_std": std}
         vecs = plan.emb.encoder.finish(vecs, mean, std)
     method = plan.emb.info.train.get("aggregation") if isinstance(plan.emb.info.train, dict) else None
     if method and len(ids):
@@ -577,15 +577,28 @@ def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_
     finally:
         torch.set_num_threads(threads)
     for p in plans:
-        ids = np.concatenate([p.old_ids[p.keep], *p.new_ids])
-        vecs = np.concatenate([p.old_vecs[p.keep], *p.new_vecs]) if len(ids) else p.old_vecs[:0]
-        order = np.argsort(ids)
         computed = int(sum(len(i) for i in p.new_ids))  # precomputed vectors included
         report.computed += computed
         out_dir = lib.root / "embeddings" / model_key(p.name)
         if computed or (~p.keep).any() or not out_dir.exists():
-            ids = ids[order]
-            vecs, extra = _finish(p, seg, ids, vecs[order])
+            ids, vecs = _joined(p)
+            vecs, extra = _finish(p, seg, ids, vecs)
             _write(out_dir, ids, vecs, {"model": p.name, **vector_digests(p.folder),
                                         "dim": p.emb.encoder.dim, "source": str(p.folder)}, extra=extra)
+        p.old_vecs = p.new_vecs = None  # a large library's vectors: gone before the next model's are joined
     return report
+
+
+def _joined(p: _Plan) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors ``p`` keeps and those it computed, sorted by segment id, copied once (a 1.6M-segment library's
+    similarity vectors are 1.2 GB): kept rows are taken only when some go, and sorted only when out of order.
+    ``p`` lets go of its own arrays."""
+    old_ids, old_vecs = (p.old_ids, p.old_vecs) if p.keep.all() else (p.old_ids[p.keep], p.old_vecs[p.keep])
+    ids = np.concatenate([old_ids, *p.new_ids])
+    vecs = np.concatenate([old_vecs, *p.new_vecs]) if len(ids) else p.old_vecs[:0]
+    del old_vecs
+    p.old_vecs = p.new_vecs = None
+    if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
+        order = np.argsort(ids)
+        ids, vecs = ids[order], vecs[order]
+    return ids, vecs

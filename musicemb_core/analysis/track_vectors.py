@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from musicemb_core.analysis.checks import check_count
+from musicemb_core.analysis.checks import check_count, check_per_row
+from musicemb_core.common.blocks import add_rows, row_blocks
 from musicemb_core.models.similarity import library_statistics
 
 AGGREGATIONS = ("mean", "mean+std")
@@ -31,15 +32,18 @@ def aggregate(X: np.ndarray, groups: np.ndarray, *, method: str = "mean+std") ->
     """
     if method not in AGGREGATIONS:
         raise ValueError(f"method must be one of {AGGREGATIONS}, got {method!r}")
-    X = _unit(np.asarray(X, dtype=np.float64))
-    ids, inv, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    X = np.asarray(X)
+    ids, inv, counts = np.unique(check_per_row(groups, len(X), "groups"), return_inverse=True, return_counts=True)
     total = np.zeros((len(ids), X.shape[1]))
-    np.add.at(total, inv, X)
+    sq = np.zeros_like(total) if method == "mean+std" else None
+    for b in row_blocks(len(X)):  # a block at a time: 1.6M rows as float64 are 2.3 GB, and each temporary as much
+        x = _unit(np.asarray(X[b], dtype=np.float64))
+        add_rows(total, inv[b], x)
+        if sq is not None:
+            add_rows(sq, inv[b], x * x)
     mean = total / counts[:, None]
-    if method == "mean":
+    if sq is None:
         return ids, _unit(mean).astype(np.float32)
-    sq = np.zeros_like(total)
-    np.add.at(sq, inv, X * X)
     std = np.sqrt(np.maximum(sq / counts[:, None] - mean**2, 0.0))
     return ids, _unit(np.hstack([_unit(mean), 0.5 * std / np.maximum(
         np.linalg.norm(std, axis=1, keepdims=True), 1e-12)])).astype(np.float32)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from musicemb_core.common.blocks import row_blocks
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import ConfigError
 from musicemb_core.features.logmel import hz_to_mel, mel_to_hz
@@ -124,14 +125,16 @@ def library_statistics(Z: np.ndarray, prior: tuple[np.ndarray, np.ndarray] | Non
                        dim: int = N_STATS) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of a library's rows ``Z`` (n, ``dim``) shrunk towards ``prior`` (mean, std; by default mean 0,
     std 1: descriptors already standardised on the training music) by :data:`LIBRARY_PRIOR` rows."""
-    Z = np.asarray(Z, dtype=np.float64)
+    Z = np.asarray(Z)
     m0, s0 = (np.zeros(dim), np.ones(dim)) if prior is None else (np.asarray(p, np.float64) for p in prior)
     n = len(Z)
     if n == 0:
         return m0.astype(np.float32), s0.astype(np.float32)
+    z_mean = sum(Z[b].sum(0, dtype=np.float64) for b in row_blocks(n)) / n  # in blocks: 1.6M rows are 2.3 GB as
+    z_var = sum(((Z[b] - z_mean) ** 2).sum(0) for b in row_blocks(n)) / n  # float64, and var's temporaries more
     w = n / (n + LIBRARY_PRIOR)
-    mean = w * Z.mean(0) + (1 - w) * m0
-    var = w * (Z.var(0) + Z.mean(0) ** 2) + (1 - w) * (s0**2 + m0**2) - mean**2
+    mean = w * z_mean + (1 - w) * m0
+    var = w * (z_var + z_mean**2) + (1 - w) * (s0**2 + m0**2) - mean**2
     return mean.astype(np.float32), np.sqrt(np.maximum(var, 1e-6)).astype(np.float32)
 
 
@@ -167,9 +170,14 @@ class SimilarityEncoder(Encoder):
         return ((stats - self.mean) / self.std).clamp(-8, 8)
 
     def finish(self, Z: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-        """Raw descriptor vectors ``(n, N_STATS)`` -> unit vectors, standardised by a library's ``mean``/``std``."""
-        z = np.clip((np.asarray(Z, np.float32) - mean) / std, -8, 8) * self.weight.cpu().numpy()
-        return (z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        """Raw descriptor vectors ``(n, N_STATS)`` -> unit vectors, standardised by a library's ``mean``/``std``
+        (a block of rows at a time: each row's vector is the same, without whole-sized temporaries)."""
+        weight = self.weight.cpu().numpy()
+        out = np.empty(np.shape(Z), np.float32)
+        for b in row_blocks(len(Z)):
+            z = np.clip((np.asarray(Z[b], np.float32) - mean) / std, -8, 8) * weight
+            out[b] = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.standardise(descriptors(x[:, 0]))
