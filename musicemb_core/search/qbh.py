@@ -38,6 +38,7 @@ from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.features.pitch import CHUNK_S, pitch_contour
 from musicemb_core.index import EmbeddingIndex
+from musicemb_core.index.faiss_index import HNSW_BELOW
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.qbh import N_CHROMA, QBHModel, contour_chromagram
 from musicemb_core.resources import resources_dir
@@ -283,9 +284,11 @@ def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelTo
     ids, vecs, mel_tracks, mel_bins, mel_probs, bounds, failed = [], [], [], [], [], [0], []
     hashes, reused, top_bins, top_probs = [], 0, [], []
     clock = EtaClock()
+    by_track = np.argsort(seg["track_id"], kind="stable")  # each track's rows, in id order, found by bisection
+    track_ids = seg["track_id"][by_track]
     for k, t in enumerate(tracks, 1):
         cancel.check()
-        rows = np.flatnonzero(seg["track_id"] == t.id)
+        rows = by_track[np.searchsorted(track_ids, t.id):np.searchsorted(track_ids, t.id, side="right")]
         old = previous.get(t.id)
         if old is not None and old[0] == str(t.content_hash) and np.array_equal(old[1], seg["id"][rows]):
             _, _, b, p, Z, tb, tp = old
@@ -313,7 +316,9 @@ def _iter_build_into(lib: Library, folder: Path, *, model: str, cancel: CancelTo
         yield Progress("qbh-index", k, len(tracks), t.path, clock.eta(k, len(tracks)))
     if not vecs:
         raise LibraryError(f"{lib.root}: no track could be decoded for the QBH index ({failed[0][0]}: {failed[0][1]})")
-    index = EmbeddingIndex("auto").fit(np.concatenate(vecs), np.concatenate(ids))
+    n = sum(len(v) for v in vecs)  # flat below 2M: built at once and exact; an HNSW graph of a 20,000-track
+    # library's 1.6M song windows takes most of an hour, again at every embed, where a flat search costs a hum 0.2-0.6 s
+    index = EmbeddingIndex("flat" if n < HNSW_BELOW else "auto").fit(np.concatenate(vecs), np.concatenate(ids))
     index.save(folder / "vectors.faiss", meta={"model": str(model)})
     with open(folder / "melody.npz", "wb") as f:  # the song vectors too, for the next incremental build
         np.savez(f, track_ids=np.array(mel_tracks, np.int64), bounds=np.array(bounds, np.int64),
