@@ -5,7 +5,7 @@ library's own API with made-up vectors for both built-in spaces (nothing is deco
 exist), then ``--new`` short real tracks are imported. ``iter_embed`` then embeds the new tracks and brings both
 spaces up to date (the similarity space is standardised again over the whole library), once with this checkout's
 sources and once with a baseline revision's (``git archive``), each in a fresh process on its own copy of the
-library, alternating. Reported: wall time, peak resident memory (the process's ``ru_maxrss``), and whether both
+library, alternating. Reported: wall time, peak resident memory (the process's ``VmHWM``), and whether both
 trees stored the same arrays.
 
     nice .venv/bin/python bench/bench_embed_grow.py [--baseline REV] [--tracks 20000] [--repeat 1]
@@ -41,15 +41,17 @@ BASELINE = "0a2182e"  # before the embed's final steps worked in row blocks
 TAG_CLIPS = 8
 
 JOB = r"""
-import json, resource, sys, time
+import json, sys, time
 from musicemb_core.common.progress import drive
 from musicemb_core.data.library import Library
 from musicemb_core.inference import iter_embed
 t0 = time.perf_counter()
 with Library(sys.argv[1]) as lib:
     rep = drive(iter_embed(lib))
+# VmHWM: this process's own peak (ru_maxrss would report the parent's if larger: it survives fork and exec)
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(json.dumps({"wall_s": time.perf_counter() - t0, "computed": rep.computed, "kept": rep.kept,
-                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}))
+                  "peak_rss_gb": int(hwm.split()[1]) / 1e6}))
 """
 
 
