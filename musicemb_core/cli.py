@@ -357,17 +357,42 @@ def cmd_index(a: argparse.Namespace) -> int:
     from musicemb_core.search.fingerprints import iter_fingerprint, landmark_folder
     from musicemb_core.search.library_index import index_path, iter_build_index
 
-    with Library(a.lib) as lib:
+    cancel = CancelToken()  # Ctrl-C stops the index being built; those finished, and finished tracks' landmarks, are kept
+    with Library(a.lib) as lib, _cancel_interrupts():
         models = [a.model] if a.model else [m for m in builtin_models() if read_embeddings_meta(lib, m) is not None]
         if not models:
             raise LibraryError(f"{lib.root}: no embeddings of the built-in models yet; run `musicemb embed`")
         for model in models:
-            index = _run(iter_build_index(lib, model=model, kind=a.kind), quiet=a.quiet)
+            index = _run(iter_build_index(lib, model=model, kind=a.kind, cancel=cancel), quiet=a.quiet, cancel=cancel)
             print(f"{model}: {index.kind_} index of {index.ntotal} vectors -> {index_path(lib, model)}")
         if a.landmarks:
-            marks = _run(iter_fingerprint(lib), quiet=a.quiet)
+            marks = _run(iter_fingerprint(lib, cancel=cancel), quiet=a.quiet, cancel=cancel)
             print(f"{len(marks)} landmarks -> {landmark_folder(lib)}")
     return 0
+
+
+@contextlib.contextmanager
+def _cancel_interrupts():
+    """A job of ``index``, ``search`` or ``identify`` cancelled by Ctrl-C ends as an interrupt (exit 130)."""
+    from musicemb_core.common.errors import Cancelled
+
+    try:
+        yield
+    except Cancelled:
+        raise KeyboardInterrupt from None
+
+
+def _open_index(lib, model: str, *, quiet: bool):
+    """The index ``model``'s queries search, built first (with progress; Ctrl-C stops) when there is none yet or
+    the embeddings changed since."""
+    from musicemb_core.inference import library_embedder
+    from musicemb_core.search.library_index import iter_open_index
+
+    library_embedder(lib, model)  # an unknown model, a bad config or damaged weights are said as the searcher
+    # says them (first), not as missing embeddings, nor after an index was built for their vectors
+    cancel = CancelToken()
+    with _cancel_interrupts():
+        return _run(iter_open_index(lib, model, cancel=cancel), quiet=quiet, cancel=cancel)
 
 
 def _queries(a: argparse.Namespace, action, *, none: str) -> int:
@@ -380,7 +405,7 @@ def _queries(a: argparse.Namespace, action, *, none: str) -> int:
 
     out, failed = [], 0
     with Library(a.lib) as lib:
-        searcher = Searcher(lib, model=a.model)
+        searcher = Searcher(lib, model=a.model, index=_open_index(lib, a.model, quiet=a.quiet))
         for path in a.queries:
             try:
                 check_query_length(path, ca.MAX_QUERY_S, "queries")
@@ -426,7 +451,7 @@ def cmd_search(a: argparse.Namespace) -> int:
 
     check_query_length(a.query, ca.MAX_QUERY_S, "queries")
     with Library(a.lib) as lib:
-        searcher = Searcher(lib, model=a.model)
+        searcher = Searcher(lib, model=a.model, index=_open_index(lib, a.model, quiet=a.quiet))
         windows = searcher.nearest(searcher.embed_file(a.query), k=a.k)
     if a.json:
         _print_json({"query": a.query, "windows": windows})

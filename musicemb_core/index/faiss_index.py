@@ -13,6 +13,7 @@ import mmap
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +21,11 @@ import numpy as np
 
 from musicemb_core.common.errors import ConfigError, LibraryError
 from musicemb_core.common.paths import atomic_path, atomic_write_text
+from musicemb_core.common.progress import CancelToken, JobGen, Progress, drive
 
 KINDS = ("auto", "flat", "hnsw", "ivfpq")
 FLAT_BELOW, HNSW_BELOW = 50_000, 2_000_000
+POLL_S = 0.5  # how often a build on a worker thread says how far it is and looks for a cancel
 
 
 def choose_kind(n: int) -> str:
@@ -103,13 +106,18 @@ class EmbeddingIndex:
 
     def fit(self, X: np.ndarray, ids: np.ndarray) -> EmbeddingIndex:
         """Build the index from vectors ``X`` (n, dim) with segment ``ids`` (n,)."""
+        return drive(self.iter_fit(X, ids))
+
+    def iter_fit(self, X: np.ndarray, ids: np.ndarray, *, cancel: CancelToken | None = None) -> JobGen[EmbeddingIndex]:
+        """:meth:`fit` as a job: yields the vectors placed (an HNSW graph takes minutes for 250k vectors) every
+        :data:`POLL_S`; a cancel stops FAISS within a second or so and raises :class:`Cancelled`."""
         X = normalise(X)
         if len(X) != len(ids):
             raise ConfigError(f"{len(X)} vectors but {len(ids)} ids")
         rng = np.random.default_rng(0)
         sample = X[rng.choice(len(X), min(len(X), 100_000), replace=False)] if len(X) else X
         self.index_ = self._build(X.shape[1], len(X), sample)
-        self.index_.add_with_ids(X, np.asarray(ids, dtype=np.int64))
+        yield from _add_on_worker(self.index_, X, np.asarray(ids, dtype=np.int64), cancel or CancelToken())
         return self
 
     @property
@@ -233,6 +241,94 @@ class EmbeddingIndex:
             base.hnsw.efSearch = self.ef_search
         self.meta_ = meta
         return self
+
+
+def _add_on_worker(index, X: np.ndarray, ids: np.ndarray, cancel: CancelToken) -> JobGen[None]:
+    """``index.add_with_ids(X, ids)`` on a worker thread, as one FAISS call (the index a direct call builds: HNSW
+    inserts a call's vectors in an order of its own, so adding them in parts would build another graph), with
+    Progress every :data:`POLL_S`. A cancel, or the job closed or interrupted, stops FAISS at its next interrupt
+    check."""
+    import faiss
+
+    failed: list[BaseException] = []
+    done = threading.Event()  # not Thread.join: a Ctrl-C in join() marks a running thread stopped (Python 3.11)
+    threads = faiss.omp_get_max_threads()  # the caller's setting (a new thread starts with OpenMP's default)
+
+    def add() -> None:
+        try:
+            faiss.omp_set_num_threads(threads)
+            index.add_with_ids(X, ids)
+        except BaseException as e:  # noqa: BLE001 - raised again on the job's thread
+            failed.append(e)
+        finally:
+            done.set()
+
+    cancel.check()
+    placed = _Placed(index, len(X))
+    threading.Thread(target=add, name="faiss-add", daemon=True).start()
+    try:
+        while not done.wait(POLL_S):
+            yield Progress("index", placed(), len(X), placed.what)
+            cancel.check()
+    finally:
+        if not done.is_set():
+            _interrupt(done)
+    if failed:
+        raise failed[0]
+
+
+def _interrupt(done: threading.Event) -> None:
+    """Stop the FAISS call running on a worker thread and wait until it has (``done``; under a second): FAISS asks
+    its interrupt callback every few hundred vectors, from its own threads, where Python's (a Ctrl-C) never
+    answers; an expired timeout does, once (set again should another FAISS call have taken it). FAISS's own
+    callback is put back after. A Ctrl-C meanwhile is raised once the call has stopped: a process that ends
+    under a running FAISS call aborts."""
+    import faiss
+
+    interrupted = None
+    try:
+        while not done.is_set():
+            faiss.TimeoutCallback.reset(1e-9)
+            try:
+                done.wait(2.0)
+            except KeyboardInterrupt as e:
+                interrupted = e
+    finally:
+        faiss.PythonInterruptCallback.reset()
+    if interrupted is not None:
+        raise interrupted
+
+
+class _Placed:
+    """How many of the ``n`` vectors being added to ``index`` are placed: HNSW nodes with a neighbour at level 0
+    (read in place from the graph FAISS is writing, once it is sized: FAISS does not reallocate it afterwards in
+    the same call); other kinds count when done."""
+
+    def __init__(self, index, n: int):
+        import faiss
+
+        base = faiss.downcast_index(index.index if hasattr(index, "id_map") else index)
+        self.hnsw = base.hnsw if hasattr(base, "hnsw") else None
+        self.index, self.n, self.n0 = index, n, int(index.ntotal)
+        self.what = f"{'linking' if self.hnsw is not None else 'adding'} {n} vectors"
+        self.neighbours = self.slots = None
+
+    def __call__(self) -> int:
+        if self.hnsw is None:
+            return self.n if self.index.ntotal >= self.n0 + self.n else 0
+        if self.slots is None and not self._sized():
+            return 0
+        return int((self.neighbours[self.slots] != -1).sum())
+
+    def _sized(self) -> bool:
+        import faiss
+
+        h, end = self.hnsw, self.n0 + self.n
+        if h.levels.size() != end or h.offsets.size() != end + 1 or h.neighbors.size() != h.offsets.at(end):
+            return False
+        self.slots = faiss.rev_swig_ptr(h.offsets.data(), end + 1)[self.n0:end].astype(np.int64)
+        self.neighbours = faiss.rev_swig_ptr(h.neighbors.data(), h.neighbors.size())
+        return True
 
 
 def _read_meta(path: Path) -> dict:

@@ -40,6 +40,8 @@ class LandmarkIndex:
     def match(self, hashes: np.ndarray, times: np.ndarray) -> dict[int, int]:
         """For each track, the largest number of query hashes found at one consistent time offset, give or take
         one frame (:data:`OFFSET_SLACK`)."""
+        order = np.argsort(hashes, kind="stable")  # sorted keys: each binary search starts from the last one's
+        hashes, times = np.asarray(hashes)[order], np.asarray(times)[order]  # place, rows are read in file order
         lo = np.searchsorted(self.hashes, hashes, "left")
         hi = np.searchsorted(self.hashes, hashes, "right")
         n = np.minimum(hi - lo, MAX_HITS_PER_HASH)
@@ -52,16 +54,29 @@ class LandmarkIndex:
         dt = self.times[rows].astype(np.int64) - times[q].astype(np.int64) + (1 << 24)
         keys, counts = np.unique(tr << 26 | dt, return_counts=True)
         near = counts.copy()
-        for step in range(1, OFFSET_SLACK + 1):  # offsets of one track are consecutive keys
-            for other in (keys - step, keys + step):
-                j = np.minimum(np.searchsorted(keys, other), len(keys) - 1)
-                near += np.where(keys[j] == other, counts[j], 0)
-        counts = near
-        best: dict[int, int] = {}
-        for k, c in zip((keys >> 26).tolist(), counts.tolist(), strict=True):
-            if c > best.get(k, 0):
-                best[k] = c
-        return best
+        for m in range(1, OFFSET_SLACK + 1):  # offsets of one track are consecutive keys, unique and sorted:
+            close = keys[m:] - keys[:-m] <= OFFSET_SLACK  # those up to the slack away are up to that many places away
+            near[m:] += np.where(close, counts[:-m], 0)
+            near[:-m] += np.where(close, counts[m:], 0)
+        tracks = keys >> 26  # sorted: each track's offsets are one run of keys
+        starts = np.flatnonzero(np.r_[True, tracks[1:] != tracks[:-1]])
+        return dict(zip(tracks[starts].tolist(), np.maximum.reduceat(near, starts).tolist(), strict=True))
+
+    @classmethod
+    def merged(cls, base: tuple[np.ndarray, np.ndarray, np.ndarray], parts: list[tuple]) -> LandmarkIndex:
+        """The index of ``base`` (hashes, tracks, times already sorted by hash: a previous index's) and ``parts``
+        (each hashes, tracks, times): the arrays the constructor makes of them all, without sorting ``base`` again
+        (a large library's hundred million landmarks)."""
+        new = cls(*(np.concatenate(p) for p in zip(*parts, strict=True))) if parts else None
+        self = cls.__new__(cls)
+        self.meta = {}
+        if new is None:
+            self.hashes, self.tracks, self.times = base
+            return self
+        at = np.searchsorted(base[0], new.hashes, "right")  # after equal hashes of ``base``, as a stable sort puts them
+        self.hashes, self.tracks, self.times = (np.insert(b, at, x) for b, x in
+                                                zip(base, (new.hashes, new.tracks, new.times), strict=True))
+        return self
 
     def current_tracks(self, content_hashes: dict[int, str]) -> set[int]:
         """The tracks (of ``content_hashes``: id -> the catalogue's content hash) whose landmarks here were made
@@ -98,6 +113,16 @@ class LandmarkIndex:
             return None
 
 
+def _kept(old: LandmarkIndex | None, keep: set[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The landmarks of ``old`` (sorted by hash) of the tracks ``keep``, still sorted."""
+    if old is None or not keep:
+        return np.zeros(0, np.uint32), np.zeros(0, np.int32), np.zeros(0, np.int32)
+    if keep >= {int(t) for t in old.meta.get("tracks", {})}:  # all of them (tracks were only added)
+        return old.hashes, old.tracks, old.times
+    rows = np.isin(old.tracks, list(keep))
+    return np.asarray(old.hashes)[rows], np.asarray(old.tracks)[rows], np.asarray(old.times)[rows]
+
+
 def landmark_folder(lib: Library) -> Path:
     return layout.landmarks(lib).folder
 
@@ -114,10 +139,8 @@ def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobG
     tracks = {t.id: t for t in lib.tracks()}
     done = {int(k) for k in old.meta.get("tracks", {})} if old is not None else set()
     current = old.current_tracks({t: tr.content_hash for t, tr in tracks.items()}) if old is not None else set()
-    parts = []
-    if old is not None and current:
-        keep = np.isin(old.tracks, list(current))
-        parts.append((np.asarray(old.hashes)[keep], np.asarray(old.tracks)[keep], np.asarray(old.times)[keep]))
+    kept = set(current)  # their landmarks are kept as they are
+    parts = []  # the landmarks of the tracks done now
     todo = [tid for tid in tracks if tid not in current]
     if old is not None and not todo and done == current:  # nothing added, changed or removed
         return old
@@ -151,9 +174,9 @@ def iter_fingerprint(lib: Library, *, cancel: CancelToken | None = None) -> JobG
         raise stopped
     if old is not None and current == done:  # the tracks to do could not be read: nothing added or removed
         return old
-    cat = [np.concatenate(p) if p else np.zeros(0, dt) for p, dt in
-           zip(zip(*parts, strict=True) if parts else ([], [], []), (np.uint32, np.int32, np.int32), strict=True)]
-    index = LandmarkIndex(*cat)
+    yield Progress("landmarks", len(todo), len(todo), f"merging the landmarks of {len(current)} tracks")
+    index = LandmarkIndex.merged(_kept(old, kept), parts)
+    yield Progress("landmarks", len(todo), len(todo), f"saving {len(index)} landmarks")
     with layout.landmarks(lib).publish() as gen:
         index.save(gen, {"tracks": {str(t): tracks[t].content_hash for t in current}, "count": len(index)})
     if stopped is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from musicemb_core.common.errors import LibraryError
 from musicemb_core.common.names import model_key
-from musicemb_core.common.progress import JobGen, Progress, drive
+from musicemb_core.common.progress import CancelToken, JobGen, Progress, drive
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.index import EmbeddingIndex
@@ -36,21 +36,30 @@ def _source(lib: Library, model: str) -> str:
 
 
 @layout.writes_library("index")
-def iter_build_index(lib: Library, *, model: str = DEFAULT_MODEL, kind: str = "auto") -> JobGen[EmbeddingIndex]:
+def iter_build_index(lib: Library, *, model: str = DEFAULT_MODEL, kind: str = "auto",
+                     cancel: CancelToken | None = None) -> JobGen[EmbeddingIndex]:
     """Build (or rebuild) and publish the index of ``model``'s embeddings. IVF-PQ is built on disk in chunks
-    and re-ranks its candidates with the stored vectors (memory-mapped), so neither needs to fit in RAM."""
+    and re-ranks its candidates with the stored vectors (memory-mapped), so neither needs to fit in RAM. A cancel
+    raises :class:`Cancelled` and keeps the index there was."""
     emb = load_embeddings(lib, model)
     meta = {"model": model, "source": _source(lib, model), "dim": int(emb.vectors.shape[1]), "asked": kind}
     with layout.knn_index(lib, model_key(model)).publish() as gen:
         path = gen / layout.INDEX_FILE
         if (choose_kind(len(emb.ids)) if kind == "auto" else kind) == "ivfpq":
-            index = yield from iter_build_ondisk(emb.vectors, emb.ids, path, meta=meta)
+            index = yield from iter_build_ondisk(emb.vectors, emb.ids, path, meta=meta, cancel=cancel)
             index.refine_with(emb.vectors, emb.ids)
         else:
-            yield Progress("index", 0, 1, f"indexing {len(emb.ids)} vectors of {model!r} ({kind})")
-            index = EmbeddingIndex(kind).fit(emb.vectors, emb.ids)
+            index = yield from _iter_fit(kind, emb, model, cancel)
             index.save(path, meta=meta)
-            yield Progress("index", 1, 1, f"{index.kind_} index of {index.ntotal} vectors")
+    return index
+
+
+def _iter_fit(kind: str, emb, model: str, cancel: CancelToken | None) -> JobGen[EmbeddingIndex]:
+    """An in-memory index of the embeddings ``emb``, its progress said as indexing ``model``."""
+    n = len(emb.ids)
+    yield Progress("index", 0, n, f"indexing {n} vectors of {model!r} ({kind})")
+    index = yield from EmbeddingIndex(kind).iter_fit(emb.vectors, emb.ids, cancel=cancel)
+    yield Progress("index", n, n, f"{index.kind_} index of {index.ntotal} vectors")
     return index
 
 
@@ -68,9 +77,15 @@ def _stored(lib: Library, model: str) -> EmbeddingIndex | None:
 
 
 def open_index(lib: Library, model: str = DEFAULT_MODEL) -> EmbeddingIndex:
-    """The saved index if it matches the current embeddings, else a fresh one: published when this process can
-    take the writer lock at once, else (another process is writing, or the library is read-only) kept in
-    memory only. Readers never wait."""
+    """The saved index if it matches the current embeddings, else a fresh one (:func:`iter_open_index`)."""
+    return drive(iter_open_index(lib, model))
+
+
+def iter_open_index(lib: Library, model: str = DEFAULT_MODEL, *,
+                    cancel: CancelToken | None = None) -> JobGen[EmbeddingIndex]:
+    """The saved index if it matches the current embeddings, else a fresh one (its building yields progress; a
+    cancel raises :class:`Cancelled`): published when this process can take the writer lock at once, else
+    (another process is writing, or the library is read-only) kept in memory only. Readers never wait."""
     index = _stored(lib, model)
     if index is not None and index.meta_.get("source") == _source(lib, model):
         if index.ondisk:
@@ -81,8 +96,8 @@ def open_index(lib: Library, model: str = DEFAULT_MODEL) -> EmbeddingIndex:
     if layout.writable(lib):
         with layout.try_write_lock(lib, "index") as locked:
             if locked:
-                return drive(iter_build_index(lib, model=model, kind=kind))
+                return (yield from iter_build_index(lib, model=model, kind=kind, cancel=cancel))
     emb = load_embeddings(lib, model)
     if (choose_kind(len(emb.ids)) if kind == "auto" else kind) == "ivfpq":
         kind = "hnsw"  # an on-disk index needs a place to live; in memory, HNSW
-    return EmbeddingIndex(kind).fit(emb.vectors, emb.ids)
+    return (yield from _iter_fit(kind, emb, model, cancel))
