@@ -20,7 +20,11 @@ import numpy as np
 
 from musicemb_core.analysis.checks import check_per_row, check_vectors
 from musicemb_core.common.errors import ConfigError
+from musicemb_core.common.progress import CancelToken, JobGen, Progress, drive
 from musicemb_core.index.faiss_index import EmbeddingIndex, normalise
+
+BLOCK = 4096
+"""Rows searched at a time (between progress and cancel checks)."""
 
 _MAD = 1.4826  # MAD of a normal distribution -> its standard deviation
 
@@ -160,7 +164,18 @@ def _cleanlab(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.nda
 def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, method: str = "knn",
                  k: int = 10, n_splits: int = 5, random_state: int = 0,
                  track_vectors: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
-    """Per-segment and per-track label issues.
+    """Per-segment and per-track label issues (:func:`iter_label_issues` without its progress)."""
+    return drive(iter_label_issues(X, labels, groups, method=method, k=k, n_splits=n_splits,
+                                   random_state=random_state, track_vectors=track_vectors))
+
+
+def iter_label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, method: str = "knn",
+                      k: int = 10, n_splits: int = 5, random_state: int = 0,
+                      track_vectors: tuple[np.ndarray, np.ndarray] | None = None,
+                      index: EmbeddingIndex | None = None, cancel: CancelToken | None = None) -> JobGen[dict]:
+    """Per-segment and per-track label issues, as a job: yields the progress of the nearest-neighbour search
+    (:func:`iter_other_track_neighbours`; ``index``: a fitted index over the *labelled* rows, ids 0..m-1;
+    ``cancel`` stops it).
 
     Parameters
     ----------
@@ -198,7 +213,8 @@ def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, metho
     if method != "logistic":
         if len(np.unique(g)) < 2 or len(np.unique(y)) < 2:
             raise ConfigError("label issues need at least 2 labels and 2 labelled tracks")
-        nbr = other_track_neighbours(Xl, g, k=min(k, len(Xl) - 1), per_group=3)[1]
+        nbr = (yield from iter_other_track_neighbours(Xl, g, k=min(k, len(Xl) - 1), per_group=3, index=index,
+                                                      cancel=cancel))[1]
         votes = knn_probs(y, nbr, int(y.max()) + 1)
         votes /= np.maximum(np.bincount(y, minlength=votes.shape[1]) / len(y), 1e-12)  # a big label's votes
         parts.append(votes / votes.sum(axis=1, keepdims=True))  # are not evidence: divide by its prior
@@ -235,37 +251,60 @@ def label_issues(X: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, metho
 
 # -- neighbours: outliers and near-duplicates ----------------------------------------------------------------
 
+def iter_neighbour_index(X: np.ndarray, *, cancel: CancelToken | None = None) -> JobGen[EmbeddingIndex]:
+    """The index :func:`iter_other_track_neighbours` searches, ids 0..n-1 (past 50,000 rows an HNSW graph built
+    with a breadth of 64: on 60,000 clustered 182-d vectors recall@10 1.000 against exact search, as with a
+    search index's 200, and 3.8x quicker to build); yields the build's progress."""
+    return (yield from EmbeddingIndex(ef_construction=64).iter_fit(X, np.arange(len(X)), cancel=cancel))
+
+
 def other_track_neighbours(X: np.ndarray, groups: np.ndarray, *, k: int = 10, per_group: int | None = None,
                            index: EmbeddingIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine distances (n, k) and row indices (n, k) of each row's k nearest rows of *other* groups
+    (:func:`iter_other_track_neighbours` without its progress)."""
+    return drive(iter_other_track_neighbours(X, groups, k=k, per_group=per_group, index=index))
+
+
+def iter_other_track_neighbours(X: np.ndarray, groups: np.ndarray, *, k: int = 10, per_group: int | None = None,
+                                index: EmbeddingIndex | None = None, cancel: CancelToken | None = None
+                                ) -> JobGen[tuple[np.ndarray, np.ndarray]]:
     """Cosine distances (n, k) and row indices (n, k) of each row's k nearest rows of *other* groups, nearest
     first (-1 / inf where fewer exist); ``per_group``: at most that many rows from any one group.
-    ``index``: a fitted flat or HNSW index over ``X`` with ids 0..n-1 (else a new one; past 50,000 rows an HNSW
-    graph built with a breadth of 64: on 60,000 clustered 182-d vectors recall@10 1.000 against exact search, as
-    with a search index's 200, and 3.8x quicker to build).
+    ``index``: a fitted flat or HNSW index over ``X`` with ids 0..n-1 (else :func:`iter_neighbour_index`'s).
+    Yields the index's build, then the rows searched (a library of long recordings: minutes); ``cancel`` stops it
+    between blocks of rows (:class:`Cancelled`).
 
     Rows whose nearest hits are all of their own group (a long field recording's segments are nearest each
     other) are searched again passing over that group, then over the groups that already gave each of them
     ``per_group`` hits: widening the search instead asked for thousands of hits per row of a library of
     hour-long tracks (21 GB for 245,000 segments)."""
+    cancel = cancel or CancelToken()
     groups = np.asarray(groups)
     n = len(X)
-    index = index or EmbeddingIndex(ef_construction=64).fit(X, np.arange(n))
+    if index is None:
+        index = yield from iter_neighbour_index(X, cancel=cancel)
     dist = np.full((n, k), np.inf)
     nbr = np.full((n, k), -1, dtype=np.int64)
     kk = min(n, k + 64)
     short = [np.zeros(0, np.int64)]
-    for a in range(0, n, 4096):
-        rows = np.arange(a, min(n, a + 4096))
+    for a in range(0, n, BLOCK):
+        cancel.check()
+        yield Progress("inspect", a, n, "nearest segments of other tracks")
+        rows = np.arange(a, min(n, a + BLOCK))
         sims, ids = index.search(X[rows], kk)
         short.append(_keep_nearest(rows, sims, ids, groups, k, per_group, dist, nbr, exhausted=kk >= n))
     short = np.concatenate(short)
     order = np.argsort(groups, kind="stable")
     sorted_groups = groups[order]
+    done = 0
     for g in np.unique(groups[short]):
         members = order[np.searchsorted(sorted_groups, g):np.searchsorted(sorted_groups, g, side="right")]
         mine = short[groups[short] == g]
-        for a in range(0, len(mine), 4096):
-            _search_past_groups(index, X, mine[a:a + 4096], members, groups, k, per_group, kk, dist, nbr)
+        for a in range(0, len(mine), BLOCK):
+            cancel.check()
+            yield Progress("inspect", done, len(short), "segments nearest their own track, searched past it")
+            _search_past_groups(index, X, mine[a:a + BLOCK], members, groups, k, per_group, kk, dist, nbr)
+            done += len(mine[a:a + BLOCK])
     return dist, nbr
 
 

@@ -126,7 +126,8 @@ def _carried_labels(labels: np.ndarray, names: list[str]) -> tuple[np.ndarray, l
     return np.where(labels >= 0, np.searchsorted(used, labels), -1), [names[i] for i in used]
 
 
-def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[dict]:
+def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped, labels, names, index,
+                cancel) -> JobGen[list[dict]]:
     """One finding per track whose label looks wrong (the labels of the most similar other tracks, by the model's
     track vectors, name another label; score: how far its label's probability falls below that of the label's
     typical track),
@@ -134,13 +135,13 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
     the suggested label; segment findings only in *mixed* tracks (the label holds overall, for the track and for
     the mean of its segments, but at least :data:`MIXED_SHARE` of the segments confidently vote otherwise), scored by that share and ranked below every
     track finding."""
-    labels, names = _carried_labels(*segment_labels(lib, track_ids))
     labelled = np.unique(track_ids[labels >= 0])
     if len(names) < 2 or len(labelled) < 2:
         skipped.append("label: needs at least 2 labels on at least 2 tracks")
         return []
     try:
-        res = inspection.label_issues(X, labels, track_ids, track_vectors=load_track_vectors(lib, model))
+        res = yield from inspection.iter_label_issues(X, labels, track_ids, track_vectors=load_track_vectors(
+            lib, model), index=index, cancel=cancel)
     except ConfigError as e:
         skipped.append(f"label: {e}")
         return []
@@ -205,12 +206,14 @@ def _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, skipped) -> list[di
     return out
 
 
-def _neighbour_rows(lib, X, ids, track_ids, seg_pos, seg, kinds, model, skipped) -> list[dict]:
+def _neighbour_rows(lib, X, ids, track_ids, seg_pos, seg, kinds, model, skipped, index,
+                    cancel) -> JobGen[list[dict]]:
     if len(np.unique(track_ids)) < 2:
         skipped.append("outlier/duplicate: need at least 2 tracks")
         return []
     tracks = {t.id: t for t in lib.tracks()}
-    dist, nbr = inspection.other_track_neighbours(X, track_ids, k=min(10, len(X) - 1))
+    dist, nbr = yield from inspection.iter_other_track_neighbours(X, track_ids, k=min(10, len(X) - 1), index=index,
+                                                                  cancel=cancel)
 
     def where(row):
         p = seg_pos[int(ids[row])]
@@ -285,12 +288,18 @@ def iter_inspect(lib: Library, *, model: str = SIMILARITY_MODEL, kinds: str | li
                 X = np.asarray(emb.vectors)[keep].astype(np.float32)
                 check_finite(lib, model, ids, X)
                 track_ids = seg["track_id"][[seg_pos[int(i)] for i in ids]]
+                labels, names = _carried_labels(*segment_labels(lib, track_ids)) if "label" in kinds else (None, [])
+                near = {"outlier", "duplicate"} & set(kinds)
+                index = None  # one index for both searches when they search the same rows (every one labelled)
+                if "label" in kinds and near and (labels >= 0).all() and len(np.unique(track_ids)) > 1:
+                    index = yield from inspection.iter_neighbour_index(X, cancel=cancel)
                 if "label" in kinds:
-                    rows += _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, report.skipped)
+                    rows += yield from _label_rows(lib, X, ids, track_ids, seg_pos, seg, model, report.skipped,
+                                                   labels, names, index, cancel)
                 cancel.check()
-                if {"outlier", "duplicate"} & set(kinds):
-                    rows += _neighbour_rows(lib, X, ids, track_ids, seg_pos, seg, set(kinds), model,
-                                            report.skipped)
+                if near:
+                    rows += yield from _neighbour_rows(lib, X, ids, track_ids, seg_pos, seg, set(kinds), model,
+                                                       report.skipped, index, cancel)
         fault_kinds = {k for k in kinds if k in faults.KINDS}
         if fault_kinds:
             rows += yield from _fault_rows(lib, fault_kinds, thresholds, cancel, report.failed)
