@@ -35,6 +35,10 @@ class _Snapshot(NamedTuple):
     models: set[tuple[str, float]]  # (name, when) of the models the picker lists
 
 
+BIG_LOOK = (2_000, 100_000)  # tracks, segment tags above which a look runs on a thread (1-3 s at 20,000 tracks
+# and 1.6M tags)
+
+
 class ChangeWatch:
     """What other programs changed in a :class:`~musicemb_gui.session.Session`'s library since it read it."""
 
@@ -45,23 +49,33 @@ class ChangeWatch:
         self.files_seen: tuple = (None, None)  # the pointers of the embeddings read and the maps read or drawn here
         self.models_seen: set | None = None  # the models the picker listed last (see models_read); None: none yet
         self._same: dict[int, tuple] = {}  # track id -> (the track held, its row of TRACKS found to show the same)
+        self.reads = 0  # counts the window's reads (and its own changes): a look begun before one is void
         session.jobs.jobEnded.connect(self.files_read)  # maps drawn by the app's own jobs
 
     def reset(self) -> None:
         """Another library opened: nothing of it seen yet."""
         self.seen, self.files_seen, self.models_seen, self._same = None, (None, None), None, {}
+        self.reads += 1
 
     def look_again(self) -> None:
         """The window read the library again: compare at the next look."""
         self.seen = None
+        self.reads += 1
 
-    def segments_read(self, conn: sqlite3.Connection) -> None:
-        """The window reads the segments now (``conn``: its connection)."""
-        self.segments_seq = _segments_seq(conn)
+    @staticmethod
+    def segments_seq_of(conn: sqlite3.Connection) -> int:
+        """The catalogue's last segment id given, read (on any thread) before the window reads the segments: kept
+        as ``segments_seq`` once that read is used."""
+        return _segments_seq(conn)
 
     def models_read(self, conn: sqlite3.Connection) -> None:
         """The window lists the library's models now (``conn``: its connection): compare at the next look."""
         self.models_seen, self.seen = _models(conn), None
+        self.reads += 1
+
+    def big(self) -> bool:
+        """Whether a look at the open library takes long enough to be made on a thread."""
+        return len(self.s.tracks) > BIG_LOOK[0] or len(self.s.edits.tags) > BIG_LOOK[1]
 
     def changes(self, findings: Mapping[int, str] | None = None) -> list[str] | None:
         """What other programs changed in the open library that the window does not show ("2 tracks added",
@@ -172,6 +186,7 @@ class ChangeWatch:
         own job (which may end after another program's embed: its vectors are not the window's)."""
         if self.s.lib_path is not None and (stamp := self.stamp()) is not None:
             self.files_seen, self.seen = (stamp[2] if embeddings else self.files_seen[0], stamp[3]), None
+            self.reads += 1
 
 
 def _differences(t: Track, row: tuple) -> tuple[bool, bool, bool, bool]:

@@ -55,7 +55,7 @@ from musicemb_gui.panels.training_panel import TrainingPanel
 from musicemb_gui.session import Session, segment_gone
 from musicemb_gui.widgets.audio_player import AudioPlayer
 from musicemb_gui.widgets.plain_text import tooltip
-from musicemb_gui.workers import Job, JobManager, run_in_thread
+from musicemb_gui.workers import Job, JobManager, alive, run_in_thread, wait_for
 
 log = logging.getLogger("musicemb.gui")
 CHECK_MS = 2500  # how often the window looks for other programs' changes to the open library (a few stats)
@@ -231,6 +231,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
         bar.hide()
         self._changes: list[str] = []  # what the notice says (also when dismissed)
+        self._looking = False  # a look at the library under way (see check_elsewhere)
         self.check_timer = QTimer(self)
         self.check_timer.setInterval(CHECK_MS)
         self.check_timer.timeout.connect(self.check_elsewhere)
@@ -264,9 +265,20 @@ class MainWindow(QMainWindow):
         """Show what other programs changed in the library (not while the app's own jobs run: they read again
         what they change when they end); changes dismissed are not said again, more changes are."""
         self.session.check_writable()
-        if self.jobs.jobs:
+        watch = self.session.watch
+        if self.jobs.jobs or self.session.loading or self._looking:  # a library being read: not the window's yet
             return
-        changes = self.session.watch.changes({r["id"]: r["status"] for r in self.inspection.rows})
+        findings, reads = {r["id"]: r["status"] for r in self.inspection.rows}, watch.reads
+        self._looking = True
+        try:  # a big library's look (seconds) on a thread, the window's events going on
+            changes = wait_for(lambda: watch.changes(findings)) if watch.big() else watch.changes(findings)
+        finally:
+            self._looking = False
+        if not alive(self):
+            return
+        if watch.reads != reads:  # the window read the library (or changed it) meanwhile: compared at the next look
+            watch.look_again()
+            return
         if changes is None or changes == self._changes:
             return
         self._changes = changes
@@ -328,6 +340,8 @@ class MainWindow(QMainWindow):
         except MusicEmbError as e:
             QMessageBox.warning(self, "Cannot open library", str(e))
             return False
+        if summary is None:  # another library was opened while this one was read: that one is open
+            return False
         self.settings.setValue("last_library", summary["path"])
         self._show_title()
         self.statusBar().showMessage(f"{summary['tracks']} tracks, {summary['segments']} segments, "
@@ -379,8 +393,9 @@ class MainWindow(QMainWindow):
             self.session.set_label(track_id, label or None)  # a failure (read-only library) is said in the status bar
         except MusicEmbError as e:
             self.statusBar().showMessage(str(e))
-        t = self.session.tracks.get(track_id)
-        if t is not None and (t.label or "") != label:  # not stored: the table shows the stored label again
+        t, edits = self.session.tracks.get(track_id), self.session.edits
+        stored_later = edits.busy is not None and not edits.error  # by a job (a library of many tags)
+        if t is not None and (t.label or "") != label and not stored_later:  # not stored: the stored label again
             # not while the table's model is still emitting the edit
             QTimer.singleShot(0, self.library_controller.fill_table)
 

@@ -12,7 +12,8 @@ import time
 import traceback
 from collections.abc import Callable, Generator
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QEventLoop, QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from shiboken6 import isValid
 
 from musicemb_core.common.errors import Cancelled, MusicEmbError
 from musicemb_core.common.progress import CancelToken, Progress
@@ -216,3 +217,35 @@ def run_in_thread(fn: Callable[[], object], on_done: Callable[[object], None],
 
 
 _pending: set[_Call] = set()  # keeps the carriers alive until they have delivered
+
+
+def alive(obj: QObject) -> bool:
+    """Whether ``obj``'s Qt object still exists (a window closed during :func:`wait_for` is deleted meanwhile)."""
+    return isValid(obj)
+
+
+def wait_for(fn: Callable[[], object]) -> object:
+    """``fn()`` (reads of a big library: seconds) run on a thread of its own while the window's events go on, for
+    callers that need its result before they go on; its exception is raised here. Meanwhile other slots run (a
+    timer, a click, a window closed and deleted): callers keep their state consistent with a later call of their
+    own ending first, and check that their widgets are still :func:`alive`. A thread of its own: the pool's may all
+    be taken by long jobs (a map, a training)."""
+    out: dict = {}
+    loop = QEventLoop()
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            out["result"] = fn()
+        except BaseException as e:  # raised again on the GUI thread
+            out["error"] = e
+        finally:
+            done.set()
+            QTimer.singleShot(0, loop, loop.quit)  # queued to the loop's (GUI) thread
+
+    threading.Thread(target=run, name="musicemb-read", daemon=True).start()
+    while not done.is_set():
+        loop.exec()
+    if "error" in out:
+        raise out["error"]
+    return out["result"]

@@ -8,6 +8,7 @@ import numpy as np
 
 from musicemb_core.analysis.checks import check_vectors
 from musicemb_core.common.errors import ConfigError
+from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress, drive
 from musicemb_core.index.faiss_index import normalise as _unit
 
 
@@ -20,6 +21,13 @@ def kmeans_select(X: np.ndarray, *, ks: range | list[int] = range(2, 11), random
     -------
     dict: ``k`` (chosen), ``labels`` (n,) of the chosen k, ``ks``, ``silhouette`` and ``inertia`` per k.
     """
+    return drive(iter_kmeans_select(X, ks=ks, random_state=random_state, sample_size=sample_size))
+
+
+def iter_kmeans_select(X: np.ndarray, *, ks: range | list[int] = range(2, 11), random_state: int = 0,
+                       sample_size: int = 5000, cancel: CancelToken | None = None) -> JobGen[dict]:
+    """:func:`kmeans_select` as a job: a Progress event per k fitted, ``cancel`` checked between fits (one fit
+    of 400,000 points takes seconds to minutes)."""
     from sklearn.cluster import KMeans
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import silhouette_score
@@ -29,7 +37,12 @@ def kmeans_select(X: np.ndarray, *, ks: range | list[int] = range(2, 11), random
     if not ks:
         raise ConfigError(f"need more points than clusters: {len(X)} points")
     sil, inertia, fits = [], [], {}
-    for k in list(ks):
+    clock, todo = EtaClock(), list(ks)
+    for i, k in enumerate(todo):
+        yield Progress("clusters", i, len(todo), f"k-means with k={k} of {len(X):,} points",
+                       eta_s=clock.eta(i, len(todo)))
+        if cancel is not None:
+            cancel.check()
         with warnings.catch_warnings():  # fewer distinct points than k: the fit says so, and it is left out
             warnings.simplefilter("ignore", ConvergenceWarning)
             km = KMeans(k, n_init=4, random_state=random_state).fit(X)
@@ -43,6 +56,7 @@ def kmeans_select(X: np.ndarray, *, ks: range | list[int] = range(2, 11), random
     if not ks:
         raise ConfigError(f"no clusters to find: all {len(X)} points are the same vector")
     best = ks[int(np.argmax(sil))]
+    yield Progress("clusters", len(todo), len(todo), f"k={best} chosen")
     return {"k": best, "labels": fits[best], "ks": ks, "silhouette": sil, "inertia": inertia}
 
 

@@ -9,9 +9,11 @@ import os
 from PySide6.QtCore import QSortFilterProxyModel, Qt
 
 from musicemb_gui.panels.table_rows import CELL, SortedRows, row_runs
+from musicemb_gui.workers import alive, wait_for
 
 COLUMNS = ("Kind", "Score", "Reason", "Track", "Time", "Status")
 REASON, TRACK, STATUS = 2, 3, 5
+BIG = 10_000  # findings above which their rows are made on a thread (1 s for 40,000)
 ROW = Qt.ItemDataRole.UserRole + 1  # the finding's dict, on the first column
 
 
@@ -39,18 +41,26 @@ class FindingsTable(SortedRows):
 
     def __init__(self, parent=None):
         super().__init__(parent, sorted_by=(1, Qt.SortOrder.DescendingOrder))  # the most severe first
+        self._fills = 0  # counts the fills asked: one whose rows were made after a later one's is dropped
 
     def set_findings(self, rows: list[dict]) -> bool:
         """Show these findings in the current order. True when they are the ones shown (by id): only those that
         differ are updated, in place, and persistent indexes (the view's selection, its current row) follow their
         rows."""
-        shown = {f.id: f for f in self._rows}
+        self._fills += 1
+        mine, shown = self._fills, {f.id: f for f in self._rows}
         ids = {int(r["id"]) for r in rows}
         if len(ids) == len(rows) == len(shown) and ids.issubset(shown):
             self.update([r for r in rows if shown[int(r["id"])].row != r])
             return True
+
+        def make() -> list[_Finding]:
+            return self._ordered([_Finding(r) for r in rows])
+        made = wait_for(make) if len(rows) > BIG else make()  # the window's events go on meanwhile
+        if mine != self._fills or not alive(self):  # a later fill ended first: its rows are shown
+            return True
         self.beginResetModel()
-        self._rows = self._ordered([_Finding(r) for r in rows])
+        self._rows = made
         self.endResetModel()
         return False
 

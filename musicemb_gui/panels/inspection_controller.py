@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, Signal
 from musicemb_gui.app_words import in_app_words
 from musicemb_gui.panels.inspection_panel import InspectionPanel
 from musicemb_gui.session import Session
-from musicemb_gui.workers import run_in_thread
+from musicemb_gui.workers import alive, run_in_thread, wait_for
 
 
 class InspectionController(QObject):
@@ -25,6 +25,7 @@ class InspectionController(QObject):
         self._editing = False  # a review or relabel asked here is being stored
         self._stored: dict | None = None  # what it changed once stored: {track id: new label}
         self._reading = False  # the library is read again for findings of tracks the window had not read
+        self._loads = 0  # counts the reads of the findings begun: one ending after a later one is dropped
         panel.runRequested.connect(self.run)
         panel.segmentSelected.connect(self.show_spectrogram)
         panel.logFrequencyToggled.connect(lambda _: self._shown is not None and self.show_spectrogram(self._shown))
@@ -44,8 +45,15 @@ class InspectionController(QObject):
         s = self.session
         if s.lib_path is None:
             return
-        with s.library() as lib:
-            rows = lib.findings()
+        self._loads += 1
+        mine, opener = self._loads, s.opener()
+
+        def read() -> list[dict]:
+            with opener() as lib:
+                return lib.findings()
+        rows = wait_for(read)  # 1 s for 40,000 findings: the window's events go on
+        if mine != self._loads or not alive(self.panel):
+            return
         segs = np.array([r["segment_id"] for r in rows if r["segment_id"] is not None], np.int64)
         if not self._reading and (any(r["track_id"] not in s.tracks for r in rows)
                                   or not np.isin(segs, s.segments.get("id", segs[:0])).all()):

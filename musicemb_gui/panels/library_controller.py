@@ -10,10 +10,10 @@ import numpy as np
 from PySide6.QtCore import QObject
 
 from musicemb_core.features.camelot import camelot, key_name, parse_key
-from musicemb_core.workflows.dj import bpm_text, keep, key_text, plan_set, row_bpm, row_key, track_row
+from musicemb_core.workflows.dj import bpm_text, keep, key_text, plan_set, row_bpm, row_key
 from musicemb_gui.panels.library_panel import LibraryPanel
 from musicemb_gui.panels.set_dialog import SetDialog
-from musicemb_gui.session import Session
+from musicemb_gui.session import Session, table_row
 from musicemb_gui.workers import run_in_thread
 
 MATCH_BPM_PCT = 6.0  # "Match selected": tempo within this many percent
@@ -58,9 +58,10 @@ class LibraryController(QObject):
             sounds, old = s.sounds.get(t.id), made.get(t.id)
             if old is not None and old[0] == t and old[1] == sounds:
                 self._made[t.id] = old
-            else:
-                r = track_row(t, sounds)
-                self._made[t.id] = (t, sounds, r, (bpm_text(r), key_text(r), s.track_name(t.id), r["sounds_like"]))
+            else:  # made as the track was read (on a thread), unless edited since (another Track)
+                read = s.track_rows.get(t.id)
+                t, r, texts = read if read is not None and read[0] is t else table_row(t, sounds)
+                self._made[t.id] = (t, sounds, dict(r), texts)
         self.rows = {tid: m[2] for tid, m in self._made.items()}
         counts = dict(zip(*(a.tolist() for a in np.unique(s.segments["track_id"], return_counts=True)), strict=True))
         rows = [(t.id, t.path, t.duration_s, t.label or "", counts.get(t.id, 0), t.warning or "ok", *texts)

@@ -32,12 +32,14 @@ from PySide6.QtWidgets import (
 from musicemb_gui.panels.library_filters import DjFilterBar
 from musicemb_gui.panels.table_rows import row_runs
 from musicemb_gui.panels.track_table import COLUMNS, LABEL, TrackTable
+from musicemb_gui.workers import alive, wait_for
 
 NO_TRACKS = ("No tracks yet. Add files… or Add folder… (or drop files here) to import music; File ▸ Open library… "
              "opens a library you already have.")
 # shown after BPM and Key: in a 1366 px window those were behind a horizontal scroll, and a failed file's status
 # ("failed: not a readable audio file …") pushed them further off
 LAST_COLUMNS = ("Segments", "Status")
+BIG_TABLE = 5_000  # rows above which the table's rows are made on a thread (1.4 s for 20,000)
 TRACK_MIN_PX = 160  # the track's name stays readable however narrow the dock: the other columns scroll instead
 
 
@@ -90,6 +92,7 @@ class LibraryPanel(QWidget):
         super().__init__(parent)
         self.setAcceptDrops(True)
         self._filling = False
+        self._fills = 0  # counts the fills asked: one whose rows were made after a later one's is dropped
         self._selecting = False  # rows selected by select_tracks(), not by the user
         self._filtering = False  # a filter changing: the selected rows it hides are signalled once, after
         self._hid_selected = False
@@ -239,10 +242,17 @@ class LibraryPanel(QWidget):
         self.table.setEditTriggers(QTableView.EditTrigger.NoEditTriggers if note else self._edit_triggers)
 
     def set_rows(self, rows: list[tuple]) -> None:
-        """Rows as :class:`TrackTable` takes them; the same tracks as shown keep their selection and scroll."""
+        """Rows as :class:`TrackTable` takes them; the same tracks as shown keep their selection and scroll. Many
+        rows are made on a thread of their own, the window's events going on: a later fill ending first wins."""
+        self._fills += 1
+        mine, made = self._fills, None
+        if len(rows) > BIG_TABLE:
+            made = wait_for(lambda: self.model.make_rows(rows))
+            if mine != self._fills or not alive(self):
+                return
         self._filling = True  # not blockSignals: the proxy must see the changed rows
         try:
-            self.model.set_rows(rows)
+            self.model.set_rows(rows, made)
         finally:
             self._filling = False
         self.table.resizeColumnsToContents()

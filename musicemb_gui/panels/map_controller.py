@@ -8,8 +8,8 @@ from collections.abc import Callable
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from musicemb_core.analysis.clustering import kmeans_select
-from musicemb_core.analysis.probes import probe_scores
+from musicemb_core.analysis.clustering import iter_kmeans_select
+from musicemb_core.analysis.probes import iter_probe_scores
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.search.library_index import open_index
 from musicemb_core.workflows.maps import iter_map, load_map
@@ -27,17 +27,21 @@ EXTRA_MODES = ("cluster", "predicted label")  # colourings computed in a thread,
 
 
 def label_categories(ids: np.ndarray, tracks: np.ndarray, track_labels: dict[int, str | None],
-                     tags: dict[int, str]) -> tuple[np.ndarray, list[str]]:
+                     tags: tuple[np.ndarray, np.ndarray, list[str]]) -> tuple[np.ndarray, list[str]]:
     """Each segment's label as a category (its own tag, else its track's label; ``len(names)`` for none) and the
-    sorted label names: per track and per tag, not per point."""
+    sorted label names: per track and per tag value, vectorised (a loop over 1.6M tagged points: 1.8 s). ``tags``:
+    the segment tags as :func:`~musicemb_gui.edits.tag_table` arrays."""
     owners, per_point = np.unique(tracks, return_inverse=True)
-    tagged = np.flatnonzero(np.isin(ids, np.fromiter(tags, np.int64, len(tags)))) if tags else np.zeros(0, int)
-    point_tags = {int(j): tags[int(ids[j])] for j in tagged if tags[int(ids[j])]}
-    names = sorted({lab for lab in (*(track_labels[int(t)] for t in owners), *point_tags.values()) if lab})
+    owner_labels = [track_labels[int(t)] for t in owners]
+    tag_ids, tag_codes, values = tags
+    at = np.minimum(np.searchsorted(tag_ids, ids), max(len(tag_ids) - 1, 0))
+    point_code = np.where(tag_ids[at] == ids, tag_codes[at], -1) if len(tag_ids) else np.full(len(ids), -1)
+    used = [values[i] for i in np.unique(point_code[point_code >= 0])]
+    names = sorted({lab for lab in owner_labels if lab} | set(used))
     index = {n: i for i, n in enumerate(names)}
-    cats = np.array([index.get(track_labels[int(t)], len(names)) for t in owners], dtype=np.int64)[per_point]
-    for j, tag in point_tags.items():
-        cats[j] = index[tag]
+    cats = np.array([index.get(lab, len(names)) for lab in owner_labels], dtype=np.int64)[per_point]
+    tagged = point_code >= 0
+    cats[tagged] = np.array([index.get(v, -1) for v in values], dtype=np.int64)[point_code[tagged]]
     return cats, names
 
 
@@ -69,6 +73,7 @@ class MapController(QObject):
         self._similar = None  # SimilarTracks of the open library, opened on first use
         self._extra: dict[str, np.ndarray] = {}   # cluster / predicted label per embedded segment
         self._extra_names: dict[str, list[str]] = {}
+        self._extra_jobs: dict[str, Job] = {}  # cluster / predicted label -> the job computing it
         self._map_jobs: dict[str, tuple[Job, tuple]] = {}  # method -> its map job running, and what it maps
         session.embeddingsChanged.connect(self._embeddings_changed)
         session.labelsChanged.connect(self._labels_changed)
@@ -79,6 +84,7 @@ class MapController(QObject):
 
     def _library_opened(self) -> None:
         self._cancel_maps()
+        self._cancel_extra()
         self.ids, self.shown = np.zeros(0, np.int64), ""
         self._index, self._similar, self._extra, self._extra_names = None, None, {}, {}
         self.audio.clear()
@@ -95,6 +101,7 @@ class MapController(QObject):
     # -- maps ----------------------------------------------------------------------------------------------
     def _embeddings_changed(self) -> None:
         self._cancel_maps(keep=("pca", self.method))  # of vectors (or a model) not shown any more
+        self._cancel_extra()
         self._index, self._similar, self._extra, self._extra_names = None, None, {}, {}
         if self.session.embedding_ids is None:
             self.ids, self.shown = np.zeros(0, np.int64), ""
@@ -109,11 +116,13 @@ class MapController(QObject):
         removed) leave the map at once, not when the next map is drawn: colouring the map shown raised KeyError
         for them. Clusters and predicted labels, one per point of the map before, are computed again."""
         if not np.isin(self.ids, self.session.segments.get("id", self.ids[:0])).all():
+            self._cancel_extra()
             self._extra, self._extra_names = {}, {}
             self._emit_map(self._rows, self.shown)
 
     def _labels_changed(self, _changed: dict) -> None:
         """Colour the map shown by the new labels (predicted labels are computed again from them)."""
+        self._cancel_extra(("predicted label",))
         self._extra.pop("predicted label", None)
         self._extra_names.pop("predicted label", None)
         if len(self.ids):
@@ -131,7 +140,7 @@ class MapController(QObject):
             return
         try:
             with s.library() as lib:
-                cached = {m: load_map(lib, s.model, m) for m in ("pca", method)}
+                cached = {m: load_map(lib, s.model, m) for m in {"pca", method}}
         except MusicEmbError as e:  # the library's folder is gone (moved, its drive unplugged)
             self.status.emit(str(e))
             return
@@ -220,7 +229,8 @@ class MapController(QObject):
             if mode == "predicted label" and names:  # the label names and "(none)": grey, as when coloured by label
                 palette[-1] = NONE_COLOUR
             return cats, palette, names
-        cats, names = label_categories(ids, tracks, {t: tr.label for t, tr in s.tracks.items()}, s.edits.tags)
+        cats, names = label_categories(ids, tracks, {t: tr.label for t, tr in s.tracks.items()},
+                                       s.edits.tag_table())
         return cats, [PALETTE[i % len(PALETTE)] for i in range(len(names))] + [NONE_COLOUR], names + ["(none)"]
 
     def request_colours(self, mode: str) -> None:
@@ -229,20 +239,39 @@ class MapController(QObject):
             vectors, ids = self.session.vectors, self.ids
             if not np.array_equal(ids, self.session.embedding_ids):  # one value per vector: the map of these vectors
                 return  # is still being made (new tracks imported), and asks for them when it is drawn
-            labels_cats, _, names = self.colours("label", ids)
-
-            def compute():
-                if mode == "cluster":
-                    k = kmeans_select(vectors)
-                    return k["labels"], [f"cluster {i}" for i in range(k["k"])]
-                lab = np.where(labels_cats < len(names) - 1, labels_cats, -1)
-                pred = probe_scores(vectors, lab, self.session.segment_tracks(ids))["predictions"]
-                return np.where(pred >= 0, pred, len(names) - 1), names
-            self.status.emit(f"computing {mode}…")
-            run_in_thread(compute, self._live(lambda r, m=mode, v=vectors: self._extra_done(m, r, v)),
-                          self._live(lambda msg: self.status.emit(f"{mode}: {msg}")))
+            if mode not in self._extra_jobs:  # asked again while it runs: shown when it ends
+                self._submit_extra(mode, vectors, ids)
             return
         self.coloursReady.emit(*self.colours(mode, self.ids))
+
+    def _submit_extra(self, mode: str, vectors: np.ndarray, ids: np.ndarray) -> None:
+        """Compute clusters or predicted labels of the points shown as a job (minutes for 400,000 points: its
+        progress and Cancel under Jobs)."""
+        labels_cats, _, names = self.colours("label", ids)
+        tracks = self.session.segment_tracks(ids)
+
+        def factory(token):
+            if mode == "cluster":
+                k = yield from iter_kmeans_select(vectors, cancel=token)
+                return k["labels"], [f"cluster {i}" for i in range(k["k"])]
+            lab = np.where(labels_cats < len(names) - 1, labels_cats, -1)
+            pred = (yield from iter_probe_scores(vectors, lab, tracks, cancel=token))["predictions"]
+            return np.where(pred >= 0, pred, len(names) - 1), names
+        job = self.session.jobs.submit(f"colour the map by {mode}", factory)
+        self._extra_jobs[mode] = job
+        done = self._live(lambda r, m=mode, v=vectors: self._extra_done(m, r, v))
+        job.finished.connect(lambda r: job.state == "done" and done(r))  # not one cancelled as it ended
+        job.failed.connect(self._live(lambda msg, _tb: self.status.emit(f"{mode}: {msg}")))
+        job.cancelled.connect(self._live(lambda: self.status.emit(f"{mode}: cancelled")))
+        job.ended.connect(lambda _job: self._extra_jobs.get(mode) is job and self._extra_jobs.pop(mode))
+        self.status.emit(f"computing {mode}… (progress and Cancel under Jobs)")
+
+    def _cancel_extra(self, modes: tuple[str, ...] = EXTRA_MODES) -> None:
+        """Cancel the jobs computing these colourings: of points or labels not shown any more."""
+        for mode in modes:
+            job = self._extra_jobs.pop(mode, None)
+            if job is not None:
+                job.cancel()
 
     def _extra_done(self, mode: str, result, vectors: np.ndarray) -> None:
         if vectors is not self.session.vectors:  # computed on another space's (or library's) vectors
@@ -355,4 +384,5 @@ class MapController(QObject):
         else:
             edit = edits.tag_segments(ids, label)
         self.status.emit(f"{edit.description} (Ctrl+Z undoes it)" if edit else
-                         f"not labelled: {edits.error}" if edits.error else "no label changed")
+                         f"not labelled: {edits.error}" if edits.error else
+                         f"labelling {len(ids):,} segments… (see Jobs)" if edits.busy else "no label changed")

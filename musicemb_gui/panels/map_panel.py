@@ -32,11 +32,13 @@ from musicemb_gui.panels.label_dialog import LabelDialog
 from musicemb_gui.panels.map_controller import MapController
 from musicemb_gui.widgets.empty_state import EmptyState
 from musicemb_gui.widgets.plain_text import tooltip
-from musicemb_gui.widgets.scatter_view import ScatterView
+from musicemb_gui.widgets.scatter_view import ScatterView, index_points
 from musicemb_gui.widgets.space_play import SpacePlays
 from musicemb_gui.widgets.spectrogram_view import SpectrogramView
+from musicemb_gui.workers import alive, wait_for
 
 METHODS = {"PCA": "pca", "UMAP": "umap", "t-SNE": "tsne"}
+BIG_MAP = 100_000  # points above which a map's search tree is made on a thread (1.4 s for 1.6M points)
 EMPTY_MAP = ("No map yet. Add music with File ▸ Add folder… or by dropping files on the Library: it is embedded "
              "and mapped by itself (Library ▸ Embed does it again).")
 COLOUR_BY = ("label", "cluster", "predicted label", "track", "finding", "BPM", "key")
@@ -195,14 +197,21 @@ class MapPanel(QWidget):
         controller.spectrogramReady.connect(self._show_spectrogram)
         controller.spectrogramFailed.connect(self._no_spectrogram)
         self._map_status = ""  # what the map shown is and how to use it: the status line when nothing else is said
+        self._maps = 0  # counts the maps asked to be shown: one indexed after a later one is dropped
         controller.status.connect(self._set_status)
         controller.cleared.connect(self.clear)
         controller.listsCleared.connect(self.clear_lists)
 
     # -- controller -> view --------------------------------------------------------------------------------
     def _show_map(self, ids: np.ndarray, xy: np.ndarray, method: str) -> None:
+        self._maps += 1
+        mine, index = self._maps, None
+        if len(ids) > BIG_MAP:  # its search tree made on a thread of its own, the window's events going on
+            index = wait_for(lambda: index_points(xy, ids))
+            if mine != self._maps or not alive(self):  # another map (or none: another library) shown meanwhile
+                return
         cats, palette, names = self.ctl.colours(self.colour.currentText(), ids)
-        self.scatter.set_points(xy, ids, cats, palette, names)
+        self.scatter.set_points(xy, ids, cats, palette, names, index=index)
         self.show_selection(self.selected_ids[np.isin(self.selected_ids, ids)])  # not the segments gone since
         self._count()
         unplaced = len(xy) - int(np.isfinite(xy).all(1).sum())
@@ -217,7 +226,8 @@ class MapPanel(QWidget):
         self.status.setText(text or self._map_status)
 
     def _show_colours(self, cats: np.ndarray, palette: list[str], names: list[str]) -> None:
-        self.scatter.set_categories(cats, palette, names)
+        if len(cats) == len(self.scatter._ids):  # else of a map still being indexed: coloured when it is shown
+            self.scatter.set_categories(cats, palette, names)
 
     def _show_neighbours(self, src: int, rows: list[dict]) -> None:
         self.neighbours_box.set_empty(not rows, NO_NEIGHBOURS)
@@ -234,6 +244,7 @@ class MapPanel(QWidget):
     def clear(self) -> None:
         """Show nothing: another library was opened, or this one has no embeddings yet."""
         self._map_status = ""
+        self._maps += 1  # a map being indexed is not shown
         self.scatter.set_points(np.zeros((0, 2), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64),
                                 ["#9a9a9a"], [])
         self.clear_lists()
