@@ -385,11 +385,14 @@ def _cancel_interrupts():
 def _open_index(lib, model: str, *, quiet: bool):
     """The index ``model``'s queries search, built first (with progress; Ctrl-C stops) when there is none yet or
     the embeddings changed since."""
+    from musicemb_core.common.errors import LibraryError
     from musicemb_core.inference import library_embedder
     from musicemb_core.search.library_index import iter_open_index
 
     library_embedder(lib, model)  # an unknown model, a bad config or damaged weights are said as the searcher
     # says them (first), not as missing embeddings, nor after an index was built for their vectors
+    if not len(lib.segments()["id"]):
+        raise LibraryError(f"{lib.root}: no segments embedded with {model!r}; import audio and run `musicemb embed`")
     cancel = CancelToken()
     with _cancel_interrupts():
         return _run(iter_open_index(lib, model, cancel=cancel), quiet=quiet, cancel=cancel)
@@ -570,7 +573,8 @@ def cmd_map(a: argparse.Namespace) -> int:
     if a.out:
         check_table_path(a.out)
     with Library(a.lib) as lib:
-        rows = _run(iter_map(lib, model=a.model, method=a.method), quiet=a.quiet)
+        # umap and t-SNE in a child process: their fit says nothing for minutes; the parent ticks and stops it
+        rows = _run(iter_map(lib, model=a.model, method=a.method, isolate=a.method != "pca"), quiet=a.quiet)
         gone = export_map(lib, rows, a.out) if a.out else 0
         print(f"{a.method} map of {len(rows) - gone} segments -> {a.out or map_path(lib, a.model, a.method)}")
     if gone:

@@ -111,8 +111,9 @@ def _warn_missing(rows: list[dict]) -> None:
 
 
 def cmd_set(a: argparse.Namespace) -> int:
+    from musicemb_core.cli import _run
     from musicemb_core.data.library import Library
-    from musicemb_core.workflows.dj import export, export_target, plan_set, resolve_tracks
+    from musicemb_core.workflows.dj import export, export_target, iter_plan_set, resolve_tracks
 
     if a.out:
         export_target(a.out)  # a wrong name is said before the ordering (6 s for 2,000 tracks), not after
@@ -123,7 +124,7 @@ def cmd_set(a: argparse.Namespace) -> int:
             start = resolve_tracks(lib, [a.start])[0]
             if start.id not in {t.id for t in tracks}:
                 tracks.insert(0, start)
-        plan = plan_set(lib, tracks, start=start, model=a.model)
+        plan = _run(iter_plan_set(lib, tracks, start=start, model=a.model), quiet=a.quiet)
     if a.out:  # each row with the cost of the transition into it, as the app's set export has it
         steps = [None, *plan["steps"]]
         export([{**r, "transition_cost": c} for r, c in zip(plan["tracks"], steps, strict=True)], a.out,

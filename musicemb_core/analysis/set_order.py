@@ -13,6 +13,7 @@ import numpy as np
 
 from musicemb_core.analysis.checks import check_count
 from musicemb_core.common.errors import ConfigError
+from musicemb_core.common.progress import CancelToken, JobGen, Progress, drive
 from musicemb_core.features.camelot import Key, compatible
 
 BPM_WEIGHT = 0.05  # cost per percent of tempo difference (6 % costs as much as a cosine distance of 0.3)
@@ -185,7 +186,14 @@ def _held_karp(C, start):  # pragma: no cover - compiled
 
 
 def order_set(C: np.ndarray, *, start: int | None = None, random_state: int = 0) -> dict:
-    """The smooth order of the tracks costed by ``C``, with the given order's and a random order's costs.
+    """:func:`iter_order_set` run to the end."""
+    return drive(iter_order_set(C, start=start, random_state=random_state))
+
+
+def iter_order_set(C: np.ndarray, *, start: int | None = None, random_state: int = 0,
+                   cancel: CancelToken | None = None) -> JobGen[dict]:
+    """The smooth order of the tracks costed by ``C``, with the given order's and a random order's costs; a
+    progress event after each path tried (``cancel`` checked between them).
 
     Returns {"order": [indices], "cost", "given_cost", "random_cost"} (the random order: mean over 20 shuffles,
     each from ``start`` when one is given).
@@ -203,7 +211,10 @@ def order_set(C: np.ndarray, *, start: int | None = None, random_state: int = 0)
     if n == 0:
         return {"order": [], "cost": 0.0, "given_cost": 0.0, "random_cost": 0.0}
     starts = [start] if start is not None else sorted({int(i) for i in np.linspace(0, n - 1, min(n, MAX_STARTS))})
-    best = exact_order(C, start) if n <= EXACT_UP_TO else _refined_best(C, starts, fixed_start=start is not None)
+    if n <= EXACT_UP_TO:
+        best = exact_order(C, start)
+    else:
+        best = yield from _refined_best(C, starts, fixed_start=start is not None, cancel=cancel or CancelToken())
     rng = np.random.default_rng(random_state)
     rest = np.array([i for i in range(n) if i != start])
     shuffles = [([start] if start is not None else []) + rng.permutation(rest).tolist() for _ in range(20)]
@@ -212,18 +223,25 @@ def order_set(C: np.ndarray, *, start: int | None = None, random_state: int = 0)
             "random_cost": round(float(np.mean([path_cost(C, p) for p in shuffles])), 4)}
 
 
-def _refined_best(C: np.ndarray, starts: list[int], *, fixed_start: bool) -> list[int]:
+def _refined_best(C: np.ndarray, starts: list[int], *, fixed_start: bool, cancel: CancelToken) -> JobGen[list[int]]:
     """The cheapest of the greedy paths from ``starts`` after 2-opt: all of them while the crate is small, the
     cheapest greedy ones as :data:`REFINE_WORK` allows when it is long (2-opt costs n^2 a pass: refining 200
     paths of 2,000 tracks took 86 s)."""
-    paths = [greedy_order(C, s) for s in starts]
     refine = max(MIN_REFINED, REFINE_WORK // max(1, len(C)) ** 2)
+    steps = len(starts) + min(refine, len(starts))
+    paths = []
+    for s in starts:
+        cancel.check()
+        paths.append(greedy_order(C, s))
+        yield Progress("set", len(paths), steps, f"ordering {len(C)} tracks: greedy paths")
     if refine < len(paths):
         cheapest = set(np.argsort([path_cost(C, o) for o in paths], kind="stable")[:refine].tolist())
         paths = [o for i, o in enumerate(paths) if i in cheapest]
     best = None
-    for o in paths:
+    for i, o in enumerate(paths, len(starts) + 1):
+        cancel.check()
         o = two_opt(C, o, fixed_start=fixed_start)
         if best is None or path_cost(C, o) < path_cost(C, best) - 1e-12:
             best = o
+        yield Progress("set", i, steps, f"ordering {len(C)} tracks: refining the best paths")
     return best

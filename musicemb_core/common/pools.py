@@ -1,7 +1,13 @@
-"""Process pools that a cancelled job leaves at once."""
+"""Process pools that a cancelled job leaves at once, and workers that end with their parent."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -30,3 +36,24 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in procs:
         proc.terminate()
+
+
+def die_with_parent(parent: int, pdeathsig: bool) -> None:
+    """End this worker when ``parent`` dies, however it dies (``kill -9`` included): a daemon thread that watches
+    the parent pid, and on Linux the kernel's parent-death signal when the pool was made by the main thread (the
+    signal follows the creating *thread*, which in an app's worker thread may end before the process)."""
+    if pdeathsig and sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # died before the signal was asked for
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="musicemb-parent-watch", daemon=True).start()

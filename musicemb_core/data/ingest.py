@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import signal
 import stat
-import sys
 import threading
 import time
 import unicodedata
@@ -35,7 +34,7 @@ from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import AudioError, Cancelled, ConfigError, MusicEmbError
 from musicemb_core.common.names import clean_label
 from musicemb_core.common.paths import user_path
-from musicemb_core.common.pools import result_unless_cancelled, stop_workers
+from musicemb_core.common.pools import die_with_parent, result_unless_cancelled, stop_workers
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress, drive
 from musicemb_core.common.tables import cell_text
 from musicemb_core.data import layout
@@ -414,27 +413,6 @@ def _label_for(path: Path, roots: list[Path], labels: str | dict[str, str | None
     return None
 
 
-def _die_with(parent: int, pdeathsig: bool) -> None:
-    """End this worker when ``parent`` dies, however it dies (``kill -9`` included): a daemon thread that watches
-    the parent pid, and on Linux the kernel's parent-death signal when the pool was made by the main thread (the
-    signal follows the creating *thread*, which in an app's worker thread may end before the process)."""
-    if pdeathsig and sys.platform.startswith("linux"):
-        with contextlib.suppress(Exception):
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # died before the signal was asked for
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="musicemb-parent-watch", daemon=True).start()
-
-
 _COPIES: frozenset[str] = frozenset()
 """In an import's worker: the content hashes of the tracks a new file may copy (:func:`probe_file`'s ``copies``)."""
 
@@ -450,7 +428,7 @@ def _worker_init(parent: int | None = None, pdeathsig: bool = False, copies: fro
     global _COPIES
     _COPIES = copies
     if parent is not None:
-        _die_with(parent, pdeathsig)
+        die_with_parent(parent, pdeathsig)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)

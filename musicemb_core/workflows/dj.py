@@ -10,9 +10,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from musicemb_core.analysis.set_order import bpm_gap_percent, order_set, transition_costs
+from musicemb_core.analysis.set_order import bpm_gap_percent, iter_order_set, transition_costs
 from musicemb_core.common.errors import LibraryError, MusicEmbError
 from musicemb_core.common.paths import check_output_folder, output_path, user_path
+from musicemb_core.common.progress import CancelToken, JobGen, Progress, drive
 from musicemb_core.common.tables import csv_cell
 from musicemb_core.data.library import Library, Track
 from musicemb_core.features.camelot import Key, camelot, compatible, parse_key_or_none
@@ -296,7 +297,14 @@ def export(rows: list[dict], out: str | Path, *, playlist: str = "musicemb") -> 
 # -- sets ------------------------------------------------------------------------------------------------------
 
 def plan_set(lib: Library, tracks: list[Track], *, start: Track | None = None, model: str = "similarity") -> dict:
-    """Order ``tracks`` into a set of smooth transitions (see :mod:`musicemb_core.analysis.set_order`).
+    """:func:`iter_plan_set` run to the end."""
+    return drive(iter_plan_set(lib, tracks, start=start, model=model))
+
+
+def iter_plan_set(lib: Library, tracks: list[Track], *, start: Track | None = None, model: str = "similarity",
+                  cancel: CancelToken | None = None) -> JobGen[dict]:
+    """Order ``tracks`` into a set of smooth transitions (see :mod:`musicemb_core.analysis.set_order`), saying
+    how far the ordering is.
 
     Similarity from the library's ``model`` track vectors when it has them (else tempo and key alone, said in
     ``"similarity"``). Returns {"tracks": rows in set order, "cost", "given_cost", "random_cost", "steps",
@@ -310,8 +318,6 @@ def plan_set(lib: Library, tracks: list[Track], *, start: Track | None = None, m
     if len(tracks) > MAX_SET:
         raise MusicEmbError(f"{lib.root}: a set of {len(tracks)} tracks is too long to order (at most {MAX_SET}: "
                             "its costs grow with the square of its length); order a crate of it")
-    sounds = library_sounds(lib)
-    rows = [track_row(t, sounds.get(t.id)) for t in tracks]
     vectors, note = None, model
     try:
         from musicemb_core.inference import load_track_vectors
@@ -326,9 +332,12 @@ def plan_set(lib: Library, tracks: list[Track], *, start: Track | None = None, m
     except MusicEmbError as e:
         model_folder(lib, model)  # a model that does not exist at all is an error (a typo), not tempo and key alone
         note = f"none: {e}"
+    yield Progress("set", 0, None, f"reading {len(tracks)} tracks")  # after what can fail: an error is one line
+    sounds = library_sounds(lib)
+    rows = [track_row(t, sounds.get(t.id)) for t in tracks]
     C = transition_costs(vectors, [row_bpm(r) for r in rows], [row_key(r) for r in rows])
     start_i = None if start is None else next(i for i, t in enumerate(tracks) if t.id == start.id)
-    plan = order_set(C, start=start_i)
+    plan = yield from iter_order_set(C, start=start_i, cancel=cancel)
     order = plan.pop("order")
     steps = [round(float(C[a, b]), 4) for a, b in zip(order[:-1], order[1:], strict=True)]
     return {"tracks": [rows[i] for i in order], **plan, "steps": steps, "similarity": note}

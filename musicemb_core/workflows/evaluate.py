@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from musicemb_core.analysis.clustering import composition, kmeans_select, purity
-from musicemb_core.analysis.evaluation import confusion, knn_track_votes, plot_confusion, plot_history
-from musicemb_core.analysis.probes import probe_scores
+from musicemb_core.analysis.clustering import composition, iter_kmeans_select, purity
+from musicemb_core.analysis.evaluation import confusion, iter_knn_track_votes, plot_confusion, plot_history
+from musicemb_core.analysis.probes import iter_probe_scores
 from musicemb_core.audio.decode import load
 from musicemb_core.common.errors import AudioError, ConfigError
 from musicemb_core.common.progress import CancelToken, JobGen, Progress
@@ -90,23 +90,19 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
     track_ids = np.array([track_of[int(i)] for i in ids])
     labels, names = segment_labels(lib, track_ids, segment_ids=ids)
     out: dict = {"model": model, "segments": len(X), "tracks": int(len(np.unique(track_ids))), "labels": names}
-    yield Progress("evaluate", 0, None, "probes")
     known = labels >= 0  # probes need 2 labels on 2 tracks among the embedded segments, not just in the catalogue
     if len(np.unique(labels[known])) >= 2 and len(np.unique(track_ids[known])) >= 2:
-        logistic = probe_scores(X, labels, track_ids, kind="logistic", random_state=random_state)
-        cancel.check()  # between the steps: each takes seconds on a big library
-        svm = probe_scores(X, labels, track_ids, kind="svm", random_state=random_state)
-        cancel.check()
+        logistic = yield from iter_probe_scores(X, labels, track_ids, kind="logistic", random_state=random_state,
+                                                cancel=cancel)
+        svm = yield from iter_probe_scores(X, labels, track_ids, kind="svm", random_state=random_state, cancel=cancel)
         out["probe_logistic"] = {k: v for k, v in logistic.items() if k != "predictions"}
         out["probe_svm"] = {k: v for k, v in svm.items() if k != "predictions"}
         cm = confusion(labels[known], logistic["predictions"][known], len(names))
         out["confusion"] = {"labels": names, "matrix": cm.tolist(), "source": "logistic probe, out of fold"}
-        cancel.check()
-        knn = knn_track_votes(X, labels, track_ids)
+        knn = yield from iter_knn_track_votes(X, labels, track_ids, cancel=cancel)
         out["knn_tracks"] = {k: knn[k] for k in ("top1", "top2", "n_tracks")}
     cancel.check()
-    yield Progress("evaluate", 0, None, "clustering")
-    clusters = kmeans_select(X, random_state=random_state)
+    clusters = yield from iter_kmeans_select(X, random_state=random_state, cancel=cancel)
     cancel.check()
     out["clustering"] = {"k": clusters["k"], "ks": clusters["ks"], "silhouette": clusters["silhouette"],
                          "inertia": clusters["inertia"], "composition": composition(clusters["labels"], labels, names),

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import numpy as np
 from musicemb_core.analysis.projection import Projector
 from musicemb_core.common.errors import ConfigError, LibraryError
 from musicemb_core.common.names import model_key
+from musicemb_core.common.pools import die_with_parent
 from musicemb_core.common.progress import CancelToken, JobGen, Progress, drive
 from musicemb_core.common.tables import write_table
 from musicemb_core.data import layout
@@ -117,6 +121,19 @@ def _project(X: np.ndarray, method: str, random_state: int, max_fit: int, chunk:
     return xy
 
 
+_EVENTS = None
+"""In the map's child process: the queue its progress events go to (:func:`_child_init`)."""
+
+
+def _child_init(parent: int, pdeathsig: bool, events) -> None:
+    """The map's child process: ends with its parent (``kill -9`` included), leaves Ctrl-C to it (the parent
+    stops the child), sends its progress events to ``events``."""
+    global _EVENTS
+    die_with_parent(parent, pdeathsig)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _EVENTS = events
+
+
 def _project_library(root: str, model: str, args: tuple, ids: np.ndarray) -> np.ndarray:
     """In the child process: the library's embeddings (memory-mapped) -> coordinates, if they are still those of
     segments ``ids`` (the parent's): an embed may have published others since."""
@@ -125,14 +142,18 @@ def _project_library(root: str, model: str, args: tuple, ids: np.ndarray) -> np.
         if not np.array_equal(emb.ids, ids):
             raise LibraryError(f"{root}: the embeddings of {model!r} changed while the map was being drawn "
                                "(an embed ran meanwhile); draw it again")
-        return drive(_project(emb.vectors, *args, cancel=CancelToken()))
+        return drive(_project(emb.vectors, *args, cancel=CancelToken()), _EVENTS and _EVENTS.put)
 
 
 def _in_child(root: Path, model: str, args: tuple, ids: np.ndarray, cancel: CancelToken) -> JobGen[np.ndarray]:
-    """:func:`_project` in a spawned process, polled every 0.25 s; terminated on cancel or error."""
-    pool = multiprocessing.get_context("spawn").Pool(1)
+    """:func:`_project` in a spawned process, polled every 0.25 s: its progress events passed on with the seconds
+    spent, the child terminated on cancel or error (and ending by itself if this process dies)."""
+    ctx = multiprocessing.get_context("spawn")
+    events = ctx.Queue()
+    pool = ctx.Pool(1, initializer=_child_init,
+                    initargs=(os.getpid(), threading.current_thread() is threading.main_thread(), events))
     t0 = time.monotonic()
-    n = len(ids)
+    last = Progress("map", 0, None, f"{args[0]} of {len(ids)} segments")
     try:
         pending = pool.apply_async(_project_library, (str(root), model, args, ids))
         while True:
@@ -142,10 +163,13 @@ def _in_child(root: Path, model: str, args: tuple, ids: np.ndarray, cancel: Canc
                 yield Progress("map", 1, 1, "done")
                 return xy
             except multiprocessing.TimeoutError:
-                yield Progress("map", 0, None, f"{args[0]} of {n} segments ({time.monotonic() - t0:.0f} s)")
+                while not events.empty():
+                    last = events.get()
+                yield Progress("map", last.done, last.total, f"{last.message} ({time.monotonic() - t0:.0f} s)")
     finally:
         pool.terminate()
         pool.join()
+        events.close()
 
 
 def export_map(lib: Library, rows: np.ndarray, out: str | Path) -> int:

@@ -42,7 +42,7 @@ def test_set_and_tracks_list_the_tag_tempo_and_key_they_use(lib, capsys):
 def test_a_wrong_export_name_is_said_before_the_set_is_ordered(lib, tmp_path, capsys, monkeypatch, name, needle):
     def no_plan(*_a, **_k):
         raise AssertionError("ordered before the export name was checked")
-    monkeypatch.setattr(dj, "plan_set", no_plan)
+    monkeypatch.setattr(dj, "iter_plan_set", no_plan)
     out = str(tmp_path / name) if name else str(tmp_path)
     assert cli.main(["set", str(lib), "1", "2", "--out", out]) == 1
     err = capsys.readouterr().err

@@ -56,7 +56,7 @@ def test_an_unwritable_export_folder_is_said_before_the_set_is_ordered(lib, unwr
     failed; the export name is checked before, as the README promises."""
     def no_plan(*_a, **_k):
         raise AssertionError("ordered before the export folder was checked")
-    monkeypatch.setattr(dj, "plan_set", no_plan)
+    monkeypatch.setattr(dj, "iter_plan_set", no_plan)
     out = unwritable / "set.m3u8"
     assert cli.main(["set", str(lib), "1", "2", "--out", str(out)]) == 1
     err = capsys.readouterr().err
