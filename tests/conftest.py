@@ -136,6 +136,22 @@ def no_worker_processes_left(timeout_s: float = 30.0) -> bool:
     return not multiprocessing.active_children()
 
 
+def descendants(pid: int) -> set[int]:
+    """The processes ``pid`` started, and theirs (Linux: from /proc)."""
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        for k in map(int, kids):
+            if k not in out:
+                out.add(k)
+                todo.append(k)
+    return out
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Never touch the user's real data folder."""

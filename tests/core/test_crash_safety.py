@@ -19,7 +19,7 @@ import pytest
 from musicemb_core.common.store import POINTER, is_generation
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
-from tests.conftest import write_tone
+from tests.conftest import descendants, write_tone
 
 MUSICEMB = Path(sys.executable).with_name("musicemb")
 SR = 8000
@@ -248,7 +248,7 @@ def test_ingest_pool_workers_die_with_a_killed_parent(base, tmp_path):
     children: set[int] = set()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(children) < 3 and p.poll() is None:
-        children |= _descendants(p.pid)
+        children |= descendants(p.pid)
         time.sleep(0.1)
     assert len(children) >= 2, "the pool never started"
     p.send_signal(signal.SIGKILL)
@@ -260,21 +260,6 @@ def test_ingest_pool_workers_die_with_a_killed_parent(base, tmp_path):
     for c in alive:  # do not leave them behind if the test fails
         os.kill(c, signal.SIGKILL)
     assert not alive, f"orphans left alive: {alive}"
-
-
-def _descendants(pid: int) -> set[int]:
-    out, todo = set(), [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
-        except OSError:
-            continue
-        for k in map(int, kids):
-            if k not in out:
-                out.add(k)
-                todo.append(k)
-    return out
 
 
 def _alive(pid: int) -> bool:

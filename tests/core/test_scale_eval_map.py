@@ -17,6 +17,7 @@ from musicemb_core import cli
 from musicemb_core.common.progress import drive
 from musicemb_core.data.library import Library
 from musicemb_core.workflows import maps
+from tests.conftest import descendants
 
 
 def _library(root: Path, n: int, dim: int = 16) -> Path:
@@ -59,21 +60,6 @@ def test_cli_map_draws_umap_and_tsne_in_a_child(tmp_path, monkeypatch, capsys, m
     assert f"{method} map of 1 segments" in capsys.readouterr().out
 
 
-def _descendants(pid: int) -> set[int]:
-    out, todo = set(), [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
-        except OSError:
-            continue
-        for k in map(int, kids):
-            if k not in out:
-                out.add(k)
-                todo.append(k)
-    return out
-
-
 def _cpu_s(pid: int) -> float:
     """CPU seconds ``pid`` has spent (0 once it is gone)."""
     try:
@@ -104,7 +90,7 @@ def test_map_child_dies_with_a_killed_parent(tmp_path):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and p.poll() is None and max(map(_cpu_s, children), default=0) < 6:
-            children |= _descendants(p.pid)  # the child is fitting once it has spent 6 s (its imports: about 3)
+            children |= descendants(p.pid)  # the child is fitting once it has spent 6 s (its imports: about 3)
             time.sleep(0.2)
     finally:
         p.send_signal(signal.SIGKILL)
