@@ -355,7 +355,7 @@ def cmd_index(a: argparse.Namespace) -> int:
     from musicemb_core.data.library import Library
     from musicemb_core.inference import builtin_models, read_embeddings_meta
     from musicemb_core.search.fingerprints import iter_fingerprint, landmark_folder
-    from musicemb_core.search.library_index import index_path, iter_build_index
+    from musicemb_core.search.library_index import current_index, index_path, iter_build_index
 
     cancel = CancelToken()  # Ctrl-C stops the index being built; those finished, and finished tracks' landmarks, are kept
     with Library(a.lib) as lib, _cancel_interrupts():
@@ -363,6 +363,11 @@ def cmd_index(a: argparse.Namespace) -> int:
         if not models:
             raise LibraryError(f"{lib.root}: no embeddings of the built-in models yet; run `musicemb embed`")
         for model in models:
+            index = current_index(lib, model, a.kind)
+            if index is not None:
+                print(f"{model}: {index.kind_} index of {index.ntotal} vectors -> {index_path(lib, model)} (current: "
+                      "not built again)")
+                continue
             index = _run(iter_build_index(lib, model=model, kind=a.kind, cancel=cancel), quiet=a.quiet, cancel=cancel)
             print(f"{model}: {index.kind_} index of {index.ntotal} vectors -> {index_path(lib, model)}")
         if a.landmarks:

@@ -182,7 +182,14 @@ def test_index_killed_at_each_publish_step_answers_queries(base, tmp_path):
         assert _identify(lib, base / "music" / "b" / "t1.wav")[0]["path"].endswith("t1.wav")
         _check_listing(lib, {"default"})
 
-    steps = _kill_each_step(lib, ("index", lib, "--model", "default"), "publish", check)
+    snap = tmp_path / "snap"
+    shutil.copytree(lib, snap)
+
+    def fresh():  # from no index each time: a run after the index was published leaves it (current)
+        shutil.rmtree(lib)
+        shutil.copytree(snap, lib)
+
+    steps = _kill_each_step(lib, ("index", lib, "--model", "default"), "publish", check, fresh=fresh)
     assert steps == 6  # the index, then the landmarks: 3 steps each
     assert layout.knn_index(lib, "default").exists() and layout.landmarks(lib).exists()
     assert _junk(lib) == []
