@@ -152,12 +152,17 @@ def test_a_look_for_other_programs_changes_in_a_big_library_runs_on_a_thread(qtb
     monkeypatch.setattr(change_watch, "BIG_LOOK", (0, 0))
     _relabel_elsewhere(lib, min(window.session.tracks), "from elsewhere")
     window.session.watch.seen = None
-    real, looks = change_watch.ChangeWatch.changes, []
+    real, looks, read_again = change_watch.ChangeWatch.changes, [], threading.Event()
+
+    def again():
+        window.session.watch.look_again()
+        read_again.set()
 
     def look(self, findings=None):
         looks.append(threading.current_thread() is MAIN())
-        if len(looks) == 1:  # the window reads the library again during the first look
-            QTimer.singleShot(0, window, window.session.watch.look_again)
+        if len(looks) == 1:  # the window reads the library again during the first look (and before it ends:
+            QTimer.singleShot(0, window, again)  # else, on a loaded machine, the look could end first)
+            assert read_again.wait(30)
         return real(self, findings)
     monkeypatch.setattr(change_watch.ChangeWatch, "changes", look)
     window.check_elsewhere()
