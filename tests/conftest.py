@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -150,6 +151,24 @@ def descendants(pid: int) -> set[int]:
                 out.add(k)
                 todo.append(k)
     return out
+
+
+def orphans_left(pids, timeout_s: float = 15.0) -> list[int]:
+    """Which of ``pids`` still run (not zombies) after up to ``timeout_s``; those are killed, so that a failing
+    test leaves nothing behind."""
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.2)
+    left = [p for p in pids if alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    return left
 
 
 @pytest.fixture(autouse=True)

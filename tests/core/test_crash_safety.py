@@ -19,7 +19,7 @@ import pytest
 from musicemb_core.common.store import POINTER, is_generation
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
-from tests.conftest import descendants, write_tone
+from tests.conftest import descendants, orphans_left, write_tone
 
 MUSICEMB = Path(sys.executable).with_name("musicemb")
 SR = 8000
@@ -260,21 +260,9 @@ def test_ingest_pool_workers_die_with_a_killed_parent(base, tmp_path):
     assert len(children) >= 2, "the pool never started"
     p.send_signal(signal.SIGKILL)
     p.wait()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(_alive(c) for c in children):
-        time.sleep(0.2)
-    alive = [c for c in children if _alive(c)]
-    for c in alive:  # do not leave them behind if the test fails
-        os.kill(c, signal.SIGKILL)
+    alive = orphans_left(children)
     assert not alive, f"orphans left alive: {alive}"
 
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 # -- train -------------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from musicemb_core import cli
 from musicemb_core.common.progress import drive
 from musicemb_core.data.library import Library
 from musicemb_core.workflows import maps
-from tests.conftest import descendants
+from tests.conftest import descendants, orphans_left
 
 
 def _library(root: Path, n: int, dim: int = 16) -> Path:
@@ -69,12 +69,6 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc")
 def test_map_child_dies_with_a_killed_parent(tmp_path):
@@ -96,10 +90,5 @@ def test_map_child_dies_with_a_killed_parent(tmp_path):
         p.send_signal(signal.SIGKILL)
         p.wait()
     assert children, "the child never started"
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(_alive(c) for c in children):
-        time.sleep(0.2)
-    alive = [c for c in children if _alive(c)]
-    for c in alive:  # do not leave them behind if the test fails
-        os.kill(c, signal.SIGKILL)
+    alive = orphans_left(children)
     assert not alive, f"orphans left alive: {alive}"
