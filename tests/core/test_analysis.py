@@ -20,6 +20,7 @@ from musicemb_core.analysis.evaluation import confusion, knn_track_votes
 from musicemb_core.analysis.probes import probe_scores
 from musicemb_core.analysis.projection import Projector
 from musicemb_core.common.errors import ConfigError
+from musicemb_core.common.progress import drive
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +152,34 @@ def test_kmeans_selection_and_purity(blobs):
     comp = composition(r["labels"], y, ["a", "b", "c"])
     assert sorted(c["size"] for c in comp) == [48, 48, 48] and all(len(c["labels"]) == 1 for c in comp)
     assert purity(np.zeros_like(y), y) == pytest.approx(1 / 3)
+
+
+def test_kmeans_of_many_points_compares_k_on_a_sample_and_fits_the_chosen_k_once_on_all(blobs, monkeypatch):
+    """400,000 segments: every k was fitted on every point, 4 restarts each (about 3 min); now the k are compared
+    on a sample and only the chosen one is fitted on all points, with the same clusters and elbow curve."""
+    from sklearn import cluster
+
+    from musicemb_core.analysis import clustering
+
+    X, y, _ = blobs
+    X = np.repeat(X, 5, axis=0) + 0.01 * np.random.default_rng(1).standard_normal((5 * len(X), X.shape[1]))
+    y = np.repeat(y, 5)
+    sizes, fit = [], cluster.KMeans.fit
+
+    def counted(self, data, *a, **kw):
+        sizes.append(len(data))
+        return fit(self, data, *a, **kw)
+
+    monkeypatch.setattr(cluster.KMeans, "fit", counted)
+    events = []
+    r = drive(clustering.iter_kmeans_select(X, ks=range(2, 7), fit_sample=200), events.append)
+    assert sizes == [200] * 5 + [len(X)]  # one fit of every point, the chosen k's
+    assert r["k"] == 3 and purity(r["labels"], y) == 1.0 and len(r["labels"]) == len(X)
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    full = [fit(cluster.KMeans(k, n_init=4, random_state=0), unit).inertia_ for k in range(2, 7)]
+    assert np.allclose(r["inertia"], full, rtol=0.1)  # the curve is over every point (the sample: 0.28 of it)
+    assert [e.done for e in events] == list(range(7)) and all(e.total == 6 for e in events)
+    assert "of all 720 points" in events[5].message
 
 
 @pytest.mark.parametrize("method", ["pca", "umap", "tsne"])
