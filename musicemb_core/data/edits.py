@@ -136,6 +136,27 @@ def _keys_now(c, changes: list[dict]) -> list[int | None]:
     return out
 
 
+_CHUNK = 10_000
+"""Changes per JSON call: a call holds the GIL for its whole text, and the app's window waits (one call for 1.6M
+tagged segments held it for 2-5 s)."""
+
+
+def _encode(changes: list[dict]) -> str:
+    """``changes`` as one JSON array (what older versions read), encoded :data:`_CHUNK` at a time with a line
+    break between the chunks (``json.dumps`` writes none of its own)."""
+    return "[" + ",\n".join(json.dumps(changes[a:a + _CHUNK])[1:-1] for a in range(0, len(changes), _CHUNK)) + "]"
+
+
+def _decode(text: str) -> list[dict]:
+    """:func:`_encode`'s text (or an older version's single ``json.dumps``) back, a chunk at a time."""
+    if "\n" not in text:
+        return json.loads(text)
+    changes = []
+    for part in text[1:-1].split(",\n"):
+        changes += json.loads("[" + part + "]")
+    return changes
+
+
 def apply_edit(lib: Library, description: str, changes: list[tuple[str, int, str | None]]
                | Callable[[], list[tuple[str, int, str | None]]], *,
                findings: Mapping[int, tuple | None] | None = None) -> Edit | None:
@@ -166,7 +187,7 @@ def apply_edit(lib: Library, description: str, changes: list[tuple[str, int, str
             return None
         at = time.time()
         cur = c.execute("INSERT INTO edits (at, description, changes) VALUES (?, ?, ?)",
-                        (at, description, json.dumps(done)))
+                        (at, description, _encode(done)))
     return Edit(cur.lastrowid, at, description, done)
 
 
@@ -273,7 +294,7 @@ def last_edit(lib: Library) -> Edit | None:
     """The edit :func:`undo_last` would undo."""
     row = lib.conn.execute("SELECT id, at, description, changes FROM edits WHERE undone_at IS NULL "
                            "ORDER BY id DESC LIMIT 1").fetchone()
-    return None if row is None else Edit(row[0], row[1], row[2], json.loads(row[3]))
+    return None if row is None else Edit(row[0], row[1], row[2], _decode(row[3]))
 
 
 def undo_last(lib: Library, edit_id: int | None = None) -> UndoResult | None:
@@ -288,7 +309,7 @@ def undo_last(lib: Library, edit_id: int | None = None) -> UndoResult | None:
             raise LibraryError(f"{lib.root}: nothing undone: another process changed the edits since; {now}")
         if row is None:
             return None
-        edit = Edit(row[0], row[1], row[2], json.loads(row[3]))
+        edit = Edit(row[0], row[1], row[2], _decode(row[3]))
         restored = 0
         by_kind: dict[str, list[tuple[int, dict]]] = {}
         for key, ch in zip(_keys_now(c, edit.changes), edit.changes, strict=True):

@@ -272,6 +272,30 @@ def test_relabelling_more_tracks_than_sqlite_takes_values_in_a_query(tmp_path):
         assert set(_labels(lib).values()) == {"jazz"} and edits.segment_tags(lib) == {}
 
 
+def test_a_big_edit_is_logged_and_read_back_a_chunk_at_a_time_as_json_older_versions_read(tmp_path, monkeypatch):
+    """Tagging all 1.6M segments of a library logged the edit with one ``json.dumps`` (and Undo read it with one
+    ``json.loads``): a call that holds the GIL, and so the app's window, for seconds."""
+    monkeypatch.setattr(edits, "_CHUNK", 4, raising=False)
+    biggest, dumps, loads = [0], json.dumps, json.loads
+
+    def counted(f):
+        def call(obj, *a, **kw):
+            biggest[0] = max(biggest[0], len(obj) if isinstance(obj, list) else str(obj).count('"kind"'))
+            return f(obj, *a, **kw)
+        return call
+
+    monkeypatch.setattr(edits.json, "dumps", counted(dumps))
+    monkeypatch.setattr(edits.json, "loads", counted(loads))
+    with _library(tmp_path / "lib", durations=(30.0,), labels=("rock",)) as lib:
+        ids = lib.segments()["id"].tolist()
+        edit = edits.tag_segments(lib, ids, "solo")
+        assert len(edit.changes) == 10 and edits.last_edit(lib).changes == edit.changes
+        text = lib.conn.execute("SELECT changes FROM edits WHERE id=?", (edit.id,)).fetchone()[0]
+        assert loads(text) == edit.changes  # one JSON array still
+        assert edits.undo_last(lib).restored == 10 and edits.segment_tags(lib) == {}
+    assert biggest[0] == 4
+
+
 def test_evaluation_classes_are_the_labels_the_segments_carry(tmp_path):
     """A track label every segment of which is tagged otherwise (or one only on tracks not evaluated) was still
     a class of the evaluation: an empty row and column of the confusion matrix."""
