@@ -14,8 +14,9 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,7 +26,9 @@ from musicemb_core.common.progress import CancelToken, JobGen, Progress, drive
 
 KINDS = ("auto", "flat", "hnsw", "ivfpq")
 FLAT_BELOW, HNSW_BELOW = 50_000, 2_000_000
+T = TypeVar("T")
 POLL_S = 0.5  # how often a build on a worker thread says how far it is and looks for a cancel
+ARM_S = 0.25  # how often a build being stopped arms FAISS's interrupt again
 
 
 def choose_kind(n: int) -> str:
@@ -161,9 +164,9 @@ class EmbeddingIndex:
         params = None if exclude is None else self._excluding(exclude, int(k))
         prev = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(threads or (1 if len(Q) <= 16 else prev))
+        n = int(k) * (self.refine_[2] if self.refine_ else 1)
         try:
-            scores, ids = self.index_.search(Q, int(k) * (self.refine_[2] if self.refine_ else 1),
-                                             params=params and params[0])
+            scores, ids = uninterrupted(lambda: self.index_.search(Q, n, params=params and params[0]))
         finally:
             faiss.omp_set_num_threads(prev)
         return self._rerank(Q, ids, int(k)) if self.refine_ else (scores, ids)
@@ -280,23 +283,90 @@ def _add_on_worker(index, X: np.ndarray, ids: np.ndarray, cancel: CancelToken) -
 def _interrupt(done: threading.Event) -> None:
     """Stop the FAISS call running on a worker thread and wait until it has (``done``; under a second): FAISS asks
     its interrupt callback every few hundred vectors, from its own threads, where Python's (a Ctrl-C) never
-    answers; an expired timeout does, once (set again should another FAISS call have taken it). FAISS's own
-    callback is put back after. A Ctrl-C meanwhile is raised once the call has stopped: a process that ends
-    under a running FAISS call aborts."""
-    import faiss
-
+    answers; an expired timeout does, once (armed again every :data:`ARM_S` should another FAISS call have taken
+    it). FAISS's own callback is put back after. A Ctrl-C meanwhile is raised once the call has stopped: a process
+    that ends under a running FAISS call aborts."""
     interrupted = None
-    try:
+    with _SHARED.interrupting():
         while not done.is_set():
-            faiss.TimeoutCallback.reset(1e-9)
             try:
-                done.wait(2.0)
+                _SHARED.arm()
+                done.wait(ARM_S)
             except KeyboardInterrupt as e:
                 interrupted = e
-    finally:
-        faiss.PythonInterruptCallback.reset()
     if interrupted is not None:
         raise interrupted
+
+
+class _SharedInterrupt:
+    """FAISS's interrupt callback, one for the whole process, shared by the cancels of builds (:func:`_interrupt`)
+    and the searches of this module (:func:`uninterrupted`; FAISS's HNSW, IVF and batched flat searches ask it
+    too): a cancel arms it only while no such search runs, and a search that took it (begun after it was armed)
+    is run again once the build has stopped: one job's cancel never fails another's search."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._searching = self._arming = self._interrupting = 0
+
+    @contextlib.contextmanager
+    def interrupting(self) -> Iterator[None]:
+        """While a build is being stopped; FAISS's own callback is put back when the last one ends."""
+        import faiss
+
+        with self._cond:
+            self._interrupting += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._interrupting -= 1
+                if not self._interrupting:
+                    faiss.PythonInterruptCallback.reset()
+                self._cond.notify_all()
+
+    def arm(self) -> None:
+        """Have the next FAISS call that asks be interrupted, once the searches running have ended (searches that
+        begin meanwhile wait for it; searches take milliseconds, a long one delays a cancel by what is left of it)."""
+        import faiss
+
+        with self._cond:
+            self._arming += 1
+            try:
+                self._cond.wait_for(lambda: not self._searching)
+                faiss.TimeoutCallback.reset(1e-9)
+            finally:
+                self._arming -= 1
+                self._cond.notify_all()
+
+    def search(self, call: Callable[[], T]) -> T:
+        """``call()``, run again when a build's cancel interrupted it (see the class)."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._arming)
+            self._searching += 1
+        try:
+            while True:
+                with self._cond:
+                    stopping = self._interrupting > 0
+                try:
+                    return call()
+                except RuntimeError as e:
+                    if not stopping or "computation interrupted" not in str(e):
+                        raise
+                with self._cond:  # the build stops within a second: run again once it has (or re-armed)
+                    self._cond.wait_for(lambda: not self._interrupting, timeout=ARM_S)
+        finally:
+            with self._cond:
+                self._searching -= 1
+                self._cond.notify_all()
+
+
+_SHARED = _SharedInterrupt()
+
+
+def uninterrupted(call: Callable[[], T]) -> T:
+    """``call()``, a FAISS search, shielded from the cancel of an index build on another thread (which interrupts
+    whatever FAISS call asks first): every FAISS search that may run beside a build goes through here."""
+    return _SHARED.search(call)
 
 
 class _Placed:

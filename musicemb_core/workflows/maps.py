@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
@@ -121,55 +123,89 @@ def _project(X: np.ndarray, method: str, random_state: int, max_fit: int, chunk:
     return xy
 
 
-_EVENTS = None
-"""In the map's child process: the queue its progress events go to (:func:`_child_init`)."""
-
-
-def _child_init(parent: int, pdeathsig: bool, events) -> None:
+def _child_main(outbox, parent: int, pdeathsig: bool, root: str, model: str, args: tuple, ids: np.ndarray) -> None:
     """The map's child process: ends with its parent (``kill -9`` included), leaves Ctrl-C to it (the parent
-    stops the child), sends its progress events to ``events``."""
-    global _EVENTS
-    die_with_parent(parent, pdeathsig)
+    stops the child); sends ``outbox`` its progress events, then ``("done", coordinates)`` or ``("error", e)``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _EVENTS = events
+    try:
+        die_with_parent(parent, pdeathsig)
+        outbox.send(("done", _project_library(root, model, args, ids, lambda p: outbox.send(("progress", p)))))
+    except BaseException as e:  # noqa: BLE001 - raised again in the parent
+        try:
+            outbox.send(("error", e))
+        except Exception:  # noqa: BLE001 - an exception that cannot be pickled
+            outbox.send(("error", LibraryError(f"{root}: the map failed in its worker process ({e!r})")))
 
 
-def _project_library(root: str, model: str, args: tuple, ids: np.ndarray) -> np.ndarray:
+def _project_library(root: str, model: str, args: tuple, ids: np.ndarray, say=None) -> np.ndarray:
     """In the child process: the library's embeddings (memory-mapped) -> coordinates, if they are still those of
-    segments ``ids`` (the parent's): an embed may have published others since."""
+    segments ``ids`` (the parent's): an embed may have published others since. Progress events go to ``say`` (if given)."""
     with Library(root) as lib:
         emb = load_embeddings(lib, model)
         if not np.array_equal(emb.ids, ids):
             raise LibraryError(f"{root}: the embeddings of {model!r} changed while the map was being drawn "
                                "(an embed ran meanwhile); draw it again")
-        return drive(_project(emb.vectors, *args, cancel=CancelToken()), _EVENTS and _EVENTS.put)
+        return drive(_project(emb.vectors, *args, cancel=CancelToken()), say)
 
 
 def _in_child(root: Path, model: str, args: tuple, ids: np.ndarray, cancel: CancelToken) -> JobGen[np.ndarray]:
     """:func:`_project` in a spawned process, polled every 0.25 s: its progress events passed on with the seconds
-    spent, the child terminated on cancel or error (and ending by itself if this process dies)."""
+    spent, the child terminated on cancel or error (and ending by itself if this process dies), its death (killed
+    for want of memory, a broken install) a :class:`LibraryError`."""
     ctx = multiprocessing.get_context("spawn")
-    events = ctx.Queue()
-    pool = ctx.Pool(1, initializer=_child_init,
-                    initargs=(os.getpid(), threading.current_thread() is threading.main_thread(), events))
+    inbox, outbox = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child_main, name="musicemb-map", daemon=True,
+                        args=(outbox, os.getpid(), threading.current_thread() is threading.main_thread(), str(root),
+                              model, args, ids))
     t0 = time.monotonic()
     last = Progress("map", 0, None, f"{args[0]} of {len(ids)} segments")
     try:
-        pending = pool.apply_async(_project_library, (str(root), model, args, ids))
+        child.start()
+        outbox.close()  # the child holds the only writing end now: its death ends the pipe
         while True:
             cancel.check()
-            try:
-                xy = pending.get(timeout=0.25)
+            kind, value = _receive(inbox, child, root) or ("progress", last)
+            if kind == "done":
                 yield Progress("map", 1, 1, "done")
-                return xy
-            except multiprocessing.TimeoutError:
-                while not events.empty():
-                    last = events.get()
-                yield Progress("map", last.done, last.total, f"{last.message} ({time.monotonic() - t0:.0f} s)")
+                return value
+            if kind == "error":
+                raise value
+            last = value
+            yield Progress("map", last.done, last.total, f"{last.message} ({time.monotonic() - t0:.0f} s)")
     finally:
-        pool.terminate()
-        pool.join()
-        events.close()
+        if child.is_alive():
+            child.terminate()
+        if child.pid is not None:
+            child.join()
+            child.close()
+        inbox.close()
+
+
+def _receive(inbox, child, root: Path) -> tuple | None:
+    """The child's next message, None when none came within 0.25 s; :class:`LibraryError` once the child has died
+    without a result."""
+    ready = multiprocessing.connection.wait([inbox, child.sentinel], 0.25)
+    if inbox in ready:
+        with contextlib.suppress(EOFError, OSError):  # EOF: died (mid-message, perhaps)
+            return inbox.recv()
+    elif not ready:
+        return None
+    child.join(5)
+    raise LibraryError(f"{root}: the map's worker process died{_ended(child.exitcode)} before it was done; "
+                       "nothing was kept, draw it again")
+
+
+def _ended(code: int | None) -> str:
+    """How a process with exit code ``code`` ended, for a message."""
+    if code is None:
+        return ""
+    if code >= 0:
+        return f" (exit code {code})"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return f" (killed by {name}{': out of memory?' if -code == signal.SIGKILL else ''})"
 
 
 def export_map(lib: Library, rows: np.ndarray, out: str | Path) -> int:

@@ -1,0 +1,81 @@
+"""FAISS's interrupt is one for the whole process: before, a cancelled index build armed it for whichever FAISS
+call asked first, and the app's HNSW or IVF-PQ search running meanwhile failed ("computation interrupted")."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from musicemb_core.common.errors import Cancelled
+from musicemb_core.common.progress import CancelToken, drive
+from musicemb_core.index import EmbeddingIndex, faiss_index
+
+
+def _clustered(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((40, dim)).astype(np.float32)
+    return centres[rng.integers(40, size=n)] + 0.3 * rng.standard_normal((n, dim)).astype(np.float32)
+
+
+class _Watched(threading.Event):
+    """A build's ``done`` that tells when its interrupt waits on it: armed, the build's add not stopped yet (as an
+    add between two of its interrupt checks)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waited.set()
+        return super().wait(timeout)
+
+
+@pytest.mark.parametrize("kind, exclude", [("hnsw", None), ("hnsw", np.array([0, 1])), ("ivfpq", None)])
+def test_a_search_while_a_build_is_being_stopped_returns_what_it_would_alone(kind, exclude):
+    X = _clustered(3000)
+    index = EmbeddingIndex(kind).fit(X, np.arange(3000))
+    want = index.search(X[:5], 10, exclude=exclude)
+    done = _Watched()
+    stopper = threading.Thread(target=faiss_index._interrupt, args=(done,))
+    stopper.start()
+    try:
+        assert done.waited.wait(60)
+        got = index.search(X[:5], 10, exclude=exclude)
+    finally:
+        done.set()
+        stopper.join()
+    assert np.array_equal(got[1], want[1]) and np.array_equal(got[0], want[0])
+
+
+def test_searches_beside_a_cancelled_build_all_succeed_and_the_build_stops(monkeypatch):
+    """A thread searching back to back while an HNSW build is cancelled: the cancel is not starved by the
+    searches (each waits for the interrupt to be armed), and none of them fails."""
+    monkeypatch.setattr(faiss_index, "POLL_S", 0.005)
+    searched = EmbeddingIndex("hnsw").fit(_clustered(3000, seed=1), np.arange(3000))
+    Q = _clustered(5, seed=2)
+    want = searched.search(Q, 10)
+    results, failed, stop = [], [], threading.Event()
+
+    def search() -> None:
+        while not stop.is_set():
+            try:
+                results.append(searched.search(Q, 10))
+            except Exception as e:  # noqa: BLE001 - counted below
+                failed.append(e)
+
+    searcher = threading.Thread(target=search)
+    searcher.start()
+    cancel, built = CancelToken(), EmbeddingIndex("hnsw")
+    job = built.iter_fit(_clustered(20000), np.arange(20000), cancel=cancel)
+    try:
+        next(job)
+        cancel.cancel()
+        with pytest.raises(Cancelled):
+            drive(job)
+    finally:
+        stop.set()
+        searcher.join()
+    assert not failed, failed[:3]
+    assert results and all(np.array_equal(r[1], want[1]) and np.array_equal(r[0], want[0]) for r in results)
