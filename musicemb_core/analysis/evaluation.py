@@ -8,7 +8,7 @@ import numpy as np
 
 from musicemb_core.analysis.checks import check_count, check_per_row, check_vectors
 from musicemb_core.common.progress import CancelToken, JobGen, Progress, drive
-from musicemb_core.index.faiss_index import normalise
+from musicemb_core.index.faiss_index import normalise, uninterrupted
 
 
 def knn_track_votes(X: np.ndarray, labels: np.ndarray, track_ids: np.ndarray, *, k: int = 10) -> dict:
@@ -125,7 +125,8 @@ def _knn(Q: np.ndarray, B: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     k = min(k, len(B))
     if k == 0:
         return np.zeros((len(Q), 0), np.float32), np.zeros((len(Q), 0), np.int64)
-    return faiss.knn(Q, np.ascontiguousarray(B), k, metric=faiss.METRIC_INNER_PRODUCT)
+    B = np.ascontiguousarray(B)
+    return uninterrupted(lambda: faiss.knn(Q, B, k, metric=faiss.METRIC_INNER_PRODUCT))  # beside a build's cancel
 
 
 def _scores(votes: np.ndarray, tracks: np.ndarray, labels: np.ndarray, of: np.ndarray) -> dict:

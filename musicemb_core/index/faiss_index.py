@@ -302,7 +302,8 @@ class _SharedInterrupt:
     """FAISS's interrupt callback, one for the whole process, shared by the cancels of builds (:func:`_interrupt`)
     and the searches of this module (:func:`uninterrupted`; FAISS's HNSW, IVF and batched flat searches ask it
     too): a cancel arms it only while no such search runs, and a search that took it (begun after it was armed)
-    is run again once the build has stopped: one job's cancel never fails another's search."""
+    is run again (an armed interrupt fires once, and none is armed while it runs): one job's cancel
+    never fails another's search."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -352,8 +353,6 @@ class _SharedInterrupt:
                 except RuntimeError as e:
                     if not stopping or "computation interrupted" not in str(e):
                         raise
-                with self._cond:  # the build stops within a second: run again once it has (or re-armed)
-                    self._cond.wait_for(lambda: not self._interrupting, timeout=ARM_S)
         finally:
             with self._cond:
                 self._searching -= 1

@@ -49,6 +49,24 @@ def test_a_search_while_a_build_is_being_stopped_returns_what_it_would_alone(kin
     assert np.array_equal(got[1], want[1]) and np.array_equal(got[0], want[0])
 
 
+def test_evaluates_exact_search_while_a_build_is_being_stopped_returns_what_it_would_alone():
+    """``evaluate``'s exact kNN (``faiss.knn``, batched like a big flat search) asks the interrupt too."""
+    from musicemb_core.analysis.evaluation import _knn
+
+    X = faiss_index.normalise(_clustered(10000))  # FAISS asks between blocks of 4,096 queries
+    want = _knn(X, X[:500], 10)
+    done = _Watched()
+    stopper = threading.Thread(target=faiss_index._interrupt, args=(done,))
+    stopper.start()
+    try:
+        assert done.waited.wait(60)
+        got = _knn(X, X[:500], 10)
+    finally:
+        done.set()
+        stopper.join()
+    assert np.array_equal(got[1], want[1]) and np.array_equal(got[0], want[0])
+
+
 def test_searches_beside_a_cancelled_build_all_succeed_and_the_build_stops(monkeypatch):
     """A thread searching back to back while an HNSW build is cancelled: the cancel is not starved by the
     searches (each waits for the interrupt to be armed), and none of them fails."""
