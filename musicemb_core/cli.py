@@ -387,33 +387,35 @@ def _cancel_interrupts():
         raise KeyboardInterrupt from None
 
 
-def _open_index(lib, model: str, *, quiet: bool):
-    """The index ``model``'s queries search, built first (with progress; Ctrl-C stops) when there is none yet or
-    the embeddings changed since."""
+def _open_searcher(lib, model: str, *, quiet: bool, landmarks: bool):
+    """A :class:`~musicemb_core.search.knn.Searcher` of ``model`` on its index, built first (with progress; Ctrl-C
+    stops) when there is none yet or the embeddings changed since. The model is loaded once, first: an unknown
+    model, a bad config or damaged weights are said as the searcher says them, not as missing embeddings, nor
+    after an index was built for their vectors. ``landmarks``: the query's landmarks are read too (identify)."""
     from musicemb_core.common.errors import LibraryError
     from musicemb_core.inference import library_embedder
+    from musicemb_core.search.knn import Searcher
     from musicemb_core.search.library_index import iter_open_index
 
-    library_embedder(lib, model)  # an unknown model, a bad config or damaged weights are said as the searcher
-    # says them (first), not as missing embeddings, nor after an index was built for their vectors
+    embedder = library_embedder(lib, model)
     if not len(lib.segments()["id"]):
         raise LibraryError(f"{lib.root}: no segments embedded with {model!r}; import audio and run `musicemb embed`")
     cancel = CancelToken()
     with _cancel_interrupts():
-        return _run(iter_open_index(lib, model, cancel=cancel), quiet=quiet, cancel=cancel)
+        index = _run(iter_open_index(lib, model, cancel=cancel), quiet=quiet, cancel=cancel)
+    return Searcher(lib, model=model, index=index, use_landmarks=landmarks, embedder=embedder)
 
 
-def _queries(a: argparse.Namespace, action, *, none: str) -> int:
+def _queries(a: argparse.Namespace, action, *, none: str, landmarks: bool = False) -> int:
     """Run ``action(searcher, query_vectors)`` for each query file; print JSON or a readable list (``none``: the
-    line under a query without results)."""
+    line under a query without results; ``landmarks``: the action uses the queries' landmarks)."""
     from musicemb_core.audio.validate import check_query_length
     from musicemb_core.common.errors import AudioError
     from musicemb_core.data.library import Library
-    from musicemb_core.search.knn import Searcher
 
     out, failed = [], 0
     with Library(a.lib) as lib:
-        searcher = Searcher(lib, model=a.model, index=_open_index(lib, a.model, quiet=a.quiet))
+        searcher = _open_searcher(lib, a.model, quiet=a.quiet, landmarks=landmarks)
         for path in a.queries:
             try:
                 check_query_length(path, ca.MAX_QUERY_S, "queries")
@@ -443,7 +445,7 @@ def _queries(a: argparse.Namespace, action, *, none: str) -> int:
 
 def cmd_identify(a: argparse.Namespace) -> int:
     return _queries(a, lambda s, q: s.identify(q, k=a.k, top=a.top or 10),
-                    none="no match: no track scored above 0")
+                    none="no match: no track scored above 0", landmarks=True)
 
 
 def cmd_classify(a: argparse.Namespace) -> int:
@@ -455,11 +457,10 @@ def cmd_classify(a: argparse.Namespace) -> int:
 def cmd_search(a: argparse.Namespace) -> int:
     from musicemb_core.audio.validate import check_query_length
     from musicemb_core.data.library import Library
-    from musicemb_core.search.knn import Searcher
 
     check_query_length(a.query, ca.MAX_QUERY_S, "queries")
     with Library(a.lib) as lib:
-        searcher = Searcher(lib, model=a.model, index=_open_index(lib, a.model, quiet=a.quiet))
+        searcher = _open_searcher(lib, a.model, quiet=a.quiet, landmarks=False)
         windows = searcher.nearest(searcher.embed_file(a.query), k=a.k)
     if a.json:
         _print_json({"query": a.query, "windows": windows})

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,11 +22,12 @@ from musicemb_core.audio.segment import cut
 from musicemb_core.audio.validate import check_not_silent
 from musicemb_core.common.errors import ConfigError, LibraryError
 from musicemb_core.data.library import Library
-from musicemb_core.features import landmarks as lm
 from musicemb_core.index import EmbeddingIndex
-from musicemb_core.inference import DEFAULT_MODEL, library_embedder, load_embeddings
-from musicemb_core.search.fingerprints import LandmarkIndex, landmark_folder
+from musicemb_core.inference import DEFAULT_MODEL, Embedder, library_embedder, load_embeddings
 from musicemb_core.search.library_index import open_index
+
+if TYPE_CHECKING:
+    from musicemb_core.search.fingerprints import LandmarkIndex
 
 SILENCE_DBFS = -60.0
 # Aligned landmark matches -> confidence: chance alignments of a few seconds of audio give up to ~LANDMARK_FLOOR.
@@ -64,6 +66,15 @@ def fuse(emb: dict[int, float], marks: dict[int, int]) -> list[tuple[int, float]
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0] != top, -marks.get(kv[0], 0)))
 
 
+def _landmark_index(lib: Library) -> LandmarkIndex | None:
+    """The library's :class:`~musicemb_core.search.fingerprints.LandmarkIndex`, None without one. Imported here:
+    the landmarks' peak picking needs scipy.ndimage (0.2-0.5 s to import), and only :meth:`Searcher.identify`
+    reads landmarks."""
+    from musicemb_core.search.fingerprints import LandmarkIndex, landmark_folder
+
+    return LandmarkIndex.load(landmark_folder(lib))
+
+
 @dataclass
 class QueryVectors:
     """Sub-track vectors of one query: ``vectors`` (n, dim), their ``starts`` (s) and which are ``active``."""
@@ -76,17 +87,19 @@ class QueryVectors:
 
 
 class Searcher:
-    """A library opened for queries with one model: its embedder, index and segment/track tables."""
+    """A library opened for queries with one model: its embedder, index and segment/track tables. ``embedder``:
+    :func:`~musicemb_core.inference.library_embedder` ``(lib, model)`` when the caller loaded it already (it is
+    loaded here otherwise); ``use_landmarks``: read the query's landmarks too (only :meth:`identify` uses them)."""
 
     def __init__(self, lib: Library, *, model: str = DEFAULT_MODEL, index: EmbeddingIndex | None = None,
-                 use_landmarks: bool = True):
+                 use_landmarks: bool = True, embedder: Embedder | None = None):
         self.lib = lib
         self.model = model
-        self.embedder = library_embedder(lib, model)
+        self.embedder = embedder or library_embedder(lib, model)
         self.index = index or open_index(lib, model)
         if self.index.ntotal == 0:
             raise LibraryError(f"{lib.root}: no segments embedded with {model!r}; import audio and run `musicemb embed`")
-        self.landmarks = LandmarkIndex.load(landmark_folder(lib)) if use_landmarks else None
+        self.landmarks = _landmark_index(lib) if use_landmarks else None
         seg = lib.segments()
         self.seg_track = dict(zip(seg["id"].tolist(), seg["track_id"].tolist(), strict=True))
         self.seg_start = dict(zip(seg["id"].tolist(), seg["start_s"].tolist(), strict=True))
@@ -117,6 +130,8 @@ class Searcher:
         vectors, active = np.concatenate(vectors), np.concatenate(active)
         marks = None
         if self.landmarks is not None:
+            from musicemb_core.features import landmarks as lm
+
             head = y[: int(SPEED_SEARCH_S * sr)]
             marks = [lm.landmarks(y, sr)] + [lm.landmarks(head, sr * g) for g in SPEED_FACTORS]
         return QueryVectors(path, vectors, starts, active, marks)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from musicemb_core.analysis.checks import check_count
-from musicemb_core.analysis.set_order import bpm_gap_percent
 from musicemb_core.analysis.track_vectors import aggregate, relative_to_library, tagged_track_vectors
 from musicemb_core.audio.decode import info, load
 from musicemb_core.audio.resample import mono_at
@@ -32,8 +32,11 @@ from musicemb_core.inference import (
     tag_statistics_of,
     track_statistics,
 )
-from musicemb_core.search.fingerprints import landmark_folder
-from musicemb_core.search.versions import VersionFinder, versions_first
+
+# versions and fingerprints are imported where used: their landmarks import scipy.ndimage (0.2-0.5 s), which the
+# callers of track_title (the DJ listings) do without
+if TYPE_CHECKING:
+    from musicemb_core.search.versions import VersionFinder
 
 SILENCE_DBFS = -60.0
 """A query's segments at or below this RMS level are left out of its vector where it has louder ones."""
@@ -48,6 +51,8 @@ class SimilarTracks:
     """A library opened for track-level similarity with ``model`` (by default the built-in similarity model)."""
 
     def __init__(self, lib: Library, *, model: str = SIMILARITY_MODEL):
+        from musicemb_core.search.fingerprints import landmark_folder  # not at the top: see above
+
         self.lib = lib
         self.model = model
         self.tracks = {t.id: t for t in lib.tracks()}
@@ -76,6 +81,8 @@ class SimilarTracks:
         """Versions sharing a query's audio, from the library's landmarks (None when it has none: ``embed`` and
         ``index`` build them). Tracks whose audio changed since take no part."""
         if self._versions is False:
+            from musicemb_core.search.versions import VersionFinder
+
             self._versions = VersionFinder.open(self._landmarks, {t.id: t.content_hash for t in self.tracks.values()})
         return self._versions
 
@@ -159,6 +166,8 @@ class SimilarTracks:
         (track id -> bool) only those it keeps, from a ranking of every track (filters apply after ranking).
         ``versions`` (track id -> shared audio, :mod:`musicemb_core.search.versions`) come first, marked
         ``"version": True``. ``vector``: one finite track vector of this space."""
+        from musicemb_core.search.versions import versions_first  # not at the top: see above
+
         k, vector = check_count(k, least=0), self._check_vector(vector)
         skip = set(exclude)
         found = {t: v for t, v in (versions or {}).items()
@@ -197,6 +206,8 @@ class SimilarTracks:
         neither filter is asked for. A query without a tempo/key is a one-line error naming it and why."""
         if bpm_range is None and not key_compatible:
             return None
+        from musicemb_core.analysis.set_order import bpm_gap_percent  # numba (0.3 s): only for this filter
+
         refs = []
         for q, own in queries:
             if own:

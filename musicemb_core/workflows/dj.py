@@ -10,7 +10,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from musicemb_core.analysis.set_order import bpm_gap_percent, iter_order_set, transition_costs
 from musicemb_core.common.errors import LibraryError, MusicEmbError
 from musicemb_core.common.paths import check_output_folder, output_path, user_path
 from musicemb_core.common.progress import CancelToken, JobGen, Progress, drive
@@ -18,8 +17,6 @@ from musicemb_core.common.tables import csv_cell
 from musicemb_core.data.library import Library, Track
 from musicemb_core.features.camelot import Key, camelot, compatible, parse_key_or_none
 from musicemb_core.features.tempo_key import key_camelot, key_open, tag_bpm
-from musicemb_core.inference import model_folder, sounds_like
-from musicemb_core.search.similar import track_title
 
 EXPORT_SUFFIXES = (".m3u8", ".m3u", ".xml", ".csv")
 #: The longest set :func:`plan_set` orders (5,000 tracks: a 200 MB cost matrix, about 20 s of ordering).
@@ -44,6 +41,8 @@ def track_row(t: Track, sounds: list[tuple[str, float]] | None = None) -> dict:
     """One track as the DJ sees it: tags, our tempo/key estimate (with confidence, or the reason there is none),
     the tag's BPM/key beside it, and what it sounds like (``sounds``: the tagger's likeliest tags, see
     :func:`~musicemb_core.inference.sounds_like`)."""
+    from musicemb_core.search.similar import track_title  # here: a listing needs no similarity search
+
     tags = t.tags or {}
     a = t.analysis or {}
     tag_key = _tag_key(tags)
@@ -120,6 +119,8 @@ def keep(row: dict, *, bpm: tuple[float, float] | None = None, key_compatible: K
 
 def within_bpm(query: float | None, other: float | None, pct: float) -> bool:
     """``other`` within ``pct`` % of ``query``, half and double time allowed; False when either is unknown."""
+    from musicemb_core.analysis.set_order import bpm_gap_percent  # numba: not imported by listings (0.3 s)
+
     return bool(query and other) and bpm_gap_percent(query, other) <= pct
 
 
@@ -134,6 +135,8 @@ def track_rows(lib: Library, *, bpm: tuple[float, float] | None = None, key_comp
 def library_sounds(lib: Library) -> dict[int, list[tuple[str, float]]]:
     """:func:`~musicemb_core.inference.sounds_like` of the built-in similarity space; {} where it cannot say
     (not embedded yet, the model missing or damaged): the rows are still given, with that field empty."""
+    from musicemb_core.inference import sounds_like
+
     try:
         return sounds_like(lib)
     except MusicEmbError:
@@ -311,6 +314,9 @@ def iter_plan_set(lib: Library, tracks: list[Track], *, start: Track | None = No
     "similarity"}.
     """
     import numpy as np
+
+    from musicemb_core.analysis.set_order import iter_order_set, transition_costs
+    from musicemb_core.inference import model_folder
 
     if len(tracks) < 2:
         got = f"only track {tracks[0].id}" if tracks else "none"
