@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from musicemb_core.common.config import MAX_HUM_S, MAX_QUERY_S  # noqa: F401 (used as ca.MAX_QUERY_S)
-from musicemb_core.common.errors import ConfigError, MusicEmbError
+from musicemb_core.common.errors import Cancelled, ConfigError, MusicEmbError
 from musicemb_core.common.names import check_model_name, model_key
 from musicemb_core.common.paths import data_home
 
@@ -281,8 +281,9 @@ def describe(exc: BaseException, *, lib: str | None = None) -> str:
 
 def report(exc: BaseException, argv: list[str], *, lib: str | None = None, debug: bool = False) -> int:
     """Print one line for ``exc`` on stderr (a traceback too with ``debug``) and return the exit status:
-    1 for errors, 130 for an interrupt. Unexpected errors' tracebacks are logged, and the log named."""
-    if isinstance(exc, KeyboardInterrupt):
+    1 for errors, 130 for an interrupt (or a job's cancel, which a Ctrl-C set, that reached here). Unexpected errors'
+    tracebacks are logged, and the log named."""
+    if isinstance(exc, (KeyboardInterrupt, Cancelled)):
         print("musicemb: interrupted; work finished so far is kept", file=sys.stderr)
         return 130
     if debug:

@@ -75,7 +75,11 @@ def model_key(model: str) -> str:
     """
     if isinstance(model, str) and model and is_path_like(model):
         folder = user_path(model)
-        if not (folder / MODEL_CONFIG).is_file():
+        try:
+            is_model = (folder / MODEL_CONFIG).is_file()
+        except OSError as e:  # a name too long, a folder without permission: not told by is_file
+            raise ConfigError(f"{model}: cannot look for a model folder there ({e.strerror or e})") from None
+        if not is_model:
             raise ConfigError(f"{model}: not a model folder (no {MODEL_CONFIG} there) and not a model name")
         base = folder.resolve().name
         try:

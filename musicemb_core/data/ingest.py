@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
 import multiprocessing
 import os
 import signal
@@ -358,29 +359,42 @@ def _delimiter(sample: str) -> str:
     return max(",;\t", key=rows_split)
 
 
+def _labels_text(path: str | Path) -> str:
+    """The text of a labels CSV, read once: a pipe too (``--labels <(...)``, ``/dev/stdin``); a named pipe that no
+    program writes to reads as empty instead of waiting for one (Ctrl-C could not stop that wait); a file holding
+    NUL bytes (``/dev/zero``, a disk image) is refused from its first block, not read whole into memory."""
+    nonblocking = getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, os.O_RDONLY | nonblocking)
+    if nonblocking:
+        os.set_blocking(fd, True)  # reads wait for a writer's data, as a pipe's reader does
+    with open(fd, newline="", encoding="utf-8-sig") as f:  # a byte-order mark (Excel) is skipped
+        head = f.read(1 << 16)
+        if "\x00" in head:
+            raise ConfigError(f"{path}: not a CSV: it holds NUL bytes")
+        return head + f.read()
+
+
 def read_label_csv(path: str | Path) -> dict[str, str | None]:
     """``path,label`` rows (header optional), or the ``path`` and ``label`` columns of a table with that header
     (a CSV export of tracks) -> {path or file name: label, None where it is empty}; a CSV without one is a
     :class:`ConfigError`."""
     labels: dict[str, str | None] = {}
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark (Excel) is skipped
-            delimiter = _delimiter(f.read(1 << 16))
-            f.seek(0)
-            cols = (0, 1)
-            for line, row in enumerate(csv.reader(f, delimiter=delimiter), 1):
-                names = [c.strip().lower() for c in row]
-                if line == 1 and "label" in names and any(h in names for h in _PATH_HEADERS):
-                    cols = (next(names.index(h) for h in _PATH_HEADERS if h in names), names.index("label"))
-                    continue
-                if len(row) <= max(cols) or names[cols[0]] in _PATH_HEADERS:
-                    continue
-                key = os.path.normpath(cell_text(row[cols[0]]).strip())  # ./a.wav, x/../a.wav: a.wav
-                label = clean_label(cell_text(row[cols[1]]))
-                if labels.get(key, label) != label:
-                    raise ConfigError(f"{path}: line {line} labels {key} {label!r}, an earlier line "
-                                      f"{labels[key]!r}; keep one")
-                labels[key] = label
+        text = _labels_text(path)
+        cols = (0, 1)
+        for line, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text[:1 << 16])), 1):
+            names = [c.strip().lower() for c in row]
+            if line == 1 and "label" in names and any(h in names for h in _PATH_HEADERS):
+                cols = (next(names.index(h) for h in _PATH_HEADERS if h in names), names.index("label"))
+                continue
+            if len(row) <= max(cols) or names[cols[0]] in _PATH_HEADERS:
+                continue
+            key = os.path.normpath(cell_text(row[cols[0]]).strip())  # ./a.wav, x/../a.wav: a.wav
+            label = clean_label(cell_text(row[cols[1]]))
+            if labels.get(key, label) != label:
+                raise ConfigError(f"{path}: line {line} labels {key} {label!r}, an earlier line "
+                                  f"{labels[key]!r}; keep one")
+            labels[key] = label
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: the labels CSV is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
                           f"{e.start}); save it as UTF-8") from e
