@@ -351,7 +351,7 @@ def _print_embed(r, qbh) -> None:
 
 
 def cmd_index(a: argparse.Namespace) -> int:
-    from musicemb_core.common.errors import LibraryError
+    from musicemb_core.common.errors import ConfigError, LibraryError
     from musicemb_core.data.library import Library
     from musicemb_core.inference import builtin_models, read_embeddings_meta
     from musicemb_core.search.fingerprints import iter_fingerprint, landmark_folder
@@ -368,7 +368,11 @@ def cmd_index(a: argparse.Namespace) -> int:
                 print(f"{model}: {index.kind_} index of {index.ntotal} vectors -> {index_path(lib, model)} (current: "
                       "not built again)")
                 continue
-            index = _run(iter_build_index(lib, model=model, kind=a.kind, cancel=cancel), quiet=a.quiet, cancel=cancel)
+            try:
+                index = _run(iter_build_index(lib, model=model, kind=a.kind, cancel=cancel), quiet=a.quiet,
+                             cancel=cancel)
+            except ConfigError as e:  # a kind that cannot index these vectors: say which library and model
+                raise ConfigError(f"{lib.root}: {model}: {e}") from None
             print(f"{model}: {index.kind_} index of {index.ntotal} vectors -> {index_path(lib, model)}")
         if a.landmarks:
             marks = _run(iter_fingerprint(lib, cancel=cancel), quiet=a.quiet, cancel=cancel)

@@ -99,7 +99,8 @@ class EmbeddingIndex:
         else:
             nlist = self.nlist or int(max(16, min(65536, 4 * np.sqrt(n))))
             if len(sample) < nlist:
-                raise ConfigError(f"ivfpq needs at least nlist={nlist} vectors to train, got {len(sample)}")
+                raise ConfigError(f"ivfpq needs at least nlist={nlist} vectors to train, got {len(sample)}; "
+                                  "use --kind flat (exact) or hnsw for so few")
             m = pq_subquantisers(dim, self.pq_m)
             base = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
             base.train(sample)

@@ -52,7 +52,8 @@ def iter_build_ondisk(X: np.ndarray, ids: np.ndarray, path: str | Path, *, nlist
         raise ConfigError(f"{n} vectors but {len(ids)} ids")
     n_train = min(n, train_size or max(40 * nlist, 10_000))
     if n_train < max(nlist, 256):
-        raise ConfigError(f"ivfpq needs at least {max(nlist, 256)} vectors to train (nlist={nlist}), got {n}")
+        raise ConfigError(f"ivfpq needs at least {max(nlist, 256)} vectors to train (nlist={nlist}), got {n}; "
+                          "use --kind flat (exact) or hnsw for so few")
     work = path.with_name(f".{path.name}.build")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -641,3 +641,10 @@ def test_a_file_name_with_a_newline_stays_on_its_line(tmp_path):
     failed = [line for line in r.stdout.splitlines() if "failed:" in line]
     assert len(failed) == 1 and "bad\\nfile.wav" in failed[0], r.stdout
     assert not [line for line in (r.stdout + r.stderr).splitlines() if line.startswith(("name.wav", "file.wav"))]
+
+
+def test_an_ivfpq_index_of_a_small_library_says_which_library_and_what_to_use(work, tmp_path):
+    """"ivfpq needs at least 256 vectors to train (nlist=21), got 28" named neither the library nor what to do."""
+    line = one_line_error(musicemb("index", work["lib"], "--kind", "ivfpq", "--model", "default", "-q",
+                                   home=work["home"]), 1, "needs at least", "use --kind flat (exact) or hnsw")
+    assert line.startswith(f"musicemb: error: {work['lib']}: default: ivfpq needs at least"), line
