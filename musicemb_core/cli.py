@@ -234,15 +234,20 @@ def cmd_features(a: argparse.Namespace) -> int:
     files = find_audio(a.paths)
     if not files:
         raise MusicEmbError(f"no audio files in {', '.join(a.paths)}")
-    rows, failed = _run(iter_describe(files, per=a.per, sr=a.sr, window_s=a.window, hop_s=a.hop or a.window),
-                        quiet=a.quiet)
+    cancel = CancelToken()  # Ctrl-C: the files described so far are written, and the exit status says it stopped
+    rows, failed = _run(iter_describe(files, per=a.per, sr=a.sr, window_s=a.window, hop_s=a.hop or a.window,
+                                      cancel=cancel), quiet=a.quiet, cancel=cancel)
     for path, reason in failed:
         print(ca.shown(f"failed: {path}: {reason}"), file=sys.stderr)
     if not rows:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
         raise MusicEmbError(f"no descriptors computed: {len(failed)} of {len(files)} files failed")
     write_table(rows, a.out)
-    print(f"{len(rows)} rows x {len(rows[0]) - 3} descriptors from {len(files) - len(failed)} files -> {a.out}")
-    return 0
+    done = len({r["path"] for r in rows}) if cancel.cancelled else len(files) - len(failed)
+    print(f"{len(rows)} rows x {len(rows[0]) - 3} descriptors from {done} files -> {a.out}"
+          + (f" (stopped: {len(files) - done - len(failed)} files not described)" if cancel.cancelled else ""))
+    return 130 if cancel.cancelled else 0
 
 
 def cmd_train(a: argparse.Namespace) -> int:

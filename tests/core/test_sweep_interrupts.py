@@ -41,3 +41,31 @@ def test_ctrl_c_while_train_reads_the_audio_is_an_interrupt(tmp_path, capsys, mo
     with Library(lib) as library:
         assert library.runs() == []  # nothing was started, nothing half-stored
     assert not (tmp_path / "lib" / "models" / "toy").exists()
+
+
+def test_ctrl_c_while_features_runs_writes_the_files_described_so_far(tmp_path, capsys, monkeypatch, python_ctrl_c):
+    """A Ctrl-C during `features` raised inside whatever was running (once inside numba's compiler, whose callback
+    printed a traceback and the run went on to exit 0) and lost every row; it now stops after the file being
+    described, writes the rows finished, and exits 130."""
+    import csv
+
+    from musicemb_core.features import descriptors
+    from tests.conftest import write_tone
+
+    files = [write_tone(tmp_path / f"t{i}.wav", 220.0 * (i + 1), seconds=2.0) for i in range(3)]
+    decode, loaded = descriptors.load, []
+
+    def load_then_ctrl_c(path, *args, **kwargs):
+        loaded.append(path)
+        if len(loaded) == 2:
+            signal.raise_signal(signal.SIGINT)
+        return decode(path, *args, **kwargs)
+
+    monkeypatch.setattr(descriptors, "load", load_then_ctrl_c)
+    out = tmp_path / "f.csv"
+    status = cli.main(["features", *map(str, files), "--out", str(out), "-q"])
+    captured = capsys.readouterr()
+    assert status == 130 and len(loaded) == 2
+    with open(out, newline="") as f:
+        assert [r["path"] for r in csv.DictReader(f)] == [str(files[0]), str(files[1])]
+    assert captured.out.strip().endswith("(stopped: 1 files not described)")
