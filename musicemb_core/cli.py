@@ -603,8 +603,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from musicemb_core.workflows.evaluate import iter_evaluate
 
     with Library(a.lib) as lib:
-        r = _run(iter_evaluate(lib, model=a.model, plots=a.plots, reid_n=a.reid, snippet_s=a.snippet),
-                 quiet=a.quiet)
+        r = _run(iter_evaluate(lib, model=a.model, plots=a.plots, reid_n=a.reid, snippet_s=a.snippet,
+                               cluster_ks=a.clusters), quiet=a.quiet)
     if a.json:
         _print_json(r)
         return 0
@@ -617,7 +617,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if "knn_tracks" in r:
         print(f"  kNN vote per track: top-1 {r['knn_tracks']['top1']:.3f}, top-2 {r['knn_tracks']['top2']:.3f}")
     c = r["clustering"]
-    print(f"  k-means: k={c['k']} by silhouette" + (f", purity {c['purity']:.3f}" if c["purity"] is not None else ""))
+    how = "as asked" if len(c["ks"]) == 1 else "by silhouette"
+    print(f"  k-means: k={c['k']} {how}" + (f", purity {c['purity']:.3f}" if c["purity"] is not None else ""))
     if "reid" in r and r["reid"]["n"]:
         print(f"  re-identification of {r['reid']['n']} random {r['reid']['snippet_s']:g} s snippets: "
               f"top-1 {r['reid']['top1']:.3f}, top-2 {r['reid']['top2']:.3f}")
@@ -887,6 +888,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="random snippets for re-identification (default 100; 0 = skip)")
     sp.add_argument("--snippet", type=ca.number(0.1, 600, unit=" s"), default=3.0,
                     help="snippet length in seconds (default 3)")
+    sp.add_argument("--clusters", type=ca.cluster_counts, default="2-10", metavar="K|A-B",
+                    help="k-means with K clusters, or the k of A..B with the best silhouette (default 2-10)")
 
     sp = add("inspect", cmd_inspect, "mislabel candidates, faulty segments, outliers, near-duplicates")
     sp.add_argument("lib", type=ca.path)

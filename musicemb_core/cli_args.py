@@ -126,6 +126,18 @@ def integer(lo: int, hi: int | None = None, *, unit: str = "") -> Callable[[str]
     return check
 
 
+def cluster_counts(text: str) -> range:
+    """``type=`` for k-means' k: ``K`` (that k) or ``A-B`` (the one of A..B with the best silhouette), 2 to 200."""
+    lo, sep, hi = text.strip().partition("-")
+    try:
+        ks = range(int(lo), int(hi if sep else lo) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of clusters K or a range A-B (e.g. 8 or 2-20), got {text}") from None
+    if not ks or ks.start < 2 or ks.stop - 1 > 200:
+        raise argparse.ArgumentTypeError(f"must be from 2 to 200 clusters, the range's start first, got {text}")
+    return ks
+
+
 def number(lo: float, hi: float | None = None, *, lo_open: bool = False, unit: str = "") -> Callable[[str], float]:
     """``type=`` for a finite float in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``)."""
 

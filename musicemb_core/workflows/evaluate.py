@@ -72,8 +72,9 @@ def long_enough(lib: Library, snippet_s: float) -> list:
 
 def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path | None = None,
                   reid_n: int = 100, snippet_s: float = 3.0, random_state: int = 0,
-                  cancel: CancelToken | None = None) -> JobGen[dict]:
-    """Every figure of ``musicemb evaluate`` as one dict (JSON-ready); PNG/JSON files in ``plots`` if given."""
+                  cluster_ks: range | list[int] = range(2, 11), cancel: CancelToken | None = None) -> JobGen[dict]:
+    """Every figure of ``musicemb evaluate`` as one dict (JSON-ready); PNG/JSON files in ``plots`` if given.
+    ``cluster_ks``: the k-means k tried (the best silhouette's kept; one k: that one)."""
     cancel = cancel or CancelToken()
     plots = None if plots is None else _plots_folder(plots)
     rng = np.random.default_rng(random_state)
@@ -102,7 +103,10 @@ def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path
         knn = yield from iter_knn_track_votes(X, labels, track_ids, cancel=cancel)
         out["knn_tracks"] = {k: knn[k] for k in ("top1", "top2", "n_tracks")}
     cancel.check()
-    clusters = yield from iter_kmeans_select(X, random_state=random_state, cancel=cancel)
+    if min(cluster_ks) >= len(X):
+        raise ConfigError(f"{lib.root}: {min(cluster_ks)} clusters need more than the {len(X)} segments embedded "
+                          f"with {model!r}")
+    clusters = yield from iter_kmeans_select(X, ks=cluster_ks, random_state=random_state, cancel=cancel)
     cancel.check()
     out["clustering"] = {"k": clusters["k"], "ks": clusters["ks"], "silhouette": clusters["silhouette"],
                          "inertia": clusters["inertia"], "composition": composition(clusters["labels"], labels, names),
@@ -158,7 +162,7 @@ def _plot_k(c: dict, path: Path) -> None:
     ax2.set_ylabel("inertia")
     handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     ax.legend(handles, [h.get_label() for h in handles], loc="center right", fontsize=8)
-    ax.set_title(f"k-means: k = {c['k']} by silhouette")
+    ax.set_title(f"k-means: k = {c['k']}" + (" by silhouette" if len(c["ks"]) > 1 else ""))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

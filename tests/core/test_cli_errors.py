@@ -125,6 +125,9 @@ USAGE = [
     (["map", "L", "--model", "a/b"], "--model"),
     (["evaluate", "L", "--reid", "-1"], "--reid"),
     (["evaluate", "L", "--snippet", "0"], "--snippet"),
+    (["evaluate", "L", "--clusters", "1"], "--clusters"),
+    (["evaluate", "L", "--clusters", "9-3"], "--clusters"),
+    (["evaluate", "L", "--clusters", "two"], "--clusters"),
     (["inspect", "L", "--top", "-2"], "--top"),
     (["no-such-command"], "invalid choice"),
 ]

@@ -21,7 +21,7 @@ CASES: dict[str, tuple[list[str], list[tuple[str, ...]]]] = {
     "similar": (["LIB", "a.wav", "b.wav"], [("--json",), ("-k", "4"), ("--together",)]),
     "search": (["LIB", "q.wav"], [("--json",), ("-k", "4")]),
     "map": (["LIB"], [("--method", "pca"), ("--out", "m.csv")]),
-    "evaluate": (["LIB"], [("--json",), ("--reid", "5"), ("--snippet", "2")]),
+    "evaluate": (["LIB"], [("--json",), ("--reid", "5"), ("--snippet", "2"), ("--clusters", "2-6")]),
     "inspect": (["LIB"], [("--json",), ("--top", "3"), ("--out", "f.csv")]),
     "tracks": (["LIB"], [("--json",), ("--bpm", "120-130"), ("--key-compatible", "8A"), ("--label", "x")]),
     "export": (["LIB", "1", "2"], [("--out", "c.xml"), ("--bpm", "100-140"), ("--name", "crate")]),

@@ -648,3 +648,17 @@ def test_an_ivfpq_index_of_a_small_library_says_which_library_and_what_to_use(wo
     line = one_line_error(musicemb("index", work["lib"], "--kind", "ivfpq", "--model", "default", "-q",
                                    home=work["home"]), 1, "needs at least", "use --kind flat (exact) or hnsw")
     assert line.startswith(f"musicemb: error: {work['lib']}: default: ivfpq needs at least"), line
+
+
+def test_evaluate_with_a_chosen_number_of_clusters(work, capsys):
+    """k-means took k by silhouette from 2-10 only: "k-means with a chosen k" could not be asked for."""
+    lib = str(work["lib"])
+    assert cli.main(["evaluate", lib, "--model", "default", "--reid", "0", "--clusters", "4", "--json", "-q"]) == 0
+    c = json.loads(capsys.readouterr().out)["clustering"]
+    assert c["k"] == 4 and c["ks"] == [4] and sum(row["size"] for row in c["composition"]) == 9
+    assert len(c["composition"]) == 4
+    assert cli.main(["evaluate", lib, "--model", "default", "--reid", "0", "--clusters", "2-3", "-q"]) == 0
+    assert "by silhouette" in capsys.readouterr().out
+    assert cli.main(["evaluate", lib, "--model", "default", "--reid", "0", "--clusters", "12", "-q"]) == 1
+    assert capsys.readouterr().err == (f"musicemb: error: {lib}: 12 clusters need more than the 9 segments "
+                                       "embedded with 'default'\n")
