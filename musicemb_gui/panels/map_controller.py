@@ -64,6 +64,7 @@ class MapController(QObject):
         self._rows = np.zeros((0, 3))  # the map shown: segment id, x, y per point
         self.method = "umap"
         self.mode = "label"  # the colouring asked for last
+        self.cluster_k: int | None = None  # k-means' k for the cluster colouring; None: by silhouette from 2-10
         self.shown = ""  # the method whose map is on screen
         # the open finding kind of each point (segment ids, their tracks), None where there is none
         self.finding_kinds: Callable[[np.ndarray, np.ndarray], np.ndarray] = lambda ids, _tracks: np.full(
@@ -249,10 +250,11 @@ class MapController(QObject):
         progress and Cancel under Jobs)."""
         labels_cats, _, names = self.colours("label", ids)
         tracks = self.session.segment_tracks(ids)
+        k_asked = self.cluster_k
 
         def factory(token):
             if mode == "cluster":
-                k = yield from iter_kmeans_select(vectors, cancel=token)
+                k = yield from iter_kmeans_select(vectors, ks=[k_asked] if k_asked else range(2, 11), cancel=token)
                 return k["labels"], [f"cluster {i}" for i in range(k["k"])]
             lab = np.where(labels_cats < len(names) - 1, labels_cats, -1)
             pred = (yield from iter_probe_scores(vectors, lab, tracks, cancel=token))["predictions"]
@@ -265,6 +267,17 @@ class MapController(QObject):
         job.cancelled.connect(self._live(lambda: self.status.emit(f"{mode}: cancelled")))
         job.ended.connect(lambda _job: self._extra_jobs.get(mode) is job and self._extra_jobs.pop(mode))
         self.status.emit(f"computing {mode}… (progress and Cancel under Jobs)")
+
+    def set_cluster_k(self, k: int | None) -> None:
+        """Colour by ``k`` k-means clusters (None: k by silhouette from 2-10): the clusters are computed again."""
+        if k == self.cluster_k:
+            return
+        self.cluster_k = k
+        self._cancel_extra(("cluster",))
+        self._extra.pop("cluster", None)
+        self._extra_names.pop("cluster", None)
+        if self.mode == "cluster" and len(self.ids):
+            self.request_colours("cluster")
 
     def _cancel_extra(self, modes: tuple[str, ...] = EXTRA_MODES) -> None:
         """Cancel the jobs computing these colourings: of points or labels not shown any more."""

@@ -96,6 +96,12 @@ class MapPanel(QWidget):
         self.colour.addItems(list(COLOUR_BY))
         self.colour.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.colour.setMinimumContentsLength(6)
+        self.clusters = QSpinBox(minimum=1, maximum=50, value=1, prefix="clusters: ")
+        self.clusters.setSpecialValueText("clusters: auto")  # at the minimum: k by silhouette from 2-10
+        self.clusters.setToolTip("How many k-means clusters to colour by (auto: the k of 2-10 with the best "
+                                 "silhouette)")
+        self.clusters.setVisible(False)
+        self.clusters.setKeyboardTracking(False)  # typed digits count once the number is entered
         self.search = QLineEdit(placeholderText="Find by name, label, key…")
         self.search.setClearButtonEnabled(True)
         self.search.setMinimumWidth(100)
@@ -126,7 +132,7 @@ class MapPanel(QWidget):
                                 "audio (edits, remasters: ♪) first; double-click or Space to play")
 
         self.bar = bar = QHBoxLayout()  # the window puts the model picker first
-        for w in (self.method, QLabel("Colour:"), self.colour, self.search,
+        for w in (self.method, QLabel("Colour:"), self.colour, self.clusters, self.search,
                   self.fit, self.hover_play, self.label_sel):
             bar.addWidget(w)
         neighbours_box = QWidget()  # the neighbour options above their list: the map's bar fits 1280 px
@@ -178,6 +184,8 @@ class MapPanel(QWidget):
         self.read_only = ""  # why the open library cannot be written ("": it can): no labelling
         self.method.currentTextChanged.connect(lambda name: controller.request_map(METHODS[name]))
         self.colour.currentTextChanged.connect(controller.request_colours)
+        self.colour.currentTextChanged.connect(lambda mode: self.clusters.setVisible(mode == "cluster"))
+        self.clusters.valueChanged.connect(lambda k: controller.set_cluster_k(k if k > 1 else None))
         controller.session.libraryOpened.connect(self.search.clear)
         controller.session.trackFilterChanged.connect(self._count)
         self.fit.clicked.connect(self.scatter.reset_view)

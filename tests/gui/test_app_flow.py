@@ -310,3 +310,29 @@ def test_cluster_colours_follow_a_label_edit_and_another_library(qtbot, window, 
     assert window.open_library(embedded_library)
     qtbot.waitUntil(lambda: len(ctl.ids) == 27 and "cluster" in ctl._extra, timeout=60000)
     assert mp.colour.currentText() == "cluster" and all(t.startswith("cluster ") for t in legend())
+
+
+def test_the_map_colours_by_as_many_clusters_as_asked(qtbot, window, embedded_library):
+    """The cluster colouring took k by silhouette from 2-10 only; a k spin box beside the colour combo (shown only
+    for clusters) asks for k clusters, and "auto" goes back to the silhouette's choice."""
+    from musicemb_core.analysis.clustering import kmeans_select
+
+    mp, ctl = window.map_panel, window.map_controller
+
+    def legend() -> list[str]:
+        return [label.text for _sample, label in mp.scatter.legend.items]
+    assert window.open_library(embedded_library)
+    qtbot.waitUntil(lambda: len(ctl.ids) == 27, timeout=60000)
+    assert mp.clusters.isHidden()
+    mp.colour.setCurrentText("cluster")
+    assert not mp.clusters.isHidden() and mp.clusters.text() == "clusters: auto"
+    auto = kmeans_select(window.session.vectors)["k"]
+    qtbot.waitUntil(lambda: len(legend()) == auto, timeout=30000)
+    wanted = 7 if auto != 7 else 6
+    mp.clusters.setValue(wanted)
+    qtbot.waitUntil(lambda: len(legend()) == wanted, timeout=30000)
+    assert legend() == [f"cluster {i}" for i in range(wanted)] and len(np.unique(ctl._extra["cluster"])) == wanted
+    mp.clusters.setValue(1)
+    qtbot.waitUntil(lambda: len(legend()) == auto, timeout=30000)
+    mp.colour.setCurrentText("label")
+    assert mp.clusters.isHidden()
