@@ -42,7 +42,7 @@ def metrics_html(r: dict) -> str:
         rows.append(("kNN vote per track", f"top-1 {r['knn_tracks']['top1']:.3f}, top-2 {r['knn_tracks']['top2']:.3f}"))
     c = r["clustering"]
     purity = "" if c["purity"] is None else f", purity {c['purity']:.3f}"  # 0.0 is a figure too
-    rows.append(("k-means", f"k = {c['k']} by silhouette{purity}"))
+    rows.append(("k-means", f"k = {c['k']}{' by silhouette' if len(c['ks']) > 1 else ''}{purity}"))
     if "reid" in r:
         rows.append((f"re-identification ({r['reid']['snippet_s']:g} s snippets)",
                      f"top-1 {r['reid']['top1']:.3f}, top-2 {r['reid']['top2']:.3f} over {r['reid']['n']}"
@@ -59,6 +59,9 @@ class EvaluationPanel(QWidget):
         self.job = None  # the evaluation job, while it runs
         self.run = QPushButton("Run evaluation")
         self.reid = QSpinBox(minimum=0, maximum=2000, value=50, prefix="re-ID snippets: ")
+        self.clusters = QSpinBox(minimum=1, maximum=200, value=1, prefix="clusters: ")
+        self.clusters.setSpecialValueText("clusters: auto")  # at the minimum: k by silhouette from 2-10
+        self.clusters.setToolTip("How many k-means clusters (auto: the k of 2-10 with the best silhouette)")
         self.state = QLabel("")
         self.state.setTextFormat(Qt.TextFormat.PlainText)  # errors name files
         self.metrics = QTextBrowser()
@@ -76,7 +79,7 @@ class EvaluationPanel(QWidget):
         self.composition.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)  # results: a double-click
         self.composition.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)  # edited them
         top = QHBoxLayout()
-        for w in (self.run, self.reid, self.state):
+        for w in (self.run, self.reid, self.clusters, self.state):
             top.addWidget(w)
         top.addStretch(1)
         clusters = QSplitter(Qt.Orientation.Vertical)
@@ -116,12 +119,13 @@ class EvaluationPanel(QWidget):
         if self.job is not None:
             self.session.message.emit(f"{self.job.name} is still running (see Jobs)")
             return
-        model, n = self.session.model, self.reid.value()
+        model, n, k = self.session.model, self.reid.value(), self.clusters.value()
+        ks = [k] if k > 1 else range(2, 11)
 
         def work(lib, token):
             from musicemb_core.workflows.evaluate import iter_evaluate
 
-            return (yield from iter_evaluate(lib, model=model, reid_n=n, cancel=token))
+            return (yield from iter_evaluate(lib, model=model, reid_n=n, cluster_ks=ks, cancel=token))
         def done(r: dict) -> None:  # not after a cancel, nor once another model is chosen (the panel was cleared)
             if job.state == "done" and model == self.session.model:
                 self.show_result(r)

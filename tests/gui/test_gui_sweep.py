@@ -617,3 +617,16 @@ def test_a_library_too_small_for_a_map_starts_no_map_job(qtbot, window, tmp_path
     qtbot.wait(300)
     assert [j.name for j in jobs if "map" in j.name] == []
     assert window.map_panel.status.text() == "a map needs at least 3 embedded segments; this library has 1"
+
+
+def test_an_evaluation_with_a_chosen_number_of_clusters(qtbot, window, embedded):
+    """The Evaluation panel's k-means took k by silhouette from 2-10 only; its clusters box asks for k."""
+    assert window.open_library(embedded)
+    panel = window.evaluation_panel
+    panel.reid.setValue(0)
+    panel.clusters.setValue(3)
+    panel.start()
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=120000)
+    c = panel.result["clustering"]
+    assert c["k"] == 3 and c["ks"] == [3] and panel.composition.rowCount() == 3
+    assert "k = 3" in panel.metrics.toPlainText() and "by silhouette" not in panel.metrics.toPlainText()

@@ -70,7 +70,7 @@ def test_the_map_status_line_and_more_like_this_title_and_the_player_show_names_
 
 
 def test_the_evaluation_figures_name_the_model_as_written():
-    html = metrics_html({"model": "<b>m</b>", "segments": 3, "tracks": 2, "clustering": {"k": 2, "purity": None}})
+    html = metrics_html({"model": "<b>m</b>", "segments": 3, "tracks": 2, "clustering": {"k": 2, "ks": [2, 3], "purity": None}})
     assert "&lt;b&gt;m&lt;/b&gt;" in html and "<b>m</b>" not in html
 
 
