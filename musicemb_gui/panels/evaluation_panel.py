@@ -42,7 +42,8 @@ def metrics_html(r: dict) -> str:
         rows.append(("kNN vote per track", f"top-1 {r['knn_tracks']['top1']:.3f}, top-2 {r['knn_tracks']['top2']:.3f}"))
     c = r["clustering"]
     purity = "" if c["purity"] is None else f", purity {c['purity']:.3f}"  # 0.0 is a figure too
-    rows.append(("k-means", f"k = {c['k']}{' by silhouette' if len(c['ks']) > 1 else ''}{purity}"))
+    asked = len(c.get("ks") or ()) == 1  # one k tried: the one asked for (results without ks: by silhouette)
+    rows.append(("k-means", f"k = {c['k']}{'' if asked else ' by silhouette'}{purity}"))
     if "reid" in r:
         rows.append((f"re-identification ({r['reid']['snippet_s']:g} s snippets)",
                      f"top-1 {r['reid']['top1']:.3f}, top-2 {r['reid']['top2']:.3f} over {r['reid']['n']}"
