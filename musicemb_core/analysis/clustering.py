@@ -11,8 +11,11 @@ from musicemb_core.common.errors import ConfigError
 from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progress, drive
 from musicemb_core.index.faiss_index import normalise as _unit
 
+AUTO_KS = range(2, 11)
+"""The k compared when none is asked for: the one with the best silhouette is kept."""
 
-def kmeans_select(X: np.ndarray, *, ks: range | list[int] = range(2, 11), random_state: int = 0,
+
+def kmeans_select(X: np.ndarray, *, ks: range | list[int] = AUTO_KS, random_state: int = 0,
                   sample_size: int = 5000) -> dict:
     """Fit k-means for each k and pick the one with the highest silhouette (cosine, on a sample); a k whose fit
     finds fewer than k distinct clusters (duplicate points) is left out.
@@ -29,7 +32,7 @@ FIT_SAMPLE = 50_000
 then fitted on all points, starting from the sample's centres."""
 
 
-def iter_kmeans_select(X: np.ndarray, *, ks: range | list[int] = range(2, 11), random_state: int = 0,
+def iter_kmeans_select(X: np.ndarray, *, ks: range | list[int] = AUTO_KS, random_state: int = 0,
                        sample_size: int = 5000, cancel: CancelToken | None = None,
                        fit_sample: int = FIT_SAMPLE) -> JobGen[dict]:
     """:func:`kmeans_select` as a job: a Progress event per k fitted, ``cancel`` checked between fits. Past

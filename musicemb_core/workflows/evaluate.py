@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicemb_core.analysis.clustering import composition, iter_kmeans_select, purity
+from musicemb_core.analysis.clustering import AUTO_KS, composition, iter_kmeans_select, purity
 from musicemb_core.analysis.evaluation import confusion, iter_knn_track_votes, plot_confusion, plot_history
 from musicemb_core.analysis.probes import iter_probe_scores
 from musicemb_core.audio.decode import load
@@ -72,7 +72,7 @@ def long_enough(lib: Library, snippet_s: float) -> list:
 
 def iter_evaluate(lib: Library, *, model: str = DEFAULT_MODEL, plots: str | Path | None = None,
                   reid_n: int = 100, snippet_s: float = 3.0, random_state: int = 0,
-                  cluster_ks: range | list[int] = range(2, 11), cancel: CancelToken | None = None) -> JobGen[dict]:
+                  cluster_ks: range | list[int] = AUTO_KS, cancel: CancelToken | None = None) -> JobGen[dict]:
     """Every figure of ``musicemb evaluate`` as one dict (JSON-ready); PNG/JSON files in ``plots`` if given.
     ``cluster_ks``: the k-means k tried (the best silhouette's kept; one k: that one)."""
     cancel = cancel or CancelToken()

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from musicemb_gui.session import Session
+from musicemb_gui.widgets.cluster_count_box import ClusterCountBox
 from musicemb_gui.widgets.confusion_view import ConfusionView
 from musicemb_gui.widgets.empty_state import EmptyState
 
@@ -60,9 +61,7 @@ class EvaluationPanel(QWidget):
         self.job = None  # the evaluation job, while it runs
         self.run = QPushButton("Run evaluation")
         self.reid = QSpinBox(minimum=0, maximum=2000, value=50, prefix="re-ID snippets: ")
-        self.clusters = QSpinBox(minimum=1, maximum=200, value=1, prefix="clusters: ")
-        self.clusters.setSpecialValueText("clusters: auto")  # at the minimum: k by silhouette from 2-10
-        self.clusters.setToolTip("How many k-means clusters (auto: the k of 2-10 with the best silhouette)")
+        self.clusters = ClusterCountBox(200)
         self.state = QLabel("")
         self.state.setTextFormat(Qt.TextFormat.PlainText)  # errors name files
         self.metrics = QTextBrowser()
@@ -120,8 +119,7 @@ class EvaluationPanel(QWidget):
         if self.job is not None:
             self.session.message.emit(f"{self.job.name} is still running (see Jobs)")
             return
-        model, n, k = self.session.model, self.reid.value(), self.clusters.value()
-        ks = [k] if k > 1 else range(2, 11)
+        model, n, ks = self.session.model, self.reid.value(), self.clusters.ks()
 
         def work(lib, token):
             from musicemb_core.workflows.evaluate import iter_evaluate

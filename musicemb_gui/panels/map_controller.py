@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from musicemb_core.analysis.clustering import iter_kmeans_select
+from musicemb_core.analysis.clustering import AUTO_KS, iter_kmeans_select
 from musicemb_core.analysis.probes import iter_probe_scores
 from musicemb_core.common.errors import MusicEmbError
 from musicemb_core.search.library_index import open_index
@@ -64,7 +64,7 @@ class MapController(QObject):
         self._rows = np.zeros((0, 3))  # the map shown: segment id, x, y per point
         self.method = "umap"
         self.mode = "label"  # the colouring asked for last
-        self.cluster_k: int | None = None  # k-means' k for the cluster colouring; None: by silhouette from 2-10
+        self.cluster_ks: range | list[int] = AUTO_KS  # the k-means k tried for the cluster colouring
         self.shown = ""  # the method whose map is on screen
         # the open finding kind of each point (segment ids, their tracks), None where there is none
         self.finding_kinds: Callable[[np.ndarray, np.ndarray], np.ndarray] = lambda ids, _tracks: np.full(
@@ -123,9 +123,7 @@ class MapController(QObject):
 
     def _labels_changed(self, _changed: dict) -> None:
         """Colour the map shown by the new labels (predicted labels are computed again from them)."""
-        self._cancel_extra(("predicted label",))
-        self._extra.pop("predicted label", None)
-        self._extra_names.pop("predicted label", None)
+        self._forget_extra("predicted label")
         if len(self.ids):
             self.request_colours(self.mode)
 
@@ -250,11 +248,11 @@ class MapController(QObject):
         progress and Cancel under Jobs)."""
         labels_cats, _, names = self.colours("label", ids)
         tracks = self.session.segment_tracks(ids)
-        k_asked = self.cluster_k
+        ks = self.cluster_ks
 
         def factory(token):
             if mode == "cluster":
-                k = yield from iter_kmeans_select(vectors, ks=[k_asked] if k_asked else range(2, 11), cancel=token)
+                k = yield from iter_kmeans_select(vectors, ks=ks, cancel=token)
                 return k["labels"], [f"cluster {i}" for i in range(k["k"])]
             lab = np.where(labels_cats < len(names) - 1, labels_cats, -1)
             pred = (yield from iter_probe_scores(vectors, lab, tracks, cancel=token))["predictions"]
@@ -268,16 +266,20 @@ class MapController(QObject):
         job.ended.connect(lambda _job: self._extra_jobs.get(mode) is job and self._extra_jobs.pop(mode))
         self.status.emit(f"computing {mode}… (progress and Cancel under Jobs)")
 
-    def set_cluster_k(self, k: int | None) -> None:
-        """Colour by ``k`` k-means clusters (None: k by silhouette from 2-10): the clusters are computed again."""
-        if k == self.cluster_k:
+    def set_cluster_ks(self, ks: range | list[int]) -> None:
+        """Colour by k-means clusters with the best silhouette of ``ks`` (one k: that many): computed again."""
+        if list(ks) == list(self.cluster_ks):
             return
-        self.cluster_k = k
-        self._cancel_extra(("cluster",))
-        self._extra.pop("cluster", None)
-        self._extra_names.pop("cluster", None)
+        self.cluster_ks = ks
+        self._forget_extra("cluster")
         if self.mode == "cluster" and len(self.ids):
             self.request_colours("cluster")
+
+    def _forget_extra(self, mode: str) -> None:
+        """Drop a computed colouring (and cancel its job): it is computed again when asked for."""
+        self._cancel_extra((mode,))
+        self._extra.pop(mode, None)
+        self._extra_names.pop(mode, None)
 
     def _cancel_extra(self, modes: tuple[str, ...] = EXTRA_MODES) -> None:
         """Cancel the jobs computing these colourings: of points or labels not shown any more."""

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from musicemb_gui.panels.label_dialog import LabelDialog
 from musicemb_gui.panels.map_controller import MapController
+from musicemb_gui.widgets.cluster_count_box import ClusterCountBox
 from musicemb_gui.widgets.empty_state import EmptyState
 from musicemb_gui.widgets.plain_text import tooltip
 from musicemb_gui.widgets.scatter_view import ScatterView, index_points
@@ -96,12 +97,8 @@ class MapPanel(QWidget):
         self.colour.addItems(list(COLOUR_BY))
         self.colour.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.colour.setMinimumContentsLength(6)
-        self.clusters = QSpinBox(minimum=1, maximum=50, value=1, prefix="clusters: ")
-        self.clusters.setSpecialValueText("clusters: auto")  # at the minimum: k by silhouette from 2-10
-        self.clusters.setToolTip("How many k-means clusters to colour by (auto: the k of 2-10 with the best "
-                                 "silhouette)")
+        self.clusters = ClusterCountBox(50, "How many k-means clusters to colour by")
         self.clusters.setVisible(False)
-        self.clusters.setKeyboardTracking(False)  # typed digits count once the number is entered
         self.search = QLineEdit(placeholderText="Find by name, label, key…")
         self.search.setClearButtonEnabled(True)
         self.search.setMinimumWidth(100)
@@ -185,7 +182,7 @@ class MapPanel(QWidget):
         self.method.currentTextChanged.connect(lambda name: controller.request_map(METHODS[name]))
         self.colour.currentTextChanged.connect(controller.request_colours)
         self.colour.currentTextChanged.connect(lambda mode: self.clusters.setVisible(mode == "cluster"))
-        self.clusters.valueChanged.connect(lambda k: controller.set_cluster_k(k if k > 1 else None))
+        self.clusters.valueChanged.connect(lambda _k: controller.set_cluster_ks(self.clusters.ks()))
         controller.session.libraryOpened.connect(self.search.clear)
         controller.session.trackFilterChanged.connect(self._count)
         self.fit.clicked.connect(self.scatter.reset_view)
