@@ -118,10 +118,15 @@ class EmbeddingIndex:
         X = normalise(X)
         if len(X) != len(ids):
             raise ConfigError(f"{len(X)} vectors but {len(ids)} ids")
+        cancel = cancel or CancelToken()
         rng = np.random.default_rng(0)
         sample = X[rng.choice(len(X), min(len(X), 100_000), replace=False)] if len(X) else X
-        self.index_ = self._build(X.shape[1], len(X), sample)
-        yield from _add_on_worker(self.index_, X, np.asarray(ids, dtype=np.int64), cancel or CancelToken())
+        yield from BUILD_TURN.wait(cancel)
+        try:
+            self.index_ = self._build(X.shape[1], len(X), sample)
+            yield from _add_on_worker(self.index_, X, np.asarray(ids, dtype=np.int64), cancel)
+        finally:
+            BUILD_TURN.release()
         return self
 
     @property
@@ -138,7 +143,11 @@ class EmbeddingIndex:
         if self.index_ is None:
             return self.fit(X, ids)
         self._not_ondisk("add vectors")
-        self.index_.add_with_ids(normalise(X), np.asarray(ids, dtype=np.int64))
+        drive(BUILD_TURN.wait(CancelToken()))
+        try:
+            self.index_.add_with_ids(normalise(X), np.asarray(ids, dtype=np.int64))
+        finally:
+            BUILD_TURN.release()
         return self
 
     def remove(self, ids: np.ndarray) -> int:
@@ -245,6 +254,30 @@ class EmbeddingIndex:
             base.hnsw.efSearch = self.ef_search
         self.meta_ = meta
         return self
+
+
+class _BuildTurn:
+    """One index build at a time runs FAISS in this process. FAISS's interrupt is one for the whole process: a
+    cancel stopping one build's add (:func:`_interrupt`) would stop whichever FAISS computation asks first, and
+    a build's add or training cannot simply be run again as a search is (:func:`uninterrupted`). A second build
+    waits for its turn (two builds on the same cores are no faster together)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def wait(self, cancel: CancelToken) -> JobGen[None]:
+        """Until this build's turn, saying so every :data:`POLL_S` and looking for a cancel; the caller then
+        runs its FAISS work and gives the turn back with :meth:`release` (in a ``finally``)."""
+        cancel.check()
+        while not self._lock.acquire(timeout=POLL_S):
+            yield Progress("index", 0, None, "waiting for another index build in this process to finish")
+            cancel.check()
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+BUILD_TURN = _BuildTurn()
 
 
 def _add_on_worker(index, X: np.ndarray, ids: np.ndarray, cancel: CancelToken) -> JobGen[None]:

@@ -20,7 +20,13 @@ import numpy as np
 from musicemb_core.common.errors import ConfigError
 from musicemb_core.common.paths import atomic_write_text
 from musicemb_core.common.progress import CancelToken, JobGen, Progress
-from musicemb_core.index.faiss_index import EmbeddingIndex, normalise, pq_subquantisers, stdout_to_stderr
+from musicemb_core.index.faiss_index import (
+    BUILD_TURN,
+    EmbeddingIndex,
+    normalise,
+    pq_subquantisers,
+    stdout_to_stderr,
+)
 
 
 def default_nlist(n: int) -> int:
@@ -38,11 +44,8 @@ def iter_build_ondisk(X: np.ndarray, ids: np.ndarray, path: str | Path, *, nlist
     ``train_size``: training vectors (default ``max(40 * nlist, 10_000)``, at most ``n``). ``threads``: OpenMP
     threads (default: FAISS's; on busy shared cores 1 is faster: k-means on 160k vectors took 54 s with 1 thread
     and 84 s with 2 on two busy cores). Returns the index opened from disk. A cancelled or failed build leaves
-    any previous index at ``path`` in place.
+    any previous index at ``path`` in place. One build at a time (:data:`BUILD_TURN`): a second waits.
     """
-    import faiss
-    from faiss.contrib.ondisk import merge_ondisk
-
     cancel = cancel or CancelToken()
     path = Path(path)
     n, dim = X.shape
@@ -54,6 +57,22 @@ def iter_build_ondisk(X: np.ndarray, ids: np.ndarray, path: str | Path, *, nlist
     if n_train < max(nlist, 256):
         raise ConfigError(f"ivfpq needs at least {max(nlist, 256)} vectors to train (nlist={nlist}), got {n}; "
                           "use --kind flat (exact) or hnsw for so few")
+    yield from BUILD_TURN.wait(cancel)
+    try:
+        return (yield from _build_ondisk(X, ids, path, nlist, pq_m, nprobe, n_train, chunk, random_state, threads,
+                                         meta, cancel))
+    finally:
+        BUILD_TURN.release()
+
+
+def _build_ondisk(X, ids, path: Path, nlist: int, pq_m: int, nprobe: int, n_train: int, chunk: int,
+                  random_state: int, threads: int | None, meta: dict | None,
+                  cancel: CancelToken) -> JobGen[EmbeddingIndex]:
+    """:func:`iter_build_ondisk`'s work, on its build turn."""
+    import faiss
+    from faiss.contrib.ondisk import merge_ondisk
+
+    n, dim = X.shape
     work = path.with_name(f".{path.name}.build")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -97,3 +97,39 @@ def test_searches_beside_a_cancelled_build_all_succeed_and_the_build_stops(monke
         searcher.join()
     assert not failed, failed[:3]
     assert results and all(np.array_equal(r[1], want[1]) and np.array_equal(r[0], want[0]) for r in results)
+
+
+def test_cancelling_one_of_two_builds_leaves_the_other_whole(monkeypatch):
+    """Two HNSW builds on two threads (the app's index job and an inspection): cancelling one used to stop
+    whichever add asked FAISS's interrupt first. Now the second waits for its turn, then builds in full."""
+    monkeypatch.setattr(faiss_index, "POLL_S", 0.02)
+    X = _clustered(20000, seed=3)
+    cancel, first = CancelToken(), EmbeddingIndex("hnsw")
+    job = first.iter_fit(_clustered(20000, seed=4), np.arange(20000), cancel=cancel)
+    next(job)  # the first build's add is running
+    second, said, failed = EmbeddingIndex("hnsw"), [], []
+
+    def build() -> None:
+        try:
+            for p in second.iter_fit(X, np.arange(20000)):
+                said.append(p)
+        except Exception as e:  # noqa: BLE001 - asserted below
+            failed.append(e)
+
+    builder = threading.Thread(target=build)
+    builder.start()
+    try:
+        for _ in range(600):
+            if said:
+                break
+            threading.Event().wait(0.01)
+        cancel.cancel()
+        with pytest.raises(Cancelled):
+            drive(job)
+    finally:
+        builder.join(120)
+    assert not failed, failed
+    assert any("waiting for another index build" in p.message for p in said)
+    assert second.ntotal == 20000
+    scores, ids = second.search(X[:50], 1)
+    assert (ids[:, 0] == np.arange(50)).mean() >= 0.98  # every vector is its own nearest: the graph is whole
