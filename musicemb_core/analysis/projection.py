@@ -20,6 +20,7 @@ from musicemb_core.index.faiss_index import normalise as _unit  # cosine geometr
 
 METHODS = ("umap", "tsne", "pca")
 _UMAP_IMPORT = threading.Lock()
+_umap = None  # the module, once imported by _import_umap
 SPECTRAL_UP_TO = 10_000
 
 
@@ -31,6 +32,44 @@ def umap_init(n: int, n_components: int = 2) -> str:
     if n <= n_components + 1:
         return "random"
     return "spectral" if n <= SPECTRAL_UP_TO else "pca"
+
+
+def _import_umap():
+    """umap, imported once under a lock, its compiled functions kept on disk (:func:`_keep_compiled`)."""
+    global _umap
+    with _UMAP_IMPORT:
+        if _umap is None:
+            import umap
+
+            _keep_compiled(("umap", "pynndescent"))
+            _umap = umap
+    return _umap
+
+
+def _keep_compiled(packages: tuple[str, ...]) -> None:
+    """Have numba keep the compiled code of ``packages``' functions on disk (where ``cache=True`` would:
+    ``__pycache__`` beside the package, else ``~/.cache/numba``), as ours do. UMAP compiled its functions again in
+    every process: 12 s of a fresh process's 350-point map, and about 55 s the first time a large map places
+    points with ``transform`` (a ``musicemb map`` draws in a child process of its own every time). A function
+    numba cannot keep (two of pynndescent's use dynamic globals) is compiled as before, without a warning; a
+    frozen app without sources keeps none."""
+    import sys
+    import warnings
+
+    from numba.core.caching import NullCache
+    from numba.core.errors import NumbaWarning
+    from numba.core.registry import CPUDispatcher
+
+    warnings.filterwarnings("ignore", r".*Cannot cache compiled function", NumbaWarning)  # after a colour code
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] not in packages:
+            continue
+        for f in list(vars(module).values()):
+            if isinstance(f, CPUDispatcher) and isinstance(f._cache, NullCache):
+                try:
+                    f.enable_caching()
+                except RuntimeError:  # no source file to key the cache on (a frozen app)
+                    return
 
 
 class Projector:
@@ -56,8 +95,7 @@ class Projector:
             self.model_ = PCA(self.n_components, random_state=self.random_state)
             self.embedding_ = self.model_.fit_transform(_unit(X))
         elif self.method == "umap":
-            with _UMAP_IMPORT:
-                import umap
+            umap = _import_umap()
 
             init = umap_init(len(X), self.n_components)
             self.model_ = umap.UMAP(n_components=self.n_components, n_neighbors=min(self.n_neighbors, len(X) - 1),
