@@ -1,10 +1,13 @@
 """Every bad argument and damaged file is a one-line message from the real ``musicemb`` command, never a traceback:
-exit status 2 for usage, 1 for errors; and nothing the user gave is deleted or written to."""
+exit status 2 for usage, 1 for errors; and nothing the user gave is deleted or written to. Cases that differ only
+in the file given run the command's ``main`` in this process (:func:`musicemb_here`), the others a real process."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -26,6 +29,23 @@ def musicemb(*args, home: Path, timeout: float = 300) -> subprocess.CompletedPro
     cmd = [str(MUSICEMB)] if MUSICEMB.exists() else [sys.executable, "-m", "musicemb_core.cli"]
     return subprocess.run([*cmd, *map(str, args)], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "MUSICEMB_HOME": str(home), "PYTHONUNBUFFERED": "1"})
+
+
+def musicemb_here(*args, home: Path) -> subprocess.CompletedProcess:
+    """:func:`musicemb` run by the command's ``main`` in this process: the same exit status and output, without a
+    new interpreter importing torch (2 s a call)."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = os.environ.get("MUSICEMB_HOME")
+    os.environ["MUSICEMB_HOME"] = str(home)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main([str(a) for a in args])
+    finally:
+        if saved is None:
+            os.environ.pop("MUSICEMB_HOME")
+        else:
+            os.environ["MUSICEMB_HOME"] = saved
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def one_line_error(r: subprocess.CompletedProcess, code: int, *needles: str) -> str:
@@ -201,8 +221,8 @@ def test_model_config_of_the_wrong_shape(work, tmp_path, damage):
     before = snapshot(model)
     lib = tmp_path / "lib"
     shutil.copytree(work["lib"], lib)
-    one_line_error(musicemb("embed", lib, "--model", model, "-q", home=work["home"]), 1, str(config))
-    one_line_error(musicemb("identify", lib, work["query"], "--model", model, home=work["home"]), 1, str(config))
+    one_line_error(musicemb_here("embed", lib, "--model", model, "-q", home=work["home"]), 1, str(config))
+    one_line_error(musicemb_here("identify", lib, work["query"], "--model", model, home=work["home"]), 1, str(config))
     assert snapshot(model) == before
 
 
@@ -239,11 +259,11 @@ def test_damaged_embeddings_are_reported_in_one_line(work, tmp_path, how):
     for f in files:
         data = f.read_bytes()
         f.write_bytes(data[: len(data) // 2] if how == "truncated" else b"\x00garbage" * 10)
-    r = musicemb("identify", lib, work["query"], home=work["home"])
+    r = musicemb_here("identify", lib, work["query"], home=work["home"])
     one_line_error(r, 1, "damaged", "vectors.npy", "musicemb embed")
-    r = musicemb("embed", lib, "--model", "default", "-q", home=work["home"])  # derived data: recomputed
+    r = musicemb_here("embed", lib, "--model", "default", "-q", home=work["home"])  # derived data: recomputed
     assert r.returncode == 0, r.stderr
-    r = musicemb("identify", lib, work["query"], "--json", home=work["home"])
+    r = musicemb_here("identify", lib, work["query"], "--json", home=work["home"])
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)[0]["results"][0]["path"].endswith("t1.wav")
 

@@ -76,7 +76,7 @@ def test_silent_and_nan_queries_are_one_line_errors(work, tmp_path, command):
     silent = "silent (digital silence, not above -90 dBFS): nothing to compare"  # a quiet recording is fine
     for name, reason in (("silent.wav", silent),
                          ("nan.wav", "contains NaN/Inf samples (first at 0.00 s)")):
-        r = musicemb(command, work["lib"], tmp_path / name, *model, "--json", home=work["home"])
+        r = ce.musicemb_here(command, work["lib"], tmp_path / name, *model, "--json", home=work["home"])
         one_line_error(r, 1, f"{tmp_path / name}: {reason}")
 
 
