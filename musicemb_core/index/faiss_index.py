@@ -86,10 +86,9 @@ class EmbeddingIndex:
     def ntotal(self) -> int:
         return 0 if self.index_ is None else int(self.index_.ntotal)
 
-    def _build(self, dim: int, n: int, sample: np.ndarray):
+    def _build(self, kind: str, dim: int, n: int, sample: np.ndarray):
         import faiss
 
-        kind = choose_kind(n) if self.kind == "auto" else self.kind
         if kind == "flat":
             base = faiss.IndexFlatIP(dim)
         elif kind == "hnsw":
@@ -119,14 +118,18 @@ class EmbeddingIndex:
         if len(X) != len(ids):
             raise ConfigError(f"{len(X)} vectors but {len(ids)} ids")
         cancel = cancel or CancelToken()
+        kind = choose_kind(len(X)) if self.kind == "auto" else self.kind
         rng = np.random.default_rng(0)
         sample = X[rng.choice(len(X), min(len(X), 100_000), replace=False)] if len(X) else X
-        yield from BUILD_TURN.wait(cancel)
+        turn = kind != "flat"  # a flat add asks FAISS's interrupt nothing: it neither waits nor arms it
+        if turn:
+            yield from BUILD_TURN.wait(cancel)
         try:
-            self.index_ = self._build(X.shape[1], len(X), sample)
-            yield from _add_on_worker(self.index_, X, np.asarray(ids, dtype=np.int64), cancel)
+            self.index_ = self._build(kind, X.shape[1], len(X), sample)
+            yield from _add_on_worker(self.index_, X, np.asarray(ids, dtype=np.int64), cancel, interrupt=turn)
         finally:
-            BUILD_TURN.release()
+            if turn:
+                BUILD_TURN.release()
         return self
 
     @property
@@ -143,11 +146,14 @@ class EmbeddingIndex:
         if self.index_ is None:
             return self.fit(X, ids)
         self._not_ondisk("add vectors")
-        drive(BUILD_TURN.wait(CancelToken()))
+        turn = self.kind_ != "flat"
+        if turn:
+            drive(BUILD_TURN.wait(CancelToken()))
         try:
             self.index_.add_with_ids(normalise(X), np.asarray(ids, dtype=np.int64))
         finally:
-            BUILD_TURN.release()
+            if turn:
+                BUILD_TURN.release()
         return self
 
     def remove(self, ids: np.ndarray) -> int:
@@ -257,10 +263,11 @@ class EmbeddingIndex:
 
 
 class _BuildTurn:
-    """One index build at a time runs FAISS in this process. FAISS's interrupt is one for the whole process: a
-    cancel stopping one build's add (:func:`_interrupt`) would stop whichever FAISS computation asks first, and
-    a build's add or training cannot simply be run again as a search is (:func:`uninterrupted`). A second build
-    waits for its turn (two builds on the same cores are no faster together)."""
+    """One HNSW or IVF-PQ build at a time runs FAISS in this process. FAISS's interrupt is one for the whole
+    process: a cancel stopping one build's add (:func:`_interrupt`) would stop whichever FAISS computation asks
+    first, and a build's add or training cannot simply be run again as a search is (:func:`uninterrupted`). A
+    second build waits for its turn (two builds on the same cores are no faster together). Flat indexes (made on
+    the fly by ``similar`` and the melody search) ask the interrupt nothing and take no turn."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -280,11 +287,12 @@ class _BuildTurn:
 BUILD_TURN = _BuildTurn()
 
 
-def _add_on_worker(index, X: np.ndarray, ids: np.ndarray, cancel: CancelToken) -> JobGen[None]:
+def _add_on_worker(index, X: np.ndarray, ids: np.ndarray, cancel: CancelToken, *,
+                   interrupt: bool = True) -> JobGen[None]:
     """``index.add_with_ids(X, ids)`` on a worker thread, as one FAISS call (the index a direct call builds: HNSW
     inserts a call's vectors in an order of its own, so adding them in parts would build another graph), with
     Progress every :data:`POLL_S`. A cancel, or the job closed or interrupted, stops FAISS at its next interrupt
-    check."""
+    check (``interrupt``; a flat add, which never checks, is waited for: it copies the vectors, under a second)."""
     import faiss
 
     failed: list[BaseException] = []
@@ -309,22 +317,23 @@ def _add_on_worker(index, X: np.ndarray, ids: np.ndarray, cancel: CancelToken) -
             cancel.check()
     finally:
         if not done.is_set():
-            _interrupt(done)
+            _interrupt(done, arm=interrupt)
     if failed:
         raise failed[0]
 
 
-def _interrupt(done: threading.Event) -> None:
+def _interrupt(done: threading.Event, *, arm: bool = True) -> None:
     """Stop the FAISS call running on a worker thread and wait until it has (``done``; under a second): FAISS asks
     its interrupt callback every few hundred vectors, from its own threads, where Python's (a Ctrl-C) never
     answers; an expired timeout does, once (armed again every :data:`ARM_S` should another FAISS call have taken
-    it). FAISS's own callback is put back after. A Ctrl-C meanwhile is raised once the call has stopped: a process
-    that ends under a running FAISS call aborts."""
+    it; not ``arm``: only waited for). FAISS's own callback is put back after. A Ctrl-C meanwhile is raised once
+    the call has stopped: a process that ends under a running FAISS call aborts."""
     interrupted = None
-    with _SHARED.interrupting():
+    with _SHARED.interrupting() if arm else contextlib.nullcontext():
         while not done.is_set():
             try:
-                _SHARED.arm()
+                if arm:
+                    _SHARED.arm()
                 done.wait(ARM_S)
             except KeyboardInterrupt as e:
                 interrupted = e

@@ -133,3 +133,22 @@ def test_cancelling_one_of_two_builds_leaves_the_other_whole(monkeypatch):
     assert second.ntotal == 20000
     scores, ids = second.search(X[:50], 1)
     assert (ids[:, 0] == np.arange(50)).mean() >= 0.98  # every vector is its own nearest: the graph is whole
+
+
+def test_a_flat_index_is_made_at_once_while_a_graph_is_being_built():
+    """Flat indexes (``similar``'s tracks, the melody search) are made on the fly beside the app's jobs: they ask
+    FAISS's interrupt nothing, so they do not wait for a graph build of minutes to end."""
+    cancel = CancelToken()
+    job = EmbeddingIndex("hnsw").iter_fit(_clustered(20000, seed=5), np.arange(20000), cancel=cancel)
+    next(job)  # the graph's build holds its turn
+    made: list[EmbeddingIndex] = []
+    maker = threading.Thread(target=lambda: made.append(EmbeddingIndex("flat").fit(_clustered(500), np.arange(500))))
+    try:
+        maker.start()
+        maker.join(30)
+        assert made and made[0].ntotal == 500, "the flat index waited for the graph's build"
+    finally:
+        cancel.cancel()
+        with pytest.raises(Cancelled):
+            drive(job)
+        maker.join()
