@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from musicemb_core.analysis.tag_words import likeliest_tags, stored_likeliest_tags
 from musicemb_core.analysis.track_vectors import (
     aggregate,
     library_tracks,
@@ -209,23 +210,20 @@ def sounds_like(lib: Library, model: str = SIMILARITY_MODEL, *, top: int = 3,
                 min_p: float = 0.1) -> dict[int, list[tuple[str, float]]]:
     """{track id: its ``top`` most likely tags (of the tagger's 50 Million Song Dataset tags: genre, era, mood,
     instruments) with their probability, at least ``min_p``}, from the tagger values ``embed`` stored (the mean of
-    each track's clips); {} for a model without a tagger or a library not embedded with it yet."""
+    each track's clips); {} for a model without a tagger or a library not embedded with it yet. The probabilities
+    ``embed`` keeps are read without the model (:mod:`~musicemb_core.analysis.tag_words`); a library embedded
+    before they were kept has them computed from the raw values."""
+    kept = stored_likeliest_tags(lib, model, top=top, min_p=min_p)
+    if kept is not None:
+        return kept
     info = ckpt.read_info(model_folder(lib, model))
     tagger = info.train.get("tagger") if isinstance(info.train, dict) else None
     stored = _read_arrays(lib, model, "tag_tracks", "tag_raw") if tagger else None
     if stored is None or not len(stored[0]):
         return {}
     tracks, raw = stored
-    P = tag_probabilities(raw, builtin_model_dir(tagger["model"]))
-    ids, inv = np.unique(tracks, return_inverse=True)
-    mean = np.zeros((len(ids), P.shape[1]))
-    np.add.at(mean, inv, P)
-    mean /= np.bincount(inv)[:, None]
-    out = {}
-    for tid, p in zip(ids.tolist(), mean, strict=True):
-        best = np.argsort(-p, kind="stable")[:top]
-        out[int(tid)] = [(MSD_TAGS[i], round(float(p[i]), 3)) for i in best if p[i] >= min_p]
-    return out
+    return likeliest_tags(tracks, tag_probabilities(raw, builtin_model_dir(tagger["model"])), MSD_TAGS, top=top,
+                          min_p=min_p)
 
 
 def tag_statistics_of(lib: Library, model: str = SIMILARITY_MODEL) -> dict[str, np.ndarray] | None:
@@ -303,6 +301,10 @@ class Embedder:
         x = torch.from_numpy(np.ascontiguousarray(clips[tag_clip_rows(len(clips), self.tag_clips)], dtype=np.float32))
         return self._tagger(x.to(self.device)).float().cpu().numpy()
 
+    def tag_probs(self, raw: np.ndarray) -> np.ndarray:
+        """The probabilities of the tagger's :data:`MSD_TAGS` ``(n, 50)`` float32 from its raw values ``raw``."""
+        return tag_probabilities(raw, builtin_model_dir(self._tagger_name)).astype(np.float32)
+
 
 def _inference_net(encoder: torch.nn.Module) -> torch.nn.Module:
     """``encoder`` for inference: a copy with its batch norms folded into the convolutions before them
@@ -334,20 +336,23 @@ def _fold_batch_norms(net: torch.nn.Module) -> None:
                 setattr(module, bn_name, torch.nn.Identity())
 
 
+def _kept_arrays(lib: Library, model: str, *names: str) -> tuple[np.ndarray, ...] | None:
+    """:func:`_read_arrays` for ``embed``: those of a damaged generation (a file missing or cut short) count as
+    missing, so they are computed again and publishing replaces the generation (``embed`` stopped on them, saying
+    to run ``embed``)."""
+    try:
+        return _read_arrays(lib, model, *names)
+    except LibraryError:
+        return None
+
+
 def _finishes(emb: Embedder) -> bool:
     return hasattr(emb.encoder, "finish")
 
 
 def _read_arrays(lib: Library, model: str, *names: str) -> tuple[np.ndarray, ...] | None:
     """Arrays stored beside ``model``'s current embeddings (one generation), None when any is missing."""
-
-    def read(gen: Path):
-        try:
-            return tuple(np.load(gen / f"{n}.npy") for n in names)
-        except (OSError, ValueError, EOFError):
-            return None
-
-    return layout.embeddings(lib, model_key(model)).read(read)
+    return layout.read_embedding_arrays(lib, model_key(model), *names)
 
 
 def library_embedder(lib: Library, model: str, *, device: str = "cpu") -> Embedder:
@@ -409,10 +414,10 @@ def _plan(lib: Library, name: str, seg: np.ndarray, device: str,
             stored = load_embeddings(lib, name, deep=True)  # read whole and kept: never damaged ones
             old_ids, old_vecs = stored.ids, np.asarray(stored.vectors)
         if _finishes(emb):  # keep the raw vectors, which the library's statistics finish again
-            raw = _read_arrays(lib, name, "raw_vectors")
+            raw = _kept_arrays(lib, name, "raw_vectors")
             ok = raw is not None and raw[0].shape == old_vecs.shape
             old_ids, old_vecs = (old_ids, raw[0]) if ok else (old_ids[:0], old_vecs[:0])
-        tags = _read_arrays(lib, name, "tag_tracks", "tag_raw") if emb.has_tagger else None
+        tags = _kept_arrays(lib, name, "tag_tracks", "tag_raw") if emb.has_tagger else None
         if tags is not None and tags[0].ndim == 1 and tags[1].shape == (len(tags[0]), TAG_DIM):
             old_tags = (tags[0].astype(np.int64), tags[1].astype(np.float32))
     keep, todo = np.isin(old_ids, seg["id"]), ~np.isin(seg["id"], old_ids)
@@ -454,7 +459,8 @@ def _finish(plan: _Plan, seg: np.ndarray, ids: np.ndarray, vecs: np.ndarray) -> 
             tag_tracks, tag_raw = plan.tags(seg)
             stats = tag_statistics(tag_raw, tag_tracks, tag_prior(plan.emb))
             V = tagged_track_vectors(V, tids, tag_raw, tag_tracks, stats, plan.emb.tag_weight)
-            extra |= {"tag_tracks": tag_tracks, "tag_raw": tag_raw, **stats}
+            extra |= {"tag_tracks": tag_tracks, "tag_raw": tag_raw, **stats,  # and the tags' probabilities,
+                      "tag_probs": plan.emb.tag_probs(tag_raw), "tag_names": np.array(MSD_TAGS)}  # for listings
         extra |= {"track_ids": tids.astype(np.int64), "track_vectors": V}
     return vecs, extra
 
@@ -580,7 +586,8 @@ def iter_embed(lib: Library, *, model: str | Sequence[str] | None = None, batch_
         computed = int(sum(len(i) for i in p.new_ids))  # precomputed vectors included
         report.computed += computed
         out_dir = lib.root / "embeddings" / model_key(p.name)
-        if computed or (~p.keep).any() or not out_dir.exists():
+        unlisted = p.emb.has_tagger and _kept_arrays(lib, p.name, "tag_probs") is None  # an earlier release's
+        if computed or (~p.keep).any() or not out_dir.exists() or unlisted:
             ids, vecs = _joined(p)
             vecs, extra = _finish(p, seg, ids, vecs)
             _write(out_dir, ids, vecs, {"model": p.name, **vector_digests(p.folder),

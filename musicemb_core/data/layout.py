@@ -138,6 +138,19 @@ def read_embeddings_meta(lib, model: str) -> dict | None:
                     verify=False)  # damaged vectors are told by load_embeddings, not here
 
 
+def read_embedding_arrays(lib, model: str, *names: str) -> tuple[np.ndarray, ...] | None:
+    """Arrays ``<name>.npy`` stored beside ``model``'s current embeddings (one generation), None when any is
+    missing or unreadable."""
+
+    def read(gen: Path):
+        try:
+            return tuple(np.load(gen / f"{n}.npy") for n in names)
+        except (OSError, ValueError, EOFError):
+            return None
+
+    return embeddings(lib, model).read(read)
+
+
 def load_npy(path: Path, *, mmap: bool = False) -> np.ndarray:
     """``np.load`` with a damaged file reported in one line naming it."""
     try:

@@ -216,6 +216,11 @@ def _inherited_reviews(rows: list[dict], reviewed: list[tuple]) -> list[str]:
     return out
 
 
+def track_title(tags: dict, path: str) -> str:
+    """The title tag, else the file name without its extension."""
+    return (tags or {}).get("title") or os.path.splitext(os.path.basename(path))[0]  # not pathlib: called per track
+
+
 @dataclass(frozen=True)
 class Track:
     """One catalogue row of ``tracks``."""

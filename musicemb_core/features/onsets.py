@@ -14,7 +14,7 @@ import numpy as np
 import scipy.fft
 
 from musicemb_core.common.config import FeatureConfig
-from musicemb_core.features.logmel import mel_filterbank
+from musicemb_core.features.mel_scale import mel_filterbank
 
 ONSET_BANDS = 64
 TIGHTNESS = 100.0  # how closely the tracked beats keep to the tempo (librosa's default)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from musicemb_core.common.blocks import row_blocks
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import ConfigError
-from musicemb_core.features.logmel import hz_to_mel, mel_to_hz
+from musicemb_core.features.mel_scale import hz_to_mel, mel_to_hz
 from musicemb_core.models.base import Encoder
 from musicemb_core.models.config import ModelConfig
 from musicemb_core.models.musicnn import TAG_DIM  # a track's clips are described by the tagger too, when the

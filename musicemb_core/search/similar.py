@@ -20,7 +20,7 @@ from musicemb_core.audio.validate import check_not_silent
 from musicemb_core.common.config import MAX_QUERY_S, SegmentConfig
 from musicemb_core.common.errors import AudioError, ConfigError, LibraryError, MusicEmbError
 from musicemb_core.common.paths import user_path
-from musicemb_core.data.library import Library
+from musicemb_core.data.library import Library, track_title
 from musicemb_core.features.camelot import Key, compatible, parse_key_or_none
 from musicemb_core.features.tempo_key import analyse, key_camelot, tag_bpm
 from musicemb_core.index import EmbeddingIndex
@@ -33,18 +33,12 @@ from musicemb_core.inference import (
     track_statistics,
 )
 
-# versions and fingerprints are imported where used: their landmarks import scipy.ndimage (0.2-0.5 s), which the
-# callers of track_title (the DJ listings) do without
+# versions and fingerprints are imported where used: their landmarks import scipy.ndimage (0.2-0.5 s)
 if TYPE_CHECKING:
     from musicemb_core.search.versions import VersionFinder
 
 SILENCE_DBFS = -60.0
 """A query's segments at or below this RMS level are left out of its vector where it has louder ones."""
-
-
-def track_title(tags: dict, path: str) -> str:
-    """The title tag, else the file name without its extension."""
-    return (tags or {}).get("title") or os.path.splitext(os.path.basename(path))[0]  # not pathlib: called per track
 
 
 class SimilarTracks:

@@ -14,7 +14,7 @@ from musicemb_core.common.errors import LibraryError, MusicEmbError
 from musicemb_core.common.paths import check_output_folder, output_path, user_path
 from musicemb_core.common.progress import CancelToken, JobGen, Progress, drive
 from musicemb_core.common.tables import csv_cell
-from musicemb_core.data.library import Library, Track
+from musicemb_core.data.library import Library, Track, track_title
 from musicemb_core.features.camelot import Key, camelot, compatible, parse_key_or_none
 from musicemb_core.features.tempo_key import key_camelot, key_open, tag_bpm
 
@@ -41,8 +41,6 @@ def track_row(t: Track, sounds: list[tuple[str, float]] | None = None) -> dict:
     """One track as the DJ sees it: tags, our tempo/key estimate (with confidence, or the reason there is none),
     the tag's BPM/key beside it, and what it sounds like (``sounds``: the tagger's likeliest tags, see
     :func:`~musicemb_core.inference.sounds_like`)."""
-    from musicemb_core.search.similar import track_title  # here: a listing needs no similarity search
-
     tags = t.tags or {}
     a = t.analysis or {}
     tag_key = _tag_key(tags)
@@ -135,9 +133,15 @@ def track_rows(lib: Library, *, bpm: tuple[float, float] | None = None, key_comp
 def library_sounds(lib: Library) -> dict[int, list[tuple[str, float]]]:
     """:func:`~musicemb_core.inference.sounds_like` of the built-in similarity space; {} where it cannot say
     (not embedded yet, the model missing or damaged): the rows are still given, with that field empty."""
-    from musicemb_core.inference import sounds_like
+    from musicemb_core.analysis.tag_words import stored_likeliest_tags
 
     try:
+        kept = stored_likeliest_tags(lib)  # no model, no torch: a listing starts in a fraction of a second
+        if kept is not None:
+            return kept
+        # a library embedded before the probabilities were kept: computed from the tagger's raw values
+        from musicemb_core.inference import sounds_like
+
         return sounds_like(lib)
     except MusicEmbError:
         return {}

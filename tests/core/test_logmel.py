@@ -14,7 +14,8 @@ import torch
 from musicemb_core.audio import load
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import ConfigError
-from musicemb_core.features.logmel import LogMel, log_mel, mel_filterbank, tiles
+from musicemb_core.features.logmel import LogMel, log_mel, tiles
+from musicemb_core.features.mel_scale import mel_filterbank
 
 REAL = Path(music21.__file__).parent / "audioSearch" / "test_audio.wav"  # a real recording shipped by music21
 

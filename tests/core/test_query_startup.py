@@ -1,11 +1,13 @@
 """What the query and listing commands load before they answer: `identify`, `search` and `classify` load their
 model once (it was loaded twice: checked first, then again by the searcher); `search` and `classify` do not read the
-query's landmarks, nor import what picks their peaks (only `identify` uses them); `tracks` and `export` do not import
-numba (the set ordering's compiler). The answers are those of a :class:`Searcher` opened as before."""
+query's landmarks, nor import what picks their peaks (only `identify` uses them); `tracks` and `export` import neither
+numba (the set ordering's compiler) nor torch (1.5-1.9 s: they read the tags' probabilities `embed` kept). The answers
+are those of a :class:`Searcher` opened as before."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,13 +16,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from musicemb_core import cli
+from musicemb_core import cli, inference
+from musicemb_core.analysis.tag_words import stored_likeliest_tags
 from musicemb_core.common.progress import drive
+from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.features import landmarks
-from musicemb_core.inference import iter_embed
+from musicemb_core.inference import iter_embed, sounds_like
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.search import knn
+from musicemb_core.workflows.dj import track_row
 from tests.conftest import labelled_tones
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,27 +101,47 @@ _PROBE = """
 import json, sys
 from musicemb_core import cli
 code = cli.main(sys.argv[1:])
-print(json.dumps([m for m in ("numba", "scipy.ndimage") if m in sys.modules]), file=sys.stderr)
+print(json.dumps([m for m in ("numba", "scipy.ndimage", "torch") if m in sys.modules]), file=sys.stderr)
 sys.exit(code)
 """
 
 
-@pytest.mark.parametrize(("command", "imported"), [("tracks", []), ("export", []), ("search", []),
-                                                   ("classify", []), ("identify", ["scipy.ndimage"])])
+@pytest.mark.parametrize(("command", "imported"), [("tracks", []), ("export", []), ("search", ["torch"]),
+                                                   ("classify", ["torch"]), ("identify", ["scipy.ndimage", "torch"])])
 def test_commands_import_only_what_they_use(work, tmp_path, command, imported):
-    """numba (0.3 s to import) orders sets, scipy.ndimage (0.2-0.5 s) picks the landmarks' peaks: `tracks` and
-    `export` imported both, `search` and `classify` scipy.ndimage."""
+    """numba (0.3 s to import) orders sets, scipy.ndimage (0.2-0.5 s) picks the landmarks' peaks, torch (1.5-1.9 s)
+    runs models: `tracks` and `export` imported all three, `search` and `classify` scipy.ndimage."""
     lib, query = work
     argv = {"tracks": [lib, "--json"], "export": [lib, "--out", tmp_path / "crate.m3u8"]}.get(command, [lib, query])
     r = subprocess.run([sys.executable, "-c", _PROBE, command, *map(str, argv)], cwd=ROOT, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stderr.splitlines()[-1]) == imported
+    assert json.loads(r.stderr.splitlines()[-1]) == imported, r.stderr
     if command == "tracks":
-        assert [row["label"] for row in json.loads(r.stdout)] == ["low", "low", "high", "high"]
+        rows = json.loads(r.stdout)
+        assert [row["label"] for row in rows] == ["low", "low", "high", "high"]
+        with Library(lib) as opened:
+            assert [row["sounds_like"] for row in rows] == [track_row(t, sounds_like(opened).get(t.id))["sounds_like"]
+                                                           for t in opened.tracks()]
     elif command == "export":
         assert r.stdout.strip() == f"4 tracks -> {tmp_path / 'crate.m3u8'}"
         assert (tmp_path / "crate.m3u8").read_text().count("#EXTINF") == 4
+
+
+def test_listings_read_the_tag_probabilities_embed_kept_as_the_tagger_gives_them(work, monkeypatch):
+    """`embed` keeps each clip's tag probabilities; what a listing reads from them is what the tagger's last layer
+    gives from its raw values (the way taken for a library embedded before they were kept)."""
+    lib, _ = work
+    with Library(lib) as opened:
+        kept = stored_likeliest_tags(opened, top=5, min_p=0.0)
+        monkeypatch.setattr(inference, "stored_likeliest_tags", lambda *a, **k: None)
+        computed = inference.sounds_like(opened, top=5, min_p=0.0)
+        ids = sorted(t.id for t in opened.tracks())
+    assert sorted(kept) == sorted(computed) == ids
+    for tid, tags in kept.items():
+        assert [name for name, _ in tags] == [name for name, _ in computed[tid]]
+        assert np.allclose([p for _, p in tags], [p for _, p in computed[tid]], atol=1e-3)
+        assert len(tags) == 5
 
 
 def test_set_orders_tracks_as_before(work, capsys):
@@ -126,3 +151,41 @@ def test_set_orders_tracks_as_before(work, capsys):
     assert sorted(r["track_id"] for r in plan["tracks"]) == [1, 2, 3, 4]
     assert plan["similarity"] == "similarity" and len(plan["steps"]) == 3
     assert np.isclose(sum(plan["steps"]), plan["cost"], atol=1e-3)
+
+
+def _generation(lib: Library, model: str) -> Path:
+    return layout.embeddings(lib, model).read(lambda gen: gen)
+
+
+def test_embed_keeps_the_tag_probabilities_of_a_library_embedded_before_they_were_kept(work, tmp_path):
+    """A library embedded by an earlier release (its generation without them) gets them at its next `embed`, even
+    with nothing to compute, so its listings stop loading the model."""
+    lib = tmp_path / "lib"
+    shutil.copytree(work[0], lib)
+    with Library(lib) as opened:
+        want = stored_likeliest_tags(opened)
+        old = _generation(opened, "similarity")
+        with layout.embeddings(opened, "similarity").publish() as gen:
+            for f in old.iterdir():
+                if f.name not in ("tag_probs.npy", "tag_names.npy"):
+                    shutil.copy2(f, gen / f.name)
+        assert stored_likeliest_tags(opened) is None
+    assert cli.main(["embed", str(lib), "-q"]) == 0
+    with Library(lib) as opened:
+        assert stored_likeliest_tags(opened) == want
+
+
+def test_embed_repairs_a_generation_missing_its_tagger_values(work, tmp_path, capsys):
+    """A generation missing one of its files beside the vectors (here the tagger's values): `embed` stopped with
+    "missing ...; rebuild it with `musicemb embed`". It computes them again."""
+    lib = tmp_path / "lib"
+    shutil.copytree(work[0], lib)
+    with Library(lib) as opened:
+        want = stored_likeliest_tags(opened)
+        (_generation(opened, "similarity") / "tag_raw.npy").unlink()
+    assert cli.main(["embed", str(lib), "-q"]) == 0, capsys.readouterr().err
+    with Library(lib) as opened:
+        got = stored_likeliest_tags(opened)
+    assert sorted(got) == sorted(want)
+    for tid, tags in got.items():
+        assert [n for n, _ in tags] == [n for n, _ in want[tid]]
