@@ -28,7 +28,8 @@ def stored_likeliest_tags(lib, model: str = "similarity", *, top: int = 3,
                           min_p: float = 0.1) -> dict[int, list[tuple[str, float]]] | None:
     """:func:`likeliest_tags` of the probabilities ``embed`` stored for ``model``; None where it stored none (a
     model without a tagger, a library embedded before they were kept)."""
-    stored = layout.read_embedding_arrays(lib, model_key(model), "tag_tracks", "tag_probs", "tag_names")
-    if stored is None or not len(stored[0]):
+    stored = layout.read_embedding_arrays(lib, model_key(model), "tag_probs", "tag_names", "tag_tracks")  # an
+    if stored is None or not len(stored[2]):  # earlier release's generation fails at once, reading nothing
         return None
-    return likeliest_tags(*stored, top=top, min_p=min_p)
+    P, names, tracks = stored
+    return likeliest_tags(tracks, P, names, top=top, min_p=min_p)

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -35,16 +36,9 @@ def musicemb_here(*args, home: Path) -> subprocess.CompletedProcess:
     """:func:`musicemb` run by the command's ``main`` in this process: the same exit status and output, without a
     new interpreter importing torch (2 s a call)."""
     out, err = io.StringIO(), io.StringIO()
-    saved = os.environ.get("MUSICEMB_HOME")
-    os.environ["MUSICEMB_HOME"] = str(home)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = cli.main([str(a) for a in args])
-    finally:
-        if saved is None:
-            os.environ.pop("MUSICEMB_HOME")
-        else:
-            os.environ["MUSICEMB_HOME"] = saved
+    with mock.patch.dict(os.environ, {"MUSICEMB_HOME": str(home)}), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
+        code = cli.main([str(a) for a in args])
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
