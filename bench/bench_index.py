@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import write_results  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_core.index import EmbeddingIndex  # noqa: E402
-from musicemb_core.inference import load_embeddings  # noqa: E402
+from musicemb_core.stored_vectors import load_embeddings  # noqa: E402
 
 
 def main() -> None:

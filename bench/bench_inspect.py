@@ -35,8 +35,9 @@ from musicemb_core.common.config import SegmentConfig  # noqa: E402
 from musicemb_core.common.progress import drive  # noqa: E402
 from musicemb_core.data.ingest import iter_ingest  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
-from musicemb_core.inference import SIMILARITY_MODEL as MODEL  # noqa: E402
-from musicemb_core.inference import iter_embed, load_embeddings  # noqa: E402
+from musicemb_core.inference import iter_embed  # noqa: E402
+from musicemb_core.stored_vectors import SIMILARITY_MODEL as MODEL  # noqa: E402
+from musicemb_core.stored_vectors import load_embeddings  # noqa: E402
 from musicemb_core.workflows.evaluate import segment_labels  # noqa: E402
 from musicemb_core.workflows.inspect import iter_inspect  # noqa: E402
 

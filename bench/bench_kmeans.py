@@ -22,7 +22,7 @@ from musicemb_core.analysis.clustering import _inertia, iter_kmeans_select  # no
 from musicemb_core.common.progress import drive  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_core.index.faiss_index import normalise  # noqa: E402
-from musicemb_core.inference import load_embeddings  # noqa: E402
+from musicemb_core.stored_vectors import load_embeddings  # noqa: E402
 
 
 def _run(X: np.ndarray, fit_sample: int) -> dict:

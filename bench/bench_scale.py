@@ -33,8 +33,9 @@ from musicemb_core.data.ingest import iter_ingest  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_core.index import EmbeddingIndex  # noqa: E402
 from musicemb_core.index.ondisk import iter_build_ondisk  # noqa: E402
-from musicemb_core.inference import iter_embed, load_embeddings  # noqa: E402
+from musicemb_core.inference import iter_embed  # noqa: E402
 from musicemb_core.inference_ray import connect, iter_embed_ray  # noqa: E402
+from musicemb_core.stored_vectors import load_embeddings  # noqa: E402
 
 HOURS_1M_TRACKS = 70_000  # ~1M tracks of ~4.2 min
 THREADS = 1  # FAISS build threads: on these 2 busy shared cores 1 thread trained faster than 2 (54 s vs 84 s)

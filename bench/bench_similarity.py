@@ -29,9 +29,10 @@ from musicemb_core.common.progress import drive  # noqa: E402
 from musicemb_core.data.ingest import iter_ingest  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
 from musicemb_core.index import EmbeddingIndex  # noqa: E402
-from musicemb_core.inference import iter_embed, load_embeddings, load_track_vectors  # noqa: E402
+from musicemb_core.inference import iter_embed  # noqa: E402
 from musicemb_core.search.fingerprints import iter_fingerprint  # noqa: E402
 from musicemb_core.search.similar import SimilarTracks  # noqa: E402
+from musicemb_core.stored_vectors import load_embeddings, load_track_vectors  # noqa: E402
 
 
 def probe_f1(V: np.ndarray, labels: np.ndarray) -> float:

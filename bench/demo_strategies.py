@@ -19,8 +19,9 @@ from bench.common import write_results  # noqa: E402
 from musicemb_core.analysis.probes import probe_scores  # noqa: E402
 from musicemb_core.common.progress import drive  # noqa: E402
 from musicemb_core.data.library import Library  # noqa: E402
-from musicemb_core.inference import iter_embed, load_embeddings  # noqa: E402
+from musicemb_core.inference import iter_embed  # noqa: E402
 from musicemb_core.models import ModelConfig  # noqa: E402
+from musicemb_core.stored_vectors import load_embeddings  # noqa: E402
 from musicemb_core.training.config import TrainConfig  # noqa: E402
 from musicemb_core.training.loop import iter_fit  # noqa: E402
 from musicemb_core.workflows.demo import iter_build_demo  # noqa: E402

@@ -42,12 +42,12 @@ from musicemb_core.analysis.track_vectors import (  # noqa: E402
 )
 from musicemb_core.models import checkpoint as ckpt  # noqa: E402
 from musicemb_core.models.config import ModelConfig  # noqa: E402
+from musicemb_core.models.library_stats import library_statistics  # noqa: E402
 from musicemb_core.models.similarity import (  # noqa: E402
     GROUPS,
     N_STATS,
     SIMILARITY_FEATURES,
     SimilarityEncoder,
-    library_statistics,
 )
 
 OUT = ROOT / "resources" / "models" / "similarity"

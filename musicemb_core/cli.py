@@ -203,7 +203,7 @@ def cmd_ingest(a: argparse.Namespace) -> int:
         else:
             report = _run(iter_ingest(lib, a.paths, cancel=cancel, **kw), quiet=a.quiet, cancel=cancel)
     if a.json and embedded is not None:
-        from musicemb_core.inference import builtin_models
+        from musicemb_core.stored_vectors import builtin_models
 
         _print_json(report.to_dict() | {"embed": {"models": list(builtin_models()), "computed": embedded.computed,
                                                   "kept": embedded.kept, "dropped": embedded.dropped,
@@ -358,9 +358,8 @@ def _print_embed(r, qbh) -> None:
 def cmd_index(a: argparse.Namespace) -> int:
     from musicemb_core.common.errors import ConfigError, LibraryError
     from musicemb_core.data.library import Library
-    from musicemb_core.inference import builtin_models, read_embeddings_meta
-    from musicemb_core.search.fingerprints import iter_fingerprint, landmark_folder
     from musicemb_core.search.library_index import current_index, index_path, iter_build_index
+    from musicemb_core.stored_vectors import builtin_models, read_embeddings_meta
 
     cancel = CancelToken()  # Ctrl-C stops the index being built; those finished, and finished tracks' landmarks, are kept
     with Library(a.lib) as lib, _cancel_interrupts():
@@ -380,6 +379,8 @@ def cmd_index(a: argparse.Namespace) -> int:
                 raise ConfigError(f"{lib.root}: {model}: {e}") from None
             print(f"{model}: {index.kind_} index of {index.ntotal} vectors -> {index_path(lib, model)}")
         if a.landmarks:
+            from musicemb_core.search.fingerprints import iter_fingerprint, landmark_folder  # scipy.ndimage
+
             marks = _run(iter_fingerprint(lib, cancel=cancel), quiet=a.quiet, cancel=cancel)
             print(f"{len(marks)} landmarks -> {landmark_folder(lib)}")
     return 0

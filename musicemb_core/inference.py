@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -37,62 +35,27 @@ from musicemb_core.data.library import Library
 from musicemb_core.features.logmel import LogMel
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.device import pick_device
+from musicemb_core.models.library_stats import library_statistics
 from musicemb_core.models.musicnn import MSD_TAGS, load_tagger, tag_probabilities
-from musicemb_core.models.similarity import TAG_DIM, library_statistics
+from musicemb_core.models.similarity import TAG_DIM
 from musicemb_core.resources import builtin_model_dir
+from musicemb_core.stored_vectors import (
+    SIMILARITY_MODEL,
+    DamagedEmbeddings,
+    builtin_models,
+    check_weights,
+    load_embeddings,
+    model_folder,
+    nonfinite_reason,
+    read_arrays,
+    read_embeddings_meta,
+    stale_reason,
+    tracks_of,
+    vector_digests,
+)
 
-DEFAULT_MODEL = "default"
-"""The built-in fingerprint model: which recording a segment is (``identify``)."""
-SIMILARITY_MODEL = "similarity"
-"""The built-in similarity model: what a segment sounds like (neighbours, maps, ``similar``)."""
 TICK_S = 1.0
 """While a track is decoded (a long file: many seconds), ``iter_embed`` yields progress this often."""
-
-
-@dataclass
-class Embeddings:
-    """Vectors of segments: ``vectors`` (n, dim) float32, row i belongs to segment ``ids[i]``; ``generation``: the
-    stored generation they were read from (another one holds other vectors)."""
-
-    model: str
-    ids: np.ndarray
-    vectors: np.ndarray
-    generation: str = ""
-
-
-class DamagedEmbeddings(LibraryError):
-    """Stored vectors that cannot be read back (truncated, not ``.npy``, ids and vectors of different lengths):
-    derived data, recomputed by the next ``embed``."""
-
-
-class StaleEmbeddings(LibraryError):
-    """Stored vectors made by other weights or settings of their model (trained again, or its ``config.json``
-    edited, since): they compare with nothing. ``why`` says which, in a phrase ("made by other weights of the
-    model (trained again since?)")."""
-
-    def __init__(self, message: str, why: str = "") -> None:
-        super().__init__(message)
-        self.why = why
-
-
-class NonFiniteEmbeddings(LibraryError):
-    """Stored vectors holding NaN or infinity (a model whose output overflowed): no distance to them means
-    anything."""
-
-
-def nonfinite_reason(model: str) -> str:
-    """Why a track is failed when ``model`` gives NaN or infinity for it (nothing of it is stored)."""
-    return f"{model!r} gives NaN or infinite values for it (its weights are damaged, or it overflowed)"
-
-
-def check_finite(lib: Library, model: str, ids: np.ndarray, X: np.ndarray) -> None:
-    """Raise :class:`NonFiniteEmbeddings`, naming the first such segment, if a row of ``X`` (the vectors of
-    segments ``ids``) holds NaN or infinity."""
-    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
-    if len(bad):
-        raise NonFiniteEmbeddings(f"{lib.root}: {len(bad)} of {len(X)} vectors of {model!r} hold NaN or infinity "
-                                  f"(segment {int(ids[bad[0]])} first): the model failed on them; embed with another model "
-                                  "or retrain this one")
 
 
 @dataclass
@@ -103,102 +66,6 @@ class EmbedReport:
     dropped: int
     failed: list[tuple[str, str]]
     cancelled: bool = False
-
-
-def model_folder(lib: Library, name: str = DEFAULT_MODEL) -> Path:
-    """The folder of model ``name``: the library's own, else a built-in one; or, for a path (``/``, ``.``, ``~``),
-    that model folder, used read-only: outputs go under the library as :func:`model_key` ``(name)``."""
-    return ckpt.find_model(lib.root / "models", name, builtin_models())
-
-
-def weights_digest(folder: Path) -> str:
-    """A digest of a model's weights: stored vectors made with other weights are recomputed. Read once per weights
-    file (path, size and modification time): the app asks on every refresh."""
-    return ckpt.file_digest(ckpt.weights_path(folder), _file_digest, "model weights")
-
-
-@functools.lru_cache(maxsize=64)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    return hashlib.blake2b(Path(path).read_bytes(), digest_size=12).hexdigest()
-
-
-def vector_digests(folder: Path) -> dict[str, str]:
-    """What stored vectors record of the model that made them (``meta.json``): its weights' and settings' digests."""
-    return {"weights_digest": weights_digest(folder), "settings_digest": ckpt.settings_digest(folder)}
-
-
-def stale_reason(meta: dict, folder: Path) -> str | None:
-    """Why vectors stored with ``meta`` are not ``folder``'s model's as it is now, in a phrase; None if they are.
-    Vectors stored before settings were recorded are judged by their weights alone."""
-    if layout.stored_digest(meta) != weights_digest(folder):
-        return "made by other weights of the model (trained again since?)"
-    if meta.get("settings_digest", ckpt.settings_digest(folder)) != ckpt.settings_digest(folder):
-        return "made with other settings of the model (its config.json was edited since)"
-    return None
-
-
-def load_embeddings(lib: Library, model: str = DEFAULT_MODEL, *, deep: bool = False) -> Embeddings:
-    """Stored vectors of ``model`` (its current generation, checked against the sizes recorded when it was
-    published, and the checksum of its ids, read whole; ``deep``: of the vectors too, for a caller that reads
-    them all); raises :class:`LibraryError` if there are none yet, :class:`DamagedEmbeddings` if damaged."""
-    art = layout.embeddings(lib, model_key(model))
-
-    def read(gen: Path) -> Embeddings:
-        try:
-            ids = np.load(gen / "ids.npy")
-            vectors = np.load(gen / "vectors.npy", mmap_mode="r")
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError, EOFError) as e:  # truncated or not .npy
-            raise DamagedEmbeddings(f"{gen}: damaged embeddings ({e}); run `musicemb embed` to recompute them") from e
-        if ids.ndim != 1 or vectors.ndim != 2 or len(ids) != len(vectors):
-            raise DamagedEmbeddings(f"{gen}: damaged embeddings ({len(ids)} ids for {len(vectors)} vectors); "
-                                    "run `musicemb embed` to recompute them")
-        return Embeddings(model, ids, vectors, str(gen))
-
-    try:
-        emb = art.read(read, deep=deep or ("ids.npy",))
-    except DamagedEmbeddings:
-        raise
-    except LibraryError as e:  # a file missing or of the wrong size
-        raise DamagedEmbeddings(f"{e}") from e
-    if emb is None:
-        try:
-            model_folder(lib, model)
-        except ConfigError as e:  # embedding would not help: say why
-            raise LibraryError(f"{lib.root}: no embeddings for model {model!r}: {e}") from None
-        raise LibraryError(f"{lib.root}: no embeddings for model {model!r}; run `musicemb embed`")
-    return emb
-
-
-def check_weights(lib: Library, model: str) -> None:
-    """Raise :class:`StaleEmbeddings` if ``lib``'s stored vectors of ``model`` were made by other weights or
-    settings of it (a :class:`ConfigError` naming the file if its weights are damaged: embedding again would not
-    help)."""
-    meta = read_embeddings_meta(lib, model) or {}
-    folder = model_folder(lib, model)
-    why = stale_reason(meta, folder) if layout.stored_digest(meta) else None
-    if why:
-        ckpt.read_tensors(folder)
-        raise StaleEmbeddings(f"{lib.root}: the embeddings of {model!r} were {why}; "
-                              f"run `musicemb embed --model {model}`", why)
-
-
-def read_embeddings_meta(lib: Library, model: str = DEFAULT_MODEL) -> dict | None:
-    """``meta.json`` of ``model``'s current embeddings (model, fingerprint, dim, source); None when none."""
-    return layout.read_embeddings_meta(lib, model_key(model))
-
-
-def load_track_vectors(lib: Library, model: str = SIMILARITY_MODEL) -> tuple[np.ndarray, np.ndarray]:
-    """(track ids, unit track vectors) of ``model``: those ``embed`` stored with the segment vectors (for the
-    similarity model, relative to the library's tracks), else (a model without an aggregation, an older library)
-    aggregated now from the segment vectors (``mean+std``)."""
-    stored = _read_arrays(lib, model, "track_ids", "track_vectors")
-    if stored is not None and stored[0].ndim == 1 and stored[1].ndim == 2 and len(stored[0]) == len(stored[1]):
-        return stored
-    emb = load_embeddings(lib, model)
-    known, groups = _tracks_of(lib.segments(), emb.ids)
-    return aggregate(np.asarray(emb.vectors)[known], groups, method="mean+std")
 
 
 def tag_prior(emb: Embedder) -> tuple[np.ndarray, np.ndarray]:
@@ -218,34 +85,12 @@ def sounds_like(lib: Library, model: str = SIMILARITY_MODEL, *, top: int = 3,
         return kept
     info = ckpt.read_info(model_folder(lib, model))
     tagger = info.train.get("tagger") if isinstance(info.train, dict) else None
-    stored = _read_arrays(lib, model, "tag_tracks", "tag_raw") if tagger else None
+    stored = read_arrays(lib, model, "tag_tracks", "tag_raw") if tagger else None
     if stored is None or not len(stored[0]):
         return {}
     tracks, raw = stored
     return likeliest_tags(tracks, tag_probabilities(raw, builtin_model_dir(tagger["model"])), MSD_TAGS, top=top,
                           min_p=min_p)
-
-
-def tag_statistics_of(lib: Library, model: str = SIMILARITY_MODEL) -> dict[str, np.ndarray] | None:
-    """The tagger statistics ``embed`` stored for ``model``'s track vectors (a query's track vector is made the
-    same way); None when it has none (no tagger, an older library)."""
-    keys = ("tag_mean", "tag_std", "tag_track_mean", "tag_track_spread")
-    arrays = _read_arrays(lib, model, *keys)
-    return None if arrays is None else dict(zip(keys, arrays, strict=True))
-
-
-def track_statistics(lib: Library, model: str = SIMILARITY_MODEL) -> tuple[np.ndarray, np.ndarray] | None:
-    """(mean, spread) of the library's track vectors that ``embed`` took away from ``model``'s track vectors
-    (:func:`~musicemb_core.analysis.track_vectors.relative_to_library`); None for models that keep them as they
-    are. A query's track vector takes the same away."""
-    return _read_arrays(lib, model, "track_mean", "track_spread")
-
-
-def _tracks_of(seg: dict, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which of the segment ``ids`` the catalogue ``seg`` knows (mask), and their tracks."""
-    at = np.minimum(np.searchsorted(seg["id"], ids), max(len(seg["id"]) - 1, 0))  # seg["id"] is sorted
-    known = seg["id"][at] == ids if len(seg["id"]) else np.zeros(len(ids), bool)
-    return known, seg["track_id"][at[known]].astype(np.int64)
 
 
 def _write(folder: Path, ids: np.ndarray, vectors: np.ndarray, meta: dict,
@@ -337,11 +182,11 @@ def _fold_batch_norms(net: torch.nn.Module) -> None:
 
 
 def _kept_arrays(lib: Library, model: str, *names: str) -> tuple[np.ndarray, ...] | None:
-    """:func:`_read_arrays` for ``embed``: those of a damaged generation (a file missing or cut short) count as
+    """:func:`read_arrays` for ``embed``: those of a damaged generation (a file missing or cut short) count as
     missing, so they are computed again and publishing replaces the generation (``embed`` stopped on them, saying
     to run ``embed``)."""
     try:
-        return _read_arrays(lib, model, *names)
+        return read_arrays(lib, model, *names)
     except LibraryError:
         return None
 
@@ -362,11 +207,6 @@ def _finishes(emb: Embedder) -> bool:
     return hasattr(emb.encoder, "finish")
 
 
-def _read_arrays(lib: Library, model: str, *names: str) -> tuple[np.ndarray, ...] | None:
-    """Arrays stored beside ``model``'s current embeddings (one generation), None when any is missing."""
-    return layout.read_embedding_arrays(lib, model_key(model), *names)
-
-
 def library_embedder(lib: Library, model: str, *, device: str = "cpu") -> Embedder:
     """An :class:`Embedder` whose vectors compare with ``lib``'s stored vectors of ``model``: for a model finished
     per library, its output is standardised with the library's statistics stored by ``embed``. Stored vectors made
@@ -374,16 +214,10 @@ def library_embedder(lib: Library, model: str, *, device: str = "cpu") -> Embedd
     check_weights(lib, model)
     emb = Embedder(model_folder(lib, model), device=device)
     if _finishes(emb):
-        stats = _read_arrays(lib, model, "library_mean", "library_std")
+        stats = read_arrays(lib, model, "library_mean", "library_std")
         mean, std = stats if stats is not None else library_statistics(np.zeros((0, emb.encoder.dim)))
         emb.post = lambda Z: emb.encoder.finish(Z, mean, std)
     return emb
-
-
-def builtin_models() -> tuple[str, ...]:
-    """The models ``embed`` computes when none is named: the fingerprint space (``default``, for ``identify``)
-    and the similarity space (``similarity``, for neighbours, maps, ``similar``, ``search``, ``classify``)."""
-    return ckpt.BUILTIN_ENCODERS
 
 
 @dataclass
@@ -462,7 +296,7 @@ def _finish(plan: _Plan, seg: np.ndarray, ids: np.ndarray, vecs: np.ndarray) -> 
         vecs = plan.emb.encoder.finish(vecs, mean, std)
     method = plan.emb.info.train.get("aggregation") if isinstance(plan.emb.info.train, dict) else None
     if method and len(ids):
-        tids, V = aggregate(vecs, _tracks_of(seg, ids)[1], method=method)
+        tids, V = aggregate(vecs, tracks_of(seg, ids)[1], method=method)
         if _finishes(plan.emb):  # relative to the library's tracks too
             t_mean, t_spread = library_tracks(V)
             V = relative_to_library(V, t_mean, t_spread)

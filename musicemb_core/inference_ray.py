@@ -37,10 +37,11 @@ from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progres
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.features.logmel import LogMel
-from musicemb_core.inference import (
+from musicemb_core.inference import EmbedReport
+from musicemb_core.models import checkpoint as ckpt
+from musicemb_core.stored_vectors import (
     DEFAULT_MODEL,
     DamagedEmbeddings,
-    EmbedReport,
     load_embeddings,
     model_folder,
     nonfinite_reason,
@@ -48,7 +49,6 @@ from musicemb_core.inference import (
     stale_reason,
     vector_digests,
 )
-from musicemb_core.models import checkpoint as ckpt
 
 SHARD_SEGMENTS = 4096  # vectors per shard file written while the job runs
 

@@ -30,7 +30,8 @@ from musicemb_core.common.errors import Cancelled, MusicEmbError
 from musicemb_core.common.paths import data_home
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
-from musicemb_core.inference import builtin_models, iter_embed
+from musicemb_core.inference import iter_embed
+from musicemb_core.stored_vectors import builtin_models
 from musicemb_core.workflows.demo import iter_build_demo
 from musicemb_core.workflows.ingest_embed import iter_ingest_embed, iter_search_indexes
 from musicemb_gui.dock_layout import fit_docks

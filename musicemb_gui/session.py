@@ -17,9 +17,9 @@ from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import AudioError, MusicEmbError
 from musicemb_core.data import layout
 from musicemb_core.data.library import DB_NAME, Library, Track
-from musicemb_core.inference import (
+from musicemb_core.inference import Embedder
+from musicemb_core.stored_vectors import (
     SIMILARITY_MODEL,
-    Embedder,
     StaleEmbeddings,
     check_weights,
     load_embeddings,

@@ -7,7 +7,7 @@ import numpy as np
 
 from musicemb_core.analysis.checks import check_count, check_per_row
 from musicemb_core.common.blocks import add_rows, row_blocks
-from musicemb_core.models.similarity import library_statistics
+from musicemb_core.models.library_stats import library_statistics
 
 AGGREGATIONS = ("mean", "mean+std")
 
@@ -136,8 +136,8 @@ def tagged_track_vectors(V: np.ndarray, tids: np.ndarray, tag_raw: np.ndarray, t
 def tag_statistics(tag_raw: np.ndarray, tag_tracks: np.ndarray,
                    prior: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
     """The library statistics :func:`tagged_track_vectors` needs: its clips' mean/std (a small library's pulled
-    towards the training music's ``prior``, :func:`~musicemb_core.models.similarity.library_statistics`) and its
+    towards the training music's ``prior``, :func:`~musicemb_core.models.library_stats.library_statistics`) and its
     tracks' (:func:`library_tracks`)."""
-    mean, std = library_statistics(tag_raw, prior, len(prior[0]))
+    mean, std = library_statistics(tag_raw, prior)
     t_mean, t_spread = library_tracks(_tag_track_means(tag_raw, tag_tracks, mean, std)[1])
     return {"tag_mean": mean, "tag_std": std, "tag_track_mean": t_mean, "tag_track_spread": t_spread}

@@ -2,27 +2,27 @@
 
 Encoders map log-mel input ``(batch, in_channels, n_mels, frames)`` to embeddings ``(batch, dim)``; a
 :class:`ModelConfig` names the encoder and its size, and :func:`build_encoder` makes it.
+
+The names below are loaded on first use (with torch): reading a model's files (:mod:`.checkpoint`) or its config
+needs no torch, so listings and searches on stored vectors start without it.
 """
 
-from musicemb_core.models.base import Encoder
-from musicemb_core.models.config import ModelConfig
-from musicemb_core.models.encoders import CNN2Encoder, ResNetEncoder, VGGEncoder
-from musicemb_core.models.heads import ClassifierHead, Decoder, ProjectionHead
-from musicemb_core.models.registry import ENCODERS, build_encoder, count_parameters, register_encoder
-from musicemb_core.models.similarity import SimilarityEncoder
+import importlib
 
-__all__ = [
-    "ENCODERS",
-    "CNN2Encoder",
-    "ClassifierHead",
-    "Decoder",
-    "Encoder",
-    "ModelConfig",
-    "ProjectionHead",
-    "ResNetEncoder",
-    "SimilarityEncoder",
-    "VGGEncoder",
-    "build_encoder",
-    "count_parameters",
-    "register_encoder",
-]
+_WHERE = {
+    "ENCODERS": "registry", "build_encoder": "registry", "count_parameters": "registry",
+    "register_encoder": "registry", "ModelConfig": "config", "Encoder": "base", "CNN2Encoder": "encoders",
+    "ResNetEncoder": "encoders", "VGGEncoder": "encoders", "ClassifierHead": "heads", "Decoder": "heads",
+    "ProjectionHead": "heads", "SimilarityEncoder": "similarity",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name == "ENCODERS":  # the registry filled with every built-in encoder
+        from musicemb_core.models.registry import builtin_encoders
+
+        builtin_encoders()
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

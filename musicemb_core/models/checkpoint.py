@@ -1,5 +1,7 @@
 """Model files: weights in safetensors, everything else in JSON; loading never unpickles arbitrary objects.
-Kept in the models layer so that training and inference (siblings) can both use it.
+Kept in the models layer so that training and inference (siblings) can both use it. Reading a model's config,
+finding it and digesting its files import no torch (commands on stored vectors start without it); what reads or
+writes tensors imports it.
 
 A model folder holds a weights file (encoder and head tensors, keys prefixed ``encoder.``/``<head>.``) and
 ``config.json`` (model, feature and training configs, label map, strategy, metrics). Models that are not log-mel
@@ -19,10 +21,9 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
 
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import ConfigError, LibraryError
@@ -32,6 +33,9 @@ from musicemb_core.common.store import fsync_dir, kill_point
 from musicemb_core.models.config import ModelConfig
 from musicemb_core.models.registry import build_encoder
 from musicemb_core.resources import builtin_model_dir
+
+if TYPE_CHECKING:
+    import torch
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 FORMAT = 1
@@ -109,6 +113,8 @@ def save_model(folder: str | Path, info: ModelInfo, modules: dict[str, torch.nn.
     replaces the old config in one atomic step, so a kill at any moment leaves the old model or the new one
     whole; weights files no config names any more are then removed. ``extra`` tensors (e.g. an SVM head) go in
     the weights file."""
+    from safetensors.torch import save_file
+
     folder = Path(folder)
     tensors = _flat_state(modules) | {k: v.detach().cpu().contiguous() for k, v in (extra or {}).items()}
     tmp = folder / f".weights-{os.getpid()}.tmp"
@@ -174,6 +180,8 @@ def read_info(folder: str | Path, *, encoder: bool = True) -> ModelInfo:
 
 
 def read_tensors(folder: str | Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
     path = weights_path(folder)
     try:
         tensors = load_file(str(path))
@@ -218,6 +226,8 @@ def _check_weights_file(path: str, _size: int, _mtime_ns: int, model: str | None
     except (OSError, SafetensorError) as e:
         raise ConfigError(f"{path}: cannot read model weights ({e})") from e
     if model is not None:
+        import torch
+
         with torch.device("meta"):  # the shapes alone, no memory
             cfg = ModelConfig.from_dict(json.loads(model)).replace(weights=None)
             want = {k: tuple(v.shape) for k, v in build_encoder(cfg).state_dict().items()}
@@ -254,6 +264,8 @@ def save_resume(folder: str | Path, modules: dict[str, torch.nn.Module], optimiz
                 state: dict) -> None:
     """Latest training state for ``resume``: weights, optimizer (safetensors + JSON, no pickle) and
     counters. Written to a temp folder then swapped in, so a kill leaves the previous state intact."""
+    from safetensors.torch import save_file
+
     folder = Path(folder)
     tmp, final, old = folder / "resume.tmp", folder / "resume", folder / "resume.old"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -296,6 +308,8 @@ def load_resume(folder: str | Path,
                 keys: tuple[str, ...] = ()) -> tuple[dict[str, torch.Tensor], dict, dict] | None:
     """(tensors, optimizer state, counters) of the latest training state, or None if there is none; counters
     that are no JSON object or lack one of ``keys`` are a damaged state."""
+    from safetensors.torch import load_file
+
     final = Path(folder) / "resume"
     if not (final / "state.json").exists():
         old = Path(folder) / "resume.old"  # killed between the two renames
@@ -320,6 +334,8 @@ OPT_TENSORS, OPT_JSON = "optimizer.safetensors", "optimizer.json"
 def _encode(obj, key: str, tensors: dict[str, torch.Tensor]):
     """JSON-able form of an optimizer state dict: tensors moved to ``tensors`` under their key path (replaced by
     ``{"tensor": key}``), tuples and dicts with non-string keys tagged so they come back as they were."""
+    import torch
+
     if isinstance(obj, torch.Tensor):
         tensors[key] = obj.detach().cpu().contiguous().clone()
         return {"tensor": key}
@@ -349,6 +365,8 @@ def _decode(obj, tensors: dict[str, torch.Tensor]):
 def save_optimizer_state(state: dict, folder: str | Path) -> None:
     """An optimizer's ``state_dict()`` as ``optimizer.safetensors`` (its tensors, keyed by their path in the
     dict, e.g. ``state.0.exp_avg``) and ``optimizer.json`` (the rest of the structure): no pickle."""
+    from safetensors.torch import save_file
+
     tensors: dict[str, torch.Tensor] = {}
     structure = _encode(state, "opt", tensors)
     save_file(tensors, str(Path(folder) / OPT_TENSORS))
@@ -357,6 +375,8 @@ def save_optimizer_state(state: dict, folder: str | Path) -> None:
 
 def load_optimizer_state(folder: str | Path) -> dict:
     """The state dict written by :func:`save_optimizer_state`, exactly (types, tuples, integer keys, tensors)."""
+    from safetensors.torch import load_file
+
     folder = Path(folder)
     try:
         meta = json.loads((folder / OPT_JSON).read_text("utf-8"))

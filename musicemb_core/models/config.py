@@ -6,7 +6,7 @@ import dataclasses
 
 from musicemb_core.common.config import Config
 from musicemb_core.common.errors import ConfigError
-from musicemb_core.models.registry import ENCODERS
+from musicemb_core.models.registry import encoder_names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,7 +16,7 @@ class ModelConfig(Config):
     Parameters
     ----------
     arch : str
-        A registered encoder name (``resnet18``, ``cnn2``, ``vgg``; see ``ENCODERS``).
+        A registered encoder name (``resnet18``, ``cnn2``, ``vgg``; see ``encoder_names()``).
     dim : int
         Embedding size: encoders return ``(batch, dim)``.
     width : int
@@ -41,8 +41,8 @@ class ModelConfig(Config):
     weights: str | None = None
 
     def __post_init__(self) -> None:
-        if self.arch not in ENCODERS:
-            raise ConfigError(f"arch: unknown encoder {self.arch!r}; registered: {', '.join(sorted(ENCODERS))}")
+        if self.arch not in encoder_names():
+            raise ConfigError(f"arch: unknown encoder {self.arch!r}; registered: {', '.join(encoder_names())}")
         for name in ("dim", "width", "in_channels"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value > 0):

@@ -23,10 +23,11 @@ from musicemb_core.audio.validate import check_not_silent
 from musicemb_core.common.errors import ConfigError, LibraryError
 from musicemb_core.data.library import Library
 from musicemb_core.index import EmbeddingIndex
-from musicemb_core.inference import DEFAULT_MODEL, Embedder, library_embedder, load_embeddings
 from musicemb_core.search.library_index import open_index
+from musicemb_core.stored_vectors import DEFAULT_MODEL, load_embeddings
 
 if TYPE_CHECKING:
+    from musicemb_core.inference import Embedder
     from musicemb_core.search.fingerprints import LandmarkIndex
 
 SILENCE_DBFS = -60.0
@@ -95,7 +96,13 @@ class Searcher:
                  use_landmarks: bool = True, embedder: Embedder | None = None):
         self.lib = lib
         self.model = model
-        self.embedder = embedder or library_embedder(lib, model)
+        if embedder is None:
+            from musicemb_core.inference import (
+                library_embedder,  # with torch: what only reads the index needs none
+            )
+
+            embedder = library_embedder(lib, model)
+        self.embedder = embedder
         self.index = index or open_index(lib, model)
         if self.index.ntotal == 0:
             raise LibraryError(f"{lib.root}: no segments embedded with {model!r}; import audio and run `musicemb embed`")

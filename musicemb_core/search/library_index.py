@@ -14,7 +14,7 @@ from musicemb_core.data.library import Library
 from musicemb_core.index import EmbeddingIndex
 from musicemb_core.index.faiss_index import choose_kind
 from musicemb_core.index.ondisk import iter_build_ondisk
-from musicemb_core.inference import DEFAULT_MODEL, load_embeddings
+from musicemb_core.stored_vectors import DEFAULT_MODEL, load_embeddings
 
 #: The files of an index read whole when it is opened: their checksums are checked (a file overwritten in place
 #: keeps its size); an on-disk index's inverted lists are memory-mapped, not checked.

@@ -24,10 +24,8 @@ from musicemb_core.data.library import Library, track_title
 from musicemb_core.features.camelot import Key, compatible, parse_key_or_none
 from musicemb_core.features.tempo_key import analyse, key_camelot, tag_bpm
 from musicemb_core.index import EmbeddingIndex
-from musicemb_core.inference import (
+from musicemb_core.stored_vectors import (
     SIMILARITY_MODEL,
-    Embedder,
-    library_embedder,
     load_track_vectors,
     tag_statistics_of,
     track_statistics,
@@ -35,6 +33,7 @@ from musicemb_core.inference import (
 
 # versions and fingerprints are imported where used: their landmarks import scipy.ndimage (0.2-0.5 s)
 if TYPE_CHECKING:
+    from musicemb_core.inference import Embedder
     from musicemb_core.search.versions import VersionFinder
 
 SILENCE_DBFS = -60.0
@@ -67,6 +66,8 @@ class SimilarTracks:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
+            from musicemb_core.inference import library_embedder  # with torch: only a query file needs it
+
             self._embedder = library_embedder(self.lib, self.model)
         return self._embedder
 

@@ -320,7 +320,7 @@ def iter_plan_set(lib: Library, tracks: list[Track], *, start: Track | None = No
     import numpy as np
 
     from musicemb_core.analysis.set_order import iter_order_set, transition_costs
-    from musicemb_core.inference import model_folder
+    from musicemb_core.stored_vectors import model_folder
 
     if len(tracks) < 2:
         got = f"only track {tracks[0].id}" if tracks else "none"
@@ -330,7 +330,7 @@ def iter_plan_set(lib: Library, tracks: list[Track], *, start: Track | None = No
                             "its costs grow with the square of its length); order a crate of it")
     vectors, note = None, model
     try:
-        from musicemb_core.inference import load_track_vectors
+        from musicemb_core.stored_vectors import load_track_vectors
 
         ids, V = load_track_vectors(lib, model)
         row_of = {int(t): i for i, t in enumerate(ids)}

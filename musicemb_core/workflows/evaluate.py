@@ -15,8 +15,8 @@ from musicemb_core.common.errors import AudioError, ConfigError
 from musicemb_core.common.progress import CancelToken, JobGen, Progress
 from musicemb_core.data import edits
 from musicemb_core.data.library import Library
-from musicemb_core.inference import DEFAULT_MODEL, check_finite, check_weights, load_embeddings
 from musicemb_core.search.knn import Searcher
+from musicemb_core.stored_vectors import DEFAULT_MODEL, check_finite, check_weights, load_embeddings
 
 
 def segment_labels(lib: Library, track_ids: np.ndarray, *, segment_ids: np.ndarray | None = None

@@ -25,15 +25,9 @@ from musicemb_core.common.progress import CancelToken, JobGen, drive
 from musicemb_core.data import layout
 from musicemb_core.data.ingest import IngestReport, iter_ingest
 from musicemb_core.data.library import Library
-from musicemb_core.inference import (
-    Embedder,
-    EmbedReport,
-    builtin_models,
-    embed_clips,
-    iter_embed,
-    model_folder,
-)
+from musicemb_core.inference import Embedder, EmbedReport, embed_clips, iter_embed
 from musicemb_core.models import checkpoint as ckpt
+from musicemb_core.stored_vectors import builtin_models, model_folder
 
 
 @dataclass

@@ -22,7 +22,7 @@ from musicemb_core.common.progress import CancelToken, EtaClock, JobGen, Progres
 from musicemb_core.common.tables import check_table_path, write_table
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
-from musicemb_core.inference import (
+from musicemb_core.stored_vectors import (
     SIMILARITY_MODEL,
     StaleEmbeddings,
     check_finite,

@@ -23,7 +23,7 @@ from musicemb_core.common.progress import CancelToken, JobGen, Progress, drive
 from musicemb_core.common.tables import write_table
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
-from musicemb_core.inference import DEFAULT_MODEL, check_finite, load_embeddings
+from musicemb_core.stored_vectors import DEFAULT_MODEL, check_finite, load_embeddings
 
 
 def map_path(lib: Library, model: str, method: str) -> Path:

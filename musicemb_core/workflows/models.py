@@ -12,9 +12,9 @@ from pathlib import Path
 from musicemb_core.common.errors import ConfigError, MusicEmbError
 from musicemb_core.data import layout
 from musicemb_core.data.library import Library
-from musicemb_core.inference import DEFAULT_MODEL, SIMILARITY_MODEL, builtin_models
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.resources import builtin_model_dir
+from musicemb_core.stored_vectors import DEFAULT_MODEL, SIMILARITY_MODEL, builtin_models
 
 ACTIVE_KEY = "active_model"
 BUILTIN_ROLES = {DEFAULT_MODEL: "built-in fingerprint (identify)",

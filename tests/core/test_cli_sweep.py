@@ -591,7 +591,7 @@ def test_a_non_finite_stored_vector_is_one_line(work, tmp_path, bad, capsys):
     measured outliers against it silently."""
     import shutil
 
-    from musicemb_core.inference import load_embeddings
+    from musicemb_core.stored_vectors import load_embeddings
 
     lib = tmp_path / "lib"
     shutil.copytree(work["lib"], lib)

@@ -80,7 +80,7 @@ def _check_listing(lib: Path, models: set[str]) -> dict:
 
 
 def _embedded_ids(lib: Path) -> set[int]:
-    from musicemb_core.inference import load_embeddings
+    from musicemb_core.stored_vectors import load_embeddings
 
     with Library(lib) as L:
         return set(load_embeddings(L, "default").ids.tolist())
@@ -147,7 +147,7 @@ def test_embed_killed_at_each_publish_step_leaves_old_or_new_vectors(base, tmp_p
 def test_embed_killed_in_the_old_layouts_two_renames_is_read_and_migrated(base, tmp_path):
     """What the old ``atomic_folder`` left when killed between its renames: only ``default.old`` and
     ``default.tmp``. The old vectors are still read and listed as ``default``; the next embed replaces both."""
-    from musicemb_core.inference import load_embeddings
+    from musicemb_core.stored_vectors import load_embeddings
 
     lib = _copy(base, tmp_path)
     with Library(lib) as L:

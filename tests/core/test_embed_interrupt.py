@@ -18,7 +18,8 @@ import soundfile as sf
 from musicemb_core.common.progress import drive
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
-from musicemb_core.inference import builtin_models, iter_embed, load_embeddings
+from musicemb_core.inference import iter_embed
+from musicemb_core.stored_vectors import builtin_models, load_embeddings
 
 MUSICEMB = Path(sys.executable).with_name("musicemb")
 SR = 16000

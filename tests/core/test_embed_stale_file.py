@@ -11,8 +11,9 @@ from musicemb_core import cli
 from musicemb_core.common.progress import drive
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
-from musicemb_core.inference import iter_embed, load_embeddings
+from musicemb_core.inference import iter_embed
 from musicemb_core.search.fingerprints import iter_fingerprint
+from musicemb_core.stored_vectors import load_embeddings
 from tests.core.test_inference import _write  # a sine plus seeded noise
 
 

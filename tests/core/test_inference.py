@@ -11,9 +11,10 @@ from musicemb_core.audio import load
 from musicemb_core.common.progress import CancelToken, drive
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
-from musicemb_core.inference import Embedder, iter_embed, load_embeddings, model_folder
+from musicemb_core.inference import Embedder, iter_embed
 from musicemb_core.models import ModelConfig
 from musicemb_core.resources import default_model_dir
+from musicemb_core.stored_vectors import load_embeddings, model_folder
 from musicemb_core.training.config import TrainConfig
 from musicemb_core.training.loop import iter_fit
 
@@ -73,7 +74,7 @@ def test_embeddings_overwritten_in_place_are_damaged_and_recomputed_not_kept(lib
     """Stored ids or vectors overwritten in place keep their size, which was all that was checked: the ids were
     read as they were, and the next embed kept the damaged vectors for good."""
     from musicemb_core.data import layout
-    from musicemb_core.inference import DamagedEmbeddings
+    from musicemb_core.stored_vectors import DamagedEmbeddings
 
     lib, _ = lib_with_model
     drive(iter_embed(lib, model="m"))

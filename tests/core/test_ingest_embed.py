@@ -14,7 +14,8 @@ from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.progress import CancelToken, drive
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
-from musicemb_core.inference import builtin_models, iter_embed, load_embeddings, load_track_vectors
+from musicemb_core.inference import iter_embed
+from musicemb_core.stored_vectors import builtin_models, load_embeddings, load_track_vectors
 from musicemb_core.workflows import ingest_embed
 from musicemb_core.workflows.ingest_embed import iter_ingest_embed
 

@@ -20,7 +20,7 @@ from musicemb_core.audio.resample import resample
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.progress import CancelToken, drive
 from musicemb_core.data.library import Library
-from musicemb_core.inference import builtin_models, load_embeddings
+from musicemb_core.stored_vectors import builtin_models, load_embeddings
 from musicemb_core.workflows import ingest_embed
 from musicemb_core.workflows.ingest_embed import EmbedTap, iter_ingest_embed
 from tests.conftest import no_worker_processes_left, write_tone

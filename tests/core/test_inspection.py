@@ -21,8 +21,9 @@ from musicemb_core.common.progress import CancelToken, drive
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.data.synthesis import render_song
-from musicemb_core.inference import iter_embed, load_embeddings
+from musicemb_core.inference import iter_embed
 from musicemb_core.resources import builtin_model_dir
+from musicemb_core.stored_vectors import load_embeddings
 from musicemb_core.workflows.inspect import KINDS, iter_inspect
 
 

@@ -202,7 +202,7 @@ def test_two_writers_at_once_never_traceback_and_keep_the_catalogue_consistent(b
         assert set(seg["track_id"].tolist()) == {t.id for t in tracks}
         assert all(not n.endswith((".old", ".tmp")) for n in s["embeddings"])
         if command != "ingest-new":
-            from musicemb_core.inference import load_embeddings
+            from musicemb_core.stored_vectors import load_embeddings
 
             assert len(load_embeddings(L, "default").ids) == 8
 

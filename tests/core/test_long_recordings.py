@@ -14,7 +14,8 @@ from musicemb_core.audio import decode
 from musicemb_core.common.progress import CancelToken, drive
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
-from musicemb_core.inference import iter_embed, load_embeddings
+from musicemb_core.inference import iter_embed
+from musicemb_core.stored_vectors import load_embeddings
 
 SR = 16000
 

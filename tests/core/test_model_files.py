@@ -20,10 +20,11 @@ from musicemb_core.common.errors import ConfigError, LibraryError
 from musicemb_core.common.progress import CancelToken, drive
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
-from musicemb_core.inference import StaleEmbeddings, check_weights, iter_embed
+from musicemb_core.inference import iter_embed
 from musicemb_core.models import ModelConfig, build_encoder
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.qbh import QBHConfig, QBHModel
+from musicemb_core.stored_vectors import StaleEmbeddings, check_weights
 from musicemb_core.training.config import TrainConfig
 from musicemb_core.training.loop import iter_fit
 from musicemb_core.workflows.models import active_model, list_models, set_active_model

@@ -3,6 +3,8 @@ local VGG16 weights, determinism."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -324,3 +326,25 @@ def test_runs_on_cuda(arch):
     z = enc(torch.randn(4, 1, 64, 301, device="cuda"))
     assert z.shape == (4, 128) and z.is_cuda
     z.sum().backward()
+
+
+def test_the_registry_names_each_builtin_encoders_module_and_the_frozen_app_collects_them():
+    """A config is checked against the built-in encoders' names without importing them (no torch for reading
+    stored vectors): each name must be registered by the module the registry names, and the package's lazily
+    loaded modules must be in the frozen app (PyInstaller cannot see a module imported by name)."""
+    import musicemb_core.models as models
+    from musicemb_core.models.registry import BUILTIN_ARCHS
+
+    assert {name: cls.__module__ for name, cls in ENCODERS.items() if name in BUILTIN_ARCHS} == {
+        name: f"musicemb_core.models.{module}" for name, module in BUILTIN_ARCHS.items()}
+    spec = (Path(__file__).resolve().parents[2] / "packaging" / "musicemb.spec").read_text()
+    for module in set(models._WHERE.values()) | set(BUILTIN_ARCHS.values()):
+        assert f'"{module}"' in spec, module
+    assert models.__all__ == sorted(models._WHERE) and all(getattr(models, n) is not None for n in models.__all__)
+    with pytest.raises(AttributeError):
+        models.NoSuchThing  # noqa: B018
+
+
+def test_a_config_naming_an_unknown_encoder_lists_the_builtin_ones():
+    with pytest.raises(ConfigError, match=r"unknown encoder 'nope'; registered: .*cnn2, resnet18, simstats.*vgg"):
+        ModelConfig(arch="nope")

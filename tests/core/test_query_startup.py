@@ -1,8 +1,9 @@
 """What the query and listing commands load before they answer: `identify`, `search` and `classify` load their
 model once (it was loaded twice: checked first, then again by the searcher); `search` and `classify` do not read the
 query's landmarks, nor import what picks their peaks (only `identify` uses them); `tracks` and `export` import neither
-numba (the set ordering's compiler) nor torch (1.5-1.9 s: they read the tags' probabilities `embed` kept). The answers
-are those of a :class:`Searcher` opened as before."""
+numba (the set ordering's compiler) nor torch (1.5-1.9 s: they read the tags' probabilities `embed` kept), nor do
+`index`, `map`, `evaluate` (without snippets), `inspect` and `similar` on a library track. The answers are those of
+a :class:`Searcher` opened as before."""
 
 from __future__ import annotations
 
@@ -127,6 +128,35 @@ def test_commands_import_only_what_they_use(work, tmp_path, command, imported):
         assert r.stdout.strip() == f"4 tracks -> {tmp_path / 'crate.m3u8'}"
         assert (tmp_path / "crate.m3u8").read_text().count("#EXTINF") == 4
 
+
+
+@pytest.mark.parametrize("command", ["index", "map", "evaluate", "inspect", "similar"])
+def test_commands_on_stored_vectors_import_no_torch(work, tmp_path, command):
+    """torch (1.5-1.9 s to import) runs models: building an index, a map, an evaluation without snippets to embed,
+    an inspection and `similar` on a track of the library only read stored vectors and model configs, and imported it
+    (through the models' registry and the stored vectors' reader in `inference`)."""
+    lib = tmp_path / "lib"
+    shutil.copytree(work[0], lib)
+    shutil.rmtree(lib / "index" / "knn")  # index has something to build
+    argv = {"index": [lib, "-q"], "map": [lib, "--method", "pca", "-q", "--out", tmp_path / "map.csv"],
+            "evaluate": [lib, "--reid", "0", "--clusters", "2", "--json", "-q"],
+            "inspect": [lib, "--kinds", "label", "outlier", "--json", "-q"], "similar": [lib, "1", "--json"]}[command]
+    r = subprocess.run([sys.executable, "-c", _PROBE, command, *map(str, argv)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "torch" not in json.loads(r.stderr.splitlines()[-1]), r.stderr
+    with Library(lib) as opened:
+        n_segments, tracks = len(opened.segments()["id"]), [t.id for t in opened.tracks()]
+    if command == "index":
+        assert r.stdout.count(f"index of {n_segments} vectors") == 2, r.stdout  # both built-in models
+    elif command == "map":
+        assert len((tmp_path / "map.csv").read_text().splitlines()) == n_segments + 1
+    elif command == "evaluate":
+        assert json.loads(r.stdout)["knn_tracks"]["n_tracks"] == len(tracks)
+    elif command == "inspect":
+        assert isinstance(json.loads(r.stdout)["findings"], list)
+    else:
+        assert [row["track_id"] for row in json.loads(r.stdout)[0]["results"]] != []
 
 def test_listings_read_the_tag_probabilities_embed_kept_as_the_tagger_gives_them(work, monkeypatch):
     """`embed` keeps each clip's tag probabilities; what a listing reads from them is what the tagger's last layer

@@ -18,7 +18,8 @@ from musicemb_core.common.progress import CancelToken, drive
 from musicemb_core.data import layout
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
-from musicemb_core.inference import iter_embed, load_embeddings
+from musicemb_core.inference import iter_embed
+from musicemb_core.stored_vectors import load_embeddings
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'musicemb[cluster]'")
 from musicemb_core.inference_ray import connect, iter_embed_ray, shard_folder  # noqa: E402

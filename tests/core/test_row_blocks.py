@@ -11,8 +11,9 @@ import pytest
 from musicemb_core.analysis.track_vectors import aggregate
 from musicemb_core.common import blocks
 from musicemb_core.common.blocks import add_rows, row_blocks
-from musicemb_core.inference import _tracks_of
-from musicemb_core.models.similarity import N_STATS, SimilarityEncoder, library_statistics
+from musicemb_core.models.library_stats import library_statistics
+from musicemb_core.models.similarity import N_STATS, SimilarityEncoder
+from musicemb_core.stored_vectors import tracks_of
 
 
 def _unit(X):
@@ -95,8 +96,8 @@ def test_blocked_steps_hold_no_whole_sized_temporary(monkeypatch):
 
 def test_tracks_of_maps_known_segments_and_skips_others():
     seg = {"id": np.array([2, 5, 9, 11]), "track_id": np.array([1, 1, 3, 4])}
-    known, tracks = _tracks_of(seg, np.array([11, 3, 2, 12, 9]))
+    known, tracks = tracks_of(seg, np.array([11, 3, 2, 12, 9]))
     assert known.tolist() == [True, False, True, False, True]
     assert tracks.tolist() == [4, 1, 3]
-    known, tracks = _tracks_of({"id": np.zeros(0, np.int64), "track_id": np.zeros(0, np.int64)}, np.array([1]))
+    known, tracks = tracks_of({"id": np.zeros(0, np.int64), "track_id": np.zeros(0, np.int64)}, np.array([1]))
     assert known.tolist() == [False] and tracks.tolist() == []

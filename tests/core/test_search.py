@@ -17,9 +17,10 @@ from musicemb_core.common.progress import drive
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.data.synthesis import render_song
-from musicemb_core.inference import iter_embed, load_embeddings
+from musicemb_core.inference import iter_embed
 from musicemb_core.search.fingerprints import iter_fingerprint
 from musicemb_core.search.knn import DECISIVE_MATCHES, Searcher, fuse
+from musicemb_core.stored_vectors import load_embeddings
 from musicemb_core.workflows.evaluate import iter_evaluate, segment_labels
 
 SR = 16000

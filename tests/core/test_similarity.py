@@ -25,15 +25,10 @@ from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
 from musicemb_core.data.synthesis import render_song
 from musicemb_core.features.logmel import LogMel
-from musicemb_core.inference import (
-    builtin_models,
-    iter_embed,
-    load_embeddings,
-    load_track_vectors,
-    tag_statistics_of,
-)
+from musicemb_core.inference import iter_embed
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.models.config import ModelConfig
+from musicemb_core.models.library_stats import library_statistics
 from musicemb_core.models.musicnn import TAG_DIM
 from musicemb_core.models.similarity import (
     GROUPS,
@@ -41,9 +36,14 @@ from musicemb_core.models.similarity import (
     SIMILARITY_FEATURES,
     SimilarityEncoder,
     descriptors,
-    library_statistics,
 )
 from musicemb_core.search.similar import SimilarTracks
+from musicemb_core.stored_vectors import (
+    builtin_models,
+    load_embeddings,
+    load_track_vectors,
+    tag_statistics_of,
+)
 from tests.conftest import sine
 
 SR = 16000
@@ -133,9 +133,9 @@ def test_library_statistics_shrink_small_libraries_to_the_training_music():
     mean, std = library_statistics(Z[:0])
     assert (mean == 0).all() and (std == 1).all()
     prior = (np.full(4, -1.0), np.full(4, 0.5))  # another prior (the tagger's, from the training music)
-    mean, std = library_statistics(Z[:0, :4], prior, 4)
+    mean, std = library_statistics(Z[:0, :4], prior)
     assert np.allclose(mean, -1) and np.allclose(std, 0.5)
-    mean, std = library_statistics(Z[:, :4], prior, 4)
+    mean, std = library_statistics(Z[:, :4], prior)
     assert np.allclose(mean, 3, atol=0.15) and np.allclose(std, 2, atol=0.15)
 
 
@@ -182,7 +182,7 @@ def test_adding_a_track_reads_only_it_with_the_tagger(tmp_path):
     """An embed after an import computes the new track's segments and tagger values only; the others' stored
     tagger values are kept as they were, and every track vector still has its tagger half. A track shorter than one
     window (one zero-padded segment) is read too."""
-    from musicemb_core.inference import _read_arrays
+    from musicemb_core.stored_vectors import read_arrays
 
     audio = tmp_path / "audio"
     audio.mkdir()
@@ -191,13 +191,13 @@ def test_adding_a_track_reads_only_it_with_the_tagger(tmp_path):
     with Library(tmp_path / "lib", create=True) as lib:
         drive(iter_ingest(lib, [audio], segments=SegmentConfig(3.0, 3.0), jobs=1, analyse=False))
         drive(iter_embed(lib))
-        before_t, before_raw = _read_arrays(lib, "similarity", "tag_tracks", "tag_raw")
+        before_t, before_raw = read_arrays(lib, "similarity", "tag_tracks", "tag_raw")
         sf.write(audio / "short.flac", render_song("rock", seed=4, duration_s=2.0, sr=SR), SR)
         drive(iter_ingest(lib, [audio], segments=SegmentConfig(3.0, 3.0), jobs=1, analyse=False))
         new = next(t for t in lib.tracks() if t.path.endswith("short.flac"))
         report = drive(iter_embed(lib))
         assert report.computed == 2  # its one segment, in both spaces
-        tags_t, tags_raw = _read_arrays(lib, "similarity", "tag_tracks", "tag_raw")
+        tags_t, tags_raw = read_arrays(lib, "similarity", "tag_tracks", "tag_raw")
         old = np.isin(tags_t, before_t)
         assert np.array_equal(tags_raw[old], before_raw) and tags_t[~old].tolist() == [new.id]
         tids, V = load_track_vectors(lib, "similarity")

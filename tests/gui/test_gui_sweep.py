@@ -382,7 +382,7 @@ def test_a_map_drawn_while_an_embed_publishes_new_vectors_is_not_mismatched(embe
     the parent paired them with the old ids and the job failed with a ValueError traceback ("musicemb hit a
     bug"). Now a one-line error; the map is drawn again for the new embeddings."""
     from musicemb_core.common.errors import LibraryError
-    from musicemb_core.inference import load_embeddings
+    from musicemb_core.stored_vectors import load_embeddings
     from musicemb_core.workflows.maps import _project_library
 
     with Library(embedded) as lib:

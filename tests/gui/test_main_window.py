@@ -90,7 +90,7 @@ def test_demo_is_built_as_a_job_in_an_open_window(qtbot, tmp_path):
 
 
 def test_import_embeds_both_spaces_in_the_import_job(qtbot, library, tmp_path):
-    from musicemb_core.inference import builtin_models, load_embeddings
+    from musicemb_core.stored_vectors import builtin_models, load_embeddings
 
     win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(win)
