@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,9 +86,13 @@ Matroska/WebM, ASF/WMA, AMR)."""
 
 def looks_like_audio(path: str | Path) -> bool:
     """Whether the file's first bytes are those of an audio container or an MPEG audio frame (for files without
-    an extension: a recorder's or a download's ``take1``); False for anything unreadable."""
+    an extension: a recorder's or a download's ``take1``); False for anything unreadable or not a regular file (a
+    named pipe is opened without waiting for a writer: opening it waited for one forever)."""
     try:
-        with open(path, "rb") as f:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return False
             head = f.read(12)
     except OSError:
         return False

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from musicemb_core.audio.validate import looks_like_audio
 from musicemb_core.common.progress import drive
-from musicemb_core.data.ingest import iter_ingest
+from musicemb_core.data.ingest import find_audio, iter_ingest
 from musicemb_core.data.library import Library
 from tests.conftest import sine, write_av
 
@@ -42,3 +42,25 @@ def test_the_sniff_knows_containers_and_frames_and_refuses_text(tmp_path):
     found = {name for name in cases if looks_like_audio(tmp_path / name)}
     assert found == {"riff", "m4a", "id3", "mp3", "adts"}
     assert not looks_like_audio(tmp_path / "missing")
+
+
+def test_a_named_pipe_without_an_extension_is_passed_over_at_once(tmp_path):
+    """Sniffing a named pipe's first bytes opened it and waited for a writer forever: `musicemb ingest` (and
+    `features`) of a folder holding one hung in its scan, past a Ctrl-C."""
+    import os
+    import threading
+
+    music = tmp_path / "music"
+    music.mkdir()
+    sf.write(str(music / "tone.wav"), sine(440.0, sr=16000, seconds=4.0, amp=0.3).astype(np.float32), 16000)
+    os.mkfifo(music / "take1")
+    found = []
+    scan = threading.Thread(target=lambda: found.append(find_audio([music])), daemon=True)
+    scan.start()
+    scan.join(20)
+    try:
+        assert not scan.is_alive(), "the scan waits on the pipe"
+        assert found == [[music / "tone.wav"]] and not looks_like_audio(music / "take1")
+    finally:
+        if scan.is_alive():  # let the waiting open return
+            os.close(os.open(music / "take1", os.O_WRONLY | os.O_NONBLOCK))
