@@ -426,6 +426,7 @@ def _queries(a: argparse.Namespace, action, *, none: str, landmarks: bool = Fals
     out, failed = [], 0
     with Library(a.lib) as lib:
         searcher = _open_searcher(lib, a.model, quiet=a.quiet, landmarks=landmarks)
+        _warn_unsearched(searcher.tracks, searcher.model, searcher.unembedded, searcher.unmarked)
         for path in a.queries:
             try:
                 check_query_length(path, ca.MAX_QUERY_S, "queries")
@@ -453,6 +454,21 @@ def _queries(a: argparse.Namespace, action, *, none: str, landmarks: bool = Fals
     return 0
 
 
+def _warn_unsearched(tracks: dict, model: str, unembedded: set[int], unmarked: set[int] = frozenset()) -> None:
+    """Say on stderr which of the library's ``tracks`` a query cannot find (no vectors of ``model``), or finds by
+    its vectors alone (no landmarks): answers that look whole."""
+    def some(ids: set[int]) -> str:
+        names = sorted(Path(tracks[t].path).name for t in ids if t in tracks)
+        return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+    if unembedded:
+        print(ca.shown(f"musicemb: warning: {len(unembedded)} of {len(tracks)} tracks have no vectors of {model!r} "
+                       f"yet and cannot be found ({some(unembedded)}); run `musicemb embed`"), file=sys.stderr)
+    if unmarked := set(unmarked) - set(unembedded):
+        print(ca.shown(f"musicemb: warning: {len(unmarked)} of {len(tracks)} tracks have no landmarks yet and are "
+                       f"matched by their vectors alone ({some(unmarked)}); run `musicemb index`"), file=sys.stderr)
+
+
 def cmd_identify(a: argparse.Namespace) -> int:
     return _queries(a, lambda s, q: s.identify(q, k=a.k, top=a.top or 10),
                     none="no match: no track scored above 0", landmarks=True)
@@ -471,6 +487,7 @@ def cmd_search(a: argparse.Namespace) -> int:
     check_query_length(a.query, ca.MAX_QUERY_S, "queries")
     with Library(a.lib) as lib:
         searcher = _open_searcher(lib, a.model, quiet=a.quiet, landmarks=False)
+        _warn_unsearched(searcher.tracks, searcher.model, searcher.unembedded)
         windows = searcher.nearest(searcher.embed_file(a.query), k=a.k)
     if a.json:
         _print_json({"query": a.query, "windows": windows})
@@ -490,6 +507,7 @@ def cmd_similar(a: argparse.Namespace) -> int:
     out, failed = [], 0
     with Library(a.lib) as lib:
         space = SimilarTracks(lib, model=a.model)
+        _warn_unsearched(space.tracks, a.model, set(space.tracks) - set(space.track_ids.tolist()))
         if a.together:  # one answer for all: a bad query stops it
             out = space.query(a.queries, together=True, **kw)
         else:
