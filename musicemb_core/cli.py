@@ -461,7 +461,7 @@ def _warn_unsearched(tracks: dict, model: str, unembedded: set[int], unmarked: s
         names = sorted(Path(tracks[t].path).name for t in ids if t in tracks)
         return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
-    if unembedded:
+    if unembedded and len(unembedded) < len(tracks):  # none embedded: the query's error says so
         print(ca.shown(f"musicemb: warning: {len(unembedded)} of {len(tracks)} tracks have no vectors of {model!r} "
                        f"yet and cannot be found ({some(unembedded)}); run `musicemb embed`"), file=sys.stderr)
     if unmarked := set(unmarked) - set(unembedded):

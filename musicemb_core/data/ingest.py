@@ -381,12 +381,17 @@ def read_label_csv(path: str | Path) -> dict[str, str | None]:
     labels: dict[str, str | None] = {}
     try:
         text = _labels_text(path)
-        cols = (0, 1)
-        for line, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text[:1 << 16])), 1):
+        cols, table, sep, end = (0, 1), False, _delimiter(text[:1 << 16]), 0
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+        for row in reader:
+            line, end = end + 1, reader.line_num  # the row's first line (a quoted field may hold line breaks)
             names = [c.strip().lower() for c in row]
             if line == 1 and "label" in names and any(h in names for h in _PATH_HEADERS):
                 cols = (next(names.index(h) for h in _PATH_HEADERS if h in names), names.index("label"))
+                table = len(row) > 2  # other columns are the table's own
                 continue
+            if not table:
+                _check_pair(path, line, row, sep)
             if len(row) <= max(cols) or names[cols[0]] in _PATH_HEADERS:
                 continue
             key = os.path.normpath(cell_text(row[cols[0]]).strip())  # ./a.wav, x/../a.wav: a.wav
@@ -405,6 +410,17 @@ def read_label_csv(path: str | Path) -> dict[str, str | None]:
     if not labels:
         raise ConfigError(f"{path}: no labels in the CSV (one line per file: path,label)")
     return labels
+
+
+def _check_pair(path: str | Path, line: int, row: list[str], sep: str) -> None:
+    """A ``path,label`` row must be one: more fields than two (empty trailing ones aside) were read as the first
+    two, so "a.wav,Drum, Bass" was labelled "Drum" and "my,song.wav,rock" labelled nothing, and a quote left open
+    took the rest of the file as one path."""
+    if len(row) == 1 and "\n" in row[0]:
+        raise ConfigError(f"{path}: line {line}: a quote is opened and never closed ({row[0][:40]!r}...)")
+    if len(row) > 2 and any(c.strip() for c in row[2:]):
+        raise ConfigError(f"{path}: line {line} has {len(row)} fields, not path{sep}label "
+                          f"({sep.join(row)[:80]!r}); put a path or label holding {sep!r} in double quotes")
 
 
 def _utf8(text: str) -> bool:

@@ -103,3 +103,26 @@ def test_tables_open_in_a_spreadsheet_and_read_back(tmp_path):
     assert [r["note"] for r in got] == ["-3.5", "'@me"] and [r["empty"] for r in got] == ["", ""]
     assert [[cell_text(r[c]) for c in ("track", "label", "note")] for r in got] == [
         [r["track"], r["label"], r["note"]] for r in rows]
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("a.wav,rock\nplain.wav,Drum, Bass\n", "line 2 has 3 fields, not path,label ('plain.wav,Drum, Bass'); put a path "
+                                           "or label holding ',' in double quotes"),
+    ("my,song.wav,rock\n", "line 1 has 3 fields"),
+    ("a.wav,rock\n\"tone.wav,rock\nb.wav,x\n", "line 2: a quote is opened and never closed ('tone.wav,rock\\nb.wav,x"),
+])
+def test_a_labels_row_that_is_no_path_and_label_is_an_error_naming_its_line(tmp_path, text, error):
+    """More fields than two were read as the first two: "plain.wav,Drum, Bass" was labelled "Drum", "my,song.wav,rock"
+    labelled nothing (and no error, another line matching), and a quote left open took the rest as one path."""
+    f = tmp_path / "labels.csv"
+    f.write_text(text, encoding="utf-8")
+    with pytest.raises(MusicEmbError, match=f"^{re.escape(str(f))}: {re.escape(error)}"):
+        read_label_csv(f)
+
+
+def test_labels_rows_with_quoted_commas_trailing_empty_fields_or_a_tables_columns_are_read(tmp_path):
+    f = tmp_path / "labels.csv"
+    f.write_text('a.wav,"Drum, Bass"\n"my,song.wav",rock\nb.wav,jazz,,\n', encoding="utf-8")
+    assert read_label_csv(f) == {"a.wav": "Drum, Bass", "my,song.wav": "rock", "b.wav": "jazz"}
+    f.write_text("path,label,bpm\na.wav,rock,120\n", encoding="utf-8")
+    assert read_label_csv(f) == {"a.wav": "rock"}
