@@ -225,12 +225,11 @@ class EmbeddingIndex:
 
     def save(self, path: str | Path, *, meta: dict | None = None) -> None:
         """Write ``path`` (FAISS) and ``path.json`` (kind, count, ``meta``), each atomically."""
-        import faiss
 
         self._not_ondisk("be copied by save(); it is written where it is built")
         path = Path(path)
         with atomic_path(path) as tmp:
-            faiss.write_index(self.index_, str(tmp))
+            write_index(self.index_, tmp, shown=path)
         atomic_write_text(path.with_suffix(path.suffix + ".json"),
                           json.dumps({"kind": self.kind_, "ntotal": self.ntotal, **(meta or {})}))
 
@@ -249,9 +248,8 @@ class EmbeddingIndex:
         try:
             with stdout_to_stderr():
                 self.index_ = faiss.read_index(str(path), flags | faiss.IO_FLAG_ONDISK_SAME_DIR)
-        except RuntimeError as e:  # FAISS names the C++ function and source line first: dropped
-            reason = re.sub(r"^Error in .* at \S+:\d+: (Error: )?", "", str(e).strip().splitlines()[0])
-            raise LibraryError(f"{path}: damaged index ({reason[:200]})") from e
+        except RuntimeError as e:
+            raise LibraryError(f"{path}: damaged index ({faiss_reason(e)})") from e
         self.kind_ = meta["kind"]
         base = faiss.downcast_index(self.index_.index if hasattr(self.index_, "id_map") else self.index_)
         if self.kind_ == "ivfpq":
@@ -441,6 +439,39 @@ class _Placed:
         self.slots = faiss.rev_swig_ptr(h.offsets.data(), end + 1)[self.n0:end].astype(np.int64)
         self.neighbours = faiss.rev_swig_ptr(h.neighbors.data(), h.neighbors.size())
         return True
+
+
+def faiss_reason(e: RuntimeError) -> str:
+    """A FAISS error's own words, without the C++ function and source line it names first."""
+    return re.sub(r"^Error in .* at \S+:\d+: (Error: )?", "", str(e).strip().splitlines()[0])[:200]
+
+
+@contextlib.contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """FAISS writing ``path``: a failure (a full disk, a folder that cannot be written) is a :class:`LibraryError`
+    naming the file, saying when the disk is full."""
+    try:
+        yield
+    except (RuntimeError, OSError) as e:
+        import shutil
+
+        reason = faiss_reason(e) if isinstance(e, RuntimeError) else e.strerror or str(e)
+        with contextlib.suppress(OSError):
+            if isinstance(e, RuntimeError) and shutil.disk_usage(Path(path).parent).free < 64 << 20:
+                reason = "the disk is full"
+        raise LibraryError(f"{path}: cannot write the index ({reason}); what was there is kept") from e
+
+
+def write_index(index, path: str | Path, *, shown: str | Path | None = None) -> None:
+    """``faiss.write_index`` through a Python file (FAISS's own reports a failure at close, such as a full disk,
+    on stderr only: the file was left short), in :func:`writing`; ``shown``: the path to name when ``path`` is a
+    temporary one."""
+    import faiss
+
+    with writing(shown or path), open(path, "wb") as f:
+        writer = faiss.PyCallbackIOWriter(f.write)
+        faiss.write_index(index, writer)
+        del writer  # its last block is written before the file closes
 
 
 def _read_meta(path: Path) -> dict:

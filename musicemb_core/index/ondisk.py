@@ -26,6 +26,8 @@ from musicemb_core.index.faiss_index import (
     normalise,
     pq_subquantisers,
     stdout_to_stderr,
+    write_index,
+    writing,
 )
 
 
@@ -89,7 +91,7 @@ def _build_ondisk(X, ids, path: Path, nlist: int, pq_m: int, nprobe: int, n_trai
         index.train(sample)
         del sample
         trained = str(work / "trained.index")
-        faiss.write_index(index, trained)
+        write_index(index, trained, shown=path)
         yield Progress("index", 1, len(blocks) + 2, "trained")
         names = []
         for i, a in enumerate(blocks):
@@ -97,16 +99,16 @@ def _build_ondisk(X, ids, path: Path, nlist: int, pq_m: int, nprobe: int, n_trai
             block = faiss.read_index(trained)
             block.add_with_ids(normalise(X[a:a + chunk]), np.asarray(ids[a:a + chunk], dtype=np.int64))
             names.append(str(work / f"block{i}.index"))
-            faiss.write_index(block, names[-1])
+            write_index(block, names[-1], shown=path)
             del block
             yield Progress("index", 2 + i, len(blocks) + 2, f"filled {min(n, a + chunk)} of {n} vectors")
         cancel.check()
         old = sorted(path.parent.glob(f"{path.name}.*.ivfdata"))
         data = path.parent / f"{path.name}.{uuid.uuid4().hex[:8]}.ivfdata"  # new name: the old one stays valid
         index = faiss.read_index(trained)
-        with stdout_to_stderr():  # FAISS prints progress with printf
+        with stdout_to_stderr(), writing(path):  # FAISS prints progress with printf
             merge_ondisk(index, names, str(data))
-        faiss.write_index(index, str(work / path.name))
+        write_index(index, work / path.name, shown=path)
         del index
         os.replace(work / path.name, path)  # the header names its data file: readers see old or new
         swapped = True

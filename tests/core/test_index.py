@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -81,3 +83,22 @@ def test_fewer_vectors_than_k_and_errors(tmp_path):
     with pytest.raises(LibraryError, match="no index"):
         EmbeddingIndex.load(tmp_path / "none.faiss")
     assert (choose_kind(10), choose_kind(100_000), choose_kind(5_000_000)) == ("flat", "hnsw", "ivfpq")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="a device whose writes fail as on a full disk")
+def test_an_index_that_cannot_be_written_is_a_one_line_error_naming_it(tmp_path):
+    """A full disk: FAISS's own writer said so on stderr and left the file short (a small index) or raised a
+    RuntimeError naming its C++ function (`musicemb index` printed "unexpected RuntimeError")."""
+    from musicemb_core.index.faiss_index import write_index
+
+    ix = EmbeddingIndex("flat").fit(np.random.default_rng(0).standard_normal((10, 4)).astype(np.float32),
+                                    np.arange(10))
+    for rows in (10, 50_000):  # FAISS's writer fails at close, or while writing
+        if rows > 10:
+            ix = EmbeddingIndex("flat").fit(np.random.default_rng(0).standard_normal((rows, 64)).astype(np.float32),
+                                            np.arange(rows))
+        with pytest.raises(LibraryError, match=r"^/lib/x\.faiss: cannot write the index \(No space left on device\); "
+                                               "what was there is kept$"):
+            write_index(ix.index_, "/dev/full", shown="/lib/x.faiss")
+    ix.save(tmp_path / "x.faiss")
+    assert EmbeddingIndex.load(tmp_path / "x.faiss").ntotal == 50_000
