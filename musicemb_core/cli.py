@@ -600,17 +600,28 @@ def _usable_hums(paths: list[str]) -> tuple[list[str], int]:
 
 
 def cmd_map(a: argparse.Namespace) -> int:
+    from musicemb_core.common.errors import LibraryError
     from musicemb_core.common.tables import check_table_path
+    from musicemb_core.data import layout
     from musicemb_core.data.library import Library
-    from musicemb_core.workflows.maps import export_map, iter_map, map_path
+    from musicemb_core.workflows.maps import export_map, iter_map, load_map, map_path
 
     if a.out:
         check_table_path(a.out)
     with Library(a.lib) as lib:
+        if not a.out and not layout.writable(lib):  # drawn for nothing (it said where it was, never written)
+            raise LibraryError(f"{lib.root}: {layout.not_writable(lib.root)}: the map cannot be kept in the library; "
+                               "give --out FILE")
         # umap and t-SNE in a child process: their fit says nothing for minutes; the parent ticks and stops it
         rows = _run(iter_map(lib, model=a.model, method=a.method, isolate=a.method != "pca"), quiet=a.quiet)
         gone = export_map(lib, rows, a.out) if a.out else 0
-        print(f"{a.method} map of {len(rows) - gone} segments -> {a.out or map_path(lib, a.model, a.method)}")
+        cached = None if a.out else load_map(lib, a.model, a.method)
+        kept = a.out or (cached is not None and np.array_equal(cached[:, 0], rows[:, 0])
+                         and map_path(lib, a.model, a.method))
+        if not kept:
+            raise LibraryError(f"{lib.root}: the {a.method} map was drawn but not kept: the library was busy (another "
+                               "program writing to it); draw it again, or give --out FILE")
+        print(f"{a.method} map of {len(rows) - gone} segments -> {kept}")
     if gone:
         print(f"musicemb: warning: {_count(gone, 'segment')} of the map left out of {a.out}: no longer in the library "
               "(cut again or removed since the embed); run `musicemb embed`", file=sys.stderr)

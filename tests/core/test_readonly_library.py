@@ -115,3 +115,34 @@ def test_a_read_only_copy_made_while_the_library_was_open_is_not_read_as_it_was_
     assert r.stdout.splitlines() == [f"{copy}: read-only library whose last changes are in library.sqlite-wal, which "
                                      "cannot be read here without library.sqlite-shm; open it once where it is "
                                      "writable"], r.stderr
+
+
+def test_a_map_of_a_library_it_may_not_write_is_refused_without_out_before_it_is_drawn(locked_lib, tmp_path):
+    """`musicemb map LIB` drew the map, then printed "umap map of 350 segments -> LIB/maps/.../map.npy", a file
+    never written (only the hidden progress said "not kept")."""
+    root, prefix = locked_lib
+    r = subprocess.run([*prefix, sys.executable, "-m", "musicemb_core.cli", "map", str(root), "--method", "pca", "-q"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.splitlines() == [f"musicemb: error: {root}: Permission denied: the map cannot be kept in the "
+                                     "library; give --out FILE"]
+    assert not (root / "maps").exists()
+
+
+def test_a_map_the_library_could_not_keep_is_said_not_kept(tmp_path, monkeypatch, capsys):
+    """Another program writing to the library (its lock held past the wait): the map was drawn and not kept."""
+    from musicemb_core import cli
+    from musicemb_core.workflows import maps
+    from tests.conftest import labelled_tones
+
+    lib = labelled_tones(tmp_path)
+    assert cli.main(["embed", str(lib), "--model", "similarity", "-q"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(maps, "_publish_map", lambda *a, **k: False)
+    assert cli.main(["map", str(lib), "--method", "pca", "--model", "similarity", "-q"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"musicemb: error: {lib}: the pca map was drawn but not kept: the library was busy (another "
+                   "program writing to it); draw it again, or give --out FILE"]
+    assert cli.main(["map", str(lib), "--method", "pca", "--model", "similarity", "-q", "--out",
+                     str(tmp_path / "m.csv")]) == 0
+    assert (tmp_path / "m.csv").read_text().count("\n") == 9  # a header and the 8 segments
