@@ -170,7 +170,8 @@ def _print_summary(s: dict) -> None:
         print("  labels: " + ", ".join(f"{k or '(none)'} {v}" for k, v in s["labels"].items()))
     print(f"  models: {', '.join(m['name'] for m in s['models']) or '(none yet)'}")
     if s["embeddings"]:
-        print("  embeddings: " + ", ".join(f"{k} ({v} vectors)" for k, v in s["embeddings"].items()))
+        print("  embeddings: " + ", ".join(f"{k} ({v} vectors)" if v >= 0 else f"{k} (damaged: run `musicemb embed`)"
+                                           for k, v in s["embeddings"].items()))
     for f in s["failed"]:
         print(ca.shown(f"  failed: {f['path']}: {f['error']}"))
     for w in s["warnings"]:
@@ -600,6 +601,8 @@ def _usable_hums(paths: list[str]) -> tuple[list[str], int]:
 
 
 def cmd_map(a: argparse.Namespace) -> int:
+    import numpy as np
+
     from musicemb_core.common.errors import LibraryError
     from musicemb_core.common.tables import check_table_path
     from musicemb_core.data import layout

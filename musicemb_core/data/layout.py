@@ -182,7 +182,16 @@ def embedding_models(lib) -> list[str]:
         return []
     names = {p.name.removesuffix(".old") for p in base.iterdir() if p.is_dir() and
              (_listed(p.name) or p.name.endswith(".old"))}
-    return sorted(n for n in names if _listed(n) and embeddings(lib, n).exists())
+    return sorted(n for n in names if _listed(n) and _published(embeddings(lib, n)))
+
+
+def _published(art: Artefact) -> bool:
+    """Whether ``art`` has a generation published; a damaged pointer counts (listed, the reader says it is damaged:
+    `info` failed on it instead of reporting it)."""
+    try:
+        return art.exists()
+    except LibraryError:
+        return True
 
 
 def embedding_count(lib, model: str) -> int:
@@ -200,7 +209,7 @@ def map_names(lib) -> list[str]:
         return []
     names = set()
     for p in base.iterdir():
-        if p.is_dir() and _listed(p.name) and Artefact(p).exists():
+        if p.is_dir() and _listed(p.name) and _published(Artefact(p)):
             names.add(p.name)
         elif p.is_file() and _listed(p.name) and p.suffix == ".npy":
             names.add(p.stem)

@@ -214,3 +214,21 @@ def test_a_map_of_too_few_segments_names_the_library(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         f"musicemb: error: {tmp_path / 'lib'}: a map needs at least 3 embedded segments; 'similarity' has 1 (import "
         "more audio and embed it)")
+
+
+def test_info_reports_damaged_embeddings_instead_of_failing(work, tmp_path, capsys):
+    """A garbage ``CURRENT`` pointer of one model's embeddings (or of a map) made `info`, the command one runs to
+    see what is wrong, fail with that error; truncated vectors were listed as "-1 vectors"."""
+    import shutil
+
+    lib = tmp_path / "lib"
+    shutil.copytree(work["lib"], lib)
+    (lib / "embeddings" / "similarity" / "CURRENT").write_text("garbage!!")
+    maps = lib / "maps" / "similarity-pca"
+    maps.mkdir(parents=True)
+    (maps / "CURRENT").write_text("{")
+    code, out, _ = run(capsys, "info", lib)
+    assert code == 0 and "  embeddings: default (" in out
+    assert "similarity (damaged: run `musicemb embed`)" in out
+    code, out, _ = run(capsys, "info", lib, "--json")
+    assert code == 0 and json.loads(out)["embeddings"]["similarity"] == -1 and "similarity-pca" in json.loads(out)["maps"]

@@ -146,3 +146,8 @@ def test_a_map_the_library_could_not_keep_is_said_not_kept(tmp_path, monkeypatch
     assert cli.main(["map", str(lib), "--method", "pca", "--model", "similarity", "-q", "--out",
                      str(tmp_path / "m.csv")]) == 0
     assert (tmp_path / "m.csv").read_text().count("\n") == 9  # a header and the 8 segments
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert cli.main(["map", str(lib), "--method", "pca", "--model", "similarity", "-q"]) == 0
+    with Library(lib) as opened:
+        assert capsys.readouterr().out == f"pca map of 8 segments -> {maps.map_path(opened, 'similarity', 'pca')}\n"
