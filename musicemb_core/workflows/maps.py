@@ -166,6 +166,7 @@ def _in_child(root: Path, model: str, args: tuple, ids: np.ndarray, cancel: Canc
             cancel.check()
             kind, value = _receive(inbox, child, root) or ("progress", last)
             if kind == "done":
+                child.join(10)  # ending by itself: killed, its semaphores were reported leaked at exit
                 yield Progress("map", 1, 1, "done")
                 return value
             if kind == "error":
