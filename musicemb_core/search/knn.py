@@ -117,12 +117,12 @@ class Searcher:
         # vectors of segments cut again or removed since the embed: passed over, so searches reach further
         embedded = load_embeddings(lib, model).ids
         self.stale = int((~np.isin(embedded, self.seg_ids)).sum())
-        # tracks none of whose segments has a vector of the model (imported, not embedded yet): never found; and
-        # (landmarks read) tracks without landmarks of their audio now (an `index` or `embed` stopped early):
-        # identify finds them by their vectors alone
+        # tracks none of whose segments has a vector of the model (imported, not embedded yet): never found; and,
+        # in a library with landmarks (none: `index --no-landmarks`), those without landmarks of their audio now
+        # (an `index` or `embed` stopped early): identify finds them by their vectors alone
         cut_tracks = set(seg["track_id"].tolist())
         self.unembedded = cut_tracks - set(seg["track_id"][np.isin(self.seg_ids, embedded)].tolist())
-        self.unmarked = cut_tracks - self.marked if use_landmarks else set()
+        self.unmarked = cut_tracks - self.marked if self.landmarks is not None else set()
 
     def embed_audio(self, y: np.ndarray, *, sr: int | None = None, hop_s: float = 0.5, path: str = "") -> QueryVectors:
         """Sub-track vectors of mono float audio ``y`` (checked by :func:`mono_samples`) at ``sr`` Hz, resampled

@@ -11,9 +11,11 @@ import pytest
 import soundfile as sf
 
 from musicemb_core import cli
-from musicemb_core.common.progress import drive
+from musicemb_core.common.errors import Cancelled
+from musicemb_core.common.progress import CancelToken, drive
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
+from musicemb_core.search.fingerprints import iter_fingerprint
 from tests.conftest import labelled_tones
 
 
@@ -58,11 +60,19 @@ def test_tracks_imported_but_not_embedded_are_named(embedded, tmp_path, capsys, 
 def test_identify_names_tracks_without_landmarks(embedded, tmp_path, capsys):
     lib = tmp_path / "lib"
     shutil.copytree(embedded / "lib", lib)
-    shutil.rmtree(lib / "fingerprints")  # as an `index` stopped before the landmarks
+    shutil.rmtree(lib / "fingerprints")
+    with Library(lib) as opened:  # an `index` stopped by Ctrl-C after its first track's landmarks
+        token = CancelToken()
+        with pytest.raises(Cancelled):
+            for ev in iter_fingerprint(opened, cancel=token):
+                if ev.done:
+                    token.cancel()
     out, err = _run(capsys, "identify", lib, embedded / "q.wav")
     assert "t2.wav" in out
-    assert err.splitlines() == ["musicemb: warning: 4 of 4 tracks have no landmarks yet and are matched by their "
-                                "vectors alone (t0.wav, t1.wav, t2.wav, ...); run `musicemb index`"]
+    assert err.splitlines() == ["musicemb: warning: 3 of 4 tracks have no landmarks yet and are matched by their "
+                                "vectors alone (t1.wav, t2.wav, t3.wav); run `musicemb index`"]
+    shutil.rmtree(lib / "fingerprints")  # none at all, as after `index --no-landmarks`: nothing to say
+    assert _run(capsys, "identify", lib, embedded / "q.wav")[1] == ""
     assert cli.main(["index", str(lib), "-q"]) == 0
     capsys.readouterr()
     assert _run(capsys, "identify", lib, embedded / "q.wav")[1] == ""
