@@ -462,9 +462,13 @@ def _warn_unsearched(tracks: dict, model: str, unembedded: set[int], unmarked: s
         names = sorted(Path(tracks[t].path).name for t in ids if t in tracks)
         return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
-    if unembedded and len(unembedded) < len(tracks):  # none embedded: the query's error says so
-        print(ca.shown(f"musicemb: warning: {len(unembedded)} of {len(tracks)} tracks have no vectors of {model!r} "
-                       f"yet and cannot be found ({some(unembedded)}); run `musicemb embed`"), file=sys.stderr)
+    gone = {t for t in unembedded if t in tracks and not os.path.exists(tracks[t].path)}  # embed cannot help
+    if gone:
+        print(ca.shown(f"musicemb: warning: {len(gone)} of {len(tracks)} tracks cannot be found: their files are "
+                       f"gone since they were imported ({some(gone)}); import their new place"), file=sys.stderr)
+    if (waiting := set(unembedded) - gone) and len(unembedded) < len(tracks):  # none embedded: the error says so
+        print(ca.shown(f"musicemb: warning: {len(waiting)} of {len(tracks)} tracks have no vectors of {model!r} "
+                       f"yet and cannot be found ({some(waiting)}); run `musicemb embed`"), file=sys.stderr)
     if unmarked := set(unmarked) - set(unembedded):
         print(ca.shown(f"musicemb: warning: {len(unmarked)} of {len(tracks)} tracks have no landmarks yet and are "
                        f"matched by their vectors alone ({some(unmarked)}); run `musicemb index`"), file=sys.stderr)

@@ -179,7 +179,10 @@ def test_play_tone_and_record_it_back(pulse_null_sink):
     # the tone's 10 ms frames heard: an underrun of the sound server on a loaded machine leaves a gap of silence
     frames = tone[:len(tone) // (sr // 100) * (sr // 100)].reshape(-1, sr // 100)
     assert 0.8 < np.count_nonzero(np.sqrt((frames ** 2).mean(axis=1)) > 0.05) / 100 < 1.2
-    assert abs(dominant_freq(tone, sr) - 440) <= 5
+    # its pitch, as the median of 100 ms frames': a glitch of a loaded sound server moved the whole clip's peak to
+    # 448 Hz once; a wrong rate moves every frame's
+    pitches = [dominant_freq(np.pad(f, (0, sr - len(f))), sr) for f in tone[:len(tone) // 4800 * 4800].reshape(-1, 4800)]
+    assert abs(np.median(pitches) - 440) <= 5, pitches
 
 
 @pytest.mark.audio_device

@@ -401,7 +401,7 @@ def test_tagging_a_few_segments_reads_their_rows_not_the_library_between_them(tm
             ids = lib.segments()["id"]
             picked = ids[:: len(ids) // 5][:5]  # five, spread over the whole library
             count = [0]
-            lib.conn.set_progress_handler(lambda: count.__setitem__(0, count[0] + 1), 100)
+            lib.conn.set_progress_handler(lambda count=count: count.__setitem__(0, count[0] + 1), 100)
             edit = edits.tag_segments(lib, picked, "solo")
             assert edits.segment_tags(lib) == dict.fromkeys(picked.tolist(), "solo")
             assert edits.undo_last(lib).restored == 5

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from musicemb_core import cli
+from musicemb_core.common.names import model_key
 from musicemb_core.common.progress import drive
+from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.workflows import maps
 from tests.conftest import descendants, orphans_left
@@ -51,7 +53,10 @@ def test_cli_map_draws_umap_and_tsne_in_a_child(tmp_path, monkeypatch, capsys, m
 
     def fake(lib, **kw):
         seen.update(kw)
-        return np.array([[1.0, 0.0, 0.0]])
+        rows = np.array([[1.0, 0.0, 0.0]])
+        source = layout.embedding_source_key(lib, model_key(kw["model"]))
+        assert maps._publish_map(lib, kw["model"], kw["method"], rows, source)  # kept, as iter_map keeps it
+        return rows
         yield
 
     monkeypatch.setattr(maps, "iter_map", fake)
