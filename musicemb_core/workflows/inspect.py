@@ -24,6 +24,7 @@ from musicemb_core.data import layout
 from musicemb_core.data.library import Library
 from musicemb_core.stored_vectors import (
     SIMILARITY_MODEL,
+    DamagedEmbeddings,
     StaleEmbeddings,
     check_finite,
     check_weights,
@@ -280,7 +281,8 @@ def iter_inspect(lib: Library, *, model: str = SIMILARITY_MODEL, kinds: str | li
                 model_folder(lib, model)  # a model that does not exist at all is an error, not a skip
                 emb = None
                 why = f"its embeddings were {e.why}" if isinstance(e, StaleEmbeddings) else "no embeddings"
-                report.skipped.append(f"{'/'.join(emb_kinds)}: {why} for model {model!r}; run `musicemb embed` first")
+                report.skipped.append(f"{'/'.join(emb_kinds)}: {e}" if isinstance(e, DamagedEmbeddings) else  # names
+                                      f"{'/'.join(emb_kinds)}: {why} for model {model!r}; run `musicemb embed` first")
                 report.kinds = [k for k in kinds if k not in EMBEDDING_KINDS]
             if emb is not None:
                 keep = np.array([int(i) in seg_pos for i in emb.ids], dtype=bool)

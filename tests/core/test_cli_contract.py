@@ -18,6 +18,8 @@ import pytest
 import soundfile as sf
 
 from musicemb_core import cli
+from musicemb_core.data import layout
+from musicemb_core.data.library import Library
 from tests.conftest import embedded_tones, write_tone
 
 MUSICEMB = [sys.executable, "-m", "musicemb_core.cli"]
@@ -232,3 +234,23 @@ def test_info_reports_damaged_embeddings_instead_of_failing(work, tmp_path, caps
     assert "similarity (damaged: run `musicemb embed`)" in out
     code, out, _ = run(capsys, "info", lib, "--json")
     assert code == 0 and json.loads(out)["embeddings"]["similarity"] == -1 and "similarity-pca" in json.loads(out)["maps"]
+
+
+def test_inspect_names_damaged_embeddings_and_lists_the_findings_kept_from_before(work, tmp_path, capsys):
+    """Truncated similarity vectors were "no embeddings for model 'similarity'; run `musicemb embed` first", and
+    the findings an earlier run kept (other kinds) were counted ("8 findings: ") but neither named nor listed."""
+    import shutil
+
+    lib = tmp_path / "lib"
+    shutil.copytree(work["lib"], lib)
+    with Library(lib) as opened:
+        t = opened.tracks()[0]
+        opened.replace_findings([{"kind": "clipping", "segment_id": None, "track_id": t.id, "start_s": 0.0,
+                                  "end_s": 3.0, "score": 1.5, "reason": "flat tops"}], kinds=["clipping"])
+        gen = layout.embeddings(opened, "similarity").current()
+    with open(gen / "vectors.npy", "r+b") as f:
+        f.truncate(100)
+    code, out, err = run(capsys, "inspect", lib, "--kinds", "label")
+    assert code == 0 and err == [f"musicemb: warning: skipped label: {gen / 'vectors.npy'}: damaged (100 bytes, "
+                                 f"{(12 * 182 * 4) + 128} expected); rebuild it with `musicemb embed`"]
+    assert out.splitlines()[0] == "1 findings: clipping 1" and "flat tops" in out.splitlines()[1]
