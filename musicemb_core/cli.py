@@ -937,7 +937,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only these kinds, spaced or comma-separated (default all): label outlier duplicate clipping "
                          "dropouts dc_offset hum crackle dead noise muffled")
     sp.add_argument("--json", action="store_true", help='print {"findings": [...]}')
-    sp.add_argument("--out", type=ca.path, metavar="FILE", help="also write the findings to .csv or .json")
+    sp.add_argument("--out", type=ca.path, metavar="FILE", help="also write the findings to .csv, .parquet or .json")
     sp.add_argument("--top", type=ca.count, default=10,
                     help="findings shown per kind in the text listing (default 10)")
 
