@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -16,6 +17,18 @@ def _install_excepthook(win) -> None:
         logging.getLogger("musicemb.gui").error("uncaught: %s", text)
         win._job_failed("the app", f"{etype.__name__}: {value}", text)
     sys.excepthook = hook
+
+
+def _load_models_soon() -> None:
+    """Import what runs the models (torch: 1.5-2 s) on a thread once the window is up: the window no longer waits
+    for it, and the first spectrogram, embed or hum does not either (the window's longest pause meanwhile: 0.3 s)."""
+    def load() -> None:
+        try:
+            import musicemb_core.inference  # noqa: F401
+        except Exception:  # noqa: BLE001 - a broken install: the job that needs it says so
+            logging.getLogger("musicemb.gui").exception("loading the models' code")
+
+    threading.Thread(target=load, name="musicemb-load-models", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_selftest(args.lib)
 
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -57,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     win = MainWindow(settings)
     _install_excepthook(win)
     win.show()
+    QTimer.singleShot(1500, _load_models_soon)
     if args.demo:
         demo = Path(args.lib) if args.lib else default_demo_path()
         if demo_built(demo):

@@ -30,7 +30,6 @@ from musicemb_core.common.errors import Cancelled, MusicEmbError
 from musicemb_core.common.paths import data_home
 from musicemb_core.data.ingest import iter_ingest
 from musicemb_core.data.library import Library
-from musicemb_core.inference import iter_embed
 from musicemb_core.stored_vectors import builtin_models
 from musicemb_core.workflows.demo import iter_build_demo
 from musicemb_core.workflows.ingest_embed import iter_ingest_embed, iter_search_indexes
@@ -448,6 +447,8 @@ class MainWindow(QMainWindow):
         builtin = model in builtin_models()
 
         def work(lib, token):  # a built-in model: both built-in spaces, one decode pass
+            from musicemb_core.inference import iter_embed  # torch: in the job, not at the app's start
+
             r = yield from iter_embed(lib, model=None if builtin else model, cancel=token)
             if builtin and not r.cancelled:
                 yield from _indexes(lib, token)

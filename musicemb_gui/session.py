@@ -7,9 +7,9 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from musicemb_core.audio.decode import load
@@ -17,7 +17,6 @@ from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import AudioError, MusicEmbError
 from musicemb_core.data import layout
 from musicemb_core.data.library import DB_NAME, Library, Track
-from musicemb_core.inference import Embedder
 from musicemb_core.stored_vectors import (
     SIMILARITY_MODEL,
     StaleEmbeddings,
@@ -28,6 +27,9 @@ from musicemb_core.stored_vectors import (
 )
 from musicemb_core.workflows.dj import bpm_text, key_text, library_sounds, track_row
 from musicemb_core.workflows.models import active_model, set_active_model
+
+if TYPE_CHECKING:  # models run in jobs: torch is imported there, not at the app's start
+    from musicemb_core.inference import Embedder
 from musicemb_gui.change_watch import ChangeWatch
 from musicemb_gui.edits import EditLog, finding_is, read_state
 from musicemb_gui.workers import Job, JobManager, wait_for
@@ -374,6 +376,8 @@ class Session(QObject):
             folder = model_folder(lib, self.model)
         key = (folder, *vector_digests(folder).values())
         if self._embedder_key != key:
+            from musicemb_core.inference import Embedder
+
             self._embedder, self._embedder_key = Embedder(folder), key
         return self._embedder
 
@@ -383,6 +387,8 @@ class Session(QObject):
         s = self._segment_still_there(seg_id)
         y, _ = load(s["path"], sr=emb.sr, offset=s["start_s"], duration=emb.window_s)
         y = np.pad(y, (0, max(0, int(round(emb.window_s * emb.sr)) - len(y))))
+        import torch
+
         with torch.inference_mode():
             return emb.logmel(torch.from_numpy(y)).numpy(), emb.info.features
 

@@ -9,7 +9,7 @@ import torch
 from musicemb_core.audio.resample import samples
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import ConfigError
-from musicemb_core.features.mel_scale import mel_filterbank
+from musicemb_core.features.mel_scale import AMIN, mel_filterbank
 
 CPU_CHUNK_BYTES = 4 << 20
 """On CPU, a batch is transformed a few clips at a time so that each clip's complex spectrogram stays in cache
@@ -22,7 +22,7 @@ class LogMel(torch.nn.Module):
     Frames are centred (zero padding of ``n_fft // 2`` on both sides), as librosa does.
     """
 
-    def __init__(self, cfg: FeatureConfig = FeatureConfig(), *, amin: float = 1e-10):
+    def __init__(self, cfg: FeatureConfig = FeatureConfig(), *, amin: float = AMIN):
         super().__init__()
         self.cfg = cfg
         self.amin = amin

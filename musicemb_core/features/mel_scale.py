@@ -40,3 +40,13 @@ def mel_filterbank(cfg: FeatureConfig) -> np.ndarray:
     weights = np.maximum(0.0, np.minimum(lower, upper)).astype(np.float32)
     weights *= (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None].astype(np.float32)
     return weights
+
+
+AMIN = 1e-10
+"""The smallest power the log-mel takes the log of (offline and streaming)."""
+
+
+def hann_window(length: int, dtype=np.float32) -> np.ndarray:
+    """The periodic Hann window the log-mel's STFT uses (as ``torch.hann_window(length, periodic=True)``),
+    computed in float64 and given as ``dtype``."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(length) / length)).astype(dtype)

@@ -18,7 +18,7 @@ import numpy as np
 from musicemb_core.audio.resample import mono_samples
 from musicemb_core.common.config import FeatureConfig
 from musicemb_core.common.errors import ConfigError
-from musicemb_core.features.logmel import LogMel
+from musicemb_core.features.mel_scale import AMIN, hann_window, mel_filterbank
 
 
 class StreamingLogMel:
@@ -42,11 +42,12 @@ class StreamingLogMel:
             raise ConfigError("StreamingLogMel: normalise='minmax' needs the whole clip; use 'none', "
                               "'standard' or 'peak'")
         self.config = config
-        self._module = LogMel(config)
-        win = self._module.window.numpy()  # centred in n_fft when win_length is shorter, as torch.stft does
-        pad = (config.n_fft - len(win)) // 2
+        # the offline LogMel's window and filterbank, without torch (a recording starts on the app's thread)
+        win = hann_window(config.win_length or config.n_fft,
+                          np.float64 if config.precision == "float64" else np.float32)
+        pad = (config.n_fft - len(win)) // 2  # centred in n_fft when win_length is shorter, as torch.stft does
         self._window = np.pad(win, (pad, config.n_fft - len(win) - pad))
-        self._fb = self._module.fb.numpy()
+        self._fb = mel_filterbank(config)
         self.reset()
 
     def reset(self) -> None:
@@ -102,7 +103,7 @@ class StreamingLogMel:
         power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
         if c.power != 2.0:
             power = power ** np.float32(c.power / 2.0)
-        db = 10.0 * np.log10(np.maximum(self._fb @ power.T, np.float32(self._module.amin)))
+        db = 10.0 * np.log10(np.maximum(self._fb @ power.T, np.float32(AMIN)))
         if c.top_db is not None or c.normalise == "peak":
             self._max_db = max(self._max_db, float(db.max()))
         if c.top_db is not None:

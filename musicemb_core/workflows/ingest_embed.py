@@ -14,9 +14,9 @@ import multiprocessing
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from musicemb_core.audio.decode import SampleBuffer
 from musicemb_core.audio.resample import StreamResampler
@@ -25,9 +25,11 @@ from musicemb_core.common.progress import CancelToken, JobGen, drive
 from musicemb_core.data import layout
 from musicemb_core.data.ingest import IngestReport, iter_ingest
 from musicemb_core.data.library import Library
-from musicemb_core.inference import Embedder, EmbedReport, embed_clips, iter_embed
 from musicemb_core.models import checkpoint as ckpt
 from musicemb_core.stored_vectors import builtin_models, model_folder
+
+if TYPE_CHECKING:  # the models run in jobs: torch is imported there, not with this module (the app's start)
+    from musicemb_core.inference import Embedder, EmbedReport
 
 
 @dataclass
@@ -56,6 +58,10 @@ _EMBEDDERS: dict[str, Embedder] = {}  # a worker loads each model once
 
 def _embedder(tap: EmbedTap, folder: str) -> Embedder:
     if folder not in _EMBEDDERS:
+        import torch
+
+        from musicemb_core.inference import Embedder
+
         if multiprocessing.parent_process() is not None:  # an import worker: its share of the cores
             torch.set_num_threads(tap.threads)
         _EMBEDDERS[folder] = Embedder(Path(folder))
@@ -86,6 +92,8 @@ class _EmbedRun:
         "<name>#tag": its raw values of the file's clips (:meth:`~musicemb_core.inference.Embedder.tag`)}.
         Raises :class:`~musicemb_core.common.errors.Cancelled` at a cancel (checked before each batch and before the
         tagger)."""
+        from musicemb_core.inference import embed_clips
+
         buf, self._out = self._out or SampleBuffer(0), None
         buf.add(self._resample.flush())
         y = buf.array()
@@ -127,6 +135,8 @@ def iter_ingest_embed(lib: Library, paths: list[str | Path], *, models: tuple[st
     """:func:`~musicemb_core.data.ingest.iter_ingest` (``ingest``: its keyword arguments) and
     :func:`~musicemb_core.inference.iter_embed` with ``models`` (default: the built-in models) in one decode
     per file; yields both jobs' progress."""
+    from musicemb_core.inference import iter_embed
+
     cancel = cancel or CancelToken()
     names = builtin_models() if models is None else tuple(models)
     folders = [model_folder(lib, n) for n in names]

@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 from musicemb_core.common.errors import MusicEmbError
-from musicemb_core.models import ENCODERS, ModelConfig
+from musicemb_core.models.config import ModelConfig
+from musicemb_core.models.registry import encoder_names
 from musicemb_core.training.config import STRATEGIES, TrainConfig
 from musicemb_gui.panels.config_form import ConfigForm
 from musicemb_gui.session import Session
@@ -101,7 +102,7 @@ class TrainingPanel(QWidget):
                                      defaults={"epochs": 5, "strategy": "contrastive"},
                                      first=("strategy", *sorted(SPECIFIC)),  # its own fields under the strategy
                                      texts=TRAIN_TEXTS)
-        self.model_form = ConfigForm(ModelConfig, choices={"arch": sorted(set(ENCODERS) - {"simstats"})},
+        self.model_form = ConfigForm(ModelConfig, choices={"arch": [n for n in encoder_names() if n != "simstats"]},
                                      hidden=("in_channels", "vgg_rgb", "weights"), defaults={"width": 16},
                                      texts=MODEL_TEXTS)
         for form in (self.train_form, self.model_form):

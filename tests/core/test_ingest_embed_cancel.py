@@ -156,7 +156,7 @@ def test_a_file_is_held_once_while_it_is_embedded(monkeypatch):
         return [np.zeros((1, 4), np.float32)], None
         yield
 
-    monkeypatch.setattr(ingest_embed, "embed_clips", embed_clips)
+    monkeypatch.setattr(inference, "embed_clips", embed_clips)  # imported where the file is embedded
     monkeypatch.setattr(ingest_embed, "_embedder", lambda tap, folder: None)
     tap = EmbedTap((("m", "unused"),), 16000)
     run = tap.start(sr)
