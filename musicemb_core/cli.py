@@ -706,10 +706,10 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     if a.json:
         _print_json({"findings": rows})
         return 0
-    shown = [*r.kinds, *sorted({f["kind"] for f in rows} - set(r.kinds))]  # and those kept from an earlier run
-    counts = {k: sum(f["kind"] == k for f in rows) for k in shown}
+    listed = [*r.kinds, *sorted({f["kind"] for f in rows} - set(r.kinds))]  # and those kept from an earlier run
+    counts = {k: sum(f["kind"] == k for f in rows) for k in listed}
     print(f"{len(rows)} findings: " + ", ".join(f"{k} {n}" for k, n in counts.items()))
-    for kind in shown:
+    for kind in listed:
         mine = [f for f in rows if f["kind"] == kind]
         for f in mine[:a.top]:
             print(ca.shown(f"  {kind:9s} {f['score']:6.2f}  {f['path']} @ {f['start_s']:.1f}-{f['end_s']:.1f} s: "

@@ -12,6 +12,7 @@ import json
 import mmap
 import os
 import re
+import shutil
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -121,15 +122,13 @@ class EmbeddingIndex:
         kind = choose_kind(len(X)) if self.kind == "auto" else self.kind
         rng = np.random.default_rng(0)
         sample = X[rng.choice(len(X), min(len(X), 100_000), replace=False)] if len(X) else X
-        turn = kind != "flat"  # a flat add asks FAISS's interrupt nothing: it neither waits nor arms it
-        if turn:
-            yield from BUILD_TURN.wait(cancel)
+        yield from BUILD_TURN.wait(cancel, kind=kind)
         try:
             self.index_ = self._build(kind, X.shape[1], len(X), sample)
-            yield from _add_on_worker(self.index_, X, np.asarray(ids, dtype=np.int64), cancel, interrupt=turn)
+            yield from _add_on_worker(self.index_, X, np.asarray(ids, dtype=np.int64), cancel,
+                                      interrupt=BUILD_TURN.needed(kind))
         finally:
-            if turn:
-                BUILD_TURN.release()
+            BUILD_TURN.release(kind=kind)
         return self
 
     @property
@@ -146,14 +145,11 @@ class EmbeddingIndex:
         if self.index_ is None:
             return self.fit(X, ids)
         self._not_ondisk("add vectors")
-        turn = self.kind_ != "flat"
-        if turn:
-            drive(BUILD_TURN.wait(CancelToken()))
+        drive(BUILD_TURN.wait(CancelToken(), kind=self.kind_))
         try:
             self.index_.add_with_ids(normalise(X), np.asarray(ids, dtype=np.int64))
         finally:
-            if turn:
-                BUILD_TURN.release()
+            BUILD_TURN.release(kind=self.kind_)
         return self
 
     def remove(self, ids: np.ndarray) -> int:
@@ -270,16 +266,25 @@ class _BuildTurn:
     def __init__(self) -> None:
         self._lock = threading.Lock()
 
-    def wait(self, cancel: CancelToken) -> JobGen[None]:
-        """Until this build's turn, saying so every :data:`POLL_S` and looking for a cancel; the caller then
-        runs its FAISS work and gives the turn back with :meth:`release` (in a ``finally``)."""
+    @staticmethod
+    def needed(kind: str) -> bool:
+        """Whether a build of ``kind`` takes a turn: a flat add asks FAISS's interrupt nothing."""
+        return kind != "flat"
+
+    def wait(self, cancel: CancelToken, *, kind: str = "") -> JobGen[None]:
+        """Until the turn of this build (of ``kind``: a flat one at once), saying so every :data:`POLL_S` and
+        looking for a cancel; the caller then runs its FAISS work and gives the turn back with :meth:`release`
+        (in a ``finally``)."""
+        if not self.needed(kind):
+            return
         cancel.check()
         while not self._lock.acquire(timeout=POLL_S):
             yield Progress("index", 0, None, "waiting for another index build in this process to finish")
             cancel.check()
 
-    def release(self) -> None:
-        self._lock.release()
+    def release(self, *, kind: str = "") -> None:
+        if self.needed(kind):
+            self._lock.release()
 
 
 BUILD_TURN = _BuildTurn()
@@ -453,8 +458,6 @@ def writing(path: str | Path) -> Iterator[None]:
     try:
         yield
     except (RuntimeError, OSError) as e:
-        import shutil
-
         reason = faiss_reason(e) if isinstance(e, RuntimeError) else e.strerror or str(e)
         with contextlib.suppress(OSError):
             if isinstance(e, RuntimeError) and shutil.disk_usage(Path(path).parent).free < 64 << 20:

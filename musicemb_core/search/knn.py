@@ -24,7 +24,7 @@ from musicemb_core.common.errors import ConfigError, LibraryError
 from musicemb_core.data.library import Library
 from musicemb_core.index import EmbeddingIndex
 from musicemb_core.search.library_index import open_index
-from musicemb_core.stored_vectors import DEFAULT_MODEL, load_embeddings
+from musicemb_core.stored_vectors import DEFAULT_MODEL, load_embeddings, tracks_of
 
 if TYPE_CHECKING:
     from musicemb_core.inference import Embedder
@@ -97,9 +97,8 @@ class Searcher:
         self.lib = lib
         self.model = model
         if embedder is None:
-            from musicemb_core.inference import (
-                library_embedder,  # with torch: what only reads the index needs none
-            )
+            # with torch, imported here: what only reads the index needs none
+            from musicemb_core.inference import library_embedder
 
             embedder = library_embedder(lib, model)
         self.embedder = embedder
@@ -115,14 +114,15 @@ class Searcher:
                        if self.landmarks is not None else set())  # landmarks of their audio now
         self.seg_ids = seg["id"]  # sorted
         # vectors of segments cut again or removed since the embed: passed over, so searches reach further
-        embedded = load_embeddings(lib, model).ids
-        self.stale = int((~np.isin(embedded, self.seg_ids)).sum())
+        known, embedded_tracks = tracks_of(seg, load_embeddings(lib, model).ids)
+        self.stale = int((~known).sum())
         # tracks none of whose segments has a vector of the model (imported, not embedded yet): never found; and,
         # in a library with landmarks (none: `index --no-landmarks`), those without landmarks of their audio now
         # (an `index` or `embed` stopped early): identify finds them by their vectors alone
-        cut_tracks = set(seg["track_id"].tolist())
-        self.unembedded = cut_tracks - set(seg["track_id"][np.isin(self.seg_ids, embedded)].tolist())
-        self.unmarked = cut_tracks - self.marked if self.landmarks is not None else set()
+        cut_tracks = np.unique(seg["track_id"])
+        self.unembedded = set(np.setdiff1d(cut_tracks, embedded_tracks).tolist())
+        self.unmarked = (set(np.setdiff1d(cut_tracks, np.fromiter(self.marked, np.int64)).tolist())
+                         if self.landmarks is not None else set())
 
     def embed_audio(self, y: np.ndarray, *, sr: int | None = None, hop_s: float = 0.5, path: str = "") -> QueryVectors:
         """Sub-track vectors of mono float audio ``y`` (checked by :func:`mono_samples`) at ``sr`` Hz, resampled
