@@ -5,6 +5,7 @@ The slow test builds the app folder with PyInstaller and runs both executables f
 from __future__ import annotations
 
 import configparser
+import importlib.util
 import io
 import os
 import shutil
@@ -87,6 +88,35 @@ def test_icons_are_rendered_at_every_size():
             assert im.size == (n, n) and im.mode == "RGBA"
             alpha = np.asarray(im)[..., 3]
         assert alpha[0, 0] == 0 and alpha[n // 2, n // 2] == 255  # transparent corner, opaque middle
+
+
+def _pruning():
+    spec = importlib.util.spec_from_file_location("pruning", ROOT / "packaging" / "pruning.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_libraries_only_a_dropped_plugin_needed_are_dropped_with_it():
+    """On a desktop with GTK the GTK theme plugin (dropped) brings libgtk-3 and libgdk-3, which link to cairo
+    (dropped): they go too, down the chain, instead of stopping the build; a kept plugin, extension or needed
+    library that links to a dropped one still stops it."""
+    pruning = _pruning()
+    links = {"gtk3": {"libgtk-3.so.0", "libgdk-3.so.0"}, "gtk": {"libgdk-3.so.0", "libcairo.so.2"},
+             "gdk": {"libcairo.so.2", "libpango-1.0.so.0"}, "cairo": set(), "xcb": {"libxcb.so.1"}, "xcblib": set()}
+    binaries = [("PySide6/Qt/plugins/platformthemes/libqgtk3.so", "gtk3", "BINARY"),
+                ("libgtk-3.so.0", "gtk", "BINARY"), ("libgdk-3.so.0", "gdk", "BINARY"),
+                ("libcairo.so.2", "cairo", "BINARY"), ("PySide6/Qt/plugins/platforms/libqxcb.so", "xcb", "BINARY"),
+                ("libxcb.so.1", "xcblib", "BINARY")]
+    drop = ["*/plugins/platformthemes/libqgtk3.so", "libcairo.so*"]
+    kept = pruning.prune(binaries, drop, links.__getitem__)
+    assert [b[0] for b in kept] == ["PySide6/Qt/plugins/platforms/libqxcb.so", "libxcb.so.1"]
+    links["xcb"] = {"libxcb.so.1", "libgdk-3.so.0"}  # a kept plugin needs libgdk-3, which needs cairo
+    with pytest.raises(pruning.BrokenLink, match=r"libgdk-3.so.0 links to dropped \['libcairo.so.2'\]"):
+        pruning.prune(binaries, drop, links.__getitem__)
+    links["xcb"] = {"libxcb.so.1", "libcairo.so.2"}  # a plugin is never dropped for a link: the build stops
+    with pytest.raises(pruning.BrokenLink, match="libqxcb.so links to dropped"):
+        pruning.prune(binaries, drop, links.__getitem__)
 
 
 def test_the_package_extra_pins_pyinstaller():
