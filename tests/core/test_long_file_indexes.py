@@ -60,7 +60,9 @@ def test_melody_and_top_voice_in_chunks_equal_the_whole_file(model, chunk_s):
             assert np.array_equal(a, b), name
     P, _ = song_features(model, y, starts, chunk_s=WHOLE)
     P2, _ = song_features(model, y, starts, chunk_s=chunk_s)
-    np.testing.assert_allclose(P, P2, atol=1e-6)
+    # convolutions over chunks of other widths sum in another order (on an AMD EPYC here: up to 2.7e-6); a chunk
+    # missing its context would be off by far more
+    np.testing.assert_allclose(P, P2, atol=2e-5)
 
 
 def test_melody_index_never_takes_the_whole_file_spectrum(model, monkeypatch):
