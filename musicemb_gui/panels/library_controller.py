@@ -42,6 +42,7 @@ class LibraryController(QObject):
 
     def _library_opened(self) -> None:
         self.rows, self.plan, self._made = {}, None, {}
+        self.panel.new_library()
         self.set_dialog.clear()
         self.panel.dj_filters.reset()
 

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from musicemb_gui.panels.library_filters import DjFilterBar
 from musicemb_gui.panels.table_rows import row_runs
-from musicemb_gui.panels.track_table import COLUMNS, LABEL, TrackTable
+from musicemb_gui.panels.track_table import COLUMNS, LABEL, STATUS, TrackTable
 from musicemb_gui.workers import alive, wait_for
 
 NO_TRACKS = ("No tracks yet. Add files… or Add folder… (or drop files here) to import music; File ▸ Open library… "
@@ -93,6 +93,7 @@ class LibraryPanel(QWidget):
         self.setAcceptDrops(True)
         self._filling = False
         self._fills = 0  # counts the fills asked: one whose rows were made after a later one's is dropped
+        self._fitted = False  # the columns were fitted to this library's rows (new_library: not yet)
         self._selecting = False  # rows selected by select_tracks(), not by the user
         self._filtering = False  # a filter changing: the selected rows it hides are signalled once, after
         self._hid_selected = False
@@ -255,10 +256,20 @@ class LibraryPanel(QWidget):
             self.model.set_rows(rows, made)
         finally:
             self._filling = False
-        self.table.resizeColumnsToContents()
+        if self._fitted:  # the library read again: the columns keep their widths (a user's too), the text ones
+            head = self.table.horizontalHeader()  # only grow (every column fitted again: 0.4 s at 20,000 tracks)
+            for c in (LABEL, STATUS):
+                head.resizeSection(c, max(head.sectionSize(c), self.table.sizeHintForColumn(c)))
+        else:
+            self.table.resizeColumnsToContents()
+            self._fitted = self.model.rowCount() > 0
         self._fit_track_column()
         self._update_count()
         self._shown_timer.start()
+
+    def new_library(self) -> None:
+        """Another library was opened: its first rows fit the columns again."""
+        self._fitted = False
 
     def set_labels(self, labels: dict[int, str | None]) -> None:
         """New labels of some tracks ({track id: label}), shown in place."""

@@ -16,6 +16,7 @@ from musicemb_gui.widgets.plain_text import tooltip
 
 COLUMNS = ("Track", "Length", "Label", "Segments", "Status", "BPM", "Key")
 LABEL = COLUMNS.index("Label")
+STATUS = COLUMNS.index("Status")
 SORT = Qt.ItemDataRole.UserRole
 TRACK_ID = Qt.ItemDataRole.UserRole + 1
 PATH = Qt.ItemDataRole.UserRole + 2

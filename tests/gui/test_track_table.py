@@ -124,3 +124,30 @@ def test_lengths_read_as_players_show_them():
 
     assert [length_text(s) for s in (None, 0.3, 9.96, 10.0, 243.4, 599.6, 3725.0)] == [
         "", "0:00.3", "0:10", "0:10", "4:03", "10:00", "1:02:05"]
+
+
+def test_filling_again_keeps_the_columns_widths_and_only_grows_the_text_ones(panel, qtbot):
+    """The library read again (after an import) fitted every column to its rows again: a width the user dragged
+    was lost, and at 20,000 tracks it froze the window 0.3 s. Now only the label and status columns grow to fit;
+    another library's rows fit every column again."""
+    from musicemb_gui.panels.track_table import COLUMNS, STATUS
+
+    head = panel.table.horizontalHeader()
+    length = COLUMNS.index("Length")
+    panel.set_rows(rows(50))
+    fitted = head.sectionSize(length)
+    head.resizeSection(length, fitted + 40)  # the user widens Length and narrows Label
+    head.resizeSection(LABEL, 30)
+    panel.set_rows(rows(51))
+    assert head.sectionSize(length) == fitted + 40
+    label_fit = head.sectionSize(LABEL)
+    assert label_fit > 30  # a text column is never left narrower than its rows
+    longer = rows(52, labels={52: "a label much longer than any other in this crate"})
+    longer.append((None, "/music/crate/broken.mp3", None, "", None, "failed: not an audio file (no decoder)"))
+    status_before = head.sectionSize(STATUS)
+    panel.set_rows(longer)
+    assert head.sectionSize(LABEL) > label_fit and head.sectionSize(STATUS) > status_before
+    assert head.sectionSize(length) == fitted + 40
+    panel.new_library()  # another library: every column fitted to its rows
+    panel.set_rows(rows(50))
+    assert head.sectionSize(length) == fitted
