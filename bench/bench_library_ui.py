@@ -57,12 +57,9 @@ def catalogue(root: Path, n: int) -> Path:
     return root
 
 
-GAPS: list[float] = []  # the longest gap between the ticks of a 10 ms timer during each frozen() call
-
-
-def frozen(app, fn) -> float:
-    """Seconds ``fn`` plus the events it posted take; the longest time the window could not answer meanwhile (a
-    read on a thread lets its events go on) is appended to ``GAPS``."""
+def frozen(app, fn) -> tuple[float, float]:
+    """(seconds ``fn`` plus the events it posted take, the longest time the window could not answer meanwhile: the
+    longest gap between ticks of a 10 ms timer; a read on a thread lets its events go on)."""
     from PySide6.QtCore import QTimer
 
     ticks = [time.perf_counter()]
@@ -74,15 +71,12 @@ def frozen(app, fn) -> float:
     app.processEvents()
     end = time.perf_counter()
     timer.stop()
-    GAPS.append(max(b - a for a, b in zip(ticks, [*ticks[1:], end], strict=True)))
-    return end - t0
+    return end - t0, max(b - a for a, b in zip(ticks, [*ticks[1:], end], strict=True))
 
 
-def timed(app, fns) -> tuple[list[float], list[float]]:
-    """(durations, longest freezes) of each of ``fns``."""
-    start = len(GAPS)
-    took = [frozen(app, fn) for fn in fns]
-    return took, GAPS[start:]
+def timed(app, fns) -> list[tuple[float, float]]:
+    """:func:`frozen` of each of ``fns``."""
+    return [frozen(app, fn) for fn in fns]
 
 
 def main() -> None:
@@ -117,13 +111,12 @@ def main() -> None:
     panel = win.library_panel
     sort = timed(app, [lambda c=c: panel.table.sortByColumn(c, Qt.SortOrder.DescendingOrder) for c in (2, 5, 0)])
     typed = timed(app, [lambda t=t: panel.filter.setText(t) for t in ("t", "ti", "tit", "title 1", "")])
-    kept, whole = ([], []), ([], [])
+    kept, whole = [], []
     for i in range(3):  # an import of one track ended: the window reads the library again
         with Library(root) as lib:
             added = lib.save_track({**FIELDS, "path": f"/music/new/track {i}.mp3", "content_hash": f"new{i}"},
                                    cfg=SegmentConfig(), starts_of=window_starts)
-        for into, got in zip(kept, timed(app, [win.session.refresh]), strict=True):  # read since: the new track's
-            into += got  # segments, rows made: its own
+        kept.append(frozen(app, win.session.refresh))  # read since: the new track's segments, rows made: its own
         with Library(root) as lib:
             lib.remove_tracks([added])
         win.session.refresh()
@@ -133,14 +126,14 @@ def main() -> None:
         with Library(root) as lib:
             added = lib.save_track({**FIELDS, "path": f"/music/new/track {i}.mp3", "content_hash": f"new{i}"},
                                    cfg=SegmentConfig(), starts_of=window_starts)
-        for into, got in zip(whole, timed(app, [win.session.refresh]), strict=True):
-            into += got
+        whole.append(frozen(app, win.session.refresh))
         with Library(root) as lib:
             lib.remove_tracks([added])
         win.session.refresh()
 
-    def fig(pair: tuple[list[float], list[float]]) -> dict:
-        return {"took (s)": round(statistics.median(pair[0]), 3), "window frozen (s)": round(statistics.median(pair[1]), 3)}
+    def fig(runs: list[tuple[float, float]]) -> dict:
+        took, gaps = zip(*runs, strict=True)
+        return {"took (s)": round(statistics.median(took), 3), "window frozen (s)": round(statistics.median(gaps), 3)}
 
     result = {"tracks": args.tracks, "rows shown": rows, "segments": int(len(win.session.segments["id"])),
               "catalogue made (s)": round(made, 1), "open library, no segments snapshot": fig(opened),

@@ -16,15 +16,16 @@ def dropped(dest: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatch(dest, pat) for pat in patterns)
 
 
-def prune(binaries: list[tuple], patterns: Iterable[str], links_of: Callable[[str], set[str]]) -> list[tuple]:
+def prune(binaries: list[tuple], patterns: Iterable[str], links_of: Callable[[str], set[str]], *,
+          datas: Iterable[tuple] = ()) -> list[tuple]:
     """The ``(dest, src, kind)`` entries kept: those whose destination matches no pattern, less the shared libraries
     collected only as dependencies (``BINARY`` at the top of the bundle) that link to a dropped library and that no
     kept binary needs (on a desktop with GTK, the dropped GTK theme plugin brings libgtk-3 and libgdk-3, which link
     to the dropped cairo and pango), and so on until none is left. ``links_of(src)``: the file names ``src`` links
-    to. Raises :class:`BrokenLink` when any other kept binary (a plugin, an extension module, a library another
-    kept one needs) links to a dropped one."""
+    to; ``datas``: the data entries, whose dropped files count as gone too. Raises :class:`BrokenLink` when any
+    other kept binary (a plugin, an extension module, a library another kept one needs) links to a dropped one."""
     patterns = list(patterns)
-    gone = {PurePosixPath(b[0]).name for b in binaries if dropped(b[0], patterns)}
+    gone = {PurePosixPath(b[0]).name for b in [*binaries, *datas] if dropped(b[0], patterns)}
     kept = [b for b in binaries if not dropped(b[0], patterns)]
     links = {b[0]: set(links_of(b[1])) for b in kept}
     while True:
