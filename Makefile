@@ -14,8 +14,10 @@ lint: setup
 	$(VENV)/ruff check .
 	$(VENV)/lint-imports
 
+# two workers, then the tests that time the GUI or real-time audio alone (a second worker's load skews them)
 test: setup
-	QT_QPA_PLATFORM=offscreen $(VENV)/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(VENV)/python -m pytest -q -n 2 -m "not slow and not serial and not audio_device"
+	QT_QPA_PLATFORM=offscreen $(VENV)/python -m pytest -q -m "not slow and (serial or audio_device)"
 
 package: setup
 	bash packaging/build.sh

@@ -73,6 +73,7 @@ def loneliest(xy: np.ndarray) -> int:
     return int(np.argmax(d.min(axis=1)))
 
 
+@pytest.mark.serial  # times the GUI thread during the jobs
 def test_import_by_drop_then_click_plays_and_lists_neighbours(qtbot, window, songs, tmp_path):
     window.map_panel.method.setCurrentText("UMAP")  # the app's default: its child process is part of what is timed
     Library(tmp_path / "lib", create=True).close()

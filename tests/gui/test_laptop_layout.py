@@ -9,6 +9,7 @@ import threading
 import pytest
 
 pytest.importorskip("PySide6")
+pytestmark = pytest.mark.serial  # the docks are fitted once the shown window has settled
 from PySide6.QtCore import QRect, QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QStyleOptionViewItem  # noqa: E402
 
