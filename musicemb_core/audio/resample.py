@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import soxr
 
@@ -9,6 +11,8 @@ from musicemb_core.common.errors import ConfigError
 
 MAX_CHANNELS = 64
 """More rows than this (and than columns) in a 2-d array of audio are samples, not channels."""
+MIN_RATE, MAX_RATE = 1, 10_000_000
+"""The sample rates (Hz) audio may be given at."""
 
 
 def samples(y, name: str = "y") -> np.ndarray:
@@ -63,10 +67,17 @@ def downmix(block: np.ndarray) -> np.ndarray:
     return block[:, 0] if ch == 1 else block @ np.full(ch, 1.0 / ch, np.float32)
 
 
+def check_rate(sr, name: str = "sr") -> float:
+    """``sr`` as a sample rate in Hz; a :class:`ConfigError` naming ``name`` for what is not a finite number from
+    :data:`MIN_RATE` to :data:`MAX_RATE` (soxr spun forever on NaN or Inf, and ran out of memory on 0.001)."""
+    if isinstance(sr, bool) or not isinstance(sr, numbers.Real) or not MIN_RATE <= sr <= MAX_RATE:
+        raise ConfigError(f"{name}: a sample rate is a number of Hz from {MIN_RATE:,} to {MAX_RATE:,}, got {sr!r}")
+    return sr
+
+
 def resample(y: np.ndarray, orig_sr: int, target_sr: int, *, quality: str = "HQ") -> np.ndarray:
     """Resample ``y`` ((n,) or (channels, n)) from ``orig_sr`` to ``target_sr`` Hz with soxr."""
-    if orig_sr <= 0 or target_sr <= 0:
-        raise ConfigError(f"sample rates must be > 0, got {orig_sr} -> {target_sr}")
+    check_rate(orig_sr), check_rate(target_sr, "target rate")
     y = samples(y)
     if orig_sr == target_sr or y.shape[-1] == 0:
         return y
@@ -81,8 +92,7 @@ class StreamResampler:
     :func:`resample` of the whole signal. Call :meth:`flush` after the last block."""
 
     def __init__(self, orig_sr: int, target_sr: int, *, quality: str = "HQ"):
-        if orig_sr <= 0 or target_sr <= 0:
-            raise ConfigError(f"sample rates must be > 0, got {orig_sr} -> {target_sr}")
+        check_rate(orig_sr), check_rate(target_sr, "target rate")
         self._rs = None if orig_sr == target_sr else soxr.ResampleStream(orig_sr, target_sr, 1, dtype="float32",
                                                                          quality=quality)
 

@@ -22,11 +22,16 @@ SILENCE_DBFS = -90.0
 _SILENT = 10 ** (SILENCE_DBFS / 20)
 
 
+def is_silent(y: np.ndarray) -> bool:
+    """Import's silence rule: the peak of ``y`` is at or below :data:`SILENCE_DBFS` (or there is no sample)."""
+    return not len(y) or float(np.abs(y).max()) <= 10 ** (SILENCE_DBFS / 20)
+
+
 def check_not_silent(y: np.ndarray, path: str | Path) -> None:
     """Import's silence rule for a query's samples ``y``: an :class:`AudioError` naming ``path`` when its peak is
     at or below :data:`SILENCE_DBFS` (nothing to compare); a quiet recording above it is a query like any other."""
-    peak = float(np.abs(y).max()) if len(y) else 0.0
-    if peak <= 10 ** (SILENCE_DBFS / 20):
+    if is_silent(y):
+        peak = float(np.abs(y).max()) if len(y) else 0.0
         level = "digital silence" if peak == 0 else f"peak {20 * np.log10(peak):.0f} dBFS"
         raise AudioError(path, f"silent ({level}, not above {SILENCE_DBFS:g} dBFS): nothing to compare")
 

@@ -66,6 +66,17 @@ class Config:
     def replace(self: C, **changes: Any) -> C:
         return dataclasses.replace(self, **changes)
 
+    def check_types(self) -> None:
+        """A :class:`ConfigError` naming the first field whose value is not of its type, as :meth:`from_dict`
+        checks them (a numpy scalar counts as its Python number)."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value, hint = getattr(self, f.name), hints.get(f.name, Any)
+            try:
+                _conform(hint, value.item() if hasattr(value, "item") and not isinstance(value, Config) else value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{f.name} must be {_describe(hint)}, got {value!r}"[:300]) from None
+
 
 def _conform(hint: Any, value: Any) -> Any:
     """``value`` if it has type ``hint`` (lists become tuples for tuple fields), else TypeError. Booleans are

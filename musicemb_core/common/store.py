@@ -316,22 +316,36 @@ def writer_lock(path: Path, command: str, *, wait_s: float | None = None,
     """Hold the exclusive lock ``path`` (re-entrant within a thread). Waits up to ``wait_s`` (default
     ``$MUSICEMB_LOCK_WAIT`` or 3 s) for another holder, then raises :class:`LibraryError` naming it.
     ``on_acquire()`` runs when the lock is taken (not when re-entered), e.g. to clean up after a crash."""
-    import fcntl
-
     path = Path(path)
     held = getattr(_held, "locks", None)
     if held is None:
         held = _held.locks = {}
     key = str(path)
-    if key in held:
+    entered = key in held
+    if entered:
         fd, depth = held[key]
         held[key] = (fd, depth + 1)
-        try:
-            yield
-        finally:
-            fd, depth = held[key]
+    else:
+        held[key] = (_take_lock(path, command, wait_s), 1)
+    try:
+        if not entered and on_acquire is not None:
+            on_acquire()
+        yield
+    finally:  # the lock goes with the last holder to leave (two jobs stepped in turn may end in either order)
+        fd, depth = held[key]
+        if depth > 1:
             held[key] = (fd, depth - 1)
-        return
+        else:
+            del held[key]
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            os.close(fd)  # releases the flock
+
+
+def _take_lock(path: Path, command: str, wait_s: float | None) -> int:
+    """The open lock file ``path``, flocked and naming this process as its holder."""
+    import fcntl
+
     if wait_s is None:
         wait_s = float(os.environ.get("MUSICEMB_LOCK_WAIT", LOCK_WAIT_S))
     try:
@@ -356,17 +370,10 @@ def writer_lock(path: Path, command: str, *, wait_s: float | None = None,
                 "host": socket.gethostname()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
-        held[key] = (fd, 1)
-        try:
-            if on_acquire is not None:
-                on_acquire()
-            yield
-        finally:
-            del held[key]
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-    finally:
-        os.close(fd)  # releases the flock
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 @contextlib.contextmanager

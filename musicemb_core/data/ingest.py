@@ -437,7 +437,8 @@ def _label_for(path: Path, roots: list[Path], labels: str | dict[str, str | None
         return None
     if labels == "folders":
         return clean_label(path.parent.name)
-    for key in (str(path), path.name, *(str(path.relative_to(r)) for r in roots if path.is_relative_to(r))):
+    # the most specific row first: "a/x.wav" labels a/x.wav even where a row "x.wav" names every other x.wav
+    for key in (str(path), *(str(path.relative_to(r)) for r in roots if path.is_relative_to(r)), path.name):
         if key in labels:
             return clean_label(labels[key])
     return None
@@ -538,12 +539,18 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
 
     ``analyse``: estimate tempo and key in the same decode (tracks imported without it, or analysed by an older
     :data:`ANALYSIS_VERSION`, are analysed again by the next import that has it).
-    ``labels``: None, ``"folders"`` (the parent folder's name) or a {path or file name: label} mapping.
+    ``paths``: files and folders (or one alone).
+    ``labels``: None, ``"folders"`` (the parent folder's name) or a {path or file name: label} mapping (a path
+    relative to an imported folder or the current one is more specific than a file name).
     ``segments``: the segmenting to use; changing it from the library's re-cuts existing tracks too.
     ``tap``: more work in the same decode (see :class:`Tap`; the one-pass import + embed).
     ``prune``: remove the tracks under the imported folders whose files are gone (deleted, or moved out of them),
     with their segments, segment tags and findings; without it they are only listed (``missing``).
     """
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]  # one file or folder alone (a string is not its letters)
+    if isinstance(labels, str) and labels != "folders":
+        raise ConfigError(f"labels must be None, \"folders\" or a {{path or file name: label}} mapping, got {labels!r}")
     cancel = cancel or CancelToken()
     current = lib.segment_config()
     cfg = segments or current or SegmentConfig()

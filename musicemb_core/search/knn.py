@@ -19,7 +19,7 @@ from musicemb_core.analysis.checks import check_count
 from musicemb_core.audio.decode import load
 from musicemb_core.audio.resample import mono_at
 from musicemb_core.audio.segment import cut
-from musicemb_core.audio.validate import check_not_silent
+from musicemb_core.audio.validate import check_not_silent, is_silent
 from musicemb_core.common.errors import ConfigError, LibraryError
 from musicemb_core.data.library import Library
 from musicemb_core.index import EmbeddingIndex
@@ -126,7 +126,8 @@ class Searcher:
 
     def embed_audio(self, y: np.ndarray, *, sr: int | None = None, hop_s: float = 0.5, path: str = "") -> QueryVectors:
         """Sub-track vectors of mono float audio ``y`` (checked by :func:`mono_samples`) at ``sr`` Hz, resampled
-        to the model's rate; None: ``y`` is at the model's rate."""
+        to the model's rate; None: ``y`` is at the model's rate. Sub-tracks above ``SILENCE_DBFS`` are compared;
+        when none is, but the audio is not silent by import's rule (a quiet recording), every one is."""
         y = mono_at(y, sr, self.embedder.sr)
         if not hop_s > 0:
             raise ConfigError(f"hop_s must be > 0 seconds, got {hop_s!r}")
@@ -142,6 +143,8 @@ class Searcher:
             active.append(20 * np.log10(np.maximum(rms, 1e-12)) > SILENCE_DBFS)
             vectors.append(self.embedder(clips))
         vectors, active = np.concatenate(vectors), np.concatenate(active)
+        if not active.any() and not is_silent(y):  # a quiet recording (a field recording's ambience): every
+            active[:] = True  # sub-track counts, as import took the library's own quiet recordings
         marks = None
         if self.landmarks is not None:
             from musicemb_core.features import landmarks as lm
@@ -175,10 +178,7 @@ class Searcher:
         ``SILENCE_DBFS``, every sub-track counts, as import took the library's own quiet recordings."""
         y, _ = load(path, sr=self.embedder.sr)
         check_not_silent(y, path)
-        q = self.embed_audio(y, hop_s=hop_s, path=str(path))
-        if not q.active.any():
-            q.active[:] = True
-        return q
+        return self.embed_audio(y, hop_s=hop_s, path=str(path))
 
     def _track_result(self, tid: int, score: float) -> dict:
         t = self.tracks[tid]

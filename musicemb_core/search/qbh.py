@@ -29,7 +29,7 @@ import torch
 from musicemb_core.analysis.checks import check_count
 from musicemb_core.audio.decode import load
 from musicemb_core.audio.devices import trim_silence
-from musicemb_core.audio.resample import mono_samples, resample
+from musicemb_core.audio.resample import check_rate, mono_samples, resample
 from musicemb_core.audio.validate import check_not_silent
 from musicemb_core.common.errors import AudioError, ConfigError, LibraryError
 from musicemb_core.common.names import is_path_like, model_key
@@ -135,6 +135,7 @@ def calibrate(features: np.ndarray, fit: dict) -> np.ndarray:
 
 def confidence_fit(model_folder: Path | None, method: str) -> dict:
     """The calibration of ``method`` for a model: its folder's ``confidence.json``, else :data:`CONFIDENCE`."""
+    check_method(method)
     key = "rerank" if method == "melody" else method
     if model_folder is not None and (model_folder / "confidence.json").exists():
         fits = json.loads((model_folder / "confidence.json").read_text())
@@ -143,9 +144,16 @@ def confidence_fit(model_folder: Path | None, method: str) -> dict:
     return CONFIDENCE[key]
 
 
+def check_method(method: str) -> None:
+    """A :class:`ConfigError` for what is not one of :data:`METHODS`."""
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+
+
 def is_confident(results: list[dict], threshold: float | None = None, method: str = "rerank") -> bool:
     """Whether a query's ranked results hold a confident match: the best track's ``confidence`` reaches the
     threshold (the method's default when None). No results (nothing pitched heard): False."""
+    check_method(method)
     if not results or results[0].get("confidence") is None:
         return False
     return results[0]["confidence"] >= (CONFIDENCE["rerank" if method == "melody" else method]["threshold"]
@@ -477,7 +485,7 @@ class HumSearcher:
 
     def hum_contour(self, y: np.ndarray, sr: int) -> np.ndarray:
         """The hum's f0 (fractional MIDI, NaN unvoiced) on the model's chromagram frame grid."""
-        y = trim_silence(mono_samples(y), sr, threshold_dbfs=-50.0)
+        y = trim_silence(mono_samples(y), check_rate(sr), threshold_dbfs=-50.0)
         if len(y) < 0.5 * sr:
             return np.zeros(0)
         y = resample(y, sr, self.model.cfg.sr)
@@ -532,8 +540,7 @@ class HumSearcher:
                candidates: int = 50) -> list[dict]:
         """Every scored candidate of :meth:`query`, best first (the ``k`` first are its results), without
         confidence."""
-        if method not in METHODS:
-            raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        check_method(method)
         k, candidates = check_count(k), check_count(candidates, "candidates")
         midi = self.hum_contour(y, sr)
         query = prepare_query(midi)

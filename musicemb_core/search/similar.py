@@ -5,6 +5,7 @@ together (their centroid: "tracks like these"). The query's own tracks are left 
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -237,8 +238,11 @@ class SimilarTracks:
 
         ``bpm_range`` (percent) and ``key_compatible`` keep only tracks mixable with the query (see
         :meth:`_mixable`), applied after ranking. One query may be given alone, not in a list."""
-        if isinstance(queries, str | int | os.PathLike):
+        if isinstance(queries, str | int | np.integer | os.PathLike):
             queries = [queries]
+        if bpm_range is not None and (isinstance(bpm_range, bool) or not isinstance(bpm_range, int | float)
+                                      or not 0 <= bpm_range < math.inf):
+            raise ConfigError(f"bpm_range is a percentage >= 0 (or None), got {bpm_range!r}")
         if together and not queries:
             raise ConfigError("together needs at least one query")
         resolved = [(q, *self.resolve(q)) for q in queries]

@@ -45,6 +45,7 @@ class TrainConfig(Config):
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        self.check_types()  # epochs=1.5 failed only after the library was read
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
         for name in ("epochs", "batch_size", "lr", "temperature", "tile_frames", "max_per_class", "margin",

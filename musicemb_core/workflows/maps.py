@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from musicemb_core.analysis.checks import check_count
 from musicemb_core.analysis.projection import Projector
 from musicemb_core.common.errors import ConfigError, LibraryError
 from musicemb_core.common.names import model_key
@@ -78,6 +79,7 @@ def iter_map(lib: Library, *, model: str = DEFAULT_MODEL, method: str = "umap", 
     with ``transform()`` in chunks (t-SNE, which cannot place points, is fitted on all). ``isolate`` computes it
     in a child process (the GUI's choice: UMAP's numba compilation holds the GIL for 0.2-0.4 s at a time, which
     would stall the event loop); cancelling then stops the child."""
+    max_fit, chunk = check_count(max_fit, "max_fit", least=3), check_count(chunk, "chunk")
     cancel = cancel or CancelToken()
     source = layout.embedding_source_key(lib, model_key(model))  # before the vectors: a newer embed is drawn again
     emb = load_embeddings(lib, model)

@@ -184,6 +184,27 @@ def test_searcher_arguments(lib):
     with pytest.raises(ConfigError, match="top must be a whole number >= 0, got -1"):
         s.identify(q, top=-1)  # before: every track but the last
     assert s.identify(q, k=np.int64(3))[0]["path"].endswith("tone440.wav")
+    for sr in (float("nan"), float("inf"), 1e308, 1e-3, "16000"):
+        with pytest.raises(ConfigError, match="sr: a sample rate is a number of Hz from 1 to 10,000,000"):
+            s.embed_audio(y, sr=sr)  # before: soxr spun forever on NaN, ran out of memory on 0.001
+
+
+def test_a_quiet_query_in_memory_is_found_as_its_file_is(lib, tmp_path):
+    """Peak -62 dBFS (above import's silence, below the sub-tracks' -60 dBFS): the file was found, the same
+    samples given in memory found nothing."""
+    import soundfile as sf
+
+    from musicemb_core.search.knn import Searcher
+
+    s = Searcher(lib, use_landmarks=False)
+    y = sine(440.0, seconds=5.0)
+    quiet = (y / np.abs(y).max() * 10 ** (-62 / 20)).astype(np.float32)
+    sf.write(tmp_path / "quiet.wav", quiet, SR, subtype="FLOAT")
+    by_file = s.identify(s.embed_file(tmp_path / "quiet.wav"))
+    in_memory = s.identify(s.embed_audio(quiet, sr=SR))
+    assert in_memory and in_memory[0]["path"].endswith("tone440.wav")
+    assert [r["path"] for r in in_memory] == [r["path"] for r in by_file]
+    assert s.identify(s.embed_audio(np.zeros(5 * SR, np.float32))) == []  # silence: nothing to compare
 
 
 def test_a_long_query_is_cut_a_batch_at_a_time(lib, monkeypatch):
@@ -216,6 +237,11 @@ def test_similar_tracks_arguments(lib):
     with pytest.raises(ConfigError, match="k must be a whole number >= 0, got -1"):
         space.similar_to(v, k=-1)
     assert space.similar_to(v, k=0) == []
+    tid = lib.tracks()[0].id
+    assert space.query(np.int64(tid), k=2) == space.query(tid, k=2)  # before: 'numpy.int64' is not iterable
+    for bad in (-5, float("nan"), "5"):
+        with pytest.raises(ConfigError, match="bpm_range is a percentage >= 0"):
+            space.query(tid, bpm_range=bad)  # before: [] for -5, no filter for NaN, a TypeError for "5"
 
 
 def test_hum_query_arguments(lib):
@@ -228,6 +254,11 @@ def test_hum_query_arguments(lib):
             hum.query(y, SR, k=k)  # before: [] for 0, a TypeError for 2.5
     with pytest.raises(ConfigError, match=r"y: shape \(48000, 2\) is not mono"):
         hum.query(np.stack([y, y], axis=1), SR)
+    for sr in (float("nan"), None):
+        with pytest.raises(ConfigError, match="sr: a sample rate is a number of Hz"):
+            hum.query(y, sr)  # before: "cannot convert float NaN to integer", a TypeError for None
+    with pytest.raises(ConfigError, match="method must be one of rerank, embedding, melody, got 'x'"):
+        hum.is_confident([], method="x")  # before: KeyError: 'x'
 
 
 # --- analysis ---------------------------------------------------------------------------------------------------
@@ -339,3 +370,61 @@ def test_inspect_takes_one_kind_alone(tmp_path):
         drive(iter_ingest(library, [tmp_path / "music"], jobs=1, analyse=False))
         report = drive(iter_inspect(library, kinds="clipping"))
     assert report.kinds == ["clipping"]
+
+
+def test_ingest_takes_one_path_alone_and_refuses_an_unknown_labels_word(tmp_path):
+    """A path alone was read as its letters (a str) or refused with a TypeError (a Path); ``labels="folder"``
+    (for "folders") labelled nothing without a word."""
+    from musicemb_core.common.progress import drive
+    from musicemb_core.data.ingest import iter_ingest
+    from musicemb_core.data.library import Library
+
+    write_tone(tmp_path / "music" / "rock" / "a.wav", 440.0, seconds=6.0)
+    write_tone(tmp_path / "music" / "jazz" / "b.wav", 550.0, seconds=6.0)
+    with Library(tmp_path / "lib", create=True) as library:
+        with pytest.raises(ConfigError, match="labels must be None, \"folders\" or a .* got 'folder'"):
+            drive(iter_ingest(library, [tmp_path / "music"], labels="folder", jobs=1, analyse=False))
+        assert library.tracks() == []
+        drive(iter_ingest(library, str(tmp_path / "music" / "rock"), labels="folders", jobs=1, analyse=False))
+        drive(iter_ingest(library, tmp_path / "music" / "jazz" / "b.wav", labels="folders", jobs=1, analyse=False))
+        assert sorted((t.path.rsplit("/", 1)[1], t.label) for t in library.tracks()) == [("a.wav", "rock"),
+                                                                                          ("b.wav", "jazz")]
+
+
+def test_a_labels_row_with_a_folder_beats_a_bare_file_name(tmp_path):
+    """Rows "a/x.wav,lab2" and "x.wav,lab1": a/x.wav took lab1, the bare name's, without a word."""
+    from musicemb_core.common.progress import drive
+    from musicemb_core.data.ingest import iter_ingest
+    from musicemb_core.data.library import Library
+
+    write_tone(tmp_path / "music" / "a" / "x.wav", 440.0, seconds=6.0)
+    write_tone(tmp_path / "music" / "b" / "x.wav", 550.0, seconds=6.0, seed=1)
+    with Library(tmp_path / "lib", create=True) as library:
+        drive(iter_ingest(library, [tmp_path / "music"], labels={"a/x.wav": "lab2", "x.wav": "lab1"}, jobs=1,
+                          analyse=False))
+        got = {t.path.rsplit("/", 2)[1]: t.label for t in library.tracks()}
+    assert got == {"a": "lab2", "b": "lab1"}
+
+
+def test_map_chunks_and_fit_size_are_checked_before_anything_is_kept(lib):
+    """``chunk=-1`` kept a map whose unplaced rows were uninitialised memory (and the cache served it again);
+    ``chunk=0`` was a ZeroDivisionError."""
+    from musicemb_core.common.progress import drive
+    from musicemb_core.workflows.maps import iter_map
+
+    for kw, msg in (({"chunk": -1}, "chunk must be a whole number >= 1, got -1"),
+                    ({"chunk": 0}, "chunk must be a whole number >= 1, got 0"),
+                    ({"max_fit": 0}, "max_fit must be a whole number >= 3, got 0")):
+        with pytest.raises(ConfigError, match=msg):
+            drive(iter_map(lib, method="pca", **kw))
+
+
+def test_train_config_refuses_values_of_the_wrong_type():
+    """``epochs=1.5`` was accepted, and training failed with a TypeError after the library was read."""
+    from musicemb_core.training.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="epochs must be an integer, got 1.5"):
+        TrainConfig(epochs=1.5)
+    with pytest.raises(ConfigError, match="lr must be a finite number, got '0.1'"):
+        TrainConfig(lr="0.1")
+    assert TrainConfig(epochs=np.int64(3)).epochs == 3

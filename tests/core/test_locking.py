@@ -179,6 +179,36 @@ def test_lock_is_reentrant_in_a_thread_and_exclusive_between_threads(tmp_path):
     lib.close()
 
 
+def test_two_jobs_stepped_in_turn_hold_the_lock_until_the_last_one_ends(tmp_path):
+    """Two write jobs of one thread (generators stepped in turn) may end in either order: the first to end let go of
+    the lock while the second still wrote, and the second then failed with a KeyError."""
+    lib = Library(tmp_path / "lib", create=True)
+
+    def taken_by_another_thread() -> bool:
+        got = []
+
+        def other():
+            try:
+                with layout.write_lock(lib, "ingest", wait_s=0):
+                    got.append(True)
+            except LibraryError:
+                got.append(False)
+
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        return got[0]
+
+    first, second = layout.write_lock(lib, "inspect"), layout.write_lock(lib, "inspect")
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first job ends while the second still runs
+    assert not taken_by_another_thread()
+    second.__exit__(None, None, None)
+    assert taken_by_another_thread()
+    lib.close()
+
+
 # -- races: two real processes per writing command ---------------------------------------------------------------
 @pytest.mark.parametrize("command", ["ingest-new", "ingest", "embed", "index", "map", "inspect"])
 def test_two_writers_at_once_never_traceback_and_keep_the_catalogue_consistent(base, music, tmp_path, command):
