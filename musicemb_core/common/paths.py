@@ -64,10 +64,31 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+CATALOGUE = "library.sqlite"
+"""A library folder's catalogue: the folder holding one is a library."""
+
+
+def check_not_in_a_library(target: str | os.PathLike, what: str) -> None:
+    """Refuse a file the user named (``what``: "table"...) that is, or links to, a file of a library (its
+    catalogue, vectors, index...): a table written there would replace it. A new file in a library's folder is
+    allowed."""
+    try:
+        real = Path(target).resolve(strict=True)
+    except (OSError, RuntimeError):  # not there yet (or a link loop, refused when written)
+        return
+    root = next((p for p in real.parents if (p / CATALOGUE).is_file()), None)
+    if root is not None and real.is_file():
+        which = "catalogue" if real == root / CATALOGUE else f"file {real.relative_to(root)}"
+        via = f" (it links to {real})" if real != Path(target).absolute() else ""
+        raise ConfigError(f"{target}: is the library {root}'s {which}{via}; write the {what} elsewhere")
+
+
 def check_output_folder(target: str | os.PathLike, what: str) -> None:
     """Refuse, before the work that fills it, a file the user named (``what``: "table"...) whose nearest existing
-    folder above is a file or not writable (missing folders are made when it is written). Writable is tried by
-    making a file there: permission bits do not stop root, a read-only file system does."""
+    folder above is a file or not writable (missing folders are made when it is written), or that is a library's
+    file (:func:`check_not_in_a_library`). Writable is tried by making a file there: permission bits do not stop
+    root, a read-only file system does."""
+    check_not_in_a_library(target, what)
     above = next(p for p in Path(target).absolute().parents if p.exists())
     if not above.is_dir():
         raise ConfigError(f"{target}: cannot write the {what} there, {above} is a file, not a folder")
@@ -80,11 +101,13 @@ def check_output_folder(target: str | os.PathLike, what: str) -> None:
 
 @contextlib.contextmanager
 def output_path(target: str | os.PathLike, what: str) -> Iterator[Path]:
-    """:func:`atomic_path` for a file the user named (``what``: "table", "findings"...): a folder there, or a place
-    that cannot be written, is a one-line :class:`MusicEmbError` naming ``target``, never the temporary file."""
+    """:func:`atomic_path` for a file the user named (``what``: "table", "findings"...): a folder there, a library's
+    file, or a place that cannot be written, is a one-line :class:`MusicEmbError` naming ``target``, never the
+    temporary file."""
     target = Path(target)
     if target.is_dir():
         raise MusicEmbError(f"{target}: is a folder; give the {what} a file name")
+    check_not_in_a_library(target, what)
     try:
         with atomic_path(target) as tmp:
             yield tmp

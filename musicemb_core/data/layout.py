@@ -36,10 +36,10 @@ import numpy as np
 
 from musicemb_core.common.errors import LibraryError
 from musicemb_core.common.names import RESERVED_SUFFIXES
+from musicemb_core.common.paths import CATALOGUE
 from musicemb_core.common.store import Artefact, try_writer_lock, writer_lock
 
 LOCK_NAME = "library.lock"
-CATALOGUE = "library.sqlite"
 
 
 def root_of(lib) -> Path:

@@ -117,3 +117,27 @@ def test_a_plot_name_taken_by_a_folder_is_said_before_the_evaluation(odd, tmp_pa
     assert capsys.readouterr().err == (f"musicemb: error: {plots / 'kmeans.png'}: is a folder; the plot kmeans.png "
                                        "cannot be written there\n")
     assert sorted(p.name for p in plots.iterdir()) == ["kmeans.png"]
+
+
+def test_an_output_linked_to_a_librarys_file_is_refused_and_the_library_kept(tmp_path, capsys):
+    """``--out`` written through a link (kept on purpose: a table linked into a synced folder) replaced the
+    library's catalogue with a CSV when the link pointed there: the library was gone, and the command said 0."""
+    from tests.conftest import catalogued_tones
+
+    lib = catalogued_tones(tmp_path / "lib", tmp_path / "music", [{"name": "a.wav"}, {"name": "b.wav"}])
+    before = (lib / "library.sqlite").read_bytes()
+    out = tmp_path / "out"
+    out.mkdir()
+    for ext in ("csv", "m3u8", "xml", "json"):
+        (out / f"t.{ext}").symlink_to(lib / "library.sqlite")
+    runs = [["export", str(lib), "--out", str(out / "t.csv")], ["export", str(lib), "--out", str(out / "t.m3u8")],
+            ["export", str(lib), "--out", str(out / "t.xml")], ["features", str(tmp_path / "music"), "--out",
+                                                                 str(out / "t.csv")],
+            ["inspect", str(lib), "--kinds", "clipping", "--out", str(out / "t.json")]]
+    for args in runs:
+        assert cli.main([*args, "-q"]) == 1, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"is the library {lib}'s catalogue (it links to {lib / 'library.sqlite'})" in err[0]
+    assert (lib / "library.sqlite").read_bytes() == before
+    assert cli.main(["export", str(lib), "--out", str(lib / "crate.m3u8"), "-q"]) == 0  # a new file there is fine
+    assert (lib / "crate.m3u8").read_text().count(".wav") == 2
