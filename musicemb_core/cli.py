@@ -319,16 +319,25 @@ def cmd_embed(a: argparse.Namespace) -> int:
     with Library(a.lib) as lib:
         if a.ray:
             from musicemb_core.inference_ray import iter_embed_ray
+            from musicemb_core.stored_vectors import DEFAULT_MODEL, SIMILARITY_MODEL
 
-            job = iter_embed_ray(lib, model=a.model or "default", address=a.ray, batch_size=a.batch_size, device=a.device,
-                                 actors=a.actors)
+            job = iter_embed_ray(lib, model=a.model or DEFAULT_MODEL, address=a.ray, batch_size=a.batch_size,
+                                 device=a.device, actors=a.actors)
+            r = _run(job, quiet=a.quiet)
+            if r.cancelled:
+                _print_embed(r, None)
+                print("  the library is unchanged; finished shards are kept: run the same command again to resume")
+                return 130
+            if a.model is None:  # the similarity space is finished over the whole library, which Ray does not do:
+                _print_embed(r, None)  # it is embedded here (it was left out)
+                cancel = CancelToken()
+                r = _run(iter_embed(lib, model=SIMILARITY_MODEL, batch_size=a.batch_size, cancel=cancel),
+                         quiet=a.quiet, cancel=cancel)
         else:
-            job = iter_embed(lib, model=a.model, batch_size=a.batch_size, device=a.device, cancel=cancel)
-        r = _run(job, quiet=a.quiet, cancel=cancel)
+            r = _run(iter_embed(lib, model=a.model, batch_size=a.batch_size, device=a.device, cancel=cancel),
+                     quiet=a.quiet, cancel=cancel)
         qbh = _search_indexes(lib, r, quiet=a.quiet) if a.model is None else None
     _print_embed(r, qbh)
-    if r.cancelled and a.ray:
-        print("  the library is unchanged; finished shards are kept: run the same command again to resume")
     return 130 if r.cancelled else 0
 
 

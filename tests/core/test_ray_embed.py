@@ -86,6 +86,21 @@ def test_cancel_leaves_the_library_then_a_rerun_resumes_with_the_local_vectors(c
     lib.close()
 
 
+def test_embed_on_ray_without_a_model_embeds_both_built_in_spaces(cluster, tmp_path, capsys):
+    """`musicemb embed LIB --ray ADDRESS` embedded only `default` (the help says: both built-in models), so
+    `similar` then said the library had no similarity vectors. The similarity space is finished over the whole
+    library, which Ray does not do: it is embedded in this process after the Ray run."""
+    from musicemb_core import cli
+
+    lib = _library(tmp_path, n=3)
+    assert cli.main(["embed", str(lib.root), "--ray", "local", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "embed done with 'default': 6 segments embedded" in out and "embed done with 'similarity'" in out
+    assert len(load_embeddings(lib, "default").ids) == len(load_embeddings(lib, "similarity").ids) == 6
+    assert cli.main(["similar", str(lib.root), str(tmp_path / "a" / "t0.wav"), "-q"]) == 0
+    lib.close()
+
+
 def test_without_ray_the_flag_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     with pytest.raises(ConfigError, match=r"musicemb\[cluster\]"):
