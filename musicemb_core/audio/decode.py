@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from musicemb_core.audio.resample import StreamResampler, downmix, resample
+from musicemb_core.audio.resample import MAX_PEAK, StreamResampler, downmix, resample
 from musicemb_core.common.errors import AudioError, ConfigError
 from musicemb_core.common.progress import CancelToken
 
@@ -299,6 +299,20 @@ def _check_offset(offset: float) -> None:
         raise ConfigError(f"offset must be >= 0 seconds, got {offset!r}")
 
 
+def check_block(path: str | Path, block: np.ndarray, start: int, rate: int) -> None:
+    """An :class:`AudioError` naming ``path`` for NaN/Inf samples or samples beyond :data:`MAX_PEAK` in a decoded
+    ``block`` (frames, channels) whose first frame is frame ``start`` of the file at ``rate`` Hz."""
+    bad = ~np.isfinite(block)
+    if bad.any():
+        first = start + int(bad.any(axis=1).argmax())
+        raise AudioError(path, f"contains NaN/Inf samples (first at {first / rate:.2f} s)")
+    loud = np.abs(block) > MAX_PEAK
+    if loud.any():
+        first = start + int(loud.any(axis=1).argmax())
+        raise AudioError(path, f"samples far beyond full scale (peak {float(np.abs(block).max()):.3g} at "
+                               f"{first / rate:.2f} s; float audio lies in [-1, 1]): not normalised, or damaged")
+
+
 def stream(path: str | Path, *, offset: float = 0.0, duration: float | None = None,
            block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
     """Yield float32 blocks of shape (frames, channels) from ``offset`` seconds for ``duration`` seconds.
@@ -396,7 +410,8 @@ def _stream_av(path: Path, offset: float, duration: float | None, block_frames: 
 
 def load(path: str | Path, *, sr: int | None = None, mono: bool = True, offset: float = 0.0,
          duration: float | None = None, cancel: CancelToken | None = None) -> tuple[np.ndarray, int]:
-    """Decode ``duration`` seconds from ``offset`` (all by default); NaN/Inf samples are an :class:`AudioError`.
+    """Decode ``duration`` seconds from ``offset`` (all by default); NaN/Inf samples, or samples far beyond full
+    scale, are an :class:`AudioError` (:func:`check_block`).
     Mono audio is downmixed and resampled block by block as it is decoded into one array sized from the header:
     only the result is held, once (a 1-hour 48 kHz stereo file at 16 kHz: 0.22 GB). ``cancel`` is
     checked before each block (raises :class:`Cancelled`): a long file's decode stops at once.
@@ -417,10 +432,7 @@ def load(path: str | Path, *, sr: int | None = None, mono: bool = True, offset: 
     for b in stream(path, offset=offset, duration=duration):
         if cancel is not None:
             cancel.check()
-        bad = ~np.isfinite(b)
-        if bad.any():
-            first = done + int(bad.any(axis=1).argmax())
-            raise AudioError(path, f"contains NaN/Inf samples (first at {offset + first / head.sample_rate:.2f} s)")
+        check_block(path, b, done + int(round(offset * head.sample_rate)), head.sample_rate)
         done += len(b)
         if mono:
             out.add(rs(downmix(b)) if rs is not None else downmix(b))

@@ -11,6 +11,9 @@ from musicemb_core.common.errors import ConfigError
 
 MAX_CHANNELS = 64
 """More rows than this (and than columns) in a 2-d array of audio are samples, not channels."""
+MAX_PEAK = 1e6
+"""Samples beyond this (120 dB over full scale) are not audio: float audio lies in [-1, 1], and the features'
+squares overflowed near 1e18."""
 MIN_RATE, MAX_RATE = 1, 10_000_000
 """The sample rates (Hz) audio may be given at."""
 
@@ -19,7 +22,7 @@ def samples(y, name: str = "y") -> np.ndarray:
     """``y`` as float32 audio, (n,) or (channels, n); a :class:`ConfigError` naming ``name`` for what is not:
     integer or boolean samples (unscaled: int16 full scale would read as 32767), a scalar or 3-d array, a
     (samples, channels) array as soundfile reads it (more rows than columns and than :data:`MAX_CHANNELS`, or none),
-    NaN or Inf samples."""
+    NaN or Inf samples, samples beyond :data:`MAX_PEAK`."""
     a = np.asarray(y)
     if a.dtype.kind != "f":
         hint = f" (int16: {name} / 32768)" if a.dtype.kind in "iu" else ""
@@ -33,6 +36,8 @@ def samples(y, name: str = "y") -> np.ndarray:
     finite = np.isfinite(a) if a.ndim == 1 else np.isfinite(a).all(axis=0)
     if not finite.all():
         raise ConfigError(f"{name}: NaN/Inf samples (first at sample {int(finite.argmin())})")
+    if a.size and (peak := float(np.abs(a).max())) > MAX_PEAK:
+        raise ConfigError(f"{name}: samples far beyond full scale (peak {peak:.3g}); float audio lies in [-1, 1]")
     return a
 
 

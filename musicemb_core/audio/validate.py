@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicemb_core.audio.decode import WAV_WIDTH, AudioInfo, info, stream, wav_data
+from musicemb_core.audio.decode import WAV_WIDTH, AudioInfo, check_block, info, stream, wav_data
 from musicemb_core.common.errors import AudioError
 
 # Extensions whose content libsndfile identifies; a mismatch is reported as a warning, not an error.
@@ -125,7 +125,7 @@ def scan(path: str | Path, *, max_duration_s: float | None = 4 * 3600.0,
     tempo and key from them in the same pass).
 
     Raises :class:`AudioError` (naming the file and the reason) for unreadable, zero-length, truncated,
-    too long, NaN/Inf-containing or silent files.
+    too long, NaN/Inf-containing (or far beyond full scale) or silent files.
     """
     path = Path(path)
     head = info(path)
@@ -139,9 +139,7 @@ def scan(path: str | Path, *, max_duration_s: float | None = 4 * 3600.0,
     level = None  # each channel's first sample, while every sample so far is within the silence threshold of it
     limit = None if max_duration_s is None else max_duration_s * head.sample_rate  # a header may not say
     for block in stream(path):
-        if not np.isfinite(block).all():
-            bad = int((~np.isfinite(block)).any(axis=1).argmax()) + frames
-            raise AudioError(path, f"contains NaN/Inf samples (first at {bad / head.sample_rate:.2f} s)")
+        check_block(path, block, frames, head.sample_rate)
         frames += len(block)
         if limit is not None and frames > limit:
             raise AudioError(path, f"too long: more than the limit of {_hms(max_duration_s)} (raise it with "

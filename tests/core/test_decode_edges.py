@@ -61,3 +61,27 @@ def test_an_empty_wav_is_still_empty(tmp_path):
     with pytest.raises(AudioError, match=r"empty\.wav: no audio samples"):
         scan(p)
     assert load(p)[0].shape == (0,)
+
+
+def test_float_audio_far_beyond_full_scale_is_refused_naming_the_file(tmp_path):
+    """A float WAV peaking at 1e18 (finite) was imported, then failed at embed as a damaged model; a query of it
+    ended in "unexpected ParameterError" or empty answers. Float audio a little over full scale is kept."""
+    from musicemb_core.audio.resample import samples
+    from musicemb_core.common.errors import ConfigError
+    from musicemb_core.common.progress import drive
+    from musicemb_core.data.ingest import iter_ingest
+    from musicemb_core.data.library import Library
+
+    y = sine(220.0, seconds=3.0)
+    (tmp_path / "music").mkdir()
+    loud = write_sf(tmp_path / "music" / "loud.wav", 2e18 * y, 16000, subtype="FLOAT")
+    write_sf(tmp_path / "music" / "hot.wav", 4.0 * y, 16000, subtype="FLOAT")  # +6 dB over full scale: audio
+    for read in (lambda p: load(p, sr=16000), scan):
+        with pytest.raises(AudioError, match=r"loud.wav: samples far beyond full scale \(peak 1e\+18 at 0.00 s"):
+            read(loud)
+    with Library(tmp_path / "lib", create=True) as lib:
+        report = drive(iter_ingest(lib, [tmp_path / "music"], jobs=1, analyse=False))
+        assert [t.path.rsplit("/", 1)[1] for t in lib.tracks()] == ["hot.wav"]
+    assert [(p.rsplit("/", 1)[1], "far beyond full scale" in why) for p, why in report.failed] == [("loud.wav", True)]
+    with pytest.raises(ConfigError, match=r"y: samples far beyond full scale \(peak 1e\+18\)"):
+        samples(2e18 * y)
