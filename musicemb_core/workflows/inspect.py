@@ -260,7 +260,8 @@ def iter_inspect(lib: Library, *, model: str = SIMILARITY_MODEL, kinds: str | li
     in the report's ``skipped``. ``thresholds`` overrides :data:`faults.THRESHOLDS`.
     """
     cancel = cancel or CancelToken()
-    kinds = list(KINDS if kinds is None else [kinds] if isinstance(kinds, str) else kinds)  # one kind alone
+    kinds = list(dict.fromkeys(KINDS if kinds is None else [kinds] if isinstance(kinds, str) else kinds))  # one
+    # kind alone; a kind named twice is computed once (its findings were listed once per naming)
     if not kinds:
         raise ConfigError(f"no finding kind named; kinds: {', '.join(KINDS)}")
     unknown = [k for k in kinds if k not in KINDS]
@@ -284,6 +285,11 @@ def iter_inspect(lib: Library, *, model: str = SIMILARITY_MODEL, kinds: str | li
                 report.skipped.append(f"{'/'.join(emb_kinds)}: {e}" if isinstance(e, DamagedEmbeddings) else  # names
                                       f"{'/'.join(emb_kinds)}: {why} for model {model!r}; run `musicemb embed` first")
                 report.kinds = [k for k in kinds if k not in EMBEDDING_KINDS]
+            if emb is not None and len(seg["id"]) and not any(int(i) in seg_pos for i in emb.ids):
+                report.skipped.append(f"{'/'.join(emb_kinds)}: none of the segments embedded with {model!r} is in "
+                                      "the library now (cut again since); run `musicemb embed` first")
+                report.kinds = [k for k in kinds if k not in EMBEDDING_KINDS]  # (they said "need 2 tracks")
+                emb = None
             if emb is not None:
                 keep = np.array([int(i) in seg_pos for i in emb.ids], dtype=bool)
                 ids = emb.ids[keep]

@@ -141,3 +141,26 @@ def test_an_output_linked_to_a_librarys_file_is_refused_and_the_library_kept(tmp
     assert (lib / "library.sqlite").read_bytes() == before
     assert cli.main(["export", str(lib), "--out", str(lib / "crate.m3u8"), "-q"]) == 0  # a new file there is fine
     assert (lib / "crate.m3u8").read_text().count(".wav") == 2
+
+
+def test_inspect_of_a_library_cut_again_since_its_embed_says_so(odd, tmp_path, capsys):
+    """Cut again (another window) and not embedded since: inspect said label issues "need at least 2 labels on at
+    least 2 tracks" and outliers "need at least 2 tracks" of a library of 4 labelled tracks; a kind named twice
+    listed its findings twice."""
+    import shutil
+
+    lib = tmp_path / "lib"
+    shutil.copytree(odd["lib"], lib)
+    from musicemb_core.common.progress import drive
+    from musicemb_core.data.library import Library
+    from musicemb_core.workflows.inspect import iter_inspect
+
+    with Library(lib) as library:
+        assert drive(iter_inspect(library, kinds=["dead", "clipping", "dead"])).kinds == ["dead", "clipping"]
+    assert cli.main(["ingest", str(lib), str(odd["music"]), "--window", "3", "-q"]) == 0
+    capsys.readouterr()
+    assert cli.main(["inspect", str(lib), "--kinds", "label,outlier,label", "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert err.strip().splitlines() == ["musicemb: warning: skipped label/outlier: none of the segments embedded with "
+                                        "'similarity' is in the library now (cut again since); run `musicemb embed` "
+                                        "first"]
