@@ -294,6 +294,7 @@ class Library:
             else:
                 self.conn = sqlite3.connect(db, timeout=BUSY_TIMEOUT_S if busy_s is None else min(BUSY_TIMEOUT_S, busy_s),
                                             isolation_level=None, check_same_thread=False)
+                self._check_ours(db)
                 _retry_busy(lambda: self.conn.execute("PRAGMA journal_mode=WAL"), what=db, retry_s=busy_s)
                 self.conn.execute("PRAGMA synchronous=NORMAL")
                 self.conn.execute("PRAGMA foreign_keys=ON")
@@ -334,6 +335,16 @@ class Library:
                                    f"reads version {SCHEMA_VERSION}; open it once where it is writable")
             return conn
         raise LibraryError(f"{db}: cannot open the read-only catalogue: {last}")
+
+    def _check_ours(self, db: Path) -> None:
+        """A :class:`LibraryError` for another program's SQLite file named like a catalogue (tables, but not one
+        migration of ours: each sets the version with its tables), before anything is written to it."""
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            tables = [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                                      "ORDER BY name LIMIT 4")]
+            if tables:
+                raise LibraryError(f"{db}: not a musicemb catalogue (another program's database, with tables "
+                                   f"{', '.join(tables)}); left as it is")
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]

@@ -4,6 +4,7 @@ terminal lacks, options that contradict each other or the strategy, plot names t
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 
@@ -164,3 +165,26 @@ def test_inspect_of_a_library_cut_again_since_its_embed_says_so(odd, tmp_path, c
     assert err.strip().splitlines() == ["musicemb: warning: skipped label/outlier: none of the segments embedded with "
                                         "'similarity' is in the library now (cut again since); run `musicemb embed` "
                                         "first"]
+
+
+def test_another_programs_database_named_like_a_catalogue_is_left_as_it_is(tmp_path, capsys):
+    """A folder holding another program's SQLite file named library.sqlite: `info` added our tables to it (and
+    set its journal mode), or failed on a table name both use, changing the file either way."""
+    import hashlib
+    import sqlite3
+
+    tone = write_tone(tmp_path / "a.wav", 440.0, seconds=2.0)
+    for i, table in enumerate(("notes(x)", "tracks(id integer primary key, foo text)")):
+        db = tmp_path / f"l{i}" / "library.sqlite"
+        db.parent.mkdir()
+        with contextlib.closing(sqlite3.connect(db)) as c:
+            c.execute(f"create table {table}")
+            c.commit()
+        before = hashlib.sha256(db.read_bytes()).hexdigest()
+        for args in (["info", str(db.parent)], ["ingest", str(db.parent), str(tone), "-q"]):
+            assert cli.main(args) == 1
+            name = table.split("(")[0]
+            assert capsys.readouterr().err.strip() == (f"musicemb: error: {db}: not a musicemb catalogue (another "
+                                                       f"program's database, with tables {name}); left as it is")
+        assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+        assert sorted(p.name for p in db.parent.iterdir()) == ["library.sqlite"]
