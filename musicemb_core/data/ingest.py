@@ -564,8 +564,11 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     report.warnings += [(where, f"folder not searched: {why}") for where, why in unreadable]
     if not files:
         report.warnings.append((", ".join(map(str, paths)), "no audio files found"))
-    if isinstance(labels, dict) and files and all(_label_for(p, label_roots, labels) is None for p in files):
-        report.warnings.append(("--labels", f"none of the {len(labels)} paths in the CSV names one of the "
+    given = sum(v is not None for v in labels.values()) if isinstance(labels, dict) else 0
+    if isinstance(labels, dict) and files and not given:  # (they said the paths named none of the files)
+        report.warnings.append(("--labels", "every label in the CSV is empty; nothing is labelled"))
+    elif given and files and all(_label_for(p, label_roots, labels) is None for p in files):
+        report.warnings.append(("--labels", f"none of the {given} labelled paths in the CSV names one of the "
                                             f"{len(files)} files found; nothing is labelled"))
     todo: list[Path] = []
     known_hashes: dict[Path, str] = {}  # a track's file, its size kept: not decoded if its bytes are the track's

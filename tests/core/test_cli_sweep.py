@@ -414,7 +414,14 @@ def test_a_labels_csv_that_names_no_file_is_a_warning(tmp_path, capsys):
     assert cli.main(["ingest", str(tmp_path / "lib"), str(tone(tmp_path / "in" / "a.wav", 1.0)), "--labels",
                      str(tmp_path / "labels.csv"), "-q"]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == [
-        "  warning: --labels: none of the 1 paths in the CSV names one of the 1 files found; nothing is labelled"]
+        "  warning: --labels: none of the 1 labelled paths in the CSV names one of the 1 files found; nothing is "
+        "labelled"]
+    # rows naming the file but all with empty labels said the same (the paths named no file)
+    (tmp_path / "empty.csv").write_text("a.wav,\na.wav,  \n")
+    assert cli.main(["ingest", str(tmp_path / "lib2"), str(tmp_path / "in" / "a.wav"), "--labels",
+                     str(tmp_path / "empty.csv"), "-q"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "  warning: --labels: every label in the CSV is empty; nothing is labelled"]
 
 
 def test_importing_folders_without_audio_says_so(tmp_path, capsys):
