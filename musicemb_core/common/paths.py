@@ -66,18 +66,21 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 CATALOGUE = "library.sqlite"
 """A library folder's catalogue: the folder holding one is a library."""
+DERIVED = ("models", "embeddings", "index", "fingerprints", "maps", "cache")
+"""The folders a library keeps beside its catalogue, made from it (its segment ids): meaningless without it."""
 
 
 def check_not_in_a_library(target: str | os.PathLike, what: str) -> None:
     """Refuse a file the user named (``what``: "table"...) that is, or links to, a file of a library (its
-    catalogue, vectors, index...): a table written there would replace it. A new file in a library's folder is
-    allowed."""
+    catalogue and lock, or anything in its :data:`DERIVED` folders): a table written there would replace it. The
+    user's own files in a library's folder (an export written there before) are not the library's."""
     try:
         real = Path(target).resolve(strict=True)
     except (OSError, RuntimeError):  # not there yet (or a link loop, refused when written)
         return
     root = next((p for p in real.parents if (p / CATALOGUE).is_file()), None)
-    if root is not None and real.is_file():
+    inside = None if root is None else real.relative_to(root).parts
+    if inside and real.is_file() and (inside[0] in DERIVED or len(inside) == 1 and inside[0].startswith("library.")):
         which = "catalogue" if real == root / CATALOGUE else f"file {real.relative_to(root)}"
         via = f" (it links to {real})" if real != Path(target).absolute() else ""
         raise ConfigError(f"{target}: is the library {root}'s {which}{via}; write the {what} elsewhere")

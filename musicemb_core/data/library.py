@@ -21,13 +21,11 @@ import numpy as np
 from musicemb_core.common.config import SegmentConfig
 from musicemb_core.common.errors import LibraryError
 from musicemb_core.common.names import clean_label
-from musicemb_core.common.paths import user_path
+from musicemb_core.common.paths import DERIVED, user_path
 from musicemb_core.common.store import kill_point
 from musicemb_core.data import layout
 
 DB_NAME = layout.CATALOGUE
-#: Folders of data derived from the catalogue (its segment ids): without the catalogue they are meaningless.
-DERIVED = ("models", "embeddings", "index", "fingerprints", "maps", "cache")
 BUSY_TIMEOUT_S = 5.0  # SQLite's own wait for a lock, per attempt
 BUSY_RETRY_S = 120.0  # then retried this long in all before "library busy"
 

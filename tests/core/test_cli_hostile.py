@@ -140,8 +140,16 @@ def test_an_output_linked_to_a_librarys_file_is_refused_and_the_library_kept(tmp
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"is the library {lib}'s catalogue (it links to {lib / 'library.sqlite'})" in err[0]
     assert (lib / "library.sqlite").read_bytes() == before
-    assert cli.main(["export", str(lib), "--out", str(lib / "crate.m3u8"), "-q"]) == 0  # a new file there is fine
+    for _ in range(2):  # the user's own file in the library's folder is written, and written again
+        assert cli.main(["export", str(lib), "--out", str(lib / "crate.m3u8"), "-q"]) == 0
     assert (lib / "crate.m3u8").read_text().count(".wav") == 2
+    capsys.readouterr()
+    (lib / "index").mkdir(exist_ok=True)
+    (lib / "index" / "default.faiss").write_bytes(b"vectors")
+    (out / "v.csv").symlink_to(lib / "index" / "default.faiss")  # a file of its derived folders is refused too
+    assert cli.main(["export", str(lib), "--out", str(out / "v.csv"), "-q"]) == 1
+    assert f"is the library {lib}'s file index/default.faiss (it links to" in capsys.readouterr().err
+    assert (lib / "index" / "default.faiss").read_bytes() == b"vectors"
 
 
 def test_inspect_of_a_library_cut_again_since_its_embed_says_so(odd, tmp_path, capsys):
