@@ -261,7 +261,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     options = dict(strategy=a.strategy, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed,
                    steps_per_epoch=a.steps_per_epoch, patience=a.patience, from_model=a.from_model,
-                   freeze_until=a.freeze_until, songs=a.songs, device=a.device)
+                   freeze_until=a.freeze_until, device=a.device, **({"songs": a.songs} if a.songs else {}))
     model = None
     _check_train_options(a)
     if not a.from_model or a.arch:
@@ -296,7 +296,11 @@ def _check_train_options(a: argparse.Namespace) -> None:
                             "weights fix it); leave the option out")
     if a.strategy == "transfer" and not a.from_model:
         raise ca.UsageError("--strategy transfer fine-tunes a saved model: give --from MODEL")
+    if a.width and a.arch in ("cnn2", "vgg"):  # (it was kept in the model's settings, and meant nothing)
+        raise ca.UsageError(f"--width sets the resnet18's base width; --arch {a.arch} has its own: leave it out")
     if a.strategy != "qbh":
+        if a.songs:
+            raise ca.UsageError("--songs is the number of melodies --strategy qbh renders; leave it out")
         return
     if a.resume:
         raise ca.UsageError("--resume: the qbh strategy cannot resume a run; train again")
@@ -844,7 +848,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--resume", action="store_true", help="continue the run saved under --name")
     sp.add_argument("--replace", action="store_true", help="train again from scratch a model already saved under "
                     "--name (it is replaced once the new run saves its first epoch)")
-    sp.add_argument("--songs", type=ca.count, default=1000,
+    sp.add_argument("--songs", type=ca.count,
                     help="qbh: training-collection melodies rendered as songs (default 1000)")
     sp.add_argument("--device", type=ca.device, default="auto",
                     help="auto (default: CUDA if there is a GPU, else the CPU), cpu, cuda, cuda:N or mps")

@@ -9,6 +9,8 @@ import sys
 from musicemb_core import cli_args as ca
 from musicemb_core.common.errors import MusicEmbError
 
+SIMILAR_K = 20
+"""How many tracks ``export --similar-to`` takes by default."""
 ROW_FIELDS = ("track_id", "path", "title", "artist", "album", "genre", "label", "duration_s", "bpm", "key",
               "camelot")
 
@@ -67,13 +69,15 @@ def _selection(lib, a: argparse.Namespace) -> list[dict]:
     rows = {r["track_id"]: r for r in track_rows(lib, bpm=a.bpm, key_compatible=a.key_compatible, label=a.label)}
     if a.similar_to:
         from musicemb_core.search.similar import SimilarTracks
+        from musicemb_core.stored_vectors import SIMILARITY_MODEL
 
-        space = SimilarTracks(lib, model=a.model)
+        space = SimilarTracks(lib, model=a.model or SIMILARITY_MODEL)
         own = space.resolve(a.similar_to)[1]
         filtered = a.bpm is not None or a.key_compatible is not None or a.label is not None
-        k = len(lib.tracks()) if filtered else a.k  # every track ranked: the k nearest of those the filters keep
+        wanted = a.k or SIMILAR_K
+        k = len(lib.tracks()) if filtered else wanted  # every track ranked: the k nearest of those the filters keep
         ranked = space.query([a.similar_to], k=k)[0]["results"]
-        ids = own + [r["track_id"] for r in ranked if r["track_id"] in rows][:a.k]
+        ids = own + [r["track_id"] for r in ranked if r["track_id"] in rows][:wanted]
     elif a.tracks:
         ids = [t.id for t in resolve_tracks(lib, a.tracks)]
     else:
@@ -87,6 +91,8 @@ def cmd_export(a: argparse.Namespace) -> int:
 
     if a.similar_to and a.tracks:
         raise ca.UsageError("give track ids/paths or --similar-to, not both")
+    if not a.similar_to and (a.k is not None or a.model is not None):  # (they were ignored without a word)
+        raise ca.UsageError(f"{'-k' if a.k is not None else '--model'} goes with --similar-to TRACK; give it too")
     export_target(a.out)  # a wrong name is said before the selection is made
     with Library(a.lib) as lib:
         rows = _selection(lib, a)
@@ -156,9 +162,9 @@ def add_parsers(add) -> None:
     sp.add_argument("--name", default="musicemb", help="playlist name in the XML (default musicemb)")
     sp.add_argument("--similar-to", type=ca.path, metavar="TRACK", help="the track (id, path or any audio file) and its -k most "
                     "similar tracks, best first")
-    sp.add_argument("-k", type=ca.k_neighbours, default=20, help="with --similar-to: how many (default 20)")
-    sp.add_argument("--model", type=ca.model_ref, default="similarity",
-                    help="with --similar-to: embedding space (default: the similarity model)")
+    sp.add_argument("-k", type=ca.k_neighbours, help=f"with --similar-to: how many (default {SIMILAR_K})")
+    sp.add_argument("--model", type=ca.model_ref, help="with --similar-to: embedding space (default: the similarity "
+                    "model)")
     _filters(sp)
 
     sp = add("set", cmd_set, "order a crate into a set of smooth transitions (similarity, tempo, key)")

@@ -11,6 +11,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import math
 import multiprocessing
 import os
 import signal
@@ -549,6 +550,9 @@ def iter_ingest(lib: Library, paths: list[str | Path], *, labels: str | dict[str
     """
     if isinstance(paths, str | os.PathLike):
         paths = [paths]  # one file or folder alone (a string is not its letters)
+    if max_duration_s is not None and (isinstance(max_duration_s, bool) or not isinstance(max_duration_s, int | float)
+                                       or not 0 < max_duration_s < math.inf):  # -1 failed every file
+        raise ConfigError(f"max_duration_s must be a number of seconds > 0 (or None), got {max_duration_s!r}")
     if isinstance(labels, str) and labels != "folders":
         raise ConfigError(f"labels must be None, \"folders\" or a {{path or file name: label}} mapping, got {labels!r}")
     cancel = cancel or CancelToken()

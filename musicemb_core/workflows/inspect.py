@@ -8,6 +8,7 @@ status when it turns up again. A cancelled run stores nothing.
 from __future__ import annotations
 
 import json
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -267,6 +268,11 @@ def iter_inspect(lib: Library, *, model: str = SIMILARITY_MODEL, kinds: str | li
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise ConfigError(f"unknown finding kind {unknown[0]!r}; kinds: {', '.join(KINDS)}")
+    for name, value in (thresholds or {}).items():  # an unknown name was ignored, a NaN found nothing
+        if name not in faults.THRESHOLDS:
+            raise ConfigError(f"thresholds: unknown fault kind {name!r}; kinds: {', '.join(faults.THRESHOLDS)}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigError(f"thresholds: {name} must be a finite number, got {value!r}")
     report = InspectReport([], kinds)
     rows: list[dict] = []
     seg = lib.segments()

@@ -428,3 +428,25 @@ def test_train_config_refuses_values_of_the_wrong_type():
     with pytest.raises(ConfigError, match="lr must be a finite number, got '0.1'"):
         TrainConfig(lr="0.1")
     assert TrainConfig(epochs=np.int64(3)).epochs == 3
+
+
+def test_inspect_thresholds_and_import_limit_are_checked(tmp_path):
+    """``thresholds={"nope": 1}`` was ignored and ``{"clipping": nan}`` found nothing; ``max_duration_s=-1`` failed
+    every file as "longer than the limit of -0.0 min"."""
+    from musicemb_core.common.progress import drive
+    from musicemb_core.data.ingest import iter_ingest
+    from musicemb_core.data.library import Library
+    from musicemb_core.workflows.inspect import iter_inspect
+
+    write_tone(tmp_path / "music" / "a.wav", 440.0, seconds=6.0)
+    with Library(tmp_path / "lib", create=True) as library:
+        for bad in (-1, 0, float("nan"), "60"):
+            with pytest.raises(ConfigError, match="max_duration_s must be a number of seconds > 0"):
+                drive(iter_ingest(library, [tmp_path / "music"], jobs=1, analyse=False, max_duration_s=bad))
+        assert library.tracks() == [] and library.failures() == []
+        drive(iter_ingest(library, [tmp_path / "music"], jobs=1, analyse=False))
+        with pytest.raises(ConfigError, match="thresholds: unknown fault kind 'nope'; kinds: clipping, dropouts"):
+            drive(iter_inspect(library, kinds="clipping", thresholds={"nope": 1}))
+        with pytest.raises(ConfigError, match="thresholds: clipping must be a finite number, got nan"):
+            drive(iter_inspect(library, kinds="clipping", thresholds={"clipping": float("nan")}))
+        assert drive(iter_inspect(library, kinds="clipping", thresholds={"clipping": 0.5})).kinds == ["clipping"]

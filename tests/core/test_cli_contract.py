@@ -124,6 +124,18 @@ def test_usage_errors_of_arguments_that_argparse_cannot_check(work, capsys):
     assert usage(capsys, "export", work["lib"], "1", "--similar-to", "2", "--out", work["root"] / "x.m3u8") == [
         "musicemb export: error: give track ids/paths or --similar-to, not both (see `musicemb export --help`)"]
     assert not (work["root"] / "x.m3u8").exists()
+    # options of another mode were ignored without a word: -k and --model of --similar-to, --songs of qbh,
+    # --width of the resnet18
+    assert usage(capsys, "export", work["lib"], "-k", "3", "--out", work["root"] / "x.m3u8") == [
+        "musicemb export: error: -k goes with --similar-to TRACK; give it too (see `musicemb export --help`)"]
+    assert usage(capsys, "export", work["lib"], "--model", "default", "--out", work["root"] / "x.m3u8") == [
+        "musicemb export: error: --model goes with --similar-to TRACK; give it too (see `musicemb export --help`)"]
+    assert usage(capsys, "train", work["lib"], "--strategy", "supervised", "--songs", "5") == [
+        "musicemb train: error: --songs is the number of melodies --strategy qbh renders; leave it out (see "
+        "`musicemb train --help`)"]
+    assert usage(capsys, "train", work["lib"], "--strategy", "supervised", "--arch", "cnn2", "--width", "9") == [
+        "musicemb train: error: --width sets the resnet18's base width; --arch cnn2 has its own: leave it out (see "
+        "`musicemb train --help`)"]
     # a microphone named for hum files was silently ignored
     assert usage(capsys, "hum", work["lib"], work["query"], "--device", "mic") == [
         "musicemb hum: error: --device is the microphone --record SECONDS records from; give --record too (see "
