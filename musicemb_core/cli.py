@@ -261,7 +261,8 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     options = dict(strategy=a.strategy, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed,
                    steps_per_epoch=a.steps_per_epoch, patience=a.patience, from_model=a.from_model,
-                   freeze_until=a.freeze_until, device=a.device, **({"songs": a.songs} if a.songs else {}))
+                   freeze_until=a.freeze_until, device=a.device,
+                   **({"songs": a.songs} if a.songs is not None else {}))
     model = None
     _check_train_options(a)
     if not a.from_model or a.arch:
@@ -299,7 +300,7 @@ def _check_train_options(a: argparse.Namespace) -> None:
     if a.width and a.arch in ("cnn2", "vgg"):  # (it was kept in the model's settings, and meant nothing)
         raise ca.UsageError(f"--width sets the resnet18's base width; --arch {a.arch} has its own: leave it out")
     if a.strategy != "qbh":
-        if a.songs:
+        if a.songs is not None:
             raise ca.UsageError("--songs is the number of melodies --strategy qbh renders; leave it out")
         return
     if a.resume:
