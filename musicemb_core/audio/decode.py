@@ -299,18 +299,20 @@ def _check_offset(offset: float) -> None:
         raise ConfigError(f"offset must be >= 0 seconds, got {offset!r}")
 
 
-def check_block(path: str | Path, block: np.ndarray, start: int, rate: int) -> None:
-    """An :class:`AudioError` naming ``path`` for NaN/Inf samples or samples beyond :data:`MAX_PEAK` in a decoded
-    ``block`` (frames, channels) whose first frame is frame ``start`` of the file at ``rate`` Hz."""
+def check_block(path: str | Path, block: np.ndarray, start: int, rate: int) -> float:
+    """The peak of a decoded ``block`` (frames, channels) whose first frame is frame ``start`` of the file at
+    ``rate`` Hz; an :class:`AudioError` naming ``path`` for NaN/Inf samples or samples beyond :data:`MAX_PEAK`
+    (one pass over a sound block: NaN carries through the maximum)."""
+    peak = float(np.abs(block).max()) if block.size else 0.0
+    if peak <= MAX_PEAK:
+        return peak
     bad = ~np.isfinite(block)
     if bad.any():
         first = start + int(bad.any(axis=1).argmax())
         raise AudioError(path, f"contains NaN/Inf samples (first at {first / rate:.2f} s)")
-    loud = np.abs(block) > MAX_PEAK
-    if loud.any():
-        first = start + int(loud.any(axis=1).argmax())
-        raise AudioError(path, f"samples far beyond full scale (peak {float(np.abs(block).max()):.3g} at "
-                               f"{first / rate:.2f} s; float audio lies in [-1, 1]): not normalised, or damaged")
+    first = start + int((np.abs(block) > MAX_PEAK).any(axis=1).argmax())
+    raise AudioError(path, f"samples far beyond full scale (peak {peak:.3g} at {first / rate:.2f} s; float audio "
+                           "lies in [-1, 1]): not normalised, or damaged")
 
 
 def stream(path: str | Path, *, offset: float = 0.0, duration: float | None = None,

@@ -139,14 +139,14 @@ def scan(path: str | Path, *, max_duration_s: float | None = 4 * 3600.0,
     level = None  # each channel's first sample, while every sample so far is within the silence threshold of it
     limit = None if max_duration_s is None else max_duration_s * head.sample_rate  # a header may not say
     for block in stream(path):
-        check_block(path, block, frames, head.sample_rate)
+        block_peak = check_block(path, block, frames, head.sample_rate)
         frames += len(block)
         if limit is not None and frames > limit:
             raise AudioError(path, f"too long: more than the limit of {_hms(max_duration_s)} (raise it with "
                                    "--max-duration)")
         if on_block is not None:
             on_block(block)
-        peak = max(peak, float(np.abs(block).max()))
+        peak = max(peak, block_peak)
         if frames == len(block) > 0:
             level = block[0]
         if level is not None and float(np.abs(block - level).max()) > _SILENT:
